@@ -1,0 +1,111 @@
+package dev.qwtonnx.model;
+
+import com.google.protobuf.ByteString;
+import dev.qwtonnx.QwtException;
+import dev.qwtonnx.onnx.TensorProto;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+
+/** Reading and building TensorProto payloads, whichever of its fields holds the data. */
+public final class Tensors {
+    private Tensors() {
+    }
+
+    public static long[] dims(TensorProto t) {
+        long[] d = new long[t.getDimsCount()];
+        for (int i = 0; i < d.length; i++) {
+            d[i] = t.getDims(i);
+        }
+        return d;
+    }
+
+    public static boolean isExternal(TensorProto t) {
+        return t.getDataLocation() == TensorProto.DataLocation.EXTERNAL;
+    }
+
+    /** Decodes an in-memory TensorProto (external data must already be loaded). */
+    public static HostTensor toHost(TensorProto t) {
+        if (isExternal(t)) {
+            throw new QwtException("tensor '" + t.getName() + "' still refers to external data");
+        }
+        DataType type = DataType.of(t.getDataType());
+        long[] dims = dims(t);
+        int n = Math.toIntExact(HostTensor.numel(dims));
+        if (t.hasRawData()) {
+            ByteBuffer raw = t.getRawData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
+            if (raw.remaining() != (long) n * type.bytes) {
+                throw new QwtException("tensor '" + t.getName() + "' has " + raw.remaining()
+                        + " bytes of raw data but its dims " + java.util.Arrays.toString(dims) + " of "
+                        + type + " need " + ((long) n * type.bytes));
+            }
+            return new HostTensor(type, dims, raw);
+        }
+        ByteBuffer b = ByteBuffer.allocate(n * type.bytes).order(ByteOrder.LITTLE_ENDIAN);
+        int count = switch (type) {
+            case FLOAT -> t.getFloatDataCount();
+            case DOUBLE -> t.getDoubleDataCount();
+            case INT64 -> t.getInt64DataCount();
+            case UINT32, UINT64 -> t.getUint64DataCount();
+            default -> t.getInt32DataCount();
+        };
+        if (count != n) {
+            throw new QwtException("tensor '" + t.getName() + "' holds " + count + " values but its dims "
+                    + java.util.Arrays.toString(dims) + " need " + n);
+        }
+        for (int i = 0; i < n; i++) {
+            switch (type) {
+                case FLOAT -> b.putFloat(t.getFloatData(i));
+                case DOUBLE -> b.putDouble(t.getDoubleData(i));
+                case INT64 -> b.putLong(t.getInt64Data(i));
+                case UINT64 -> b.putLong(t.getUint64Data(i));
+                case UINT32 -> b.putInt((int) t.getUint64Data(i));
+                case INT32 -> b.putInt(t.getInt32Data(i));
+                case INT16, UINT16, FLOAT16 -> b.putShort((short) t.getInt32Data(i));
+                case INT8, UINT8, BOOL -> b.put((byte) t.getInt32Data(i));
+            }
+        }
+        b.flip();
+        return new HostTensor(type, dims, b);
+    }
+
+    public static float[] floats(TensorProto t) {
+        return toHost(t).toFloats();
+    }
+
+    public static long[] longs(TensorProto t) {
+        return toHost(t).toLongs();
+    }
+
+    public static TensorProto floatTensor(String name, long[] dims, float[] values) {
+        return HostTensor.ofFloats(dims, values).toProto(name);
+    }
+
+    public static TensorProto floatScalar(String name, float v) {
+        return floatTensor(name, new long[0], new float[] {v});
+    }
+
+    public static TensorProto int64Tensor(String name, long[] dims, long[] values) {
+        return HostTensor.ofLongs(dims, values).toProto(name);
+    }
+
+    public static TensorProto int32Tensor(String name, long[] dims, int[] values) {
+        return HostTensor.ofInts(dims, values).toProto(name);
+    }
+
+    /** An int8 (signed) or uint8 tensor from values already in range. */
+    public static TensorProto byteTensor(String name, DataType type, long[] dims, int[] values) {
+        if (type != DataType.INT8 && type != DataType.UINT8) {
+            throw new IllegalArgumentException("byte tensor of type " + type);
+        }
+        byte[] raw = new byte[values.length];
+        for (int i = 0; i < values.length; i++) {
+            raw[i] = (byte) values[i];
+        }
+        TensorProto.Builder b = TensorProto.newBuilder().setName(name).setDataType(type.code)
+                .setRawData(ByteString.copyFrom(raw));
+        for (long d : dims) {
+            b.addDims(d);
+        }
+        return b.build();
+    }
+}

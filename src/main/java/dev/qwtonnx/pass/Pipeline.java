@@ -1,0 +1,53 @@
+package dev.qwtonnx.pass;
+
+import dev.qwtonnx.QwtException;
+import dev.qwtonnx.model.Model;
+import dev.qwtonnx.model.ModelChecker;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.Consumer;
+
+/**
+ * An ordered list of passes. With {@code verifyBetween}, the structural checker runs after every
+ * pass, so a pass that breaks an invariant is named at once (tests turn this on).
+ */
+public final class Pipeline {
+    private final List<Pass> passes;
+    private final boolean verifyBetween;
+
+    public Pipeline(List<Pass> passes, boolean verifyBetween) {
+        this.passes = List.copyOf(passes);
+        this.verifyBetween = verifyBetween;
+    }
+
+    public List<Pass> passes() {
+        return passes;
+    }
+
+    public Model run(Model model, Consumer<String> log) {
+        List<String> ran = new ArrayList<>();
+        Model current = model;
+        for (Pass p : passes) {
+            PassResult r;
+            try {
+                r = p.run(current);
+                if (verifyBetween && r.changed()) {
+                    ModelChecker.check(r.model());
+                }
+            } catch (QwtException e) {
+                throw new QwtException(p.name() + ": " + e.getMessage(), e);
+            } catch (RuntimeException e) {
+                throw new IllegalStateException("pass " + p.name() + " failed after " + ran + ": " + e, e);
+            }
+            if (!r.changed() && r.model() != current) {
+                throw new IllegalStateException("pass " + p.name() + " returned a new model but said nothing changed");
+            }
+            if (log != null) {
+                log.accept(p.name() + (r.changed() ? ": changed" : ": no change"));
+            }
+            ran.add(p.name());
+            current = r.model();
+        }
+        return current;
+    }
+}
