@@ -1,0 +1,131 @@
+package dev.qwtonnx.calib;
+
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OnnxValue;
+import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtException;
+import ai.onnxruntime.OrtSession;
+import dev.qwtonnx.QwtException;
+import dev.qwtonnx.calib.data.Sample;
+import dev.qwtonnx.model.HostTensor;
+import dev.qwtonnx.model.Model;
+import dev.qwtonnx.onnx.GraphProto;
+import dev.qwtonnx.onnx.TensorProto;
+import dev.qwtonnx.onnx.TypeProto;
+import dev.qwtonnx.onnx.ValueInfoProto;
+import java.nio.FloatBuffer;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * One ORT session over a model, created from bytes (never a temporary file), optionally with
+ * intermediate tensors exposed as extra outputs so that calibration can observe them.
+ */
+public final class OrtRunner implements AutoCloseable {
+    private final OrtEnvironment env = OrtEnvironment.getEnvironment();
+    private final OrtSession session;
+    private final Set<String> inputNames;
+
+    public OrtRunner(Model model, Collection<String> exposed) {
+        this(model, exposed, OrtSession.SessionOptions.OptLevel.ALL_OPT);
+    }
+
+    public OrtRunner(Model model, Collection<String> exposed, OrtSession.SessionOptions.OptLevel level) {
+        Model m = exposed.isEmpty() ? model : exposeOutputs(model, exposed);
+        try (OrtSession.SessionOptions opts = new OrtSession.SessionOptions()) {
+            opts.setOptimizationLevel(level);
+            opts.setIntraOpNumThreads(Math.max(1, Runtime.getRuntime().availableProcessors()));
+            this.session = env.createSession(m.toBytes(), opts);
+            this.inputNames = session.getInputNames();
+        } catch (OrtException e) {
+            throw new QwtException("ONNX Runtime cannot load the model: " + firstLine(e.getMessage()), e);
+        }
+    }
+
+    static String firstLine(String s) {
+        if (s == null) {
+            return "";
+        }
+        int nl = s.indexOf('\n');
+        return nl < 0 ? s : s.substring(0, nl);
+    }
+
+    /** The model with the named tensors added as float graph outputs (those not outputs already). */
+    public static Model exposeOutputs(Model model, Collection<String> names) {
+        GraphProto g = model.graph();
+        Set<String> present = new HashSet<>();
+        for (ValueInfoProto v : g.getOutputList()) {
+            present.add(v.getName());
+        }
+        GraphProto.Builder b = g.toBuilder();
+        TypeProto floatType = TypeProto.newBuilder()
+                .setTensorType(TypeProto.Tensor.newBuilder().setElemType(TensorProto.DataType.FLOAT_VALUE)).build();
+        for (String n : names) {
+            if (present.add(n)) {
+                b.addOutput(ValueInfoProto.newBuilder().setName(n).setType(floatType));
+            }
+        }
+        return model.withGraph(b.build());
+    }
+
+    public Set<String> inputNames() {
+        return inputNames;
+    }
+
+    /** Runs one sample and returns the requested outputs as float tensors. */
+    public Map<String, FloatTensor> run(Sample sample, Collection<String> outputs) {
+        Map<String, OnnxTensor> feed = new HashMap<>();
+        List<OnnxTensor> owned = new ArrayList<>();
+        try {
+            for (String in : inputNames) {
+                HostTensor t = sample.inputs().get(in);
+                if (t == null) {
+                    throw new QwtException("sample " + sample.id() + " has no value for model input '" + in + "'");
+                }
+                OnnxTensor ot = t.toOnnx(env);
+                owned.add(ot);
+                feed.put(in, ot);
+            }
+            Map<String, FloatTensor> out = new LinkedHashMap<>();
+            try (OrtSession.Result r = session.run(feed, new HashSet<>(outputs))) {
+                for (String name : outputs) {
+                    OnnxValue v = r.get(name).orElseThrow(() -> new QwtException("ONNX Runtime gave no output '" + name + "'"));
+                    out.put(name, toFloat((OnnxTensor) v));
+                }
+            }
+            return out;
+        } catch (OrtException e) {
+            throw new QwtException("ONNX Runtime failed on sample " + sample.id() + ": " + firstLine(e.getMessage()), e);
+        } finally {
+            for (OnnxTensor t : owned) {
+                t.close();
+            }
+        }
+    }
+
+    private static FloatTensor toFloat(OnnxTensor t) {
+        long[] shape = t.getInfo().getShape();
+        if (t.getInfo().type == ai.onnxruntime.OnnxJavaType.FLOAT) {
+            FloatBuffer fb = t.getFloatBuffer();
+            float[] data = new float[fb.remaining()];
+            fb.get(data);
+            return new FloatTensor(data, shape);
+        }
+        return new FloatTensor(HostTensor.fromOnnx(t).toFloats(), shape);
+    }
+
+    @Override
+    public void close() {
+        try {
+            session.close();
+        } catch (OrtException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+}

@@ -1,0 +1,96 @@
+package dev.qwtonnx.cli;
+
+import dev.qwtonnx.QwtException;
+import java.io.PrintWriter;
+import picocli.CommandLine;
+
+/**
+ * {@code java -jar qwt-onnx.jar [quantize] in.onnx out.onnx --calib DIR}. Exit codes: 0 success,
+ * 2 a user error (one line on standard error), 1 an internal error.
+ */
+public final class Main {
+    public static final int USER_ERROR = 2;
+    public static final int INTERNAL_ERROR = 1;
+
+    private Main() {
+    }
+
+    public static void main(String[] args) {
+        System.exit(run(args, new PrintWriter(System.out, true), new PrintWriter(System.err, true)));
+    }
+
+    /** Runs the CLI without exiting the JVM (tests call this). */
+    public static int run(String[] args, PrintWriter out, PrintWriter err) {
+        String[] effective = args;
+        if (args.length == 0 || !isSubcommand(args[0])) {
+            // The main job needs no sub-command word: `qwt-onnx in.onnx out.onnx ...` means quantize.
+            effective = new String[args.length + 1];
+            effective[0] = "quantize";
+            System.arraycopy(args, 0, effective, 1, args.length);
+            if (args.length == 1 && (args[0].equals("--help") || args[0].equals("-h") || args[0].equals("--version")
+                    || args[0].equals("-V"))) {
+                effective = args;
+            }
+        }
+        CommandLine cl = commandLine(out, err);
+        return cl.execute(effective);
+    }
+
+    private static boolean isSubcommand(String a) {
+        return a.equals("quantize") || a.equals("help");
+    }
+
+    static CommandLine commandLine(PrintWriter out, PrintWriter err) {
+        CommandLine cl = new CommandLine(new TopCommand());
+        cl.setOut(out);
+        cl.setErr(err);
+        cl.setParameterExceptionHandler((ex, a) -> {
+            err.println("qwt-onnx: " + ex.getMessage());
+            err.println("Try 'qwt-onnx --help' for usage.");
+            return USER_ERROR;
+        });
+        cl.setExecutionExceptionHandler((ex, command, parseResult) -> {
+            boolean verbose = parseResult.subcommand() != null && parseResult.subcommand().hasMatchedOption("--verbose");
+            Throwable t = ex;
+            if (t instanceof QwtException) {
+                err.println("qwt-onnx: error: " + oneLine(t.getMessage()));
+                if (verbose) {
+                    t.printStackTrace(err);
+                }
+                return USER_ERROR;
+            }
+            err.println("qwt-onnx: internal error: " + oneLine(String.valueOf(t)));
+            if (verbose) {
+                t.printStackTrace(err);
+            } else {
+                err.println("(run with --verbose for the stack trace)");
+            }
+            return INTERNAL_ERROR;
+        });
+        return cl;
+    }
+
+    static String oneLine(String s) {
+        return s == null ? "" : s.replace('\n', ' ').replace('\r', ' ');
+    }
+
+    @CommandLine.Command(name = "qwt-onnx", mixinStandardHelpOptions = true, versionProvider = Version.class,
+            description = "Post-training INT8 quantization of ONNX models with channel-wise affine compensation.",
+            subcommands = {QuantizeCommand.class, CommandLine.HelpCommand.class})
+    static final class TopCommand implements Runnable {
+        @CommandLine.Spec
+        CommandLine.Model.CommandSpec spec;
+
+        @Override
+        public void run() {
+            spec.commandLine().usage(spec.commandLine().getOut());
+        }
+    }
+
+    static final class Version implements CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() {
+            return new String[] {"qwt-onnx " + dev.qwtonnx.api.QwtOnnx.version()};
+        }
+    }
+}

@@ -1,0 +1,69 @@
+package dev.qwtonnx.cwac;
+
+import dev.qwtonnx.calib.FloatTensor;
+
+/**
+ * Running sums per output channel of a layer: n, Σyq, Σyf, Σyq², Σyq·yf, Σyf². Memory is
+ * O(channels) whatever the number of samples; sums are in double.
+ */
+public final class ChannelStats {
+    final long[] n;
+    final double[] sq;
+    final double[] sf;
+    final double[] sqq;
+    final double[] sqf;
+    final double[] sff;
+
+    public ChannelStats(int channels) {
+        n = new long[channels];
+        sq = new double[channels];
+        sf = new double[channels];
+        sqq = new double[channels];
+        sqf = new double[channels];
+        sff = new double[channels];
+    }
+
+    public int channels() {
+        return n.length;
+    }
+
+    /** Adds one pair of tensors of equal shape; {@code axis} is the channel axis. */
+    public void add(FloatTensor yq, FloatTensor yf, int axis) {
+        float[] q = yq.data();
+        float[] f = yf.data();
+        if (q.length != f.length) {
+            throw new IllegalArgumentException("quantized and target outputs differ in size: " + q.length + " vs " + f.length);
+        }
+        int channels = n.length;
+        if (yq.shape()[axis] != channels) {
+            throw new IllegalArgumentException("output has " + yq.shape()[axis] + " channels, expected " + channels);
+        }
+        long inner = yq.inner(axis);
+        int i = 0;
+        while (i < q.length) {
+            int c = (int) ((i / inner) % channels);
+            long end = Math.min(q.length, i + inner);
+            double s1 = 0;
+            double s2 = 0;
+            double s11 = 0;
+            double s12 = 0;
+            double s22 = 0;
+            for (int k = i; k < end; k++) {
+                double a = q[k];
+                double b = f[k];
+                s1 += a;
+                s2 += b;
+                s11 += a * a;
+                s12 += a * b;
+                s22 += b * b;
+            }
+            n[c] += end - i;
+            sq[c] += s1;
+            sf[c] += s2;
+            sqq[c] += s11;
+            sqf[c] += s12;
+            sff[c] += s22;
+            i = (int) end;
+        }
+    }
+}

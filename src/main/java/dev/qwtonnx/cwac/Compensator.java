@@ -1,0 +1,227 @@
+package dev.qwtonnx.cwac;
+
+import dev.qwtonnx.calib.FloatTensor;
+import dev.qwtonnx.calib.OrtRunner;
+import dev.qwtonnx.calib.Progress;
+import dev.qwtonnx.calib.data.CalibrationSource;
+import dev.qwtonnx.calib.data.Sample;
+import dev.qwtonnx.model.GraphEditor;
+import dev.qwtonnx.model.Model;
+import dev.qwtonnx.model.Nodes;
+import dev.qwtonnx.onnx.GraphProto;
+import dev.qwtonnx.onnx.NodeProto;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * Channel-wise affine compensation as an analysis plus a fold: measures each quantized layer's
+ * output against its target over the calibration data, fits yf ≈ a·yq + b per channel, and folds
+ * the fit with {@link CwacFold}. The float model pairs with the quantized one through node names.
+ */
+public final class Compensator {
+    private final CwacOptions options;
+
+    public Compensator(CwacOptions options) {
+        this.options = options;
+    }
+
+    /** The compensated model, the fits by layer name, and the layers that were left alone. */
+    public record Result(Model model, List<QdqLayer> layers, Map<String, ChannelFit> fits, List<String> skipped) {
+        public double sseBefore() {
+            return fits.values().stream().mapToDouble(ChannelFit::sseBefore).sum();
+        }
+
+        public double sseAfter() {
+            return fits.values().stream().mapToDouble(ChannelFit::sseAfter).sum();
+        }
+    }
+
+    /** The float model's counterpart of a quantized layer. */
+    private record FloatLayer(NodeProto node, NodeProto biasAdd, String output) {
+    }
+
+    public Result compensate(Model floatModel, Model quantModel, CalibrationSource data, Progress progress) {
+        QdqLayers.Result found = QdqLayers.find(quantModel);
+        List<String> skipped = new ArrayList<>(found.skipped());
+        Map<String, FloatLayer> floats = new HashMap<>();
+        List<QdqLayer> layers = new ArrayList<>();
+        GraphEditor fg = new GraphEditor(floatModel.graph());
+        for (QdqLayer l : found.layers()) {
+            FloatLayer f = floatCounterpart(fg, l);
+            if (f == null) {
+                skipped.add(l.kind().opType + " node '" + l.name() + "': no float layer of the same name and kind");
+                continue;
+            }
+            floats.put(l.name(), f);
+            layers.add(l);
+        }
+        Map<String, ChannelFit> fits = new LinkedHashMap<>();
+        if (options.method() == CwacOptions.Method.NONE || layers.isEmpty()) {
+            return new Result(quantModel, layers, fits, skipped);
+        }
+        List<List<QdqLayer>> stages = options.schedule() == CwacOptions.Schedule.PARALLEL ? List.of(layers)
+                : stages(quantModel, layers);
+        Model current = quantModel;
+        OrtRunner floatRunner = null;
+        try {
+            if (options.target() == CwacOptions.Target.GLOBAL) {
+                List<String> outs = new ArrayList<>();
+                for (QdqLayer l : layers) {
+                    outs.add(floats.get(l.name()).output());
+                }
+                floatRunner = new OrtRunner(floatModel, outs);
+            }
+            int s = 0;
+            for (List<QdqLayer> stage : stages) {
+                s++;
+                Map<String, ChannelFit> stageFits = measureAndFit(current, floatModel, floatRunner, stage, floats, data,
+                        progress, stages.size() == 1 ? "compensate" : "compensate stage " + s + "/" + stages.size());
+                fits.putAll(stageFits);
+                current = new CwacFold(stage, stageFits).run(current).model();
+            }
+        } finally {
+            if (floatRunner != null) {
+                floatRunner.close();
+            }
+        }
+        return new Result(current, layers, fits, skipped);
+    }
+
+    private static FloatLayer floatCounterpart(GraphEditor fg, QdqLayer l) {
+        for (NodeProto n : fg.nodes()) {
+            if (n.getName().equals(l.name()) && n.getOpType().equals(l.kind().opType)) {
+                if (l.biasAdd() == null) {
+                    return new FloatLayer(n, null, n.getOutput(0));
+                }
+                List<NodeProto> readers = fg.consumers(n.getOutput(0));
+                if (readers.size() == 1 && readers.get(0).getOpType().equals("Add")) {
+                    return new FloatLayer(n, readers.get(0), readers.get(0).getOutput(0));
+                }
+                return null;
+            }
+        }
+        return null;
+    }
+
+    /**
+     * Groups layers into stages: a layer's stage is one more than the latest stage of any quantized
+     * layer upstream of it, so layers in one stage never feed each other.
+     */
+    static List<List<QdqLayer>> stages(Model quant, List<QdqLayer> layers) {
+        Map<String, QdqLayer> byName = new HashMap<>();
+        for (QdqLayer l : layers) {
+            byName.put(l.name(), l);
+        }
+        Map<String, Integer> depth = new HashMap<>();
+        TreeMap<Integer, List<QdqLayer>> stages = new TreeMap<>();
+        for (NodeProto n : quant.graph().getNodeList()) {
+            int d = 0;
+            for (String in : n.getInputList()) {
+                d = Math.max(d, depth.getOrDefault(in, 0));
+            }
+            QdqLayer l = byName.get(n.getName());
+            if (l != null) {
+                d += 1;
+                stages.computeIfAbsent(d, k -> new ArrayList<>()).add(l);
+            }
+            for (String out : n.getOutputList()) {
+                depth.put(out, d);
+            }
+        }
+        return new ArrayList<>(stages.values());
+    }
+
+    private Map<String, ChannelFit> measureAndFit(Model quant, Model floatModel, OrtRunner floatRunner,
+            List<QdqLayer> stage, Map<String, FloatLayer> floats, CalibrationSource data, Progress progress,
+            String task) {
+        Map<String, String> localTargets = new HashMap<>();
+        Model measured = options.target() == CwacOptions.Target.LOCAL
+                ? withLocalTargets(quant, floatModel, stage, floats, localTargets) : quant;
+        List<String> quantOuts = new ArrayList<>();
+        for (QdqLayer l : stage) {
+            quantOuts.add(l.output());
+            if (localTargets.containsKey(l.name())) {
+                quantOuts.add(localTargets.get(l.name()));
+            }
+        }
+        List<String> floatOuts = new ArrayList<>();
+        if (floatRunner != null) {
+            for (QdqLayer l : stage) {
+                floatOuts.add(floats.get(l.name()).output());
+            }
+        }
+        Map<String, ChannelStats> stats = new LinkedHashMap<>();
+        for (QdqLayer l : stage) {
+            stats.put(l.name(), new ChannelStats(l.channels()));
+        }
+        try (OrtRunner quantRunner = new OrtRunner(measured, quantOuts)) {
+            progress.start(task, data.size());
+            for (Sample s : data) {
+                Map<String, FloatTensor> q = quantRunner.run(s, quantOuts);
+                Map<String, FloatTensor> f = floatRunner != null ? floatRunner.run(s, floatOuts) : Map.of();
+                for (QdqLayer l : stage) {
+                    FloatTensor yq = q.get(l.output());
+                    FloatTensor yf = floatRunner != null ? f.get(floats.get(l.name()).output())
+                            : q.get(localTargets.get(l.name()));
+                    stats.get(l.name()).add(yq, yf, l.outputChannelAxis(yq.shape().length));
+                }
+                progress.step();
+            }
+            progress.finish();
+        }
+        Map<String, ChannelFit> fits = new LinkedHashMap<>();
+        for (QdqLayer l : stage) {
+            fits.put(l.name(), Solver.fit(stats.get(l.name()), options.method(), l.hasBias(), options.ridge(),
+                    options.maxGain()));
+        }
+        return fits;
+    }
+
+    /**
+     * The quantized model plus, for each layer, a float copy of the layer reading the quantized
+     * model's own (dequantized) input: QwT's local target. Only used for measuring; never saved.
+     */
+    private static Model withLocalTargets(Model quant, Model floatModel, List<QdqLayer> stage,
+            Map<String, FloatLayer> floats, Map<String, String> targets) {
+        GraphEditor fg = new GraphEditor(floatModel.graph());
+        GraphEditor g = new GraphEditor(quant.graph());
+        for (QdqLayer l : stage) {
+            FloatLayer f = floats.get(l.name());
+            NodeProto fn = f.node();
+            NodeProto.Builder clone = fn.toBuilder().clearInput().clearMetadataProps()
+                    .setName(g.names().fresh(fn.getName() + "_local_target"));
+            clone.addInput(l.input());
+            for (int i = 1; i < fn.getInputCount(); i++) {
+                String in = fn.getInput(i);
+                if (in.isEmpty() || !fg.isInitializer(in)) {
+                    clone.addInput(in);
+                    continue;
+                }
+                String copy = g.names().fresh(in + "_float");
+                g.putInitializer(fg.initializer(in).toBuilder().setName(copy).build());
+                clone.addInput(copy);
+            }
+            String out = g.names().fresh(fn.getOutput(0) + "_local_target");
+            clone.clearOutput().addOutput(out);
+            g.append(clone.build());
+            if (f.biasAdd() != null) {
+                NodeProto add = f.biasAdd();
+                String other = add.getInput(0).equals(fn.getOutput(0)) ? add.getInput(1) : add.getInput(0);
+                String copy = g.names().fresh(other + "_float");
+                g.putInitializer(fg.initializer(other).toBuilder().setName(copy).build());
+                String addOut = g.names().fresh(add.getOutput(0) + "_local_target");
+                g.append(Nodes.node("Add", g.names().fresh(add.getName() + "_local_target"), List.of(out, copy),
+                        List.of(addOut), null));
+                out = addOut;
+            }
+            targets.put(l.name(), out);
+        }
+        GraphProto built = g.build();
+        return quant.withGraph(built);
+    }
+
+}

@@ -1,0 +1,39 @@
+package dev.qwtonnx.cwac;
+
+import dev.qwtonnx.QwtException;
+
+/**
+ * How compensation fits and schedules.
+ *
+ * @param method   none (plain PTQ), bias (shift only, a = 1: other tools' "bias correction"), cwac
+ * @param target   local: the float layer applied to the quantized model's own input of that layer;
+ *                 global: the float model's activation
+ * @param schedule parallel: every layer fitted from one pass; sequential: in stages of layers that
+ *                 do not depend on each other, each stage seeing the compensated stages before it
+ * @param ridge    pull of a toward 1, relative to the channel's own variance (0 = plain least squares)
+ * @param maxGain  a is kept within [1/maxGain, maxGain]: a scale never turns zero or negative
+ */
+public record CwacOptions(Method method, Target target, Schedule schedule, double ridge, double maxGain) {
+    public enum Method { NONE, BIAS, CWAC }
+
+    public enum Target { LOCAL, GLOBAL }
+
+    public enum Schedule { PARALLEL, SEQUENTIAL }
+
+    public CwacOptions {
+        if (!(ridge >= 0) || Double.isInfinite(ridge)) {
+            throw new QwtException("ridge must be a finite number >= 0, got " + ridge);
+        }
+        if (!(maxGain > 1) || Double.isInfinite(maxGain)) {
+            throw new QwtException("max gain must be a finite number > 1, got " + maxGain);
+        }
+    }
+
+    public static CwacOptions defaults() {
+        return new CwacOptions(Method.CWAC, Target.GLOBAL, Schedule.SEQUENTIAL, 0.01, 2.0);
+    }
+
+    public CwacOptions withMethod(Method m) {
+        return new CwacOptions(m, target, schedule, ridge, maxGain);
+    }
+}

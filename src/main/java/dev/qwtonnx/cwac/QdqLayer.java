@@ -1,0 +1,30 @@
+package dev.qwtonnx.cwac;
+
+import dev.qwtonnx.quant.LayerKind;
+
+/**
+ * A quantized layer as found in a QDQ graph, with the edges compensation reads and folds into.
+ *
+ * @param name          the Conv / MatMul / Gemm node's name
+ * @param input         the dequantized activation the node reads
+ * @param inputScale    the activation's scale (scalar initializer of its DequantizeLinear)
+ * @param weightScale   initializer holding the per-channel weight scales
+ * @param biasQuantized int32 bias initializer (Conv/Gemm), or null
+ * @param biasScale     initializer holding the bias scales, or null
+ * @param biasAdd       name of the Add node adding a float bias after a MatMul, or null
+ * @param biasAddConst  the float constant that Add reads, or null
+ * @param output        the layer's float output in the quantized model (what an output Q reads)
+ * @param channels      output channels
+ */
+public record QdqLayer(LayerKind kind, String name, String input, float inputScale, String weightScale,
+        String biasQuantized, String biasScale, String biasAdd, String biasAddConst, String output, int channels) {
+
+    /** The axis of the output tensor that indexes channels: 1 for Conv (NCHW), the last otherwise. */
+    public int outputChannelAxis(int rank) {
+        return kind == LayerKind.CONV ? 1 : rank - 1;
+    }
+
+    public boolean hasBias() {
+        return biasQuantized != null || biasAddConst != null;
+    }
+}

@@ -1,0 +1,96 @@
+package dev.qwtonnx.cwac;
+
+import dev.qwtonnx.model.GraphEditor;
+import dev.qwtonnx.model.Model;
+import dev.qwtonnx.model.Nodes;
+import dev.qwtonnx.model.Tensors;
+import dev.qwtonnx.onnx.NodeProto;
+import dev.qwtonnx.onnx.TensorProto;
+import dev.qwtonnx.quant.LayerKind;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Finds the quantized layers of a QDQ model by structure (DequantizeLinear on the activation and on
+ * a constant int8 weight), so that compensation works on any QDQ model, not only on ours.
+ */
+public final class QdqLayers {
+    private QdqLayers() {
+    }
+
+    public record Result(List<QdqLayer> layers, List<String> skipped) {
+    }
+
+    public static Result find(Model model) {
+        GraphEditor g = new GraphEditor(model.graph());
+        List<QdqLayer> layers = new ArrayList<>();
+        List<String> skipped = new ArrayList<>();
+        for (NodeProto n : g.nodes()) {
+            LayerKind kind = LayerKind.of(n.getOpType());
+            if (kind == null || !Model.isDefaultDomain(n.getDomain()) || n.getInputCount() < 2) {
+                continue;
+            }
+            NodeProto xdq = g.producer(n.getInput(0));
+            NodeProto wdq = g.producer(n.getInput(1));
+            if (!isDq(xdq) || !isDq(wdq)) {
+                continue; // not a quantized layer
+            }
+            TensorProto xs = g.initializer(xdq.getInput(1));
+            TensorProto wq = g.initializer(wdq.getInput(0));
+            TensorProto ws = g.initializer(wdq.getInput(1));
+            if (xs == null || Tensors.floats(xs).length != 1 || wq == null || ws == null) {
+                skipped.add(Nodes.describe(n) + ": activation scale or weight is not constant");
+                continue;
+            }
+            long axis = Nodes.intAttr(wdq, "axis", 1);
+            long[] wdims = Tensors.dims(wq);
+            int wAxis = (int) (axis < 0 ? axis + wdims.length : axis);
+            int channels = (int) wdims[wAxis];
+            int expectedAxis = switch (kind) {
+                case CONV -> 0;
+                case MATMUL -> 1;
+                case GEMM -> Nodes.intAttr(n, "transB", 0) != 0 ? 0 : 1;
+            };
+            if (Tensors.floats(ws).length != channels || wAxis != expectedAxis) {
+                skipped.add(Nodes.describe(n) + ": weight is not quantized per output channel");
+                continue;
+            }
+            String biasQ = null;
+            String biasS = null;
+            if (kind != LayerKind.MATMUL && n.getInputCount() > 2 && !n.getInput(2).isEmpty()) {
+                NodeProto bdq = g.producer(n.getInput(2));
+                if (!isDq(bdq) || g.initializer(bdq.getInput(0)) == null
+                        || g.initializer(bdq.getInput(0)).getDataType() != TensorProto.DataType.INT32_VALUE) {
+                    skipped.add(Nodes.describe(n) + ": bias is not an int32 DequantizeLinear of a constant");
+                    continue;
+                }
+                biasQ = bdq.getInput(0);
+                biasS = bdq.getInput(1);
+            }
+            String output = n.getOutput(0);
+            String add = null;
+            String addConst = null;
+            if (kind == LayerKind.MATMUL && !g.isGraphOutput(output)) {
+                List<NodeProto> readers = g.consumers(output);
+                if (readers.size() == 1 && readers.get(0).getOpType().equals("Add") && readers.get(0).getInputCount() == 2) {
+                    NodeProto a = readers.get(0);
+                    String other = a.getInput(0).equals(output) ? a.getInput(1) : a.getInput(0);
+                    TensorProto c = g.initializer(other);
+                    if (c != null && c.getDataType() == TensorProto.DataType.FLOAT_VALUE
+                            && Tensors.floats(c).length == channels && Tensors.dims(c)[c.getDimsCount() - 1] == channels) {
+                        add = a.getName();
+                        addConst = other;
+                        output = a.getOutput(0);
+                    }
+                }
+            }
+            layers.add(new QdqLayer(kind, n.getName(), n.getInput(0), Tensors.floats(xs)[0], wdq.getInput(1), biasQ,
+                    biasS, add, addConst, output, channels));
+        }
+        return new Result(layers, skipped);
+    }
+
+    private static boolean isDq(NodeProto n) {
+        return n != null && n.getOpType().equals("DequantizeLinear") && Model.isDefaultDomain(n.getDomain());
+    }
+}

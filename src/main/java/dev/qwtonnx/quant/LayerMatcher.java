@@ -1,0 +1,161 @@
+package dev.qwtonnx.quant;
+
+import dev.qwtonnx.model.GraphEditor;
+import dev.qwtonnx.model.Model;
+import dev.qwtonnx.model.Nodes;
+import dev.qwtonnx.model.Tensors;
+import dev.qwtonnx.onnx.NodeProto;
+import dev.qwtonnx.onnx.TensorProto;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * Finds the layers to quantize (match), checks each one's preconditions (check) and records why a
+ * candidate was rejected. It never changes the model.
+ */
+public final class LayerMatcher {
+    /** The outcome: the layers to quantize, and a reason for every rejected candidate. */
+    public record Result(List<LayerPlan> layers, List<String> rejected) {
+        /** The float tensors whose ranges calibration must measure. */
+        public Set<String> tensorsToCalibrate() {
+            Set<String> t = new LinkedHashSet<>();
+            for (LayerPlan l : layers) {
+                t.add(l.input());
+                if (l.quantizeOutput()) {
+                    t.add(l.outputRangeTensor());
+                }
+            }
+            return t;
+        }
+    }
+
+    private LayerMatcher() {
+    }
+
+    public static Result match(Model model, QuantOptions options) {
+        GraphEditor g = new GraphEditor(model.graph());
+        List<LayerPlan> layers = new ArrayList<>();
+        List<String> rejected = new ArrayList<>();
+        for (NodeProto n : g.nodes()) {
+            LayerKind kind = LayerKind.of(n.getOpType());
+            if (kind == null || !Model.isDefaultDomain(n.getDomain())) {
+                continue;
+            }
+            String why = check(kind, n, g);
+            if (why != null) {
+                rejected.add(Nodes.describe(n) + ": " + why);
+                continue;
+            }
+            layers.add(plan(kind, n, g, options));
+        }
+        return new Result(layers, rejected);
+    }
+
+    private static String check(LayerKind kind, NodeProto n, GraphEditor g) {
+        if (n.getInputCount() < 2 || n.getOutputCount() != 1) {
+            return "unexpected number of inputs or outputs";
+        }
+        String x = n.getInput(0);
+        if (g.isInitializer(x)) {
+            return "its input is a constant";
+        }
+        TensorProto w = g.initializer(n.getInput(1));
+        if (w == null) {
+            return "its weight is not a constant";
+        }
+        if (w.getDataType() != TensorProto.DataType.FLOAT_VALUE) {
+            return "its weight is not float32";
+        }
+        String bias = n.getInputCount() > 2 ? n.getInput(2) : "";
+        switch (kind) {
+            case CONV -> {
+                if (w.getDimsCount() < 3) {
+                    return "weight rank " + w.getDimsCount() + " is below 3";
+                }
+                if (!bias.isEmpty() && !isVector(g.initializer(bias), w.getDims(0))) {
+                    return "its bias is not a constant vector of " + w.getDims(0);
+                }
+            }
+            case MATMUL -> {
+                if (w.getDimsCount() != 2) {
+                    return "weight rank " + w.getDimsCount() + " is not 2";
+                }
+            }
+            case GEMM -> {
+                if (w.getDimsCount() != 2) {
+                    return "weight rank " + w.getDimsCount() + " is not 2";
+                }
+                if (Nodes.intAttr(n, "transA", 0) != 0) {
+                    return "transA=1 is not supported";
+                }
+                if (Nodes.floatAttr(n, "alpha", 1f) != 1f) {
+                    return "alpha is not 1";
+                }
+                long channels = Nodes.intAttr(n, "transB", 0) != 0 ? w.getDims(0) : w.getDims(1);
+                if (!bias.isEmpty()) {
+                    if (Nodes.floatAttr(n, "beta", 1f) != 1f) {
+                        return "beta is not 1";
+                    }
+                    if (!isVector(g.initializer(bias), channels)) {
+                        return "its bias is not a constant vector of " + channels;
+                    }
+                }
+            }
+        }
+        return null;
+    }
+
+    /** A float constant holding exactly {@code n} values along its last axis (leading axes of 1). */
+    static boolean isVector(TensorProto t, long n) {
+        if (t == null || t.getDataType() != TensorProto.DataType.FLOAT_VALUE || t.getDimsCount() == 0) {
+            return false;
+        }
+        long[] d = Tensors.dims(t);
+        for (int i = 0; i < d.length - 1; i++) {
+            if (d[i] != 1) {
+                return false;
+            }
+        }
+        return d[d.length - 1] == n;
+    }
+
+    private static LayerPlan plan(LayerKind kind, NodeProto n, GraphEditor g, QuantOptions options) {
+        TensorProto w = g.initializer(n.getInput(1));
+        int axis = switch (kind) {
+            case CONV -> 0;
+            case MATMUL -> 1;
+            case GEMM -> Nodes.intAttr(n, "transB", 0) != 0 ? 0 : 1;
+        };
+        int channels = Math.toIntExact(w.getDims(axis));
+        String bias = kind != LayerKind.MATMUL && n.getInputCount() > 2 && !n.getInput(2).isEmpty() ? n.getInput(2) : null;
+        String output = n.getOutput(0);
+        NodeProto biasAdd = null;
+        String biasConst = null;
+        if (kind == LayerKind.MATMUL && !g.isGraphOutput(output)) {
+            List<NodeProto> readers = g.consumers(output);
+            if (readers.size() == 1 && readers.get(0).getOpType().equals("Add")
+                    && Model.isDefaultDomain(readers.get(0).getDomain()) && readers.get(0).getInputCount() == 2) {
+                NodeProto add = readers.get(0);
+                String other = add.getInput(0).equals(output) ? add.getInput(1) : add.getInput(0);
+                if (!other.equals(output) && isVector(g.initializer(other), channels)) {
+                    biasAdd = add;
+                    biasConst = other;
+                    output = add.getOutput(0);
+                }
+            }
+        }
+        boolean quantizeOutput = options.outputQuantized().contains(kind);
+        NodeProto relu = null;
+        if (quantizeOutput && !g.isGraphOutput(output)) {
+            List<NodeProto> readers = g.consumers(output);
+            if (readers.size() == 1 && readers.get(0).getOpType().equals("Relu")
+                    && Model.isDefaultDomain(readers.get(0).getDomain())) {
+                relu = readers.get(0);
+            }
+        }
+        return new LayerPlan(kind, n, n.getInput(0), n.getInput(1), axis, bias, biasAdd, biasConst, output, channels,
+                quantizeOutput, relu);
+    }
+}

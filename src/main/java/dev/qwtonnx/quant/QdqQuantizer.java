@@ -1,0 +1,214 @@
+package dev.qwtonnx.quant;
+
+import dev.qwtonnx.QwtException;
+import dev.qwtonnx.calib.Range;
+import dev.qwtonnx.model.DataType;
+import dev.qwtonnx.model.GraphEditor;
+import dev.qwtonnx.model.Model;
+import dev.qwtonnx.model.Nodes;
+import dev.qwtonnx.model.Tensors;
+import dev.qwtonnx.onnx.NodeProto;
+import dev.qwtonnx.onnx.TensorProto;
+import dev.qwtonnx.pass.Pass;
+import dev.qwtonnx.pass.PassResult;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Inserts QuantizeLinear/DequantizeLinear pairs so that ORT's CPU provider runs every planned layer
+ * as a fused integer kernel: uint8 per-tensor activations, int8 symmetric per-channel weights,
+ * int32 bias at scale x_scale * w_scale[c] for Conv and Gemm (a zero bias is given to those that
+ * have none, so that compensation can later fold a shift into it without adding a node).
+ *
+ * <p>Activation Q/DQ pairs feed only the quantized layers: float operators that read the same
+ * tensor (a residual Add, say) keep reading the float value. A layer's output Q, where planned,
+ * feeds every reader, as the integer kernel's output is all there is.
+ */
+public final class QdqQuantizer implements Pass {
+    public static final String NAME = "quantize-qdq";
+
+    private final QuantOptions options;
+    private final List<LayerPlan> layers;
+    private final Map<String, Range> ranges;
+
+    public QdqQuantizer(QuantOptions options, List<LayerPlan> layers, Map<String, Range> ranges) {
+        this.options = options;
+        this.layers = List.copyOf(layers);
+        this.ranges = Map.copyOf(ranges);
+    }
+
+    @Override
+    public String name() {
+        return NAME;
+    }
+
+    @Override
+    public PassResult run(Model model) {
+        if (layers.isEmpty()) {
+            return PassResult.unchanged(model);
+        }
+        if (model.opsetVersion(Model.DEFAULT_DOMAIN) < 13) {
+            throw new QwtException("per-channel quantization needs opset 13 or later; the model imports opset "
+                    + model.opsetVersion(Model.DEFAULT_DOMAIN) + " (run the prepare passes first)");
+        }
+        for (LayerPlan l : layers) {
+            range(l.input());
+            if (l.quantizeOutput()) {
+                range(l.outputRangeTensor());
+            }
+        }
+        GraphEditor g = new GraphEditor(model.graph());
+        Map<String, Activation> quantized = new HashMap<>();
+        for (LayerPlan l : layers) {
+            NodeProto node = findByName(g, l.name());
+            Activation x = quantized.computeIfAbsent(l.input(), t -> quantizeInput(g, t));
+            node = g.setInput(node, 0, x.dq);
+            node = g.setInput(node, 1, quantizeWeight(g, node, l));
+            if (l.kind() != LayerKind.MATMUL) {
+                String bias = quantizeBias(g, node, l, x.scale);
+                node = node.getInputCount() > 2 ? g.setInput(node, 2, bias)
+                        : g.replace(node, node.toBuilder().addInput(bias).build());
+            }
+            if (l.quantizeOutput()) {
+                quantizeOutput(g, l);
+            }
+        }
+        for (LayerPlan l : layers) {
+            if (g.useCount(l.weight()) == 0) {
+                g.removeInitializer(l.weight());
+            }
+            if (l.bias() != null && g.useCount(l.bias()) == 0) {
+                g.removeInitializer(l.bias());
+            }
+        }
+        return PassResult.changed(model.withGraph(g.build()));
+    }
+
+    private record Activation(String dq, float scale) {
+    }
+
+    private Range range(String tensor) {
+        Range r = ranges.get(tensor);
+        if (r == null) {
+            throw new IllegalStateException("no calibrated range for tensor '" + tensor + "'");
+        }
+        return r;
+    }
+
+    private static NodeProto findByName(GraphEditor g, String name) {
+        for (NodeProto n : g.nodes()) {
+            if (n.getName().equals(name)) {
+                return n;
+            }
+        }
+        throw new IllegalStateException("planned layer '" + name + "' is not in the graph");
+    }
+
+    private String[] scaleAndZeroPoint(GraphEditor g, String tensor, QuantMath.Affine a) {
+        String scale = g.names().fresh(tensor + "_scale");
+        String zp = g.names().fresh(tensor + "_zero_point");
+        g.putInitializer(Tensors.floatScalar(scale, a.scale()));
+        g.putInitializer(Tensors.byteTensor(zp, DataType.UINT8, new long[0], new int[] {a.zeroPoint()}));
+        return new String[] {scale, zp};
+    }
+
+    /** Q/DQ on a layer input; only the planned layers are rewired to read the DQ output. */
+    private Activation quantizeInput(GraphEditor g, String tensor) {
+        QuantMath.Affine a = QuantMath.uint8(range(tensor));
+        String[] sz = scaleAndZeroPoint(g, tensor, a);
+        String q = g.names().fresh(tensor + "_quantized");
+        String dq = g.names().fresh(tensor + "_dequantized");
+        NodeProto qn = Nodes.node("QuantizeLinear", g.names().fresh(tensor + "_QuantizeLinear"),
+                List.of(tensor, sz[0], sz[1]), List.of(q), NAME);
+        NodeProto dqn = Nodes.node("DequantizeLinear", g.names().fresh(tensor + "_DequantizeLinear"),
+                List.of(q, sz[0], sz[1]), List.of(dq), NAME);
+        NodeProto producer = g.producer(tensor);
+        if (producer != null) {
+            g.insertAfter(producer, qn, dqn);
+        } else {
+            g.insertBefore(g.consumers(tensor).get(0), qn, dqn);
+        }
+        return new Activation(dq, a.scale());
+    }
+
+    private String quantizeWeight(GraphEditor g, NodeProto node, LayerPlan l) {
+        TensorProto w = g.initializer(l.weight());
+        long[] dims = Tensors.dims(w);
+        float[] values = Tensors.floats(w);
+        int qmax = options.weightQmax();
+        float[] scales = QuantMath.symmetricScales(values, dims, l.weightAxis(), qmax);
+        int[] q = QuantMath.quantizeWeights(values, dims, l.weightAxis(), scales, qmax);
+        String base = l.weight();
+        String qName = g.names().fresh(base + "_quantized");
+        String sName = g.names().fresh(base + "_scale");
+        String zName = g.names().fresh(base + "_zero_point");
+        String dq = g.names().fresh(base + "_dequantized");
+        g.putInitializer(Tensors.byteTensor(qName, DataType.INT8, dims, q));
+        g.putInitializer(Tensors.floatTensor(sName, new long[] {scales.length}, scales));
+        g.putInitializer(Tensors.byteTensor(zName, DataType.INT8, new long[] {scales.length}, new int[scales.length]));
+        g.insertBefore(node, Nodes.node("DequantizeLinear", g.names().fresh(base + "_DequantizeLinear"),
+                List.of(qName, sName, zName), List.of(dq), NAME, Nodes.intAttribute("axis", l.weightAxis())));
+        return dq;
+    }
+
+    private String quantizeBias(GraphEditor g, NodeProto node, LayerPlan l, float xScale) {
+        String wScaleName = g.producer(node.getInput(1)).getInput(1);
+        float[] wScales = Tensors.floats(g.initializer(wScaleName));
+        float[] bias = l.bias() != null ? Tensors.floats(g.initializer(l.bias())) : new float[l.channels()];
+        float[] scales = QuantMath.biasScales(xScale, wScales);
+        int[] q = QuantMath.quantizeBias(bias, scales);
+        String base = l.bias() != null ? l.bias() : l.name() + "_bias";
+        String qName = g.names().fresh(base + "_quantized");
+        String sName = g.names().fresh(base + "_scale");
+        String zName = g.names().fresh(base + "_zero_point");
+        String dq = g.names().fresh(base + "_dequantized");
+        long[] dims = {l.channels()};
+        g.putInitializer(Tensors.int32Tensor(qName, dims, q));
+        g.putInitializer(Tensors.floatTensor(sName, dims, scales));
+        g.putInitializer(Tensors.int32Tensor(zName, dims, new int[l.channels()]));
+        g.insertBefore(node, Nodes.node("DequantizeLinear", g.names().fresh(base + "_DequantizeLinear"),
+                List.of(qName, sName, zName), List.of(dq), NAME, Nodes.intAttribute("axis", 0)));
+        return dq;
+    }
+
+    /** Q/DQ after a layer's output (after removing a Relu that the Q's clamp at zero makes redundant). */
+    private void quantizeOutput(GraphEditor g, LayerPlan l) {
+        String y = l.output();
+        Range r = range(l.outputRangeTensor());
+        String post = y;
+        if (l.absorbedRelu() != null) {
+            NodeProto relu = findByName(g, l.absorbedRelu().getName());
+            post = relu.getOutput(0);
+            g.remove(relu);
+            r = new Range(0f, Math.max(0f, r.max()));
+        }
+        NodeProto producer = g.producer(y);
+        String pre = y;
+        String dqOut;
+        if (l.absorbedRelu() != null) {
+            dqOut = post;
+        } else if (g.isGraphOutput(y)) {
+            // The graph output keeps its name and becomes the DQ output; the layer writes a new name.
+            pre = g.names().fresh(y + "_float");
+            NodeProto renamed = producer.toBuilder().setOutput(0, pre).build();
+            g.replace(producer, renamed);
+            producer = renamed;
+            dqOut = y;
+        } else {
+            dqOut = g.names().fresh(y + "_dequantized");
+        }
+        QuantMath.Affine a = QuantMath.uint8(r);
+        String[] sz = scaleAndZeroPoint(g, y, a);
+        String q = g.names().fresh(y + "_quantized");
+        NodeProto qn = Nodes.node("QuantizeLinear", g.names().fresh(y + "_QuantizeLinear"),
+                List.of(pre, sz[0], sz[1]), List.of(q), NAME);
+        NodeProto dqn = Nodes.node("DequantizeLinear", g.names().fresh(y + "_DequantizeLinear"),
+                List.of(q, sz[0], sz[1]), List.of(dqOut), NAME);
+        if (!dqOut.equals(y) && !dqOut.equals(post)) {
+            g.redirectConsumers(y, dqOut, Set.of());
+        }
+        g.insertAfter(producer, qn, dqn);
+    }
+}

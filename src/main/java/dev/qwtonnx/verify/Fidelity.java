@@ -1,0 +1,134 @@
+package dev.qwtonnx.verify;
+
+import dev.qwtonnx.calib.FloatTensor;
+import dev.qwtonnx.calib.OrtRunner;
+import dev.qwtonnx.calib.Progress;
+import dev.qwtonnx.calib.data.CalibrationSource;
+import dev.qwtonnx.calib.data.Sample;
+import dev.qwtonnx.model.Model;
+import dev.qwtonnx.onnx.TensorProto;
+import dev.qwtonnx.onnx.ValueInfoProto;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+/** Output fidelity of a quantized model against its float original, over held-out samples. */
+public final class Fidelity {
+    private Fidelity() {
+    }
+
+    /**
+     * Per-output figures: cosine similarity and SQNR (dB) per sample, summarised as mean and worst;
+     * top-1 agreement where the output looks like class scores (rank 2, more than one class).
+     */
+    public record OutputFidelity(String output, int samples, double meanCosine, double minCosine, double meanSqnrDb,
+            double minSqnrDb, double maxAbsError, Double top1Agreement) {
+        @Override
+        public String toString() {
+            String s = String.format("%s: cosine mean %.5f min %.5f, SQNR mean %.2f dB min %.2f dB, max |err| %.4g",
+                    output, meanCosine, minCosine, meanSqnrDb, minSqnrDb, maxAbsError);
+            return top1Agreement == null ? s : s + String.format(", top-1 agreement %.4f", top1Agreement);
+        }
+    }
+
+    public static List<OutputFidelity> measure(Model floatModel, Model quantModel, CalibrationSource data,
+            Progress progress) {
+        List<String> outs = new ArrayList<>();
+        for (ValueInfoProto v : floatModel.graph().getOutputList()) {
+            if (!v.getType().hasTensorType() || v.getType().getTensorType().getElemType() == TensorProto.DataType.FLOAT_VALUE) {
+                outs.add(v.getName());
+            }
+        }
+        int k = outs.size();
+        double[] cosSum = new double[k];
+        double[] cosMin = new double[k];
+        double[] sqnrSum = new double[k];
+        double[] sqnrMin = new double[k];
+        double[] maxAbs = new double[k];
+        long[] top1Agree = new long[k];
+        long[] top1Rows = new long[k];
+        java.util.Arrays.fill(cosMin, Double.POSITIVE_INFINITY);
+        java.util.Arrays.fill(sqnrMin, Double.POSITIVE_INFINITY);
+        int n = 0;
+        try (OrtRunner fr = new OrtRunner(floatModel, List.of()); OrtRunner qr = new OrtRunner(quantModel, List.of())) {
+            progress.start("verify", data.size());
+            for (Sample s : data) {
+                Map<String, FloatTensor> f = fr.run(s, outs);
+                Map<String, FloatTensor> q = qr.run(s, outs);
+                for (int i = 0; i < k; i++) {
+                    float[] a = f.get(outs.get(i)).data();
+                    float[] b = q.get(outs.get(i)).data();
+                    double cos = cosine(a, b);
+                    double sqnr = sqnrDb(a, b);
+                    cosSum[i] += cos;
+                    cosMin[i] = Math.min(cosMin[i], cos);
+                    sqnrSum[i] += sqnr;
+                    sqnrMin[i] = Math.min(sqnrMin[i], sqnr);
+                    for (int j = 0; j < a.length; j++) {
+                        maxAbs[i] = Math.max(maxAbs[i], Math.abs(a[j] - b[j]));
+                    }
+                    long[] shape = f.get(outs.get(i)).shape();
+                    if (shape.length == 2 && shape[1] > 1) {
+                        int cls = (int) shape[1];
+                        for (int r = 0; r < shape[0]; r++) {
+                            top1Rows[i]++;
+                            if (argmax(a, r * cls, cls) == argmax(b, r * cls, cls)) {
+                                top1Agree[i]++;
+                            }
+                        }
+                    }
+                }
+                n++;
+                progress.step();
+            }
+            progress.finish();
+        }
+        List<OutputFidelity> result = new ArrayList<>();
+        for (int i = 0; i < k; i++) {
+            result.add(new OutputFidelity(outs.get(i), n, n == 0 ? Double.NaN : cosSum[i] / n, cosMin[i],
+                    n == 0 ? Double.NaN : sqnrSum[i] / n, sqnrMin[i], maxAbs[i],
+                    top1Rows[i] == 0 ? null : (double) top1Agree[i] / top1Rows[i]));
+        }
+        return result;
+    }
+
+    public static double cosine(float[] a, float[] b) {
+        double ab = 0;
+        double aa = 0;
+        double bb = 0;
+        for (int i = 0; i < a.length; i++) {
+            ab += (double) a[i] * b[i];
+            aa += (double) a[i] * a[i];
+            bb += (double) b[i] * b[i];
+        }
+        if (aa == 0 && bb == 0) {
+            return 1;
+        }
+        return aa == 0 || bb == 0 ? 0 : ab / Math.sqrt(aa * bb);
+    }
+
+    /** Signal-to-quantization-noise ratio in dB; capped at 200 dB for identical tensors. */
+    public static double sqnrDb(float[] ref, float[] test) {
+        double sig = 0;
+        double noise = 0;
+        for (int i = 0; i < ref.length; i++) {
+            sig += (double) ref[i] * ref[i];
+            double d = (double) ref[i] - test[i];
+            noise += d * d;
+        }
+        if (noise == 0) {
+            return 200;
+        }
+        return Math.min(200, 10 * Math.log10(sig / noise));
+    }
+
+    private static int argmax(float[] v, int off, int len) {
+        int best = 0;
+        for (int i = 1; i < len; i++) {
+            if (v[off + i] > v[off + best]) {
+                best = i;
+            }
+        }
+        return best;
+    }
+}

@@ -1,0 +1,157 @@
+package dev.qwtonnx.cwac;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.qwtonnx.api.QwtOnnx;
+import dev.qwtonnx.calib.FloatTensor;
+import dev.qwtonnx.calib.OrtRunner;
+import dev.qwtonnx.calib.Progress;
+import dev.qwtonnx.calib.data.CalibrationSource;
+import dev.qwtonnx.calib.data.Sample;
+import dev.qwtonnx.model.Model;
+import dev.qwtonnx.model.ModelChecker;
+import dev.qwtonnx.onnx.NodeProto;
+import dev.qwtonnx.quant.LayerKind;
+import dev.qwtonnx.quant.QuantOptions;
+import dev.qwtonnx.testutil.TestModels;
+import dev.qwtonnx.verify.OrtKernels;
+import java.util.ArrayList;
+import java.util.EnumSet;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/** Quantize → compensate on small models with known structure, checked through ORT. */
+class CwacPipelineTest {
+    record Case(String name, Model model, CalibrationSource calib, int layers) {
+        @Override
+        public String toString() {
+            return name;
+        }
+    }
+
+    static Stream<Arguments> cases() {
+        return Stream.of(
+                Arguments.of(new Case("cnn", TestModels.smallCnn(7),
+                        TestModels.gaussian("x", 11, 24, new long[] {1, 3, 16, 16}), 4)),
+                Arguments.of(new Case("mlp", TestModels.mlp(5),
+                        TestModels.gaussian("x", 13, 24, new long[] {1, 9, 32}, new long[] {1, 17, 32}), 3)));
+    }
+
+    private static QwtOnnx.Result run(Case c, CwacOptions cwac, int weightBits) {
+        QwtOnnx.Options o = new QwtOnnx.Options(new QuantOptions(weightBits, false, EnumSet.of(LayerKind.CONV)), cwac,
+                true);
+        return QwtOnnx.quantize(c.model(), c.calib(), o, Progress.NONE, null);
+    }
+
+    private static List<String> nodeSignature(Model m) {
+        List<String> sig = new ArrayList<>();
+        for (NodeProto n : m.graph().getNodeList()) {
+            sig.add(n.getOpType() + n.getInputList() + "->" + n.getOutputList());
+        }
+        return sig;
+    }
+
+    @ParameterizedTest
+    @MethodSource("cases")
+    void compensationAddsNoNodeAndKeepsEdges(Case c) {
+        QwtOnnx.Result none = run(c, CwacOptions.defaults().withMethod(CwacOptions.Method.NONE), 8);
+        for (CwacOptions.Schedule s : CwacOptions.Schedule.values()) {
+            for (CwacOptions.Target t : CwacOptions.Target.values()) {
+                QwtOnnx.Result cwac = run(c, new CwacOptions(CwacOptions.Method.CWAC, t, s, 0.01, 2.0), 8);
+                assertEquals(nodeSignature(none.model()), nodeSignature(cwac.model()), s + "/" + t);
+                assertEquals(c.layers(), cwac.compensation().fits().size());
+                ModelChecker.check(cwac.model());
+            }
+        }
+    }
+
+    @ParameterizedTest
+    @MethodSource("cases")
+    void ortFusesEveryQuantizedLayer(Case c) {
+        QwtOnnx.Result r = run(c, CwacOptions.defaults(), 8);
+        Map<String, Integer> ops = OrtKernels.optimizedOpCounts(r.model());
+        System.out.println(c + " ORT ops: " + ops);
+        assertEquals(c.layers(), OrtKernels.count(ops, OrtKernels.INTEGER_OPS), ops.toString());
+        assertEquals(0, OrtKernels.count(ops, OrtKernels.FLOAT_LAYER_OPS), ops.toString());
+    }
+
+    /** Folding one layer's fit changes that layer's output from yq to a·yq + b, per channel. */
+    @ParameterizedTest
+    @MethodSource("cases")
+    void foldedLayerComputesTheAffineMap(Case c) {
+        QwtOnnx.Result r = run(c, new CwacOptions(CwacOptions.Method.CWAC, CwacOptions.Target.GLOBAL,
+                CwacOptions.Schedule.PARALLEL, 0.01, 2.0), 6);
+        Model base = r.uncompensated();
+        Sample sample = c.calib().iterator().next();
+        for (QdqLayer l : r.compensation().layers()) {
+            ChannelFit fit = r.compensation().fits().get(l.name());
+            assertFalse(fit.isIdentity(), l.name());
+            Model one = new CwacFold(List.of(l), Map.of(l.name(), fit)).run(base).model();
+            FloatTensor before;
+            FloatTensor after;
+            try (OrtRunner a = new OrtRunner(base, List.of(l.output())); OrtRunner b = new OrtRunner(one, List.of(l.output()))) {
+                before = a.run(sample, List.of(l.output())).get(l.output());
+                after = b.run(sample, List.of(l.output())).get(l.output());
+            }
+            int axis = l.outputChannelAxis(before.shape().length);
+            long inner = before.inner(axis);
+            double maxErr = 0;
+            double maxAbs = 0;
+            for (int i = 0; i < before.data().length; i++) {
+                int ch = (int) ((i / inner) % l.channels());
+                double expected = fit.a()[ch] * before.data()[i] + fit.b()[ch];
+                maxErr = Math.max(maxErr, Math.abs(expected - after.data()[i]));
+                maxAbs = Math.max(maxAbs, Math.abs(expected));
+            }
+            // The only difference is the int32 rounding of the refolded bias: far below 1e-4 of the range.
+            assertTrue(maxErr <= 1e-4 * maxAbs + 1e-6, l.name() + ": max error " + maxErr + " of " + maxAbs);
+        }
+    }
+
+    /** Measured through ORT: each compensated layer's output is closer to the float model's. */
+    @ParameterizedTest
+    @MethodSource("cases")
+    void compensationLowersEachLayersCalibrationError(Case c) {
+        QwtOnnx.Result none = run(c, CwacOptions.defaults().withMethod(CwacOptions.Method.NONE), 4);
+        QwtOnnx.Result cwac = run(c, CwacOptions.defaults(), 4);
+        double totalNone = 0;
+        double totalCwac = 0;
+        for (QdqLayer l : cwac.compensation().layers()) {
+            double eNone = layerMse(none.prepared(), none.model(), l, c.calib());
+            double eCwac = layerMse(cwac.prepared(), cwac.model(), l, c.calib());
+            assertTrue(eCwac <= eNone * 1.001 + 1e-9, l.name() + ": " + eCwac + " > " + eNone);
+            totalNone += eNone;
+            totalCwac += eCwac;
+        }
+        assertTrue(totalCwac < 0.9 * totalNone, "cwac " + totalCwac + " vs none " + totalNone);
+    }
+
+    private static double layerMse(Model floatModel, Model quant, QdqLayer l, CalibrationSource data) {
+        String floatOut = l.biasAdd() == null ? floatNodeOutput(floatModel, l.name()) : l.output();
+        double sum = 0;
+        long n = 0;
+        try (OrtRunner f = new OrtRunner(floatModel, List.of(floatOut)); OrtRunner q = new OrtRunner(quant, List.of(l.output()))) {
+            for (Sample s : data) {
+                float[] a = f.run(s, List.of(floatOut)).get(floatOut).data();
+                float[] b = q.run(s, List.of(l.output())).get(l.output()).data();
+                for (int i = 0; i < a.length; i++) {
+                    double d = a[i] - b[i];
+                    sum += d * d;
+                }
+                n += a.length;
+            }
+        }
+        return sum / n;
+    }
+
+    private static String floatNodeOutput(Model m, String name) {
+        return m.graph().getNodeList().stream().filter(n -> n.getName().equals(name)).findFirst().orElseThrow()
+                .getOutput(0);
+    }
+}
