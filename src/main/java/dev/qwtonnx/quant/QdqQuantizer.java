@@ -72,7 +72,9 @@ public final class QdqQuantizer implements Pass {
                         : g.replace(node, node.toBuilder().addInput(bias).build());
             }
             if (l.quantizeOutput()) {
-                quantizeOutput(g, l);
+                // Readers of the layer's output, quantized layers included, now read its DQ: no second Q.
+                Activation y = quantizeOutput(g, l);
+                quantized.put(l.outputRangeTensor(), y);
             }
         }
         for (LayerPlan l : layers) {
@@ -174,7 +176,7 @@ public final class QdqQuantizer implements Pass {
     }
 
     /** Q/DQ after a layer's output (after removing a Relu that the Q's clamp at zero makes redundant). */
-    private void quantizeOutput(GraphEditor g, LayerPlan l) {
+    private Activation quantizeOutput(GraphEditor g, LayerPlan l) {
         String y = l.output();
         Range r = range(l.outputRangeTensor());
         String post = y;
@@ -210,5 +212,6 @@ public final class QdqQuantizer implements Pass {
             g.redirectConsumers(y, dqOut, Set.of());
         }
         g.insertAfter(producer, qn, dqn);
+        return new Activation(dqOut, a.scale());
     }
 }

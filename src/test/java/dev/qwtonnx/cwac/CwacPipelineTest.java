@@ -39,8 +39,31 @@ class CwacPipelineTest {
         return Stream.of(
                 Arguments.of(new Case("cnn", TestModels.smallCnn(7),
                         TestModels.gaussian("x", 11, 24, new long[] {1, 3, 16, 16}), 4)),
+                Arguments.of(new Case("conv-chain", convChain(),
+                        TestModels.gaussian("x", 17, 16, new long[] {1, 4, 12, 12}), 3)),
                 Arguments.of(new Case("mlp", TestModels.mlp(5),
                         TestModels.gaussian("x", 13, 24, new long[] {1, 9, 32}, new long[] {1, 17, 32}), 3)));
+    }
+
+    /** Conv → Conv (no Relu between) → Relu → Conv read by a second Conv: outputs feed quantized layers directly. */
+    static Model convChain() {
+        TestModels.Builder b = new TestModels.Builder(3, 13).input("x", 1, 1, 4, 12, 12).output("y", 1, 1, 6, 12, 12);
+        String c1 = b.node("Conv", List.of("x", b.randomInit("w1", 0.3, 6, 4, 1, 1)), "c1");
+        String c2 = b.node("Conv", List.of(c1, b.randomInit("w2", 0.3, 6, 6, 3, 3), b.randomInit("b2", 0.1, 6)), "c2",
+                dev.qwtonnx.model.Nodes.intsAttribute("pads", 1, 1, 1, 1));
+        String r2 = b.node("Relu", List.of(c2), "r2");
+        b.node("Conv", List.of(r2, b.randomInit("w3", 0.3, 6, 6, 1, 1)), "y");
+        return b.build();
+    }
+
+    /** No tensor is quantized twice: at most one QuantizeLinear reads any tensor. */
+    private static void assertSingleQuantizePerTensor(Model m) {
+        Map<String, Integer> readers = new java.util.HashMap<>();
+        for (NodeProto n : m.graph().getNodeList()) {
+            if (n.getOpType().equals("QuantizeLinear")) {
+                assertEquals(1, readers.merge(n.getInput(0), 1, Integer::sum), "quantized twice: " + n.getInput(0));
+            }
+        }
     }
 
     private static QwtOnnx.Result run(Case c, CwacOptions cwac, int weightBits) {
@@ -66,6 +89,7 @@ class CwacPipelineTest {
                 QwtOnnx.Result cwac = run(c, new CwacOptions(CwacOptions.Method.CWAC, t, s, 0.01, 2.0), 8);
                 assertEquals(nodeSignature(none.model()), nodeSignature(cwac.model()), s + "/" + t);
                 assertEquals(c.layers(), cwac.compensation().fits().size());
+                assertSingleQuantizePerTensor(cwac.model());
                 ModelChecker.check(cwac.model());
             }
         }
