@@ -1,0 +1,168 @@
+package dev.qwtonnx.bench;
+
+import dev.qwtonnx.api.QwtOnnx;
+import dev.qwtonnx.calib.OrtRunner;
+import dev.qwtonnx.calib.Progress;
+import dev.qwtonnx.calib.data.CalibrationSources;
+import dev.qwtonnx.calib.data.Sample;
+import dev.qwtonnx.cwac.CwacOptions;
+import dev.qwtonnx.model.Model;
+import dev.qwtonnx.model.ModelIO;
+import dev.qwtonnx.quant.LayerKind;
+import dev.qwtonnx.quant.QuantOptions;
+import dev.qwtonnx.testutil.EmbeddingFidelity;
+import dev.qwtonnx.testutil.Fortunes;
+import dev.qwtonnx.testutil.Images;
+import dev.qwtonnx.testutil.MiniLm;
+import dev.qwtonnx.verify.OrtKernels;
+import java.awt.image.BufferedImage;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.EnumSet;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The ablation table on the real models: rows are configurations, columns fidelity, quantize time,
+ * latency against float (measured side by side, interleaved) and nodes added by compensation.
+ * Run with tools/bench.sh [minilm|ppocr|all]. Not a test: machines here are shared and noisy.
+ */
+public final class Bench {
+    private Bench() {
+    }
+
+    record Config(String name, int weightBits, CwacOptions cwac) {
+    }
+
+    static List<Config> configs(int... bits) {
+        List<Config> out = new ArrayList<>();
+        for (int b : bits) {
+            out.add(new Config("W" + b + " none", b, CwacOptions.defaults().withMethod(CwacOptions.Method.NONE)));
+            out.add(new Config("W" + b + " bias", b, CwacOptions.defaults().withMethod(CwacOptions.Method.BIAS)));
+            for (CwacOptions.Target t : CwacOptions.Target.values()) {
+                for (CwacOptions.Schedule s : CwacOptions.Schedule.values()) {
+                    out.add(new Config("W" + b + " cwac " + t.name().toLowerCase() + "/" + s.name().toLowerCase(), b,
+                            new CwacOptions(CwacOptions.Method.CWAC, t, s, 0.01, 2.0)));
+                }
+            }
+        }
+        return out;
+    }
+
+    public static void main(String[] args) throws Exception {
+        String which = args.length > 0 ? args[0] : "all";
+        Path tmp = Files.createTempDirectory("qwt-bench");
+        if (which.equals("all") || which.equals("minilm")) {
+            List<String> sentences = Fortunes.load(2026);
+            List<Sample> calib = MiniLm.samples(sentences.subList(0, 32), 128);
+            List<Sample> eval = MiniLm.samples(sentences.subList(32, 132), 128);
+            Model f = MiniLm.floatModel(tmp);
+            Model peer = ModelIO.load(MiniLm.resourceFile("all-minilm-l6-v2-q.onnx", tmp));
+            System.out.println("## all-MiniLM-L6-v2: 32 calibration / 100 held-out fortunes; sentence-embedding cosine vs float");
+            EmbeddingFidelity pf = EmbeddingFidelity.measure(f, peer, eval);
+            System.out.printf("| langchain4j dynamic int8 (peer) | %.4f | %.4f | - | %.2f | - |%n", pf.mean(), pf.min(),
+                    latencyRatio(f, peer, eval));
+            table(f, calib, eval, configs(8, 6, 4), true);
+        }
+        if (which.equals("all") || which.equals("ppocr")) {
+            Path model = Path.of(".cache/models/ch_PP-OCRv4_det_infer.onnx");
+            List<String> lines = Fortunes.load(7);
+            List<BufferedImage> photos = Images.photos(8);
+            List<BufferedImage> ci = new ArrayList<>();
+            List<BufferedImage> ei = new ArrayList<>();
+            for (int i = 0; i < 12; i++) {
+                ci.add(Images.textPage(lines.subList(i * 20, i * 20 + 20), 256, 256, i));
+                ei.add(Images.textPage(lines.subList(400 + i * 20, 420 + i * 20), 256, 256, 1000 + i));
+            }
+            for (int i = 0; i < photos.size(); i++) {
+                (i % 2 == 0 ? ci : ei).add(photos.get(i));
+            }
+            System.out.println("## PP-OCRv4 detector: 16 calibration / 16 held-out images 256x256; IoU of map > 0.3 vs float");
+            table(ModelIO.load(model), Images.samples("x", ci, 256, 256, "c"), Images.samples("x", ei, 256, 256, "e"),
+                    configs(8, 6), false);
+        }
+    }
+
+    private static void table(Model f, List<Sample> calib, List<Sample> eval, List<Config> configs,
+            boolean embeddings) {
+        System.out.println("| config | mean | min | quantize s | latency vs float | nodes added vs none | integer kernels |");
+        System.out.println("|---|---|---|---|---|---|---|");
+        Integer noneNodes = null;
+        for (Config c : configs) {
+            QwtOnnx.Options o = new QwtOnnx.Options(new QuantOptions(c.weightBits(), false, EnumSet.of(LayerKind.CONV)),
+                    c.cwac(), false);
+            long t0 = System.nanoTime();
+            QwtOnnx.Result r = QwtOnnx.quantize(f, CalibrationSources.ofList(calib), o, Progress.NONE, null);
+            double secs = (System.nanoTime() - t0) / 1e9;
+            double[] fid = embeddings ? emb(r, eval) : iou(r, eval);
+            int nodes = r.model().graph().getNodeCount();
+            if (c.cwac().method() == CwacOptions.Method.NONE) {
+                noneNodes = nodes;
+            }
+            Map<String, Integer> ops = OrtKernels.optimizedOpCounts(r.model());
+            boolean timeIt = c.name().endsWith("none") || c.name().endsWith("global/sequential");
+            System.out.printf("| %s | %.4f | %.4f | %.1f | %s | %d | %d |%n", c.name(), fid[0], fid[1], secs,
+                    timeIt && c.weightBits() == 8 ? String.format("%.2f", latencyRatio(r.prepared(), r.model(), eval)) : "-",
+                    nodes - (noneNodes == null ? nodes : noneNodes), OrtKernels.count(ops, OrtKernels.INTEGER_OPS));
+        }
+    }
+
+    private static double[] emb(QwtOnnx.Result r, List<Sample> eval) {
+        EmbeddingFidelity e = EmbeddingFidelity.measure(r.prepared(), r.model(), eval);
+        return new double[] {e.mean(), e.min()};
+    }
+
+    private static double[] iou(QwtOnnx.Result r, List<Sample> eval) {
+        double sum = 0;
+        double min = 1;
+        try (OrtRunner a = new OrtRunner(r.prepared(), List.of()); OrtRunner b = new OrtRunner(r.model(), List.of())) {
+            String out = r.prepared().graph().getOutput(0).getName();
+            for (Sample s : eval) {
+                float[] pa = a.run(s, List.of(out)).get(out).data();
+                float[] pb = b.run(s, List.of(out)).get(out).data();
+                long inter = 0;
+                long union = 0;
+                for (int i = 0; i < pa.length; i++) {
+                    inter += pa[i] > 0.3f && pb[i] > 0.3f ? 1 : 0;
+                    union += pa[i] > 0.3f || pb[i] > 0.3f ? 1 : 0;
+                }
+                double iou = union == 0 ? 1 : (double) inter / union;
+                sum += iou;
+                min = Math.min(min, iou);
+            }
+        }
+        return new double[] {sum / eval.size(), min};
+    }
+
+    /** Median per-sample latency of {@code b} over {@code a}, runs interleaved so both see the same load. */
+    static double latencyRatio(Model a, Model b, List<Sample> samples) {
+        int rounds = 5;
+        double[] ta = new double[rounds];
+        double[] tb = new double[rounds];
+        try (OrtRunner ra = new OrtRunner(a, List.of()); OrtRunner rb = new OrtRunner(b, List.of())) {
+            String out = a.graph().getOutput(0).getName();
+            for (Sample s : samples.subList(0, Math.min(4, samples.size()))) {
+                ra.run(s, List.of(out));
+                rb.run(s, List.of(out));
+            }
+            for (int k = 0; k < rounds; k++) {
+                long t0 = System.nanoTime();
+                for (Sample s : samples) {
+                    ra.run(s, List.of(out));
+                }
+                long t1 = System.nanoTime();
+                for (Sample s : samples) {
+                    rb.run(s, List.of(out));
+                }
+                long t2 = System.nanoTime();
+                ta[k] = t1 - t0;
+                tb[k] = t2 - t1;
+            }
+        }
+        Arrays.sort(ta);
+        Arrays.sort(tb);
+        return tb[rounds / 2] / ta[rounds / 2];
+    }
+}
