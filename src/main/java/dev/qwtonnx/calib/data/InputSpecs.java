@@ -1,13 +1,53 @@
 package dev.qwtonnx.calib.data;
 
+import dev.qwtonnx.QwtException;
+import dev.qwtonnx.model.DataType;
+import dev.qwtonnx.onnx.GraphProto;
+import dev.qwtonnx.onnx.TensorProto;
+import dev.qwtonnx.onnx.TensorShapeProto;
+import dev.qwtonnx.onnx.ValueInfoProto;
+import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Set;
 
-// TEMPORARY placeholder so the lead can compile; the data-reader engineer replaces this file.
+/** The inputs a model needs fed: its graph inputs that are not initializers. */
 public final class InputSpecs {
     private InputSpecs() {
     }
 
-    public static List<InputSpec> of(dev.qwtonnx.onnx.GraphProto g) {
-        throw new UnsupportedOperationException("placeholder");
+    public static List<InputSpec> of(GraphProto g) {
+        Set<String> inits = new HashSet<>();
+        for (TensorProto t : g.getInitializerList()) {
+            inits.add(t.getName());
+        }
+        List<InputSpec> out = new ArrayList<>();
+        for (ValueInfoProto v : g.getInputList()) {
+            if (inits.contains(v.getName())) {
+                continue;
+            }
+            if (!v.getType().hasTensorType()) {
+                throw new QwtException("model input '" + v.getName() + "' is not a tensor; only tensor inputs can be calibrated");
+            }
+            int code = v.getType().getTensorType().getElemType();
+            if (!DataType.isKnown(code)) {
+                throw new QwtException("model input '" + v.getName() + "' has unsupported element type " + code);
+            }
+            long[] shape = null;
+            if (v.getType().getTensorType().hasShape()) {
+                List<TensorShapeProto.Dimension> dims = v.getType().getTensorType().getShape().getDimList();
+                shape = new long[dims.size()];
+                for (int i = 0; i < shape.length; i++) {
+                    shape[i] = dims.get(i).hasDimValue() ? dims.get(i).getDimValue() : -1;
+                }
+            }
+            out.add(new InputSpec(v.getName(), DataType.of(code), shape == null ? new long[] {-2} : shape));
+        }
+        return out;
+    }
+
+    /** True when the spec's rank is unknown (the model declares no shape). */
+    static boolean unknownRank(InputSpec s) {
+        return s.shape().length == 1 && s.shape()[0] == -2;
     }
 }

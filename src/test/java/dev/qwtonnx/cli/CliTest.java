@@ -1,0 +1,170 @@
+package dev.qwtonnx.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.qwtonnx.model.HostTensor;
+import dev.qwtonnx.model.Model;
+import dev.qwtonnx.model.ModelIO;
+import dev.qwtonnx.onnx.StringStringEntryProto;
+import dev.qwtonnx.testutil.ExampleData;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The command line on the bundled example, and the user errors of the main path. */
+class CliTest {
+    @TempDir
+    Path tmp;
+
+    record Run(int code, String out, String err) {
+    }
+
+    static Run cli(String... args) {
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        int code = Main.run(args, new PrintWriter(out, true), new PrintWriter(err, true));
+        return new Run(code, out.toString(), err.toString());
+    }
+
+    static final String MODEL = ExampleData.DIR.resolve("cnn.onnx").toString();
+    static final String CALIB = ExampleData.DIR.resolve("calib").toString();
+
+    @Test
+    void quantizesTheBundledExample() {
+        Path out = tmp.resolve("cnn-int8.onnx");
+        Run r = cli(MODEL, out.toString(), "--calib", CALIB);
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("quantized 4 layers"), r.out());
+        assertTrue(r.out().contains("fidelity on 4 held-out samples"), r.out());
+        assertTrue(r.out().contains("ORT integer kernels: 4"), r.out());
+        Model m = ModelIO.load(out);
+        List<String> keys = m.proto().getMetadataPropsList().stream().map(StringStringEntryProto::getKey).toList();
+        assertTrue(keys.containsAll(List.of("qwt.tool", "qwt.version", "qwt.options")), keys.toString());
+        assertTrue(m.graph().getNodeList().stream().anyMatch(n -> n.getOpType().equals("DequantizeLinear")));
+        assertEquals(List.of(), leftovers());
+    }
+
+    @Test
+    void sameInputAndOptionsGiveTheSameBytes() throws IOException {
+        Path a = tmp.resolve("a.onnx");
+        Path b = tmp.resolve("b.onnx");
+        assertEquals(0, cli(MODEL, a.toString(), "--calib", CALIB, "--quiet").code());
+        assertEquals(0, cli(MODEL, b.toString(), "--calib", CALIB, "--quiet").code());
+        assertTrue(java.util.Arrays.equals(Files.readAllBytes(a), Files.readAllBytes(b)));
+    }
+
+    private List<Path> leftovers() {
+        try (Stream<Path> s = Files.list(tmp)) {
+            return s.filter(p -> p.getFileName().toString().endsWith(".tmp")).toList();
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** A user error: exit 2, one line naming {@code mentions}, no stack trace, no output file. */
+    private void assertUserError(Run r, Path out, String mentions) {
+        assertEquals(Main.USER_ERROR, r.code(), r.err());
+        String[] lines = r.err().strip().split("\n");
+        assertEquals(1, lines.length, r.err());
+        assertTrue(lines[0].startsWith("qwt-onnx: "), r.err());
+        assertTrue(r.err().contains(mentions), "'" + mentions + "' not in: " + r.err());
+        assertFalse(r.err().contains("\tat "), r.err());
+        if (out != null) {
+            assertFalse(Files.exists(out), "output written despite the error");
+        }
+        assertEquals(List.of(), leftovers());
+    }
+
+    @Test
+    void missingModel() {
+        Path out = tmp.resolve("o.onnx");
+        Path missing = tmp.resolve("nope.onnx");
+        assertUserError(cli(missing.toString(), out.toString(), "--calib", CALIB), out, missing.toString());
+    }
+
+    @Test
+    void notAnOnnxModel() throws IOException {
+        Path bad = tmp.resolve("bad.onnx");
+        Files.write(bad, new byte[] {(byte) 0xff, 0x13, 0x37, 0x00, 0x42, (byte) 0x99, 0x7f});
+        Path out = tmp.resolve("o.onnx");
+        assertUserError(cli(bad.toString(), out.toString(), "--calib", CALIB), out, "not an ONNX model");
+    }
+
+    @Test
+    void emptyFileIsNotAModel() throws IOException {
+        Path bad = tmp.resolve("empty.onnx");
+        Files.write(bad, new byte[0]);
+        Path out = tmp.resolve("o.onnx");
+        assertUserError(cli(bad.toString(), out.toString(), "--calib", CALIB), out, "not an ONNX model");
+    }
+
+    @Test
+    void outputEqualToInputIsRefused() throws IOException {
+        Path copy = tmp.resolve("model.onnx");
+        Files.copy(Path.of(MODEL), copy);
+        byte[] before = Files.readAllBytes(copy);
+        assertUserError(cli(copy.toString(), copy.toString(), "--calib", CALIB), null, "refusing to overwrite");
+        assertTrue(java.util.Arrays.equals(before, Files.readAllBytes(copy)));
+    }
+
+    @Test
+    void missingCalibrationFolder() {
+        Path out = tmp.resolve("o.onnx");
+        Path dir = tmp.resolve("no-such-dir");
+        assertUserError(cli(MODEL, out.toString(), "--calib", dir.toString()), out, dir.toString());
+    }
+
+    @Test
+    void emptyCalibrationFolder() throws IOException {
+        Path out = tmp.resolve("o.onnx");
+        Path dir = Files.createDirectory(tmp.resolve("empty"));
+        assertUserError(cli(MODEL, out.toString(), "--calib", dir.toString()), out, dir.toString());
+    }
+
+    private Path calibWith(String name, HostTensor t) throws IOException {
+        Path set = Files.createDirectories(tmp.resolve("calib").resolve("test_data_set_0"));
+        Files.write(set.resolve("input_0.pb"), t.toProto(name).toByteArray());
+        return tmp.resolve("calib");
+    }
+
+    @Test
+    void calibrationMissingAnInput() throws IOException {
+        Path out = tmp.resolve("o.onnx");
+        Path dir = calibWith("not_x", HostTensor.ofFloats(new long[] {1, 3, 16, 16}, new float[768]));
+        assertUserError(cli(MODEL, out.toString(), "--calib", dir.toString()), out, "'x'");
+    }
+
+    @Test
+    void sampleOfTheWrongShape() throws IOException {
+        Path out = tmp.resolve("o.onnx");
+        Path dir = calibWith("x", HostTensor.ofFloats(new long[] {1, 3, 8, 8}, new float[192]));
+        assertUserError(cli(MODEL, out.toString(), "--calib", dir.toString()), out, "input_0.pb");
+    }
+
+    @Test
+    void sampleOfTheWrongType() throws IOException {
+        Path out = tmp.resolve("o.onnx");
+        Path dir = calibWith("x", HostTensor.ofLongs(new long[] {1, 3, 16, 16}, new long[768]));
+        assertUserError(cli(MODEL, out.toString(), "--calib", dir.toString()), out, "input_0.pb");
+    }
+
+    @Test
+    void unknownMethod() {
+        Path out = tmp.resolve("o.onnx");
+        assertUserError(cli(MODEL, out.toString(), "--calib", CALIB, "--method", "magic"), out, "--method");
+    }
+
+    @Test
+    void missingOutputFolder() {
+        Path out = tmp.resolve("no/such/dir/o.onnx");
+        assertUserError(cli(MODEL, out.toString(), "--calib", CALIB), out, "output folder does not exist");
+    }
+}
