@@ -66,6 +66,13 @@ public final class GraphEditor {
         initializers.remove(name);
     }
 
+    /** Drops an initializer nothing reads any more (one also listed as a graph input stays). */
+    public void removeInitializerIfUnused(String name) {
+        if (name != null && useCount(name) == 0 && !isGraphInput(name)) {
+            initializers.remove(name);
+        }
+    }
+
     public boolean isGraphOutput(String name) {
         for (ValueInfoProto v : outputs) {
             if (v.getName().equals(name)) {

@@ -78,12 +78,8 @@ public final class QdqQuantizer implements Pass {
             }
         }
         for (LayerPlan l : layers) {
-            if (g.useCount(l.weight()) == 0) {
-                g.removeInitializer(l.weight());
-            }
-            if (l.bias() != null && g.useCount(l.bias()) == 0) {
-                g.removeInitializer(l.bias());
-            }
+            g.removeInitializerIfUnused(l.weight());
+            g.removeInitializerIfUnused(l.bias());
         }
         return PassResult.changed(model.withGraph(g.build()));
     }
