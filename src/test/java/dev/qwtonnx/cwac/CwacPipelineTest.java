@@ -138,6 +138,33 @@ class CwacPipelineTest {
         }
     }
 
+    /** Two MatMuls share one weight and one bias constant: each gets its own compensated copy. */
+    @org.junit.jupiter.api.Test
+    void sharedWeightAndBiasAreCopiedNotChangedForBoth() {
+        TestModels.Builder b = new TestModels.Builder(8, 13).input("x", 1, 1, 5, 16).output("y1", 1, 1, 5, 16)
+                .output("y2", 1, 1, 5, 16);
+        String w = b.randomInit("w", 0.3, 16, 16);
+        String bias = b.randomInit("bias", 0.2, 16);
+        b.node("Add", List.of(b.node("MatMul", List.of("x", w), "m1"), bias), "y1");
+        String r = b.node("Relu", List.of("x"), "r");
+        b.node("Add", List.of(b.node("MatMul", List.of(r, w), "m2"), bias), "y2");
+        Case c = new Case("shared", b.build(), TestModels.gaussian("x", 3, 12, new long[] {1, 5, 16}), 2);
+        QwtOnnx.Result cwac = run(c, CwacOptions.defaults(), 4);
+        QwtOnnx.Result none = run(c, CwacOptions.defaults().withMethod(CwacOptions.Method.NONE), 4);
+        List<NodeProto> adds = cwac.model().graph().getNodeList().stream().filter(n -> n.getOpType().equals("Add")).toList();
+        java.util.Set<String> consts = new java.util.HashSet<>();
+        for (NodeProto a : adds) {
+            consts.add(a.getInput(1));
+        }
+        assertEquals(2, consts.size(), "each layer folds into its own bias constant");
+        assertEquals(none.model().graph().getNodeCount(), cwac.model().graph().getNodeCount());
+        // The float model's outputs are approached by both layers, not one at the other's expense.
+        QdqLayer first = cwac.compensation().layers().get(0);
+        QdqLayer second = cwac.compensation().layers().get(1);
+        assertTrue(layerMse(cwac.prepared(), cwac.model(), first, c.calib()) < layerMse(none.prepared(), none.model(), first, c.calib()));
+        assertTrue(layerMse(cwac.prepared(), cwac.model(), second, c.calib()) < layerMse(none.prepared(), none.model(), second, c.calib()));
+    }
+
     /** Measured through ORT: each compensated layer's output is closer to the float model's. */
     @ParameterizedTest
     @MethodSource("cases")
