@@ -118,6 +118,16 @@ final class QuantizeCommand implements Callable<Integer> {
         return 0;
     }
 
+    private static String integerOps(Map<String, Integer> ops) {
+        StringBuilder b = new StringBuilder();
+        ops.forEach((k, v) -> {
+            if (OrtKernels.INTEGER_OPS.contains(k)) {
+                b.append(b.length() == 0 ? "(" : ", ").append(k).append(' ').append(v);
+            }
+        });
+        return b.length() == 0 ? "" : b.append(')').toString();
+    }
+
     private static boolean sameFile(Path a, Path b) {
         try {
             return Files.isSameFile(a, b);
@@ -177,9 +187,12 @@ final class QuantizeCommand implements Callable<Integer> {
         for (Fidelity.OutputFidelity f : fid) {
             out.println("  " + f);
         }
-        Map<String, Integer> ops = OrtKernels.optimizedOpCounts(r.model());
-        out.printf("ORT integer kernels: %d; float Conv/MatMul/Gemm left: %d%n",
-                OrtKernels.count(ops, OrtKernels.INTEGER_OPS), OrtKernels.count(ops, OrtKernels.FLOAT_LAYER_OPS));
+        Model optimized = OrtKernels.optimized(r.model());
+        Map<String, Integer> ops = OrtKernels.opCounts(optimized);
+        List<String> unfused = OrtKernels.unfusedLayers(optimized);
+        out.printf("ORT integer kernels: %d for %d quantized layers %s; left in float by ORT: %s%n",
+                OrtKernels.count(ops, OrtKernels.INTEGER_OPS), r.plan().layers().size(), integerOps(ops),
+                unfused.isEmpty() ? "none" : unfused);
         out.printf("wrote %s in %.1f s%n", output, (System.nanoTime() - start) / 1e9);
     }
 }

@@ -32,6 +32,39 @@ public final class OrtKernels {
      * fusions run; the higher level adds only layout changes).
      */
     public static Map<String, Integer> optimizedOpCounts(Model model) {
+        return opCounts(optimized(model));
+    }
+
+    public static Map<String, Integer> opCounts(Model m) {
+        Map<String, Integer> counts = new TreeMap<>();
+        for (NodeProto n : m.graph().getNodeList()) {
+            counts.merge(n.getOpType(), 1, Integer::sum);
+        }
+        return counts;
+    }
+
+    /**
+     * The names of float Conv/MatMul/Gemm nodes in ORT's optimized graph that read a
+     * DequantizeLinear output: quantized layers ORT did not fuse into an integer kernel.
+     */
+    public static java.util.List<String> unfusedLayers(Model optimized) {
+        java.util.Set<String> dqOutputs = new java.util.HashSet<>();
+        for (NodeProto n : optimized.graph().getNodeList()) {
+            if (n.getOpType().equals("DequantizeLinear")) {
+                dqOutputs.addAll(n.getOutputList());
+            }
+        }
+        java.util.List<String> out = new java.util.ArrayList<>();
+        for (NodeProto n : optimized.graph().getNodeList()) {
+            if (FLOAT_LAYER_OPS.contains(n.getOpType()) && n.getInputList().stream().anyMatch(dqOutputs::contains)) {
+                out.add(n.getName());
+            }
+        }
+        return out;
+    }
+
+    /** The model ORT builds at the extended optimization level. */
+    public static Model optimized(Model model) {
         Path tmp = null;
         try {
             tmp = Files.createTempFile("qwt-optimized-", ".onnx");
@@ -42,12 +75,7 @@ public final class OrtKernels {
                     // Creating the session writes the optimized model.
                 }
             }
-            Model optimized = ModelIO.load(tmp);
-            Map<String, Integer> counts = new TreeMap<>();
-            for (NodeProto n : optimized.graph().getNodeList()) {
-                counts.merge(n.getOpType(), 1, Integer::sum);
-            }
-            return counts;
+            return ModelIO.load(tmp);
         } catch (OrtException e) {
             throw new QwtException("ONNX Runtime cannot load the model: " + e.getMessage(), e);
         } catch (IOException e) {

@@ -44,7 +44,8 @@ class CliTest {
         assertEquals(0, r.code(), r.err());
         assertTrue(r.out().contains("quantized 4 layers"), r.out());
         assertTrue(r.out().contains("fidelity on 4 held-out samples"), r.out());
-        assertTrue(r.out().contains("ORT integer kernels: 4"), r.out());
+        assertTrue(r.out().contains("ORT integer kernels: 4 for 4 quantized layers"), r.out());
+        assertTrue(r.out().contains("left in float by ORT: none"), r.out());
         Model m = ModelIO.load(out);
         List<String> keys = m.proto().getMetadataPropsList().stream().map(StringStringEntryProto::getKey).toList();
         assertTrue(keys.containsAll(List.of("qwt.tool", "qwt.version", "qwt.options")), keys.toString());

@@ -103,6 +103,7 @@ class CwacPipelineTest {
         System.out.println(c + " ORT ops: " + ops);
         assertEquals(c.layers(), OrtKernels.count(ops, OrtKernels.INTEGER_OPS), ops.toString());
         assertEquals(0, OrtKernels.count(ops, OrtKernels.FLOAT_LAYER_OPS), ops.toString());
+        assertEquals(List.of(), OrtKernels.unfusedLayers(OrtKernels.optimized(r.model())));
     }
 
     /** Folding one layer's fit changes that layer's output from yq to a·yq + b, per channel. */

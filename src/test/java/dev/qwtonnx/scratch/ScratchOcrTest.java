@@ -1,0 +1,102 @@
+package dev.qwtonnx.scratch;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import dev.qwtonnx.api.QwtOnnx;
+import dev.qwtonnx.calib.FloatTensor;
+import dev.qwtonnx.calib.OrtRunner;
+import dev.qwtonnx.calib.Progress;
+import dev.qwtonnx.calib.data.CalibrationSources;
+import dev.qwtonnx.calib.data.Sample;
+import dev.qwtonnx.cwac.CwacOptions;
+import dev.qwtonnx.model.Model;
+import dev.qwtonnx.model.ModelIO;
+import dev.qwtonnx.testutil.Fortunes;
+import dev.qwtonnx.testutil.Images;
+import dev.qwtonnx.verify.OrtKernels;
+import java.awt.image.BufferedImage;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+
+/** The PP-OCRv4 text detector (fetched from npm by tools/fetch-models.sh) quantized end to end. */
+@Tag("model")
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class ScratchOcrTest {
+    static final Path MODEL = Path.of("/tmp/ppocr13.onnx");
+    static final int SIZE = 256;
+
+    Model floatModel;
+    List<Sample> calib;
+    List<Sample> eval;
+
+    @BeforeAll
+    void load() throws Exception {
+        assumeTrue(Files.exists(MODEL), "PP-OCRv4 detector not fetched (tools/fetch-models.sh)");
+        assumeTrue(Fortunes.available(), "Debian's fortunes package is not installed (.ci/run installs it)");
+        List<String> lines = Fortunes.load(7);
+        List<BufferedImage> photos = Images.photos(8);
+        List<BufferedImage> calibImages = new ArrayList<>();
+        List<BufferedImage> evalImages = new ArrayList<>();
+        for (int i = 0; i < 12; i++) {
+            calibImages.add(Images.textPage(lines.subList(i * 20, i * 20 + 20), SIZE, SIZE, i));
+        }
+        for (int i = 0; i < 8; i++) {
+            evalImages.add(Images.textPage(lines.subList(400 + i * 20, 420 + i * 20), SIZE, SIZE, 1000 + i));
+        }
+        for (int i = 0; i < photos.size(); i++) {
+            (i % 2 == 0 ? calibImages : evalImages).add(photos.get(i));
+        }
+        calib = Images.samples("x", calibImages, SIZE, SIZE, "calib");
+        eval = Images.samples("x", evalImages, SIZE, SIZE, "eval");
+        floatModel = ModelIO.load(MODEL);
+    }
+
+    /** IoU of the probability maps thresholded at 0.3, averaged over samples. */
+    static double meanIoU(Model a, Model b, List<Sample> samples) {
+        double sum = 0;
+        try (OrtRunner ra = new OrtRunner(a, List.of()); OrtRunner rb = new OrtRunner(b, List.of())) {
+            String out = a.graph().getOutput(0).getName();
+            for (Sample s : samples) {
+                FloatTensor pa = ra.run(s, List.of(out)).get(out);
+                FloatTensor pb = rb.run(s, List.of(out)).get(out);
+                long inter = 0;
+                long union = 0;
+                for (int i = 0; i < pa.data().length; i++) {
+                    boolean x = pa.data()[i] > 0.3f;
+                    boolean y = pb.data()[i] > 0.3f;
+                    inter += x && y ? 1 : 0;
+                    union += x || y ? 1 : 0;
+                }
+                sum += union == 0 ? 1 : (double) inter / union;
+            }
+        }
+        return sum / samples.size();
+    }
+
+    @Test
+    void everyConvRunsAsQLinearConvAndTheTextMapStaysClose() {
+        long t0 = System.nanoTime();
+        QwtOnnx.Result r = QwtOnnx.quantize(floatModel, CalibrationSources.ofList(calib), QwtOnnx.Options.defaults(),
+                Progress.NONE, null);
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        int convs = r.plan().layers().size();
+        Map<String, Integer> ops = OrtKernels.optimizedOpCounts(r.model());
+        double iou = meanIoU(r.prepared(), r.model(), eval);
+        double iouNone = meanIoU(r.prepared(), r.uncompensated(), eval);
+        System.out.printf("PP-OCRv4 det: %d convs quantized; IoU cwac %.4f none %.4f; quantize %.1f s; ORT ops %s%n",
+                convs, iou, iouNone, seconds, ops);
+        assertTrue(convs >= 60, "convs " + convs);
+        assertEquals(convs, ops.getOrDefault("QLinearConv", 0), ops.toString());
+        assertTrue(iou >= 0.80, "IoU " + iou);
+        assertTrue(iou >= iouNone - 0.005, "cwac " + iou + " vs none " + iouNone);
+    }
+}
