@@ -7,29 +7,33 @@ import dev.qwtonnx.model.HostTensor;
 import dev.qwtonnx.model.Tensors;
 import dev.qwtonnx.onnx.TensorProto;
 import java.io.IOException;
-import java.io.InputStream;
+import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
-import java.util.HashSet;
+import java.util.Comparator;
+import java.util.HashMap;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.NoSuchElementException;
+import java.util.Objects;
 import java.util.Random;
-import java.util.Set;
-import java.util.TreeSet;
 import java.util.function.IntFunction;
+import java.util.stream.IntStream;
 import java.util.stream.Stream;
 
 /**
- * Calibration data from folders, read lazily (one sample in memory at a time) and checked against
- * the model's inputs as it is read.
+ * Calibration data from folders, checked against the model's inputs. {@link #open} checks every
+ * sample once, streaming, so a bad file fails before any work starts; afterwards each pass over
+ * the source reads the files again, so memory holds one sample at a time.
  */
 public final class CalibrationSources {
+    private static final String TEST_SET_PREFIX = "test_data_set";
+
     private CalibrationSources() {
     }
 
@@ -56,214 +60,303 @@ public final class CalibrationSources {
         }
     }
 
+    /** A sample as read from disk, with the file each array came from (for error messages). */
+    private record Loaded(Sample sample, Map<String, String> origins, String hint) {
+    }
+
     public static CalibrationSource ofList(List<Sample> samples) {
         List<Sample> copy = List.copyOf(samples);
         return new Indexed(copy.size(), copy::get);
     }
 
     /**
-     * Opens a folder of .npz files (one file, one sample), of ONNX test-data sets
-     * (test_data_set_N/input_K.pb), or of {@code <input>.npy} files (one sample).
+     * Opens a folder of calibration data, detecting its kind:
+     * <ul>
+     *   <li>.npz files, one sample each, arrays named by model input;
+     *   <li>ONNX test-data sets, {@code test_data_set_*}/{@code input_<i>.pb} (TensorProto), an array
+     *       named by its tensor name, or by the i-th model input when the name is empty;
+     *   <li>{@code <input>.npy} files, together one sample.
+     * </ul>
+     * Samples come in file-name order. Each must hold every model input with the model's element
+     * type, rank and fixed dimensions and, for floating types, only finite values; arrays the model
+     * does not take are dropped. Hidden files (names starting with '.') are ignored.
      */
     public static CalibrationSource open(Path dir, List<InputSpec> specs) {
+        Objects.requireNonNull(specs, "specs");
         if (!Files.exists(dir)) {
             throw new QwtException("calibration folder not found: " + dir);
         }
         if (!Files.isDirectory(dir)) {
             throw new QwtException("calibration path is not a folder: " + dir);
         }
-        List<Path> entries;
-        try (Stream<Path> s = Files.list(dir)) {
-            entries = s.sorted().toList();
-        } catch (IOException e) {
-            throw new QwtException("cannot list calibration folder " + dir + ": " + e.getMessage());
-        }
+        List<Path> entries = list(dir);
         List<Path> npz = entries.stream().filter(p -> name(p).endsWith(".npz") && Files.isRegularFile(p)).toList();
-        List<Path> sets = entries.stream().filter(p -> name(p).startsWith("test_data_set") && Files.isDirectory(p))
+        List<Path> sets = entries.stream().filter(p -> name(p).startsWith(TEST_SET_PREFIX) && Files.isDirectory(p))
                 .toList();
         List<Path> npy = entries.stream().filter(p -> name(p).endsWith(".npy") && Files.isRegularFile(p)).toList();
-        CalibrationSource src;
+        List<String> kinds = new ArrayList<>();
         if (!npz.isEmpty()) {
-            src = new Indexed(npz.size(), i -> check(new Sample(npz.get(i).toString(), Npz.read(npz.get(i))), specs));
-        } else if (!sets.isEmpty()) {
-            src = new Indexed(sets.size(), i -> check(readTestDataSet(sets.get(i), specs), specs));
-        } else if (!npy.isEmpty()) {
-            src = new Indexed(1, i -> check(readNpyFolder(dir, npy), specs));
-        } else {
-            throw new QwtException("no calibration samples in " + dir
-                    + " (expected .npz files, <input>.npy files or test_data_set_* folders)");
+            kinds.add(npz.size() + " .npz files");
         }
-        src.iterator().next(); // fail now, not after minutes of work, on a wrong first sample
+        if (!sets.isEmpty()) {
+            kinds.add(sets.size() + " " + TEST_SET_PREFIX + "_* folders");
+        }
+        if (!npy.isEmpty()) {
+            kinds.add(npy.size() + " .npy files");
+        }
+        if (kinds.isEmpty()) {
+            throw new QwtException("no calibration samples in " + dir
+                    + " (expected .npz files, <input>.npy files or " + TEST_SET_PREFIX + "_* folders)");
+        }
+        if (kinds.size() > 1) {
+            throw new QwtException(dir + ": mixes " + String.join(" and ", kinds)
+                    + "; keep one kind of calibration data per folder");
+        }
+        IntFunction<Loaded> reader;
+        int size;
+        if (!npz.isEmpty()) {
+            size = npz.size();
+            reader = i -> readNpz(npz.get(i));
+        } else if (!sets.isEmpty()) {
+            size = sets.size();
+            reader = i -> readTestDataSet(sets.get(i), specs);
+        } else {
+            size = 1;
+            reader = i -> readNpyFolder(dir, npy);
+        }
+        CalibrationSource src = new Indexed(size, i -> check(reader.apply(i), specs));
+        for (Sample ignored : src) {
+            // Check every sample now, one at a time, rather than fail after minutes of work.
+        }
         return src;
+    }
+
+    private static List<Path> list(Path dir) {
+        try (Stream<Path> s = Files.list(dir)) {
+            return s.filter(p -> !name(p).startsWith(".")).sorted(Comparator.comparing(CalibrationSources::name))
+                    .toList();
+        } catch (IOException e) {
+            throw new QwtException("cannot list folder " + dir + ": " + Npy.oneLine(e), e);
+        }
     }
 
     private static String name(Path p) {
         return p.getFileName().toString();
     }
 
-    private static Sample readNpyFolder(Path dir, List<Path> files) {
-        Map<String, HostTensor> arrays = new LinkedHashMap<>();
-        for (Path f : files) {
-            try (InputStream in = Files.newInputStream(f)) {
-                String n = name(f);
-                arrays.put(n.substring(0, n.length() - 4), Npy.read(in, f.toString()));
-            } catch (IOException e) {
-                throw new QwtException(f + ": cannot read: " + e.getMessage());
-            }
-        }
-        return new Sample(dir.toString(), arrays);
+    private static Loaded readNpz(Path file) {
+        Map<String, HostTensor> arrays = Npz.read(file);
+        boolean positional = !arrays.isEmpty() && arrays.keySet().stream().allMatch(k -> k.matches("arr_\\d+"));
+        return new Loaded(new Sample(file.toString(), arrays), Map.of(),
+                positional ? "; arrays saved without names: use np.savez(file, <input>=array, ...)" : "");
     }
 
-    private static Sample readTestDataSet(Path set, List<InputSpec> specs) {
-        List<Path> files;
-        try (Stream<Path> s = Files.list(set)) {
-            files = s.filter(p -> name(p).startsWith("input_") && name(p).endsWith(".pb")).sorted().toList();
-        } catch (IOException e) {
-            throw new QwtException("cannot list " + set + ": " + e.getMessage());
+    private static Loaded readNpyFolder(Path dir, List<Path> files) {
+        Map<String, HostTensor> arrays = new LinkedHashMap<>();
+        Map<String, String> origins = new HashMap<>();
+        for (Path f : files) {
+            String n = name(f);
+            String input = n.substring(0, n.length() - ".npy".length());
+            arrays.put(input, Npy.read(f));
+            origins.put(input, f.toString());
         }
+        return new Loaded(new Sample(dir.toString(), arrays), origins, "; name each file <input>.npy");
+    }
+
+    private static Loaded readTestDataSet(Path set, List<InputSpec> specs) {
+        List<Path> files = list(set).stream().filter(p -> name(p).matches("input_\\d+\\.pb")).toList();
         if (files.isEmpty()) {
-            throw new QwtException(set + ": no input_*.pb files");
+            throw new QwtException(set + ": no input_<i>.pb files in this test-data set");
         }
         Map<String, HostTensor> arrays = new LinkedHashMap<>();
+        Map<String, String> origins = new HashMap<>();
         for (Path f : files) {
             String n = name(f);
             int index;
             try {
-                index = Integer.parseInt(n.substring("input_".length(), n.length() - 3));
+                index = Integer.parseInt(n.substring("input_".length(), n.length() - ".pb".length()));
             } catch (NumberFormatException e) {
-                throw new QwtException(f + ": expected a name input_<number>.pb");
+                throw new QwtException(f + ": input number is too large", e);
             }
             TensorProto t;
             try {
                 t = TensorProto.parseFrom(Files.readAllBytes(f));
             } catch (InvalidProtocolBufferException e) {
-                throw new QwtException(f + ": not a TensorProto");
+                throw new QwtException(f + ": not a serialized TensorProto (" + e.getMessage() + ")", e);
             } catch (IOException e) {
-                throw new QwtException(f + ": cannot read: " + e.getMessage());
+                throw new QwtException(f + ": cannot read: " + Npy.oneLine(e), e);
             }
-            String input = !t.getName().isEmpty() ? t.getName()
-                    : index < specs.size() ? specs.get(index).name() : null;
-            if (input == null) {
-                throw new QwtException(f + ": unnamed tensor at position " + index + " but the model has only "
-                        + specs.size() + " inputs");
+            String input;
+            if (!t.getName().isEmpty()) {
+                input = t.getName();
+            } else if (index < specs.size()) {
+                input = specs.get(index).name();
+            } else {
+                throw new QwtException(f + ": unnamed tensor at position " + index + " but the model takes only "
+                        + specs.size() + " input" + (specs.size() == 1 ? "" : "s"));
+            }
+            if (arrays.containsKey(input)) {
+                throw new QwtException(f + ": a second value for input '" + input + "' (also in "
+                        + origins.get(input) + ")");
             }
             if (!DataType.isKnown(t.getDataType())) {
-                throw new QwtException(f + ": unsupported element type " + t.getDataType());
+                throw new QwtException(f + ": unsupported tensor element type " + t.getDataType());
             }
             try {
                 arrays.put(input, Tensors.toHost(t));
-            } catch (QwtException e) {
-                throw new QwtException(f + ": " + e.getMessage());
+            } catch (QwtException | ArithmeticException e) {
+                throw new QwtException(f + ": " + e.getMessage(), e);
             }
+            origins.put(input, f.toString());
         }
-        return new Sample(files.get(0).toString(), arrays);
+        return new Loaded(new Sample(set.toString(), arrays), origins, "");
     }
 
     /** The sample restricted to the model's inputs, after checking each one fits. */
-    static Sample check(Sample s, List<InputSpec> specs) {
+    private static Sample check(Loaded loaded, List<InputSpec> specs) {
+        Sample s = loaded.sample();
         Map<String, HostTensor> fed = new LinkedHashMap<>();
         for (InputSpec spec : specs) {
             HostTensor t = s.inputs().get(spec.name());
             if (t == null) {
-                throw new QwtException(s.id() + ": no value for model input '" + spec.name() + "' (found "
-                        + new TreeSet<>(s.inputs().keySet()) + ")");
+                throw new QwtException(s.id() + ": no array for model input '" + spec.name() + "' (found "
+                        + s.inputs().keySet().stream().sorted().toList() + ")" + loaded.hint());
             }
+            String where = loaded.origins().getOrDefault(spec.name(), s.id()) + ": input '" + spec.name() + "'";
             if (t.type() != spec.type()) {
-                throw new QwtException(s.id() + ": input '" + spec.name() + "' is " + t.type() + " but the model takes "
-                        + spec.type());
+                throw new QwtException(where + " is " + t.type() + " but the model takes " + spec.type());
             }
-            long[] want = spec.shape();
-            long[] got = t.shape();
-            if (!InputSpecs.unknownRank(spec)) {
-                boolean fits = want.length == got.length;
-                for (int i = 0; fits && i < want.length; i++) {
-                    fits = want[i] < 0 || want[i] == got[i];
+            if (spec.rankKnown()) {
+                long[] want = spec.shape();
+                long[] got = t.shape();
+                if (want.length != got.length) {
+                    throw new QwtException(where + " has rank " + got.length + " " + Arrays.toString(got)
+                            + " but the model takes rank " + want.length + " " + spec.shapeText());
                 }
-                if (!fits) {
-                    throw new QwtException(s.id() + ": input '" + spec.name() + "' has shape " + Arrays.toString(got)
-                            + " but the model takes " + Arrays.toString(want).replace("-1", "?"));
-                }
-            }
-            if (t.type() == DataType.FLOAT || t.type() == DataType.DOUBLE || t.type() == DataType.FLOAT16) {
-                for (float v : t.toFloats()) {
-                    if (!Float.isFinite(v)) {
-                        throw new QwtException(s.id() + ": input '" + spec.name() + "' contains NaN or infinity");
+                for (int i = 0; i < want.length; i++) {
+                    if (want[i] >= 0 && want[i] != got[i]) {
+                        throw new QwtException(where + " has shape " + Arrays.toString(got) + " but the model takes "
+                                + spec.shapeText() + " (dimension " + i + " must be " + want[i] + ")");
                     }
                 }
+            }
+            long bad = firstNonFinite(t);
+            if (bad >= 0) {
+                throw new QwtException(where + " has NaN or infinity at index " + Arrays.toString(unravel(bad, t.shape())));
             }
             fed.put(spec.name(), t);
         }
         return new Sample(s.id(), fed);
     }
 
-    /**
-     * A seeded, deterministic split into [calibration, held-out]: round(n·fraction) samples held
-     * out (at least one, and one left to calibrate on where n ≥ 2). Both keep the source's order.
-     */
-    public static List<CalibrationSource> split(CalibrationSource src, double holdoutFraction, long seed) {
-        int n = src.size();
-        int k = (int) Math.round(n * holdoutFraction);
-        if (holdoutFraction > 0 && n >= 2) {
-            k = Math.max(1, Math.min(n - 1, k));
-        } else {
-            k = 0;
+    /** The flat index of the first NaN or infinity, or -1 (always -1 for integer types). */
+    private static long firstNonFinite(HostTensor t) {
+        ByteBuffer b = t.bytes();
+        int n = Math.toIntExact(t.numel());
+        switch (t.type()) {
+            case FLOAT -> {
+                for (int i = 0; i < n; i++) {
+                    if (!Float.isFinite(b.getFloat(i * 4))) {
+                        return i;
+                    }
+                }
+            }
+            case DOUBLE -> {
+                for (int i = 0; i < n; i++) {
+                    if (!Double.isFinite(b.getDouble(i * 8))) {
+                        return i;
+                    }
+                }
+            }
+            case FLOAT16 -> {
+                for (int i = 0; i < n; i++) {
+                    if ((b.getShort(i * 2) & 0x7c00) == 0x7c00) {
+                        return i;
+                    }
+                }
+            }
+            default -> {
+            }
         }
-        List<Integer> order = new ArrayList<>();
-        for (int i = 0; i < n; i++) {
-            order.add(i);
-        }
-        Collections.shuffle(order, new Random(seed));
-        Set<Integer> held = new HashSet<>(order.subList(0, k));
-        return List.of(filtered(src, i -> !held.contains(i), n - k), filtered(src, held::contains, k));
+        return -1;
     }
 
-    private static CalibrationSource filtered(CalibrationSource src, java.util.function.IntPredicate keep, int size) {
+    private static long[] unravel(long flat, long[] shape) {
+        long[] idx = new long[shape.length];
+        for (int d = shape.length - 1; d >= 0; d--) {
+            idx[d] = flat % shape[d];
+            flat /= shape[d];
+        }
+        return idx;
+    }
+
+    /**
+     * A seeded, deterministic split into [calibration, held-out]: the samples are shuffled with
+     * {@code seed} and the first round(n·fraction) of that order are held out (at least one, and at
+     * least one left to calibrate on, when n ≥ 2 and fraction > 0). Both parts keep the source's
+     * order, are disjoint, and together hold every sample. Fraction 0 or fewer than 2 samples: the
+     * held-out part is empty.
+     */
+    public static List<CalibrationSource> split(CalibrationSource src, double holdoutFraction, long seed) {
+        if (!(holdoutFraction >= 0 && holdoutFraction < 1)) {
+            throw new QwtException("hold-out fraction must be in [0, 1), got " + holdoutFraction);
+        }
+        int n = src.size();
+        int k = 0;
+        if (holdoutFraction > 0 && n >= 2) {
+            k = (int) Math.max(1, Math.min(n - 1, Math.round(n * holdoutFraction)));
+        }
+        List<Integer> order = new ArrayList<>(IntStream.range(0, n).boxed().toList());
+        Collections.shuffle(order, new Random(seed));
+        boolean[] held = new boolean[n];
+        for (int i = 0; i < k; i++) {
+            held[order.get(i)] = true;
+        }
+        int[] calib = IntStream.range(0, n).filter(i -> !held[i]).toArray();
+        int[] holdout = IntStream.range(0, n).filter(i -> held[i]).toArray();
+        return List.of(pick(src, calib), pick(src, holdout));
+    }
+
+    /** The samples at the given (increasing) positions of a source. */
+    private static CalibrationSource pick(CalibrationSource src, int[] positions) {
         if (src instanceof Indexed idx) {
-            int[] picked = java.util.stream.IntStream.range(0, idx.size()).filter(keep).toArray();
-            return new Indexed(picked.length, j -> idx.loader().apply(picked[j]));
+            return new Indexed(positions.length, j -> idx.loader().apply(positions[j]));
         }
         return new CalibrationSource() {
             @Override
             public int size() {
-                return size;
+                return positions.length;
             }
 
             @Override
             public Iterator<Sample> iterator() {
+                // Without random access the source is streamed; samples not picked are read and dropped.
                 Iterator<Sample> all = src.iterator();
                 return new Iterator<>() {
                     int index = -1;
-                    Sample next = advance();
-
-                    private Sample advance() {
-                        while (all.hasNext()) {
-                            // A source without random access is streamed; skipped samples are read and dropped.
-                            Sample s = all.next();
-                            index++;
-                            if (keep.test(index)) {
-                                return s;
-                            }
-                        }
-                        return null;
-                    }
+                    int j;
 
                     @Override
                     public boolean hasNext() {
-                        return next != null;
+                        return j < positions.length;
                     }
 
                     @Override
                     public Sample next() {
-                        if (next == null) {
+                        if (j >= positions.length) {
                             throw new NoSuchElementException();
                         }
-                        Sample s = next;
-                        next = advance();
-                        return s;
+                        while (all.hasNext()) {
+                            Sample s = all.next();
+                            if (++index == positions[j]) {
+                                j++;
+                                return s;
+                            }
+                        }
+                        throw new NoSuchElementException("source ended before sample " + positions[j]);
                     }
                 };
             }
         };
     }
-
 }

@@ -11,7 +11,7 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
 
-/** The inputs a model needs fed: its graph inputs that are not initializers. */
+/** The inputs a model needs fed: its graph inputs that are not initializers, in graph order. */
 public final class InputSpecs {
     private InputSpecs() {
     }
@@ -38,16 +38,12 @@ public final class InputSpecs {
                 List<TensorShapeProto.Dimension> dims = v.getType().getTensorType().getShape().getDimList();
                 shape = new long[dims.size()];
                 for (int i = 0; i < shape.length; i++) {
-                    shape[i] = dims.get(i).hasDimValue() ? dims.get(i).getDimValue() : -1;
+                    TensorShapeProto.Dimension d = dims.get(i);
+                    shape[i] = d.hasDimValue() && d.getDimValue() >= 0 ? d.getDimValue() : -1;
                 }
             }
-            out.add(new InputSpec(v.getName(), DataType.of(code), shape == null ? new long[] {-2} : shape));
+            out.add(new InputSpec(v.getName(), DataType.of(code), shape));
         }
         return out;
-    }
-
-    /** True when the spec's rank is unknown (the model declares no shape). */
-    static boolean unknownRank(InputSpec s) {
-        return s.shape().length == 1 && s.shape()[0] == -2;
     }
 }
