@@ -15,8 +15,11 @@ import java.util.Set;
 /**
  * Turns top-level {@code Constant} nodes into initializers of the same name, so that weights held
  * in Constant nodes (PaddlePaddle exports keep every weight there) are seen as constants and
- * quantized. Constants that are graph outputs, or of a kind with no tensor form here (sparse,
- * strings), stay nodes.
+ * quantized. Handles {@code value} and {@code value_float(s)}/{@code value_int(s)}. Constants that
+ * are graph outputs, or of a kind with no tensor form here (sparse, strings), stay nodes. Only the
+ * top-level graph is rewritten; subgraphs reading a top-level Constant see the initializer of the
+ * same name. Before IR version 4 every initializer had to be a graph input too, so such old models
+ * are left as they are.
  */
 public final class ConstantToInitializer implements Pass {
     @Override
@@ -26,6 +29,9 @@ public final class ConstantToInitializer implements Pass {
 
     @Override
     public PassResult run(Model model) {
+        if (model.proto().getIrVersion() < 4) {
+            return PassResult.unchanged(model);
+        }
         GraphProto g = model.graph();
         Set<String> outputs = new HashSet<>();
         for (ValueInfoProto v : g.getOutputList()) {

@@ -8,6 +8,7 @@ import dev.qwtonnx.onnx.NodeProto;
 import dev.qwtonnx.onnx.TensorProto;
 import dev.qwtonnx.pass.Pass;
 import dev.qwtonnx.pass.PassResult;
+import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -29,46 +30,73 @@ public final class FoldBatchNorm implements Pass {
         GraphEditor g = new GraphEditor(model.graph());
         boolean changed = false;
         for (NodeProto bn : g.nodesSnapshot()) {
-            if (!bn.getOpType().equals("BatchNormalization") || !Model.isDefaultDomain(bn.getDomain())) {
-                continue;
-            }
-            NodeProto conv = g.producer(bn.getInput(0));
-            if (foldable(g, conv, bn)) {
-                fold(g, conv, bn);
+            if (isBatchNorm(bn) && rejection(g, bn) == null) {
+                fold(g, g.producer(bn.getInput(0)), bn);
                 changed = true;
             }
         }
         return changed ? PassResult.changed(model.withGraph(g.build())) : PassResult.unchanged(model);
     }
 
-    private static boolean foldable(GraphEditor g, NodeProto conv, NodeProto bn) {
-        if (conv == null || !conv.getOpType().equals("Conv") || !Model.isDefaultDomain(conv.getDomain())) {
-            return false;
-        }
-        if (bn.getOutputCount() != 1 && bn.getOutputList().subList(1, bn.getOutputCount()).stream().anyMatch(o -> !o.isEmpty())) {
-            return false; // training-mode outputs are read
-        }
-        if (Nodes.intAttr(bn, "training_mode", 0) != 0 || bn.getInputCount() != 5) {
-            return false;
-        }
-        String y = conv.getOutput(0);
-        if (g.useCount(y) != 1 || g.isGraphOutput(y)) {
-            return false;
-        }
-        TensorProto w = g.initializer(conv.getInput(1));
-        if (w == null || w.getDataType() != TensorProto.DataType.FLOAT_VALUE) {
-            return false;
-        }
-        if (conv.getInputCount() > 2 && !conv.getInput(2).isEmpty() && g.initializer(conv.getInput(2)) == null) {
-            return false;
-        }
-        for (int i = 1; i < 5; i++) {
-            TensorProto p = g.initializer(bn.getInput(i));
-            if (p == null || p.getDataType() != TensorProto.DataType.FLOAT_VALUE || Tensors.floats(p).length != w.getDims(0)) {
-                return false;
+    /** Why each BatchNormalization of the model would stay unfolded (for verbose logs and reports). */
+    public static List<String> rejections(Model model) {
+        GraphEditor g = new GraphEditor(model.graph());
+        List<String> out = new ArrayList<>();
+        for (NodeProto bn : g.nodes()) {
+            if (isBatchNorm(bn)) {
+                String why = rejection(g, bn);
+                if (why != null) {
+                    out.add(Nodes.describe(bn) + " stays: " + why);
+                }
             }
         }
-        return true;
+        return out;
+    }
+
+    private static boolean isBatchNorm(NodeProto n) {
+        return n.getOpType().equals("BatchNormalization") && Model.isDefaultDomain(n.getDomain());
+    }
+
+    /** A tensor whose value is fixed: an initializer that a caller cannot override as a graph input. */
+    private static TensorProto constant(GraphEditor g, String name) {
+        return name.isEmpty() || g.isGraphInput(name) ? null : g.initializer(name);
+    }
+
+    /** Null when the BatchNormalization can be folded into the Conv before it, else the reason why not. */
+    private static String rejection(GraphEditor g, NodeProto bn) {
+        if (bn.getInputCount() != 5) {
+            return "it does not have 5 inputs";
+        }
+        if (Nodes.intAttr(bn, "training_mode", 0) != 0
+                || bn.getOutputList().subList(1, bn.getOutputCount()).stream().anyMatch(o -> !o.isEmpty())) {
+            return "it is in training form (running statistics are outputs)";
+        }
+        NodeProto conv = g.producer(bn.getInput(0));
+        if (conv == null || !conv.getOpType().equals("Conv") || !Model.isDefaultDomain(conv.getDomain())) {
+            return "its input is not the output of a Conv";
+        }
+        String y = conv.getOutput(0);
+        if (g.useCount(y) != 1) {
+            return "the Conv output '" + y + "' is also read elsewhere";
+        }
+        TensorProto w = constant(g, conv.getInput(1));
+        if (w == null || w.getDataType() != TensorProto.DataType.FLOAT_VALUE || w.getDimsCount() < 1) {
+            return "the Conv weight is not a constant float tensor";
+        }
+        long m = w.getDims(0);
+        if (conv.getInputCount() > 2 && !conv.getInput(2).isEmpty()) {
+            TensorProto b = constant(g, conv.getInput(2));
+            if (b == null || b.getDataType() != TensorProto.DataType.FLOAT_VALUE || Tensors.floats(b).length != m) {
+                return "the Conv bias is not a constant float tensor of " + m + " values";
+            }
+        }
+        for (int i = 1; i < 5; i++) {
+            TensorProto p = constant(g, bn.getInput(i));
+            if (p == null || p.getDataType() != TensorProto.DataType.FLOAT_VALUE || Tensors.floats(p).length != m) {
+                return "its input '" + bn.getInput(i) + "' is not a constant float tensor of " + m + " values";
+            }
+        }
+        return null;
     }
 
     private static void fold(GraphEditor g, NodeProto conv, NodeProto bn) {
