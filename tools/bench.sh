@@ -4,5 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mvn -B -q test-compile
-cp=$(mvn -B -q dependency:build-classpath -Dmdep.includeScope=test -Dmdep.outputFile=/dev/stdout)
+# Written to a file: on stdout Maven's colour codes would stick to the last classpath entry.
+mvn -B -q -Dstyle.color=never dependency:build-classpath -Dmdep.includeScope=test -Dmdep.outputFile=target/bench.classpath
+cp=$(cat target/bench.classpath)
 exec java -Xmx8g -cp "target/test-classes:target/classes:$cp" dev.qwtonnx.bench.Bench "${1:-all}"
