@@ -18,7 +18,10 @@ import dev.qwtonnx.prepare.FoldBatchNorm;
 import dev.qwtonnx.prepare.NameNodes;
 import dev.qwtonnx.prepare.OpsetUpgrade;
 import dev.qwtonnx.quant.LayerMatcher;
+import dev.qwtonnx.quant.GptqRounder;
 import dev.qwtonnx.quant.QdqQuantizer;
+import dev.qwtonnx.quant.QuantizedWeight;
+import dev.qwtonnx.quant.WeightRounding;
 import dev.qwtonnx.quant.QuantOptions;
 import java.time.Duration;
 import java.util.List;
@@ -90,7 +93,9 @@ public final class QwtOnnx {
         long t0 = System.nanoTime();
         Map<String, Range> ranges = new RangeCalibrator(MinMaxObserver::new)
                 .calibrate(prepared, plan.tensorsToCalibrate(), calib, progress);
-        Model quantized = new Pipeline(List.of(new QdqQuantizer(options.quant(), plan.layers(), ranges)),
+        Map<String, QuantizedWeight> rounded = options.quant().effectiveRounding() == WeightRounding.GPTQ
+                ? GptqRounder.round(prepared, plan.layers(), options.quant(), calib, progress) : Map.of();
+        Model quantized = new Pipeline(List.of(new QdqQuantizer(options.quant(), plan.layers(), ranges, rounded)),
                 options.verifyBetweenPasses()).run(prepared, say);
         long t1 = System.nanoTime();
         Compensator.Result comp = new Compensator(options.cwac()).compensate(prepared, quantized, calib, progress);

@@ -12,6 +12,7 @@ import dev.qwtonnx.model.Model;
 import dev.qwtonnx.model.ModelIO;
 import dev.qwtonnx.quant.LayerKind;
 import dev.qwtonnx.quant.QuantOptions;
+import dev.qwtonnx.quant.WeightRounding;
 import dev.qwtonnx.verify.Fidelity;
 import dev.qwtonnx.verify.OrtKernels;
 import java.io.PrintWriter;
@@ -61,9 +62,19 @@ final class QuantizeCommand implements Callable<Integer> {
             description = "Ridge strength pulling the per-channel gain toward 1 (default: ${DEFAULT-VALUE}).")
     double ridge;
 
+    @Option(names = "--gate", defaultValue = "cv", paramLabel = "G",
+            description = "none: every channel takes its fit; cv: each channel keeps none, shift or affine, whichever "
+                    + "predicts held-out calibration samples best (default: ${DEFAULT-VALUE}).")
+    String gate;
+
     @Option(names = "--weight-bits", defaultValue = "8", paramLabel = "N",
             description = "Bits of the symmetric weight grid, stored in int8: 2..8 (default: ${DEFAULT-VALUE}).")
     int weightBits;
+
+    @Option(names = "--rounding", defaultValue = "auto", paramLabel = "R",
+            description = "Weight rounding: nearest; gptq (MatMul/Gemm weights rounded with error feedback from the "
+                    + "calibration inputs; Conv keeps nearest); auto = gptq below 8 bits (default: ${DEFAULT-VALUE}).")
+    String rounding;
 
     @Option(names = "--reduce-range", description = "Use 7-bit weights at 8 bits (avoids u8*s8 saturation on x86 "
             + "CPUs without VNNI).")
@@ -148,10 +159,12 @@ final class QuantizeCommand implements Callable<Integer> {
                 default -> throw new QwtException("--output-q takes conv, gemm or matmul, got '" + s + "'");
             }
         }
-        QuantOptions q = new QuantOptions(weightBits, reduceRange, outQ);
+        QuantOptions q = new QuantOptions(weightBits, reduceRange, outQ,
+                parse(WeightRounding.class, rounding, "--rounding"));
         CwacOptions c = new CwacOptions(parse(CwacOptions.Method.class, method, "--method"),
                 parse(CwacOptions.Target.class, target, "--target"),
-                parse(CwacOptions.Schedule.class, schedule, "--schedule"), ridge, 2.0);
+                parse(CwacOptions.Schedule.class, schedule, "--schedule"), ridge, 2.0,
+                parse(CwacOptions.Gate.class, gate, "--gate"));
         return new QwtOnnx.Options(q, c, false);
     }
 

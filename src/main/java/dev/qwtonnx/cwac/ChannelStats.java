@@ -23,6 +23,33 @@ public final class ChannelStats {
         sff = new double[channels];
     }
 
+    /** The sums over both sets of samples: what a fit on all the data uses. */
+    public static ChannelStats sum(ChannelStats x, ChannelStats y) {
+        if (x.channels() != y.channels()) {
+            throw new IllegalArgumentException("channel counts differ: " + x.channels() + " vs " + y.channels());
+        }
+        ChannelStats s = new ChannelStats(x.channels());
+        for (int c = 0; c < s.channels(); c++) {
+            s.n[c] = x.n[c] + y.n[c];
+            s.sq[c] = x.sq[c] + y.sq[c];
+            s.sf[c] = x.sf[c] + y.sf[c];
+            s.sqq[c] = x.sqq[c] + y.sqq[c];
+            s.sqf[c] = x.sqf[c] + y.sqf[c];
+            s.sff[c] = x.sff[c] + y.sff[c];
+        }
+        return s;
+    }
+
+    /** Whether any channel has seen data. */
+    public boolean isEmpty() {
+        for (long k : n) {
+            if (k > 0) {
+                return false;
+            }
+        }
+        return true;
+    }
+
     public int channels() {
         return n.length;
     }

@@ -154,10 +154,12 @@ public final class Compensator {
                 floatOuts.add(floats.get(l.name()).output());
             }
         }
-        Map<String, ChannelStats> stats = new LinkedHashMap<>();
+        // Two folds, by sample parity: the cross-validated gate fits on one and scores on the other.
+        Map<String, ChannelStats[]> stats = new LinkedHashMap<>();
         for (QdqLayer l : stage) {
-            stats.put(l.name(), new ChannelStats(l.channels()));
+            stats.put(l.name(), new ChannelStats[] {new ChannelStats(l.channels()), new ChannelStats(l.channels())});
         }
+        int index = 0;
         try (OrtRunner quantRunner = new OrtRunner(measured, quantOuts)) {
             progress.start(task, data.size());
             for (Sample s : data) {
@@ -167,16 +169,21 @@ public final class Compensator {
                     FloatTensor yq = q.get(l.output());
                     FloatTensor yf = floatRunner != null ? f.get(floats.get(l.name()).output())
                             : q.get(localTargets.get(l.name()));
-                    stats.get(l.name()).add(yq, yf, l.outputChannelAxis(yq.shape().length));
+                    stats.get(l.name())[index % 2].add(yq, yf, l.outputChannelAxis(yq.shape().length));
                 }
+                index++;
                 progress.step();
             }
             progress.finish();
         }
         Map<String, ChannelFit> fits = new LinkedHashMap<>();
         for (QdqLayer l : stage) {
-            fits.put(l.name(), Solver.fit(stats.get(l.name()), options.method(), l.hasBias(), options.ridge(),
-                    options.maxGain()));
+            ChannelStats[] folds = stats.get(l.name());
+            fits.put(l.name(), options.gate() == CwacOptions.Gate.CV
+                    ? Solver.fitCrossValidated(folds[0], folds[1], options.method(), l.hasBias(), options.ridge(),
+                            options.maxGain())
+                    : Solver.fit(ChannelStats.sum(folds[0], folds[1]), options.method(), l.hasBias(), options.ridge(),
+                            options.maxGain()));
         }
         return fits;
     }

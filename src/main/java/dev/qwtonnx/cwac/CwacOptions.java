@@ -12,13 +12,22 @@ import dev.qwtonnx.QwtException;
  *                 do not depend on each other, each stage seeing the compensated stages before it
  * @param ridge    pull of a toward 1, relative to the channel's own variance (0 = plain least squares)
  * @param maxGain  a is kept within [1/maxGain, maxGain]: a scale never turns zero or negative
+ * @param gate     none: every channel takes its fitted map; cv: each channel keeps the map (none,
+ *                 shift, affine) with the lowest error on calibration samples it was not fitted to
  */
-public record CwacOptions(Method method, Target target, Schedule schedule, double ridge, double maxGain) {
+public record CwacOptions(Method method, Target target, Schedule schedule, double ridge, double maxGain, Gate gate) {
     public enum Method { NONE, BIAS, CWAC }
 
     public enum Target { LOCAL, GLOBAL }
 
     public enum Schedule { PARALLEL, SEQUENTIAL }
+
+    public enum Gate { NONE, CV }
+
+    /** With the default gate. */
+    public CwacOptions(Method method, Target target, Schedule schedule, double ridge, double maxGain) {
+        this(method, target, schedule, ridge, maxGain, Gate.CV);
+    }
 
     public CwacOptions {
         if (!(ridge >= 0) || Double.isInfinite(ridge)) {
@@ -27,6 +36,9 @@ public record CwacOptions(Method method, Target target, Schedule schedule, doubl
         if (!(maxGain > 1) || Double.isInfinite(maxGain)) {
             throw new QwtException("max gain must be a finite number > 1, got " + maxGain);
         }
+        if (method == null || target == null || schedule == null || gate == null) {
+            throw new IllegalArgumentException("method, target, schedule and gate are required");
+        }
     }
 
     public static CwacOptions defaults() {
@@ -34,6 +46,14 @@ public record CwacOptions(Method method, Target target, Schedule schedule, doubl
     }
 
     public CwacOptions withMethod(Method m) {
-        return new CwacOptions(m, target, schedule, ridge, maxGain);
+        return new CwacOptions(m, target, schedule, ridge, maxGain, gate);
+    }
+
+    public CwacOptions withGate(Gate g) {
+        return new CwacOptions(method, target, schedule, ridge, maxGain, g);
+    }
+
+    public CwacOptions withRidge(double r) {
+        return new CwacOptions(method, target, schedule, r, maxGain, gate);
     }
 }

@@ -32,11 +32,22 @@ public final class QdqQuantizer implements Pass {
     private final QuantOptions options;
     private final List<LayerPlan> layers;
     private final Map<String, Range> ranges;
+    private final Map<String, QuantizedWeight> roundedWeights;
 
     public QdqQuantizer(QuantOptions options, List<LayerPlan> layers, Map<String, Range> ranges) {
+        this(options, layers, ranges, Map.of());
+    }
+
+    /**
+     * @param roundedWeights by layer name, weights already on the grid (GPTQ); the other layers'
+     *                       weights are rounded to nearest here
+     */
+    public QdqQuantizer(QuantOptions options, List<LayerPlan> layers, Map<String, Range> ranges,
+            Map<String, QuantizedWeight> roundedWeights) {
         this.options = options;
         this.layers = List.copyOf(layers);
         this.ranges = Map.copyOf(ranges);
+        this.roundedWeights = Map.copyOf(roundedWeights);
     }
 
     @Override
@@ -136,8 +147,9 @@ public final class QdqQuantizer implements Pass {
         long[] dims = Tensors.dims(w);
         float[] values = Tensors.floats(w);
         int qmax = options.weightQmax();
-        float[] scales = QuantMath.symmetricScales(values, dims, l.weightAxis(), qmax);
-        int[] q = QuantMath.quantizeWeights(values, dims, l.weightAxis(), scales, qmax);
+        QuantizedWeight rounded = roundedWeights.get(l.name());
+        float[] scales = rounded != null ? rounded.scales() : QuantMath.symmetricScales(values, dims, l.weightAxis(), qmax);
+        int[] q = rounded != null ? rounded.values() : QuantMath.quantizeWeights(values, dims, l.weightAxis(), scales, qmax);
         String base = l.weight();
         String qName = g.names().fresh(base + "_quantized");
         String sName = g.names().fresh(base + "_scale");

@@ -12,9 +12,19 @@ import java.util.Set;
  *                       kernels from saturating on x86 CPUs without VNNI
  * @param outputQuantized op types whose output is re-quantized (output Q); the others keep a float
  *                       output for the next layer to quantize (MatMul → MatMulIntegerToFloat)
+ * @param rounding       how weights are put on the grid (nearest, or GPTQ for 2-D weights)
  */
-public record QuantOptions(int weightBits, boolean reduceRange, Set<LayerKind> outputQuantized) {
+public record QuantOptions(int weightBits, boolean reduceRange, Set<LayerKind> outputQuantized,
+        WeightRounding rounding) {
+    /** With round-to-nearest weights. */
+    public QuantOptions(int weightBits, boolean reduceRange, Set<LayerKind> outputQuantized) {
+        this(weightBits, reduceRange, outputQuantized, WeightRounding.NEAREST);
+    }
+
     public QuantOptions {
+        if (rounding == null) {
+            throw new IllegalArgumentException("rounding is required");
+        }
         if (weightBits < 2 || weightBits > 8) {
             throw new QwtException("weight bits must be between 2 and 8, got " + weightBits);
         }
@@ -25,8 +35,17 @@ public record QuantOptions(int weightBits, boolean reduceRange, Set<LayerKind> o
         }
     }
 
+    /** The weight rounding used at this option's bit width. */
+    public WeightRounding effectiveRounding() {
+        return rounding.resolve(weightBits);
+    }
+
+    public QuantOptions withRounding(WeightRounding r) {
+        return new QuantOptions(weightBits, reduceRange, outputQuantized, r);
+    }
+
     public static QuantOptions defaults() {
-        return new QuantOptions(8, false, EnumSet.of(LayerKind.CONV));
+        return new QuantOptions(8, false, EnumSet.of(LayerKind.CONV), WeightRounding.AUTO);
     }
 
     /** The largest integer weight magnitude: 127 at 8 bits, 63 with reduce_range. */

@@ -10,6 +10,7 @@ import dev.qwtonnx.model.Model;
 import dev.qwtonnx.model.ModelIO;
 import dev.qwtonnx.quant.LayerKind;
 import dev.qwtonnx.quant.QuantOptions;
+import dev.qwtonnx.quant.WeightRounding;
 import dev.qwtonnx.testutil.EmbeddingFidelity;
 import dev.qwtonnx.testutil.Fortunes;
 import dev.qwtonnx.testutil.Images;
@@ -33,20 +34,31 @@ public final class Bench {
     private Bench() {
     }
 
-    record Config(String name, int weightBits, CwacOptions cwac) {
+    record Config(String name, int weightBits, WeightRounding rounding, CwacOptions cwac) {
     }
 
     static List<Config> configs(int... bits) {
         List<Config> out = new ArrayList<>();
+        CwacOptions ungated = CwacOptions.defaults().withGate(CwacOptions.Gate.NONE);
         for (int b : bits) {
-            out.add(new Config("W" + b + " none", b, CwacOptions.defaults().withMethod(CwacOptions.Method.NONE)));
-            out.add(new Config("W" + b + " bias", b, CwacOptions.defaults().withMethod(CwacOptions.Method.BIAS)));
+            String w = "W" + b + " ";
+            out.add(new Config(w + "none", b, WeightRounding.NEAREST, ungated.withMethod(CwacOptions.Method.NONE)));
+            out.add(new Config(w + "bias", b, WeightRounding.NEAREST, ungated.withMethod(CwacOptions.Method.BIAS)));
+            out.add(new Config(w + "bias +cv gate", b, WeightRounding.NEAREST,
+                    CwacOptions.defaults().withMethod(CwacOptions.Method.BIAS)));
             for (CwacOptions.Target t : CwacOptions.Target.values()) {
                 for (CwacOptions.Schedule s : CwacOptions.Schedule.values()) {
-                    out.add(new Config("W" + b + " cwac " + t.name().toLowerCase() + "/" + s.name().toLowerCase(), b,
-                            new CwacOptions(CwacOptions.Method.CWAC, t, s, 0.01, 2.0)));
+                    out.add(new Config(w + "cwac " + t.name().toLowerCase() + "/" + s.name().toLowerCase(), b,
+                            WeightRounding.NEAREST, new CwacOptions(CwacOptions.Method.CWAC, t, s, 0.01, 2.0,
+                                    CwacOptions.Gate.NONE)));
                 }
             }
+            out.add(new Config(w + "cwac global/sequential +cv gate", b, WeightRounding.NEAREST, CwacOptions.defaults()));
+            out.add(new Config(w + "cwac global/sequential +cv gate, ridge 0.1", b, WeightRounding.NEAREST,
+                    CwacOptions.defaults().withRidge(0.1)));
+            out.add(new Config(w + "gptq none", b, WeightRounding.GPTQ, ungated.withMethod(CwacOptions.Method.NONE)));
+            out.add(new Config(w + "gptq + cwac global/sequential +cv gate", b, WeightRounding.GPTQ,
+                    CwacOptions.defaults()));
         }
         return out;
     }
@@ -91,20 +103,20 @@ public final class Bench {
         System.out.println("|---|---|---|---|---|---|---|");
         Integer noneNodes = null;
         for (Config c : configs) {
-            QwtOnnx.Options o = new QwtOnnx.Options(new QuantOptions(c.weightBits(), false, EnumSet.of(LayerKind.CONV)),
-                    c.cwac(), false);
+            QwtOnnx.Options o = new QwtOnnx.Options(new QuantOptions(c.weightBits(), false, EnumSet.of(LayerKind.CONV),
+                    c.rounding()), c.cwac(), false);
             long t0 = System.nanoTime();
             QwtOnnx.Result r = QwtOnnx.quantize(f, CalibrationSources.ofList(calib), o, Progress.NONE, null);
             double secs = (System.nanoTime() - t0) / 1e9;
             double[] fid = embeddings ? emb(r, eval) : iou(r, eval);
             int nodes = r.model().graph().getNodeCount();
-            if (c.cwac().method() == CwacOptions.Method.NONE) {
+            if (c.cwac().method() == CwacOptions.Method.NONE && noneNodes == null) {
                 noneNodes = nodes;
             }
             Map<String, Integer> ops = OrtKernels.optimizedOpCounts(r.model());
-            boolean timeIt = c.name().endsWith("none") || c.name().endsWith("global/sequential");
+            boolean timeIt = c.name().endsWith("8 none") || c.name().endsWith("8 cwac global/sequential +cv gate");
             System.out.printf("| %s | %.4f | %.4f | %.1f | %s | %d | %d |%n", c.name(), fid[0], fid[1], secs,
-                    timeIt && c.weightBits() == 8 ? String.format("%.2f", latencyRatio(r.prepared(), r.model(), eval)) : "-",
+                    timeIt ? String.format("%.2f", latencyRatio(r.prepared(), r.model(), eval)) : "-",
                     nodes - (noneNodes == null ? nodes : noneNodes), OrtKernels.count(ops, OrtKernels.INTEGER_OPS));
         }
     }

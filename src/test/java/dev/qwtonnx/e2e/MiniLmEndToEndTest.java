@@ -10,11 +10,15 @@ import dev.qwtonnx.calib.data.CalibrationSources;
 import dev.qwtonnx.calib.data.Sample;
 import dev.qwtonnx.cwac.CwacOptions;
 import dev.qwtonnx.model.Model;
+import dev.qwtonnx.quant.LayerKind;
+import dev.qwtonnx.quant.QuantOptions;
+import dev.qwtonnx.quant.WeightRounding;
 import dev.qwtonnx.testutil.EmbeddingFidelity;
 import dev.qwtonnx.testutil.Fortunes;
 import dev.qwtonnx.testutil.MiniLm;
 import dev.qwtonnx.verify.OrtKernels;
 import java.nio.file.Path;
+import java.util.EnumSet;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.BeforeAll;
@@ -47,6 +51,38 @@ class MiniLmEndToEndTest {
                 QwtOnnx.Options.defaults().withCwac(cwac), Progress.NONE, null);
     }
 
+    private QwtOnnx.Result quantize(int bits, WeightRounding rounding, CwacOptions cwac) {
+        QuantOptions q = new QuantOptions(bits, false, EnumSet.of(LayerKind.CONV), rounding);
+        return QwtOnnx.quantize(floatModel, CalibrationSources.ofList(calib), new QwtOnnx.Options(q, cwac, false),
+                Progress.NONE, null);
+    }
+
+    /**
+     * At 4-bit weights plain PTQ loses a lot (measured: sentence cosine 0.897 against 0.992 at 8 bits).
+     * The defaults (GPTQ rounding below 8 bits, gated CWAC) recover more than half of it (measured
+     * 0.960, 66 %); CWAC alone on round-to-nearest weights recovers part of it (measured 0.924).
+     */
+    @Test
+    void atFourBitsTheDefaultsRecoverMoreThanHalfOfWhatPlainPtqLoses() {
+        CwacOptions none = CwacOptions.defaults().withMethod(CwacOptions.Method.NONE);
+        EmbeddingFidelity w8 = EmbeddingFidelity.measure(floatModel, quantize(8, WeightRounding.NEAREST, none).model(), eval);
+        EmbeddingFidelity plain = EmbeddingFidelity.measure(floatModel,
+                quantize(4, WeightRounding.NEAREST, none).model(), eval);
+        EmbeddingFidelity cwacOnly = EmbeddingFidelity.measure(floatModel,
+                quantize(4, WeightRounding.NEAREST, CwacOptions.defaults()).model(), eval);
+        QwtOnnx.Result best = quantize(4, WeightRounding.AUTO, CwacOptions.defaults());
+        EmbeddingFidelity gptq = EmbeddingFidelity.measure(floatModel, best.uncompensated(), eval);
+        EmbeddingFidelity both = EmbeddingFidelity.measure(floatModel, best.model(), eval);
+        System.out.printf("MiniLM W8 none %s; W4 none %s; W4 cwac %s; W4 gptq %s; W4 gptq+cwac %s%n", w8, plain,
+                cwacOnly, gptq, both);
+        double lost = w8.mean() - plain.mean();
+        assertTrue(lost > 0.02, "4-bit weights should cost something: " + lost);
+        assertTrue(both.mean() - plain.mean() >= 0.5 * lost, "recovered " + (both.mean() - plain.mean()) + " of " + lost);
+        assertTrue(cwacOnly.mean() >= plain.mean() + 0.015, "cwac " + cwacOnly + " vs none " + plain);
+        assertTrue(gptq.mean() >= plain.mean() + 0.03, "gptq " + gptq + " vs nearest " + plain);
+        assertTrue(both.mean() >= gptq.mean() - 0.001, "gptq+cwac " + both + " vs gptq " + gptq);
+    }
+
     @Test
     void everyWeightMatMulRunsAsAnIntegerKernelAndEmbeddingsStayClose() {
         long t0 = System.nanoTime();
@@ -58,7 +94,8 @@ class MiniLmEndToEndTest {
         EmbeddingFidelity fid = EmbeddingFidelity.measure(r.prepared(), r.model(), eval);
         EmbeddingFidelity none = EmbeddingFidelity.measure(r.prepared(), r.uncompensated(), eval);
         System.out.printf("MiniLM cwac (default) %s; none %s; quantize %.1f s; ORT ops %s%n", fid, none, seconds, ops);
-        assertTrue(fid.mean() >= 0.985 && fid.min() >= 0.95, "cwac " + fid);
+        // The goal of issue 7: at least the dynamic int8 model's fidelity (0.990 / 0.980), with static speed.
+        assertTrue(fid.mean() >= 0.990 && fid.min() >= 0.980, "cwac " + fid);
         assertTrue(fid.mean() >= none.mean() - 0.001, "cwac " + fid + " vs none " + none);
     }
 }
