@@ -6,6 +6,7 @@ import dev.qwtonnx.calib.Progress;
 import dev.qwtonnx.calib.Range;
 import dev.qwtonnx.calib.RangeCalibrator;
 import dev.qwtonnx.calib.data.CalibrationSource;
+import dev.qwtonnx.calib.data.Sample;
 import dev.qwtonnx.cwac.Compensator;
 import dev.qwtonnx.cwac.CwacOptions;
 import dev.qwtonnx.model.Model;
@@ -17,15 +18,19 @@ import dev.qwtonnx.prepare.ConstantToInitializer;
 import dev.qwtonnx.prepare.FoldBatchNorm;
 import dev.qwtonnx.prepare.NameNodes;
 import dev.qwtonnx.prepare.OpsetUpgrade;
-import dev.qwtonnx.quant.LayerMatcher;
 import dev.qwtonnx.quant.GptqRounder;
+import dev.qwtonnx.quant.LayerMatcher;
 import dev.qwtonnx.quant.QdqQuantizer;
-import dev.qwtonnx.quant.QuantizedWeight;
-import dev.qwtonnx.quant.WeightRounding;
 import dev.qwtonnx.quant.QuantOptions;
+import dev.qwtonnx.quant.QuantizedWeight;
+import dev.qwtonnx.quant.Sensitivity;
+import dev.qwtonnx.quant.WeightRounding;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.function.Consumer;
 
 /**
@@ -62,8 +67,12 @@ public final class QwtOnnx {
      * quantized model before compensation, the plan and the compensation's fits.
      */
     public record Result(Model model, Model prepared, Model uncompensated, LayerMatcher.Result plan,
-            Compensator.Result compensation, Duration calibrateTime, Duration compensateTime) {
+            Compensator.Result compensation, Duration calibrateTime, Duration compensateTime,
+            List<Sensitivity.LayerError> keptFloat) {
     }
+
+    /** Samples the per-layer sensitivity analysis runs on: enough to rank layers, cheap enough to run per layer. */
+    static final int SENSITIVITY_SAMPLES = 16;
 
     /** The prepare passes: constants to initializers, opset 13, BatchNorm folded, unique node names. */
     public static Pipeline preparePipeline(boolean verifyBetween) {
@@ -95,6 +104,30 @@ public final class QwtOnnx {
                 .calibrate(prepared, plan.tensorsToCalibrate(), calib, progress);
         Map<String, QuantizedWeight> rounded = options.quant().effectiveRounding() == WeightRounding.GPTQ
                 ? GptqRounder.round(prepared, plan.layers(), options.quant(), calib, progress) : Map.of();
+        List<Sensitivity.LayerError> keptFloat = List.of();
+        if (options.quant().floatBudget() > 0) {
+            List<Sample> few = new ArrayList<>();
+            for (Sample s : calib) {
+                if (few.size() == SENSITIVITY_SAMPLES) {
+                    break;
+                }
+                few.add(s);
+            }
+            List<Sensitivity.LayerError> ranked = Sensitivity.rank(prepared, plan.layers(), ranges, rounded,
+                    options.quant(), few, progress);
+            keptFloat = List.copyOf(ranked.subList(0, Math.min(options.quant().floatBudget(), ranked.size())));
+            Set<String> keep = new LinkedHashSet<>(options.quant().keepFloat());
+            for (Sensitivity.LayerError e : keptFloat) {
+                keep.add(e.layer());
+                say.accept(String.format("kept in float (budget): %s, relative output error %.3g when quantized alone",
+                        e.layer(), e.relativeError()));
+            }
+            plan = LayerMatcher.match(prepared, options.quant().withKeepFloat(keep));
+            if (plan.layers().isEmpty()) {
+                throw new QwtException("the float budget of " + options.quant().floatBudget()
+                        + " layers leaves no layer to quantize");
+            }
+        }
         Model quantized = new Pipeline(List.of(new QdqQuantizer(options.quant(), plan.layers(), ranges, rounded)),
                 options.verifyBetweenPasses()).run(prepared, say);
         long t1 = System.nanoTime();
@@ -102,7 +135,8 @@ public final class QwtOnnx {
         long t2 = System.nanoTime();
         Model out = withProvenance(comp.model(), options);
         ModelChecker.check(out);
-        return new Result(out, prepared, quantized, plan, comp, Duration.ofNanos(t1 - t0), Duration.ofNanos(t2 - t1));
+        return new Result(out, prepared, quantized, plan, comp, Duration.ofNanos(t1 - t0), Duration.ofNanos(t2 - t1),
+                keptFloat);
     }
 
     /** Records the tool, its version and the options in the model's metadata. */

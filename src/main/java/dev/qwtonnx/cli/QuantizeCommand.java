@@ -12,13 +12,17 @@ import dev.qwtonnx.model.Model;
 import dev.qwtonnx.model.ModelIO;
 import dev.qwtonnx.quant.LayerKind;
 import dev.qwtonnx.quant.QuantOptions;
+import dev.qwtonnx.quant.Sensitivity;
+import dev.qwtonnx.verify.CpuFeatures;
 import dev.qwtonnx.quant.WeightRounding;
 import dev.qwtonnx.verify.Fidelity;
 import dev.qwtonnx.verify.OrtKernels;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.EnumSet;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -75,6 +79,15 @@ final class QuantizeCommand implements Callable<Integer> {
             description = "Weight rounding: nearest; gptq (MatMul/Gemm weights rounded with error feedback from the "
                     + "calibration inputs; Conv keeps nearest); auto = gptq below 8 bits (default: ${DEFAULT-VALUE}).")
     String rounding;
+
+    @Option(names = "--float-budget", defaultValue = "0", paramLabel = "N",
+            description = "Keep the N layers whose quantization alone hurts the outputs most in float "
+                    + "(measured on calibration data; costs N+1 extra passes over a few samples) (default: ${DEFAULT-VALUE}).")
+    int floatBudget;
+
+    @Option(names = "--keep-float", split = ",", paramLabel = "NODES",
+            description = "Names of Conv/MatMul/Gemm nodes to leave in float.")
+    List<String> keepFloat = new ArrayList<>();
 
     @Option(names = "--reduce-range", description = "Use 7-bit weights at 8 bits (avoids u8*s8 saturation on x86 "
             + "CPUs without VNNI).")
@@ -160,7 +173,7 @@ final class QuantizeCommand implements Callable<Integer> {
             }
         }
         QuantOptions q = new QuantOptions(weightBits, reduceRange, outQ,
-                parse(WeightRounding.class, rounding, "--rounding"));
+                parse(WeightRounding.class, rounding, "--rounding"), new LinkedHashSet<>(keepFloat), floatBudget);
         CwacOptions c = new CwacOptions(parse(CwacOptions.Method.class, method, "--method"),
                 parse(CwacOptions.Target.class, target, "--target"),
                 parse(CwacOptions.Schedule.class, schedule, "--schedule"), ridge, 2.0,
@@ -189,6 +202,14 @@ final class QuantizeCommand implements Callable<Integer> {
         }
         out.printf("quantized %d layers (%d left in float), compensated %d (%s)%n", r.plan().layers().size(),
                 r.plan().rejected().size(), compensated, method);
+        for (Sensitivity.LayerError e : r.keptFloat()) {
+            out.printf("kept in float by the budget: %s (relative output error %.3g when quantized alone)%n",
+                    e.layer(), e.relativeError());
+        }
+        if (weightBits == 8 && !reduceRange && CpuFeatures.current().lacksInt8DotProduct()) {
+            out.println("note: this CPU has no VNNI int8 dot product; ORT's u8*s8 kernels may saturate with full-range "
+                    + "8-bit weights here (--reduce-range avoids it)");
+        }
         double before = r.compensation().sseBefore();
         double after = r.compensation().sseAfter();
         if (before > 0) {

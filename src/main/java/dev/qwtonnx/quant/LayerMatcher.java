@@ -43,7 +43,7 @@ public final class LayerMatcher {
             if (kind == null || !Model.isDefaultDomain(n.getDomain())) {
                 continue;
             }
-            String why = check(kind, n, g);
+            String why = options.keepFloat().contains(n.getName()) ? "kept in float as asked" : check(kind, n, g);
             if (why != null) {
                 rejected.add(Nodes.describe(n) + ": " + why);
                 continue;

@@ -13,18 +13,30 @@ import java.util.Set;
  * @param outputQuantized op types whose output is re-quantized (output Q); the others keep a float
  *                       output for the next layer to quantize (MatMul → MatMulIntegerToFloat)
  * @param rounding       how weights are put on the grid (nearest, or GPTQ for 2-D weights)
+ * @param keepFloat      names of layers (Conv/MatMul/Gemm nodes) the user keeps in float
+ * @param floatBudget    how many more layers to keep in float: those whose quantization alone
+ *                       hurts the model's outputs most on the calibration data (0 = none)
  */
 public record QuantOptions(int weightBits, boolean reduceRange, Set<LayerKind> outputQuantized,
-        WeightRounding rounding) {
+        WeightRounding rounding, Set<String> keepFloat, int floatBudget) {
     /** With round-to-nearest weights. */
     public QuantOptions(int weightBits, boolean reduceRange, Set<LayerKind> outputQuantized) {
         this(weightBits, reduceRange, outputQuantized, WeightRounding.NEAREST);
+    }
+
+    /** Every layer quantized. */
+    public QuantOptions(int weightBits, boolean reduceRange, Set<LayerKind> outputQuantized, WeightRounding rounding) {
+        this(weightBits, reduceRange, outputQuantized, rounding, Set.of(), 0);
     }
 
     public QuantOptions {
         if (rounding == null) {
             throw new IllegalArgumentException("rounding is required");
         }
+        if (floatBudget < 0) {
+            throw new QwtException("the float budget must be 0 or more layers, got " + floatBudget);
+        }
+        keepFloat = Set.copyOf(keepFloat);
         if (weightBits < 2 || weightBits > 8) {
             throw new QwtException("weight bits must be between 2 and 8, got " + weightBits);
         }
@@ -41,11 +53,19 @@ public record QuantOptions(int weightBits, boolean reduceRange, Set<LayerKind> o
     }
 
     public QuantOptions withRounding(WeightRounding r) {
-        return new QuantOptions(weightBits, reduceRange, outputQuantized, r);
+        return new QuantOptions(weightBits, reduceRange, outputQuantized, r, keepFloat, floatBudget);
+    }
+
+    public QuantOptions withKeepFloat(Set<String> names) {
+        return new QuantOptions(weightBits, reduceRange, outputQuantized, rounding, names, floatBudget);
+    }
+
+    public QuantOptions withFloatBudget(int layers) {
+        return new QuantOptions(weightBits, reduceRange, outputQuantized, rounding, keepFloat, layers);
     }
 
     public static QuantOptions defaults() {
-        return new QuantOptions(8, false, EnumSet.of(LayerKind.CONV), WeightRounding.AUTO);
+        return new QuantOptions(8, false, EnumSet.of(LayerKind.CONV), WeightRounding.AUTO, Set.of(), 0);
     }
 
     /** The largest integer weight magnitude: 127 at 8 bits, 63 with reduce_range. */
