@@ -9,6 +9,7 @@ import dev.qwtonnx.QwtException;
 import dev.qwtonnx.calib.data.Sample;
 import dev.qwtonnx.model.HostTensor;
 import dev.qwtonnx.model.Model;
+import dev.qwtonnx.model.ModelChecker;
 import dev.qwtonnx.onnx.GraphProto;
 import dev.qwtonnx.onnx.TensorProto;
 import dev.qwtonnx.onnx.TypeProto;
@@ -38,6 +39,7 @@ public final class OrtRunner implements AutoCloseable {
 
     public OrtRunner(Model model, Collection<String> exposed, OrtSession.SessionOptions.OptLevel level) {
         Model m = exposed.isEmpty() ? model : exposeOutputs(model, exposed);
+        ModelChecker.check(m); // native code must never see a malformed model: it can abort the JVM
         try (OrtSession.SessionOptions opts = new OrtSession.SessionOptions()) {
             opts.setOptimizationLevel(level);
             opts.setIntraOpNumThreads(Math.max(1, Runtime.getRuntime().availableProcessors()));
