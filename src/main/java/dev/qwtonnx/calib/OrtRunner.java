@@ -42,12 +42,20 @@ public final class OrtRunner implements AutoCloseable {
         ModelChecker.check(m); // native code must never see a malformed model: it can abort the JVM
         try (OrtSession.SessionOptions opts = new OrtSession.SessionOptions()) {
             opts.setOptimizationLevel(level);
-            opts.setIntraOpNumThreads(Math.max(1, Runtime.getRuntime().availableProcessors()));
+            opts.setIntraOpNumThreads(intraOpThreads());
             this.session = env.createSession(m.toBytes(), opts);
             this.inputNames = session.getInputNames();
         } catch (OrtException e) {
             throw new QwtException("ONNX Runtime cannot load the model: " + firstLine(e.getMessage()), e);
         }
+    }
+
+    /**
+     * ORT's intra-op threads: all cores, or the JVM property {@code qwt.ort.threads}. The output
+     * does not depend on it (a test checks the bytes), only the speed does.
+     */
+    public static int intraOpThreads() {
+        return Math.max(1, Integer.getInteger("qwt.ort.threads", Runtime.getRuntime().availableProcessors()));
     }
 
     static String firstLine(String s) {
