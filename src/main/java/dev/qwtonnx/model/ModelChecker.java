@@ -258,6 +258,11 @@ public final class ModelChecker {
             }
             List<String> cycle = cycleThrough(g, producers);
             if (!cycle.isEmpty()) {
+                if (cycle.size() > 9) { // keep the message one readable line
+                    int len = cycle.size();
+                    cycle = List.of(String.join(" -> ", cycle.subList(0, 4)), "... (" + (len - 8) + " more)",
+                            String.join(" -> ", cycle.subList(len - 4, len)));
+                }
                 return new QwtException(where + ": the graph has a cycle: " + String.join(" -> ", cycle));
             }
             return new QwtException(where + ": nodes are not in topological order: " + Nodes.describe(n) + " reads '"
