@@ -103,6 +103,10 @@ final class QuantizeCommand implements Callable<Integer> {
         if (outAbs.getParent() == null || !Files.isDirectory(outAbs.getParent())) {
             throw new QwtException("output folder does not exist: " + outAbs.getParent());
         }
+        if (!Files.isWritable(outAbs.getParent())) {
+            // Found now rather than after minutes of calibration.
+            throw new QwtException("output folder is not writable: " + outAbs.getParent());
+        }
         Model floatModel;
         try {
             floatModel = ModelIO.load(input);
