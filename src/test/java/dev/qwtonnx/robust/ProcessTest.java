@@ -95,6 +95,31 @@ class ProcessTest {
         Assumptions.assumeTrue(killed > 0, "every run finished before it could be killed");
     }
 
+    /**
+     * A model bigger than the JVM's heap: the OutOfMemoryError is an internal error (exit 1) in one
+     * line that says what to do, with no stack trace, and no output.
+     */
+    @Test
+    void outOfMemoryIsOneLineAndExitCodeOne() throws Exception {
+        Path model = tmp.resolve("big.onnx");
+        float[] big = new float[16 << 20]; // 64 MB of weights
+        dev.qwtonnx.testutil.TestModels.Builder b = new dev.qwtonnx.testutil.TestModels.Builder(1, 13)
+                .input("x", 1, 1, 16 << 20).output("y", 1, 1, 1);
+        b.node("MatMul", List.of("x", b.init("w", new long[] {16 << 20, 1}, big)), "y");
+        ModelIO.save(b.build(), model, null);
+        Path out = tmp.resolve("o.onnx");
+        List<String> cmd = cli(model.toString(), out.toString(), "--calib", CALIB, "--quiet");
+        cmd.set(1, "-Xmx48m");
+        Result r = run(cmd);
+        assertEquals(1, r.code(), r.out());
+        List<String> lines = r.out().lines().toList();
+        assertEquals(2, lines.size(), r.out());
+        assertTrue(lines.get(0).startsWith("qwt-onnx: internal error: java.lang.OutOfMemoryError"), r.out());
+        assertTrue(lines.get(0).contains("-Xmx"), r.out());
+        assertEquals("(run with --verbose for the stack trace)", lines.get(1));
+        assertFalse(Files.exists(out));
+    }
+
     /** Runs {@code script} in a private mount namespace, or skips the test when this machine does not allow one. */
     private Result inMountNamespace(String script) throws Exception {
         boolean allowed;
