@@ -39,7 +39,7 @@ public final class OrtRunner implements AutoCloseable {
 
     public OrtRunner(Model model, Collection<String> exposed, OrtSession.SessionOptions.OptLevel level) {
         Model m = exposed.isEmpty() ? model : exposeOutputs(model, exposed);
-        ModelChecker.check(m); // native code must never see a malformed model: it can abort the JVM
+        ModelChecker.checkForRuntime(m); // native code must never see a malformed model: it can abort the JVM
         try (OrtSession.SessionOptions opts = new OrtSession.SessionOptions()) {
             opts.setOptimizationLevel(level);
             opts.setIntraOpNumThreads(intraOpThreads());

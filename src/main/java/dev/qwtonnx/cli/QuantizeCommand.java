@@ -110,7 +110,7 @@ final class QuantizeCommand implements Callable<Integer> {
         Model floatModel;
         try {
             floatModel = ModelIO.load(input);
-            ModelChecker.check(floatModel);
+            ModelChecker.checkForRuntime(floatModel);
         } catch (QwtException e) {
             // Name the model file in front of what is wrong inside it (unless the message names it already).
             throw e.getMessage().contains(input.toString()) ? e : new QwtException(input + ": " + e.getMessage(), e);

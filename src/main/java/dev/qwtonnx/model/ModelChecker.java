@@ -24,8 +24,8 @@ import java.util.Set;
 
 /**
  * The essential structural rules of the ONNX checker, run before any native session sees a model
- * and on every model we write: opsets imported once for every domain used (and only domains ONNX
- * Runtime implements or the model defines as functions), unique input, output, initializer and
+ * and on every model we write: opsets imported once for every domain used (before a session, also
+ * only domains ONNX Runtime implements or the model defines as functions), unique input, output, initializer and
  * node names, each tensor produced once, nodes in topological order with every input defined,
  * initializer payloads matching their type and dims (checked without decoding them, so a huge
  * declared size costs nothing), and initializers agreeing with the graph input they feed.
@@ -41,7 +41,20 @@ public final class ModelChecker {
     private ModelChecker() {
     }
 
+    /** The structural rules; custom-domain operators pass if the model imports their domain. */
     public static void check(Model model) {
+        check(model, false);
+    }
+
+    /**
+     * The structural rules, and every operator of a domain ONNX Runtime implements: what must hold
+     * before a native session is created from the model.
+     */
+    public static void checkForRuntime(Model model) {
+        check(model, true);
+    }
+
+    private static void check(Model model, boolean forRuntime) {
         ModelProto p = model.proto();
         if (p.getIrVersion() <= 0) {
             throw new QwtException("model declares IR version " + p.getIrVersion() + "; ONNX models have 1 or more");
@@ -60,7 +73,7 @@ public final class ModelChecker {
         for (FunctionProto f : p.getFunctionsList()) {
             functions.add(f.getDomain() + "/" + f.getName());
         }
-        new GraphCheck(imported, functions).graph(p.getGraph(), Set.of(), "graph '" + p.getGraph().getName() + "'");
+        new GraphCheck(imported, functions, forRuntime).graph(p.getGraph(), Set.of(), "graph '" + p.getGraph().getName() + "'");
     }
 
     /**
@@ -142,7 +155,7 @@ public final class ModelChecker {
     }
 
     /** One walk over a graph and its subgraphs; names defined in enclosing graphs are visible inside. */
-    private record GraphCheck(Set<String> imported, Set<String> functions) {
+    private record GraphCheck(Set<String> imported, Set<String> functions, boolean forRuntime) {
         void graph(GraphProto g, Set<String> outer, String where) {
             Set<String> defined = new HashSet<>(outer);
             Set<String> local = new HashSet<>();
@@ -242,7 +255,7 @@ public final class ModelChecker {
                 throw new QwtException(where + ": " + Nodes.describe(n) + " uses domain '" + n.getDomain()
                         + "' which the model does not import");
             }
-            if (!RUNTIME_DOMAINS.contains(domain)) {
+            if (forRuntime && !RUNTIME_DOMAINS.contains(domain)) {
                 throw new QwtException(where + ": " + Nodes.describe(n) + " is an operator of domain '" + n.getDomain()
                         + "', which ONNX Runtime does not implement (custom operators are not supported)");
             }

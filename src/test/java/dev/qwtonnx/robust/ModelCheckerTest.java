@@ -131,6 +131,21 @@ class ModelCheckerTest {
     }
 
     @Test
+    void customDomainsPassTheStructuralCheckButNotTheRuntimeCheck() {
+        ModelProto p = ExampleData.model().proto();
+        Model custom = new Model(p.toBuilder().addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("com.acme")
+                .setVersion(1)).setGraph(p.getGraph().toBuilder().setNode(1, p.getGraph().getNode(1).toBuilder()
+                        .setDomain("com.acme"))).build());
+        assertDoesNotThrow(() -> ModelChecker.check(custom));
+        QwtException e = assertThrows(QwtException.class, () -> ModelChecker.checkForRuntime(custom));
+        assertTrue(e.getMessage().contains("Relu node 'relu_1' is an operator of domain 'com.acme'"), e.getMessage());
+        Model microsoft = new Model(custom.proto().toBuilder().setOpsetImport(1, OperatorSetIdProto.newBuilder()
+                .setDomain("com.microsoft").setVersion(1)).setGraph(custom.graph().toBuilder().setNode(1,
+                        custom.graph().getNode(1).toBuilder().setDomain("com.microsoft"))).build());
+        assertDoesNotThrow(() -> ModelChecker.checkForRuntime(microsoft));
+    }
+
+    @Test
     void subgraphsSeeOuterNamesAndAreCheckedThemselves() {
         GraphProto.Builder body = GraphProto.newBuilder().setName("then")
                 .addNode(NodeProto.newBuilder().setOpType("Relu").setName("inner").addInput("r1").addOutput("t"))
