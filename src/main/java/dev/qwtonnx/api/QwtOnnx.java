@@ -90,6 +90,7 @@ public final class QwtOnnx {
         if (calib.size() == 0) {
             throw new QwtException("the calibration set is empty");
         }
+        refuseQuantized(floatModel);
         Consumer<String> say = log == null ? s -> { } : log;
         Model prepared = prepare(floatModel, options.verifyBetweenPasses(), say);
         LayerMatcher.Result plan = LayerMatcher.match(prepared, options.quant());
@@ -137,6 +138,20 @@ public final class QwtOnnx {
         ModelChecker.check(out);
         return new Result(out, prepared, quantized, plan, comp, Duration.ofNanos(t1 - t0), Duration.ofNanos(t2 - t1),
                 keptFloat);
+    }
+
+    private static final java.util.Set<String> QUANTIZED_OPS = java.util.Set.of("QuantizeLinear", "DequantizeLinear",
+            "DynamicQuantizeLinear", "MatMulInteger", "ConvInteger", "QGemm", "MatMulIntegerToFloat",
+            "DynamicQuantizeMatMul");
+
+    /** An already quantized model would be quantized twice; the user should give the float original. */
+    private static void refuseQuantized(Model model) {
+        for (dev.qwtonnx.onnx.NodeProto n : model.graph().getNodeList()) {
+            if (QUANTIZED_OPS.contains(n.getOpType()) || n.getOpType().startsWith("QLinear")) {
+                throw new QwtException("the model is already quantized (" + dev.qwtonnx.model.Nodes.describe(n)
+                        + "); give the float model");
+            }
+        }
     }
 
     /** Records the tool, its version and the options in the model's metadata. */

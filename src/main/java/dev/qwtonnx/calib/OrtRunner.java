@@ -9,6 +9,7 @@ import dev.qwtonnx.QwtException;
 import dev.qwtonnx.calib.data.Sample;
 import dev.qwtonnx.model.HostTensor;
 import dev.qwtonnx.model.Model;
+import dev.qwtonnx.model.ModelChecker;
 import dev.qwtonnx.onnx.GraphProto;
 import dev.qwtonnx.onnx.TensorProto;
 import dev.qwtonnx.onnx.TypeProto;
@@ -38,14 +39,23 @@ public final class OrtRunner implements AutoCloseable {
 
     public OrtRunner(Model model, Collection<String> exposed, OrtSession.SessionOptions.OptLevel level) {
         Model m = exposed.isEmpty() ? model : exposeOutputs(model, exposed);
+        ModelChecker.checkForRuntime(m); // native code must never see a malformed model: it can abort the JVM
         try (OrtSession.SessionOptions opts = new OrtSession.SessionOptions()) {
             opts.setOptimizationLevel(level);
-            opts.setIntraOpNumThreads(Math.max(1, Runtime.getRuntime().availableProcessors()));
+            opts.setIntraOpNumThreads(intraOpThreads());
             this.session = env.createSession(m.toBytes(), opts);
             this.inputNames = session.getInputNames();
         } catch (OrtException e) {
             throw new QwtException("ONNX Runtime cannot load the model: " + firstLine(e.getMessage()), e);
         }
+    }
+
+    /**
+     * ORT's intra-op threads: all cores, or the JVM property {@code qwt.ort.threads}. The output
+     * does not depend on it (a test checks the bytes), only the speed does.
+     */
+    public static int intraOpThreads() {
+        return Math.max(1, Integer.getInteger("qwt.ort.threads", Runtime.getRuntime().availableProcessors()));
     }
 
     static String firstLine(String s) {

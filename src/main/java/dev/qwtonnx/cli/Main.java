@@ -33,7 +33,21 @@ public final class Main {
             }
         }
         CommandLine cl = commandLine(out, err);
-        return cl.execute(effective);
+        try {
+            return cl.execute(effective);
+        } catch (Throwable t) {
+            // picocli hands only Exceptions to the handler; an Error (out of memory, stack overflow)
+            // still gets one line and exit code 1, and the stack trace only with --verbose.
+            boolean verbose = java.util.Arrays.asList(args).contains("--verbose");
+            err.println("qwt-onnx: internal error: " + oneLine(String.valueOf(t))
+                    + (t instanceof OutOfMemoryError ? " (give the JVM more memory, e.g. java -Xmx8g -jar ...)" : ""));
+            if (verbose) {
+                t.printStackTrace(err);
+            } else {
+                err.println("(run with --verbose for the stack trace)");
+            }
+            return INTERNAL_ERROR;
+        }
     }
 
     private static boolean isSubcommand(String a) {

@@ -9,6 +9,7 @@ import dev.qwtonnx.calib.data.InputSpecs;
 import dev.qwtonnx.cwac.ChannelFit;
 import dev.qwtonnx.cwac.CwacOptions;
 import dev.qwtonnx.model.Model;
+import dev.qwtonnx.model.ModelChecker;
 import dev.qwtonnx.model.ModelIO;
 import dev.qwtonnx.quant.LayerKind;
 import dev.qwtonnx.quant.QuantOptions;
@@ -126,7 +127,18 @@ final class QuantizeCommand implements Callable<Integer> {
         if (outAbs.getParent() == null || !Files.isDirectory(outAbs.getParent())) {
             throw new QwtException("output folder does not exist: " + outAbs.getParent());
         }
-        Model floatModel = ModelIO.load(input);
+        if (!Files.isWritable(outAbs.getParent())) {
+            // Found now rather than after minutes of calibration.
+            throw new QwtException("output folder is not writable: " + outAbs.getParent());
+        }
+        Model floatModel;
+        try {
+            floatModel = ModelIO.load(input);
+            ModelChecker.checkForRuntime(floatModel);
+        } catch (QwtException e) {
+            // Name the model file in front of what is wrong inside it (unless the message names it already).
+            throw e.getMessage().contains(input.toString()) ? e : new QwtException(input + ": " + e.getMessage(), e);
+        }
         CalibrationSource all = CalibrationSources.open(calib, InputSpecs.of(floatModel.graph()));
         List<CalibrationSource> parts = all.size() >= 2 && holdout > 0 ? CalibrationSources.split(all, holdout, seed)
                 : List.of(all, all);

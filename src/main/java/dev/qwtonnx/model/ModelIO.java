@@ -128,20 +128,24 @@ public final class ModelIO {
         if (location == null || location.isEmpty()) {
             throw new QwtException("tensor '" + t.getName() + "' is external but names no location");
         }
-        Path rel = Path.of(location);
-        Path file = dir.resolve(rel).normalize();
-        if (rel.isAbsolute() || !file.startsWith(dir.normalize())) {
-            throw new QwtException("tensor '" + t.getName() + "' refers to external data outside the model's folder: "
-                    + location);
-        }
+        Path file = insideFolder(t, location, dir);
         DataType type = DataType.of(t.getDataType());
-        long expected = HostTensor.numel(Tensors.dims(t)) * type.bytes;
+        long expected;
+        try {
+            expected = Math.multiplyExact(HostTensor.numel(Tensors.dims(t)), (long) type.bytes);
+        } catch (ArithmeticException e) {
+            throw new QwtException("tensor '" + t.getName() + "' declares dims " + t.getDimsList() + " whose size overflows");
+        }
         if (length < 0) {
             length = expected;
         }
         if (length != expected) {
             throw new QwtException("tensor '" + t.getName() + "' has external length " + length + " but its dims need "
                     + expected + " bytes");
+        }
+        if (length > Integer.MAX_VALUE - 8) {
+            throw new QwtException("tensor '" + t.getName() + "' has " + length
+                    + " bytes of external data; tensors of 2 GB or more are not supported");
         }
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
             if (offset < 0 || offset + length > ch.size()) {
@@ -160,6 +164,33 @@ public final class ModelIO {
         } catch (IOException e) {
             throw new QwtException("cannot read external data " + file + ": " + e.getMessage());
         }
+    }
+
+    /**
+     * The external-data file of a tensor, refused (before anything is opened) unless it is a relative
+     * path that stays inside the model's folder, also after following symbolic links.
+     */
+    private static Path insideFolder(TensorProto t, String location, Path dir) {
+        String refused = "tensor '" + t.getName() + "' refers to external data outside the model's folder: " + location;
+        Path rel;
+        try {
+            rel = Path.of(location);
+        } catch (java.nio.file.InvalidPathException e) {
+            throw new QwtException("tensor '" + t.getName() + "' has an invalid external-data location: "
+                    + location.replace('\0', '?'));
+        }
+        Path file = dir.resolve(rel).normalize();
+        if (rel.isAbsolute() || !file.startsWith(dir.normalize())) {
+            throw new QwtException(refused);
+        }
+        try {
+            if (Files.exists(file) && !file.toRealPath().startsWith(dir.toRealPath())) {
+                throw new QwtException(refused + " (through a symbolic link)");
+            }
+        } catch (IOException e) {
+            throw new QwtException("cannot resolve external data " + file + ": " + e.getMessage());
+        }
+        return file;
     }
 
     private static long parseLong(String v, TensorProto t, String key) {
@@ -190,6 +221,7 @@ public final class ModelIO {
         Path tmp = null;
         try {
             tmp = Files.createTempFile(dir, "." + target.getFileName() + ".", ".tmp");
+            PendingFiles.add(tmp);
             try (OutputStream os = Files.newOutputStream(tmp, StandardOpenOption.WRITE, StandardOpenOption.SYNC)) {
                 os.write(bytes);
             }
@@ -198,6 +230,7 @@ public final class ModelIO {
             } catch (AtomicMoveNotSupportedException e) {
                 Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING);
             }
+            PendingFiles.remove(tmp);
             tmp = null;
         } catch (AccessDeniedException e) {
             throw new QwtException("cannot write output (permission denied): " + out);
@@ -205,6 +238,7 @@ public final class ModelIO {
             throw new QwtException("cannot write output " + out + ": " + e.getMessage());
         } finally {
             if (tmp != null) {
+                PendingFiles.remove(tmp);
                 try {
                     Files.deleteIfExists(tmp);
                 } catch (IOException ignored) {

@@ -1,0 +1,173 @@
+package dev.qwtonnx.robust;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.qwtonnx.model.ModelIO;
+import dev.qwtonnx.testutil.ExampleData;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The command line as a separate process: killed mid-run, writing to a full disk, writing to a
+ * read-only folder. Full and read-only file systems are small tmpfs mounts in a private mount
+ * namespace ({@code unshare}); where that is not allowed the tests show as skipped.
+ */
+class ProcessTest {
+    static final String MODEL = ExampleData.DIR.resolve("cnn.onnx").toAbsolutePath().toString();
+    static final String CALIB = ExampleData.DIR.resolve("calib").toAbsolutePath().toString();
+
+    @TempDir
+    Path tmp;
+
+    private static List<String> java(String mainClass, String... args) {
+        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-Xmx256m", "-cp", System.getProperty("java.class.path"), mainClass));
+        cmd.addAll(List.of(args));
+        return cmd;
+    }
+
+    private static List<String> cli(String... args) {
+        return java("dev.qwtonnx.cli.Main", args);
+    }
+
+    record Result(int code, String out) {
+    }
+
+    private static Result run(List<String> cmd) throws Exception {
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(p.waitFor(120, TimeUnit.SECONDS), "process did not finish");
+        return new Result(p.exitValue(), out);
+    }
+
+    /** A kill while the output's temporary file is being written: the shutdown hook deletes it. */
+    @Test
+    void killWhileWritingLeavesNoTemporaryFile() throws Exception {
+        Process p = new ProcessBuilder(java(HoldTempFile.class.getName(), tmp.toString())).start();
+        try (BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
+            String line = r.readLine();
+            assertTrue(line != null && line.startsWith("ready "), String.valueOf(line));
+            Path held = Path.of(line.substring("ready ".length()));
+            assertTrue(Files.exists(held), "the temporary file exists while the process runs");
+            p.destroy(); // SIGTERM, as from kill or Ctrl-C
+            assertTrue(p.waitFor(30, TimeUnit.SECONDS));
+            assertFalse(Files.exists(held), "temporary file left behind by a killed process");
+        } finally {
+            p.destroyForcibly();
+        }
+        assertEquals(List.of(), CliRun.files(tmp));
+    }
+
+    /** The real command line killed part way: no output and no temporary file, or (if it won the race) a whole model. */
+    @Test
+    void killMidRunLeavesNoPartialOutput() throws Exception {
+        Path out = tmp.resolve("o.onnx");
+        int killed = 0;
+        for (long delayMs : new long[] {400, 900}) {
+            Process p = new ProcessBuilder(cli(MODEL, out.toString(), "--calib", CALIB, "--quiet"))
+                    .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+            try {
+                Thread.sleep(delayMs);
+                p.destroy();
+                assertTrue(p.waitFor(30, TimeUnit.SECONDS));
+            } finally {
+                p.destroyForcibly();
+            }
+            killed += p.exitValue() == 0 ? 0 : 1;
+            if (p.exitValue() == 0) {
+                ModelIO.load(out); // finished before the kill: the output must be complete
+                Files.delete(out);
+            }
+            assertEquals(List.of(), CliRun.files(tmp), "after a kill at " + delayMs + " ms");
+        }
+        Assumptions.assumeTrue(killed > 0, "every run finished before it could be killed");
+    }
+
+    /**
+     * A model bigger than the JVM's heap: the OutOfMemoryError is an internal error (exit 1) in one
+     * line that says what to do, with no stack trace, and no output.
+     */
+    @Test
+    void outOfMemoryIsOneLineAndExitCodeOne() throws Exception {
+        Path model = tmp.resolve("big.onnx");
+        float[] big = new float[16 << 20]; // 64 MB of weights
+        dev.qwtonnx.testutil.TestModels.Builder b = new dev.qwtonnx.testutil.TestModels.Builder(1, 13)
+                .input("x", 1, 1, 16 << 20).output("y", 1, 1, 1);
+        b.node("MatMul", List.of("x", b.init("w", new long[] {16 << 20, 1}, big)), "y");
+        ModelIO.save(b.build(), model, null);
+        Path out = tmp.resolve("o.onnx");
+        List<String> cmd = cli(model.toString(), out.toString(), "--calib", CALIB, "--quiet");
+        cmd.set(1, "-Xmx48m");
+        Result r = run(cmd);
+        assertEquals(1, r.code(), r.out());
+        List<String> lines = r.out().lines().toList();
+        assertEquals(2, lines.size(), r.out());
+        assertTrue(lines.get(0).startsWith("qwt-onnx: internal error: java.lang.OutOfMemoryError"), r.out());
+        assertTrue(lines.get(0).contains("-Xmx"), r.out());
+        assertEquals("(run with --verbose for the stack trace)", lines.get(1));
+        assertFalse(Files.exists(out));
+    }
+
+    /** Runs {@code script} in a private mount namespace, or skips the test when this machine does not allow one. */
+    private Result inMountNamespace(String script) throws Exception {
+        boolean allowed;
+        try {
+            allowed = new ProcessBuilder("unshare", "-rm", "sh", "-c", "mount -t tmpfs -o size=4k tmpfs " + tmp)
+                    .redirectErrorStream(true).start().waitFor() == 0;
+        } catch (IOException e) {
+            allowed = false;
+        }
+        Assumptions.assumeTrue(allowed, "cannot mount a tmpfs in a private mount namespace (unshare -rm) here");
+        return run(List.of("unshare", "-rm", "sh", "-c", script));
+    }
+
+    private static String quote(List<String> cmd) {
+        StringBuilder b = new StringBuilder();
+        for (String c : cmd) {
+            b.append(" '").append(c.replace("'", "'\\''")).append('\'');
+        }
+        return b.toString();
+    }
+
+    /** The output folder is a 4 KB tmpfs; the model needs more: exit 2, one line, nothing left in the folder. */
+    @Test
+    void fullDisk() throws Exception {
+        Path dir = Files.createDirectories(tmp.resolve("full"));
+        String script = "mount -t tmpfs -o size=4k tmpfs '" + dir + "' && cd / &&" + quote(cli(MODEL,
+                dir.resolve("o.onnx").toString(), "--calib", CALIB, "--quiet"))
+                + "; echo \"exit=$?\"; echo \"left: $(ls -A '" + dir + "')\"";
+        Result r = inMountNamespace(script);
+        assertTrue(r.out().contains("exit=2"), r.out());
+        assertTrue(r.out().contains("left: \n") || r.out().endsWith("left: "), r.out());
+        List<String> lines = r.out().lines().filter(l -> l.startsWith("qwt-onnx")).toList();
+        assertEquals(1, lines.size(), r.out());
+        assertTrue(lines.get(0).startsWith("qwt-onnx: error: cannot write output " + dir.resolve("o.onnx")), r.out());
+        assertTrue(lines.get(0).contains("No space left on device"), r.out());
+        assertFalse(r.out().contains("\tat "), r.out());
+    }
+
+    /** A read-only output folder is refused before any work is done. */
+    @Test
+    void unwritableOutputFolder() throws Exception {
+        Path dir = Files.createDirectories(tmp.resolve("ro"));
+        String script = "mount -t tmpfs -o ro,size=4k tmpfs '" + dir + "' && cd / &&" + quote(cli(MODEL,
+                dir.resolve("o.onnx").toString(), "--calib", CALIB, "--quiet"))
+                + "; echo \"exit=$?\"; echo \"left: $(ls -A '" + dir + "')\"";
+        Result r = inMountNamespace(script);
+        assertTrue(r.out().contains("exit=2"), r.out());
+        List<String> lines = r.out().lines().filter(l -> l.startsWith("qwt-onnx")).toList();
+        assertEquals(List.of("qwt-onnx: error: output folder is not writable: " + dir), lines, r.out());
+    }
+}
