@@ -76,7 +76,8 @@ public final class OpsetUpgrade implements Pass {
         // Introduced at 11, or (Clip, Pad, Resize) took their current inputs and meaning at 11.
         for (String op : List.of("BitShift", "Clip", "CumSum", "Det", "DynamicQuantizeLinear", "GatherElements",
                 "GatherND", "MaxUnpool", "Pad", "Range", "Resize", "Round", "ScatterElements", "ScatterND", "SequenceConstruct",
-                "SequenceEmpty", "SplitToSequence", "Unique")) {
+                "SequenceEmpty", "SequenceAt", "SequenceErase", "SequenceInsert", "SequenceLength", "ConcatFromSequence",
+                "SplitToSequence", "Unique")) {
             m.put(op, 11);
         }
         for (String op : List.of("Celu", "Einsum", "GreaterOrEqual", "LessOrEqual")) {
