@@ -8,6 +8,7 @@ need=()
 [ -d /usr/share/doc/opencv-doc/examples/data ] || need+=(opencv-doc)
 [ -d /usr/share/fonts/truetype/dejavu ] || need+=(fonts-dejavu-core)
 [ -d /usr/share/fonts/truetype/liberation ] || need+=(fonts-liberation)
+[ -d /usr/share/libonnx-testdata/data ] || need+=(libonnx-testdata)   # opset-upgrade conformance suite
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -64,7 +64,7 @@ public final class OpsetUpgrade implements Pass {
                 "Or", "PRelu", "Pow", "RNN", "Reciprocal", "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp",
                 "ReduceMax", "ReduceMean", "ReduceMin", "ReduceProd", "ReduceSumSquare", "Relu", "Reshape", "Selu",
                 "Shape", "Shrink", "Sigmoid", "Sign", "Sin", "Sinh", "Size", "Softplus", "Softsign", "SpaceToDepth",
-                "Sqrt", "Sub", "Sum", "Tan", "Tanh", "Tile", "Transpose", "Where", "Xor")) {
+                "Sqrt", "Sub", "Sum", "Tan", "Tanh", "TfIdfVectorizer", "Tile", "Transpose", "Where", "Xor")) {
             m.put(op, 9);
         }
         // Introduced at 10, or (Slice, TopK) took their current inputs at 10.
@@ -75,7 +75,9 @@ public final class OpsetUpgrade implements Pass {
         }
         // Introduced at 11, or (Clip, Pad, Resize) took their current inputs and meaning at 11.
         for (String op : List.of("BitShift", "Clip", "CumSum", "Det", "DynamicQuantizeLinear", "GatherElements",
-                "GatherND", "Pad", "Range", "Resize", "Round", "ScatterElements", "ScatterND", "Unique")) {
+                "GatherND", "MaxUnpool", "Pad", "Range", "Resize", "Round", "ScatterElements", "ScatterND", "SequenceConstruct",
+                "SequenceEmpty", "SequenceAt", "SequenceErase", "SequenceInsert", "SequenceLength", "ConcatFromSequence",
+                "SplitToSequence", "Unique")) {
             m.put(op, 11);
         }
         for (String op : List.of("Celu", "Einsum", "GreaterOrEqual", "LessOrEqual")) {
