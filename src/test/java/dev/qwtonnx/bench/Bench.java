@@ -34,7 +34,10 @@ public final class Bench {
     private Bench() {
     }
 
-    record Config(String name, int weightBits, WeightRounding rounding, CwacOptions cwac) {
+    record Config(String name, int weightBits, WeightRounding rounding, CwacOptions cwac, int floatBudget) {
+        Config(String name, int weightBits, WeightRounding rounding, CwacOptions cwac) {
+            this(name, weightBits, rounding, cwac, 0);
+        }
     }
 
     static List<Config> configs(int... bits) {
@@ -59,6 +62,7 @@ public final class Bench {
             out.add(new Config(w + "gptq none", b, WeightRounding.GPTQ, ungated.withMethod(CwacOptions.Method.NONE)));
             out.add(new Config(w + "gptq + cwac global/sequential +cv gate", b, WeightRounding.GPTQ,
                     CwacOptions.defaults()));
+            out.add(new Config(w + "defaults + float budget 2", b, WeightRounding.AUTO, CwacOptions.defaults(), 2));
         }
         return out;
     }
@@ -104,7 +108,7 @@ public final class Bench {
         Integer noneNodes = null;
         for (Config c : configs) {
             QwtOnnx.Options o = new QwtOnnx.Options(new QuantOptions(c.weightBits(), false, EnumSet.of(LayerKind.CONV),
-                    c.rounding()), c.cwac(), false);
+                    c.rounding(), java.util.Set.of(), c.floatBudget()), c.cwac(), false);
             long t0 = System.nanoTime();
             QwtOnnx.Result r = QwtOnnx.quantize(f, CalibrationSources.ofList(calib), o, Progress.NONE, null);
             double secs = (System.nanoTime() - t0) / 1e9;
@@ -114,7 +118,8 @@ public final class Bench {
                 noneNodes = nodes;
             }
             Map<String, Integer> ops = OrtKernels.optimizedOpCounts(r.model());
-            boolean timeIt = c.name().endsWith("8 none") || c.name().endsWith("8 cwac global/sequential +cv gate");
+            boolean timeIt = c.name().endsWith("8 none") || c.name().endsWith("8 cwac global/sequential +cv gate")
+                    || c.floatBudget() > 0;
             System.out.printf("| %s | %.4f | %.4f | %.1f | %s | %d | %d |%n", c.name(), fid[0], fid[1], secs,
                     timeIt ? String.format("%.2f", latencyRatio(r.prepared(), r.model(), eval)) : "-",
                     nodes - (noneNodes == null ? nodes : noneNodes), OrtKernels.count(ops, OrtKernels.INTEGER_OPS));
