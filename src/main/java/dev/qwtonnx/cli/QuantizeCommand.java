@@ -80,6 +80,17 @@ final class QuantizeCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "1", description = "Seed of the hold-out split (default: ${DEFAULT-VALUE}).")
     long seed;
 
+    @Option(names = "--report", paramLabel = "PATH", description = "Write the quantization report to PATH (.html or "
+            + ".json) instead of OUT's name with .report.html and .report.json next to OUT.")
+    Path report;
+
+    @Option(names = "--no-report", description = "Write no report.")
+    boolean noReport;
+
+    @Option(names = "--runs", defaultValue = "20", paramLabel = "N",
+            description = "Timed runs of each model for the report's latency figures (default: ${DEFAULT-VALUE}).")
+    int runs;
+
     @Option(names = "--quiet", description = "No progress bars and no summary.")
     boolean quiet;
 
@@ -102,6 +113,7 @@ final class QuantizeCommand implements Callable<Integer> {
         if (outAbs.getParent() == null || !Files.isDirectory(outAbs.getParent())) {
             throw new QwtException("output folder does not exist: " + outAbs.getParent());
         }
+        List<Path> reports = QuantizeReport.paths(output, report, noReport);
         Model floatModel = ModelIO.load(input);
         CalibrationSource all = CalibrationSources.open(calib, InputSpecs.of(floatModel.graph()));
         List<CalibrationSource> parts = all.size() >= 2 && holdout > 0 ? CalibrationSources.split(all, holdout, seed)
@@ -112,6 +124,7 @@ final class QuantizeCommand implements Callable<Integer> {
         QwtOnnx.Result r = QwtOnnx.quantize(floatModel, calibSet, options, progress,
                 verbose ? s -> spec.commandLine().getErr().println("  " + s) : null);
         ModelIO.save(r.model(), output, input);
+        QuantizeReport.write(reports, r, input, output, heldOut, calib, calibSet.size(), method, runs, progress);
         if (!quiet) {
             summary(out, r, heldOut, heldOut == calibSet, progress, start);
         }
