@@ -95,6 +95,22 @@ class ReportWriterTest {
     }
 
     @Test
+    void rendersAReportWhereOptionalFiguresAreNull() {
+        // An MLP (rank-3 output: no top-k), verified alone (no compensation) without timing.
+        Model f = TestModels.mlp(2);
+        CalibrationSource samples = TestModels.gaussian("x", 1, 3, new long[] {1, 5, 32});
+        QwtOnnx.Result q = QwtOnnx.quantize(f, samples, QwtOnnx.Options.defaults(), Progress.NONE, null);
+        Report r = Verifier.verify(new Verifier.Subject(q.prepared(), null), new Verifier.Subject(q.model(), null),
+                samples, "gaussian", new Verifier.Options(0), null, Progress.NONE);
+        assertEquals(null, r.outputs().get(0).top1Agreement());
+        assertEquals(null, r.compensation());
+        assertEquals(null, r.cost().floatLatency());
+        String html = ReportWriter.html(r);
+        assertEquals(1, count(html, "<svg"), "only the per-layer chart");
+        assertEquals(3, count(html, "<g><title>"));
+    }
+
+    @Test
     void writesAtomicallyInTheFormatTheExtensionNames(@TempDir Path tmp) throws IOException {
         Path json = tmp.resolve("r.json");
         Path html = tmp.resolve("r.html");
