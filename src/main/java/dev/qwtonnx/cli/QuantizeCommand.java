@@ -124,7 +124,7 @@ final class QuantizeCommand implements Callable<Integer> {
         QwtOnnx.Result r = QwtOnnx.quantize(floatModel, calibSet, options, progress,
                 verbose ? s -> spec.commandLine().getErr().println("  " + s) : null);
         ModelIO.save(r.model(), output, input);
-        QuantizeReport.write(reports, r, input, output, heldOut, calib, calibSet.size(), method, runs, progress);
+        QuantizeReport.write(reports, r, input, output, heldOut, heldOut == calibSet, calib, calibSet.size(), method, runs, progress);
         if (!quiet) {
             summary(out, r, heldOut, heldOut == calibSet, progress, start);
         }

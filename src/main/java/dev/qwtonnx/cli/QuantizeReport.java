@@ -30,12 +30,12 @@ final class QuantizeReport {
     }
 
     static void write(List<Path> reports, QwtOnnx.Result r, Path input, Path output, CalibrationSource heldOut,
-            Path calib, int calibSamples, String method, int runs, Progress progress) {
+            boolean reused, Path calib, int calibSamples, String method, int runs, Progress progress) {
         if (reports.isEmpty()) {
             return;
         }
         Report report = Verifier.verify(new Verifier.Subject(r.prepared(), input), new Verifier.Subject(r.model(), output),
-                heldOut, calib + " (held-out samples, or the calibration set when none are held out)",
+                heldOut, calib + (reused ? " (the calibration samples; none held out)" : " (held-out samples)"),
                 new Verifier.Options(runs), new Verifier.QuantizeRun(r.uncompensated(), r.compensation(), method,
                         calib.toString(), calibSamples), progress);
         for (Path p : reports) {

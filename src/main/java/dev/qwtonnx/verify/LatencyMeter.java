@@ -7,19 +7,19 @@ import dev.qwtonnx.calib.data.Sample;
 import dev.qwtonnx.model.Model;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Iterator;
 import java.util.List;
 
 /**
  * Latency of two models over N runs each with the same session options, interleaved (float, int8,
- * float, ...) on the same samples so that machine load hits both alike; one warm-up run each first.
+ * float, ...) so that machine load hits both alike, all on the data set's first sample so that the
+ * spread is run-to-run variation, not differences between inputs; one warm-up run each first.
  */
 public final class LatencyMeter {
     private LatencyMeter() {
     }
 
     /** Per-run milliseconds of each model. */
-    public record Result(Report.Latency floatLatency, Report.Latency quantLatency) {
+    public record Result(String sample, Report.Latency floatLatency, Report.Latency quantLatency) {
     }
 
     public static Result measure(Model floatModel, Model quantModel, CalibrationSource data, int runs,
@@ -29,17 +29,11 @@ public final class LatencyMeter {
         double[] f = new double[runs];
         double[] q = new double[runs];
         try (OrtRunner fr = new OrtRunner(floatModel, List.of()); OrtRunner qr = new OrtRunner(quantModel, List.of())) {
-            Iterator<Sample> it = data.iterator();
-            Sample first = it.next();
-            fr.run(first, outs);
-            qr.run(first, outs);
+            Sample s = data.iterator().next();
+            fr.run(s, outs);
+            qr.run(s, outs);
             progress.start("latency", runs);
-            it = data.iterator();
             for (int i = 0; i < runs; i++) {
-                if (!it.hasNext()) {
-                    it = data.iterator();
-                }
-                Sample s = it.next();
                 long t0 = System.nanoTime();
                 fr.run(s, outs);
                 long t1 = System.nanoTime();
@@ -50,8 +44,8 @@ public final class LatencyMeter {
                 progress.step();
             }
             progress.finish();
+            return new Result(s.id(), stats(f), stats(q));
         }
-        return new Result(stats(f), stats(q));
     }
 
     static Report.Latency stats(double[] ms) {

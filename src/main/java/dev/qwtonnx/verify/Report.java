@@ -81,8 +81,12 @@ public record Report(int schemaVersion, String generator, ModelFile floatModel, 
     public record Unfused(String node, String opType, String reason) {
     }
 
-    /** Size and latency of both models; latency over interleaved runs with the same session options. */
-    public record Cost(long floatBytes, long quantizedBytes, double sizeRatio, int runs, Latency floatLatency,
+    /**
+     * Size and latency of both models; latency over interleaved runs with the same session options
+     * on one sample ({@code latencySample}).
+     */
+    public record Cost(long floatBytes, long quantizedBytes, double sizeRatio, int runs, String latencySample,
+            Latency floatLatency,
             Latency quantizedLatency, double speedup, Integer nodesAddedByCompensation) {
     }
 

@@ -35,7 +35,8 @@ public final class ReportCharts {
             boolean unfused, String title) {
     }
 
-    public record Histogram(int width, int height, List<HistBar> bars, List<Tick> ticks, int maxCount) {
+    /** {@code oneX} marks a_c = 1 (no change), negative when 1 is outside the bins. */
+    public record Histogram(int width, int height, List<HistBar> bars, List<Tick> ticks, int maxCount, double oneX) {
     }
 
     public record HistBar(double x, double y, double width, double height, String title) {
@@ -111,7 +112,10 @@ public final class ReportCharts {
             double v = i < bins.size() ? bins.get(i).low() : bins.get(bins.size() - 1).high();
             ticks.add(new Tick(plotX + i * bw, String.format(java.util.Locale.ROOT, "%.3f", v)));
         }
-        return new Histogram(width, height, bars, ticks, maxCount);
+        double lo = bins.get(0).low();
+        double hi = bins.get(bins.size() - 1).high();
+        double oneX = lo <= 1 && 1 <= hi ? plotX + (1 - lo) / (hi - lo) * bw * bins.size() : -1;
+        return new Histogram(width, height, bars, ticks, maxCount, oneX);
     }
 
     static LatencyChart latency(Report.Cost c) {
@@ -133,9 +137,15 @@ public final class ReportCharts {
         List<Tick> ticks = new ArrayList<>();
         double step = niceStep(max / 4);
         for (double t = 0; t <= max; t += step) {
-            ticks.add(new Tick(plotX + scale(t, max, plotWidth), String.format(java.util.Locale.ROOT, "%.3g ms", t)));
+            ticks.add(new Tick(plotX + scale(t, max, plotWidth), milliseconds(t)));
         }
         return new LatencyChart(640, y + 24, plotX, rows, ticks, String.format(java.util.Locale.ROOT, "%.2f×", c.speedup()));
+    }
+
+    /** A tick label without trailing zeros: "0 ms", "2.5 ms", "50 ms". */
+    private static String milliseconds(double t) {
+        return java.math.BigDecimal.valueOf(t).round(new java.math.MathContext(3)).stripTrailingZeros().toPlainString()
+                + " ms";
     }
 
     private static double niceStep(double raw) {

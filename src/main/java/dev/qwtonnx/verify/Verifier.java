@@ -112,14 +112,16 @@ public final class Verifier {
         long qBytes = size(quantSubject);
         Report.Latency fl = null;
         Report.Latency ql = null;
+        String latencySample = null;
         if (options.runs() > 0) {
             LatencyMeter.Result lat = LatencyMeter.measure(f, q, data, options.runs(), progress);
             fl = lat.floatLatency();
             ql = lat.quantLatency();
+            latencySample = lat.sample();
         }
         Integer nodesAdded = run == null || run.uncompensated() == null ? null
                 : q.graph().getNodeCount() - run.uncompensated().graph().getNodeCount();
-        Report.Cost cost = new Report.Cost(fBytes, qBytes, (double) qBytes / fBytes, options.runs(), fl, ql,
+        Report.Cost cost = new Report.Cost(fBytes, qBytes, (double) qBytes / fBytes, options.runs(), latencySample, fl, ql,
                 fl == null ? Double.NaN : fl.medianMs() / ql.medianMs(), nodesAdded);
 
         return new Report(Report.SCHEMA_VERSION, QwtOnnx.TOOL + " " + QwtOnnx.version(),
