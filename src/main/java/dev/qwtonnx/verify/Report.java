@@ -52,10 +52,11 @@ public record Report(int schemaVersion, String generator, ModelFile floatModel, 
      * @param localSqnrBeforeDb localSqnrDb before compensation
      * @param unfusedReason     null when ORT fused the layer into an integer kernel
      * @param gain              the CWAC a_c of the layer's channels (null when unknown)
+     * @param offset            the CWAC b_c of the layer's channels (null when unknown)
      */
     public record LayerFidelity(String node, String opType, String style, String floatNode, String matchedBy,
             double weightCosine, double sqnrDb, double minSqnrDb, Double localSqnrDb, Double sqnrBeforeDb,
-            Double localSqnrBeforeDb, boolean fused, String unfusedReason, Summary gain) {
+            Double localSqnrBeforeDb, boolean fused, String unfusedReason, Summary gain, Summary offset) {
     }
 
     /** min / mean / max of a set of numbers. */
@@ -87,7 +88,7 @@ public record Report(int schemaVersion, String generator, ModelFile floatModel, 
      */
     public record Cost(long floatBytes, long quantizedBytes, double sizeRatio, int runs, String latencySample,
             Latency floatLatency,
-            Latency quantizedLatency, double speedup, Integer nodesAddedByCompensation) {
+            Latency quantizedLatency, Double speedup, Integer nodesAddedByCompensation) {
     }
 
     /** Milliseconds per run. */

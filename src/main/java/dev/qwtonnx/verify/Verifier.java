@@ -98,7 +98,7 @@ public final class Verifier {
             layers.add(new Report.LayerFidelity(node, m.layer().opType(), m.layer().style().name().toLowerCase(),
                     m.floatNode(), m.matchedBy(), m.weightCosine(), a.meanDb(), a.minDb(), a.localMeanDb(),
                     b == null ? null : b.meanDb(), b == null ? null : b.localMeanDb(), !reasons.containsKey(node),
-                    reasons.get(node), fit == null ? null : summary(fit.a())));
+                    reasons.get(node), fit == null ? null : summary(fit.a()), fit == null ? null : summary(fit.b())));
         }
         layers.sort(Comparator.comparingDouble(Verifier::severity));
         List<String> unmatched = new ArrayList<>();
@@ -122,7 +122,7 @@ public final class Verifier {
         Integer nodesAdded = run == null || run.uncompensated() == null ? null
                 : q.graph().getNodeCount() - run.uncompensated().graph().getNodeCount();
         Report.Cost cost = new Report.Cost(fBytes, qBytes, (double) qBytes / fBytes, options.runs(), latencySample, fl, ql,
-                fl == null ? Double.NaN : fl.medianMs() / ql.medianMs(), nodesAdded);
+                fl == null ? null : Double.valueOf(fl.medianMs() / ql.medianMs()), nodesAdded);
 
         return new Report(Report.SCHEMA_VERSION, QwtOnnx.TOOL + " " + QwtOnnx.version(),
                 modelFile(floatSubject, fBytes), modelFile(quantSubject, qBytes),

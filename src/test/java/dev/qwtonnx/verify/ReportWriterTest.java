@@ -105,6 +105,8 @@ class ReportWriterTest {
         assertEquals(null, r.outputs().get(0).top1Agreement());
         assertEquals(null, r.compensation());
         assertEquals(null, r.cost().floatLatency());
+        assertEquals(null, r.cost().speedup());
+        assertFalse(ReportWriter.json(r).contains("NaN"), "no figure is NaN");
         String html = ReportWriter.html(r);
         assertEquals(1, count(html, "<svg"), "only the per-layer chart");
         assertEquals(3, count(html, "<g><title>"));
