@@ -15,7 +15,9 @@ import java.util.Map;
  * Pairs each quantized layer with the float model's node of the same role, through the graph: the
  * quantized weight, dequantized, must point the same way as the float node's constant weight (cosine
  * ≥ {@value #MIN_WEIGHT_COSINE}). A float node of the same name is tried first (tools that keep node
- * names), the best-matching weight of the same shape otherwise. Names alone never decide.
+ * names), the best-matching weight of the same shape otherwise. Names alone never decide. A
+ * QOperator layer whose output cannot hold negative values has its float node's Relu fused into it;
+ * its float counterpart's output is then that Relu's.
  */
 public final class LayerCounterparts {
     /** Quantization and compensation keep a weight's direction well above this; unrelated weights are near 0. */
@@ -28,13 +30,14 @@ public final class LayerCounterparts {
      * A matched pair.
      *
      * @param floatNode    the float model's node name
-     * @param floatOutput  its output (the tensor of the same role as the layer's output)
+     * @param floatOutput  its output, or its Relu's (the tensor of the same role as the layer's output)
+     * @param floatRelu    whether floatOutput is the output of a Relu after the float node
      * @param floatWeight  the float weight initializer
      * @param matchedBy    "name+weight" or "weight"
      * @param weightCosine cosine of the dequantized weight and the float weight
      */
-    public record Match(QuantizedLayers.Layer layer, String floatNode, String floatOutput, String floatWeight,
-            String matchedBy, double weightCosine) {
+    public record Match(QuantizedLayers.Layer layer, String floatNode, String floatOutput, boolean floatRelu,
+            String floatWeight, String matchedBy, double weightCosine) {
     }
 
     public record Result(List<Match> matched, List<QuantizedLayers.Layer> unmatched) {
@@ -71,8 +74,7 @@ public final class LayerCounterparts {
             if (named != null && fits(named, l)) {
                 double cos = Fidelity.cosine(named.values(), l.weight());
                 if (cos >= MIN_WEIGHT_COSINE) {
-                    matched.add(new Match(l, named.node().getName(), named.node().getOutput(0), named.weight(),
-                            "name+weight", cos));
+                    matched.add(match(g, l, named, "name+weight", cos));
                     continue;
                 }
             }
@@ -90,11 +92,20 @@ public final class LayerCounterparts {
             if (best == null) {
                 unmatched.add(l);
             } else {
-                matched.add(new Match(l, best.node().getName(), best.node().getOutput(0), best.weight(), "weight",
-                        bestCos));
+                matched.add(match(g, l, best, "weight", bestCos));
             }
         }
         return new Result(matched, unmatched);
+    }
+
+    private static Match match(GraphEditor g, QuantizedLayers.Layer l, Candidate c, String by, double cos) {
+        String out = c.node().getOutput(0);
+        List<NodeProto> readers = g.consumers(out);
+        if (l.outputFloorsAtZero() && readers.size() == 1 && readers.get(0).getOpType().equals("Relu")
+                && !g.isGraphOutput(out)) {
+            return new Match(l, c.node().getName(), readers.get(0).getOutput(0), true, c.weight(), by, cos);
+        }
+        return new Match(l, c.node().getName(), out, false, c.weight(), by, cos);
     }
 
     private static boolean fits(Candidate c, QuantizedLayers.Layer l) {

@@ -7,6 +7,7 @@ import dev.qwtonnx.calib.data.CalibrationSource;
 import dev.qwtonnx.calib.data.Sample;
 import dev.qwtonnx.model.GraphEditor;
 import dev.qwtonnx.model.Model;
+import dev.qwtonnx.model.Nodes;
 import dev.qwtonnx.onnx.NodeProto;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -33,11 +34,12 @@ public final class LayerFidelityMeter {
     public static Map<String, Figures> measure(Model floatModel, Model quantModel, List<LayerCounterparts.Match> matches,
             CalibrationSource data, Progress progress, String task) {
         Map<String, String> localTargets = new HashMap<>();
-        Model measuring = withLocalTargets(quantModel, floatModel, matches, localTargets);
+        Map<String, String> outputs = new HashMap<>();
+        Model measuring = withLocalTargets(quantModel, floatModel, matches, localTargets, outputs);
         List<String> quantOuts = new ArrayList<>();
         List<String> floatOuts = new ArrayList<>();
         for (LayerCounterparts.Match m : matches) {
-            quantOuts.add(m.layer().output());
+            quantOuts.add(outputs.get(m.layer().node()));
             if (localTargets.containsKey(m.layer().node())) {
                 quantOuts.add(localTargets.get(m.layer().node()));
             }
@@ -56,7 +58,7 @@ public final class LayerFidelityMeter {
                 Map<String, FloatTensor> q = qr.run(s, quantOuts);
                 for (int i = 0; i < k; i++) {
                     LayerCounterparts.Match m = matches.get(i);
-                    float[] yq = q.get(m.layer().output()).data();
+                    float[] yq = q.get(outputs.get(m.layer().node())).data();
                     double db = Fidelity.sqnrDb(f.get(m.floatOutput()).data(), yq);
                     sum[i] += db;
                     min[i] = Math.min(min[i], db);
@@ -79,24 +81,49 @@ public final class LayerFidelityMeter {
         return out;
     }
 
-    /** The quantized model plus, per layer, its float counterpart reading the layer's float input. */
+    /**
+     * The quantized model plus, per layer, its float counterpart reading the layer's float input
+     * ({@code targets}), and a DequantizeLinear of each QOperator layer's output ({@code outputs} maps
+     * every layer to the float tensor holding its result).
+     */
     private static Model withLocalTargets(Model quant, Model floatModel, List<LayerCounterparts.Match> matches,
-            Map<String, String> targets) {
+            Map<String, String> targets, Map<String, String> outputs) {
         GraphEditor fg = new GraphEditor(floatModel.graph());
         GraphEditor g = new GraphEditor(quant.graph());
         Map<String, NodeProto> floatNodes = new HashMap<>();
         for (NodeProto n : fg.nodes()) {
             floatNodes.put(n.getName(), n);
         }
+        Map<String, NodeProto> quantNodes = new HashMap<>();
+        for (NodeProto n : g.nodes()) {
+            quantNodes.put(n.getName(), n);
+        }
         Map<String, String> copied = new HashMap<>();
         for (LayerCounterparts.Match m : matches) {
+            QuantizedLayers.Layer l = m.layer();
+            String result = l.output();
+            if (l.outputScale() != null) {
+                result = g.names().fresh(l.output() + "_measured");
+                List<String> in = l.outputZeroPoint() == null || l.outputZeroPoint().isEmpty()
+                        ? List.of(l.output(), l.outputScale()) : List.of(l.output(), l.outputScale(), l.outputZeroPoint());
+                g.append(Nodes.node("DequantizeLinear", g.names().fresh(l.node() + "_measured"), in, List.of(result),
+                        "verify"));
+            }
+            outputs.put(l.node(), result);
             NodeProto fn = floatNodes.get(m.floatNode());
-            if (m.layer().floatInput() == null || fn == null) {
+            String floatInput = l.floatInput();
+            if (l.style() == QuantizedLayers.Style.QOPERATOR) {
+                NodeProto qn = quantNodes.get(l.node());
+                floatInput = g.names().fresh(qn.getInput(0) + "_measured");
+                g.append(Nodes.node("DequantizeLinear", g.names().fresh(l.node() + "_input_measured"),
+                        List.of(qn.getInput(0), qn.getInput(1), qn.getInput(2)), List.of(floatInput), "verify"));
+            }
+            if (floatInput == null || fn == null) {
                 continue;
             }
             NodeProto.Builder clone = fn.toBuilder().clearInput().clearOutput().clearMetadataProps()
                     .setName(g.names().fresh(fn.getName() + "_local_target"));
-            clone.addInput(m.layer().floatInput());
+            clone.addInput(floatInput);
             boolean constantRest = true;
             for (int i = 1; i < fn.getInputCount(); i++) {
                 String in = fn.getInput(i);
@@ -119,6 +146,12 @@ public final class LayerFidelityMeter {
             String out = g.names().fresh(fn.getOutput(0) + "_local_target");
             clone.addOutput(out);
             g.append(clone.build());
+            if (m.floatRelu()) {
+                String relu = g.names().fresh(out + "_relu");
+                g.append(Nodes.node("Relu", g.names().fresh(fn.getName() + "_local_target_relu"), List.of(out),
+                        List.of(relu), "verify"));
+                out = relu;
+            }
             targets.put(m.layer().node(), out);
         }
         return quant.withGraph(g.build());

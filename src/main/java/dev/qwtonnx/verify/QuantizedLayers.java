@@ -11,8 +11,9 @@ import java.util.List;
 
 /**
  * The quantized layers of any int8 model, found by structure so that models from other tools work
- * too: QDQ (a float Conv/MatMul/Gemm reading a DequantizeLinear of a constant weight) and dynamic
- * (MatMulInteger/ConvInteger of a constant weight, rescaled to float by Cast → Mul). Each comes with
+ * too: QDQ (a float Conv/MatMul/Gemm reading a DequantizeLinear of a constant weight), QOperator
+ * (QLinearConv/QLinearMatMul of a constant weight) and dynamic (MatMulInteger/ConvInteger of a
+ * constant weight, rescaled to float by Cast → Mul). Each comes with
  * the float tensors that play the layer's roles, so that the float model's counterpart can be
  * matched and compared.
  */
@@ -22,7 +23,7 @@ public final class QuantizedLayers {
 
     /** How the layer is expressed in the quantized graph. */
     public enum Style {
-        QDQ, DYNAMIC
+        QDQ, QOPERATOR, DYNAMIC
     }
 
     /**
@@ -31,14 +32,20 @@ public final class QuantizedLayers {
      * @param node       the layer node's name
      * @param opType     the float op it computes: Conv, MatMul or Gemm
      * @param style      QDQ or dynamic
-     * @param floatInput the float activation the layer quantizes (what a float copy of it would read)
-     * @param output     the float tensor holding the layer's result (before any bias Add or output Q)
+     * @param floatInput the float activation the layer quantizes (what a float copy of it would read);
+     *                   null for QOperator layers, whose input is dequantized when measuring
+     * @param output     the tensor holding the layer's result (before any bias Add or output Q); for
+     *                   QOperator layers the quantized output, to be dequantized with the two below
+     * @param outputScale     QOperator only: the output's scale (else null)
+     * @param outputZeroPoint QOperator only: the output's zero point (else null)
+     * @param outputFloorsAtZero QOperator only: the output's zero point is its type's minimum, so it
+     *                   holds no negative value (a Relu fused into the output quantization)
      * @param weight     the weight in float, dequantized as far as the graph says (scale may be
      *                   missing for dynamic layers, which is fine for matching by direction)
      * @param weightDims the weight's dims
      */
-    public record Layer(String node, String opType, Style style, String floatInput, String output, float[] weight,
-            long[] weightDims) {
+    public record Layer(String node, String opType, Style style, String floatInput, String output,
+            String outputScale, String outputZeroPoint, boolean outputFloorsAtZero, float[] weight, long[] weightDims) {
     }
 
     public static List<Layer> find(Model model) {
@@ -56,8 +63,8 @@ public final class QuantizedLayers {
                         float[] w = dequantize(g, wdq.getInput(0), wdq.getInputCount() > 1 ? wdq.getInput(1) : null,
                                 wdq.getInputCount() > 2 ? wdq.getInput(2) : null, Nodes.intAttr(wdq, "axis", 1));
                         if (w != null) {
-                            out.add(new Layer(n.getName(), n.getOpType(), Style.QDQ, n.getInput(0), n.getOutput(0), w,
-                                    Tensors.dims(g.initializer(wdq.getInput(0)))));
+                            out.add(new Layer(n.getName(), n.getOpType(), Style.QDQ, n.getInput(0), n.getOutput(0),
+                                    null, null, false, w, Tensors.dims(g.initializer(wdq.getInput(0)))));
                         }
                     }
                 }
@@ -74,7 +81,21 @@ public final class QuantizedLayers {
                     String floatInput = isOp(xq, "DynamicQuantizeLinear") ? xq.getInput(0) : null;
                     if (w != null && output != null) {
                         out.add(new Layer(n.getName(), n.getOpType().equals("ConvInteger") ? "Conv" : "MatMul",
-                                Style.DYNAMIC, floatInput, output, w, Tensors.dims(g.initializer(wq))));
+                                Style.DYNAMIC, floatInput, output, null, null, false, w, Tensors.dims(g.initializer(wq))));
+                    }
+                }
+                case "QLinearConv", "QLinearMatMul" -> {
+                    // x, x_scale, x_zero_point, w, w_scale, w_zero_point, y_scale, y_zero_point[, bias]
+                    if (n.getInputCount() < 8 || !g.isInitializer(n.getInput(3))) {
+                        continue;
+                    }
+                    boolean conv = n.getOpType().equals("QLinearConv");
+                    float[] w = dequantize(g, n.getInput(3), n.getInput(4), n.getInput(5), conv ? 0 : 1);
+                    if (w != null) {
+                        // The float input is the dequantized x (x, x_scale, x_zero_point): measuring adds it.
+                        out.add(new Layer(n.getName(), conv ? "Conv" : "MatMul", Style.QOPERATOR, null,
+                                n.getOutput(0), n.getInput(6), n.getInput(7), floorsAtZero(g.initializer(n.getInput(7))), w,
+                                Tensors.dims(g.initializer(n.getInput(3)))));
                     }
                 }
                 default -> {
@@ -82,6 +103,16 @@ public final class QuantizedLayers {
             }
         }
         return out;
+    }
+
+    /** Whether a zero point is its type's minimum (0 for uint8, -128 for int8). */
+    private static boolean floorsAtZero(TensorProto zp) {
+        if (zp == null) {
+            return false;
+        }
+        float[] v = Tensors.floats(zp);
+        float min = zp.getDataType() == TensorProto.DataType.INT8_VALUE ? -128 : 0;
+        return v.length == 1 && v[0] == min;
     }
 
     /** The float tensor an int32 accumulator becomes: through a Cast to float and the Mul(s) by scales. */

@@ -149,8 +149,8 @@ public final class Verifier {
         for (LayerCounterparts.Match m : matches) {
             QuantizedLayers.Layer l = layers.get(m.layer().node());
             if (l != null) {
-                same.add(new LayerCounterparts.Match(l, m.floatNode(), m.floatOutput(), m.floatWeight(), m.matchedBy(),
-                        m.weightCosine()));
+                same.add(new LayerCounterparts.Match(l, m.floatNode(), m.floatOutput(), m.floatRelu(), m.floatWeight(),
+                        m.matchedBy(), m.weightCosine()));
             }
         }
         return same.isEmpty() ? Map.of()

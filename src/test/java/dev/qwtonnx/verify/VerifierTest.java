@@ -169,6 +169,23 @@ class VerifierTest {
     }
 
     @Test
+    void qoperatorLayersAreFoundMeasuredAndMatched() {
+        // ORT's own optimized graph of our model is a QOperator model: QLinearConv (and QGemm).
+        Model qop = OrtKernels.optimized(quantized.model());
+        Report r = verify(quantized.prepared(), qop, null);
+        List<Report.LayerFidelity> convs = r.layers().layers().stream().filter(l -> l.style().equals("qoperator")).toList();
+        assertEquals(3, convs.size(), r.layers().toString());
+        assertEquals(r.layers().found(), r.layers().matched());
+        assertEquals(3, convs.stream().map(Report.LayerFidelity::floatNode).distinct().count());
+        for (Report.LayerFidelity l : convs) {
+            assertEquals("Conv", l.opType());
+            assertTrue(l.sqnrDb() > 15 && l.sqnrDb() < 200, l.toString());
+            assertNotNull(l.localSqnrDb(), l.toString());
+        }
+        assertEquals(List.of(), r.runtime().unfused());
+    }
+
+    @Test
     void modelsWithDifferentOutputsAreAUserError() {
         Model other = TestModels.smallCnn(1);
         var e = org.junit.jupiter.api.Assertions.assertThrows(dev.qwtonnx.QwtException.class,
