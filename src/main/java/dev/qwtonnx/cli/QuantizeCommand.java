@@ -105,6 +105,17 @@ final class QuantizeCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "1", description = "Seed of the hold-out split (default: ${DEFAULT-VALUE}).")
     long seed;
 
+    @Option(names = "--report", paramLabel = "PATH", description = "Write the quantization report to PATH (.html or "
+            + ".json) instead of OUT's name with .report.html and .report.json next to OUT.")
+    Path report;
+
+    @Option(names = "--no-report", description = "Write no report.")
+    boolean noReport;
+
+    @Option(names = "--runs", defaultValue = "20", paramLabel = "N",
+            description = "Timed runs of each model for the report's latency figures (default: ${DEFAULT-VALUE}).")
+    int runs;
+
     @Option(names = "--quiet", description = "No progress bars and no summary.")
     boolean quiet;
 
@@ -139,6 +150,7 @@ final class QuantizeCommand implements Callable<Integer> {
             // Name the model file in front of what is wrong inside it (unless the message names it already).
             throw e.getMessage().contains(input.toString()) ? e : new QwtException(input + ": " + e.getMessage(), e);
         }
+        List<Path> reports = QuantizeReport.paths(output, report, noReport);
         CalibrationSource all = CalibrationSources.open(calib, InputSpecs.of(floatModel.graph()));
         List<CalibrationSource> parts = all.size() >= 2 && holdout > 0 ? CalibrationSources.split(all, holdout, seed)
                 : List.of(all, all);
@@ -148,6 +160,7 @@ final class QuantizeCommand implements Callable<Integer> {
         QwtOnnx.Result r = QwtOnnx.quantize(floatModel, calibSet, options, progress,
                 verbose ? s -> spec.commandLine().getErr().println("  " + s) : null);
         ModelIO.save(r.model(), output, input);
+        QuantizeReport.write(reports, r, input, output, heldOut, heldOut == calibSet, calib, calibSet.size(), method, runs, progress);
         if (!quiet) {
             summary(out, r, heldOut, heldOut == calibSet, progress, start);
         }

@@ -18,11 +18,14 @@ public final class Fidelity {
     }
 
     /**
-     * Per-output figures: cosine similarity and SQNR (dB) per sample, summarised as mean and worst;
-     * top-1 agreement where the output looks like class scores (rank 2, more than one class).
+     * Per-output figures: cosine similarity and SQNR (dB) per sample, summarised as mean and worst
+     * (with the worst sample's id, by SQNR); max and mean absolute error over all values; top-1 and
+     * top-5 agreement where the output looks like class scores (rank 2, more than one class; top-5
+     * needs more than five).
      */
     public record OutputFidelity(String output, int samples, double meanCosine, double minCosine, double meanSqnrDb,
-            double minSqnrDb, double maxAbsError, Double top1Agreement) {
+            double minSqnrDb, String worstSample, double maxAbsError, double meanAbsError, Double top1Agreement,
+            Double top5Agreement) {
         @Override
         public String toString() {
             String s = String.format("%s: cosine mean %.5f min %.5f, SQNR mean %.2f dB min %.2f dB, max |err| %.4g",
@@ -45,10 +48,15 @@ public final class Fidelity {
         double[] sqnrSum = new double[k];
         double[] sqnrMin = new double[k];
         double[] maxAbs = new double[k];
+        double[] absSum = new double[k];
+        long[] values = new long[k];
+        String[] worst = new String[k];
         long[] top1Agree = new long[k];
+        long[] top5Agree = new long[k];
         long[] top1Rows = new long[k];
         java.util.Arrays.fill(cosMin, Double.POSITIVE_INFINITY);
         java.util.Arrays.fill(sqnrMin, Double.POSITIVE_INFINITY);
+        List<long[]> f0Shapes = new ArrayList<>();
         int n = 0;
         try (OrtRunner fr = new OrtRunner(floatModel, List.of()); OrtRunner qr = new OrtRunner(quantModel, List.of())) {
             progress.start("verify", data.size());
@@ -63,17 +71,30 @@ public final class Fidelity {
                     cosSum[i] += cos;
                     cosMin[i] = Math.min(cosMin[i], cos);
                     sqnrSum[i] += sqnr;
+                    if (worst[i] == null || sqnr < sqnrMin[i]) {
+                        worst[i] = s.id();
+                    }
                     sqnrMin[i] = Math.min(sqnrMin[i], sqnr);
                     for (int j = 0; j < a.length; j++) {
-                        maxAbs[i] = Math.max(maxAbs[i], Math.abs(a[j] - b[j]));
+                        double e = Math.abs(a[j] - b[j]);
+                        maxAbs[i] = Math.max(maxAbs[i], e);
+                        absSum[i] += e;
                     }
+                    values[i] += a.length;
                     long[] shape = f.get(outs.get(i)).shape();
+                    if (f0Shapes.size() <= i) {
+                        f0Shapes.add(shape);
+                    }
                     if (shape.length == 2 && shape[1] > 1) {
                         int cls = (int) shape[1];
                         for (int r = 0; r < shape[0]; r++) {
                             top1Rows[i]++;
-                            if (argmax(a, r * cls, cls) == argmax(b, r * cls, cls)) {
+                            int best = argmax(b, r * cls, cls);
+                            if (argmax(a, r * cls, cls) == best) {
                                 top1Agree[i]++;
+                            }
+                            if (cls > 5 && topK(a, r * cls, cls, 5).contains(best)) {
+                                top5Agree[i]++;
                             }
                         }
                     }
@@ -85,9 +106,12 @@ public final class Fidelity {
         }
         List<OutputFidelity> result = new ArrayList<>();
         for (int i = 0; i < k; i++) {
+            boolean top5 = top1Rows[i] > 0 && classes(f0Shapes.get(i)) > 5;
             result.add(new OutputFidelity(outs.get(i), n, n == 0 ? Double.NaN : cosSum[i] / n, cosMin[i],
-                    n == 0 ? Double.NaN : sqnrSum[i] / n, sqnrMin[i], maxAbs[i],
-                    top1Rows[i] == 0 ? null : (double) top1Agree[i] / top1Rows[i]));
+                    n == 0 ? Double.NaN : sqnrSum[i] / n, sqnrMin[i], worst[i], maxAbs[i],
+                    values[i] == 0 ? Double.NaN : absSum[i] / values[i],
+                    top1Rows[i] == 0 ? null : (double) top1Agree[i] / top1Rows[i],
+                    top5 ? (double) top5Agree[i] / top1Rows[i] : null));
         }
         return result;
     }
@@ -120,6 +144,20 @@ public final class Fidelity {
             return 200;
         }
         return Math.min(200, 10 * Math.log10(sig / noise));
+    }
+
+    private static long classes(long[] shape) {
+        return shape.length == 2 ? shape[1] : 0;
+    }
+
+    /** The indices of the k largest values (the "top-5" of class scores). */
+    static java.util.Set<Integer> topK(float[] v, int off, int len, int k) {
+        Integer[] idx = new Integer[len];
+        for (int i = 0; i < len; i++) {
+            idx[i] = i;
+        }
+        java.util.Arrays.sort(idx, (x, y) -> Float.compare(v[off + y], v[off + x]));
+        return new java.util.HashSet<>(java.util.Arrays.asList(idx).subList(0, Math.min(k, len)));
     }
 
     private static int argmax(float[] v, int off, int len) {

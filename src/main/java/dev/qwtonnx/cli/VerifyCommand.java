@@ -1,0 +1,126 @@
+package dev.qwtonnx.cli;
+
+import dev.qwtonnx.QwtException;
+import dev.qwtonnx.calib.Progress;
+import dev.qwtonnx.calib.data.CalibrationSource;
+import dev.qwtonnx.calib.data.CalibrationSources;
+import dev.qwtonnx.calib.data.InputSpecs;
+import dev.qwtonnx.model.Model;
+import dev.qwtonnx.model.ModelIO;
+import dev.qwtonnx.pass.Pipeline;
+import dev.qwtonnx.prepare.ConstantToInitializer;
+import dev.qwtonnx.prepare.FoldBatchNorm;
+import dev.qwtonnx.verify.Fidelity;
+import dev.qwtonnx.verify.Report;
+import dev.qwtonnx.verify.ReportWriter;
+import dev.qwtonnx.verify.Verifier;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/** Compares any float model with any int8 model of the same inputs and outputs, and reports. */
+@Command(name = "verify", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
+        description = "Compare a float ONNX model with an int8 one (ours or another tool's; QDQ or dynamic): "
+                + "output and per-layer fidelity, what ORT runs, size and latency.")
+final class VerifyCommand implements Callable<Integer> {
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Parameters(index = "0", paramLabel = "FLOAT", description = "The float ONNX model.")
+    Path floatPath;
+
+    @Parameters(index = "1", paramLabel = "INT8", description = "The quantized ONNX model.")
+    Path quantPath;
+
+    @Option(names = "--data", required = true, paramLabel = "DIR",
+            description = "Samples to run both models on, in any format --calib takes.")
+    Path data;
+
+    @Option(names = "--report", paramLabel = "PATH", description = "Write the report to PATH (.html or .json).")
+    Path report;
+
+    @Option(names = "--runs", defaultValue = "20", paramLabel = "N",
+            description = "Timed runs of each model for the latency figures; 0 skips timing (default: ${DEFAULT-VALUE}).")
+    int runs;
+
+    @Option(names = "--quiet", description = "No progress bars and no summary.")
+    boolean quiet;
+
+    @Option(names = "--verbose", description = "Show stack traces.")
+    boolean verbose;
+
+    @Override
+    public Integer call() {
+        Verifier.Options options = new Verifier.Options(runs);
+        if (report != null) {
+            checkReportPath(report);
+        }
+        Model floatModel = forMatching(ModelIO.load(floatPath));
+        Model quantModel = ModelIO.load(quantPath);
+        CalibrationSource samples = CalibrationSources.open(data, InputSpecs.of(floatModel.graph()));
+        Progress progress = quiet || System.console() == null ? Progress.NONE : new BarProgress();
+        Report r = Verifier.verify(new Verifier.Subject(floatModel, floatPath), new Verifier.Subject(quantModel, quantPath),
+                samples, data.toString(), options, null, progress);
+        if (report != null) {
+            ReportWriter.write(r, report);
+        }
+        if (!quiet) {
+            summary(spec.commandLine().getOut(), r, report);
+        }
+        return 0;
+    }
+
+    /**
+     * The float model with constants as initializers and BatchNorm folded into Conv, as quantizers
+     * see it, so that its weights and layer outputs line up with the quantized model's. Semantics
+     * are unchanged.
+     */
+    static Model forMatching(Model floatModel) {
+        return new Pipeline(List.of(new ConstantToInitializer(), new FoldBatchNorm()), false).run(floatModel, null);
+    }
+
+    /** A few lines a person reads in a terminal; the report has the rest. */
+    static void summary(PrintWriter out, Report r, Path report) {
+        for (Fidelity.OutputFidelity o : r.outputs()) {
+            out.println("output " + o);
+        }
+        Report.Layers l = r.layers();
+        out.printf(Locale.ROOT, "layers: %d quantized, %d matched to the float model%s%n", l.found(), l.matched(),
+                l.layers().isEmpty() ? "" : ", worst own error:");
+        for (Report.LayerFidelity f : l.layers().subList(0, Math.min(3, l.layers().size()))) {
+            out.printf(Locale.ROOT, "  %s %s: SQNR %.2f dB%s%s%n", f.opType(), f.node(), f.sqnrDb(),
+                    f.localSqnrDb() == null ? "" : String.format(Locale.ROOT, ", own %.2f dB", f.localSqnrDb()),
+                    f.fused() ? "" : " (not fused)");
+        }
+        out.printf("ORT integer kernels: %d; quantized layers left in float: %d%n",
+                r.runtime().quantizedModel().integerKernels(), r.runtime().unfused().size());
+        for (Report.Unfused u : r.runtime().unfused()) {
+            out.println("  " + u.opType() + " " + u.node() + ": " + u.reason());
+        }
+        Report.Cost c = r.cost();
+        out.printf(Locale.ROOT, "size: %d -> %d bytes (%.3f)", c.floatBytes(), c.quantizedBytes(), c.sizeRatio());
+        if (c.quantizedLatency() != null) {
+            out.printf(Locale.ROOT, "; latency median %.3f -> %.3f ms over %d runs (%.2fx)", c.floatLatency().medianMs(),
+                    c.quantizedLatency().medianMs(), c.runs(), c.speedup());
+        }
+        out.println();
+        if (report != null) {
+            out.println("wrote " + report);
+        }
+    }
+
+    /** Fails early, before any work, on a report path that cannot be written. */
+    static void checkReportPath(Path p) {
+        ReportWriter.Format.of(p);
+        Path dir = p.toAbsolutePath().normalize().getParent();
+        if (dir == null || !java.nio.file.Files.isDirectory(dir)) {
+            throw new QwtException("report folder does not exist: " + dir);
+        }
+    }
+}

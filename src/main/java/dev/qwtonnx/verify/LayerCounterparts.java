@@ -1,0 +1,114 @@
+package dev.qwtonnx.verify;
+
+import dev.qwtonnx.model.GraphEditor;
+import dev.qwtonnx.model.Model;
+import dev.qwtonnx.model.Tensors;
+import dev.qwtonnx.onnx.NodeProto;
+import dev.qwtonnx.onnx.TensorProto;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Pairs each quantized layer with the float model's node of the same role, through the graph: the
+ * quantized weight, dequantized, must point the same way as the float node's constant weight (cosine
+ * ≥ {@value #MIN_WEIGHT_COSINE}). A float node of the same name is tried first (tools that keep node
+ * names), the best-matching weight of the same shape otherwise. Names alone never decide. A
+ * QOperator layer whose output cannot hold negative values has its float node's Relu fused into it;
+ * its float counterpart's output is then that Relu's.
+ */
+public final class LayerCounterparts {
+    /** Quantization and compensation keep a weight's direction well above this; unrelated weights are near 0. */
+    static final double MIN_WEIGHT_COSINE = 0.9;
+
+    private LayerCounterparts() {
+    }
+
+    /**
+     * A matched pair.
+     *
+     * @param floatNode    the float model's node name
+     * @param floatOutput  its output, or its Relu's (the tensor of the same role as the layer's output)
+     * @param floatRelu    whether floatOutput is the output of a Relu after the float node
+     * @param floatWeight  the float weight initializer
+     * @param matchedBy    "name+weight" or "weight"
+     * @param weightCosine cosine of the dequantized weight and the float weight
+     */
+    public record Match(QuantizedLayers.Layer layer, String floatNode, String floatOutput, boolean floatRelu,
+            String floatWeight, String matchedBy, double weightCosine) {
+    }
+
+    public record Result(List<Match> matched, List<QuantizedLayers.Layer> unmatched) {
+    }
+
+    private record Candidate(NodeProto node, String weight, float[] values, long[] dims) {
+    }
+
+    public static Result match(Model floatModel, List<QuantizedLayers.Layer> layers) {
+        GraphEditor g = new GraphEditor(floatModel.graph());
+        List<Candidate> candidates = new ArrayList<>();
+        Map<String, Candidate> byName = new HashMap<>();
+        Map<String, float[]> decoded = new HashMap<>();
+        for (NodeProto n : g.nodes()) {
+            if (!Model.isDefaultDomain(n.getDomain()) || n.getInputCount() < 2
+                    || !List.of("Conv", "MatMul", "Gemm").contains(n.getOpType())) {
+                continue;
+            }
+            TensorProto w = g.initializer(n.getInput(1));
+            if (w == null || w.getDataType() != TensorProto.DataType.FLOAT_VALUE) {
+                continue;
+            }
+            float[] values = decoded.computeIfAbsent(w.getName(), k -> Tensors.floats(w));
+            Candidate c = new Candidate(n, w.getName(), values, Tensors.dims(w));
+            candidates.add(c);
+            if (!n.getName().isEmpty()) {
+                byName.put(n.getName(), c);
+            }
+        }
+        List<Match> matched = new ArrayList<>();
+        List<QuantizedLayers.Layer> unmatched = new ArrayList<>();
+        for (QuantizedLayers.Layer l : layers) {
+            Candidate named = byName.get(l.node());
+            if (named != null && fits(named, l)) {
+                double cos = Fidelity.cosine(named.values(), l.weight());
+                if (cos >= MIN_WEIGHT_COSINE) {
+                    matched.add(match(g, l, named, "name+weight", cos));
+                    continue;
+                }
+            }
+            Candidate best = null;
+            double bestCos = MIN_WEIGHT_COSINE;
+            for (Candidate c : candidates) {
+                if (fits(c, l)) {
+                    double cos = Fidelity.cosine(c.values(), l.weight());
+                    if (cos >= bestCos) {
+                        best = c;
+                        bestCos = cos;
+                    }
+                }
+            }
+            if (best == null) {
+                unmatched.add(l);
+            } else {
+                matched.add(match(g, l, best, "weight", bestCos));
+            }
+        }
+        return new Result(matched, unmatched);
+    }
+
+    private static Match match(GraphEditor g, QuantizedLayers.Layer l, Candidate c, String by, double cos) {
+        String out = c.node().getOutput(0);
+        List<NodeProto> readers = g.consumers(out);
+        if (l.outputFloorsAtZero() && readers.size() == 1 && readers.get(0).getOpType().equals("Relu")
+                && !g.isGraphOutput(out)) {
+            return new Match(l, c.node().getName(), readers.get(0).getOutput(0), true, c.weight(), by, cos);
+        }
+        return new Match(l, c.node().getName(), out, false, c.weight(), by, cos);
+    }
+
+    private static boolean fits(Candidate c, QuantizedLayers.Layer l) {
+        return c.node().getOpType().equals(l.opType()) && Arrays.equals(c.dims(), l.weightDims());
+    }
+}

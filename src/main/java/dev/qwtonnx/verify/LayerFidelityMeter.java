@@ -1,0 +1,159 @@
+package dev.qwtonnx.verify;
+
+import dev.qwtonnx.calib.FloatTensor;
+import dev.qwtonnx.calib.OrtRunner;
+import dev.qwtonnx.calib.Progress;
+import dev.qwtonnx.calib.data.CalibrationSource;
+import dev.qwtonnx.calib.data.Sample;
+import dev.qwtonnx.model.GraphEditor;
+import dev.qwtonnx.model.Model;
+import dev.qwtonnx.model.Nodes;
+import dev.qwtonnx.onnx.NodeProto;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * SQNR of each matched layer's output against its float counterpart, over the samples: globally
+ * (the float model's tensor, so upstream errors count) and locally (a float copy of the layer reading
+ * the quantized model's own input of that layer, so only this layer's error counts). The copies live
+ * in a measuring model that is never saved. Exposing a layer's output keeps ORT from fusing that
+ * layer, so these figures are of the QDQ arithmetic, not of the integer kernel (whose effect shows
+ * in the output fidelity).
+ */
+public final class LayerFidelityMeter {
+    private LayerFidelityMeter() {
+    }
+
+    /** Mean and worst SQNR (dB) over samples, global and local (local null when not measured). */
+    public record Figures(double meanDb, double minDb, Double localMeanDb) {
+    }
+
+    public static Map<String, Figures> measure(Model floatModel, Model quantModel, List<LayerCounterparts.Match> matches,
+            CalibrationSource data, Progress progress, String task) {
+        Map<String, String> localTargets = new HashMap<>();
+        Map<String, String> outputs = new HashMap<>();
+        Model measuring = withLocalTargets(quantModel, floatModel, matches, localTargets, outputs);
+        List<String> quantOuts = new ArrayList<>();
+        List<String> floatOuts = new ArrayList<>();
+        for (LayerCounterparts.Match m : matches) {
+            quantOuts.add(outputs.get(m.layer().node()));
+            if (localTargets.containsKey(m.layer().node())) {
+                quantOuts.add(localTargets.get(m.layer().node()));
+            }
+            floatOuts.add(m.floatOutput());
+        }
+        int k = matches.size();
+        double[] sum = new double[k];
+        double[] min = new double[k];
+        double[] localSum = new double[k];
+        java.util.Arrays.fill(min, Double.POSITIVE_INFINITY);
+        int n = 0;
+        try (OrtRunner fr = new OrtRunner(floatModel, floatOuts); OrtRunner qr = new OrtRunner(measuring, quantOuts)) {
+            progress.start(task, data.size());
+            for (Sample s : data) {
+                Map<String, FloatTensor> f = fr.run(s, floatOuts);
+                Map<String, FloatTensor> q = qr.run(s, quantOuts);
+                for (int i = 0; i < k; i++) {
+                    LayerCounterparts.Match m = matches.get(i);
+                    float[] yq = q.get(outputs.get(m.layer().node())).data();
+                    double db = Fidelity.sqnrDb(f.get(m.floatOutput()).data(), yq);
+                    sum[i] += db;
+                    min[i] = Math.min(min[i], db);
+                    String local = localTargets.get(m.layer().node());
+                    if (local != null) {
+                        localSum[i] += Fidelity.sqnrDb(q.get(local).data(), yq);
+                    }
+                }
+                n++;
+                progress.step();
+            }
+            progress.finish();
+        }
+        Map<String, Figures> out = new LinkedHashMap<>();
+        for (int i = 0; i < k; i++) {
+            String node = matches.get(i).layer().node();
+            out.put(node, new Figures(n == 0 ? Double.NaN : sum[i] / n, min[i],
+                    n == 0 || !localTargets.containsKey(node) ? null : localSum[i] / n));
+        }
+        return out;
+    }
+
+    /**
+     * The quantized model plus, per layer, its float counterpart reading the layer's float input
+     * ({@code targets}), and a DequantizeLinear of each QOperator layer's output ({@code outputs} maps
+     * every layer to the float tensor holding its result).
+     */
+    private static Model withLocalTargets(Model quant, Model floatModel, List<LayerCounterparts.Match> matches,
+            Map<String, String> targets, Map<String, String> outputs) {
+        GraphEditor fg = new GraphEditor(floatModel.graph());
+        GraphEditor g = new GraphEditor(quant.graph());
+        Map<String, NodeProto> floatNodes = new HashMap<>();
+        for (NodeProto n : fg.nodes()) {
+            floatNodes.put(n.getName(), n);
+        }
+        Map<String, NodeProto> quantNodes = new HashMap<>();
+        for (NodeProto n : g.nodes()) {
+            quantNodes.put(n.getName(), n);
+        }
+        Map<String, String> copied = new HashMap<>();
+        for (LayerCounterparts.Match m : matches) {
+            QuantizedLayers.Layer l = m.layer();
+            String result = l.output();
+            if (l.outputScale() != null) {
+                result = g.names().fresh(l.output() + "_measured");
+                List<String> in = l.outputZeroPoint() == null || l.outputZeroPoint().isEmpty()
+                        ? List.of(l.output(), l.outputScale()) : List.of(l.output(), l.outputScale(), l.outputZeroPoint());
+                g.append(Nodes.node("DequantizeLinear", g.names().fresh(l.node() + "_measured"), in, List.of(result),
+                        "verify"));
+            }
+            outputs.put(l.node(), result);
+            NodeProto fn = floatNodes.get(m.floatNode());
+            String floatInput = l.floatInput();
+            if (l.style() == QuantizedLayers.Style.QOPERATOR) {
+                NodeProto qn = quantNodes.get(l.node());
+                floatInput = g.names().fresh(qn.getInput(0) + "_measured");
+                g.append(Nodes.node("DequantizeLinear", g.names().fresh(l.node() + "_input_measured"),
+                        List.of(qn.getInput(0), qn.getInput(1), qn.getInput(2)), List.of(floatInput), "verify"));
+            }
+            if (floatInput == null || fn == null) {
+                continue;
+            }
+            NodeProto.Builder clone = fn.toBuilder().clearInput().clearOutput().clearMetadataProps()
+                    .setName(g.names().fresh(fn.getName() + "_local_target"));
+            clone.addInput(floatInput);
+            boolean constantRest = true;
+            for (int i = 1; i < fn.getInputCount(); i++) {
+                String in = fn.getInput(i);
+                if (in.isEmpty()) {
+                    clone.addInput(in);
+                } else if (fg.isInitializer(in)) {
+                    String copy = copied.computeIfAbsent(in, x -> {
+                        String name = g.names().fresh(x + "_float");
+                        g.putInitializer(fg.initializer(x).toBuilder().setName(name).build());
+                        return name;
+                    });
+                    clone.addInput(copy);
+                } else {
+                    constantRest = false;
+                }
+            }
+            if (!constantRest) {
+                continue; // the float layer reads another activation (not a weight): no local copy
+            }
+            String out = g.names().fresh(fn.getOutput(0) + "_local_target");
+            clone.addOutput(out);
+            g.append(clone.build());
+            if (m.floatRelu()) {
+                String relu = g.names().fresh(out + "_relu");
+                g.append(Nodes.node("Relu", g.names().fresh(fn.getName() + "_local_target_relu"), List.of(out),
+                        List.of(relu), "verify"));
+                out = relu;
+            }
+            targets.put(m.layer().node(), out);
+        }
+        return quant.withGraph(g.build());
+    }
+}

@@ -1,0 +1,181 @@
+package dev.qwtonnx.verify;
+
+import dev.qwtonnx.model.GraphEditor;
+import dev.qwtonnx.model.Model;
+import dev.qwtonnx.model.Nodes;
+import dev.qwtonnx.model.Tensors;
+import dev.qwtonnx.onnx.NodeProto;
+import dev.qwtonnx.onnx.TensorProto;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The quantized layers of any int8 model, found by structure so that models from other tools work
+ * too: QDQ (a float Conv/MatMul/Gemm reading a DequantizeLinear of a constant weight), QOperator
+ * (QLinearConv/QLinearMatMul of a constant weight) and dynamic (MatMulInteger/ConvInteger of a
+ * constant weight, rescaled to float by Cast → Mul). Each comes with
+ * the float tensors that play the layer's roles, so that the float model's counterpart can be
+ * matched and compared.
+ */
+public final class QuantizedLayers {
+    private QuantizedLayers() {
+    }
+
+    /** How the layer is expressed in the quantized graph. */
+    public enum Style {
+        QDQ, QOPERATOR, DYNAMIC
+    }
+
+    /**
+     * One quantized layer.
+     *
+     * @param node       the layer node's name
+     * @param opType     the float op it computes: Conv, MatMul or Gemm
+     * @param style      QDQ or dynamic
+     * @param floatInput the float activation the layer quantizes (what a float copy of it would read);
+     *                   null for QOperator layers, whose input is dequantized when measuring
+     * @param output     the tensor holding the layer's result (before any bias Add or output Q); for
+     *                   QOperator layers the quantized output, to be dequantized with the two below
+     * @param outputScale     QOperator only: the output's scale (else null)
+     * @param outputZeroPoint QOperator only: the output's zero point (else null)
+     * @param outputFloorsAtZero QOperator only: the output's zero point is its type's minimum, so it
+     *                   holds no negative value (a Relu fused into the output quantization)
+     * @param weight     the weight in float, dequantized as far as the graph says (scale may be
+     *                   missing for dynamic layers, which is fine for matching by direction)
+     * @param weightDims the weight's dims
+     */
+    public record Layer(String node, String opType, Style style, String floatInput, String output,
+            String outputScale, String outputZeroPoint, boolean outputFloorsAtZero, float[] weight, long[] weightDims) {
+    }
+
+    public static List<Layer> find(Model model) {
+        GraphEditor g = new GraphEditor(model.graph());
+        List<Layer> out = new ArrayList<>();
+        for (NodeProto n : g.nodes()) {
+            if (!Model.isDefaultDomain(n.getDomain()) || n.getInputCount() < 2) {
+                continue;
+            }
+            switch (n.getOpType()) {
+                case "Conv", "MatMul", "Gemm" -> {
+                    NodeProto wdq = g.producer(n.getInput(1));
+                    NodeProto xdq = g.producer(n.getInput(0));
+                    if (isOp(wdq, "DequantizeLinear") && g.isInitializer(wdq.getInput(0)) && isOp(xdq, "DequantizeLinear")) {
+                        float[] w = dequantize(g, wdq.getInput(0), wdq.getInputCount() > 1 ? wdq.getInput(1) : null,
+                                wdq.getInputCount() > 2 ? wdq.getInput(2) : null, Nodes.intAttr(wdq, "axis", 1));
+                        if (w != null) {
+                            out.add(new Layer(n.getName(), n.getOpType(), Style.QDQ, n.getInput(0), n.getOutput(0),
+                                    null, null, false, w, Tensors.dims(g.initializer(wdq.getInput(0)))));
+                        }
+                    }
+                }
+                case "MatMulInteger", "ConvInteger" -> {
+                    String wq = n.getInput(1);
+                    if (!g.isInitializer(wq)) {
+                        continue;
+                    }
+                    String zp = n.getInputCount() > 3 ? n.getInput(3) : null;
+                    long axis = n.getOpType().equals("ConvInteger") ? 0 : 1;
+                    float[] w = dequantize(g, wq, null, zp, axis);
+                    String output = rescaledOutput(g, n.getOutput(0));
+                    NodeProto xq = g.producer(n.getInput(0));
+                    String floatInput = isOp(xq, "DynamicQuantizeLinear") ? xq.getInput(0) : null;
+                    if (w != null && output != null) {
+                        out.add(new Layer(n.getName(), n.getOpType().equals("ConvInteger") ? "Conv" : "MatMul",
+                                Style.DYNAMIC, floatInput, output, null, null, false, w, Tensors.dims(g.initializer(wq))));
+                    }
+                }
+                case "QLinearConv", "QLinearMatMul" -> {
+                    // x, x_scale, x_zero_point, w, w_scale, w_zero_point, y_scale, y_zero_point[, bias]
+                    if (n.getInputCount() < 8 || !g.isInitializer(n.getInput(3))) {
+                        continue;
+                    }
+                    boolean conv = n.getOpType().equals("QLinearConv");
+                    float[] w = dequantize(g, n.getInput(3), n.getInput(4), n.getInput(5), conv ? 0 : 1);
+                    if (w != null) {
+                        // The float input is the dequantized x (x, x_scale, x_zero_point): measuring adds it.
+                        out.add(new Layer(n.getName(), conv ? "Conv" : "MatMul", Style.QOPERATOR, null,
+                                n.getOutput(0), n.getInput(6), n.getInput(7), floorsAtZero(g.initializer(n.getInput(7))), w,
+                                Tensors.dims(g.initializer(n.getInput(3)))));
+                    }
+                }
+                default -> {
+                }
+            }
+        }
+        return out;
+    }
+
+    /** Whether a zero point is its type's minimum (0 for uint8, -128 for int8). */
+    private static boolean floorsAtZero(TensorProto zp) {
+        if (zp == null) {
+            return false;
+        }
+        float[] v = Tensors.floats(zp);
+        float min = zp.getDataType() == TensorProto.DataType.INT8_VALUE ? -128 : 0;
+        return v.length == 1 && v[0] == min;
+    }
+
+    /** The float tensor an int32 accumulator becomes: through a Cast to float and the Mul(s) by scales. */
+    private static String rescaledOutput(GraphEditor g, String acc) {
+        List<NodeProto> readers = g.consumers(acc);
+        if (readers.size() != 1 || !readers.get(0).getOpType().equals("Cast")) {
+            return null;
+        }
+        String t = readers.get(0).getOutput(0);
+        String last = null;
+        while (true) {
+            List<NodeProto> r = g.consumers(t);
+            if (r.size() != 1 || !r.get(0).getOpType().equals("Mul")) {
+                return last;
+            }
+            NodeProto mul = r.get(0);
+            String other = mul.getInput(0).equals(t) ? mul.getInput(1) : mul.getInput(0);
+            NodeProto otherProducer = g.producer(other);
+            // A scale is a constant or a product of scalars (activation scale × weight scale); a Mul
+            // with another activation would be the next layer's work, not a rescale.
+            if (!g.isInitializer(other) && (otherProducer == null || !otherProducer.getOpType().equals("Mul")
+                    && !otherProducer.getOpType().equals("DynamicQuantizeLinear"))) {
+                return last;
+            }
+            t = mul.getOutput(0);
+            last = t;
+        }
+    }
+
+    /** (q - zero point) × scale, with per-channel parameters along {@code axis}; null when not constant. */
+    static float[] dequantize(GraphEditor g, String q, String scale, String zeroPoint, long axis) {
+        TensorProto qt = g.initializer(q);
+        if (qt == null) {
+            return null;
+        }
+        float[] v = Tensors.floats(qt);
+        long[] dims = Tensors.dims(qt);
+        float[] s = scale == null || scale.isEmpty() ? new float[] {1f} : constant(g, scale);
+        float[] z = zeroPoint == null || zeroPoint.isEmpty() ? new float[] {0f} : constant(g, zeroPoint);
+        if (s == null || z == null) {
+            return null;
+        }
+        int ax = (int) (axis < 0 ? axis + dims.length : axis);
+        long inner = 1;
+        for (int i = ax + 1; i < dims.length; i++) {
+            inner *= dims[i];
+        }
+        long channels = dims.length == 0 ? 1 : dims[Math.min(ax, dims.length - 1)];
+        for (int i = 0; i < v.length; i++) {
+            int c = (int) ((i / inner) % channels);
+            float sc = s.length == 1 ? s[0] : s[Math.min(c, s.length - 1)];
+            float zc = z.length == 1 ? z[0] : z[Math.min(c, z.length - 1)];
+            v[i] = (v[i] - zc) * sc;
+        }
+        return v;
+    }
+
+    private static float[] constant(GraphEditor g, String name) {
+        TensorProto t = g.initializer(name);
+        return t == null ? null : Tensors.floats(t);
+    }
+
+    static boolean isOp(NodeProto n, String op) {
+        return n != null && n.getOpType().equals(op) && Model.isDefaultDomain(n.getDomain());
+    }
+}

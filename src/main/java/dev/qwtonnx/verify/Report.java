@@ -1,0 +1,108 @@
+package dev.qwtonnx.verify;
+
+import java.util.List;
+
+/**
+ * The quantization report: what changed (fidelity per output and per layer), what ORT runs, what
+ * it costs, and where the model came from. Serialised as JSON (see README, "Report schema") and as
+ * one HTML page. Every field is always present; a figure that does not apply is null.
+ */
+public record Report(int schemaVersion, String generator, ModelFile floatModel, ModelFile quantizedModel,
+        DataSet data, Provenance provenance, List<Fidelity.OutputFidelity> outputs, Layers layers, Runtime runtime,
+        Cost cost, Compensation compensation) {
+
+    /** Bumped whenever a key is added, removed or changes meaning. */
+    public static final int SCHEMA_VERSION = 1;
+
+    /** A model file: where it is, its size on disk and its node count. */
+    public record ModelFile(String path, long sizeBytes, int nodes) {
+    }
+
+    /** The samples the figures were measured on. */
+    public record DataSet(String source, int samples) {
+    }
+
+    /** Read from the quantized model's qwt.* metadata; all null for a model from another tool. */
+    public record Provenance(String tool, String version, String options, String calibration,
+            Integer calibrationSamples, List<Entry> metadata) {
+    }
+
+    public record Entry(String key, String value) {
+    }
+
+    /**
+     * Per-layer figures, worst first.
+     *
+     * @param found     quantized layers found in the quantized model
+     * @param matched   of those, paired with a float node
+     * @param unmatched quantized layers with no float counterpart (by name), not measured
+     */
+    public record Layers(int found, int matched, List<LayerFidelity> layers, List<String> unmatched) {
+    }
+
+    /**
+     * One quantized layer against the float node of the same role.
+     *
+     * @param sqnrDb            mean over samples of the SQNR of the layer's output vs the float
+     *                          model's (errors of every layer before it included)
+     * @param minSqnrDb         the worst sample's
+     * @param localSqnrDb       the layer's own error: its output vs the float layer applied to the
+     *                          quantized model's input of that layer (null when not measurable)
+     * @param sqnrBeforeDb      sqnrDb before compensation (null unless quantize wrote the report)
+     * @param localSqnrBeforeDb localSqnrDb before compensation
+     * @param unfusedReason     null when ORT fused the layer into an integer kernel
+     * @param gain              the CWAC a_c of the layer's channels (null when unknown)
+     * @param offset            the CWAC b_c of the layer's channels (null when unknown)
+     */
+    public record LayerFidelity(String node, String opType, String style, String floatNode, String matchedBy,
+            double weightCosine, double sqnrDb, double minSqnrDb, Double localSqnrDb, Double sqnrBeforeDb,
+            Double localSqnrBeforeDb, boolean fused, String unfusedReason, Summary gain, Summary offset) {
+    }
+
+    /** min / mean / max of a set of numbers. */
+    public record Summary(int count, double min, double mean, double max) {
+    }
+
+    /** What ORT runs for each model, at {@code optimizationLevel}. */
+    public record Runtime(String ortVersion, String optimizationLevel, Graph floatModel, Graph quantizedModel,
+            List<Unfused> unfused) {
+    }
+
+    /** The graph ORT optimized a model into. */
+    public record Graph(int nodes, int integerKernels, List<OpCount> opCounts, List<Node> nodeList) {
+    }
+
+    public record OpCount(String op, int count) {
+    }
+
+    public record Node(String opType, String name) {
+    }
+
+    /** A quantized layer ORT runs as a float op on dequantized values, and the likely reason. */
+    public record Unfused(String node, String opType, String reason) {
+    }
+
+    /**
+     * Size and latency of both models; latency over interleaved runs with the same session options
+     * on one sample ({@code latencySample}).
+     */
+    public record Cost(long floatBytes, long quantizedBytes, double sizeRatio, int runs, String latencySample,
+            Latency floatLatency,
+            Latency quantizedLatency, Double speedup, Integer nodesAddedByCompensation) {
+    }
+
+    /** Milliseconds per run. */
+    public record Latency(double medianMs, double p10Ms, double p90Ms, double minMs, double maxMs) {
+    }
+
+    /** The CWAC fits of this run (null in reports of models quantize did not just produce). */
+    public record Compensation(String method, int layers, int channels, double sseBefore, double sseAfter,
+            int nodesAdded, Summary gain, Histogram gainHistogram) {
+    }
+
+    public record Histogram(List<Bin> bins) {
+    }
+
+    public record Bin(double low, double high, int count) {
+    }
+}

@@ -1,0 +1,117 @@
+package dev.qwtonnx.verify;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import dev.qwtonnx.QwtException;
+import freemarker.template.Configuration;
+import freemarker.template.Template;
+import freemarker.template.TemplateException;
+import freemarker.template.TemplateExceptionHandler;
+import java.io.IOException;
+import java.io.StringWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * Writes a {@link Report} as JSON (Jackson, keys in declaration order) or as one self-contained HTML
+ * page (FreeMarker template {@code report.ftlh}, inline CSS and SVG, nothing fetched from a network),
+ * chosen by the file extension. Files are written atomically.
+ */
+public final class ReportWriter {
+    private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+    private static final Configuration TEMPLATES = templates();
+
+    private ReportWriter() {
+    }
+
+    /** The format a report path asks for. */
+    public enum Format {
+        JSON, HTML;
+
+        public static Format of(Path p) {
+            String n = p.getFileName().toString().toLowerCase(Locale.ROOT);
+            if (n.endsWith(".json")) {
+                return JSON;
+            }
+            if (n.endsWith(".html") || n.endsWith(".htm")) {
+                return HTML;
+            }
+            throw new QwtException("report path must end in .json or .html: " + p);
+        }
+    }
+
+    public static String json(Report r) {
+        try {
+            return JSON.writeValueAsString(r) + "\n";
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException("cannot serialise the report", e);
+        }
+    }
+
+    public static String html(Report r) {
+        try {
+            Template t = TEMPLATES.getTemplate("report.ftlh");
+            StringWriter w = new StringWriter();
+            t.process(Map.of("r", r, "charts", ReportCharts.of(r), "json", json(r)), w);
+            return w.toString();
+        } catch (IOException | TemplateException e) {
+            throw new IllegalStateException("cannot render the report template", e);
+        }
+    }
+
+    /** Writes the report in the format its extension names. */
+    public static void write(Report r, Path path) {
+        String text = Format.of(path) == Format.JSON ? json(r) : html(r);
+        writeAtomically(path, text);
+    }
+
+    private static void writeAtomically(Path out, String text) {
+        Path target = out.toAbsolutePath().normalize();
+        Path dir = target.getParent();
+        if (dir == null || !Files.isDirectory(dir)) {
+            throw new QwtException("report folder does not exist: " + (dir == null ? out : dir));
+        }
+        if (Files.isDirectory(target)) {
+            throw new QwtException("report path is a directory: " + out);
+        }
+        Path tmp = null;
+        try {
+            tmp = Files.createTempFile(dir, "." + target.getFileName() + ".", ".tmp");
+            Files.writeString(tmp, text, StandardCharsets.UTF_8);
+            try {
+                Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            } catch (AtomicMoveNotSupportedException e) {
+                Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING);
+            }
+            tmp = null;
+        } catch (IOException e) {
+            throw new QwtException("cannot write report " + out + ": " + e.getMessage(), e);
+        } finally {
+            if (tmp != null) {
+                try {
+                    Files.deleteIfExists(tmp);
+                } catch (IOException ignored) {
+                    // Best effort: the original error matters more.
+                }
+            }
+        }
+    }
+
+    private static Configuration templates() {
+        Configuration c = new Configuration(Configuration.VERSION_2_3_35);
+        c.setClassForTemplateLoading(ReportWriter.class, "");
+        c.setDefaultEncoding("UTF-8");
+        c.setLocale(Locale.ROOT);
+        c.setNumberFormat("0.####");
+        c.setTemplateExceptionHandler(TemplateExceptionHandler.RETHROW_HANDLER);
+        c.setLogTemplateExceptions(false);
+        c.setFallbackOnNullLoopVariable(false);
+        return c;
+    }
+}

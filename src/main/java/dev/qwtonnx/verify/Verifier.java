@@ -1,0 +1,289 @@
+package dev.qwtonnx.verify;
+
+import ai.onnxruntime.OrtEnvironment;
+import dev.qwtonnx.QwtException;
+import dev.qwtonnx.api.QwtOnnx;
+import dev.qwtonnx.calib.Progress;
+import dev.qwtonnx.calib.data.CalibrationSource;
+import dev.qwtonnx.cwac.ChannelFit;
+import dev.qwtonnx.cwac.Compensator;
+import dev.qwtonnx.model.Model;
+import dev.qwtonnx.onnx.NodeProto;
+import dev.qwtonnx.onnx.StringStringEntryProto;
+import dev.qwtonnx.onnx.ValueInfoProto;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+
+/**
+ * The verify analysis: a float model and a quantized one with the same inputs and outputs, samples
+ * to run them on, and (when quantize calls it) what the run knows about compensation, in; a
+ * {@link Report} out. Works on any int8 model: ours, another tool's QDQ, or dynamic quantization.
+ */
+public final class Verifier {
+    /** Bins of the a_c histogram. */
+    static final int GAIN_BINS = 24;
+
+    private Verifier() {
+    }
+
+    /** How to verify: latency runs per model (0 skips the latency measurement). */
+    public record Options(int runs) {
+        public Options {
+            if (runs < 0) {
+                throw new QwtException("--runs must be 0 or more, got " + runs);
+            }
+        }
+    }
+
+    /** A model and the file it is (or will be) stored in; the path may be null for an unsaved model. */
+    public record Subject(Model model, Path path) {
+    }
+
+    /**
+     * What quantize knows and verify alone cannot: the model before compensation, the fits, and the
+     * calibration set.
+     */
+    public record QuantizeRun(Model uncompensated, Compensator.Result compensation, String method,
+            String calibration, int calibrationSamples) {
+    }
+
+    public static Report verify(Subject floatSubject, Subject quantSubject, CalibrationSource data, String dataSource,
+            Options options, QuantizeRun run, Progress progress) {
+        Model f = floatSubject.model();
+        Model q = quantSubject.model();
+        requireSameSignature(f, q);
+        if (data.size() == 0) {
+            throw new QwtException("no samples to verify on: " + dataSource);
+        }
+        List<Fidelity.OutputFidelity> outputs = Fidelity.measure(f, q, data, progress);
+
+        List<QuantizedLayers.Layer> found = QuantizedLayers.find(q);
+        LayerCounterparts.Result matched = LayerCounterparts.match(f, found);
+        Map<String, LayerFidelityMeter.Figures> after = matched.matched().isEmpty() ? Map.of()
+                : LayerFidelityMeter.measure(f, q, matched.matched(), data, progress, "per-layer fidelity");
+        Map<String, LayerFidelityMeter.Figures> before = Map.of();
+        if (run != null && run.uncompensated() != null && !matched.matched().isEmpty()) {
+            before = measureBefore(f, run.uncompensated(), matched.matched(), data, progress);
+        }
+
+        Model fOpt = OrtKernels.optimized(f);
+        Model qOpt = OrtKernels.optimized(q);
+        List<Report.Unfused> unfused = new ArrayList<>();
+        Map<String, String> reasons = new HashMap<>();
+        Map<String, String> opTypes = new HashMap<>();
+        for (NodeProto n : qOpt.graph().getNodeList()) {
+            opTypes.put(n.getName(), n.getOpType());
+        }
+        for (String name : OrtKernels.unfusedLayers(qOpt)) {
+            String reason = FusionDiagnosis.reason(q, name);
+            reasons.put(name, reason);
+            unfused.add(new Report.Unfused(name, opTypes.get(name), reason));
+        }
+
+        Map<String, ChannelFit> fits = run == null || run.compensation() == null ? Map.of() : run.compensation().fits();
+        List<Report.LayerFidelity> layers = new ArrayList<>();
+        for (LayerCounterparts.Match m : matched.matched()) {
+            String node = m.layer().node();
+            LayerFidelityMeter.Figures a = after.get(node);
+            LayerFidelityMeter.Figures b = before.get(node);
+            ChannelFit fit = fits.get(node);
+            layers.add(new Report.LayerFidelity(node, m.layer().opType(), m.layer().style().name().toLowerCase(),
+                    m.floatNode(), m.matchedBy(), m.weightCosine(), a.meanDb(), a.minDb(), a.localMeanDb(),
+                    b == null ? null : b.meanDb(), b == null ? null : b.localMeanDb(), !reasons.containsKey(node),
+                    reasons.get(node), fit == null ? null : summary(fit.a()), fit == null ? null : summary(fit.b())));
+        }
+        layers.sort(Comparator.comparingDouble(Verifier::severity));
+        List<String> unmatched = new ArrayList<>();
+        for (QuantizedLayers.Layer l : matched.unmatched()) {
+            unmatched.add(l.opType() + " '" + l.node() + "'");
+        }
+
+        Report.Runtime runtime = new Report.Runtime(ortVersion(), "extended", graph(fOpt), graph(qOpt), unfused);
+
+        long fBytes = size(floatSubject);
+        long qBytes = size(quantSubject);
+        Report.Latency fl = null;
+        Report.Latency ql = null;
+        String latencySample = null;
+        if (options.runs() > 0) {
+            LatencyMeter.Result lat = LatencyMeter.measure(f, q, data, options.runs(), progress);
+            fl = lat.floatLatency();
+            ql = lat.quantLatency();
+            latencySample = lat.sample();
+        }
+        Integer nodesAdded = run == null || run.uncompensated() == null ? null
+                : q.graph().getNodeCount() - run.uncompensated().graph().getNodeCount();
+        Report.Cost cost = new Report.Cost(fBytes, qBytes, (double) qBytes / fBytes, options.runs(), latencySample, fl, ql,
+                fl == null ? null : Double.valueOf(fl.medianMs() / ql.medianMs()), nodesAdded);
+
+        return new Report(Report.SCHEMA_VERSION, QwtOnnx.TOOL + " " + QwtOnnx.version(),
+                modelFile(floatSubject, fBytes), modelFile(quantSubject, qBytes),
+                new Report.DataSet(dataSource, data.size()), provenance(q, run), outputs,
+                new Report.Layers(found.size(), matched.matched().size(), layers, unmatched), runtime, cost,
+                compensation(run, nodesAdded));
+    }
+
+    /** Worst first: the layer's own error where measured, else its accumulated error. */
+    private static double severity(Report.LayerFidelity l) {
+        return l.localSqnrDb() != null ? l.localSqnrDb() : l.sqnrDb();
+    }
+
+    private static Map<String, LayerFidelityMeter.Figures> measureBefore(Model f, Model uncompensated,
+            List<LayerCounterparts.Match> matches, CalibrationSource data, Progress progress) {
+        // The uncompensated model has the same layer nodes (compensation changes only constants).
+        Set<String> names = new TreeSet<>();
+        uncompensated.graph().getNodeList().forEach(n -> names.add(n.getName()));
+        Map<String, QuantizedLayers.Layer> layers = new HashMap<>();
+        for (QuantizedLayers.Layer l : QuantizedLayers.find(uncompensated)) {
+            layers.put(l.node(), l);
+        }
+        List<LayerCounterparts.Match> same = new ArrayList<>();
+        for (LayerCounterparts.Match m : matches) {
+            QuantizedLayers.Layer l = layers.get(m.layer().node());
+            if (l != null) {
+                same.add(new LayerCounterparts.Match(l, m.floatNode(), m.floatOutput(), m.floatRelu(), m.floatWeight(),
+                        m.matchedBy(), m.weightCosine()));
+            }
+        }
+        return same.isEmpty() ? Map.of()
+                : LayerFidelityMeter.measure(f, uncompensated, same, data, progress, "per-layer fidelity before compensation");
+    }
+
+    private static void requireSameSignature(Model f, Model q) {
+        List<String> fin = names(f.graph().getInputList(), f);
+        List<String> qin = names(q.graph().getInputList(), q);
+        if (!new TreeSet<>(fin).equals(new TreeSet<>(qin))) {
+            throw new QwtException("the models have different inputs: float " + fin + ", quantized " + qin);
+        }
+        List<String> fout = names(f.graph().getOutputList(), null);
+        List<String> qout = names(q.graph().getOutputList(), null);
+        if (!new TreeSet<>(fout).equals(new TreeSet<>(qout))) {
+            throw new QwtException("the models have different outputs: float " + fout + ", quantized " + qout);
+        }
+    }
+
+    /** Value names, leaving out graph inputs that are initializers (old exporters list those too). */
+    private static List<String> names(List<ValueInfoProto> values, Model m) {
+        Set<String> inits = new java.util.HashSet<>();
+        if (m != null) {
+            m.graph().getInitializerList().forEach(t -> inits.add(t.getName()));
+        }
+        List<String> out = new ArrayList<>();
+        for (ValueInfoProto v : values) {
+            if (!inits.contains(v.getName())) {
+                out.add(v.getName());
+            }
+        }
+        return out;
+    }
+
+    private static Report.Graph graph(Model optimized) {
+        Map<String, Integer> counts = OrtKernels.opCounts(optimized);
+        List<Report.OpCount> ops = new ArrayList<>();
+        counts.forEach((k, v) -> ops.add(new Report.OpCount(k, v)));
+        List<Report.Node> nodes = new ArrayList<>();
+        for (NodeProto n : optimized.graph().getNodeList()) {
+            nodes.add(new Report.Node(n.getOpType(), n.getName()));
+        }
+        return new Report.Graph(nodes.size(), OrtKernels.count(counts, OrtKernels.INTEGER_OPS), ops, nodes);
+    }
+
+    private static long size(Subject s) {
+        if (s.path() != null && Files.isRegularFile(s.path())) {
+            try {
+                long total = Files.size(s.path());
+                return total;
+            } catch (IOException e) {
+                throw new QwtException("cannot read the size of " + s.path() + ": " + e.getMessage(), e);
+            }
+        }
+        return s.model().proto().getSerializedSize();
+    }
+
+    private static Report.ModelFile modelFile(Subject s, long bytes) {
+        return new Report.ModelFile(s.path() == null ? null : s.path().toString(), bytes, s.model().graph().getNodeCount());
+    }
+
+    private static Report.Provenance provenance(Model q, QuantizeRun run) {
+        Map<String, String> meta = new java.util.LinkedHashMap<>();
+        List<Report.Entry> entries = new ArrayList<>();
+        for (StringStringEntryProto e : q.proto().getMetadataPropsList()) {
+            meta.put(e.getKey(), e.getValue());
+            entries.add(new Report.Entry(e.getKey(), e.getValue()));
+        }
+        return new Report.Provenance(meta.get("qwt.tool"), meta.get("qwt.version"), meta.get("qwt.options"),
+                run != null ? run.calibration() : meta.get("qwt.calibration"),
+                run != null ? Integer.valueOf(run.calibrationSamples()) : parseInt(meta.get("qwt.calibration_samples")),
+                entries);
+    }
+
+    private static Integer parseInt(String s) {
+        try {
+            return s == null ? null : Integer.valueOf(s.trim());
+        } catch (NumberFormatException e) {
+            return null;
+        }
+    }
+
+    private static Report.Compensation compensation(QuantizeRun run, Integer nodesAdded) {
+        if (run == null || run.compensation() == null) {
+            return null;
+        }
+        Compensator.Result c = run.compensation();
+        List<Double> gains = new ArrayList<>();
+        for (ChannelFit fit : c.fits().values()) {
+            for (double a : fit.a()) {
+                gains.add(a);
+            }
+        }
+        double[] all = gains.stream().mapToDouble(Double::doubleValue).toArray();
+        return new Report.Compensation(run.method(), c.fits().size(), all.length, c.sseBefore(), c.sseAfter(),
+                nodesAdded == null ? 0 : nodesAdded, all.length == 0 ? null : summary(all), histogram(all, GAIN_BINS));
+    }
+
+    static Report.Summary summary(double[] v) {
+        double min = Double.POSITIVE_INFINITY;
+        double max = Double.NEGATIVE_INFINITY;
+        double sum = 0;
+        for (double x : v) {
+            min = Math.min(min, x);
+            max = Math.max(max, x);
+            sum += x;
+        }
+        return new Report.Summary(v.length, min, v.length == 0 ? Double.NaN : sum / v.length, max);
+    }
+
+    static Report.Histogram histogram(double[] v, int bins) {
+        List<Report.Bin> out = new ArrayList<>();
+        if (v.length == 0) {
+            return new Report.Histogram(out);
+        }
+        Report.Summary s = summary(v);
+        double lo = s.min();
+        double hi = s.max() > s.min() ? s.max() : s.min() + 1e-6;
+        int[] counts = new int[bins];
+        for (double x : v) {
+            counts[Math.min(bins - 1, (int) ((x - lo) / (hi - lo) * bins))]++;
+        }
+        for (int i = 0; i < bins; i++) {
+            out.add(new Report.Bin(lo + (hi - lo) * i / bins, lo + (hi - lo) * (i + 1) / bins, counts[i]));
+        }
+        return new Report.Histogram(out);
+    }
+
+    private static String ortVersion() {
+        try {
+            return OrtEnvironment.getEnvironment().getVersion();
+        } catch (RuntimeException e) {
+            return null;
+        }
+    }
+}

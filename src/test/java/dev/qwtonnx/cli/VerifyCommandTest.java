@@ -1,0 +1,87 @@
+package dev.qwtonnx.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.qwtonnx.testutil.ExampleData;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.TreeSet;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** `verify` and quantize's report on the bundled example. */
+class VerifyCommandTest {
+    @TempDir
+    Path tmp;
+
+    static final String MODEL = ExampleData.DIR.resolve("cnn.onnx").toString();
+    static final String CALIB = ExampleData.DIR.resolve("calib").toString();
+
+    private List<String> files() throws IOException {
+        try (Stream<Path> s = Files.list(tmp)) {
+            return s.map(p -> p.getFileName().toString()).sorted().toList();
+        }
+    }
+
+    @Test
+    void quantizeWritesBothReportsNextToItsOutputByDefault() throws IOException {
+        Path out = tmp.resolve("cnn-int8.onnx");
+        CliTest.Run r = CliTest.cli(MODEL, out.toString(), "--calib", CALIB, "--quiet", "--runs", "2");
+        assertEquals(0, r.code(), r.err());
+        assertEquals(List.of("cnn-int8.onnx", "cnn-int8.report.html", "cnn-int8.report.json"), files());
+        JsonNode json = new ObjectMapper().readTree(tmp.resolve("cnn-int8.report.json").toFile());
+        assertEquals(0, json.at("/cost/nodesAddedByCompensation").asInt(-1));
+        assertEquals(0, json.at("/runtime/unfused").size());
+        assertEquals(4, json.at("/layers/matched").asInt());
+        assertEquals(json.at("/layers/found").asInt(), json.at("/runtime/quantizedModel/integerKernels").asInt());
+        assertEquals("qwt-onnx", json.at("/provenance/tool").asText());
+        assertEquals(Files.size(out), json.at("/quantizedModel/sizeBytes").asLong());
+        assertFalse(json.at("/layers/layers/0/sqnrBeforeDb").isNull(), "quantize knows the figures before compensation");
+    }
+
+    @Test
+    void quantizeWritesNoReportWhenAsked() throws IOException {
+        Path out = tmp.resolve("o.onnx");
+        assertEquals(0, CliTest.cli(MODEL, out.toString(), "--calib", CALIB, "--quiet", "--no-report").code());
+        assertEquals(List.of("o.onnx"), files());
+    }
+
+    @Test
+    void verifyComparesTwoFilesAndWritesTheReportAsked() throws IOException {
+        Path q = tmp.resolve("q.onnx");
+        assertEquals(0, CliTest.cli(MODEL, q.toString(), "--calib", CALIB, "--quiet", "--no-report").code());
+        Path html = tmp.resolve("report.html");
+        CliTest.Run r = CliTest.cli("verify", MODEL, q.toString(), "--data", CALIB, "--report", html.toString(),
+                "--runs", "3");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("output "), r.out());
+        assertTrue(r.out().contains("layers: 4 quantized, 4 matched"), r.out());
+        assertTrue(r.out().contains("quantized layers left in float: 0"), r.out());
+        assertTrue(r.out().contains("over 3 runs"), r.out());
+        String page = Files.readString(html);
+        assertTrue(page.contains("<svg") && page.contains(q.toString()), "the page names the model");
+        assertEquals(new TreeSet<>(List.of("q.onnx", "report.html")), new TreeSet<>(files()));
+    }
+
+    @Test
+    void verifyUserErrorsAreOneLine() throws IOException {
+        Path q = tmp.resolve("q.onnx");
+        CliTest.Run missing = CliTest.cli("verify", MODEL, q.toString(), "--data", CALIB);
+        assertEquals(Main.USER_ERROR, missing.code());
+        assertTrue(missing.err().contains(q.toString()), missing.err());
+        assertEquals(1, missing.err().strip().split("\n").length, missing.err());
+
+        CliTest.Run badReport = CliTest.cli("verify", MODEL, MODEL, "--data", CALIB, "--report", tmp.resolve("r.pdf").toString());
+        assertEquals(Main.USER_ERROR, badReport.code());
+        assertTrue(badReport.err().contains("r.pdf"), badReport.err());
+        assertEquals(1, badReport.err().strip().split("\n").length, badReport.err());
+        assertEquals(List.of(), files());
+    }
+}
