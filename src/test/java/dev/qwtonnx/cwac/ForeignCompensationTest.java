@@ -214,7 +214,7 @@ class ForeignCompensationTest {
                 g.addNode(n.toBuilder().setName("extra_dq").setOutput(0, "extra_dq_out"));
             }
         }
-        g.addOutput(TestModels.valueInfo("extra_dq_out", F, -1));
+        g.addOutput(TestModels.valueInfo("extra_dq_out", F, -1, -1, -1, -1));
         Model odd = theirs.withGraph(g.build());
         QwtOnnx.CompensateResult r = QwtOnnx.compensate(floatModel(), odd, calib(), CwacOptions.defaults(),
                 Progress.NONE, null);
