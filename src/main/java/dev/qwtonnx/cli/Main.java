@@ -37,7 +37,7 @@ public final class Main {
     }
 
     private static boolean isSubcommand(String a) {
-        return a.equals("quantize") || a.equals("help");
+        return a.equals("quantize") || a.equals("compensate") || a.equals("help");
     }
 
     static CommandLine commandLine(PrintWriter out, PrintWriter err) {
@@ -76,7 +76,7 @@ public final class Main {
 
     @CommandLine.Command(name = "qwt-onnx", mixinStandardHelpOptions = true, versionProvider = Version.class,
             description = "Post-training INT8 quantization of ONNX models with channel-wise affine compensation.",
-            subcommands = {QuantizeCommand.class, CommandLine.HelpCommand.class})
+            subcommands = {QuantizeCommand.class, CompensateCommand.class, CommandLine.HelpCommand.class})
     static final class TopCommand implements Runnable {
         @CommandLine.Spec
         CommandLine.Model.CommandSpec spec;

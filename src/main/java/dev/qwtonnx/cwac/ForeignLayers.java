@@ -43,11 +43,7 @@ public final class ForeignLayers {
     }
 
     public static Result map(Model floatModel, Model quantModel) {
-        return map(floatModel, quantModel, Boolean.getBoolean("qwt.throughQdq"));
-    }
-
-    public static Result map(Model floatModel, Model quantModel, boolean throughOutputQdq) {
-        QdqLayers.Result found = QdqLayers.find(quantModel, throughOutputQdq);
+        QdqLayers.Result found = QdqLayers.find(quantModel);
         List<String> skipped = new ArrayList<>(found.skipped());
         GraphEditor fg = new GraphEditor(floatModel.graph());
         GraphEditor qg = new GraphEditor(quantModel.graph());

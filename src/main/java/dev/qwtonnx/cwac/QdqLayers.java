@@ -21,19 +21,7 @@ public final class QdqLayers {
     public record Result(List<QdqLayer> layers, List<String> skipped) {
     }
 
-    /** The layers, each measured at its own output (before any output QuantizeLinear). */
     public static Result find(Model model) {
-        return find(model, false);
-    }
-
-    /**
-     * The layers; with {@code throughOutputQdq}, a layer whose output is re-quantized by a single
-     * QuantizeLinear → DequantizeLinear pair is measured after that pair (what the next node reads,
-     * rounding and clipping included), and a MatMul's bias Add may read the pair's output. Models
-     * from other tools quantize a MatMul's output before its bias Add, with ranges from their own
-     * calibration: a fit that does not see their clipping is a fit to a value nobody reads.
-     */
-    public static Result find(Model model, boolean throughOutputQdq) {
         GraphEditor g = new GraphEditor(model.graph());
         List<QdqLayer> layers = new ArrayList<>();
         List<String> skipped = new ArrayList<>();
@@ -80,9 +68,6 @@ public final class QdqLayers {
                 biasS = bdq.getInput(1);
             }
             String output = n.getOutput(0);
-            if (throughOutputQdq) {
-                output = afterOutputQdq(g, output);
-            }
             String add = null;
             String addConst = null;
             if (kind == LayerKind.MATMUL && !g.isGraphOutput(output)) {
@@ -103,21 +88,6 @@ public final class QdqLayers {
                     biasS, add, addConst, output, channels));
         }
         return new Result(layers, skipped);
-    }
-
-    /** The DequantizeLinear output of a tensor's sole QuantizeLinear → DequantizeLinear pair, else the tensor. */
-    private static String afterOutputQdq(GraphEditor g, String tensor) {
-        List<NodeProto> readers = g.consumers(tensor);
-        if (g.isGraphOutput(tensor) || readers.size() != 1 || !readers.get(0).getOpType().equals("QuantizeLinear")
-                || !Model.isDefaultDomain(readers.get(0).getDomain())) {
-            return tensor;
-        }
-        String q = readers.get(0).getOutput(0);
-        List<NodeProto> dqs = g.consumers(q);
-        if (g.isGraphOutput(q) || dqs.size() != 1 || !isDq(dqs.get(0))) {
-            return tensor;
-        }
-        return dqs.get(0).getOutput(0);
     }
 
     private static boolean isDq(NodeProto n) {
