@@ -93,7 +93,7 @@ public final class ForeignLayers {
             TensorProto wq = qg.initializer(wdq.getInput(0));
             float[] dequantized = dequantize(qg, wdq, l);
             long[] dims = Tensors.dims(wq);
-            boolean quantHasBatchNorm = readBy(qg, l.output(), "BatchNormalization");
+            boolean quantHasBatchNorm = readBy(qg, layerNode.getOutput(0), "BatchNormalization");
             Candidate best = null;
             double bestError = Double.POSITIVE_INFINITY;
             List<Candidate> close = new ArrayList<>();
@@ -274,7 +274,21 @@ public final class ForeignLayers {
                 && Model.isDefaultDomain(readers.get(0).getDomain()) ? readers.get(0) : null;
     }
 
+    /** Whether an {@code opType} node reads the tensor, directly or through a QuantizeLinear → DequantizeLinear pair. */
     private static boolean readBy(GraphEditor g, String tensor, String opType) {
-        return g.consumers(tensor).stream().anyMatch(n -> n.getOpType().equals(opType));
+        for (NodeProto n : g.consumers(tensor)) {
+            if (n.getOpType().equals(opType)) {
+                return true;
+            }
+            if (n.getOpType().equals("QuantizeLinear")) {
+                for (NodeProto dq : g.consumers(n.getOutput(0))) {
+                    if (dq.getOpType().equals("DequantizeLinear")
+                            && g.consumers(dq.getOutput(0)).stream().anyMatch(r -> r.getOpType().equals(opType))) {
+                        return true;
+                    }
+                }
+            }
+        }
+        return false;
     }
 }
