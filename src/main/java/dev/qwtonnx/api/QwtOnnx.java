@@ -9,6 +9,7 @@ import dev.qwtonnx.calib.data.CalibrationSource;
 import dev.qwtonnx.calib.data.Sample;
 import dev.qwtonnx.cwac.Compensator;
 import dev.qwtonnx.cwac.CwacOptions;
+import dev.qwtonnx.cwac.ForeignLayers;
 import dev.qwtonnx.model.Model;
 import dev.qwtonnx.model.ModelChecker;
 import dev.qwtonnx.onnx.ModelProto;
@@ -20,6 +21,7 @@ import dev.qwtonnx.prepare.NameNodes;
 import dev.qwtonnx.prepare.OpsetUpgrade;
 import dev.qwtonnx.quant.GptqRounder;
 import dev.qwtonnx.quant.LayerMatcher;
+import dev.qwtonnx.quant.QOperatorLowering;
 import dev.qwtonnx.quant.QdqQuantizer;
 import dev.qwtonnx.quant.QuantOptions;
 import dev.qwtonnx.quant.QuantizedWeight;
@@ -152,6 +154,49 @@ public final class QwtOnnx {
                         + "); give the float model");
             }
         }
+    }
+
+    /** What {@code compensate} returns: the compensated model, the fits, and the layers it left alone. */
+    public record CompensateResult(Model model, Model floatModel, Compensator.Result compensation) {
+    }
+
+    /**
+     * Folds CWAC into a QDQ INT8 model made by another tool, given the float model it was made from:
+     * layers are paired by weights ({@link ForeignLayers}), measured, fitted and folded into their
+     * own weight-scale and bias initializers. Nodes, names and order stay exactly as they were.
+     */
+    public static CompensateResult compensate(Model floatModel, Model theirs, CalibrationSource calib, CwacOptions cwac,
+            Progress progress, Consumer<String> log) {
+        if (calib.size() == 0) {
+            throw new QwtException("the calibration set is empty");
+        }
+        Consumer<String> say = log == null ? s -> { } : log;
+        ModelChecker.check(floatModel);
+        ModelChecker.check(theirs);
+        // Weights held in Constant nodes become initializers so they can be compared; the float model is only measured.
+        Model reference = new Pipeline(List.of(new ConstantToInitializer()), false).run(floatModel, say);
+        ForeignLayers.Result mapped = ForeignLayers.map(reference, theirs);
+        for (String s : mapped.skipped()) {
+            say.accept("left as it was: " + s);
+        }
+        if (mapped.layers().isEmpty()) {
+            throw new QwtException("no quantized layer of the INT8 model could be paired with a layer of the float model"
+                    + (mapped.skipped().isEmpty() ? "" : " (first: " + mapped.skipped().get(0) + ")"));
+        }
+        Compensator.Result comp = new Compensator(cwac).compensate(reference, theirs, mapped.layers(), mapped.floats(),
+                mapped.skipped(), calib, progress);
+        ModelChecker.check(comp.model());
+        return new CompensateResult(comp.model(), reference, comp);
+    }
+
+    /**
+     * The QOperator form of a QDQ model: explicit integer operators with the same scales, zero
+     * points, integer weights and biases (see {@link QOperatorLowering}).
+     */
+    public static Model toQOperator(Model qdq, boolean verifyBetweenPasses, Consumer<String> log) {
+        Model out = new Pipeline(List.of(new QOperatorLowering()), verifyBetweenPasses).run(qdq, log == null ? s -> { } : log);
+        ModelChecker.check(out);
+        return out;
     }
 
     /** Records the tool, its version and the options in the model's metadata. */

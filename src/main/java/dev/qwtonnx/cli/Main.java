@@ -51,7 +51,7 @@ public final class Main {
     }
 
     private static boolean isSubcommand(String a) {
-        return a.equals("quantize") || a.equals("verify") || a.equals("help");
+        return a.equals("quantize") || a.equals("verify") || a.equals("compensate") || a.equals("help");
     }
 
     static CommandLine commandLine(PrintWriter out, PrintWriter err) {
@@ -90,7 +90,8 @@ public final class Main {
 
     @CommandLine.Command(name = "qwt-onnx", mixinStandardHelpOptions = true, versionProvider = Version.class,
             description = "Post-training INT8 quantization of ONNX models with channel-wise affine compensation.",
-            subcommands = {QuantizeCommand.class, VerifyCommand.class, CommandLine.HelpCommand.class})
+            subcommands = {QuantizeCommand.class, VerifyCommand.class, CompensateCommand.class,
+                    CommandLine.HelpCommand.class})
     static final class TopCommand implements Runnable {
         @CommandLine.Spec
         CommandLine.Model.CommandSpec spec;

@@ -116,6 +116,11 @@ final class QuantizeCommand implements Callable<Integer> {
             description = "Timed runs of each model for the report's latency figures (default: ${DEFAULT-VALUE}).")
     int runs;
 
+    @Option(names = "--format", defaultValue = "qdq", paramLabel = "F",
+            description = "qdq (QuantizeLinear/DequantizeLinear around float layers) or qoperator (QLinearConv, "
+                    + "QLinearMatMul, MatMulIntegerToFloat, QGemm) (default: ${DEFAULT-VALUE}).")
+    String format;
+
     @Option(names = "--quiet", description = "No progress bars and no summary.")
     boolean quiet;
 
@@ -130,18 +135,8 @@ final class QuantizeCommand implements Callable<Integer> {
         if (!(holdout >= 0 && holdout < 1)) {
             throw new QwtException("--holdout must be in [0, 1), got " + holdout);
         }
-        Path inAbs = input.toAbsolutePath().normalize();
-        Path outAbs = output.toAbsolutePath().normalize();
-        if (inAbs.equals(outAbs) || (Files.exists(outAbs) && sameFile(inAbs, outAbs))) {
-            throw new QwtException("output path is the input model; refusing to overwrite it: " + output);
-        }
-        if (outAbs.getParent() == null || !Files.isDirectory(outAbs.getParent())) {
-            throw new QwtException("output folder does not exist: " + outAbs.getParent());
-        }
-        if (!Files.isWritable(outAbs.getParent())) {
-            // Found now rather than after minutes of calibration.
-            throw new QwtException("output folder is not writable: " + outAbs.getParent());
-        }
+        boolean qoperator = !parse(Format.class, format, "--format").equals(Format.QDQ);
+        checkOutput(output, input);
         Model floatModel;
         try {
             floatModel = ModelIO.load(input);
@@ -159,10 +154,12 @@ final class QuantizeCommand implements Callable<Integer> {
         Progress progress = quiet || System.console() == null ? Progress.NONE : new BarProgress();
         QwtOnnx.Result r = QwtOnnx.quantize(floatModel, calibSet, options, progress,
                 verbose ? s -> spec.commandLine().getErr().println("  " + s) : null);
-        ModelIO.save(r.model(), output, input);
+        Model written = qoperator ? QwtOnnx.toQOperator(r.model(), false, null) : r.model();
+        ModelIO.save(written, output, input);
+        // The report measures the QDQ model; a QOperator output computes the same to within one step.
         QuantizeReport.write(reports, r, input, output, heldOut, heldOut == calibSet, calib, calibSet.size(), method, runs, progress);
         if (!quiet) {
-            summary(out, r, heldOut, heldOut == calibSet, progress, start);
+            summary(out, r, written, heldOut, heldOut == calibSet, progress, start);
         }
         return 0;
     }
@@ -175,6 +172,24 @@ final class QuantizeCommand implements Callable<Integer> {
             }
         });
         return b.length() == 0 ? "" : b.append(')').toString();
+    }
+
+    enum Format { QDQ, QOPERATOR }
+
+    /** Refuses to write over {@code input} or into a folder that does not exist (user errors). */
+    static void checkOutput(Path output, Path input) {
+        Path inAbs = input.toAbsolutePath().normalize();
+        Path outAbs = output.toAbsolutePath().normalize();
+        if (inAbs.equals(outAbs) || (Files.exists(outAbs) && sameFile(inAbs, outAbs))) {
+            throw new QwtException("output path is the input model; refusing to overwrite it: " + output);
+        }
+        if (outAbs.getParent() == null || !Files.isDirectory(outAbs.getParent())) {
+            throw new QwtException("output folder does not exist: " + outAbs.getParent());
+        }
+        if (!Files.isWritable(outAbs.getParent())) {
+            // Found now rather than after minutes of calibration.
+            throw new QwtException("output folder is not writable: " + outAbs.getParent());
+        }
     }
 
     private static boolean sameFile(Path a, Path b) {
@@ -206,7 +221,7 @@ final class QuantizeCommand implements Callable<Integer> {
         return new QwtOnnx.Options(q, c, false);
     }
 
-    private static <E extends Enum<E>> E parse(Class<E> type, String value, String option) {
+    static <E extends Enum<E>> E parse(Class<E> type, String value, String option) {
         for (E e : type.getEnumConstants()) {
             if (e.name().equalsIgnoreCase(value)) {
                 return e;
@@ -219,7 +234,7 @@ final class QuantizeCommand implements Callable<Integer> {
         throw new QwtException(option + " takes " + allowed + ", got '" + value + "'");
     }
 
-    private void summary(PrintWriter out, QwtOnnx.Result r, CalibrationSource heldOut, boolean reused,
+    private void summary(PrintWriter out, QwtOnnx.Result r, Model written, CalibrationSource heldOut, boolean reused,
             Progress progress, long start) {
         int compensated = 0;
         for (ChannelFit f : r.compensation().fits().values()) {
@@ -241,12 +256,12 @@ final class QuantizeCommand implements Callable<Integer> {
             out.printf("calibration error of compensated layers: %.4g -> %.4g (%.1f%% lower)%n", before, after,
                     100 * (1 - after / before));
         }
-        List<Fidelity.OutputFidelity> fid = Fidelity.measure(r.prepared(), r.model(), heldOut, progress);
+        List<Fidelity.OutputFidelity> fid = Fidelity.measure(r.prepared(), written, heldOut, progress);
         out.printf("fidelity on %d %s samples:%n", heldOut.size(), reused ? "calibration (no hold-out)" : "held-out");
         for (Fidelity.OutputFidelity f : fid) {
             out.println("  " + f);
         }
-        Model optimized = OrtKernels.optimized(r.model());
+        Model optimized = OrtKernels.optimized(written);
         Map<String, Integer> ops = OrtKernels.opCounts(optimized);
         List<String> unfused = OrtKernels.unfusedLayers(optimized);
         out.printf("ORT integer kernels: %d for %d quantized layers %s; left in float by ORT: %s%n",

@@ -20,7 +20,9 @@ import java.util.TreeMap;
 /**
  * Channel-wise affine compensation as an analysis plus a fold: measures each quantized layer's
  * output against its target over the calibration data, fits yf ≈ a·yq + b per channel, and folds
- * the fit with {@link CwacFold}. The float model pairs with the quantized one through node names.
+ * the fit with {@link CwacFold}. The float model pairs with the quantized one through node names
+ * (our own output), or through a mapping given by the caller ({@link ForeignLayers} for a model
+ * quantized by another tool).
  */
 public final class Compensator {
     private final CwacOptions options;
@@ -30,7 +32,8 @@ public final class Compensator {
     }
 
     /** The compensated model, the fits by layer name, and the layers that were left alone. */
-    public record Result(Model model, List<QdqLayer> layers, Map<String, ChannelFit> fits, List<String> skipped) {
+    public record Result(Model model, List<QdqLayer> layers, Map<String, FloatLayer> floatLayers,
+            Map<String, ChannelFit> fits, List<String> skipped) {
         public double sseBefore() {
             return fits.values().stream().mapToDouble(ChannelFit::sseBefore).sum();
         }
@@ -38,10 +41,6 @@ public final class Compensator {
         public double sseAfter() {
             return fits.values().stream().mapToDouble(ChannelFit::sseAfter).sum();
         }
-    }
-
-    /** The float model's counterpart of a quantized layer. */
-    private record FloatLayer(NodeProto node, NodeProto biasAdd, String output) {
     }
 
     public Result compensate(Model floatModel, Model quantModel, CalibrationSource data, Progress progress) {
@@ -59,9 +58,19 @@ public final class Compensator {
             floats.put(l.name(), f);
             layers.add(l);
         }
+        return compensate(floatModel, quantModel, layers, floats, skipped, data, progress);
+    }
+
+    /**
+     * Compensates the given layers of {@code quantModel}, each measured against its float
+     * counterpart in {@code floats} (keyed by layer name); {@code skipped} is passed through to the
+     * result.
+     */
+    public Result compensate(Model floatModel, Model quantModel, List<QdqLayer> layers, Map<String, FloatLayer> floats,
+            List<String> skipped, CalibrationSource data, Progress progress) {
         Map<String, ChannelFit> fits = new LinkedHashMap<>();
         if (options.method() == CwacOptions.Method.NONE || layers.isEmpty()) {
-            return new Result(quantModel, layers, fits, skipped);
+            return new Result(quantModel, List.copyOf(layers), Map.copyOf(floats), fits, List.copyOf(skipped));
         }
         List<List<QdqLayer>> stages = options.schedule() == CwacOptions.Schedule.PARALLEL ? List.of(layers)
                 : stages(quantModel, layers);
@@ -88,18 +97,18 @@ public final class Compensator {
                 floatRunner.close();
             }
         }
-        return new Result(current, layers, fits, skipped);
+        return new Result(current, List.copyOf(layers), Map.copyOf(floats), fits, List.copyOf(skipped));
     }
 
     private static FloatLayer floatCounterpart(GraphEditor fg, QdqLayer l) {
         for (NodeProto n : fg.nodes()) {
             if (n.getName().equals(l.name()) && n.getOpType().equals(l.kind().opType)) {
                 if (l.biasAdd() == null) {
-                    return new FloatLayer(n, null, n.getOutput(0));
+                    return new FloatLayer(n, List.of(), n.getOutput(0));
                 }
                 List<NodeProto> readers = fg.consumers(n.getOutput(0));
                 if (readers.size() == 1 && readers.get(0).getOpType().equals("Add")) {
-                    return new FloatLayer(n, readers.get(0), readers.get(0).getOutput(0));
+                    return new FloatLayer(n, List.of(readers.get(0)), readers.get(0).getOutput(0));
                 }
                 return null;
             }
@@ -215,15 +224,25 @@ public final class Compensator {
             String out = g.names().fresh(fn.getOutput(0) + "_local_target");
             clone.clearOutput().addOutput(out);
             g.append(clone.build());
-            if (f.biasAdd() != null) {
-                NodeProto add = f.biasAdd();
-                String other = add.getInput(0).equals(fn.getOutput(0)) ? add.getInput(1) : add.getInput(0);
-                String copy = g.names().fresh(other + "_float");
-                g.putInitializer(fg.initializer(other).toBuilder().setName(copy).build());
-                String addOut = g.names().fresh(add.getOutput(0) + "_local_target");
-                g.append(Nodes.node("Add", g.names().fresh(add.getName() + "_local_target"), List.of(out, copy),
-                        List.of(addOut), null));
-                out = addOut;
+            String chain = fn.getOutput(0);
+            for (NodeProto t : f.tail()) {
+                // The absorbed node again, reading the clone's output and copies of its constants.
+                NodeProto.Builder tc = t.toBuilder().clearInput().clearOutput().clearMetadataProps()
+                        .setName(g.names().fresh(t.getName() + "_local_target"));
+                for (String in : t.getInputList()) {
+                    if (in.equals(chain)) {
+                        tc.addInput(out);
+                    } else if (!in.isEmpty() && fg.isInitializer(in)) {
+                        String copy = g.names().fresh(in + "_float");
+                        g.putInitializer(fg.initializer(in).toBuilder().setName(copy).build());
+                        tc.addInput(copy);
+                    } else {
+                        tc.addInput(in);
+                    }
+                }
+                chain = t.getOutput(0);
+                out = g.names().fresh(chain + "_local_target");
+                g.append(tc.addOutput(out).build());
             }
             targets.put(l.name(), out);
         }

@@ -1,0 +1,139 @@
+package dev.qwtonnx.cli;
+
+import dev.qwtonnx.QwtException;
+import dev.qwtonnx.api.QwtOnnx;
+import dev.qwtonnx.calib.Progress;
+import dev.qwtonnx.calib.data.CalibrationSource;
+import dev.qwtonnx.calib.data.CalibrationSources;
+import dev.qwtonnx.calib.data.InputSpecs;
+import dev.qwtonnx.cwac.ChannelFit;
+import dev.qwtonnx.cwac.CwacOptions;
+import dev.qwtonnx.model.Model;
+import dev.qwtonnx.model.ModelIO;
+import dev.qwtonnx.verify.Fidelity;
+import dev.qwtonnx.verify.OrtKernels;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/** Folds CWAC into an INT8 QDQ model another tool made, changing only its scale and bias initializers. */
+@Command(name = "compensate", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
+        description = "Fold channel-wise affine compensation into a QDQ INT8 model made by another tool "
+                + "(same nodes, names and order; only weight-scale and bias initializers change).")
+final class CompensateCommand implements Callable<Integer> {
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Parameters(index = "0", paramLabel = "FLOAT", description = "The float ONNX model the INT8 model was made from.")
+    Path floatInput;
+
+    @Parameters(index = "1", paramLabel = "INT8", description = "The INT8 QDQ model (e.g. from ORT's quantize_static).")
+    Path int8Input;
+
+    @Parameters(index = "2", paramLabel = "OUT", description = "Where to write the compensated model (never an input).")
+    Path output;
+
+    @Option(names = "--calib", required = true, paramLabel = "DIR",
+            description = "Calibration data, as for quantize: .npz, .npy or ONNX test-data sets.")
+    Path calib;
+
+    @Option(names = "--method", defaultValue = "cwac", paramLabel = "M",
+            description = "bias (shift only) or cwac (default: ${DEFAULT-VALUE}).")
+    String method;
+
+    @Option(names = "--target", defaultValue = "global", paramLabel = "T",
+            description = "CWAC target: local or global (default: ${DEFAULT-VALUE}).")
+    String target;
+
+    @Option(names = "--schedule", defaultValue = "sequential", paramLabel = "S",
+            description = "CWAC schedule: parallel or sequential (default: ${DEFAULT-VALUE}).")
+    String schedule;
+
+    @Option(names = "--ridge", defaultValue = "0.01", paramLabel = "R",
+            description = "Ridge strength pulling the per-channel gain toward 1 (default: ${DEFAULT-VALUE}).")
+    double ridge;
+
+    @Option(names = "--holdout", defaultValue = "0.2", paramLabel = "F",
+            description = "Fraction of the calibration samples held out to measure fidelity (default: ${DEFAULT-VALUE}).")
+    double holdout;
+
+    @Option(names = "--seed", defaultValue = "1", description = "Seed of the hold-out split (default: ${DEFAULT-VALUE}).")
+    long seed;
+
+    @Option(names = "--quiet", description = "No progress bars and no summary.")
+    boolean quiet;
+
+    @Option(names = "--verbose", description = "Log each layer left alone and show stack traces.")
+    boolean verbose;
+
+    @Override
+    public Integer call() {
+        PrintWriter out = spec.commandLine().getOut();
+        long start = System.nanoTime();
+        CwacOptions options = new CwacOptions(QuantizeCommand.parse(CwacOptions.Method.class, method, "--method"),
+                QuantizeCommand.parse(CwacOptions.Target.class, target, "--target"),
+                QuantizeCommand.parse(CwacOptions.Schedule.class, schedule, "--schedule"), ridge, 2.0);
+        if (options.method() == CwacOptions.Method.NONE) {
+            throw new QwtException("--method none would change nothing; use bias or cwac");
+        }
+        if (!(holdout >= 0 && holdout < 1)) {
+            throw new QwtException("--holdout must be in [0, 1), got " + holdout);
+        }
+        QuantizeCommand.checkOutput(output, floatInput);
+        QuantizeCommand.checkOutput(output, int8Input);
+        Model floatModel = ModelIO.load(floatInput);
+        Model theirs = ModelIO.load(int8Input);
+        CalibrationSource all = CalibrationSources.open(calib, InputSpecs.of(floatModel.graph()));
+        List<CalibrationSource> parts = all.size() >= 2 && holdout > 0 ? CalibrationSources.split(all, holdout, seed)
+                : List.of(all, all);
+        CalibrationSource calibSet = parts.get(0);
+        CalibrationSource heldOut = parts.get(1).size() > 0 ? parts.get(1) : calibSet;
+        Progress progress = quiet || System.console() == null ? Progress.NONE : new BarProgress();
+        QwtOnnx.CompensateResult r = QwtOnnx.compensate(floatModel, theirs, calibSet, options, progress,
+                verbose ? s -> spec.commandLine().getErr().println("  " + s) : null);
+        ModelIO.save(r.model(), output, int8Input);
+        if (!quiet) {
+            summary(out, r, theirs, heldOut, heldOut == calibSet, progress, start);
+        }
+        return 0;
+    }
+
+    private void summary(PrintWriter out, QwtOnnx.CompensateResult r, Model theirs, CalibrationSource heldOut,
+            boolean reused, Progress progress, long start) {
+        int changed = 0;
+        for (ChannelFit f : r.compensation().fits().values()) {
+            changed += f.isIdentity() ? 0 : 1;
+        }
+        out.printf("compensated %d of %d quantized layers (%s); left as they were: %d%n", changed,
+                r.compensation().layers().size() + r.compensation().skipped().size(), method,
+                r.compensation().skipped().size());
+        for (String s : r.compensation().skipped()) {
+            out.println("  left: " + s);
+        }
+        double before = r.compensation().sseBefore();
+        double after = r.compensation().sseAfter();
+        if (before > 0) {
+            out.printf("calibration error of compensated layers: %.4g -> %.4g (%.1f%% lower)%n", before, after,
+                    100 * (1 - after / before));
+        }
+        List<Fidelity.OutputFidelity> was = Fidelity.measure(r.floatModel(), theirs, heldOut, progress);
+        List<Fidelity.OutputFidelity> now = Fidelity.measure(r.floatModel(), r.model(), heldOut, progress);
+        out.printf("fidelity on %d %s samples, before -> after:%n", heldOut.size(),
+                reused ? "calibration (no hold-out)" : "held-out");
+        for (int i = 0; i < now.size(); i++) {
+            out.printf("  %s: SQNR %.2f -> %.2f dB, cosine %.5f -> %.5f%n", now.get(i).output(), was.get(i).meanSqnrDb(),
+                    now.get(i).meanSqnrDb(), was.get(i).meanCosine(), now.get(i).meanCosine());
+        }
+        boolean sameNodes = theirs.graph().getNodeList().equals(r.model().graph().getNodeList());
+        out.printf("nodes identical to the input model: %s; ORT integer kernels: %d before, %d after%n",
+                sameNodes ? "yes" : "no", OrtKernels.count(OrtKernels.optimizedOpCounts(theirs), OrtKernels.INTEGER_OPS),
+                OrtKernels.count(OrtKernels.optimizedOpCounts(r.model()), OrtKernels.INTEGER_OPS));
+        out.printf("wrote %s in %.1f s%n", output, (System.nanoTime() - start) / 1e9);
+    }
+}

@@ -1,0 +1,294 @@
+package dev.qwtonnx.cwac;
+
+import dev.qwtonnx.model.GraphEditor;
+import dev.qwtonnx.model.Model;
+import dev.qwtonnx.model.Nodes;
+import dev.qwtonnx.model.Tensors;
+import dev.qwtonnx.onnx.NodeProto;
+import dev.qwtonnx.onnx.TensorProto;
+import dev.qwtonnx.quant.LayerKind;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Pairs the quantized layers of a model made by another tool with the layers of the float model it
+ * came from, without trusting names (tools rename tensors and nodes): by weights. A quantized
+ * layer's dequantized weights {@code q·s[c]} are compared with every float layer of the same kind
+ * and weight shape; where the float layer is followed by a BatchNormalization that the quantized
+ * model no longer has, the float weights are first rescaled per output channel by
+ * {@code γ/√(σ²+ε)}, as BatchNorm folding does. The closest candidate within quantization noise
+ * wins; near-ties go to the float layer at the same position among layers of its kind.
+ *
+ * <p>Also checks that each layer can be folded without touching anything but its own scale and
+ * bias initializers (no shared scale, weight or bias), so that the compensated model keeps the
+ * other tool's nodes, names and order exactly. A layer that fails is listed with the reason.
+ */
+public final class ForeignLayers {
+    /** Relative squared error ‖w_q − r·w_f‖²/‖w_q‖² above which weights are not the same layer's. */
+    static final double MAX_WEIGHT_ERROR = 0.05;
+
+    private ForeignLayers() {
+    }
+
+    /** The layers to compensate, their float counterparts by layer name, and why others were left. */
+    public record Result(List<QdqLayer> layers, Map<String, FloatLayer> floats, List<String> skipped) {
+    }
+
+    private record Candidate(NodeProto node, int position, float[] weight, float[] rescale, List<NodeProto> tail) {
+    }
+
+    public static Result map(Model floatModel, Model quantModel) {
+        QdqLayers.Result found = QdqLayers.find(quantModel);
+        List<String> skipped = new ArrayList<>(found.skipped());
+        GraphEditor fg = new GraphEditor(floatModel.graph());
+        GraphEditor qg = new GraphEditor(quantModel.graph());
+        Map<String, Integer> nameCounts = new HashMap<>();
+        for (NodeProto n : qg.nodes()) {
+            nameCounts.merge(n.getName(), 1, Integer::sum);
+        }
+        Map<String, List<Candidate>> byKindAndShape = new HashMap<>();
+        Map<LayerKind, Integer> floatCounts = new HashMap<>();
+        for (NodeProto n : fg.nodes()) {
+            LayerKind kind = LayerKind.of(n.getOpType());
+            if (kind == null || !Model.isDefaultDomain(n.getDomain()) || n.getInputCount() < 2) {
+                continue;
+            }
+            int position = floatCounts.merge(kind, 1, Integer::sum) - 1;
+            TensorProto w = fg.initializer(n.getInput(1));
+            if (w == null || w.getDataType() != TensorProto.DataType.FLOAT_VALUE) {
+                continue;
+            }
+            byKindAndShape.computeIfAbsent(key(kind, Tensors.dims(w)), k -> new ArrayList<>())
+                    .add(new Candidate(n, position, null, null, null));
+        }
+        Map<LayerKind, Integer> quantCounts = new HashMap<>();
+        Map<String, float[]> floatWeights = new HashMap<>();
+        Set<NodeProto> used = new HashSet<>();
+        List<QdqLayer> layers = new ArrayList<>();
+        Map<String, FloatLayer> floats = new LinkedHashMap<>();
+        for (QdqLayer l : found.layers()) {
+            int position = quantCounts.merge(l.kind(), 1, Integer::sum) - 1;
+            String what = l.kind().opType + " node '" + l.name() + "'";
+            if (l.name().isEmpty() || nameCounts.get(l.name()) != 1) {
+                skipped.add(what + ": its node name is empty or not unique");
+                continue;
+            }
+            String unfoldable = unfoldable(qg, l);
+            if (unfoldable != null) {
+                skipped.add(what + ": " + unfoldable);
+                continue;
+            }
+            NodeProto layerNode = null;
+            for (NodeProto n : qg.consumers(l.input())) {
+                if (n.getName().equals(l.name())) {
+                    layerNode = n;
+                }
+            }
+            NodeProto wdq = qg.producer(layerNode.getInput(1));
+            TensorProto wq = qg.initializer(wdq.getInput(0));
+            float[] dequantized = dequantize(qg, wdq, l);
+            long[] dims = Tensors.dims(wq);
+            boolean quantHasBatchNorm = readBy(qg, layerNode.getOutput(0), "BatchNormalization");
+            Candidate best = null;
+            double bestError = Double.POSITIVE_INFINITY;
+            List<Candidate> close = new ArrayList<>();
+            List<double[]> closeErrors = new ArrayList<>();
+            for (Candidate c : byKindAndShape.getOrDefault(key(l.kind(), dims), List.of())) {
+                float[] wf = floatWeights.computeIfAbsent(c.node().getInput(1), k -> Tensors.floats(fg.initializer(k)));
+                List<NodeProto> tail = new ArrayList<>();
+                float[] rescale = null;
+                NodeProto bn = soleReader(fg, c.node().getOutput(0), "BatchNormalization");
+                if (bn != null && !quantHasBatchNorm && l.kind() == LayerKind.CONV) {
+                    // Folded into the quantized Conv; where the BatchNorm is still there, compare before it.
+                    rescale = batchNormScale(fg, bn, l.channels());
+                    if (rescale == null) {
+                        continue;
+                    }
+                    tail.add(bn);
+                }
+                double e = weightError(dequantized, wf, rescale, l.channels(), dims, l.kind() == LayerKind.CONV
+                        || (l.kind() == LayerKind.GEMM && Nodes.intAttr(layerNode, "transB", 0) != 0) ? 0 : 1);
+                if (e > MAX_WEIGHT_ERROR) {
+                    continue;
+                }
+                close.add(new Candidate(c.node(), c.position(), wf, rescale, tail));
+                closeErrors.add(new double[] {e});
+                if (e < bestError) {
+                    bestError = e;
+                    best = close.get(close.size() - 1);
+                }
+            }
+            if (best == null) {
+                skipped.add(what + ": no float " + l.kind().opType + " layer has these weights");
+                continue;
+            }
+            // Equal or near-equal weights (a repeated block, say): prefer an unused float layer at the same position.
+            Candidate chosen = null;
+            for (int i = 0; i < close.size(); i++) {
+                Candidate c = close.get(i);
+                if (closeErrors.get(i)[0] > 1.5 * bestError + 1e-9) {
+                    continue;
+                }
+                if (chosen == null || better(c, chosen, used, position)) {
+                    chosen = c;
+                }
+            }
+            List<NodeProto> tail = new ArrayList<>(chosen.tail());
+            String output = tail.isEmpty() ? chosen.node().getOutput(0) : tail.get(tail.size() - 1).getOutput(0);
+            if (l.biasAdd() != null) {
+                NodeProto add = soleReader(fg, output, "Add");
+                if (add == null) {
+                    skipped.add(what + ": its float layer " + chosen.node().getName() + " is not followed by a bias Add");
+                    continue;
+                }
+                tail.add(add);
+                output = add.getOutput(0);
+            }
+            used.add(chosen.node());
+            layers.add(l);
+            floats.put(l.name(), new FloatLayer(chosen.node(), tail, output));
+        }
+        return new Result(layers, floats, skipped);
+    }
+
+    private static boolean better(Candidate c, Candidate than, Set<NodeProto> used, int position) {
+        boolean cFree = !used.contains(c.node());
+        boolean tFree = !used.contains(than.node());
+        if (cFree != tFree) {
+            return cFree;
+        }
+        return Math.abs(c.position() - position) < Math.abs(than.position() - position);
+    }
+
+    private static String key(LayerKind kind, long[] dims) {
+        return kind + java.util.Arrays.toString(dims);
+    }
+
+    /**
+     * Why folding into this layer would change more than its own scale and bias initializers, or
+     * null: every constant the fold rewrites, and the weight's DequantizeLinear, must serve only it.
+     */
+    private static String unfoldable(GraphEditor g, QdqLayer l) {
+        NodeProto wdq = null;
+        for (NodeProto n : g.consumers(l.weightScale())) {
+            if (n.getOpType().equals("DequantizeLinear")) {
+                wdq = n;
+            }
+        }
+        if (g.useCount(l.weightScale()) != 1 || wdq == null || g.useCount(wdq.getOutput(0)) != 1) {
+            return "its weight or weight scale is shared with another node";
+        }
+        for (String init : new String[] {l.biasQuantized(), l.biasScale(), l.biasAddConst()}) {
+            if (init != null && g.useCount(init) != 1) {
+                return "its bias constant '" + init + "' is shared with another node";
+            }
+        }
+        if (l.biasQuantized() != null) {
+            NodeProto bdq = g.consumers(l.biasQuantized()).get(0);
+            if (bdq.getInputCount() > 2 && !bdq.getInput(2).isEmpty()) {
+                TensorProto zp = g.initializer(bdq.getInput(2));
+                if (zp == null || java.util.Arrays.stream(Tensors.longs(zp)).anyMatch(v -> v != 0)) {
+                    return "its bias has a non-zero zero point";
+                }
+            }
+        }
+        return null;
+    }
+
+    /** (q − zp)·s per output channel, as DequantizeLinear computes it. */
+    private static float[] dequantize(GraphEditor g, NodeProto wdq, QdqLayer l) {
+        TensorProto wq = g.initializer(wdq.getInput(0));
+        long[] q = Tensors.longs(wq);
+        float[] s = Tensors.floats(g.initializer(wdq.getInput(1)));
+        long[] zp = wdq.getInputCount() > 2 && !wdq.getInput(2).isEmpty() && g.initializer(wdq.getInput(2)) != null
+                ? Tensors.longs(g.initializer(wdq.getInput(2))) : new long[s.length];
+        long[] dims = Tensors.dims(wq);
+        int axis = (int) Nodes.intAttr(wdq, "axis", 1);
+        axis = axis < 0 ? axis + dims.length : axis;
+        long inner = 1;
+        for (int i = axis + 1; i < dims.length; i++) {
+            inner *= dims[i];
+        }
+        float[] out = new float[q.length];
+        for (int i = 0; i < q.length; i++) {
+            int c = (int) ((i / inner) % s.length);
+            out[i] = (q[i] - zp[c]) * s[c];
+        }
+        return out;
+    }
+
+    /** ‖w_q − r⊙w_f‖² / ‖w_q‖², with r per output channel (1 without a BatchNorm). */
+    static double weightError(float[] wq, float[] wf, float[] rescale, int channels, long[] dims, int axis) {
+        long inner = 1;
+        for (int i = axis + 1; i < dims.length; i++) {
+            inner *= dims[i];
+        }
+        double num = 0;
+        double den = 0;
+        for (int i = 0; i < wq.length; i++) {
+            int c = (int) ((i / inner) % channels);
+            double r = rescale == null ? 1 : rescale[c];
+            double d = wq[i] - r * wf[i];
+            num += d * d;
+            den += (double) wq[i] * wq[i];
+        }
+        return den > 0 ? num / den : (num > 0 ? Double.POSITIVE_INFINITY : 0);
+    }
+
+    /** γ/√(σ²+ε) of a BatchNormalization with constant parameters, or null. */
+    private static float[] batchNormScale(GraphEditor g, NodeProto bn, int channels) {
+        if (bn.getInputCount() < 5) {
+            return null;
+        }
+        TensorProto gamma = g.initializer(bn.getInput(1));
+        TensorProto var = g.initializer(bn.getInput(4));
+        for (int i = 2; i < 5; i++) {
+            if (g.initializer(bn.getInput(i)) == null) {
+                return null;
+            }
+        }
+        if (gamma == null || var == null || Tensors.floats(gamma).length != channels) {
+            return null;
+        }
+        float eps = Nodes.floatAttr(bn, "epsilon", 1e-5f);
+        float[] gv = Tensors.floats(gamma);
+        float[] vv = Tensors.floats(var);
+        float[] r = new float[channels];
+        for (int c = 0; c < channels; c++) {
+            r[c] = (float) (gv[c] / Math.sqrt(vv[c] + eps));
+        }
+        return r;
+    }
+
+    private static NodeProto soleReader(GraphEditor g, String tensor, String opType) {
+        if (g.isGraphOutput(tensor)) {
+            return null;
+        }
+        List<NodeProto> readers = g.consumers(tensor);
+        return readers.size() == 1 && readers.get(0).getOpType().equals(opType)
+                && Model.isDefaultDomain(readers.get(0).getDomain()) ? readers.get(0) : null;
+    }
+
+    /** Whether an {@code opType} node reads the tensor, directly or through a QuantizeLinear → DequantizeLinear pair. */
+    private static boolean readBy(GraphEditor g, String tensor, String opType) {
+        for (NodeProto n : g.consumers(tensor)) {
+            if (n.getOpType().equals(opType)) {
+                return true;
+            }
+            if (n.getOpType().equals("QuantizeLinear")) {
+                for (NodeProto dq : g.consumers(n.getOutput(0))) {
+                    if (dq.getOpType().equals("DequantizeLinear")
+                            && g.consumers(dq.getOutput(0)).stream().anyMatch(r -> r.getOpType().equals(opType))) {
+                        return true;
+                    }
+                }
+            }
+        }
+        return false;
+    }
+}

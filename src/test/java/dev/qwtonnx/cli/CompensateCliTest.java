@@ -1,0 +1,73 @@
+package dev.qwtonnx.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.qwtonnx.model.Model;
+import dev.qwtonnx.model.ModelIO;
+import dev.qwtonnx.testutil.OrtTestSupport;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** `--format qoperator` and the `compensate` sub-command on the bundled example. */
+class CompensateCliTest {
+    @TempDir
+    Path tmp;
+
+    static final String MODEL = CliTest.MODEL;
+    static final String CALIB = CliTest.CALIB;
+
+    @Test
+    void quantizesToQOperator() {
+        Path out = tmp.resolve("cnn-qop.onnx");
+        CliTest.Run r = CliTest.cli(MODEL, out.toString(), "--calib", CALIB, "--format", "qoperator");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("ORT integer kernels: 4 for 4 quantized layers"), r.out());
+        Model m = ModelIO.load(out);
+        assertEquals(3, OrtTestSupport.count(m, "QLinearConv"), OrtTestSupport.opTypes(m).toString());
+        assertEquals(1, OrtTestSupport.count(m, "QGemm"));
+        assertEquals(0, OrtTestSupport.count(m, "Conv"));
+    }
+
+    @Test
+    void unknownFormatIsAUserError() {
+        Path out = tmp.resolve("o.onnx");
+        CliTest.Run r = CliTest.cli(MODEL, out.toString(), "--calib", CALIB, "--format", "qlinear");
+        assertEquals(Main.USER_ERROR, r.code(), r.err());
+        assertTrue(r.err().contains("--format"), r.err());
+        assertFalse(Files.exists(out));
+    }
+
+    @Test
+    void compensatesAnotherRunsInt8ModelKeepingItsNodes() throws IOException {
+        Path int8 = tmp.resolve("plain-int8.onnx");
+        assertEquals(0, CliTest.cli(MODEL, int8.toString(), "--calib", CALIB, "--method", "none", "--quiet").code());
+        byte[] int8Bytes = Files.readAllBytes(int8);
+        Path out = tmp.resolve("compensated.onnx");
+        CliTest.Run r = CliTest.cli("compensate", MODEL, int8.toString(), out.toString(), "--calib", CALIB);
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("compensated 4 of 4 quantized layers"), r.out());
+        assertTrue(r.out().contains("nodes identical to the input model: yes; ORT integer kernels: 4 before, 4 after"),
+                r.out());
+        assertTrue(Arrays.equals(int8Bytes, Files.readAllBytes(int8)), "the INT8 input is never changed");
+        assertEquals(ModelIO.load(int8).graph().getNodeList(), ModelIO.load(out).graph().getNodeList());
+    }
+
+    @Test
+    void compensateRefusesAFloatModelAsTheInt8OneAndOverwritingIt() {
+        Path out = tmp.resolve("o.onnx");
+        CliTest.Run r = CliTest.cli("compensate", MODEL, MODEL, out.toString(), "--calib", CALIB);
+        assertEquals(Main.USER_ERROR, r.code(), r.err());
+        assertEquals(1, r.err().strip().split("\n").length, r.err());
+        assertTrue(r.err().contains("no quantized layer"), r.err());
+        assertFalse(Files.exists(out));
+        CliTest.Run same = CliTest.cli("compensate", MODEL, out.toString(), MODEL, "--calib", CALIB);
+        assertEquals(Main.USER_ERROR, same.code(), same.err());
+        assertTrue(same.err().contains("refusing to overwrite"), same.err());
+    }
+}

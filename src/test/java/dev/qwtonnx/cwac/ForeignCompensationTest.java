@@ -1,0 +1,235 @@
+package dev.qwtonnx.cwac;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.qwtonnx.api.QwtOnnx;
+import dev.qwtonnx.calib.Progress;
+import dev.qwtonnx.calib.data.CalibrationSource;
+import dev.qwtonnx.model.DataType;
+import dev.qwtonnx.model.Model;
+import dev.qwtonnx.model.Nodes;
+import dev.qwtonnx.model.Tensors;
+import dev.qwtonnx.onnx.GraphProto;
+import dev.qwtonnx.onnx.NodeProto;
+import dev.qwtonnx.onnx.TensorProto;
+import dev.qwtonnx.onnx.ValueInfoProto;
+import dev.qwtonnx.testutil.TestModels;
+import dev.qwtonnx.verify.Fidelity;
+import dev.qwtonnx.verify.OrtKernels;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import org.junit.jupiter.api.Test;
+
+/**
+ * {@code compensate} on an INT8 model "made by another tool": our own QDQ pass without
+ * compensation, then every node and tensor renamed (graph inputs and outputs excepted), from a
+ * float model with a BatchNorm that quantization folded away. The result must differ from the
+ * INT8 model only in scale and bias initializers, stay fused in ORT, and be closer to the float model.
+ */
+class ForeignCompensationTest {
+    private static final int F = TensorProto.DataType.FLOAT_VALUE;
+
+    /** Conv → BatchNorm → Relu → Conv → Relu → Conv(no bias) → GAP → Flatten → Gemm; and a MatMul+Add head. */
+    static Model floatModel() {
+        TestModels.Builder b = new TestModels.Builder(21, 13).input("x", F, 1, 3, 16, 16).output("logits", F, 1, 10);
+        String c1 = b.node("Conv", List.of("x", b.randomInit("w1", 0.3, 8, 3, 3, 3), b.randomInit("b1", 0.1, 8)), "c1",
+                Nodes.intsAttribute("pads", 1, 1, 1, 1));
+        float[] gamma = new float[8];
+        float[] var = new float[8];
+        for (int c = 0; c < 8; c++) {
+            gamma[c] = 0.5f + 0.2f * c;
+            var[c] = 0.3f + 0.1f * c;
+        }
+        String bn = b.node("BatchNormalization", List.of(c1, b.init("gamma", new long[] {8}, gamma),
+                b.randomInit("beta", 0.2, 8), b.randomInit("mean", 0.2, 8), b.init("var", new long[] {8}, var)), "bn");
+        String r1 = b.node("Relu", List.of(bn), "r1");
+        String c2 = b.node("Conv", List.of(r1, b.randomInit("w2", 0.15, 16, 8, 3, 3), b.randomInit("b2", 0.1, 16)), "c2",
+                Nodes.intsAttribute("pads", 1, 1, 1, 1), Nodes.intsAttribute("strides", 2, 2));
+        String r2 = b.node("Relu", List.of(c2), "r2");
+        String c3 = b.node("Conv", List.of(r2, b.randomInit("w3", 0.3, 16, 16, 1, 1)), "c3");
+        String p = b.node("GlobalAveragePool", List.of(c3), "pool");
+        String f = b.node("Flatten", List.of(p), "flat");
+        String m = b.node("MatMul", List.of(f, b.randomInit("wm", 0.3, 16, 16)), "m");
+        String a = b.node("Add", List.of(b.randomInit("bm", 0.1, 16), m), "a");
+        b.node("Gemm", List.of(a, b.randomInit("wg", 0.3, 10, 16), b.randomInit("bg", 0.1, 10)), "logits",
+                Nodes.intAttribute("transB", 1));
+        return b.build();
+    }
+
+    static CalibrationSource calib() {
+        return TestModels.gaussian("x", 5, 16, new long[] {1, 3, 16, 16});
+    }
+
+    /** Every node and tensor name replaced by an unrelated one, as another exporter/quantizer might. */
+    static Model renamed(Model m, Map<String, String> nodeNames) {
+        GraphProto g = m.graph();
+        Set<String> keep = new HashSet<>();
+        for (ValueInfoProto v : g.getInputList()) {
+            keep.add(v.getName());
+        }
+        for (ValueInfoProto v : g.getOutputList()) {
+            keep.add(v.getName());
+        }
+        Map<String, String> t = new HashMap<>();
+        java.util.function.Function<String, String> rn = s -> s.isEmpty() || keep.contains(s) ? s
+                : t.computeIfAbsent(s, k -> "tensor" + t.size());
+        GraphProto.Builder b = g.toBuilder().clearNode().clearInitializer();
+        int i = 0;
+        for (NodeProto n : g.getNodeList()) {
+            NodeProto.Builder nb = n.toBuilder().clearInput().clearOutput().setName("node" + (i++));
+            nodeNames.put(nb.getName(), n.getName());
+            n.getInputList().forEach(s -> nb.addInput(rn.apply(s)));
+            n.getOutputList().forEach(s -> nb.addOutput(rn.apply(s)));
+            b.addNode(nb);
+        }
+        for (TensorProto init : g.getInitializerList()) {
+            b.addInitializer(init.toBuilder().setName(rn.apply(init.getName())));
+        }
+        return m.withGraph(b.build());
+    }
+
+    static Model theirs(Map<String, String> nodeNames) {
+        QwtOnnx.Options none = QwtOnnx.Options.defaults().withCwac(CwacOptions.defaults().withMethod(CwacOptions.Method.NONE));
+        return renamed(QwtOnnx.quantize(floatModel(), calib(), none, Progress.NONE, null).model(), nodeNames);
+    }
+
+    private static Map<String, TensorProto> initializers(Model m) {
+        Map<String, TensorProto> out = new LinkedHashMap<>();
+        m.graph().getInitializerList().forEach(t -> out.put(t.getName(), t));
+        return out;
+    }
+
+    @Test
+    void changesOnlyScaleAndBiasInitializersOfMappedLayers() {
+        Map<String, String> originalNames = new HashMap<>();
+        Model theirs = theirs(originalNames);
+        QwtOnnx.CompensateResult r = QwtOnnx.compensate(floatModel(), theirs, calib(), CwacOptions.defaults(),
+                Progress.NONE, null);
+        Compensator.Result comp = r.compensation();
+        assertEquals(5, comp.layers().size(), comp.skipped().toString());
+        assertEquals(List.of(), comp.skipped());
+
+        // Structural diff: the same nodes (all fields), the same initializer names in the same order.
+        assertEquals(theirs.graph().getNodeList(), r.model().graph().getNodeList());
+        assertEquals(theirs.graph().getInputList(), r.model().graph().getInputList());
+        assertEquals(theirs.graph().getOutputList(), r.model().graph().getOutputList());
+        Map<String, TensorProto> before = initializers(theirs);
+        Map<String, TensorProto> after = initializers(r.model());
+        assertEquals(new ArrayList<>(before.keySet()), new ArrayList<>(after.keySet()));
+        Set<String> allowed = new HashSet<>();
+        for (QdqLayer l : comp.layers()) {
+            allowed.add(l.weightScale());
+            if (l.biasQuantized() != null) {
+                allowed.add(l.biasQuantized());
+                allowed.add(l.biasScale());
+            }
+            if (l.biasAddConst() != null) {
+                allowed.add(l.biasAddConst());
+            }
+        }
+        Set<String> changed = new HashSet<>();
+        for (String name : before.keySet()) {
+            TensorProto a = before.get(name);
+            TensorProto b = after.get(name);
+            assertEquals(a.getDataType(), b.getDataType(), name);
+            assertEquals(a.getDimsList(), b.getDimsList(), name);
+            if (!a.equals(b)) {
+                changed.add(name);
+            }
+        }
+        assertTrue(allowed.containsAll(changed), "changed beyond scales and biases: " + changed + " allowed " + allowed);
+        assertTrue(changed.size() >= comp.layers().size(), "a fold per layer: " + changed);
+        for (String name : changed) {
+            int type = before.get(name).getDataType();
+            assertTrue(type == TensorProto.DataType.FLOAT_VALUE || type == TensorProto.DataType.INT32_VALUE, name);
+        }
+
+        // Each layer was paired with the float layer it came from, whatever its new name; the BatchNorm is part of c1's target.
+        for (QdqLayer l : comp.layers()) {
+            FloatLayer f = comp.floatLayers().get(l.name());
+            assertEquals(originalNames.get(l.name()), f.node().getName(), l.name());
+        }
+        FloatLayer first = comp.floatLayers().get(comp.layers().get(0).name());
+        assertEquals(List.of("BatchNormalization"), first.tail().stream().map(NodeProto::getOpType).toList());
+        assertEquals("bn", first.output());
+
+        // ORT still fuses every layer; the bias scales equal x_scale·w_scale' as ORT checks them.
+        Model optimized = OrtKernels.optimized(r.model());
+        assertEquals(List.of(), OrtKernels.unfusedLayers(optimized));
+        assertEquals(5, OrtKernels.count(OrtKernels.opCounts(optimized), OrtKernels.INTEGER_OPS));
+        for (QdqLayer l : comp.layers()) {
+            if (l.biasScale() != null) {
+                float[] ws = Tensors.floats(after.get(l.weightScale()));
+                float[] bs = Tensors.floats(after.get(l.biasScale()));
+                for (int c = 0; c < ws.length; c++) {
+                    assertEquals(l.inputScale() * ws[c], bs[c], 1e-6f * Math.abs(bs[c]), l.name() + "[" + c + "]");
+                }
+            }
+        }
+
+        // The error to the float model drops.
+        double sqnrBefore = Fidelity.measure(floatModel(), theirs, calib(), Progress.NONE).get(0).meanSqnrDb();
+        double sqnrAfter = Fidelity.measure(floatModel(), r.model(), calib(), Progress.NONE).get(0).meanSqnrDb();
+        System.out.printf("foreign compensation: SQNR %.2f dB -> %.2f dB%n", sqnrBefore, sqnrAfter);
+        assertTrue(sqnrAfter > sqnrBefore + 0.5, sqnrBefore + " -> " + sqnrAfter);
+        assertTrue(comp.sseAfter() < comp.sseBefore());
+    }
+
+    @Test
+    void layersThatCannotBeMappedOrFoldedAreListedAndLeftAlone() {
+        Map<String, String> originalNames = new HashMap<>();
+        Model theirs = theirs(originalNames);
+        List<QdqLayer> found = QdqLayers.find(theirs).layers();
+        // Another tool's weights for one layer (all int8 values negated: no float layer has them) ...
+        QdqLayer alien = found.get(1);
+        GraphProto.Builder g = theirs.graph().toBuilder();
+        String alienWeight = null;
+        for (NodeProto n : theirs.graph().getNodeList()) {
+            if (n.getOpType().equals("DequantizeLinear") && n.getInput(1).equals(alien.weightScale())) {
+                alienWeight = n.getInput(0);
+            }
+        }
+        // ... and one layer's weight scale shared with a second DequantizeLinear (folding would change both).
+        QdqLayer shared = found.get(2);
+        for (int i = 0; i < g.getInitializerCount(); i++) {
+            TensorProto t = g.getInitializer(i);
+            if (t.getName().equals(alienWeight)) {
+                long[] q = Tensors.longs(t);
+                int[] neg = new int[q.length];
+                for (int k = 0; k < q.length; k++) {
+                    neg[k] = (int) -q[k];
+                }
+                g.setInitializer(i, Tensors.byteTensor(t.getName(), DataType.INT8, Tensors.dims(t), neg));
+            }
+        }
+        for (NodeProto n : theirs.graph().getNodeList()) {
+            if (n.getOpType().equals("DequantizeLinear") && n.getInput(1).equals(shared.weightScale())) {
+                g.addNode(n.toBuilder().setName("extra_dq").setOutput(0, "extra_dq_out"));
+            }
+        }
+        g.addOutput(TestModels.valueInfo("extra_dq_out", F, -1, -1, -1, -1));
+        Model odd = theirs.withGraph(g.build());
+        QwtOnnx.CompensateResult r = QwtOnnx.compensate(floatModel(), odd, calib(), CwacOptions.defaults(),
+                Progress.NONE, null);
+        List<String> skipped = r.compensation().skipped();
+        assertEquals(2, skipped.size(), skipped.toString());
+        assertTrue(skipped.get(0).contains(alien.name()) && skipped.get(0).contains("no float Conv layer has these weights"),
+                skipped.toString());
+        assertTrue(skipped.get(1).contains(shared.name()) && skipped.get(1).contains("shared"), skipped.toString());
+        assertEquals(3, r.compensation().layers().size());
+        Map<String, TensorProto> before = initializers(odd);
+        Map<String, TensorProto> after = initializers(r.model());
+        for (QdqLayer l : List.of(alien, shared)) {
+            assertEquals(before.get(l.weightScale()), after.get(l.weightScale()), l.name());
+            assertEquals(before.get(l.biasQuantized()), after.get(l.biasQuantized()), l.name());
+        }
+        assertNotEquals(before, after);
+    }
+}

@@ -1,0 +1,126 @@
+package dev.qwtonnx.e2e;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import dev.qwtonnx.api.QwtOnnx;
+import dev.qwtonnx.calib.Progress;
+import dev.qwtonnx.calib.data.CalibrationSources;
+import dev.qwtonnx.calib.data.Sample;
+import dev.qwtonnx.cwac.CwacOptions;
+import dev.qwtonnx.model.Model;
+import dev.qwtonnx.model.ModelIO;
+import dev.qwtonnx.onnx.NodeProto;
+import dev.qwtonnx.testutil.EmbeddingFidelity;
+import dev.qwtonnx.testutil.Fortunes;
+import dev.qwtonnx.testutil.Images;
+import dev.qwtonnx.testutil.MiniLm;
+import dev.qwtonnx.verify.Fidelity;
+import dev.qwtonnx.verify.OrtKernels;
+import java.awt.image.BufferedImage;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Models quantized by ONNX Runtime's Python quantize_static (QDQ, per-channel; made by
+ * tools/ort_quantize.py into .cache/ort-qdq, or the folder named by -Dqwt.ortQdqDir), then
+ * compensated by us against the original float model. Skipped when the files are not there.
+ */
+@Tag("model")
+class OrtQuantizedCompensateTest {
+    static final Path DIR = Path.of(System.getProperty("qwt.ortQdqDir", ".cache/ort-qdq"));
+
+    static Model theirs(String name) {
+        Path p = DIR.resolve(name + "-ort-qdq.onnx");
+        assumeTrue(Files.exists(p), p + " not found: run python3 tools/ort_quantize.py (needs pip install onnxruntime)");
+        return ModelIO.load(p);
+    }
+
+    /** Node lists equal in every field: same nodes, names, inputs, outputs, attributes, order. */
+    static void assertSameNodes(Model a, Model b) {
+        List<NodeProto> x = a.graph().getNodeList();
+        List<NodeProto> y = b.graph().getNodeList();
+        assertEquals(x.size(), y.size());
+        for (int i = 0; i < x.size(); i++) {
+            assertEquals(x.get(i), y.get(i), "node " + i);
+        }
+        assertEquals(a.graph().getInitializerList().stream().map(t -> t.getName()).toList(),
+                b.graph().getInitializerList().stream().map(t -> t.getName()).toList());
+    }
+
+    @Test
+    void miniLm(@TempDir Path dir) throws Exception {
+        Model theirs = theirs("minilm");
+        assumeTrue(Fortunes.available(), "Debian's fortunes package is not installed (.ci/run installs it)");
+        List<String> sentences = Fortunes.load(2026);
+        List<Sample> calib = MiniLm.samples(sentences.subList(0, 32), 128);
+        List<Sample> eval = MiniLm.samples(sentences.subList(32, 132), 128);
+        Model floatModel = MiniLm.floatModel(dir);
+        QwtOnnx.CompensateResult r = QwtOnnx.compensate(floatModel, theirs, CalibrationSources.ofList(calib),
+                CwacOptions.defaults(), Progress.NONE, null);
+        EmbeddingFidelity before = EmbeddingFidelity.measure(floatModel, theirs, eval);
+        EmbeddingFidelity after = EmbeddingFidelity.measure(floatModel, r.model(), eval);
+        var ops = OrtKernels.optimizedOpCounts(r.model());
+        System.out.printf("MiniLM ORT quantize_static: %d layers compensated, %d left (%s); embedding cosine %s -> %s;"
+                + " calibration SSE %.4g -> %.4g; ORT ops %s%n", r.compensation().layers().size(),
+                r.compensation().skipped().size(), r.compensation().skipped(), before, after,
+                r.compensation().sseBefore(), r.compensation().sseAfter(), ops);
+        assertSameNodes(theirs, r.model());
+        assertEquals(MiniLmEndToEndTest.WEIGHT_MATMULS, r.compensation().layers().size(), r.compensation().skipped().toString());
+        assertEquals(OrtKernels.optimizedOpCounts(theirs), ops);
+        assertTrue(r.compensation().sseAfter() < r.compensation().sseBefore());
+        // No assertion on the embedding cosine: ORT's model re-quantizes every MatMul output to uint8 before
+        // its bias Add, and that error (not the weights') dominates; a per-channel gain cannot undo it and the
+        // global fit's shrinkage can cost cosine (reported above, and in the closing note of issue 6).
+    }
+
+    @Test
+    void ppOcrDetector() throws Exception {
+        Model theirs = theirs("ppocr-det");
+        assumeTrue(Files.exists(PpOcrDetEndToEndTest.MODEL), "PP-OCRv4 detector not fetched (tools/fetch-models.sh)");
+        assumeTrue(Fortunes.available(), "Debian's fortunes package is not installed (.ci/run installs it)");
+        int size = PpOcrDetEndToEndTest.SIZE;
+        List<String> lines = Fortunes.load(7);
+        List<BufferedImage> photos = Images.photos(8);
+        List<BufferedImage> calibImages = new ArrayList<>();
+        List<BufferedImage> evalImages = new ArrayList<>();
+        for (int i = 0; i < 12; i++) {
+            calibImages.add(Images.textPage(lines.subList(i * 20, i * 20 + 20), size, size, i));
+        }
+        for (int i = 0; i < 8; i++) {
+            evalImages.add(Images.textPage(lines.subList(400 + i * 20, 420 + i * 20), size, size, 1000 + i));
+        }
+        for (int i = 0; i < photos.size(); i++) {
+            (i % 2 == 0 ? calibImages : evalImages).add(photos.get(i));
+        }
+        List<Sample> calib = Images.samples("x", calibImages, size, size, "calib");
+        List<Sample> eval = Images.samples("x", evalImages, size, size, "eval");
+        Model floatModel = ModelIO.load(PpOcrDetEndToEndTest.MODEL);
+        QwtOnnx.CompensateResult r = QwtOnnx.compensate(floatModel, theirs, CalibrationSources.ofList(calib),
+                CwacOptions.defaults(), Progress.NONE, null);
+        double iouBefore = PpOcrDetEndToEndTest.meanIoU(floatModel, theirs, eval);
+        double iouAfter = PpOcrDetEndToEndTest.meanIoU(floatModel, r.model(), eval);
+        var fb = Fidelity.measure(floatModel, theirs, CalibrationSources.ofList(eval), Progress.NONE).get(0);
+        var fa = Fidelity.measure(floatModel, r.model(), CalibrationSources.ofList(eval), Progress.NONE).get(0);
+        var ops = OrtKernels.optimizedOpCounts(r.model());
+        System.out.printf("PP-OCRv4 det ORT quantize_static: %d layers compensated, %d left (%s); IoU %.4f -> %.4f;"
+                + " %s -> %s; calibration SSE %.4g -> %.4g; ORT ops %s%n", r.compensation().layers().size(),
+                r.compensation().skipped().size(), r.compensation().skipped(), iouBefore, iouAfter, fb, fa,
+                r.compensation().sseBefore(), r.compensation().sseAfter(), ops);
+        assertSameNodes(theirs, r.model());
+        // Every Conv ORT quantized is paired, those whose BatchNorm ORT folded and those it left after a Q/DQ pair.
+        assertEquals(List.of(), r.compensation().skipped());
+        assertTrue(r.compensation().layers().size() >= 60, r.compensation().layers().size() + " layers");
+        assertEquals(OrtKernels.optimizedOpCounts(theirs), ops);
+        // The detector's own measure (as in PpOcrDetEndToEndTest): the thresholded text map. Mean SQNR is
+        // reported, not asserted: on photos without text the float map is near zero and one sample's SQNR swings it.
+        assertTrue(iouAfter > iouBefore, "IoU " + iouBefore + " -> " + iouAfter);
+        assertTrue(fa.meanCosine() >= fb.meanCosine() - 0.005, fb + " -> " + fa);
+    }
+}
