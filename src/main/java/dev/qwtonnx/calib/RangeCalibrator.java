@@ -9,17 +9,25 @@ import java.util.Collection;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Function;
 import java.util.function.Supplier;
 
 /**
  * Calibration as an analysis: runs the float model over the data with the tensors of interest
- * exposed, feeds each to its observer, and keeps only the observers' statistics.
+ * exposed, feeds each to its observer, and keeps only the observers' statistics (O(tensors × bins)
+ * memory, whatever the number of samples).
  */
 public final class RangeCalibrator {
-    private final Supplier<RangeObserver> observers;
+    private final Function<String, RangeObserver> observers;
 
-    public RangeCalibrator(Supplier<RangeObserver> observers) {
+    /** One observer per tensor, made by {@code observers} from the tensor's name. */
+    public RangeCalibrator(Function<String, RangeObserver> observers) {
         this.observers = observers;
+    }
+
+    /** The same kind of observer for every tensor. */
+    public RangeCalibrator(Supplier<RangeObserver> observers) {
+        this(t -> observers.get());
     }
 
     public Map<String, Range> calibrate(Model floatModel, Collection<String> tensors, CalibrationSource data,
@@ -27,7 +35,7 @@ public final class RangeCalibrator {
         List<String> names = new ArrayList<>(tensors);
         Map<String, RangeObserver> obs = new LinkedHashMap<>();
         for (String n : names) {
-            obs.put(n, observers.get());
+            obs.put(n, observers.apply(n));
         }
         try (OrtRunner runner = new OrtRunner(floatModel, names)) {
             progress.start("calibrate ranges", data.size());
