@@ -108,7 +108,7 @@ public final class QwtOnnx {
         if (!co.overrides().isEmpty()) {
             methods.forEach((t, m) -> say.accept("range of '" + t + "': " + m.label()));
         }
-        Map<String, Range> ranges = new RangeCalibrator(t -> co.observer(methods.get(t)))
+        Map<String, Range> ranges = new RangeCalibrator(t -> co.observer(methods.get(t)), co.batch())
                 .calibrate(prepared, methods.keySet(), calib, progress);
         Model quantized = new Pipeline(List.of(new QdqQuantizer(options.quant(), plan.layers(), ranges)),
                 options.verifyBetweenPasses()).run(prepared, say);

@@ -104,6 +104,10 @@ final class QuantizeCommand implements Callable<Integer> {
             description = "Share of values kept by --calibrate percentile (default: ${DEFAULT-VALUE}).")
     double percentile;
 
+    @Option(names = "--calib-batch", defaultValue = "8", paramLabel = "N",
+            description = "Samples of equal shape run together while calibrating ranges (default: ${DEFAULT-VALUE}).")
+    int calibBatch;
+
     @Option(names = "--range-overrides", paramLabel = "FILE", description = "JSON choosing the range method per tensor "
             + "or per op type reading it: {\"tensors\": {\"name\": \"mse\"}, \"ops\": {\"MatMul\": \"percentile\"}}.")
     Path rangeOverrides;
@@ -276,7 +280,8 @@ final class QuantizeCommand implements Callable<Integer> {
                 parse(CwacOptions.Target.class, target, "--target"),
                 parse(CwacOptions.Schedule.class, schedule, "--schedule"), ridge, 2.0);
         CalibOptions calibOptions = new CalibOptions(RangeOverrides.parseMethod(calibrate, "--calibrate"), percentile,
-                Histogram.DEFAULT_CAPACITY, rangeOverrides == null ? RangeOverrides.NONE : RangeOverrides.read(rangeOverrides));
+                Histogram.DEFAULT_CAPACITY, rangeOverrides == null ? RangeOverrides.NONE : RangeOverrides.read(rangeOverrides),
+                calibBatch);
         return new QwtOnnx.Options(q, c, false, calibOptions);
     }
 
