@@ -16,11 +16,17 @@ import java.util.NoSuchElementException;
 
 /**
  * Joins samples of equal shapes along dimension 0 so that ORT runs them in one call. Samples wait
- * in a bounded window (memory O(window), not O(samples)) until {@code maxBatch} of one shape have
- * come, or the window is full and the largest group goes; the order is deterministic. Batching
- * suits statistics that do not depend on the order of values (histograms, min/max, sums).
+ * in a bounded window (memory O(window), not O(samples)) until a batch of one shape is full, or
+ * the window is full and the largest group goes; the order is deterministic. A batch holds at most
+ * {@code maxBatch} samples and, beyond one sample, at most {@link #MAX_INPUT_ELEMENTS} input
+ * elements: activations (all exposed at once while calibrating) grow with the input, and a batch
+ * of large images would multiply them. Batching suits statistics that do not depend on the order
+ * of values (histograms, min/max, sums).
  */
 public final class Batches {
+    /** Input elements in one joined batch, at most (4 MiB of float input). */
+    public static final long MAX_INPUT_ELEMENTS = 1 << 20;
+
     private Batches() {
     }
 
@@ -80,7 +86,7 @@ public final class Batches {
                     List<Sample> group = waiting.computeIfAbsent(key, k -> new ArrayList<>());
                     group.add(s);
                     buffered++;
-                    if (group.size() == maxBatch) {
+                    if (group.size() >= batchFor(s, maxBatch)) {
                         emit(key);
                     } else if (buffered >= window) {
                         String largest = null;
@@ -103,6 +109,15 @@ public final class Batches {
                 ready.add(new Batch(join(group), List.copyOf(group)));
             }
         };
+    }
+
+    /** How many samples like {@code s} one batch may hold. */
+    static int batchFor(Sample s, int maxBatch) {
+        long elements = 0;
+        for (HostTensor t : s.inputs().values()) {
+            elements += t.numel();
+        }
+        return (int) Math.max(1, Math.min(maxBatch, MAX_INPUT_ELEMENTS / Math.max(1, elements)));
     }
 
     /** The shapes and types of a sample's inputs, or null when one has no first dimension of 1. */

@@ -52,6 +52,23 @@ class BatchesTest {
     }
 
     @Test
+    void largeInputsMakeSmallerBatches() {
+        Sample image = new Sample("i", Map.of("x", HostTensor.ofFloats(new long[] {1, 3, 320, 320},
+                new float[3 * 320 * 320])));
+        assertEquals(3, Batches.batchFor(image, 8), "3 x 307200 elements fit in 2^20");
+        Sample big = new Sample("b", Map.of("x", HostTensor.ofFloats(new long[] {1, 3, 640, 640},
+                new float[3 * 640 * 640])));
+        assertEquals(1, Batches.batchFor(big, 8));
+        assertEquals(8, Batches.batchFor(seq("s", 128, 0), 8));
+        List<Sample> bigs = List.of(big, big, big);
+        int runs = 0;
+        for (Iterator<Batches.Batch> it = Batches.of(bigs, 8, 64); it.hasNext(); runs++) {
+            assertEquals(1, it.next().count());
+        }
+        assertEquals(3, runs);
+    }
+
+    @Test
     void onlyModelsWithDynamicFirstDimensionsAreBatched() {
         assertTrue(Batches.batchable(List.of(new InputSpec("x", DataType.FLOAT, new long[] {-1, 3}))));
         assertTrue(Batches.batchable(List.of(new InputSpec("x", DataType.FLOAT, null))));
