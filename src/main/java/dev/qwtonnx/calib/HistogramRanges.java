@@ -57,17 +57,18 @@ public final class HistogramRanges {
     /**
      * TensorRT's entropy calibration on the magnitudes |x|: for each candidate threshold T, the
      * distribution clipped at T (outliers counted in the last bin) is compared, by KL divergence,
-     * with its image on the quantized grid; the T with the least divergence wins. The grid has 128
-     * levels over [0, T] when values take both signs and 255 when they take one sign only (the
-     * uint8 grid then spends all its levels on that side).
+     * with its image on the quantized grid; the T with the least divergence wins. TensorRT's int8
+     * grid has 128 levels over [0, T]; the uint8 grid here spans [max(min, -T), min(max, T)] with
+     * 255 steps, so the levels over [0, T] are 255·T / that span: 128 for a symmetric tensor, 255
+     * for a one-signed one, and in between for a tensor that is mostly of one sign (after GELU or
+     * HardSwish), which a fixed 128 would clip too hard.
      */
     public static Range entropy(Histogram h) {
-        boolean oneSided = h.min() >= 0 || h.max() <= 0;
-        int levels = oneSided ? UINT8_STEPS : 128;
         Histogram.Magnitudes m = h.magnitudes(ENTROPY_BINS);
         long[] hist = m.counts();
         int n = hist.length;
-        if (n <= levels) {
+        final int first = 128;
+        if (n <= first) {
             return minMax(h);
         }
         long[] above = new long[n + 1];
@@ -78,7 +79,10 @@ public final class HistogramRanges {
         int best = n;
         double[] p = new double[n];
         double[] q = new double[n];
-        for (int i = levels; i <= n; i++) {
+        for (int i = first; i <= n; i++) {
+            double t = i * m.width();
+            double span = Math.min(h.max(), t) - Math.max(h.min(), -t);
+            int levels = (int) Math.min(i, Math.max(2, Math.round(UINT8_STEPS * t / Math.max(span, t))));
             for (int k = 0; k < i; k++) {
                 p[k] = hist[k];
             }
