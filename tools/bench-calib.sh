@@ -7,4 +7,6 @@ cd "$(dirname "$0")/.."
 mvn -B -q test-compile
 mvn -B -q -Dstyle.color=never dependency:build-classpath -Dmdep.includeScope=test -Dmdep.outputFile=target/bench.classpath
 cp=$(cat target/bench.classpath)
-exec java -Xmx2g -cp "target/test-classes:target/classes:$cp" dev.qwtonnx.bench.CalibrationBench "${1:-all}" "${2:-100,1000}" "${3:-128}"
+# A fixed young generation (-Xmn): otherwise G1 grows it with the run's length, and the heap pools'
+# peak usage would measure the collector's sizing rather than what calibration keeps.
+exec java -Xmx2g -Xmn64m -cp "target/test-classes:target/classes:$cp" dev.qwtonnx.bench.CalibrationBench "${1:-all}" "${2:-100,1000}" "${3:-128}"

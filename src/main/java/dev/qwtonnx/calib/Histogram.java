@@ -93,7 +93,7 @@ public final class Histogram {
     private void growTo(double lo, double hi) {
         int e = Math.max(exponent, exponentFor(lo, hi, capacity));
         long newOrigin = floorIndex(lo, e);
-        if (total > 0) {
+        if (total > 0 && (e != exponent || newOrigin != origin)) {
             long[] old = counts.clone();
             Arrays.fill(counts, 0);
             int shift = e - exponent;
