@@ -1,10 +1,11 @@
 package dev.qwtonnx.api;
 
 import dev.qwtonnx.QwtException;
-import dev.qwtonnx.calib.MinMaxObserver;
+import dev.qwtonnx.calib.CalibOptions;
 import dev.qwtonnx.calib.Progress;
 import dev.qwtonnx.calib.Range;
 import dev.qwtonnx.calib.RangeCalibrator;
+import dev.qwtonnx.calib.RangeMethod;
 import dev.qwtonnx.calib.data.CalibrationSource;
 import dev.qwtonnx.calib.data.Sample;
 import dev.qwtonnx.cwac.Compensator;
@@ -50,17 +51,30 @@ public final class QwtOnnx {
     }
 
     /** Every option of a quantization run, validated where each part is built. */
-    public record Options(QuantOptions quant, CwacOptions cwac, boolean verifyBetweenPasses) {
+    public record Options(QuantOptions quant, CwacOptions cwac, boolean verifyBetweenPasses, CalibOptions calib) {
+        public Options {
+            java.util.Objects.requireNonNull(calib, "calib");
+        }
+
+        /** Options with the default calibration (MinMax). */
+        public Options(QuantOptions quant, CwacOptions cwac, boolean verifyBetweenPasses) {
+            this(quant, cwac, verifyBetweenPasses, CalibOptions.defaults());
+        }
+
         public static Options defaults() {
-            return new Options(QuantOptions.defaults(), CwacOptions.defaults(), false);
+            return new Options(QuantOptions.defaults(), CwacOptions.defaults(), false, CalibOptions.defaults());
         }
 
         public Options withCwac(CwacOptions c) {
-            return new Options(quant, c, verifyBetweenPasses);
+            return new Options(quant, c, verifyBetweenPasses, calib);
         }
 
         public Options withQuant(QuantOptions q) {
-            return new Options(q, cwac, verifyBetweenPasses);
+            return new Options(q, cwac, verifyBetweenPasses, calib);
+        }
+
+        public Options withCalib(CalibOptions c) {
+            return new Options(quant, cwac, verifyBetweenPasses, c);
         }
     }
 
@@ -103,8 +117,14 @@ public final class QwtOnnx {
             throw new QwtException("the model has no Conv, MatMul or Gemm layer with a constant weight to quantize");
         }
         long t0 = System.nanoTime();
-        Map<String, Range> ranges = new RangeCalibrator(MinMaxObserver::new)
-                .calibrate(prepared, plan.tensorsToCalibrate(), calib, progress);
+        CalibOptions co = options.calib();
+        Map<String, RangeMethod> methods = co.overrides().resolve(prepared.graph(), plan.tensorsToCalibrate(),
+                co.method());
+        if (!co.overrides().isEmpty()) {
+            methods.forEach((t, m) -> say.accept("range of '" + t + "': " + m.label()));
+        }
+        Map<String, Range> ranges = new RangeCalibrator(t -> co.observer(methods.get(t)), co.batch())
+                .calibrate(prepared, methods.keySet(), calib, progress);
         Map<String, QuantizedWeight> rounded = options.quant().effectiveRounding() == WeightRounding.GPTQ
                 ? GptqRounder.round(prepared, plan.layers(), options.quant(), calib, progress) : Map.of();
         List<Sensitivity.LayerError> keptFloat = List.of();
@@ -204,7 +224,7 @@ public final class QwtOnnx {
         ModelProto.Builder b = model.proto().toBuilder();
         put(b, "qwt.tool", TOOL);
         put(b, "qwt.version", version());
-        put(b, "qwt.options", options.quant() + " " + options.cwac());
+        put(b, "qwt.options", options.quant() + " " + options.cwac() + " " + options.calib());
         return new Model(b.build());
     }
 

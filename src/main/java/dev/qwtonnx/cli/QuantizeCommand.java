@@ -2,10 +2,17 @@ package dev.qwtonnx.cli;
 
 import dev.qwtonnx.QwtException;
 import dev.qwtonnx.api.QwtOnnx;
+import dev.qwtonnx.calib.CalibOptions;
+import dev.qwtonnx.calib.Histogram;
 import dev.qwtonnx.calib.Progress;
+import dev.qwtonnx.calib.RangeOverrides;
 import dev.qwtonnx.calib.data.CalibrationSource;
 import dev.qwtonnx.calib.data.CalibrationSources;
+import dev.qwtonnx.calib.data.ImageFolderSource;
+import dev.qwtonnx.calib.data.ImageSpec;
+import dev.qwtonnx.calib.data.InputSpec;
 import dev.qwtonnx.calib.data.InputSpecs;
+import dev.qwtonnx.calib.data.TextSource;
 import dev.qwtonnx.cwac.ChannelFit;
 import dev.qwtonnx.cwac.CwacOptions;
 import dev.qwtonnx.model.Model;
@@ -46,10 +53,70 @@ final class QuantizeCommand implements Callable<Integer> {
     @Parameters(index = "1", paramLabel = "OUT", description = "Where to write the INT8 model (never the input).")
     Path output;
 
-    @Option(names = "--calib", required = true, paramLabel = "DIR",
+    @Option(names = "--calib", paramLabel = "DIR",
             description = "Calibration data: a folder of .npz files (arrays named by model input), of .npy files, "
                     + "or of ONNX test-data sets (test_data_set_*/input_*.pb).")
     Path calib;
+
+    @Option(names = "--calib-images", paramLabel = "DIR",
+            description = "Calibration images: a folder of JPEG/PNG files for a model with one image input.")
+    Path calibImages;
+
+    @Option(names = "--image-size", paramLabel = "WxH",
+            description = "Images are resized to cover WxH and center-cropped (default: the model's input size).")
+    String imageSize;
+
+    @Option(names = "--mean", split = ",", paramLabel = "M", description = "Per-channel mean (RGB order) "
+            + "subtracted after scaling to [0,1], e.g. 0.485,0.456,0.406 (default: 0).")
+    float[] mean;
+
+    @Option(names = "--std", split = ",", paramLabel = "S", description = "Per-channel std (RGB order) "
+            + "dividing after the mean, e.g. 0.229,0.224,0.225 (default: 1).")
+    float[] std;
+
+    @Option(names = "--layout", paramLabel = "L", description = "Image tensor layout: NCHW or NHWC (default: NCHW).")
+    String layout;
+
+    @Option(names = "--channels", paramLabel = "C", description = "Channel order: RGB or BGR (default: RGB).")
+    String channels;
+
+    @Option(names = "--image-spec", paramLabel = "FILE", description = "A JSON file with size, mean, std, layout, "
+            + "channels; the options above override it.")
+    Path imageSpec;
+
+    @Option(names = "--calib-text", paramLabel = "FILE",
+            description = "Calibration text: one sample per non-blank line (needs --tokenizer).")
+    Path calibText;
+
+    @Option(names = "--tokenizer", paramLabel = "FILE", description = "HuggingFace tokenizer.json for --calib-text.")
+    Path tokenizer;
+
+    @Option(names = "--max-length", defaultValue = "128", paramLabel = "N",
+            description = "Tokens per line at most (default: ${DEFAULT-VALUE}).")
+    int maxLength;
+
+    @Option(names = "--limit", defaultValue = "0", paramLabel = "N",
+            description = "Use at most N calibration samples; 0 = all (default: ${DEFAULT-VALUE}).")
+    int limit;
+
+    @Option(names = "--shuffle", description = "Pick and order the samples at random, seeded by --seed.")
+    boolean shuffle;
+
+    @Option(names = "--calibrate", defaultValue = "minmax", paramLabel = "M",
+            description = "Activation range method: minmax, percentile, entropy or mse (default: ${DEFAULT-VALUE}).")
+    String calibrate;
+
+    @Option(names = "--percentile", defaultValue = "99.99", paramLabel = "P",
+            description = "Share of values kept by --calibrate percentile (default: ${DEFAULT-VALUE}).")
+    double percentile;
+
+    @Option(names = "--calib-batch", defaultValue = "8", paramLabel = "N",
+            description = "Samples of equal shape run together while calibrating ranges (default: ${DEFAULT-VALUE}).")
+    int calibBatch;
+
+    @Option(names = "--range-overrides", paramLabel = "FILE", description = "JSON choosing the range method per tensor "
+            + "or per op type reading it: {\"tensors\": {\"name\": \"mse\"}, \"ops\": {\"MatMul\": \"percentile\"}}.")
+    Path rangeOverrides;
 
     @Option(names = "--method", defaultValue = "cwac", paramLabel = "M",
             description = "none (plain PTQ), bias (bias correction), cwac (default: ${DEFAULT-VALUE}).")
@@ -102,7 +169,8 @@ final class QuantizeCommand implements Callable<Integer> {
             description = "Fraction of the calibration samples held out to measure fidelity (default: ${DEFAULT-VALUE}).")
     double holdout;
 
-    @Option(names = "--seed", defaultValue = "1", description = "Seed of the hold-out split (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--seed", defaultValue = "1",
+            description = "Seed of the hold-out split and of --shuffle (default: ${DEFAULT-VALUE}).")
     long seed;
 
     @Option(names = "--report", paramLabel = "PATH", description = "Write the quantization report to PATH (.html or "
@@ -146,7 +214,14 @@ final class QuantizeCommand implements Callable<Integer> {
             throw e.getMessage().contains(input.toString()) ? e : new QwtException(input + ": " + e.getMessage(), e);
         }
         List<Path> reports = QuantizeReport.paths(output, report, noReport);
-        CalibrationSource all = CalibrationSources.open(calib, InputSpecs.of(floatModel.graph()));
+        try (CalibrationSource opened = openCalibration(floatModel)) {
+            return quantize(floatModel, CalibrationSources.limit(opened, limit, shuffle ? seed : null), options, out,
+                    start, reports, qoperator);
+        }
+    }
+
+    private int quantize(Model floatModel, CalibrationSource all, QwtOnnx.Options options, PrintWriter out, long start,
+            List<Path> reports, boolean qoperator) {
         List<CalibrationSource> parts = all.size() >= 2 && holdout > 0 ? CalibrationSources.split(all, holdout, seed)
                 : List.of(all, all);
         CalibrationSource calibSet = parts.get(0);
@@ -157,11 +232,67 @@ final class QuantizeCommand implements Callable<Integer> {
         Model written = qoperator ? QwtOnnx.toQOperator(r.model(), false, null) : r.model();
         ModelIO.save(written, output, input);
         // The report measures the QDQ model; a QOperator output computes the same to within one step.
-        QuantizeReport.write(reports, r, input, output, heldOut, heldOut == calibSet, calib, calibSet.size(), method, runs, progress);
+        Path source = calib != null ? calib : calibImages != null ? calibImages : calibText;
+        QuantizeReport.write(reports, r, input, output, heldOut, heldOut == calibSet, source, calibSet.size(), method, runs,
+                progress);
         if (!quiet) {
             summary(out, r, written, heldOut, heldOut == calibSet, progress, start);
         }
         return 0;
+    }
+
+    /** The one calibration source the options name (the caller closes it: a tokenizer is native). */
+    CalibrationSource openCalibration(Model floatModel) {
+        long given = java.util.stream.Stream.of(calib, calibImages, calibText).filter(java.util.Objects::nonNull).count();
+        if (given != 1) {
+            throw new QwtException(given == 0 ? "no calibration data: give --calib DIR, --calib-images DIR or --calib-text FILE"
+                    : "give only one of --calib, --calib-images and --calib-text");
+        }
+        if (calibText == null && tokenizer != null) {
+            throw new QwtException("--tokenizer is for --calib-text");
+        }
+        boolean imageOptions = imageSize != null || mean != null || std != null || layout != null || channels != null
+                || imageSpec != null;
+        if (calibImages == null && imageOptions) {
+            throw new QwtException("--image-size, --mean, --std, --layout, --channels and --image-spec are for --calib-images");
+        }
+        List<InputSpec> specs = InputSpecs.of(floatModel.graph());
+        CalibrationSource src;
+        if (calibImages != null) {
+            src = ImageFolderSource.open(calibImages, imageSpecOf(), specs);
+        } else if (calibText != null) {
+            if (tokenizer == null) {
+                throw new QwtException("--calib-text needs --tokenizer tokenizer.json");
+            }
+            src = TextSource.open(calibText, tokenizer, maxLength, specs);
+        } else {
+            src = CalibrationSources.open(calib, specs);
+        }
+        return src;
+    }
+
+    private ImageSpec imageSpecOf() {
+        ImageSpec s = ImageSpec.defaults();
+        if (imageSpec != null) {
+            s = s.withFile(imageSpec);
+        }
+        if (imageSize != null) {
+            int[] wh = ImageSpec.parseSize(imageSize, "--image-size");
+            s = s.withSize(wh[0], wh[1]);
+        }
+        if (mean != null) {
+            s = s.withMean(mean);
+        }
+        if (std != null) {
+            s = s.withStd(std);
+        }
+        if (layout != null) {
+            s = s.withLayout(ImageSpec.parseEnum(ImageSpec.Layout.class, layout, "--layout"));
+        }
+        if (channels != null) {
+            s = s.withChannels(ImageSpec.parseEnum(ImageSpec.Channels.class, channels, "--channels"));
+        }
+        return s;
     }
 
     private static String integerOps(Map<String, Integer> ops) {
@@ -218,7 +349,10 @@ final class QuantizeCommand implements Callable<Integer> {
                 parse(CwacOptions.Target.class, target, "--target"),
                 parse(CwacOptions.Schedule.class, schedule, "--schedule"), ridge, 2.0,
                 parse(CwacOptions.Gate.class, gate, "--gate"));
-        return new QwtOnnx.Options(q, c, false);
+        CalibOptions calibOptions = new CalibOptions(RangeOverrides.parseMethod(calibrate, "--calibrate"), percentile,
+                Histogram.DEFAULT_CAPACITY, rangeOverrides == null ? RangeOverrides.NONE : RangeOverrides.read(rangeOverrides),
+                calibBatch);
+        return new QwtOnnx.Options(q, c, false, calibOptions);
     }
 
     static <E extends Enum<E>> E parse(Class<E> type, String value, String option) {

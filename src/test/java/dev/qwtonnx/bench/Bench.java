@@ -131,7 +131,7 @@ public final class Bench {
         return new double[] {e.mean(), e.min()};
     }
 
-    private static double[] iou(QwtOnnx.Result r, List<Sample> eval) {
+    static double[] iou(QwtOnnx.Result r, List<Sample> eval) {
         double sum = 0;
         double min = 1;
         try (OrtRunner a = new OrtRunner(r.prepared(), List.of()); OrtRunner b = new OrtRunner(r.model(), List.of())) {

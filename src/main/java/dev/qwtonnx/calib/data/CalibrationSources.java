@@ -38,25 +38,10 @@ public final class CalibrationSources {
     }
 
     /** A source whose samples are loaded on demand by index. */
-    private record Indexed(int size, IntFunction<Sample> loader) implements CalibrationSource {
+    private record Indexed(int size, IntFunction<Sample> loader) implements IndexedSource {
         @Override
-        public Iterator<Sample> iterator() {
-            return new Iterator<>() {
-                int i;
-
-                @Override
-                public boolean hasNext() {
-                    return i < size;
-                }
-
-                @Override
-                public Sample next() {
-                    if (i >= size) {
-                        throw new NoSuchElementException();
-                    }
-                    return loader.apply(i++);
-                }
-            };
+        public Sample sample(int index) {
+            return loader.apply(index);
         }
     }
 
@@ -317,10 +302,34 @@ public final class CalibrationSources {
         return List.of(pick(src, calib), pick(src, holdout));
     }
 
-    /** The samples at the given (increasing) positions of a source. */
+    /**
+     * At most {@code limit} samples (all when {@code limit} is 0 or at least the source's size):
+     * the first ones in the source's order, or, with a {@code shuffleSeed}, a seeded random choice
+     * in a seeded random order (the same seed always picks the same samples).
+     */
+    public static CalibrationSource limit(CalibrationSource src, int limit, Long shuffleSeed) {
+        if (limit < 0) {
+            throw new QwtException("the sample limit must be >= 0, got " + limit);
+        }
+        int n = src.size();
+        int k = limit == 0 ? n : Math.min(limit, n);
+        if (shuffleSeed == null) {
+            return k == n ? src : pick(src, IntStream.range(0, k).toArray());
+        }
+        List<Integer> order = new ArrayList<>(IntStream.range(0, n).boxed().toList());
+        Collections.shuffle(order, new Random(shuffleSeed));
+        int[] chosen = order.subList(0, k).stream().mapToInt(Integer::intValue).toArray();
+        if (!(src instanceof IndexedSource)) {
+            // A streamed source can only be read forward: keep the random choice, in source order.
+            Arrays.sort(chosen);
+        }
+        return pick(src, chosen);
+    }
+
+    /** The samples at the given positions of a source (increasing, unless it has random access). */
     private static CalibrationSource pick(CalibrationSource src, int[] positions) {
-        if (src instanceof Indexed idx) {
-            return new Indexed(positions.length, j -> idx.loader().apply(positions[j]));
+        if (src instanceof IndexedSource idx) {
+            return new Indexed(positions.length, j -> idx.sample(positions[j]));
         }
         return new CalibrationSource() {
             @Override

@@ -1,0 +1,155 @@
+package dev.qwtonnx.calib;
+
+import dev.qwtonnx.calib.data.InputSpec;
+import dev.qwtonnx.calib.data.Sample;
+import dev.qwtonnx.model.HostTensor;
+import java.nio.ByteBuffer;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Deque;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.NoSuchElementException;
+
+/**
+ * Joins samples of equal shapes along dimension 0 so that ORT runs them in one call. Samples wait
+ * in a bounded window (memory O(window), not O(samples)) until a batch of one shape is full, or
+ * the window is full and the largest group goes; the order is deterministic. A batch holds at most
+ * {@code maxBatch} samples and, beyond one sample, at most {@link #MAX_INPUT_ELEMENTS} input
+ * elements: activations (all exposed at once while calibrating) grow with the input, and a batch
+ * of large images would multiply them. Batching suits statistics that do not depend on the order
+ * of values (histograms, min/max, sums).
+ */
+public final class Batches {
+    /** Input elements in one joined batch, at most (4 MiB of float input). */
+    public static final long MAX_INPUT_ELEMENTS = 1 << 20;
+
+    private Batches() {
+    }
+
+    /** A run of several samples joined, and the samples it joins. */
+    public record Batch(Sample sample, List<Sample> parts) {
+        public int count() {
+            return parts.size();
+        }
+    }
+
+    /**
+     * Whether the model lets samples be joined: every input has a dynamic (or undeclared) first
+     * dimension, and each sample holds one item along it.
+     */
+    public static boolean batchable(List<InputSpec> inputs) {
+        for (InputSpec in : inputs) {
+            long[] s = in.shape();
+            if (s != null && (s.length == 0 || s[0] >= 0)) {
+                return false;
+            }
+        }
+        return !inputs.isEmpty();
+    }
+
+    public static Iterator<Batch> of(Iterable<Sample> samples, int maxBatch, int window) {
+        if (maxBatch < 1 || window < maxBatch) {
+            throw new IllegalArgumentException("need 1 <= maxBatch <= window, got " + maxBatch + ", " + window);
+        }
+        Iterator<Sample> in = samples.iterator();
+        return new Iterator<>() {
+            final Map<String, List<Sample>> waiting = new LinkedHashMap<>();
+            final Deque<Batch> ready = new ArrayDeque<>();
+            int buffered;
+
+            @Override
+            public boolean hasNext() {
+                fill();
+                return !ready.isEmpty();
+            }
+
+            @Override
+            public Batch next() {
+                if (!hasNext()) {
+                    throw new NoSuchElementException();
+                }
+                return ready.poll();
+            }
+
+            private void fill() {
+                while (ready.isEmpty() && in.hasNext()) {
+                    Sample s = in.next();
+                    String key = shapeKey(s);
+                    if (key == null) {
+                        ready.add(new Batch(s, List.of(s)));
+                        return;
+                    }
+                    List<Sample> group = waiting.computeIfAbsent(key, k -> new ArrayList<>());
+                    group.add(s);
+                    buffered++;
+                    if (group.size() >= batchFor(s, maxBatch)) {
+                        emit(key);
+                    } else if (buffered >= window) {
+                        String largest = null;
+                        for (var e : waiting.entrySet()) {
+                            if (largest == null || e.getValue().size() > waiting.get(largest).size()) {
+                                largest = e.getKey();
+                            }
+                        }
+                        emit(largest);
+                    }
+                }
+                if (ready.isEmpty() && !waiting.isEmpty()) {
+                    emit(waiting.keySet().iterator().next());
+                }
+            }
+
+            private void emit(String key) {
+                List<Sample> group = waiting.remove(key);
+                buffered -= group.size();
+                ready.add(new Batch(join(group), List.copyOf(group)));
+            }
+        };
+    }
+
+    /** How many samples like {@code s} one batch may hold. */
+    static int batchFor(Sample s, int maxBatch) {
+        long elements = 0;
+        for (HostTensor t : s.inputs().values()) {
+            elements += t.numel();
+        }
+        return (int) Math.max(1, Math.min(maxBatch, MAX_INPUT_ELEMENTS / Math.max(1, elements)));
+    }
+
+    /** The shapes and types of a sample's inputs, or null when one has no first dimension of 1. */
+    private static String shapeKey(Sample s) {
+        StringBuilder b = new StringBuilder();
+        for (var e : s.inputs().entrySet()) {
+            long[] shape = e.getValue().shape();
+            if (shape.length == 0 || shape[0] != 1) {
+                return null;
+            }
+            b.append(e.getKey()).append(':').append(e.getValue().type()).append(Arrays.toString(shape)).append(';');
+        }
+        return b.toString();
+    }
+
+    /** The samples' tensors concatenated along dimension 0 (row-major: their bytes one after another). */
+    static Sample join(List<Sample> group) {
+        if (group.size() == 1) {
+            return group.get(0);
+        }
+        Map<String, HostTensor> joined = new LinkedHashMap<>();
+        for (String name : group.get(0).inputs().keySet()) {
+            HostTensor first = group.get(0).inputs().get(name);
+            long[] shape = first.shape();
+            shape[0] = group.size();
+            ByteBuffer bytes = ByteBuffer.allocate(Math.toIntExact(first.bytes().remaining() * (long) group.size()));
+            for (Sample s : group) {
+                bytes.put(s.inputs().get(name).bytes());
+            }
+            bytes.flip();
+            joined.put(name, new HostTensor(first.type(), shape, bytes));
+        }
+        return new Sample(group.get(0).id() + " (+" + (group.size() - 1) + " more)", joined);
+    }
+}

@@ -1,0 +1,60 @@
+package dev.qwtonnx.calib;
+
+import dev.qwtonnx.QwtException;
+import java.util.Objects;
+
+/**
+ * How activation ranges are calibrated.
+ *
+ * @param method     the range method of every tensor the overrides do not name
+ * @param percentile for {@link RangeMethod#PERCENTILE}: the share of values kept, in (0, 100]
+ * @param bins       histogram capacity per tensor (memory is O(tensors × bins))
+ * @param overrides  per-tensor or per-consumer-op choices of method
+ * @param batch      samples of equal shape joined into one ORT run, at most (1 = no batching)
+ */
+public record CalibOptions(RangeMethod method, double percentile, int bins, RangeOverrides overrides, int batch) {
+    public CalibOptions {
+        Objects.requireNonNull(method, "method");
+        Objects.requireNonNull(overrides, "overrides");
+        if (!(percentile > 0 && percentile <= 100)) {
+            throw new QwtException("percentile must be in (0, 100], got " + percentile);
+        }
+        if (batch < 1 || batch > 4096) {
+            throw new QwtException("calibration batch must be in [1, 4096], got " + batch);
+        }
+        if (bins < 128 || bins > (1 << 20)) {
+            throw new QwtException("histogram bins must be in [128, 1048576], got " + bins);
+        }
+    }
+
+    public static CalibOptions defaults() {
+        return new CalibOptions(RangeMethod.MINMAX, 99.99, Histogram.DEFAULT_CAPACITY, RangeOverrides.NONE, 8);
+    }
+
+    public CalibOptions withMethod(RangeMethod m) {
+        return new CalibOptions(m, percentile, bins, overrides, batch);
+    }
+
+    public CalibOptions withPercentile(double p) {
+        return new CalibOptions(method, p, bins, overrides, batch);
+    }
+
+    public CalibOptions withOverrides(RangeOverrides o) {
+        return new CalibOptions(method, percentile, bins, o, batch);
+    }
+
+    public CalibOptions withBatch(int b) {
+        return new CalibOptions(method, percentile, bins, overrides, b);
+    }
+
+    /** A fresh observer for a tensor calibrated with {@code m}: MinMax needs no histogram. */
+    public RangeObserver observer(RangeMethod m) {
+        return m == RangeMethod.MINMAX ? new MinMaxObserver() : new HistogramObserver(m, percentile, bins);
+    }
+
+    @Override
+    public String toString() {
+        return "calibrate=" + method.label() + (method == RangeMethod.PERCENTILE ? "@" + percentile : "")
+                + (overrides.isEmpty() ? "" : " overrides=" + overrides);
+    }
+}

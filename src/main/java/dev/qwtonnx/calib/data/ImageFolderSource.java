@@ -1,0 +1,191 @@
+package dev.qwtonnx.calib.data;
+
+import dev.qwtonnx.QwtException;
+import dev.qwtonnx.model.DataType;
+import dev.qwtonnx.model.HostTensor;
+import java.awt.Color;
+import java.awt.Graphics2D;
+import java.awt.RenderingHints;
+import java.awt.image.BufferedImage;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Comparator;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.stream.Stream;
+import javax.imageio.ImageIO;
+import javax.imageio.ImageReader;
+import javax.imageio.stream.ImageInputStream;
+
+/**
+ * A folder of JPEG/PNG images (read with ImageIO, in file-name order, hidden files ignored) as
+ * samples of a model with one float image input of shape [1, 3, H, W] (NCHW) or [1, H, W, 3]
+ * (NHWC). Each image is decoded when its sample is needed.
+ */
+public final class ImageFolderSource implements IndexedSource {
+    private final List<Path> files;
+    private final ImageSpec spec;
+    private final String input;
+
+    private ImageFolderSource(List<Path> files, ImageSpec spec, String input) {
+        this.files = files;
+        this.spec = spec;
+        this.input = input;
+    }
+
+    /**
+     * Opens the folder for the model's inputs: checks that the model takes exactly one float
+     * input of rank 4 with 3 channels where the layout puts them, fills in the image size from the
+     * model when the spec leaves it 0, and checks that every file is an image ImageIO can read
+     * (from its header only).
+     */
+    public static ImageFolderSource open(Path dir, ImageSpec spec, List<InputSpec> inputs) {
+        if (inputs.size() != 1) {
+            throw new QwtException("image calibration data feeds one model input, but the model takes " + inputs.size()
+                    + ": " + inputs.stream().map(InputSpec::name).toList() + " (use --calib with .npz files instead)");
+        }
+        InputSpec in = inputs.get(0);
+        if (in.type() != DataType.FLOAT) {
+            throw new QwtException("model input '" + in.name() + "' is " + in.type() + "; images make FLOAT inputs");
+        }
+        boolean nchw = spec.layout() == ImageSpec.Layout.NCHW;
+        long[] s = in.rankKnown() ? in.shape() : new long[] {-1, -1, -1, -1};
+        if (s.length != 4) {
+            throw new QwtException("model input '" + in.name() + "' has shape " + in.shapeText()
+                    + "; images make rank-4 inputs (" + spec.layout() + ")");
+        }
+        long c = nchw ? s[1] : s[3];
+        long h = nchw ? s[2] : s[1];
+        long w = nchw ? s[3] : s[2];
+        if (c >= 0 && c != 3) {
+            throw new QwtException("model input '" + in.name() + "' has shape " + in.shapeText() + ": " + c
+                    + " channels where layout " + spec.layout() + " puts them; images give 3 (try the other --layout)");
+        }
+        if (s[0] > 1) {
+            throw new QwtException("model input '" + in.name() + "' has a fixed batch of " + s[0]
+                    + "; image calibration feeds one image per run");
+        }
+        ImageSpec sized = spec;
+        if (spec.width() == 0 || spec.height() == 0) {
+            if (w < 0 || h < 0) {
+                throw new QwtException("model input '" + in.name() + "' has shape " + in.shapeText()
+                        + " with a dynamic height or width: give the image size (--image-size WxH)");
+            }
+            sized = spec.withSize((int) w, (int) h);
+        } else if ((w >= 0 && w != spec.width()) || (h >= 0 && h != spec.height())) {
+            throw new QwtException("image size " + spec.width() + "x" + spec.height() + " does not fit model input '"
+                    + in.name() + "' of shape " + in.shapeText() + " (" + spec.layout() + ")");
+        }
+        List<Path> files = list(dir);
+        for (Path f : files) {
+            checkReadable(f);
+        }
+        return new ImageFolderSource(files, sized, in.name());
+    }
+
+    static boolean isImage(Path p) {
+        String n = p.getFileName().toString().toLowerCase(Locale.ROOT);
+        return !n.startsWith(".") && (n.endsWith(".jpg") || n.endsWith(".jpeg") || n.endsWith(".png"));
+    }
+
+    private static List<Path> list(Path dir) {
+        if (!Files.isDirectory(dir)) {
+            throw new QwtException((Files.exists(dir) ? "image folder is not a folder: " : "image folder not found: ") + dir);
+        }
+        List<Path> files;
+        try (Stream<Path> s = Files.list(dir)) {
+            files = s.filter(p -> Files.isRegularFile(p) && isImage(p))
+                    .sorted(Comparator.comparing(p -> p.getFileName().toString())).toList();
+        } catch (IOException e) {
+            throw new QwtException("cannot list image folder " + dir + ": " + e.getMessage(), e);
+        }
+        if (files.isEmpty()) {
+            throw new QwtException("no .jpg, .jpeg or .png images in " + dir);
+        }
+        return files;
+    }
+
+    private static void checkReadable(Path f) {
+        try (ImageInputStream in = ImageIO.createImageInputStream(f.toFile())) {
+            Iterator<ImageReader> readers = in == null ? null : ImageIO.getImageReaders(in);
+            if (readers == null || !readers.hasNext()) {
+                throw new QwtException(f + ": not an image ImageIO can read (JPEG or PNG)");
+            }
+            ImageReader r = readers.next();
+            try {
+                r.setInput(in);
+                if (r.getWidth(0) <= 0 || r.getHeight(0) <= 0) {
+                    throw new QwtException(f + ": image has no pixels");
+                }
+            } finally {
+                r.dispose();
+            }
+        } catch (IOException e) {
+            throw new QwtException(f + ": cannot read image: " + e.getMessage(), e);
+        }
+    }
+
+    public ImageSpec spec() {
+        return spec;
+    }
+
+    @Override
+    public int size() {
+        return files.size();
+    }
+
+    @Override
+    public Sample sample(int index) {
+        Path f = files.get(index);
+        BufferedImage img;
+        try {
+            img = ImageIO.read(f.toFile());
+        } catch (IOException e) {
+            throw new QwtException(f + ": cannot decode image: " + e.getMessage(), e);
+        }
+        if (img == null) {
+            throw new QwtException(f + ": not an image ImageIO can read (JPEG or PNG)");
+        }
+        return new Sample(f.toString(), Map.of(input, toTensor(img, spec)));
+    }
+
+    /** Resizes to cover the target, center-crops, scales to [0, 1] and normalises, as {@code spec} says. */
+    public static HostTensor toTensor(BufferedImage src, ImageSpec spec) {
+        int w = spec.width();
+        int h = spec.height();
+        double scale = Math.max((double) w / src.getWidth(), (double) h / src.getHeight());
+        int sw = Math.max(w, (int) Math.round(src.getWidth() * scale));
+        int sh = Math.max(h, (int) Math.round(src.getHeight() * scale));
+        BufferedImage img = new BufferedImage(w, h, BufferedImage.TYPE_INT_RGB);
+        Graphics2D g = img.createGraphics();
+        try {
+            g.setRenderingHint(RenderingHints.KEY_INTERPOLATION, RenderingHints.VALUE_INTERPOLATION_BILINEAR);
+            g.setRenderingHint(RenderingHints.KEY_RENDERING, RenderingHints.VALUE_RENDER_QUALITY);
+            // Transparent pixels are composited on black.
+            g.drawImage(src, -(sw - w) / 2, -(sh - h) / 2, sw, sh, Color.BLACK, null);
+        } finally {
+            g.dispose();
+        }
+        float[] mean = spec.mean();
+        float[] std = spec.std();
+        boolean bgr = spec.channels() == ImageSpec.Channels.BGR;
+        boolean nchw = spec.layout() == ImageSpec.Layout.NCHW;
+        int[] rgb = img.getRGB(0, 0, w, h, null, 0, w);
+        float[] v = new float[3 * w * h];
+        int plane = w * h;
+        for (int p = 0; p < plane; p++) {
+            int px = rgb[p];
+            for (int k = 0; k < 3; k++) {
+                int shift = 16 - 8 * k;
+                float x = (((px >> shift) & 0xff) / 255f - mean[k]) / std[k];
+                int c = bgr ? 2 - k : k;
+                v[nchw ? c * plane + p : p * 3 + c] = x;
+            }
+        }
+        long[] shape = nchw ? new long[] {1, 3, h, w} : new long[] {1, h, w, 3};
+        return HostTensor.ofFloats(shape, v);
+    }
+}

@@ -1,0 +1,284 @@
+package dev.qwtonnx.bench;
+
+import com.sun.management.GarbageCollectionNotificationInfo;
+import dev.qwtonnx.api.QwtOnnx;
+import dev.qwtonnx.calib.CalibOptions;
+import dev.qwtonnx.calib.Progress;
+import dev.qwtonnx.calib.RangeCalibrator;
+import dev.qwtonnx.calib.RangeMethod;
+import dev.qwtonnx.calib.data.CalibrationSource;
+import dev.qwtonnx.calib.data.CalibrationSources;
+import dev.qwtonnx.calib.data.InputSpecs;
+import dev.qwtonnx.calib.data.Npz;
+import dev.qwtonnx.calib.data.Sample;
+import dev.qwtonnx.calib.data.TextSource;
+import dev.qwtonnx.cwac.CwacOptions;
+import dev.qwtonnx.model.Model;
+import dev.qwtonnx.model.ModelIO;
+import dev.qwtonnx.quant.LayerMatcher;
+import dev.qwtonnx.quant.QuantOptions;
+import dev.qwtonnx.testutil.EmbeddingFidelity;
+import dev.qwtonnx.testutil.Fortunes;
+import dev.qwtonnx.testutil.Images;
+import dev.qwtonnx.testutil.MiniLm;
+import java.awt.image.BufferedImage;
+import java.io.IOException;
+import java.lang.management.GarbageCollectorMXBean;
+import java.lang.management.ManagementFactory;
+import java.lang.management.MemoryPoolMXBean;
+import java.lang.management.MemoryType;
+import java.lang.management.MemoryUsage;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.stream.Collectors;
+import javax.management.NotificationEmitter;
+import javax.management.NotificationListener;
+import javax.management.openmbean.CompositeData;
+
+/**
+ * The calibration benchmark of issue 3, printed as markdown tables in one run:
+ * <ol>
+ *   <li>peak heap and time to calibrate all-MiniLM-L6-v2's ranges on N1 and N2 sentences (default
+ *       100 and 1000) per range method, and the heap ratio N2/N1 (streaming: goal ≤ 1.2);
+ *   <li>end-to-end quantize time (MinMax + CWAC, 128 sentences) against ONNX Runtime's Python
+ *       {@code quantize_static} on the same model and data (tools/ort_quantize_static.py), where
+ *       python3 with onnxruntime exists;
+ *   <li>the CWAC share: plain PTQ against parallel and sequential CWAC;
+ *   <li>MiniLM fidelity per range method (32 calibration / 100 held-out fortunes);
+ *   <li>with "ppocr" or "all": PP-OCRv4 detector fidelity per range method.
+ * </ol>
+ * Run with {@code tools/bench-calib.sh [minilm|ppocr|all] [N1,N2] [end-to-end sentences]}. Not a test: this machine is
+ * shared, so the figures are indicative. Peak heap is reported two ways: the sum of the heap
+ * pools' peak usage (includes garbage not yet collected, so it follows the GC's sizing) and the
+ * largest heap in use right after a collection (the live set: what streaming must keep flat).
+ */
+public final class CalibrationBench {
+    private CalibrationBench() {
+    }
+
+    public static void main(String[] args) throws Exception {
+        String which = args.length > 0 ? args[0] : "all";
+        int[] sizes = args.length > 1 ? java.util.Arrays.stream(args[1].split(",")).mapToInt(Integer::parseInt).toArray()
+                : new int[] {100, 1000};
+        int endToEnd = args.length > 2 ? Integer.parseInt(args[2]) : 128;
+        Path tmp = Files.createTempDirectory("qwt-calib-bench");
+        if (which.equals("all") || which.equals("minilm")) {
+            minilm(tmp, sizes, endToEnd);
+        }
+        if (which.equals("all") || which.equals("ppocr")) {
+            ppocr();
+        }
+    }
+
+    /** Peak heap figures of one measured run, in bytes. */
+    record Heap(long poolPeaks, long liveAfterGc) {
+    }
+
+    /** Watches the heap while a task runs: pool peaks, and the heap left after each collection. */
+    static final class HeapWatch implements AutoCloseable {
+        private final AtomicLong maxAfterGc = new AtomicLong();
+        private final Set<String> heapPools;
+        private final NotificationListener listener;
+
+        HeapWatch() {
+            System.gc();
+            heapPools = ManagementFactory.getMemoryPoolMXBeans().stream().filter(p -> p.getType() == MemoryType.HEAP)
+                    .map(MemoryPoolMXBean::getName).collect(Collectors.toSet());
+            for (MemoryPoolMXBean p : ManagementFactory.getMemoryPoolMXBeans()) {
+                p.resetPeakUsage();
+            }
+            maxAfterGc.set(ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed());
+            listener = (n, handback) -> {
+                if (n.getType().equals(GarbageCollectionNotificationInfo.GARBAGE_COLLECTION_NOTIFICATION)) {
+                    GarbageCollectionNotificationInfo info = GarbageCollectionNotificationInfo.from((CompositeData) n.getUserData());
+                    long used = 0;
+                    for (var e : info.getGcInfo().getMemoryUsageAfterGc().entrySet()) {
+                        if (heapPools.contains(e.getKey())) {
+                            used += e.getValue().getUsed();
+                        }
+                    }
+                    maxAfterGc.accumulateAndGet(used, Math::max);
+                }
+            };
+            for (GarbageCollectorMXBean gc : ManagementFactory.getGarbageCollectorMXBeans()) {
+                ((NotificationEmitter) gc).addNotificationListener(listener, null, null);
+            }
+        }
+
+        Heap stop() {
+            long peaks = 0;
+            for (MemoryPoolMXBean p : ManagementFactory.getMemoryPoolMXBeans()) {
+                if (p.getType() == MemoryType.HEAP) {
+                    MemoryUsage u = p.getPeakUsage();
+                    peaks += u == null ? 0 : u.getUsed();
+                }
+            }
+            // One more collection at the end: the live set the run leaves (its statistics).
+            System.gc();
+            return new Heap(peaks, maxAfterGc.get());
+        }
+
+        @Override
+        public void close() throws Exception {
+            for (GarbageCollectorMXBean gc : ManagementFactory.getGarbageCollectorMXBeans()) {
+                ((NotificationEmitter) gc).removeNotificationListener(listener);
+            }
+        }
+    }
+
+    static String mb(long bytes) {
+        return String.format("%.0f", bytes / 1048576.0);
+    }
+
+    static void minilm(Path tmp, int[] sizes, int endToEnd) throws Exception {
+        List<String> sentences = Fortunes.load(2026);
+        int most = java.util.Arrays.stream(sizes).max().orElse(100);
+        Path text = tmp.resolve("sentences.txt");
+        Files.write(text, sentences.subList(0, Math.min(most, sentences.size())), StandardCharsets.UTF_8);
+        Path tokenizer = MiniLm.resourceFile("all-minilm-l6-v2-tokenizer.json", tmp);
+        Path modelFile = MiniLm.resourceFile("all-minilm-l6-v2.onnx", tmp);
+        Model f = ModelIO.load(modelFile);
+        Model prepared = QwtOnnx.prepare(f, false, null);
+        List<String> tensors = new ArrayList<>(LayerMatcher.match(prepared, QuantOptions.defaults()).tensorsToCalibrate());
+
+        System.out.println("## 1. Calibrating all-MiniLM-L6-v2 ranges (" + tensors.size()
+                + " tensors) on fortunes, streamed from a text file with its tokenizer.json");
+        System.out.println("| method | sentences | seconds | heap pool peaks MB | live heap after GC MB |");
+        System.out.println("|---|---|---|---|---|");
+        List<String> ratios = new ArrayList<>();
+        for (RangeMethod method : RangeMethod.values()) {
+            Heap first = null;
+            for (int n : sizes) {
+                CalibOptions o = CalibOptions.defaults().withMethod(method);
+                long t0;
+                long t1;
+                Heap heap;
+                try (HeapWatch w = new HeapWatch();
+                        TextSource src = TextSource.open(text, tokenizer, 128, InputSpecs.of(prepared.graph()))) {
+                    t0 = System.nanoTime();
+                    new RangeCalibrator(t -> o.observer(method), o.batch()).calibrate(prepared, tensors,
+                            CalibrationSources.limit(src, n, null), Progress.NONE);
+                    t1 = System.nanoTime();
+                    heap = w.stop();
+                }
+                first = first == null ? heap : first;
+                System.out.printf("| %s | %d | %.1f | %s | %s |%n", method.label(), n, (t1 - t0) / 1e9, mb(heap.poolPeaks()),
+                        mb(heap.liveAfterGc()));
+                if (heap != first) {
+                    ratios.add(String.format("%s: pool peaks %.2f, live %.2f", method.label(),
+                            (double) heap.poolPeaks() / first.poolPeaks(), (double) heap.liveAfterGc() / first.liveAfterGc()));
+                }
+            }
+        }
+        System.out.println();
+        System.out.println("Peak-heap ratio " + sizes[sizes.length - 1] + " / " + sizes[0] + " (goal <= 1.2): "
+                + String.join("; ", ratios));
+
+        System.out.println();
+        System.out.println("## 2-3. End to end on " + endToEnd
+                + " sentences: qwt-onnx (MinMax) vs ONNX Runtime quantize_static");
+        List<Sample> e2e = MiniLm.samples(sentences.subList(0, endToEnd), 128);
+        System.out.println("| run | total s | calibrate+quantize s | compensate s |");
+        System.out.println("|---|---|---|---|");
+        double none = 0;
+        for (CwacOptions c : List.of(CwacOptions.defaults().withMethod(CwacOptions.Method.NONE),
+                new CwacOptions(CwacOptions.Method.CWAC, CwacOptions.Target.GLOBAL, CwacOptions.Schedule.PARALLEL, 0.01, 2.0),
+                CwacOptions.defaults())) {
+            long t0 = System.nanoTime();
+            QwtOnnx.Result r = QwtOnnx.quantize(ModelIO.load(modelFile), CalibrationSources.ofList(e2e),
+                    QwtOnnx.Options.defaults().withCwac(c), Progress.NONE, null);
+            double total = (System.nanoTime() - t0) / 1e9;
+            none = c.method() == CwacOptions.Method.NONE ? total : none;
+            String name = c.method() == CwacOptions.Method.NONE ? "qwt-onnx plain PTQ (no CWAC)"
+                    : "qwt-onnx CWAC " + c.schedule().name().toLowerCase();
+            System.out.printf("| %s | %.1f | %.1f | %.1f |%s%n", name, total, r.calibrateTime().toNanos() / 1e9,
+                    r.compensateTime().toNanos() / 1e9,
+                    c.method() == CwacOptions.Method.NONE ? "" : String.format(" %.2f x plain PTQ", total / none));
+        }
+        System.out.println("| ONNX Runtime quantize_static (Python, MinMax, QDQ per-channel) | " + ortPython(tmp, modelFile, e2e)
+                + " | - | - |");
+
+        System.out.println();
+        System.out.println("## 4. MiniLM fidelity per range method: 32 calibration / 100 held-out fortunes, CWAC default;"
+                + " cosine of mean-pooled embeddings vs float");
+        List<Sample> calib = MiniLm.samples(sentences.subList(0, 32), 128);
+        List<Sample> eval = MiniLm.samples(sentences.subList(32, 132), 128);
+        System.out.println("| method | cwac mean | cwac min | no-compensation mean | no-compensation min |");
+        System.out.println("|---|---|---|---|---|");
+        for (RangeMethod method : RangeMethod.values()) {
+            QwtOnnx.Result r = QwtOnnx.quantize(f, CalibrationSources.ofList(calib),
+                    QwtOnnx.Options.defaults().withCalib(CalibOptions.defaults().withMethod(method)), Progress.NONE, null);
+            EmbeddingFidelity fid = EmbeddingFidelity.measure(r.prepared(), r.model(), eval);
+            EmbeddingFidelity raw = EmbeddingFidelity.measure(r.prepared(), r.uncompensated(), eval);
+            System.out.printf("| %s | %.4f | %.4f | %.4f | %.4f |%n", method.label(), fid.mean(), fid.min(), raw.mean(),
+                    raw.min());
+        }
+    }
+
+    /** Seconds of tools/ort_quantize_static.py on the same samples, or why it could not run. */
+    static String ortPython(Path tmp, Path model, List<Sample> samples) throws IOException, InterruptedException {
+        Path script = Path.of("tools/ort_quantize_static.py");
+        if (!Files.exists(script) || run(List.of("python3", "-c", "import onnxruntime.quantization")) == null) {
+            return "not available (python3 with onnxruntime not found)";
+        }
+        Path dir = Files.createDirectories(tmp.resolve("npz"));
+        int i = 0;
+        for (Sample s : samples) {
+            Npz.write(dir.resolve(String.format("%04d.npz", i++)), s.inputs());
+        }
+        String out = run(List.of("python3", script.toString(), model.toString(), tmp.resolve("ort-int8.onnx").toString(),
+                dir.toString()));
+        if (out == null) {
+            return "failed (see stderr)";
+        }
+        String line = out.lines().filter(l -> l.startsWith("{")).reduce((a, b) -> b).orElse("");
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("\"seconds\": ([0-9.]+)").matcher(line);
+        return m.find() ? String.format("%.1f", Double.parseDouble(m.group(1))) : "no timing in: " + out;
+    }
+
+    private static String run(List<String> cmd) throws IOException, InterruptedException {
+        Process p = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        return p.waitFor() == 0 ? out : null;
+    }
+
+    static void ppocr() throws Exception {
+        Path model = Path.of(".cache/models/ch_PP-OCRv4_det_infer.onnx");
+        if (!Files.exists(model)) {
+            System.out.println("## 5. PP-OCRv4: not available (tools/fetch-models.sh)");
+            return;
+        }
+        List<String> lines = Fortunes.load(7);
+        List<BufferedImage> photos = Images.photos(8);
+        List<BufferedImage> ci = new ArrayList<>();
+        List<BufferedImage> ei = new ArrayList<>();
+        for (int i = 0; i < 12; i++) {
+            ci.add(Images.textPage(lines.subList(i * 20, i * 20 + 20), 256, 256, i));
+            ei.add(Images.textPage(lines.subList(400 + i * 20, 420 + i * 20), 256, 256, 1000 + i));
+        }
+        for (int i = 0; i < photos.size(); i++) {
+            (i % 2 == 0 ? ci : ei).add(photos.get(i));
+        }
+        List<Sample> calib = Images.samples("x", ci, 256, 256, "c");
+        List<Sample> eval = Images.samples("x", ei, 256, 256, "e");
+        Model f = ModelIO.load(model);
+        System.out.println();
+        System.out.println("## 5. PP-OCRv4 detector fidelity per range method: 16 calibration / 16 held-out images 256x256,"
+                + " CWAC default; IoU of probability map > 0.3 vs float");
+        System.out.println("| method | mean IoU | min IoU | quantize s |");
+        System.out.println("|---|---|---|---|");
+        for (RangeMethod method : RangeMethod.values()) {
+            long t0 = System.nanoTime();
+            QwtOnnx.Result r = QwtOnnx.quantize(f, CalibrationSources.ofList(calib),
+                    QwtOnnx.Options.defaults().withCalib(CalibOptions.defaults().withMethod(method)), Progress.NONE, null);
+            double secs = (System.nanoTime() - t0) / 1e9;
+            double[] iou = Bench.iou(r, eval);
+            System.out.printf("| %s | %.4f | %.4f | %.1f |%n", method.label(), iou[0], iou[1], secs);
+        }
+    }
+}

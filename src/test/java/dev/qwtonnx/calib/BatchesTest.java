@@ -1,0 +1,143 @@
+package dev.qwtonnx.calib;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.qwtonnx.calib.data.CalibrationSource;
+import dev.qwtonnx.calib.data.CalibrationSources;
+import dev.qwtonnx.calib.data.InputSpec;
+import dev.qwtonnx.calib.data.Sample;
+import dev.qwtonnx.model.DataType;
+import dev.qwtonnx.model.HostTensor;
+import dev.qwtonnx.model.Model;
+import dev.qwtonnx.onnx.TensorProto;
+import dev.qwtonnx.quant.LayerMatcher;
+import dev.qwtonnx.quant.QuantOptions;
+import dev.qwtonnx.testutil.TestModels;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+/** Joining equal-shape samples into one ORT run: grouping, contents, and unchanged ranges. */
+class BatchesTest {
+    static Sample seq(String id, int len, float base) {
+        float[] v = new float[len * 2];
+        for (int i = 0; i < v.length; i++) {
+            v[i] = base + i;
+        }
+        return new Sample(id, Map.of("x", HostTensor.ofFloats(new long[] {1, len, 2}, v)));
+    }
+
+    @Test
+    void equalShapesAreJoinedInOrderAndEverySampleRunsOnce() {
+        List<Sample> in = List.of(seq("a", 3, 0), seq("b", 5, 100), seq("c", 3, 200), seq("d", 3, 300), seq("e", 5, 400),
+                seq("f", 7, 500));
+        List<Batches.Batch> out = new ArrayList<>();
+        for (Iterator<Batches.Batch> it = Batches.of(in, 2, 4); it.hasNext();) {
+            out.add(it.next());
+        }
+        List<String> groups = out.stream().map(b -> String.join("", b.parts().stream().map(Sample::id).toList())).toList();
+        assertEquals(List.of("ac", "be", "d", "f"), groups);
+        HostTensor joined = out.get(0).sample().inputs().get("x");
+        assertArrayEquals(new long[] {2, 3, 2}, joined.shape());
+        float[] v = joined.toFloats();
+        assertEquals(0f, v[0]);
+        assertEquals(5f, v[5]);
+        assertEquals(200f, v[6]);
+        assertEquals(205f, v[11]);
+    }
+
+    @Test
+    void largeInputsMakeSmallerBatches() {
+        Sample image = new Sample("i", Map.of("x", HostTensor.ofFloats(new long[] {1, 3, 320, 320},
+                new float[3 * 320 * 320])));
+        assertEquals(3, Batches.batchFor(image, 8), "3 x 307200 elements fit in 2^20");
+        Sample big = new Sample("b", Map.of("x", HostTensor.ofFloats(new long[] {1, 3, 640, 640},
+                new float[3 * 640 * 640])));
+        assertEquals(1, Batches.batchFor(big, 8));
+        assertEquals(8, Batches.batchFor(seq("s", 128, 0), 8));
+        List<Sample> bigs = List.of(big, big, big);
+        int runs = 0;
+        for (Iterator<Batches.Batch> it = Batches.of(bigs, 8, 64); it.hasNext(); runs++) {
+            assertEquals(1, it.next().count());
+        }
+        assertEquals(3, runs);
+    }
+
+    @Test
+    void onlyModelsWithDynamicFirstDimensionsAreBatched() {
+        assertTrue(Batches.batchable(List.of(new InputSpec("x", DataType.FLOAT, new long[] {-1, 3}))));
+        assertTrue(Batches.batchable(List.of(new InputSpec("x", DataType.FLOAT, null))));
+        assertFalse(Batches.batchable(List.of(new InputSpec("x", DataType.FLOAT, new long[] {1, -1}))));
+        assertFalse(Batches.batchable(List.of(new InputSpec("x", DataType.FLOAT, new long[] {-1, 3}),
+                new InputSpec("y", DataType.FLOAT, new long[] {1}))));
+    }
+
+    /** TestModels.mlp with a dynamic batch: [B, S, 32]. */
+    static Model mlpAnyBatch() {
+        Model m = TestModels.mlp(3);
+        var g = m.graph().toBuilder();
+        g.setInput(0, TestModels.valueInfo("x", TensorProto.DataType.FLOAT_VALUE, -1, -1, 32));
+        return m.withGraph(g.build());
+    }
+
+    static CalibrationSource lengths(int... lens) {
+        List<Sample> out = new ArrayList<>();
+        java.util.Random r = new java.util.Random(4);
+        int i = 0;
+        for (int len : lens) {
+            float[] v = new float[len * 32];
+            for (int k = 0; k < v.length; k++) {
+                v[k] = (float) (r.nextGaussian() * 2);
+            }
+            out.add(new Sample("s" + (i++), Map.of("x", HostTensor.ofFloats(new long[] {1, len, 32}, v))));
+        }
+        return CalibrationSources.ofList(out);
+    }
+
+    @Test
+    void batchedCalibrationGivesTheSameRanges() {
+        Model m = mlpAnyBatch();
+        List<String> tensors = new ArrayList<>(LayerMatcher.match(m, QuantOptions.defaults()).tensorsToCalibrate());
+        CalibrationSource data = lengths(4, 9, 4, 4, 9, 4, 17, 4, 9);
+        for (RangeMethod method : RangeMethod.values()) {
+            CalibOptions o = CalibOptions.defaults().withMethod(method);
+            Map<String, Range> single = new RangeCalibrator(t -> o.observer(method), 1).calibrate(m, tensors, data,
+                    Progress.NONE);
+            Map<String, Range> batched = new RangeCalibrator(t -> o.observer(method), 4).calibrate(m, tensors, data,
+                    Progress.NONE);
+            for (String t : tensors) {
+                Range a = single.get(t);
+                Range b = batched.get(t);
+                double tol = 1e-4 * (a.max() - a.min());
+                assertEquals(a.min(), b.min(), tol, method + " " + t);
+                assertEquals(a.max(), b.max(), tol, method + " " + t);
+            }
+        }
+    }
+
+    @Test
+    void aGraphThatFixesTheBatchFallsBackToSingleRuns() {
+        // x [B, 4] → Reshape to [1, 4] → MatMul: a batch of 2 cannot run, one sample can.
+        TestModels.Builder b = new TestModels.Builder(1, 13).input("x", TensorProto.DataType.FLOAT_VALUE, -1, 4)
+                .output("y", TensorProto.DataType.FLOAT_VALUE, 1, 3);
+        String shape = "shape";
+        String r = b.node("Reshape", List.of("x", shape), "r");
+        b.node("MatMul", List.of(r, b.randomInit("w", 0.5, 4, 3)), "y");
+        Model m = b.build();
+        m = m.withGraph(m.graph().toBuilder().addInitializer(
+                HostTensor.ofLongs(new long[] {2}, new long[] {1, 4}).toProto(shape)).build());
+        List<Sample> samples = new ArrayList<>();
+        for (int i = 0; i < 6; i++) {
+            samples.add(new Sample("s" + i, Map.of("x", HostTensor.ofFloats(new long[] {1, 4},
+                    new float[] {i, -i, 2 * i, 0.5f}))));
+        }
+        Map<String, Range> ranges = new RangeCalibrator(t -> new MinMaxObserver(), 4).calibrate(m, List.of("r"),
+                CalibrationSources.ofList(samples), Progress.NONE);
+        assertEquals(new Range(-5f, 10f), ranges.get("r"));
+    }
+}

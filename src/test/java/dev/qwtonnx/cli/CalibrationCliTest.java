@@ -1,0 +1,130 @@
+package dev.qwtonnx.cli;
+
+import static dev.qwtonnx.cli.CliTest.cli;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.qwtonnx.model.Model;
+import dev.qwtonnx.model.ModelIO;
+import dev.qwtonnx.onnx.StringStringEntryProto;
+import dev.qwtonnx.onnx.TensorProto;
+import dev.qwtonnx.testutil.ExampleData;
+import dev.qwtonnx.testutil.TestModels;
+import dev.qwtonnx.testutil.WordTokenizer;
+import java.awt.Color;
+import java.awt.Graphics2D;
+import java.awt.image.BufferedImage;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Random;
+import javax.imageio.ImageIO;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The calibration options of the command line: image folders, text files, range methods. */
+class CalibrationCliTest {
+    @TempDir
+    Path tmp;
+
+    static final String MODEL = ExampleData.DIR.resolve("cnn.onnx").toString();
+
+    Path images(int n) throws IOException {
+        Path dir = Files.createDirectories(tmp.resolve("photos"));
+        Random r = new Random(3);
+        for (int i = 0; i < n; i++) {
+            BufferedImage img = new BufferedImage(40 + 7 * i, 30 + 5 * i, BufferedImage.TYPE_INT_RGB);
+            Graphics2D g = img.createGraphics();
+            for (int k = 0; k < 12; k++) {
+                g.setColor(new Color(r.nextInt(256), r.nextInt(256), r.nextInt(256)));
+                g.fillOval(r.nextInt(40), r.nextInt(30), 4 + r.nextInt(20), 4 + r.nextInt(20));
+            }
+            g.dispose();
+            ImageIO.write(img, i % 2 == 0 ? "png" : "jpg", dir.resolve("img" + i + (i % 2 == 0 ? ".png" : ".jpg")).toFile());
+        }
+        return dir;
+    }
+
+    /** input_ids [1, S] → Gather(embedding [9, 8]) → MatMul(8 → 4) → y. */
+    Path textModel() throws IOException {
+        TestModels.Builder b = new TestModels.Builder(5, 13).input("input_ids", TensorProto.DataType.INT64_VALUE, 1, -1)
+                .output("y", TensorProto.DataType.FLOAT_VALUE, 1, -1, 4);
+        String e = b.node("Gather", List.of(b.randomInit("embedding", 1.0, WordTokenizer.VOCAB, 8), "input_ids"), "e");
+        b.node("MatMul", List.of(e, b.randomInit("w", 0.3, 8, 4)), "y");
+        Path f = tmp.resolve("text.onnx");
+        ModelIO.save(b.build(), f, null);
+        return f;
+    }
+
+    static String options(Path model) {
+        Model m = ModelIO.load(model);
+        return m.proto().getMetadataPropsList().stream().filter(p -> p.getKey().equals("qwt.options"))
+                .map(StringStringEntryProto::getValue).findFirst().orElseThrow();
+    }
+
+    @Test
+    void imageFolderWithPercentileRanges() throws IOException {
+        Path out = tmp.resolve("cnn-int8.onnx");
+        CliTest.Run r = cli(MODEL, out.toString(), "--calib-images", images(6).toString(), "--mean", "0.485,0.456,0.406",
+                "--std", "0.229,0.224,0.225", "--layout", "NCHW", "--calibrate", "percentile", "--percentile", "99.9");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("quantized 4 layers"), r.out());
+        assertTrue(r.out().contains("fidelity on 1 held-out samples"), r.out());
+        assertTrue(options(out).contains("calibrate=percentile@99.9"), options(out));
+    }
+
+    @Test
+    void textFileWithLimitAndShuffleIsReproducible() throws IOException {
+        Path model = textModel();
+        Path text = tmp.resolve("s.txt");
+        Files.writeString(text, "the cat sat\non the mat\nthe mat\ncat\n\nthe cat sat on the mat\nmat mat mat\nsat on\n");
+        Path tok = WordTokenizer.write(tmp);
+        Path a = tmp.resolve("a.onnx");
+        Path b = tmp.resolve("b.onnx");
+        for (Path out : List.of(a, b)) {
+            CliTest.Run r = cli(model.toString(), out.toString(), "--calib-text", text.toString(), "--tokenizer",
+                    tok.toString(), "--max-length", "16", "--limit", "5", "--shuffle", "--calibrate", "mse");
+            assertEquals(0, r.code(), r.err());
+            assertTrue(r.out().contains("quantized 1 layers"), r.out());
+            assertTrue(r.out().contains("fidelity on 1 held-out samples"), r.out());
+        }
+        assertTrue(java.util.Arrays.equals(Files.readAllBytes(a), Files.readAllBytes(b)));
+    }
+
+    @Test
+    void userErrorsExitWithTwoAndOneLine() throws IOException {
+        Path out = tmp.resolve("o.onnx");
+        Path photos = images(2);
+        String calib = ExampleData.DIR.resolve("calib").toString();
+        assertUserError(cli(MODEL, out.toString()), out, "--calib-images");
+        assertUserError(cli(MODEL, out.toString(), "--calib", calib, "--calib-images", photos.toString()), out, "only one");
+        assertUserError(cli(MODEL, out.toString(), "--calib", calib, "--calibrate", "kl"), out, "--calibrate");
+        assertUserError(cli(MODEL, out.toString(), "--calib", calib, "--calibrate", "percentile", "--percentile", "0"),
+                out, "percentile");
+        assertUserError(cli(MODEL, out.toString(), "--calib", calib, "--mean", "0.5"), out, "--calib-images");
+        assertUserError(cli(MODEL, out.toString(), "--calib-images", photos.toString(), "--image-size", "32x32"), out,
+                "32x32");
+        assertUserError(cli(MODEL, out.toString(), "--calib-images", photos.toString(), "--layout", "CHW"), out,
+                "--layout");
+        Path overrides = tmp.resolve("r.json");
+        Files.writeString(overrides, "{\"tensors\": {\"nope\": \"mse\"}}");
+        assertUserError(cli(MODEL, out.toString(), "--calib", calib, "--range-overrides", overrides.toString()), out,
+                "'nope'");
+        Path text = tmp.resolve("t.txt");
+        Files.writeString(text, "the cat\n");
+        assertUserError(cli(MODEL, out.toString(), "--calib-text", text.toString()), out, "--tokenizer");
+        assertUserError(cli(MODEL, out.toString(), "--calib-text", text.toString(), "--tokenizer",
+                WordTokenizer.write(tmp).toString()), out, "'x'");
+    }
+
+    private static void assertUserError(CliTest.Run r, Path out, String mentions) {
+        assertEquals(Main.USER_ERROR, r.code(), r.err());
+        String[] lines = r.err().strip().split("\n");
+        assertEquals(1, lines.length, r.err());
+        assertTrue(r.err().contains(mentions), "'" + mentions + "' not in: " + r.err());
+        assertFalse(r.err().contains("\tat "), r.err());
+        assertFalse(Files.exists(out), "output written despite the error");
+    }
+}
