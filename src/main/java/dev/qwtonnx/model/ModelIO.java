@@ -210,42 +210,7 @@ public final class ModelIO {
         if (input != null && isSameFile(input, target)) {
             throw new QwtException("output path is the input model; refusing to overwrite it: " + out);
         }
-        Path dir = target.getParent();
-        if (dir == null || !Files.isDirectory(dir)) {
-            throw new QwtException("output folder does not exist: " + (dir == null ? out : dir));
-        }
-        if (Files.isDirectory(target)) {
-            throw new QwtException("output path is a directory: " + out);
-        }
-        byte[] bytes = model.toBytes();
-        Path tmp = null;
-        try {
-            tmp = Files.createTempFile(dir, "." + target.getFileName() + ".", ".tmp");
-            PendingFiles.add(tmp);
-            try (OutputStream os = Files.newOutputStream(tmp, StandardOpenOption.WRITE, StandardOpenOption.SYNC)) {
-                os.write(bytes);
-            }
-            try {
-                Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING);
-            }
-            PendingFiles.remove(tmp);
-            tmp = null;
-        } catch (AccessDeniedException e) {
-            throw new QwtException("cannot write output (permission denied): " + out);
-        } catch (IOException e) {
-            throw new QwtException("cannot write output " + out + ": " + e.getMessage());
-        } finally {
-            if (tmp != null) {
-                PendingFiles.remove(tmp);
-                try {
-                    Files.deleteIfExists(tmp);
-                } catch (IOException ignored) {
-                    // Best effort: the original error matters more.
-                }
-            }
-        }
+        AtomicWrite.write(out, model.toBytes(), "output");
     }
 
     private static boolean isSameFile(Path a, Path b) {

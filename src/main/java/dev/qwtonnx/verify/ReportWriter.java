@@ -4,6 +4,7 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.qwtonnx.QwtException;
+import dev.qwtonnx.model.AtomicWrite;
 import freemarker.template.Configuration;
 import freemarker.template.Template;
 import freemarker.template.TemplateException;
@@ -72,35 +73,7 @@ public final class ReportWriter {
     }
 
     private static void writeAtomically(Path out, String text) {
-        Path target = out.toAbsolutePath().normalize();
-        Path dir = target.getParent();
-        if (dir == null || !Files.isDirectory(dir)) {
-            throw new QwtException("report folder does not exist: " + (dir == null ? out : dir));
-        }
-        if (Files.isDirectory(target)) {
-            throw new QwtException("report path is a directory: " + out);
-        }
-        Path tmp = null;
-        try {
-            tmp = Files.createTempFile(dir, "." + target.getFileName() + ".", ".tmp");
-            Files.writeString(tmp, text, StandardCharsets.UTF_8);
-            try {
-                Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING);
-            }
-            tmp = null;
-        } catch (IOException e) {
-            throw new QwtException("cannot write report " + out + ": " + e.getMessage(), e);
-        } finally {
-            if (tmp != null) {
-                try {
-                    Files.deleteIfExists(tmp);
-                } catch (IOException ignored) {
-                    // Best effort: the original error matters more.
-                }
-            }
-        }
+        AtomicWrite.write(out, text.getBytes(StandardCharsets.UTF_8), "report");
     }
 
     private static Configuration templates() {

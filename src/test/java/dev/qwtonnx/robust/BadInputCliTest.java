@@ -185,7 +185,9 @@ class BadInputCliTest {
         assertEquals(0, r.code(), r.err());
         assertTrue(r.out().contains("fidelity on 1 calibration (no hold-out) samples"), r.out());
         assertTrue(Files.isRegularFile(out));
-        assertEquals(List.of(out), CliRun.files(out.getParent()));
+        // The model and, by default, its two report files; nothing else (no temporary file).
+        assertEquals(List.of(out, out.resolveSibling("o.report.html"), out.resolveSibling("o.report.json")),
+                CliRun.files(out.getParent()));
     }
 
     @Test
