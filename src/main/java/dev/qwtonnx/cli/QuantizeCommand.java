@@ -134,7 +134,7 @@ final class QuantizeCommand implements Callable<Integer> {
             description = "Ridge strength pulling the per-channel gain toward 1 (default: ${DEFAULT-VALUE}).")
     double ridge;
 
-    @Option(names = "--gate", defaultValue = "cv", paramLabel = "G",
+    @Option(names = "--gate", defaultValue = "none", paramLabel = "G",
             description = "none: every channel takes its fit; cv: each channel keeps none, shift or affine, whichever "
                     + "predicts held-out calibration samples best (default: ${DEFAULT-VALUE}).")
     String gate;

@@ -43,12 +43,13 @@ public final class Bench {
     static List<Config> configs(int... bits) {
         List<Config> out = new ArrayList<>();
         CwacOptions ungated = CwacOptions.defaults().withGate(CwacOptions.Gate.NONE);
+        CwacOptions gated = CwacOptions.defaults().withGate(CwacOptions.Gate.CV);
         for (int b : bits) {
             String w = "W" + b + " ";
             out.add(new Config(w + "none", b, WeightRounding.NEAREST, ungated.withMethod(CwacOptions.Method.NONE)));
             out.add(new Config(w + "bias", b, WeightRounding.NEAREST, ungated.withMethod(CwacOptions.Method.BIAS)));
             out.add(new Config(w + "bias +cv gate", b, WeightRounding.NEAREST,
-                    CwacOptions.defaults().withMethod(CwacOptions.Method.BIAS)));
+                    gated.withMethod(CwacOptions.Method.BIAS)));
             for (CwacOptions.Target t : CwacOptions.Target.values()) {
                 for (CwacOptions.Schedule s : CwacOptions.Schedule.values()) {
                     out.add(new Config(w + "cwac " + t.name().toLowerCase() + "/" + s.name().toLowerCase(), b,
@@ -56,12 +57,12 @@ public final class Bench {
                                     CwacOptions.Gate.NONE)));
                 }
             }
-            out.add(new Config(w + "cwac global/sequential +cv gate", b, WeightRounding.NEAREST, CwacOptions.defaults()));
+            out.add(new Config(w + "cwac global/sequential +cv gate", b, WeightRounding.NEAREST, gated));
             out.add(new Config(w + "cwac global/sequential +cv gate, ridge 0.1", b, WeightRounding.NEAREST,
-                    CwacOptions.defaults().withRidge(0.1)));
+                    gated.withRidge(0.1)));
             out.add(new Config(w + "gptq none", b, WeightRounding.GPTQ, ungated.withMethod(CwacOptions.Method.NONE)));
-            out.add(new Config(w + "gptq + cwac global/sequential +cv gate", b, WeightRounding.GPTQ,
-                    CwacOptions.defaults()));
+            out.add(new Config(w + "gptq + cwac global/sequential +cv gate", b, WeightRounding.GPTQ, gated));
+            out.add(new Config(w + "gptq + cwac global/sequential", b, WeightRounding.GPTQ, ungated));
             out.add(new Config(w + "defaults + float budget 2", b, WeightRounding.AUTO, CwacOptions.defaults(), 2));
         }
         return out;

@@ -59,7 +59,7 @@ class MiniLmEndToEndTest {
 
     /**
      * At 4-bit weights plain PTQ loses a lot (measured: sentence cosine 0.897 against 0.992 at 8 bits).
-     * The defaults (GPTQ rounding below 8 bits, gated CWAC) recover more than half of it (measured
+     * The defaults (GPTQ rounding below 8 bits, then CWAC) recover more than half of it (measured
      * 0.960, 66 %); CWAC alone on round-to-nearest weights recovers part of it (measured 0.924).
      */
     @Test
