@@ -43,21 +43,8 @@ final class CompensateCommand implements Callable<Integer> {
             description = "Calibration data, as for quantize: .npz, .npy or ONNX test-data sets.")
     Path calib;
 
-    @Option(names = "--method", defaultValue = "cwac", paramLabel = "M",
-            description = "bias (shift only) or cwac (default: ${DEFAULT-VALUE}).")
-    String method;
-
-    @Option(names = "--target", defaultValue = "global", paramLabel = "T",
-            description = "CWAC target: local or global (default: ${DEFAULT-VALUE}).")
-    String target;
-
-    @Option(names = "--schedule", defaultValue = "sequential", paramLabel = "S",
-            description = "CWAC schedule: parallel or sequential (default: ${DEFAULT-VALUE}).")
-    String schedule;
-
-    @Option(names = "--ridge", defaultValue = "0.01", paramLabel = "R",
-            description = "Ridge strength pulling the per-channel gain toward 1 (default: ${DEFAULT-VALUE}).")
-    double ridge;
+    @CommandLine.Mixin
+    CwacMixin cwac = new CwacMixin();
 
     @Option(names = "--holdout", defaultValue = "0.2", paramLabel = "F",
             description = "Fraction of the calibration samples held out to measure fidelity (default: ${DEFAULT-VALUE}).")
@@ -76,9 +63,7 @@ final class CompensateCommand implements Callable<Integer> {
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
         long start = System.nanoTime();
-        CwacOptions options = new CwacOptions(QuantizeCommand.parse(CwacOptions.Method.class, method, "--method"),
-                QuantizeCommand.parse(CwacOptions.Target.class, target, "--target"),
-                QuantizeCommand.parse(CwacOptions.Schedule.class, schedule, "--schedule"), ridge, 2.0);
+        CwacOptions options = cwac.options();
         if (options.method() == CwacOptions.Method.NONE) {
             throw new QwtException("--method none would change nothing; use bias or cwac");
         }
@@ -111,7 +96,7 @@ final class CompensateCommand implements Callable<Integer> {
             changed += f.isIdentity() ? 0 : 1;
         }
         out.printf("compensated %d of %d quantized layers (%s); left as they were: %d%n", changed,
-                r.compensation().layers().size() + r.compensation().skipped().size(), method,
+                r.compensation().layers().size() + r.compensation().skipped().size(), cwac.method,
                 r.compensation().skipped().size());
         for (String s : r.compensation().skipped()) {
             out.println("  left: " + s);

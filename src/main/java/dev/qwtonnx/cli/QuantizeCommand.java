@@ -118,26 +118,8 @@ final class QuantizeCommand implements Callable<Integer> {
             + "or per op type reading it: {\"tensors\": {\"name\": \"mse\"}, \"ops\": {\"MatMul\": \"percentile\"}}.")
     Path rangeOverrides;
 
-    @Option(names = "--method", defaultValue = "cwac", paramLabel = "M",
-            description = "none (plain PTQ), bias (bias correction), cwac (default: ${DEFAULT-VALUE}).")
-    String method;
-
-    @Option(names = "--target", defaultValue = "global", paramLabel = "T",
-            description = "CWAC target: local or global (default: ${DEFAULT-VALUE}).")
-    String target;
-
-    @Option(names = "--schedule", defaultValue = "sequential", paramLabel = "S",
-            description = "CWAC schedule: parallel or sequential (default: ${DEFAULT-VALUE}).")
-    String schedule;
-
-    @Option(names = "--ridge", defaultValue = "0.01", paramLabel = "R",
-            description = "Ridge strength pulling the per-channel gain toward 1 (default: ${DEFAULT-VALUE}).")
-    double ridge;
-
-    @Option(names = "--gate", defaultValue = "none", paramLabel = "G",
-            description = "none: every channel takes its fit; cv: each channel keeps none, shift or affine, whichever "
-                    + "predicts held-out calibration samples best (default: ${DEFAULT-VALUE}).")
-    String gate;
+    @CommandLine.Mixin
+    CwacMixin cwac = new CwacMixin();
 
     @Option(names = "--weight-bits", defaultValue = "8", paramLabel = "N",
             description = "Bits of the symmetric weight grid, stored in int8: 2..8 (default: ${DEFAULT-VALUE}).")
@@ -233,7 +215,7 @@ final class QuantizeCommand implements Callable<Integer> {
         ModelIO.save(written, output, input);
         // The report measures the QDQ model; a QOperator output computes the same to within one step.
         Path source = calib != null ? calib : calibImages != null ? calibImages : calibText;
-        QuantizeReport.write(reports, r, input, output, heldOut, heldOut == calibSet, source, calibSet.size(), method, runs,
+        QuantizeReport.write(reports, r, input, output, heldOut, heldOut == calibSet, source, calibSet.size(), cwac.method, runs,
                 progress);
         if (!quiet) {
             summary(out, r, written, heldOut, heldOut == calibSet, progress, start);
@@ -345,10 +327,7 @@ final class QuantizeCommand implements Callable<Integer> {
         }
         QuantOptions q = new QuantOptions(weightBits, reduceRange, outQ,
                 parse(WeightRounding.class, rounding, "--rounding"), new LinkedHashSet<>(keepFloat), floatBudget);
-        CwacOptions c = new CwacOptions(parse(CwacOptions.Method.class, method, "--method"),
-                parse(CwacOptions.Target.class, target, "--target"),
-                parse(CwacOptions.Schedule.class, schedule, "--schedule"), ridge, 2.0,
-                parse(CwacOptions.Gate.class, gate, "--gate"));
+        CwacOptions c = cwac.options();
         CalibOptions calibOptions = new CalibOptions(RangeOverrides.parseMethod(calibrate, "--calibrate"), percentile,
                 Histogram.DEFAULT_CAPACITY, rangeOverrides == null ? RangeOverrides.NONE : RangeOverrides.read(rangeOverrides),
                 calibBatch);
@@ -375,7 +354,7 @@ final class QuantizeCommand implements Callable<Integer> {
             compensated += f.isIdentity() ? 0 : 1;
         }
         out.printf("quantized %d layers (%d left in float), compensated %d (%s)%n", r.plan().layers().size(),
-                r.plan().rejected().size(), compensated, method);
+                r.plan().rejected().size(), compensated, cwac.method);
         for (Sensitivity.LayerError e : r.keptFloat()) {
             out.printf("kept in float by the budget: %s (relative output error %.3g when quantized alone)%n",
                     e.layer(), e.relativeError());

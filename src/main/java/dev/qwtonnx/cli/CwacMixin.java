@@ -1,0 +1,35 @@
+package dev.qwtonnx.cli;
+
+import dev.qwtonnx.cwac.CwacOptions;
+import picocli.CommandLine.Option;
+
+/** The compensation options, shared by quantize and compensate. */
+final class CwacMixin {
+    @Option(names = "--method", defaultValue = "cwac", paramLabel = "M",
+            description = "none (plain PTQ; quantize only), bias (bias correction), cwac (default: ${DEFAULT-VALUE}).")
+    String method;
+
+    @Option(names = "--target", defaultValue = "global", paramLabel = "T",
+            description = "CWAC target: local or global (default: ${DEFAULT-VALUE}).")
+    String target;
+
+    @Option(names = "--schedule", defaultValue = "sequential", paramLabel = "S",
+            description = "CWAC schedule: parallel or sequential (default: ${DEFAULT-VALUE}).")
+    String schedule;
+
+    @Option(names = "--ridge", defaultValue = "0.01", paramLabel = "R",
+            description = "Ridge strength pulling the per-channel gain toward 1 (default: ${DEFAULT-VALUE}).")
+    double ridge;
+
+    @Option(names = "--gate", defaultValue = "none", paramLabel = "G",
+            description = "none: every channel takes its fit; cv: each channel keeps none, shift or affine, whichever "
+                    + "predicts held-out calibration samples best (default: ${DEFAULT-VALUE}).")
+    String gate;
+
+    CwacOptions options() {
+        return new CwacOptions(QuantizeCommand.parse(CwacOptions.Method.class, method, "--method"),
+                QuantizeCommand.parse(CwacOptions.Target.class, target, "--target"),
+                QuantizeCommand.parse(CwacOptions.Schedule.class, schedule, "--schedule"), ridge, 2.0,
+                QuantizeCommand.parse(CwacOptions.Gate.class, gate, "--gate"));
+    }
+}
