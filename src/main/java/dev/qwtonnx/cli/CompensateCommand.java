@@ -13,7 +13,6 @@ import dev.qwtonnx.model.ModelIO;
 import dev.qwtonnx.verify.Fidelity;
 import dev.qwtonnx.verify.OrtKernels;
 import java.io.PrintWriter;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
@@ -46,12 +45,8 @@ final class CompensateCommand implements Callable<Integer> {
     @CommandLine.Mixin
     CwacMixin cwac = new CwacMixin();
 
-    @Option(names = "--holdout", defaultValue = "0.2", paramLabel = "F",
-            description = "Fraction of the calibration samples held out to measure fidelity (default: ${DEFAULT-VALUE}).")
-    double holdout;
-
-    @Option(names = "--seed", defaultValue = "1", description = "Seed of the hold-out split (default: ${DEFAULT-VALUE}).")
-    long seed;
+    @CommandLine.Mixin
+    HoldOut holdOut = new HoldOut();
 
     @Option(names = "--quiet", description = "No progress bars and no summary.")
     boolean quiet;
@@ -67,18 +62,15 @@ final class CompensateCommand implements Callable<Integer> {
         if (options.method() == CwacOptions.Method.NONE) {
             throw new QwtException("--method none would change nothing; use bias or cwac");
         }
-        if (!(holdout >= 0 && holdout < 1)) {
-            throw new QwtException("--holdout must be in [0, 1), got " + holdout);
-        }
+        holdOut.validate();
         QuantizeCommand.checkOutput(output, floatInput);
         QuantizeCommand.checkOutput(output, int8Input);
         Model floatModel = ModelIO.load(floatInput);
         Model theirs = ModelIO.load(int8Input);
         CalibrationSource all = CalibrationSources.open(calib, InputSpecs.of(floatModel.graph()));
-        List<CalibrationSource> parts = all.size() >= 2 && holdout > 0 ? CalibrationSources.split(all, holdout, seed)
-                : List.of(all, all);
-        CalibrationSource calibSet = parts.get(0);
-        CalibrationSource heldOut = parts.get(1).size() > 0 ? parts.get(1) : calibSet;
+        HoldOut.Split split = holdOut.split(all);
+        CalibrationSource calibSet = split.fit();
+        CalibrationSource heldOut = split.measure();
         Progress progress = quiet || System.console() == null ? Progress.NONE : new BarProgress();
         QwtOnnx.CompensateResult r = QwtOnnx.compensate(floatModel, theirs, calibSet, options, progress,
                 verbose ? s -> spec.commandLine().getErr().println("  " + s) : null);

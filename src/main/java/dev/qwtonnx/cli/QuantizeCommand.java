@@ -147,13 +147,8 @@ final class QuantizeCommand implements Callable<Integer> {
             description = "Op types whose output is re-quantized: conv (always), gemm, matmul (default: ${DEFAULT-VALUE}).")
     List<String> outputQ;
 
-    @Option(names = "--holdout", defaultValue = "0.2", paramLabel = "F",
-            description = "Fraction of the calibration samples held out to measure fidelity (default: ${DEFAULT-VALUE}).")
-    double holdout;
-
-    @Option(names = "--seed", defaultValue = "1",
-            description = "Seed of the hold-out split and of --shuffle (default: ${DEFAULT-VALUE}).")
-    long seed;
+    @CommandLine.Mixin
+    HoldOut holdOut = new HoldOut();
 
     @Option(names = "--report", paramLabel = "PATH", description = "Write the quantization report to PATH (.html or "
             + ".json) instead of OUT's name with .report.html and .report.json next to OUT.")
@@ -182,9 +177,7 @@ final class QuantizeCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         long start = System.nanoTime();
         QwtOnnx.Options options = options();
-        if (!(holdout >= 0 && holdout < 1)) {
-            throw new QwtException("--holdout must be in [0, 1), got " + holdout);
-        }
+        holdOut.validate();
         boolean qoperator = !parse(Format.class, format, "--format").equals(Format.QDQ);
         checkOutput(output, input);
         Model floatModel;
@@ -197,17 +190,16 @@ final class QuantizeCommand implements Callable<Integer> {
         }
         List<Path> reports = QuantizeReport.paths(output, report, noReport);
         try (CalibrationSource opened = openCalibration(floatModel)) {
-            return quantize(floatModel, CalibrationSources.limit(opened, limit, shuffle ? seed : null), options, out,
+            return quantize(floatModel, CalibrationSources.limit(opened, limit, shuffle ? holdOut.seed : null), options, out,
                     start, reports, qoperator);
         }
     }
 
     private int quantize(Model floatModel, CalibrationSource all, QwtOnnx.Options options, PrintWriter out, long start,
             List<Path> reports, boolean qoperator) {
-        List<CalibrationSource> parts = all.size() >= 2 && holdout > 0 ? CalibrationSources.split(all, holdout, seed)
-                : List.of(all, all);
-        CalibrationSource calibSet = parts.get(0);
-        CalibrationSource heldOut = parts.get(1).size() > 0 ? parts.get(1) : calibSet;
+        HoldOut.Split split = holdOut.split(all);
+        CalibrationSource calibSet = split.fit();
+        CalibrationSource heldOut = split.measure();
         Progress progress = quiet || System.console() == null ? Progress.NONE : new BarProgress();
         QwtOnnx.Result r = QwtOnnx.quantize(floatModel, calibSet, options, progress,
                 verbose ? s -> spec.commandLine().getErr().println("  " + s) : null);
