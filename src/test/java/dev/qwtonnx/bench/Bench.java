@@ -16,7 +16,6 @@ import dev.qwtonnx.testutil.Fortunes;
 import dev.qwtonnx.testutil.Images;
 import dev.qwtonnx.testutil.MiniLm;
 import dev.qwtonnx.verify.OrtKernels;
-import java.awt.image.BufferedImage;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -85,19 +84,9 @@ public final class Bench {
         }
         if (which.equals("all") || which.equals("ppocr")) {
             Path model = Path.of(".cache/models/ch_PP-OCRv4_det_infer.onnx");
-            List<String> lines = Fortunes.load(7);
-            List<BufferedImage> photos = Images.photos(8);
-            List<BufferedImage> ci = new ArrayList<>();
-            List<BufferedImage> ei = new ArrayList<>();
-            for (int i = 0; i < 12; i++) {
-                ci.add(Images.textPage(lines.subList(i * 20, i * 20 + 20), 256, 256, i));
-                ei.add(Images.textPage(lines.subList(400 + i * 20, 420 + i * 20), 256, 256, 1000 + i));
-            }
-            for (int i = 0; i < photos.size(); i++) {
-                (i % 2 == 0 ? ci : ei).add(photos.get(i));
-            }
+            Images.DetectorData data = Images.detectorData(256, 12);
             System.out.println("## PP-OCRv4 detector: 16 calibration / 16 held-out images 256x256; IoU of map > 0.3 vs float");
-            table(ModelIO.load(model), Images.samples("x", ci, 256, 256, "c"), Images.samples("x", ei, 256, 256, "e"),
+            table(ModelIO.load(model), data.calib(), data.eval(),
                     configs(8, 6), false);
         }
     }

@@ -6,7 +6,6 @@ import dev.qwtonnx.calib.CalibOptions;
 import dev.qwtonnx.calib.Progress;
 import dev.qwtonnx.calib.RangeCalibrator;
 import dev.qwtonnx.calib.RangeMethod;
-import dev.qwtonnx.calib.data.CalibrationSource;
 import dev.qwtonnx.calib.data.CalibrationSources;
 import dev.qwtonnx.calib.data.InputSpecs;
 import dev.qwtonnx.calib.data.Npz;
@@ -21,7 +20,6 @@ import dev.qwtonnx.testutil.EmbeddingFidelity;
 import dev.qwtonnx.testutil.Fortunes;
 import dev.qwtonnx.testutil.Images;
 import dev.qwtonnx.testutil.MiniLm;
-import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.lang.management.GarbageCollectorMXBean;
 import java.lang.management.ManagementFactory;
@@ -253,19 +251,9 @@ public final class CalibrationBench {
             System.out.println("## 5. PP-OCRv4: not available (tools/fetch-models.sh)");
             return;
         }
-        List<String> lines = Fortunes.load(7);
-        List<BufferedImage> photos = Images.photos(8);
-        List<BufferedImage> ci = new ArrayList<>();
-        List<BufferedImage> ei = new ArrayList<>();
-        for (int i = 0; i < 12; i++) {
-            ci.add(Images.textPage(lines.subList(i * 20, i * 20 + 20), 256, 256, i));
-            ei.add(Images.textPage(lines.subList(400 + i * 20, 420 + i * 20), 256, 256, 1000 + i));
-        }
-        for (int i = 0; i < photos.size(); i++) {
-            (i % 2 == 0 ? ci : ei).add(photos.get(i));
-        }
-        List<Sample> calib = Images.samples("x", ci, 256, 256, "c");
-        List<Sample> eval = Images.samples("x", ei, 256, 256, "e");
+        Images.DetectorData data = Images.detectorData(256, 12);
+        List<Sample> calib = data.calib();
+        List<Sample> eval = data.eval();
         Model f = ModelIO.load(model);
         System.out.println();
         System.out.println("## 5. PP-OCRv4 detector fidelity per range method: 16 calibration / 16 held-out images 256x256,"

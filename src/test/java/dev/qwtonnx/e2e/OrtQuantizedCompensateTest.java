@@ -18,10 +18,8 @@ import dev.qwtonnx.testutil.Images;
 import dev.qwtonnx.testutil.MiniLm;
 import dev.qwtonnx.verify.Fidelity;
 import dev.qwtonnx.verify.OrtKernels;
-import java.awt.image.BufferedImage;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
@@ -85,22 +83,9 @@ class OrtQuantizedCompensateTest {
         Model theirs = theirs("ppocr-det");
         assumeTrue(Files.exists(PpOcrDetEndToEndTest.MODEL), "PP-OCRv4 detector not fetched (tools/fetch-models.sh)");
         assumeTrue(Fortunes.available(), "Debian's fortunes package is not installed (.ci/run installs it)");
-        int size = PpOcrDetEndToEndTest.SIZE;
-        List<String> lines = Fortunes.load(7);
-        List<BufferedImage> photos = Images.photos(8);
-        List<BufferedImage> calibImages = new ArrayList<>();
-        List<BufferedImage> evalImages = new ArrayList<>();
-        for (int i = 0; i < 12; i++) {
-            calibImages.add(Images.textPage(lines.subList(i * 20, i * 20 + 20), size, size, i));
-        }
-        for (int i = 0; i < 8; i++) {
-            evalImages.add(Images.textPage(lines.subList(400 + i * 20, 420 + i * 20), size, size, 1000 + i));
-        }
-        for (int i = 0; i < photos.size(); i++) {
-            (i % 2 == 0 ? calibImages : evalImages).add(photos.get(i));
-        }
-        List<Sample> calib = Images.samples("x", calibImages, size, size, "calib");
-        List<Sample> eval = Images.samples("x", evalImages, size, size, "eval");
+        Images.DetectorData data = Images.detectorData(PpOcrDetEndToEndTest.SIZE, 8);
+        List<Sample> calib = data.calib();
+        List<Sample> eval = data.eval();
         Model floatModel = ModelIO.load(PpOcrDetEndToEndTest.MODEL);
         QwtOnnx.CompensateResult r = QwtOnnx.compensate(floatModel, theirs, CalibrationSources.ofList(calib),
                 CwacOptions.defaults(), Progress.NONE, null);

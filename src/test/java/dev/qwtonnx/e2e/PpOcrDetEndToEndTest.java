@@ -10,16 +10,13 @@ import dev.qwtonnx.calib.OrtRunner;
 import dev.qwtonnx.calib.Progress;
 import dev.qwtonnx.calib.data.CalibrationSources;
 import dev.qwtonnx.calib.data.Sample;
-import dev.qwtonnx.cwac.CwacOptions;
 import dev.qwtonnx.model.Model;
 import dev.qwtonnx.model.ModelIO;
 import dev.qwtonnx.testutil.Fortunes;
 import dev.qwtonnx.testutil.Images;
 import dev.qwtonnx.verify.OrtKernels;
-import java.awt.image.BufferedImage;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.BeforeAll;
@@ -42,21 +39,9 @@ class PpOcrDetEndToEndTest {
     void load() throws Exception {
         assumeTrue(Files.exists(MODEL), "PP-OCRv4 detector not fetched (tools/fetch-models.sh)");
         assumeTrue(Fortunes.available(), "Debian's fortunes package is not installed (.ci/run installs it)");
-        List<String> lines = Fortunes.load(7);
-        List<BufferedImage> photos = Images.photos(8);
-        List<BufferedImage> calibImages = new ArrayList<>();
-        List<BufferedImage> evalImages = new ArrayList<>();
-        for (int i = 0; i < 12; i++) {
-            calibImages.add(Images.textPage(lines.subList(i * 20, i * 20 + 20), SIZE, SIZE, i));
-        }
-        for (int i = 0; i < 8; i++) {
-            evalImages.add(Images.textPage(lines.subList(400 + i * 20, 420 + i * 20), SIZE, SIZE, 1000 + i));
-        }
-        for (int i = 0; i < photos.size(); i++) {
-            (i % 2 == 0 ? calibImages : evalImages).add(photos.get(i));
-        }
-        calib = Images.samples("x", calibImages, SIZE, SIZE, "calib");
-        eval = Images.samples("x", evalImages, SIZE, SIZE, "eval");
+        Images.DetectorData data = Images.detectorData(SIZE, 8);
+        calib = data.calib();
+        eval = data.eval();
         floatModel = ModelIO.load(MODEL);
     }
 

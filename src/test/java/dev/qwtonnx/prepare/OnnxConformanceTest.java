@@ -3,11 +3,7 @@ package dev.qwtonnx.prepare;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import ai.onnxruntime.OnnxTensor;
-import ai.onnxruntime.OnnxValue;
-import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
-import ai.onnxruntime.OrtSession;
 import dev.qwtonnx.QwtException;
 import dev.qwtonnx.model.HostTensor;
 import dev.qwtonnx.model.Model;
@@ -16,6 +12,7 @@ import dev.qwtonnx.model.ModelIO;
 import dev.qwtonnx.model.Tensors;
 import dev.qwtonnx.onnx.TensorProto;
 import dev.qwtonnx.onnx.ValueInfoProto;
+import dev.qwtonnx.testutil.OrtTestSupport;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -61,7 +58,6 @@ class OnnxConformanceTest {
             models = s.filter(p -> p.getFileName().toString().equals("model.onnx")).sorted().toList();
         }
         assumeTrue(!models.isEmpty(), "no model.onnx under " + DATA);
-        OrtEnvironment env = OrtEnvironment.getEnvironment();
         int atTarget = 0;
         int matched = 0;
         Map<String, String> refused = new TreeMap<>();
@@ -85,7 +81,7 @@ class OnnxConformanceTest {
             Map<String, HostTensor> inputs;
             try {
                 inputs = inputs(in, file.getParent().resolve("test_data_set_0"));
-                before = run(env, in, inputs);
+                before = run(in, inputs);
             } catch (NotRunnable e) {
                 notRunnable.put(id, e.getMessage());
                 continue;
@@ -99,7 +95,7 @@ class OnnxConformanceTest {
                 continue;
             }
             try {
-                String diff = difference(before, run(env, out, inputs));
+                String diff = difference(before, run(out, inputs));
                 if (diff == null) {
                     matched++;
                 } else {
@@ -157,30 +153,12 @@ class OnnxConformanceTest {
         return feed;
     }
 
-    private static Map<String, HostTensor> run(OrtEnvironment env, Model m, Map<String, HostTensor> inputs)
+    private static Map<String, HostTensor> run(Model m, Map<String, HostTensor> inputs)
             throws NotRunnable {
-        Map<String, OnnxTensor> feed = new LinkedHashMap<>();
-        try (OrtSession.SessionOptions opts = new OrtSession.SessionOptions()) {
-            opts.setIntraOpNumThreads(1);
-            try (OrtSession session = env.createSession(m.toBytes(), opts)) {
-                for (Map.Entry<String, HostTensor> e : inputs.entrySet()) {
-                    feed.put(e.getKey(), e.getValue().toOnnx(env));
-                }
-                Map<String, HostTensor> out = new LinkedHashMap<>();
-                try (OrtSession.Result r = session.run(feed)) {
-                    for (Map.Entry<String, OnnxValue> e : r) {
-                        if (!(e.getValue() instanceof OnnxTensor t)) {
-                            throw new NotRunnable("output " + e.getKey() + " is not a tensor");
-                        }
-                        out.put(e.getKey(), HostTensor.fromOnnx(t));
-                    }
-                }
-                return out;
-            }
+        try {
+            return OrtTestSupport.runOrThrow(m.toBytes(), inputs, 1);
         } catch (OrtException | QwtException e) {
             throw new NotRunnable("ORT: " + e.getMessage());
-        } finally {
-            feed.values().forEach(OnnxTensor::close);
         }
     }
 

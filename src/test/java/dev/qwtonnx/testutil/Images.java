@@ -100,4 +100,29 @@ public final class Images {
         }
         return out;
     }
+
+    /** Calibration and evaluation images for the text detector, disjoint, as the model takes them. */
+    public record DetectorData(List<Sample> calib, List<Sample> eval) {
+    }
+
+    /**
+     * The detector's data: 12 rendered text pages (fortunes, seeded) and 4 photos to calibrate on;
+     * {@code evalPages} other pages and the other 4 photos to evaluate on; {@code size}×{@code size}.
+     */
+    public static DetectorData detectorData(int size, int evalPages) throws IOException {
+        List<String> lines = Fortunes.load(7);
+        List<BufferedImage> photos = photos(8);
+        List<BufferedImage> calib = new ArrayList<>();
+        List<BufferedImage> eval = new ArrayList<>();
+        for (int i = 0; i < 12; i++) {
+            calib.add(textPage(lines.subList(i * 20, i * 20 + 20), size, size, i));
+        }
+        for (int i = 0; i < evalPages; i++) {
+            eval.add(textPage(lines.subList(400 + i * 20, 420 + i * 20), size, size, 1000 + i));
+        }
+        for (int i = 0; i < photos.size(); i++) {
+            (i % 2 == 0 ? calib : eval).add(photos.get(i));
+        }
+        return new DetectorData(samples("x", calib, size, size, "calib"), samples("x", eval, size, size, "eval"));
+    }
 }
