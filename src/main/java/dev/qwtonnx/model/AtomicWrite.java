@@ -31,8 +31,7 @@ public final class AtomicWrite {
         }
         Path tmp = null;
         try {
-            tmp = Files.createTempFile(dir, "." + target.getFileName() + ".", ".tmp");
-            PendingFiles.add(tmp);
+            tmp = PendingFiles.createTemp(dir, "." + target.getFileName() + ".", ".tmp");
             try (OutputStream os = Files.newOutputStream(tmp, StandardOpenOption.WRITE, StandardOpenOption.SYNC)) {
                 os.write(bytes);
             }

@@ -12,20 +12,34 @@ import java.util.Set;
  * Temporary files being written right now. A kill (SIGTERM, Ctrl-C) runs the JVM's shutdown hooks,
  * and one of them deletes these, so an interrupted run leaves no temporary file behind; the output
  * itself only appears by an atomic rename, so it is never partial.
+ *
+ * <p>Shutdown hooks run while the other threads go on, so creating a file and registering it happen
+ * under the same lock as the sweep, and no file is created once the sweep has run.
  */
 public final class PendingFiles {
     private static final Set<Path> PENDING = new LinkedHashSet<>();
     private static boolean hooked;
+    private static boolean shuttingDown;
 
     private PendingFiles() {
     }
 
-    public static synchronized void add(Path file) {
+    /**
+     * Creates an empty temporary file in {@code dir} and registers it for deletion on a kill.
+     *
+     * @throws IOException when the JVM is already shutting down, or the file cannot be created
+     */
+    public static synchronized Path createTemp(Path dir, String prefix, String suffix) throws IOException {
+        if (shuttingDown) {
+            throw new IOException("shutting down");
+        }
         if (!hooked) {
             Runtime.getRuntime().addShutdownHook(new Thread(PendingFiles::deleteAll, "qwt-onnx-cleanup"));
             hooked = true;
         }
+        Path file = Files.createTempFile(dir, prefix, suffix);
         PENDING.add(file);
+        return file;
     }
 
     public static synchronized void remove(Path file) {
@@ -33,14 +47,10 @@ public final class PendingFiles {
     }
 
     /** Deletes every pending file (the shutdown hook's work); returns those it deleted. */
-    static List<Path> deleteAll() {
-        List<Path> files;
-        synchronized (PendingFiles.class) {
-            files = new ArrayList<>(PENDING);
-            PENDING.clear();
-        }
+    static synchronized List<Path> deleteAll() {
+        shuttingDown = true;
         List<Path> deleted = new ArrayList<>();
-        for (Path f : files) {
+        for (Path f : PENDING) {
             try {
                 if (Files.deleteIfExists(f)) {
                     deleted.add(f);
@@ -49,6 +59,7 @@ public final class PendingFiles {
                 // Shutting down: nothing better to do than try the next one.
             }
         }
+        PENDING.clear();
         return deleted;
     }
 }

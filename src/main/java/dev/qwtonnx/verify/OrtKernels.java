@@ -6,6 +6,7 @@ import ai.onnxruntime.OrtSession;
 import dev.qwtonnx.QwtException;
 import dev.qwtonnx.model.Model;
 import dev.qwtonnx.model.ModelIO;
+import dev.qwtonnx.model.PendingFiles;
 import dev.qwtonnx.onnx.NodeProto;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -67,7 +68,8 @@ public final class OrtKernels {
     public static Model optimized(Model model) {
         Path tmp = null;
         try {
-            tmp = Files.createTempFile("qwt-optimized-", ".onnx");
+            // Registered like the output's temporary file, so a kill does not leave it in the temp folder.
+            tmp = PendingFiles.createTemp(Path.of(System.getProperty("java.io.tmpdir")), "qwt-optimized-", ".onnx");
             try (OrtSession.SessionOptions opts = new OrtSession.SessionOptions()) {
                 opts.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.EXTENDED_OPT);
                 opts.setOptimizedModelFilePath(tmp.toString());
@@ -82,6 +84,7 @@ public final class OrtKernels {
             throw new QwtException("cannot write ORT's optimized model: " + e.getMessage(), e);
         } finally {
             if (tmp != null) {
+                PendingFiles.remove(tmp);
                 try {
                     Files.deleteIfExists(tmp);
                 } catch (IOException ignored) {

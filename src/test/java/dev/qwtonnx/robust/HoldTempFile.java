@@ -13,8 +13,7 @@ public final class HoldTempFile {
     }
 
     public static void main(String[] args) throws Exception {
-        Path tmp = Files.createTempFile(Path.of(args[0]), ".o.onnx.", ".tmp");
-        PendingFiles.add(tmp);
+        Path tmp = PendingFiles.createTemp(Path.of(args[0]), ".o.onnx.", ".tmp");
         Files.write(tmp, new byte[4096]);
         System.out.println("ready " + tmp);
         System.out.flush();

@@ -70,6 +70,14 @@ class ProcessTest {
         assertEquals(List.of(), CliRun.files(tmp));
     }
 
+    /** A writer that reaches its temporary file after the kill's sweep creates none. */
+    @Test
+    void noTemporaryFileAfterTheSweep() throws Exception {
+        Result r = run(java(dev.qwtonnx.model.SweepThenCreate.class.getName(), tmp.toString()));
+        assertEquals("refused", r.out().strip());
+        assertEquals(List.of(), CliRun.files(tmp));
+    }
+
     /** The real command line killed part way: no output and no temporary file, or (if it won the race) a whole model. */
     @Test
     void killMidRunLeavesNoPartialOutput() throws Exception {
