@@ -28,13 +28,21 @@ public final class GraphEditor {
     private Map<String, List<NodeProto>> consumers;
 
     public GraphEditor(GraphProto graph) {
+        this(graph, new NameAuthority(graph));
+    }
+
+    /**
+     * An editor for a graph whose new names come from {@code names}: for a subgraph, the authority
+     * of the whole model, so that a name made inside the subgraph cannot shadow one outside it.
+     */
+    public GraphEditor(GraphProto graph, NameAuthority names) {
         this.original = graph;
         this.nodes = new ArrayList<>(graph.getNodeList());
         for (TensorProto t : graph.getInitializerList()) {
             initializers.put(t.getName(), t);
         }
         this.outputs = new ArrayList<>(graph.getOutputList());
-        this.names = new NameAuthority(graph);
+        this.names = names;
     }
 
     public NameAuthority names() {
