@@ -50,10 +50,20 @@ public final class QwtOnnx {
     private QwtOnnx() {
     }
 
-    /** Every option of a quantization run, validated where each part is built. */
-    public record Options(QuantOptions quant, CwacOptions cwac, boolean verifyBetweenPasses, CalibOptions calib) {
+    /**
+     * Every option of a quantization run, validated where each part is built. {@code targetOpset}
+     * is the opset the model is upgraded to before quantizing (13 up to {@link OpsetUpgrade#MAX_TARGET};
+     * a model already above it keeps its own).
+     */
+    public record Options(QuantOptions quant, CwacOptions cwac, boolean verifyBetweenPasses, CalibOptions calib,
+            long targetOpset) {
         public Options {
             java.util.Objects.requireNonNull(calib, "calib");
+            OpsetUpgrade.checkTarget(targetOpset);
+        }
+
+        public Options(QuantOptions quant, CwacOptions cwac, boolean verifyBetweenPasses, CalibOptions calib) {
+            this(quant, cwac, verifyBetweenPasses, calib, OpsetUpgrade.TARGET);
         }
 
         /** Options with the default calibration (MinMax). */
@@ -66,15 +76,19 @@ public final class QwtOnnx {
         }
 
         public Options withCwac(CwacOptions c) {
-            return new Options(quant, c, verifyBetweenPasses, calib);
+            return new Options(quant, c, verifyBetweenPasses, calib, targetOpset);
         }
 
         public Options withQuant(QuantOptions q) {
-            return new Options(q, cwac, verifyBetweenPasses, calib);
+            return new Options(q, cwac, verifyBetweenPasses, calib, targetOpset);
         }
 
         public Options withCalib(CalibOptions c) {
-            return new Options(quant, cwac, verifyBetweenPasses, c);
+            return new Options(quant, cwac, verifyBetweenPasses, c, targetOpset);
+        }
+
+        public Options withTargetOpset(long opset) {
+            return new Options(quant, cwac, verifyBetweenPasses, calib, opset);
         }
     }
 
@@ -92,13 +106,22 @@ public final class QwtOnnx {
 
     /** The prepare passes: constants to initializers, opset 13, BatchNorm folded, unique node names. */
     public static Pipeline preparePipeline(boolean verifyBetween) {
-        return new Pipeline(List.of(new ConstantToInitializer(), new OpsetUpgrade(13), new FoldBatchNorm(),
+        return preparePipeline(verifyBetween, OpsetUpgrade.TARGET);
+    }
+
+    /** The prepare passes, upgrading to {@code targetOpset} (13..{@link OpsetUpgrade#MAX_TARGET}). */
+    public static Pipeline preparePipeline(boolean verifyBetween, long targetOpset) {
+        return new Pipeline(List.of(new ConstantToInitializer(), new OpsetUpgrade(targetOpset), new FoldBatchNorm(),
                 new NameNodes()), verifyBetween);
     }
 
     public static Model prepare(Model model, boolean verifyBetween, Consumer<String> log) {
+        return prepare(model, verifyBetween, OpsetUpgrade.TARGET, log);
+    }
+
+    public static Model prepare(Model model, boolean verifyBetween, long targetOpset, Consumer<String> log) {
         ModelChecker.check(model);
-        return preparePipeline(verifyBetween).run(model, log);
+        return preparePipeline(verifyBetween, targetOpset).run(model, log);
     }
 
     public static Result quantize(Model floatModel, CalibrationSource calib, Options options, Progress progress,
@@ -108,7 +131,7 @@ public final class QwtOnnx {
         }
         refuseQuantized(floatModel);
         Consumer<String> say = log == null ? s -> { } : log;
-        Model prepared = prepare(floatModel, options.verifyBetweenPasses(), say);
+        Model prepared = prepare(floatModel, options.verifyBetweenPasses(), options.targetOpset(), say);
         LayerMatcher.Result plan = LayerMatcher.match(prepared, options.quant());
         for (String r : plan.rejected()) {
             say.accept("left in float: " + r);
@@ -224,7 +247,8 @@ public final class QwtOnnx {
         ModelProto.Builder b = model.proto().toBuilder();
         put(b, "qwt.tool", TOOL);
         put(b, "qwt.version", version());
-        put(b, "qwt.options", options.quant() + " " + options.cwac() + " " + options.calib());
+        put(b, "qwt.options", options.quant() + " " + options.cwac() + " " + options.calib() + " targetOpset="
+                + options.targetOpset());
         return new Model(b.build());
     }
 

@@ -161,6 +161,11 @@ final class QuantizeCommand implements Callable<Integer> {
             description = "Timed runs of each model for the report's latency figures (default: ${DEFAULT-VALUE}).")
     int runs;
 
+    @Option(names = "--target-opset", defaultValue = "13", paramLabel = "N",
+            description = "Upgrade the model to this opset (13..21) before quantizing; a model above it keeps its own "
+                    + "(default: ${DEFAULT-VALUE}).")
+    long targetOpset;
+
     @Option(names = "--format", defaultValue = "qdq", paramLabel = "F",
             description = "qdq (QuantizeLinear/DequantizeLinear around float layers) or qoperator (QLinearConv, "
                     + "QLinearMatMul, MatMulIntegerToFloat, QGemm) (default: ${DEFAULT-VALUE}).")
@@ -323,7 +328,7 @@ final class QuantizeCommand implements Callable<Integer> {
         CalibOptions calibOptions = new CalibOptions(RangeOverrides.parseMethod(calibrate, "--calibrate"), percentile,
                 Histogram.DEFAULT_CAPACITY, rangeOverrides == null ? RangeOverrides.NONE : RangeOverrides.read(rangeOverrides),
                 calibBatch);
-        return new QwtOnnx.Options(q, c, false, calibOptions);
+        return new QwtOnnx.Options(q, c, false, calibOptions, targetOpset);
     }
 
     static <E extends Enum<E>> E parse(Class<E> type, String value, String option) {

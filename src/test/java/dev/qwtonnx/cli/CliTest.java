@@ -53,6 +53,18 @@ class CliTest {
         assertEquals(List.of(), leftovers());
     }
 
+    /** --target-opset raises the model to that opset before quantizing; the layers still run as integer kernels. */
+    @Test
+    void quantizesAtATargetOpset() {
+        Path out = tmp.resolve("cnn-int8-opset21.onnx");
+        Run r = cli(MODEL, out.toString(), "--calib", CALIB, "--target-opset", "21");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("ORT integer kernels: 4 for 4 quantized layers"), r.out());
+        assertEquals(21, ModelIO.load(out).opsetVersion(""));
+        assertUserError(cli(MODEL, tmp.resolve("o.onnx").toString(), "--calib", CALIB, "--target-opset", "12"),
+                tmp.resolve("o.onnx"), "the target opset must be between 13 and 21, not 12");
+    }
+
     @Test
     void sameInputAndOptionsGiveTheSameBytes() throws IOException {
         Path a = tmp.resolve("a.onnx");
