@@ -84,4 +84,24 @@ class PpOcrDetEndToEndTest {
         assertTrue(iou >= 0.80, "IoU " + iou);
         assertTrue(iou >= iouNone - 0.005, "cwac " + iou + " vs none " + iouNone);
     }
+
+    /** Quantized at opset 21 (plain PTQ), every Conv still runs as QLinearConv and the map agrees with opset 13's. */
+    @Test
+    void atOpset21TheDetectorIsQuantizedAsAt13() {
+        QwtOnnx.Options at13 = QwtOnnx.Options.defaults()
+                .withCwac(dev.qwtonnx.cwac.CwacOptions.defaults().withMethod(dev.qwtonnx.cwac.CwacOptions.Method.NONE));
+        QwtOnnx.Result base = QwtOnnx.quantize(floatModel, CalibrationSources.ofList(calib), at13, Progress.NONE, null);
+        QwtOnnx.Result r = QwtOnnx.quantize(floatModel, CalibrationSources.ofList(calib), at13.withTargetOpset(21),
+                Progress.NONE, null);
+        assertEquals(21, r.model().opsetVersion(""));
+        Map<String, Integer> ops = OrtKernels.optimizedOpCounts(r.model());
+        assertEquals(r.plan().layers().size(), ops.getOrDefault("QLinearConv", 0), ops.toString());
+        double iou13 = meanIoU(base.prepared(), base.model(), eval);
+        double iou21 = meanIoU(r.prepared(), r.model(), eval);
+        double across = meanIoU(base.prepared(), r.prepared(), eval);
+        System.out.printf("PP-OCRv4 det plain PTQ: IoU at opset 13 %.4f, at 21 %.4f; float 13 vs float 21 %.4f%n",
+                iou13, iou21, across);
+        assertEquals(1.0, across, 1e-3);
+        assertEquals(iou13, iou21, 0.005);
+    }
 }
