@@ -33,6 +33,7 @@ import java.util.Set;
 import java.util.function.Consumer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
@@ -194,14 +195,14 @@ class OpsetUpgradeRangeTest {
     }
 
     /**
-     * If branches and a Loop body at opset 11 hold opset-11 Squeeze/ReduceSum/Unsqueeze with axes
+     * If branches and a Loop body at opset 9 or 11 hold Squeeze/ReduceSum/Unsqueeze with axes
      * attributes, reading tensors of the enclosing graph. They are upgraded in place, the new axes
      * initializers get names unique across the whole model, and both If branches and the loop give
      * the same outputs.
      */
-    @ParameterizedTest(name = "to opset {0}")
-    @ValueSource(longs = {13, 18})
-    void subgraphsAreUpgraded(long target) {
+    @ParameterizedTest(name = "opset {0} to {1}")
+    @CsvSource({"9, 13", "11, 13", "11, 18"})
+    void subgraphsAreUpgraded(long opset, long target) {
         GraphProto thenBranch = GraphProto.newBuilder().setName("then").addOutput(OrtTestSupport.anyFloat("t_out"))
                 .addNode(OrtTestSupport.node("Squeeze", "sq", List.of("x"), List.of("t_out"), Nodes.intsAttribute("axes", 0)))
                 .build();
@@ -218,7 +219,7 @@ class OpsetUpgradeRangeTest {
                 .addNode(OrtTestSupport.node("Unsqueeze", "row", List.of("v_next"), List.of("v_row"),
                         Nodes.intsAttribute("axes", 0)))
                 .build();
-        Model in = new ModelBuilder(11).input(tensor("x", FLOAT, 1, 3)).input(tensor("c", DataType.BOOL.code))
+        Model in = new ModelBuilder(opset).input(tensor("x", FLOAT, 1, 3)).input(tensor("c", DataType.BOOL.code))
                 .outputs("y", "v_final", "rows")
                 .init(Tensors.int64Tensor("trips", new long[0], new long[] {3}))
                 .init(Tensors.floatTensor("v0", new long[] {3}, new float[] {1, 2, 3}))
