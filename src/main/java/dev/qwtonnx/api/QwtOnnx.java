@@ -17,9 +17,13 @@ import dev.qwtonnx.onnx.ModelProto;
 import dev.qwtonnx.onnx.StringStringEntryProto;
 import dev.qwtonnx.pass.Pipeline;
 import dev.qwtonnx.prepare.ConstantToInitializer;
+import dev.qwtonnx.prepare.DropValueInfo;
 import dev.qwtonnx.prepare.FoldBatchNorm;
+import dev.qwtonnx.prepare.FoldConstantChains;
+import dev.qwtonnx.prepare.InitializerInputs;
 import dev.qwtonnx.prepare.NameNodes;
 import dev.qwtonnx.prepare.OpsetUpgrade;
+import dev.qwtonnx.prepare.RemoveUnusedInitializers;
 import dev.qwtonnx.quant.GptqRounder;
 import dev.qwtonnx.quant.LayerMatcher;
 import dev.qwtonnx.quant.QOperatorLowering;
@@ -90,15 +94,22 @@ public final class QwtOnnx {
     /** Samples the per-layer sensitivity analysis runs on: enough to rank layers, cheap enough to run per layer. */
     static final int SENSITIVITY_SAMPLES = 16;
 
-    /** The prepare passes: constants to initializers, opset 13, BatchNorm folded, unique node names. */
+    /**
+     * The prepare passes: inputs shadowing initializers dropped, constants to initializers, opset 13,
+     * constant Identity/Cast/Reshape/Transpose chains folded, BatchNorm folded, unique node names,
+     * value_info hints dropped, unused initializers removed.
+     */
     public static Pipeline preparePipeline(boolean verifyBetween) {
-        return new Pipeline(List.of(new ConstantToInitializer(), new OpsetUpgrade(13), new FoldBatchNorm(),
-                new NameNodes()), verifyBetween);
+        return new Pipeline(List.of(new InitializerInputs(), new ConstantToInitializer(), new OpsetUpgrade(13),
+                new FoldConstantChains(), new FoldBatchNorm(), new NameNodes(), new DropValueInfo(),
+                new RemoveUnusedInitializers()), verifyBetween);
     }
 
     public static Model prepare(Model model, boolean verifyBetween, Consumer<String> log) {
-        ModelChecker.check(model);
-        return preparePipeline(verifyBetween).run(model, log);
+        // Duplicate node names (which ORT refuses) are repaired, not reported: the checker sees unique names.
+        Model named = NameNodes.apply(model);
+        ModelChecker.check(named);
+        return preparePipeline(verifyBetween).run(named, log);
     }
 
     public static Result quantize(Model floatModel, CalibrationSource calib, Options options, Progress progress,

@@ -182,7 +182,8 @@ final class QuantizeCommand implements Callable<Integer> {
         checkOutput(output, input);
         Model floatModel;
         try {
-            floatModel = ModelIO.load(input);
+            // Duplicate node names (which ORT refuses) are renamed before the check, as prepare does.
+            floatModel = dev.qwtonnx.prepare.NameNodes.apply(ModelIO.load(input));
             ModelChecker.checkForRuntime(floatModel);
         } catch (QwtException e) {
             // Name the model file in front of what is wrong inside it (unless the message names it already).
