@@ -11,7 +11,7 @@ import java.util.HashSet;
 import java.util.Set;
 
 /**
- * Gives every node a unique, non-empty name, in the top-level graph and in every subgraph. Later
+ * Gives every node a non-empty name unique across the model, subgraphs included. Later
  * stages pair a quantized layer with its float original through the node's name, so names must
  * identify nodes; and ONNX Runtime refuses a graph in which two nodes share a name, which some
  * exporters write.
@@ -25,7 +25,7 @@ public final class NameNodes implements Pass {
     @Override
     public PassResult run(Model model) {
         NameAuthority names = new NameAuthority(model.graph());
-        GraphProto renamed = rename(model.graph(), names);
+        GraphProto renamed = rename(model.graph(), names, new HashSet<>());
         return renamed == null ? PassResult.unchanged(model) : PassResult.changed(model.withGraph(renamed));
     }
 
@@ -34,9 +34,11 @@ public final class NameNodes implements Pass {
         return new NameNodes().run(model).model();
     }
 
-    /** The graph with its nodes (and its subgraphs' nodes) uniquely named, or null when nothing changed. */
-    private static GraphProto rename(GraphProto g, NameAuthority names) {
-        Set<String> seen = new HashSet<>();
+    /**
+     * The graph with its nodes (and its subgraphs' nodes) named uniquely across the whole model,
+     * or null when nothing changed; {@code seen} holds the names kept so far.
+     */
+    private static GraphProto rename(GraphProto g, NameAuthority names, Set<String> seen) {
         GraphProto.Builder b = null;
         for (int i = 0; i < g.getNodeCount(); i++) {
             NodeProto n = g.getNode(i);
@@ -51,13 +53,13 @@ public final class NameNodes implements Pass {
                 AttributeProto a = n.getAttribute(k);
                 AttributeProto.Builder ab = null;
                 if (a.hasG()) {
-                    GraphProto sub = rename(a.getG(), names);
+                    GraphProto sub = rename(a.getG(), names, seen);
                     if (sub != null) {
                         ab = a.toBuilder().setG(sub);
                     }
                 }
                 for (int j = 0; j < a.getGraphsCount(); j++) {
-                    GraphProto sub = rename(a.getGraphs(j), names);
+                    GraphProto sub = rename(a.getGraphs(j), names, seen);
                     if (sub != null) {
                         ab = (ab == null ? a.toBuilder() : ab).setGraphs(j, sub);
                     }

@@ -1,6 +1,7 @@
 package dev.qwtonnx.e2e;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -25,9 +26,11 @@ import dev.qwtonnx.model.ModelIO;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Path;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.Set;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -92,7 +95,10 @@ class SubgraphCoverageTest {
         GraphProto.Builder g = base.graph().toBuilder();
         g.addNode(node("If", "branch", List.of(cond), List.of("picked"), graphAttr("then_branch", thenBranch),
                 graphAttr("else_branch", elseBranch)));
-        g.addNode(node("GlobalAveragePool", "pool", List.of("picked"), List.of("pooled")));
+        // An outer tensor named as the branch quantizer would name its input's scale: the branch must not reuse it.
+        g.addNode(node("Identity", "clash", List.of(r), List.of("r_scale")));
+        g.addNode(node("Add", "mix", List.of("picked", "r_scale"), List.of("mixed")));
+        g.addNode(node("GlobalAveragePool", "pool", List.of("mixed"), List.of("pooled")));
         g.addNode(node("Flatten", "flatten", List.of("pooled"), List.of("flat")));
         g.addInitializer(Tensors.floatTensor("w_gemm", new long[] {5, 6}, gaussian(rnd, 30, 0.3)));
         g.addNode(node("Gemm", "gemm", List.of("flat", "w_gemm"), List.of("y"), Nodes.intAttribute("transB", 1)));
@@ -105,6 +111,14 @@ class SubgraphCoverageTest {
 
     private static GraphProto branch(NodeProto n, String name) {
         return Nodes.attr(n, name).orElseThrow().getG();
+    }
+
+    /** Initializers and node outputs of one graph (not its subgraphs). */
+    private static List<String> definedNames(GraphProto g) {
+        List<String> names = new java.util.ArrayList<>();
+        g.getInitializerList().forEach(t -> names.add(t.getName()));
+        g.getNodeList().forEach(n -> names.addAll(n.getOutputList()));
+        return names;
     }
 
     private static long count(GraphProto g, String op) {
@@ -136,6 +150,12 @@ class SubgraphCoverageTest {
             assertEquals(1, count(g, "Conv"), name);
             assertTrue(count(g, "DequantizeLinear") >= 3 && count(g, "QuantizeLinear") >= 1, name + ": " + g.getNodeList());
         }
+        Set<String> outer = new HashSet<>(definedNames(r.model().graph()));
+        for (String name : List.of("then_branch", "else_branch")) {
+            for (String inner : definedNames(branch(ifq, name))) {
+                assertTrue(outer.add(inner), "'" + inner + "' in " + name + " is also defined elsewhere");
+            }
+        }
         // The outer weight only the else branch read is now inside it as int8; the float one is gone.
         assertTrue(r.model().graph().getInitializerList().stream().noneMatch(t -> t.getName().equals("w_else")));
 
@@ -165,6 +185,72 @@ class SubgraphCoverageTest {
         assertEquals(1, r.branchLayers());
         Model optimized = OrtKernels.optimized(r.model());
         assertEquals(1, count(branch(ifNode(optimized), "else_branch"), "QLinearConv"));
+    }
+
+    /**
+     * t[1,S,8] → If (mean(t) > 0.2): then MatMul(t, W) + outer bias (its float constant is what
+     * CWAC folds into); else MatMul(t, W2); the outer bias is also read at the top level.
+     */
+    static Model ifMatMulModel() {
+        Random rnd = new Random(8);
+        TestModels.Builder b = new TestModels.Builder(7, 13).input("t", F, 1, -1, 8).output("y", F, 1, -1, 8);
+        String mean = b.node("ReduceMean", List.of("t"), "mean", Nodes.intAttribute("keepdims", 0));
+        String cond = b.node("Greater", List.of(mean, b.init("threshold", new long[0], new float[] {0.2f})), "cond");
+        String bias = b.randomInit("outer_bias", 0.2, 8);
+        GraphProto thenBranch = GraphProto.newBuilder().setName("then")
+                .addInitializer(Tensors.floatTensor("w_a", new long[] {8, 8}, gaussian(rnd, 64, 0.4)))
+                .addNode(node("MatMul", "then_mm", List.of("t", "w_a"), List.of("then_m")))
+                .addNode(node("Add", "then_add", List.of("then_m", bias), List.of("then_out")))
+                .addOutput(TestModels.valueInfo("then_out", F, 1, -1, 8)).build();
+        GraphProto elseBranch = GraphProto.newBuilder().setName("else")
+                .addInitializer(Tensors.floatTensor("w_b", new long[] {8, 8}, gaussian(rnd, 64, 0.4)))
+                .addNode(node("MatMul", "else_mm", List.of("t", "w_b"), List.of("else_out")))
+                .addOutput(TestModels.valueInfo("else_out", F, 1, -1, 8)).build();
+        Model base = b.build();
+        GraphProto.Builder g = base.graph().toBuilder();
+        g.addNode(node("If", "branch", List.of(cond), List.of("picked"), graphAttr("then_branch", thenBranch),
+                graphAttr("else_branch", elseBranch)));
+        g.addNode(node("Add", "plus_bias", List.of("picked", bias), List.of("y")));
+        return base.withGraph(g.build());
+    }
+
+    @Test
+    void onlyBranchLayersAndAnOuterBiasFoldedIntoABranchCopy() {
+        Model m = ifMatMulModel();
+        java.util.List<dev.qwtonnx.calib.data.Sample> samples = new java.util.ArrayList<>();
+        Random rnd = new Random(2);
+        for (int i = 0; i < 16; i++) {
+            long len = 3 + i % 4;
+            float[] v = gaussian(rnd, (int) len * 8, 1);
+            float shift = i % 2 == 0 ? 0.6f : -0.2f; // half the samples take each branch
+            for (int k = 0; k < v.length; k++) {
+                v[k] += shift;
+            }
+            samples.add(new dev.qwtonnx.calib.data.Sample("s" + i,
+                    Map.of("t", dev.qwtonnx.model.HostTensor.ofFloats(new long[] {1, len, 8}, v))));
+        }
+        CalibrationSource calib = dev.qwtonnx.calib.data.CalibrationSources.ofList(samples);
+        QwtOnnx.Result r = quantize(m, calib);
+        assertEquals(0, r.plan().layers().size());
+        assertEquals(2, r.branchLayers(), r.ifBranches().toString());
+        QwtOnnx.IfBranch then = r.ifBranches().stream().filter(b -> b.branch().equals("then_branch")).findFirst()
+                .orElseThrow();
+        assertEquals(8, then.samples());
+        assertFalse(then.result().compensation().fits().get("then_mm").isIdentity());
+        // The outer bias keeps its values for the top-level Add; the branch reads its own compensated copy.
+        TensorProto outer = r.model().graph().getInitializerList().stream()
+                .filter(t -> t.getName().equals("outer_bias")).findFirst().orElseThrow();
+        assertEquals(m.graph().getInitializerList().stream().filter(t -> t.getName().equals("outer_bias")).findFirst()
+                .orElseThrow(), outer);
+        NodeProto add = branch(ifNode(r.model()), "then_branch").getNodeList().stream()
+                .filter(n -> n.getName().equals("then_add")).findFirst().orElseThrow();
+        assertFalse(add.getInputList().contains("outer_bias"), "the branch's Add still reads the outer bias: " + add);
+        Model optimized = OrtKernels.optimized(r.model());
+        assertEquals(2, OrtKernels.count(OrtKernels.opCounts(optimized), OrtKernels.INTEGER_OPS),
+                OrtKernels.opCounts(optimized).toString());
+        for (Fidelity.OutputFidelity f : Fidelity.measure(r.prepared(), r.model(), calib, Progress.NONE)) {
+            assertTrue(f.minCosine() > 0.99, f.toString());
+        }
     }
 
     /** x[1,16] → MatMul → h; Loop 3 times: v = Tanh(MatMul(v, W_loop)); → MatMul → y. */
