@@ -304,17 +304,7 @@ final class IfBranches {
             for (int k = 0; k < n.getOutputCount(); k++) {
                 n.setOutput(k, m.getOrDefault(n.getOutput(k), n.getOutput(k)));
             }
-            for (int k = 0; k < n.getAttributeCount(); k++) {
-                AttributeProto.Builder a = n.getAttribute(k).toBuilder();
-                if (a.hasG()) {
-                    a.setG(renamed(a.getG(), m));
-                }
-                for (int j = 0; j < a.getGraphsCount(); j++) {
-                    a.setGraphs(j, renamed(a.getGraphs(j), m));
-                }
-                n.setAttribute(k, a);
-            }
-            b.setNode(i, n);
+            b.setNode(i, Subgraphs.withSubgraphs(n.build(), sub -> renamed(sub, m)));
         }
         return b.build();
     }

@@ -105,24 +105,7 @@ public final class OrtRunner implements AutoCloseable {
 
     /** Runs one sample and returns the requested outputs as float tensors. */
     public Map<String, FloatTensor> run(Sample sample, Collection<String> outputs) {
-        List<OnnxTensor> owned = new ArrayList<>();
-        try {
-            Map<String, OnnxTensor> feed = feed(sample, owned);
-            Map<String, FloatTensor> out = new LinkedHashMap<>();
-            try (OrtSession.Result r = session.run(feed, new HashSet<>(outputs))) {
-                for (String name : outputs) {
-                    OnnxValue v = r.get(name).orElseThrow(() -> new QwtException("ONNX Runtime gave no output '" + name + "'"));
-                    out.put(name, toFloat((OnnxTensor) v));
-                }
-            }
-            return out;
-        } catch (OrtException e) {
-            throw new QwtException("ONNX Runtime failed on sample " + sample.id() + ": " + firstLine(e.getMessage()), e);
-        } finally {
-            for (OnnxTensor t : owned) {
-                t.close();
-            }
-        }
+        return run(sample, outputs, OrtRunner::toFloat);
     }
 
     /**
@@ -130,14 +113,18 @@ public final class OrtRunner implements AutoCloseable {
      * that are fed to another model, such as the outer-scope tensors an If branch reads).
      */
     public Map<String, HostTensor> runHost(Sample sample, Collection<String> outputs) {
+        return run(sample, outputs, HostTensor::fromOnnx);
+    }
+
+    private <T> Map<String, T> run(Sample sample, Collection<String> outputs, java.util.function.Function<OnnxTensor, T> copy) {
         List<OnnxTensor> owned = new ArrayList<>();
         try {
             Map<String, OnnxTensor> feed = feed(sample, owned);
-            Map<String, HostTensor> out = new LinkedHashMap<>();
+            Map<String, T> out = new LinkedHashMap<>();
             try (OrtSession.Result r = session.run(feed, new HashSet<>(outputs))) {
                 for (String name : outputs) {
                     OnnxValue v = r.get(name).orElseThrow(() -> new QwtException("ONNX Runtime gave no output '" + name + "'"));
-                    out.put(name, HostTensor.fromOnnx((OnnxTensor) v));
+                    out.put(name, copy.apply((OnnxTensor) v));
                 }
             }
             return out;

@@ -41,6 +41,34 @@ public final class Subgraphs {
         return reads;
     }
 
+    /**
+     * The node with {@code f} applied to each of its subgraphs; the same instance when {@code f}
+     * returned every subgraph unchanged (the same instance).
+     */
+    public static NodeProto withSubgraphs(NodeProto n, java.util.function.UnaryOperator<GraphProto> f) {
+        NodeProto.Builder b = null;
+        for (int k = 0; k < n.getAttributeCount(); k++) {
+            AttributeProto a = n.getAttribute(k);
+            AttributeProto.Builder ab = null;
+            if (a.hasG()) {
+                GraphProto g = f.apply(a.getG());
+                if (g != a.getG()) {
+                    ab = a.toBuilder().setG(g);
+                }
+            }
+            for (int j = 0; j < a.getGraphsCount(); j++) {
+                GraphProto g = f.apply(a.getGraphs(j));
+                if (g != a.getGraphs(j)) {
+                    ab = (ab == null ? a.toBuilder() : ab).setGraphs(j, g);
+                }
+            }
+            if (ab != null) {
+                b = (b == null ? n.toBuilder() : b).setAttribute(k, ab);
+            }
+        }
+        return b == null ? n : b.build();
+    }
+
     /** The names a graph reads (node inputs, outputs, nested subgraphs' reads) that it does not define. */
     public static Set<String> freeNames(GraphProto g) {
         Set<String> defined = new HashSet<>();

@@ -1,6 +1,7 @@
 package dev.qwtonnx.prepare;
 
 import dev.qwtonnx.model.Model;
+import dev.qwtonnx.model.Subgraphs;
 import dev.qwtonnx.onnx.AttributeProto;
 import dev.qwtonnx.onnx.GraphProto;
 import dev.qwtonnx.onnx.NodeProto;
@@ -50,23 +51,7 @@ public final class DropValueInfo implements Pass {
     private static GraphProto strip(GraphProto g) {
         GraphProto.Builder b = g.toBuilder().clearValueInfo();
         for (int i = 0; i < b.getNodeCount(); i++) {
-            NodeProto n = b.getNode(i);
-            if (n.getAttributeList().stream().noneMatch(a -> a.hasG() || a.getGraphsCount() > 0)) {
-                continue;
-            }
-            NodeProto.Builder nb = n.toBuilder();
-            for (int k = 0; k < nb.getAttributeCount(); k++) {
-                AttributeProto a = nb.getAttribute(k);
-                AttributeProto.Builder ab = a.toBuilder();
-                if (a.hasG()) {
-                    ab.setG(strip(a.getG()));
-                }
-                for (int j = 0; j < a.getGraphsCount(); j++) {
-                    ab.setGraphs(j, strip(a.getGraphs(j)));
-                }
-                nb.setAttribute(k, ab);
-            }
-            b.setNode(i, nb);
+            b.setNode(i, Subgraphs.withSubgraphs(b.getNode(i), DropValueInfo::strip));
         }
         return b.build();
     }

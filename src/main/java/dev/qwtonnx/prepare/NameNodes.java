@@ -2,7 +2,7 @@ package dev.qwtonnx.prepare;
 
 import dev.qwtonnx.model.Model;
 import dev.qwtonnx.model.NameAuthority;
-import dev.qwtonnx.onnx.AttributeProto;
+import dev.qwtonnx.model.Subgraphs;
 import dev.qwtonnx.onnx.GraphProto;
 import dev.qwtonnx.onnx.NodeProto;
 import dev.qwtonnx.pass.Pass;
@@ -26,7 +26,7 @@ public final class NameNodes implements Pass {
     public PassResult run(Model model) {
         NameAuthority names = new NameAuthority(model.graph());
         GraphProto renamed = rename(model.graph(), names, new HashSet<>());
-        return renamed == null ? PassResult.unchanged(model) : PassResult.changed(model.withGraph(renamed));
+        return renamed == model.graph() ? PassResult.unchanged(model) : PassResult.changed(model.withGraph(renamed));
     }
 
     /** The model with unique node names: what the checker and ORT need before anything else looks at it. */
@@ -36,43 +36,25 @@ public final class NameNodes implements Pass {
 
     /**
      * The graph with its nodes (and its subgraphs' nodes) named uniquely across the whole model,
-     * or null when nothing changed; {@code seen} holds the names kept so far.
+     * the same instance when nothing changed; {@code seen} holds the names kept so far.
      */
     private static GraphProto rename(GraphProto g, NameAuthority names, Set<String> seen) {
         GraphProto.Builder b = null;
         for (int i = 0; i < g.getNodeCount(); i++) {
             NodeProto n = g.getNode(i);
-            NodeProto.Builder nb = null;
+            NodeProto named = n;
             if (n.getName().isEmpty() || !seen.add(n.getName())) {
                 String hint = n.getName().isEmpty() ? n.getOpType() + "_" + i : n.getName();
                 String fresh = names.fresh(hint);
                 seen.add(fresh);
-                nb = n.toBuilder().setName(fresh);
+                named = n.toBuilder().setName(fresh).build();
             }
-            for (int k = 0; k < n.getAttributeCount(); k++) {
-                AttributeProto a = n.getAttribute(k);
-                AttributeProto.Builder ab = null;
-                if (a.hasG()) {
-                    GraphProto sub = rename(a.getG(), names, seen);
-                    if (sub != null) {
-                        ab = a.toBuilder().setG(sub);
-                    }
-                }
-                for (int j = 0; j < a.getGraphsCount(); j++) {
-                    GraphProto sub = rename(a.getGraphs(j), names, seen);
-                    if (sub != null) {
-                        ab = (ab == null ? a.toBuilder() : ab).setGraphs(j, sub);
-                    }
-                }
-                if (ab != null) {
-                    nb = (nb == null ? n.toBuilder() : nb).setAttribute(k, ab);
-                }
-            }
-            if (nb != null) {
+            named = Subgraphs.withSubgraphs(named, sub -> rename(sub, names, seen));
+            if (named != n) {
                 b = b == null ? g.toBuilder() : b;
-                b.setNode(i, nb);
+                b.setNode(i, named);
             }
         }
-        return b == null ? null : b.build();
+        return b == null ? g : b.build();
     }
 }
