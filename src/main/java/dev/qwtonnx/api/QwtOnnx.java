@@ -17,9 +17,13 @@ import dev.qwtonnx.onnx.ModelProto;
 import dev.qwtonnx.onnx.StringStringEntryProto;
 import dev.qwtonnx.pass.Pipeline;
 import dev.qwtonnx.prepare.ConstantToInitializer;
+import dev.qwtonnx.prepare.DropValueInfo;
 import dev.qwtonnx.prepare.FoldBatchNorm;
+import dev.qwtonnx.prepare.FoldConstantChains;
+import dev.qwtonnx.prepare.InitializerInputs;
 import dev.qwtonnx.prepare.NameNodes;
 import dev.qwtonnx.prepare.OpsetUpgrade;
+import dev.qwtonnx.prepare.RemoveUnusedInitializers;
 import dev.qwtonnx.quant.GptqRounder;
 import dev.qwtonnx.quant.LayerMatcher;
 import dev.qwtonnx.quant.QOperatorLowering;
@@ -98,21 +102,45 @@ public final class QwtOnnx {
      */
     public record Result(Model model, Model prepared, Model uncompensated, LayerMatcher.Result plan,
             Compensator.Result compensation, Duration calibrateTime, Duration compensateTime,
-            List<Sensitivity.LayerError> keptFloat) {
+            List<Sensitivity.LayerError> keptFloat, List<IfBranch> ifBranches) {
+        /** Layers quantized inside If branches (the plan lists the top-level ones). */
+        public int branchLayers() {
+            return ifBranches.stream().mapToInt(b -> b.result() == null ? 0 : b.result().plan().layers().size()
+                    + b.result().branchLayers()).sum();
+        }
+
+        /** Layers left in float inside If branches (a whole branch when it could not be quantized). */
+        public int branchFloatLayers() {
+            return ifBranches.stream().mapToInt(b -> b.result() == null ? b.layers() : b.result().plan().rejected().size()
+                    + b.result().branchFloatLayers()).sum();
+        }
+    }
+
+    /**
+     * One branch of a top-level If node: the run that quantized it as a model of its own (null
+     * when it was left in float), how many calibration samples took it, its Conv/MatMul/Gemm
+     * count, and what it says.
+     */
+    public record IfBranch(String ifNode, String branch, int samples, int layers, Result result, String summary) {
     }
 
     /** Samples the per-layer sensitivity analysis runs on: enough to rank layers, cheap enough to run per layer. */
     static final int SENSITIVITY_SAMPLES = 16;
 
-    /** The prepare passes: constants to initializers, opset 13, BatchNorm folded, unique node names. */
+    /**
+     * The prepare passes: inputs shadowing initializers dropped, constants to initializers, opset 13,
+     * constant Identity/Cast/Reshape/Transpose chains folded, BatchNorm folded, unique node names,
+     * value_info hints dropped, unused initializers removed.
+     */
     public static Pipeline preparePipeline(boolean verifyBetween) {
         return preparePipeline(verifyBetween, OpsetUpgrade.TARGET);
     }
 
     /** The prepare passes, upgrading to {@code targetOpset} (13..{@link OpsetUpgrade#MAX_TARGET}). */
     public static Pipeline preparePipeline(boolean verifyBetween, long targetOpset) {
-        return new Pipeline(List.of(new ConstantToInitializer(), new OpsetUpgrade(targetOpset), new FoldBatchNorm(),
-                new NameNodes()), verifyBetween);
+        return new Pipeline(List.of(new InitializerInputs(), new ConstantToInitializer(), new OpsetUpgrade(targetOpset),
+                new FoldConstantChains(), new FoldBatchNorm(), new NameNodes(), new DropValueInfo(),
+                new RemoveUnusedInitializers()), verifyBetween);
     }
 
     public static Model prepare(Model model, boolean verifyBetween, Consumer<String> log) {
@@ -120,8 +148,10 @@ public final class QwtOnnx {
     }
 
     public static Model prepare(Model model, boolean verifyBetween, long targetOpset, Consumer<String> log) {
-        ModelChecker.check(model);
-        return preparePipeline(verifyBetween, targetOpset).run(model, log);
+        // Duplicate node names (which ORT refuses) are repaired, not reported: the checker sees unique names.
+        Model named = NameNodes.apply(model);
+        ModelChecker.check(named);
+        return preparePipeline(verifyBetween, targetOpset).run(named, log);
     }
 
     public static Result quantize(Model floatModel, CalibrationSource calib, Options options, Progress progress,
@@ -137,7 +167,14 @@ public final class QwtOnnx {
             say.accept("left in float: " + r);
         }
         if (plan.layers().isEmpty()) {
-            throw new QwtException("the model has no Conv, MatMul or Gemm layer with a constant weight to quantize");
+            if (!IfBranches.hasCandidates(prepared)) {
+                throw new QwtException("the model has no Conv, MatMul or Gemm layer with a constant weight to quantize");
+            }
+            // Only If branches hold layers: nothing to calibrate or compensate at the top level.
+            Compensator.Result none = new Compensator(options.cwac()).compensate(prepared, prepared, List.of(), Map.of(),
+                    List.of(), calib, progress);
+            return withBranches(prepared, prepared, plan, none, Duration.ZERO, Duration.ZERO, List.of(), calib, options,
+                    progress, say);
         }
         long t0 = System.nanoTime();
         CalibOptions co = options.calib();
@@ -179,10 +216,24 @@ public final class QwtOnnx {
         long t1 = System.nanoTime();
         Compensator.Result comp = new Compensator(options.cwac()).compensate(prepared, quantized, calib, progress);
         long t2 = System.nanoTime();
-        Model out = withProvenance(comp.model(), options);
+        return withBranches(prepared, quantized, plan, comp, Duration.ofNanos(t1 - t0), Duration.ofNanos(t2 - t1),
+                keptFloat, calib, options, progress, say);
+    }
+
+    /** Quantizes the layers inside If branches of the compensated model, then records provenance. */
+    private static Result withBranches(Model prepared, Model quantized, LayerMatcher.Result plan, Compensator.Result comp,
+            Duration calibrateTime, Duration compensateTime, List<Sensitivity.LayerError> keptFloat,
+            CalibrationSource calib, Options options, Progress progress, Consumer<String> say) {
+        IfBranches.Outcome branches = IfBranches.quantize(prepared, comp.model(), calib, options, progress, say);
+        List<IfBranch> ifBranches = new ArrayList<>();
+        for (IfBranches.Branch b : branches.branches()) {
+            say.accept(b.toString());
+            ifBranches.add(new IfBranch(b.ifNode(), b.branch(), b.samples(), b.layers(), b.result(), b.toString()));
+        }
+        Model out = withProvenance(branches.model(), options);
         ModelChecker.check(out);
-        return new Result(out, prepared, quantized, plan, comp, Duration.ofNanos(t1 - t0), Duration.ofNanos(t2 - t1),
-                keptFloat);
+        return new Result(out, prepared, quantized, plan, comp, calibrateTime, compensateTime, keptFloat,
+                List.copyOf(ifBranches));
     }
 
     private static final java.util.Set<String> QUANTIZED_OPS = java.util.Set.of("QuantizeLinear", "DequantizeLinear",

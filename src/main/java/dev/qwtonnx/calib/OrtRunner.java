@@ -88,25 +88,43 @@ public final class OrtRunner implements AutoCloseable {
         return inputNames;
     }
 
+    /** The sample's tensors by input name, as ORT tensors that the caller closes (listed in {@code owned}). */
+    private Map<String, OnnxTensor> feed(Sample sample, List<OnnxTensor> owned) throws OrtException {
+        Map<String, OnnxTensor> feed = new HashMap<>();
+        for (String in : inputNames) {
+            HostTensor t = sample.inputs().get(in);
+            if (t == null) {
+                throw new QwtException("sample " + sample.id() + " has no value for model input '" + in + "'");
+            }
+            OnnxTensor ot = t.toOnnx(env);
+            owned.add(ot);
+            feed.put(in, ot);
+        }
+        return feed;
+    }
+
     /** Runs one sample and returns the requested outputs as float tensors. */
     public Map<String, FloatTensor> run(Sample sample, Collection<String> outputs) {
-        Map<String, OnnxTensor> feed = new HashMap<>();
+        return run(sample, outputs, OrtRunner::toFloat);
+    }
+
+    /**
+     * Runs one sample and returns the requested outputs in their own element types (for values
+     * that are fed to another model, such as the outer-scope tensors an If branch reads).
+     */
+    public Map<String, HostTensor> runHost(Sample sample, Collection<String> outputs) {
+        return run(sample, outputs, HostTensor::fromOnnx);
+    }
+
+    private <T> Map<String, T> run(Sample sample, Collection<String> outputs, java.util.function.Function<OnnxTensor, T> copy) {
         List<OnnxTensor> owned = new ArrayList<>();
         try {
-            for (String in : inputNames) {
-                HostTensor t = sample.inputs().get(in);
-                if (t == null) {
-                    throw new QwtException("sample " + sample.id() + " has no value for model input '" + in + "'");
-                }
-                OnnxTensor ot = t.toOnnx(env);
-                owned.add(ot);
-                feed.put(in, ot);
-            }
-            Map<String, FloatTensor> out = new LinkedHashMap<>();
+            Map<String, OnnxTensor> feed = feed(sample, owned);
+            Map<String, T> out = new LinkedHashMap<>();
             try (OrtSession.Result r = session.run(feed, new HashSet<>(outputs))) {
                 for (String name : outputs) {
                     OnnxValue v = r.get(name).orElseThrow(() -> new QwtException("ONNX Runtime gave no output '" + name + "'"));
-                    out.put(name, toFloat((OnnxTensor) v));
+                    out.put(name, copy.apply((OnnxTensor) v));
                 }
             }
             return out;

@@ -187,7 +187,8 @@ final class QuantizeCommand implements Callable<Integer> {
         checkOutput(output, input);
         Model floatModel;
         try {
-            floatModel = ModelIO.load(input);
+            // Duplicate node names (which ORT refuses) are renamed before the check, as prepare does.
+            floatModel = dev.qwtonnx.prepare.NameNodes.apply(ModelIO.load(input));
             ModelChecker.checkForRuntime(floatModel);
         } catch (QwtException e) {
             // Name the model file in front of what is wrong inside it (unless the message names it already).
@@ -344,14 +345,36 @@ final class QuantizeCommand implements Callable<Integer> {
         throw new QwtException(option + " takes " + allowed + ", got '" + value + "'");
     }
 
+    /** Most reasons a summary lists before pointing at --verbose. */
+    private static final int LISTED_REASONS = 8;
+
+    /** Shared weights, If branches, and why layers were left in float (Loop bodies, non-constant weights). */
+    private static void coverage(PrintWriter out, QwtOnnx.Result r) {
+        for (String note : r.plan().notes()) {
+            out.println("note: " + note);
+        }
+        for (QwtOnnx.IfBranch b : r.ifBranches()) {
+            out.println(b.summary());
+        }
+        List<String> rejected = r.plan().rejected();
+        for (int i = 0; i < Math.min(LISTED_REASONS, rejected.size()); i++) {
+            out.println("left in float: " + rejected.get(i));
+        }
+        if (rejected.size() > LISTED_REASONS) {
+            out.printf("left in float: %d more (--verbose lists them)%n", rejected.size() - LISTED_REASONS);
+        }
+    }
+
     private void summary(PrintWriter out, QwtOnnx.Result r, Model written, CalibrationSource heldOut, boolean reused,
             Progress progress, long start) {
         int compensated = 0;
         for (ChannelFit f : r.compensation().fits().values()) {
             compensated += f.isIdentity() ? 0 : 1;
         }
-        out.printf("quantized %d layers (%d left in float), compensated %d (%s)%n", r.plan().layers().size(),
-                r.plan().rejected().size(), compensated, cwac.method);
+        int layers = r.plan().layers().size() + r.branchLayers();
+        out.printf("quantized %d layers (%d left in float), compensated %d (%s)%n", layers,
+                r.plan().rejected().size() + r.branchFloatLayers(), compensated, cwac.method);
+        coverage(out, r);
         for (Sensitivity.LayerError e : r.keptFloat()) {
             out.printf("kept in float by the budget: %s (relative output error %.3g when quantized alone)%n",
                     e.layer(), e.relativeError());
@@ -375,7 +398,7 @@ final class QuantizeCommand implements Callable<Integer> {
         Map<String, Integer> ops = OrtKernels.opCounts(optimized);
         List<String> unfused = OrtKernels.unfusedLayers(optimized);
         out.printf("ORT integer kernels: %d for %d quantized layers %s; left in float by ORT: %s%n",
-                OrtKernels.count(ops, OrtKernels.INTEGER_OPS), r.plan().layers().size(), integerOps(ops),
+                OrtKernels.count(ops, OrtKernels.INTEGER_OPS), layers, integerOps(ops),
                 unfused.isEmpty() ? "none" : unfused);
         out.printf("wrote %s in %.1f s%n", output, (System.nanoTime() - start) / 1e9);
     }

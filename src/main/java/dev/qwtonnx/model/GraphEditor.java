@@ -26,6 +26,7 @@ public final class GraphEditor {
     private final NameAuthority names;
     private Map<String, NodeProto> producers;
     private Map<String, List<NodeProto>> consumers;
+    private Map<String, Integer> subgraphReads;
 
     public GraphEditor(GraphProto graph) {
         this(graph, new NameAuthority(graph));
@@ -105,7 +106,11 @@ public final class GraphEditor {
         }
         producers = new HashMap<>();
         consumers = new HashMap<>();
+        subgraphReads = new HashMap<>();
         for (NodeProto n : nodes) {
+            for (String r : Subgraphs.outerReads(n)) {
+                subgraphReads.merge(r, 1, Integer::sum);
+            }
             for (String o : n.getOutputList()) {
                 if (!o.isEmpty()) {
                     producers.put(o, n);
@@ -122,6 +127,7 @@ public final class GraphEditor {
     private void invalidate() {
         producers = null;
         consumers = null;
+        subgraphReads = null;
     }
 
     /** The node producing a tensor, or null for graph inputs, initializers and unknown names. */
@@ -143,10 +149,14 @@ public final class GraphEditor {
         return distinct;
     }
 
-    /** How many places read a tensor: node inputs plus graph outputs. */
+    /**
+     * How many places read a tensor: node inputs, graph outputs, and nodes whose subgraphs (If
+     * branches, Loop and Scan bodies) read it from this graph's scope.
+     */
     public int useCount(String tensor) {
         index();
-        return consumers.getOrDefault(tensor, List.of()).size() + (isGraphOutput(tensor) ? 1 : 0);
+        return consumers.getOrDefault(tensor, List.of()).size() + (isGraphOutput(tensor) ? 1 : 0)
+                + subgraphReads.getOrDefault(tensor, 0);
     }
 
     private int position(NodeProto n) {

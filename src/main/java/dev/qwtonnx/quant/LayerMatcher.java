@@ -16,8 +16,15 @@ import java.util.Set;
  * candidate was rejected. It never changes the model.
  */
 public final class LayerMatcher {
-    /** The outcome: the layers to quantize, and a reason for every rejected candidate. */
-    public record Result(List<LayerPlan> layers, List<String> rejected) {
+    /**
+     * The outcome: the layers to quantize, a reason for every rejected candidate (layers inside
+     * Loop/Scan bodies included), and notes on how the plan treats shared weights.
+     */
+    public record Result(List<LayerPlan> layers, List<String> rejected, List<String> notes) {
+        public Result(List<LayerPlan> layers, List<String> rejected) {
+            this(layers, rejected, List.of());
+        }
+
         /** The float tensors whose ranges calibration must measure. */
         public Set<String> tensorsToCalibrate() {
             Set<String> t = new LinkedHashSet<>();
@@ -39,6 +46,9 @@ public final class LayerMatcher {
         List<LayerPlan> layers = new ArrayList<>();
         List<String> rejected = new ArrayList<>();
         for (NodeProto n : g.nodes()) {
+            if (LOOP_OPS.contains(n.getOpType()) && Model.isDefaultDomain(n.getDomain())) {
+                rejectInside(n, n, rejected);
+            }
             LayerKind kind = LayerKind.of(n.getOpType());
             if (kind == null || !Model.isDefaultDomain(n.getDomain())) {
                 continue;
@@ -50,7 +60,48 @@ public final class LayerMatcher {
             }
             layers.add(plan(kind, n, g, options));
         }
-        return new Result(layers, rejected);
+        return new Result(layers, rejected, sharedWeightNotes(layers));
+    }
+
+    /** Operators whose bodies run many times per model run; layers inside them stay float. */
+    private static final Set<String> LOOP_OPS = Set.of("Loop", "Scan");
+
+    /** Every Conv/MatMul/Gemm inside {@code n}'s subgraphs (at any depth), listed as left in float. */
+    private static void rejectInside(NodeProto n, NodeProto loop, List<String> rejected) {
+        for (dev.qwtonnx.onnx.AttributeProto a : n.getAttributeList()) {
+            List<dev.qwtonnx.onnx.GraphProto> subs = new ArrayList<>(a.getGraphsList());
+            if (a.hasG()) {
+                subs.add(a.getG());
+            }
+            for (dev.qwtonnx.onnx.GraphProto sub : subs) {
+                for (NodeProto inner : sub.getNodeList()) {
+                    if (LayerKind.of(inner.getOpType()) != null && Model.isDefaultDomain(inner.getDomain())) {
+                        rejected.add(Nodes.describe(inner) + ": inside the body of " + Nodes.describe(loop)
+                                + " (layers inside Loop and Scan bodies are left in float)");
+                    }
+                    rejectInside(inner, loop, rejected);
+                }
+            }
+        }
+    }
+
+    /**
+     * A weight read by several planned layers: each layer gets its own weight scales and bias (the
+     * quantizer writes them per layer), so compensation fits and folds each layer on its own.
+     */
+    private static List<String> sharedWeightNotes(List<LayerPlan> layers) {
+        java.util.Map<String, List<String>> readers = new java.util.LinkedHashMap<>();
+        for (LayerPlan l : layers) {
+            readers.computeIfAbsent(l.weight(), k -> new ArrayList<>()).add(l.name());
+        }
+        List<String> notes = new ArrayList<>();
+        readers.forEach((w, names) -> {
+            if (names.size() > 1) {
+                notes.add("weight '" + w + "' is shared by " + names.size() + " layers (" + String.join(", ", names)
+                        + "): each gets its own quantized copy, scales and bias, compensated on its own");
+            }
+        });
+        return notes;
     }
 
     private static String check(LayerKind kind, NodeProto n, GraphEditor g) {

@@ -36,12 +36,25 @@ public final class OrtKernels {
         return opCounts(optimized(model));
     }
 
+    /** Op-type counts over the graph and its subgraphs (If branches, Loop and Scan bodies). */
     public static Map<String, Integer> opCounts(Model m) {
         Map<String, Integer> counts = new TreeMap<>();
-        for (NodeProto n : m.graph().getNodeList()) {
-            counts.merge(n.getOpType(), 1, Integer::sum);
-        }
+        count(m.graph(), counts);
         return counts;
+    }
+
+    private static void count(dev.qwtonnx.onnx.GraphProto g, Map<String, Integer> counts) {
+        for (NodeProto n : g.getNodeList()) {
+            counts.merge(n.getOpType(), 1, Integer::sum);
+            for (dev.qwtonnx.onnx.AttributeProto a : n.getAttributeList()) {
+                if (a.hasG()) {
+                    count(a.getG(), counts);
+                }
+                for (dev.qwtonnx.onnx.GraphProto sub : a.getGraphsList()) {
+                    count(sub, counts);
+                }
+            }
+        }
     }
 
     /**
