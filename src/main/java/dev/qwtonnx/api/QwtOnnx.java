@@ -24,6 +24,7 @@ import dev.qwtonnx.prepare.InitializerInputs;
 import dev.qwtonnx.prepare.NameNodes;
 import dev.qwtonnx.prepare.OpsetUpgrade;
 import dev.qwtonnx.prepare.RemoveUnusedInitializers;
+import dev.qwtonnx.quant.FullRankMatMulBias;
 import dev.qwtonnx.quant.GptqRounder;
 import dev.qwtonnx.quant.LayerMatcher;
 import dev.qwtonnx.quant.QOperatorLowering;
@@ -211,7 +212,8 @@ public final class QwtOnnx {
                         + " layers leaves no layer to quantize");
             }
         }
-        Model quantized = new Pipeline(List.of(new QdqQuantizer(options.quant(), plan.layers(), ranges, rounded)),
+        Model quantized = new Pipeline(List.of(new QdqQuantizer(options.quant(), plan.layers(), ranges, rounded),
+                new FullRankMatMulBias()),
                 options.verifyBetweenPasses()).run(prepared, say);
         long t1 = System.nanoTime();
         Compensator.Result comp = new Compensator(options.cwac()).compensate(prepared, quantized, calib, progress);

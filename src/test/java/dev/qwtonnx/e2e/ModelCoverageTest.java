@@ -130,8 +130,8 @@ class ModelCoverageTest {
     /**
      * One Conv weight and bias read by two Convs, one weight read by two MatMuls (on different
      * activations): each layer gets its own weight scales and bias, compensated for that layer
-     * alone. The MatMuls' sequence length is dynamic, as in transformer exports (ORT 1.29 turns a
-     * static 3-D MatMul + Add into Reshape → Gemm → Reshape before its QDQ fusion sees it).
+     * alone. The MatMuls' sequence length is dynamic, as in transformer exports (static lengths:
+     * see staticShapeMatMulsWithBiasStayInteger).
      */
     static Model sharedWeights() {
         TestModels.Builder b = new TestModels.Builder(8, 13).input("x", F, 1, 4, 6, 6).input("t", F, 1, -1, 4)
@@ -246,10 +246,32 @@ class ModelCoverageTest {
         assertQuantizedAndClose(quantize(m, calib), 3, calib, 0.98);
     }
 
+    /**
+     * A static sequence length: ORT's MatMulAddFusion would turn each MatMul + bias Add into a float
+     * Gemm between Reshapes; the biases get full rank so the MatMuls stay integer. With a dynamic
+     * length ORT leaves them alone, and so do we (a [N] bias keeps fusions such as BiasGelu open).
+     */
+    @Test
+    void staticShapeMatMulsWithBiasStayInteger() {
+        CalibrationSource calib = TestModels.gaussian("x", 6, 12, new long[] {1, 8, 32});
+        QwtOnnx.Result fixed = quantize(TestModels.mlp(31, 8), calib);
+        assertQuantizedAndClose(fixed, 3, calib, 0.98);
+        assertEquals(List.of(3L, 3L), List.of(rank(fixed.model(), "b1"), rank(fixed.model(), "b2")));
+        QwtOnnx.Result dynamic = quantize(TestModels.mlp(31), calib);
+        assertEquals(List.of(1L, 1L), List.of(rank(dynamic.model(), "b1"), rank(dynamic.model(), "b2")));
+        assertEquals(fixed.model().graph().getNodeCount(), dynamic.model().graph().getNodeCount(), "no node added");
+    }
+
+    /** The rank of the initializer the node reading {@code prefix}'s value holds (CWAC may rename it). */
+    private static long rank(Model m, String prefix) {
+        return m.graph().getInitializerList().stream().filter(t -> t.getName().startsWith(prefix))
+                .mapToLong(TensorProto::getDimsCount).max().orElseThrow();
+    }
+
     /** MatMul → com.microsoft Gelu → MatMul, and the same with an operator of a domain ORT does not know. */
     static Model withCustomOp(String domain, String op) {
         TestModels.Builder b = new TestModels.Builder(2, 13).input("x", F, 1, -1, 16).output("y", F, 1, -1, 8);
-        String m1 = b.node("MatMul", List.of("x", b.randomInit("w1", 0.3, 16, 24)), "m1"); // dynamic length: see sharedWeights
+        String m1 = b.node("MatMul", List.of("x", b.randomInit("w1", 0.3, 16, 24)), "m1");
         String a1 = b.node("Add", List.of(m1, b.randomInit("b1", 0.1, 24)), "a1");
         String g = b.node(op, List.of(a1), "g");
         b.node("MatMul", List.of(g, b.randomInit("w2", 0.3, 24, 8)), "y");

@@ -119,7 +119,12 @@ public final class TestModels {
      * MatMul(32→16, no bias) → y[1,S,16]. The sequence length S is dynamic.
      */
     public static Model mlp(long seed) {
-        Builder b = new Builder(seed, 13).input("x", F, 1, -1, 32).output("y", F, 1, -1, 16);
+        return mlp(seed, -1);
+    }
+
+    /** The same MLP with a sequence length of {@code seq} (-1: dynamic). */
+    public static Model mlp(long seed, long seq) {
+        Builder b = new Builder(seed, 13).input("x", F, 1, seq, 32).output("y", F, 1, seq, 16);
         String m1 = b.node("MatMul", List.of("x", b.randomInit("w1", 0.2, 32, 64)), "m1");
         String a1 = b.node("Add", List.of(m1, b.randomInit("b1", 0.1, 64)), "a1");
         String r1 = b.node("Relu", List.of(a1), "r1");
