@@ -45,6 +45,11 @@ public final class FloatReference implements AutoCloseable {
         return new FloatReference(floatModel, null, outputs, defaultBudget());
     }
 
+    /** As {@link #of(Model, Collection)}, keeping at most {@code budgetBytes} of activations. */
+    static FloatReference of(Model floatModel, Collection<String> outputs, long budgetBytes) {
+        return new FloatReference(floatModel, null, outputs, budgetBytes);
+    }
+
     /** A reference computing {@code outputs} on the caller's session, which must expose them. */
     public static FloatReference on(OrtRunner runner, Collection<String> outputs) {
         return new FloatReference(null, runner, outputs, defaultBudget());
@@ -94,7 +99,7 @@ public final class FloatReference implements AutoCloseable {
         }
         Map<String, FloatTensor> computed = runner.run(batch.sample(), outputs);
         offer(batch, computed);
-        return computed;
+        return kept.getOrDefault(key(batch), computed);
     }
 
     /**
