@@ -223,20 +223,23 @@ public final class Compensator {
     private Map<String, ChannelFit> measureAndFit(Model quant, Model floatModel, FloatReference reference,
             List<QdqLayer> stage, Map<String, FloatLayer> floats, CalibrationSource data, Progress progress,
             String task) {
+        // Global target: a layer fed by another layer of this stage is measured against its local target,
+        // as that layer's compensation is not known yet (measured on MiniLM grouped in 6 stages: cosine
+        // 0.9766 / 0.9579 with the float activation there, 0.9926 / 0.9860 with the local target).
         List<QdqLayer> local = options.target() == CwacOptions.Target.LOCAL ? stage : fedByStage(quant, stage);
         Map<String, String> localTargets = new HashMap<>();
         Model measured = local.isEmpty() ? quant : withLocalTargets(quant, floatModel, local, floats, localTargets);
         List<String> quantOuts = new ArrayList<>();
-        boolean needsFloat = false;
+        boolean anyGlobal = false;
         for (QdqLayer l : stage) {
             quantOuts.add(l.output());
             if (localTargets.containsKey(l.name())) {
                 quantOuts.add(localTargets.get(l.name()));
             } else {
-                needsFloat = true;
+                anyGlobal = true;
             }
         }
-        boolean global = needsFloat;
+        boolean needsFloat = anyGlobal;
         // Two folds, by sample parity: the cross-validated gate fits on one and scores on the other.
         boolean folds = options.gate() == CwacOptions.Gate.CV;
         Map<String, ChannelStats[]> stats = new LinkedHashMap<>();
@@ -249,11 +252,11 @@ public final class Compensator {
             progress.start(task, data.size());
             int batch = Batches.batchable(InputSpecs.of(sliced.graph())) ? maxBatch : 1;
             Batches.run(quantRunner, data, batch, quantOuts, progress, (b, q) -> {
-                Map<String, FloatTensor> f = global ? reference.get(b) : Map.of();
+                Map<String, FloatTensor> f = needsFloat ? reference.get(b) : Map.of();
                 for (QdqLayer l : stage) {
                     FloatTensor yq = q.get(l.output());
-                    String local1 = localTargets.get(l.name());
-                    FloatTensor yf = local1 != null ? q.get(local1) : f.get(floats.get(l.name()).output());
+                    String target = localTargets.get(l.name());
+                    FloatTensor yf = target != null ? q.get(target) : f.get(floats.get(l.name()).output());
                     ChannelStats[] st = stats.get(l.name());
                     int axis = l.outputChannelAxis(yq.shape().length);
                     if (!folds) {
