@@ -1,12 +1,22 @@
 #!/usr/bin/env bash
 # Calibration benchmark (issue 3): peak heap and time per range method on MiniLM, end-to-end time
 # against ONNX Runtime's Python quantize_static, CWAC share, fidelity per range method.
-# Usage: tools/bench-calib.sh [minilm|ppocr|all] [N1,N2] [E2E]   (default: all 100,1000 128)
+# Usage: tools/bench-calib.sh [all|heap|e2e|fidelity|ppocr] [N1,N2] [E2E] [ROUNDS]   (default: all 100,1000 128 3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mvn -B -q test-compile
 mvn -B -q -Dstyle.color=never dependency:build-classpath -Dmdep.includeScope=test -Dmdep.outputFile=target/bench.classpath
 cp=$(cat target/bench.classpath)
-# A fixed young generation (-Xmn): otherwise G1 grows it with the run's length, and the heap pools'
-# peak usage would measure the collector's sizing rather than what calibration keeps.
-exec java -Xmx2g -Xmn64m -cp "target/test-classes:target/classes:$cp" dev.qwtonnx.bench.CalibrationBench "${1:-all}" "${2:-100,1000}" "${3:-128}"
+# A snapshot of the compiled classes: a rebuild while the bench runs must not pull classes from under it.
+snap=$(mktemp -d)
+trap 'rm -rf "$snap"' EXIT
+cp -r target/classes target/test-classes "$snap"/
+run() { java -Xmx2g "$@"; }
+which=${1:-all}
+args=("${2:-100,1000}" "${3:-128}" "${4:-3}")
+cls=(-cp "$snap/test-classes:$snap/classes:$cp" dev.qwtonnx.bench.CalibrationBench)
+# The heap section in a JVM of its own with a fixed young generation (-Xmn): otherwise G1 grows it
+# with the run's length, and the heap pools' peak usage would measure the collector's sizing rather
+# than what calibration keeps. The timed sections run with the JVM's default sizing, as users do.
+if [[ $which == all || $which == heap ]]; then run -Xmn64m "${cls[@]}" heap "${args[@]}"; fi
+if [[ $which == all ]]; then run "${cls[@]}" rest "${args[@]}"; elif [[ $which != heap ]]; then run "${cls[@]}" "$which" "${args[@]}"; fi

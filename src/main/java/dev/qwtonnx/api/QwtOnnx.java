@@ -2,6 +2,7 @@ package dev.qwtonnx.api;
 
 import dev.qwtonnx.QwtException;
 import dev.qwtonnx.calib.CalibOptions;
+import dev.qwtonnx.calib.OrtRunner;
 import dev.qwtonnx.calib.Progress;
 import dev.qwtonnx.calib.Range;
 import dev.qwtonnx.calib.RangeCalibrator;
@@ -10,6 +11,7 @@ import dev.qwtonnx.calib.data.CalibrationSource;
 import dev.qwtonnx.calib.data.Sample;
 import dev.qwtonnx.cwac.Compensator;
 import dev.qwtonnx.cwac.CwacOptions;
+import dev.qwtonnx.cwac.FloatReference;
 import dev.qwtonnx.cwac.ForeignLayers;
 import dev.qwtonnx.model.Model;
 import dev.qwtonnx.model.ModelChecker;
@@ -27,6 +29,7 @@ import dev.qwtonnx.prepare.RemoveUnusedInitializers;
 import dev.qwtonnx.quant.FullRankMatMulBias;
 import dev.qwtonnx.quant.GptqRounder;
 import dev.qwtonnx.quant.LayerMatcher;
+import dev.qwtonnx.quant.LayerPlan;
 import dev.qwtonnx.quant.QOperatorLowering;
 import dev.qwtonnx.quant.QdqQuantizer;
 import dev.qwtonnx.quant.QuantOptions;
@@ -184,40 +187,52 @@ public final class QwtOnnx {
         if (!co.overrides().isEmpty()) {
             methods.forEach((t, m) -> say.accept("range of '" + t + "': " + m.label()));
         }
-        Map<String, Range> ranges = new RangeCalibrator(t -> co.observer(methods.get(t)), co.batch())
-                .calibrate(prepared, methods.keySet(), calib, progress);
-        Map<String, QuantizedWeight> rounded = options.quant().effectiveRounding() == WeightRounding.GPTQ
-                ? GptqRounder.round(prepared, plan.layers(), options.quant(), calib, progress) : Map.of();
+        // One float session for the whole run: calibration observes its activations, and compensation
+        // compares with the layer outputs it keeps from the same pass.
+        List<String> reference = compensationReference(plan, options.cwac());
+        Set<String> exposed = new LinkedHashSet<>(methods.keySet());
+        exposed.addAll(reference);
+        Map<String, Range> ranges;
         List<Sensitivity.LayerError> keptFloat = List.of();
-        if (options.quant().floatBudget() > 0) {
-            List<Sample> few = new ArrayList<>();
-            for (Sample s : calib) {
-                if (few.size() == SENSITIVITY_SAMPLES) {
-                    break;
+        Model quantized;
+        Compensator.Result comp;
+        long t1;
+        long t2;
+        try (OrtRunner floatRunner = OrtRunner.forPasses(prepared, exposed);
+                FloatReference floats = FloatReference.on(floatRunner, reference)) {
+            ranges = new RangeCalibrator(t -> co.observer(methods.get(t)), co.batch()).calibrate(floatRunner, prepared,
+                    methods.keySet(), reference, calib, progress, reference.isEmpty() ? (b, o) -> { } : floats::offer);
+            Map<String, QuantizedWeight> rounded = options.quant().effectiveRounding() == WeightRounding.GPTQ
+                    ? GptqRounder.round(prepared, plan.layers(), options.quant(), calib, progress) : Map.of();
+            if (options.quant().floatBudget() > 0) {
+                List<Sample> few = new ArrayList<>();
+                for (Sample s : calib) {
+                    if (few.size() == SENSITIVITY_SAMPLES) {
+                        break;
+                    }
+                    few.add(s);
                 }
-                few.add(s);
+                List<Sensitivity.LayerError> ranked = Sensitivity.rank(prepared, plan.layers(), ranges, rounded,
+                        options.quant(), few, progress);
+                keptFloat = List.copyOf(ranked.subList(0, Math.min(options.quant().floatBudget(), ranked.size())));
+                Set<String> keep = new LinkedHashSet<>(options.quant().keepFloat());
+                for (Sensitivity.LayerError e : keptFloat) {
+                    keep.add(e.layer());
+                    say.accept(String.format("kept in float (budget): %s, relative output error %.3g when quantized alone",
+                            e.layer(), e.relativeError()));
+                }
+                plan = LayerMatcher.match(prepared, options.quant().withKeepFloat(keep));
+                if (plan.layers().isEmpty()) {
+                    throw new QwtException("the float budget of " + options.quant().floatBudget()
+                            + " layers leaves no layer to quantize");
+                }
             }
-            List<Sensitivity.LayerError> ranked = Sensitivity.rank(prepared, plan.layers(), ranges, rounded,
-                    options.quant(), few, progress);
-            keptFloat = List.copyOf(ranked.subList(0, Math.min(options.quant().floatBudget(), ranked.size())));
-            Set<String> keep = new LinkedHashSet<>(options.quant().keepFloat());
-            for (Sensitivity.LayerError e : keptFloat) {
-                keep.add(e.layer());
-                say.accept(String.format("kept in float (budget): %s, relative output error %.3g when quantized alone",
-                        e.layer(), e.relativeError()));
-            }
-            plan = LayerMatcher.match(prepared, options.quant().withKeepFloat(keep));
-            if (plan.layers().isEmpty()) {
-                throw new QwtException("the float budget of " + options.quant().floatBudget()
-                        + " layers leaves no layer to quantize");
-            }
+            quantized = new Pipeline(List.of(new QdqQuantizer(options.quant(), plan.layers(), ranges, rounded),
+                    new FullRankMatMulBias()), options.verifyBetweenPasses()).run(prepared, say);
+            t1 = System.nanoTime();
+            comp = new Compensator(options.cwac(), co.batch()).compensate(prepared, quantized, calib, progress, floats);
+            t2 = System.nanoTime();
         }
-        Model quantized = new Pipeline(List.of(new QdqQuantizer(options.quant(), plan.layers(), ranges, rounded),
-                new FullRankMatMulBias()),
-                options.verifyBetweenPasses()).run(prepared, say);
-        long t1 = System.nanoTime();
-        Compensator.Result comp = new Compensator(options.cwac()).compensate(prepared, quantized, calib, progress);
-        long t2 = System.nanoTime();
         return withBranches(prepared, quantized, plan, comp, Duration.ofNanos(t1 - t0), Duration.ofNanos(t2 - t1),
                 keptFloat, calib, options, progress, say);
     }
@@ -236,6 +251,18 @@ public final class QwtOnnx {
         ModelChecker.check(out);
         return new Result(out, prepared, quantized, plan, comp, calibrateTime, compensateTime, keptFloat,
                 List.copyOf(ifBranches));
+    }
+
+    /** The float layer outputs compensation compares with (none when it measures against local targets only). */
+    private static List<String> compensationReference(LayerMatcher.Result plan, CwacOptions cwac) {
+        if (cwac.method() == CwacOptions.Method.NONE || cwac.target() == CwacOptions.Target.LOCAL) {
+            return List.of();
+        }
+        List<String> outs = new ArrayList<>();
+        for (LayerPlan l : plan.layers()) {
+            outs.add(l.output());
+        }
+        return outs;
     }
 
     private static final java.util.Set<String> QUANTIZED_OPS = java.util.Set.of("QuantizeLinear", "DequantizeLinear",

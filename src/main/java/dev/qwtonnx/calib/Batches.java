@@ -1,5 +1,6 @@
 package dev.qwtonnx.calib;
 
+import dev.qwtonnx.QwtException;
 import dev.qwtonnx.calib.data.InputSpec;
 import dev.qwtonnx.calib.data.Sample;
 import dev.qwtonnx.model.HostTensor;
@@ -7,12 +8,14 @@ import java.nio.ByteBuffer;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collection;
 import java.util.Deque;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.NoSuchElementException;
+import java.util.function.BiConsumer;
 
 /**
  * Joins samples of equal shapes along dimension 0 so that ORT runs them in one call. Samples wait
@@ -30,10 +33,19 @@ public final class Batches {
     private Batches() {
     }
 
-    /** A run of several samples joined, and the samples it joins. */
-    public record Batch(Sample sample, List<Sample> parts) {
+    /**
+     * A run of several samples joined, the samples it joins, and their positions in the source's
+     * order (the same data batched the same way gives the same batches: a key for what was
+     * computed on one).
+     */
+    public record Batch(Sample sample, List<Sample> parts, List<Integer> ordinals) {
         public int count() {
             return parts.size();
+        }
+
+        /** The batch of one part of this one. */
+        public Batch part(int i) {
+            return new Batch(parts.get(i), List.of(parts.get(i)), List.of(ordinals.get(i)));
         }
     }
 
@@ -58,8 +70,10 @@ public final class Batches {
         Iterator<Sample> in = samples.iterator();
         return new Iterator<>() {
             final Map<String, List<Sample>> waiting = new LinkedHashMap<>();
+            final Map<String, List<Integer>> waitingOrdinals = new LinkedHashMap<>();
             final Deque<Batch> ready = new ArrayDeque<>();
             int buffered;
+            int ordinal;
 
             @Override
             public boolean hasNext() {
@@ -78,13 +92,15 @@ public final class Batches {
             private void fill() {
                 while (ready.isEmpty() && in.hasNext()) {
                     Sample s = in.next();
+                    int at = ordinal++;
                     String key = shapeKey(s);
                     if (key == null) {
-                        ready.add(new Batch(s, List.of(s)));
+                        ready.add(new Batch(s, List.of(s), List.of(at)));
                         return;
                     }
                     List<Sample> group = waiting.computeIfAbsent(key, k -> new ArrayList<>());
                     group.add(s);
+                    waitingOrdinals.computeIfAbsent(key, k -> new ArrayList<>()).add(at);
                     buffered++;
                     if (group.size() >= batchFor(s, maxBatch)) {
                         emit(key);
@@ -106,9 +122,44 @@ public final class Batches {
             private void emit(String key) {
                 List<Sample> group = waiting.remove(key);
                 buffered -= group.size();
-                ready.add(new Batch(join(group), List.copyOf(group)));
+                ready.add(new Batch(join(group), List.copyOf(group), List.copyOf(waitingOrdinals.remove(key))));
             }
         };
+    }
+
+    /** Samples waiting to be joined into a batch, at most. */
+    static final int WINDOW = 64;
+
+    /**
+     * Runs every sample of {@code data} through {@code runner}, joined in batches of up to
+     * {@code maxBatch} (1: one by one), handing each run's outputs to {@code each} with the batch
+     * it covers, and stepping {@code progress} once per sample. Where ORT refuses a joined batch
+     * (a graph that fixes the batch to 1 despite a dynamic input) the rest runs sample by sample.
+     */
+    public static void run(OrtRunner runner, Iterable<Sample> data, int maxBatch, Collection<String> outputs,
+            Progress progress, BiConsumer<Batch, Map<String, FloatTensor>> each) {
+        boolean joinFailed = false;
+        for (Iterator<Batch> it = of(data, maxBatch, Math.max(maxBatch, WINDOW)); it.hasNext();) {
+            Batch b = it.next();
+            if (b.count() > 1 && !joinFailed) {
+                Map<String, FloatTensor> out = null;
+                try {
+                    out = runner.run(b.sample(), outputs);
+                } catch (QwtException e) {
+                    joinFailed = true;
+                }
+                if (out != null) {
+                    each.accept(b, out);
+                    b.parts().forEach(p -> progress.step());
+                    continue;
+                }
+            }
+            for (int i = 0; i < b.count(); i++) {
+                Batch one = b.part(i);
+                each.accept(one, runner.run(one.sample(), outputs));
+                progress.step();
+            }
+        }
     }
 
     /** How many samples like {@code s} one batch may hold. */

@@ -3,14 +3,15 @@ package dev.qwtonnx.calib;
 import dev.qwtonnx.QwtException;
 import dev.qwtonnx.calib.data.CalibrationSource;
 import dev.qwtonnx.calib.data.InputSpecs;
-import dev.qwtonnx.calib.data.Sample;
 import dev.qwtonnx.model.Model;
 import java.util.ArrayList;
 import java.util.Collection;
-import java.util.Iterator;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.function.BiConsumer;
 import java.util.function.Function;
 import java.util.function.Supplier;
 
@@ -20,9 +21,6 @@ import java.util.function.Supplier;
  * memory, whatever the number of samples).
  */
 public final class RangeCalibrator {
-    /** Samples waiting to be joined into a batch, at most. */
-    static final int BATCH_WINDOW = 64;
-
     private final Function<String, RangeObserver> observers;
     private final int maxBatch;
 
@@ -46,40 +44,40 @@ public final class RangeCalibrator {
 
     public Map<String, Range> calibrate(Model floatModel, Collection<String> tensors, CalibrationSource data,
             Progress progress) {
+        try (OrtRunner runner = OrtRunner.forPasses(floatModel, tensors)) {
+            return calibrate(runner, floatModel, tensors, List.of(), data, progress, (b, out) -> { });
+        }
+    }
+
+    /**
+     * Calibration on a float session the caller made and keeps (it exposes {@code tensors} and
+     * {@code extra}): each run's outputs, the observed tensors and {@code extra}, are also handed
+     * to {@code tap} with the batch they cover — compensation keeps the float activations it
+     * compares with, so that the float model runs once for both.
+     */
+    public Map<String, Range> calibrate(OrtRunner runner, Model floatModel, Collection<String> tensors,
+            Collection<String> extra, CalibrationSource data, Progress progress,
+            BiConsumer<Batches.Batch, Map<String, FloatTensor>> tap) {
         List<String> names = new ArrayList<>(tensors);
         Map<String, RangeObserver> obs = new LinkedHashMap<>();
         for (String n : names) {
             obs.put(n, observers.apply(n));
         }
-        try (OrtRunner runner = new OrtRunner(floatModel, names)) {
-            progress.start("calibrate ranges", data.size());
-            int batch = Batches.batchable(InputSpecs.of(floatModel.graph())) ? maxBatch : 1;
-            boolean joinFailed = false;
-            for (Iterator<Batches.Batch> it = Batches.of(data, batch, Math.max(batch, BATCH_WINDOW)); it.hasNext();) {
-                Batches.Batch b = it.next();
-                if (b.count() > 1 && !joinFailed) {
-                    try {
-                        observe(obs, runner.run(b.sample(), names));
-                        b.parts().forEach(p -> progress.step());
-                        continue;
-                    } catch (QwtException e) {
-                        // A model whose graph fixes the batch to 1 despite a dynamic input: run singly.
-                        joinFailed = true;
-                    }
-                }
-                for (Sample s : b.parts()) {
-                    observe(obs, runner.run(s, names));
-                    progress.step();
-                }
-            }
-            progress.finish();
-        }
+        Set<String> fetch = new LinkedHashSet<>(names);
+        fetch.addAll(extra);
+        progress.start("calibrate ranges", data.size());
+        int batch = Batches.batchable(InputSpecs.of(floatModel.graph())) ? maxBatch : 1;
+        Batches.run(runner, data, batch, fetch, progress, (b, out) -> {
+            observe(obs, out);
+            tap.accept(b, out);
+        });
+        progress.finish();
         return ranges(obs);
     }
 
     private static void observe(Map<String, RangeObserver> obs, Map<String, FloatTensor> out) {
-        for (var e : out.entrySet()) {
-            obs.get(e.getKey()).observe(e.getValue().data());
+        for (var e : obs.entrySet()) {
+            e.getValue().observe(out.get(e.getKey()).data());
         }
     }
 

@@ -17,6 +17,11 @@ final class CwacMixin {
             description = "CWAC schedule: parallel or sequential (default: ${DEFAULT-VALUE}).")
     String schedule;
 
+    @Option(names = "--stages", defaultValue = "" + CwacOptions.DEFAULT_STAGES, paramLabel = "N",
+            description = "Sequential CWAC in at most N stages, one pass over the data each; 0 = one stage per "
+                    + "depth of the quantized layers (default: ${DEFAULT-VALUE}).")
+    int stages;
+
     @Option(names = "--ridge", defaultValue = "0.01", paramLabel = "R",
             description = "Ridge strength pulling the per-channel gain toward 1 (default: ${DEFAULT-VALUE}).")
     double ridge;
@@ -30,6 +35,6 @@ final class CwacMixin {
         return new CwacOptions(QuantizeCommand.parse(CwacOptions.Method.class, method, "--method"),
                 QuantizeCommand.parse(CwacOptions.Target.class, target, "--target"),
                 QuantizeCommand.parse(CwacOptions.Schedule.class, schedule, "--schedule"), ridge, 2.0,
-                QuantizeCommand.parse(CwacOptions.Gate.class, gate, "--gate"));
+                QuantizeCommand.parse(CwacOptions.Gate.class, gate, "--gate"), stages);
     }
 }

@@ -56,6 +56,14 @@ public final class ChannelStats {
 
     /** Adds one pair of tensors of equal shape; {@code axis} is the channel axis. */
     public void add(FloatTensor yq, FloatTensor yf, int axis) {
+        add(yq, yf, axis, 0, 1);
+    }
+
+    /**
+     * Adds part {@code part} of {@code parts} equal parts along dimension 0 of a pair of tensors of
+     * equal shape (one sample of a joined batch); {@code axis} is the channel axis, not 0.
+     */
+    public void add(FloatTensor yq, FloatTensor yf, int axis, int part, int parts) {
         float[] q = yq.data();
         float[] f = yf.data();
         if (q.length != f.length) {
@@ -65,11 +73,20 @@ public final class ChannelStats {
         if (yq.shape()[axis] != channels) {
             throw new IllegalArgumentException("output has " + yq.shape()[axis] + " channels, expected " + channels);
         }
+        if (q.length % parts != 0 || (parts > 1 && axis == 0)) {
+            throw new IllegalArgumentException("cannot split " + q.length + " values in " + parts + " parts along dimension 0");
+        }
+        int from = q.length / parts * part;
+        int to = from + q.length / parts;
         long inner = yq.inner(axis);
-        int i = 0;
-        while (i < q.length) {
+        if (inner == 1) {
+            addChannelsLast(q, f, from, to);
+            return;
+        }
+        int i = from;
+        while (i < to) {
             int c = (int) ((i / inner) % channels);
-            long end = Math.min(q.length, i + inner);
+            long end = Math.min(to, i + inner);
             double s1 = 0;
             double s2 = 0;
             double s11 = 0;
@@ -91,6 +108,26 @@ public final class ChannelStats {
             sqf[c] += s12;
             sff[c] += s22;
             i = (int) end;
+        }
+    }
+
+    /** Channels innermost (a MatMul's output): row by row, each sum a loop over channels the JIT can vectorise. */
+    private void addChannelsLast(float[] q, float[] f, int from, int to) {
+        int channels = n.length;
+        for (int row = from; row < to; row += channels) {
+            for (int c = 0; c < channels; c++) {
+                double a = q[row + c];
+                double b = f[row + c];
+                sq[c] += a;
+                sf[c] += b;
+                sqq[c] += a * a;
+                sqf[c] += a * b;
+                sff[c] += b * b;
+            }
+        }
+        long rows = (to - from) / channels;
+        for (int c = 0; c < channels; c++) {
+            n[c] += rows;
         }
     }
 }

@@ -7,15 +7,22 @@ import dev.qwtonnx.QwtException;
  *
  * @param method   none (plain PTQ), bias (shift only, a = 1: other tools' "bias correction"), cwac
  * @param target   local: the float layer applied to the quantized model's own input of that layer;
- *                 global: the float model's activation
- * @param schedule parallel: every layer fitted from one pass; sequential: in stages of layers that
- *                 do not depend on each other, each stage seeing the compensated stages before it
+ *                 global: the float model's activation — for a layer fed (through any path) by
+ *                 another layer measured in the same pass, its local target: that layer's own
+ *                 compensation is not known yet, and the float activation would have the two
+ *                 correct the same upstream error twice
+ * @param schedule parallel: every layer fitted from one pass; sequential: in stages, each stage
+ *                 measured on the model with the stages before it compensated
+ * @param stages   for sequential: at most this many stages (consecutive depths of the graph's
+ *                 quantized layers grouped evenly), 0 = one stage per depth, so that no layer of
+ *                 a stage feeds another; each stage is one pass over the data
  * @param ridge    pull of a toward 1, relative to the channel's own variance (0 = plain least squares)
  * @param maxGain  a is kept within [1/maxGain, maxGain]: a scale never turns zero or negative
  * @param gate     none: every channel takes its fitted map; cv: each channel keeps the map (none,
  *                 shift, affine) with the lowest error on calibration samples it was not fitted to
  */
-public record CwacOptions(Method method, Target target, Schedule schedule, double ridge, double maxGain, Gate gate) {
+public record CwacOptions(Method method, Target target, Schedule schedule, double ridge, double maxGain, Gate gate,
+        int stages) {
     public enum Method { NONE, BIAS, CWAC }
 
     public enum Target { LOCAL, GLOBAL }
@@ -33,6 +40,11 @@ public record CwacOptions(Method method, Target target, Schedule schedule, doubl
         this(method, target, schedule, ridge, maxGain, Gate.NONE);
     }
 
+    /** With one stage per depth where sequential. */
+    public CwacOptions(Method method, Target target, Schedule schedule, double ridge, double maxGain, Gate gate) {
+        this(method, target, schedule, ridge, maxGain, gate, 0);
+    }
+
     public CwacOptions {
         if (!(ridge >= 0) || Double.isInfinite(ridge)) {
             throw new QwtException("ridge must be a finite number >= 0, got " + ridge);
@@ -40,24 +52,39 @@ public record CwacOptions(Method method, Target target, Schedule schedule, doubl
         if (!(maxGain > 1) || Double.isInfinite(maxGain)) {
             throw new QwtException("max gain must be a finite number > 1, got " + maxGain);
         }
+        if (stages < 0) {
+            throw new QwtException("stages must be >= 0 (0 = one per depth), got " + stages);
+        }
         if (method == null || target == null || schedule == null || gate == null) {
             throw new IllegalArgumentException("method, target, schedule and gate are required");
         }
     }
 
+    /**
+     * Sequential in at most 4 stages. Measured (32 calibration / 100 held-out sentences; 16 / 16
+     * detector images): MiniLM cosine 0.9924 / 0.9839 with 4 stages against 0.9928 / 0.9870 with
+     * one stage per depth (24), PP-OCRv4 detector IoU 0.920 against 0.922 (about 40 depths); 2
+     * stages lose on the detector (0.905). Each stage is one pass over the data.
+     */
+    public static final int DEFAULT_STAGES = 4;
+
     public static CwacOptions defaults() {
-        return new CwacOptions(Method.CWAC, Target.GLOBAL, Schedule.SEQUENTIAL, 0.01, 2.0);
+        return new CwacOptions(Method.CWAC, Target.GLOBAL, Schedule.SEQUENTIAL, 0.01, 2.0, Gate.NONE, DEFAULT_STAGES);
     }
 
     public CwacOptions withMethod(Method m) {
-        return new CwacOptions(m, target, schedule, ridge, maxGain, gate);
+        return new CwacOptions(m, target, schedule, ridge, maxGain, gate, stages);
     }
 
     public CwacOptions withGate(Gate g) {
-        return new CwacOptions(method, target, schedule, ridge, maxGain, g);
+        return new CwacOptions(method, target, schedule, ridge, maxGain, g, stages);
     }
 
     public CwacOptions withRidge(double r) {
-        return new CwacOptions(method, target, schedule, r, maxGain, gate);
+        return new CwacOptions(method, target, schedule, r, maxGain, gate, stages);
+    }
+
+    public CwacOptions withSchedule(Schedule s, int maxStages) {
+        return new CwacOptions(method, target, s, ridge, maxGain, gate, maxStages);
     }
 }

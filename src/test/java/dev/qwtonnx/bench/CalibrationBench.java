@@ -46,12 +46,13 @@ import javax.management.openmbean.CompositeData;
  *   <li>end-to-end quantize time (MinMax + CWAC, 128 sentences) against ONNX Runtime's Python
  *       {@code quantize_static} on the same model and data (tools/ort_quantize_static.py), where
  *       python3 with onnxruntime exists;
- *   <li>the CWAC share: plain PTQ against parallel and sequential CWAC;
+ *   <li>the CWAC share: plain PTQ against parallel CWAC, the default schedule and one stage per
+ *       depth (the compared runs take turns, repeated; medians of the per-round ratios);
  *   <li>MiniLM fidelity per range method (32 calibration / 100 held-out fortunes);
  *   <li>with "ppocr" or "all": PP-OCRv4 detector fidelity per range method.
  * </ol>
- * Run with {@code tools/bench-calib.sh [minilm|ppocr|all] [N1,N2] [end-to-end sentences]}. Not a test: this machine is
- * shared, so the figures are indicative. Peak heap is reported two ways: the sum of the heap
+ * Run with {@code tools/bench-calib.sh [all|heap|e2e|fidelity|ppocr] [N1,N2] [end-to-end sentences]
+ * [rounds]}. Not a test: this machine is shared, so the figures are indicative. Peak heap is reported two ways: the sum of the heap
  * pools' peak usage (includes garbage not yet collected, so it follows the GC's sizing) and the
  * largest heap in use right after a collection (the live set: what streaming must keep flat).
  */
@@ -64,11 +65,21 @@ public final class CalibrationBench {
         int[] sizes = args.length > 1 ? java.util.Arrays.stream(args[1].split(",")).mapToInt(Integer::parseInt).toArray()
                 : new int[] {100, 1000};
         int endToEnd = args.length > 2 ? Integer.parseInt(args[2]) : 128;
+        int repeats = args.length > 3 ? Integer.parseInt(args[3]) : 3;
         Path tmp = Files.createTempDirectory("qwt-calib-bench");
-        if (which.equals("all") || which.equals("minilm")) {
-            minilm(tmp, sizes, endToEnd);
+        List<String> sentences = Fortunes.load(2026);
+        Path modelFile = MiniLm.resourceFile("all-minilm-l6-v2.onnx", tmp);
+        // "heap" alone: tools/bench-calib.sh runs it in a JVM of its own, with a fixed young generation.
+        if (which.equals("all") || which.equals("heap")) {
+            heap(tmp, modelFile, sentences, sizes);
         }
-        if (which.equals("all") || which.equals("ppocr")) {
+        if (which.equals("all") || which.equals("rest") || which.equals("e2e")) {
+            endToEnd(tmp, modelFile, MiniLm.samples(sentences.subList(0, endToEnd), 128), repeats);
+        }
+        if (which.equals("all") || which.equals("rest") || which.equals("fidelity")) {
+            fidelity(modelFile, sentences);
+        }
+        if (which.equals("all") || which.equals("rest") || which.equals("ppocr")) {
             ppocr();
         }
     }
@@ -133,13 +144,12 @@ public final class CalibrationBench {
         return String.format("%.0f", bytes / 1048576.0);
     }
 
-    static void minilm(Path tmp, int[] sizes, int endToEnd) throws Exception {
-        List<String> sentences = Fortunes.load(2026);
+    /** Section 1: peak heap and time of range calibration per method, on each number of sentences. */
+    static void heap(Path tmp, Path modelFile, List<String> sentences, int[] sizes) throws Exception {
         int most = java.util.Arrays.stream(sizes).max().orElse(100);
         Path text = tmp.resolve("sentences.txt");
         Files.write(text, sentences.subList(0, Math.min(most, sentences.size())), StandardCharsets.UTF_8);
         Path tokenizer = MiniLm.resourceFile("all-minilm-l6-v2-tokenizer.json", tmp);
-        Path modelFile = MiniLm.resourceFile("all-minilm-l6-v2.onnx", tmp);
         Model f = ModelIO.load(modelFile);
         Model prepared = QwtOnnx.prepare(f, false, null);
         List<String> tensors = new ArrayList<>(LayerMatcher.match(prepared, QuantOptions.defaults()).tensorsToCalibrate());
@@ -176,31 +186,11 @@ public final class CalibrationBench {
         System.out.println();
         System.out.println("Peak-heap ratio " + sizes[sizes.length - 1] + " / " + sizes[0] + " (goal <= 1.2): "
                 + String.join("; ", ratios));
+    }
 
-        System.out.println();
-        System.out.println("## 2-3. End to end on " + endToEnd
-                + " sentences: qwt-onnx (MinMax) vs ONNX Runtime quantize_static");
-        List<Sample> e2e = MiniLm.samples(sentences.subList(0, endToEnd), 128);
-        System.out.println("| run | total s | calibrate+quantize s | compensate s |");
-        System.out.println("|---|---|---|---|");
-        double none = 0;
-        for (CwacOptions c : List.of(CwacOptions.defaults().withMethod(CwacOptions.Method.NONE),
-                new CwacOptions(CwacOptions.Method.CWAC, CwacOptions.Target.GLOBAL, CwacOptions.Schedule.PARALLEL, 0.01, 2.0),
-                CwacOptions.defaults())) {
-            long t0 = System.nanoTime();
-            QwtOnnx.Result r = QwtOnnx.quantize(ModelIO.load(modelFile), CalibrationSources.ofList(e2e),
-                    QwtOnnx.Options.defaults().withCwac(c), Progress.NONE, null);
-            double total = (System.nanoTime() - t0) / 1e9;
-            none = c.method() == CwacOptions.Method.NONE ? total : none;
-            String name = c.method() == CwacOptions.Method.NONE ? "qwt-onnx plain PTQ (no CWAC)"
-                    : "qwt-onnx CWAC " + c.schedule().name().toLowerCase();
-            System.out.printf("| %s | %.1f | %.1f | %.1f |%s%n", name, total, r.calibrateTime().toNanos() / 1e9,
-                    r.compensateTime().toNanos() / 1e9,
-                    c.method() == CwacOptions.Method.NONE ? "" : String.format(" %.2f x plain PTQ", total / none));
-        }
-        System.out.println("| ONNX Runtime quantize_static (Python, MinMax, QDQ per-channel) | " + ortPython(tmp, modelFile, e2e)
-                + " | - | - |");
-
+    /** Section 4: MiniLM fidelity per range method, with the default compensation. */
+    static void fidelity(Path modelFile, List<String> sentences) throws Exception {
+        Model f = ModelIO.load(modelFile);
         System.out.println();
         System.out.println("## 4. MiniLM fidelity per range method: 32 calibration / 100 held-out fortunes, CWAC default;"
                 + " cosine of mean-pooled embeddings vs float");
@@ -218,25 +208,106 @@ public final class CalibrationBench {
         }
     }
 
-    /** Seconds of tools/ort_quantize_static.py on the same samples, or why it could not run. */
-    static String ortPython(Path tmp, Path model, List<Sample> samples) throws IOException, InterruptedException {
-        Path script = Path.of("tools/ort_quantize_static.py");
-        if (!Files.exists(script) || run(List.of("python3", "-c", "import onnxruntime.quantization")) == null) {
-            return "not available (python3 with onnxruntime not found)";
+    /** One configuration of the end-to-end comparison. */
+    record EndToEnd(String name, CwacOptions cwac) {
+    }
+
+    /**
+     * Sections 2 and 3: end-to-end quantize time (model load included) of plain PTQ, parallel
+     * CWAC, the default schedule and one stage per depth, and of ONNX Runtime's Python
+     * quantize_static, run in turn {@code repeats} times so that all see the same load; ratios are
+     * the medians of the per-round ratios.
+     */
+    static void endToEnd(Path tmp, Path modelFile, List<Sample> samples, int repeats) throws Exception {
+        CwacOptions defaults = CwacOptions.defaults();
+        List<EndToEnd> runs = List.of(
+                new EndToEnd("plain PTQ (no CWAC)", defaults.withMethod(CwacOptions.Method.NONE)),
+                new EndToEnd("CWAC parallel", defaults.withSchedule(CwacOptions.Schedule.PARALLEL, 0)),
+                new EndToEnd("CWAC default (" + defaults.schedule().name().toLowerCase() + ", "
+                        + (defaults.stages() == 0 ? "one stage per depth" : "at most " + defaults.stages() + " stages") + ")",
+                        defaults),
+                new EndToEnd("CWAC sequential, one stage per depth", defaults.withSchedule(CwacOptions.Schedule.SEQUENTIAL, 0)));
+        Path npz = ortAvailable() ? writeNpz(tmp, samples) : null;
+        double[][] total = new double[runs.size()][repeats];
+        double[][] compensate = new double[runs.size()][repeats];
+        double[] ort = new double[repeats];
+        // One untimed run first: class loading and ORT's first session are not what is compared.
+        QwtOnnx.quantize(ModelIO.load(modelFile), CalibrationSources.ofList(samples.subList(0, 4)),
+                QwtOnnx.Options.defaults(), Progress.NONE, null);
+        for (int r = 0; r < repeats; r++) {
+            for (int i = 0; i < runs.size(); i++) {
+                long t0 = System.nanoTime();
+                QwtOnnx.Result res = QwtOnnx.quantize(ModelIO.load(modelFile), CalibrationSources.ofList(samples),
+                        QwtOnnx.Options.defaults().withCwac(runs.get(i).cwac()), Progress.NONE, null);
+                total[i][r] = (System.nanoTime() - t0) / 1e9;
+                compensate[i][r] = res.compensateTime().toNanos() / 1e9;
+            }
+            ort[r] = npz == null ? Double.NaN : ortPython(tmp, modelFile, npz);
         }
+        System.out.println();
+        System.out.println("## 2-3. End to end on " + samples.size() + " sentences (MinMax; model load included), "
+                + repeats + " rounds run in turn; medians");
+        System.out.println("| run | total s | compensate s | x plain PTQ | x ONNX Runtime quantize_static |");
+        System.out.println("|---|---|---|---|---|");
+        for (int i = 0; i < runs.size(); i++) {
+            System.out.printf("| qwt-onnx %s | %.2f | %.2f | %s | %s |%n", runs.get(i).name(), median(total[i]),
+                    median(compensate[i]), i == 0 ? "1" : String.format("%.2f", medianRatio(total[i], total[0])),
+                    npz == null ? "-" : String.format("%.2f", medianRatio(total[i], ort)));
+        }
+        System.out.println("| ONNX Runtime quantize_static (Python, MinMax, QDQ per-channel) | "
+                + (npz == null ? "not available (python3 with onnxruntime not found)" : String.format("%.2f", median(ort)))
+                + " | - | - | 1 |");
+        System.out.println();
+        System.out.println("Per round, seconds: " + java.util.stream.IntStream.range(0, repeats).mapToObj(r -> {
+            StringBuilder b = new StringBuilder("[");
+            for (int i = 0; i < runs.size(); i++) {
+                b.append(String.format("%.2f ", total[i][r]));
+            }
+            return b.append(String.format("ort %.2f]", ort[r])).toString();
+        }).collect(Collectors.joining(" ")) + " (columns as the table's rows)");
+        System.out.printf("Goals: default end to end <= 0.7x ONNX Runtime: %s; parallel CWAC <= 1.3x plain PTQ: %.2fx%n",
+                npz == null ? "not available" : String.format("%.2fx", medianRatio(total[2], ort)),
+                medianRatio(total[1], total[0]));
+    }
+
+    static double median(double[] v) {
+        double[] s = v.clone();
+        java.util.Arrays.sort(s);
+        return s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+    }
+
+    static double medianRatio(double[] a, double[] b) {
+        double[] r = new double[a.length];
+        for (int i = 0; i < a.length; i++) {
+            r[i] = a[i] / b[i];
+        }
+        return median(r);
+    }
+
+    static boolean ortAvailable() throws IOException, InterruptedException {
+        return Files.exists(Path.of("tools/ort_quantize_static.py"))
+                && run(List.of("python3", "-c", "import onnxruntime.quantization")) != null;
+    }
+
+    static Path writeNpz(Path tmp, List<Sample> samples) throws IOException {
         Path dir = Files.createDirectories(tmp.resolve("npz"));
         int i = 0;
         for (Sample s : samples) {
             Npz.write(dir.resolve(String.format("%04d.npz", i++)), s.inputs());
         }
-        String out = run(List.of("python3", script.toString(), model.toString(), tmp.resolve("ort-int8.onnx").toString(),
-                dir.toString()));
+        return dir;
+    }
+
+    /** Seconds tools/ort_quantize_static.py reports for quantize_static on the samples in {@code npz}, or NaN. */
+    static double ortPython(Path tmp, Path model, Path npz) throws IOException, InterruptedException {
+        String out = run(List.of("python3", "tools/ort_quantize_static.py", model.toString(),
+                tmp.resolve("ort-int8.onnx").toString(), npz.toString()));
         if (out == null) {
-            return "failed (see stderr)";
+            return Double.NaN;
         }
         String line = out.lines().filter(l -> l.startsWith("{")).reduce((a, b) -> b).orElse("");
         java.util.regex.Matcher m = java.util.regex.Pattern.compile("\"seconds\": ([0-9.]+)").matcher(line);
-        return m.find() ? String.format("%.1f", Double.parseDouble(m.group(1))) : "no timing in: " + out;
+        return m.find() ? Double.parseDouble(m.group(1)) : Double.NaN;
     }
 
     private static String run(List<String> cmd) throws IOException, InterruptedException {

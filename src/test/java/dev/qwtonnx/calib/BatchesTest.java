@@ -42,6 +42,11 @@ class BatchesTest {
         }
         List<String> groups = out.stream().map(b -> String.join("", b.parts().stream().map(Sample::id).toList())).toList();
         assertEquals(List.of("ac", "be", "d", "f"), groups);
+        for (Batches.Batch b : out) {
+            for (int i = 0; i < b.count(); i++) {
+                assertEquals(in.get(b.ordinals().get(i)), b.parts().get(i), "ordinals are positions in the source");
+            }
+        }
         HostTensor joined = out.get(0).sample().inputs().get("x");
         assertArrayEquals(new long[] {2, 3, 2}, joined.shape());
         float[] v = joined.toFloats();

@@ -1,0 +1,130 @@
+package dev.qwtonnx.cwac;
+
+import dev.qwtonnx.calib.Batches;
+import dev.qwtonnx.calib.FloatTensor;
+import dev.qwtonnx.calib.OrtRunner;
+import dev.qwtonnx.model.Model;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * The float model's activations that compensation compares quantized layers with, per batch of
+ * calibration data. They do not change from one compensation stage to the next, so each batch's
+ * are kept once computed — or handed over by the calibration pass, which runs the float model
+ * already — within a memory budget; beyond it a batch is computed again each time it is asked
+ * for. Memory is O(budget), whatever the number of samples.
+ */
+public final class FloatReference implements AutoCloseable {
+    /** The share of the JVM's maximum heap kept activations may take. */
+    static final int HEAP_SHARE = 4;
+
+    private final Model floatModel;
+    private final Set<String> outputs;
+    private final long budgetBytes;
+    private final boolean ownsRunner;
+    private OrtRunner runner;
+    private final Map<List<String>, Map<String, FloatTensor>> kept = new HashMap<>();
+    private long keptBytes;
+
+    private FloatReference(Model floatModel, OrtRunner runner, Collection<String> outputs, long budgetBytes) {
+        this.floatModel = floatModel;
+        this.runner = runner;
+        this.ownsRunner = runner == null;
+        this.outputs = new LinkedHashSet<>(outputs);
+        this.budgetBytes = budgetBytes;
+    }
+
+    /** A reference computing {@code outputs} on a session of its own, made on first use. */
+    public static FloatReference of(Model floatModel, Collection<String> outputs) {
+        return new FloatReference(floatModel, null, outputs, defaultBudget());
+    }
+
+    /** As {@link #of(Model, Collection)}, keeping at most {@code budgetBytes} of activations. */
+    static FloatReference of(Model floatModel, Collection<String> outputs, long budgetBytes) {
+        return new FloatReference(floatModel, null, outputs, budgetBytes);
+    }
+
+    /** A reference computing {@code outputs} on the caller's session, which must expose them. */
+    public static FloatReference on(OrtRunner runner, Collection<String> outputs) {
+        return new FloatReference(null, runner, outputs, defaultBudget());
+    }
+
+    /** A quarter of the maximum heap, or {@code qwt.cwac.keepMB} megabytes where set. */
+    static long defaultBudget() {
+        Long mb = Long.getLong("qwt.cwac.keepMB");
+        return mb != null ? mb << 20 : Runtime.getRuntime().maxMemory() / HEAP_SHARE;
+    }
+
+    /** Whether this reference can give every one of {@code names}. */
+    public boolean serves(Collection<String> names) {
+        return outputs.containsAll(names);
+    }
+
+    /** Keeps a batch's activations computed elsewhere (the calibration pass), within the budget. */
+    public void offer(Batches.Batch batch, Map<String, FloatTensor> computed) {
+        List<String> key = key(batch);
+        if (kept.containsKey(key)) {
+            return;
+        }
+        Map<String, FloatTensor> mine = new LinkedHashMap<>();
+        long bytes = 0;
+        for (String n : outputs) {
+            FloatTensor t = computed.get(n);
+            if (t == null) {
+                return; // not all of them: computed again when asked for
+            }
+            mine.put(n, t);
+            bytes += 4L * t.data().length;
+        }
+        if (keptBytes + bytes <= budgetBytes) {
+            kept.put(key, mine);
+            keptBytes += bytes;
+        }
+    }
+
+    /** The float activations of one batch: kept ones, or computed now (and kept if they fit). */
+    public Map<String, FloatTensor> get(Batches.Batch batch) {
+        Map<String, FloatTensor> k = kept.get(key(batch));
+        if (k != null) {
+            return k;
+        }
+        if (runner == null) {
+            runner = OrtRunner.forPasses(floatModel, outputs);
+        }
+        Map<String, FloatTensor> computed = runner.run(batch.sample(), outputs);
+        offer(batch, computed);
+        return kept.getOrDefault(key(batch), computed);
+    }
+
+    /**
+     * A batch's samples by position and id: a source that gives its samples in another order the
+     * second time round misses, and its activations are computed again rather than mismatched.
+     */
+    private static List<String> key(Batches.Batch batch) {
+        List<String> key = new ArrayList<>(batch.count());
+        for (int i = 0; i < batch.count(); i++) {
+            key.add(batch.ordinals().get(i) + ":" + batch.parts().get(i).id());
+        }
+        return key;
+    }
+
+    /** Bytes of activations kept. */
+    public long keptBytes() {
+        return keptBytes;
+    }
+
+    @Override
+    public void close() {
+        kept.clear();
+        if (ownsRunner && runner != null) {
+            runner.close();
+            runner = null;
+        }
+    }
+}

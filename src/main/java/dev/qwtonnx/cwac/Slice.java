@@ -1,0 +1,95 @@
+package dev.qwtonnx.cwac;
+
+import dev.qwtonnx.model.Model;
+import dev.qwtonnx.onnx.AttributeProto;
+import dev.qwtonnx.onnx.GraphProto;
+import dev.qwtonnx.onnx.NodeProto;
+import dev.qwtonnx.onnx.TensorProto;
+import dev.qwtonnx.onnx.TypeProto;
+import dev.qwtonnx.onnx.ValueInfoProto;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * A model cut down to what computes some of its tensors: the nodes those depend on, the
+ * initializers and inputs these read, and the tensors as the only outputs. ONNX Runtime runs every
+ * node of a session whatever outputs are asked for; measuring an early compensation stage on the
+ * cut model runs only the start of the network.
+ */
+final class Slice {
+    private Slice() {
+    }
+
+    /** The part of {@code model} that computes {@code outputs} (float tensors), in the original node order. */
+    static Model to(Model model, Collection<String> outputs) {
+        GraphProto g = model.graph();
+        Set<String> needed = new HashSet<>(outputs);
+        List<NodeProto> nodes = g.getNodeList();
+        boolean[] keep = new boolean[nodes.size()];
+        // Nodes are in topological order: walking back, a node is kept when a kept node or an output reads it.
+        for (int i = nodes.size() - 1; i >= 0; i--) {
+            NodeProto n = nodes.get(i);
+            for (String out : n.getOutputList()) {
+                if (needed.contains(out)) {
+                    keep[i] = true;
+                    break;
+                }
+            }
+            if (keep[i]) {
+                needed.addAll(n.getInputList());
+                for (AttributeProto a : n.getAttributeList()) {
+                    subgraphReads(a, needed);
+                }
+            }
+        }
+        GraphProto.Builder b = g.toBuilder().clearNode().clearInput().clearOutput().clearInitializer().clearValueInfo();
+        for (int i = 0; i < nodes.size(); i++) {
+            if (keep[i]) {
+                b.addNode(nodes.get(i));
+            }
+        }
+        for (ValueInfoProto in : g.getInputList()) {
+            if (needed.contains(in.getName())) {
+                b.addInput(in);
+            }
+        }
+        for (TensorProto t : g.getInitializerList()) {
+            if (needed.contains(t.getName())) {
+                b.addInitializer(t);
+            }
+        }
+        for (ValueInfoProto v : g.getValueInfoList()) {
+            if (needed.contains(v.getName())) {
+                b.addValueInfo(v);
+            }
+        }
+        TypeProto floatType = TypeProto.newBuilder()
+                .setTensorType(TypeProto.Tensor.newBuilder().setElemType(TensorProto.DataType.FLOAT_VALUE)).build();
+        Set<String> added = new HashSet<>();
+        for (String out : outputs) {
+            if (added.add(out)) {
+                b.addOutput(ValueInfoProto.newBuilder().setName(out).setType(floatType));
+            }
+        }
+        return model.withGraph(b.build());
+    }
+
+    /** Every tensor name the subgraphs of an attribute read (outer-scope names among them). */
+    private static void subgraphReads(AttributeProto a, Set<String> into) {
+        List<GraphProto> graphs = new ArrayList<>(a.getGraphsList());
+        if (a.hasG()) {
+            graphs.add(a.getG());
+        }
+        for (GraphProto sub : graphs) {
+            for (NodeProto n : sub.getNodeList()) {
+                into.addAll(n.getInputList());
+                for (AttributeProto inner : n.getAttributeList()) {
+                    subgraphReads(inner, into);
+                }
+            }
+        }
+    }
+}

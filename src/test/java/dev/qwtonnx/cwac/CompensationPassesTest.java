@@ -1,0 +1,187 @@
+package dev.qwtonnx.cwac;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotSame;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.qwtonnx.api.QwtOnnx;
+import dev.qwtonnx.calib.Batches;
+import dev.qwtonnx.calib.CalibOptions;
+import dev.qwtonnx.calib.FloatTensor;
+import dev.qwtonnx.calib.OrtRunner;
+import dev.qwtonnx.calib.Progress;
+import dev.qwtonnx.calib.data.CalibrationSource;
+import dev.qwtonnx.calib.data.Sample;
+import dev.qwtonnx.model.Model;
+import dev.qwtonnx.onnx.NodeProto;
+import dev.qwtonnx.onnx.TensorProto;
+import dev.qwtonnx.quant.LayerKind;
+import dev.qwtonnx.quant.QuantOptions;
+import dev.qwtonnx.testutil.TestModels;
+import java.util.EnumSet;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+/** How compensation passes over the data: stages, the model slice each runs, kept float activations, batches. */
+class CompensationPassesTest {
+    private static final int F = TensorProto.DataType.FLOAT_VALUE;
+
+    /** MatMul → Add → Relu → MatMul → Add → MatMul with a dynamic batch and sequence: joinable samples. */
+    static Model batchableMlp() {
+        TestModels.Builder b = new TestModels.Builder(5, 13).input("x", F, -1, -1, 16).output("y", F, -1, -1, 8);
+        String a1 = b.node("Add", List.of(b.node("MatMul", List.of("x", b.randomInit("w1", 0.3, 16, 24)), "m1"),
+                b.randomInit("b1", 0.1, 24)), "a1");
+        String r1 = b.node("Relu", List.of(a1), "r1");
+        String a2 = b.node("Add", List.of(b.node("MatMul", List.of(r1, b.randomInit("w2", 0.3, 24, 16)), "m2"),
+                b.randomInit("b2", 0.1, 16)), "a2");
+        b.node("MatMul", List.of(a2, b.randomInit("w3", 0.3, 16, 8)), "y");
+        return b.build();
+    }
+
+    static CalibrationSource data() {
+        return TestModels.gaussian("x", 21, 20, new long[] {1, 5, 16}, new long[] {1, 9, 16}, new long[] {1, 9, 16});
+    }
+
+    private static QwtOnnx.Result quantize(Model m, CwacOptions cwac) {
+        return quantize(m, data(), cwac);
+    }
+
+    private static QwtOnnx.Result quantize(Model m, CalibrationSource data, CwacOptions cwac) {
+        QwtOnnx.Options o = new QwtOnnx.Options(new QuantOptions(8, false, EnumSet.of(LayerKind.CONV)), cwac, false,
+                CalibOptions.defaults().withBatch(4));
+        return QwtOnnx.quantize(m, data, o, Progress.NONE, null);
+    }
+
+    @Test
+    void sliceKeepsOnlyWhatItsOutputsNeedAndComputesThemAlike() {
+        Model m = batchableMlp();
+        Model sliced = Slice.to(m, List.of("r1"));
+        assertEquals(List.of("MatMul", "Add", "Relu"), sliced.graph().getNodeList().stream().map(NodeProto::getOpType).toList());
+        assertEquals(List.of("w1", "b1"), sliced.graph().getInitializerList().stream().map(TensorProto::getName).toList());
+        assertEquals(List.of("r1"), sliced.graph().getOutputList().stream().map(v -> v.getName()).toList());
+        Sample s = data().iterator().next();
+        try (OrtRunner full = new OrtRunner(m, List.of("r1")); OrtRunner part = new OrtRunner(sliced, List.of())) {
+            assertEquals(java.util.Arrays.toString(full.run(s, List.of("r1")).get("r1").data()),
+                    java.util.Arrays.toString(part.run(s, List.of("r1")).get("r1").data()));
+        }
+    }
+
+    @Test
+    void stagesGroupConsecutiveDepthsAndFindLayersFedByTheirOwnStage() {
+        QwtOnnx.Result r = quantize(CwacPipelineTest.convChain(), TestModels.gaussian("x", 17, 4, new long[] {1, 4, 12, 12}),
+                CwacOptions.defaults().withMethod(CwacOptions.Method.NONE));
+        List<QdqLayer> layers = QdqLayers.find(r.uncompensated()).layers();
+        List<List<QdqLayer>> perDepth = Compensator.stages(r.uncompensated(), layers);
+        assertEquals(3, perDepth.size(), "a chain of three layers: three depths");
+        for (List<QdqLayer> stage : perDepth) {
+            assertEquals(List.of(), Compensator.fedByStage(r.uncompensated(), stage));
+        }
+        assertEquals(perDepth, Compensator.grouped(perDepth, 0));
+        assertEquals(perDepth, Compensator.grouped(perDepth, 5));
+        List<List<QdqLayer>> two = Compensator.grouped(perDepth, 2);
+        assertEquals(List.of(1, 2), two.stream().map(List::size).toList());
+        List<List<QdqLayer>> one = Compensator.grouped(perDepth, 1);
+        assertEquals(layers.size(), one.get(0).size());
+        assertEquals(List.of(layers.get(1).name(), layers.get(2).name()),
+                Compensator.fedByStage(r.uncompensated(), one.get(0)).stream().map(QdqLayer::name).toList());
+    }
+
+    @Test
+    void parallelIsSequentialInOneStage() {
+        CwacOptions parallel = CwacOptions.defaults().withSchedule(CwacOptions.Schedule.PARALLEL, 0);
+        Map<String, ChannelFit> a = quantize(batchableMlp(), parallel).compensation().fits();
+        Map<String, ChannelFit> b = quantize(batchableMlp(), parallel.withSchedule(CwacOptions.Schedule.SEQUENTIAL, 1))
+                .compensation().fits();
+        assertEquals(a.keySet(), b.keySet());
+        for (String l : a.keySet()) {
+            assertEquals(java.util.Arrays.toString(a.get(l).a()), java.util.Arrays.toString(b.get(l).a()), l);
+            assertEquals(java.util.Arrays.toString(a.get(l).b()), java.util.Arrays.toString(b.get(l).b()), l);
+        }
+    }
+
+    /**
+     * The float activations quantize keeps from its calibration pass are those of the same
+     * samples: fitting with them gives the fits of a compensation that computes its own.
+     */
+    @Test
+    void keptFloatActivationsFitAsComputedOnes() {
+        for (CwacOptions c : List.of(CwacOptions.defaults().withSchedule(CwacOptions.Schedule.SEQUENTIAL, 0),
+                CwacOptions.defaults().withGate(CwacOptions.Gate.CV))) {
+            QwtOnnx.Result r = quantize(batchableMlp(), c);
+            Compensator.Result fresh = new Compensator(c, 4).compensate(r.prepared(), r.uncompensated(), data(),
+                    Progress.NONE);
+            Compensator.Result unbatched = new Compensator(c, 1).compensate(r.prepared(), r.uncompensated(), data(),
+                    Progress.NONE);
+            for (String l : fresh.fits().keySet()) {
+                for (Compensator.Result other : List.of(fresh, unbatched)) {
+                    double[] x = r.compensation().fits().get(l).a();
+                    double[] y = other.fits().get(l).a();
+                    for (int ch = 0; ch < x.length; ch++) {
+                        assertEquals(x[ch], y[ch], 1e-4 * Math.abs(x[ch]), l + " channel " + ch + " with " + c);
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void floatReferenceKeepsWithinItsBudgetAndRecomputesWhatItMisses() {
+        Model m = batchableMlp();
+        List<String> outs = List.of("a1", "a2");
+        Iterator<Batches.Batch> it = Batches.of(data(), 4, 8);
+        Batches.Batch first = it.next();
+        Batches.Batch second = it.next();
+        try (FloatReference kept = FloatReference.of(m, outs, 1 << 20);
+                FloatReference none = FloatReference.of(m, outs, 0)) {
+            Map<String, FloatTensor> got = kept.get(first);
+            assertSame(got, kept.get(first), "computed once, then kept");
+            assertTrue(kept.keptBytes() > 0);
+            assertNotSame(none.get(first), none.get(first), "nothing kept without a budget");
+            assertEquals(0, none.keptBytes());
+            // The same position with another sample is not the kept batch.
+            Batches.Batch other = new Batches.Batch(second.sample(), second.parts(), first.ordinals().subList(0, second.count()));
+            assertNotSame(got, kept.get(other));
+        }
+    }
+
+    @Test
+    void statsOfAJoinedBatchSplitBySampleAddUpToTheWhole() {
+        int channels = 3;
+        float[] q = new float[2 * 4 * channels];
+        float[] f = new float[q.length];
+        java.util.Random rnd = new java.util.Random(3);
+        for (int i = 0; i < q.length; i++) {
+            q[i] = (float) rnd.nextGaussian();
+            f[i] = q[i] * 1.1f + (float) rnd.nextGaussian() * 0.1f;
+        }
+        FloatTensor yq = new FloatTensor(q, new long[] {2, 4, channels});
+        FloatTensor yf = new FloatTensor(f, new long[] {2, 4, channels});
+        ChannelStats whole = new ChannelStats(channels);
+        whole.add(yq, yf, 2);
+        ChannelStats first = new ChannelStats(channels);
+        ChannelStats second = new ChannelStats(channels);
+        first.add(yq, yf, 2, 0, 2);
+        second.add(yq, yf, 2, 1, 2);
+        ChannelStats sum = ChannelStats.sum(first, second);
+        for (int c = 0; c < channels; c++) {
+            assertEquals(4, first.n[c]);
+            assertEquals(whole.n[c], sum.n[c]);
+            assertEquals(whole.sqf[c], sum.sqf[c], 1e-9);
+            assertEquals(whole.sff[c], sum.sff[c], 1e-9);
+        }
+        FloatTensor convQ = new FloatTensor(q, new long[] {2, channels, 2, 2});
+        FloatTensor convF = new FloatTensor(f, new long[] {2, channels, 2, 2});
+        ChannelStats convWhole = new ChannelStats(channels);
+        convWhole.add(convQ, convF, 1);
+        ChannelStats convA = new ChannelStats(channels);
+        convA.add(convQ, convF, 1, 0, 2);
+        convA.add(convQ, convF, 1, 1, 2);
+        for (int c = 0; c < channels; c++) {
+            assertEquals(convWhole.sq[c], convA.sq[c], 1e-9);
+            assertEquals(8, convA.n[c]);
+        }
+    }
+}
