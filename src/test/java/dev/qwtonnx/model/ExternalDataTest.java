@@ -172,9 +172,8 @@ class ExternalDataTest {
             try (OrtSession.SessionOptions opts = new OrtSession.SessionOptions();
                     OrtSessions.Handle h = OrtSessions.create(model, opts, 0, 256)) {
                 assertTrue(h.inMemoryInitializers());
-                Map<String, HostTensor> expected = OrtTestSupport.run(model, in);
-                Map<String, HostTensor> actual = OrtTestSupport.runSession(h.session(), in);
-                assertArrayEquals(expected.values().iterator().next().toFloats(), actual.values().iterator().next().toFloats());
+                // Same weights; only the summation order differs (no prepacking in memory-handed sessions).
+                OrtTestSupport.assertClose(OrtTestSupport.run(model, in), OrtTestSupport.runSession(h.session(), in), 1e-5);
             }
         }
         try (OrtSession.SessionOptions opts = new OrtSession.SessionOptions();
