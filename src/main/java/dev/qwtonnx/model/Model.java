@@ -19,10 +19,7 @@ public final class Model {
     /** The default ONNX operator domain, which files spell as "" or "ai.onnx". */
     public static final String DEFAULT_DOMAIN = "";
 
-    /**
-     * The largest message we serialize: protobuf's limit (2^31 - 1 bytes), less what a Java array
-     * can hold at most.
-     */
+    /** The largest message we serialize: a Java array's limit, just under protobuf's 2^31 - 1 bytes. */
     public static final long MAX_MESSAGE_BYTES = Integer.MAX_VALUE - 8;
 
     /** Below this many bytes of initializer payload, protobuf's own (int) size is exact and cheap. */
@@ -81,7 +78,10 @@ public final class Model {
         return new Model(b.build());
     }
 
-    /** The model's size as one protobuf message, in bytes; correct also beyond 2 GB. */
+    /**
+     * The model's size as one protobuf message, in bytes: exact below 1 GB of initializers, at most
+     * 5 bytes over above (where protobuf's own int size would overflow).
+     */
     public long serializedSize() {
         if (serializedSize < 0) {
             serializedSize = computeSerializedSize();

@@ -267,6 +267,7 @@ public final class ModelIO {
                         + "for one file; save it with --external-data auto or always: " + out);
             }
             AtomicWrite.write(out, model.toBytes(), "output");
+            remember(out, Set.of());
             return;
         }
         String dataName = target.getFileName() + ".data";
@@ -284,15 +285,11 @@ public final class ModelIO {
             AtomicWrite.write(dataFile, "external data", split::writeTo);
         }
         AtomicWrite.write(out, small.toBytes(), "output");
-        if (!split.payloads().isEmpty()) {
-            remember(out, Set.of(dataFile));
-        }
+        remember(out, split.payloads().isEmpty() ? Set.of() : Set.of(dataFile));
     }
 
+    /** Records the data files of a model just loaded or written (none: forgets earlier ones). */
     private static void remember(Path model, Set<Path> dataFiles) {
-        if (dataFiles.isEmpty()) {
-            return;
-        }
         try {
             Set<Path> real = new LinkedHashSet<>();
             for (Path f : dataFiles) {
@@ -300,7 +297,7 @@ public final class ModelIO {
             }
             DATA_FILES.put(model.toRealPath(), Set.copyOf(real));
         } catch (IOException e) {
-            // Only sizes in reports and the overwrite guard use this; the files were just read or written.
+            // Only the sizes in reports use this; the files were just read or written.
         }
     }
 
