@@ -10,6 +10,7 @@ import dev.qwtonnx.calib.data.Sample;
 import dev.qwtonnx.model.HostTensor;
 import dev.qwtonnx.model.Model;
 import dev.qwtonnx.model.ModelChecker;
+import dev.qwtonnx.model.OrtSessions;
 import dev.qwtonnx.onnx.GraphProto;
 import dev.qwtonnx.onnx.TensorProto;
 import dev.qwtonnx.onnx.TypeProto;
@@ -25,11 +26,13 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * One ORT session over a model, created from bytes (never a temporary file), optionally with
- * intermediate tensors exposed as extra outputs so that calibration can observe them.
+ * One ORT session over a model, created from bytes (never a temporary file; OrtSessions hands the
+ * weights of models over 2 GB over in memory), optionally with intermediate tensors exposed as
+ * extra outputs so that calibration can observe them.
  */
 public final class OrtRunner implements AutoCloseable {
     private final OrtEnvironment env = OrtEnvironment.getEnvironment();
+    private final OrtSessions.Handle handle;
     private final OrtSession session;
     private final Set<String> inputNames;
 
@@ -60,7 +63,8 @@ public final class OrtRunner implements AutoCloseable {
             if (!spin) {
                 opts.addConfigEntry("session.intra_op.allow_spinning", "0");
             }
-            this.session = env.createSession(m.toBytes(), opts);
+            this.handle = OrtSessions.create(m, opts);
+            this.session = handle.session();
             this.inputNames = session.getInputNames();
         } catch (OrtException e) {
             throw new QwtException("ONNX Runtime cannot load the model: " + firstLine(e.getMessage()), e);
@@ -168,7 +172,7 @@ public final class OrtRunner implements AutoCloseable {
     @Override
     public void close() {
         try {
-            session.close();
+            handle.close();
         } catch (OrtException e) {
             throw new IllegalStateException(e);
         }

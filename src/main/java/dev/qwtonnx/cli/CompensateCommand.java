@@ -48,6 +48,9 @@ final class CompensateCommand implements Callable<Integer> {
     @CommandLine.Mixin
     HoldOut holdOut = new HoldOut();
 
+    @CommandLine.Mixin
+    ExternalDataMixin externalData = new ExternalDataMixin();
+
     @Option(names = "--quiet", description = "No progress bars and no summary.")
     boolean quiet;
 
@@ -63,6 +66,7 @@ final class CompensateCommand implements Callable<Integer> {
             throw new QwtException("--method none would change nothing; use bias or cwac");
         }
         holdOut.validate();
+        externalData.policy(); // a bad --external-data fails before any work
         QuantizeCommand.checkOutput(output, floatInput);
         QuantizeCommand.checkOutput(output, int8Input);
         Model floatModel = ModelIO.load(floatInput);
@@ -74,7 +78,7 @@ final class CompensateCommand implements Callable<Integer> {
         Progress progress = quiet || System.console() == null ? Progress.NONE : new BarProgress();
         QwtOnnx.CompensateResult r = QwtOnnx.compensate(floatModel, theirs, calibSet, options, progress,
                 verbose ? s -> spec.commandLine().getErr().println("  " + s) : null);
-        ModelIO.save(r.model(), output, int8Input);
+        ModelIO.save(r.model(), output, int8Input, externalData.policy());
         if (!quiet) {
             summary(out, r, theirs, heldOut, heldOut == calibSet, progress, start);
         }

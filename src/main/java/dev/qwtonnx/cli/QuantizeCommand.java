@@ -150,6 +150,9 @@ final class QuantizeCommand implements Callable<Integer> {
     @CommandLine.Mixin
     HoldOut holdOut = new HoldOut();
 
+    @CommandLine.Mixin
+    ExternalDataMixin externalData = new ExternalDataMixin();
+
     @Option(names = "--report", paramLabel = "PATH", description = "Write the quantization report to PATH (.html or "
             + ".json) instead of OUT's name with .report.html and .report.json next to OUT.")
     Path report;
@@ -183,6 +186,7 @@ final class QuantizeCommand implements Callable<Integer> {
         long start = System.nanoTime();
         QwtOnnx.Options options = options();
         holdOut.validate();
+        externalData.policy(); // a bad --external-data fails before any work
         boolean qoperator = !parse(Format.class, format, "--format").equals(Format.QDQ);
         checkOutput(output, input);
         Model floatModel;
@@ -210,7 +214,7 @@ final class QuantizeCommand implements Callable<Integer> {
         QwtOnnx.Result r = QwtOnnx.quantize(floatModel, calibSet, options, progress,
                 verbose ? s -> spec.commandLine().getErr().println("  " + s) : null);
         Model written = qoperator ? QwtOnnx.toQOperator(r.model(), false, null) : r.model();
-        ModelIO.save(written, output, input);
+        ModelIO.save(written, output, input, externalData.policy());
         // The report measures the QDQ model; a QOperator output computes the same to within one step.
         Path source = calib != null ? calib : calibImages != null ? calibImages : calibText;
         QuantizeReport.write(reports, r, input, output, heldOut, heldOut == calibSet, source, calibSet.size(), cwac.method, runs,

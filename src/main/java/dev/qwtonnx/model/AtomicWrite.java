@@ -2,7 +2,8 @@ package dev.qwtonnx.model;
 
 import dev.qwtonnx.QwtException;
 import java.io.IOException;
-import java.io.OutputStream;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
@@ -19,8 +20,24 @@ public final class AtomicWrite {
     private AtomicWrite() {
     }
 
+    /** Writes a file's content to an open channel (positioned at 0). */
+    @FunctionalInterface
+    public interface Content {
+        void writeTo(FileChannel channel) throws IOException;
+    }
+
     /** @param what how the user calls this file in messages ("output", "report") */
     public static void write(Path out, byte[] bytes, String what) {
+        write(out, what, ch -> {
+            ByteBuffer b = ByteBuffer.wrap(bytes);
+            while (b.hasRemaining()) {
+                ch.write(b);
+            }
+        });
+    }
+
+    /** Streams {@code content} into the file (for payloads too big for one byte array). */
+    public static void write(Path out, String what, Content content) {
         Path target = out.toAbsolutePath().normalize();
         Path dir = target.getParent();
         if (dir == null || !Files.isDirectory(dir)) {
@@ -32,8 +49,9 @@ public final class AtomicWrite {
         Path tmp = null;
         try {
             tmp = PendingFiles.createTemp(dir, "." + target.getFileName() + ".", ".tmp");
-            try (OutputStream os = Files.newOutputStream(tmp, StandardOpenOption.WRITE, StandardOpenOption.SYNC)) {
-                os.write(bytes);
+            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE)) {
+                content.writeTo(ch);
+                ch.force(true);
             }
             readableByAll(tmp);
             try {

@@ -1,18 +1,32 @@
 package dev.qwtonnx.model;
 
+import com.google.protobuf.CodedOutputStream;
+import dev.qwtonnx.QwtException;
 import dev.qwtonnx.onnx.GraphProto;
 import dev.qwtonnx.onnx.ModelProto;
 import dev.qwtonnx.onnx.OperatorSetIdProto;
+import dev.qwtonnx.onnx.TensorProto;
 
 /**
- * An ONNX model held in memory with every tensor's payload inline (external data is resolved on
- * load). Immutable: passes return a new Model.
+ * An ONNX model held in memory with every tensor's payload in its raw_data (external data is
+ * resolved on load). Immutable: passes return a new Model.
+ *
+ * <p>Large payloads read from external data are memory-mapped ByteStrings, so a model whose weights
+ * total more than protobuf's 2 GB limit can be held and transformed; it is just never serialized
+ * whole. {@link ModelIO#save} and {@link OrtSessions} move large tensors out of the message.
  */
 public final class Model {
     /** The default ONNX operator domain, which files spell as "" or "ai.onnx". */
     public static final String DEFAULT_DOMAIN = "";
 
+    /** The largest message we serialize: a Java array's limit, just under protobuf's 2^31 - 1 bytes. */
+    public static final long MAX_MESSAGE_BYTES = Integer.MAX_VALUE - 8;
+
+    /** Below this many bytes of initializer payload, protobuf's own (int) size is exact and cheap. */
+    private static final long SMALL_PAYLOAD = 1L << 30;
+
     private final ModelProto proto;
+    private long serializedSize = -1; // computed on first use; the model is immutable
 
     public Model(ModelProto proto) {
         this.proto = proto;
@@ -64,7 +78,48 @@ public final class Model {
         return new Model(b.build());
     }
 
+    /**
+     * The model's size as one protobuf message, in bytes: exact below 1 GB of initializers, at most
+     * 5 bytes over above (where protobuf's own int size would overflow).
+     */
+    public long serializedSize() {
+        if (serializedSize < 0) {
+            serializedSize = computeSerializedSize();
+        }
+        return serializedSize;
+    }
+
+    private long computeSerializedSize() {
+        GraphProto g = proto.getGraph();
+        long payload = 0;
+        for (TensorProto t : g.getInitializerList()) {
+            payload += t.getRawData().size();
+        }
+        if (payload < SMALL_PAYLOAD) {
+            return proto.getSerializedSize();
+        }
+        // protobuf sizes are ints: add the initializers (each under 2 GB) up in longs.
+        long rest = proto.toBuilder().setGraph(g.toBuilder().clearInitializer()).build().getSerializedSize();
+        long initializers = 0;
+        for (TensorProto t : g.getInitializerList()) {
+            int n = t.getSerializedSize();
+            initializers += 1 + CodedOutputStream.computeUInt32SizeNoTag(n) + n;
+        }
+        // The graph's length prefix grows by at most 5 bytes.
+        return rest + initializers + 5;
+    }
+
+    /** Whether the model fits in one protobuf message (see {@link #MAX_MESSAGE_BYTES}). */
+    public boolean fitsOneMessage() {
+        return serializedSize() <= MAX_MESSAGE_BYTES;
+    }
+
+    /** The serialized model; a model over protobuf's 2 GB limit gets a one-line error. */
     public byte[] toBytes() {
+        if (!fitsOneMessage()) {
+            throw new QwtException("the model is " + serializedSize() + " bytes, over protobuf's 2 GB limit for one "
+                    + "message; it can only be saved with its tensors as external data (--external-data auto or always)");
+        }
         return proto.toByteArray();
     }
 }

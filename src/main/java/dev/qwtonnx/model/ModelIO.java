@@ -3,6 +3,7 @@ package dev.qwtonnx.model;
 import com.google.protobuf.ByteString;
 import com.google.protobuf.CodedInputStream;
 import com.google.protobuf.InvalidProtocolBufferException;
+import com.google.protobuf.UnsafeByteOperations;
 import dev.qwtonnx.QwtException;
 import dev.qwtonnx.onnx.AttributeProto;
 import dev.qwtonnx.onnx.GraphProto;
@@ -22,13 +23,36 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
+import java.util.LinkedHashSet;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 
-/** Loading and saving .onnx files, with tensors stored as external data next to the model. */
+/**
+ * Loading and saving .onnx files, with tensors stored as external data next to the model. External
+ * payloads of 1 MB or more are memory-mapped on load, so models bigger than the heap (or than
+ * protobuf's 2 GB) can be read; they are written back out as external data on save.
+ */
 public final class ModelIO {
+    /** External payloads at least this big are memory-mapped rather than read into the heap. */
+    static final long MAP_AT_LEAST = 1L << 20;
+
+    /** The external data files of every model this process has loaded or saved, by the model's real path. */
+    private static final Map<Path, Set<Path>> DATA_FILES = new ConcurrentHashMap<>();
+
+    /**
+     * Every external data file this process has read (real paths). Saving never replaces one: the
+     * model it belongs to would lose its weights, and mapped payloads may still point into it.
+     */
+    private static final Set<Path> DATA_FILES_READ = ConcurrentHashMap.newKeySet();
+
     private ModelIO() {
     }
 
-    /** Loads a model and inlines every tensor kept as external data (paths must stay in its folder). */
+    /**
+     * Loads a model and resolves every tensor kept as external data into its raw_data (large ones
+     * memory-mapped; paths must stay in the model's folder).
+     */
     public static Model load(Path path) {
         if (!Files.exists(path)) {
             throw new QwtException("model file not found: " + path);
@@ -45,7 +69,11 @@ public final class ModelIO {
             throw new QwtException("cannot read model file " + path + ": " + e.getMessage());
         }
         Path dir = path.toAbsolutePath().getParent();
-        return new Model(proto.toBuilder().setGraph(inlineExternal(proto.getGraph(), dir)).build());
+        Set<Path> dataFiles = new LinkedHashSet<>();
+        Model model = new Model(proto.toBuilder().setGraph(inlineExternal(proto.getGraph(), dir, dataFiles)).build());
+        remember(path, dataFiles);
+        DATA_FILES_READ.addAll(dataFiles);
+        return model;
     }
 
     /** Parses model bytes; a file that is not an ONNX model gets a one-line error. */
@@ -73,12 +101,12 @@ public final class ModelIO {
         return proto;
     }
 
-    private static GraphProto inlineExternal(GraphProto g, Path dir) {
+    private static GraphProto inlineExternal(GraphProto g, Path dir, Set<Path> dataFiles) {
         GraphProto.Builder b = g.toBuilder();
         for (int i = 0; i < b.getInitializerCount(); i++) {
             TensorProto t = b.getInitializer(i);
             if (Tensors.isExternal(t)) {
-                b.setInitializer(i, readExternal(t, dir));
+                b.setInitializer(i, readExternal(t, dir, dataFiles));
             }
         }
         for (int i = 0; i < b.getNodeCount(); i++) {
@@ -90,15 +118,15 @@ public final class ModelIO {
                 AttributeProto.Builder ab = attr.toBuilder();
                 boolean changed = false;
                 if (attr.hasT() && Tensors.isExternal(attr.getT())) {
-                    ab.setT(readExternal(attr.getT(), dir));
+                    ab.setT(readExternal(attr.getT(), dir, dataFiles));
                     changed = true;
                 }
                 if (attr.hasG()) {
-                    ab.setG(inlineExternal(attr.getG(), dir));
+                    ab.setG(inlineExternal(attr.getG(), dir, dataFiles));
                     changed = true;
                 }
                 for (int k = 0; k < ab.getGraphsCount(); k++) {
-                    ab.setGraphs(k, inlineExternal(ab.getGraphs(k), dir));
+                    ab.setGraphs(k, inlineExternal(ab.getGraphs(k), dir, dataFiles));
                     changed = true;
                 }
                 if (changed) {
@@ -113,7 +141,7 @@ public final class ModelIO {
         return b.build();
     }
 
-    private static TensorProto readExternal(TensorProto t, Path dir) {
+    private static TensorProto readExternal(TensorProto t, Path dir, Set<Path> dataFiles) {
         String location = null;
         long offset = 0;
         long length = -1;
@@ -151,14 +179,22 @@ public final class ModelIO {
             if (offset < 0 || offset + length > ch.size()) {
                 throw new QwtException("tensor '" + t.getName() + "' reads past the end of external file " + file);
             }
-            ByteBuffer buf = ByteBuffer.allocate(Math.toIntExact(length));
-            while (buf.hasRemaining()) {
-                if (ch.read(buf, offset + buf.position()) < 0) {
-                    throw new QwtException("external file ended early: " + file);
+            ByteString payload;
+            if (length >= MAP_AT_LEAST) {
+                // Mapped, not copied: the page cache holds the weights once, and the JVM heap not at all.
+                payload = UnsafeByteOperations.unsafeWrap(ch.map(FileChannel.MapMode.READ_ONLY, offset, length));
+            } else {
+                ByteBuffer buf = ByteBuffer.allocate(Math.toIntExact(length));
+                while (buf.hasRemaining()) {
+                    if (ch.read(buf, offset + buf.position()) < 0) {
+                        throw new QwtException("external file ended early: " + file);
+                    }
                 }
+                buf.flip();
+                payload = UnsafeByteOperations.unsafeWrap(buf);
             }
-            buf.flip();
-            return t.toBuilder().clearExternalData().clearDataLocation().setRawData(ByteString.copyFrom(buf)).build();
+            dataFiles.add(file.toRealPath());
+            return t.toBuilder().clearExternalData().clearDataLocation().setRawData(payload).build();
         } catch (NoSuchFileException e) {
             throw new QwtException("external data file of tensor '" + t.getName() + "' not found: " + file);
         } catch (IOException e) {
@@ -203,14 +239,94 @@ public final class ModelIO {
 
     /**
      * Writes the model atomically: to a temporary file in the target folder, then renamed over the
-     * target. Refuses to write over {@code input} (when given).
+     * target. Refuses to write over {@code input} (when given). Tensors go to a data file when the
+     * model needs one (see {@link ExternalData.Policy#DEFAULT}).
      */
     public static void save(Model model, Path out, Path input) {
+        save(model, out, input, ExternalData.Policy.DEFAULT);
+    }
+
+    /**
+     * Writes the model atomically, with tensors of at least {@code policy.threshold()} bytes in
+     * {@code <out>.data} next to it when the policy asks for external data. The data file is written
+     * (atomically as well) before the model, so a model file never names a partial data file.
+     */
+    public static void save(Model model, Path out, Path input, ExternalData.Policy policy) {
         Path target = out.toAbsolutePath().normalize();
         if (input != null && isSameFile(input, target)) {
             throw new QwtException("output path is the input model; refusing to overwrite it: " + out);
         }
-        AtomicWrite.write(out, model.toBytes(), "output");
+        boolean external = switch (policy.mode()) {
+            case ALWAYS -> true;
+            case NEVER -> false;
+            case AUTO -> !model.fitsOneMessage();
+        };
+        if (!external) {
+            if (!model.fitsOneMessage()) {
+                throw new QwtException("the model is " + model.serializedSize() + " bytes, over protobuf's 2 GB limit "
+                        + "for one file; save it with --external-data auto or always: " + out);
+            }
+            AtomicWrite.write(out, model.toBytes(), "output");
+            remember(out, Set.of());
+            return;
+        }
+        String dataName = target.getFileName() + ".data";
+        Path dataFile = target.resolveSibling(dataName);
+        refuseInputData(dataFile, input);
+        ExternalData.Split split = ExternalData.split(model.proto(), ExternalData.rawAtLeast(policy.threshold()),
+                dataName, true);
+        Model small = new Model(split.proto());
+        if (!small.fitsOneMessage()) {
+            throw new QwtException("with tensors of at least " + policy.threshold() + " bytes stored externally the model "
+                    + "is still " + small.serializedSize() + " bytes, over protobuf's 2 GB limit; lower "
+                    + "--external-data-threshold: " + out);
+        }
+        if (!split.payloads().isEmpty()) {
+            AtomicWrite.write(dataFile, "external data", split::writeTo);
+        }
+        AtomicWrite.write(out, small.toBytes(), "output");
+        remember(out, split.payloads().isEmpty() ? Set.of() : Set.of(dataFile));
+    }
+
+    /** Records the data files of a model just loaded or written (none: forgets earlier ones). */
+    private static void remember(Path model, Set<Path> dataFiles) {
+        try {
+            Set<Path> real = new LinkedHashSet<>();
+            for (Path f : dataFiles) {
+                real.add(f.toRealPath());
+            }
+            DATA_FILES.put(model.toRealPath(), Set.copyOf(real));
+        } catch (IOException e) {
+            // Only the sizes in reports use this; the files were just read or written.
+        }
+    }
+
+    /**
+     * The bytes a model takes on disk: its file and the external data files it was loaded from or
+     * saved with in this process.
+     */
+    public static long fileBytes(Path model) throws IOException {
+        long total = Files.size(model);
+        for (Path f : DATA_FILES.getOrDefault(model.toRealPath(), Set.of())) {
+            total += Files.size(f);
+        }
+        return total;
+    }
+
+    /** Refuses a data file that is the input model or one of the data files read in this process. */
+    private static void refuseInputData(Path dataFile, Path input) {
+        if (input != null && isSameFile(input, dataFile)) {
+            throw new QwtException("the external data file would overwrite the input model: " + dataFile);
+        }
+        if (!Files.exists(dataFile)) {
+            return;
+        }
+        for (Path read : DATA_FILES_READ) {
+            if (isSameFile(read, dataFile)) {
+                throw new QwtException("the external data file " + dataFile + " holds the weights of a model that was "
+                        + "loaded (the input?); refusing to overwrite it: choose another output name");
+            }
+        }
     }
 
     private static boolean isSameFile(Path a, Path b) {

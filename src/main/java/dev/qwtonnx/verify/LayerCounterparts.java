@@ -43,14 +43,29 @@ public final class LayerCounterparts {
     public record Result(List<Match> matched, List<QuantizedLayers.Layer> unmatched) {
     }
 
-    private record Candidate(NodeProto node, String weight, float[] values, long[] dims) {
+    private record Candidate(NodeProto node, String weight, long[] dims) {
     }
+
+    /** Decoded float weights, cached while they total less than this (a big model's would not fit). */
+    private static final long CACHE_FLOATS = 64L << 20;
 
     public static Result match(Model floatModel, List<QuantizedLayers.Layer> layers) {
         GraphEditor g = new GraphEditor(floatModel.graph());
         List<Candidate> candidates = new ArrayList<>();
         Map<String, Candidate> byName = new HashMap<>();
         Map<String, float[]> decoded = new HashMap<>();
+        long[] cached = {0};
+        java.util.function.Function<Candidate, float[]> values = c -> {
+            float[] v = decoded.get(c.weight());
+            if (v == null) {
+                v = Tensors.floats(g.initializer(c.weight()));
+                if (cached[0] + v.length <= CACHE_FLOATS) {
+                    decoded.put(c.weight(), v);
+                    cached[0] += v.length;
+                }
+            }
+            return v;
+        };
         for (NodeProto n : g.nodes()) {
             if (!Model.isDefaultDomain(n.getDomain()) || n.getInputCount() < 2
                     || !List.of("Conv", "MatMul", "Gemm").contains(n.getOpType())) {
@@ -60,8 +75,7 @@ public final class LayerCounterparts {
             if (w == null || w.getDataType() != TensorProto.DataType.FLOAT_VALUE) {
                 continue;
             }
-            float[] values = decoded.computeIfAbsent(w.getName(), k -> Tensors.floats(w));
-            Candidate c = new Candidate(n, w.getName(), values, Tensors.dims(w));
+            Candidate c = new Candidate(n, w.getName(), Tensors.dims(w));
             candidates.add(c);
             if (!n.getName().isEmpty()) {
                 byName.put(n.getName(), c);
@@ -70,9 +84,10 @@ public final class LayerCounterparts {
         List<Match> matched = new ArrayList<>();
         List<QuantizedLayers.Layer> unmatched = new ArrayList<>();
         for (QuantizedLayers.Layer l : layers) {
+            float[] weight = l.weight().get();
             Candidate named = byName.get(l.node());
             if (named != null && fits(named, l)) {
-                double cos = Fidelity.cosine(named.values(), l.weight());
+                double cos = Fidelity.cosine(values.apply(named), weight);
                 if (cos >= MIN_WEIGHT_COSINE) {
                     matched.add(match(g, l, named, "name+weight", cos));
                     continue;
@@ -82,7 +97,7 @@ public final class LayerCounterparts {
             double bestCos = MIN_WEIGHT_COSINE;
             for (Candidate c : candidates) {
                 if (fits(c, l)) {
-                    double cos = Fidelity.cosine(c.values(), l.weight());
+                    double cos = Fidelity.cosine(values.apply(c), weight);
                     if (cos >= bestCos) {
                         best = c;
                         bestCos = cos;

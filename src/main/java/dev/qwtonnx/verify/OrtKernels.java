@@ -1,11 +1,11 @@
 package dev.qwtonnx.verify;
 
-import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
 import dev.qwtonnx.QwtException;
 import dev.qwtonnx.model.Model;
 import dev.qwtonnx.model.ModelIO;
+import dev.qwtonnx.model.OrtSessions;
 import dev.qwtonnx.model.PendingFiles;
 import dev.qwtonnx.onnx.NodeProto;
 import java.io.IOException;
@@ -77,16 +77,29 @@ public final class OrtKernels {
         return out;
     }
 
-    /** The model ORT builds at the extended optimization level. */
+    /**
+     * The model ORT builds at the extended optimization level. A big model's optimized copy keeps its
+     * initializers in a data file beside it (both temporary), read back memory-mapped.
+     */
     public static Model optimized(Model model) {
         Path tmp = null;
+        Path data = null;
         try {
             // Registered like the output's temporary file, so a kill does not leave it in the temp folder.
-            tmp = PendingFiles.createTemp(Path.of(System.getProperty("java.io.tmpdir")), "qwt-optimized-", ".onnx");
+            Path dir = Path.of(System.getProperty("java.io.tmpdir"));
+            tmp = PendingFiles.createTemp(dir, "qwt-optimized-", ".onnx");
+            boolean big = model.serializedSize() >= OrtSessions.IN_MEMORY_FROM;
             try (OrtSession.SessionOptions opts = new OrtSession.SessionOptions()) {
                 opts.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.EXTENDED_OPT);
                 opts.setOptimizedModelFilePath(tmp.toString());
-                try (OrtSession s = OrtEnvironment.getEnvironment().createSession(model.toBytes(), opts)) {
+                if (big) {
+                    data = PendingFiles.createTemp(dir, tmp.getFileName() + ".", ".data");
+                    opts.addConfigEntry("session.optimized_model_external_initializers_file_name",
+                            data.getFileName().toString());
+                    opts.addConfigEntry("session.optimized_model_external_initializers_min_size_in_bytes",
+                            Long.toString(OrtSessions.IN_MEMORY_MIN_TENSOR));
+                }
+                try (OrtSessions.Handle s = OrtSessions.create(model, opts)) {
                     // Creating the session writes the optimized model.
                 }
             }
@@ -96,12 +109,15 @@ public final class OrtKernels {
         } catch (IOException e) {
             throw new QwtException("cannot write ORT's optimized model: " + e.getMessage(), e);
         } finally {
-            if (tmp != null) {
-                PendingFiles.remove(tmp);
-                try {
-                    Files.deleteIfExists(tmp);
-                } catch (IOException ignored) {
-                    // A leftover temp file is harmless.
+            // Deleting a mapped data file is fine: the mapping keeps the pages until it is dropped.
+            for (Path p : new Path[] {tmp, data}) {
+                if (p != null) {
+                    PendingFiles.remove(p);
+                    try {
+                        Files.deleteIfExists(p);
+                    } catch (IOException ignored) {
+                        // A leftover temp file is harmless.
+                    }
                 }
             }
         }

@@ -8,6 +8,7 @@ import dev.qwtonnx.onnx.NodeProto;
 import dev.qwtonnx.onnx.TensorProto;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Supplier;
 
 /**
  * The quantized layers of any int8 model, found by structure so that models from other tools work
@@ -45,7 +46,8 @@ public final class QuantizedLayers {
      * @param weightDims the weight's dims
      */
     public record Layer(String node, String opType, Style style, String floatInput, String output,
-            String outputScale, String outputZeroPoint, boolean outputFloorsAtZero, float[] weight, long[] weightDims) {
+            String outputScale, String outputZeroPoint, boolean outputFloorsAtZero, Supplier<float[]> weight,
+            long[] weightDims) {
     }
 
     public static List<Layer> find(Model model) {
@@ -60,7 +62,7 @@ public final class QuantizedLayers {
                     NodeProto wdq = g.producer(n.getInput(1));
                     NodeProto xdq = g.producer(n.getInput(0));
                     if (isOp(wdq, "DequantizeLinear") && g.isInitializer(wdq.getInput(0)) && isOp(xdq, "DequantizeLinear")) {
-                        float[] w = dequantize(g, wdq.getInput(0), wdq.getInputCount() > 1 ? wdq.getInput(1) : null,
+                        Supplier<float[]> w = dequantized(g, wdq.getInput(0), wdq.getInputCount() > 1 ? wdq.getInput(1) : null,
                                 wdq.getInputCount() > 2 ? wdq.getInput(2) : null, Nodes.intAttr(wdq, "axis", 1));
                         if (w != null) {
                             out.add(new Layer(n.getName(), n.getOpType(), Style.QDQ, n.getInput(0), n.getOutput(0),
@@ -75,7 +77,7 @@ public final class QuantizedLayers {
                     }
                     String zp = n.getInputCount() > 3 ? n.getInput(3) : null;
                     long axis = n.getOpType().equals("ConvInteger") ? 0 : 1;
-                    float[] w = dequantize(g, wq, null, zp, axis);
+                    Supplier<float[]> w = dequantized(g, wq, null, zp, axis);
                     String output = rescaledOutput(g, n.getOutput(0));
                     NodeProto xq = g.producer(n.getInput(0));
                     String floatInput = isOp(xq, "DynamicQuantizeLinear") ? xq.getInput(0) : null;
@@ -90,7 +92,7 @@ public final class QuantizedLayers {
                         continue;
                     }
                     boolean conv = n.getOpType().equals("QLinearConv");
-                    float[] w = dequantize(g, n.getInput(3), n.getInput(4), n.getInput(5), conv ? 0 : 1);
+                    Supplier<float[]> w = dequantized(g, n.getInput(3), n.getInput(4), n.getInput(5), conv ? 0 : 1);
                     if (w != null) {
                         // The float input is the dequantized x (x, x_scale, x_zero_point): measuring adds it.
                         out.add(new Layer(n.getName(), conv ? "Conv" : "MatMul", Style.QOPERATOR, null,
@@ -140,6 +142,17 @@ public final class QuantizedLayers {
             t = mul.getOutput(0);
             last = t;
         }
+    }
+
+    /**
+     * The dequantized weight, decoded when asked for (the weights of a big model would not fit in
+     * the heap all at once); null when q, scale or zero point is not constant.
+     */
+    static Supplier<float[]> dequantized(GraphEditor g, String q, String scale, String zeroPoint, long axis) {
+        boolean constant = g.initializer(q) != null
+                && (scale == null || scale.isEmpty() || g.initializer(scale) != null)
+                && (zeroPoint == null || zeroPoint.isEmpty() || g.initializer(zeroPoint) != null);
+        return constant ? () -> dequantize(g, q, scale, zeroPoint, axis) : null;
     }
 
     /** (q - zero point) × scale, with per-channel parameters along {@code axis}; null when not constant. */

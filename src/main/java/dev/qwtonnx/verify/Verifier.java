@@ -8,6 +8,7 @@ import dev.qwtonnx.calib.data.CalibrationSource;
 import dev.qwtonnx.cwac.ChannelFit;
 import dev.qwtonnx.cwac.Compensator;
 import dev.qwtonnx.model.Model;
+import dev.qwtonnx.model.ModelIO;
 import dev.qwtonnx.onnx.NodeProto;
 import dev.qwtonnx.onnx.StringStringEntryProto;
 import dev.qwtonnx.onnx.ValueInfoProto;
@@ -199,13 +200,12 @@ public final class Verifier {
     private static long size(Subject s) {
         if (s.path() != null && Files.isRegularFile(s.path())) {
             try {
-                long total = Files.size(s.path());
-                return total;
+                return ModelIO.fileBytes(s.path());
             } catch (IOException e) {
                 throw new QwtException("cannot read the size of " + s.path() + ": " + e.getMessage(), e);
             }
         }
-        return s.model().proto().getSerializedSize();
+        return s.model().serializedSize();
     }
 
     private static Report.ModelFile modelFile(Subject s, long bytes) {

@@ -74,6 +74,34 @@ class CliTest {
         assertTrue(java.util.Arrays.equals(Files.readAllBytes(a), Files.readAllBytes(b)));
     }
 
+    @Test
+    void externalDataAlwaysGivesTheSameModelInTwoFilesThatOrtReads() throws IOException {
+        Path whole = tmp.resolve("whole.onnx");
+        Path split = tmp.resolve("split.onnx");
+        assertEquals(0, cli(MODEL, whole.toString(), "--calib", CALIB, "--quiet", "--no-report").code());
+        Run r = cli(MODEL, split.toString(), "--calib", CALIB, "--quiet", "--no-report", "--external-data", "always",
+                "--external-data-threshold", "64");
+        assertEquals(0, r.code(), r.err());
+        assertFalse(Files.exists(tmp.resolve("whole.onnx.data")), "auto keeps a small model in one file");
+        assertTrue(Files.size(tmp.resolve("split.onnx.data")) > 0);
+        assertTrue(Files.size(split) < Files.size(whole), Files.size(split) + " vs " + Files.size(whole));
+        // Loaded back, the two are the same message; ORT reading the file pair computes the same.
+        assertEquals(ModelIO.load(whole).proto(), ModelIO.load(split).proto());
+        java.util.Map<String, HostTensor> x = java.util.Map.of("x",
+                dev.qwtonnx.testutil.OrtTestSupport.randomFloats(new java.util.Random(5), 1, 3, 16, 16));
+        org.junit.jupiter.api.Assertions.assertArrayEquals(
+                dev.qwtonnx.testutil.OrtTestSupport.run(whole, x).get("logits").toFloats(),
+                dev.qwtonnx.testutil.OrtTestSupport.run(split, x).get("logits").toFloats());
+        assertEquals(List.of(), leftovers());
+    }
+
+    @Test
+    void unknownExternalDataModeIsRefusedBeforeAnyWork() {
+        Path out = tmp.resolve("o.onnx");
+        assertUserError(cli(MODEL, out.toString(), "--calib", CALIB, "--external-data", "sometimes"), out,
+                "--external-data must be auto, always or never");
+    }
+
     private List<Path> leftovers() {
         try (Stream<Path> s = Files.list(tmp)) {
             return s.filter(p -> p.getFileName().toString().endsWith(".tmp")).toList();

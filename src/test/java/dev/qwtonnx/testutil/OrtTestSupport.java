@@ -145,26 +145,44 @@ public final class OrtTestSupport {
     public static Map<String, HostTensor> runOrThrow(byte[] model, Map<String, HostTensor> inputs, int threads)
             throws OrtException {
         OrtEnvironment env = OrtEnvironment.getEnvironment();
-        Map<String, OnnxTensor> feed = new LinkedHashMap<>();
         try (OrtSession.SessionOptions opts = new OrtSession.SessionOptions()) {
             if (threads > 0) {
                 opts.setIntraOpNumThreads(threads);
             }
             try (OrtSession session = env.createSession(model, opts)) {
-                for (Map.Entry<String, HostTensor> e : inputs.entrySet()) {
-                    feed.put(e.getKey(), e.getValue().toOnnx(env));
-                }
-                Map<String, HostTensor> out = new LinkedHashMap<>();
-                try (OrtSession.Result r = session.run(feed)) {
-                    for (Map.Entry<String, OnnxValue> e : r) {
-                        if (!(e.getValue() instanceof OnnxTensor t)) {
-                            throw new OrtException("output " + e.getKey() + " is not a tensor");
-                        }
-                        out.put(e.getKey(), HostTensor.fromOnnx(t));
-                    }
-                }
-                return out;
+                return runSession(session, inputs);
             }
+        }
+    }
+
+    /** Runs a model file (external data and all, as ORT reads it) once: all its outputs. */
+    public static Map<String, HostTensor> run(java.nio.file.Path model, Map<String, HostTensor> inputs) {
+        try (OrtSession session = OrtEnvironment.getEnvironment().createSession(model.toString())) {
+            return runSession(session, inputs);
+        } catch (OrtException e) {
+            throw new AssertionError("ONNX Runtime failed on " + model + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** Runs an open session once: all its outputs, in declaration order. */
+    public static Map<String, HostTensor> runSession(OrtSession session, Map<String, HostTensor> inputs)
+            throws OrtException {
+        OrtEnvironment env = OrtEnvironment.getEnvironment();
+        Map<String, OnnxTensor> feed = new LinkedHashMap<>();
+        try {
+            for (Map.Entry<String, HostTensor> e : inputs.entrySet()) {
+                feed.put(e.getKey(), e.getValue().toOnnx(env));
+            }
+            Map<String, HostTensor> out = new LinkedHashMap<>();
+            try (OrtSession.Result r = session.run(feed)) {
+                for (Map.Entry<String, OnnxValue> e : r) {
+                    if (!(e.getValue() instanceof OnnxTensor t)) {
+                        throw new OrtException("output " + e.getKey() + " is not a tensor");
+                    }
+                    out.put(e.getKey(), HostTensor.fromOnnx(t));
+                }
+            }
+            return out;
         } finally {
             feed.values().forEach(OnnxTensor::close);
         }
