@@ -65,8 +65,8 @@ final class CompensateCommand implements Callable<Integer> {
         holdOut.validate();
         QuantizeCommand.checkOutput(output, floatInput);
         QuantizeCommand.checkOutput(output, int8Input);
-        Model floatModel = ModelIO.load(floatInput);
-        Model theirs = ModelIO.load(int8Input);
+        Model floatModel = ModelFiles.load(floatInput);
+        Model theirs = ModelFiles.load(int8Input);
         CalibrationSource all = CalibrationSources.open(calib, InputSpecs.of(floatModel.graph()));
         HoldOut.Split split = holdOut.split(all);
         CalibrationSource calibSet = split.fit();

@@ -16,7 +16,6 @@ import dev.qwtonnx.calib.data.TextSource;
 import dev.qwtonnx.cwac.ChannelFit;
 import dev.qwtonnx.cwac.CwacOptions;
 import dev.qwtonnx.model.Model;
-import dev.qwtonnx.model.ModelChecker;
 import dev.qwtonnx.model.ModelIO;
 import dev.qwtonnx.quant.LayerKind;
 import dev.qwtonnx.quant.QuantOptions;
@@ -180,14 +179,7 @@ final class QuantizeCommand implements Callable<Integer> {
         holdOut.validate();
         boolean qoperator = !parse(Format.class, format, "--format").equals(Format.QDQ);
         checkOutput(output, input);
-        Model floatModel;
-        try {
-            floatModel = ModelIO.load(input);
-            ModelChecker.checkForRuntime(floatModel);
-        } catch (QwtException e) {
-            // Name the model file in front of what is wrong inside it (unless the message names it already).
-            throw e.getMessage().contains(input.toString()) ? e : new QwtException(input + ": " + e.getMessage(), e);
-        }
+        Model floatModel = ModelFiles.load(input);
         List<Path> reports = QuantizeReport.paths(output, report, noReport);
         try (CalibrationSource opened = openCalibration(floatModel)) {
             return quantize(floatModel, CalibrationSources.limit(opened, limit, shuffle ? holdOut.seed : null), options, out,
