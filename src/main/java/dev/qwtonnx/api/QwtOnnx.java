@@ -103,6 +103,16 @@ public final class QwtOnnx {
 
     public static Result quantize(Model floatModel, CalibrationSource calib, Options options, Progress progress,
             Consumer<String> log) {
+        return quantize(floatModel, calib, null, options, progress, log);
+    }
+
+    /**
+     * As {@link #quantize(Model, CalibrationSource, Options, Progress, Consumer)}, with the samples
+     * compensation's output-level acceptance ({@code --accept output}) measures on (null: the
+     * calibration samples).
+     */
+    public static Result quantize(Model floatModel, CalibrationSource calib, CalibrationSource acceptance,
+            Options options, Progress progress, Consumer<String> log) {
         if (calib.size() == 0) {
             throw new QwtException("the calibration set is empty");
         }
@@ -154,7 +164,8 @@ public final class QwtOnnx {
         Model quantized = new Pipeline(List.of(new QdqQuantizer(options.quant(), plan.layers(), ranges, rounded)),
                 options.verifyBetweenPasses()).run(prepared, say);
         long t1 = System.nanoTime();
-        Compensator.Result comp = new Compensator(options.cwac()).compensate(prepared, quantized, calib, progress);
+        Compensator.Result comp = new Compensator(options.cwac()).compensate(prepared, quantized, calib, acceptance,
+                progress);
         long t2 = System.nanoTime();
         Model out = withProvenance(comp.model(), options);
         ModelChecker.check(out);
@@ -187,6 +198,16 @@ public final class QwtOnnx {
      */
     public static CompensateResult compensate(Model floatModel, Model theirs, CalibrationSource calib, CwacOptions cwac,
             Progress progress, Consumer<String> log) {
+        return compensate(floatModel, theirs, calib, null, cwac, progress, log);
+    }
+
+    /**
+     * As {@link #compensate(Model, Model, CalibrationSource, CwacOptions, Progress, Consumer)}, with
+     * the samples output-level acceptance ({@link CwacOptions.Accept#OUTPUT}) measures on (null: the
+     * calibration samples).
+     */
+    public static CompensateResult compensate(Model floatModel, Model theirs, CalibrationSource calib,
+            CalibrationSource acceptance, CwacOptions cwac, Progress progress, Consumer<String> log) {
         if (calib.size() == 0) {
             throw new QwtException("the calibration set is empty");
         }
@@ -204,7 +225,7 @@ public final class QwtOnnx {
                     + (mapped.skipped().isEmpty() ? "" : " (first: " + mapped.skipped().get(0) + ")"));
         }
         Compensator.Result comp = new Compensator(cwac).compensate(reference, theirs, mapped.layers(), mapped.floats(),
-                mapped.skipped(), calib, progress);
+                mapped.skipped(), calib, acceptance, progress);
         ModelChecker.check(comp.model());
         return new CompensateResult(comp.model(), reference, comp);
     }

@@ -7,6 +7,7 @@ import dev.qwtonnx.calib.data.CalibrationSource;
 import dev.qwtonnx.calib.data.CalibrationSources;
 import dev.qwtonnx.calib.data.InputSpecs;
 import dev.qwtonnx.cwac.ChannelFit;
+import dev.qwtonnx.cwac.Compensator;
 import dev.qwtonnx.cwac.CwacOptions;
 import dev.qwtonnx.model.Model;
 import dev.qwtonnx.model.ModelIO;
@@ -58,7 +59,7 @@ final class CompensateCommand implements Callable<Integer> {
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
         long start = System.nanoTime();
-        CwacOptions options = cwac.options();
+        CwacOptions options = cwac.options(CwacOptions.Accept.OUTPUT);
         if (options.method() == CwacOptions.Method.NONE) {
             throw new QwtException("--method none would change nothing; use bias or cwac");
         }
@@ -72,7 +73,9 @@ final class CompensateCommand implements Callable<Integer> {
         CalibrationSource calibSet = split.fit();
         CalibrationSource heldOut = split.measure();
         Progress progress = quiet || System.console() == null ? Progress.NONE : new BarProgress();
-        QwtOnnx.CompensateResult r = QwtOnnx.compensate(floatModel, theirs, calibSet, options, progress,
+        // Acceptance measures on the held-out samples: the fit never sees them (the summary's fidelity does).
+        QwtOnnx.CompensateResult r = QwtOnnx.compensate(floatModel, theirs, calibSet, split.reused() ? null : heldOut,
+                options, progress,
                 verbose ? s -> spec.commandLine().getErr().println("  " + s) : null);
         ModelIO.save(r.model(), output, int8Input);
         if (!quiet) {
@@ -93,6 +96,22 @@ final class CompensateCommand implements Callable<Integer> {
         for (String s : r.compensation().skipped()) {
             out.println("  left: " + s);
         }
+        for (Compensator.StageChoice c : r.compensation().choices()) {
+            if (c.choice() != Compensator.Choice.FIT) {
+                out.printf("  stage %d (%s%s): %s, output error %.4g, with the fit %.4g%s%n", c.stage(), c.layers().get(0),
+                        c.layers().size() > 1 ? " and " + (c.layers().size() - 1) + " more" : "",
+                        c.choice() == Compensator.Choice.NONE ? "left as it was" : "shift only", c.errorAfter(),
+                        c.errors().get(Compensator.Choice.FIT), c.errors().containsKey(Compensator.Choice.SHIFT)
+                                ? String.format(", shift only %.4g", c.errors().get(Compensator.Choice.SHIFT)) : "");
+            }
+        }
+        if (!r.compensation().choices().isEmpty()) {
+            List<Compensator.StageChoice> cs = r.compensation().choices();
+            out.printf("output error on %s acceptance samples: %.4g -> %.4g (%d of %d stages kept their fit, %d their "
+                    + "shift only)%n", reused ? "the calibration" : "the held-out", cs.get(0).errorBefore(),
+                    cs.get(cs.size() - 1).errorAfter(), cs.stream().filter(c -> c.choice() == Compensator.Choice.FIT).count(),
+                    cs.size(), cs.stream().filter(c -> c.choice() == Compensator.Choice.SHIFT).count());
+        }
         double before = r.compensation().sseBefore();
         double after = r.compensation().sseAfter();
         if (before > 0) {
@@ -101,8 +120,9 @@ final class CompensateCommand implements Callable<Integer> {
         }
         List<Fidelity.OutputFidelity> was = Fidelity.measure(r.floatModel(), theirs, heldOut, progress);
         List<Fidelity.OutputFidelity> now = Fidelity.measure(r.floatModel(), r.model(), heldOut, progress);
-        out.printf("fidelity on %d %s samples, before -> after:%n", heldOut.size(),
-                reused ? "calibration (no hold-out)" : "held-out");
+        out.printf("fidelity on %d %s samples%s, before -> after:%n", heldOut.size(),
+                reused ? "calibration (no hold-out)" : "held-out", r.compensation().choices().isEmpty() || reused ? ""
+                        : " (acceptance judged stages on up to " + Compensator.MAX_ACCEPTANCE_SAMPLES + " of them)");
         for (int i = 0; i < now.size(); i++) {
             out.printf("  %s: SQNR %.2f -> %.2f dB, cosine %.5f -> %.5f%n", now.get(i).output(), was.get(i).meanSqnrDb(),
                     now.get(i).meanSqnrDb(), was.get(i).meanCosine(), now.get(i).meanCosine());

@@ -26,10 +26,23 @@ final class CwacMixin {
                     + "predicts held-out calibration samples best (default: ${DEFAULT-VALUE}).")
     String gate;
 
+    @Option(names = "--accept", paramLabel = "A",
+            description = "none: every stage keeps its folds; output: each stage keeps the full fit, its shift alone or "
+                    + "nothing, whichever gives the lowest model-output error on the held-out samples (default: none "
+                    + "for quantize, output for compensate).")
+    String accept;
+
+    /** The options, with quantize's default acceptance (none). */
     CwacOptions options() {
+        return options(CwacOptions.Accept.NONE);
+    }
+
+    /** The options; {@code defaultAccept} where --accept is not given. */
+    CwacOptions options(CwacOptions.Accept defaultAccept) {
         return new CwacOptions(QuantizeCommand.parse(CwacOptions.Method.class, method, "--method"),
                 QuantizeCommand.parse(CwacOptions.Target.class, target, "--target"),
                 QuantizeCommand.parse(CwacOptions.Schedule.class, schedule, "--schedule"), ridge, 2.0,
-                QuantizeCommand.parse(CwacOptions.Gate.class, gate, "--gate"));
+                QuantizeCommand.parse(CwacOptions.Gate.class, gate, "--gate"),
+                accept == null ? defaultAccept : QuantizeCommand.parse(CwacOptions.Accept.class, accept, "--accept"));
     }
 }

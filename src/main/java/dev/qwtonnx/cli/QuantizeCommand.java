@@ -193,7 +193,7 @@ final class QuantizeCommand implements Callable<Integer> {
         CalibrationSource calibSet = split.fit();
         CalibrationSource heldOut = split.measure();
         Progress progress = quiet || System.console() == null ? Progress.NONE : new BarProgress();
-        QwtOnnx.Result r = QwtOnnx.quantize(floatModel, calibSet, options, progress,
+        QwtOnnx.Result r = QwtOnnx.quantize(floatModel, calibSet, split.reused() ? null : heldOut, options, progress,
                 verbose ? s -> spec.commandLine().getErr().println("  " + s) : null);
         Model written = qoperator ? QwtOnnx.toQOperator(r.model(), false, null) : r.model();
         ModelIO.save(written, output, input);

@@ -31,9 +31,36 @@ public final class Compensator {
         this.options = options;
     }
 
-    /** The compensated model, the fits by layer name, and the layers that were left alone. */
+    /** Samples the output-level acceptance runs on at most: enough to rank a few candidates, cheap per stage. */
+    public static final int MAX_ACCEPTANCE_SAMPLES = 16;
+
+    /** What a stage kept under output-level acceptance. */
+    public enum Choice {
+        /** The fit the method asked for. */
+        FIT,
+        /** Only the fit's shift (a = 1): the gain made the output worse. */
+        SHIFT,
+        /** Nothing: every candidate made the output worse. */
+        NONE
+    }
+
+    /**
+     * One stage's decision under output-level acceptance: the model-output error (relative squared,
+     * see {@link OutputError}) before the stage and with each candidate tried.
+     */
+    public record StageChoice(int stage, List<String> layers, Choice choice, double errorBefore,
+            Map<Choice, Double> errors) {
+        public double errorAfter() {
+            return choice == Choice.NONE ? errorBefore : errors.get(choice);
+        }
+    }
+
+    /**
+     * The compensated model, the folded fits by layer name (identity where acceptance undid a stage),
+     * the layers that were left alone, and the acceptance's decisions per stage (empty without it).
+     */
     public record Result(Model model, List<QdqLayer> layers, Map<String, FloatLayer> floatLayers,
-            Map<String, ChannelFit> fits, List<String> skipped) {
+            Map<String, ChannelFit> fits, List<String> skipped, List<StageChoice> choices) {
         public double sseBefore() {
             return fits.values().stream().mapToDouble(ChannelFit::sseBefore).sum();
         }
@@ -44,6 +71,16 @@ public final class Compensator {
     }
 
     public Result compensate(Model floatModel, Model quantModel, CalibrationSource data, Progress progress) {
+        return compensate(floatModel, quantModel, data, null, progress);
+    }
+
+    /**
+     * Compensates our own QDQ output, its layers paired with the float model's by node name;
+     * {@code acceptance} holds the samples output-level acceptance measures on (null: the
+     * calibration samples).
+     */
+    public Result compensate(Model floatModel, Model quantModel, CalibrationSource data, CalibrationSource acceptance,
+            Progress progress) {
         QdqLayers.Result found = QdqLayers.find(quantModel);
         List<String> skipped = new ArrayList<>(found.skipped());
         Map<String, FloatLayer> floats = new HashMap<>();
@@ -58,23 +95,31 @@ public final class Compensator {
             floats.put(l.name(), f);
             layers.add(l);
         }
-        return compensate(floatModel, quantModel, layers, floats, skipped, data, progress);
+        return compensate(floatModel, quantModel, layers, floats, skipped, data, acceptance, progress);
     }
 
     /**
      * Compensates the given layers of {@code quantModel}, each measured against its float
      * counterpart in {@code floats} (keyed by layer name); {@code skipped} is passed through to the
-     * result.
+     * result. With {@link CwacOptions.Accept#OUTPUT}, each stage keeps the candidate (the fit, its
+     * shift alone, or nothing) with the lowest model-output error on {@code acceptance} (null: the
+     * calibration samples), at most {@value #MAX_ACCEPTANCE_SAMPLES} of them.
      */
     public Result compensate(Model floatModel, Model quantModel, List<QdqLayer> layers, Map<String, FloatLayer> floats,
-            List<String> skipped, CalibrationSource data, Progress progress) {
+            List<String> skipped, CalibrationSource data, CalibrationSource acceptance, Progress progress) {
         Map<String, ChannelFit> fits = new LinkedHashMap<>();
+        List<StageChoice> choices = new ArrayList<>();
         if (options.method() == CwacOptions.Method.NONE || layers.isEmpty()) {
-            return new Result(quantModel, List.copyOf(layers), Map.copyOf(floats), fits, List.copyOf(skipped));
+            return new Result(quantModel, List.copyOf(layers), Map.copyOf(floats), fits, List.copyOf(skipped), choices);
         }
         List<List<QdqLayer>> stages = options.schedule() == CwacOptions.Schedule.PARALLEL ? List.of(layers)
                 : stages(quantModel, layers);
+        OutputError judge = options.accept() == CwacOptions.Accept.OUTPUT
+                ? new OutputError(floatModel, first(acceptance != null && acceptance.size() > 0 ? acceptance : data,
+                        MAX_ACCEPTANCE_SAMPLES))
+                : null;
         Model current = quantModel;
+        double currentError = judge != null ? judge.of(current) : Double.NaN;
         OrtRunner floatRunner = null;
         try {
             if (options.target() == CwacOptions.Target.GLOBAL) {
@@ -87,17 +132,70 @@ public final class Compensator {
             int s = 0;
             for (List<QdqLayer> stage : stages) {
                 s++;
-                Map<String, ChannelFit> stageFits = measureAndFit(current, floatModel, floatRunner, stage, floats, data,
+                Map<String, ChannelStats[]> stats = measure(current, floatModel, floatRunner, stage, floats, data,
                         progress, stages.size() == 1 ? "compensate" : "compensate stage " + s + "/" + stages.size());
-                fits.putAll(stageFits);
-                current = new CwacFold(stage, stageFits).run(current).model();
+                Map<String, ChannelFit> stageFits = fit(stage, stats, options.method());
+                if (judge == null) {
+                    fits.putAll(stageFits);
+                    current = new CwacFold(stage, stageFits).run(current).model();
+                    continue;
+                }
+                // Candidates simplest first; one is kept only if it lowers the output error (ties keep the simpler).
+                Map<Choice, Map<String, ChannelFit>> candidates = new LinkedHashMap<>();
+                if (options.method() == CwacOptions.Method.CWAC && stage.stream().anyMatch(QdqLayer::hasBias)) {
+                    candidates.put(Choice.SHIFT, fit(stage, stats, CwacOptions.Method.BIAS));
+                }
+                candidates.put(Choice.FIT, stageFits);
+                Choice best = Choice.NONE;
+                double bestError = currentError;
+                Model bestModel = current;
+                Map<Choice, Double> errors = new LinkedHashMap<>();
+                for (Map.Entry<Choice, Map<String, ChannelFit>> c : candidates.entrySet()) {
+                    Model folded = new CwacFold(stage, c.getValue()).run(current).model();
+                    double e = judge.of(folded);
+                    errors.put(c.getKey(), e);
+                    if (e < bestError) {
+                        best = c.getKey();
+                        bestError = e;
+                        bestModel = folded;
+                    }
+                }
+                choices.add(new StageChoice(s, stage.stream().map(QdqLayer::name).toList(), best, currentError,
+                        Map.copyOf(errors)));
+                fits.putAll(best == Choice.NONE ? identity(stage, stageFits) : candidates.get(best));
+                current = bestModel;
+                currentError = bestError;
             }
         } finally {
             if (floatRunner != null) {
                 floatRunner.close();
             }
         }
-        return new Result(current, List.copyOf(layers), Map.copyOf(floats), fits, List.copyOf(skipped));
+        return new Result(current, List.copyOf(layers), Map.copyOf(floats), fits, List.copyOf(skipped),
+                List.copyOf(choices));
+    }
+
+    private static List<Sample> first(CalibrationSource source, int max) {
+        List<Sample> out = new ArrayList<>();
+        for (Sample s : source) {
+            if (out.size() == max) {
+                break;
+            }
+            out.add(s);
+        }
+        return out;
+    }
+
+    /** The fits of a stage whose folds were undone: a = 1, b = 0, the error as it was. */
+    private static Map<String, ChannelFit> identity(List<QdqLayer> stage, Map<String, ChannelFit> fitted) {
+        Map<String, ChannelFit> out = new LinkedHashMap<>();
+        for (QdqLayer l : stage) {
+            ChannelFit f = fitted.get(l.name());
+            double[] a = new double[f.a().length];
+            java.util.Arrays.fill(a, 1.0);
+            out.put(l.name(), new ChannelFit(a, new double[a.length], f.sseBefore(), f.sseBefore(), f.count()));
+        }
+        return out;
     }
 
     private static FloatLayer floatCounterpart(GraphEditor fg, QdqLayer l) {
@@ -144,7 +242,8 @@ public final class Compensator {
         return new ArrayList<>(stages.values());
     }
 
-    private Map<String, ChannelFit> measureAndFit(Model quant, Model floatModel, OrtRunner floatRunner,
+    /** Runs the stage's layers over the data and keeps, per layer, the sums of two folds (by sample parity). */
+    private Map<String, ChannelStats[]> measure(Model quant, Model floatModel, OrtRunner floatRunner,
             List<QdqLayer> stage, Map<String, FloatLayer> floats, CalibrationSource data, Progress progress,
             String task) {
         Map<String, String> localTargets = new HashMap<>();
@@ -185,13 +284,19 @@ public final class Compensator {
             }
             progress.finish();
         }
+        return stats;
+    }
+
+    /** The stage's fits of the given method from the measured sums (the cross-validated gate if asked). */
+    private Map<String, ChannelFit> fit(List<QdqLayer> stage, Map<String, ChannelStats[]> stats,
+            CwacOptions.Method method) {
         Map<String, ChannelFit> fits = new LinkedHashMap<>();
         for (QdqLayer l : stage) {
             ChannelStats[] folds = stats.get(l.name());
             fits.put(l.name(), options.gate() == CwacOptions.Gate.CV
-                    ? Solver.fitCrossValidated(folds[0], folds[1], options.method(), l.hasBias(), options.ridge(),
+                    ? Solver.fitCrossValidated(folds[0], folds[1], method, l.hasBias(), options.ridge(),
                             options.maxGain())
-                    : Solver.fit(ChannelStats.sum(folds[0], folds[1]), options.method(), l.hasBias(), options.ridge(),
+                    : Solver.fit(ChannelStats.sum(folds[0], folds[1]), method, l.hasBias(), options.ridge(),
                             options.maxGain()));
         }
         return fits;

@@ -14,8 +14,12 @@ import dev.qwtonnx.QwtException;
  * @param maxGain  a is kept within [1/maxGain, maxGain]: a scale never turns zero or negative
  * @param gate     none: every channel takes its fitted map; cv: each channel keeps the map (none,
  *                 shift, affine) with the lowest error on calibration samples it was not fitted to
+ * @param accept   none: every stage keeps its folds; output: after each stage, the folds (full fit,
+ *                 shift only, or none) that give the lowest model-output error against the float
+ *                 model on the acceptance samples are kept, so that no stage makes the output worse
  */
-public record CwacOptions(Method method, Target target, Schedule schedule, double ridge, double maxGain, Gate gate) {
+public record CwacOptions(Method method, Target target, Schedule schedule, double ridge, double maxGain, Gate gate,
+        Accept accept) {
     public enum Method { NONE, BIAS, CWAC }
 
     public enum Target { LOCAL, GLOBAL }
@@ -23,6 +27,8 @@ public record CwacOptions(Method method, Target target, Schedule schedule, doubl
     public enum Schedule { PARALLEL, SEQUENTIAL }
 
     public enum Gate { NONE, CV }
+
+    public enum Accept { NONE, OUTPUT }
 
     /**
      * With the default gate, none: measured, the cv gate gains little on MiniLM (W8 0.9928 → 0.9931,
@@ -33,6 +39,11 @@ public record CwacOptions(Method method, Target target, Schedule schedule, doubl
         this(method, target, schedule, ridge, maxGain, Gate.NONE);
     }
 
+    /** Without acceptance: every stage keeps its folds (quantize's default). */
+    public CwacOptions(Method method, Target target, Schedule schedule, double ridge, double maxGain, Gate gate) {
+        this(method, target, schedule, ridge, maxGain, gate, Accept.NONE);
+    }
+
     public CwacOptions {
         if (!(ridge >= 0) || Double.isInfinite(ridge)) {
             throw new QwtException("ridge must be a finite number >= 0, got " + ridge);
@@ -40,8 +51,8 @@ public record CwacOptions(Method method, Target target, Schedule schedule, doubl
         if (!(maxGain > 1) || Double.isInfinite(maxGain)) {
             throw new QwtException("max gain must be a finite number > 1, got " + maxGain);
         }
-        if (method == null || target == null || schedule == null || gate == null) {
-            throw new IllegalArgumentException("method, target, schedule and gate are required");
+        if (method == null || target == null || schedule == null || gate == null || accept == null) {
+            throw new IllegalArgumentException("method, target, schedule, gate and accept are required");
         }
     }
 
@@ -50,14 +61,18 @@ public record CwacOptions(Method method, Target target, Schedule schedule, doubl
     }
 
     public CwacOptions withMethod(Method m) {
-        return new CwacOptions(m, target, schedule, ridge, maxGain, gate);
+        return new CwacOptions(m, target, schedule, ridge, maxGain, gate, accept);
     }
 
     public CwacOptions withGate(Gate g) {
-        return new CwacOptions(method, target, schedule, ridge, maxGain, g);
+        return new CwacOptions(method, target, schedule, ridge, maxGain, g, accept);
+    }
+
+    public CwacOptions withAccept(Accept a) {
+        return new CwacOptions(method, target, schedule, ridge, maxGain, gate, a);
     }
 
     public CwacOptions withRidge(double r) {
-        return new CwacOptions(method, target, schedule, r, maxGain, gate);
+        return new CwacOptions(method, target, schedule, r, maxGain, gate, accept);
     }
 }

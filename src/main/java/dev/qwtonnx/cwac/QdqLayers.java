@@ -71,10 +71,13 @@ public final class QdqLayers {
             String add = null;
             String addConst = null;
             if (kind == LayerKind.MATMUL && !g.isGraphOutput(output)) {
-                List<NodeProto> readers = g.consumers(output);
+                // The bias Add reads the MatMul directly (ours), or through a re-quantizing Q → DQ pair (ORT's
+                // quantize_static): either way the Add's constant is the layer's bias to fold the shift into.
+                String addInput = requantized(g, output);
+                List<NodeProto> readers = g.isGraphOutput(addInput) ? List.of() : g.consumers(addInput);
                 if (readers.size() == 1 && readers.get(0).getOpType().equals("Add") && readers.get(0).getInputCount() == 2) {
                     NodeProto a = readers.get(0);
-                    String other = a.getInput(0).equals(output) ? a.getInput(1) : a.getInput(0);
+                    String other = a.getInput(0).equals(addInput) ? a.getInput(1) : a.getInput(0);
                     TensorProto c = g.initializer(other);
                     if (c != null && c.getDataType() == TensorProto.DataType.FLOAT_VALUE
                             && Tensors.floats(c).length == channels && Tensors.dims(c)[c.getDimsCount() - 1] == channels) {
@@ -88,6 +91,23 @@ public final class QdqLayers {
                     biasS, add, addConst, output, channels));
         }
         return new Result(layers, skipped);
+    }
+
+    /**
+     * The DequantizeLinear output of a QuantizeLinear → DequantizeLinear pair that alone reads
+     * {@code tensor}, each read by nothing else; otherwise {@code tensor} itself.
+     */
+    private static String requantized(GraphEditor g, String tensor) {
+        List<NodeProto> readers = g.consumers(tensor);
+        if (readers.size() != 1 || !readers.get(0).getOpType().equals("QuantizeLinear")
+                || !Model.isDefaultDomain(readers.get(0).getDomain())) {
+            return tensor;
+        }
+        String q = readers.get(0).getOutput(0);
+        if (g.isGraphOutput(q) || g.consumers(q).size() != 1 || !isDq(g.consumers(q).get(0))) {
+            return tensor;
+        }
+        return g.consumers(q).get(0).getOutput(0);
     }
 
     private static boolean isDq(NodeProto n) {

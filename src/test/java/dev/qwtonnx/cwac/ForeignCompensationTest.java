@@ -7,6 +7,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.qwtonnx.api.QwtOnnx;
 import dev.qwtonnx.calib.Progress;
 import dev.qwtonnx.calib.data.CalibrationSource;
+import dev.qwtonnx.calib.data.CalibrationSources;
+import dev.qwtonnx.calib.data.Sample;
+import dev.qwtonnx.model.HostTensor;
 import dev.qwtonnx.model.DataType;
 import dev.qwtonnx.model.Model;
 import dev.qwtonnx.model.Nodes;
@@ -180,6 +183,63 @@ class ForeignCompensationTest {
         System.out.printf("foreign compensation: SQNR %.2f dB -> %.2f dB%n", sqnrBefore, sqnrAfter);
         assertTrue(sqnrAfter > sqnrBefore + 0.5, sqnrBefore + " -> " + sqnrAfter);
         assertTrue(comp.sseAfter() < comp.sseBefore());
+    }
+
+    /** Inputs unlike the calibration set's (another scale and mean): fits made on one need not help on the other. */
+    static List<Sample> shifted(int count, long seed) {
+        java.util.Random rnd = new java.util.Random(seed);
+        List<Sample> out = new ArrayList<>();
+        for (int i = 0; i < count; i++) {
+            float[] v = new float[3 * 16 * 16];
+            for (int k = 0; k < v.length; k++) {
+                v[k] = (float) (2.5 * rnd.nextGaussian() - 0.8);
+            }
+            out.add(new Sample("shifted-" + i, Map.of("x", HostTensor.ofFloats(new long[] {1, 3, 16, 16}, v))));
+        }
+        return out;
+    }
+
+    @Test
+    void outputAcceptanceKeepsPerStageTheCandidateWithTheLowestOutputErrorAndNeverWorsens() {
+        Model theirs = theirs(new HashMap<>());
+        List<Sample> accept = shifted(6, 3);
+        CwacOptions options = CwacOptions.defaults().withRidge(0).withAccept(CwacOptions.Accept.OUTPUT);
+        QwtOnnx.CompensateResult r = QwtOnnx.compensate(floatModel(), theirs, calib(), CalibrationSources.ofList(accept),
+                options, Progress.NONE, null);
+        Compensator.Result comp = r.compensation();
+        List<List<QdqLayer>> stages = Compensator.stages(theirs, comp.layers());
+        assertEquals(stages.size(), comp.choices().size());
+        OutputError judge = new OutputError(r.floatModel(), accept);
+        double initial = judge.of(theirs);
+        double previous = initial;
+        Map<String, TensorProto> before = initializers(theirs);
+        Map<String, TensorProto> after = initializers(r.model());
+        for (Compensator.StageChoice c : comp.choices()) {
+            assertEquals(previous, c.errorBefore(), 1e-9 * previous, "stage " + c.stage());
+            double best = c.errors().values().stream().mapToDouble(Double::doubleValue).min().orElseThrow();
+            if (c.choice() == Compensator.Choice.NONE) {
+                assertTrue(best >= c.errorBefore(), c.toString());
+                // An undone stage leaves its layers' constants exactly as they were.
+                for (String name : c.layers()) {
+                    QdqLayer l = comp.layers().stream().filter(x -> x.name().equals(name)).findFirst().orElseThrow();
+                    assertEquals(before.get(l.weightScale()), after.get(l.weightScale()), name);
+                    assertTrue(comp.fits().get(name).isIdentity(), name);
+                }
+            } else {
+                assertEquals(best, c.errorAfter(), 0.0, c.toString());
+                assertTrue(c.errorAfter() < c.errorBefore(), c.toString());
+            }
+            previous = c.errorAfter();
+        }
+        // The error the last stage reports is the saved model's, and never above the INT8 model's.
+        assertEquals(previous, judge.of(r.model()), 1e-9 * previous);
+        assertTrue(previous <= initial, initial + " -> " + previous);
+        assertEquals(theirs.graph().getNodeList(), r.model().graph().getNodeList());
+        QwtOnnx.CompensateResult plain = QwtOnnx.compensate(floatModel(), theirs, calib(), options.withAccept(
+                CwacOptions.Accept.NONE), Progress.NONE, null);
+        System.out.printf("output acceptance on shifted inputs: error %.4g -> %.4g (without acceptance %.4g); %s%n",
+                initial, previous, judge.of(plain.model()), comp.choices().stream().map(c -> c.choice().toString()).toList());
+        assertEquals(List.of(), plain.compensation().choices());
     }
 
     @Test

@@ -59,23 +59,38 @@ class OrtQuantizedCompensateTest {
         List<String> sentences = Fortunes.load(2026);
         List<Sample> calib = MiniLm.samples(sentences.subList(0, 32), 128);
         List<Sample> eval = MiniLm.samples(sentences.subList(32, 132), 128);
+        List<Sample> accept = MiniLm.samples(sentences.subList(132, 140), 128);
         Model floatModel = MiniLm.floatModel(dir);
+        // As the compensate command does by default: each stage keeps what lowers the output error on held-out samples.
         QwtOnnx.CompensateResult r = QwtOnnx.compensate(floatModel, theirs, CalibrationSources.ofList(calib),
+                CalibrationSources.ofList(accept), ACCEPTED, Progress.NONE, null);
+        QwtOnnx.CompensateResult every = QwtOnnx.compensate(floatModel, theirs, CalibrationSources.ofList(calib),
                 CwacOptions.defaults(), Progress.NONE, null);
         EmbeddingFidelity before = EmbeddingFidelity.measure(floatModel, theirs, eval);
         EmbeddingFidelity after = EmbeddingFidelity.measure(floatModel, r.model(), eval);
+        EmbeddingFidelity withoutAcceptance = EmbeddingFidelity.measure(floatModel, every.model(), eval);
         var ops = OrtKernels.optimizedOpCounts(r.model());
-        System.out.printf("MiniLM ORT quantize_static: %d layers compensated, %d left (%s); embedding cosine %s -> %s;"
-                + " calibration SSE %.4g -> %.4g; ORT ops %s%n", r.compensation().layers().size(),
-                r.compensation().skipped().size(), r.compensation().skipped(), before, after,
-                r.compensation().sseBefore(), r.compensation().sseAfter(), ops);
+        System.out.printf("MiniLM ORT quantize_static: %d layers compensated, %d left (%s); embedding cosine %s -> %s"
+                + " (every stage folded: %s); stages kept %s; calibration SSE %.4g -> %.4g; ORT ops %s%n",
+                r.compensation().layers().size(), r.compensation().skipped().size(), r.compensation().skipped(), before,
+                after, withoutAcceptance, choices(r), r.compensation().sseBefore(), r.compensation().sseAfter(), ops);
         assertSameNodes(theirs, r.model());
         assertEquals(MiniLmEndToEndTest.WEIGHT_MATMULS, r.compensation().layers().size(), r.compensation().skipped().toString());
         assertEquals(OrtKernels.optimizedOpCounts(theirs), ops);
-        assertTrue(r.compensation().sseAfter() < r.compensation().sseBefore());
-        // No assertion on the embedding cosine: ORT's model re-quantizes every MatMul output to uint8 before
-        // its bias Add, and that error (not the weights') dominates; a per-channel gain cannot undo it and the
-        // global fit's shrinkage can cost cosine (reported above, and in the closing note of issue 6).
+        assertTrue(r.compensation().sseAfter() <= r.compensation().sseBefore());
+        // ORT's model re-quantizes every MatMul output to uint8 before its bias Add, and that error (not the
+        // weights') dominates: folding every stage's fit costs cosine; the acceptance keeps only what helps the
+        // output on its samples, so that on other sentences the model is no worse than ORT's (within noise).
+        assertTrue(after.mean() >= before.mean() - 0.001, before + " -> " + after);
+        assertTrue(after.mean() >= withoutAcceptance.mean(), withoutAcceptance + " vs " + after);
+    }
+
+    static final CwacOptions ACCEPTED = CwacOptions.defaults().withAccept(CwacOptions.Accept.OUTPUT);
+
+    static String choices(QwtOnnx.CompensateResult r) {
+        var counts = new java.util.TreeMap<String, Integer>();
+        r.compensation().choices().forEach(c -> counts.merge(c.choice().toString(), 1, Integer::sum));
+        return counts.toString();
     }
 
     @Test
@@ -83,20 +98,27 @@ class OrtQuantizedCompensateTest {
         Model theirs = theirs("ppocr-det");
         assumeTrue(Files.exists(PpOcrDetEndToEndTest.MODEL), "PP-OCRv4 detector not fetched (tools/fetch-models.sh)");
         assumeTrue(Fortunes.available(), "Debian's fortunes package is not installed (.ci/run installs it)");
-        Images.DetectorData data = Images.detectorData(PpOcrDetEndToEndTest.SIZE, 8);
+        // 12 other pages and 4 photos: pages 8-11 judge the stages, the rest measure (as detectorData(SIZE, 8) gives).
+        Images.DetectorData data = Images.detectorData(PpOcrDetEndToEndTest.SIZE, 12);
         List<Sample> calib = data.calib();
-        List<Sample> eval = data.eval();
+        List<Sample> accept = data.eval().subList(8, 12);
+        List<Sample> eval = new java.util.ArrayList<>(data.eval().subList(0, 8));
+        eval.addAll(data.eval().subList(12, data.eval().size()));
         Model floatModel = ModelIO.load(PpOcrDetEndToEndTest.MODEL);
         QwtOnnx.CompensateResult r = QwtOnnx.compensate(floatModel, theirs, CalibrationSources.ofList(calib),
+                CalibrationSources.ofList(accept), ACCEPTED, Progress.NONE, null);
+        QwtOnnx.CompensateResult every = QwtOnnx.compensate(floatModel, theirs, CalibrationSources.ofList(calib),
                 CwacOptions.defaults(), Progress.NONE, null);
         double iouBefore = PpOcrDetEndToEndTest.meanIoU(floatModel, theirs, eval);
         double iouAfter = PpOcrDetEndToEndTest.meanIoU(floatModel, r.model(), eval);
+        double iouEvery = PpOcrDetEndToEndTest.meanIoU(floatModel, every.model(), eval);
         var fb = Fidelity.measure(floatModel, theirs, CalibrationSources.ofList(eval), Progress.NONE).get(0);
         var fa = Fidelity.measure(floatModel, r.model(), CalibrationSources.ofList(eval), Progress.NONE).get(0);
         var ops = OrtKernels.optimizedOpCounts(r.model());
-        System.out.printf("PP-OCRv4 det ORT quantize_static: %d layers compensated, %d left (%s); IoU %.4f -> %.4f;"
-                + " %s -> %s; calibration SSE %.4g -> %.4g; ORT ops %s%n", r.compensation().layers().size(),
-                r.compensation().skipped().size(), r.compensation().skipped(), iouBefore, iouAfter, fb, fa,
+        System.out.printf("PP-OCRv4 det ORT quantize_static: %d layers compensated, %d left (%s); IoU %.4f -> %.4f"
+                + " (every stage folded: %.4f); stages kept %s; %s -> %s; calibration SSE %.4g -> %.4g; ORT ops %s%n",
+                r.compensation().layers().size(), r.compensation().skipped().size(), r.compensation().skipped(),
+                iouBefore, iouAfter, iouEvery, choices(r), fb, fa,
                 r.compensation().sseBefore(), r.compensation().sseAfter(), ops);
         assertSameNodes(theirs, r.model());
         // Every Conv ORT quantized is paired, those whose BatchNorm ORT folded and those it left after a Q/DQ pair.
