@@ -97,20 +97,25 @@ final class CompensateCommand implements Callable<Integer> {
             out.println("  left: " + s);
         }
         for (Compensator.StageChoice c : r.compensation().choices()) {
-            if (c.choice() != Compensator.Choice.FIT) {
-                out.printf("  stage %d (%s%s): %s, output error %.4g, with the fit %.4g%s%n", c.stage(), c.layers().get(0),
-                        c.layers().size() > 1 ? " and " + (c.layers().size() - 1) + " more" : "",
-                        c.choice() == Compensator.Choice.NONE ? "left as it was" : "shift only", c.errorAfter(),
-                        c.errors().get(Compensator.Choice.FIT), c.errors().containsKey(Compensator.Choice.SHIFT)
-                                ? String.format(", shift only %.4g", c.errors().get(Compensator.Choice.SHIFT)) : "");
+            if (c.choice() != Compensator.Choice.FIT || c.outputScale() != 1) {
+                out.printf("  stage %d (%s%s): %s%s, output error %.4g -> %.4g (with the fit %.4g)%n", c.stage(),
+                        c.layers().get(0), c.layers().size() > 1 ? " and " + (c.layers().size() - 1) + " more" : "",
+                        c.outputScale() != 1 ? String.format("requantization y_scale x%.2f, ", c.outputScale()) : "",
+                        switch (c.choice()) {
+                            case NONE -> "fit left out";
+                            case SHIFT -> "shift only";
+                            case FIT -> "fit kept";
+                        }, c.errorBefore(), c.errorAfter(), c.errors().get(Compensator.Choice.FIT));
             }
         }
         if (!r.compensation().choices().isEmpty()) {
             List<Compensator.StageChoice> cs = r.compensation().choices();
             out.printf("output error on %s acceptance samples: %.4g -> %.4g (%d of %d stages kept their fit, %d their "
-                    + "shift only)%n", reused ? "the calibration" : "the held-out", cs.get(0).errorBefore(),
-                    cs.get(cs.size() - 1).errorAfter(), cs.stream().filter(c -> c.choice() == Compensator.Choice.FIT).count(),
-                    cs.size(), cs.stream().filter(c -> c.choice() == Compensator.Choice.SHIFT).count());
+                    + "shift only; %d requantization scales refitted)%n", reused ? "the calibration" : "the held-out",
+                    cs.get(0).errorBefore(), cs.get(cs.size() - 1).errorAfter(),
+                    cs.stream().filter(c -> c.choice() == Compensator.Choice.FIT).count(), cs.size(),
+                    cs.stream().filter(c -> c.choice() == Compensator.Choice.SHIFT).count(),
+                    cs.stream().filter(c -> c.outputScale() != 1).count());
         }
         double before = r.compensation().sseBefore();
         double after = r.compensation().sseAfter();

@@ -45,15 +45,21 @@ public final class Compensator {
     }
 
     /**
-     * One stage's decision under output-level acceptance: the model-output error (relative squared,
-     * see {@link OutputError}) before the stage and with each candidate tried.
+     * One stage's decisions under output-level acceptance, with the model-output error (relative
+     * squared, see {@link OutputError}) at each step: before the stage; after the factor kept for
+     * the y_scale of the requantizations before the layers' bias Adds (1: unchanged); with each fold
+     * candidate tried; and after the stage.
      */
-    public record StageChoice(int stage, List<String> layers, Choice choice, double errorBefore,
-            Map<Choice, Double> errors) {
-        public double errorAfter() {
-            return choice == Choice.NONE ? errorBefore : errors.get(choice);
-        }
+    public record StageChoice(int stage, List<String> layers, double errorBefore, double outputScale,
+            double errorRescaled, Choice choice, Map<Choice, Double> errors, double errorAfter) {
     }
+
+    /**
+     * Factors tried on the scales of the stage's output requantizations (y_scale), before the fit:
+     * ORT's min-max range can be far wider than what matters for the output (MiniLM's FFN outputs:
+     * a few outliers set the uint8 step for all), and a fold's gains move the range.
+     */
+    static final double[] OUTPUT_SCALE_FACTORS = {1.25, 0.7, 0.5, 0.35, 0.25};
 
     /**
      * The compensated model, the folded fits by layer name (identity where acceptance undid a stage),
@@ -132,6 +138,25 @@ public final class Compensator {
             int s = 0;
             for (List<QdqLayer> stage : stages) {
                 s++;
+                // First the requantization between the stage's layers and their bias Adds: a refitted y_scale is kept
+                // only if the output gains; the fits are then measured through it (a shift fitted at one step size
+                // is wrong at another).
+                double factor = 1;
+                double rescaledError = currentError;
+                List<String> scales = judge == null ? List.of() : OutputScales.of(current, stage);
+                Model rescaled = current;
+                for (double k : scales.isEmpty() ? new double[0] : OUTPUT_SCALE_FACTORS) {
+                    Map<String, Double> factors = new LinkedHashMap<>();
+                    scales.forEach(n -> factors.put(n, k));
+                    Model scaled = OutputScales.scaled(current, factors);
+                    double e = judge.of(scaled);
+                    if (e < rescaledError) {
+                        factor = k;
+                        rescaledError = e;
+                        rescaled = scaled;
+                    }
+                }
+                current = rescaled;
                 Map<String, ChannelStats[]> stats = measure(current, floatModel, floatRunner, stage, floats, data,
                         progress, stages.size() == 1 ? "compensate" : "compensate stage " + s + "/" + stages.size());
                 Map<String, ChannelFit> stageFits = fit(stage, stats, options.method());
@@ -147,7 +172,7 @@ public final class Compensator {
                 }
                 candidates.put(Choice.FIT, stageFits);
                 Choice best = Choice.NONE;
-                double bestError = currentError;
+                double bestError = rescaledError;
                 Model bestModel = current;
                 Map<Choice, Double> errors = new LinkedHashMap<>();
                 for (Map.Entry<Choice, Map<String, ChannelFit>> c : candidates.entrySet()) {
@@ -160,8 +185,8 @@ public final class Compensator {
                         bestModel = folded;
                     }
                 }
-                choices.add(new StageChoice(s, stage.stream().map(QdqLayer::name).toList(), best, currentError,
-                        Map.copyOf(errors)));
+                choices.add(new StageChoice(s, stage.stream().map(QdqLayer::name).toList(), currentError, factor,
+                        rescaledError, best, Map.copyOf(errors), bestError));
                 fits.putAll(best == Choice.NONE ? identity(stage, stageFits) : candidates.get(best));
                 current = bestModel;
                 currentError = bestError;
@@ -249,9 +274,11 @@ public final class Compensator {
         Map<String, String> localTargets = new HashMap<>();
         Model measured = options.target() == CwacOptions.Target.LOCAL
                 ? withLocalTargets(quant, floatModel, stage, floats, localTargets) : quant;
+        Map<String, String> outputs = new HashMap<>();
+        measured = dequantizedOutputs(measured, stage, outputs);
         List<String> quantOuts = new ArrayList<>();
         for (QdqLayer l : stage) {
-            quantOuts.add(l.output());
+            quantOuts.add(outputs.get(l.name()));
             if (localTargets.containsKey(l.name())) {
                 quantOuts.add(localTargets.get(l.name()));
             }
@@ -274,7 +301,7 @@ public final class Compensator {
                 Map<String, FloatTensor> q = quantRunner.run(s, quantOuts);
                 Map<String, FloatTensor> f = floatRunner != null ? floatRunner.run(s, floatOuts) : Map.of();
                 for (QdqLayer l : stage) {
-                    FloatTensor yq = q.get(l.output());
+                    FloatTensor yq = q.get(outputs.get(l.name()));
                     FloatTensor yf = floatRunner != null ? f.get(floats.get(l.name()).output())
                             : q.get(localTargets.get(l.name()));
                     stats.get(l.name())[index % 2].add(yq, yf, l.outputChannelAxis(yq.shape().length));
@@ -303,6 +330,36 @@ public final class Compensator {
     }
 
     /**
+     * The model with each QOperator layer's integer output dequantized by an added
+     * DequantizeLinear (only for measuring; never saved); {@code outputs} receives, per layer, the
+     * float tensor to measure.
+     */
+    private static Model dequantizedOutputs(Model m, List<QdqLayer> stage, Map<String, String> outputs) {
+        GraphEditor g = null;
+        for (QdqLayer l : stage) {
+            if (!l.quantizedOutput()) {
+                outputs.put(l.name(), l.output());
+                continue;
+            }
+            g = g == null ? new GraphEditor(m.graph()) : g;
+            outputs.put(l.name(), dequantized(g, l.output(), l.qlinear().yScale(), l.qlinear().yZeroPoint()));
+        }
+        return g == null ? m : m.withGraph(g.build());
+    }
+
+    /** Appends DequantizeLinear(tensor, scale, zeroPoint) and returns its output's name. */
+    private static String dequantized(GraphEditor g, String tensor, String scale, String zeroPoint) {
+        String out = g.names().fresh(tensor + "_measured");
+        NodeProto.Builder dq = NodeProto.newBuilder().setOpType("DequantizeLinear")
+                .setName(g.names().fresh(tensor + "_measured")).addInput(tensor).addInput(scale);
+        if (zeroPoint != null && !zeroPoint.isEmpty()) {
+            dq.addInput(zeroPoint);
+        }
+        g.append(dq.addOutput(out).build());
+        return out;
+    }
+
+    /**
      * The quantized model plus, for each layer, a float copy of the layer reading the quantized
      * model's own (dequantized) input: QwT's local target. Only used for measuring; never saved.
      */
@@ -315,7 +372,8 @@ public final class Compensator {
             NodeProto fn = f.node();
             NodeProto.Builder clone = fn.toBuilder().clearInput().clearMetadataProps()
                     .setName(g.names().fresh(fn.getName() + "_local_target"));
-            clone.addInput(l.input());
+            clone.addInput(l.qlinear() == null ? l.input()
+                    : dequantized(g, l.input(), l.qlinear().xScale(), l.qlinear().xZeroPoint()));
             for (int i = 1; i < fn.getInputCount(); i++) {
                 String in = fn.getInput(i);
                 if (in.isEmpty() || !fg.isInitializer(in)) {

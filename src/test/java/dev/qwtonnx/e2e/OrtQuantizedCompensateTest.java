@@ -35,8 +35,14 @@ class OrtQuantizedCompensateTest {
     static final Path DIR = Path.of(System.getProperty("qwt.ortQdqDir", ".cache/ort-qdq"));
 
     static Model theirs(String name) {
-        Path p = DIR.resolve(name + "-ort-qdq.onnx");
-        assumeTrue(Files.exists(p), p + " not found: run python3 tools/ort_quantize.py (needs pip install onnxruntime)");
+        return theirs(name, "qdq");
+    }
+
+    /** ORT's model in QDQ form ({@code qdq}) or QOperator form ({@code qop}: QLinearConv / QLinearMatMul). */
+    static Model theirs(String name, String format) {
+        Path p = DIR.resolve(name + "-ort-" + format + ".onnx");
+        assumeTrue(Files.exists(p), p + " not found: run python3 tools/ort_quantize.py --format both (needs pip install"
+                + " onnxruntime)");
         return ModelIO.load(p);
     }
 
@@ -83,6 +89,48 @@ class OrtQuantizedCompensateTest {
         // output on its samples, so that on other sentences the model is no worse than ORT's (within noise).
         assertTrue(after.mean() >= before.mean() - 0.001, before + " -> " + after);
         assertTrue(after.mean() >= withoutAcceptance.mean(), withoutAcceptance + " vs " + after);
+    }
+
+    /** ORT's QOperator models (quant_format=QOperator): the same pairing, folds into w_scale / B / the bias Add. */
+    @Test
+    void qOperatorModels(@TempDir Path dir) throws Exception {
+        Model miniLm = theirs("minilm", "qop");
+        Model det = theirs("ppocr-det", "qop");
+        assumeTrue(Files.exists(PpOcrDetEndToEndTest.MODEL), "PP-OCRv4 detector not fetched (tools/fetch-models.sh)");
+        assumeTrue(Fortunes.available(), "Debian's fortunes package is not installed (.ci/run installs it)");
+        List<String> sentences = Fortunes.load(2026);
+        Model floatMiniLm = MiniLm.floatModel(dir);
+        QwtOnnx.CompensateResult m = QwtOnnx.compensate(floatMiniLm, miniLm,
+                CalibrationSources.ofList(MiniLm.samples(sentences.subList(0, 32), 128)),
+                CalibrationSources.ofList(MiniLm.samples(sentences.subList(132, 140), 128)), ACCEPTED, Progress.NONE, null);
+        List<Sample> evalText = MiniLm.samples(sentences.subList(32, 132), 128);
+        EmbeddingFidelity before = EmbeddingFidelity.measure(floatMiniLm, miniLm, evalText);
+        EmbeddingFidelity after = EmbeddingFidelity.measure(floatMiniLm, m.model(), evalText);
+
+        Images.DetectorData data = Images.detectorData(PpOcrDetEndToEndTest.SIZE, 12);
+        List<Sample> eval = new java.util.ArrayList<>(data.eval().subList(0, 8));
+        eval.addAll(data.eval().subList(12, data.eval().size()));
+        Model floatDet = ModelIO.load(PpOcrDetEndToEndTest.MODEL);
+        QwtOnnx.CompensateResult d = QwtOnnx.compensate(floatDet, det, CalibrationSources.ofList(data.calib()),
+                CalibrationSources.ofList(data.eval().subList(8, 12)), ACCEPTED, Progress.NONE, null);
+        double iouBefore = PpOcrDetEndToEndTest.meanIoU(floatDet, det, eval);
+        double iouAfter = PpOcrDetEndToEndTest.meanIoU(floatDet, d.model(), eval);
+        System.out.printf("ORT QOperator: MiniLM %d layers (%d left), embedding cosine %s -> %s, stages kept %s;"
+                + " PP-OCRv4 det %d layers (%d left: %s), IoU %.4f -> %.4f, stages kept %s%n",
+                m.compensation().layers().size(), m.compensation().skipped().size(), before, after, choices(m),
+                d.compensation().layers().size(), d.compensation().skipped().size(), d.compensation().skipped(),
+                iouBefore, iouAfter, choices(d));
+        for (QwtOnnx.CompensateResult r : List.of(m, d)) {
+            assertTrue(r.compensation().layers().stream().allMatch(l -> l.qlinear() != null));
+        }
+        assertSameNodes(miniLm, m.model());
+        assertSameNodes(det, d.model());
+        assertEquals(MiniLmEndToEndTest.WEIGHT_MATMULS, m.compensation().layers().size(), m.compensation().skipped().toString());
+        assertTrue(d.compensation().layers().size() >= 60, d.compensation().layers().size() + " layers");
+        assertEquals(OrtKernels.optimizedOpCounts(miniLm), OrtKernels.optimizedOpCounts(m.model()));
+        assertEquals(OrtKernels.optimizedOpCounts(det), OrtKernels.optimizedOpCounts(d.model()));
+        assertTrue(after.mean() >= before.mean() - 0.001, before + " -> " + after);
+        assertTrue(iouAfter >= iouBefore - 0.005, iouBefore + " -> " + iouAfter);
     }
 
     static final CwacOptions ACCEPTED = CwacOptions.defaults().withAccept(CwacOptions.Accept.OUTPUT);
