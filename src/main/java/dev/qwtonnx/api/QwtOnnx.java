@@ -192,7 +192,7 @@ public final class QwtOnnx {
     }
 
     /**
-     * Folds CWAC into a QDQ INT8 model made by another tool, given the float model it was made from:
+     * Folds CWAC into a QDQ or QOperator INT8 model made by another tool, given the float model it was made from:
      * layers are paired by weights ({@link ForeignLayers}), measured, fitted and folded into their
      * own weight-scale and bias initializers. Nodes, names and order stay exactly as they were.
      */

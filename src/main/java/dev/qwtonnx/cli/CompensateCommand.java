@@ -22,9 +22,10 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-/** Folds CWAC into an INT8 QDQ model another tool made, changing only its scale and bias initializers. */
+/** Folds CWAC into an INT8 QDQ or QOperator model another tool made, changing only its scale and bias initializers. */
 @Command(name = "compensate", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
-        description = "Fold channel-wise affine compensation into a QDQ INT8 model made by another tool "
+        description = "Fold channel-wise affine compensation into a QDQ or QOperator (QLinearConv/QLinearMatMul) INT8 "
+                + "model made by another tool "
                 + "(same nodes, names and order; only weight-scale and bias initializers change).")
 final class CompensateCommand implements Callable<Integer> {
     @CommandLine.Spec
@@ -33,7 +34,7 @@ final class CompensateCommand implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "FLOAT", description = "The float ONNX model the INT8 model was made from.")
     Path floatInput;
 
-    @Parameters(index = "1", paramLabel = "INT8", description = "The INT8 QDQ model (e.g. from ORT's quantize_static).")
+    @Parameters(index = "1", paramLabel = "INT8", description = "The INT8 QDQ or QOperator model (e.g. from ORT's quantize_static).")
     Path int8Input;
 
     @Parameters(index = "2", paramLabel = "OUT", description = "Where to write the compensated model (never an input).")
