@@ -70,25 +70,21 @@ class OrtQuantizedCompensateTest {
         // As the compensate command does by default: each stage keeps what lowers the output error on held-out samples.
         QwtOnnx.CompensateResult r = QwtOnnx.compensate(floatModel, theirs, CalibrationSources.ofList(calib),
                 CalibrationSources.ofList(accept), ACCEPTED, Progress.NONE, null);
-        QwtOnnx.CompensateResult every = QwtOnnx.compensate(floatModel, theirs, CalibrationSources.ofList(calib),
-                CwacOptions.defaults(), Progress.NONE, null);
         EmbeddingFidelity before = EmbeddingFidelity.measure(floatModel, theirs, eval);
         EmbeddingFidelity after = EmbeddingFidelity.measure(floatModel, r.model(), eval);
-        EmbeddingFidelity withoutAcceptance = EmbeddingFidelity.measure(floatModel, every.model(), eval);
         var ops = OrtKernels.optimizedOpCounts(r.model());
-        System.out.printf("MiniLM ORT quantize_static: %d layers compensated, %d left (%s); embedding cosine %s -> %s"
-                + " (every stage folded: %s); stages kept %s; calibration SSE %.4g -> %.4g; ORT ops %s%n",
+        System.out.printf("MiniLM ORT quantize_static: %d layers compensated, %d left (%s); embedding cosine %s -> %s;"
+                + " stages kept %s; calibration SSE %.4g -> %.4g; ORT ops %s%n",
                 r.compensation().layers().size(), r.compensation().skipped().size(), r.compensation().skipped(), before,
-                after, withoutAcceptance, choices(r), r.compensation().sseBefore(), r.compensation().sseAfter(), ops);
+                after, choices(r), r.compensation().sseBefore(), r.compensation().sseAfter(), ops);
         assertSameNodes(theirs, r.model());
         assertEquals(MiniLmEndToEndTest.WEIGHT_MATMULS, r.compensation().layers().size(), r.compensation().skipped().toString());
         assertEquals(OrtKernels.optimizedOpCounts(theirs), ops);
         assertTrue(r.compensation().sseAfter() <= r.compensation().sseBefore());
         // ORT's model re-quantizes every MatMul output to uint8 before its bias Add, and that error (not the
-        // weights') dominates: folding every stage's fit costs cosine; the acceptance keeps only what helps the
-        // output on its samples, so that on other sentences the model is no worse than ORT's (within noise).
-        assertTrue(after.mean() >= before.mean() - 0.001, before + " -> " + after);
-        assertTrue(after.mean() >= withoutAcceptance.mean(), withoutAcceptance + " vs " + after);
+        // weights') dominates: folding every stage's fit costs cosine (measured 0.9286 -> 0.7994); the acceptance
+        // keeps only what helps the output on its samples, and refits the requantization's y_scale (0.9286 -> 0.9790).
+        assertTrue(after.mean() >= before.mean() + 0.02, before + " -> " + after);
     }
 
     /** ORT's QOperator models (quant_format=QOperator): the same pairing, folds into w_scale / B / the bias Add. */
@@ -129,8 +125,9 @@ class OrtQuantizedCompensateTest {
         assertTrue(d.compensation().layers().size() >= 60, d.compensation().layers().size() + " layers");
         assertEquals(OrtKernels.optimizedOpCounts(miniLm), OrtKernels.optimizedOpCounts(m.model()));
         assertEquals(OrtKernels.optimizedOpCounts(det), OrtKernels.optimizedOpCounts(d.model()));
-        assertTrue(after.mean() >= before.mean() - 0.001, before + " -> " + after);
-        assertTrue(iouAfter >= iouBefore - 0.005, iouBefore + " -> " + iouAfter);
+        // Measured: MiniLM 0.9316 -> 0.9836, detector IoU 0.8810 -> 0.9426.
+        assertTrue(after.mean() >= before.mean() + 0.02, before + " -> " + after);
+        assertTrue(iouAfter > iouBefore, iouBefore + " -> " + iouAfter);
     }
 
     static final CwacOptions ACCEPTED = CwacOptions.defaults().withAccept(CwacOptions.Accept.OUTPUT);
@@ -155,18 +152,15 @@ class OrtQuantizedCompensateTest {
         Model floatModel = ModelIO.load(PpOcrDetEndToEndTest.MODEL);
         QwtOnnx.CompensateResult r = QwtOnnx.compensate(floatModel, theirs, CalibrationSources.ofList(calib),
                 CalibrationSources.ofList(accept), ACCEPTED, Progress.NONE, null);
-        QwtOnnx.CompensateResult every = QwtOnnx.compensate(floatModel, theirs, CalibrationSources.ofList(calib),
-                CwacOptions.defaults(), Progress.NONE, null);
         double iouBefore = PpOcrDetEndToEndTest.meanIoU(floatModel, theirs, eval);
         double iouAfter = PpOcrDetEndToEndTest.meanIoU(floatModel, r.model(), eval);
-        double iouEvery = PpOcrDetEndToEndTest.meanIoU(floatModel, every.model(), eval);
         var fb = Fidelity.measure(floatModel, theirs, CalibrationSources.ofList(eval), Progress.NONE).get(0);
         var fa = Fidelity.measure(floatModel, r.model(), CalibrationSources.ofList(eval), Progress.NONE).get(0);
         var ops = OrtKernels.optimizedOpCounts(r.model());
-        System.out.printf("PP-OCRv4 det ORT quantize_static: %d layers compensated, %d left (%s); IoU %.4f -> %.4f"
-                + " (every stage folded: %.4f); stages kept %s; %s -> %s; calibration SSE %.4g -> %.4g; ORT ops %s%n",
+        System.out.printf("PP-OCRv4 det ORT quantize_static: %d layers compensated, %d left (%s); IoU %.4f -> %.4f;"
+                + " stages kept %s; %s -> %s; calibration SSE %.4g -> %.4g; ORT ops %s%n",
                 r.compensation().layers().size(), r.compensation().skipped().size(), r.compensation().skipped(),
-                iouBefore, iouAfter, iouEvery, choices(r), fb, fa,
+                iouBefore, iouAfter, choices(r), fb, fa,
                 r.compensation().sseBefore(), r.compensation().sseAfter(), ops);
         assertSameNodes(theirs, r.model());
         // Every Conv ORT quantized is paired, those whose BatchNorm ORT folded and those it left after a Q/DQ pair.
