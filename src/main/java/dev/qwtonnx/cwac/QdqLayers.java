@@ -91,17 +91,11 @@ public final class QdqLayers {
                 // The bias Add reads the MatMul directly (ours), or through a re-quantizing Q → DQ pair (ORT's
                 // quantize_static): either way the Add's constant is the layer's bias to fold the shift into.
                 String addInput = requantized(g, output);
-                List<NodeProto> readers = g.isGraphOutput(addInput) ? List.of() : g.consumers(addInput);
-                if (readers.size() == 1 && readers.get(0).getOpType().equals("Add") && readers.get(0).getInputCount() == 2) {
-                    NodeProto a = readers.get(0);
-                    String other = a.getInput(0).equals(addInput) ? a.getInput(1) : a.getInput(0);
-                    TensorProto c = g.initializer(other);
-                    if (c != null && c.getDataType() == TensorProto.DataType.FLOAT_VALUE
-                            && Tensors.floats(c).length == channels && Tensors.dims(c)[c.getDimsCount() - 1] == channels) {
-                        add = a.getName();
-                        addConst = other;
-                        output = a.getOutput(0);
-                    }
+                NodeProto a = biasAdd(g, addInput, channels);
+                if (a != null) {
+                    add = a.getName();
+                    addConst = a.getInput(0).equals(addInput) ? a.getInput(1) : a.getInput(0);
+                    output = a.getOutput(0);
                 }
             }
             layers.add(new QdqLayer(kind, n.getName(), n.getInput(0), Tensors.floats(xs)[0], wdq.getInput(1), biasQ,
@@ -150,23 +144,30 @@ public final class QdqLayers {
         String add = null;
         String addConst = null;
         List<NodeProto> readers = g.isGraphOutput(output) ? List.of() : g.consumers(output);
-        if (!conv && readers.size() == 1 && isDq(readers.get(0)) && !g.isGraphOutput(readers.get(0).getOutput(0))) {
+        if (!conv && readers.size() == 1 && isDq(readers.get(0))) {
             String deq = readers.get(0).getOutput(0);
-            List<NodeProto> next = g.consumers(deq);
-            if (next.size() == 1 && next.get(0).getOpType().equals("Add") && next.get(0).getInputCount() == 2) {
-                NodeProto a = next.get(0);
-                String other = a.getInput(0).equals(deq) ? a.getInput(1) : a.getInput(0);
-                TensorProto c = g.initializer(other);
-                if (c != null && c.getDataType() == TensorProto.DataType.FLOAT_VALUE
-                        && Tensors.floats(c).length == channels && Tensors.dims(c)[c.getDimsCount() - 1] == channels) {
-                    add = a.getName();
-                    addConst = other;
-                    output = a.getOutput(0);
-                }
+            NodeProto a = biasAdd(g, deq, channels);
+            if (a != null) {
+                add = a.getName();
+                addConst = a.getInput(0).equals(deq) ? a.getInput(1) : a.getInput(0);
+                output = a.getOutput(0);
             }
         }
         return new QdqLayer(kind, n.getName(), n.getInput(0), Tensors.floats(xs)[0], n.getInput(4), biasQ, null, add,
                 addConst, output, channels, q);
+    }
+
+    /** The Add that alone reads {@code tensor} and adds a float constant of {@code channels} values (a bias), or null. */
+    private static NodeProto biasAdd(GraphEditor g, String tensor, int channels) {
+        List<NodeProto> readers = g.isGraphOutput(tensor) ? List.of() : g.consumers(tensor);
+        if (readers.size() != 1 || !readers.get(0).getOpType().equals("Add") || readers.get(0).getInputCount() != 2) {
+            return null;
+        }
+        NodeProto a = readers.get(0);
+        TensorProto c = g.initializer(a.getInput(0).equals(tensor) ? a.getInput(1) : a.getInput(0));
+        boolean bias = c != null && c.getDataType() == TensorProto.DataType.FLOAT_VALUE
+                && Tensors.floats(c).length == channels && Tensors.dims(c)[c.getDimsCount() - 1] == channels;
+        return bias ? a : null;
     }
 
     /**

@@ -103,6 +103,38 @@ class ForeignCompensationTest {
         return renamed(QwtOnnx.quantize(floatModel(), calib(), none, Progress.NONE, null).model(), nodeNames);
     }
 
+    /**
+     * The initializers whose values differ; asserts that both models hold the same initializer names
+     * in the same order, each with the same type and shape.
+     */
+    static Set<String> changedInitializers(Model before, Model after) {
+        Map<String, TensorProto> a = initializers(before);
+        Map<String, TensorProto> b = initializers(after);
+        assertEquals(new ArrayList<>(a.keySet()), new ArrayList<>(b.keySet()));
+        Set<String> changed = new HashSet<>();
+        for (String name : a.keySet()) {
+            assertEquals(a.get(name).getDataType(), b.get(name).getDataType(), name);
+            assertEquals(a.get(name).getDimsList(), b.get(name).getDimsList(), name);
+            if (!a.get(name).equals(b.get(name))) {
+                changed.add(name);
+            }
+        }
+        return changed;
+    }
+
+    /** The initializers a fold may change: the layers' weight scales and their bias constants. */
+    static Set<String> foldable(Compensator.Result comp) {
+        Set<String> out = new HashSet<>();
+        for (QdqLayer l : comp.layers()) {
+            for (String name : new String[] {l.weightScale(), l.biasQuantized(), l.biasScale(), l.biasAddConst()}) {
+                if (name != null) {
+                    out.add(name);
+                }
+            }
+        }
+        return out;
+    }
+
     private static Map<String, TensorProto> initializers(Model m) {
         Map<String, TensorProto> out = new LinkedHashMap<>();
         m.graph().getInitializerList().forEach(t -> out.put(t.getName(), t));
@@ -125,28 +157,8 @@ class ForeignCompensationTest {
         assertEquals(theirs.graph().getOutputList(), r.model().graph().getOutputList());
         Map<String, TensorProto> before = initializers(theirs);
         Map<String, TensorProto> after = initializers(r.model());
-        assertEquals(new ArrayList<>(before.keySet()), new ArrayList<>(after.keySet()));
-        Set<String> allowed = new HashSet<>();
-        for (QdqLayer l : comp.layers()) {
-            allowed.add(l.weightScale());
-            if (l.biasQuantized() != null) {
-                allowed.add(l.biasQuantized());
-                allowed.add(l.biasScale());
-            }
-            if (l.biasAddConst() != null) {
-                allowed.add(l.biasAddConst());
-            }
-        }
-        Set<String> changed = new HashSet<>();
-        for (String name : before.keySet()) {
-            TensorProto a = before.get(name);
-            TensorProto b = after.get(name);
-            assertEquals(a.getDataType(), b.getDataType(), name);
-            assertEquals(a.getDimsList(), b.getDimsList(), name);
-            if (!a.equals(b)) {
-                changed.add(name);
-            }
-        }
+        Set<String> allowed = foldable(comp);
+        Set<String> changed = changedInitializers(theirs, r.model());
         assertTrue(allowed.containsAll(changed), "changed beyond scales and biases: " + changed + " allowed " + allowed);
         assertTrue(changed.size() >= comp.layers().size(), "a fold per layer: " + changed);
         for (String name : changed) {
@@ -241,11 +253,7 @@ class ForeignCompensationTest {
         assertTrue(previous <= initial, initial + " -> " + previous);
         assertEquals(theirs.graph().getNodeList(), r.model().graph().getNodeList());
         // Only the layers' scales and biases and their output requantization scales change; every layer stays fused.
-        Set<String> allowed = new HashSet<>();
-        for (QdqLayer l : comp.layers()) {
-            allowed.add(l.weightScale());
-            allowed.addAll(java.util.Arrays.asList(l.biasQuantized(), l.biasScale(), l.biasAddConst()));
-        }
+        Set<String> allowed = foldable(comp);
         for (String name : before.keySet()) {
             if (!before.get(name).equals(after.get(name))) {
                 assertTrue(allowed.contains(name), name + " changed; allowed " + allowed);
@@ -341,23 +349,8 @@ class ForeignCompensationTest {
         // Structural diff: same nodes; only the QLinearConvs' w_scale and int32 B changed, in type and shape.
         assertEquals(theirs.graph().getNodeList(), r.model().graph().getNodeList());
         Map<String, TensorProto> before = initializers(theirs);
-        Map<String, TensorProto> after = initializers(r.model());
-        assertEquals(new ArrayList<>(before.keySet()), new ArrayList<>(after.keySet()));
-        Set<String> allowed = new HashSet<>();
-        for (QdqLayer l : comp.layers()) {
-            allowed.add(l.weightScale());
-            if (l.biasQuantized() != null) {
-                allowed.add(l.biasQuantized());
-            }
-        }
-        Set<String> changed = new HashSet<>();
-        for (String name : before.keySet()) {
-            assertEquals(before.get(name).getDataType(), after.get(name).getDataType(), name);
-            assertEquals(before.get(name).getDimsList(), after.get(name).getDimsList(), name);
-            if (!before.get(name).equals(after.get(name))) {
-                changed.add(name);
-            }
-        }
+        Set<String> allowed = foldable(comp);
+        Set<String> changed = changedInitializers(theirs, r.model());
         assertTrue(allowed.containsAll(changed), "changed beyond scales and biases: " + changed + " allowed " + allowed);
         assertEquals(comp.choices().stream().anyMatch(c -> c.choice() != Compensator.Choice.NONE), !changed.isEmpty(),
                 comp.choices() + " " + changed);
