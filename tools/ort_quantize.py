@@ -3,9 +3,10 @@
 that `qwt-onnx compensate` can be tested on a model another tool made.
 
     pip install onnxruntime onnx numpy [tokenizers]
-    python3 tools/ort_quantize.py [--out .cache/ort-qdq] [--minilm PATH] [--ppocr PATH]
+    python3 tools/ort_quantize.py [--out .cache/ort-qdq] [--minilm PATH] [--ppocr PATH] [--format qdq|qoperator|both]
 
-Writes <out>/minilm-ort-qdq.onnx and <out>/ppocr-det-ort-qdq.onnx, plus the pre-processed float
+Writes <out>/minilm-ort-qdq.onnx and <out>/ppocr-det-ort-qdq.onnx (with --format qoperator or both,
+also <name>-ort-qop.onnx: quant_format=QOperator, i.e. QLinearConv / QLinearMatMul), plus the pre-processed float
 models ORT quantized (<name>-ort-pre.onnx: shape inference and ORT's basic graph optimizations,
 which fold BatchNorm into Conv). Our compensation maps layers back to the *original* float model.
 
@@ -135,9 +136,9 @@ def constants_to_initializers(m):
     return m
 
 
-def quantize(name, model, feeds, out_dir, op_types):
+def quantize(name, model, feeds, out_dir, op_types, fmt="qdq"):
     pre = os.path.join(out_dir, name + "-ort-pre.onnx")
-    out = os.path.join(out_dir, name + "-ort-qdq.onnx")
+    out = os.path.join(out_dir, name + ("-ort-qop.onnx" if fmt == "qoperator" else "-ort-qdq.onnx"))
     m = constants_to_initializers(onnx.load(model))
     if next(o.version for o in m.opset_import if o.domain in ("", "ai.onnx")) < 13:
         # Per-channel DequantizeLinear (its axis attribute) needs opset 13.
@@ -146,7 +147,8 @@ def quantize(name, model, feeds, out_dir, op_types):
     onnx.save(m, src)
     quant_pre_process(src, pre, skip_symbolic_shape=True)
     part = out + ".part"
-    quantize_static(pre, part, ListReader(feeds), quant_format=QuantFormat.QDQ, per_channel=True,
+    quantize_static(pre, part, ListReader(feeds),
+                    quant_format=QuantFormat.QOperator if fmt == "qoperator" else QuantFormat.QDQ, per_channel=True,
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, op_types_to_quantize=op_types)
     os.replace(part, out)
     ops = {}
@@ -161,17 +163,22 @@ def main():
     p.add_argument("--out", default=os.path.join(root, ".cache", "ort-qdq"))
     p.add_argument("--minilm", help="float all-MiniLM-L6-v2 (default: taken from the Maven test dependency)")
     p.add_argument("--ppocr", default=os.path.join(root, ".cache", "models", "ch_PP-OCRv4_det_infer.onnx"))
+    p.add_argument("--format", choices=["qdq", "qoperator", "both"], default="qdq",
+                   help="quant_format of quantize_static (both: one model of each)")
     a = p.parse_args()
+    formats = ["qdq", "qoperator"] if a.format == "both" else [a.format]
     os.makedirs(a.out, exist_ok=True)
     minilm = a.minilm or minilm_path()
     if minilm and os.path.exists(minilm):
         # The layers with a constant weight; ORT's default would also quantize Add, Mul, Softmax and the
         # attention MatMuls. Those are kept out so the comparison is about the layers CWAC compensates.
-        quantize("minilm", minilm, minilm_feeds(), a.out, ["MatMul", "Gemm"])
+        for f in formats:
+            quantize("minilm", minilm, minilm_feeds(), a.out, ["MatMul", "Gemm"], f)
     else:
         print("all-MiniLM-L6-v2 not found (run mvn once to fetch test dependencies)", file=sys.stderr)
     if os.path.exists(a.ppocr):
-        quantize("ppocr-det", a.ppocr, ppocr_feeds(), a.out, ["Conv"])
+        for f in formats:
+            quantize("ppocr-det", a.ppocr, ppocr_feeds(), a.out, ["Conv"], f)
     else:
         print(f"{a.ppocr} not found (tools/fetch-models.sh)", file=sys.stderr)
 

@@ -160,6 +160,16 @@ public final class QwtOnnx {
 
     public static Result quantize(Model floatModel, CalibrationSource calib, Options options, Progress progress,
             Consumer<String> log) {
+        return quantize(floatModel, calib, null, options, progress, log);
+    }
+
+    /**
+     * As {@link #quantize(Model, CalibrationSource, Options, Progress, Consumer)}, with the samples
+     * compensation's output-level acceptance ({@code --accept output}) measures on (null: the
+     * calibration samples).
+     */
+    public static Result quantize(Model floatModel, CalibrationSource calib, CalibrationSource acceptance,
+            Options options, Progress progress, Consumer<String> log) {
         if (calib.size() == 0) {
             throw new QwtException("the calibration set is empty");
         }
@@ -176,7 +186,7 @@ public final class QwtOnnx {
             }
             // Only If branches hold layers: nothing to calibrate or compensate at the top level.
             Compensator.Result none = new Compensator(options.cwac()).compensate(prepared, prepared, List.of(), Map.of(),
-                    List.of(), calib, progress);
+                    List.of(), calib, null, progress, null);
             return withBranches(prepared, prepared, plan, none, Duration.ZERO, Duration.ZERO, List.of(), calib, options,
                     progress, say);
         }
@@ -230,7 +240,8 @@ public final class QwtOnnx {
             quantized = new Pipeline(List.of(new QdqQuantizer(options.quant(), plan.layers(), ranges, rounded),
                     new FullRankMatMulBias()), options.verifyBetweenPasses()).run(prepared, say);
             t1 = System.nanoTime();
-            comp = new Compensator(options.cwac(), co.batch()).compensate(prepared, quantized, calib, progress, floats);
+            comp = new Compensator(options.cwac(), co.batch()).compensate(prepared, quantized, calib, acceptance,
+                    progress, floats);
             t2 = System.nanoTime();
         }
         return withBranches(prepared, quantized, plan, comp, Duration.ofNanos(t1 - t0), Duration.ofNanos(t2 - t1),
@@ -284,12 +295,22 @@ public final class QwtOnnx {
     }
 
     /**
-     * Folds CWAC into a QDQ INT8 model made by another tool, given the float model it was made from:
+     * Folds CWAC into a QDQ or QOperator INT8 model made by another tool, given the float model it was made from:
      * layers are paired by weights ({@link ForeignLayers}), measured, fitted and folded into their
      * own weight-scale and bias initializers. Nodes, names and order stay exactly as they were.
      */
     public static CompensateResult compensate(Model floatModel, Model theirs, CalibrationSource calib, CwacOptions cwac,
             Progress progress, Consumer<String> log) {
+        return compensate(floatModel, theirs, calib, null, cwac, progress, log);
+    }
+
+    /**
+     * As {@link #compensate(Model, Model, CalibrationSource, CwacOptions, Progress, Consumer)}, with
+     * the samples output-level acceptance ({@link CwacOptions.Accept#OUTPUT}) measures on (null: the
+     * calibration samples).
+     */
+    public static CompensateResult compensate(Model floatModel, Model theirs, CalibrationSource calib,
+            CalibrationSource acceptance, CwacOptions cwac, Progress progress, Consumer<String> log) {
         if (calib.size() == 0) {
             throw new QwtException("the calibration set is empty");
         }
@@ -307,7 +328,7 @@ public final class QwtOnnx {
                     + (mapped.skipped().isEmpty() ? "" : " (first: " + mapped.skipped().get(0) + ")"));
         }
         Compensator.Result comp = new Compensator(cwac).compensate(reference, theirs, mapped.layers(), mapped.floats(),
-                mapped.skipped(), calib, progress);
+                mapped.skipped(), calib, acceptance, progress, null);
         ModelChecker.check(comp.model());
         return new CompensateResult(comp.model(), reference, comp);
     }

@@ -7,6 +7,7 @@ import dev.qwtonnx.calib.data.CalibrationSource;
 import dev.qwtonnx.calib.data.CalibrationSources;
 import dev.qwtonnx.calib.data.InputSpecs;
 import dev.qwtonnx.cwac.ChannelFit;
+import dev.qwtonnx.cwac.Compensator;
 import dev.qwtonnx.cwac.CwacOptions;
 import dev.qwtonnx.model.Model;
 import dev.qwtonnx.model.ModelIO;
@@ -21,9 +22,10 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-/** Folds CWAC into an INT8 QDQ model another tool made, changing only its scale and bias initializers. */
+/** Folds CWAC into an INT8 QDQ or QOperator model another tool made, changing only its scale and bias initializers. */
 @Command(name = "compensate", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
-        description = "Fold channel-wise affine compensation into a QDQ INT8 model made by another tool "
+        description = "Fold channel-wise affine compensation into a QDQ or QOperator (QLinearConv/QLinearMatMul) INT8 "
+                + "model made by another tool "
                 + "(same nodes, names and order; only weight-scale and bias initializers change).")
 final class CompensateCommand implements Callable<Integer> {
     @CommandLine.Spec
@@ -32,7 +34,7 @@ final class CompensateCommand implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "FLOAT", description = "The float ONNX model the INT8 model was made from.")
     Path floatInput;
 
-    @Parameters(index = "1", paramLabel = "INT8", description = "The INT8 QDQ model (e.g. from ORT's quantize_static).")
+    @Parameters(index = "1", paramLabel = "INT8", description = "The INT8 QDQ or QOperator model (e.g. from ORT's quantize_static).")
     Path int8Input;
 
     @Parameters(index = "2", paramLabel = "OUT", description = "Where to write the compensated model (never an input).")
@@ -61,7 +63,7 @@ final class CompensateCommand implements Callable<Integer> {
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
         long start = System.nanoTime();
-        CwacOptions options = cwac.options();
+        CwacOptions options = cwac.options(CwacOptions.COMPENSATE_STAGES, CwacOptions.Accept.OUTPUT);
         if (options.method() == CwacOptions.Method.NONE) {
             throw new QwtException("--method none would change nothing; use bias or cwac");
         }
@@ -69,14 +71,16 @@ final class CompensateCommand implements Callable<Integer> {
         externalData.policy(); // a bad --external-data fails before any work
         QuantizeCommand.checkOutput(output, floatInput);
         QuantizeCommand.checkOutput(output, int8Input);
-        Model floatModel = ModelIO.load(floatInput);
-        Model theirs = ModelIO.load(int8Input);
+        Model floatModel = ModelFiles.load(floatInput);
+        Model theirs = ModelFiles.load(int8Input);
         CalibrationSource all = CalibrationSources.open(calib, InputSpecs.of(floatModel.graph()));
         HoldOut.Split split = holdOut.split(all);
         CalibrationSource calibSet = split.fit();
         CalibrationSource heldOut = split.measure();
         Progress progress = quiet || System.console() == null ? Progress.NONE : new BarProgress();
-        QwtOnnx.CompensateResult r = QwtOnnx.compensate(floatModel, theirs, calibSet, options, progress,
+        // Acceptance measures on the held-out samples: the fit never sees them (the summary's fidelity does).
+        QwtOnnx.CompensateResult r = QwtOnnx.compensate(floatModel, theirs, calibSet, split.reused() ? null : heldOut,
+                options, progress,
                 verbose ? s -> spec.commandLine().getErr().println("  " + s) : null);
         ModelIO.save(r.model(), output, int8Input, externalData.policy());
         if (!quiet) {
@@ -97,6 +101,27 @@ final class CompensateCommand implements Callable<Integer> {
         for (String s : r.compensation().skipped()) {
             out.println("  left: " + s);
         }
+        for (Compensator.StageChoice c : r.compensation().choices()) {
+            if (c.choice() != Compensator.Choice.FIT || c.outputScale() != 1) {
+                out.printf("  stage %d (%s%s): %s%s, output error %.4g -> %.4g (with the fit %.4g)%n", c.stage(),
+                        c.layers().get(0), c.layers().size() > 1 ? " and " + (c.layers().size() - 1) + " more" : "",
+                        c.outputScale() != 1 ? String.format("requantization y_scale x%.2f, ", c.outputScale()) : "",
+                        switch (c.choice()) {
+                            case NONE -> "fit left out";
+                            case SHIFT -> "shift only";
+                            case FIT -> "fit kept";
+                        }, c.errorBefore(), c.errorAfter(), c.errors().get(Compensator.Choice.FIT));
+            }
+        }
+        if (!r.compensation().choices().isEmpty()) {
+            List<Compensator.StageChoice> cs = r.compensation().choices();
+            out.printf("output error on %s acceptance samples: %.4g -> %.4g (%d of %d stages kept their fit, %d their "
+                    + "shift only; %d requantization scales refitted)%n", reused ? "the calibration" : "the held-out",
+                    cs.get(0).errorBefore(), cs.get(cs.size() - 1).errorAfter(),
+                    cs.stream().filter(c -> c.choice() == Compensator.Choice.FIT).count(), cs.size(),
+                    cs.stream().filter(c -> c.choice() == Compensator.Choice.SHIFT).count(),
+                    cs.stream().filter(c -> c.outputScale() != 1).count());
+        }
         double before = r.compensation().sseBefore();
         double after = r.compensation().sseAfter();
         if (before > 0) {
@@ -105,8 +130,9 @@ final class CompensateCommand implements Callable<Integer> {
         }
         List<Fidelity.OutputFidelity> was = Fidelity.measure(r.floatModel(), theirs, heldOut, progress);
         List<Fidelity.OutputFidelity> now = Fidelity.measure(r.floatModel(), r.model(), heldOut, progress);
-        out.printf("fidelity on %d %s samples, before -> after:%n", heldOut.size(),
-                reused ? "calibration (no hold-out)" : "held-out");
+        out.printf("fidelity on %d %s samples%s, before -> after:%n", heldOut.size(),
+                reused ? "calibration (no hold-out)" : "held-out", r.compensation().choices().isEmpty() || reused ? ""
+                        : " (acceptance judged stages on up to " + Compensator.MAX_ACCEPTANCE_SAMPLES + " of them)");
         for (int i = 0; i < now.size(); i++) {
             out.printf("  %s: SQNR %.2f -> %.2f dB, cosine %.5f -> %.5f%n", now.get(i).output(), was.get(i).meanSqnrDb(),
                     now.get(i).meanSqnrDb(), was.get(i).meanCosine(), now.get(i).meanCosine());

@@ -17,10 +17,11 @@ final class CwacMixin {
             description = "CWAC schedule: parallel or sequential (default: ${DEFAULT-VALUE}).")
     String schedule;
 
-    @Option(names = "--stages", defaultValue = "" + CwacOptions.DEFAULT_STAGES, paramLabel = "N",
+    @Option(names = "--stages", paramLabel = "N",
             description = "Sequential CWAC in at most N stages, one pass over the data each; 0 = one stage per "
-                    + "depth of the quantized layers (default: ${DEFAULT-VALUE}).")
-    int stages;
+                    + "depth of the quantized layers (default: " + CwacOptions.DEFAULT_STAGES + " for quantize, "
+                    + "0 for compensate).")
+    Integer stages;
 
     @Option(names = "--ridge", defaultValue = "0.01", paramLabel = "R",
             description = "Ridge strength pulling the per-channel gain toward 1 (default: ${DEFAULT-VALUE}).")
@@ -31,10 +32,23 @@ final class CwacMixin {
                     + "predicts held-out calibration samples best (default: ${DEFAULT-VALUE}).")
     String gate;
 
+    @Option(names = "--accept", paramLabel = "A",
+            description = "none: every stage keeps its folds; output: each stage keeps the full fit, its shift alone or "
+                    + "nothing, whichever gives the lowest model-output error on the held-out samples (default: none "
+                    + "for quantize, output for compensate).")
+    String accept;
+
+    /** The options, with quantize's defaults: {@link CwacOptions#DEFAULT_STAGES} stages, no acceptance. */
     CwacOptions options() {
+        return options(CwacOptions.DEFAULT_STAGES, CwacOptions.Accept.NONE);
+    }
+
+    /** The options; {@code defaultStages} and {@code defaultAccept} where --stages and --accept are not given. */
+    CwacOptions options(int defaultStages, CwacOptions.Accept defaultAccept) {
         return new CwacOptions(QuantizeCommand.parse(CwacOptions.Method.class, method, "--method"),
                 QuantizeCommand.parse(CwacOptions.Target.class, target, "--target"),
                 QuantizeCommand.parse(CwacOptions.Schedule.class, schedule, "--schedule"), ridge, 2.0,
-                QuantizeCommand.parse(CwacOptions.Gate.class, gate, "--gate"), stages);
+                QuantizeCommand.parse(CwacOptions.Gate.class, gate, "--gate"), stages == null ? defaultStages : stages,
+                accept == null ? defaultAccept : QuantizeCommand.parse(CwacOptions.Accept.class, accept, "--accept"));
     }
 }

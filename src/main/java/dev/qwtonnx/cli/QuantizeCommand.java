@@ -16,7 +16,6 @@ import dev.qwtonnx.calib.data.TextSource;
 import dev.qwtonnx.cwac.ChannelFit;
 import dev.qwtonnx.cwac.CwacOptions;
 import dev.qwtonnx.model.Model;
-import dev.qwtonnx.model.ModelChecker;
 import dev.qwtonnx.model.ModelIO;
 import dev.qwtonnx.quant.LayerKind;
 import dev.qwtonnx.quant.QuantOptions;
@@ -189,15 +188,8 @@ final class QuantizeCommand implements Callable<Integer> {
         externalData.policy(); // a bad --external-data fails before any work
         boolean qoperator = !parse(Format.class, format, "--format").equals(Format.QDQ);
         checkOutput(output, input);
-        Model floatModel;
-        try {
-            // Duplicate node names (which ORT refuses) are renamed before the check, as prepare does.
-            floatModel = dev.qwtonnx.prepare.NameNodes.apply(ModelIO.load(input));
-            ModelChecker.checkForRuntime(floatModel);
-        } catch (QwtException e) {
-            // Name the model file in front of what is wrong inside it (unless the message names it already).
-            throw e.getMessage().contains(input.toString()) ? e : new QwtException(input + ": " + e.getMessage(), e);
-        }
+        // Duplicate node names (which ORT refuses) are renamed before the check, as prepare does.
+        Model floatModel = ModelFiles.load(input, dev.qwtonnx.prepare.NameNodes::apply);
         List<Path> reports = QuantizeReport.paths(output, report, noReport);
         try (CalibrationSource opened = openCalibration(floatModel)) {
             return quantize(floatModel, CalibrationSources.limit(opened, limit, shuffle ? holdOut.seed : null), options, out,
@@ -211,7 +203,7 @@ final class QuantizeCommand implements Callable<Integer> {
         CalibrationSource calibSet = split.fit();
         CalibrationSource heldOut = split.measure();
         Progress progress = quiet || System.console() == null ? Progress.NONE : new BarProgress();
-        QwtOnnx.Result r = QwtOnnx.quantize(floatModel, calibSet, options, progress,
+        QwtOnnx.Result r = QwtOnnx.quantize(floatModel, calibSet, split.reused() ? null : heldOut, options, progress,
                 verbose ? s -> spec.commandLine().getErr().println("  " + s) : null);
         Model written = qoperator ? QwtOnnx.toQOperator(r.model(), false, null) : r.model();
         ModelIO.save(written, output, input, externalData.policy());

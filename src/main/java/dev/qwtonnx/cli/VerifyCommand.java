@@ -6,7 +6,6 @@ import dev.qwtonnx.calib.data.CalibrationSource;
 import dev.qwtonnx.calib.data.CalibrationSources;
 import dev.qwtonnx.calib.data.InputSpecs;
 import dev.qwtonnx.model.Model;
-import dev.qwtonnx.model.ModelIO;
 import dev.qwtonnx.pass.Pipeline;
 import dev.qwtonnx.prepare.ConstantToInitializer;
 import dev.qwtonnx.prepare.FoldBatchNorm;
@@ -61,8 +60,8 @@ final class VerifyCommand implements Callable<Integer> {
         if (report != null) {
             checkReportPath(report);
         }
-        Model floatModel = forMatching(ModelIO.load(floatPath));
-        Model quantModel = ModelIO.load(quantPath);
+        Model floatModel = forMatching(ModelFiles.load(floatPath));
+        Model quantModel = ModelFiles.load(quantPath);
         CalibrationSource samples = CalibrationSources.open(data, InputSpecs.of(floatModel.graph()));
         Progress progress = quiet || System.console() == null ? Progress.NONE : new BarProgress();
         Report r = Verifier.verify(new Verifier.Subject(floatModel, floatPath), new Verifier.Subject(quantModel, quantPath),

@@ -6,6 +6,7 @@ import dev.qwtonnx.calib.OrtRunner;
 import dev.qwtonnx.calib.Progress;
 import dev.qwtonnx.calib.data.CalibrationSource;
 import dev.qwtonnx.calib.data.InputSpecs;
+import dev.qwtonnx.calib.data.Sample;
 import dev.qwtonnx.model.GraphEditor;
 import dev.qwtonnx.model.Model;
 import dev.qwtonnx.model.Nodes;
@@ -49,9 +50,42 @@ public final class Compensator {
         this.maxBatch = maxBatch;
     }
 
-    /** The compensated model, the fits by layer name, and the layers that were left alone. */
+    /** Samples the output-level acceptance runs on at most: enough to rank a few candidates, cheap per stage. */
+    public static final int MAX_ACCEPTANCE_SAMPLES = 16;
+
+    /** What a stage kept under output-level acceptance. */
+    public enum Choice {
+        /** The fit the method asked for. */
+        FIT,
+        /** Only the fit's shift (a = 1): the gain made the output worse. */
+        SHIFT,
+        /** Nothing: every candidate made the output worse. */
+        NONE
+    }
+
+    /**
+     * One stage's decisions under output-level acceptance, with the model-output error (relative
+     * squared, see {@link OutputError}) at each step: before the stage; after the factor kept for
+     * the y_scale of the requantizations before the layers' bias Adds (1: unchanged); with each fold
+     * candidate tried; and after the stage.
+     */
+    public record StageChoice(int stage, List<String> layers, double errorBefore, double outputScale,
+            double errorRescaled, Choice choice, Map<Choice, Double> errors, double errorAfter) {
+    }
+
+    /**
+     * Factors tried on the scales of the stage's output requantizations (y_scale), before the fit:
+     * ORT's min-max range can be far wider than what matters for the output (MiniLM's FFN outputs:
+     * a few outliers set the uint8 step for all), and a fold's gains move the range.
+     */
+    static final double[] OUTPUT_SCALE_FACTORS = {1.25, 0.7, 0.5, 0.35, 0.25};
+
+    /**
+     * The compensated model, the folded fits by layer name (identity where acceptance undid a stage),
+     * the layers that were left alone, and the acceptance's decisions per stage (empty without it).
+     */
     public record Result(Model model, List<QdqLayer> layers, Map<String, FloatLayer> floatLayers,
-            Map<String, ChannelFit> fits, List<String> skipped) {
+            Map<String, ChannelFit> fits, List<String> skipped, List<StageChoice> choices) {
         public double sseBefore() {
             return fits.values().stream().mapToDouble(ChannelFit::sseBefore).sum();
         }
@@ -62,15 +96,17 @@ public final class Compensator {
     }
 
     public Result compensate(Model floatModel, Model quantModel, CalibrationSource data, Progress progress) {
-        return compensate(floatModel, quantModel, data, progress, null);
+        return compensate(floatModel, quantModel, data, null, progress, null);
     }
 
     /**
-     * As {@link #compensate(Model, Model, CalibrationSource, Progress)}, comparing with the float
-     * activations of {@code reference} where it has them (null: a reference of its own).
+     * Compensates our own QDQ output, its layers paired with the float model's by node name;
+     * {@code acceptance} holds the samples output-level acceptance measures on (null: the
+     * calibration samples); float activations come from {@code reference} where it has them (null:
+     * a reference of its own).
      */
-    public Result compensate(Model floatModel, Model quantModel, CalibrationSource data, Progress progress,
-            FloatReference reference) {
+    public Result compensate(Model floatModel, Model quantModel, CalibrationSource data, CalibrationSource acceptance,
+            Progress progress, FloatReference reference) {
         QdqLayers.Result found = QdqLayers.find(quantModel);
         List<String> skipped = new ArrayList<>(found.skipped());
         Map<String, FloatLayer> floats = new HashMap<>();
@@ -85,25 +121,24 @@ public final class Compensator {
             floats.put(l.name(), f);
             layers.add(l);
         }
-        return compensate(floatModel, quantModel, layers, floats, skipped, data, progress, reference);
+        return compensate(floatModel, quantModel, layers, floats, skipped, data, acceptance, progress, reference);
     }
 
     /**
      * Compensates the given layers of {@code quantModel}, each measured against its float
      * counterpart in {@code floats} (keyed by layer name); {@code skipped} is passed through to the
-     * result.
+     * result. With {@link CwacOptions.Accept#OUTPUT}, each stage keeps the candidate (the fit, its
+     * shift alone, or nothing) with the lowest model-output error on {@code acceptance} (null: the
+     * calibration samples), at most {@value #MAX_ACCEPTANCE_SAMPLES} of them. Float activations come
+     * from {@code reference} where it has them (null: a reference of its own).
      */
     public Result compensate(Model floatModel, Model quantModel, List<QdqLayer> layers, Map<String, FloatLayer> floats,
-            List<String> skipped, CalibrationSource data, Progress progress) {
-        return compensate(floatModel, quantModel, layers, floats, skipped, data, progress, null);
-    }
-
-    /** As above, comparing with the float activations of {@code reference} (null: a reference of its own). */
-    public Result compensate(Model floatModel, Model quantModel, List<QdqLayer> layers, Map<String, FloatLayer> floats,
-            List<String> skipped, CalibrationSource data, Progress progress, FloatReference reference) {
+            List<String> skipped, CalibrationSource data, CalibrationSource acceptance, Progress progress,
+            FloatReference reference) {
         Map<String, ChannelFit> fits = new LinkedHashMap<>();
+        List<StageChoice> choices = new ArrayList<>();
         if (options.method() == CwacOptions.Method.NONE || layers.isEmpty()) {
-            return new Result(quantModel, List.copyOf(layers), Map.copyOf(floats), fits, List.copyOf(skipped));
+            return new Result(quantModel, List.copyOf(layers), Map.copyOf(floats), fits, List.copyOf(skipped), choices);
         }
         List<List<QdqLayer>> stages = options.schedule() == CwacOptions.Schedule.PARALLEL ? List.of(layers)
                 : grouped(stages(quantModel, layers), options.stages());
@@ -111,26 +146,103 @@ public final class Compensator {
         for (QdqLayer l : layers) {
             floatOuts.add(floats.get(l.name()).output());
         }
+        OutputError judge = options.accept() == CwacOptions.Accept.OUTPUT
+                ? new OutputError(floatModel, first(acceptance != null && acceptance.size() > 0 ? acceptance : data,
+                        MAX_ACCEPTANCE_SAMPLES))
+                : null;
         // The float activations do not change between stages: one reference, each batch computed once.
         FloatReference own = reference != null && reference.serves(floatOuts) ? null
                 : FloatReference.of(floatModel, floatOuts);
         FloatReference ref = own != null ? own : reference;
         Model current = quantModel;
+        double currentError = judge != null ? judge.of(current) : Double.NaN;
         try {
             int s = 0;
             for (List<QdqLayer> stage : stages) {
                 s++;
-                Map<String, ChannelFit> stageFits = measureAndFit(current, floatModel, ref, stage, floats, data,
+                // First the requantization between the stage's layers and their bias Adds: a refitted y_scale is kept
+                // only if the output gains; the fits are then measured through it (a shift fitted at one step size
+                // is wrong at another).
+                double factor = 1;
+                double rescaledError = currentError;
+                List<String> scales = judge == null ? List.of() : OutputScales.of(current, stage);
+                Model rescaled = current;
+                for (double k : scales.isEmpty() ? new double[0] : OUTPUT_SCALE_FACTORS) {
+                    Map<String, Double> factors = new LinkedHashMap<>();
+                    scales.forEach(n -> factors.put(n, k));
+                    Model scaled = OutputScales.scaled(current, factors);
+                    double e = judge.of(scaled);
+                    if (e < rescaledError) {
+                        factor = k;
+                        rescaledError = e;
+                        rescaled = scaled;
+                    }
+                }
+                current = rescaled;
+                Map<String, ChannelStats[]> stats = measure(current, floatModel, ref, stage, floats, data,
                         progress, stages.size() == 1 ? "compensate" : "compensate stage " + s + "/" + stages.size());
-                fits.putAll(stageFits);
-                current = new CwacFold(stage, stageFits).run(current).model();
+                Map<String, ChannelFit> stageFits = fit(stage, stats, options.method());
+                if (judge == null) {
+                    fits.putAll(stageFits);
+                    current = new CwacFold(stage, stageFits).run(current).model();
+                    continue;
+                }
+                // Candidates simplest first; one is kept only if it lowers the output error (ties keep the simpler).
+                Map<Choice, Map<String, ChannelFit>> candidates = new LinkedHashMap<>();
+                if (options.method() == CwacOptions.Method.CWAC && stage.stream().anyMatch(QdqLayer::hasBias)) {
+                    candidates.put(Choice.SHIFT, fit(stage, stats, CwacOptions.Method.BIAS));
+                }
+                candidates.put(Choice.FIT, stageFits);
+                Choice best = Choice.NONE;
+                double bestError = rescaledError;
+                Model bestModel = current;
+                Map<Choice, Double> errors = new LinkedHashMap<>();
+                for (Map.Entry<Choice, Map<String, ChannelFit>> c : candidates.entrySet()) {
+                    Model folded = new CwacFold(stage, c.getValue()).run(current).model();
+                    double e = judge.of(folded);
+                    errors.put(c.getKey(), e);
+                    if (e < bestError) {
+                        best = c.getKey();
+                        bestError = e;
+                        bestModel = folded;
+                    }
+                }
+                choices.add(new StageChoice(s, stage.stream().map(QdqLayer::name).toList(), currentError, factor,
+                        rescaledError, best, Map.copyOf(errors), bestError));
+                fits.putAll(best == Choice.NONE ? identity(stage, stageFits) : candidates.get(best));
+                current = bestModel;
+                currentError = bestError;
             }
         } finally {
             if (own != null) {
                 own.close();
             }
         }
-        return new Result(current, List.copyOf(layers), Map.copyOf(floats), fits, List.copyOf(skipped));
+        return new Result(current, List.copyOf(layers), Map.copyOf(floats), fits, List.copyOf(skipped),
+                List.copyOf(choices));
+    }
+
+    private static List<Sample> first(CalibrationSource source, int max) {
+        List<Sample> out = new ArrayList<>();
+        for (Sample s : source) {
+            if (out.size() == max) {
+                break;
+            }
+            out.add(s);
+        }
+        return out;
+    }
+
+    /** The fits of a stage whose folds were undone: a = 1, b = 0, the error as it was. */
+    private static Map<String, ChannelFit> identity(List<QdqLayer> stage, Map<String, ChannelFit> fitted) {
+        Map<String, ChannelFit> out = new LinkedHashMap<>();
+        for (QdqLayer l : stage) {
+            ChannelFit f = fitted.get(l.name());
+            double[] a = new double[f.a().length];
+            java.util.Arrays.fill(a, 1.0);
+            out.put(l.name(), new ChannelFit(a, new double[a.length], f.sseBefore(), f.sseBefore(), f.count()));
+        }
+        return out;
     }
 
     private static FloatLayer floatCounterpart(GraphEditor fg, QdqLayer l) {
@@ -220,7 +332,8 @@ public final class Compensator {
         return fed;
     }
 
-    private Map<String, ChannelFit> measureAndFit(Model quant, Model floatModel, FloatReference reference,
+    /** Runs the stage's layers over the data and keeps, per layer, the sums of two folds (by sample parity). */
+    private Map<String, ChannelStats[]> measure(Model quant, Model floatModel, FloatReference reference,
             List<QdqLayer> stage, Map<String, FloatLayer> floats, CalibrationSource data, Progress progress,
             String task) {
         // Global target: a layer fed by another layer of this stage is measured against its local target,
@@ -229,10 +342,12 @@ public final class Compensator {
         List<QdqLayer> local = options.target() == CwacOptions.Target.LOCAL ? stage : fedByStage(quant, stage);
         Map<String, String> localTargets = new HashMap<>();
         Model measured = local.isEmpty() ? quant : withLocalTargets(quant, floatModel, local, floats, localTargets);
+        Map<String, String> outputs = new HashMap<>();
+        measured = dequantizedOutputs(measured, stage, outputs);
         List<String> quantOuts = new ArrayList<>();
         boolean anyGlobal = false;
         for (QdqLayer l : stage) {
-            quantOuts.add(l.output());
+            quantOuts.add(outputs.get(l.name()));
             if (localTargets.containsKey(l.name())) {
                 quantOuts.add(localTargets.get(l.name()));
             } else {
@@ -254,7 +369,7 @@ public final class Compensator {
             Batches.run(quantRunner, data, batch, quantOuts, progress, (b, q) -> {
                 Map<String, FloatTensor> f = needsFloat ? reference.get(b) : Map.of();
                 for (QdqLayer l : stage) {
-                    FloatTensor yq = q.get(l.output());
+                    FloatTensor yq = q.get(outputs.get(l.name()));
                     String target = localTargets.get(l.name());
                     FloatTensor yf = target != null ? q.get(target) : f.get(floats.get(l.name()).output());
                     ChannelStats[] st = stats.get(l.name());
@@ -270,16 +385,51 @@ public final class Compensator {
             });
             progress.finish();
         }
+        return stats;
+    }
+
+    /** The stage's fits of the given method from the measured sums (the cross-validated gate if asked). */
+    private Map<String, ChannelFit> fit(List<QdqLayer> stage, Map<String, ChannelStats[]> stats,
+            CwacOptions.Method method) {
         Map<String, ChannelFit> fits = new LinkedHashMap<>();
         for (QdqLayer l : stage) {
             ChannelStats[] st = stats.get(l.name());
-            fits.put(l.name(), folds
-                    ? Solver.fitCrossValidated(st[0], st[1], options.method(), l.hasBias(), options.ridge(),
-                            options.maxGain())
-                    : Solver.fit(ChannelStats.sum(st[0], st[1]), options.method(), l.hasBias(), options.ridge(),
+            fits.put(l.name(), options.gate() == CwacOptions.Gate.CV
+                    ? Solver.fitCrossValidated(st[0], st[1], method, l.hasBias(), options.ridge(), options.maxGain())
+                    : Solver.fit(ChannelStats.sum(st[0], st[1]), method, l.hasBias(), options.ridge(),
                             options.maxGain()));
         }
         return fits;
+    }
+
+    /**
+     * The model with each QOperator layer's integer output dequantized by an added
+     * DequantizeLinear (only for measuring; never saved); {@code outputs} receives, per layer, the
+     * float tensor to measure.
+     */
+    private static Model dequantizedOutputs(Model m, List<QdqLayer> stage, Map<String, String> outputs) {
+        GraphEditor g = null;
+        for (QdqLayer l : stage) {
+            if (!l.quantizedOutput()) {
+                outputs.put(l.name(), l.output());
+                continue;
+            }
+            g = g == null ? new GraphEditor(m.graph()) : g;
+            outputs.put(l.name(), dequantized(g, l.output(), l.qlinear().yScale(), l.qlinear().yZeroPoint()));
+        }
+        return g == null ? m : m.withGraph(g.build());
+    }
+
+    /** Appends DequantizeLinear(tensor, scale, zeroPoint) and returns its output's name. */
+    private static String dequantized(GraphEditor g, String tensor, String scale, String zeroPoint) {
+        String out = g.names().fresh(tensor + "_measured");
+        NodeProto.Builder dq = NodeProto.newBuilder().setOpType("DequantizeLinear")
+                .setName(g.names().fresh(tensor + "_measured")).addInput(tensor).addInput(scale);
+        if (zeroPoint != null && !zeroPoint.isEmpty()) {
+            dq.addInput(zeroPoint);
+        }
+        g.append(dq.addOutput(out).build());
+        return out;
     }
 
     /**
@@ -295,7 +445,8 @@ public final class Compensator {
             NodeProto fn = f.node();
             NodeProto.Builder clone = fn.toBuilder().clearInput().clearMetadataProps()
                     .setName(g.names().fresh(fn.getName() + "_local_target"));
-            clone.addInput(l.input());
+            clone.addInput(l.qlinear() == null ? l.input()
+                    : dequantized(g, l.input(), l.qlinear().xScale(), l.qlinear().xZeroPoint()));
             for (int i = 1; i < fn.getInputCount(); i++) {
                 String in = fn.getInput(i);
                 if (in.isEmpty() || !fg.isInitializer(in)) {

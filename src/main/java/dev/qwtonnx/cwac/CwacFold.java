@@ -59,7 +59,9 @@ public final class CwacFold implements Pass {
         g.putInitializer(Tensors.floatTensor(wScaleName, Tensors.dims(g.initializer(wScaleName)), newScale));
 
         if (l.biasQuantized() != null) {
-            float[] oldBiasScale = Tensors.floats(g.initializer(l.biasScale()));
+            // A QLinearConv's bias has no scale of its own: it is x_scale·w_scale by definition.
+            float[] oldBiasScale = l.biasScale() != null ? Tensors.floats(g.initializer(l.biasScale()))
+                    : QuantMath.biasScales(l.inputScale(), wScale);
             long[] oldBias = Tensors.longs(g.initializer(l.biasQuantized()));
             float[] newBias = new float[oldBias.length];
             for (int c = 0; c < newBias.length; c++) {
@@ -67,10 +69,12 @@ public final class CwacFold implements Pass {
             }
             float[] newBiasScale = QuantMath.biasScales(l.inputScale(), newScale);
             String qName = ownedCopy(g, l.biasQuantized(), l.name());
-            String sName = ownedCopy(g, l.biasScale(), l.name());
             long[] dims = Tensors.dims(g.initializer(qName));
             g.putInitializer(Tensors.int32Tensor(qName, dims, QuantMath.quantizeBias(newBias, newBiasScale)));
-            g.putInitializer(Tensors.floatTensor(sName, Tensors.dims(g.initializer(sName)), newBiasScale));
+            if (l.biasScale() != null) {
+                String sName = ownedCopy(g, l.biasScale(), l.name());
+                g.putInitializer(Tensors.floatTensor(sName, Tensors.dims(g.initializer(sName)), newBiasScale));
+            }
         }
         if (l.biasAddConst() != null) {
             TensorProto c = g.initializer(l.biasAddConst());

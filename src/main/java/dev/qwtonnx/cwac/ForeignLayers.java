@@ -89,9 +89,18 @@ public final class ForeignLayers {
                     layerNode = n;
                 }
             }
-            NodeProto wdq = qg.producer(layerNode.getInput(1));
-            TensorProto wq = qg.initializer(wdq.getInput(0));
-            float[] dequantized = dequantize(qg, wdq, l);
+            TensorProto wq;
+            float[] dequantized;
+            if (l.qlinear() != null) {
+                wq = qg.initializer(layerNode.getInput(3));
+                dequantized = dequantize(qg, layerNode.getInput(3), layerNode.getInput(4), layerNode.getInput(5),
+                        l.kind() == LayerKind.CONV ? 0 : 1);
+            } else {
+                NodeProto wdq = qg.producer(layerNode.getInput(1));
+                wq = qg.initializer(wdq.getInput(0));
+                dequantized = dequantize(qg, wdq.getInput(0), wdq.getInput(1),
+                        wdq.getInputCount() > 2 ? wdq.getInput(2) : "", (int) Nodes.intAttr(wdq, "axis", 1));
+            }
             long[] dims = Tensors.dims(wq);
             boolean quantHasBatchNorm = readBy(qg, layerNode.getOutput(0), "BatchNormalization");
             Candidate best = null;
@@ -140,6 +149,15 @@ public final class ForeignLayers {
             }
             List<NodeProto> tail = new ArrayList<>(chosen.tail());
             String output = tail.isEmpty() ? chosen.node().getOutput(0) : tail.get(tail.size() - 1).getOutput(0);
+            if (l.quantizedOutput() && !readBy(qg, layerNode.getOutput(0), "Relu")) {
+                // A QOperator layer's integer output has the Relu after it folded into its range: compare with the
+                // float Relu's output, not with the values the Relu would cut.
+                NodeProto relu = soleReader(fg, output, "Relu");
+                if (relu != null) {
+                    tail.add(relu);
+                    output = relu.getOutput(0);
+                }
+            }
             if (l.biasAdd() != null) {
                 NodeProto add = soleReader(fg, output, "Add");
                 if (add == null) {
@@ -174,6 +192,18 @@ public final class ForeignLayers {
      * null: every constant the fold rewrites, and the weight's DequantizeLinear, must serve only it.
      */
     private static String unfoldable(GraphEditor g, QdqLayer l) {
+        if (l.qlinear() != null) {
+            // The QOperator node reads its weight scale and int32 bias itself: they must serve it alone.
+            if (g.useCount(l.weightScale()) != 1) {
+                return "its weight scale is shared with another node";
+            }
+            for (String init : new String[] {l.biasQuantized(), l.biasAddConst()}) {
+                if (init != null && g.useCount(init) != 1) {
+                    return "its bias constant '" + init + "' is shared with another node";
+                }
+            }
+            return null;
+        }
         NodeProto wdq = null;
         for (NodeProto n : g.consumers(l.weightScale())) {
             if (n.getOpType().equals("DequantizeLinear")) {
@@ -200,15 +230,18 @@ public final class ForeignLayers {
         return null;
     }
 
-    /** (q − zp)·s per output channel, as DequantizeLinear computes it. */
-    private static float[] dequantize(GraphEditor g, NodeProto wdq, QdqLayer l) {
-        TensorProto wq = g.initializer(wdq.getInput(0));
+    /** (q − zp)·s per output channel along {@code axis}, as DequantizeLinear computes it. */
+    private static float[] dequantize(GraphEditor g, String weight, String scale, String zeroPoint, int axis) {
+        TensorProto wq = g.initializer(weight);
         long[] q = Tensors.longs(wq);
-        float[] s = Tensors.floats(g.initializer(wdq.getInput(1)));
-        long[] zp = wdq.getInputCount() > 2 && !wdq.getInput(2).isEmpty() && g.initializer(wdq.getInput(2)) != null
-                ? Tensors.longs(g.initializer(wdq.getInput(2))) : new long[s.length];
+        float[] s = Tensors.floats(g.initializer(scale));
+        long[] zp = !zeroPoint.isEmpty() && g.initializer(zeroPoint) != null
+                ? Tensors.longs(g.initializer(zeroPoint)) : new long[s.length];
+        if (zp.length == 1 && s.length > 1) {
+            zp = new long[s.length];
+            java.util.Arrays.fill(zp, Tensors.longs(g.initializer(zeroPoint))[0]);
+        }
         long[] dims = Tensors.dims(wq);
-        int axis = (int) Nodes.intAttr(wdq, "axis", 1);
         axis = axis < 0 ? axis + dims.length : axis;
         long inner = 1;
         for (int i = axis + 1; i < dims.length; i++) {
@@ -278,6 +311,10 @@ public final class ForeignLayers {
     private static boolean readBy(GraphEditor g, String tensor, String opType) {
         for (NodeProto n : g.consumers(tensor)) {
             if (n.getOpType().equals(opType)) {
+                return true;
+            }
+            if (n.getOpType().equals("DequantizeLinear") // a QOperator layer's integer output
+                    && g.consumers(n.getOutput(0)).stream().anyMatch(r -> r.getOpType().equals(opType))) {
                 return true;
             }
             if (n.getOpType().equals("QuantizeLinear")) {

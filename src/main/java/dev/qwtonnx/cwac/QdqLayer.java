@@ -15,9 +15,31 @@ import dev.qwtonnx.quant.LayerKind;
  * @param biasAddConst  the float constant that Add reads, or null
  * @param output        the layer's float output in the quantized model (what an output Q reads)
  * @param channels      output channels
+ * @param qlinear       for a QLinearConv / QLinearMatMul node (QOperator form), its quantization
+ *                      parameters; null for a QDQ layer
  */
 public record QdqLayer(LayerKind kind, String name, String input, float inputScale, String weightScale,
-        String biasQuantized, String biasScale, String biasAdd, String biasAddConst, String output, int channels) {
+        String biasQuantized, String biasScale, String biasAdd, String biasAddConst, String output, int channels,
+        QLinear qlinear) {
+
+    /**
+     * A QOperator layer's scale and zero-point inputs. Its input and (without a bias Add after a
+     * DequantizeLinear) its output are uint8/int8 tensors: they are dequantized for measuring. An
+     * int32 bias has no scale initializer: its scale is x_scale·w_scale by definition.
+     */
+    public record QLinear(String xScale, String xZeroPoint, String yScale, String yZeroPoint) {
+    }
+
+    public QdqLayer(LayerKind kind, String name, String input, float inputScale, String weightScale,
+            String biasQuantized, String biasScale, String biasAdd, String biasAddConst, String output, int channels) {
+        this(kind, name, input, inputScale, weightScale, biasQuantized, biasScale, biasAdd, biasAddConst, output,
+                channels, null);
+    }
+
+    /** Whether {@link #output()} is the integer output of a QOperator node (dequantized for measuring). */
+    public boolean quantizedOutput() {
+        return qlinear != null && biasAdd == null;
+    }
 
     /** The axis of the output tensor that indexes channels: 1 for Conv (NCHW), the last otherwise. */
     public int outputChannelAxis(int rank) {

@@ -12,7 +12,8 @@ import java.util.List;
 
 /**
  * Finds the quantized layers of a QDQ model by structure (DequantizeLinear on the activation and on
- * a constant int8 weight), so that compensation works on any QDQ model, not only on ours.
+ * a constant int8 weight), so that compensation works on any QDQ model, not only on ours; and the
+ * QLinearConv / QLinearMatMul nodes of a QOperator model.
  */
 public final class QdqLayers {
     private QdqLayers() {
@@ -21,11 +22,27 @@ public final class QdqLayers {
     public record Result(List<QdqLayer> layers, List<String> skipped) {
     }
 
+    /** Integer layer operators found but not folded into (listed as left alone, with the reason). */
+    static final java.util.Set<String> UNSUPPORTED_INTEGER_OPS = java.util.Set.of("MatMulInteger", "ConvInteger", "QGemm",
+            "MatMulIntegerToFloat", "DynamicQuantizeMatMul");
+
     public static Result find(Model model) {
         GraphEditor g = new GraphEditor(model.graph());
         List<QdqLayer> layers = new ArrayList<>();
         List<String> skipped = new ArrayList<>();
         for (NodeProto n : g.nodes()) {
+            if ((n.getOpType().equals("QLinearConv") || n.getOpType().equals("QLinearMatMul"))
+                    && Model.isDefaultDomain(n.getDomain())) {
+                QdqLayer l = qlinear(g, n, skipped);
+                if (l != null) {
+                    layers.add(l);
+                }
+                continue;
+            }
+            if (UNSUPPORTED_INTEGER_OPS.contains(n.getOpType())) {
+                skipped.add(Nodes.describe(n) + ": compensate does not fold into " + n.getOpType() + " yet");
+                continue;
+            }
             LayerKind kind = LayerKind.of(n.getOpType());
             if (kind == null || !Model.isDefaultDomain(n.getDomain()) || n.getInputCount() < 2) {
                 continue;
@@ -71,23 +88,103 @@ public final class QdqLayers {
             String add = null;
             String addConst = null;
             if (kind == LayerKind.MATMUL && !g.isGraphOutput(output)) {
-                List<NodeProto> readers = g.consumers(output);
-                if (readers.size() == 1 && readers.get(0).getOpType().equals("Add") && readers.get(0).getInputCount() == 2) {
-                    NodeProto a = readers.get(0);
-                    String other = a.getInput(0).equals(output) ? a.getInput(1) : a.getInput(0);
-                    TensorProto c = g.initializer(other);
-                    if (c != null && c.getDataType() == TensorProto.DataType.FLOAT_VALUE
-                            && Tensors.floats(c).length == channels && Tensors.dims(c)[c.getDimsCount() - 1] == channels) {
-                        add = a.getName();
-                        addConst = other;
-                        output = a.getOutput(0);
-                    }
+                // The bias Add reads the MatMul directly (ours), or through a re-quantizing Q → DQ pair (ORT's
+                // quantize_static): either way the Add's constant is the layer's bias to fold the shift into.
+                String addInput = requantized(g, output);
+                NodeProto a = biasAdd(g, addInput, channels);
+                if (a != null) {
+                    add = a.getName();
+                    addConst = a.getInput(0).equals(addInput) ? a.getInput(1) : a.getInput(0);
+                    output = a.getOutput(0);
                 }
             }
             layers.add(new QdqLayer(kind, n.getName(), n.getInput(0), Tensors.floats(xs)[0], wdq.getInput(1), biasQ,
                     biasS, add, addConst, output, channels));
         }
         return new Result(layers, skipped);
+    }
+
+    /**
+     * A QLinearConv (x, x_scale, x_zp, w, w_scale, w_zp, y_scale, y_zp[, B]) or QLinearMatMul (a,
+     * a_scale, a_zp, b, b_scale, b_zp, y_scale, y_zp) of a constant weight quantized per output
+     * channel; a QLinearMatMul's output read by a DequantizeLinear → Add of a constant has that Add
+     * as its bias (ORT's QOperator form of MatMul + bias).
+     */
+    private static QdqLayer qlinear(GraphEditor g, NodeProto n, List<String> skipped) {
+        boolean conv = n.getOpType().equals("QLinearConv");
+        LayerKind kind = conv ? LayerKind.CONV : LayerKind.MATMUL;
+        if (n.getInputCount() < 8) {
+            return null;
+        }
+        TensorProto xs = g.initializer(n.getInput(1));
+        TensorProto wq = g.initializer(n.getInput(3));
+        TensorProto ws = g.initializer(n.getInput(4));
+        if (xs == null || Tensors.floats(xs).length != 1 || wq == null || ws == null
+                || g.initializer(n.getInput(6)) == null) {
+            skipped.add(Nodes.describe(n) + ": activation scale, weight or output scale is not constant");
+            return null;
+        }
+        long[] wdims = Tensors.dims(wq);
+        int channels = (int) (conv ? wdims[0] : wdims[wdims.length - 1]);
+        if (Tensors.floats(ws).length != channels || (!conv && wdims.length != 2)) {
+            skipped.add(Nodes.describe(n) + ": weight is not quantized per output channel");
+            return null;
+        }
+        String biasQ = null;
+        if (conv && n.getInputCount() > 8 && !n.getInput(8).isEmpty()) {
+            TensorProto b = g.initializer(n.getInput(8));
+            if (b == null || b.getDataType() != TensorProto.DataType.INT32_VALUE) {
+                skipped.add(Nodes.describe(n) + ": bias is not a constant int32 tensor");
+                return null;
+            }
+            biasQ = n.getInput(8);
+        }
+        QdqLayer.QLinear q = new QdqLayer.QLinear(n.getInput(1), n.getInput(2), n.getInput(6), n.getInput(7));
+        String output = n.getOutput(0);
+        String add = null;
+        String addConst = null;
+        List<NodeProto> readers = g.isGraphOutput(output) ? List.of() : g.consumers(output);
+        if (!conv && readers.size() == 1 && isDq(readers.get(0))) {
+            String deq = readers.get(0).getOutput(0);
+            NodeProto a = biasAdd(g, deq, channels);
+            if (a != null) {
+                add = a.getName();
+                addConst = a.getInput(0).equals(deq) ? a.getInput(1) : a.getInput(0);
+                output = a.getOutput(0);
+            }
+        }
+        return new QdqLayer(kind, n.getName(), n.getInput(0), Tensors.floats(xs)[0], n.getInput(4), biasQ, null, add,
+                addConst, output, channels, q);
+    }
+
+    /** The Add that alone reads {@code tensor} and adds a float constant of {@code channels} values (a bias), or null. */
+    private static NodeProto biasAdd(GraphEditor g, String tensor, int channels) {
+        List<NodeProto> readers = g.isGraphOutput(tensor) ? List.of() : g.consumers(tensor);
+        if (readers.size() != 1 || !readers.get(0).getOpType().equals("Add") || readers.get(0).getInputCount() != 2) {
+            return null;
+        }
+        NodeProto a = readers.get(0);
+        TensorProto c = g.initializer(a.getInput(0).equals(tensor) ? a.getInput(1) : a.getInput(0));
+        boolean bias = c != null && c.getDataType() == TensorProto.DataType.FLOAT_VALUE
+                && Tensors.floats(c).length == channels && Tensors.dims(c)[c.getDimsCount() - 1] == channels;
+        return bias ? a : null;
+    }
+
+    /**
+     * The DequantizeLinear output of a QuantizeLinear → DequantizeLinear pair that alone reads
+     * {@code tensor}, each read by nothing else; otherwise {@code tensor} itself.
+     */
+    private static String requantized(GraphEditor g, String tensor) {
+        List<NodeProto> readers = g.consumers(tensor);
+        if (readers.size() != 1 || !readers.get(0).getOpType().equals("QuantizeLinear")
+                || !Model.isDefaultDomain(readers.get(0).getDomain())) {
+            return tensor;
+        }
+        String q = readers.get(0).getOutput(0);
+        if (g.isGraphOutput(q) || g.consumers(q).size() != 1 || !isDq(g.consumers(q).get(0))) {
+            return tensor;
+        }
+        return g.consumers(q).get(0).getOutput(0);
     }
 
     private static boolean isDq(NodeProto n) {

@@ -51,11 +51,24 @@ class CompensateCliTest {
         Path out = tmp.resolve("compensated.onnx");
         CliTest.Run r = CliTest.cli("compensate", MODEL, int8.toString(), out.toString(), "--calib", CALIB);
         assertEquals(0, r.code(), r.err());
-        assertTrue(r.out().contains("compensated 4 of 4 quantized layers"), r.out());
+        // By default each stage keeps only what lowers the output error on the held-out samples.
+        assertTrue(r.out().contains("output error on the held-out acceptance samples: "), r.out());
+        assertTrue(r.out().contains(" of 4 quantized layers") && r.out().contains("left as they were: 0"), r.out());
         assertTrue(r.out().contains("nodes identical to the input model: yes; ORT integer kernels: 4 before, 4 after"),
                 r.out());
         assertTrue(Arrays.equals(int8Bytes, Files.readAllBytes(int8)), "the INT8 input is never changed");
         assertEquals(ModelIO.load(int8).graph().getNodeList(), ModelIO.load(out).graph().getNodeList());
+
+        Path every = tmp.resolve("every-stage.onnx");
+        CliTest.Run all = CliTest.cli("compensate", MODEL, int8.toString(), every.toString(), "--calib", CALIB,
+                "--accept", "none");
+        assertEquals(0, all.code(), all.err());
+        assertTrue(all.out().contains("compensated 4 of 4 quantized layers"), all.out());
+        assertFalse(all.out().contains("acceptance"), all.out());
+        CliTest.Run bad = CliTest.cli("compensate", MODEL, int8.toString(), every.toString(), "--calib", CALIB,
+                "--accept", "always");
+        assertEquals(Main.USER_ERROR, bad.code(), bad.err());
+        assertTrue(bad.err().contains("--accept"), bad.err());
     }
 
     @Test

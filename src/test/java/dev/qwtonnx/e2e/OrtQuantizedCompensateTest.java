@@ -35,8 +35,14 @@ class OrtQuantizedCompensateTest {
     static final Path DIR = Path.of(System.getProperty("qwt.ortQdqDir", ".cache/ort-qdq"));
 
     static Model theirs(String name) {
-        Path p = DIR.resolve(name + "-ort-qdq.onnx");
-        assumeTrue(Files.exists(p), p + " not found: run python3 tools/ort_quantize.py (needs pip install onnxruntime)");
+        return theirs(name, "qdq");
+    }
+
+    /** ORT's model in QDQ form ({@code qdq}) or QOperator form ({@code qop}: QLinearConv / QLinearMatMul). */
+    static Model theirs(String name, String format) {
+        Path p = DIR.resolve(name + "-ort-" + format + ".onnx");
+        assumeTrue(Files.exists(p), p + " not found: run python3 tools/ort_quantize.py --format both (needs pip install"
+                + " onnxruntime)");
         return ModelIO.load(p);
     }
 
@@ -59,23 +65,77 @@ class OrtQuantizedCompensateTest {
         List<String> sentences = Fortunes.load(2026);
         List<Sample> calib = MiniLm.samples(sentences.subList(0, 32), 128);
         List<Sample> eval = MiniLm.samples(sentences.subList(32, 132), 128);
+        List<Sample> accept = MiniLm.samples(sentences.subList(132, 140), 128);
         Model floatModel = MiniLm.floatModel(dir);
+        // As the compensate command does by default: each stage keeps what lowers the output error on held-out samples.
         QwtOnnx.CompensateResult r = QwtOnnx.compensate(floatModel, theirs, CalibrationSources.ofList(calib),
-                CwacOptions.defaults(), Progress.NONE, null);
+                CalibrationSources.ofList(accept), ACCEPTED, Progress.NONE, null);
         EmbeddingFidelity before = EmbeddingFidelity.measure(floatModel, theirs, eval);
         EmbeddingFidelity after = EmbeddingFidelity.measure(floatModel, r.model(), eval);
         var ops = OrtKernels.optimizedOpCounts(r.model());
         System.out.printf("MiniLM ORT quantize_static: %d layers compensated, %d left (%s); embedding cosine %s -> %s;"
-                + " calibration SSE %.4g -> %.4g; ORT ops %s%n", r.compensation().layers().size(),
-                r.compensation().skipped().size(), r.compensation().skipped(), before, after,
-                r.compensation().sseBefore(), r.compensation().sseAfter(), ops);
+                + " stages kept %s; calibration SSE %.4g -> %.4g; ORT ops %s%n",
+                r.compensation().layers().size(), r.compensation().skipped().size(), r.compensation().skipped(), before,
+                after, choices(r), r.compensation().sseBefore(), r.compensation().sseAfter(), ops);
         assertSameNodes(theirs, r.model());
         assertEquals(MiniLmEndToEndTest.WEIGHT_MATMULS, r.compensation().layers().size(), r.compensation().skipped().toString());
         assertEquals(OrtKernels.optimizedOpCounts(theirs), ops);
-        assertTrue(r.compensation().sseAfter() < r.compensation().sseBefore());
-        // No assertion on the embedding cosine: ORT's model re-quantizes every MatMul output to uint8 before
-        // its bias Add, and that error (not the weights') dominates; a per-channel gain cannot undo it and the
-        // global fit's shrinkage can cost cosine (reported above, and in the closing note of issue 6).
+        assertTrue(r.compensation().sseAfter() <= r.compensation().sseBefore());
+        // ORT's model re-quantizes every MatMul output to uint8 before its bias Add, and that error (not the
+        // weights') dominates: folding every stage's fit costs cosine (measured 0.9286 -> 0.7994); the acceptance
+        // keeps only what helps the output on its samples, and refits the requantization's y_scale (0.9286 -> 0.9790).
+        assertTrue(after.mean() >= before.mean() + 0.02, before + " -> " + after);
+    }
+
+    /** ORT's QOperator models (quant_format=QOperator): the same pairing, folds into w_scale / B / the bias Add. */
+    @Test
+    void qOperatorModels(@TempDir Path dir) throws Exception {
+        Model miniLm = theirs("minilm", "qop");
+        Model det = theirs("ppocr-det", "qop");
+        assumeTrue(Files.exists(PpOcrDetEndToEndTest.MODEL), "PP-OCRv4 detector not fetched (tools/fetch-models.sh)");
+        assumeTrue(Fortunes.available(), "Debian's fortunes package is not installed (.ci/run installs it)");
+        List<String> sentences = Fortunes.load(2026);
+        Model floatMiniLm = MiniLm.floatModel(dir);
+        QwtOnnx.CompensateResult m = QwtOnnx.compensate(floatMiniLm, miniLm,
+                CalibrationSources.ofList(MiniLm.samples(sentences.subList(0, 32), 128)),
+                CalibrationSources.ofList(MiniLm.samples(sentences.subList(132, 140), 128)), ACCEPTED, Progress.NONE, null);
+        List<Sample> evalText = MiniLm.samples(sentences.subList(32, 132), 128);
+        EmbeddingFidelity before = EmbeddingFidelity.measure(floatMiniLm, miniLm, evalText);
+        EmbeddingFidelity after = EmbeddingFidelity.measure(floatMiniLm, m.model(), evalText);
+
+        Images.DetectorData data = Images.detectorData(PpOcrDetEndToEndTest.SIZE, 12);
+        List<Sample> eval = new java.util.ArrayList<>(data.eval().subList(0, 8));
+        eval.addAll(data.eval().subList(12, data.eval().size()));
+        Model floatDet = ModelIO.load(PpOcrDetEndToEndTest.MODEL);
+        QwtOnnx.CompensateResult d = QwtOnnx.compensate(floatDet, det, CalibrationSources.ofList(data.calib()),
+                CalibrationSources.ofList(data.eval().subList(8, 12)), ACCEPTED, Progress.NONE, null);
+        double iouBefore = PpOcrDetEndToEndTest.meanIoU(floatDet, det, eval);
+        double iouAfter = PpOcrDetEndToEndTest.meanIoU(floatDet, d.model(), eval);
+        System.out.printf("ORT QOperator: MiniLM %d layers (%d left), embedding cosine %s -> %s, stages kept %s;"
+                + " PP-OCRv4 det %d layers (%d left: %s), IoU %.4f -> %.4f, stages kept %s%n",
+                m.compensation().layers().size(), m.compensation().skipped().size(), before, after, choices(m),
+                d.compensation().layers().size(), d.compensation().skipped().size(), d.compensation().skipped(),
+                iouBefore, iouAfter, choices(d));
+        for (QwtOnnx.CompensateResult r : List.of(m, d)) {
+            assertTrue(r.compensation().layers().stream().allMatch(l -> l.qlinear() != null));
+        }
+        assertSameNodes(miniLm, m.model());
+        assertSameNodes(det, d.model());
+        assertEquals(MiniLmEndToEndTest.WEIGHT_MATMULS, m.compensation().layers().size(), m.compensation().skipped().toString());
+        assertTrue(d.compensation().layers().size() >= 60, d.compensation().layers().size() + " layers");
+        assertEquals(OrtKernels.optimizedOpCounts(miniLm), OrtKernels.optimizedOpCounts(m.model()));
+        assertEquals(OrtKernels.optimizedOpCounts(det), OrtKernels.optimizedOpCounts(d.model()));
+        // Measured: MiniLM 0.9316 -> 0.9836, detector IoU 0.8810 -> 0.9426.
+        assertTrue(after.mean() >= before.mean() + 0.02, before + " -> " + after);
+        assertTrue(iouAfter > iouBefore, iouBefore + " -> " + iouAfter);
+    }
+
+    static final CwacOptions ACCEPTED = CwacOptions.compensateDefaults();
+
+    static String choices(QwtOnnx.CompensateResult r) {
+        var counts = new java.util.TreeMap<String, Integer>();
+        r.compensation().choices().forEach(c -> counts.merge(c.choice().toString(), 1, Integer::sum));
+        return counts.toString();
     }
 
     @Test
@@ -83,20 +143,24 @@ class OrtQuantizedCompensateTest {
         Model theirs = theirs("ppocr-det");
         assumeTrue(Files.exists(PpOcrDetEndToEndTest.MODEL), "PP-OCRv4 detector not fetched (tools/fetch-models.sh)");
         assumeTrue(Fortunes.available(), "Debian's fortunes package is not installed (.ci/run installs it)");
-        Images.DetectorData data = Images.detectorData(PpOcrDetEndToEndTest.SIZE, 8);
+        // 12 other pages and 4 photos: pages 8-11 judge the stages, the rest measure (as detectorData(SIZE, 8) gives).
+        Images.DetectorData data = Images.detectorData(PpOcrDetEndToEndTest.SIZE, 12);
         List<Sample> calib = data.calib();
-        List<Sample> eval = data.eval();
+        List<Sample> accept = data.eval().subList(8, 12);
+        List<Sample> eval = new java.util.ArrayList<>(data.eval().subList(0, 8));
+        eval.addAll(data.eval().subList(12, data.eval().size()));
         Model floatModel = ModelIO.load(PpOcrDetEndToEndTest.MODEL);
         QwtOnnx.CompensateResult r = QwtOnnx.compensate(floatModel, theirs, CalibrationSources.ofList(calib),
-                CwacOptions.defaults(), Progress.NONE, null);
+                CalibrationSources.ofList(accept), ACCEPTED, Progress.NONE, null);
         double iouBefore = PpOcrDetEndToEndTest.meanIoU(floatModel, theirs, eval);
         double iouAfter = PpOcrDetEndToEndTest.meanIoU(floatModel, r.model(), eval);
         var fb = Fidelity.measure(floatModel, theirs, CalibrationSources.ofList(eval), Progress.NONE).get(0);
         var fa = Fidelity.measure(floatModel, r.model(), CalibrationSources.ofList(eval), Progress.NONE).get(0);
         var ops = OrtKernels.optimizedOpCounts(r.model());
         System.out.printf("PP-OCRv4 det ORT quantize_static: %d layers compensated, %d left (%s); IoU %.4f -> %.4f;"
-                + " %s -> %s; calibration SSE %.4g -> %.4g; ORT ops %s%n", r.compensation().layers().size(),
-                r.compensation().skipped().size(), r.compensation().skipped(), iouBefore, iouAfter, fb, fa,
+                + " stages kept %s; %s -> %s; calibration SSE %.4g -> %.4g; ORT ops %s%n",
+                r.compensation().layers().size(), r.compensation().skipped().size(), r.compensation().skipped(),
+                iouBefore, iouAfter, choices(r), fb, fa,
                 r.compensation().sseBefore(), r.compensation().sseAfter(), ops);
         assertSameNodes(theirs, r.model());
         // Every Conv ORT quantized is paired, those whose BatchNorm ORT folded and those it left after a Q/DQ pair.

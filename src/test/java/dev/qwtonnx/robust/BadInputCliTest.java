@@ -203,6 +203,21 @@ class BadInputCliTest {
         assertEquals(List.of(link, model), CliRun.files(tmp));
     }
 
+    /** compensate and verify check both models as quantize does, naming the file at fault; no ORT session sees it. */
+    @Test
+    void compensateAndVerifyNameTheBadModel() throws IOException {
+        String good = ExampleData.DIR.resolve("cnn.onnx").toString();
+        for (String bad : List.of("unknown-domain.onnx", "cycle.onnx", "truncated.onnx")) {
+            String badPath = BadInputs.DIR.resolve(bad).toString();
+            for (String[] models : List.of(new String[] {badPath, good}, new String[] {good, badPath})) {
+                Path out = outDir();
+                CliRun.of("compensate", models[0], models[1], out.resolve("o.onnx").toString(), "--calib", CALIB)
+                        .assertUserError(out, badPath);
+                CliRun.of("verify", models[0], models[1], "--data", CALIB, "--runs", "0").assertUserError(out, badPath);
+            }
+        }
+    }
+
     @Test
     void verboseAddsTheStackTrace() throws IOException {
         Path out = outDir();
