@@ -321,7 +321,7 @@ class ForeignCompensationTest {
     }
 
     @Test
-    void qOperatorModelChangesOnlyWeightScalesAndBiasesOfItsQLinearConvs() {
+    void qOperatorModelChangesOnlyWeightScalesAndBiasesOfItsIntegerLayers() {
         Map<String, String> originalNames = new HashMap<>();
         QwtOnnx.Options none = QwtOnnx.Options.defaults().withCwac(CwacOptions.defaults().withMethod(CwacOptions.Method.NONE));
         Model qdq = QwtOnnx.quantize(floatModel(), calib(), none, Progress.NONE, null).model();
@@ -331,17 +331,24 @@ class ForeignCompensationTest {
         QwtOnnx.CompensateResult r = QwtOnnx.compensate(floatModel(), theirs, calib(), CalibrationSources.ofList(accept),
                 CwacOptions.compensateDefaults(), Progress.NONE, null);
         Compensator.Result comp = r.compensation();
-        // The three Convs are QLinearConv nodes; paired with their float layers (c1 through its BatchNorm).
-        assertEquals(3, comp.layers().size(), comp.skipped().toString());
-        // The MatMul (MatMulIntegerToFloat) and the Gemm (QGemm) are listed as left alone, with the reason.
-        assertEquals(2, comp.skipped().size(), comp.skipped().toString());
-        assertTrue(comp.skipped().stream().allMatch(x -> x.contains("does not fold into")), comp.skipped().toString());
+        // The three Convs are QLinearConv nodes, the MatMul + Add a MatMulIntegerToFloat with its float bias input,
+        // the Gemm a QGemm with an int32 C and a float output; each paired with its float layer (c1 through its
+        // BatchNorm), none left alone.
+        assertEquals(5, comp.layers().size(), comp.skipped().toString());
+        assertEquals(List.of(), comp.skipped());
+        assertEquals(List.of("QLinearConv", "QLinearConv", "QLinearConv", "MatMulIntegerToFloat", "QGemm"),
+                comp.layers().stream().map(l -> opType(theirs, l.name())).toList());
         for (QdqLayer l : comp.layers()) {
             assertTrue(l.qlinear() != null && l.biasScale() == null, l.toString());
-            // The lowering names a QLinearConv after the Conv it replaced.
+            // The lowering names an integer node after the float layer it replaced.
             String floatName = comp.floatLayers().get(l.name()).node().getName();
             assertTrue(originalNames.get(l.name()).startsWith(floatName + "_"), originalNames.get(l.name()) + " vs " + floatName);
         }
+        QdqLayer matMul = comp.layers().get(3);
+        // The shift goes into the node's own float bias input; the float target is after the bias Add.
+        assertEquals(matMul.name(), matMul.biasAdd());
+        assertEquals(List.of("Add"), comp.floatLayers().get(matMul.name()).tail().stream().map(NodeProto::getOpType).toList());
+        assertTrue(comp.layers().get(4).biasQuantized() != null && !comp.layers().get(4).quantizedOutput());
         // c1's target is after its BatchNorm and after the Relu that the QLinearConv's uint8 output range absorbed.
         assertEquals(List.of("BatchNormalization", "Relu"),
                 comp.floatLayers().get(comp.layers().get(0).name()).tail().stream().map(NodeProto::getOpType).toList());
@@ -361,12 +368,24 @@ class ForeignCompensationTest {
         System.out.printf("QOperator compensation: output error %.4g -> %.4g, stages %s%n", judge.of(theirs),
                 judge.of(r.model()), comp.choices().stream().map(c -> c.choice().toString()).toList());
         assertTrue(judge.of(r.model()) <= judge.of(theirs));
+        // On samples neither the fit nor the acceptance saw, closer to the float model too.
+        List<Sample> heldOut = new ArrayList<>();
+        TestModels.gaussian("x", 991, 12, new long[] {1, 3, 16, 16}).forEach(heldOut::add);
+        OutputError heldOutJudge = new OutputError(r.floatModel(), heldOut);
+        System.out.printf("QOperator compensation, held out: output error %.4g -> %.4g%n", heldOutJudge.of(theirs),
+                heldOutJudge.of(r.model()));
+        assertTrue(heldOutJudge.of(r.model()) < heldOutJudge.of(theirs));
         // Without acceptance every fit is folded: the same structure.
         Model every = QwtOnnx.compensate(floatModel(), theirs, calib(), CwacOptions.defaults(), Progress.NONE, null).model();
         assertEquals(theirs.graph().getNodeList(), every.graph().getNodeList());
         for (String name : before.keySet()) {
             assertTrue(allowed.contains(name) || before.get(name).equals(initializers(every).get(name)), name);
         }
+    }
+
+    private static String opType(Model m, String nodeName) {
+        return m.graph().getNodeList().stream().filter(n -> n.getName().equals(nodeName)).findFirst().orElseThrow()
+                .getOpType();
     }
 
     @Test
