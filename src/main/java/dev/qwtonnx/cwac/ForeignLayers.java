@@ -92,9 +92,16 @@ public final class ForeignLayers {
             TensorProto wq;
             float[] dequantized;
             if (l.qlinear() != null) {
-                wq = qg.initializer(layerNode.getInput(3));
-                dequantized = dequantize(qg, layerNode.getInput(3), layerNode.getInput(4), layerNode.getInput(5),
-                        l.kind() == LayerKind.CONV ? 0 : 1);
+                // Weight, its scale and zero point: inputs 3, 4, 5 of QLinearConv/QLinearMatMul/QGemm; 1, 3, 5 of
+                // MatMulIntegerToFloat (its zero point optional).
+                boolean mmitf = layerNode.getOpType().equals("MatMulIntegerToFloat");
+                int w = mmitf ? 1 : 3;
+                int wz = 5;
+                boolean transB = Nodes.intAttr(layerNode, "transB", 0) != 0;
+                wq = qg.initializer(layerNode.getInput(w));
+                dequantized = dequantize(qg, layerNode.getInput(w), l.weightScale(),
+                        layerNode.getInputCount() > wz ? layerNode.getInput(wz) : "",
+                        l.kind() == LayerKind.CONV || transB ? 0 : 1);
             } else {
                 NodeProto wdq = qg.producer(layerNode.getInput(1));
                 wq = qg.initializer(wdq.getInput(0));

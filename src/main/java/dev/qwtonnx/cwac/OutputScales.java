@@ -45,7 +45,10 @@ final class OutputScales {
                 continue;
             }
             // QDQ: the Q reading the layer's float output; QOperator: the node itself requantizes (y_scale, input 6).
-            String scale = l.qlinear() != null ? requantScale(g, layer, 6) : requantScale(g, layer.getOutput(0));
+            // (A QOperator node with a float output, MatMulIntegerToFloat, has no requantization to refit.)
+            String scale = l.qlinear() == null ? requantScale(g, layer.getOutput(0))
+                    : l.qlinear().yScale() != null ? requantScale(g, layer, layer.getInputList().indexOf(l.qlinear().yScale()))
+                    : null;
             if (scale != null) {
                 out.add(scale);
             }

@@ -15,8 +15,10 @@ import dev.qwtonnx.quant.LayerKind;
  * @param biasAddConst  the float constant that Add reads, or null
  * @param output        the layer's float output in the quantized model (what an output Q reads)
  * @param channels      output channels
- * @param qlinear       for a QLinearConv / QLinearMatMul node (QOperator form), its quantization
- *                      parameters; null for a QDQ layer
+ * @param qlinear       for a QLinearConv / QLinearMatMul / com.microsoft QGemm / MatMulIntegerToFloat node
+ *                      (QOperator form), its quantization parameters; null for a QDQ layer. A
+ *                      MatMulIntegerToFloat's float bias input is its {@code biasAddConst}, the node
+ *                      itself its {@code biasAdd}
  */
 public record QdqLayer(LayerKind kind, String name, String input, float inputScale, String weightScale,
         String biasQuantized, String biasScale, String biasAdd, String biasAddConst, String output, int channels,
@@ -25,7 +27,8 @@ public record QdqLayer(LayerKind kind, String name, String input, float inputSca
     /**
      * A QOperator layer's scale and zero-point inputs. Its input and (without a bias Add after a
      * DequantizeLinear) its output are uint8/int8 tensors: they are dequantized for measuring. An
-     * int32 bias has no scale initializer: its scale is x_scale·w_scale by definition.
+     * int32 bias has no scale initializer: its scale is x_scale·w_scale by definition. A node with
+     * a float output (MatMulIntegerToFloat, QGemm without y_scale) has null {@code yScale}.
      */
     public record QLinear(String xScale, String xZeroPoint, String yScale, String yZeroPoint) {
     }
@@ -38,7 +41,7 @@ public record QdqLayer(LayerKind kind, String name, String input, float inputSca
 
     /** Whether {@link #output()} is the integer output of a QOperator node (dequantized for measuring). */
     public boolean quantizedOutput() {
-        return qlinear != null && biasAdd == null;
+        return qlinear != null && qlinear.yScale() != null && biasAdd == null;
     }
 
     /** The axis of the output tensor that indexes channels: 1 for Conv (NCHW), the last otherwise. */

@@ -23,8 +23,10 @@ public final class QdqLayers {
     }
 
     /** Integer layer operators found but not folded into (listed as left alone, with the reason). */
-    static final java.util.Set<String> UNSUPPORTED_INTEGER_OPS = java.util.Set.of("MatMulInteger", "ConvInteger", "QGemm",
-            "MatMulIntegerToFloat", "DynamicQuantizeMatMul");
+    static final java.util.Set<String> UNSUPPORTED_INTEGER_OPS = java.util.Set.of("MatMulInteger", "ConvInteger",
+            "DynamicQuantizeMatMul");
+
+    private static final String MS_DOMAIN = "com.microsoft";
 
     public static Result find(Model model) {
         GraphEditor g = new GraphEditor(model.graph());
@@ -34,6 +36,14 @@ public final class QdqLayers {
             if ((n.getOpType().equals("QLinearConv") || n.getOpType().equals("QLinearMatMul"))
                     && Model.isDefaultDomain(n.getDomain())) {
                 QdqLayer l = qlinear(g, n, skipped);
+                if (l != null) {
+                    layers.add(l);
+                }
+                continue;
+            }
+            if (MS_DOMAIN.equals(n.getDomain())
+                    && (n.getOpType().equals("MatMulIntegerToFloat") || n.getOpType().equals("QGemm"))) {
+                QdqLayer l = n.getOpType().equals("QGemm") ? qgemm(g, n, skipped) : matMulIntegerToFloat(g, n, skipped);
                 if (l != null) {
                     layers.add(l);
                 }
@@ -155,6 +165,98 @@ public final class QdqLayers {
         }
         return new QdqLayer(kind, n.getName(), n.getInput(0), Tensors.floats(xs)[0], n.getInput(4), biasQ, null, add,
                 addConst, output, channels, q);
+    }
+
+    /**
+     * A com.microsoft MatMulIntegerToFloat (A, B, a_scale, b_scale[, a_zp, b_zp, bias]) of a
+     * constant 2-D weight with per-column b_scale: the gain goes into b_scale, the shift into its
+     * float bias input, or without one into the constant of an Add that alone reads its output
+     * (without either, gain only).
+     */
+    private static QdqLayer matMulIntegerToFloat(GraphEditor g, NodeProto n, List<String> skipped) {
+        if (n.getInputCount() < 4) {
+            return null;
+        }
+        TensorProto xs = g.initializer(n.getInput(2));
+        TensorProto wq = g.initializer(n.getInput(1));
+        TensorProto ws = g.initializer(n.getInput(3));
+        if (xs == null || Tensors.floats(xs).length != 1 || wq == null || ws == null) {
+            skipped.add(Nodes.describe(n) + ": activation scale or weight is not constant");
+            return null;
+        }
+        long[] wdims = Tensors.dims(wq);
+        int channels = (int) wdims[wdims.length - 1];
+        if (wdims.length != 2 || Tensors.floats(ws).length != channels) {
+            skipped.add(Nodes.describe(n) + ": weight is not quantized per output channel");
+            return null;
+        }
+        String xz = n.getInputCount() > 4 ? n.getInput(4) : "";
+        QdqLayer.QLinear q = new QdqLayer.QLinear(n.getInput(2), xz, null, null);
+        String output = n.getOutput(0);
+        String add = null;
+        String addConst = null;
+        if (n.getInputCount() > 6 && !n.getInput(6).isEmpty()) {
+            TensorProto bias = g.initializer(n.getInput(6));
+            if (bias == null || bias.getDataType() != TensorProto.DataType.FLOAT_VALUE
+                    || Tensors.floats(bias).length != channels) {
+                skipped.add(Nodes.describe(n) + ": bias is not a constant float tensor of one value per column");
+                return null;
+            }
+            add = n.getName(); // the node adds its bias itself: the fold rewrites its own input
+            addConst = n.getInput(6);
+        } else if (!g.isGraphOutput(output)) {
+            NodeProto a = biasAdd(g, output, channels);
+            if (a != null) {
+                add = a.getName();
+                addConst = a.getInput(0).equals(output) ? a.getInput(1) : a.getInput(0);
+                output = a.getOutput(0);
+            }
+        }
+        return new QdqLayer(LayerKind.MATMUL, n.getName(), n.getInput(0), Tensors.floats(xs)[0], n.getInput(3), null,
+                null, add, addConst, output, channels, q);
+    }
+
+    /**
+     * A com.microsoft QGemm (A, a_scale, a_zp, B, b_scale, b_zp[, C, y_scale, y_zp]) of a constant
+     * weight with per-output-column b_scale and alpha 1: the gain goes into b_scale, the shift into
+     * the int32 C (scale a_scale·b_scale); the output is quantized with y_scale, or float without it.
+     */
+    private static QdqLayer qgemm(GraphEditor g, NodeProto n, List<String> skipped) {
+        if (n.getInputCount() < 6) {
+            return null;
+        }
+        TensorProto xs = g.initializer(n.getInput(1));
+        TensorProto wq = g.initializer(n.getInput(3));
+        TensorProto ws = g.initializer(n.getInput(4));
+        boolean quantizedOut = n.getInputCount() > 7 && !n.getInput(7).isEmpty();
+        if (xs == null || Tensors.floats(xs).length != 1 || wq == null || ws == null
+                || (quantizedOut && g.initializer(n.getInput(7)) == null)) {
+            skipped.add(Nodes.describe(n) + ": activation scale, weight or output scale is not constant");
+            return null;
+        }
+        if (Nodes.floatAttr(n, "alpha", 1f) != 1f) {
+            skipped.add(Nodes.describe(n) + ": alpha is not 1 (C's scale would be alpha·a_scale·b_scale)");
+            return null;
+        }
+        long[] wdims = Tensors.dims(wq);
+        int channels = (int) (Nodes.intAttr(n, "transB", 0) != 0 ? wdims[0] : wdims[wdims.length - 1]);
+        if (wdims.length != 2 || Tensors.floats(ws).length != channels) {
+            skipped.add(Nodes.describe(n) + ": weight is not quantized per output channel");
+            return null;
+        }
+        String biasQ = null;
+        if (n.getInputCount() > 6 && !n.getInput(6).isEmpty()) {
+            TensorProto b = g.initializer(n.getInput(6));
+            if (b == null || b.getDataType() != TensorProto.DataType.INT32_VALUE || Tensors.longs(b).length != channels) {
+                skipped.add(Nodes.describe(n) + ": C is not a constant int32 tensor of one value per column");
+                return null;
+            }
+            biasQ = n.getInput(6);
+        }
+        QdqLayer.QLinear q = new QdqLayer.QLinear(n.getInput(1), n.getInput(2), quantizedOut ? n.getInput(7) : null,
+                quantizedOut && n.getInputCount() > 8 ? n.getInput(8) : null);
+        return new QdqLayer(LayerKind.GEMM, n.getName(), n.getInput(0), Tensors.floats(xs)[0], n.getInput(4), biasQ,
+                null, null, null, n.getOutput(0), channels, q);
     }
 
     /** The Add that alone reads {@code tensor} and adds a float constant of {@code channels} values (a bias), or null. */

@@ -321,7 +321,7 @@ class ForeignCompensationTest {
     }
 
     @Test
-    void qOperatorModelChangesOnlyWeightScalesAndBiasesOfItsQLinearConvs() {
+    void qOperatorModelChangesOnlyWeightScalesAndBiasesOfItsIntegerLayers() {
         Map<String, String> originalNames = new HashMap<>();
         QwtOnnx.Options none = QwtOnnx.Options.defaults().withCwac(CwacOptions.defaults().withMethod(CwacOptions.Method.NONE));
         Model qdq = QwtOnnx.quantize(floatModel(), calib(), none, Progress.NONE, null).model();
@@ -331,17 +331,24 @@ class ForeignCompensationTest {
         QwtOnnx.CompensateResult r = QwtOnnx.compensate(floatModel(), theirs, calib(), CalibrationSources.ofList(accept),
                 CwacOptions.compensateDefaults(), Progress.NONE, null);
         Compensator.Result comp = r.compensation();
-        // The three Convs are QLinearConv nodes; paired with their float layers (c1 through its BatchNorm).
-        assertEquals(3, comp.layers().size(), comp.skipped().toString());
-        // The MatMul (MatMulIntegerToFloat) and the Gemm (QGemm) are listed as left alone, with the reason.
-        assertEquals(2, comp.skipped().size(), comp.skipped().toString());
-        assertTrue(comp.skipped().stream().allMatch(x -> x.contains("does not fold into")), comp.skipped().toString());
+        // The three Convs are QLinearConv nodes, the MatMul + Add a MatMulIntegerToFloat with its float bias input,
+        // the Gemm a QGemm with an int32 C and a float output; each paired with its float layer (c1 through its
+        // BatchNorm), none left alone.
+        assertEquals(5, comp.layers().size(), comp.skipped().toString());
+        assertEquals(List.of(), comp.skipped());
+        assertEquals(List.of("QLinearConv", "QLinearConv", "QLinearConv", "MatMulIntegerToFloat", "QGemm"),
+                comp.layers().stream().map(l -> opType(theirs, l.name())).toList());
         for (QdqLayer l : comp.layers()) {
             assertTrue(l.qlinear() != null && l.biasScale() == null, l.toString());
-            // The lowering names a QLinearConv after the Conv it replaced.
+            // The lowering names an integer node after the float layer it replaced.
             String floatName = comp.floatLayers().get(l.name()).node().getName();
             assertTrue(originalNames.get(l.name()).startsWith(floatName + "_"), originalNames.get(l.name()) + " vs " + floatName);
         }
+        QdqLayer matMul = comp.layers().get(3);
+        // The shift goes into the node's own float bias input; the float target is after the bias Add.
+        assertEquals(matMul.name(), matMul.biasAdd());
+        assertEquals(List.of("Add"), comp.floatLayers().get(matMul.name()).tail().stream().map(NodeProto::getOpType).toList());
+        assertTrue(comp.layers().get(4).biasQuantized() != null && !comp.layers().get(4).quantizedOutput());
         // c1's target is after its BatchNorm and after the Relu that the QLinearConv's uint8 output range absorbed.
         assertEquals(List.of("BatchNormalization", "Relu"),
                 comp.floatLayers().get(comp.layers().get(0).name()).tail().stream().map(NodeProto::getOpType).toList());
@@ -361,12 +368,154 @@ class ForeignCompensationTest {
         System.out.printf("QOperator compensation: output error %.4g -> %.4g, stages %s%n", judge.of(theirs),
                 judge.of(r.model()), comp.choices().stream().map(c -> c.choice().toString()).toList());
         assertTrue(judge.of(r.model()) <= judge.of(theirs));
+        // On samples neither the fit nor the acceptance saw, closer to the float model too.
+        List<Sample> heldOut = new ArrayList<>();
+        TestModels.gaussian("x", 991, 12, new long[] {1, 3, 16, 16}).forEach(heldOut::add);
+        OutputError heldOutJudge = new OutputError(r.floatModel(), heldOut);
+        System.out.printf("QOperator compensation, held out: output error %.4g -> %.4g%n", heldOutJudge.of(theirs),
+                heldOutJudge.of(r.model()));
+        assertTrue(heldOutJudge.of(r.model()) < heldOutJudge.of(theirs));
         // Without acceptance every fit is folded: the same structure.
         Model every = QwtOnnx.compensate(floatModel(), theirs, calib(), CwacOptions.defaults(), Progress.NONE, null).model();
         assertEquals(theirs.graph().getNodeList(), every.graph().getNodeList());
         for (String name : before.keySet()) {
             assertTrue(allowed.contains(name) || before.get(name).equals(initializers(every).get(name)), name);
         }
+    }
+
+    /**
+     * MatMul → Add → Relu → Gemm → Gemm: lowered to MatMulIntegerToFloat, a QGemm with a quantized output
+     * (y_scale) and a QGemm with a float output; then the MatMulIntegerToFloat's float bias moved
+     * into an Add after it, as a tool that does not fuse the bias would write it.
+     */
+    static Model integerGemmFloat() {
+        TestModels.Builder b = new TestModels.Builder(23, 13).input("x", F, 1, 24).output("y", F, 1, 8);
+        String m = b.node("MatMul", List.of("x", b.randomInit("wm", 0.3, 24, 32)), "m");
+        String a = b.node("Add", List.of(m, b.randomInit("bm", 0.2, 32)), "a");
+        String r1 = b.node("Relu", List.of(a), "r1");
+        String g1 = b.node("Gemm", List.of(r1, b.randomInit("wg1", 0.3, 16, 32), b.randomInit("bg1", 0.1, 16)), "g1",
+                Nodes.intAttribute("transB", 1));
+        b.node("Gemm", List.of(g1, b.randomInit("wg2", 0.3, 16, 8), b.randomInit("bg2", 0.1, 8)), "y");
+        return b.build();
+    }
+
+    static CalibrationSource integerGemmCalib() {
+        return TestModels.gaussian("x", 7, 64, new long[] {1, 24});
+    }
+
+    static Model integerGemmTheirs() {
+        QwtOnnx.Options none = QwtOnnx.Options.defaults().withCwac(CwacOptions.defaults().withMethod(CwacOptions.Method.NONE));
+        Model lowered = QwtOnnx.toQOperator(QwtOnnx.quantize(integerGemmFloat(), integerGemmCalib(), none, Progress.NONE, null).model(), false,
+                null);
+        GraphProto.Builder g = lowered.graph().toBuilder().clearNode();
+        for (NodeProto n : lowered.graph().getNodeList()) {
+            if (!n.getOpType().equals("MatMulIntegerToFloat")) {
+                g.addNode(n);
+                continue;
+            }
+            String out = n.getOutput(0);
+            g.addNode(n.toBuilder().clearInput().addAllInput(n.getInputList().subList(0, 6)).setOutput(0, out + "_unbiased"));
+            g.addNode(NodeProto.newBuilder().setOpType("Add").setName(n.getName() + "_bias").addInput(out + "_unbiased")
+                    .addInput(n.getInput(6)).addOutput(out));
+        }
+        return lowered.withGraph(g.build());
+    }
+
+    /**
+     * The fold itself, one layer at a time with made-up gains and shifts, run in ORT: each integer
+     * layer's output becomes a·y + b per column (within the bias's int32 rounding, or one output
+     * step where the layer re-quantizes), whether the shift went into a float bias Add or an int32 C.
+     */
+    @Test
+    void foldedGainAndShiftReachTheIntegerKernelsOutputs() {
+        Model theirs = integerGemmTheirs();
+        List<QdqLayer> layers = QdqLayers.find(theirs).layers();
+        assertEquals(3, layers.size());
+        List<Sample> samples = new ArrayList<>();
+        TestModels.gaussian("x", 5, 4, new long[] {1, 24}).forEach(samples::add);
+        java.util.Random rnd = new java.util.Random(3);
+        for (QdqLayer l : layers) {
+            double[] a = new double[l.channels()];
+            double[] b = new double[l.channels()];
+            float step = l.quantizedOutput() ? Tensors.floats(initializers(theirs).get(l.qlinear().yScale()))[0] : 0f;
+            for (int c = 0; c < a.length; c++) {
+                a[c] = 0.85 + 0.15 * rnd.nextDouble();
+                b[c] = (rnd.nextDouble() - 0.5) * (step > 0 ? 4 * step : 0.2);
+            }
+            float[] wScale = Tensors.floats(initializers(theirs).get(l.weightScale()));
+            Model folded = new CwacFold(List.of(l), Map.of(l.name(), new ChannelFit(a, b, 1, 0, 1))).run(theirs).model();
+            assertEquals(theirs.graph().getNodeList(), folded.graph().getNodeList());
+            for (Sample smp : samples) {
+                float[] y = probe(theirs, l, smp);
+                float[] y2 = probe(folded, l, smp);
+                float lo = Float.POSITIVE_INFINITY;
+                float hi = Float.NEGATIVE_INFINITY;
+                for (float v : y2) {
+                    lo = Math.min(lo, v);
+                    hi = Math.max(hi, v);
+                }
+                for (int i = 0; i < y.length; i++) {
+                    int c = i % l.channels();
+                    double expected = a[c] * y[i] + b[c];
+                    if (step > 0 && (y2[i] == lo || y2[i] == hi)) {
+                        continue; // possibly saturated
+                    }
+                    // An int32 bias is rounded at its new scale x_scale·w_scale'[c]: half a step off at most.
+                    double biasStep = l.biasQuantized() == null ? 0 : a[c] * l.inputScale() * wScale[c];
+                    double tol = step > 0 ? 1.2 * step : 0.5 * biasStep + 1e-5 * (1 + Math.abs(expected));
+                    assertEquals(expected, y2[i], tol, l.name() + " element " + i);
+                }
+            }
+        }
+    }
+
+    /** The layer's float output (dequantized where the kernel writes integers) on one sample. */
+    private static float[] probe(Model m, QdqLayer l, Sample s) {
+        String out = l.output();
+        if (l.quantizedOutput()) {
+            out = "probe";
+            m = m.withGraph(m.graph().toBuilder().addNode(NodeProto.newBuilder().setOpType("DequantizeLinear")
+                    .setName("probe").addInput(l.output()).addInput(l.qlinear().yScale())
+                    .addInput(l.qlinear().yZeroPoint()).addOutput(out)).build());
+        }
+        try (dev.qwtonnx.calib.OrtRunner run = new dev.qwtonnx.calib.OrtRunner(m, List.of(out))) {
+            return run.run(s, List.of(out)).get(out).data();
+        }
+    }
+
+    @Test
+    void qGemmWithQuantizedOutputAndMatMulIntegerToFloatWithTheBiasInAnAddAfterIt() {
+        Model floatModel = integerGemmFloat();
+        CalibrationSource calib = integerGemmCalib();
+        Model theirs = integerGemmTheirs();
+        List<Sample> accept = new ArrayList<>();
+        TestModels.gaussian("x", 78, 8, new long[] {1, 24}).forEach(accept::add);
+        QwtOnnx.CompensateResult r = QwtOnnx.compensate(floatModel, theirs, calib, CalibrationSources.ofList(accept),
+                CwacOptions.compensateDefaults(), Progress.NONE, null);
+        Compensator.Result comp = r.compensation();
+        assertEquals(List.of("MatMulIntegerToFloat", "QGemm", "QGemm"),
+                comp.layers().stream().map(l -> opType(theirs, l.name())).toList(), comp.skipped().toString());
+        assertEquals("Add", opType(theirs, comp.layers().get(0).biasAdd()));
+        assertTrue(comp.layers().get(1).quantizedOutput() && comp.layers().get(1).biasQuantized() != null);
+        assertTrue(!comp.layers().get(2).quantizedOutput() && comp.layers().get(2).biasQuantized() != null);
+
+        assertEquals(theirs.graph().getNodeList(), r.model().graph().getNodeList());
+        Set<String> changed = changedInitializers(theirs, r.model());
+        assertTrue(foldable(comp).containsAll(changed), changed + " allowed " + foldable(comp));
+        assertTrue(!changed.isEmpty());
+        assertEquals(OrtKernels.optimizedOpCounts(theirs), OrtKernels.optimizedOpCounts(r.model()));
+        // On this small random model the fits do not carry over to other samples (held out, measured: 0.0002926 ->
+        // 0.0003115 with acceptance, 0.0003297 with every fit folded); what is checked here is that pairing, measuring
+        // and acceptance work through these kernels (the fold itself: foldedGainAndShiftReachTheIntegerKernelsOutputs).
+        OutputError judge = new OutputError(r.floatModel(), accept);
+        System.out.printf("QGemm / MatMulIntegerToFloat compensation: output error %.4g -> %.4g, stages %s%n",
+                judge.of(theirs), judge.of(r.model()), comp.choices().stream().map(c -> c.choice().toString()).toList());
+        assertTrue(judge.of(r.model()) < judge.of(theirs));
+    }
+
+    private static String opType(Model m, String nodeName) {
+        return m.graph().getNodeList().stream().filter(n -> n.getName().equals(nodeName)).findFirst().orElseThrow()
+                .getOpType();
     }
 
     @Test
