@@ -5,6 +5,7 @@ import dev.qwtonnx.calib.FloatTensor;
 import dev.qwtonnx.calib.OrtRunner;
 import dev.qwtonnx.calib.Progress;
 import dev.qwtonnx.calib.data.CalibrationSource;
+import dev.qwtonnx.calib.data.CalibrationSources;
 import dev.qwtonnx.calib.data.InputSpecs;
 import dev.qwtonnx.calib.data.Sample;
 import dev.qwtonnx.model.GraphEditor;
@@ -154,6 +155,9 @@ public final class Compensator {
         FloatReference own = reference != null && reference.serves(floatOuts) ? null
                 : FloatReference.of(floatModel, floatOuts);
         FloatReference ref = own != null ? own : reference;
+        // The fits measure on the first samples only: two numbers per channel, from rows enough long before the
+        // calibration set ends. Batches joined as the calibration joined them find the reference's kept activations.
+        CalibrationSource fitted = CalibrationSources.limit(data, options.samples(), null);
         Model current = quantModel;
         double currentError = judge != null ? judge.of(current) : Double.NaN;
         try {
@@ -179,7 +183,7 @@ public final class Compensator {
                     }
                 }
                 current = rescaled;
-                Map<String, ChannelStats[]> stats = measure(current, floatModel, ref, stage, floats, data,
+                Map<String, ChannelStats[]> stats = measure(current, floatModel, ref, stage, floats, fitted,
                         progress, stages.size() == 1 ? "compensate" : "compensate stage " + s + "/" + stages.size());
                 Map<String, ChannelFit> stageFits = fit(stage, stats, options.method());
                 if (judge == null) {
