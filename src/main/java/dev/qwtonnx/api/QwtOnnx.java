@@ -211,7 +211,8 @@ public final class QwtOnnx {
         try (OrtRunner floatRunner = OrtRunner.forPasses(prepared, exposed);
                 FloatReference floats = FloatReference.on(floatRunner, reference)) {
             ranges = new RangeCalibrator(t -> co.observer(methods.get(t)), co.batch()).calibrate(floatRunner, prepared,
-                    methods.keySet(), reference, calib, progress, reference.isEmpty() ? (b, o) -> { } : (b, o) -> {
+                    methods.keySet(), reference, options.cwac().samples(), calib, progress,
+                    reference.isEmpty() ? (b, o) -> { } : (b, o) -> {
                         // Only the samples the fits measure on are kept (options.cwac().samples(); 0 = all).
                         int cap = options.cwac().samples();
                         if (cap == 0 || b.ordinals().stream().allMatch(i -> i < cap)) {

@@ -58,6 +58,17 @@ public final class RangeCalibrator {
     public Map<String, Range> calibrate(OrtRunner runner, Model floatModel, Collection<String> tensors,
             Collection<String> extra, CalibrationSource data, Progress progress,
             BiConsumer<Batches.Batch, Map<String, FloatTensor>> tap) {
+        return calibrate(runner, floatModel, tensors, extra, 0, data, progress, tap);
+    }
+
+    /**
+     * As {@link #calibrate(OrtRunner, Model, Collection, Collection, CalibrationSource, Progress, BiConsumer)},
+     * {@code extra} fetched only for the batches within the first {@code extraSamples} samples (0: all):
+     * copying activations out of ORT that nobody keeps costs time.
+     */
+    public Map<String, Range> calibrate(OrtRunner runner, Model floatModel, Collection<String> tensors,
+            Collection<String> extra, int extraSamples, CalibrationSource data, Progress progress,
+            BiConsumer<Batches.Batch, Map<String, FloatTensor>> tap) {
         List<String> names = new ArrayList<>(tensors);
         Map<String, RangeObserver> obs = new LinkedHashMap<>();
         for (String n : names) {
@@ -67,7 +78,8 @@ public final class RangeCalibrator {
         fetch.addAll(extra);
         progress.start("calibrate ranges", data.size());
         int batch = Batches.batchable(InputSpecs.of(floatModel.graph())) ? maxBatch : 1;
-        Batches.run(runner, data, batch, fetch, progress, (b, out) -> {
+        Batches.run(runner, data, batch, b -> extraSamples == 0
+                || b.ordinals().stream().allMatch(i -> i < extraSamples) ? fetch : names, progress, (b, out) -> {
             observe(obs, out);
             tap.accept(b, out);
         });

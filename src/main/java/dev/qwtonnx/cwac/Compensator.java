@@ -372,7 +372,8 @@ public final class Compensator {
             int batch = Batches.batchable(InputSpecs.of(sliced.graph())) ? maxBatch : 1;
             Batches.run(quantRunner, data, batch, quantOuts, progress, (b, q) -> {
                 Map<String, FloatTensor> f = needsFloat ? reference.get(b) : Map.of();
-                for (QdqLayer l : stage) {
+                // Layer by layer in parallel: ORT's threads are idle while the sums are taken.
+                stage.parallelStream().forEach(l -> {
                     FloatTensor yq = q.get(outputs.get(l.name()));
                     String target = localTargets.get(l.name());
                     FloatTensor yf = target != null ? q.get(target) : f.get(floats.get(l.name()).output());
@@ -380,12 +381,12 @@ public final class Compensator {
                     int axis = l.outputChannelAxis(yq.shape().length);
                     if (!folds) {
                         st[0].add(yq, yf, axis);
-                        continue;
+                        return;
                     }
                     for (int i = 0; i < b.count(); i++) {
                         st[b.ordinals().get(i) % 2].add(yq, yf, axis, i, b.count());
                     }
-                }
+                });
             });
             progress.finish();
         }
