@@ -145,4 +145,29 @@ class BatchesTest {
                 CalibrationSources.ofList(samples), Progress.NONE);
         assertEquals(new Range(-5f, 10f), ranges.get("r"));
     }
+
+    /** Outputs only compensation keeps are fetched for its first samples only; the ranges do not change. */
+    @Test
+    void extraOutputsAreFetchedForTheFirstSamplesOnly() {
+        Model m = mlpAnyBatch();
+        List<String> tensors = new ArrayList<>(LayerMatcher.match(m, QuantOptions.defaults()).tensorsToCalibrate());
+        String extra = m.graph().getOutput(0).getName();
+        CalibrationSource data = lengths(4, 9, 4, 4, 9, 4, 17, 4, 9);
+        Map<String, Range> all = new RangeCalibrator(t -> new MinMaxObserver(), 2).calibrate(m, tensors, data,
+                Progress.NONE);
+        List<List<Integer>> withExtra = new ArrayList<>();
+        List<List<Integer>> without = new ArrayList<>();
+        Map<String, Range> capped;
+        List<String> exposed = new ArrayList<>(tensors);
+        exposed.add(extra);
+        try (OrtRunner runner = OrtRunner.forPasses(m, exposed)) {
+            capped = new RangeCalibrator(t -> new MinMaxObserver(), 2).calibrate(runner, m, tensors, List.of(extra), 4,
+                    data, Progress.NONE, (b, out) -> (out.containsKey(extra) ? withExtra : without).add(b.ordinals()));
+        }
+        assertEquals(all, capped);
+        assertFalse(withExtra.isEmpty());
+        assertFalse(without.isEmpty());
+        assertTrue(withExtra.stream().flatMap(List::stream).allMatch(i -> i < 4), withExtra.toString());
+        assertTrue(without.stream().allMatch(o -> o.stream().anyMatch(i -> i >= 4)), without.toString());
+    }
 }
