@@ -212,13 +212,7 @@ public final class QwtOnnx {
                 FloatReference floats = FloatReference.on(floatRunner, reference)) {
             ranges = new RangeCalibrator(t -> co.observer(methods.get(t)), co.batch()).calibrate(floatRunner, prepared,
                     methods.keySet(), reference, options.cwac().samples(), calib, progress,
-                    reference.isEmpty() ? (b, o) -> { } : (b, o) -> {
-                        // Only the samples the fits measure on are kept (options.cwac().samples(); 0 = all).
-                        int cap = options.cwac().samples();
-                        if (cap == 0 || b.ordinals().stream().allMatch(i -> i < cap)) {
-                            floats.offer(b, o);
-                        }
-                    });
+                    reference.isEmpty() ? (b, o) -> { } : floats::offer);
             Map<String, QuantizedWeight> rounded = options.quant().effectiveRounding() == WeightRounding.GPTQ
                     ? GptqRounder.round(prepared, plan.layers(), options.quant(), calib, progress) : Map.of();
             if (options.quant().floatBudget() > 0) {

@@ -138,20 +138,13 @@ public final class Batches {
      */
     public static void run(OrtRunner runner, Iterable<Sample> data, int maxBatch, Collection<String> outputs,
             Progress progress, BiConsumer<Batch, Map<String, FloatTensor>> each) {
-        run(runner, data, maxBatch, b -> outputs, progress, each);
-    }
-
-    /** As {@link #run(OrtRunner, Iterable, int, Collection, Progress, BiConsumer)}, each batch fetching its own outputs. */
-    public static void run(OrtRunner runner, Iterable<Sample> data, int maxBatch,
-            java.util.function.Function<Batch, Collection<String>> fetch, Progress progress,
-            BiConsumer<Batch, Map<String, FloatTensor>> each) {
         boolean joinFailed = false;
         for (Iterator<Batch> it = of(data, maxBatch, Math.max(maxBatch, WINDOW)); it.hasNext();) {
             Batch b = it.next();
             if (b.count() > 1 && !joinFailed) {
                 Map<String, FloatTensor> out = null;
                 try {
-                    out = runner.run(b.sample(), fetch.apply(b));
+                    out = runner.run(b.sample(), outputs);
                 } catch (QwtException e) {
                     joinFailed = true;
                 }
@@ -163,7 +156,7 @@ public final class Batches {
             }
             for (int i = 0; i < b.count(); i++) {
                 Batch one = b.part(i);
-                each.accept(one, runner.run(one.sample(), fetch.apply(one)));
+                each.accept(one, runner.run(one.sample(), outputs));
                 progress.step();
             }
         }
