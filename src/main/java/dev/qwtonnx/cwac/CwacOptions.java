@@ -84,7 +84,13 @@ public record CwacOptions(Method method, Target target, Schedule schedule, doubl
      */
     public static final int DEFAULT_STAGES = 4;
 
-    /** Calibration samples the fits are measured on, at most (see {@link #samples()}). */
+    /**
+     * Calibration samples the fits are measured on, at most (see {@link #samples()}). Measured on
+     * MiniLM (128 and 200 calibration / 100 held-out sentences): mean cosine within 0.0004 of all
+     * samples, minimum within 0.002 or better, for parallel and the default; 16 samples hold the
+     * mean but lose the minimum (0.9745 against 0.9858). Compensation time then no longer grows
+     * with the calibration set (parallel, 128 sentences: 1.48x plain PTQ end to end, from 2.3x).
+     */
     public static final int DEFAULT_SAMPLES = 32;
 
     public static CwacOptions defaults() {
