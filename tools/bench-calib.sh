@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Calibration benchmark (issue 3): peak heap and time per range method on MiniLM, end-to-end time
 # against ONNX Runtime's Python quantize_static, CWAC share, fidelity per range method.
-# Usage: tools/bench-calib.sh [all|heap|e2e|fidelity|ppocr] [N1,N2] [E2E] [ROUNDS]   (default: all 100,1000 128 3)
+# Usage: tools/bench-calib.sh [all|heap|e2e|fidelity|ppocr|samples] [N1,N2] [E2E] [ROUNDS]   (default: all 100,1000 128 3)
+# "samples": MiniLM fidelity of CWAC measured on all / 64 / 32 / 16 of E2E calibration sentences (not in "all").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mvn -B -q test-compile

@@ -211,7 +211,8 @@ public final class QwtOnnx {
         try (OrtRunner floatRunner = OrtRunner.forPasses(prepared, exposed);
                 FloatReference floats = FloatReference.on(floatRunner, reference)) {
             ranges = new RangeCalibrator(t -> co.observer(methods.get(t)), co.batch()).calibrate(floatRunner, prepared,
-                    methods.keySet(), reference, calib, progress, reference.isEmpty() ? (b, o) -> { } : floats::offer);
+                    methods.keySet(), reference, reference.isEmpty() ? 0 : options.cwac().samples(), calib, progress,
+                    reference.isEmpty() ? (b, o) -> { } : floats::offer);
             Map<String, QuantizedWeight> rounded = options.quant().effectiveRounding() == WeightRounding.GPTQ
                     ? GptqRounder.round(prepared, plan.layers(), options.quant(), calib, progress) : Map.of();
             if (options.quant().floatBudget() > 0) {

@@ -2,6 +2,7 @@ package dev.qwtonnx.calib;
 
 import dev.qwtonnx.QwtException;
 import dev.qwtonnx.calib.data.CalibrationSource;
+import dev.qwtonnx.calib.data.CalibrationSources;
 import dev.qwtonnx.calib.data.InputSpecs;
 import dev.qwtonnx.model.Model;
 import java.util.ArrayList;
@@ -58,6 +59,18 @@ public final class RangeCalibrator {
     public Map<String, Range> calibrate(OrtRunner runner, Model floatModel, Collection<String> tensors,
             Collection<String> extra, CalibrationSource data, Progress progress,
             BiConsumer<Batches.Batch, Map<String, FloatTensor>> tap) {
+        return calibrate(runner, floatModel, tensors, extra, 0, data, progress, tap);
+    }
+
+    /**
+     * As {@link #calibrate(OrtRunner, Model, Collection, Collection, CalibrationSource, Progress, BiConsumer)},
+     * {@code extra} fetched, and {@code tap} called, only for the first {@code extraSamples} samples (0: all):
+     * copying activations out of ORT that nobody keeps costs time. Those samples run first, batched among
+     * themselves, so that a later pass over them alone finds the same batches.
+     */
+    public Map<String, Range> calibrate(OrtRunner runner, Model floatModel, Collection<String> tensors,
+            Collection<String> extra, int extraSamples, CalibrationSource data, Progress progress,
+            BiConsumer<Batches.Batch, Map<String, FloatTensor>> tap) {
         List<String> names = new ArrayList<>(tensors);
         Map<String, RangeObserver> obs = new LinkedHashMap<>();
         for (String n : names) {
@@ -67,10 +80,16 @@ public final class RangeCalibrator {
         fetch.addAll(extra);
         progress.start("calibrate ranges", data.size());
         int batch = Batches.batchable(InputSpecs.of(floatModel.graph())) ? maxBatch : 1;
-        Batches.run(runner, data, batch, fetch, progress, (b, out) -> {
-            observe(obs, out);
-            tap.accept(b, out);
-        });
+        boolean split = extraSamples > 0 && extraSamples < data.size();
+        Batches.run(runner, split ? CalibrationSources.limit(data, extraSamples, null) : data, batch, fetch, progress,
+                (b, out) -> {
+                    observe(obs, out);
+                    tap.accept(b, out);
+                });
+        if (split) {
+            Batches.run(runner, CalibrationSources.skip(data, extraSamples), batch, names, progress,
+                    (b, out) -> observe(obs, out));
+        }
         progress.finish();
         return ranges(obs);
     }

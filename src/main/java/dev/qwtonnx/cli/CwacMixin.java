@@ -38,17 +38,27 @@ final class CwacMixin {
                     + "for quantize, output for compensate).")
     String accept;
 
+    @Option(names = "--cwac-samples", paramLabel = "N",
+            description = "Measure the CWAC fits on the first N calibration samples, 0 = all (default: "
+                    + CwacOptions.DEFAULT_SAMPLES + " for quantize, 0 for compensate).")
+    Integer samples;
+
     /** The options, with quantize's defaults: {@link CwacOptions#DEFAULT_STAGES} stages, no acceptance. */
     CwacOptions options() {
-        return options(CwacOptions.DEFAULT_STAGES, CwacOptions.Accept.NONE);
+        return options(CwacOptions.DEFAULT_STAGES, CwacOptions.Accept.NONE).withSamples(
+                samples == null ? CwacOptions.DEFAULT_SAMPLES : samples);
     }
 
-    /** The options; {@code defaultStages} and {@code defaultAccept} where --stages and --accept are not given. */
+    /**
+     * The options; {@code defaultStages} and {@code defaultAccept} where --stages and --accept are not given,
+     * all samples where --cwac-samples is not.
+     */
     CwacOptions options(int defaultStages, CwacOptions.Accept defaultAccept) {
         return new CwacOptions(QuantizeCommand.parse(CwacOptions.Method.class, method, "--method"),
                 QuantizeCommand.parse(CwacOptions.Target.class, target, "--target"),
                 QuantizeCommand.parse(CwacOptions.Schedule.class, schedule, "--schedule"), ridge, 2.0,
                 QuantizeCommand.parse(CwacOptions.Gate.class, gate, "--gate"), stages == null ? defaultStages : stages,
-                accept == null ? defaultAccept : QuantizeCommand.parse(CwacOptions.Accept.class, accept, "--accept"));
+                accept == null ? defaultAccept : QuantizeCommand.parse(CwacOptions.Accept.class, accept, "--accept"),
+                samples == null ? 0 : samples);
     }
 }

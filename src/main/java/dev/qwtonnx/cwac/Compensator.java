@@ -5,6 +5,7 @@ import dev.qwtonnx.calib.FloatTensor;
 import dev.qwtonnx.calib.OrtRunner;
 import dev.qwtonnx.calib.Progress;
 import dev.qwtonnx.calib.data.CalibrationSource;
+import dev.qwtonnx.calib.data.CalibrationSources;
 import dev.qwtonnx.calib.data.InputSpecs;
 import dev.qwtonnx.calib.data.Sample;
 import dev.qwtonnx.model.GraphEditor;
@@ -154,6 +155,9 @@ public final class Compensator {
         FloatReference own = reference != null && reference.serves(floatOuts) ? null
                 : FloatReference.of(floatModel, floatOuts);
         FloatReference ref = own != null ? own : reference;
+        // The fits measure on the first samples only: two numbers per channel, from rows enough long before the
+        // calibration set ends. Batches joined as the calibration joined them find the reference's kept activations.
+        CalibrationSource fitted = CalibrationSources.limit(data, options.samples(), null);
         Model current = quantModel;
         double currentError = judge != null ? judge.of(current) : Double.NaN;
         try {
@@ -179,7 +183,7 @@ public final class Compensator {
                     }
                 }
                 current = rescaled;
-                Map<String, ChannelStats[]> stats = measure(current, floatModel, ref, stage, floats, data,
+                Map<String, ChannelStats[]> stats = measure(current, floatModel, ref, stage, floats, fitted,
                         progress, stages.size() == 1 ? "compensate" : "compensate stage " + s + "/" + stages.size());
                 Map<String, ChannelFit> stageFits = fit(stage, stats, options.method());
                 if (judge == null) {
@@ -368,7 +372,8 @@ public final class Compensator {
             int batch = Batches.batchable(InputSpecs.of(sliced.graph())) ? maxBatch : 1;
             Batches.run(quantRunner, data, batch, quantOuts, progress, (b, q) -> {
                 Map<String, FloatTensor> f = needsFloat ? reference.get(b) : Map.of();
-                for (QdqLayer l : stage) {
+                // Layer by layer in parallel: ORT's threads are idle while the sums are taken.
+                stage.parallelStream().forEach(l -> {
                     FloatTensor yq = q.get(outputs.get(l.name()));
                     String target = localTargets.get(l.name());
                     FloatTensor yf = target != null ? q.get(target) : f.get(floats.get(l.name()).output());
@@ -376,12 +381,12 @@ public final class Compensator {
                     int axis = l.outputChannelAxis(yq.shape().length);
                     if (!folds) {
                         st[0].add(yq, yf, axis);
-                        continue;
+                        return;
                     }
                     for (int i = 0; i < b.count(); i++) {
                         st[b.ordinals().get(i) % 2].add(yq, yf, axis, i, b.count());
                     }
-                }
+                });
             });
             progress.finish();
         }

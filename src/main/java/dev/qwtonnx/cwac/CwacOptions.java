@@ -23,9 +23,11 @@ import dev.qwtonnx.QwtException;
  * @param accept   none: every stage keeps its folds; output: after each stage, the folds (full fit,
  *                 shift only, or none) that give the lowest model-output error against the float
  *                 model on the acceptance samples are kept, so that no stage makes the output worse
+ * @param samples  the fits are measured on at most this many calibration samples, the first ones
+ *                 (0 = all): two numbers per channel need far fewer rows than ranges do
  */
 public record CwacOptions(Method method, Target target, Schedule schedule, double ridge, double maxGain, Gate gate,
-        int stages, Accept accept) {
+        int stages, Accept accept, int samples) {
     public enum Method { NONE, BIAS, CWAC }
 
     public enum Target { LOCAL, GLOBAL }
@@ -50,6 +52,12 @@ public record CwacOptions(Method method, Target target, Schedule schedule, doubl
         this(method, target, schedule, ridge, maxGain, gate, 0, Accept.NONE);
     }
 
+    /** Measured on at most {@link #DEFAULT_SAMPLES} samples. */
+    public CwacOptions(Method method, Target target, Schedule schedule, double ridge, double maxGain, Gate gate,
+            int stages, Accept accept) {
+        this(method, target, schedule, ridge, maxGain, gate, stages, accept, DEFAULT_SAMPLES);
+    }
+
     public CwacOptions {
         if (!(ridge >= 0) || Double.isInfinite(ridge)) {
             throw new QwtException("ridge must be a finite number >= 0, got " + ridge);
@@ -59,6 +67,9 @@ public record CwacOptions(Method method, Target target, Schedule schedule, doubl
         }
         if (stages < 0) {
             throw new QwtException("stages must be >= 0 (0 = one per depth), got " + stages);
+        }
+        if (samples < 0) {
+            throw new QwtException("CWAC samples must be >= 0 (0 = all), got " + samples);
         }
         if (method == null || target == null || schedule == null || gate == null || accept == null) {
             throw new IllegalArgumentException("method, target, schedule, gate and accept are required");
@@ -73,6 +84,15 @@ public record CwacOptions(Method method, Target target, Schedule schedule, doubl
      */
     public static final int DEFAULT_STAGES = 4;
 
+    /**
+     * Calibration samples the fits are measured on, at most (see {@link #samples()}). Measured on
+     * MiniLM (128 and 200 calibration / 100 held-out sentences): mean cosine within 0.0004 of all
+     * samples, minimum within 0.002 or better, for parallel and the default; 16 samples hold the
+     * mean but lose the minimum (0.9745 against 0.9858). Compensation time then no longer grows
+     * with the calibration set (parallel, 128 sentences: 1.48x plain PTQ end to end, from 2.3x).
+     */
+    public static final int DEFAULT_SAMPLES = 32;
+
     public static CwacOptions defaults() {
         return new CwacOptions(Method.CWAC, Target.GLOBAL, Schedule.SEQUENTIAL, 0.01, 2.0, Gate.NONE, DEFAULT_STAGES,
                 Accept.NONE);
@@ -83,32 +103,36 @@ public record CwacOptions(Method method, Target target, Schedule schedule, doubl
      * model-output error. Measured on ORT quantize_static models (MiniLM embedding cosine from
      * 0.9286 / QOperator 0.9316; detector IoU from 0.8811 / 0.8810): per depth 0.9790 / 0.9836 and
      * 0.9296 / 0.9426, in 4 stages 0.9671 / 0.9719 and 0.9344 / 0.9316. Compensating is a one-off
-     * step, so the finer schedule's cost (about 5x the 4-stage time) is worth it.
+     * step, so the finer schedule's cost (about 5x the 4-stage time) is worth it; it measures on all samples.
      */
     public static CwacOptions compensateDefaults() {
-        return defaults().withSchedule(Schedule.SEQUENTIAL, COMPENSATE_STAGES).withAccept(Accept.OUTPUT);
+        return defaults().withSchedule(Schedule.SEQUENTIAL, COMPENSATE_STAGES).withAccept(Accept.OUTPUT).withSamples(0);
     }
 
     /** Stages for {@link #compensateDefaults()}: one per depth. */
     public static final int COMPENSATE_STAGES = 0;
 
     public CwacOptions withMethod(Method m) {
-        return new CwacOptions(m, target, schedule, ridge, maxGain, gate, stages, accept);
+        return new CwacOptions(m, target, schedule, ridge, maxGain, gate, stages, accept, samples);
     }
 
     public CwacOptions withGate(Gate g) {
-        return new CwacOptions(method, target, schedule, ridge, maxGain, g, stages, accept);
+        return new CwacOptions(method, target, schedule, ridge, maxGain, g, stages, accept, samples);
     }
 
     public CwacOptions withAccept(Accept a) {
-        return new CwacOptions(method, target, schedule, ridge, maxGain, gate, stages, a);
+        return new CwacOptions(method, target, schedule, ridge, maxGain, gate, stages, a, samples);
     }
 
     public CwacOptions withRidge(double r) {
-        return new CwacOptions(method, target, schedule, r, maxGain, gate, stages, accept);
+        return new CwacOptions(method, target, schedule, r, maxGain, gate, stages, accept, samples);
     }
 
     public CwacOptions withSchedule(Schedule s, int maxStages) {
-        return new CwacOptions(method, target, s, ridge, maxGain, gate, maxStages, accept);
+        return new CwacOptions(method, target, s, ridge, maxGain, gate, maxStages, accept, samples);
+    }
+
+    public CwacOptions withSamples(int n) {
+        return new CwacOptions(method, target, schedule, ridge, maxGain, gate, stages, accept, n);
     }
 }

@@ -79,6 +79,9 @@ public final class CalibrationBench {
         if (which.equals("all") || which.equals("rest") || which.equals("fidelity")) {
             fidelity(modelFile, sentences);
         }
+        if (which.equals("samples")) {
+            cwacSamples(modelFile, sentences, endToEnd);
+        }
         if (which.equals("all") || which.equals("rest") || which.equals("ppocr")) {
             ppocr();
         }
@@ -205,6 +208,29 @@ public final class CalibrationBench {
             EmbeddingFidelity raw = EmbeddingFidelity.measure(r.prepared(), r.uncompensated(), eval);
             System.out.printf("| %s | %.4f | %.4f | %.4f | %.4f |%n", method.label(), fid.mean(), fid.min(), raw.mean(),
                     raw.min());
+        }
+    }
+
+    /**
+     * CWAC fitted on a capped number of the calibration samples ({@link CwacOptions#samples()}):
+     * MiniLM fidelity with {@code n} calibration / 100 held-out fortunes, parallel and default schedules.
+     */
+    static void cwacSamples(Path modelFile, List<String> sentences, int n) throws Exception {
+        Model f = ModelIO.load(modelFile);
+        List<Sample> calib = MiniLm.samples(sentences.subList(0, n), 128);
+        List<Sample> eval = MiniLm.samples(sentences.subList(n, n + 100), 128);
+        System.out.println("## CWAC samples: MiniLM " + n + " calibration / 100 held-out fortunes; cosine vs float");
+        System.out.println("| schedule | cwac samples | mean | min | compensate s |");
+        System.out.println("|---|---|---|---|---|");
+        CwacOptions d = CwacOptions.defaults();
+        for (CwacOptions c : List.of(d.withSchedule(CwacOptions.Schedule.PARALLEL, 0), d)) {
+            for (int k : new int[] {0, 64, 32, 16}) {
+                QwtOnnx.Result r = QwtOnnx.quantize(f, CalibrationSources.ofList(calib),
+                        QwtOnnx.Options.defaults().withCwac(c.withSamples(k)), Progress.NONE, null);
+                EmbeddingFidelity fid = EmbeddingFidelity.measure(r.prepared(), r.model(), eval);
+                System.out.printf("| %s | %s | %.4f | %.4f | %.2f |%n", c.schedule(), k == 0 ? "all" : k, fid.mean(),
+                        fid.min(), r.compensateTime().toNanos() / 1e9);
+            }
         }
     }
 

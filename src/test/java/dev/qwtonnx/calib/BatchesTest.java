@@ -145,4 +145,36 @@ class BatchesTest {
                 CalibrationSources.ofList(samples), Progress.NONE);
         assertEquals(new Range(-5f, 10f), ranges.get("r"));
     }
+
+    /**
+     * Outputs only compensation keeps are fetched for its first samples only, batched among themselves as a
+     * pass over them alone batches them; the ranges do not change.
+     */
+    @Test
+    void extraOutputsAreFetchedForTheFirstSamplesOnly() {
+        Model m = mlpAnyBatch();
+        List<String> tensors = new ArrayList<>(LayerMatcher.match(m, QuantOptions.defaults()).tensorsToCalibrate());
+        String extra = m.graph().getOutput(0).getName();
+        CalibrationSource data = lengths(4, 9, 4, 4, 9, 4, 17, 4, 9);
+        Map<String, Range> all = new RangeCalibrator(t -> new MinMaxObserver(), 2).calibrate(m, tensors, data,
+                Progress.NONE);
+        List<List<Integer>> tapped = new ArrayList<>();
+        Map<String, Range> capped;
+        List<String> exposed = new ArrayList<>(tensors);
+        exposed.add(extra);
+        try (OrtRunner runner = OrtRunner.forPasses(m, exposed)) {
+            capped = new RangeCalibrator(t -> new MinMaxObserver(), 2).calibrate(runner, m, tensors, List.of(extra), 4,
+                    data, Progress.NONE, (b, out) -> {
+                        assertTrue(out.containsKey(extra));
+                        tapped.add(b.ordinals());
+                    });
+        }
+        assertEquals(all, capped);
+        List<List<Integer>> alone = new ArrayList<>();
+        for (Iterator<Batches.Batch> it = Batches.of(CalibrationSources.limit(data, 4, null), 2, Batches.WINDOW);
+                it.hasNext();) {
+            alone.add(it.next().ordinals());
+        }
+        assertEquals(alone, tapped);
+    }
 }

@@ -203,6 +203,19 @@ class CliTest {
         assertUserError(cli(MODEL, out.toString(), "--calib", CALIB, "--method", "magic"), out, "--method");
     }
 
+    /** --cwac-samples reaches the options the output records; a negative count is a user error. */
+    @Test
+    void cwacSamplesOption() {
+        Path out = tmp.resolve("cnn-int8-cwac2.onnx");
+        Run r = cli(MODEL, out.toString(), "--calib", CALIB, "--cwac-samples", "2");
+        assertEquals(0, r.code(), r.err());
+        String options = ModelIO.load(out).proto().getMetadataPropsList().stream()
+                .filter(e -> e.getKey().equals("qwt.options")).findFirst().orElseThrow().getValue();
+        assertTrue(options.contains("samples=2"), options);
+        Path bad = tmp.resolve("o.onnx");
+        assertUserError(cli(MODEL, bad.toString(), "--calib", CALIB, "--cwac-samples", "-1"), bad, "CWAC samples");
+    }
+
     @Test
     void missingOutputFolder() {
         Path out = tmp.resolve("no/such/dir/o.onnx");

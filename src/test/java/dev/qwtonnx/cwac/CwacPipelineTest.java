@@ -142,6 +142,36 @@ class CwacPipelineTest {
         }
     }
 
+    /** With a sample cap, the fits are those measured on the first samples alone. */
+    @org.junit.jupiter.api.Test
+    void cappedFitsAreTheFitsOfTheFirstSamples() {
+        Case c = (Case) cases().toList().get(2).get()[0];
+        QwtOnnx.Result none = run(c, CwacOptions.defaults().withMethod(CwacOptions.Method.NONE), 6);
+        CwacOptions o = CwacOptions.defaults().withSchedule(CwacOptions.Schedule.PARALLEL, 0);
+        Map<String, ChannelFit> capped = new Compensator(o.withSamples(8), 4).compensate(none.prepared(),
+                none.uncompensated(), c.calib(), Progress.NONE).fits();
+        Map<String, ChannelFit> first = new Compensator(o.withSamples(0), 4).compensate(none.prepared(),
+                none.uncompensated(), dev.qwtonnx.calib.data.CalibrationSources.limit(c.calib(), 8, null),
+                Progress.NONE).fits();
+        Map<String, ChannelFit> all = new Compensator(o.withSamples(0), 4).compensate(none.prepared(),
+                none.uncompensated(), c.calib(), Progress.NONE).fits();
+        assertEquals(first.keySet(), capped.keySet());
+        boolean differsFromAll = false;
+        for (String l : first.keySet()) {
+            org.junit.jupiter.api.Assertions.assertArrayEquals(first.get(l).a(), capped.get(l).a(), 1e-9, l);
+            org.junit.jupiter.api.Assertions.assertArrayEquals(first.get(l).b(), capped.get(l).b(), 1e-9, l);
+            differsFromAll |= !java.util.Arrays.equals(all.get(l).a(), capped.get(l).a());
+        }
+        assertTrue(differsFromAll, "the cap changed nothing: were all samples measured?");
+    }
+
+    @org.junit.jupiter.api.Test
+    void aNegativeSampleCapIsRefused() {
+        dev.qwtonnx.QwtException e = org.junit.jupiter.api.Assertions.assertThrows(dev.qwtonnx.QwtException.class,
+                () -> CwacOptions.defaults().withSamples(-1));
+        assertTrue(e.getMessage().contains("-1"), e.getMessage());
+    }
+
     /** Two MatMuls share one weight and one bias constant: each gets its own compensated copy. */
     @org.junit.jupiter.api.Test
     void sharedWeightAndBiasAreCopiedNotChangedForBoth() {

@@ -326,6 +326,14 @@ public final class CalibrationSources {
         return pick(src, chosen);
     }
 
+    /** The samples after the first {@code n} of a source, in its order. */
+    public static CalibrationSource skip(CalibrationSource src, int n) {
+        if (n < 0) {
+            throw new IllegalArgumentException("cannot skip " + n + " samples");
+        }
+        return n == 0 ? src : pick(src, IntStream.range(Math.min(n, src.size()), src.size()).toArray());
+    }
+
     /** The samples at the given positions of a source (increasing, unless it has random access). */
     private static CalibrationSource pick(CalibrationSource src, int[] positions) {
         if (src instanceof IndexedSource idx) {
