@@ -51,17 +51,19 @@ public final class Bench {
                     gated.withMethod(CwacOptions.Method.BIAS)));
             for (CwacOptions.Target t : CwacOptions.Target.values()) {
                 for (CwacOptions.Schedule s : CwacOptions.Schedule.values()) {
-                    out.add(new Config(w + "cwac " + t.name().toLowerCase() + "/" + s.name().toLowerCase(), b,
+                    // Sequential here is one stage per depth (the 6-argument options).
+                    out.add(new Config(w + "cwac " + t.name().toLowerCase() + "/" + s.name().toLowerCase()
+                            + (s == CwacOptions.Schedule.SEQUENTIAL ? " per depth" : ""), b,
                             WeightRounding.NEAREST, new CwacOptions(CwacOptions.Method.CWAC, t, s, 0.01, 2.0,
                                     CwacOptions.Gate.NONE)));
                 }
             }
-            out.add(new Config(w + "cwac global/sequential +cv gate", b, WeightRounding.NEAREST, gated));
-            out.add(new Config(w + "cwac global/sequential +cv gate, ridge 0.1", b, WeightRounding.NEAREST,
+            out.add(new Config(w + "cwac default (4 stages, 32 samples) +cv gate", b, WeightRounding.NEAREST, gated));
+            out.add(new Config(w + "cwac default +cv gate, ridge 0.1", b, WeightRounding.NEAREST,
                     gated.withRidge(0.1)));
             out.add(new Config(w + "gptq none", b, WeightRounding.GPTQ, ungated.withMethod(CwacOptions.Method.NONE)));
-            out.add(new Config(w + "gptq + cwac global/sequential +cv gate", b, WeightRounding.GPTQ, gated));
-            out.add(new Config(w + "gptq + cwac global/sequential", b, WeightRounding.GPTQ, ungated));
+            out.add(new Config(w + "gptq + cwac default +cv gate", b, WeightRounding.GPTQ, gated));
+            out.add(new Config(w + "gptq + cwac default", b, WeightRounding.GPTQ, ungated));
             out.add(new Config(w + "defaults + float budget 2", b, WeightRounding.AUTO, CwacOptions.defaults(), 2));
         }
         return out;
@@ -108,7 +110,7 @@ public final class Bench {
                 noneNodes = nodes;
             }
             Map<String, Integer> ops = OrtKernels.optimizedOpCounts(r.model());
-            boolean timeIt = c.name().endsWith("8 none") || c.name().endsWith("8 cwac global/sequential +cv gate")
+            boolean timeIt = c.name().endsWith("8 none") || c.name().endsWith("8 cwac default (4 stages, 32 samples) +cv gate")
                     || c.floatBudget() > 0;
             System.out.printf("| %s | %.4f | %.4f | %.1f | %s | %d | %d |%n", c.name(), fid[0], fid[1], secs,
                     timeIt ? String.format("%.2f", latencyRatio(r.prepared(), r.model(), eval)) : "-",
