@@ -7,6 +7,7 @@ import dev.qwtonnx.model.Tensors;
 import dev.qwtonnx.onnx.NodeProto;
 import dev.qwtonnx.onnx.TensorProto;
 import dev.qwtonnx.quant.LayerKind;
+import dev.qwtonnx.quant.LayerMatcher;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -101,11 +102,11 @@ public final class QdqLayers {
                 // The bias Add reads the MatMul directly (ours), or through a re-quantizing Q → DQ pair (ORT's
                 // quantize_static): either way the Add's constant is the layer's bias to fold the shift into.
                 String addInput = requantized(g, output);
-                NodeProto a = biasAdd(g, addInput, channels);
+                LayerMatcher.BiasAdd a = LayerMatcher.biasAdd(g, addInput, channels);
                 if (a != null) {
-                    add = a.getName();
-                    addConst = a.getInput(0).equals(addInput) ? a.getInput(1) : a.getInput(0);
-                    output = a.getOutput(0);
+                    add = a.add().getName();
+                    addConst = a.constant();
+                    output = a.add().getOutput(0);
                 }
             }
             layers.add(new QdqLayer(kind, n.getName(), n.getInput(0), Tensors.floats(xs)[0], wdq.getInput(1), biasQ,
@@ -156,11 +157,11 @@ public final class QdqLayers {
         List<NodeProto> readers = g.isGraphOutput(output) ? List.of() : g.consumers(output);
         if (!conv && readers.size() == 1 && isDq(readers.get(0))) {
             String deq = readers.get(0).getOutput(0);
-            NodeProto a = biasAdd(g, deq, channels);
+            LayerMatcher.BiasAdd a = LayerMatcher.biasAdd(g, deq, channels);
             if (a != null) {
-                add = a.getName();
-                addConst = a.getInput(0).equals(deq) ? a.getInput(1) : a.getInput(0);
-                output = a.getOutput(0);
+                add = a.add().getName();
+                addConst = a.constant();
+                output = a.add().getOutput(0);
             }
         }
         return new QdqLayer(kind, n.getName(), n.getInput(0), Tensors.floats(xs)[0], n.getInput(4), biasQ, null, add,
@@ -205,11 +206,11 @@ public final class QdqLayers {
             add = n.getName(); // the node adds its bias itself: the fold rewrites its own input
             addConst = n.getInput(6);
         } else if (!g.isGraphOutput(output)) {
-            NodeProto a = biasAdd(g, output, channels);
+            LayerMatcher.BiasAdd a = LayerMatcher.biasAdd(g, output, channels);
             if (a != null) {
-                add = a.getName();
-                addConst = a.getInput(0).equals(output) ? a.getInput(1) : a.getInput(0);
-                output = a.getOutput(0);
+                add = a.add().getName();
+                addConst = a.constant();
+                output = a.add().getOutput(0);
             }
         }
         return new QdqLayer(LayerKind.MATMUL, n.getName(), n.getInput(0), Tensors.floats(xs)[0], n.getInput(3), null,
@@ -257,19 +258,6 @@ public final class QdqLayers {
                 quantizedOut && n.getInputCount() > 8 ? n.getInput(8) : null);
         return new QdqLayer(LayerKind.GEMM, n.getName(), n.getInput(0), Tensors.floats(xs)[0], n.getInput(4), biasQ,
                 null, null, null, n.getOutput(0), channels, q);
-    }
-
-    /** The Add that alone reads {@code tensor} and adds a float constant of {@code channels} values (a bias), or null. */
-    private static NodeProto biasAdd(GraphEditor g, String tensor, int channels) {
-        List<NodeProto> readers = g.isGraphOutput(tensor) ? List.of() : g.consumers(tensor);
-        if (readers.size() != 1 || !readers.get(0).getOpType().equals("Add") || readers.get(0).getInputCount() != 2) {
-            return null;
-        }
-        NodeProto a = readers.get(0);
-        TensorProto c = g.initializer(a.getInput(0).equals(tensor) ? a.getInput(1) : a.getInput(0));
-        boolean bias = c != null && c.getDataType() == TensorProto.DataType.FLOAT_VALUE
-                && Tensors.floats(c).length == channels && Tensors.dims(c)[c.getDimsCount() - 1] == channels;
-        return bias ? a : null;
     }
 
     /**

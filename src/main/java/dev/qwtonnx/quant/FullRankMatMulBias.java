@@ -40,10 +40,13 @@ public final class FullRankMatMulBias implements Pass {
         // Weight DequantizeLinear output → the bias initializer of the Add after its MatMul.
         Map<String, String> biasByWeight = new HashMap<>();
         for (NodeProto n : g.nodes()) {
-            String bias = n.getOpType().equals("MatMul") && n.getInputCount() == 2 ? vectorBias(g, n) : null;
-            NodeProto wdq = bias == null ? null : g.producer(n.getInput(1));
-            if (wdq != null && wdq.getOpType().equals("DequantizeLinear") && g.isInitializer(wdq.getInput(0))) {
-                biasByWeight.put(n.getInput(1), bias);
+            NodeProto wdq = n.getOpType().equals("MatMul") && n.getInputCount() == 2 ? g.producer(n.getInput(1)) : null;
+            TensorProto w = wdq != null && wdq.getOpType().equals("DequantizeLinear")
+                    ? g.initializer(wdq.getInput(0)) : null;
+            LayerMatcher.BiasAdd bias = w == null || w.getDimsCount() != 2 ? null
+                    : LayerMatcher.biasAdd(g, n.getOutput(0), w.getDims(1));
+            if (bias != null && g.initializer(bias.constant()).getDimsCount() == 1) {
+                biasByWeight.put(n.getInput(1), bias.constant());
             }
         }
         if (biasByWeight.isEmpty() || !anyFullyStaticInput(model)) {
@@ -68,21 +71,6 @@ public final class FullRankMatMulBias implements Pass {
             changed = true;
         }
         return changed ? PassResult.changed(model.withGraph(g.build())) : PassResult.unchanged(model);
-    }
-
-    /** The [N] float constant of the bias Add that alone reads {@code matmul}'s output, or null. */
-    private static String vectorBias(GraphEditor g, NodeProto matmul) {
-        String out = matmul.getOutput(0);
-        if (g.isGraphOutput(out) || g.consumers(out).size() != 1) {
-            return null;
-        }
-        NodeProto add = g.consumers(out).get(0);
-        if (!add.getOpType().equals("Add") || add.getInputCount() != 2) {
-            return null;
-        }
-        String other = add.getInput(0).equals(out) ? add.getInput(1) : add.getInput(0);
-        TensorProto c = g.initializer(other);
-        return c != null && c.getDataType() == TensorProto.DataType.FLOAT_VALUE && c.getDimsCount() == 1 ? other : null;
     }
 
     /** The rank ORT's fusion restores after its Gemm: the length of the shape its output Reshape takes. */

@@ -158,6 +158,27 @@ public final class LayerMatcher {
         return null;
     }
 
+    /** A bias Add: the node, and the name of its constant input. */
+    public record BiasAdd(NodeProto add, String constant) {
+    }
+
+    /**
+     * The Add that alone reads {@code tensor} (not a graph output) and adds a float constant of
+     * {@code channels} values along its last axis: a MatMul's bias. Null when there is none.
+     */
+    public static BiasAdd biasAdd(GraphEditor g, String tensor, long channels) {
+        List<NodeProto> readers = g.isGraphOutput(tensor) ? List.of() : g.consumers(tensor);
+        if (readers.size() != 1) {
+            return null;
+        }
+        NodeProto add = readers.get(0);
+        if (!add.getOpType().equals("Add") || !Model.isDefaultDomain(add.getDomain()) || add.getInputCount() != 2) {
+            return null;
+        }
+        String other = add.getInput(0).equals(tensor) ? add.getInput(1) : add.getInput(0);
+        return !other.equals(tensor) && isVector(g.initializer(other), channels) ? new BiasAdd(add, other) : null;
+    }
+
     /** A float constant holding exactly {@code n} values along its last axis (leading axes of 1). */
     static boolean isVector(TensorProto t, long n) {
         if (t == null || t.getDataType() != TensorProto.DataType.FLOAT_VALUE || t.getDimsCount() == 0) {
@@ -184,18 +205,11 @@ public final class LayerMatcher {
         String output = n.getOutput(0);
         NodeProto biasAdd = null;
         String biasConst = null;
-        if (kind == LayerKind.MATMUL && !g.isGraphOutput(output)) {
-            List<NodeProto> readers = g.consumers(output);
-            if (readers.size() == 1 && readers.get(0).getOpType().equals("Add")
-                    && Model.isDefaultDomain(readers.get(0).getDomain()) && readers.get(0).getInputCount() == 2) {
-                NodeProto add = readers.get(0);
-                String other = add.getInput(0).equals(output) ? add.getInput(1) : add.getInput(0);
-                if (!other.equals(output) && isVector(g.initializer(other), channels)) {
-                    biasAdd = add;
-                    biasConst = other;
-                    output = add.getOutput(0);
-                }
-            }
+        BiasAdd found = kind == LayerKind.MATMUL ? biasAdd(g, output, channels) : null;
+        if (found != null) {
+            biasAdd = found.add();
+            biasConst = found.constant();
+            output = biasAdd.getOutput(0);
         }
         boolean quantizeOutput = options.outputQuantized().contains(kind);
         NodeProto relu = null;

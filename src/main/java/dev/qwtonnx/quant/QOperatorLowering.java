@@ -100,17 +100,12 @@ public final class QOperatorLowering implements Pass {
         String out = n.getOutput(0);
         NodeProto add = null;
         String addConst = null;
-        if (kind == LayerKind.MATMUL && !g.isGraphOutput(out) && g.consumers(out).size() == 1) {
-            NodeProto a = g.consumers(out).get(0);
-            if (a.getOpType().equals("Add") && Model.isDefaultDomain(a.getDomain()) && a.getInputCount() == 2) {
-                String other = a.getInput(0).equals(out) ? a.getInput(1) : a.getInput(0);
-                TensorProto c = g.initializer(other);
-                long channels = Tensors.dims(g.initializer(wdq.getInput(0)))[1];
-                if (c != null && c.getDimsCount() == 1 && LayerMatcher.isVector(c, channels)) {
-                    add = a;
-                    addConst = other;
-                }
-            }
+        LayerMatcher.BiasAdd bias = kind == LayerKind.MATMUL
+                ? LayerMatcher.biasAdd(g, out, Tensors.dims(g.initializer(wdq.getInput(0)))[1]) : null;
+        // MatMulIntegerToFloat takes its bias as [N]; a full-rank one (see FullRankMatMulBias) stays an Add.
+        if (bias != null && g.initializer(bias.constant()).getDimsCount() == 1) {
+            add = bias.add();
+            addConst = bias.constant();
         }
         NodeProto outQ = null;
         if (add == null && !g.isGraphOutput(out) && g.consumers(out).size() == 1) {
