@@ -5,17 +5,11 @@
 # "samples": MiniLM fidelity of CWAC measured on all / 64 / 32 / 16 of E2E calibration sentences (not in "all").
 set -euo pipefail
 cd "$(dirname "$0")/.."
-mvn -B -q test-compile
-mvn -B -q -Dstyle.color=never dependency:build-classpath -Dmdep.includeScope=test -Dmdep.outputFile=target/bench.classpath
-cp=$(cat target/bench.classpath)
-# A snapshot of the compiled classes: a rebuild while the bench runs must not pull classes from under it.
-snap=$(mktemp -d)
-trap 'rm -rf "$snap"' EXIT
-cp -r target/classes target/test-classes "$snap"/
+source tools/bench-classpath.sh
 run() { java -Xmx2g "$@"; }
 which=${1:-all}
 args=("${2:-100,1000}" "${3:-128}" "${4:-3}")
-cls=(-cp "$snap/test-classes:$snap/classes:$cp" dev.qwtonnx.bench.CalibrationBench)
+cls=(-cp "$benchcp" dev.qwtonnx.bench.CalibrationBench)
 # The heap section in a JVM of its own with a fixed young generation (-Xmn): otherwise G1 grows it
 # with the run's length, and the heap pools' peak usage would measure the collector's sizing rather
 # than what calibration keeps. The timed sections run with the JVM's default sizing, as users do.
