@@ -199,7 +199,7 @@ public final class QwtOnnx {
         }
         // One float session for the whole run: calibration observes its activations, and compensation
         // compares with the layer outputs it keeps from the same pass.
-        List<String> reference = compensationReference(plan, options.cwac());
+        List<String> reference = compensationReference(prepared, plan, options.cwac());
         Set<String> exposed = new LinkedHashSet<>(methods.keySet());
         exposed.addAll(reference);
         Map<String, Range> ranges;
@@ -265,14 +265,19 @@ public final class QwtOnnx {
                 List.copyOf(ifBranches));
     }
 
-    /** The float layer outputs compensation compares with (none when it measures against local targets only). */
-    private static List<String> compensationReference(LayerMatcher.Result plan, CwacOptions cwac) {
-        if (cwac.method() == CwacOptions.Method.NONE || cwac.target() == CwacOptions.Target.LOCAL) {
-            return List.of();
-        }
+    /**
+     * The float layer outputs compensation compares with: those of the layers it measures against
+     * the float model (the first of each stage; the others have local targets), none when it
+     * measures against local targets only.
+     */
+    private static List<String> compensationReference(Model prepared, LayerMatcher.Result plan, CwacOptions cwac) {
+        Set<String> global = Compensator.globalTargets(prepared.graph(), plan.layers(), LayerPlan::name,
+                LayerPlan::input, cwac);
         List<String> outs = new ArrayList<>();
         for (LayerPlan l : plan.layers()) {
-            outs.add(l.output());
+            if (global.contains(l.name())) {
+                outs.add(l.output());
+            }
         }
         return outs;
     }

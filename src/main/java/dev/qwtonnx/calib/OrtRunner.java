@@ -161,7 +161,11 @@ public final class OrtRunner implements AutoCloseable {
     private static FloatTensor toFloat(OnnxTensor t) {
         long[] shape = t.getInfo().getShape();
         if (t.getInfo().type == ai.onnxruntime.OnnxJavaType.FLOAT) {
+            // ORT copies the output into a new heap buffer: its array is ours, no second copy needed.
             FloatBuffer fb = t.getFloatBuffer();
+            if (fb.hasArray() && fb.arrayOffset() == 0 && fb.position() == 0 && fb.remaining() == fb.array().length) {
+                return new FloatTensor(fb.array(), shape);
+            }
             float[] data = new float[fb.remaining()];
             fb.get(data);
             return new FloatTensor(data, shape);

@@ -17,10 +17,12 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.function.Function;
 
 /**
  * Channel-wise affine compensation as an analysis plus a fold: measures each quantized layer's
@@ -143,16 +145,20 @@ public final class Compensator {
         }
         List<List<QdqLayer>> stages = options.schedule() == CwacOptions.Schedule.PARALLEL ? List.of(layers)
                 : grouped(stages(quantModel, layers), options.stages());
+        // Float activations only for the layers measured against them; the rest have local targets.
+        Set<String> global = globalTargets(quantModel.graph(), layers, QdqLayer::name, QdqLayer::input, options);
         List<String> floatOuts = new ArrayList<>();
         for (QdqLayer l : layers) {
-            floatOuts.add(floats.get(l.name()).output());
+            if (global.contains(l.name())) {
+                floatOuts.add(floats.get(l.name()).output());
+            }
         }
         OutputError judge = options.accept() == CwacOptions.Accept.OUTPUT
                 ? new OutputError(floatModel, first(acceptance != null && acceptance.size() > 0 ? acceptance : data,
                         MAX_ACCEPTANCE_SAMPLES))
                 : null;
         // The float activations do not change between stages: one reference, each batch computed once.
-        FloatReference own = reference != null && reference.serves(floatOuts) ? null
+        FloatReference own = floatOuts.isEmpty() || reference != null && reference.serves(floatOuts) ? null
                 : FloatReference.of(floatModel, floatOuts);
         FloatReference ref = own != null ? own : reference;
         // The fits measure on the first samples only: two numbers per channel, from rows enough long before the
@@ -270,18 +276,23 @@ public final class Compensator {
      * layer upstream of it, so layers in one stage never feed each other.
      */
     static List<List<QdqLayer>> stages(Model quant, List<QdqLayer> layers) {
-        Map<String, QdqLayer> byName = new HashMap<>();
-        for (QdqLayer l : layers) {
-            byName.put(l.name(), l);
+        return stages(quant.graph(), layers, QdqLayer::name);
+    }
+
+    /** As {@link #stages(Model, List)} for layers of any kind, named by {@code name}. */
+    static <L> List<List<L>> stages(GraphProto g, List<L> layers, Function<L, String> name) {
+        Map<String, L> byName = new HashMap<>();
+        for (L l : layers) {
+            byName.put(name.apply(l), l);
         }
         Map<String, Integer> depth = new HashMap<>();
-        TreeMap<Integer, List<QdqLayer>> stages = new TreeMap<>();
-        for (NodeProto n : quant.graph().getNodeList()) {
+        TreeMap<Integer, List<L>> stages = new TreeMap<>();
+        for (NodeProto n : g.getNodeList()) {
             int d = 0;
             for (String in : n.getInputList()) {
                 d = Math.max(d, depth.getOrDefault(in, 0));
             }
-            QdqLayer l = byName.get(n.getName());
+            L l = byName.get(n.getName());
             if (l != null) {
                 d += 1;
                 stages.computeIfAbsent(d, k -> new ArrayList<>()).add(l);
@@ -294,13 +305,13 @@ public final class Compensator {
     }
 
     /** Consecutive stages joined into at most {@code most} (0: as they are), as evenly as they go. */
-    static List<List<QdqLayer>> grouped(List<List<QdqLayer>> stages, int most) {
+    static <L> List<List<L>> grouped(List<List<L>> stages, int most) {
         if (most == 0 || stages.size() <= most) {
             return stages;
         }
-        List<List<QdqLayer>> out = new ArrayList<>();
+        List<List<L>> out = new ArrayList<>();
         for (int g = 0; g < most; g++) {
-            List<QdqLayer> joined = new ArrayList<>();
+            List<L> joined = new ArrayList<>();
             for (int k = g * stages.size() / most; k < (g + 1) * stages.size() / most; k++) {
                 joined.addAll(stages.get(k));
             }
@@ -311,20 +322,25 @@ public final class Compensator {
 
     /** The layers of {@code stage} that read (through any path) the output of another layer of it. */
     static List<QdqLayer> fedByStage(Model quant, List<QdqLayer> stage) {
-        Map<String, QdqLayer> byName = new HashMap<>();
-        for (QdqLayer l : stage) {
-            byName.put(l.name(), l);
+        return fedByStage(quant.graph(), stage, QdqLayer::name, QdqLayer::input);
+    }
+
+    /** As {@link #fedByStage(Model, List)} for layers of any kind, named by {@code name}, reading {@code input}. */
+    static <L> List<L> fedByStage(GraphProto g, List<L> stage, Function<L, String> name, Function<L, String> input) {
+        Map<String, L> byName = new HashMap<>();
+        for (L l : stage) {
+            byName.put(name.apply(l), l);
         }
         Set<String> downstream = new HashSet<>();
-        List<QdqLayer> fed = new ArrayList<>();
-        for (NodeProto n : quant.graph().getNodeList()) {
+        List<L> fed = new ArrayList<>();
+        for (NodeProto n : g.getNodeList()) {
             boolean reached = false;
             for (String in : n.getInputList()) {
                 reached |= downstream.contains(in);
             }
-            QdqLayer l = byName.get(n.getName());
+            L l = byName.get(n.getName());
             if (l != null) {
-                if (downstream.contains(l.input())) {
+                if (downstream.contains(input.apply(l))) {
                     fed.add(l);
                 }
                 reached = true;
@@ -334,6 +350,33 @@ public final class Compensator {
             }
         }
         return fed;
+    }
+
+    /**
+     * The layers measured against the float model's activations (the global target) under
+     * {@code options}: in each stage, those not fed by another layer of it (the rest are measured
+     * against their local target, computed in the quantized model). Works on the float or the
+     * quantized graph alike, Q/DQ pairs only lengthening the paths between layers; the calibration
+     * pass keeps the float activations of these layers only.
+     */
+    public static <L> Set<String> globalTargets(GraphProto g, List<L> layers, Function<L, String> name,
+            Function<L, String> input, CwacOptions options) {
+        Set<String> out = new LinkedHashSet<>();
+        if (options.method() == CwacOptions.Method.NONE || options.target() == CwacOptions.Target.LOCAL) {
+            return out;
+        }
+        List<List<L>> stages = options.schedule() == CwacOptions.Schedule.PARALLEL ? List.of(layers)
+                : grouped(stages(g, layers, name), options.stages());
+        for (List<L> stage : stages) {
+            Set<String> fed = new HashSet<>();
+            fedByStage(g, stage, name, input).forEach(l -> fed.add(name.apply(l)));
+            for (L l : stage) {
+                if (!fed.contains(name.apply(l))) {
+                    out.add(name.apply(l));
+                }
+            }
+        }
+        return out;
     }
 
     /** Runs the stage's layers over the data and keeps, per layer, the sums of two folds (by sample parity). */

@@ -90,6 +90,31 @@ class CompensationPassesTest {
     }
 
     @Test
+    void floatActivationsAreKeptOnlyForLayersMeasuredAgainstThem() {
+        QwtOnnx.Result r = quantize(CwacPipelineTest.convChain(), TestModels.gaussian("x", 17, 4, new long[] {1, 4, 12, 12}),
+                CwacOptions.defaults().withMethod(CwacOptions.Method.NONE));
+        List<QdqLayer> layers = QdqLayers.find(r.uncompensated()).layers();
+        List<String> names = layers.stream().map(QdqLayer::name).toList();
+        assertEquals(3, names.size());
+        CwacOptions d = CwacOptions.defaults();
+        Map<CwacOptions, java.util.Set<String>> expected = Map.of(
+                d.withSchedule(CwacOptions.Schedule.PARALLEL, 0), java.util.Set.of(names.get(0)),
+                d.withSchedule(CwacOptions.Schedule.SEQUENTIAL, 0), java.util.Set.copyOf(names),
+                d.withSchedule(CwacOptions.Schedule.SEQUENTIAL, 2), java.util.Set.of(names.get(0), names.get(1)),
+                new CwacOptions(d.method(), CwacOptions.Target.LOCAL, d.schedule(), d.ridge(), d.maxGain(), d.gate(),
+                        d.stages(), d.accept(), d.samples()), java.util.Set.of());
+        for (Map.Entry<CwacOptions, java.util.Set<String>> e : expected.entrySet()) {
+            // Chosen on the float graph before quantizing, as the compensator chooses on the quantized one.
+            java.util.Set<String> onFloat = Compensator.globalTargets(r.prepared().graph(), r.plan().layers(),
+                    dev.qwtonnx.quant.LayerPlan::name, dev.qwtonnx.quant.LayerPlan::input, e.getKey());
+            java.util.Set<String> onQuant = Compensator.globalTargets(r.uncompensated().graph(), layers, QdqLayer::name,
+                    QdqLayer::input, e.getKey());
+            assertEquals(e.getValue(), onQuant, e.getKey().toString());
+            assertEquals(onQuant, onFloat, e.getKey().toString());
+        }
+    }
+
+    @Test
     void parallelIsSequentialInOneStage() {
         CwacOptions parallel = CwacOptions.defaults().withSchedule(CwacOptions.Schedule.PARALLEL, 0);
         Map<String, ChannelFit> a = quantize(batchableMlp(), parallel).compensation().fits();
