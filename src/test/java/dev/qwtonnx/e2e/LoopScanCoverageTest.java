@@ -1,0 +1,193 @@
+package dev.qwtonnx.e2e;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.qwtonnx.api.QwtOnnx;
+import dev.qwtonnx.calib.Progress;
+import dev.qwtonnx.calib.data.CalibrationSource;
+import dev.qwtonnx.model.Model;
+import dev.qwtonnx.model.ModelChecker;
+import dev.qwtonnx.model.Nodes;
+import dev.qwtonnx.model.Tensors;
+import dev.qwtonnx.onnx.AttributeProto;
+import dev.qwtonnx.onnx.GraphProto;
+import dev.qwtonnx.onnx.NodeProto;
+import dev.qwtonnx.onnx.TensorProto;
+import dev.qwtonnx.testutil.TestModels;
+import dev.qwtonnx.verify.Fidelity;
+import dev.qwtonnx.verify.OrtKernels;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Layers inside Loop and Scan bodies are quantized where they are: Q/DQ inside the body, ranges
+ * measured over every iteration, and ORT runs an integer kernel inside the body.
+ */
+class LoopScanCoverageTest {
+    private static final int F = TensorProto.DataType.FLOAT_VALUE;
+    private static final int I64 = TensorProto.DataType.INT64_VALUE;
+    private static final int BOOL = TensorProto.DataType.BOOL_VALUE;
+
+    static float[] gaussian(Random r, int n, double std) {
+        float[] v = new float[n];
+        for (int i = 0; i < n; i++) {
+            v[i] = (float) (r.nextGaussian() * std);
+        }
+        return v;
+    }
+
+    static AttributeProto graphAttr(String name, GraphProto g) {
+        return AttributeProto.newBuilder().setName(name).setType(AttributeProto.AttributeType.GRAPH).setG(g).build();
+    }
+
+    static NodeProto node(String op, String name, List<String> in, List<String> out, AttributeProto... attrs) {
+        return NodeProto.newBuilder().setOpType(op).setName(name).addAllInput(in).addAllOutput(out)
+                .addAllAttribute(List.of(attrs)).build();
+    }
+
+    /**
+     * An RNN: x[1,16] → MatMul(W_in) → xw; h0 = xw; Loop {@code trips} times:
+     * h = Tanh(MatMul(h, W_rec) + b_rec + xw), every h also a scan output; → MatMul(h, W_out) → y[1,8].
+     * W_rec and b_rec are outer-scope constants the body reads.
+     */
+    static Model rnnLoop(long trips) {
+        TestModels.Builder b = new TestModels.Builder(21, 13).input("x", F, 1, 16).output("y", F, 1, 8)
+                .output("states", F, trips, 1, 16);
+        String xw = b.node("MatMul", List.of("x", b.randomInit("w_in", 0.3, 16, 16)), "xw");
+        String wRec = b.randomInit("w_rec", 0.35, 16, 16);
+        String bRec = b.randomInit("b_rec", 0.2, 16);
+        Model base = b.build();
+        GraphProto body = GraphProto.newBuilder().setName("rnn_body")
+                .addInput(TestModels.valueInfo("i", I64))
+                .addInput(TestModels.valueInfo("c_in", BOOL))
+                .addInput(TestModels.valueInfo("h", F, 1, 16))
+                .addNode(node("Identity", "rnn_cond", List.of("c_in"), List.of("c_out")))
+                .addNode(node("MatMul", "rnn_matmul", List.of("h", wRec), List.of("hm")))
+                .addNode(node("Add", "rnn_bias", List.of("hm", bRec), List.of("hb")))
+                .addNode(node("Add", "rnn_input", List.of("hb", xw), List.of("z")))
+                .addNode(node("Tanh", "rnn_tanh", List.of("z"), List.of("h_next")))
+                .addNode(node("Identity", "rnn_state", List.of("h_next"), List.of("h_scan")))
+                .addOutput(TestModels.valueInfo("c_out", BOOL))
+                .addOutput(TestModels.valueInfo("h_next", F, 1, 16))
+                .addOutput(TestModels.valueInfo("h_scan", F, 1, 16)).build();
+        GraphProto.Builder g = base.graph().toBuilder();
+        g.addInitializer(Tensors.int64Tensor("trips", new long[0], new long[] {trips}));
+        g.addNode(node("Loop", "rnn", List.of("trips", "", xw), List.of("h_last", "states"), graphAttr("body", body)));
+        g.addInitializer(Tensors.floatTensor("w_out", new long[] {16, 8}, gaussian(new Random(4), 128, 0.3)));
+        g.addNode(node("MatMul", "out", List.of("h_last", "w_out"), List.of("y")));
+        return base.withGraph(g.build());
+    }
+
+    /**
+     * seq[T,2,8] → Scan over T: r = Relu(MatMul(x_t, W_body) + b_body) with W_body, b_body body
+     * initializers; acc += r (state); every r also a scan output. No layer outside the body.
+     */
+    static Model scanModel(int t) {
+        Random rnd = new Random(13);
+        TestModels.Builder b = new TestModels.Builder(22, 13).input("seq", F, t, 2, 8).output("acc", F, 2, 12)
+                .output("ys", F, t, 2, 12);
+        String acc0 = b.init("acc0", new long[] {2, 12}, new float[24]);
+        Model base = b.build();
+        GraphProto body = GraphProto.newBuilder().setName("scan_body")
+                .addInitializer(Tensors.floatTensor("w_body", new long[] {8, 12}, gaussian(rnd, 96, 0.4)))
+                .addInitializer(Tensors.floatTensor("b_body", new long[] {12}, gaussian(rnd, 12, 0.2)))
+                .addInput(TestModels.valueInfo("acc_in", F, 2, 12))
+                .addInput(TestModels.valueInfo("x_t", F, 2, 8))
+                .addNode(node("MatMul", "scan_matmul", List.of("x_t", "w_body"), List.of("m")))
+                .addNode(node("Add", "scan_bias", List.of("m", "b_body"), List.of("mb")))
+                .addNode(node("Relu", "scan_relu", List.of("mb"), List.of("r")))
+                .addNode(node("Add", "scan_acc", List.of("acc_in", "r"), List.of("acc_out")))
+                .addOutput(TestModels.valueInfo("acc_out", F, 2, 12))
+                .addOutput(TestModels.valueInfo("r", F, 2, 12)).build();
+        GraphProto.Builder g = base.graph().toBuilder();
+        g.addNode(node("Scan", "scan", List.of(acc0, "seq"), List.of("acc", "ys"), graphAttr("body", body),
+                Nodes.intAttribute("num_scan_inputs", 1)));
+        return base.withGraph(g.build());
+    }
+
+    static GraphProto body(Model m, String loop) {
+        NodeProto n = m.graph().getNodeList().stream().filter(x -> x.getName().equals(loop)).findFirst().orElseThrow();
+        return Nodes.attr(n, "body").orElseThrow().getG();
+    }
+
+    static long count(GraphProto g, String op) {
+        return g.getNodeList().stream().filter(n -> n.getOpType().equals(op)).count();
+    }
+
+    static QwtOnnx.Result quantize(Model m, CalibrationSource calib) {
+        QwtOnnx.Options o = QwtOnnx.Options.defaults();
+        return QwtOnnx.quantize(m, calib, new QwtOnnx.Options(o.quant(), o.cwac(), true, o.calib()), Progress.NONE, null);
+    }
+
+    /** The op types ORT's optimized body runs, for the report. */
+    static List<String> ops(GraphProto g) {
+        List<String> ops = new ArrayList<>();
+        g.getNodeList().forEach(n -> ops.add(n.getOpType()));
+        return ops;
+    }
+
+    static void assertFaithful(QwtOnnx.Result r, CalibrationSource calib, double bound) {
+        for (Fidelity.OutputFidelity f : Fidelity.measure(r.prepared(), r.model(), calib, Progress.NONE)) {
+            System.out.println("fidelity " + f);
+            assertTrue(f.minCosine() > bound, f.toString());
+        }
+    }
+
+    @Test
+    void aLoopBodyMatMulIsQuantizedAndRunsAsAnIntegerKernel() {
+        Model m = rnnLoop(5);
+        CalibrationSource calib = TestModels.gaussian("x", 2, 16, new long[] {1, 16});
+        QwtOnnx.Result r = quantize(m, calib);
+        ModelChecker.checkForRuntime(r.model());
+        assertEquals(2, r.plan().layers().size(), "top level");
+        assertEquals(1, r.loopBodies().size(), r.loopBodies().toString());
+        QwtOnnx.LoopBody lb = r.loopBodies().get(0);
+        assertEquals(List.of("MatMul node 'rnn_matmul'"), lb.quantized());
+        assertTrue(lb.leftFloat().isEmpty(), lb.leftFloat().toString());
+        assertTrue(lb.summary().contains("not compensated"), lb.summary());
+        GraphProto body = body(r.model(), "rnn");
+        assertEquals(1, count(body, "QuantizeLinear"), body.getNodeList().toString());
+        assertEquals(3, count(body, "DequantizeLinear"), body.getNodeList().toString());
+        // The int8 weight is a body initializer; the float outer weight nobody reads any more is gone.
+        assertTrue(body.getInitializerList().stream().anyMatch(t -> t.getDataType() == TensorProto.DataType.INT8_VALUE));
+        assertTrue(r.model().graph().getInitializerList().stream().noneMatch(t -> t.getName().equals("w_rec")));
+        // The bias Add reads an int32 bias through a DQ (what lets ORT fuse the 2-D MatMul + Add into QGemm).
+        assertTrue(body.getInitializerList().stream().anyMatch(t -> t.getDataType() == TensorProto.DataType.INT32_VALUE
+                && t.getDimsCount() == 1 && t.getDims(0) == 16));
+        assertTrue(r.model().graph().getInitializerList().stream().noneMatch(t -> t.getName().equals("b_rec")));
+
+        Model optimized = OrtKernels.optimized(r.model());
+        GraphProto optBody = body(optimized, "rnn");
+        System.out.println("ORT's optimized Loop body: " + ops(optBody));
+        assertEquals(1, OrtKernels.count(OrtKernels.opCounts(optBody.getNodeCount() == 0 ? optimized
+                : optimized.withGraph(optBody)), OrtKernels.INTEGER_OPS), ops(optBody).toString());
+        assertEquals(3, OrtKernels.count(OrtKernels.opCounts(optimized), OrtKernels.INTEGER_OPS),
+                OrtKernels.opCounts(optimized).toString());
+        assertFaithful(r, calib, 0.995);
+    }
+
+    @Test
+    void aScanBodyMatMulIsQuantizedAndRunsAsAnIntegerKernel() {
+        Model m = scanModel(6);
+        CalibrationSource calib = TestModels.gaussian("seq", 3, 16, new long[] {6, 2, 8});
+        QwtOnnx.Result r = quantize(m, calib);
+        ModelChecker.checkForRuntime(r.model());
+        assertEquals(0, r.plan().layers().size());
+        assertEquals(1, r.loopLayers(), r.loopBodies().toString());
+        GraphProto body = body(r.model(), "scan");
+        assertTrue(count(body, "QuantizeLinear") >= 1 && count(body, "DequantizeLinear") >= 2,
+                body.getNodeList().toString());
+        assertTrue(body.getInitializerList().stream().noneMatch(t -> t.getName().equals("w_body")),
+                "the float body weight is replaced by its int8 copy");
+        Model optimized = OrtKernels.optimized(r.model());
+        GraphProto optBody = body(optimized, "scan");
+        System.out.println("ORT's optimized Scan body: " + ops(optBody));
+        assertEquals(1, OrtKernels.count(OrtKernels.opCounts(optimized), OrtKernels.INTEGER_OPS),
+                OrtKernels.opCounts(optimized).toString());
+        assertFaithful(r, calib, 0.995);
+    }
+}
