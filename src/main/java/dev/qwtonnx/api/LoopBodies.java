@@ -254,6 +254,22 @@ final class LoopBodies {
     private record Export(List<String> path, String tensor, Kind kind, String name) {
     }
 
+    /**
+     * The ranges of every body tensor the plans need, by body path (Loop/Scan node names from the
+     * top) and tensor name; {@code extremes}: from each iteration's min and max, else from the
+     * stacked tensors (for tests: which one {@link #quantize} uses follows from the method).
+     */
+    static Map<List<String>, Map<String, Range>> bodyRanges(Model prepared, CalibrationSource calib, CalibOptions co,
+            dev.qwtonnx.quant.QuantOptions q, boolean extremes) {
+        Map<List<String>, Set<String>> wanted = new LinkedHashMap<>();
+        for (Body b : bodies(prepared, q)) {
+            if (!b.plan().layers().isEmpty()) {
+                wanted.put(b.path(), b.plan().tensorsToCalibrate());
+            }
+        }
+        return measure(prepared, wanted, calib, co, extremes, Progress.NONE);
+    }
+
     /** The ranges of the wanted body tensors, by body path and tensor name. */
     private static Map<List<String>, Map<String, Range>> measure(Model prepared, Map<List<String>, Set<String>> wanted,
             CalibrationSource calib, CalibOptions co, Progress progress, Consumer<String> say) {
