@@ -285,4 +285,30 @@ public class LoopScanCoverageTest {
                 OrtKernels.opCounts(optimized).toString());
         assertFaithful(r, calib, 0.995);
     }
+
+    @Test
+    void aBodyLayerWithANonConstantWeightStaysFloatWithItsReason() {
+        Model m = rnnLoop(4);
+        NodeProto rnn = m.graph().getNodeList().stream().filter(n -> n.getName().equals("rnn")).findFirst().orElseThrow();
+        GraphProto.Builder body = Nodes.attr(rnn, "body").orElseThrow().getG().toBuilder();
+        // z' = z + h·hᵀ: a MatMul whose second input is computed in the body.
+        body.setNode(4, node("Tanh", "rnn_tanh", List.of("z2"), List.of("h_next")));
+        body.addNode(4, node("Add", "rnn_gram_add", List.of("z", "gram"), List.of("z2")));
+        body.addNode(4, node("MatMul", "rnn_gram", List.of("h", "h_t"), List.of("gram")));
+        body.addNode(4, node("Transpose", "rnn_transpose", List.of("h"), List.of("h_t")));
+        GraphProto.Builder g = m.graph().toBuilder();
+        for (int i = 0; i < g.getNodeCount(); i++) {
+            if (g.getNode(i).getName().equals("rnn")) {
+                g.setNode(i, Nodes.withAttr(rnn, graphAttr("body", body.build())));
+            }
+        }
+        CalibrationSource calib = TestModels.gaussian("x", 8, 8, new long[] {1, 16});
+        QwtOnnx.Result r = quantize(m.withGraph(g.build()), calib);
+        QwtOnnx.LoopBody lb = r.loopBodies().get(0);
+        assertEquals(List.of("MatMul node 'rnn_matmul'"), lb.quantized());
+        assertEquals(List.of("MatMul node 'rnn_gram': its weight is not a constant (inside the body of Loop node 'rnn')"),
+                lb.leftFloat());
+        assertEquals(1, r.loopFloatLayers());
+        assertFaithful(r, calib, 0.99);
+    }
 }
