@@ -174,9 +174,16 @@ final class LoopBodies {
         }
         Map<List<String>, Map<String, Range>> ranges = wanted.isEmpty() ? Map.of()
                 : measure(prepared, wanted, calib, options.calib(), progress, say);
+        Set<List<String>> neverRan = new LinkedHashSet<>();
+        wanted.forEach((path, tensors) -> {
+            if (!ranges.getOrDefault(path, Map.of()).keySet().containsAll(tensors)) {
+                neverRan.add(path);
+            }
+        });
         NameAuthority names = new NameAuthority(out.graph());
         Map<List<String>, Body> byPath = new HashMap<>();
         bodies.forEach(b -> byPath.put(b.path(), b));
+        neverRan.forEach(byPath::remove);
         GraphProto g = rewrite(out, out.graph(), constants(Map.of(), out.graph()), List.of(), byPath, ranges, options,
                 names);
         Model current = new RemoveUnusedInitializers().run(out.withGraph(g)).model();
@@ -184,8 +191,15 @@ final class LoopBodies {
         boolean gptq = options.quant().effectiveRounding() == WeightRounding.GPTQ;
         for (Body b : bodies) {
             List<String> quantized = new ArrayList<>();
-            b.plan().layers().forEach(l -> quantized.add(l.toString()));
             List<String> leftFloat = new ArrayList<>();
+            for (LayerPlan l : b.plan().layers()) {
+                if (neverRan.contains(b.path())) {
+                    leftFloat.add(l + ": the body never ran on the calibration data, so it has no ranges (inside the body of "
+                            + b.where() + ")");
+                } else {
+                    quantized.add(l.toString());
+                }
+            }
             for (String r : b.plan().rejected()) {
                 leftFloat.add(r + " (inside the body of " + b.where() + ")");
             }
@@ -299,12 +313,15 @@ final class LoopBodies {
             byName.put(e.name(), e);
         }
         Model measured = prepared.withGraph(g.build());
-        Map<String, Range> found = new RangeCalibrator(n -> byName.get(n).kind() == Kind.ALL
-                ? co.observer(co.method()) : new MinMaxObserver(), co.batch())
+        Map<String, Range> found = new RangeCalibrator(n -> new Seen(byName.get(n).kind() == Kind.ALL
+                ? co.observer(co.method()) : new MinMaxObserver()), co.batch())
                 .calibrate(measured, byName.keySet(), calib, progress);
         Map<List<String>, Map<String, Range>> ranges = new LinkedHashMap<>();
         for (Export e : exports) {
             Range r = found.get(e.name());
+            if (r == Seen.NEVER) {
+                continue; // a body that never ran: no range, its layers stay float
+            }
             // Each iteration's minimum: the least of them is the minimum; likewise for the maximum.
             Range part = switch (e.kind()) {
                 case ALL -> r;
@@ -314,6 +331,22 @@ final class LoopBodies {
             ranges.computeIfAbsent(e.path(), k -> new HashMap<>()).merge(e.tensor(), part, Range::union);
         }
         return ranges;
+    }
+
+    /** An observer that does not fail on a tensor it never saw (a body no sample ran): its range is {@link #NEVER}. */
+    private record Seen(dev.qwtonnx.calib.RangeObserver inner) implements dev.qwtonnx.calib.RangeObserver {
+        static final Range NEVER = new Range(Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY);
+
+        @Override
+        public void observe(float[] values) {
+            inner.observe(values);
+        }
+
+        @Override
+        public Range range() {
+            Range r = inner.range();
+            return r == null ? NEVER : r;
+        }
     }
 
     private static ValueInfoProto floatOutput(String name) {

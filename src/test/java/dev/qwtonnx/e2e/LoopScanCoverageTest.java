@@ -311,4 +311,16 @@ public class LoopScanCoverageTest {
         assertEquals(1, r.loopFloatLayers());
         assertFaithful(r, calib, 0.99);
     }
+
+    @Test
+    void aLoopThatNeverIteratesOnTheCalibrationDataStaysFloatWithItsReason() {
+        CalibrationSource calib = TestModels.gaussian("x", 9, 4, new long[] {1, 16});
+        QwtOnnx.Result r = quantize(rnnLoop(0), calib);
+        QwtOnnx.LoopBody lb = r.loopBodies().get(0);
+        assertTrue(lb.quantized().isEmpty(), lb.toString());
+        assertEquals(List.of("MatMul node 'rnn_matmul': the body never ran on the calibration data, so it has no ranges"
+                + " (inside the body of Loop node 'rnn')"), lb.leftFloat());
+        assertEquals(0, count(body(r.model(), "rnn"), "DequantizeLinear"));
+        assertEquals(2, r.plan().layers().size());
+    }
 }
