@@ -100,13 +100,7 @@ final class LoopBodies {
 
     private static void walk(Model model, GraphProto g, Map<String, TensorProto> scope, List<String> path,
             dev.qwtonnx.quant.QuantOptions options, List<Body> found) {
-        for (NodeProto n : g.getNodeList()) {
-            GraphProto body = isLoop(n) ? body(n) : null;
-            if (body == null) {
-                continue;
-            }
-            List<String> inner = new ArrayList<>(path);
-            inner.add(n.getName());
+        withBodies(g, path, (n, body, inner) -> {
             LayerMatcher.Result plan = LayerMatcher.match(lifted(model, body, scope, new LinkedHashSet<>()), options);
             List<String> unreachable = new ArrayList<>();
             for (NodeProto m : body.getNodeList()) {
@@ -117,9 +111,10 @@ final class LoopBodies {
                     }
                 }
             }
-            found.add(new Body(List.copyOf(inner), n, plan, unreachable));
+            found.add(new Body(inner, n, plan, unreachable));
             walk(model, body, constants(scope, body), inner, options, found);
-        }
+            return n;
+        });
     }
 
     private static List<NodeProto> layersInside(NodeProto n) {
@@ -225,15 +220,7 @@ final class LoopBodies {
     private static GraphProto rewrite(Model model, GraphProto g, Map<String, TensorProto> scope, List<String> path,
             Map<List<String>, Body> bodies, Map<List<String>, Map<String, Range>> ranges, QwtOnnx.Options options,
             NameAuthority names) {
-        GraphProto.Builder b = g.toBuilder();
-        for (int i = 0; i < b.getNodeCount(); i++) {
-            NodeProto n = b.getNode(i);
-            GraphProto body = isLoop(n) ? body(n) : null;
-            if (body == null) {
-                continue;
-            }
-            List<String> inner = new ArrayList<>(path);
-            inner.add(n.getName());
+        return withBodies(g, path, (n, body, inner) -> {
             GraphProto q = body;
             Body planned = bodies.get(inner);
             if (planned != null && !planned.plan().layers().isEmpty()) {
@@ -254,9 +241,29 @@ final class LoopBodies {
                 q = kept.build();
             }
             q = rewrite(model, q, constants(scope, q), inner, bodies, ranges, options, names);
-            if (q != body) {
-                AttributeProto a = Nodes.attr(n, "body").orElseThrow().toBuilder().setG(q).build();
-                b.setNode(i, Nodes.withAttr(n, a));
+            return q == body ? n : Nodes.withAttr(n, Nodes.attr(n, "body").orElseThrow().toBuilder().setG(q).build());
+        });
+    }
+
+    /** What to make of one Loop/Scan node, given its body and its path (the node names from the top down to it). */
+    private interface BodyRewrite {
+        NodeProto apply(NodeProto node, GraphProto body, List<String> path);
+    }
+
+    /** {@code g} with each of its Loop/Scan nodes replaced by what {@code f} makes of it. */
+    private static GraphProto withBodies(GraphProto g, List<String> path, BodyRewrite f) {
+        GraphProto.Builder b = g.toBuilder();
+        for (int i = 0; i < b.getNodeCount(); i++) {
+            NodeProto n = b.getNode(i);
+            GraphProto body = isLoop(n) ? body(n) : null;
+            if (body == null) {
+                continue;
+            }
+            List<String> inner = new ArrayList<>(path);
+            inner.add(n.getName());
+            NodeProto r = f.apply(n, body, List.copyOf(inner));
+            if (r != n) {
+                b.setNode(i, r);
             }
         }
         return b.build();
@@ -378,16 +385,9 @@ final class LoopBodies {
                 exports.add(new Export(path, t, Kind.ALL, name));
             }
         }
-        for (int i = 0; i < b.getNodeCount(); i++) {
-            NodeProto n = b.getNode(i);
-            GraphProto body = isLoop(n) ? body(n) : null;
-            if (body == null) {
-                continue;
-            }
-            List<String> inner = new ArrayList<>(path);
-            inner.add(n.getName());
+        return withBodies(b.build(), path, (n, body, inner) -> {
             if (wanted.keySet().stream().noneMatch(p -> p.size() > path.size() && p.subList(0, inner.size()).equals(inner))) {
-                continue;
+                return n;
             }
             List<Export> below = new ArrayList<>();
             GraphProto.Builder body2 = exported(body, inner, wanted, extremes, names, below).toBuilder();
@@ -400,12 +400,8 @@ final class LoopBodies {
             }
             NodeProto withBody = Nodes.withAttr(node.build(), Nodes.attr(n, "body").orElseThrow().toBuilder()
                     .setG(body2.build()).build());
-            if (n.getOpType().equals("Scan")) {
-                withBody = withScanOutputAttrs(withBody, below.size());
-            }
-            b.setNode(i, withBody);
-        }
-        return b.build();
+            return n.getOpType().equals("Scan") ? withScanOutputAttrs(withBody, below.size()) : withBody;
+        });
     }
 
     /** A Scan's per-output axes and directions, where given, extended for the added scan outputs (axis 0, forward). */

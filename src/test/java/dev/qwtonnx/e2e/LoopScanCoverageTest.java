@@ -225,6 +225,25 @@ public class LoopScanCoverageTest {
         return ops;
     }
 
+    /** Integer kernels among a graph's own nodes. */
+    static long integerOps(GraphProto g) {
+        return g.getNodeList().stream().filter(n -> OrtKernels.INTEGER_OPS.contains(n.getOpType())).count();
+    }
+
+    /**
+     * ORT runs one integer kernel inside the body of {@code loop} and {@code total} in all, and
+     * the outputs are close to the float model's.
+     */
+    static void assertFusedAndFaithful(QwtOnnx.Result r, String loop, int total, CalibrationSource calib) {
+        Model optimized = OrtKernels.optimized(r.model());
+        GraphProto optBody = body(optimized, loop);
+        System.out.println("ORT's optimized body of '" + loop + "': " + ops(optBody));
+        assertEquals(1, integerOps(optBody), ops(optBody).toString());
+        assertEquals(total, OrtKernels.count(OrtKernels.opCounts(optimized), OrtKernels.INTEGER_OPS),
+                OrtKernels.opCounts(optimized).toString());
+        assertFaithful(r, calib, 0.995);
+    }
+
     static void assertFaithful(QwtOnnx.Result r, CalibrationSource calib, double bound) {
         for (Fidelity.OutputFidelity f : Fidelity.measure(r.prepared(), r.model(), calib, Progress.NONE)) {
             System.out.println("fidelity " + f);
@@ -255,14 +274,7 @@ public class LoopScanCoverageTest {
                 && t.getDimsCount() == 1 && t.getDims(0) == 16));
         assertTrue(r.model().graph().getInitializerList().stream().noneMatch(t -> t.getName().equals("b_rec")));
 
-        Model optimized = OrtKernels.optimized(r.model());
-        GraphProto optBody = body(optimized, "rnn");
-        System.out.println("ORT's optimized Loop body: " + ops(optBody));
-        assertEquals(1, OrtKernels.count(OrtKernels.opCounts(optBody.getNodeCount() == 0 ? optimized
-                : optimized.withGraph(optBody)), OrtKernels.INTEGER_OPS), ops(optBody).toString());
-        assertEquals(3, OrtKernels.count(OrtKernels.opCounts(optimized), OrtKernels.INTEGER_OPS),
-                OrtKernels.opCounts(optimized).toString());
-        assertFaithful(r, calib, 0.995);
+        assertFusedAndFaithful(r, "rnn", 3, calib);
     }
 
     @Test
@@ -278,12 +290,7 @@ public class LoopScanCoverageTest {
                 body.getNodeList().toString());
         assertTrue(body.getInitializerList().stream().noneMatch(t -> t.getName().equals("w_body")),
                 "the float body weight is replaced by its int8 copy");
-        Model optimized = OrtKernels.optimized(r.model());
-        GraphProto optBody = body(optimized, "scan");
-        System.out.println("ORT's optimized Scan body: " + ops(optBody));
-        assertEquals(1, OrtKernels.count(OrtKernels.opCounts(optimized), OrtKernels.INTEGER_OPS),
-                OrtKernels.opCounts(optimized).toString());
-        assertFaithful(r, calib, 0.995);
+        assertFusedAndFaithful(r, "scan", 1, calib);
     }
 
     @Test
