@@ -330,4 +330,38 @@ public class LoopScanCoverageTest {
         assertEquals(0, count(body(r.model(), "rnn"), "DequantizeLinear"));
         assertEquals(2, r.plan().layers().size());
     }
+
+    /** seq[T,1,3,8,8] → Scan over T: r = Relu(Conv(x_t, W, b)) (body constants); acc += r; every r a scan output. */
+    static Model convScanModel(int t) {
+        Random rnd = new Random(17);
+        TestModels.Builder b = new TestModels.Builder(24, 13).input("seq", F, t, 1, 3, 8, 8).output("acc", F, 1, 4, 8, 8)
+                .output("ys", F, t, 1, 4, 8, 8);
+        String acc0 = b.init("acc0", new long[] {1, 4, 8, 8}, new float[256]);
+        Model base = b.build();
+        GraphProto body = GraphProto.newBuilder().setName("conv_scan_body")
+                .addInitializer(Tensors.floatTensor("w_conv", new long[] {4, 3, 3, 3}, gaussian(rnd, 108, 0.3)))
+                .addInitializer(Tensors.floatTensor("b_conv", new long[] {4}, gaussian(rnd, 4, 0.1)))
+                .addInput(TestModels.valueInfo("cacc_in", F, 1, 4, 8, 8))
+                .addInput(TestModels.valueInfo("img", F, 1, 3, 8, 8))
+                .addNode(node("Conv", "scan_conv", List.of("img", "w_conv", "b_conv"), List.of("cv"),
+                        Nodes.intsAttribute("pads", 1, 1, 1, 1)))
+                .addNode(node("Relu", "scan_conv_relu", List.of("cv"), List.of("cr")))
+                .addNode(node("Add", "scan_conv_acc", List.of("cacc_in", "cr"), List.of("cacc_out")))
+                .addOutput(TestModels.valueInfo("cacc_out", F, 1, 4, 8, 8))
+                .addOutput(TestModels.valueInfo("cr", F, 1, 4, 8, 8)).build();
+        GraphProto.Builder g = base.graph().toBuilder();
+        g.addNode(node("Scan", "conv_scan", List.of(acc0, "seq"), List.of("acc", "ys"), graphAttr("body", body),
+                Nodes.intAttribute("num_scan_inputs", 1)));
+        return base.withGraph(g.build());
+    }
+
+    @Test
+    void aScanBodyConvRunsAsQLinearConv() {
+        CalibrationSource calib = TestModels.gaussian("seq", 10, 12, new long[] {4, 1, 3, 8, 8});
+        QwtOnnx.Result r = quantize(convScanModel(4), calib);
+        assertEquals(List.of("Conv node 'scan_conv'"), r.loopBodies().get(0).quantized());
+        GraphProto optBody = body(OrtKernels.optimized(r.model()), "conv_scan");
+        assertEquals(1, count(optBody, "QLinearConv"), ops(optBody).toString());
+        assertFusedAndFaithful(r, "conv_scan", 1, calib);
+    }
 }
