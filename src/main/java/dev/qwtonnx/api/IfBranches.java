@@ -36,7 +36,7 @@ import java.util.function.Consumer;
  * initializers it reads are copied in. That model goes through the whole pipeline (calibration,
  * Q/DQ, compensation; If nodes inside it the same way), and its graph goes back into the If node
  * with the copied initializers dropped and any new name that the outer graph already uses renamed.
- * Layers inside Loop and Scan bodies stay float (see {@link dev.qwtonnx.quant.LayerMatcher}).
+ * Layers inside Loop and Scan bodies are quantized where they are (see {@link LoopBodies}).
  */
 final class IfBranches {
     private static final List<String> BRANCHES = List.of("then_branch", "else_branch");

@@ -106,18 +106,36 @@ public final class QwtOnnx {
      */
     public record Result(Model model, Model prepared, Model uncompensated, LayerMatcher.Result plan,
             Compensator.Result compensation, Duration calibrateTime, Duration compensateTime,
-            List<Sensitivity.LayerError> keptFloat, List<IfBranch> ifBranches) {
+            List<Sensitivity.LayerError> keptFloat, List<IfBranch> ifBranches, List<LoopBody> loopBodies) {
         /** Layers quantized inside If branches (the plan lists the top-level ones). */
         public int branchLayers() {
             return ifBranches.stream().mapToInt(b -> b.result() == null ? 0 : b.result().plan().layers().size()
-                    + b.result().branchLayers()).sum();
+                    + b.result().branchLayers() + b.result().loopLayers()).sum();
         }
 
         /** Layers left in float inside If branches (a whole branch when it could not be quantized). */
         public int branchFloatLayers() {
             return ifBranches.stream().mapToInt(b -> b.result() == null ? b.layers() : b.result().plan().rejected().size()
-                    + b.result().branchFloatLayers()).sum();
+                    + b.result().branchFloatLayers() + b.result().loopFloatLayers()).sum();
         }
+
+        /** Layers quantized inside Loop and Scan bodies (not those of If branches: see {@link #branchLayers}). */
+        public int loopLayers() {
+            return loopBodies.stream().mapToInt(b -> b.quantized().size()).sum();
+        }
+
+        /** Layers left in float inside Loop and Scan bodies. */
+        public int loopFloatLayers() {
+            return loopBodies.stream().mapToInt(b -> b.leftFloat().size()).sum();
+        }
+    }
+
+    /**
+     * One Loop or Scan body (nested ones listed on their own): the layers quantized inside it
+     * (calibrated over all iterations, not compensated), those left in float with the reason, and
+     * what it says.
+     */
+    public record LoopBody(String node, String op, List<String> quantized, List<String> leftFloat, String summary) {
     }
 
     /**
@@ -181,10 +199,10 @@ public final class QwtOnnx {
             say.accept("left in float: " + r);
         }
         if (plan.layers().isEmpty()) {
-            if (!IfBranches.hasCandidates(prepared)) {
+            if (!IfBranches.hasCandidates(prepared) && !LoopBodies.hasCandidates(prepared, options.quant())) {
                 throw new QwtException("the model has no Conv, MatMul or Gemm layer with a constant weight to quantize");
             }
-            // Only If branches hold layers: nothing to calibrate or compensate at the top level.
+            // Only If branches or Loop/Scan bodies hold layers: nothing to calibrate or compensate at the top level.
             Compensator.Result none = new Compensator(options.cwac()).compensate(prepared, prepared, List.of(), Map.of(),
                     List.of(), calib, null, progress, null);
             return withBranches(prepared, prepared, plan, none, Duration.ZERO, Duration.ZERO, List.of(), calib, options,
@@ -249,7 +267,7 @@ public final class QwtOnnx {
                 keptFloat, calib, options, progress, say);
     }
 
-    /** Quantizes the layers inside If branches of the compensated model, then records provenance. */
+    /** Quantizes the layers inside If branches and Loop/Scan bodies of the compensated model, then records provenance. */
     private static Result withBranches(Model prepared, Model quantized, LayerMatcher.Result plan, Compensator.Result comp,
             Duration calibrateTime, Duration compensateTime, List<Sensitivity.LayerError> keptFloat,
             CalibrationSource calib, Options options, Progress progress, Consumer<String> say) {
@@ -259,10 +277,11 @@ public final class QwtOnnx {
             say.accept(b.toString());
             ifBranches.add(new IfBranch(b.ifNode(), b.branch(), b.samples(), b.layers(), b.result(), b.toString()));
         }
-        Model out = withProvenance(branches.model(), options);
+        LoopBodies.Outcome loops = LoopBodies.quantize(prepared, branches.model(), calib, options, progress, say);
+        Model out = withProvenance(loops.model(), options);
         ModelChecker.check(out);
         return new Result(out, prepared, quantized, plan, comp, calibrateTime, compensateTime, keptFloat,
-                List.copyOf(ifBranches));
+                List.copyOf(ifBranches), loops.bodies());
     }
 
     /**

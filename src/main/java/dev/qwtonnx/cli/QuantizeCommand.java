@@ -344,7 +344,7 @@ final class QuantizeCommand implements Callable<Integer> {
     /** Most reasons a summary lists before pointing at --verbose. */
     private static final int LISTED_REASONS = 8;
 
-    /** Shared weights, If branches, and why layers were left in float (Loop bodies, non-constant weights). */
+    /** Shared weights, If branches, Loop/Scan bodies, and why layers were left in float (non-constant weights, say). */
     private static void coverage(PrintWriter out, QwtOnnx.Result r) {
         for (String note : r.plan().notes()) {
             out.println("note: " + note);
@@ -352,7 +352,11 @@ final class QuantizeCommand implements Callable<Integer> {
         for (QwtOnnx.IfBranch b : r.ifBranches()) {
             out.println(b.summary());
         }
-        List<String> rejected = r.plan().rejected();
+        List<String> rejected = new java.util.ArrayList<>(r.plan().rejected());
+        for (QwtOnnx.LoopBody b : r.loopBodies()) {
+            out.println(b.summary());
+            rejected.addAll(b.leftFloat());
+        }
         for (int i = 0; i < Math.min(LISTED_REASONS, rejected.size()); i++) {
             out.println("left in float: " + rejected.get(i));
         }
@@ -367,9 +371,9 @@ final class QuantizeCommand implements Callable<Integer> {
         for (ChannelFit f : r.compensation().fits().values()) {
             compensated += f.isIdentity() ? 0 : 1;
         }
-        int layers = r.plan().layers().size() + r.branchLayers();
+        int layers = r.plan().layers().size() + r.branchLayers() + r.loopLayers();
         out.printf("quantized %d layers (%d left in float), compensated %d (%s)%n", layers,
-                r.plan().rejected().size() + r.branchFloatLayers(), compensated, cwac.method);
+                r.plan().rejected().size() + r.branchFloatLayers() + r.loopFloatLayers(), compensated, cwac.method);
         coverage(out, r);
         for (Sensitivity.LayerError e : r.keptFloat()) {
             out.printf("kept in float by the budget: %s (relative output error %.3g when quantized alone)%n",

@@ -17,8 +17,9 @@ import java.util.Set;
  */
 public final class LayerMatcher {
     /**
-     * The outcome: the layers to quantize, a reason for every rejected candidate (layers inside
-     * Loop/Scan bodies included), and notes on how the plan treats shared weights.
+     * The outcome: the layers to quantize, a reason for every rejected candidate, and notes on how
+     * the plan treats shared weights. Only the graph's own nodes are matched: layers inside If
+     * branches and Loop/Scan bodies are planned where those are quantized (api/IfBranches, api/LoopBodies).
      */
     public record Result(List<LayerPlan> layers, List<String> rejected, List<String> notes) {
         public Result(List<LayerPlan> layers, List<String> rejected) {
@@ -46,9 +47,6 @@ public final class LayerMatcher {
         List<LayerPlan> layers = new ArrayList<>();
         List<String> rejected = new ArrayList<>();
         for (NodeProto n : g.nodes()) {
-            if (LOOP_OPS.contains(n.getOpType()) && Model.isDefaultDomain(n.getDomain())) {
-                rejectInside(n, n, rejected);
-            }
             LayerKind kind = LayerKind.of(n.getOpType());
             if (kind == null || !Model.isDefaultDomain(n.getDomain())) {
                 continue;
@@ -61,28 +59,6 @@ public final class LayerMatcher {
             layers.add(plan(kind, n, g, options));
         }
         return new Result(layers, rejected, sharedWeightNotes(layers));
-    }
-
-    /** Operators whose bodies run many times per model run; layers inside them stay float. */
-    private static final Set<String> LOOP_OPS = Set.of("Loop", "Scan");
-
-    /** Every Conv/MatMul/Gemm inside {@code n}'s subgraphs (at any depth), listed as left in float. */
-    private static void rejectInside(NodeProto n, NodeProto loop, List<String> rejected) {
-        for (dev.qwtonnx.onnx.AttributeProto a : n.getAttributeList()) {
-            List<dev.qwtonnx.onnx.GraphProto> subs = new ArrayList<>(a.getGraphsList());
-            if (a.hasG()) {
-                subs.add(a.getG());
-            }
-            for (dev.qwtonnx.onnx.GraphProto sub : subs) {
-                for (NodeProto inner : sub.getNodeList()) {
-                    if (LayerKind.of(inner.getOpType()) != null && Model.isDefaultDomain(inner.getDomain())) {
-                        rejected.add(Nodes.describe(inner) + ": inside the body of " + Nodes.describe(loop)
-                                + " (layers inside Loop and Scan bodies are left in float)");
-                    }
-                    rejectInside(inner, loop, rejected);
-                }
-            }
-        }
     }
 
     /**

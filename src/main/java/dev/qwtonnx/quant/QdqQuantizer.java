@@ -5,8 +5,10 @@ import dev.qwtonnx.calib.Range;
 import dev.qwtonnx.model.DataType;
 import dev.qwtonnx.model.GraphEditor;
 import dev.qwtonnx.model.Model;
+import dev.qwtonnx.model.NameAuthority;
 import dev.qwtonnx.model.Nodes;
 import dev.qwtonnx.model.Tensors;
+import dev.qwtonnx.onnx.GraphProto;
 import dev.qwtonnx.onnx.NodeProto;
 import dev.qwtonnx.onnx.TensorProto;
 import dev.qwtonnx.pass.Pass;
@@ -64,13 +66,33 @@ public final class QdqQuantizer implements Pass {
             throw new QwtException("per-channel quantization needs opset 13 or later; the model imports opset "
                     + model.opsetVersion(Model.DEFAULT_DOMAIN) + " (run the prepare passes first)");
         }
+        return PassResult.changed(model.withGraph(rewrite(model.graph(), new NameAuthority(model.graph()))));
+    }
+
+    /**
+     * The planned layers of {@code graph} quantized, new names taken from {@code names}: for a
+     * Loop or Scan body, the authority of the whole model, so that no name clashes with one
+     * outside the body.
+     */
+    public GraphProto rewrite(GraphProto graph, NameAuthority names) {
+        return rewrite(graph, names, false);
+    }
+
+    /**
+     * As {@link #rewrite(GraphProto, NameAuthority)}; with {@code int32MatMulBias}, a MatMul's bias
+     * Add also reads an int32 bias through a DequantizeLinear (scale x_scale * w_scale[c], like a
+     * Conv's). ORT's MatMulAddFusion turns a 2-D MatMul + Add into a Gemm before its QDQ fusions
+     * look: with a float bias that Gemm stays float, with a DQ'd int32 bias it becomes QGemm
+     * (measured with ORT 1.30). Loop and Scan bodies, whose state is typically 2-D, need it.
+     */
+    public GraphProto rewrite(GraphProto graph, NameAuthority names, boolean int32MatMulBias) {
         for (LayerPlan l : layers) {
             range(l.input());
             if (l.quantizeOutput()) {
                 range(l.outputRangeTensor());
             }
         }
-        GraphEditor g = new GraphEditor(model.graph());
+        GraphEditor g = new GraphEditor(graph, names);
         Map<String, Activation> quantized = new HashMap<>();
         for (LayerPlan l : layers) {
             NodeProto node = findByName(g, l.name());
@@ -81,6 +103,12 @@ public final class QdqQuantizer implements Pass {
                 String bias = quantizeBias(g, node, l, x.scale);
                 node = node.getInputCount() > 2 ? g.setInput(node, 2, bias)
                         : g.replace(node, node.toBuilder().addInput(bias).build());
+            } else if (int32MatMulBias && l.biasAdd() != null) {
+                NodeProto add = findByName(g, l.biasAdd().getName());
+                TensorProto c = g.initializer(l.biasAddConst());
+                String bias = quantizeBias(g, node, l, x.scale, add, Tensors.floats(c), l.biasAddConst(), Tensors.dims(c),
+                        c.getDimsCount() - 1);
+                g.replace(add, add.toBuilder().setInput(add.getInput(0).equals(l.biasAddConst()) ? 0 : 1, bias).build());
             }
             if (l.quantizeOutput()) {
                 // Readers of the layer's output, quantized layers included, now read its DQ: no second Q.
@@ -91,8 +119,9 @@ public final class QdqQuantizer implements Pass {
         for (LayerPlan l : layers) {
             g.removeInitializerIfUnused(l.weight());
             g.removeInitializerIfUnused(l.bias());
+            g.removeInitializerIfUnused(l.biasAddConst());
         }
-        return PassResult.changed(model.withGraph(g.build()));
+        return g.build();
     }
 
     private record Activation(String dq, float scale) {
@@ -164,22 +193,27 @@ public final class QdqQuantizer implements Pass {
     }
 
     private String quantizeBias(GraphEditor g, NodeProto node, LayerPlan l, float xScale) {
+        float[] bias = l.bias() != null ? Tensors.floats(g.initializer(l.bias())) : new float[l.channels()];
+        return quantizeBias(g, node, l, xScale, node, bias, l.bias() != null ? l.bias() : l.name() + "_bias",
+                new long[] {l.channels()}, 0);
+    }
+
+    /** The int32 bias of {@code node} (the layer) as a DQ output read by {@code reader}, shaped {@code dims}. */
+    private String quantizeBias(GraphEditor g, NodeProto node, LayerPlan l, float xScale, NodeProto reader,
+            float[] bias, String base, long[] dims, int axis) {
         String wScaleName = g.producer(node.getInput(1)).getInput(1);
         float[] wScales = Tensors.floats(g.initializer(wScaleName));
-        float[] bias = l.bias() != null ? Tensors.floats(g.initializer(l.bias())) : new float[l.channels()];
         float[] scales = QuantMath.biasScales(xScale, wScales);
         int[] q = QuantMath.quantizeBias(bias, scales);
-        String base = l.bias() != null ? l.bias() : l.name() + "_bias";
         String qName = g.names().fresh(base + "_quantized");
         String sName = g.names().fresh(base + "_scale");
         String zName = g.names().fresh(base + "_zero_point");
         String dq = g.names().fresh(base + "_dequantized");
-        long[] dims = {l.channels()};
         g.putInitializer(Tensors.int32Tensor(qName, dims, q));
-        g.putInitializer(Tensors.floatTensor(sName, dims, scales));
-        g.putInitializer(Tensors.int32Tensor(zName, dims, new int[l.channels()]));
-        g.insertBefore(node, Nodes.node("DequantizeLinear", g.names().fresh(base + "_DequantizeLinear"),
-                List.of(qName, sName, zName), List.of(dq), NAME, Nodes.intAttribute("axis", 0)));
+        g.putInitializer(Tensors.floatTensor(sName, new long[] {l.channels()}, scales));
+        g.putInitializer(Tensors.int32Tensor(zName, new long[] {l.channels()}, new int[l.channels()]));
+        g.insertBefore(reader, Nodes.node("DequantizeLinear", g.names().fresh(base + "_DequantizeLinear"),
+                List.of(qName, sName, zName), List.of(dq), NAME, Nodes.intAttribute("axis", axis)));
         return dq;
     }
 

@@ -36,7 +36,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Layers inside subgraphs: If branches are quantized (each calibrated on the samples that take it),
- * layers inside a Loop body are left in float with the reason listed, and neither crashes.
+ * layers inside a Loop body are quantized where they are (see LoopScanCoverageTest), and neither crashes.
  */
 class SubgraphCoverageTest {
     private static final int F = TensorProto.DataType.FLOAT_VALUE;
@@ -277,17 +277,18 @@ class SubgraphCoverageTest {
     }
 
     @Test
-    void layersInsideALoopBodyStayFloatWithAReason() {
+    void layersInsideALoopBodyAreQuantizedThere() {
         Model m = loopModel();
         CalibrationSource calib = TestModels.gaussian("x", 2, 12, new long[] {1, 16});
         QwtOnnx.Result r = quantize(m, calib);
         assertEquals(2, r.plan().layers().size());
-        assertTrue(r.plan().rejected().stream().anyMatch(s -> s.contains("body_matmul") && s.contains("Loop node 'loop'")),
-                r.plan().rejected().toString());
-        // The Loop still reads the float weight it shares scope with.
-        assertTrue(r.model().graph().getInitializerList().stream().anyMatch(t -> t.getName().equals("w_loop")));
+        assertTrue(r.plan().rejected().isEmpty(), r.plan().rejected().toString());
+        assertEquals(1, r.loopLayers(), r.loopBodies().toString());
+        // The body reads its own int8 copy; the float weight it shared scope with is gone.
+        assertTrue(r.model().graph().getInitializerList().stream().noneMatch(t -> t.getName().equals("w_loop")));
         Model optimized = OrtKernels.optimized(r.model());
-        assertEquals(2, OrtKernels.count(OrtKernels.opCounts(optimized), OrtKernels.INTEGER_OPS));
+        assertEquals(3, OrtKernels.count(OrtKernels.opCounts(optimized), OrtKernels.INTEGER_OPS),
+                OrtKernels.opCounts(optimized).toString());
         for (Fidelity.OutputFidelity f : Fidelity.measure(r.prepared(), r.model(), calib, Progress.NONE)) {
             assertTrue(f.minCosine() > 0.98, f.toString());
         }
@@ -324,6 +325,9 @@ class SubgraphCoverageTest {
         assertTrue(ifs.contains("ORT integer kernels: 3 for 3 quantized layers"), ifs);
         String loop = cliSummary(java.nio.file.Files.createDirectory(tmp.resolve("loop")), loopModel(),
                 new long[] {1, 16}, 6);
-        assertTrue(loop.contains("left in float: MatMul node 'body_matmul': inside the body of Loop node 'loop'"), loop);
+        assertTrue(loop.contains("quantized 3 layers (0 left in float)"), loop);
+        assertTrue(loop.contains("Loop node 'loop' body: quantized 1 layers calibrated over all iterations, not compensated"),
+                loop);
+        assertTrue(loop.contains("ORT integer kernels: 3 for 3 quantized layers"), loop);
     }
 }
