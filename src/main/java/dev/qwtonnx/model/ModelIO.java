@@ -183,6 +183,8 @@ public final class ModelIO {
             if (length >= MAP_AT_LEAST) {
                 // Mapped, not copied: the page cache holds the weights once, and the JVM heap not at all.
                 payload = UnsafeByteOperations.unsafeWrap(ch.map(FileChannel.MapMode.READ_ONLY, offset, length));
+                // Remembered so that ORT sessions can read these bytes from the file rather than get a copy.
+                MappedPayloads.record(payload, new MappedPayloads.Source(file.toRealPath(), offset, length));
             } else {
                 ByteBuffer buf = ByteBuffer.allocate(Math.toIntExact(length));
                 while (buf.hasRemaining()) {
