@@ -5,6 +5,7 @@ import dev.qwtonnx.model.Model;
 import dev.qwtonnx.model.Tensors;
 import dev.qwtonnx.onnx.NodeProto;
 import dev.qwtonnx.onnx.TensorProto;
+import java.nio.FloatBuffer;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
@@ -53,15 +54,16 @@ public final class LayerCounterparts {
         GraphEditor g = new GraphEditor(floatModel.graph());
         List<Candidate> candidates = new ArrayList<>();
         Map<String, Candidate> byName = new HashMap<>();
-        Map<String, float[]> decoded = new HashMap<>();
+        Map<String, FloatBuffer> decoded = new HashMap<>();
         long[] cached = {0};
-        java.util.function.Function<Candidate, float[]> values = c -> {
-            float[] v = decoded.get(c.weight());
+        // A view of the payload where it holds floats (a big model's mapped weights are not copied).
+        java.util.function.Function<Candidate, FloatBuffer> values = c -> {
+            FloatBuffer v = decoded.get(c.weight());
             if (v == null) {
-                v = Tensors.floats(g.initializer(c.weight()));
-                if (cached[0] + v.length <= CACHE_FLOATS) {
+                v = Tensors.floatView(g.initializer(c.weight()));
+                if (cached[0] + v.limit() <= CACHE_FLOATS) {
                     decoded.put(c.weight(), v);
-                    cached[0] += v.length;
+                    cached[0] += v.limit();
                 }
             }
             return v;
