@@ -122,8 +122,8 @@ class BigModelTest {
         // heap (the int8 weights of the quantized models, a float layer at a time) and ORT's sessions
         // over the quantized model, not copies of the float weights (8 GB, 3.7x, when it did).
         if (rss.anonymousKb > 0) {
-            assertTrue((rss.anonymousKb << 10) < 3 * weightBytes, "peak anonymous memory " + (rss.anonymousKb >> 10)
-                    + " MB is over 3x the " + (weightBytes >> 20) + " MB of weights");
+            assertTrue((rss.anonymousKb << 10) < 5 * weightBytes / 2, "peak anonymous memory " + (rss.anonymousKb >> 10)
+                    + " MB is over 2.5x the " + (weightBytes >> 20) + " MB of weights");
         }
 
         System.out.printf("big model: %d bytes of weights, output %d bytes; generate %.1f s, quantize (CLI) %.1f s, "
