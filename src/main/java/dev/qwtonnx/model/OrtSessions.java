@@ -6,6 +6,7 @@ import ai.onnxruntime.OnnxTensorLike;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
+import com.google.protobuf.CodedOutputStream;
 import dev.qwtonnx.onnx.GraphProto;
 import dev.qwtonnx.onnx.ModelProto;
 import dev.qwtonnx.onnx.StringStringEntryProto;
@@ -48,8 +49,10 @@ public final class OrtSessions {
      * A session and the tensors it borrows; closing closes both, the session first.
      *
      * @param fromFiles how many initializers ORT reads from the files they were loaded from
+     * @param copies direct copies made of heap payloads for {@code borrowed}, freed on close
      */
-    public record Handle(OrtSession session, List<OnnxTensor> borrowed, int fromFiles) implements AutoCloseable {
+    public record Handle(OrtSession session, List<OnnxTensor> borrowed, int fromFiles, List<ByteBuffer> copies)
+            implements AutoCloseable {
         /** Whether the large initializers were handed over in memory. */
         public boolean inMemoryInitializers() {
             return !borrowed.isEmpty();
@@ -61,6 +64,7 @@ public final class OrtSessions {
                 session.close();
             } finally {
                 borrowed.forEach(OnnxTensor::close);
+                copies.forEach(DirectMemory::free);
             }
         }
     }
@@ -77,7 +81,10 @@ public final class OrtSessions {
             throws OrtException {
         OrtEnvironment env = OrtEnvironment.getEnvironment();
         if (model.serializedSize() < inMemoryFrom) {
-            return new Handle(env.createSession(model.toBytes(), opts), List.of(), 0);
+            return new Handle(fromBytes(env, model, opts), List.of(), 0, List.of());
+        }
+        if (ByteOrder.nativeOrder() != ByteOrder.LITTLE_ENDIAN) {
+            throw new dev.qwtonnx.QwtException("big-endian platforms are not supported");
         }
         Predicate<TensorProto> large = ExternalData.rawAtLeast(minTensor).and(t -> javaType(t) != null);
         FileReferences refs = FileReferences.of(model.proto(), large);
@@ -86,10 +93,16 @@ public final class OrtSessions {
         }
         ExternalData.Split split = ExternalData.split(refs.proto(), large, IN_MEMORY_LOCATION, false);
         List<OnnxTensor> borrowed = new ArrayList<>();
+        List<ByteBuffer> copies = new ArrayList<>();
         try {
             Map<String, OnnxTensorLike> initializers = new LinkedHashMap<>();
             for (ExternalData.Payload p : split.payloads()) {
-                OnnxTensor t = OnnxTensor.createTensor(env, direct(p.bytes().asReadOnlyByteBuffer()),
+                ByteBuffer b = p.bytes().asReadOnlyByteBuffer();
+                if (!b.isDirect()) {
+                    b = direct(b);
+                    copies.add(b);
+                }
+                OnnxTensor t = OnnxTensor.createTensor(env, b.order(ByteOrder.LITTLE_ENDIAN),
                         Tensors.dims(p.tensor()), javaType(p.tensor()));
                 borrowed.add(t);
                 initializers.put(p.tensor().getName(), t);
@@ -102,11 +115,41 @@ public final class OrtSessions {
             // prepacking, +266 MB without), and an anonymous packed copy of each mapped weight.
             // Unpacked MatMul runs about 2x slower at a few rows.
             opts.addConfigEntry("session.disable_prepacking", "1");
-            byte[] bytes = new Model(split.proto()).toBytes();
-            return new Handle(env.createSession(bytes, opts), List.copyOf(borrowed), refs.count());
+            return new Handle(fromBytes(env, new Model(split.proto()), opts), List.copyOf(borrowed), refs.count(),
+                    List.copyOf(copies));
         } catch (OrtException | RuntimeException e) {
             borrowed.forEach(OnnxTensor::close);
+            copies.forEach(DirectMemory::free);
             throw e;
+        }
+    }
+
+    /** Models serializing to at least this many bytes are handed to ORT from memory off the heap. */
+    static final long OFF_HEAP_FROM = 64L << 20;
+
+    /**
+     * A session over the serialized model. From {@link #OFF_HEAP_FROM} up, the bytes are written to
+     * a direct buffer freed as soon as ORT has parsed them, rather than to a heap array: each session
+     * over a 540 MB quantized model would otherwise leave 540 MB of garbage, and the heap grows
+     * with it towards -Xmx (measured in BigModelTest) before a collection.
+     */
+    private static OrtSession fromBytes(OrtEnvironment env, Model model, OrtSession.SessionOptions opts)
+            throws OrtException {
+        if (model.serializedSize() < OFF_HEAP_FROM || !model.fitsOneMessage() || !DirectMemory.freesAtOnce()) {
+            return env.createSession(model.toBytes(), opts);
+        }
+        ByteBuffer buf = ByteBuffer.allocateDirect(model.proto().getSerializedSize());
+        try {
+            CodedOutputStream out = CodedOutputStream.newInstance(buf);
+            model.proto().writeTo(out);
+            out.flush();
+            buf.flip();
+            // ORT parses the bytes into a model of its own while creating the session; it keeps no pointer to them.
+            return env.createSession(buf, opts);
+        } catch (java.io.IOException e) {
+            throw new dev.qwtonnx.QwtException("cannot serialize the model for ONNX Runtime: " + e.getMessage());
+        } finally {
+            DirectMemory.free(buf);
         }
     }
 
@@ -147,14 +190,8 @@ public final class OrtSessions {
         }
     }
 
-    /** The buffer itself when it is direct (mapped payloads are), else a direct copy. */
+    /** A direct copy of a heap buffer (mapped payloads are direct already and passed as they are). */
     private static ByteBuffer direct(ByteBuffer b) {
-        if (ByteOrder.nativeOrder() != ByteOrder.LITTLE_ENDIAN) {
-            throw new dev.qwtonnx.QwtException("big-endian platforms are not supported");
-        }
-        if (b.isDirect()) {
-            return b.order(ByteOrder.LITTLE_ENDIAN);
-        }
         ByteBuffer copy = ByteBuffer.allocateDirect(b.remaining()).order(ByteOrder.LITTLE_ENDIAN);
         copy.put(b).flip();
         return copy;
