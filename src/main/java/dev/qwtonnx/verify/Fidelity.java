@@ -123,15 +123,20 @@ public final class Fidelity {
 
     /** As {@link #cosine(float[], float[])}, reading {@code a} where it is (a mapped weight, say). */
     public static double cosine(FloatBuffer a, float[] b) {
+        return cosine(a, a.limit(), i -> b[i]);
+    }
+
+    /** As {@link #cosine(float[], float[])}, over the first {@code n} values of {@code a} and of {@code b}. */
+    public static double cosine(FloatBuffer a, int n, java.util.function.IntToDoubleFunction b) {
         double ab = 0;
         double aa = 0;
         double bb = 0;
-        int n = a.limit();
         for (int i = 0; i < n; i++) {
             double x = a.get(i);
-            ab += x * b[i];
+            double y = b.applyAsDouble(i);
+            ab += x * y;
             aa += x * x;
-            bb += (double) b[i] * b[i];
+            bb += y * y;
         }
         if (aa == 0 && bb == 0) {
             return 1;

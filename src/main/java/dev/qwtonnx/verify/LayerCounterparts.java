@@ -86,10 +86,10 @@ public final class LayerCounterparts {
         List<Match> matched = new ArrayList<>();
         List<QuantizedLayers.Layer> unmatched = new ArrayList<>();
         for (QuantizedLayers.Layer l : layers) {
-            float[] weight = l.weight().get();
+            QuantizedLayers.Dequantized weight = l.weight().get();
             Candidate named = byName.get(l.node());
             if (named != null && fits(named, l)) {
-                double cos = Fidelity.cosine(values.apply(named), weight);
+                double cos = Fidelity.cosine(values.apply(named), weight.size(), weight::get);
                 if (cos >= MIN_WEIGHT_COSINE) {
                     matched.add(match(g, l, named, "name+weight", cos));
                     continue;
@@ -99,7 +99,7 @@ public final class LayerCounterparts {
             double bestCos = MIN_WEIGHT_COSINE;
             for (Candidate c : candidates) {
                 if (fits(c, l)) {
-                    double cos = Fidelity.cosine(values.apply(c), weight);
+                    double cos = Fidelity.cosine(values.apply(c), weight.size(), weight::get);
                     if (cos >= bestCos) {
                         best = c;
                         bestCos = cos;
