@@ -46,11 +46,13 @@ import org.junit.jupiter.api.io.TempDir;
  * load (memory-mapped), prepare, calibrate, quantize, CWAC, save, verify, and the output run in ORT.
  * No step may build a protobuf message of the whole float model.
  *
- * <p>About 1–2.5 minutes on 2 cores. Sessions over the float model read its weights from the input's
- * own data file, mapped by ORT (see OrtSessions), so anonymous memory (heap, ORT's copies) peaks at
- * about 4.7 GB, 2.2× the weights (it was 8 GB, 3.7×, when every session was handed a copy). The
- * resident set counts the float weights' page-cache pages once per mapping (ours, ORT's), so it is
- * the proportional set (PSS) that shows physical memory: about 7 GB. Tagged {@code big}: {@code -DexcludedGroups=big} leaves it
+ * <p>About 1–2.5 minutes on 2 cores. The float weights are in memory once, as page cache: sessions
+ * over the float model read them from the input's own data file, mapped by ORT (see OrtSessions),
+ * and the quantizer and verifier read them where they are mapped. Anonymous memory (heap, ORT's
+ * sessions over the int8 model) peaks at about 2.2–2.7 GB, 1.0–1.3× the weights (it was 8 GB, 3.7×, when
+ * every session was handed a copy and each layer was decoded into the heap). The resident set
+ * counts the weights' pages once per mapping (ours, ORT's), so it is the proportional set (PSS)
+ * that shows physical memory: about 4.3–4.7 GB, 2.0–2.2× the weights. Tagged {@code big}: {@code -DexcludedGroups=big} leaves it
  * out; where the temp folder has less than 8 GB free or the machine less than 12 GB of available
  * memory it shows as skipped with the reason.
  */
@@ -118,12 +120,14 @@ class BigModelTest {
         double cos = Fidelity.cosine(f, g);
         long t3 = System.nanoTime();
         assertTrue(cos > 0.99, "cosine " + cos);
-        // Sessions over the float weights map them from the input's file: anonymous memory holds the
-        // heap (the int8 weights of the quantized models, a float layer at a time) and ORT's sessions
-        // over the quantized model, not copies of the float weights (8 GB, 3.7x, when it did).
+        // The float weights stay in the page cache (mapped by us and by ORT): anonymous memory holds
+        // the heap (the int8 weights, 0.25x) and ORT's sessions over the int8 model (its parsed
+        // copy, initializers and packed weights, about 0.75x), not copies of the float weights
+        // (3.7x when sessions were handed copies). Measured: 1.0-1.3x; the margin is for the heap,
+        // whose size is the collector's choice.
         if (rss.anonymousKb > 0) {
-            assertTrue((rss.anonymousKb << 10) < 5 * weightBytes / 2, "peak anonymous memory " + (rss.anonymousKb >> 10)
-                    + " MB is over 2.5x the " + (weightBytes >> 20) + " MB of weights");
+            assertTrue((rss.anonymousKb << 10) < 7 * weightBytes / 4, "peak anonymous memory " + (rss.anonymousKb >> 10)
+                    + " MB is over 1.75x the " + (weightBytes >> 20) + " MB of weights");
         }
 
         System.out.printf("big model: %d bytes of weights, output %d bytes; generate %.1f s, quantize (CLI) %.1f s, "
