@@ -157,7 +157,8 @@ public final class QdqQuantizer implements Pass {
         String zName = g.names().fresh(base + "_zero_point");
         String dq = g.names().fresh(base + "_dequantized");
         g.putInitializer(rounded != null ? Tensors.byteTensor(qName, DataType.INT8, dims, rounded.values())
-                : Tensors.int8Tensor(qName, dims, QuantMath.quantizeWeightsInt8(values, dims, l.weightAxis(), scales, qmax)));
+                : Tensors.int8Tensor(qName, dims,
+                        QuantMath.quantizeWeightsInt8(values, dims, l.weightAxis(), scales, qmax)));
         g.putInitializer(Tensors.floatTensor(sName, new long[] {scales.length}, scales));
         g.putInitializer(Tensors.byteTensor(zName, DataType.INT8, new long[] {scales.length}, new int[scales.length]));
         g.insertBefore(node, Nodes.node("DequantizeLinear", g.names().fresh(base + "_DequantizeLinear"),

@@ -49,12 +49,12 @@ import org.junit.jupiter.api.io.TempDir;
  * <p>About 1–2.5 minutes on 2 cores. The float weights are in memory once, as page cache: sessions
  * over the float model read them from the input's own data file, mapped by ORT (see OrtSessions),
  * and the quantizer and verifier read them where they are mapped. Anonymous memory (heap, ORT's
- * sessions over the int8 model) peaks at about 2.2–2.7 GB, 1.0–1.3× the weights (it was 8 GB, 3.7×, when
- * every session was handed a copy and each layer was decoded into the heap). The resident set
- * counts the weights' pages once per mapping (ours, ORT's), so it is the proportional set (PSS)
- * that shows physical memory: about 4.3–4.7 GB, 2.0–2.2× the weights. Tagged {@code big}: {@code -DexcludedGroups=big} leaves it
- * out; where the temp folder has less than 8 GB free or the machine less than 12 GB of available
- * memory it shows as skipped with the reason.
+ * sessions over the int8 model) peaks at about 2.2–2.7 GB, 1.0–1.3× the weights (it was 8 GB,
+ * 3.7×, when every session was handed a copy and each layer was decoded into the heap). The
+ * resident set counts the weights' pages once per mapping (ours, ORT's), so it is the proportional
+ * set (PSS) that shows physical memory: about 4.3–4.7 GB, 2.0–2.2× the weights. Tagged
+ * {@code big}: {@code -DexcludedGroups=big} leaves it out; where the temp folder has less than 8 GB
+ * free or the machine less than 12 GB of available memory it shows as skipped with the reason.
  */
 @Tag("big")
 class BigModelTest {

@@ -230,9 +230,10 @@ class ExternalDataTest {
         assertArrayEquals(inMemory.get("y").toFloats(), fromFile.get("y").toFloats());
         OrtTestSupport.assertClose(OrtTestSupport.run(wideMatMul(n), in), fromFile, 1e-5);
         if (before >= 0) { // Linux: /proc/self/status
-            assertTrue(memoryAnonMb > weightMb * 3 / 4, "the in-memory path copies the weight: +" + memoryAnonMb + " MB");
-            assertTrue(fileAnonMb < weightMb / 4, "the file-referencing session copied the " + weightMb + " MB weight: +"
-                    + fileAnonMb + " MB anonymous memory");
+            assertTrue(memoryAnonMb > weightMb * 3 / 4, "the in-memory path copies the weight: +" + memoryAnonMb
+                    + " MB");
+            assertTrue(fileAnonMb < weightMb / 4, "the file-referencing session copied the " + weightMb
+                    + " MB weight: +" + fileAnonMb + " MB anonymous memory");
         }
     }
 
