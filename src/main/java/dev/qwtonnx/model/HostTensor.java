@@ -87,20 +87,25 @@ public final class HostTensor {
         float[] out = new float[n];
         ByteBuffer b = bytes();
         for (int i = 0; i < n; i++) {
-            out[i] = switch (type) {
-                case FLOAT -> b.getFloat(i * 4);
-                case DOUBLE -> (float) b.getDouble(i * 8);
-                case INT8 -> b.get(i);
-                case UINT8, BOOL -> b.get(i) & 0xff;
-                case INT16 -> b.getShort(i * 2);
-                case UINT16 -> b.getShort(i * 2) & 0xffff;
-                case INT32 -> b.getInt(i * 4);
-                case UINT32 -> b.getInt(i * 4) & 0xffffffffL;
-                case INT64, UINT64 -> b.getLong(i * 8);
-                case FLOAT16 -> ai.onnxruntime.platform.Fp16Conversions.fp16ToFloat(b.getShort(i * 2));
-            };
+            out[i] = floatAt(type, b, i);
         }
         return out;
+    }
+
+    /** Element {@code i} of little-endian {@code b} holding values of {@code type}, widened to float. */
+    public static float floatAt(DataType type, ByteBuffer b, int i) {
+        return switch (type) {
+            case FLOAT -> b.getFloat(i * 4);
+            case DOUBLE -> (float) b.getDouble(i * 8);
+            case INT8 -> b.get(i);
+            case UINT8, BOOL -> b.get(i) & 0xff;
+            case INT16 -> b.getShort(i * 2);
+            case UINT16 -> b.getShort(i * 2) & 0xffff;
+            case INT32 -> b.getInt(i * 4);
+            case UINT32 -> b.getInt(i * 4) & 0xffffffffL;
+            case INT64, UINT64 -> b.getLong(i * 8);
+            case FLOAT16 -> ai.onnxruntime.platform.Fp16Conversions.fp16ToFloat(b.getShort(i * 2));
+        };
     }
 
     /** The values as long (integer types only). */

@@ -183,6 +183,8 @@ public final class ModelIO {
             if (length >= MAP_AT_LEAST) {
                 // Mapped, not copied: the page cache holds the weights once, and the JVM heap not at all.
                 payload = UnsafeByteOperations.unsafeWrap(ch.map(FileChannel.MapMode.READ_ONLY, offset, length));
+                // Remembered so that ORT sessions can read these bytes from the file rather than get a copy.
+                MappedPayloads.record(payload, new MappedPayloads.Source(file.toRealPath(), offset, length));
             } else {
                 ByteBuffer buf = ByteBuffer.allocate(Math.toIntExact(length));
                 while (buf.hasRemaining()) {
@@ -266,7 +268,7 @@ public final class ModelIO {
                 throw new QwtException("the model is " + model.serializedSize() + " bytes, over protobuf's 2 GB limit "
                         + "for one file; save it with --external-data auto or always: " + out);
             }
-            AtomicWrite.write(out, model.toBytes(), "output");
+            writeStreamed(out, model);
             remember(out, Set.of());
             return;
         }
@@ -286,6 +288,21 @@ public final class ModelIO {
         }
         AtomicWrite.write(out, small.toBytes(), "output");
         remember(out, split.payloads().isEmpty() ? Set.of() : Set.of(dataFile));
+    }
+
+    /**
+     * Writes the (one-message) model through a buffered stream rather than from a byte array of the
+     * whole: the 540 MB int8 output of BigModelTest would otherwise be one more copy in the heap.
+     * The bytes are the same as {@link Model#toBytes()}'s.
+     */
+    private static void writeStreamed(Path out, Model model) {
+        AtomicWrite.write(out, "output", ch -> {
+            OutputStream os = java.nio.channels.Channels.newOutputStream(ch);
+            com.google.protobuf.CodedOutputStream cos = com.google.protobuf.CodedOutputStream.newInstance(os, 1 << 16);
+            model.proto().writeTo(cos);
+            cos.flush();
+            os.flush();
+        });
     }
 
     /** Records the data files of a model just loaded or written (none: forgets earlier ones). */

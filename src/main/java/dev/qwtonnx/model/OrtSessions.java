@@ -6,9 +6,14 @@ import ai.onnxruntime.OnnxTensorLike;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
+import com.google.protobuf.CodedOutputStream;
+import dev.qwtonnx.onnx.GraphProto;
+import dev.qwtonnx.onnx.ModelProto;
+import dev.qwtonnx.onnx.StringStringEntryProto;
 import dev.qwtonnx.onnx.TensorProto;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -18,11 +23,14 @@ import java.util.function.Predicate;
 /**
  * ONNX Runtime sessions over in-memory models, always created from bytes (never a temporary file).
  *
- * <p>A model too big for one protobuf message is handed over in two parts: the message with its
- * large initializers marked as external data, and those initializers as tensors over the model's
- * own buffers (ORT's {@code AddExternalInitializers}). Buffers memory-mapped on load are passed
- * without a copy; ORT replaces the external references with them before it reads any file, and
- * keeps one copy of its own (measured with ORT 1.29: it does not use the buffers in place).
+ * <p>A model of 1 GB or more keeps its large initializers out of the message. Those still
+ * byte-for-byte the payloads mapped on load (see {@link MappedPayloads}) are marked as external
+ * data in the file they came from, and ORT maps that file itself: on CPU, with prepacking off, it
+ * uses the mapped pages in place, so the weights are in the page cache once, shared with our own
+ * mapping (measured with ORT 1.29 on 2 GB of weights: +2 MB anonymous memory; prepacking would
+ * make a packed anonymous copy of each). The others (weights a pass computed) are handed over as
+ * tensors over our buffers (ORT's {@code AddExternalInitializers}), of which ORT keeps a copy of
+ * its own (it does not use them in place).
  */
 public final class OrtSessions {
     /** Models serializing to at least this many bytes hand their large initializers over in memory. */
@@ -31,12 +39,20 @@ public final class OrtSessions {
     public static final long IN_MEMORY_MIN_TENSOR = 1L << 20;
     /** A location no file has: the references are replaced before ORT would open it. */
     static final String IN_MEMORY_LOCATION = "qwt-onnx-in-memory-initializer";
+    /** ORT's session config entry: the folder external data of a model created from bytes is read from. */
+    static final String EXTERNAL_FOLDER = "session.model_external_initializers_file_folder_path";
 
     private OrtSessions() {
     }
 
-    /** A session and the tensors it borrows; closing closes both, the session first. */
-    public record Handle(OrtSession session, List<OnnxTensor> borrowed) implements AutoCloseable {
+    /**
+     * A session and the tensors it borrows; closing closes both, the session first.
+     *
+     * @param fromFiles how many initializers ORT reads from the files they were loaded from
+     * @param copies direct copies made of heap payloads for {@code borrowed}, freed on close
+     */
+    public record Handle(OrtSession session, List<OnnxTensor> borrowed, int fromFiles, List<ByteBuffer> copies)
+            implements AutoCloseable {
         /** Whether the large initializers were handed over in memory. */
         public boolean inMemoryInitializers() {
             return !borrowed.isEmpty();
@@ -48,6 +64,7 @@ public final class OrtSessions {
                 session.close();
             } finally {
                 borrowed.forEach(OnnxTensor::close);
+                copies.forEach(DirectMemory::free);
             }
         }
     }
@@ -64,40 +81,117 @@ public final class OrtSessions {
             throws OrtException {
         OrtEnvironment env = OrtEnvironment.getEnvironment();
         if (model.serializedSize() < inMemoryFrom) {
-            return new Handle(env.createSession(model.toBytes(), opts), List.of());
+            return new Handle(fromBytes(env, model, opts), List.of(), 0, List.of());
+        }
+        if (ByteOrder.nativeOrder() != ByteOrder.LITTLE_ENDIAN) {
+            throw new dev.qwtonnx.QwtException("big-endian platforms are not supported");
         }
         Predicate<TensorProto> large = ExternalData.rawAtLeast(minTensor).and(t -> javaType(t) != null);
-        ExternalData.Split split = ExternalData.split(model.proto(), large, IN_MEMORY_LOCATION, false);
+        FileReferences refs = FileReferences.of(model.proto(), large);
+        if (refs.count() > 0) {
+            opts.addConfigEntry(EXTERNAL_FOLDER, refs.folder().toString());
+        }
+        ExternalData.Split split = ExternalData.split(refs.proto(), large, IN_MEMORY_LOCATION, false);
         List<OnnxTensor> borrowed = new ArrayList<>();
+        List<ByteBuffer> copies = new ArrayList<>();
         try {
             Map<String, OnnxTensorLike> initializers = new LinkedHashMap<>();
             for (ExternalData.Payload p : split.payloads()) {
-                OnnxTensor t = OnnxTensor.createTensor(env, direct(p.bytes().asReadOnlyByteBuffer()),
+                ByteBuffer b = p.bytes().asReadOnlyByteBuffer();
+                if (!b.isDirect()) {
+                    b = direct(b);
+                    copies.add(b);
+                }
+                OnnxTensor t = OnnxTensor.createTensor(env, b.order(ByteOrder.LITTLE_ENDIAN),
                         Tensors.dims(p.tensor()), javaType(p.tensor()));
                 borrowed.add(t);
                 initializers.put(p.tensor().getName(), t);
             }
-            opts.addExternalInitializers(initializers);
+            if (!initializers.isEmpty()) {
+                opts.addExternalInitializers(initializers);
+            }
             // ORT copies the initializers it is handed; prepacking would make a second, packed copy
             // while the first still exists (measured: a 256 MB MatMul weight peaks at +519 MB with
-            // prepacking, +266 MB without). Unpacked MatMul runs about 2x slower at a few rows.
+            // prepacking, +266 MB without), and an anonymous packed copy of each mapped weight.
+            // Unpacked MatMul runs about 2x slower at a few rows.
             opts.addConfigEntry("session.disable_prepacking", "1");
-            byte[] bytes = new Model(split.proto()).toBytes();
-            return new Handle(env.createSession(bytes, opts), List.copyOf(borrowed));
+            return new Handle(fromBytes(env, new Model(split.proto()), opts), List.copyOf(borrowed), refs.count(),
+                    List.copyOf(copies));
         } catch (OrtException | RuntimeException e) {
             borrowed.forEach(OnnxTensor::close);
+            copies.forEach(DirectMemory::free);
             throw e;
         }
     }
 
-    /** The buffer itself when it is direct (mapped payloads are), else a direct copy. */
+    /** Models serializing to at least this many bytes are handed to ORT from memory off the heap. */
+    static final long OFF_HEAP_FROM = 64L << 20;
+
+    /**
+     * A session over the serialized model. From {@link #OFF_HEAP_FROM} up, the bytes are written to
+     * a direct buffer freed as soon as ORT has parsed them, rather than to a heap array: each session
+     * over a 540 MB quantized model would otherwise leave 540 MB of garbage, and the heap grows
+     * with it towards -Xmx (measured in BigModelTest) before a collection.
+     */
+    private static OrtSession fromBytes(OrtEnvironment env, Model model, OrtSession.SessionOptions opts)
+            throws OrtException {
+        if (model.serializedSize() < OFF_HEAP_FROM || !model.fitsOneMessage() || !DirectMemory.freesAtOnce()) {
+            return env.createSession(model.toBytes(), opts);
+        }
+        ByteBuffer buf = ByteBuffer.allocateDirect(model.proto().getSerializedSize());
+        try {
+            CodedOutputStream out = CodedOutputStream.newInstance(buf);
+            model.proto().writeTo(out);
+            out.flush();
+            buf.flip();
+            // ORT parses the bytes into a model of its own while creating the session; it keeps no pointer to them.
+            return env.createSession(buf, opts);
+        } catch (java.io.IOException e) {
+            throw new dev.qwtonnx.QwtException("cannot serialize the model for ONNX Runtime: " + e.getMessage());
+        } finally {
+            DirectMemory.free(buf);
+        }
+    }
+
+    /**
+     * The model with the main graph's large initializers that are still the payloads mapped on load
+     * marked as external data in their own file (those of one folder: ORT reads external data from
+     * one), and how many were.
+     */
+    record FileReferences(ModelProto proto, Path folder, int count) {
+        static FileReferences of(ModelProto model, Predicate<TensorProto> large) {
+            GraphProto g = model.getGraph();
+            GraphProto.Builder b = null;
+            Path folder = null;
+            int count = 0;
+            for (int i = 0; i < g.getInitializerCount(); i++) {
+                TensorProto t = g.getInitializer(i);
+                MappedPayloads.Source s = large.test(t) ? MappedPayloads.source(t.getRawData()) : null;
+                if (s == null || s.length() != t.getRawData().size()) {
+                    continue;
+                }
+                folder = folder == null ? s.file().getParent() : folder;
+                if (!s.file().getParent().equals(folder)) {
+                    continue;
+                }
+                b = b == null ? g.toBuilder() : b;
+                b.setInitializer(i, t.toBuilder().clearRawData().clearExternalData()
+                        .setDataLocation(TensorProto.DataLocation.EXTERNAL)
+                        .addExternalData(entry("location", s.file().getFileName().toString()))
+                        .addExternalData(entry("offset", Long.toString(s.offset())))
+                        .addExternalData(entry("length", Long.toString(s.length()))).build());
+                count++;
+            }
+            return new FileReferences(b == null ? model : model.toBuilder().setGraph(b).build(), folder, count);
+        }
+
+        private static StringStringEntryProto entry(String k, String v) {
+            return StringStringEntryProto.newBuilder().setKey(k).setValue(v).build();
+        }
+    }
+
+    /** A direct copy of a heap buffer (mapped payloads are direct already and passed as they are). */
     private static ByteBuffer direct(ByteBuffer b) {
-        if (ByteOrder.nativeOrder() != ByteOrder.LITTLE_ENDIAN) {
-            throw new dev.qwtonnx.QwtException("big-endian platforms are not supported");
-        }
-        if (b.isDirect()) {
-            return b.order(ByteOrder.LITTLE_ENDIAN);
-        }
         ByteBuffer copy = ByteBuffer.allocateDirect(b.remaining()).order(ByteOrder.LITTLE_ENDIAN);
         copy.put(b).flip();
         return copy;

@@ -1,10 +1,12 @@
 package dev.qwtonnx.model;
 
 import com.google.protobuf.ByteString;
+import com.google.protobuf.UnsafeByteOperations;
 import dev.qwtonnx.QwtException;
 import dev.qwtonnx.onnx.TensorProto;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
 
 /** Reading and building TensorProto payloads, whichever of its fields holds the data. */
 public final class Tensors {
@@ -72,6 +74,18 @@ public final class Tensors {
         return toHost(t).toFloats();
     }
 
+    /**
+     * A tensor's values as floats: for a FLOAT tensor with raw data, a view of its payload (no copy:
+     * a mapped weight stays in the page cache instead of being copied into the heap), else a copy.
+     */
+    public static FloatBuffer floatView(TensorProto t) {
+        HostTensor h = toHost(t);
+        if (h.type() == DataType.FLOAT && t.hasRawData()) {
+            return t.getRawData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer();
+        }
+        return FloatBuffer.wrap(h.toFloats());
+    }
+
     public static long[] longs(TensorProto t) {
         return toHost(t).toLongs();
     }
@@ -90,6 +104,16 @@ public final class Tensors {
 
     public static TensorProto int32Tensor(String name, long[] dims, int[] values) {
         return HostTensor.ofInts(dims, values).toProto(name);
+    }
+
+    /** An int8 tensor over the given bytes, which the tensor takes over (no copy: they must not change). */
+    public static TensorProto int8Tensor(String name, long[] dims, byte[] values) {
+        TensorProto.Builder b = TensorProto.newBuilder().setName(name).setDataType(DataType.INT8.code)
+                .setRawData(UnsafeByteOperations.unsafeWrap(values));
+        for (long d : dims) {
+            b.addDims(d);
+        }
+        return b.build();
     }
 
     /** An int8 (signed) or uint8 tensor from values already in range. */

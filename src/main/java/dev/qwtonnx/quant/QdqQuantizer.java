@@ -13,6 +13,7 @@ import dev.qwtonnx.onnx.NodeProto;
 import dev.qwtonnx.onnx.TensorProto;
 import dev.qwtonnx.pass.Pass;
 import dev.qwtonnx.pass.PassResult;
+import java.nio.FloatBuffer;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -174,17 +175,19 @@ public final class QdqQuantizer implements Pass {
     private String quantizeWeight(GraphEditor g, NodeProto node, LayerPlan l) {
         TensorProto w = g.initializer(l.weight());
         long[] dims = Tensors.dims(w);
-        float[] values = Tensors.floats(w);
+        // Read in place: a big model's mapped weight is never copied into the heap, as floats or ints.
+        FloatBuffer values = Tensors.floatView(w);
         int qmax = options.weightQmax();
         QuantizedWeight rounded = roundedWeights.get(l.name());
         float[] scales = rounded != null ? rounded.scales() : QuantMath.symmetricScales(values, dims, l.weightAxis(), qmax);
-        int[] q = rounded != null ? rounded.values() : QuantMath.quantizeWeights(values, dims, l.weightAxis(), scales, qmax);
         String base = l.weight();
         String qName = g.names().fresh(base + "_quantized");
         String sName = g.names().fresh(base + "_scale");
         String zName = g.names().fresh(base + "_zero_point");
         String dq = g.names().fresh(base + "_dequantized");
-        g.putInitializer(Tensors.byteTensor(qName, DataType.INT8, dims, q));
+        g.putInitializer(rounded != null ? Tensors.byteTensor(qName, DataType.INT8, dims, rounded.values())
+                : Tensors.int8Tensor(qName, dims,
+                        QuantMath.quantizeWeightsInt8(values, dims, l.weightAxis(), scales, qmax)));
         g.putInitializer(Tensors.floatTensor(sName, new long[] {scales.length}, scales));
         g.putInitializer(Tensors.byteTensor(zName, DataType.INT8, new long[] {scales.length}, new int[scales.length]));
         g.insertBefore(node, Nodes.node("DequantizeLinear", g.names().fresh(base + "_DequantizeLinear"),

@@ -1,6 +1,7 @@
 package dev.qwtonnx.quant;
 
 import dev.qwtonnx.calib.Range;
+import java.nio.FloatBuffer;
 
 /** The arithmetic of linear quantization, in float32 where ORT computes in float32. */
 public final class QuantMath {
@@ -24,15 +25,21 @@ public final class QuantMath {
 
     /** Symmetric per-channel weight scales: max |w| over the channel divided by qmax. */
     public static float[] symmetricScales(float[] w, long[] dims, int axis, int qmax) {
+        return symmetricScales(FloatBuffer.wrap(w), dims, axis, qmax);
+    }
+
+    /** As {@link #symmetricScales(float[], long[], int, int)}, reading the weight where it is (mapped, say). */
+    public static float[] symmetricScales(FloatBuffer w, long[] dims, int axis, int qmax) {
         int channels = (int) dims[axis];
         long inner = 1;
         for (int i = axis + 1; i < dims.length; i++) {
             inner *= dims[i];
         }
         float[] maxAbs = new float[channels];
-        for (int i = 0; i < w.length; i++) {
+        int n = w.limit();
+        for (int i = 0; i < n; i++) {
             int c = (int) ((i / inner) % channels);
-            maxAbs[c] = Math.max(maxAbs[c], Math.abs(w[i]));
+            maxAbs[c] = Math.max(maxAbs[c], Math.abs(w.get(i)));
         }
         float[] s = new float[channels];
         for (int c = 0; c < channels; c++) {
@@ -54,6 +61,28 @@ public final class QuantMath {
             int c = (int) ((i / inner) % channels);
             double v = Math.rint((double) w[i] / scales[c]);
             q[i] = (int) Math.max(-qmax, Math.min(qmax, v));
+        }
+        return q;
+    }
+
+    /**
+     * As {@link #quantizeWeights(float[], long[], int, float[], int)} (the same rounding), straight
+     * into int8 bytes: a big weight is read where it is and written once, with no int or float copy.
+     */
+    public static byte[] quantizeWeightsInt8(FloatBuffer w, long[] dims, int axis, float[] scales, int qmax) {
+        if (qmax > Byte.MAX_VALUE) {
+            throw new IllegalArgumentException("qmax " + qmax + " does not fit int8");
+        }
+        int channels = (int) dims[axis];
+        long inner = 1;
+        for (int i = axis + 1; i < dims.length; i++) {
+            inner *= dims[i];
+        }
+        byte[] q = new byte[w.limit()];
+        for (int i = 0; i < q.length; i++) {
+            int c = (int) ((i / inner) % channels);
+            double v = Math.rint((double) w.get(i) / scales[c]);
+            q[i] = (byte) Math.max(-qmax, Math.min(qmax, v));
         }
         return q;
     }

@@ -8,6 +8,7 @@ import dev.qwtonnx.calib.data.Sample;
 import dev.qwtonnx.model.Model;
 import dev.qwtonnx.onnx.TensorProto;
 import dev.qwtonnx.onnx.ValueInfoProto;
+import java.nio.FloatBuffer;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -117,13 +118,25 @@ public final class Fidelity {
     }
 
     public static double cosine(float[] a, float[] b) {
+        return cosine(FloatBuffer.wrap(a), b);
+    }
+
+    /** As {@link #cosine(float[], float[])}, reading {@code a} where it is (a mapped weight, say). */
+    public static double cosine(FloatBuffer a, float[] b) {
+        return cosine(a, a.limit(), i -> b[i]);
+    }
+
+    /** As {@link #cosine(float[], float[])}, over the first {@code n} values of {@code a} and of {@code b}. */
+    public static double cosine(FloatBuffer a, int n, java.util.function.IntToDoubleFunction b) {
         double ab = 0;
         double aa = 0;
         double bb = 0;
-        for (int i = 0; i < a.length; i++) {
-            ab += (double) a[i] * b[i];
-            aa += (double) a[i] * a[i];
-            bb += (double) b[i] * b[i];
+        for (int i = 0; i < n; i++) {
+            double x = a.get(i);
+            double y = b.applyAsDouble(i);
+            ab += x * y;
+            aa += x * x;
+            bb += y * y;
         }
         if (aa == 0 && bb == 0) {
             return 1;

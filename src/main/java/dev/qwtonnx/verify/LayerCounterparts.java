@@ -5,6 +5,7 @@ import dev.qwtonnx.model.Model;
 import dev.qwtonnx.model.Tensors;
 import dev.qwtonnx.onnx.NodeProto;
 import dev.qwtonnx.onnx.TensorProto;
+import java.nio.FloatBuffer;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
@@ -53,15 +54,16 @@ public final class LayerCounterparts {
         GraphEditor g = new GraphEditor(floatModel.graph());
         List<Candidate> candidates = new ArrayList<>();
         Map<String, Candidate> byName = new HashMap<>();
-        Map<String, float[]> decoded = new HashMap<>();
+        Map<String, FloatBuffer> decoded = new HashMap<>();
         long[] cached = {0};
-        java.util.function.Function<Candidate, float[]> values = c -> {
-            float[] v = decoded.get(c.weight());
+        // A view of the payload where it holds floats (a big model's mapped weights are not copied).
+        java.util.function.Function<Candidate, FloatBuffer> values = c -> {
+            FloatBuffer v = decoded.get(c.weight());
             if (v == null) {
-                v = Tensors.floats(g.initializer(c.weight()));
-                if (cached[0] + v.length <= CACHE_FLOATS) {
+                v = Tensors.floatView(g.initializer(c.weight()));
+                if (cached[0] + v.limit() <= CACHE_FLOATS) {
                     decoded.put(c.weight(), v);
-                    cached[0] += v.length;
+                    cached[0] += v.limit();
                 }
             }
             return v;
@@ -84,10 +86,10 @@ public final class LayerCounterparts {
         List<Match> matched = new ArrayList<>();
         List<QuantizedLayers.Layer> unmatched = new ArrayList<>();
         for (QuantizedLayers.Layer l : layers) {
-            float[] weight = l.weight().get();
+            QuantizedLayers.Dequantized weight = l.weight().get();
             Candidate named = byName.get(l.node());
             if (named != null && fits(named, l)) {
-                double cos = Fidelity.cosine(values.apply(named), weight);
+                double cos = Fidelity.cosine(values.apply(named), weight.size(), weight::get);
                 if (cos >= MIN_WEIGHT_COSINE) {
                     matched.add(match(g, l, named, "name+weight", cos));
                     continue;
@@ -97,7 +99,7 @@ public final class LayerCounterparts {
             double bestCos = MIN_WEIGHT_COSINE;
             for (Candidate c : candidates) {
                 if (fits(c, l)) {
-                    double cos = Fidelity.cosine(values.apply(c), weight);
+                    double cos = Fidelity.cosine(values.apply(c), weight.size(), weight::get);
                     if (cos >= bestCos) {
                         best = c;
                         bestCos = cos;

@@ -78,8 +78,16 @@ public final class OrtKernels {
     }
 
     /**
-     * The model ORT builds at the extended optimization level. A big model's optimized copy keeps its
-     * initializers in a data file beside it (both temporary), read back memory-mapped.
+     * Models at least this big (serialized) have ORT write their optimized copy's large initializers
+     * to a data file: only the graph is wanted, and inline weights would be serialized by ORT and
+     * read back into the heap (about 1 GB of memory for the 540 MB int8 model of BigModelTest).
+     */
+    static final long EXTERNAL_FROM = 64L << 20;
+
+    /**
+     * The model ORT builds at the extended optimization level. The optimized copy of a model of
+     * {@link #EXTERNAL_FROM} or more keeps its initializers in a data file beside it (both
+     * temporary), read back memory-mapped.
      */
     public static Model optimized(Model model) {
         Path tmp = null;
@@ -88,7 +96,7 @@ public final class OrtKernels {
             // Registered like the output's temporary file, so a kill does not leave it in the temp folder.
             Path dir = Path.of(System.getProperty("java.io.tmpdir"));
             tmp = PendingFiles.createTemp(dir, "qwt-optimized-", ".onnx");
-            boolean big = model.serializedSize() >= OrtSessions.IN_MEMORY_FROM;
+            boolean big = model.serializedSize() >= EXTERNAL_FROM;
             try (OrtSession.SessionOptions opts = new OrtSession.SessionOptions()) {
                 opts.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.EXTENDED_OPT);
                 opts.setOptimizedModelFilePath(tmp.toString());
@@ -98,6 +106,10 @@ public final class OrtKernels {
                             data.getFileName().toString());
                     opts.addConfigEntry("session.optimized_model_external_initializers_min_size_in_bytes",
                             Long.toString(OrtSessions.IN_MEMORY_MIN_TENSOR));
+                    if (model.serializedSize() < OrtSessions.IN_MEMORY_FROM) { // bigger ones have it off already
+                        // Only the graph is wanted: packed copies of the weights would be made for nothing.
+                        opts.addConfigEntry("session.disable_prepacking", "1");
+                    }
                 }
                 try (OrtSessions.Handle s = OrtSessions.create(model, opts)) {
                     // Creating the session writes the optimized model.

@@ -1,11 +1,13 @@
 package dev.qwtonnx.verify;
 
 import dev.qwtonnx.model.GraphEditor;
+import dev.qwtonnx.model.HostTensor;
 import dev.qwtonnx.model.Model;
 import dev.qwtonnx.model.Nodes;
 import dev.qwtonnx.model.Tensors;
 import dev.qwtonnx.onnx.NodeProto;
 import dev.qwtonnx.onnx.TensorProto;
+import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Supplier;
@@ -46,7 +48,7 @@ public final class QuantizedLayers {
      * @param weightDims the weight's dims
      */
     public record Layer(String node, String opType, Style style, String floatInput, String output,
-            String outputScale, String outputZeroPoint, boolean outputFloorsAtZero, Supplier<float[]> weight,
+            String outputScale, String outputZeroPoint, boolean outputFloorsAtZero, Supplier<Dequantized> weight,
             long[] weightDims) {
     }
 
@@ -62,7 +64,7 @@ public final class QuantizedLayers {
                     NodeProto wdq = g.producer(n.getInput(1));
                     NodeProto xdq = g.producer(n.getInput(0));
                     if (isOp(wdq, "DequantizeLinear") && g.isInitializer(wdq.getInput(0)) && isOp(xdq, "DequantizeLinear")) {
-                        Supplier<float[]> w = dequantized(g, wdq.getInput(0), wdq.getInputCount() > 1 ? wdq.getInput(1) : null,
+                        Supplier<Dequantized> w = dequantized(g, wdq.getInput(0), wdq.getInputCount() > 1 ? wdq.getInput(1) : null,
                                 wdq.getInputCount() > 2 ? wdq.getInput(2) : null, Nodes.intAttr(wdq, "axis", 1));
                         if (w != null) {
                             out.add(new Layer(n.getName(), n.getOpType(), Style.QDQ, n.getInput(0), n.getOutput(0),
@@ -77,7 +79,7 @@ public final class QuantizedLayers {
                     }
                     String zp = n.getInputCount() > 3 ? n.getInput(3) : null;
                     long axis = n.getOpType().equals("ConvInteger") ? 0 : 1;
-                    Supplier<float[]> w = dequantized(g, wq, null, zp, axis);
+                    Supplier<Dequantized> w = dequantized(g, wq, null, zp, axis);
                     String output = rescaledOutput(g, n.getOutput(0));
                     NodeProto xq = g.producer(n.getInput(0));
                     String floatInput = isOp(xq, "DynamicQuantizeLinear") ? xq.getInput(0) : null;
@@ -92,7 +94,7 @@ public final class QuantizedLayers {
                         continue;
                     }
                     boolean conv = n.getOpType().equals("QLinearConv");
-                    Supplier<float[]> w = dequantized(g, n.getInput(3), n.getInput(4), n.getInput(5), conv ? 0 : 1);
+                    Supplier<Dequantized> w = dequantized(g, n.getInput(3), n.getInput(4), n.getInput(5), conv ? 0 : 1);
                     if (w != null) {
                         // The float input is the dequantized x (x, x_scale, x_zero_point): measuring adds it.
                         out.add(new Layer(n.getName(), conv ? "Conv" : "MatMul", Style.QOPERATOR, null,
@@ -148,20 +150,40 @@ public final class QuantizedLayers {
      * The dequantized weight, decoded when asked for (the weights of a big model would not fit in
      * the heap all at once); null when q, scale or zero point is not constant.
      */
-    static Supplier<float[]> dequantized(GraphEditor g, String q, String scale, String zeroPoint, long axis) {
+    static Supplier<Dequantized> dequantized(GraphEditor g, String q, String scale, String zeroPoint, long axis) {
         boolean constant = g.initializer(q) != null
                 && (scale == null || scale.isEmpty() || g.initializer(scale) != null)
                 && (zeroPoint == null || zeroPoint.isEmpty() || g.initializer(zeroPoint) != null);
         return constant ? () -> dequantize(g, q, scale, zeroPoint, axis) : null;
     }
 
+    /**
+     * A dequantized weight, (q - zero point) × scale with per-channel parameters, computed element by
+     * element from the integer payload where it is: materialized, a big model's weights would take
+     * four times their int8 size in the heap, a layer at a time.
+     */
+    public record Dequantized(HostTensor q, ByteBuffer bytes, long inner, long channels, float[] scale,
+            float[] zeroPoint) {
+        public int size() {
+            return Math.toIntExact(q.numel());
+        }
+
+        /** Element {@code i}, computed as {@link QuantizedLayers#dequantize} always has. */
+        public float get(int i) {
+            int c = (int) ((i / inner) % channels);
+            float sc = scale.length == 1 ? scale[0] : scale[Math.min(c, scale.length - 1)];
+            float zc = zeroPoint.length == 1 ? zeroPoint[0] : zeroPoint[Math.min(c, zeroPoint.length - 1)];
+            return (HostTensor.floatAt(q.type(), bytes, i) - zc) * sc;
+        }
+    }
+
     /** (q - zero point) × scale, with per-channel parameters along {@code axis}; null when not constant. */
-    static float[] dequantize(GraphEditor g, String q, String scale, String zeroPoint, long axis) {
+    static Dequantized dequantize(GraphEditor g, String q, String scale, String zeroPoint, long axis) {
         TensorProto qt = g.initializer(q);
         if (qt == null) {
             return null;
         }
-        float[] v = Tensors.floats(qt);
+        HostTensor v = Tensors.toHost(qt);
         long[] dims = Tensors.dims(qt);
         float[] s = scale == null || scale.isEmpty() ? new float[] {1f} : constant(g, scale);
         float[] z = zeroPoint == null || zeroPoint.isEmpty() ? new float[] {0f} : constant(g, zeroPoint);
@@ -174,13 +196,7 @@ public final class QuantizedLayers {
             inner *= dims[i];
         }
         long channels = dims.length == 0 ? 1 : dims[Math.min(ax, dims.length - 1)];
-        for (int i = 0; i < v.length; i++) {
-            int c = (int) ((i / inner) % channels);
-            float sc = s.length == 1 ? s[0] : s[Math.min(c, s.length - 1)];
-            float zc = z.length == 1 ? z[0] : z[Math.min(c, z.length - 1)];
-            v[i] = (v[i] - zc) * sc;
-        }
-        return v;
+        return new Dequantized(v, v.bytes(), inner, channels, s, z);
     }
 
     private static float[] constant(GraphEditor g, String name) {

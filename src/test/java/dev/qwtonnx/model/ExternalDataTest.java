@@ -171,7 +171,11 @@ class ExternalDataTest {
             Map<String, HostTensor> in = c.getValue();
             try (OrtSession.SessionOptions opts = new OrtSession.SessionOptions();
                     OrtSessions.Handle h = OrtSessions.create(model, opts, 0, 256)) {
-                assertTrue(h.inMemoryInitializers());
+                // The mapped weight is read from its own file; the others are handed over in memory.
+                boolean mapped = model != cases.keySet().stream().filter(m -> m.graph().getInitializerCount() > 1)
+                        .findFirst().orElseThrow();
+                assertEquals(mapped ? 1 : 0, h.fromFiles());
+                assertEquals(!mapped, h.inMemoryInitializers());
                 // Same weights; only the summation order differs (no prepacking in memory-handed sessions).
                 OrtTestSupport.assertClose(OrtTestSupport.run(model, in), OrtTestSupport.runSession(h.session(), in), 1e-5);
             }
@@ -180,6 +184,71 @@ class ExternalDataTest {
                 OrtSessions.Handle h = OrtSessions.create(TestModels.mlp(5), opts)) {
             assertFalse(h.inMemoryInitializers(), "a small model is created from bytes, as before");
         }
+    }
+
+    /**
+     * A session over a model whose weight is still the payload mapped on load reads it from the
+     * model's own data file, where ORT maps it: the weight is not copied into anonymous memory
+     * (checked against the same bytes handed over in memory, which ORT copies), and the results
+     * are the same as those of the in-memory path.
+     */
+    @Test
+    void sessionsReadMappedWeightsFromTheirOwnFileWithoutACopy() throws OrtException {
+        int n = 4096; // a 64 MB weight
+        long weightMb = (long) n * n * 4 >> 20;
+        Path p = tmp.resolve("wide.onnx");
+        ModelIO.save(wideMatMul(n), p, null, new ExternalData.Policy(ExternalData.Mode.ALWAYS, 1024));
+        Model mapped = ModelIO.load(p);
+        TensorProto w = mapped.graph().getInitializer(0);
+        // The same mapped bytes, but a ByteString the loader did not hand out: handed over in memory.
+        Model unknown = mapped.withGraph(mapped.graph().toBuilder().setInitializer(0, w.toBuilder()
+                .setRawData(com.google.protobuf.UnsafeByteOperations.unsafeWrap(w.getRawData().asReadOnlyByteBuffer())))
+                .build());
+        Map<String, HostTensor> in = Map.of("x", OrtTestSupport.randomFloats(new Random(5), 3, n));
+
+        Map<String, HostTensor> fromFile;
+        long fileAnonMb;
+        // The file-referencing session first: memory freed by an earlier session could hide a copy.
+        long before = anonymousMb();
+        try (OrtSession.SessionOptions opts = new OrtSession.SessionOptions();
+                OrtSessions.Handle h = OrtSessions.create(mapped, opts, 0, 1 << 20)) {
+            assertEquals(1, h.fromFiles());
+            assertFalse(h.inMemoryInitializers());
+            fromFile = OrtTestSupport.runSession(h.session(), in);
+            fileAnonMb = anonymousMb() - before;
+        }
+        Map<String, HostTensor> inMemory;
+        long memoryAnonMb;
+        before = anonymousMb();
+        try (OrtSession.SessionOptions opts = new OrtSession.SessionOptions();
+                OrtSessions.Handle h = OrtSessions.create(unknown, opts, 0, 1 << 20)) {
+            assertEquals(0, h.fromFiles());
+            assertTrue(h.inMemoryInitializers());
+            inMemory = OrtTestSupport.runSession(h.session(), in);
+            memoryAnonMb = anonymousMb() - before;
+        }
+        assertArrayEquals(inMemory.get("y").toFloats(), fromFile.get("y").toFloats());
+        OrtTestSupport.assertClose(OrtTestSupport.run(wideMatMul(n), in), fromFile, 1e-5);
+        if (before >= 0) { // Linux: /proc/self/status
+            assertTrue(memoryAnonMb > weightMb * 3 / 4, "the in-memory path copies the weight: +" + memoryAnonMb
+                    + " MB");
+            assertTrue(fileAnonMb < weightMb / 4, "the file-referencing session copied the " + weightMb
+                    + " MB weight: +" + fileAnonMb + " MB anonymous memory");
+        }
+    }
+
+    /** The process's anonymous resident memory (RssAnon) in MB, or -1 where /proc is missing. */
+    private static long anonymousMb() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+                if (line.startsWith("RssAnon:")) {
+                    return Long.parseLong(line.replaceAll("\\D", "")) >> 10;
+                }
+            }
+        } catch (IOException | NumberFormatException e) {
+            // Not Linux.
+        }
+        return -1;
     }
 
     /** The wide model saved with external data and loaded back: its weight is a mapped buffer. */
