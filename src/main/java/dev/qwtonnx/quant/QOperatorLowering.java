@@ -27,7 +27,9 @@ import java.util.Set;
  * <li>{@code DQ → MatMul [→ Add bias]} with a float output becomes com.microsoft
  *     {@code MatMulIntegerToFloat}, the bias Add's constant taken as its float bias input: the very
  *     kernel ORT fuses a QDQ MatMul into, run here without relying on the fusion, with per-column
- *     weight scales and a float bias (CWAC's shift lands in it unrounded);</li>
+ *     weight scales and a float bias (CWAC's shift lands in it unrounded); an int32 bias read
+ *     through a DequantizeLinear (see {@link Int32MatMulBias}) becomes that float bias, with the
+ *     values the DequantizeLinear computes;</li>
  * <li>{@code DQ → Gemm [→ Q]} becomes com.microsoft {@code QGemm} (int32 bias; quantized output
  *     where the Gemm's output was re-quantized, float otherwise).</li>
  * </ul>
@@ -106,6 +108,10 @@ public final class QOperatorLowering implements Pass {
         if (bias != null && g.initializer(bias.constant()).getDimsCount() == 1) {
             add = bias.add();
             addConst = bias.constant();
+        } else if (bias == null && kind == LayerKind.MATMUL) {
+            // An int32 bias read through a DequantizeLinear by the Add (Int32MatMulBias): its float values.
+            add = int32BiasAdd(g, out, Tensors.dims(g.initializer(wdq.getInput(0)))[1]);
+            bdq = add == null ? null : dq(g, add.getInput(0).equals(out) ? add.getInput(1) : add.getInput(0));
         }
         NodeProto outQ = null;
         if (add == null && !g.isGraphOutput(out) && g.consumers(out).size() == 1) {
@@ -119,6 +125,42 @@ public final class QOperatorLowering implements Pass {
             return null; // no Conv kernel with an int8 input and a float output
         }
         return new Match(kind, n, xdq, wdq, bdq, add, addConst, outQ);
+    }
+
+    /**
+     * The Add alone reading {@code out} that adds a DequantizeLinear (zero zero point) of a 1-D
+     * constant int32 tensor of {@code channels} values, or null.
+     */
+    private static NodeProto int32BiasAdd(GraphEditor g, String out, long channels) {
+        List<NodeProto> readers = g.isGraphOutput(out) ? List.of() : g.consumers(out);
+        NodeProto add = readers.size() == 1 ? readers.get(0) : null;
+        if (add == null || !add.getOpType().equals("Add") || !Model.isDefaultDomain(add.getDomain())
+                || add.getInputCount() != 2 || add.getInput(0).equals(add.getInput(1))) {
+            return null;
+        }
+        NodeProto bdq = dq(g, add.getInput(0).equals(out) ? add.getInput(1) : add.getInput(0));
+        TensorProto q = bdq == null ? null : g.initializer(bdq.getInput(0));
+        TensorProto s = bdq == null || bdq.getInputCount() < 2 ? null : g.initializer(bdq.getInput(1));
+        TensorProto zp = bdq == null || bdq.getInputCount() < 3 ? null : g.initializer(bdq.getInput(2));
+        boolean zeroZp = bdq != null && (bdq.getInputCount() < 3 || bdq.getInput(2).isEmpty()
+                || (zp != null && java.util.Arrays.stream(Tensors.longs(zp)).allMatch(v -> v == 0)));
+        return q != null && q.getDataType() == TensorProto.DataType.INT32_VALUE && q.getDimsCount() == 1
+                && q.getDims(0) == channels && s != null && Tensors.floats(s).length == channels && zeroZp
+                && g.useCount(bdq.getOutput(0)) == 1 ? add : null;
+    }
+
+    /** The float values a DequantizeLinear of an int32 bias computes ((float) q · scale, zero point 0), as a new constant. */
+    private static String dequantizedBias(GraphEditor g, NodeProto bdq) {
+        TensorProto q = g.initializer(bdq.getInput(0));
+        long[] v = Tensors.longs(q);
+        float[] s = Tensors.floats(g.initializer(bdq.getInput(1)));
+        float[] f = new float[v.length];
+        for (int i = 0; i < f.length; i++) {
+            f[i] = (float) v[i] * s[i];
+        }
+        String name = g.names().fresh(bdq.getInput(0) + "_float");
+        g.putInitializer(Tensors.floatTensor(name, Tensors.dims(q), f));
+        return name;
     }
 
     private static NodeProto dq(GraphEditor g, String tensor) {
@@ -158,7 +200,8 @@ public final class QOperatorLowering implements Pass {
                     b.setOpType("MatMulIntegerToFloat").setDomain(MS_DOMAIN)
                             .addAllInput(List.of(xq, wq, xs, ws, xz, wz));
                     if (m.biasAdd() != null) {
-                        b.addInput(m.biasConst()).addOutput(m.biasAdd().getOutput(0));
+                        String bias = m.biasConst() != null ? m.biasConst() : dequantizedBias(g, m.bdq());
+                        b.addInput(bias).addOutput(m.biasAdd().getOutput(0));
                         replaced.add(m.biasAdd());
                     } else {
                         b.addOutput(n.getOutput(0));
