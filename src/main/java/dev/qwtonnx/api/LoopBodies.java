@@ -56,12 +56,12 @@ import java.util.function.Consumer;
  *
  * <p>Each body's layers are then planned on the body (outer constants it reads copied in for the
  * plan, and dropped again where unchanged) and rewritten by {@link QdqQuantizer} with names from
- * the whole model's authority. Compensation does not reach bodies: their layers stay uncompensated,
- * which the summary says.
+ * the whole model's authority. With compensation asked for, each body layer then gets one CWAC fit
+ * per channel over all iterations, folded into the body's own initializers ({@link #compensate}).
  */
 final class LoopBodies {
     private static final Set<String> LOOP_OPS = Set.of("Loop", "Scan");
-    static final String UNCOMPENSATED = "not compensated: compensation does not reach Loop/Scan bodies";
+    static final String UNCOMPENSATED = "not compensated";
 
     private LoopBodies() {
     }

@@ -133,7 +133,7 @@ public final class QwtOnnx {
 
     /**
      * One Loop or Scan body (nested ones listed on their own): the layers quantized inside it
-     * (calibrated over all iterations, not compensated), those left in float with the reason, and
+     * (calibrated and compensated over all iterations), those left in float with the reason, and
      * what it says.
      */
     public record LoopBody(String node, String op, List<String> quantized, List<String> leftFloat, String summary) {
