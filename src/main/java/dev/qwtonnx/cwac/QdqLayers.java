@@ -103,7 +103,8 @@ public final class QdqLayers {
                 // quantize_static): either way the Add's constant is the layer's bias to fold the shift into.
                 String addInput = requantized(g, output);
                 LayerMatcher.BiasAdd a = LayerMatcher.biasAdd(g, addInput, channels);
-                NodeProto int32Add = a == null && addInput.equals(output) ? int32BiasAdd(g, output, channels) : null;
+                LayerMatcher.Int32BiasAdd int32Add = a == null && addInput.equals(output)
+                        ? LayerMatcher.int32BiasAdd(g, output, channels) : null;
                 if (a != null) {
                     add = a.add().getName();
                     addConst = a.constant();
@@ -111,11 +112,10 @@ public final class QdqLayers {
                 } else if (int32Add != null) {
                     // Our form where ORT would make a Gemm of MatMul + Add (see Int32MatMulBias): an int32 bias
                     // at x_scale·w_scale[c], folded as a Conv's.
-                    NodeProto bdq = g.producer(otherInput(int32Add, output));
-                    add = int32Add.getName();
-                    biasQ = bdq.getInput(0);
-                    biasS = bdq.getInput(1);
-                    output = int32Add.getOutput(0);
+                    add = int32Add.add().getName();
+                    biasQ = int32Add.dq().getInput(0);
+                    biasS = int32Add.dq().getInput(1);
+                    output = int32Add.add().getOutput(0);
                 }
             }
             layers.add(new QdqLayer(kind, n.getName(), n.getInput(0), Tensors.floats(xs)[0], wdq.getInput(1), biasQ,
@@ -267,45 +267,6 @@ public final class QdqLayers {
                 quantizedOut && n.getInputCount() > 8 ? n.getInput(8) : null);
         return new QdqLayer(LayerKind.GEMM, n.getName(), n.getInput(0), Tensors.floats(xs)[0], n.getInput(4), biasQ,
                 null, null, null, n.getOutput(0), channels, q);
-    }
-
-    /**
-     * The Add that alone reads {@code tensor} and adds a DequantizeLinear of a constant int32 tensor
-     * of {@code channels} values along its last axis (leading axes of 1), with one scale and a zero
-     * zero point per value; null when there is none.
-     */
-    private static NodeProto int32BiasAdd(GraphEditor g, String tensor, long channels) {
-        List<NodeProto> readers = g.isGraphOutput(tensor) ? List.of() : g.consumers(tensor);
-        NodeProto add = readers.size() == 1 ? readers.get(0) : null;
-        if (add == null || !add.getOpType().equals("Add") || !Model.isDefaultDomain(add.getDomain())
-                || add.getInputCount() != 2 || add.getInput(0).equals(add.getInput(1))) {
-            return null;
-        }
-        NodeProto bdq = g.producer(otherInput(add, tensor));
-        if (!isDq(bdq) || bdq.getInputCount() < 2) {
-            return null;
-        }
-        TensorProto q = g.initializer(bdq.getInput(0));
-        TensorProto s = g.initializer(bdq.getInput(1));
-        TensorProto zp = bdq.getInputCount() > 2 && !bdq.getInput(2).isEmpty() ? g.initializer(bdq.getInput(2)) : null;
-        if (q == null || q.getDataType() != TensorProto.DataType.INT32_VALUE || q.getDimsCount() == 0 || s == null
-                || Tensors.floats(s).length != channels
-                || (bdq.getInputCount() > 2 && !bdq.getInput(2).isEmpty()
-                        && (zp == null || java.util.Arrays.stream(Tensors.longs(zp)).anyMatch(v -> v != 0)))) {
-            return null;
-        }
-        long[] d = Tensors.dims(q);
-        for (int i = 0; i < d.length - 1; i++) {
-            if (d[i] != 1) {
-                return null;
-            }
-        }
-        long axis = Nodes.intAttr(bdq, "axis", 1);
-        return d[d.length - 1] == channels && (axis == d.length - 1 || axis == -1) ? add : null;
-    }
-
-    private static String otherInput(NodeProto add, String tensor) {
-        return add.getInput(0).equals(tensor) ? add.getInput(1) : add.getInput(0);
     }
 
     /**

@@ -110,8 +110,12 @@ public final class QOperatorLowering implements Pass {
             addConst = bias.constant();
         } else if (bias == null && kind == LayerKind.MATMUL) {
             // An int32 bias read through a DequantizeLinear by the Add (Int32MatMulBias): its float values.
-            add = int32BiasAdd(g, out, Tensors.dims(g.initializer(wdq.getInput(0)))[1]);
-            bdq = add == null ? null : dq(g, add.getInput(0).equals(out) ? add.getInput(1) : add.getInput(0));
+            LayerMatcher.Int32BiasAdd b = LayerMatcher.int32BiasAdd(g, out, Tensors.dims(g.initializer(wdq.getInput(0)))[1]);
+            // MatMulIntegerToFloat's bias is [N]; the DequantizeLinear goes with the Add, so it must serve it alone.
+            if (b != null && g.initializer(b.dq().getInput(0)).getDimsCount() == 1 && g.useCount(b.dq().getOutput(0)) == 1) {
+                add = b.add();
+                bdq = b.dq();
+            }
         }
         NodeProto outQ = null;
         if (add == null && !g.isGraphOutput(out) && g.consumers(out).size() == 1) {
@@ -125,28 +129,6 @@ public final class QOperatorLowering implements Pass {
             return null; // no Conv kernel with an int8 input and a float output
         }
         return new Match(kind, n, xdq, wdq, bdq, add, addConst, outQ);
-    }
-
-    /**
-     * The Add alone reading {@code out} that adds a DequantizeLinear (zero zero point) of a 1-D
-     * constant int32 tensor of {@code channels} values, or null.
-     */
-    private static NodeProto int32BiasAdd(GraphEditor g, String out, long channels) {
-        List<NodeProto> readers = g.isGraphOutput(out) ? List.of() : g.consumers(out);
-        NodeProto add = readers.size() == 1 ? readers.get(0) : null;
-        if (add == null || !add.getOpType().equals("Add") || !Model.isDefaultDomain(add.getDomain())
-                || add.getInputCount() != 2 || add.getInput(0).equals(add.getInput(1))) {
-            return null;
-        }
-        NodeProto bdq = dq(g, add.getInput(0).equals(out) ? add.getInput(1) : add.getInput(0));
-        TensorProto q = bdq == null ? null : g.initializer(bdq.getInput(0));
-        TensorProto s = bdq == null || bdq.getInputCount() < 2 ? null : g.initializer(bdq.getInput(1));
-        TensorProto zp = bdq == null || bdq.getInputCount() < 3 ? null : g.initializer(bdq.getInput(2));
-        boolean zeroZp = bdq != null && (bdq.getInputCount() < 3 || bdq.getInput(2).isEmpty()
-                || (zp != null && java.util.Arrays.stream(Tensors.longs(zp)).allMatch(v -> v == 0)));
-        return q != null && q.getDataType() == TensorProto.DataType.INT32_VALUE && q.getDimsCount() == 1
-                && q.getDims(0) == channels && s != null && Tensors.floats(s).length == channels && zeroZp
-                && g.useCount(bdq.getOutput(0)) == 1 ? add : null;
     }
 
     /** The float values a DequantizeLinear of an int32 bias computes ((float) q · scale, zero point 0), as a new constant. */
