@@ -7,7 +7,17 @@ import dev.qwtonnx.calib.Progress;
 import dev.qwtonnx.calib.Range;
 import dev.qwtonnx.calib.RangeCalibrator;
 import dev.qwtonnx.calib.RangeMethod;
+import dev.qwtonnx.calib.FloatTensor;
+import dev.qwtonnx.calib.OrtRunner;
 import dev.qwtonnx.calib.data.CalibrationSource;
+import dev.qwtonnx.calib.data.Sample;
+import dev.qwtonnx.cwac.ChannelFit;
+import dev.qwtonnx.cwac.ChannelStats;
+import dev.qwtonnx.cwac.CwacFold;
+import dev.qwtonnx.cwac.CwacOptions;
+import dev.qwtonnx.cwac.QdqLayer;
+import dev.qwtonnx.cwac.QdqLayers;
+import dev.qwtonnx.cwac.Solver;
 import dev.qwtonnx.model.Model;
 import dev.qwtonnx.model.NameAuthority;
 import dev.qwtonnx.model.Nodes;
@@ -46,12 +56,12 @@ import java.util.function.Consumer;
  *
  * <p>Each body's layers are then planned on the body (outer constants it reads copied in for the
  * plan, and dropped again where unchanged) and rewritten by {@link QdqQuantizer} with names from
- * the whole model's authority. Compensation does not reach bodies: their layers stay uncompensated,
- * which the summary says.
+ * the whole model's authority. With compensation asked for, each body layer then gets one CWAC fit
+ * per channel over all iterations, folded into the body's own initializers ({@link #compensate}).
  */
 final class LoopBodies {
     private static final Set<String> LOOP_OPS = Set.of("Loop", "Scan");
-    static final String UNCOMPENSATED = "not compensated: compensation does not reach Loop/Scan bodies";
+    static final String UNCOMPENSATED = "not compensated";
 
     private LoopBodies() {
     }
@@ -182,6 +192,10 @@ final class LoopBodies {
         GraphProto g = rewrite(out, out.graph(), constants(Map.of(), out.graph()), List.of(), byPath, ranges, options,
                 names);
         Model current = new RemoveUnusedInitializers().run(out.withGraph(g)).model();
+        Map<List<String>, String> compensated = new HashMap<>();
+        if (options.cwac().method() != CwacOptions.Method.NONE && !byPath.isEmpty()) {
+            current = compensate(prepared, current, byPath, calib, options.cwac(), say, compensated);
+        }
         List<QwtOnnx.LoopBody> report = new ArrayList<>();
         boolean gptq = options.quant().effectiveRounding() == WeightRounding.GPTQ;
         for (Body b : bodies) {
@@ -205,7 +219,8 @@ final class LoopBodies {
                 continue;
             }
             String summary = b.where() + " body: quantized " + quantized.size() + " layers"
-                    + (quantized.isEmpty() ? "" : " calibrated over all iterations, " + UNCOMPENSATED
+                    + (quantized.isEmpty() ? "" : " calibrated over all iterations, "
+                            + compensated.getOrDefault(b.path(), UNCOMPENSATED)
                             + (gptq ? ", weights rounded to nearest (GPTQ does not reach bodies)" : ""));
             QwtOnnx.LoopBody lb = new QwtOnnx.LoopBody(b.node().getName(), b.node().getOpType(), List.copyOf(quantized),
                     List.copyOf(leftFloat), summary);
@@ -214,6 +229,145 @@ final class LoopBodies {
             report.add(lb);
         }
         return new Outcome(current, List.copyOf(report));
+    }
+
+    /**
+     * CWAC for the quantized layers of the bodies: each layer's output in the float and in the
+     * quantized model is exported as a scan output (stacked over the iterations, as for ranges),
+     * both run on the calibration samples the fits use, and one map per channel is fitted over all
+     * rows and folded into the body's own scale and bias initializers by {@link CwacFold} (no node
+     * added). All body layers are fitted at once against the float model (parallel, global target:
+     * a body's iterations cannot be split into stages). {@code said} receives, per body path, what
+     * the summary says about its compensation.
+     */
+    private static Model compensate(Model prepared, Model quantized, Map<List<String>, Body> bodies,
+            CalibrationSource calib, CwacOptions cwac, Consumer<String> say, Map<List<String>, String> said) {
+        Map<List<String>, List<QdqLayer>> layers = new LinkedHashMap<>();
+        Map<List<String>, Set<String>> floatWanted = new LinkedHashMap<>();
+        Map<List<String>, Set<String>> quantWanted = new LinkedHashMap<>();
+        Map<String, String> floatOutput = new HashMap<>(); // layer name → its output in the float body
+        for (Body b : bodies.values()) {
+            if (b.plan().layers().isEmpty()) {
+                continue;
+            }
+            GraphProto qbody = bodyAt(quantized.graph(), b.path(), 0);
+            List<QdqLayer> found = new ArrayList<>();
+            for (QdqLayer l : QdqLayers.find(quantized.withGraph(qbody)).layers()) {
+                for (LayerPlan p : b.plan().layers()) {
+                    if (p.name().equals(l.name()) && l.qlinear() == null) {
+                        found.add(l);
+                        floatOutput.put(l.name(), p.output());
+                        floatWanted.computeIfAbsent(b.path(), k -> new LinkedHashSet<>()).add(p.output());
+                        quantWanted.computeIfAbsent(b.path(), k -> new LinkedHashSet<>()).add(l.output());
+                    }
+                }
+            }
+            if (!found.isEmpty()) {
+                layers.put(b.path(), found);
+            }
+        }
+        if (layers.isEmpty()) {
+            return quantized;
+        }
+        List<Export> fExports = new ArrayList<>();
+        List<Export> qExports = new ArrayList<>();
+        Model f = withExports(prepared, floatWanted, fExports);
+        Model q = withExports(quantized, quantWanted, qExports);
+        Map<String, ChannelStats> stats = new HashMap<>();
+        Set<String> mismatched = new LinkedHashSet<>();
+        int limit = cwac.samples() > 0 ? cwac.samples() : Integer.MAX_VALUE;
+        try (OrtRunner fr = OrtRunner.forPasses(f, List.of()); OrtRunner qr = OrtRunner.forPasses(q, List.of())) {
+            int seen = 0;
+            for (Sample sample : calib) {
+                if (seen++ == limit) {
+                    break;
+                }
+                Map<String, FloatTensor> fy = fr.run(sample, fExports.stream().map(Export::name).toList());
+                Map<String, FloatTensor> qy = qr.run(sample, qExports.stream().map(Export::name).toList());
+                layers.forEach((path, ls) -> {
+                    for (QdqLayer l : ls) {
+                        FloatTensor yf = fy.get(exportOf(fExports, path, floatOutput.get(l.name())));
+                        FloatTensor yq = qy.get(exportOf(qExports, path, l.output()));
+                        if (!java.util.Arrays.equals(yf.shape(), yq.shape())) {
+                            mismatched.add(l.name()); // e.g. a loop whose trip count follows the values
+                            continue;
+                        }
+                        // Each level of nesting stacks one more leading axis; a Conv's channels follow it.
+                        int axis = l.kind() == LayerKind.CONV ? 1 + path.size() : yq.shape().length - 1;
+                        stats.computeIfAbsent(l.name(), k -> new ChannelStats(l.channels())).add(yq, yf, axis);
+                    }
+                });
+            }
+        } catch (QwtException e) {
+            if (!e.getMessage().contains("Inconsistent shape")) {
+                throw e;
+            }
+            say.accept("a Loop/Scan body layer output changes shape between iterations, so ORT cannot stack it: body"
+                    + " layers are not compensated");
+            return quantized;
+        }
+        GraphProto g = quantized.graph();
+        for (Map.Entry<List<String>, List<QdqLayer>> e : layers.entrySet()) {
+            Map<String, ChannelFit> fits = new LinkedHashMap<>();
+            int folded = 0;
+            for (QdqLayer l : e.getValue()) {
+                ChannelStats st = stats.get(l.name());
+                if (st == null || st.isEmpty() || mismatched.contains(l.name())) {
+                    continue;
+                }
+                fits.put(l.name(), Solver.fit(st, cwac.method(), l.hasBias(), cwac.ridge(), cwac.maxGain()));
+                folded++;
+            }
+            GraphProto body = bodyAt(g, e.getKey(), 0);
+            GraphProto foldedBody = new CwacFold(e.getValue(), fits).run(quantized.withGraph(body)).model().graph();
+            g = withBodyAt(g, e.getKey(), 0, foldedBody);
+            said.put(e.getKey(), folded == e.getValue().size()
+                    ? "compensated (" + cwac.method().name().toLowerCase(java.util.Locale.ROOT)
+                            + ", one fit per channel over all iterations, against the float model)"
+                    : "compensated " + folded + " of " + e.getValue().size() + " (the others' iterations differ from"
+                            + " the float model's or never ran)");
+        }
+        return quantized.withGraph(g);
+    }
+
+    /** {@code m} with the wanted body tensors handed out as (stacked) graph outputs, listed in {@code exports}. */
+    private static Model withExports(Model m, Map<List<String>, Set<String>> wanted, List<Export> exports) {
+        GraphProto.Builder g = exported(m.graph(), List.of(), wanted, false, new NameAuthority(m.graph()), exports)
+                .toBuilder();
+        for (Export e : exports) {
+            g.addOutput(floatOutput(e.name()));
+        }
+        return m.withGraph(g.build());
+    }
+
+    private static String exportOf(List<Export> exports, List<String> path, String tensor) {
+        for (Export e : exports) {
+            if (e.path().equals(path) && e.tensor().equals(tensor)) {
+                return e.name();
+            }
+        }
+        throw new IllegalStateException("no export of '" + tensor + "' from the body at " + path);
+    }
+
+    /** The body at {@code path} (Loop/Scan node names from the top), {@code depth} of them already walked. */
+    private static GraphProto bodyAt(GraphProto g, List<String> path, int depth) {
+        for (NodeProto n : g.getNodeList()) {
+            if (isLoop(n) && n.getName().equals(path.get(depth)) && body(n) != null) {
+                return depth == path.size() - 1 ? body(n) : bodyAt(body(n), path, depth + 1);
+            }
+        }
+        throw new IllegalStateException("no Loop/Scan body at " + path);
+    }
+
+    /** {@code g} with the body at {@code path} replaced by {@code body}. */
+    private static GraphProto withBodyAt(GraphProto g, List<String> path, int depth, GraphProto body) {
+        return withBodies(g, path.subList(0, depth), (n, old, inner) -> {
+            if (!inner.equals(path.subList(0, depth + 1))) {
+                return n;
+            }
+            GraphProto b = depth == path.size() - 1 ? body : withBodyAt(old, path, depth + 1, body);
+            return Nodes.withAttr(n, Nodes.attr(n, "body").orElseThrow().toBuilder().setG(b).build());
+        });
     }
 
     /** Quantizes the bodies of {@code g}'s Loop/Scan nodes (and theirs, depth first). */

@@ -28,6 +28,7 @@ import dev.qwtonnx.prepare.OpsetUpgrade;
 import dev.qwtonnx.prepare.RemoveUnusedInitializers;
 import dev.qwtonnx.quant.FullRankMatMulBias;
 import dev.qwtonnx.quant.GptqRounder;
+import dev.qwtonnx.quant.Int32MatMulBias;
 import dev.qwtonnx.quant.LayerMatcher;
 import dev.qwtonnx.quant.LayerPlan;
 import dev.qwtonnx.quant.QOperatorLowering;
@@ -132,7 +133,7 @@ public final class QwtOnnx {
 
     /**
      * One Loop or Scan body (nested ones listed on their own): the layers quantized inside it
-     * (calibrated over all iterations, not compensated), those left in float with the reason, and
+     * (calibrated and compensated over all iterations), those left in float with the reason, and
      * what it says.
      */
     public record LoopBody(String node, String op, List<String> quantized, List<String> leftFloat, String summary) {
@@ -257,7 +258,7 @@ public final class QwtOnnx {
                 }
             }
             quantized = new Pipeline(List.of(new QdqQuantizer(options.quant(), plan.layers(), ranges, rounded),
-                    new FullRankMatMulBias()), options.verifyBetweenPasses()).run(prepared, say);
+                    new Int32MatMulBias(), new FullRankMatMulBias()), options.verifyBetweenPasses()).run(prepared, say);
             t1 = System.nanoTime();
             comp = new Compensator(options.cwac(), co.batch()).compensate(prepared, quantized, calib, acceptance,
                     progress, floats);

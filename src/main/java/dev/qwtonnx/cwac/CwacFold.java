@@ -7,6 +7,7 @@ import dev.qwtonnx.onnx.NodeProto;
 import dev.qwtonnx.onnx.TensorProto;
 import dev.qwtonnx.pass.Pass;
 import dev.qwtonnx.pass.PassResult;
+import dev.qwtonnx.quant.LayerKind;
 import dev.qwtonnx.quant.QuantMath;
 import java.util.List;
 import java.util.Map;
@@ -15,7 +16,9 @@ import java.util.Map;
  * Folds fitted per-channel maps into a layer's existing parameters, adding no node:
  * w_scale[c] *= a_c (integer weights unchanged); the bias becomes a_c·bias + b_c, re-quantized to
  * int32 at exactly x_scale · w_scale'[c] (float32, as ORT's fusion checks it); after a MatMul, the
- * float constant of its bias Add becomes a_c·c + b_c. A constant read by anything else is copied
+ * float constant of its bias Add becomes a_c·c + b_c, or, where that Add reads an int32 bias
+ * through a DequantizeLinear (ORT's Gemm fusion, which takes the int32 values without checking
+ * their scale), the int32 bias and its scale are refolded as a Conv's. A constant read by anything else is copied
  * before it is changed.
  */
 public final class CwacFold implements Pass {
@@ -68,11 +71,13 @@ public final class CwacFold implements Pass {
                 newBias[c] = (float) (fit.a()[c] * (oldBias[c] * (double) oldBiasScale[c]) + fit.b()[c]);
             }
             float[] newBiasScale = QuantMath.biasScales(l.inputScale(), newScale);
-            String qName = ownedCopy(g, l.biasQuantized(), l.name());
+            // A MatMul's int32 bias is read by its bias Add (through a DequantizeLinear), a Conv's by the Conv.
+            String biasUser = l.kind() == LayerKind.MATMUL && l.biasAdd() != null ? l.biasAdd() : l.name();
+            String qName = ownedCopy(g, l.biasQuantized(), biasUser);
             long[] dims = Tensors.dims(g.initializer(qName));
             g.putInitializer(Tensors.int32Tensor(qName, dims, QuantMath.quantizeBias(newBias, newBiasScale)));
             if (l.biasScale() != null) {
-                String sName = ownedCopy(g, l.biasScale(), l.name());
+                String sName = ownedCopy(g, l.biasScale(), biasUser);
                 g.putInitializer(Tensors.floatTensor(sName, Tensors.dims(g.initializer(sName)), newBiasScale));
             }
         }

@@ -9,10 +9,11 @@ import dev.qwtonnx.quant.LayerKind;
  * @param input         the dequantized activation the node reads
  * @param inputScale    the activation's scale (scalar initializer of its DequantizeLinear)
  * @param weightScale   initializer holding the per-channel weight scales
- * @param biasQuantized int32 bias initializer (Conv/Gemm), or null
+ * @param biasQuantized int32 bias initializer (Conv/Gemm; a MatMul's where its bias Add reads it
+ *                      through a DequantizeLinear), or null
  * @param biasScale     initializer holding the bias scales, or null
- * @param biasAdd       name of the Add node adding a float bias after a MatMul, or null
- * @param biasAddConst  the float constant that Add reads, or null
+ * @param biasAdd       name of the Add node adding a bias after a MatMul, or null
+ * @param biasAddConst  the float constant that Add reads, or null (also where it reads an int32 bias)
  * @param output        the layer's float output in the quantized model (what an output Q reads)
  * @param channels      output channels
  * @param qlinear       for a QLinearConv / QLinearMatMul / com.microsoft QGemm / MatMulIntegerToFloat node

@@ -103,10 +103,19 @@ public final class QdqLayers {
                 // quantize_static): either way the Add's constant is the layer's bias to fold the shift into.
                 String addInput = requantized(g, output);
                 LayerMatcher.BiasAdd a = LayerMatcher.biasAdd(g, addInput, channels);
+                LayerMatcher.Int32BiasAdd int32Add = a == null && addInput.equals(output)
+                        ? LayerMatcher.int32BiasAdd(g, output, channels) : null;
                 if (a != null) {
                     add = a.add().getName();
                     addConst = a.constant();
                     output = a.add().getOutput(0);
+                } else if (int32Add != null) {
+                    // Our form where ORT would make a Gemm of MatMul + Add (see Int32MatMulBias): an int32 bias
+                    // at x_scale·w_scale[c], folded as a Conv's.
+                    add = int32Add.add().getName();
+                    biasQ = int32Add.dq().getInput(0);
+                    biasS = int32Add.dq().getInput(1);
+                    output = int32Add.add().getOutput(0);
                 }
             }
             layers.add(new QdqLayer(kind, n.getName(), n.getInput(0), Tensors.floats(xs)[0], wdq.getInput(1), biasQ,

@@ -23,7 +23,7 @@ import java.util.Set;
  * semantics of the graph's own opset, i.e. before any upgrade). Anything else stays unknown, so an
  * answer given is an answer that holds; callers must treat "unknown" as "could be anything".
  */
-final class TensorFacts {
+public final class TensorFacts {
     /** Element type code (0 = unknown) and dims (null = rank unknown; -1 = that dim unknown). */
     record Fact(int elemType, long[] dims) {
         int rank() {
@@ -53,7 +53,7 @@ final class TensorFacts {
     private TensorFacts() {
     }
 
-    static TensorFacts of(GraphProto g) {
+    public static TensorFacts of(GraphProto g) {
         TensorFacts f = new TensorFacts();
         for (ValueInfoProto v : g.getInputList()) {
             f.seed(v);
@@ -107,7 +107,8 @@ final class TensorFacts {
         return facts.getOrDefault(name, UNKNOWN);
     }
 
-    int rank(String name) {
+    /** The tensor's rank, or -1 where it is not known. */
+    public int rank(String name) {
         return get(name).rank();
     }
 
@@ -161,6 +162,13 @@ final class TensorFacts {
             return new Fact(type, broadcast(n));
         }
         switch (op) {
+            case "QuantizeLinear":
+                // Same shape; the element type is the zero point's (uint8 without one).
+                return new Fact(n.getInputCount() > 2 && !n.getInput(2).isEmpty() ? in(n, 2).elemType
+                        : TensorProto.DataType.UINT8_VALUE, x.dims);
+            case "DequantizeLinear":
+                // Same shape; the element type is the scale's (float before opset 19).
+                return new Fact(in(n, 1).elemType != 0 ? in(n, 1).elemType : TensorProto.DataType.FLOAT_VALUE, x.dims);
             case "Cast":
                 return new Fact((int) Nodes.intAttr(n, "to", 0), x.dims);
             case "IsNaN":

@@ -155,6 +155,47 @@ public final class LayerMatcher {
         return !other.equals(tensor) && isVector(g.initializer(other), channels) ? new BiasAdd(add, other) : null;
     }
 
+    /** A bias Add reading an int32 bias through a DequantizeLinear: the Add and that DequantizeLinear. */
+    public record Int32BiasAdd(NodeProto add, NodeProto dq) {
+    }
+
+    /**
+     * The Add that alone reads {@code tensor} (not a graph output) and adds a DequantizeLinear of a
+     * constant int32 tensor of {@code channels} values along its last axis (leading axes of 1), with
+     * one scale per value, a zero zero point and the axis of those values: a MatMul's bias in the
+     * form {@link Int32MatMulBias} writes. Null when there is none.
+     */
+    public static Int32BiasAdd int32BiasAdd(GraphEditor g, String tensor, long channels) {
+        List<NodeProto> readers = g.isGraphOutput(tensor) ? List.of() : g.consumers(tensor);
+        NodeProto add = readers.size() == 1 ? readers.get(0) : null;
+        if (add == null || !add.getOpType().equals("Add") || !Model.isDefaultDomain(add.getDomain())
+                || add.getInputCount() != 2 || add.getInput(0).equals(add.getInput(1))) {
+            return null;
+        }
+        NodeProto dq = g.producer(add.getInput(0).equals(tensor) ? add.getInput(1) : add.getInput(0));
+        if (dq == null || !dq.getOpType().equals("DequantizeLinear") || !Model.isDefaultDomain(dq.getDomain())
+                || dq.getInputCount() < 2) {
+            return null;
+        }
+        TensorProto q = g.initializer(dq.getInput(0));
+        TensorProto s = g.initializer(dq.getInput(1));
+        boolean hasZp = dq.getInputCount() > 2 && !dq.getInput(2).isEmpty();
+        TensorProto zp = hasZp ? g.initializer(dq.getInput(2)) : null;
+        if (q == null || q.getDataType() != TensorProto.DataType.INT32_VALUE || q.getDimsCount() == 0 || s == null
+                || Tensors.floats(s).length != channels
+                || (hasZp && (zp == null || java.util.Arrays.stream(Tensors.longs(zp)).anyMatch(v -> v != 0)))) {
+            return null;
+        }
+        long[] d = Tensors.dims(q);
+        for (int i = 0; i < d.length - 1; i++) {
+            if (d[i] != 1) {
+                return null;
+            }
+        }
+        long axis = Nodes.intAttr(dq, "axis", 1);
+        return d[d.length - 1] == channels && (axis == d.length - 1 || axis == -1) ? new Int32BiasAdd(add, dq) : null;
+    }
+
     /** A float constant holding exactly {@code n} values along its last axis (leading axes of 1). */
     static boolean isVector(TensorProto t, long n) {
         if (t == null || t.getDataType() != TensorProto.DataType.FLOAT_VALUE || t.getDimsCount() == 0) {

@@ -27,7 +27,9 @@ import java.util.Set;
  * <li>{@code DQ → MatMul [→ Add bias]} with a float output becomes com.microsoft
  *     {@code MatMulIntegerToFloat}, the bias Add's constant taken as its float bias input: the very
  *     kernel ORT fuses a QDQ MatMul into, run here without relying on the fusion, with per-column
- *     weight scales and a float bias (CWAC's shift lands in it unrounded);</li>
+ *     weight scales and a float bias (CWAC's shift lands in it unrounded); an int32 bias read
+ *     through a DequantizeLinear (see {@link Int32MatMulBias}) becomes that float bias, with the
+ *     values the DequantizeLinear computes;</li>
  * <li>{@code DQ → Gemm [→ Q]} becomes com.microsoft {@code QGemm} (int32 bias; quantized output
  *     where the Gemm's output was re-quantized, float otherwise).</li>
  * </ul>
@@ -106,6 +108,14 @@ public final class QOperatorLowering implements Pass {
         if (bias != null && g.initializer(bias.constant()).getDimsCount() == 1) {
             add = bias.add();
             addConst = bias.constant();
+        } else if (bias == null && kind == LayerKind.MATMUL) {
+            // An int32 bias read through a DequantizeLinear by the Add (Int32MatMulBias): its float values.
+            LayerMatcher.Int32BiasAdd b = LayerMatcher.int32BiasAdd(g, out, Tensors.dims(g.initializer(wdq.getInput(0)))[1]);
+            // MatMulIntegerToFloat's bias is [N]; the DequantizeLinear goes with the Add, so it must serve it alone.
+            if (b != null && g.initializer(b.dq().getInput(0)).getDimsCount() == 1 && g.useCount(b.dq().getOutput(0)) == 1) {
+                add = b.add();
+                bdq = b.dq();
+            }
         }
         NodeProto outQ = null;
         if (add == null && !g.isGraphOutput(out) && g.consumers(out).size() == 1) {
@@ -119,6 +129,20 @@ public final class QOperatorLowering implements Pass {
             return null; // no Conv kernel with an int8 input and a float output
         }
         return new Match(kind, n, xdq, wdq, bdq, add, addConst, outQ);
+    }
+
+    /** The float values a DequantizeLinear of an int32 bias computes ((float) q · scale, zero point 0), as a new constant. */
+    private static String dequantizedBias(GraphEditor g, NodeProto bdq) {
+        TensorProto q = g.initializer(bdq.getInput(0));
+        long[] v = Tensors.longs(q);
+        float[] s = Tensors.floats(g.initializer(bdq.getInput(1)));
+        float[] f = new float[v.length];
+        for (int i = 0; i < f.length; i++) {
+            f[i] = (float) v[i] * s[i];
+        }
+        String name = g.names().fresh(bdq.getInput(0) + "_float");
+        g.putInitializer(Tensors.floatTensor(name, Tensors.dims(q), f));
+        return name;
     }
 
     private static NodeProto dq(GraphEditor g, String tensor) {
@@ -158,7 +182,8 @@ public final class QOperatorLowering implements Pass {
                     b.setOpType("MatMulIntegerToFloat").setDomain(MS_DOMAIN)
                             .addAllInput(List.of(xq, wq, xs, ws, xz, wz));
                     if (m.biasAdd() != null) {
-                        b.addInput(m.biasConst()).addOutput(m.biasAdd().getOutput(0));
+                        String bias = m.biasConst() != null ? m.biasConst() : dequantizedBias(g, m.bdq());
+                        b.addInput(bias).addOutput(m.biasAdd().getOutput(0));
                         replaced.add(m.biasAdd());
                     } else {
                         b.addOutput(n.getOutput(0));

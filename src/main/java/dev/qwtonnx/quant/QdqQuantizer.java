@@ -206,17 +206,25 @@ public final class QdqQuantizer implements Pass {
             float[] bias, String base, long[] dims, int axis) {
         String wScaleName = g.producer(node.getInput(1)).getInput(1);
         float[] wScales = Tensors.floats(g.initializer(wScaleName));
-        float[] scales = QuantMath.biasScales(xScale, wScales);
+        return int32Bias(g, reader, bias, QuantMath.biasScales(xScale, wScales), base, dims, axis, NAME);
+    }
+
+    /**
+     * {@code bias} as int32 at {@code scales} (one per channel) read through a new DequantizeLinear
+     * (axis {@code axis}) inserted before {@code reader}; returns the DequantizeLinear's output.
+     */
+    static String int32Bias(GraphEditor g, NodeProto reader, float[] bias, float[] scales, String base, long[] dims,
+            int axis, String createdBy) {
         int[] q = QuantMath.quantizeBias(bias, scales);
         String qName = g.names().fresh(base + "_quantized");
         String sName = g.names().fresh(base + "_scale");
         String zName = g.names().fresh(base + "_zero_point");
         String dq = g.names().fresh(base + "_dequantized");
         g.putInitializer(Tensors.int32Tensor(qName, dims, q));
-        g.putInitializer(Tensors.floatTensor(sName, new long[] {l.channels()}, scales));
-        g.putInitializer(Tensors.int32Tensor(zName, new long[] {l.channels()}, new int[l.channels()]));
+        g.putInitializer(Tensors.floatTensor(sName, new long[] {scales.length}, scales));
+        g.putInitializer(Tensors.int32Tensor(zName, new long[] {scales.length}, new int[scales.length]));
         g.insertBefore(reader, Nodes.node("DequantizeLinear", g.names().fresh(base + "_DequantizeLinear"),
-                List.of(qName, sName, zName), List.of(dq), NAME, Nodes.intAttribute("axis", axis)));
+                List.of(qName, sName, zName), List.of(dq), createdBy, Nodes.intAttribute("axis", axis)));
         return dq;
     }
 

@@ -49,7 +49,10 @@ class QOperatorLoweringTest {
                         EnumSet.of(LayerKind.CONV), seq, Map.of("MatMulIntegerToFloat", 3))),
                 Arguments.of(new Case("mlp, quantized MatMul outputs", TestModels.mlp(6),
                         TestModels.gaussian("x", 4, 12, new long[] {1, 9, 32}), EnumSet.of(LayerKind.CONV, LayerKind.MATMUL),
-                        seq, Map.of("MatMulIntegerToFloat", 2, "QLinearMatMul", 1))));
+                        seq, Map.of("MatMulIntegerToFloat", 2, "QLinearMatMul", 1))),
+                // The last MatMul's bias Add reads an int32 bias through a DequantizeLinear (Int32MatMulBias).
+                Arguments.of(new Case("2-D mlp", TestModels.mlp2d(7), TestModels.gaussian("x", 5, 12, new long[] {8, 16}),
+                        EnumSet.of(LayerKind.CONV), new long[] {8, 16}, Map.of("MatMulIntegerToFloat", 2, "Add", 0))));
     }
 
     private static int count(Model m, String op) {

@@ -135,6 +135,20 @@ public final class TestModels {
         return b.build();
     }
 
+    /**
+     * x[8,16] → MatMul(16→32) → Add bias → Relu → MatMul(32→8) → Add bias → y[8,8]: 2-D inputs,
+     * which ORT's MatMulAddFusion turns into Gemms.
+     */
+    public static Model mlp2d(long seed) {
+        Builder b = new Builder(seed, 13).input("x", F, 8, 16).output("y", F, 8, 8);
+        String m1 = b.node("MatMul", List.of("x", b.randomInit("w1", 0.3, 16, 32)), "m1");
+        String a1 = b.node("Add", List.of(m1, b.randomInit("b1", 0.1, 32)), "a1");
+        String r1 = b.node("Relu", List.of(a1), "r1");
+        String m2 = b.node("MatMul", List.of(r1, b.randomInit("w2", 0.2, 32, 8)), "m2");
+        b.node("Add", List.of(b.randomInit("b2", 0.1, 8), m2), "y");
+        return b.build();
+    }
+
     /** Gaussian samples for a single float input, of the given shapes in turn. */
     public static CalibrationSource gaussian(String input, long seed, int count, long[]... shapes) {
         Random rnd = new Random(seed);
