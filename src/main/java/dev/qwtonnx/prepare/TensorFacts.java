@@ -49,6 +49,8 @@ public final class TensorFacts {
             "SpaceToDepth", "TopK", "CumSum");
 
     private final Map<String, Fact> facts = new HashMap<>();
+    /** Small int64 initializers by value: axes given as an input (opset 13 on) are read from them. */
+    private final Map<String, TensorProto> smallInts = new HashMap<>();
 
     private TensorFacts() {
     }
@@ -66,6 +68,10 @@ public final class TensorFacts {
         }
         for (TensorProto t : g.getInitializerList()) {
             f.facts.put(t.getName(), new Fact(t.getDataType(), Tensors.dims(t)));
+            if (t.getDataType() == TensorProto.DataType.INT64_VALUE && Tensors.dims(t).length <= 1
+                    && (t.getRawData().size() <= 64 * 8 && t.getInt64DataCount() <= 64)) {
+                f.smallInts.put(t.getName(), t);
+            }
         }
         for (NodeProto n : g.getNodeList()) {
             if (!Model.isDefaultDomain(n.getDomain()) || n.getOutputCount() == 0) {
@@ -355,6 +361,14 @@ public final class TensorFacts {
     private List<Long> axes(NodeProto n) {
         if (Nodes.attr(n, "axes").isPresent()) {
             return Nodes.intsAttr(n, "axes");
+        }
+        TensorProto t = n.getInputCount() > 1 ? smallInts.get(n.getInput(1)) : null;
+        if (t != null && t.getDataLocation() != TensorProto.DataLocation.EXTERNAL) {
+            List<Long> out = new java.util.ArrayList<>();
+            for (long v : Tensors.longs(t)) {
+                out.add(v);
+            }
+            return out;
         }
         return null;
     }
