@@ -31,10 +31,7 @@ public final class QuantMath {
     /** As {@link #symmetricScales(float[], long[], int, int)}, reading the weight where it is (mapped, say). */
     public static float[] symmetricScales(FloatBuffer w, long[] dims, int axis, int qmax) {
         int channels = (int) dims[axis];
-        long inner = 1;
-        for (int i = axis + 1; i < dims.length; i++) {
-            inner *= dims[i];
-        }
+        long inner = innerSize(dims, axis);
         float[] maxAbs = new float[channels];
         int n = w.limit();
         for (int i = 0; i < n; i++) {
@@ -49,35 +46,35 @@ public final class QuantMath {
         return s;
     }
 
-    /** Rounds w / s[c] to the symmetric grid [-qmax, qmax]. */
+    /** Rounds w / s[c] to the symmetric grid [-qmax, qmax] (qmax at most 127: weights are int8). */
     public static int[] quantizeWeights(float[] w, long[] dims, int axis, float[] scales, int qmax) {
-        int channels = (int) dims[axis];
-        long inner = 1;
-        for (int i = axis + 1; i < dims.length; i++) {
-            inner *= dims[i];
-        }
-        int[] q = new int[w.length];
-        for (int i = 0; i < w.length; i++) {
-            int c = (int) ((i / inner) % channels);
-            double v = Math.rint((double) w[i] / scales[c]);
-            q[i] = (int) Math.max(-qmax, Math.min(qmax, v));
+        byte[] b = quantizeWeightsInt8(FloatBuffer.wrap(w), dims, axis, scales, qmax);
+        int[] q = new int[b.length];
+        for (int i = 0; i < b.length; i++) {
+            q[i] = b[i];
         }
         return q;
     }
 
+    /** Elements per step along {@code axis}: the product of the dimensions after it. */
+    private static long innerSize(long[] dims, int axis) {
+        long inner = 1;
+        for (int i = axis + 1; i < dims.length; i++) {
+            inner *= dims[i];
+        }
+        return inner;
+    }
+
     /**
-     * As {@link #quantizeWeights(float[], long[], int, float[], int)} (the same rounding), straight
-     * into int8 bytes: a big weight is read where it is and written once, with no int or float copy.
+     * Rounds w / s[c] to the symmetric grid [-qmax, qmax] straight into int8 bytes: a big weight is
+     * read where it is and written once, with no int or float copy.
      */
     public static byte[] quantizeWeightsInt8(FloatBuffer w, long[] dims, int axis, float[] scales, int qmax) {
         if (qmax > Byte.MAX_VALUE) {
             throw new IllegalArgumentException("qmax " + qmax + " does not fit int8");
         }
         int channels = (int) dims[axis];
-        long inner = 1;
-        for (int i = axis + 1; i < dims.length; i++) {
-            inner *= dims[i];
-        }
+        long inner = innerSize(dims, axis);
         byte[] q = new byte[w.limit()];
         for (int i = 0; i < q.length; i++) {
             int c = (int) ((i / inner) % channels);
