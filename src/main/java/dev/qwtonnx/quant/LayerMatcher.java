@@ -181,24 +181,22 @@ public final class LayerMatcher {
         TensorProto s = g.initializer(dq.getInput(1));
         boolean hasZp = dq.getInputCount() > 2 && !dq.getInput(2).isEmpty();
         TensorProto zp = hasZp ? g.initializer(dq.getInput(2)) : null;
-        if (q == null || q.getDataType() != TensorProto.DataType.INT32_VALUE || q.getDimsCount() == 0 || s == null
-                || Tensors.floats(s).length != channels
+        if (!isVector(q, TensorProto.DataType.INT32_VALUE, channels) || s == null || Tensors.floats(s).length != channels
                 || (hasZp && (zp == null || java.util.Arrays.stream(Tensors.longs(zp)).anyMatch(v -> v != 0)))) {
             return null;
         }
-        long[] d = Tensors.dims(q);
-        for (int i = 0; i < d.length - 1; i++) {
-            if (d[i] != 1) {
-                return null;
-            }
-        }
         long axis = Nodes.intAttr(dq, "axis", 1);
-        return d[d.length - 1] == channels && (axis == d.length - 1 || axis == -1) ? new Int32BiasAdd(add, dq) : null;
+        return axis == q.getDimsCount() - 1 || axis == -1 ? new Int32BiasAdd(add, dq) : null;
     }
 
     /** A float constant holding exactly {@code n} values along its last axis (leading axes of 1). */
     static boolean isVector(TensorProto t, long n) {
-        if (t == null || t.getDataType() != TensorProto.DataType.FLOAT_VALUE || t.getDimsCount() == 0) {
+        return isVector(t, TensorProto.DataType.FLOAT_VALUE, n);
+    }
+
+    /** A constant of element type {@code type} holding exactly {@code n} values along its last axis (leading axes of 1). */
+    private static boolean isVector(TensorProto t, int type, long n) {
+        if (t == null || t.getDataType() != type || t.getDimsCount() == 0) {
             return false;
         }
         long[] d = Tensors.dims(t);
