@@ -184,6 +184,17 @@ class ExternalDataTest {
                 OrtSessions.Handle h = OrtSessions.create(TestModels.mlp(5), opts)) {
             assertFalse(h.inMemoryInitializers(), "a small model is created from bytes, as before");
         }
+        // From 16 MB, by default: the weight skips the message (ORT need not parse it out), same results as from
+        // the bytes (prepacking stays on below IN_MEMORY_FROM, so the summation order is the same too).
+        Model mid = wideMatMul(2100);
+        assertTrue(mid.serializedSize() >= OrtSessions.HAND_OVER_FROM);
+        Map<String, HostTensor> in = Map.of("x", OrtTestSupport.randomFloats(new Random(3), 2, 2100));
+        try (OrtSession.SessionOptions opts = new OrtSession.SessionOptions();
+                OrtSessions.Handle h = OrtSessions.create(mid, opts)) {
+            assertTrue(h.inMemoryInitializers());
+            assertEquals(0, h.fromFiles());
+            OrtTestSupport.assertClose(OrtTestSupport.run(mid, in), OrtTestSupport.runSession(h.session(), in), 1e-6);
+        }
     }
 
     /**
