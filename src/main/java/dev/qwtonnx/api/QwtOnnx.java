@@ -287,11 +287,12 @@ public final class QwtOnnx {
 
     /**
      * The float layer outputs compensation compares with: those of the layers it measures against
-     * the float model (the first of each stage; the others have local targets), none when it
-     * measures against local targets only.
+     * the float model (the first of each stage; the others have local targets) that other layers
+     * feed (the measuring run computes the others' itself), none when it measures against local
+     * targets only.
      */
     private static List<String> compensationReference(Model prepared, LayerMatcher.Result plan, CwacOptions cwac) {
-        Set<String> global = Compensator.globalTargets(prepared.graph(), plan.layers(), LayerPlan::name,
+        Set<String> global = Compensator.referenceTargets(prepared.graph(), plan.layers(), LayerPlan::name,
                 LayerPlan::input, cwac);
         List<String> outs = new ArrayList<>();
         for (LayerPlan l : plan.layers()) {

@@ -56,7 +56,7 @@ public final class ChannelStats {
 
     /** Adds one pair of tensors of equal shape; {@code axis} is the channel axis. */
     public void add(FloatTensor yq, FloatTensor yf, int axis) {
-        add(yq, yf, axis, 0, 1);
+        add(yq, yf, false, axis, 0, 1);
     }
 
     /**
@@ -64,6 +64,14 @@ public final class ChannelStats {
      * equal shape (one sample of a joined batch); {@code axis} is the channel axis, not 0.
      */
     public void add(FloatTensor yq, FloatTensor yf, int axis, int part, int parts) {
+        add(yq, yf, false, axis, part, parts);
+    }
+
+    /**
+     * As {@link #add(FloatTensor, FloatTensor, int, int, int)}; with
+     * {@code residual}, {@code yf} holds yf − yq (the target is the sum).
+     */
+    public void add(FloatTensor yq, FloatTensor yf, boolean residual, int axis, int part, int parts) {
         float[] q = yq.data();
         float[] f = yf.data();
         if (q.length != f.length) {
@@ -80,7 +88,7 @@ public final class ChannelStats {
         int to = from + q.length / parts;
         long inner = yq.inner(axis);
         if (inner == 1) {
-            addChannelsLast(q, f, from, to);
+            addChannelsLast(q, f, residual, from, to);
             return;
         }
         int i = from;
@@ -94,7 +102,7 @@ public final class ChannelStats {
             double s22 = 0;
             for (int k = i; k < end; k++) {
                 double a = q[k];
-                double b = f[k];
+                double b = residual ? a + f[k] : f[k];
                 s1 += a;
                 s2 += b;
                 s11 += a * a;
@@ -112,12 +120,12 @@ public final class ChannelStats {
     }
 
     /** Channels innermost (a MatMul's output): row by row, each sum a loop over channels the JIT can vectorise. */
-    private void addChannelsLast(float[] q, float[] f, int from, int to) {
+    private void addChannelsLast(float[] q, float[] f, boolean residual, int from, int to) {
         int channels = n.length;
         for (int row = from; row < to; row += channels) {
             for (int c = 0; c < channels; c++) {
                 double a = q[row + c];
-                double b = f[row + c];
+                double b = residual ? a + f[row + c] : f[row + c];
                 sq[c] += a;
                 sf[c] += b;
                 sqq[c] += a * a;
