@@ -30,6 +30,9 @@ import java.util.Map;
  * Run with tools/bench.sh [minilm|ppocr|all]. Not a test: machines here are shared and noisy.
  */
 public final class Bench {
+    /** The gated default configuration's name (its latency is measured). */
+    static final String GATED_DEFAULT = "cwac default (4 stages, " + CwacOptions.DEFAULT_SAMPLES + " samples) +cv gate";
+
     private Bench() {
     }
 
@@ -58,7 +61,7 @@ public final class Bench {
                                     CwacOptions.Gate.NONE)));
                 }
             }
-            out.add(new Config(w + "cwac default (4 stages, 32 samples) +cv gate", b, WeightRounding.NEAREST, gated));
+            out.add(new Config(w + GATED_DEFAULT, b, WeightRounding.NEAREST, gated));
             out.add(new Config(w + "cwac default +cv gate, ridge 0.1", b, WeightRounding.NEAREST,
                     gated.withRidge(0.1)));
             out.add(new Config(w + "gptq none", b, WeightRounding.GPTQ, ungated.withMethod(CwacOptions.Method.NONE)));
@@ -110,7 +113,7 @@ public final class Bench {
                 noneNodes = nodes;
             }
             Map<String, Integer> ops = OrtKernels.optimizedOpCounts(r.model());
-            boolean timeIt = c.name().endsWith("8 none") || c.name().endsWith("8 cwac default (4 stages, 32 samples) +cv gate")
+            boolean timeIt = c.name().endsWith("8 none") || c.name().endsWith("8 " + GATED_DEFAULT)
                     || c.floatBudget() > 0;
             System.out.printf("| %s | %.4f | %.4f | %.1f | %s | %d | %d |%n", c.name(), fid[0], fid[1], secs,
                     timeIt ? String.format("%.2f", latencyRatio(r.prepared(), r.model(), eval)) : "-",
