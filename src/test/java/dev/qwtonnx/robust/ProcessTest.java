@@ -114,14 +114,18 @@ class ProcessTest {
     @Test
     void outOfMemoryIsOneLineAndExitCodeOne() throws Exception {
         Path model = tmp.resolve("big.onnx");
-        float[] big = new float[16 << 20]; // 64 MB of weights
+        // 64 MB of float weights. Loading maps them (no heap); rounding them makes a 16 MB int8 copy, which a
+        // 16 MB heap cannot hold. The input takes the example's calibration tensors.
+        int columns = (16 << 20) / 768 + 1;
+        float[] big = new float[768 * columns];
         dev.qwtonnx.testutil.TestModels.Builder b = new dev.qwtonnx.testutil.TestModels.Builder(1, 13)
-                .input("x", 1, 1, 16 << 20).output("y", 1, 1, 1);
-        b.node("MatMul", List.of("x", b.init("w", new long[] {16 << 20, 1}, big)), "y");
+                .input("x", 1, 1, 3, 16, 16).output("y", 1, 1, columns);
+        String flat = b.node("Flatten", List.of("x"), "flat");
+        b.node("MatMul", List.of(flat, b.init("w", new long[] {768, columns}, big)), "y");
         ModelIO.save(b.build(), model, null);
         Path out = tmp.resolve("o.onnx");
         List<String> cmd = cli(model.toString(), out.toString(), "--calib", CALIB, "--quiet");
-        cmd.set(1, "-Xmx48m");
+        cmd.set(1, "-Xmx16m");
         Result r = run(cmd);
         assertEquals(1, r.code(), r.out());
         List<String> lines = r.out().lines().toList();
