@@ -1,5 +1,6 @@
 package dev.qwtonnx.cli;
 
+import dev.qwtonnx.cwac.Compensator;
 import dev.qwtonnx.cwac.CwacOptions;
 import picocli.CommandLine.Option;
 
@@ -39,8 +40,9 @@ final class CwacMixin {
     String accept;
 
     @Option(names = "--cwac-samples", paramLabel = "N",
-            description = "Measure the CWAC fits on the first N calibration samples, 0 = all (default: "
-                    + CwacOptions.DEFAULT_SAMPLES + " for quantize, 0 for compensate).")
+            description = "Measure the CWAC fits on the first N calibration samples, more where a layer gets fewer "
+                    + "than " + Compensator.MIN_ROWS + " rows per channel from them; 0 = all (default: " + CwacOptions.DEFAULT_SAMPLES
+                    + " for quantize, 0 for compensate).")
     Integer samples;
 
     /** The options, with quantize's defaults: {@link CwacOptions#DEFAULT_STAGES} stages, no acceptance. */

@@ -24,6 +24,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.BiConsumer;
 import java.util.function.Function;
 
 /**
@@ -168,9 +169,6 @@ public final class Compensator {
         FloatReference own = floatOuts.isEmpty() || reference != null && reference.serves(floatOuts) ? null
                 : FloatReference.of(floatModel, floatOuts);
         FloatReference ref = own != null ? own : reference;
-        // The fits measure on the first samples only: two numbers per channel, from rows enough long before the
-        // calibration set ends. Batches joined as the calibration joined them find the reference's kept activations.
-        CalibrationSource fitted = CalibrationSources.limit(data, options.samples(), null);
         Model current = quantModel;
         double currentError = judge != null ? judge.of(current) : Double.NaN;
         try {
@@ -196,7 +194,7 @@ public final class Compensator {
                     }
                 }
                 current = rescaled;
-                Map<String, ChannelStats[]> stats = measure(current, floatModel, ref, stage, floats, fitted,
+                Map<String, ChannelStats[]> stats = measure(current, floatModel, ref, stage, floats, data,
                         progress, stages.size() == 1 ? "compensate" : "compensate stage " + s + "/" + stages.size());
                 Map<String, ChannelFit> stageFits = fit(stage, stats, options.method());
                 if (judge == null) {
@@ -404,7 +402,19 @@ public final class Compensator {
         return out;
     }
 
-    /** Runs the stage's layers over the data and keeps, per layer, the sums of two folds (by sample parity). */
+    /**
+     * Rows per channel a layer's fit has at least, where the calibration set holds them: samples are
+     * added to the {@linkplain CwacOptions#samples() capped} ones until every layer has them. A layer
+     * with one row per sample (a classifier's head) is then measured on 32 samples, as under the
+     * former cap of 32; layers with many rows per sample (tokens, pixels) keep the cap.
+     */
+    public static final int MIN_ROWS = 32;
+
+    /**
+     * Runs the stage's layers over the first {@link CwacOptions#samples()} samples of {@code data},
+     * and over more of them if a layer has fewer than {@link #MIN_ROWS} rows per channel, and keeps,
+     * per layer, the sums of two folds (by sample parity).
+     */
     private Map<String, ChannelStats[]> measure(Model quant, Model floatModel, FloatReference reference,
             List<QdqLayer> stage, Map<String, FloatLayer> floats, CalibrationSource data, Progress progress,
             String task) {
@@ -432,31 +442,56 @@ public final class Compensator {
         }
         // Only what the stage's outputs depend on runs: an early stage runs the start of the model.
         Model sliced = Slice.to(measured, quantOuts);
-        try (OrtRunner quantRunner = OrtRunner.forPasses(sliced, List.of())) {
-            progress.start(task, data.size());
-            int batch = Batches.batchable(InputSpecs.of(sliced.graph())) ? maxBatch : 1;
-            Batches.run(quantRunner, data, batch, quantOuts, progress, (b, q) -> {
-                Map<String, FloatTensor> f = needsFloat ? reference.get(b) : Map.of();
-                // Layer by layer in parallel: ORT's threads are idle while the sums are taken.
-                stage.parallelStream().forEach(l -> {
-                    FloatTensor yq = q.get(outputs.get(l.name()));
-                    InGraphTarget target = inGraph.get(l.name());
-                    FloatTensor yf = target != null ? q.get(target.tensor()) : f.get(floats.get(l.name()).output());
-                    boolean residual = target != null && target.residual();
-                    ChannelStats[] st = stats.get(l.name());
-                    int axis = l.outputChannelAxis(yq.shape().length);
-                    if (!folds) {
-                        st[0].add(yq, yf, residual, axis, 0, 1);
-                        return;
-                    }
-                    for (int i = 0; i < b.count(); i++) {
-                        st[b.ordinals().get(i) % 2].add(yq, yf, residual, axis, i, b.count());
-                    }
-                });
+        // The fits measure on the first samples only: two numbers per channel, from rows enough long before the
+        // calibration set ends. Batches joined as the calibration joined them find the reference's kept activations.
+        CalibrationSource fitted = CalibrationSources.limit(data, options.samples(), null);
+        BiConsumer<Batches.Batch, Map<String, FloatTensor>> sum = (b, q) -> {
+            Map<String, FloatTensor> f = needsFloat ? reference.get(b) : Map.of();
+            // Layer by layer in parallel: ORT's threads are idle while the sums are taken.
+            stage.parallelStream().forEach(l -> {
+                FloatTensor yq = q.get(outputs.get(l.name()));
+                InGraphTarget target = inGraph.get(l.name());
+                FloatTensor yf = target != null ? q.get(target.tensor()) : f.get(floats.get(l.name()).output());
+                boolean residual = target != null && target.residual();
+                ChannelStats[] st = stats.get(l.name());
+                int axis = l.outputChannelAxis(yq.shape().length);
+                if (!folds) {
+                    st[0].add(yq, yf, residual, axis, 0, 1);
+                    return;
+                }
+                for (int i = 0; i < b.count(); i++) {
+                    st[b.ordinals().get(i) % 2].add(yq, yf, residual, axis, i, b.count());
+                }
             });
+        };
+        try (OrtRunner quantRunner = OrtRunner.forPasses(sliced, List.of())) {
+            int batch = Batches.batchable(InputSpecs.of(sliced.graph())) ? maxBatch : 1;
+            progress.start(task, fitted.size());
+            Batches.run(quantRunner, fitted, batch, quantOuts, progress, sum);
             progress.finish();
+            long rows = fewestRows(stats);
+            if (rows > 0 && rows < MIN_ROWS && fitted.size() < data.size()) {
+                // Rows grow with samples: as many more as bring the fewest to MIN_ROWS, within the set.
+                int want = (int) Math.min(data.size(), (fitted.size() * (long) MIN_ROWS + rows - 1) / rows);
+                CalibrationSource more = CalibrationSources.limit(CalibrationSources.skip(data, fitted.size()),
+                        want - fitted.size(), null);
+                progress.start(task + " (more samples for " + MIN_ROWS + " rows per channel)", more.size());
+                Batches.run(quantRunner, more, batch, quantOuts, progress, sum);
+                progress.finish();
+            }
         }
         return stats;
+    }
+
+    /** The fewest rows any channel of any layer has been measured on (both folds). */
+    private static long fewestRows(Map<String, ChannelStats[]> stats) {
+        long fewest = Long.MAX_VALUE;
+        for (ChannelStats[] st : stats.values()) {
+            for (int c = 0; c < st[0].channels(); c++) {
+                fewest = Math.min(fewest, st[0].n[c] + st[1].n[c]);
+            }
+        }
+        return fewest == Long.MAX_VALUE ? 0 : fewest;
     }
 
     /** The stage's fits of the given method from the measured sums (the cross-validated gate if asked). */

@@ -23,8 +23,9 @@ import dev.qwtonnx.QwtException;
  * @param accept   none: every stage keeps its folds; output: after each stage, the folds (full fit,
  *                 shift only, or none) that give the lowest model-output error against the float
  *                 model on the acceptance samples are kept, so that no stage makes the output worse
- * @param samples  the fits are measured on at most this many calibration samples, the first ones
- *                 (0 = all): two numbers per channel need far fewer rows than ranges do
+ * @param samples  the fits are measured on this many calibration samples, the first ones (0 = all):
+ *                 two numbers per channel need far fewer rows than ranges do; more where a layer has
+ *                 fewer than {@link Compensator#MIN_ROWS} rows per channel on them
  */
 public record CwacOptions(Method method, Target target, Schedule schedule, double ridge, double maxGain, Gate gate,
         int stages, Accept accept, int samples) {
@@ -85,18 +86,18 @@ public record CwacOptions(Method method, Target target, Schedule schedule, doubl
     public static final int DEFAULT_STAGES = 4;
 
     /**
-     * Calibration samples the fits are measured on, at most (see {@link #samples()}). Measured on
-     * MiniLM over 4 disjoint sets of 128 calibration sentences, each scored on the same 300 held-out
-     * ones ({@code tools/bench-calib.sh samples}; one set alone cannot rank caps: the worst
-     * sentence's cosine moves by ±0.003 with changes of the fits as small as 10⁻⁴): mean / worst
-     * cosine averaged over the sets, parallel 16, 24, 32, 64, all: 0.99218 / 0.9831, 0.99219 /
-     * 0.9835, 0.99228 / 0.9820, 0.99222 / 0.9838, 0.99219 / 0.9825; default schedule 0.99205 /
-     * 0.9810, 0.99209 / 0.9828, 0.99218 / 0.9839, 0.99222 / 0.9832, 0.99217 / 0.9811 (plain PTQ
-     * 0.99205 / 0.9821). No cap is told apart from all samples; 24 keeps a margin over 16, whose
-     * default-schedule minimum is the lowest. Compensation time then no longer grows with the
-     * calibration set.
+     * Calibration samples the fits are measured on (see {@link #samples()}), more where a layer has
+     * fewer than {@link Compensator#MIN_ROWS} rows per channel on them. Measured on MiniLM over 4
+     * disjoint sets of 128 calibration sentences, each scored on the same 300 held-out ones
+     * ({@code tools/bench-calib.sh samples}; one set alone cannot rank caps: the worst sentence's
+     * cosine moves by ±0.003 with changes of the fits as small as 10⁻⁴): mean / worst cosine
+     * averaged over the sets, parallel 16, 24, 32, 64, all: 0.99218 / 0.9831, 0.99219 / 0.9835,
+     * 0.99228 / 0.9820, 0.99222 / 0.9838, 0.99219 / 0.9825; default schedule 0.99205 / 0.9810,
+     * 0.99209 / 0.9828, 0.99218 / 0.9839, 0.99222 / 0.9832, 0.99217 / 0.9811 (plain PTQ 0.99205 /
+     * 0.9821). No cap is told apart from all samples; a sentence gives each channel dozens of rows,
+     * an image hundreds. Compensation time then no longer grows with the calibration set.
      */
-    public static final int DEFAULT_SAMPLES = 24;
+    public static final int DEFAULT_SAMPLES = 16;
 
     public static CwacOptions defaults() {
         return new CwacOptions(Method.CWAC, Target.GLOBAL, Schedule.SEQUENTIAL, 0.01, 2.0, Gate.NONE, DEFAULT_STAGES,

@@ -190,6 +190,41 @@ class InGraphTargetsTest {
         assertTrue(java.util.Arrays.stream(got.a()).anyMatch(a -> Math.abs(a - 1) > 1e-4), "a fit that corrects something");
     }
 
+    /**
+     * The fits measure on the capped samples where they give every channel {@link Compensator#MIN_ROWS}
+     * rows, on more where a layer has one row per sample (a classifier's head).
+     */
+    @Test
+    void aLayerWithFewRowsPerSampleIsMeasuredOnMoreSamples() {
+        CwacOptions parallel = CwacOptions.defaults().withSchedule(CwacOptions.Schedule.PARALLEL, 0);
+        int cap = parallel.samples();
+        // smallCnn: Convs with 64-256 positions per sample, then a Gemm with one row per sample.
+        QwtOnnx.Result r = quantize(TestModels.smallCnn(7), TestModels.gaussian("x", 5, 50, new long[] {1, 3, 16, 16}),
+                parallel);
+        for (QdqLayer l : r.compensation().layers()) {
+            long rowsPerChannel = r.compensation().fits().get(l.name()).count() / l.channels();
+            if (l.kind() == LayerKind.GEMM) {
+                assertEquals(Compensator.MIN_ROWS, rowsPerChannel, "the head: one row per sample, up to MIN_ROWS samples");
+            } else {
+                assertTrue(rowsPerChannel >= 64L * Compensator.MIN_ROWS, l.name() + ": " + rowsPerChannel);
+            }
+        }
+        // Many rows per sample: the cap holds (convChain: 144 positions per sample).
+        QwtOnnx.Result chain = quantize(CwacPipelineTest.convChain(),
+                TestModels.gaussian("x", 17, 50, new long[] {1, 4, 12, 12}), parallel);
+        for (QdqLayer l : chain.compensation().layers()) {
+            assertEquals(cap * 144L, chain.compensation().fits().get(l.name()).count() / l.channels(), l.name());
+        }
+        // Fewer samples than MIN_ROWS rows need: all of them, no more.
+        QwtOnnx.Result few = quantize(TestModels.smallCnn(7), TestModels.gaussian("x", 5, 20, new long[] {1, 3, 16, 16}),
+                parallel);
+        for (QdqLayer l : few.compensation().layers()) {
+            if (l.kind() == LayerKind.GEMM) {
+                assertEquals(20, few.compensation().fits().get(l.name()).count() / l.channels());
+            }
+        }
+    }
+
     @Test
     void residualSumsAreTheSumsOfTheTarget() {
         float[] q = {0.5f, -1f, 2f, 0.25f, 3f, -0.5f};
