@@ -33,6 +33,7 @@ import java.util.Set;
 public final class OrtRunner implements AutoCloseable {
     private final OrtEnvironment env = OrtEnvironment.getEnvironment();
     private final OrtSessions.Handle handle;
+    private final long modelBytes;
     private final OrtSession session;
     private final Set<String> inputNames;
 
@@ -64,6 +65,7 @@ public final class OrtRunner implements AutoCloseable {
                 opts.addConfigEntry("session.intra_op.allow_spinning", "0");
             }
             this.handle = OrtSessions.create(m, opts);
+            this.modelBytes = m.serializedSize();
             this.session = handle.session();
             this.inputNames = session.getInputNames();
         } catch (OrtException e) {
@@ -179,6 +181,50 @@ public final class OrtRunner implements AutoCloseable {
             handle.close();
         } catch (OrtException e) {
             throw new IllegalStateException(e);
+        }
+    }
+
+    /**
+     * Closes the session on a background thread, off the caller's path: freeing its native memory
+     * takes about 10 ms for MiniLM's measuring session, which the caller need not wait for. A
+     * shutdown hook waits for pending closes, so that none races ORT's own teardown at exit.
+     * Sessions over models of {@link OrtSessions#IN_MEMORY_FROM} or more close at once: the next
+     * session must not coexist with them.
+     */
+    public void closeInBackground() {
+        if (modelBytes >= OrtSessions.IN_MEMORY_FROM) {
+            close();
+            return;
+        }
+        Closer.INSTANCE.executor.execute(() -> {
+            try {
+                close();
+            } catch (RuntimeException e) {
+                // Nothing waits on it; the process frees what could not be.
+            }
+        });
+    }
+
+    /** One daemon thread closing sessions in turn, drained by a shutdown hook (created on first use). */
+    private enum Closer {
+        INSTANCE;
+
+        final java.util.concurrent.ExecutorService executor = java.util.concurrent.Executors
+                .newSingleThreadExecutor(r -> {
+                    Thread t = new Thread(r, "qwt-ort-closer");
+                    t.setDaemon(true);
+                    return t;
+                });
+
+        Closer() {
+            Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+                executor.shutdown();
+                try {
+                    executor.awaitTermination(30, java.util.concurrent.TimeUnit.SECONDS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }, "qwt-ort-closer-drain"));
         }
     }
 }

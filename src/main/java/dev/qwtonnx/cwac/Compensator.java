@@ -464,7 +464,8 @@ public final class Compensator {
                 }
             });
         };
-        try (OrtRunner quantRunner = OrtRunner.forPasses(sliced, List.of())) {
+        OrtRunner quantRunner = OrtRunner.forPasses(sliced, List.of());
+        try {
             int batch = Batches.batchable(InputSpecs.of(sliced.graph())) ? maxBatch : 1;
             progress.start(task, fitted.size());
             Batches.run(quantRunner, fitted, batch, quantOuts, progress, sum);
@@ -479,6 +480,8 @@ public final class Compensator {
                 Batches.run(quantRunner, more, batch, quantOuts, progress, sum);
                 progress.finish();
             }
+        } finally {
+            quantRunner.closeInBackground();
         }
         return stats;
     }
