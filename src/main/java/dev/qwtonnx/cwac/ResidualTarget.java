@@ -8,6 +8,8 @@ import dev.qwtonnx.model.Tensors;
 import dev.qwtonnx.onnx.NodeProto;
 import dev.qwtonnx.onnx.TensorProto;
 import dev.qwtonnx.quant.LayerKind;
+import dev.qwtonnx.quant.QuantMath;
+import java.nio.FloatBuffer;
 import java.util.Arrays;
 
 /**
@@ -83,10 +85,7 @@ final class ResidualTarget {
             return null;
         }
         int channels = scales.length;
-        int inner = 1;
-        for (int d = axis + 1; d < dims.length; d++) {
-            inner *= (int) dims[d];
-        }
+        long inner = QuantMath.innerSize(dims, axis);
         // R = W − Ŵ over array copies of one layer's weights (bulk copies; element access through buffer views
         // is several times slower), then each channel's largest |R| puts it on ±LEVELS.
         float[] r = new float[Math.toIntExact(HostTensor.numel(dims))];
@@ -110,22 +109,14 @@ final class ResidualTarget {
             }
         }
         float[] rScales = new float[channels];
-        float[] inverse = new float[channels];
         for (int c = 0; c < channels; c++) {
             if (!(max[c] <= MAX_STEPS * Math.abs(scales[c]))) {
                 return null;
             }
             rScales[c] = max[c] > 0 ? max[c] / LEVELS : 1f;
-            inverse[c] = 1f / rScales[c];
         }
-        byte[] values = q; // reused: each byte is read before it is written
-        for (int i = 0, c = 0, k = 0; i < r.length; i++) {
-            values[i] = (byte) Math.max(-LEVELS, Math.min(LEVELS, Math.round(r[i] * inverse[c])));
-            if (++k == inner) {
-                k = 0;
-                c = c + 1 == channels ? 0 : c + 1;
-            }
-        }
+        // Rounded to the symmetric grid as weights are.
+        byte[] values = QuantMath.quantizeWeightsInt8(FloatBuffer.wrap(r), dims, axis, rScales, LEVELS);
         float[] biasError = biasError(g, fg, l, f);
         if (l.biasQuantized() != null && biasError == null) {
             return null;

@@ -34,9 +34,13 @@ public final class QuantMath {
         long inner = innerSize(dims, axis);
         float[] maxAbs = new float[channels];
         int n = w.limit();
-        for (int i = 0; i < n; i++) {
-            int c = (int) ((i / inner) % channels);
+        // Element i belongs to channel (i / inner) % channels: counters instead of a division per element.
+        for (int i = 0, c = 0, k = 0; i < n; i++) {
             maxAbs[c] = Math.max(maxAbs[c], Math.abs(w.get(i)));
+            if (++k == inner) {
+                k = 0;
+                c = c + 1 == channels ? 0 : c + 1;
+            }
         }
         float[] s = new float[channels];
         for (int c = 0; c < channels; c++) {
@@ -57,7 +61,7 @@ public final class QuantMath {
     }
 
     /** Elements per step along {@code axis}: the product of the dimensions after it. */
-    private static long innerSize(long[] dims, int axis) {
+    public static long innerSize(long[] dims, int axis) {
         long inner = 1;
         for (int i = axis + 1; i < dims.length; i++) {
             inner *= dims[i];
@@ -76,10 +80,13 @@ public final class QuantMath {
         int channels = (int) dims[axis];
         long inner = innerSize(dims, axis);
         byte[] q = new byte[w.limit()];
-        for (int i = 0; i < q.length; i++) {
-            int c = (int) ((i / inner) % channels);
+        for (int i = 0, c = 0, k = 0; i < q.length; i++) {
             double v = Math.rint((double) w.get(i) / scales[c]);
             q[i] = (byte) Math.max(-qmax, Math.min(qmax, v));
+            if (++k == inner) {
+                k = 0;
+                c = c + 1 == channels ? 0 : c + 1;
+            }
         }
         return q;
     }
