@@ -15,6 +15,10 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.NoSuchElementException;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.function.BiConsumer;
 
 /**
@@ -133,14 +137,66 @@ public final class Batches {
     /**
      * Runs every sample of {@code data} through {@code runner}, joined in batches of up to
      * {@code maxBatch} (1: one by one), handing each run's outputs to {@code each} with the batch
-     * it covers, and stepping {@code progress} once per sample. Where ORT refuses a joined batch
-     * (a graph that fixes the batch to 1 despite a dynamic input) the rest runs sample by sample.
+     * it covers, in the data's order, and stepping {@code progress} once per sample. Up to
+     * {@link OrtRunner#concurrentRuns()} batches run at once, and {@code each} runs on the calling
+     * thread, one batch after another: what it computes does not depend on how many ran at once.
+     * Where ORT refuses a joined batch (a graph that fixes the batch to 1 despite a dynamic input)
+     * that batch runs sample by sample, and so does the rest.
      */
     public static void run(OrtRunner runner, Iterable<Sample> data, int maxBatch, Collection<String> outputs,
             Progress progress, BiConsumer<Batch, Map<String, FloatTensor>> each) {
+        Iterator<Batch> batches = of(data, maxBatch, Math.max(maxBatch, WINDOW));
+        int inFlight = runner.concurrentRuns();
+        if (inFlight == 1) {
+            runInTurn(runner, batches, outputs, progress, each);
+            return;
+        }
+        Deque<Pending> pending = new ArrayDeque<>();
         boolean joinFailed = false;
-        for (Iterator<Batch> it = of(data, maxBatch, Math.max(maxBatch, WINDOW)); it.hasNext();) {
-            Batch b = it.next();
+        try {
+            while (batches.hasNext() || !pending.isEmpty()) {
+                while (pending.size() < inFlight && batches.hasNext()) {
+                    Batch b = batches.next();
+                    if (b.count() == 1 || !joinFailed) {
+                        pending.add(Pending.start(runner, b, outputs));
+                    } else {
+                        for (int i = 0; i < b.count(); i++) {
+                            pending.add(Pending.start(runner, b.part(i), outputs));
+                        }
+                    }
+                }
+                Pending p = pending.poll();
+                Map<String, FloatTensor> out;
+                try {
+                    out = p.result();
+                } catch (QwtException e) {
+                    if (p.batch.count() == 1) {
+                        throw e;
+                    }
+                    joinFailed = true;
+                    for (int i = 0; i < p.batch.count(); i++) {
+                        Batch one = p.batch.part(i);
+                        each.accept(one, runner.run(one.sample(), outputs));
+                        progress.step();
+                    }
+                    continue;
+                }
+                each.accept(p.batch, out);
+                p.batch.parts().forEach(x -> progress.step());
+            }
+        } finally {
+            // No run outlives the pass: the caller may close the session next.
+            pending.forEach(p -> p.future.cancel(false));
+            pending.forEach(Pending::awaitQuietly);
+        }
+    }
+
+    /** The passes' runs one after another on the calling thread. */
+    private static void runInTurn(OrtRunner runner, Iterator<Batch> batches, Collection<String> outputs,
+            Progress progress, BiConsumer<Batch, Map<String, FloatTensor>> each) {
+        boolean joinFailed = false;
+        while (batches.hasNext()) {
+            Batch b = batches.next();
             if (b.count() > 1 && !joinFailed) {
                 Map<String, FloatTensor> out = null;
                 try {
@@ -161,6 +217,50 @@ public final class Batches {
             }
         }
     }
+
+    /** One batch's run, started on {@link #RUNS}. */
+    private record Pending(Batch batch, Future<Map<String, FloatTensor>> future) {
+        static Pending start(OrtRunner runner, Batch b, Collection<String> outputs) {
+            return new Pending(b, RUNS.submit(() -> runner.run(b.sample(), outputs)));
+        }
+
+        Map<String, FloatTensor> result() {
+            try {
+                return future.get();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new QwtException("interrupted while running sample " + batch.sample().id());
+            } catch (ExecutionException e) {
+                if (e.getCause() instanceof RuntimeException r) {
+                    throw r;
+                }
+                if (e.getCause() instanceof Error err) {
+                    throw err;
+                }
+                throw new IllegalStateException(e.getCause());
+            }
+        }
+
+        void awaitQuietly() {
+            try {
+                future.get();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            } catch (ExecutionException | java.util.concurrent.CancellationException e) {
+                // The pass has failed or ended already; this run's outcome is not needed.
+            }
+        }
+    }
+
+    /**
+     * Threads running the passes' ORT runs, as many at once as a pass asks: daemons, so that none
+     * keeps the JVM up, and idle ones end.
+     */
+    private static final ExecutorService RUNS = Executors.newCachedThreadPool(r -> {
+        Thread t = new Thread(r, "qwt-ort-run");
+        t.setDaemon(true);
+        return t;
+    });
 
     /** How many samples like {@code s} one batch may hold. */
     static int batchFor(Sample s, int maxBatch) {
