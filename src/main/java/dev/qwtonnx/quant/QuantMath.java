@@ -31,17 +31,24 @@ public final class QuantMath {
     /** As {@link #symmetricScales(float[], long[], int, int)}, reading the weight where it is (mapped, say). */
     public static float[] symmetricScales(FloatBuffer w, long[] dims, int axis, int qmax) {
         int channels = (int) dims[axis];
-        long inner = innerSize(dims, axis);
         float[] maxAbs = new float[channels];
-        int n = w.limit();
-        // Element i belongs to channel (i / inner) % channels: counters instead of a division per element.
-        for (int i = 0, c = 0, k = 0; i < n; i++) {
-            maxAbs[c] = Math.max(maxAbs[c], Math.abs(w.get(i)));
-            if (++k == inner) {
-                k = 0;
-                c = c + 1 == channels ? 0 : c + 1;
+        ChannelRuns.walk(w, channels, innerSize(dims, axis), new ChannelRuns.Kernel() {
+            @Override
+            public void acrossChannels(float[] a, int off, int i, int len, int c) {
+                for (int t = 0; t < len; t++) {
+                    maxAbs[c + t] = Math.max(maxAbs[c + t], Math.abs(a[off + t]));
+                }
             }
-        }
+
+            @Override
+            public void withinChannel(float[] a, int off, int i, int len, int c) {
+                float m = maxAbs[c];
+                for (int t = 0; t < len; t++) {
+                    m = Math.max(m, Math.abs(a[off + t]));
+                }
+                maxAbs[c] = m;
+            }
+        });
         float[] s = new float[channels];
         for (int c = 0; c < channels; c++) {
             // An all-zero channel quantizes to zeros whatever the scale; any positive scale will do.
@@ -71,23 +78,31 @@ public final class QuantMath {
 
     /**
      * Rounds w / s[c] to the symmetric grid [-qmax, qmax] straight into int8 bytes: a big weight is
-     * read where it is and written once, with no int or float copy.
+     * read where it is (a chunk at a time) and written once, with no int or float copy of it whole.
      */
     public static byte[] quantizeWeightsInt8(FloatBuffer w, long[] dims, int axis, float[] scales, int qmax) {
         if (qmax > Byte.MAX_VALUE) {
             throw new IllegalArgumentException("qmax " + qmax + " does not fit int8");
         }
-        int channels = (int) dims[axis];
-        long inner = innerSize(dims, axis);
         byte[] q = new byte[w.limit()];
-        for (int i = 0, c = 0, k = 0; i < q.length; i++) {
-            double v = Math.rint((double) w.get(i) / scales[c]);
-            q[i] = (byte) Math.max(-qmax, Math.min(qmax, v));
-            if (++k == inner) {
-                k = 0;
-                c = c + 1 == channels ? 0 : c + 1;
+        double lo = -qmax;
+        double hi = qmax;
+        ChannelRuns.walk(w, (int) dims[axis], innerSize(dims, axis), new ChannelRuns.Kernel() {
+            @Override
+            public void acrossChannels(float[] a, int off, int i, int len, int c) {
+                for (int t = 0; t < len; t++) {
+                    q[i + t] = (byte) Math.max(lo, Math.min(hi, Math.rint((double) a[off + t] / scales[c + t])));
+                }
             }
-        }
+
+            @Override
+            public void withinChannel(float[] a, int off, int i, int len, int c) {
+                double s = scales[c];
+                for (int t = 0; t < len; t++) {
+                    q[i + t] = (byte) Math.max(lo, Math.min(hi, Math.rint((double) a[off + t] / s)));
+                }
+            }
+        });
         return q;
     }
 
