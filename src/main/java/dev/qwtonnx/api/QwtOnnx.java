@@ -13,10 +13,12 @@ import dev.qwtonnx.cwac.Compensator;
 import dev.qwtonnx.cwac.CwacOptions;
 import dev.qwtonnx.cwac.FloatReference;
 import dev.qwtonnx.cwac.ForeignLayers;
+import dev.qwtonnx.cwac.WeightResiduals;
 import dev.qwtonnx.model.Model;
 import dev.qwtonnx.model.ModelChecker;
 import dev.qwtonnx.onnx.ModelProto;
 import dev.qwtonnx.onnx.StringStringEntryProto;
+import dev.qwtonnx.pass.AheadTasks;
 import dev.qwtonnx.pass.Pipeline;
 import dev.qwtonnx.prepare.ConstantToInitializer;
 import dev.qwtonnx.prepare.DropValueInfo;
@@ -39,11 +41,13 @@ import dev.qwtonnx.quant.Sensitivity;
 import dev.qwtonnx.quant.WeightRounding;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.function.Consumer;
+import java.util.function.Supplier;
 
 /**
  * The public entry point: float model and calibration data in, compensated static INT8 QDQ model
@@ -227,13 +231,20 @@ public final class QwtOnnx {
         Compensator.Result comp;
         long t1;
         long t2;
-        try (OrtRunner floatRunner = OrtRunner.forPasses(prepared, exposed);
+        // What depends on the weights alone (their rounding, and the rounding residuals compensation measures
+        // with) is computed on a thread of its own while calibration keeps ORT busy.
+        try (AheadTasks ahead = new AheadTasks("qwt-onnx-weights");
+                OrtRunner floatRunner = OrtRunner.forPasses(prepared, exposed);
                 FloatReference floats = FloatReference.on(floatRunner, reference)) {
+            Map<String, Supplier<QuantizedWeight>> nearest = QdqQuantizer.roundAhead(prepared, plan.layers(),
+                    options.quant(), ahead);
+            WeightResiduals residuals = WeightResiduals.ahead(prepared, plan.layers(), nearest, options.cwac(), ahead);
+            ahead.start();
             ranges = new RangeCalibrator(t -> co.observer(methods.get(t)), co.batch()).calibrate(floatRunner, prepared,
                     methods.keySet(), reference, reference.isEmpty() ? 0 : options.cwac().samples(), calib, progress,
                     reference.isEmpty() ? (b, o) -> { } : floats::offer);
             Map<String, QuantizedWeight> rounded = options.quant().effectiveRounding() == WeightRounding.GPTQ
-                    ? GptqRounder.round(prepared, plan.layers(), options.quant(), calib, progress) : Map.of();
+                    ? GptqRounder.round(prepared, plan.layers(), options.quant(), calib, progress) : results(nearest);
             if (options.quant().floatBudget() > 0) {
                 List<Sample> few = new ArrayList<>();
                 for (Sample s : calib) {
@@ -260,12 +271,24 @@ public final class QwtOnnx {
             quantized = new Pipeline(List.of(new QdqQuantizer(options.quant(), plan.layers(), ranges, rounded),
                     new Int32MatMulBias(), new FullRankMatMulBias()), options.verifyBetweenPasses()).run(prepared, say);
             t1 = System.nanoTime();
-            comp = new Compensator(options.cwac(), co.batch()).compensate(prepared, quantized, calib, acceptance,
-                    progress, floats);
+            comp = new Compensator(options.cwac(), co.batch(), residuals).compensate(prepared, quantized, calib,
+                    acceptance, progress, floats);
             t2 = System.nanoTime();
         }
         return withBranches(prepared, quantized, plan, comp, Duration.ofNanos(t1 - t0), Duration.ofNanos(t2 - t1),
                 keptFloat, calib, options, progress, say);
+    }
+
+    /** The results of tasks run ahead, by key; those that gave null left out. */
+    private static <T> Map<String, T> results(Map<String, Supplier<T>> tasks) {
+        Map<String, T> out = new LinkedHashMap<>();
+        tasks.forEach((k, task) -> {
+            T v = task.get();
+            if (v != null) {
+                out.put(k, v);
+            }
+        });
+        return out;
     }
 
     /** Quantizes the layers inside If branches and Loop/Scan bodies of the compensated model, then records provenance. */

@@ -37,6 +37,7 @@ import java.util.function.Function;
 public final class Compensator {
     private final CwacOptions options;
     private final int maxBatch;
+    private final WeightResiduals residuals;
 
     /** Measuring one sample per run. */
     public Compensator(CwacOptions options) {
@@ -49,11 +50,17 @@ public final class Compensator {
      * from calibration are found again).
      */
     public Compensator(CwacOptions options, int maxBatch) {
+        this(options, maxBatch, WeightResiduals.NONE);
+    }
+
+    /** As {@link #Compensator(CwacOptions, int)}, with the weights' rounding residuals computed ahead where they were. */
+    public Compensator(CwacOptions options, int maxBatch, WeightResiduals residuals) {
         if (maxBatch < 1) {
             throw new IllegalArgumentException("batch must be >= 1, got " + maxBatch);
         }
         this.options = options;
         this.maxBatch = maxBatch;
+        this.residuals = residuals;
     }
 
     /** JVM property: true measures every local target with a float copy of its layer (for comparing). */
@@ -423,7 +430,7 @@ public final class Compensator {
         // 0.9766 / 0.9579 with the float activation there, 0.9926 / 0.9860 with the local target).
         List<QdqLayer> local = options.target() == CwacOptions.Target.LOCAL ? stage : fedByStage(quant, stage);
         Map<String, InGraphTarget> inGraph = new HashMap<>();
-        Model measured = withTargets(quant, floatModel, stage, local, floats, inGraph);
+        Model measured = withTargets(quant, floatModel, stage, local, floats, residuals, inGraph);
         Map<String, String> outputs = new HashMap<>();
         measured = dequantizedOutputs(measured, stage, outputs);
         List<String> quantOuts = new ArrayList<>();
@@ -557,10 +564,10 @@ public final class Compensator {
      * the remaining layers come from the float reference.
      */
     private static Model withTargets(Model quant, Model floatModel, List<QdqLayer> stage, List<QdqLayer> local,
-            Map<String, FloatLayer> floats, Map<String, InGraphTarget> targets) {
+            Map<String, FloatLayer> floats, WeightResiduals ahead, Map<String, InGraphTarget> targets) {
         GraphEditor g = new GraphEditor(quant.graph());
         GraphEditor fg = new GraphEditor(floatModel.graph());
-        addLocalTargets(g, fg, quant.serializedSize(), local, floats, targets);
+        addLocalTargets(g, fg, quant.serializedSize(), local, floats, ahead, targets);
         for (QdqLayer l : stage) {
             String x = local.contains(l) ? null : UnquantizedInputs.of(g, l);
             if (x != null) {
@@ -576,17 +583,18 @@ public final class Compensator {
      * the layer's rounding residual (an integer kernel) where {@link ResidualTarget} can, else as a
      * float copy of the layer; a model of {@link OrtSessions#IN_MEMORY_FROM} or more ({@code bytes})
      * keeps the float copies, which reference the weights' mapped file, where residuals would be new
-     * memory (a quarter of the weights'). Only used for measuring; never saved.
+     * memory (a quarter of the weights'). Residuals computed {@code ahead} are used where they fit.
+     * Only used for measuring; never saved.
      */
     private static void addLocalTargets(GraphEditor g, GraphEditor fg, long bytes, List<QdqLayer> layers,
-            Map<String, FloatLayer> floats, Map<String, InGraphTarget> targets) {
+            Map<String, FloatLayer> floats, WeightResiduals ahead, Map<String, InGraphTarget> targets) {
         Map<String, ResidualTarget.Residual> residuals = new ConcurrentHashMap<>();
-        if (bytes < OrtSessions.IN_MEMORY_FROM && !Boolean.getBoolean(FLOAT_COPIES)) {
+        if (measuresResiduals(bytes)) {
             // Layer by layer in parallel: each reads its own weights and writes nothing shared. The graph's
             // producer index is built first, here, so that the workers only read it.
             g.producer("");
             layers.parallelStream().forEach(l -> {
-                ResidualTarget.Residual r = ResidualTarget.of(g, fg, l, floats.get(l.name()));
+                ResidualTarget.Residual r = ResidualTarget.of(g, fg, l, floats.get(l.name()), ahead.of(l.name()));
                 if (r != null) {
                     residuals.put(l.name(), r);
                 }
@@ -602,6 +610,15 @@ public final class Compensator {
                     : dequantized(g, l.input(), l.qlinear().xScale(), l.qlinear().xZeroPoint());
             targets.put(l.name(), new InGraphTarget(floatCopy(g, fg, floats.get(l.name()), input), false));
         }
+    }
+
+    /**
+     * Whether local targets of a model of {@code bytes} (serialized) are measured as weight rounding
+     * residuals: below {@link OrtSessions#IN_MEMORY_FROM}, and unless the JVM property
+     * {@value #FLOAT_COPIES} asks for float copies.
+     */
+    static boolean measuresResiduals(long bytes) {
+        return bytes < OrtSessions.IN_MEMORY_FROM && !Boolean.getBoolean(FLOAT_COPIES);
     }
 
     /**

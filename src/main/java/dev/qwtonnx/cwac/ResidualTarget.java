@@ -7,10 +7,14 @@ import dev.qwtonnx.model.Nodes;
 import dev.qwtonnx.model.Tensors;
 import dev.qwtonnx.onnx.NodeProto;
 import dev.qwtonnx.onnx.TensorProto;
+import dev.qwtonnx.quant.ChannelRuns;
 import dev.qwtonnx.quant.LayerKind;
 import dev.qwtonnx.quant.QuantMath;
+import dev.qwtonnx.quant.QuantizedWeight;
+import java.nio.ByteBuffer;
 import java.nio.FloatBuffer;
 import java.util.Arrays;
+import java.util.function.Supplier;
 
 /**
  * A layer's local target (its float weight applied to the quantized model's own input) as the
@@ -46,10 +50,43 @@ final class ResidualTarget {
     }
 
     /**
+     * A weight's rounding residual R = W − Ŵ on int8 at per-channel scales of its own ({@code scales},
+     * along {@code axis}), with the rounding Ŵ it was taken against when computed ahead of need (null
+     * when computed from the quantized graph).
+     */
+    record WeightResidual(QuantizedWeight rounding, int axis, byte[] values, float[] scales) {
+        /** Whether this residual was taken against the int8 weight {@code wq}, zero point 0, at {@code wScales} along {@code wAxis}. */
+        boolean against(TensorProto wq, int wAxis, float[] wScales, float[] zps) {
+            if (rounding == null || wAxis != axis || wq.getDataType() != DataType.INT8.code
+                    || !Arrays.equals(wScales, rounding.scales())) {
+                return false;
+            }
+            for (float z : zps) {
+                if (z != 0) {
+                    return false;
+                }
+            }
+            // ByteBuffer.equals compares in vectorized blocks: a millisecond for all of MiniLM's weights.
+            return wq.getRawData().asReadOnlyByteBuffer().equals(ByteBuffer.wrap(rounding.values()));
+        }
+    }
+
+    /**
+     * The residual of the float weight {@code w} against its int8 rounding {@code rounding} (zero
+     * point 0) along {@code axis}, or null if some channel is more than {@link #MAX_STEPS} steps
+     * from it. For computing ahead of need, from the weights alone.
+     */
+    static WeightResidual of(FloatBuffer w, long[] dims, int axis, QuantizedWeight rounding) {
+        return of(w, dims, axis, ByteBuffer.wrap(rounding.values()), false, rounding.scales(), new float[1], rounding);
+    }
+
+    /**
      * The residual of {@code l}'s weight, or null where the layer keeps a float copy (see the class
      * comment). {@code g} is the quantized graph, {@code fg} the float one; neither is changed.
+     * {@code ahead}, if not null, gives the residual computed ahead of need, used if it was taken
+     * against the weight the graph holds.
      */
-    static Residual of(GraphEditor g, GraphEditor fg, QdqLayer l, FloatLayer f) {
+    static Residual of(GraphEditor g, GraphEditor fg, QdqLayer l, FloatLayer f, Supplier<WeightResidual> ahead) {
         if (l.qlinear() != null || !absorbsOnlyItsBias(l, f)) {
             return null;
         }
@@ -84,44 +121,97 @@ final class ResidualTarget {
         if (zps.length != 1 && zps.length != scales.length) {
             return null;
         }
+        WeightResidual early = ahead == null ? null : ahead.get();
+        WeightResidual r = early != null && early.against(wq, axis, scales, zps) ? early
+                : of(Tensors.floatView(w), dims, axis, Tensors.toHost(wq).bytes(), wq.getDataType() == DataType.UINT8.code,
+                        scales, zps, null);
+        if (r == null) {
+            return null;
+        }
+        float[] biasError = biasError(g, fg, l, f);
+        if (l.biasQuantized() != null && biasError == null) {
+            return null;
+        }
+        return new Residual(l, node, floatNode, dims, axis, r.values(), r.scales(), biasError);
+    }
+
+    /** R = W − (q − zp)·s per channel along {@code axis}, on int8 at ±{@link #LEVELS}; null past {@link #MAX_STEPS}. */
+    private static WeightResidual of(FloatBuffer w, long[] dims, int axis, ByteBuffer wq, boolean unsigned,
+            float[] scales, float[] zps, QuantizedWeight rounding) {
         int channels = scales.length;
-        long inner = QuantMath.innerSize(dims, axis);
-        // R = W − Ŵ over array copies of one layer's weights (bulk copies; element access through buffer views
-        // is several times slower), then each channel's largest |R| puts it on ±LEVELS.
         float[] r = new float[Math.toIntExact(HostTensor.numel(dims))];
-        Tensors.floatView(w).get(r);
-        byte[] q = new byte[r.length];
-        Tensors.toHost(wq).bytes().get(q);
-        boolean unsigned = wq.getDataType() == DataType.UINT8.code;
-        float[] max = new float[channels];
+        byte[] q;
+        if (wq.hasArray() && wq.arrayOffset() == 0 && wq.array().length == r.length) {
+            q = wq.array();
+        } else {
+            q = new byte[r.length];
+            wq.duplicate().get(q);
+        }
         float[] zp = new float[channels];
         for (int c = 0; c < channels; c++) {
             zp[c] = zps.length == 1 ? zps[0] : zps[c];
         }
-        // Element i belongs to channel (i / inner) % channels: counters instead of a division per element.
-        for (int i = 0, c = 0, k = 0; i < r.length; i++) {
-            float d = r[i] - ((unsigned ? q[i] & 0xff : q[i]) - zp[c]) * scales[c];
-            r[i] = d;
-            max[c] = Math.max(max[c], Math.abs(d));
-            if (++k == inner) {
-                k = 0;
-                c = c + 1 == channels ? 0 : c + 1;
+        int mask = unsigned ? 0xff : -1; // a uint8 weight's bytes read as 0..255
+        float[] max = new float[channels];
+        // Then each channel's largest |R| puts it on ±LEVELS.
+        ChannelRuns.walk(w, channels, QuantMath.innerSize(dims, axis), new ChannelRuns.Kernel() {
+            @Override
+            public void acrossChannels(float[] a, int off, int i, int len, int c) {
+                for (int t = 0; t < len; t++) {
+                    float d = a[off + t] - ((q[i + t] & mask) - zp[c + t]) * scales[c + t];
+                    r[i + t] = d;
+                    max[c + t] = Math.max(max[c + t], Math.abs(d));
+                }
             }
-        }
+
+            @Override
+            public void withinChannel(float[] a, int off, int i, int len, int c) {
+                float z = zp[c];
+                float s = scales[c];
+                float m = max[c];
+                for (int t = 0; t < len; t++) {
+                    float d = a[off + t] - ((q[i + t] & mask) - z) * s;
+                    r[i + t] = d;
+                    m = Math.max(m, Math.abs(d));
+                }
+                max[c] = m;
+            }
+        });
         float[] rScales = new float[channels];
+        float[] toGrid = new float[channels];
         for (int c = 0; c < channels; c++) {
             if (!(max[c] <= MAX_STEPS * Math.abs(scales[c]))) {
                 return null;
             }
             rScales[c] = max[c] > 0 ? max[c] / LEVELS : 1f;
+            toGrid[c] = max[c] > 0 ? LEVELS / max[c] : 0f;
         }
-        // Rounded to the symmetric grid as weights are.
-        byte[] values = QuantMath.quantizeWeightsInt8(FloatBuffer.wrap(r), dims, axis, rScales, LEVELS);
-        float[] biasError = biasError(g, fg, l, f);
-        if (l.biasQuantized() != null && biasError == null) {
-            return null;
-        }
-        return new Residual(l, node, floatNode, dims, axis, values, rScales, biasError);
+        // On the residual's own grid, by a float product rounded to nearest: the residual only
+        // measures (it is never saved), and this costs a third of the weights' exact rounding (a double
+        // division per element); |R|·LEVELS/max is at most LEVELS, and the clamp holds float error.
+        byte[] values = new byte[r.length];
+        ChannelRuns.walk(FloatBuffer.wrap(r), channels, QuantMath.innerSize(dims, axis), new ChannelRuns.Kernel() {
+            @Override
+            public void acrossChannels(float[] a, int off, int i, int len, int c) {
+                for (int t = 0; t < len; t++) {
+                    values[i + t] = onGrid(a[off + t] * toGrid[c + t]);
+                }
+            }
+
+            @Override
+            public void withinChannel(float[] a, int off, int i, int len, int c) {
+                float k = toGrid[c];
+                for (int t = 0; t < len; t++) {
+                    values[i + t] = onGrid(a[off + t] * k);
+                }
+            }
+        });
+        return new WeightResidual(rounding, axis, values, rScales);
+    }
+
+    /** v rounded to nearest (half to even), within ±{@link #LEVELS}; branch-free (signs are random). */
+    private static byte onGrid(float v) {
+        return (byte) Math.max(-LEVELS, Math.min(LEVELS, (int) Math.rint(v)));
     }
 
     /**

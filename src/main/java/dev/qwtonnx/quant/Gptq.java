@@ -110,10 +110,10 @@ public final class Gptq {
                 }
             }
         }
-        int[] values = new int[w.length];
+        byte[] values = new byte[w.length];
         for (int i = 0; i < k; i++) {
             for (int c = 0; c < n; c++) {
-                values[axis == 1 ? i * n + c : c * k + i] = q[i][c];
+                values[axis == 1 ? i * n + c : c * k + i] = (byte) q[i][c]; // |q| <= qmax <= 127
             }
         }
         return new QuantizedWeight(scales, values);

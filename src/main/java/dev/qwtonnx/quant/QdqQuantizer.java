@@ -11,6 +11,7 @@ import dev.qwtonnx.model.Tensors;
 import dev.qwtonnx.onnx.GraphProto;
 import dev.qwtonnx.onnx.NodeProto;
 import dev.qwtonnx.onnx.TensorProto;
+import dev.qwtonnx.pass.AheadTasks;
 import dev.qwtonnx.pass.Pass;
 import dev.qwtonnx.pass.PassResult;
 import java.nio.FloatBuffer;
@@ -18,6 +19,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.Supplier;
 
 /**
  * Inserts QuantizeLinear/DequantizeLinear pairs so that ORT's CPU provider runs every planned layer
@@ -42,8 +44,8 @@ public final class QdqQuantizer implements Pass {
     }
 
     /**
-     * @param roundedWeights by layer name, weights already on the grid (GPTQ); the other layers'
-     *                       weights are rounded to nearest here
+     * @param roundedWeights by layer name, weights already on the grid (GPTQ's, or rounded to nearest
+     *                       ahead of need); the other layers' weights are rounded to nearest here
      */
     public QdqQuantizer(QuantOptions options, List<LayerPlan> layers, Map<String, Range> ranges,
             Map<String, QuantizedWeight> roundedWeights) {
@@ -51,6 +53,42 @@ public final class QdqQuantizer implements Pass {
         this.layers = List.copyOf(layers);
         this.ranges = Map.copyOf(ranges);
         this.roundedWeights = Map.copyOf(roundedWeights);
+    }
+
+    /**
+     * Submits to {@code ahead} the rounding to nearest of each layer's weight in {@code prepared}, as
+     * this pass rounds it: it depends on the weights alone, so it can run while calibration does. None
+     * for GPTQ (its rounding needs the calibration data) or for a model of
+     * {@link dev.qwtonnx.model.OrtSessions#IN_MEMORY_FROM} or more (its int8 weights are made one
+     * at a time, by the pass). A rounding that fails gives null: the pass rounds that weight again
+     * and reports what is wrong.
+     */
+    public static Map<String, Supplier<QuantizedWeight>> roundAhead(Model prepared, List<LayerPlan> layers,
+            QuantOptions options, AheadTasks ahead) {
+        if (options.effectiveRounding() == WeightRounding.GPTQ
+                || prepared.serializedSize() >= dev.qwtonnx.model.OrtSessions.IN_MEMORY_FROM) {
+            return Map.of();
+        }
+        Map<String, TensorProto> initializers = new HashMap<>();
+        for (TensorProto t : prepared.graph().getInitializerList()) {
+            initializers.put(t.getName(), t);
+        }
+        Map<String, Supplier<QuantizedWeight>> out = new HashMap<>();
+        for (LayerPlan l : layers) {
+            TensorProto w = initializers.get(l.weight());
+            if (w == null) {
+                continue;
+            }
+            out.put(l.name(), ahead.submit(() -> {
+                try {
+                    return QuantizedWeight.nearest(Tensors.floatView(w), Tensors.dims(w), l.weightAxis(),
+                            options.weightQmax());
+                } catch (RuntimeException e) {
+                    return null;
+                }
+            }));
+        }
+        return Map.copyOf(out);
     }
 
     @Override
@@ -179,15 +217,16 @@ public final class QdqQuantizer implements Pass {
         FloatBuffer values = Tensors.floatView(w);
         int qmax = options.weightQmax();
         QuantizedWeight rounded = roundedWeights.get(l.name());
-        float[] scales = rounded != null ? rounded.scales() : QuantMath.symmetricScales(values, dims, l.weightAxis(), qmax);
+        if (rounded == null) {
+            rounded = QuantizedWeight.nearest(values, dims, l.weightAxis(), qmax);
+        }
         String base = l.weight();
         String qName = g.names().fresh(base + "_quantized");
         String sName = g.names().fresh(base + "_scale");
         String zName = g.names().fresh(base + "_zero_point");
         String dq = g.names().fresh(base + "_dequantized");
-        g.putInitializer(rounded != null ? Tensors.byteTensor(qName, DataType.INT8, dims, rounded.values())
-                : Tensors.int8Tensor(qName, dims,
-                        QuantMath.quantizeWeightsInt8(values, dims, l.weightAxis(), scales, qmax)));
+        float[] scales = rounded.scales();
+        g.putInitializer(Tensors.int8Tensor(qName, dims, rounded.values()));
         g.putInitializer(Tensors.floatTensor(sName, new long[] {scales.length}, scales));
         g.putInitializer(Tensors.byteTensor(zName, DataType.INT8, new long[] {scales.length}, new int[scales.length]));
         g.insertBefore(node, Nodes.node("DequantizeLinear", g.names().fresh(base + "_DequantizeLinear"),

@@ -57,16 +57,6 @@ public final class QuantMath {
         return s;
     }
 
-    /** Rounds w / s[c] to the symmetric grid [-qmax, qmax] (qmax at most 127: weights are int8). */
-    public static int[] quantizeWeights(float[] w, long[] dims, int axis, float[] scales, int qmax) {
-        byte[] b = quantizeWeightsInt8(FloatBuffer.wrap(w), dims, axis, scales, qmax);
-        int[] q = new int[b.length];
-        for (int i = 0; i < b.length; i++) {
-            q[i] = b[i];
-        }
-        return q;
-    }
-
     /** Elements per step along {@code axis}: the product of the dimensions after it. */
     public static long innerSize(long[] dims, int axis) {
         long inner = 1;

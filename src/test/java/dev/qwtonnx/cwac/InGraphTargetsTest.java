@@ -1,8 +1,11 @@
 package dev.qwtonnx.cwac;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNotSame;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.qwtonnx.api.QwtOnnx;
@@ -69,7 +72,7 @@ class InGraphTargetsTest {
             GraphEditor g = new GraphEditor(r.uncompensated().graph());
             GraphEditor fg = new GraphEditor(r.prepared().graph());
             for (QdqLayer l : QdqLayers.find(r.uncompensated()).layers()) {
-                assertNotNull(ResidualTarget.of(g, fg, l, r.compensation().floatLayers().get(l.name())), l.name());
+                assertNotNull(ResidualTarget.of(g, fg, l, r.compensation().floatLayers().get(l.name()), null), l.name());
             }
             Map<String, ChannelFit> residual = r.compensation().fits();
             Map<String, ChannelFit> copies = withFloatCopies(c.getKey(), c.getValue());
@@ -102,7 +105,7 @@ class InGraphTargetsTest {
         GraphEditor g = new GraphEditor(r.uncompensated().graph());
         GraphEditor fg = new GraphEditor(r.prepared().graph());
         QdqLayer l = QdqLayers.find(r.uncompensated()).layers().get(1); // c2: a 3x3 Conv, channel axis 0
-        ResidualTarget.Residual res = ResidualTarget.of(g, fg, l, r.compensation().floatLayers().get(l.name()));
+        ResidualTarget.Residual res = ResidualTarget.of(g, fg, l, r.compensation().floatLayers().get(l.name()), null);
         NodeProto wdq = g.producer(res.node().getInput(1));
         float[] w = Tensors.floats(fg.initializer(res.floatNode().getInput(1)));
         float[] q = Tensors.floats(g.initializer(wdq.getInput(0)));
@@ -121,6 +124,38 @@ class InGraphTargetsTest {
         }
     }
 
+    /**
+     * A residual computed ahead from the float weight and its rounding is the one computed from the
+     * quantized graph, and is used only where taken against the rounding the graph holds.
+     */
+    @Test
+    void aResidualComputedAheadIsUsedOnlyAgainstTheWeightTheGraphHolds() {
+        QwtOnnx.Result r = quantize(CwacPipelineTest.convChain(), convData(), LOCAL);
+        GraphEditor g = new GraphEditor(r.uncompensated().graph());
+        GraphEditor fg = new GraphEditor(r.prepared().graph());
+        QdqLayer l = QdqLayers.find(r.uncompensated()).layers().get(1);
+        FloatLayer f = r.compensation().floatLayers().get(l.name());
+        ResidualTarget.Residual fromGraph = ResidualTarget.of(g, fg, l, f, null);
+        dev.qwtonnx.onnx.TensorProto w = fg.initializer(f.node().getInput(1));
+        dev.qwtonnx.quant.QuantizedWeight rounding = dev.qwtonnx.quant.QuantizedWeight.nearest(Tensors.floatView(w),
+                Tensors.dims(w), 0, 127);
+        ResidualTarget.WeightResidual early = ResidualTarget.of(Tensors.floatView(w), Tensors.dims(w), 0, rounding);
+        assertArrayEquals(fromGraph.values(), early.values());
+        assertArrayEquals(fromGraph.scales(), early.scales());
+        // Used: the very arrays computed ahead end in the residual.
+        assertSame(early.values(), ResidualTarget.of(g, fg, l, f, () -> early).values());
+        // Taken against another rounding (one step off in one element): computed again from the graph.
+        byte[] other = rounding.values().clone();
+        other[0] = (byte) (other[0] == 0 ? 1 : other[0] - Integer.signum(other[0]));
+        ResidualTarget.WeightResidual stale = ResidualTarget.of(Tensors.floatView(w), Tensors.dims(w), 0,
+                new dev.qwtonnx.quant.QuantizedWeight(rounding.scales(), other));
+        ResidualTarget.Residual used = ResidualTarget.of(g, fg, l, f, () -> stale);
+        assertNotSame(stale.values(), used.values());
+        assertArrayEquals(fromGraph.values(), used.values());
+        // Nothing computed ahead (a failed task gives null): from the graph.
+        assertArrayEquals(fromGraph.values(), ResidualTarget.of(g, fg, l, f, () -> null).values());
+    }
+
     @Test
     void aWeightThatIsNotTheFloatOneRoundedKeepsTheFloatCopy() {
         QwtOnnx.Result r = quantize(CwacPipelineTest.convChain(), convData(), LOCAL);
@@ -134,7 +169,7 @@ class InGraphTargetsTest {
             w[i] *= 2;
         }
         fg.putInitializer(Tensors.floatTensor(wName, Tensors.dims(fg.initializer(wName)), w));
-        assertNull(ResidualTarget.of(new GraphEditor(r.uncompensated().graph()), fg, l, f));
+        assertNull(ResidualTarget.of(new GraphEditor(r.uncompensated().graph()), fg, l, f, null));
     }
 
     @Test

@@ -59,8 +59,7 @@ class GptqTest {
     }
 
     static QuantizedWeight nearest(float[] w, long[] dims, int axis, int qmax) {
-        float[] s = QuantMath.symmetricScales(w, dims, axis, qmax);
-        return new QuantizedWeight(s, QuantMath.quantizeWeights(w, dims, axis, s, qmax));
+        return QuantizedWeight.nearest(java.nio.FloatBuffer.wrap(w), dims, axis, qmax);
     }
 
     @Test
