@@ -195,6 +195,22 @@ class ExternalDataTest {
             assertEquals(0, h.fromFiles());
             OrtTestSupport.assertClose(OrtTestSupport.run(mid, in), OrtTestSupport.runSession(h.session(), in), 1e-6);
         }
+        // Small weights too (int8 weights are 64 KB to a few hundred KB): those of HAND_OVER_MIN_TENSOR or more go.
+        TestModels.Builder b = new TestModels.Builder(9, 13).input("x", 1, 1, 256).output("y", 1, 1, 256);
+        String x = "x";
+        int layers = (int) (OrtSessions.HAND_OVER_FROM / (256 * 256 * 4)) + 2;
+        for (int i = 0; i < layers; i++) {
+            x = b.node("MatMul", List.of(x, b.randomInit("w" + i, 0.06, 256, 256)), i == layers - 1 ? "y" : "h" + i);
+        }
+        b.node("Add", List.of("h0", b.randomInit("small", 0.1, 256)), "unused");
+        Model many = b.build();
+        assertTrue(many.serializedSize() >= OrtSessions.HAND_OVER_FROM);
+        Map<String, HostTensor> in256 = Map.of("x", OrtTestSupport.randomFloats(new Random(4), 1, 256));
+        try (OrtSession.SessionOptions opts = new OrtSession.SessionOptions();
+                OrtSessions.Handle h = OrtSessions.create(many, opts)) {
+            assertEquals(layers, h.borrowed().size(), "every 256 KB weight, not the 1 KB one");
+            OrtTestSupport.assertClose(OrtTestSupport.run(many, in256), OrtTestSupport.runSession(h.session(), in256), 1e-5);
+        }
     }
 
     /**
