@@ -119,18 +119,35 @@ public final class ChannelStats {
         }
     }
 
-    /** Channels innermost (a MatMul's output): row by row, each sum a loop over channels the JIT can vectorise. */
+    /**
+     * Channels innermost (a MatMul's output): row by row, in two loops over channels, the quantized
+     * output's sums and then the target's: five running sums in one loop ran at 2.6 ns per pair,
+     * two or three in each at 1.1 (the same sums, added in the same order).
+     */
     private void addChannelsLast(float[] q, float[] f, boolean residual, int from, int to) {
         int channels = n.length;
         for (int row = from; row < to; row += channels) {
             for (int c = 0; c < channels; c++) {
                 double a = q[row + c];
-                double b = residual ? a + f[row + c] : f[row + c];
                 sq[c] += a;
-                sf[c] += b;
                 sqq[c] += a * a;
-                sqf[c] += a * b;
-                sff[c] += b * b;
+            }
+            if (residual) {
+                for (int c = 0; c < channels; c++) {
+                    double a = q[row + c];
+                    double b = a + f[row + c];
+                    sf[c] += b;
+                    sqf[c] += a * b;
+                    sff[c] += b * b;
+                }
+            } else {
+                for (int c = 0; c < channels; c++) {
+                    double a = q[row + c];
+                    double b = f[row + c];
+                    sf[c] += b;
+                    sqf[c] += a * b;
+                    sff[c] += b * b;
+                }
             }
         }
         long rows = (to - from) / channels;
