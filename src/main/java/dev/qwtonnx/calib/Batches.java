@@ -20,6 +20,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.function.BiConsumer;
+import java.util.function.Function;
 
 /**
  * Joins samples of equal shapes along dimension 0 so that ORT runs them in one call. Samples wait
@@ -68,6 +69,15 @@ public final class Batches {
     }
 
     public static Iterator<Batch> of(Iterable<Sample> samples, int maxBatch, int window) {
+        return of(samples, maxBatch, window, 0);
+    }
+
+    /**
+     * As {@link #of(Iterable, int, int)}; with {@code flushAt} > 0, the samples before the first
+     * {@code flushAt} are batched as if the data ended there (no batch mixes them with later ones):
+     * a later pass over those samples alone finds the same batches.
+     */
+    public static Iterator<Batch> of(Iterable<Sample> samples, int maxBatch, int window, int flushAt) {
         if (maxBatch < 1 || window < maxBatch) {
             throw new IllegalArgumentException("need 1 <= maxBatch <= window, got " + maxBatch + ", " + window);
         }
@@ -95,6 +105,11 @@ public final class Batches {
 
             private void fill() {
                 while (ready.isEmpty() && in.hasNext()) {
+                    if (ordinal == flushAt && !waiting.isEmpty()) {
+                        // As at the end of the data, one group after another in the order they began.
+                        emit(waiting.keySet().iterator().next());
+                        continue;
+                    }
                     Sample s = in.next();
                     int at = ordinal++;
                     String key = shapeKey(s);
@@ -145,10 +160,22 @@ public final class Batches {
      */
     public static void run(OrtRunner runner, Iterable<Sample> data, int maxBatch, Collection<String> outputs,
             Progress progress, BiConsumer<Batch, Map<String, FloatTensor>> each) {
-        Iterator<Batch> batches = of(data, maxBatch, Math.max(maxBatch, WINDOW));
+        run(runner, data, maxBatch, 0, Batch::sample, b -> outputs, progress, each);
+    }
+
+    /**
+     * As {@link #run(OrtRunner, Iterable, int, Collection, Progress, BiConsumer)}, batched as
+     * {@link #of(Iterable, int, int, int)} batches with {@code flushAt}; each batch's run is fed
+     * {@code inputs} of it (its joined sample, or more) and fetches {@code outputs} of it. Both are
+     * asked on the calling thread, in the data's order.
+     */
+    public static void run(OrtRunner runner, Iterable<Sample> data, int maxBatch, int flushAt,
+            Function<Batch, Sample> inputs, Function<Batch, Collection<String>> outputs, Progress progress,
+            BiConsumer<Batch, Map<String, FloatTensor>> each) {
+        Iterator<Batch> batches = of(data, maxBatch, Math.max(maxBatch, WINDOW), flushAt);
         int inFlight = runner.concurrentRuns();
         if (inFlight == 1) {
-            runInTurn(runner, batches, outputs, progress, each);
+            runInTurn(runner, batches, inputs, outputs, progress, each);
             return;
         }
         Deque<Pending> pending = new ArrayDeque<>();
@@ -158,10 +185,11 @@ public final class Batches {
                 while (pending.size() < inFlight && batches.hasNext()) {
                     Batch b = batches.next();
                     if (b.count() == 1 || !joinFailed) {
-                        pending.add(Pending.start(runner, b, outputs));
+                        pending.add(Pending.start(runner, b, inputs.apply(b), outputs.apply(b)));
                     } else {
                         for (int i = 0; i < b.count(); i++) {
-                            pending.add(Pending.start(runner, b.part(i), outputs));
+                            Batch one = b.part(i);
+                            pending.add(Pending.start(runner, one, inputs.apply(one), outputs.apply(one)));
                         }
                     }
                 }
@@ -176,7 +204,7 @@ public final class Batches {
                     joinFailed = true;
                     for (int i = 0; i < p.batch.count(); i++) {
                         Batch one = p.batch.part(i);
-                        each.accept(one, runner.run(one.sample(), outputs));
+                        each.accept(one, runner.run(inputs.apply(one), outputs.apply(one)));
                         progress.step();
                     }
                     continue;
@@ -192,15 +220,16 @@ public final class Batches {
     }
 
     /** The passes' runs one after another on the calling thread. */
-    private static void runInTurn(OrtRunner runner, Iterator<Batch> batches, Collection<String> outputs,
-            Progress progress, BiConsumer<Batch, Map<String, FloatTensor>> each) {
+    private static void runInTurn(OrtRunner runner, Iterator<Batch> batches, Function<Batch, Sample> inputs,
+            Function<Batch, Collection<String>> outputs, Progress progress,
+            BiConsumer<Batch, Map<String, FloatTensor>> each) {
         boolean joinFailed = false;
         while (batches.hasNext()) {
             Batch b = batches.next();
             if (b.count() > 1 && !joinFailed) {
                 Map<String, FloatTensor> out = null;
                 try {
-                    out = runner.run(b.sample(), outputs);
+                    out = runner.run(inputs.apply(b), outputs.apply(b));
                 } catch (QwtException e) {
                     joinFailed = true;
                 }
@@ -212,7 +241,7 @@ public final class Batches {
             }
             for (int i = 0; i < b.count(); i++) {
                 Batch one = b.part(i);
-                each.accept(one, runner.run(one.sample(), outputs));
+                each.accept(one, runner.run(inputs.apply(one), outputs.apply(one)));
                 progress.step();
             }
         }
@@ -220,8 +249,8 @@ public final class Batches {
 
     /** One batch's run, started on {@link #RUNS}. */
     private record Pending(Batch batch, Future<Map<String, FloatTensor>> future) {
-        static Pending start(OrtRunner runner, Batch b, Collection<String> outputs) {
-            return new Pending(b, RUNS.submit(() -> runner.run(b.sample(), outputs)));
+        static Pending start(OrtRunner runner, Batch b, Sample inputs, Collection<String> outputs) {
+            return new Pending(b, RUNS.submit(() -> runner.run(inputs, outputs)));
         }
 
         Map<String, FloatTensor> result() {

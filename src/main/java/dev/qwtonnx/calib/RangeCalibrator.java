@@ -2,7 +2,6 @@ package dev.qwtonnx.calib;
 
 import dev.qwtonnx.QwtException;
 import dev.qwtonnx.calib.data.CalibrationSource;
-import dev.qwtonnx.calib.data.CalibrationSources;
 import dev.qwtonnx.calib.data.InputSpecs;
 import dev.qwtonnx.model.Model;
 import java.util.ArrayList;
@@ -65,8 +64,9 @@ public final class RangeCalibrator {
     /**
      * As {@link #calibrate(OrtRunner, Model, Collection, Collection, CalibrationSource, Progress, BiConsumer)},
      * {@code extra} fetched, and {@code tap} called, only for the first {@code extraSamples} samples (0: all):
-     * copying activations out of ORT that nobody keeps costs time. Those samples run first, batched among
-     * themselves, so that a later pass over them alone finds the same batches.
+     * copying activations out of ORT that nobody keeps costs time. Those samples are batched among
+     * themselves, so that a later pass over them alone finds the same batches, in the same pass as the
+     * others (two passes cost 0.015–0.02 s on MiniLM's 128 sentences: the first drains before the second starts).
      */
     public Map<String, Range> calibrate(OrtRunner runner, Model floatModel, Collection<String> tensors,
             Collection<String> extra, int extraSamples, CalibrationSource data, Progress progress,
@@ -81,17 +81,21 @@ public final class RangeCalibrator {
         progress.start("calibrate ranges", data.size());
         int batch = Batches.batchable(InputSpecs.of(floatModel.graph())) ? maxBatch : 1;
         boolean split = extraSamples > 0 && extraSamples < data.size();
-        Batches.run(runner, split ? CalibrationSources.limit(data, extraSamples, null) : data, batch, fetch, progress,
-                (b, out) -> {
+        // One pass: a batch of the first extraSamples fetches the extra outputs too; none mixes those with later ones.
+        Batches.run(runner, data, batch, split ? extraSamples : 0, Batches.Batch::sample,
+                b -> !split || first(b, extraSamples) ? fetch : names, progress, (b, out) -> {
                     observe(obs, out);
-                    tap.accept(b, out);
+                    if (!split || first(b, extraSamples)) {
+                        tap.accept(b, out);
+                    }
                 });
-        if (split) {
-            Batches.run(runner, CalibrationSources.skip(data, extraSamples), batch, names, progress,
-                    (b, out) -> observe(obs, out));
-        }
         progress.finish();
         return ranges(obs);
+    }
+
+    /** Whether the batch holds only samples before the first {@code n}. */
+    private static boolean first(Batches.Batch b, int n) {
+        return b.ordinals().get(b.count() - 1) < n;
     }
 
     private static void observe(Map<String, RangeObserver> obs, Map<String, FloatTensor> out) {

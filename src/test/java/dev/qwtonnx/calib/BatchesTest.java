@@ -56,6 +56,32 @@ class BatchesTest {
         assertEquals(205f, v[11]);
     }
 
+    /** Batches of the first samples, flushed there, are those of a pass over them alone; no batch mixes them with later ones. */
+    @Test
+    void samplesBeforeTheFlushAreBatchedAsIfTheDataEndedThere() {
+        List<Sample> in = List.of(seq("a", 3, 0), seq("b", 5, 100), seq("c", 7, 200), seq("d", 3, 300), seq("e", 5, 400),
+                seq("f", 3, 500), seq("g", 7, 600));
+        for (int flushAt = 1; flushAt < in.size(); flushAt++) {
+            List<List<Integer>> whole = new ArrayList<>();
+            for (Iterator<Batches.Batch> it = Batches.of(in, 3, 4, flushAt); it.hasNext();) {
+                whole.add(it.next().ordinals());
+            }
+            List<List<Integer>> alone = new ArrayList<>();
+            for (Iterator<Batches.Batch> it = Batches.of(in.subList(0, flushAt), 3, 4); it.hasNext();) {
+                alone.add(it.next().ordinals());
+            }
+            assertEquals(alone, whole.subList(0, alone.size()), "flush at " + flushAt);
+            List<Integer> seen = new ArrayList<>();
+            for (List<Integer> b : whole) {
+                int limit = flushAt;
+                assertTrue(b.stream().allMatch(o -> o < limit) || b.stream().allMatch(o -> o >= limit), b.toString());
+                seen.addAll(b);
+            }
+            seen.sort(null);
+            assertEquals(List.of(0, 1, 2, 3, 4, 5, 6), seen);
+        }
+    }
+
     @Test
     void largeInputsMakeSmallerBatches() {
         Sample image = new Sample("i", Map.of("x", HostTensor.ofFloats(new long[] {1, 3, 320, 320},
