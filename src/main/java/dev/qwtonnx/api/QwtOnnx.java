@@ -11,6 +11,7 @@ import dev.qwtonnx.calib.data.CalibrationSource;
 import dev.qwtonnx.calib.data.Sample;
 import dev.qwtonnx.cwac.Compensator;
 import dev.qwtonnx.cwac.CwacOptions;
+import dev.qwtonnx.cwac.FloatPrefix;
 import dev.qwtonnx.cwac.FloatReference;
 import dev.qwtonnx.cwac.ForeignLayers;
 import dev.qwtonnx.cwac.WeightResiduals;
@@ -229,6 +230,7 @@ public final class QwtOnnx {
         List<Sensitivity.LayerError> keptFloat = List.of();
         Model quantized;
         Compensator.Result comp;
+        FloatPrefix prefix = null;
         long t1;
         long t2;
         // What depends on the weights alone (their rounding, and the rounding residuals compensation measures
@@ -239,6 +241,7 @@ public final class QwtOnnx {
             Map<String, Supplier<QuantizedWeight>> nearest = QdqQuantizer.roundAhead(prepared, plan.layers(),
                     options.quant(), ahead);
             WeightResiduals residuals = WeightResiduals.ahead(prepared, plan.layers(), nearest, options.cwac(), ahead);
+            prefix = FloatPrefix.ahead(prepared, plan.layers(), options.cwac(), ahead);
             ahead.start();
             ranges = new RangeCalibrator(t -> co.observer(methods.get(t)), co.batch()).calibrate(floatRunner, prepared,
                     methods.keySet(), reference, reference.isEmpty() ? 0 : options.cwac().samples(), calib, progress,
@@ -271,9 +274,13 @@ public final class QwtOnnx {
             quantized = new Pipeline(List.of(new QdqQuantizer(options.quant(), plan.layers(), ranges, rounded),
                     new Int32MatMulBias(), new FullRankMatMulBias()), options.verifyBetweenPasses()).run(prepared, say);
             t1 = System.nanoTime();
-            comp = new Compensator(options.cwac(), co.batch(), residuals).compensate(prepared, quantized, calib,
+            comp = new Compensator(options.cwac(), co.batch(), residuals, prefix).compensate(prepared, quantized, calib,
                     acceptance, progress, floats);
             t2 = System.nanoTime();
+        } finally {
+            if (prefix != null) {
+                prefix.close();
+            }
         }
         return withBranches(prepared, quantized, plan, comp, Duration.ofNanos(t1 - t0), Duration.ofNanos(t2 - t1),
                 keptFloat, calib, options, progress, say);

@@ -123,6 +123,24 @@ public final class OrtRunner implements AutoCloseable {
         return inputNames;
     }
 
+    /** The element types (ONNX codes) of the named outputs, as the session gives them. */
+    public Map<String, Integer> outputElementTypes(Collection<String> names) {
+        try {
+            Map<String, ai.onnxruntime.NodeInfo> info = session.getOutputInfo();
+            Map<String, Integer> out = new LinkedHashMap<>();
+            for (String n : names) {
+                ai.onnxruntime.NodeInfo i = info.get(n);
+                if (i == null || !(i.getInfo() instanceof ai.onnxruntime.TensorInfo t)) {
+                    throw new QwtException("the session has no tensor output '" + n + "'");
+                }
+                out.put(n, HostTensor.dataType(t.type).code);
+            }
+            return out;
+        } catch (OrtException e) {
+            throw new QwtException("ONNX Runtime cannot describe its outputs: " + firstLine(e.getMessage()), e);
+        }
+    }
+
     /** The sample's tensors by input name, as ORT tensors that the caller closes (listed in {@code owned}). */
     private Map<String, OnnxTensor> feed(Sample sample, List<OnnxTensor> owned) throws OrtException {
         Map<String, OnnxTensor> feed = new HashMap<>();

@@ -38,6 +38,7 @@ public final class Compensator {
     private final CwacOptions options;
     private final int maxBatch;
     private final WeightResiduals residuals;
+    private final FloatPrefix prefix;
 
     /** Measuring one sample per run. */
     public Compensator(CwacOptions options) {
@@ -50,17 +51,22 @@ public final class Compensator {
      * from calibration are found again).
      */
     public Compensator(CwacOptions options, int maxBatch) {
-        this(options, maxBatch, WeightResiduals.NONE);
+        this(options, maxBatch, WeightResiduals.NONE, null);
     }
 
-    /** As {@link #Compensator(CwacOptions, int)}, with the weights' rounding residuals computed ahead where they were. */
-    public Compensator(CwacOptions options, int maxBatch, WeightResiduals residuals) {
+    /**
+     * As {@link #Compensator(CwacOptions, int)}, with the weights' rounding residuals computed ahead
+     * where they were, and measuring sessions that start after the model's float prefix where
+     * {@code prefix} (nullable) is the quantized model's.
+     */
+    public Compensator(CwacOptions options, int maxBatch, WeightResiduals residuals, FloatPrefix prefix) {
         if (maxBatch < 1) {
             throw new IllegalArgumentException("batch must be >= 1, got " + maxBatch);
         }
         this.options = options;
         this.maxBatch = maxBatch;
         this.residuals = residuals;
+        this.prefix = prefix;
     }
 
     /** JVM property: true measures every local target with a float copy of its layer (for comparing). */
@@ -447,8 +453,16 @@ public final class Compensator {
         for (QdqLayer l : stage) {
             stats.put(l.name(), new ChannelStats[] {new ChannelStats(l.channels()), new ChannelStats(l.channels())});
         }
-        // Only what the stage's outputs depend on runs: an early stage runs the start of the model.
-        Model sliced = Slice.to(measured, quantOuts);
+        // Only what the stage's outputs depend on runs: an early stage runs the start of the model. The float prefix,
+        // where it was made ahead and is the quantized model's, runs on its own session: not in this one.
+        FloatPrefix cut = prefix != null
+                && prefix.boundary().equals(FloatPrefix.split(quant.graph(), UnquantizedInputs::quantized).boundary())
+                ? prefix : null;
+        Map<String, Integer> boundaryTypes = cut == null ? null : cut.boundaryTypes();
+        Model sliced = boundaryTypes == null ? Slice.to(measured, quantOuts)
+                : Slice.between(measured, boundaryTypes, quantOuts);
+        java.util.function.Function<Batches.Batch, Sample> inputs = boundaryTypes == null ? Batches.Batch::sample
+                : b -> cut.withBoundary(b.sample());
         // The fits measure on the first samples only: two numbers per channel, from rows enough long before the
         // calibration set ends. Batches joined as the calibration joined them find the reference's kept activations.
         CalibrationSource fitted = CalibrationSources.limit(data, options.samples(), null);
@@ -473,9 +487,10 @@ public final class Compensator {
         };
         OrtRunner quantRunner = OrtRunner.forPasses(sliced, List.of());
         try {
-            int batch = Batches.batchable(InputSpecs.of(sliced.graph())) ? maxBatch : 1;
+            int batch = Batches.batchable(InputSpecs.of(sliced.graph())) && (boundaryTypes == null || cut.batchable())
+                    ? maxBatch : 1;
             progress.start(task, fitted.size());
-            Batches.run(quantRunner, fitted, batch, quantOuts, progress, sum);
+            Batches.run(quantRunner, fitted, batch, 0, inputs, b -> quantOuts, progress, sum);
             progress.finish();
             long rows = fewestRows(stats);
             if (rows > 0 && rows < MIN_ROWS && fitted.size() < data.size()) {
@@ -484,7 +499,7 @@ public final class Compensator {
                 CalibrationSource more = CalibrationSources.limit(CalibrationSources.skip(data, fitted.size()),
                         want - fitted.size(), null);
                 progress.start(task + " (more samples for " + MIN_ROWS + " rows per channel)", more.size());
-                Batches.run(quantRunner, more, batch, quantOuts, progress, sum);
+                Batches.run(quantRunner, more, batch, 0, inputs, b -> quantOuts, progress, sum);
                 progress.finish();
             }
         } finally {

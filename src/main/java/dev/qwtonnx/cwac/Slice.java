@@ -11,6 +11,7 @@ import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 
 /**
@@ -75,6 +76,35 @@ final class Slice {
             }
         }
         return model.withGraph(b.build());
+    }
+
+    /**
+     * The part of {@code model} that computes {@code outputs} from {@code inputs} (name to ONNX
+     * element type) and what else it needs: the nodes computing the inputs are left out, and the
+     * inputs are graph inputs of the given types, of any shape.
+     */
+    static Model between(Model model, Map<String, Integer> inputs, Collection<String> outputs) {
+        GraphProto.Builder g = model.graph().toBuilder();
+        List<NodeProto> kept = new ArrayList<>();
+        for (NodeProto n : g.getNodeList()) {
+            boolean computesInput = false;
+            for (String out : n.getOutputList()) {
+                computesInput |= inputs.containsKey(out);
+            }
+            if (!computesInput) {
+                kept.add(n);
+            }
+        }
+        g.clearNode().addAllNode(kept);
+        Set<String> declared = new HashSet<>();
+        g.getInputList().forEach(v -> declared.add(v.getName()));
+        for (Map.Entry<String, Integer> in : inputs.entrySet()) {
+            if (declared.add(in.getKey())) {
+                g.addInput(ValueInfoProto.newBuilder().setName(in.getKey()).setType(TypeProto.newBuilder()
+                        .setTensorType(TypeProto.Tensor.newBuilder().setElemType(in.getValue()))));
+            }
+        }
+        return to(model.withGraph(g.build()), outputs);
     }
 
     /** Every tensor name the subgraphs of an attribute read (outer-scope names among them). */

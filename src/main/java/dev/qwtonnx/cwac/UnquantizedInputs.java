@@ -61,7 +61,7 @@ final class UnquantizedInputs {
                 || (!Model.isDefaultDomain(n.getDomain()) && op.startsWith("Q"));
     }
 
-    private static boolean hasSubgraph(NodeProto n) {
+    static boolean hasSubgraph(NodeProto n) {
         for (AttributeProto a : n.getAttributeList()) {
             if (a.hasG() || a.getGraphsCount() > 0) {
                 return true;

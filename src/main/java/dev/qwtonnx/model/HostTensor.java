@@ -168,7 +168,16 @@ public final class HostTensor {
     public static HostTensor fromOnnx(OnnxTensor t) {
         long[] shape = t.getInfo().getShape();
         ByteBuffer src = t.getByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
-        DataType type = switch (t.getInfo().type) {
+        DataType type = dataType(t.getInfo().type);
+        ByteBuffer copy = ByteBuffer.allocate(src.remaining()).order(ByteOrder.LITTLE_ENDIAN);
+        copy.put(src);
+        copy.flip();
+        return new HostTensor(type, shape, copy);
+    }
+
+    /** Our element type for the one ORT's Java API reports. */
+    public static DataType dataType(OnnxJavaType t) {
+        return switch (t) {
             case FLOAT -> DataType.FLOAT;
             case DOUBLE -> DataType.DOUBLE;
             case INT64 -> DataType.INT64;
@@ -178,12 +187,8 @@ public final class HostTensor {
             case UINT8 -> DataType.UINT8;
             case BOOL -> DataType.BOOL;
             case FLOAT16 -> DataType.FLOAT16;
-            default -> throw new QwtException("unsupported ONNX Runtime output type " + t.getInfo().type);
+            default -> throw new QwtException("unsupported ONNX Runtime output type " + t);
         };
-        ByteBuffer copy = ByteBuffer.allocate(src.remaining()).order(ByteOrder.LITTLE_ENDIAN);
-        copy.put(src);
-        copy.flip();
-        return new HostTensor(type, shape, copy);
     }
 
     @Override

@@ -1,0 +1,157 @@
+package dev.qwtonnx.cwac;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.qwtonnx.api.QwtOnnx;
+import dev.qwtonnx.calib.Progress;
+import dev.qwtonnx.calib.data.CalibrationSource;
+import dev.qwtonnx.calib.data.CalibrationSources;
+import dev.qwtonnx.calib.data.Sample;
+import dev.qwtonnx.model.HostTensor;
+import dev.qwtonnx.model.Model;
+import dev.qwtonnx.model.Tensors;
+import dev.qwtonnx.onnx.TensorProto;
+import dev.qwtonnx.pass.AheadTasks;
+import dev.qwtonnx.quant.LayerMatcher;
+import dev.qwtonnx.quant.LayerPlan;
+import dev.qwtonnx.quant.QuantOptions;
+import dev.qwtonnx.testutil.TestModels;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.Set;
+import org.junit.jupiter.api.Test;
+
+/** Measuring sessions that start where quantization does, the float prefix run on a session of its own. */
+class FloatPrefixTest {
+    private static final int VOCAB = 8192;
+    private static final int DIM = 32;
+
+    /**
+     * ids → Gather(a 1 MB table) + position → two MatMul layers, the first's output plus an additive
+     * mask computed from the mask input: the table, its Add and the mask's arithmetic are the prefix.
+     */
+    static Model embedder() {
+        TestModels.Builder b = new TestModels.Builder(5, 13).input("ids", TensorProto.DataType.INT64_VALUE, 1, -1)
+                .input("mask", TensorProto.DataType.FLOAT_VALUE, 1, -1).output("y", TensorProto.DataType.FLOAT_VALUE, 1, -1, 16);
+        String e = b.node("Gather", List.of(b.randomInit("table", 0.5, VOCAB, DIM), "ids"), "e");
+        String e2 = b.node("Add", List.of(e, b.randomInit("pos", 0.1, DIM)), "e2");
+        String inv = b.node("Sub", List.of(b.init("one", new long[0], new float[] {1}), "mask"), "inv");
+        String big = b.node("Mul", List.of(inv, b.init("minus", new long[0], new float[] {-3})), "madd");
+        String axes = "axes";
+        String u = b.node("Unsqueeze", List.of(big, axes), "u");
+        String h1 = b.node("MatMul", List.of(e2, b.randomInit("w1", 0.3, DIM, 64)), "h1");
+        String a1 = b.node("Add", List.of(h1, b.randomInit("b1", 0.1, 64)), "a1");
+        String s = b.node("Add", List.of(a1, u), "s");
+        String r = b.node("Relu", List.of(s), "r");
+        b.node("MatMul", List.of(r, b.randomInit("w2", 0.2, 64, 16)), "y");
+        Model m = b.build();
+        // Unsqueeze's axes are int64: added as such.
+        return m.withGraph(m.graph().toBuilder().addInitializer(Tensors.int64Tensor(axes, new long[] {1}, new long[] {2}))
+                .build());
+    }
+
+    static CalibrationSource data(int count, long seed) {
+        Random rnd = new Random(seed);
+        List<Sample> out = new ArrayList<>();
+        for (int i = 0; i < count; i++) {
+            int t = 5 + 4 * (i % 3);
+            long[] ids = new long[t];
+            float[] mask = new float[t];
+            for (int k = 0; k < t; k++) {
+                ids[k] = rnd.nextInt(VOCAB);
+                mask[k] = k < t - i % 2 ? 1 : 0;
+            }
+            out.add(new Sample("s" + i, Map.of("ids", HostTensor.ofLongs(new long[] {1, t}, ids), "mask",
+                    HostTensor.ofFloats(new long[] {1, t}, mask))));
+        }
+        return CalibrationSources.ofList(out);
+    }
+
+    @Test
+    void thePrefixEndsWhereQuantizationBegins() {
+        Model prepared = QwtOnnx.prepare(embedder(), true, null);
+        List<LayerPlan> layers = LayerMatcher.match(prepared, QuantOptions.defaults()).layers();
+        assertEquals(2, layers.size());
+        Set<String> names = new LinkedHashSet<>();
+        layers.forEach(l -> names.add(l.name()));
+        FloatPrefix.Split split = FloatPrefix.split(prepared.graph(), n -> names.contains(n.getName()));
+        assertEquals(Set.of("e2", "u"), split.boundary());
+        assertTrue(split.initializerBytes() >= 4L * VOCAB * DIM, "the table is the prefix's: " + split.initializerBytes());
+        // On the quantized model, from its QuantizeLinear nodes: the same boundary.
+        QwtOnnx.Result r = QwtOnnx.quantize(embedder(), data(12, 1), QwtOnnx.Options.defaults(), Progress.NONE, null);
+        assertEquals(split.boundary(),
+                FloatPrefix.split(r.uncompensated().graph(), UnquantizedInputs::quantized).boundary());
+    }
+
+    /** Known answer: the fits measured after the prefix are those measured with it in the session. */
+    @Test
+    void cuttingThePrefixChangesNoFit() {
+        for (CwacOptions cwac : List.of(CwacOptions.defaults().withSchedule(CwacOptions.Schedule.PARALLEL, 0),
+                CwacOptions.defaults())) {
+            CalibrationSource calib = data(20, 2);
+            QwtOnnx.Result r = QwtOnnx.quantize(embedder(), calib,
+                    QwtOnnx.Options.defaults().withCwac(cwac.withMethod(CwacOptions.Method.NONE)), Progress.NONE, null);
+            Map<String, ChannelFit> whole = new Compensator(cwac, 4).compensate(r.prepared(), r.model(), calib, null,
+                    Progress.NONE, null).fits();
+            try (AheadTasks ahead = new AheadTasks("test-prefix");
+                    FloatPrefix prefix = FloatPrefix.ahead(r.prepared(), r.plan().layers(), cwac, ahead)) {
+                assertNotNull(prefix);
+                ahead.start();
+                Map<String, ChannelFit> cut = new Compensator(cwac, 4, WeightResiduals.NONE, prefix)
+                        .compensate(r.prepared(), r.model(), calib, null, Progress.NONE, null).fits();
+                assertTrue(prefix.runs() > 0, "measured after the prefix");
+                assertEquals(whole.keySet(), cut.keySet());
+                boolean corrects = false;
+                for (String layer : whole.keySet()) {
+                    for (int c = 0; c < whole.get(layer).a().length; c++) {
+                        assertEquals(whole.get(layer).a()[c], cut.get(layer).a()[c], 1e-9, layer + " channel " + c);
+                        assertEquals(whole.get(layer).b()[c], cut.get(layer).b()[c], 1e-9, layer + " channel " + c);
+                        corrects |= Math.abs(whole.get(layer).a()[c] - 1) > 1e-4;
+                    }
+                }
+                assertTrue(corrects, "fits that correct something");
+            }
+        }
+    }
+
+    @Test
+    void aPrefixThatIsNotTheQuantizedModelsIsNotUsed() {
+        CwacOptions cwac = CwacOptions.defaults().withSchedule(CwacOptions.Schedule.PARALLEL, 0);
+        CalibrationSource calib = data(12, 3);
+        QwtOnnx.Result r = QwtOnnx.quantize(embedder(), calib,
+                QwtOnnx.Options.defaults().withCwac(cwac.withMethod(CwacOptions.Method.NONE)), Progress.NONE, null);
+        // Planned for the second layer only: its prefix runs through the first, which the model quantizes.
+        List<LayerPlan> second = r.plan().layers().subList(1, 2);
+        try (AheadTasks ahead = new AheadTasks("test-prefix");
+                FloatPrefix other = FloatPrefix.ahead(r.prepared(), second, cwac, ahead)) {
+            assertNotNull(other);
+            ahead.start();
+            new Compensator(cwac, 4, WeightResiduals.NONE, other).compensate(r.prepared(), r.model(), calib, null,
+                    Progress.NONE, null);
+            assertEquals(0, other.runs());
+        }
+    }
+
+    @Test
+    void noPrefixWhereQuantizationBeginsAtTheInputsOrTheWeightsAreSmall() {
+        CwacOptions cwac = CwacOptions.defaults();
+        for (Model m : List.of(TestModels.smallCnn(7), TestModels.mlp(3))) {
+            Model prepared = QwtOnnx.prepare(m, false, null);
+            try (AheadTasks ahead = new AheadTasks("test-prefix")) {
+                assertNull(FloatPrefix.ahead(prepared, LayerMatcher.match(prepared, QuantOptions.defaults()).layers(),
+                        cwac, ahead));
+            }
+        }
+        Model prepared = QwtOnnx.prepare(embedder(), false, null);
+        try (AheadTasks ahead = new AheadTasks("test-prefix")) {
+            assertNull(FloatPrefix.ahead(prepared, LayerMatcher.match(prepared, QuantOptions.defaults()).layers(),
+                    cwac.withMethod(CwacOptions.Method.NONE), ahead), "plain PTQ measures nothing");
+        }
+    }
+}
