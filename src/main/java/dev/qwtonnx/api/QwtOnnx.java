@@ -233,50 +233,52 @@ public final class QwtOnnx {
         FloatPrefix prefix = null;
         long t1;
         long t2;
-        // What depends on the weights alone (their rounding, and the rounding residuals compensation measures
-        // with) is computed on a thread of its own while calibration keeps ORT busy.
-        try (AheadTasks ahead = new AheadTasks("qwt-onnx-weights");
-                OrtRunner floatRunner = OrtRunner.forPasses(prepared, exposed);
-                FloatReference floats = FloatReference.on(floatRunner, reference)) {
+        // What depends on the weights alone (their rounding, the rounding residuals compensation measures with, and
+        // the float prefix's session) is computed on a thread of its own, from while ORT makes the float session (on
+        // one core) through calibration.
+        try (AheadTasks ahead = new AheadTasks("qwt-onnx-weights")) {
             Map<String, Supplier<QuantizedWeight>> nearest = QdqQuantizer.roundAhead(prepared, plan.layers(),
                     options.quant(), ahead);
             WeightResiduals residuals = WeightResiduals.ahead(prepared, plan.layers(), nearest, options.cwac(), ahead);
             prefix = FloatPrefix.ahead(prepared, plan.layers(), options.cwac(), ahead);
             ahead.start();
-            ranges = new RangeCalibrator(t -> co.observer(methods.get(t)), co.batch()).calibrate(floatRunner, prepared,
-                    methods.keySet(), reference, reference.isEmpty() ? 0 : options.cwac().samples(), calib, progress,
-                    reference.isEmpty() ? (b, o) -> { } : floats::offer);
-            Map<String, QuantizedWeight> rounded = options.quant().effectiveRounding() == WeightRounding.GPTQ
-                    ? GptqRounder.round(prepared, plan.layers(), options.quant(), calib, progress) : results(nearest);
-            if (options.quant().floatBudget() > 0) {
-                List<Sample> few = new ArrayList<>();
-                for (Sample s : calib) {
-                    if (few.size() == SENSITIVITY_SAMPLES) {
-                        break;
+            try (OrtRunner floatRunner = OrtRunner.forPasses(prepared, exposed);
+                    FloatReference floats = FloatReference.on(floatRunner, reference)) {
+                ranges = new RangeCalibrator(t -> co.observer(methods.get(t)), co.batch()).calibrate(floatRunner, prepared,
+                        methods.keySet(), reference, reference.isEmpty() ? 0 : options.cwac().samples(), calib, progress,
+                        reference.isEmpty() ? (b, o) -> { } : floats::offer);
+                Map<String, QuantizedWeight> rounded = options.quant().effectiveRounding() == WeightRounding.GPTQ
+                        ? GptqRounder.round(prepared, plan.layers(), options.quant(), calib, progress) : results(nearest);
+                if (options.quant().floatBudget() > 0) {
+                    List<Sample> few = new ArrayList<>();
+                    for (Sample s : calib) {
+                        if (few.size() == SENSITIVITY_SAMPLES) {
+                            break;
+                        }
+                        few.add(s);
                     }
-                    few.add(s);
+                    List<Sensitivity.LayerError> ranked = Sensitivity.rank(prepared, plan.layers(), ranges, rounded,
+                            options.quant(), few, progress);
+                    keptFloat = List.copyOf(ranked.subList(0, Math.min(options.quant().floatBudget(), ranked.size())));
+                    Set<String> keep = new LinkedHashSet<>(options.quant().keepFloat());
+                    for (Sensitivity.LayerError e : keptFloat) {
+                        keep.add(e.layer());
+                        say.accept(String.format("kept in float (budget): %s, relative output error %.3g when quantized alone",
+                                e.layer(), e.relativeError()));
+                    }
+                    plan = LayerMatcher.match(prepared, options.quant().withKeepFloat(keep));
+                    if (plan.layers().isEmpty()) {
+                        throw new QwtException("the float budget of " + options.quant().floatBudget()
+                                + " layers leaves no layer to quantize");
+                    }
                 }
-                List<Sensitivity.LayerError> ranked = Sensitivity.rank(prepared, plan.layers(), ranges, rounded,
-                        options.quant(), few, progress);
-                keptFloat = List.copyOf(ranked.subList(0, Math.min(options.quant().floatBudget(), ranked.size())));
-                Set<String> keep = new LinkedHashSet<>(options.quant().keepFloat());
-                for (Sensitivity.LayerError e : keptFloat) {
-                    keep.add(e.layer());
-                    say.accept(String.format("kept in float (budget): %s, relative output error %.3g when quantized alone",
-                            e.layer(), e.relativeError()));
-                }
-                plan = LayerMatcher.match(prepared, options.quant().withKeepFloat(keep));
-                if (plan.layers().isEmpty()) {
-                    throw new QwtException("the float budget of " + options.quant().floatBudget()
-                            + " layers leaves no layer to quantize");
-                }
+                quantized = new Pipeline(List.of(new QdqQuantizer(options.quant(), plan.layers(), ranges, rounded),
+                        new Int32MatMulBias(), new FullRankMatMulBias()), options.verifyBetweenPasses()).run(prepared, say);
+                t1 = System.nanoTime();
+                comp = new Compensator(options.cwac(), co.batch(), residuals, prefix).compensate(prepared, quantized, calib,
+                        acceptance, progress, floats);
+                t2 = System.nanoTime();
             }
-            quantized = new Pipeline(List.of(new QdqQuantizer(options.quant(), plan.layers(), ranges, rounded),
-                    new Int32MatMulBias(), new FullRankMatMulBias()), options.verifyBetweenPasses()).run(prepared, say);
-            t1 = System.nanoTime();
-            comp = new Compensator(options.cwac(), co.batch(), residuals, prefix).compensate(prepared, quantized, calib,
-                    acceptance, progress, floats);
-            t2 = System.nanoTime();
         } finally {
             if (prefix != null) {
                 prefix.close();

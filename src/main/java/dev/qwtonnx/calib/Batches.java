@@ -166,8 +166,9 @@ public final class Batches {
     /**
      * As {@link #run(OrtRunner, Iterable, int, Collection, Progress, BiConsumer)}, batched as
      * {@link #of(Iterable, int, int, int)} batches with {@code flushAt}; each batch's run is fed
-     * {@code inputs} of it (its joined sample, or more) and fetches {@code outputs} of it. Both are
-     * asked on the calling thread, in the data's order.
+     * {@code inputs} of it (its joined sample, or more: asked on the thread that runs the batch, so
+     * it must be safe to call from several at once) and fetches {@code outputs} of it (asked on the
+     * calling thread, in the data's order).
      */
     public static void run(OrtRunner runner, Iterable<Sample> data, int maxBatch, int flushAt,
             Function<Batch, Sample> inputs, Function<Batch, Collection<String>> outputs, Progress progress,
@@ -185,11 +186,11 @@ public final class Batches {
                 while (pending.size() < inFlight && batches.hasNext()) {
                     Batch b = batches.next();
                     if (b.count() == 1 || !joinFailed) {
-                        pending.add(Pending.start(runner, b, inputs.apply(b), outputs.apply(b)));
+                        pending.add(Pending.start(runner, b, inputs, outputs.apply(b)));
                     } else {
                         for (int i = 0; i < b.count(); i++) {
                             Batch one = b.part(i);
-                            pending.add(Pending.start(runner, one, inputs.apply(one), outputs.apply(one)));
+                            pending.add(Pending.start(runner, one, inputs, outputs.apply(one)));
                         }
                     }
                 }
@@ -249,8 +250,8 @@ public final class Batches {
 
     /** One batch's run, started on {@link #RUNS}. */
     private record Pending(Batch batch, Future<Map<String, FloatTensor>> future) {
-        static Pending start(OrtRunner runner, Batch b, Sample inputs, Collection<String> outputs) {
-            return new Pending(b, RUNS.submit(() -> runner.run(inputs, outputs)));
+        static Pending start(OrtRunner runner, Batch b, Function<Batch, Sample> inputs, Collection<String> outputs) {
+            return new Pending(b, RUNS.submit(() -> runner.run(inputs.apply(b), outputs)));
         }
 
         Map<String, FloatTensor> result() {
