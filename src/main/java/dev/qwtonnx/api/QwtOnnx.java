@@ -224,29 +224,33 @@ public final class QwtOnnx {
         // One float session for the whole run: calibration observes its activations, and compensation
         // compares with the layer outputs it keeps from the same pass.
         List<String> reference = compensationReference(prepared, plan, options.cwac());
+        // Compensation's measuring models start after the float prefix, whose outputs calibration hands over.
+        FloatPrefix prefix = FloatPrefix.plan(prepared, plan.layers(), options.cwac());
         Set<String> exposed = new LinkedHashSet<>(methods.keySet());
         exposed.addAll(reference);
+        if (prefix != null) {
+            exposed.addAll(prefix.boundary());
+        }
         Map<String, Range> ranges;
         List<Sensitivity.LayerError> keptFloat = List.of();
         Model quantized;
         Compensator.Result comp;
-        FloatPrefix prefix = null;
         long t1;
         long t2;
-        // What depends on the weights alone (their rounding, the rounding residuals compensation measures with, and
-        // the float prefix's session) is computed on a thread of its own, from while ORT makes the float session (on
-        // one core) through calibration.
+        // What depends on the weights alone (their rounding, and the rounding residuals compensation measures with)
+        // is computed on a thread of its own, from while ORT makes the float session (on one core) through calibration.
         try (AheadTasks ahead = new AheadTasks("qwt-onnx-weights")) {
             Map<String, Supplier<QuantizedWeight>> nearest = QdqQuantizer.roundAhead(prepared, plan.layers(),
                     options.quant(), ahead);
             WeightResiduals residuals = WeightResiduals.ahead(prepared, plan.layers(), nearest, options.cwac(), ahead);
-            prefix = FloatPrefix.ahead(prepared, plan.layers(), options.cwac(), ahead);
             ahead.start();
             try (OrtRunner floatRunner = OrtRunner.forPasses(prepared, exposed);
                     FloatReference floats = FloatReference.on(floatRunner, reference)) {
-                ranges = new RangeCalibrator(t -> co.observer(methods.get(t)), co.batch()).calibrate(floatRunner, prepared,
-                        methods.keySet(), reference, reference.isEmpty() ? 0 : options.cwac().samples(), calib, progress,
-                        reference.isEmpty() ? (b, o) -> { } : floats::offer);
+                if (prefix != null) {
+                    prefix.attach(floatRunner);
+                }
+                ranges = calibrate(floatRunner, prepared, methods, co, reference, floats, prefix, options.cwac().samples(),
+                        calib, progress);
                 Map<String, QuantizedWeight> rounded = options.quant().effectiveRounding() == WeightRounding.GPTQ
                         ? GptqRounder.round(prepared, plan.layers(), options.quant(), calib, progress) : results(nearest);
                 if (options.quant().floatBudget() > 0) {
@@ -279,13 +283,38 @@ public final class QwtOnnx {
                         acceptance, progress, floats);
                 t2 = System.nanoTime();
             }
-        } finally {
-            if (prefix != null) {
-                prefix.close();
-            }
         }
         return withBranches(prepared, quantized, plan, comp, Duration.ofNanos(t1 - t0), Duration.ofNanos(t2 - t1),
                 keptFloat, calib, options, progress, say);
+    }
+
+    /**
+     * Ranges of the calibrated tensors, from one pass of the float session that also hands over what
+     * compensation keeps: the float activations of its {@code reference} (per batch, for the first
+     * {@code samples}, batched among themselves) and the boundary of the float {@code prefix} (per sample).
+     */
+    private static Map<String, Range> calibrate(OrtRunner floatRunner, Model prepared, Map<String, RangeMethod> methods,
+            CalibOptions co, List<String> reference, FloatReference floats, FloatPrefix prefix, int samples,
+            CalibrationSource calib, Progress progress) {
+        int flushAt = reference.isEmpty() || samples == 0 || samples >= calib.size() ? 0 : samples;
+        return new RangeCalibrator(t -> co.observer(methods.get(t)), co.batch()).calibrate(floatRunner, prepared,
+                methods.keySet(), flushAt, b -> {
+                    List<String> extra = new ArrayList<>();
+                    if (!reference.isEmpty() && (flushAt == 0 || b.ordinals().get(0) < flushAt)) {
+                        extra.addAll(reference);
+                    }
+                    if (prefix != null && prefix.wants(b.ordinals().get(0))) {
+                        extra.addAll(prefix.boundary());
+                    }
+                    return extra;
+                }, calib, progress, (b, out) -> {
+                    if (!reference.isEmpty() && (flushAt == 0 || b.ordinals().get(0) < flushAt)) {
+                        floats.offer(b, out);
+                    }
+                    if (prefix != null) {
+                        prefix.offer(b, out);
+                    }
+                });
     }
 
     /** The results of tasks run ahead, by key; those that gave null left out. */

@@ -71,31 +71,45 @@ public final class RangeCalibrator {
     public Map<String, Range> calibrate(OrtRunner runner, Model floatModel, Collection<String> tensors,
             Collection<String> extra, int extraSamples, CalibrationSource data, Progress progress,
             BiConsumer<Batches.Batch, Map<String, FloatTensor>> tap) {
+        boolean split = extraSamples > 0 && extraSamples < data.size();
+        return calibrate(runner, floatModel, tensors, split ? extraSamples : 0,
+                b -> !split || b.ordinals().get(0) < extraSamples ? extra : List.of(), data, progress, (b, out) -> {
+                    if (!split || b.ordinals().get(0) < extraSamples) {
+                        tap.accept(b, out);
+                    }
+                });
+    }
+
+    /**
+     * Calibration on the caller's session, each batch also fetching {@code extra} of it (outputs the
+     * session exposes, asked in the data's order) and handed with all its outputs to {@code tap};
+     * with {@code flushAt} > 0, the samples before it are batched among themselves (see
+     * {@link Batches#of(Iterable, int, int, int)}), in the same pass as the others.
+     */
+    public Map<String, Range> calibrate(OrtRunner runner, Model floatModel, Collection<String> tensors, int flushAt,
+            java.util.function.Function<Batches.Batch, Collection<String>> extra, CalibrationSource data,
+            Progress progress, BiConsumer<Batches.Batch, Map<String, FloatTensor>> tap) {
         List<String> names = new ArrayList<>(tensors);
         Map<String, RangeObserver> obs = new LinkedHashMap<>();
         for (String n : names) {
             obs.put(n, observers.apply(n));
         }
-        Set<String> fetch = new LinkedHashSet<>(names);
-        fetch.addAll(extra);
         progress.start("calibrate ranges", data.size());
         int batch = Batches.batchable(InputSpecs.of(floatModel.graph())) ? maxBatch : 1;
-        boolean split = extraSamples > 0 && extraSamples < data.size();
-        // One pass: a batch of the first extraSamples fetches the extra outputs too; none mixes those with later ones.
-        Batches.run(runner, data, batch, split ? extraSamples : 0, Batches.Batch::sample,
-                b -> !split || first(b, extraSamples) ? fetch : names, progress, (b, out) -> {
-                    observe(obs, out);
-                    if (!split || first(b, extraSamples)) {
-                        tap.accept(b, out);
-                    }
-                });
+        Batches.run(runner, data, batch, flushAt, Batches.Batch::sample, b -> {
+            Collection<String> more = extra.apply(b);
+            if (more.isEmpty()) {
+                return names;
+            }
+            Set<String> fetch = new LinkedHashSet<>(names);
+            fetch.addAll(more);
+            return fetch;
+        }, progress, (b, out) -> {
+            observe(obs, out);
+            tap.accept(b, out);
+        });
         progress.finish();
         return ranges(obs);
-    }
-
-    /** Whether the batch holds only samples before the first {@code n}. */
-    private static boolean first(Batches.Batch b, int n) {
-        return b.ordinals().get(b.count() - 1) < n;
     }
 
     private static void observe(Map<String, RangeObserver> obs, Map<String, FloatTensor> out) {

@@ -57,7 +57,7 @@ public final class Compensator {
     /**
      * As {@link #Compensator(CwacOptions, int)}, with the weights' rounding residuals computed ahead
      * where they were, and measuring sessions that start after the model's float prefix where
-     * {@code prefix} (nullable) is the quantized model's.
+     * {@code prefix} (nullable, its boundary handed over by calibration) is the quantized model's.
      */
     public Compensator(CwacOptions options, int maxBatch, WeightResiduals residuals, FloatPrefix prefix) {
         if (maxBatch < 1) {
@@ -455,14 +455,11 @@ public final class Compensator {
         }
         // Only what the stage's outputs depend on runs: an early stage runs the start of the model. The float prefix,
         // where it was made ahead and is the quantized model's, runs on its own session: not in this one.
-        FloatPrefix cut = prefix != null
+        FloatPrefix cut = prefix != null && prefix.usable()
                 && prefix.boundary().equals(FloatPrefix.split(quant.graph(), UnquantizedInputs::quantized).boundary())
                 ? prefix : null;
-        Map<String, Integer> boundaryTypes = cut == null ? null : cut.boundaryTypes();
-        Model sliced = boundaryTypes == null ? Slice.to(measured, quantOuts)
-                : Slice.between(measured, boundaryTypes, quantOuts);
-        java.util.function.Function<Batches.Batch, Sample> inputs = boundaryTypes == null ? Batches.Batch::sample
-                : b -> cut.withBoundary(b.sample());
+        Model sliced = cut == null ? Slice.to(measured, quantOuts) : Slice.between(measured, cut.boundaryTypes(), quantOuts);
+        java.util.function.Function<Batches.Batch, Sample> inputs = cut == null ? Batches.Batch::sample : cut::withBoundary;
         // The fits measure on the first samples only: two numbers per channel, from rows enough long before the
         // calibration set ends. Batches joined as the calibration joined them find the reference's kept activations.
         CalibrationSource fitted = CalibrationSources.limit(data, options.samples(), null);
@@ -487,8 +484,7 @@ public final class Compensator {
         };
         OrtRunner quantRunner = OrtRunner.forPasses(sliced, List.of());
         try {
-            int batch = Batches.batchable(InputSpecs.of(sliced.graph())) && (boundaryTypes == null || cut.batchable())
-                    ? maxBatch : 1;
+            int batch = Batches.batchable(InputSpecs.of(sliced.graph())) && (cut == null || cut.batchable()) ? maxBatch : 1;
             progress.start(task, fitted.size());
             Batches.run(quantRunner, fitted, batch, 0, inputs, b -> quantOuts, progress, sum);
             progress.finish();

@@ -1,16 +1,19 @@
 package dev.qwtonnx.cwac;
 
 import dev.qwtonnx.calib.Batches;
+import dev.qwtonnx.calib.FloatTensor;
 import dev.qwtonnx.calib.OrtRunner;
 import dev.qwtonnx.calib.data.InputSpecs;
 import dev.qwtonnx.calib.data.Sample;
+import dev.qwtonnx.model.DataType;
 import dev.qwtonnx.model.HostTensor;
 import dev.qwtonnx.model.Model;
 import dev.qwtonnx.onnx.GraphProto;
 import dev.qwtonnx.onnx.NodeProto;
 import dev.qwtonnx.onnx.TensorProto;
-import dev.qwtonnx.pass.AheadTasks;
 import dev.qwtonnx.quant.LayerPlan;
+import java.util.Arrays;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
@@ -18,40 +21,47 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.function.Predicate;
-import java.util.function.Supplier;
 
 /**
  * The part of a model that quantization leaves in float ahead of everything it quantizes (a
  * transformer's embeddings: MiniLM's 47 MB word table and its LayerNorm, and the attention mask),
- * run on a session of its own, made while calibration runs, so that the measuring sessions of
- * compensation start where quantization does: they neither load the prefix's weights nor run it
- * (measured on MiniLM: measuring session 0.075 → 0.051 s). Its outputs, the boundary tensors, are
- * what the quantized model's own prefix computes: the same float operators on the same inputs.
+ * cut from compensation's measuring models: they start where quantization does, and neither load
+ * the prefix's weights nor run it (measured on MiniLM: measuring session 0.056 → 0.038 s). What
+ * the prefix computes, the boundary tensors, the calibration pass computes already (the same float
+ * operators on the same inputs): it hands them over for the samples compensation measures on, kept
+ * per sample (a measuring batch may join them otherwise than calibration did); a sample without
+ * them has them computed on the calibration session.
  */
-public final class FloatPrefix implements AutoCloseable {
+public final class FloatPrefix {
     /** A prefix with fewer initializer bytes than this costs a measuring session little: not cut. */
     static final long MIN_BYTES = 1L << 20;
 
     private final Set<String> boundary;
+    private final int keep;
     private final boolean batchable;
-    private final Supplier<OrtRunner> session;
-    private final Object lock = new Object();
-    private boolean closed;
-    private OrtRunner created;
-    private int runs;
+    private final long budgetBytes;
+    private final Map<String, Map<String, float[]>> kept = new HashMap<>();
+    private final Map<String, long[]> shapes = new HashMap<>();
+    private long keptBytes;
+    private OrtRunner runner;
+    private boolean usable;
+    private int computed;
+    private int served;
 
-    private FloatPrefix(Set<String> boundary, boolean batchable, Supplier<OrtRunner> session) {
+    private FloatPrefix(Set<String> boundary, int keep, boolean batchable, long budgetBytes) {
         this.boundary = boundary;
+        this.keep = keep;
         this.batchable = batchable;
-        this.session = session;
+        this.budgetBytes = budgetBytes;
     }
 
     /**
-     * The float prefix of {@code prepared} once {@code layers} are quantized, its session made on
-     * {@code ahead}; null where compensation is off under {@code options} or the prefix holds less
-     * than {@link #MIN_BYTES} of initializers.
+     * The float prefix of {@code prepared} once {@code layers} are quantized, its boundary kept for
+     * the samples compensation under {@code options} measures on (its first ones, up to
+     * {@link Compensator#MIN_ROWS} of them for layers with few rows); null where compensation is off
+     * or the prefix holds less than {@link #MIN_BYTES} of initializers.
      */
-    public static FloatPrefix ahead(Model prepared, List<LayerPlan> layers, CwacOptions options, AheadTasks ahead) {
+    public static FloatPrefix plan(Model prepared, List<LayerPlan> layers, CwacOptions options) {
         if (options.method() == CwacOptions.Method.NONE) {
             return null;
         }
@@ -61,29 +71,9 @@ public final class FloatPrefix implements AutoCloseable {
         if (split.boundary().isEmpty() || split.initializerBytes() < MIN_BYTES) {
             return null;
         }
-        Model model = Slice.to(prepared, split.boundary());
-        FloatPrefix[] self = new FloatPrefix[1];
-        self[0] = new FloatPrefix(split.boundary(), Batches.batchable(InputSpecs.of(model.graph())),
-                ahead.submit(() -> self[0].open(model)));
-        return self[0];
-    }
-
-    /** The session over the prefix, unless closed first (a failed run's prefix is not made). */
-    private OrtRunner open(Model model) {
-        synchronized (lock) {
-            if (closed) {
-                return null;
-            }
-        }
-        OrtRunner r = OrtRunner.forPasses(model, List.of());
-        synchronized (lock) {
-            if (closed) {
-                r.closeInBackground();
-                return null;
-            }
-            created = r;
-            return r;
-        }
+        int keep = options.samples() == 0 ? Integer.MAX_VALUE : Math.max(options.samples(), Compensator.MIN_ROWS);
+        return new FloatPrefix(split.boundary(), keep, Batches.batchable(InputSpecs.of(prepared.graph())),
+                FloatReference.defaultBudget());
     }
 
     /**
@@ -132,54 +122,138 @@ public final class FloatPrefix implements AutoCloseable {
         return new Split(boundary, bytes);
     }
 
-    /** Whether the prefix takes samples joined along their first dimension (see {@link Batches#batchable}). */
+    /** The boundary tensors, in the order the graph first reads them: the calibration session exposes them. */
+    public Set<String> boundary() {
+        return boundary;
+    }
+
+    /** Whether the calibration pass hands over the boundary of a batch with {@code firstOrdinal} first. */
+    public boolean wants(int firstOrdinal) {
+        return usable && firstOrdinal < keep;
+    }
+
+    /**
+     * Takes the calibration session (which exposes the boundary): it computes the boundary of the
+     * samples not kept. The prefix is used only if every boundary tensor is float.
+     */
+    public void attach(OrtRunner calibration) {
+        runner = calibration;
+        usable = calibration.outputElementTypes(boundary).values().stream().allMatch(t -> t == DataType.FLOAT.code);
+    }
+
+    /** Keeps, per sample, the boundary tensors of a calibration batch's first samples, within the memory budget. */
+    public void offer(Batches.Batch b, Map<String, FloatTensor> out) {
+        if (!usable) {
+            return;
+        }
+        for (int i = 0; i < b.count(); i++) {
+            if (b.ordinals().get(i) >= keep) {
+                continue;
+            }
+            Map<String, float[]> mine = new LinkedHashMap<>();
+            long bytes = 0;
+            for (String t : boundary) {
+                FloatTensor y = out.get(t);
+                if (y == null || y.shape().length == 0 || y.shape()[0] != b.count()) {
+                    return; // not given, or not joined along dimension 0: computed again when asked for
+                }
+                int per = y.data().length / b.count();
+                mine.put(t, b.count() == 1 ? y.data() : Arrays.copyOfRange(y.data(), i * per, (i + 1) * per));
+                long[] shape = y.shape().clone();
+                shape[0] = 1;
+                shapes.putIfAbsent(t + "#" + key(b, i), shape);
+                bytes += 4L * per;
+            }
+            if (keptBytes + bytes <= budgetBytes) {
+                kept.put(key(b, i), mine);
+                keptBytes += bytes;
+            }
+        }
+    }
+
+    /** Whether the measuring model may join samples along dimension 0 (the prefix's inputs, as the model takes them). */
     boolean batchable() {
         return batchable;
     }
 
-    /** The boundary tensors, in the order the graph first reads them. */
-    Set<String> boundary() {
-        return boundary;
+    /** Whether the prefix can give the boundary (the calibration session is attached, every boundary tensor float). */
+    boolean usable() {
+        return usable;
     }
 
     /**
-     * {@code s}'s inputs plus its boundary tensors, computed by the prefix session (made now if the
-     * thread ahead has not made it), or null if the session could not be had.
+     * The batch's inputs plus its boundary tensors: those kept, joined along dimension 0, or
+     * computed on the calibration session. Safe to call from several threads once calibration is over.
      */
-    Sample withBoundary(Sample s) {
-        OrtRunner r = session.get();
-        if (r == null) {
-            return null;
+    Sample withBoundary(Batches.Batch b) {
+        Map<String, HostTensor> inputs = new LinkedHashMap<>(b.sample().inputs());
+        Map<String, HostTensor> joined = joinedKept(b);
+        if (joined == null) {
+            runner.run(b.sample(), boundary).forEach((t, y) -> inputs.put(t, HostTensor.ofFloats(y.shape(), y.data())));
+        } else {
+            inputs.putAll(joined);
         }
-        Map<String, HostTensor> inputs = new LinkedHashMap<>(s.inputs());
-        inputs.putAll(r.runHost(s, boundary));
-        synchronized (lock) {
-            runs++;
+        synchronized (this) {
+            served++;
+            computed += joined == null ? 1 : 0;
         }
-        return new Sample(s.id(), inputs);
+        return new Sample(b.sample().id(), inputs);
     }
 
-    /** The element types of the boundary tensors (ONNX codes), from the prefix session. */
-    Map<String, Integer> boundaryTypes() {
-        OrtRunner r = session.get();
-        return r == null ? null : r.outputElementTypes(boundary);
-    }
-
-    /** Samples run through the prefix so far. */
-    int runs() {
-        synchronized (lock) {
-            return runs;
-        }
-    }
-
-    @Override
-    public void close() {
-        synchronized (lock) {
-            closed = true;
-            if (created != null) {
-                created.closeInBackground();
-                created = null;
+    private Map<String, HostTensor> joinedKept(Batches.Batch b) {
+        Map<String, HostTensor> out = new LinkedHashMap<>();
+        for (String t : boundary) {
+            float[][] parts = new float[b.count()][];
+            int total = 0;
+            long[] shape = null;
+            for (int i = 0; i < b.count(); i++) {
+                Map<String, float[]> k = kept.get(key(b, i));
+                long[] s = shapes.get(t + "#" + key(b, i));
+                if (k == null || s == null || shape != null && !Arrays.equals(Arrays.copyOfRange(s, 1, s.length),
+                        Arrays.copyOfRange(shape, 1, shape.length))) {
+                    return null;
+                }
+                shape = s;
+                parts[i] = k.get(t);
+                total += parts[i].length;
             }
+            float[] data = parts.length == 1 ? parts[0] : new float[total];
+            if (parts.length > 1) {
+                for (int i = 0, at = 0; i < parts.length; at += parts[i].length, i++) {
+                    System.arraycopy(parts[i], 0, data, at, parts[i].length);
+                }
+            }
+            long[] joinedShape = shape.clone();
+            joinedShape[0] = b.count();
+            out.put(t, HostTensor.ofFloats(joinedShape, data));
         }
+        return out;
+    }
+
+    /** A sample by position and id: a source that gives its samples in another order the second time misses. */
+    private static String key(Batches.Batch b, int part) {
+        return b.ordinals().get(part) + ":" + b.parts().get(part).id();
+    }
+
+    /** The element types of the boundary tensors (ONNX codes): all float where the prefix is usable. */
+    Map<String, Integer> boundaryTypes() {
+        Map<String, Integer> out = new LinkedHashMap<>();
+        boundary.forEach(t -> out.put(t, DataType.FLOAT.code));
+        return out;
+    }
+
+    /** Batches whose boundary was computed on the calibration session rather than kept. */
+    synchronized int computed() {
+        return computed;
+    }
+
+    /** Batches given their boundary so far. */
+    synchronized int served() {
+        return served;
+    }
+
+    /** Samples whose boundary is kept. */
+    int keptSamples() {
+        return kept.size();
     }
 }

@@ -14,7 +14,8 @@ import dev.qwtonnx.model.HostTensor;
 import dev.qwtonnx.model.Model;
 import dev.qwtonnx.model.Tensors;
 import dev.qwtonnx.onnx.TensorProto;
-import dev.qwtonnx.pass.AheadTasks;
+import dev.qwtonnx.calib.Batches;
+import dev.qwtonnx.calib.OrtRunner;
 import dev.qwtonnx.quant.LayerMatcher;
 import dev.qwtonnx.quant.LayerPlan;
 import dev.qwtonnx.quant.QuantOptions;
@@ -89,7 +90,11 @@ class FloatPrefixTest {
                 FloatPrefix.split(r.uncompensated().graph(), UnquantizedInputs::quantized).boundary());
     }
 
-    /** Known answer: the fits measured after the prefix are those measured with it in the session. */
+    /**
+     * Known answer: the fits measured after the prefix are those measured with it in the session,
+     * whether its boundary was kept from a pass batched otherwise (joined again per sample) or
+     * computed on the calibration session.
+     */
     @Test
     void cuttingThePrefixChangesNoFit() {
         for (CwacOptions cwac : List.of(CwacOptions.defaults().withSchedule(CwacOptions.Schedule.PARALLEL, 0),
@@ -99,25 +104,36 @@ class FloatPrefixTest {
                     QwtOnnx.Options.defaults().withCwac(cwac.withMethod(CwacOptions.Method.NONE)), Progress.NONE, null);
             Map<String, ChannelFit> whole = new Compensator(cwac, 4).compensate(r.prepared(), r.model(), calib, null,
                     Progress.NONE, null).fits();
-            try (AheadTasks ahead = new AheadTasks("test-prefix");
-                    FloatPrefix prefix = FloatPrefix.ahead(r.prepared(), r.plan().layers(), cwac, ahead)) {
+            for (boolean handedOver : new boolean[] {true, false}) {
+                FloatPrefix prefix = FloatPrefix.plan(r.prepared(), r.plan().layers(), cwac);
                 assertNotNull(prefix);
-                ahead.start();
-                Map<String, ChannelFit> cut = new Compensator(cwac, 4, WeightResiduals.NONE, prefix)
-                        .compensate(r.prepared(), r.model(), calib, null, Progress.NONE, null).fits();
-                assertTrue(prefix.runs() > 0, "measured after the prefix");
-                assertEquals(whole.keySet(), cut.keySet());
-                boolean corrects = false;
-                for (String layer : whole.keySet()) {
-                    for (int c = 0; c < whole.get(layer).a().length; c++) {
-                        assertEquals(whole.get(layer).a()[c], cut.get(layer).a()[c], 1e-9, layer + " channel " + c);
-                        assertEquals(whole.get(layer).b()[c], cut.get(layer).b()[c], 1e-9, layer + " channel " + c);
-                        corrects |= Math.abs(whole.get(layer).a()[c] - 1) > 1e-4;
+                try (OrtRunner calibration = OrtRunner.forPasses(r.prepared(), prefix.boundary())) {
+                    prefix.attach(calibration);
+                    if (handedOver) {
+                        Batches.run(calibration, calib, 3, prefix.boundary(), Progress.NONE, prefix::offer);
+                        assertEquals(20, prefix.keptSamples());
                     }
+                    Map<String, ChannelFit> cut = new Compensator(cwac, 4, WeightResiduals.NONE, prefix)
+                            .compensate(r.prepared(), r.model(), calib, null, Progress.NONE, null).fits();
+                    assertTrue(prefix.served() > 0, "measured after the prefix");
+                    assertEquals(handedOver, prefix.computed() == 0, "computed " + prefix.computed());
+                    assertSameFits(whole, cut);
                 }
-                assertTrue(corrects, "fits that correct something");
             }
         }
+    }
+
+    private static void assertSameFits(Map<String, ChannelFit> expected, Map<String, ChannelFit> got) {
+        assertEquals(expected.keySet(), got.keySet());
+        boolean corrects = false;
+        for (String layer : expected.keySet()) {
+            for (int c = 0; c < expected.get(layer).a().length; c++) {
+                assertEquals(expected.get(layer).a()[c], got.get(layer).a()[c], 1e-9, layer + " channel " + c);
+                assertEquals(expected.get(layer).b()[c], got.get(layer).b()[c], 1e-9, layer + " channel " + c);
+                corrects |= Math.abs(expected.get(layer).a()[c] - 1) > 1e-4;
+            }
+        }
+        assertTrue(corrects, "fits that correct something");
     }
 
     @Test
@@ -127,14 +143,13 @@ class FloatPrefixTest {
         QwtOnnx.Result r = QwtOnnx.quantize(embedder(), calib,
                 QwtOnnx.Options.defaults().withCwac(cwac.withMethod(CwacOptions.Method.NONE)), Progress.NONE, null);
         // Planned for the second layer only: its prefix runs through the first, which the model quantizes.
-        List<LayerPlan> second = r.plan().layers().subList(1, 2);
-        try (AheadTasks ahead = new AheadTasks("test-prefix");
-                FloatPrefix other = FloatPrefix.ahead(r.prepared(), second, cwac, ahead)) {
-            assertNotNull(other);
-            ahead.start();
+        FloatPrefix other = FloatPrefix.plan(r.prepared(), r.plan().layers().subList(1, 2), cwac);
+        assertNotNull(other);
+        try (OrtRunner calibration = OrtRunner.forPasses(r.prepared(), other.boundary())) {
+            other.attach(calibration);
             new Compensator(cwac, 4, WeightResiduals.NONE, other).compensate(r.prepared(), r.model(), calib, null,
                     Progress.NONE, null);
-            assertEquals(0, other.runs());
+            assertEquals(0, other.served());
         }
     }
 
@@ -143,15 +158,10 @@ class FloatPrefixTest {
         CwacOptions cwac = CwacOptions.defaults();
         for (Model m : List.of(TestModels.smallCnn(7), TestModels.mlp(3))) {
             Model prepared = QwtOnnx.prepare(m, false, null);
-            try (AheadTasks ahead = new AheadTasks("test-prefix")) {
-                assertNull(FloatPrefix.ahead(prepared, LayerMatcher.match(prepared, QuantOptions.defaults()).layers(),
-                        cwac, ahead));
-            }
+            assertNull(FloatPrefix.plan(prepared, LayerMatcher.match(prepared, QuantOptions.defaults()).layers(), cwac));
         }
         Model prepared = QwtOnnx.prepare(embedder(), false, null);
-        try (AheadTasks ahead = new AheadTasks("test-prefix")) {
-            assertNull(FloatPrefix.ahead(prepared, LayerMatcher.match(prepared, QuantOptions.defaults()).layers(),
-                    cwac.withMethod(CwacOptions.Method.NONE), ahead), "plain PTQ measures nothing");
-        }
+        assertNull(FloatPrefix.plan(prepared, LayerMatcher.match(prepared, QuantOptions.defaults()).layers(),
+                cwac.withMethod(CwacOptions.Method.NONE)), "plain PTQ measures nothing");
     }
 }
