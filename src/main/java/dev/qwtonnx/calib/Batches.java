@@ -153,7 +153,8 @@ public final class Batches {
      * Runs every sample of {@code data} through {@code runner}, joined in batches of up to
      * {@code maxBatch} (1: one by one), handing each run's outputs to {@code each} with the batch
      * it covers, in the data's order, and stepping {@code progress} once per sample. Up to
-     * {@link OrtRunner#concurrentRuns()} batches run at once, and {@code each} runs on the calling
+     * {@link OrtRunner#concurrentRuns()} batches run at once, holding together no more samples than
+     * {@code maxBatch} (or one each), and {@code each} runs on the calling
      * thread, one batch after another: what it computes does not depend on how many ran at once.
      * Where ORT refuses a joined batch (a graph that fixes the batch to 1 despite a dynamic input)
      * that batch runs sample by sample, and so does the rest.
@@ -173,28 +174,54 @@ public final class Batches {
     public static void run(OrtRunner runner, Iterable<Sample> data, int maxBatch, int flushAt,
             Function<Batch, Sample> inputs, Function<Batch, Collection<String>> outputs, Progress progress,
             BiConsumer<Batch, Map<String, FloatTensor>> each) {
+        run(runner, data, maxBatch, flushAt, inputs, outputs, (b, out) -> out, progress, each);
+    }
+
+    /**
+     * As {@link #run(OrtRunner, Iterable, int, int, Function, Function, Progress, BiConsumer)}, each
+     * run's outputs first handed to {@code inRun} on the thread that ran it (it must be safe to call
+     * from several at once, and what it does must not depend on the order of batches), and what it
+     * returns to {@code each}: outputs used there and dropped at once are never held waiting for
+     * the batches before them (calibration's observers: the activations of runs in flight, alive
+     * at young collections, were promoted and raised the heap's peaks with the data's length).
+     */
+    public static void run(OrtRunner runner, Iterable<Sample> data, int maxBatch, int flushAt,
+            Function<Batch, Sample> inputs, Function<Batch, Collection<String>> outputs,
+            java.util.function.BiFunction<Batch, Map<String, FloatTensor>, Map<String, FloatTensor>> inRun,
+            Progress progress, BiConsumer<Batch, Map<String, FloatTensor>> each) {
         Iterator<Batch> batches = of(data, maxBatch, Math.max(maxBatch, WINDOW), flushAt);
         int inFlight = runner.concurrentRuns();
         if (inFlight == 1) {
-            runInTurn(runner, batches, inputs, outputs, progress, each);
+            runInTurn(runner, batches, inputs, outputs, inRun, progress, each);
             return;
         }
         Deque<Pending> pending = new ArrayDeque<>();
         boolean joinFailed = false;
+        // Samples whose runs are in flight, at most as many as one full batch holds (or one run per thread): a
+        // full batch's activations are what one run at a time could hold, so the worst case stays what it was.
+        int cap = Math.max(maxBatch, inFlight);
+        int alive = 0;
+        Batch next = null;
         try {
-            while (batches.hasNext() || !pending.isEmpty()) {
-                while (pending.size() < inFlight && batches.hasNext()) {
-                    Batch b = batches.next();
-                    if (b.count() == 1 || !joinFailed) {
-                        pending.add(Pending.start(runner, b, inputs, outputs.apply(b)));
+            while (next != null || batches.hasNext() || !pending.isEmpty()) {
+                while (pending.size() < inFlight && (next != null || batches.hasNext())) {
+                    next = next != null ? next : batches.next();
+                    if (!pending.isEmpty() && alive + next.count() > cap) {
+                        break;
+                    }
+                    if (next.count() == 1 || !joinFailed) {
+                        pending.add(Pending.start(runner, next, inputs, outputs.apply(next), inRun));
                     } else {
-                        for (int i = 0; i < b.count(); i++) {
-                            Batch one = b.part(i);
-                            pending.add(Pending.start(runner, one, inputs, outputs.apply(one)));
+                        for (int i = 0; i < next.count(); i++) {
+                            Batch one = next.part(i);
+                            pending.add(Pending.start(runner, one, inputs, outputs.apply(one), inRun));
                         }
                     }
+                    alive += next.count();
+                    next = null;
                 }
                 Pending p = pending.poll();
+                alive -= p.batch.count();
                 Map<String, FloatTensor> out;
                 try {
                     out = p.result();
@@ -205,7 +232,7 @@ public final class Batches {
                     joinFailed = true;
                     for (int i = 0; i < p.batch.count(); i++) {
                         Batch one = p.batch.part(i);
-                        each.accept(one, runner.run(inputs.apply(one), outputs.apply(one)));
+                        each.accept(one, inRun.apply(one, runner.run(inputs.apply(one), outputs.apply(one))));
                         progress.step();
                     }
                     continue;
@@ -222,8 +249,9 @@ public final class Batches {
 
     /** The passes' runs one after another on the calling thread. */
     private static void runInTurn(OrtRunner runner, Iterator<Batch> batches, Function<Batch, Sample> inputs,
-            Function<Batch, Collection<String>> outputs, Progress progress,
-            BiConsumer<Batch, Map<String, FloatTensor>> each) {
+            Function<Batch, Collection<String>> outputs,
+            java.util.function.BiFunction<Batch, Map<String, FloatTensor>, Map<String, FloatTensor>> inRun,
+            Progress progress, BiConsumer<Batch, Map<String, FloatTensor>> each) {
         boolean joinFailed = false;
         while (batches.hasNext()) {
             Batch b = batches.next();
@@ -235,14 +263,14 @@ public final class Batches {
                     joinFailed = true;
                 }
                 if (out != null) {
-                    each.accept(b, out);
+                    each.accept(b, inRun.apply(b, out));
                     b.parts().forEach(p -> progress.step());
                     continue;
                 }
             }
             for (int i = 0; i < b.count(); i++) {
                 Batch one = b.part(i);
-                each.accept(one, runner.run(inputs.apply(one), outputs.apply(one)));
+                each.accept(one, inRun.apply(one, runner.run(inputs.apply(one), outputs.apply(one))));
                 progress.step();
             }
         }
@@ -250,8 +278,9 @@ public final class Batches {
 
     /** One batch's run, started on {@link #RUNS}. */
     private record Pending(Batch batch, Future<Map<String, FloatTensor>> future) {
-        static Pending start(OrtRunner runner, Batch b, Function<Batch, Sample> inputs, Collection<String> outputs) {
-            return new Pending(b, RUNS.submit(() -> runner.run(inputs.apply(b), outputs)));
+        static Pending start(OrtRunner runner, Batch b, Function<Batch, Sample> inputs, Collection<String> outputs,
+                java.util.function.BiFunction<Batch, Map<String, FloatTensor>, Map<String, FloatTensor>> inRun) {
+            return new Pending(b, RUNS.submit(() -> inRun.apply(b, runner.run(inputs.apply(b), outputs))));
         }
 
         Map<String, FloatTensor> result() {

@@ -96,6 +96,8 @@ public final class RangeCalibrator {
         }
         progress.start("calibrate ranges", data.size());
         int batch = Batches.batchable(InputSpecs.of(floatModel.graph())) ? maxBatch : 1;
+        // Observed on the thread that ran the batch (each observer's result does not depend on the order of
+        // batches: min/max, histograms with integer counts); only the extra outputs wait for the tap, in order.
         Batches.run(runner, data, batch, flushAt, Batches.Batch::sample, b -> {
             Collection<String> more = extra.apply(b);
             if (more.isEmpty()) {
@@ -104,17 +106,24 @@ public final class RangeCalibrator {
             Set<String> fetch = new LinkedHashSet<>(names);
             fetch.addAll(more);
             return fetch;
-        }, progress, (b, out) -> {
+        }, (b, out) -> {
             observe(obs, out);
-            tap.accept(b, out);
-        });
+            Map<String, FloatTensor> kept = new LinkedHashMap<>();
+            for (String t : extra.apply(b)) {
+                kept.put(t, out.get(t));
+            }
+            return kept;
+        }, progress, tap);
         progress.finish();
         return ranges(obs);
     }
 
     private static void observe(Map<String, RangeObserver> obs, Map<String, FloatTensor> out) {
         for (var e : obs.entrySet()) {
-            e.getValue().observe(out.get(e.getKey()).data());
+            RangeObserver o = e.getValue();
+            synchronized (o) {
+                o.observe(out.get(e.getKey()).data());
+            }
         }
     }
 

@@ -82,6 +82,58 @@ class BatchesTest {
         }
     }
 
+    /**
+     * Runs in flight at once (three here, whatever the machine): outputs reach the consumer in the
+     * data's order, each sample once, the same as one run at a time; what runs on the runs' own
+     * threads sees every batch too.
+     */
+    @Test
+    void concurrentRunsHandOutputsOnInTheDataOrder() {
+        Model m = mlpAnyBatch();
+        String out = m.graph().getOutput(0).getName();
+        CalibrationSource data = lengths(4, 9, 4, 4, 9, 4, 17, 4, 9, 3, 3, 5, 6, 7, 4, 4, 9, 2, 2, 2);
+        Map<Integer, float[]> sequential = new java.util.HashMap<>();
+        List<List<Integer>> orders = new ArrayList<>();
+        String before = System.getProperty("qwt.ort.threads");
+        try {
+            for (String threads : new String[] {"1", "3"}) {
+                System.setProperty("qwt.ort.threads", threads);
+                List<Integer> order = new ArrayList<>();
+                java.util.concurrent.atomic.AtomicInteger inRun = new java.util.concurrent.atomic.AtomicInteger();
+                try (OrtRunner runner = OrtRunner.forPasses(m, List.of())) {
+                    assertEquals(Integer.parseInt(threads), runner.concurrentRuns());
+                    Batches.run(runner, data, 3, 0, Batches.Batch::sample, b -> List.of(out), (b, o) -> {
+                        inRun.addAndGet(b.count());
+                        return o;
+                    }, Progress.NONE, (b, o) -> {
+                        float[] y = o.get(out).data();
+                        int per = y.length / b.count();
+                        for (int i = 0; i < b.count(); i++) {
+                            order.add(b.ordinals().get(i));
+                            float[] mine = java.util.Arrays.copyOfRange(y, i * per, (i + 1) * per);
+                            float[] seen = sequential.putIfAbsent(b.ordinals().get(i), mine);
+                            if (seen != null) {
+                                assertArrayEquals(seen, mine, 1e-6f, "sample " + b.ordinals().get(i));
+                            }
+                        }
+                    });
+                }
+                assertEquals(data.size(), inRun.get());
+                orders.add(order);
+                assertEquals(orders.get(0), order, "the order one run at a time gives");
+                List<Integer> sorted = new ArrayList<>(order);
+                sorted.sort(null);
+                assertEquals(java.util.stream.IntStream.range(0, data.size()).boxed().toList(), sorted);
+            }
+        } finally {
+            if (before == null) {
+                System.clearProperty("qwt.ort.threads");
+            } else {
+                System.setProperty("qwt.ort.threads", before);
+            }
+        }
+    }
+
     @Test
     void largeInputsMakeSmallerBatches() {
         Sample image = new Sample("i", Map.of("x", HostTensor.ofFloats(new long[] {1, 3, 320, 320},
