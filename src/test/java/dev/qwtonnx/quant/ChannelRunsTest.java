@@ -6,6 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 
@@ -20,43 +22,57 @@ class ChannelRunsTest {
         return b.asReadOnlyBuffer();
     }
 
-    @Test
-    void everyElementIsVisitedOnceWithItsChannel() {
+    /** One layout: a shape and its channel axis, with the element count, inner size and channel count. */
+    private record Layout(long[] dims, int axis, int n, long inner, int channels) {
+    }
+
+    /** Every shape of {@link #SHAPES} along each of its axes. */
+    private static List<Layout> layouts() {
+        List<Layout> out = new ArrayList<>();
         for (long[] dims : SHAPES) {
             for (int axis = 0; axis < dims.length; axis++) {
-                int n = (int) dev.qwtonnx.model.HostTensor.numel(dims);
-                long inner = QuantMath.innerSize(dims, axis);
-                int channels = (int) dims[axis];
-                float[] w = new float[n];
-                for (int i = 0; i < n; i++) {
-                    w[i] = i;
-                }
-                for (FloatBuffer b : new FloatBuffer[] {FloatBuffer.wrap(w), offHeap(w)}) {
-                    int[] seen = new int[n];
-                    int[] channel = new int[n];
-                    ChannelRuns.walk(b, channels, inner, new ChannelRuns.Kernel() {
-                        @Override
-                        public void acrossChannels(float[] a, int off, int i, int len, int c) {
-                            for (int t = 0; t < len; t++) {
-                                assertEquals(i + t, (int) a[off + t]);
-                                seen[i + t]++;
-                                channel[i + t] = c + t;
-                            }
-                        }
+                out.add(new Layout(dims, axis, (int) dev.qwtonnx.model.HostTensor.numel(dims),
+                        QuantMath.innerSize(dims, axis), (int) dims[axis]));
+            }
+        }
+        return out;
+    }
 
-                        @Override
-                        public void withinChannel(float[] a, int off, int i, int len, int c) {
-                            for (int t = 0; t < len; t++) {
-                                assertEquals(i + t, (int) a[off + t]);
-                                seen[i + t]++;
-                                channel[i + t] = c;
-                            }
+    @Test
+    void everyElementIsVisitedOnceWithItsChannel() {
+        for (Layout l : layouts()) {
+            int n = l.n();
+            long inner = l.inner();
+            int channels = l.channels();
+            float[] w = new float[n];
+            for (int i = 0; i < n; i++) {
+                w[i] = i;
+            }
+            for (FloatBuffer b : new FloatBuffer[] {FloatBuffer.wrap(w), offHeap(w)}) {
+                int[] seen = new int[n];
+                int[] channel = new int[n];
+                ChannelRuns.walk(b, channels, inner, new ChannelRuns.Kernel() {
+                    @Override
+                    public void acrossChannels(float[] a, int off, int i, int len, int c) {
+                        for (int t = 0; t < len; t++) {
+                            assertEquals(i + t, (int) a[off + t]);
+                            seen[i + t]++;
+                            channel[i + t] = c + t;
                         }
-                    });
-                    for (int i = 0; i < n; i++) {
-                        assertEquals(1, seen[i], "element " + i);
-                        assertEquals((int) ((i / inner) % channels), channel[i], "channel of element " + i);
                     }
+
+                    @Override
+                    public void withinChannel(float[] a, int off, int i, int len, int c) {
+                        for (int t = 0; t < len; t++) {
+                            assertEquals(i + t, (int) a[off + t]);
+                            seen[i + t]++;
+                            channel[i + t] = c;
+                        }
+                    }
+                });
+                for (int i = 0; i < n; i++) {
+                    assertEquals(1, seen[i], "element " + i);
+                    assertEquals((int) ((i / inner) % channels), channel[i], "channel of element " + i);
                 }
             }
         }
@@ -66,33 +82,33 @@ class ChannelRunsTest {
     @Test
     void roundingMatchesItsDefinitionElementByElement() {
         Random rnd = new Random(3);
-        for (long[] dims : SHAPES) {
-            for (int axis = 0; axis < dims.length; axis++) {
-                int n = (int) dev.qwtonnx.model.HostTensor.numel(dims);
-                long inner = QuantMath.innerSize(dims, axis);
-                int channels = (int) dims[axis];
-                float[] w = new float[n];
+        for (Layout l : layouts()) {
+            long[] dims = l.dims();
+            int axis = l.axis();
+            int n = l.n();
+            long inner = l.inner();
+            int channels = l.channels();
+            float[] w = new float[n];
+            for (int i = 0; i < n; i++) {
+                w[i] = (float) (rnd.nextGaussian() * (1 + (i / inner) % channels));
+            }
+            for (int qmax : new int[] {127, 63}) {
+                float[] maxAbs = new float[channels];
                 for (int i = 0; i < n; i++) {
-                    w[i] = (float) (rnd.nextGaussian() * (1 + (i / inner) % channels));
+                    int c = (int) ((i / inner) % channels);
+                    maxAbs[c] = Math.max(maxAbs[c], Math.abs(w[i]));
                 }
-                for (int qmax : new int[] {127, 63}) {
-                    float[] maxAbs = new float[channels];
-                    for (int i = 0; i < n; i++) {
-                        int c = (int) ((i / inner) % channels);
-                        maxAbs[c] = Math.max(maxAbs[c], Math.abs(w[i]));
-                    }
-                    float[] scales = QuantMath.symmetricScales(offHeap(w), dims, axis, qmax);
-                    for (int c = 0; c < channels; c++) {
-                        assertEquals(maxAbs[c] / qmax, scales[c], 0f);
-                    }
-                    byte[] expected = new byte[n];
-                    for (int i = 0; i < n; i++) {
-                        double v = Math.rint((double) w[i] / scales[(int) ((i / inner) % channels)]);
-                        expected[i] = (byte) Math.max(-qmax, Math.min(qmax, v));
-                    }
-                    assertArrayEquals(expected, QuantMath.quantizeWeightsInt8(FloatBuffer.wrap(w), dims, axis, scales, qmax));
-                    assertArrayEquals(expected, QuantMath.quantizeWeightsInt8(offHeap(w), dims, axis, scales, qmax));
+                float[] scales = QuantMath.symmetricScales(offHeap(w), dims, axis, qmax);
+                for (int c = 0; c < channels; c++) {
+                    assertEquals(maxAbs[c] / qmax, scales[c], 0f);
                 }
+                byte[] expected = new byte[n];
+                for (int i = 0; i < n; i++) {
+                    double v = Math.rint((double) w[i] / scales[(int) ((i / inner) % channels)]);
+                    expected[i] = (byte) Math.max(-qmax, Math.min(qmax, v));
+                }
+                assertArrayEquals(expected, QuantMath.quantizeWeightsInt8(FloatBuffer.wrap(w), dims, axis, scales, qmax));
+                assertArrayEquals(expected, QuantMath.quantizeWeightsInt8(offHeap(w), dims, axis, scales, qmax));
             }
         }
     }
