@@ -249,10 +249,11 @@ public final class QwtOnnx {
                 if (prefix != null) {
                     prefix.attach(floatRunner);
                 }
-                ranges = calibrate(floatRunner, prepared, methods, co, reference, floats, prefix, options.cwac().samples(),
-                        calib, progress);
+                ranges = calibrate(floatRunner, prepared, methods, co, reference, floats, prefix,
+                        options.cwac().samples(), calib, progress);
                 Map<String, QuantizedWeight> rounded = options.quant().effectiveRounding() == WeightRounding.GPTQ
-                        ? GptqRounder.round(prepared, plan.layers(), options.quant(), calib, progress) : results(nearest);
+                        ? GptqRounder.round(prepared, plan.layers(), options.quant(), calib, progress)
+                        : results(nearest);
                 if (options.quant().floatBudget() > 0) {
                     List<Sample> few = new ArrayList<>();
                     for (Sample s : calib) {

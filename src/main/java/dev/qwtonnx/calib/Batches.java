@@ -20,6 +20,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.function.BiConsumer;
+import java.util.function.BiFunction;
 import java.util.function.Function;
 
 /**
@@ -153,8 +154,8 @@ public final class Batches {
      * Runs every sample of {@code data} through {@code runner}, joined in batches of up to
      * {@code maxBatch} (1: one by one), handing each run's outputs to {@code each} with the batch
      * it covers, in the data's order, and stepping {@code progress} once per sample. Up to
-     * {@link OrtRunner#concurrentRuns()} batches run at once, holding together no more samples than
-     * {@code maxBatch} (or one each), and {@code each} runs on the calling
+     * {@link OrtRunner#concurrentRuns()} batches run at once, holding together at most as many
+     * samples as one batch of {@code maxBatch} (or one per run, if more), and {@code each} runs on the calling
      * thread, one batch after another: what it computes does not depend on how many ran at once.
      * Where ORT refuses a joined batch (a graph that fixes the batch to 1 despite a dynamic input)
      * that batch runs sample by sample, and so does the rest.
@@ -187,7 +188,7 @@ public final class Batches {
      */
     public static void run(OrtRunner runner, Iterable<Sample> data, int maxBatch, int flushAt,
             Function<Batch, Sample> inputs, Function<Batch, Collection<String>> outputs,
-            java.util.function.BiFunction<Batch, Map<String, FloatTensor>, Map<String, FloatTensor>> inRun,
+            BiFunction<Batch, Map<String, FloatTensor>, Map<String, FloatTensor>> inRun,
             Progress progress, BiConsumer<Batch, Map<String, FloatTensor>> each) {
         Iterator<Batch> batches = of(data, maxBatch, Math.max(maxBatch, WINDOW), flushAt);
         int inFlight = runner.concurrentRuns();
@@ -250,7 +251,7 @@ public final class Batches {
     /** The passes' runs one after another on the calling thread. */
     private static void runInTurn(OrtRunner runner, Iterator<Batch> batches, Function<Batch, Sample> inputs,
             Function<Batch, Collection<String>> outputs,
-            java.util.function.BiFunction<Batch, Map<String, FloatTensor>, Map<String, FloatTensor>> inRun,
+            BiFunction<Batch, Map<String, FloatTensor>, Map<String, FloatTensor>> inRun,
             Progress progress, BiConsumer<Batch, Map<String, FloatTensor>> each) {
         boolean joinFailed = false;
         while (batches.hasNext()) {
@@ -279,7 +280,7 @@ public final class Batches {
     /** One batch's run, started on {@link #RUNS}. */
     private record Pending(Batch batch, Future<Map<String, FloatTensor>> future) {
         static Pending start(OrtRunner runner, Batch b, Function<Batch, Sample> inputs, Collection<String> outputs,
-                java.util.function.BiFunction<Batch, Map<String, FloatTensor>, Map<String, FloatTensor>> inRun) {
+                BiFunction<Batch, Map<String, FloatTensor>, Map<String, FloatTensor>> inRun) {
             return new Pending(b, RUNS.submit(() -> inRun.apply(b, runner.run(inputs.apply(b), outputs))));
         }
 

@@ -51,9 +51,9 @@ public final class RangeCalibrator {
 
     /**
      * Calibration on a float session the caller made and keeps (it exposes {@code tensors} and
-     * {@code extra}): each run's outputs, the observed tensors and {@code extra}, are also handed
-     * to {@code tap} with the batch they cover — compensation keeps the float activations it
-     * compares with, so that the float model runs once for both.
+     * {@code extra}): each run's {@code extra} outputs are also handed to {@code tap} with the batch
+     * they cover — compensation keeps the float activations it compares with, so that the float
+     * model runs once for both.
      */
     public Map<String, Range> calibrate(OrtRunner runner, Model floatModel, Collection<String> tensors,
             Collection<String> extra, CalibrationSource data, Progress progress,
@@ -66,7 +66,7 @@ public final class RangeCalibrator {
      * {@code extra} fetched, and {@code tap} called, only for the first {@code extraSamples} samples (0: all):
      * copying activations out of ORT that nobody keeps costs time. Those samples are batched among
      * themselves, so that a later pass over them alone finds the same batches, in the same pass as the
-     * others (two passes cost 0.015–0.02 s on MiniLM's 128 sentences: the first drains before the second starts).
+     * others (two passes left no run in flight between them).
      */
     public Map<String, Range> calibrate(OrtRunner runner, Model floatModel, Collection<String> tensors,
             Collection<String> extra, int extraSamples, CalibrationSource data, Progress progress,
@@ -82,9 +82,10 @@ public final class RangeCalibrator {
 
     /**
      * Calibration on the caller's session, each batch also fetching {@code extra} of it (outputs the
-     * session exposes, asked in the data's order) and handed with all its outputs to {@code tap};
-     * with {@code flushAt} > 0, the samples before it are batched among themselves (see
-     * {@link Batches#of(Iterable, int, int, int)}), in the same pass as the others.
+     * session exposes; asked on the threads running the batches, so a function of the batch alone),
+     * which are handed to {@code tap} in the data's order; with {@code flushAt} > 0, the samples
+     * before it are batched among themselves (see {@link Batches#of(Iterable, int, int, int)}), in
+     * the same pass as the others.
      */
     public Map<String, Range> calibrate(OrtRunner runner, Model floatModel, Collection<String> tensors, int flushAt,
             java.util.function.Function<Batches.Batch, Collection<String>> extra, CalibrationSource data,

@@ -454,12 +454,13 @@ public final class Compensator {
             stats.put(l.name(), new ChannelStats[] {new ChannelStats(l.channels()), new ChannelStats(l.channels())});
         }
         // Only what the stage's outputs depend on runs: an early stage runs the start of the model. The float prefix,
-        // where it was made ahead and is the quantized model's, runs on its own session: not in this one.
+        // where it is the quantized model's, is cut: its outputs, handed over by calibration, are inputs here.
         FloatPrefix cut = prefix != null && prefix.usable()
                 && prefix.boundary().equals(FloatPrefix.split(quant.graph(), UnquantizedInputs::quantized).boundary())
                 ? prefix : null;
-        Model sliced = cut == null ? Slice.to(measured, quantOuts) : Slice.between(measured, cut.boundaryTypes(), quantOuts);
-        java.util.function.Function<Batches.Batch, Sample> inputs = cut == null ? Batches.Batch::sample : cut::withBoundary;
+        Model sliced = cut == null ? Slice.to(measured, quantOuts)
+                : Slice.between(measured, cut.boundaryTypes(), quantOuts);
+        Function<Batches.Batch, Sample> inputs = cut == null ? Batches.Batch::sample : cut::withBoundary;
         // The fits measure on the first samples only: two numbers per channel, from rows enough long before the
         // calibration set ends. Batches joined as the calibration joined them find the reference's kept activations.
         CalibrationSource fitted = CalibrationSources.limit(data, options.samples(), null);
@@ -484,7 +485,8 @@ public final class Compensator {
         };
         OrtRunner quantRunner = OrtRunner.forPasses(sliced, List.of());
         try {
-            int batch = Batches.batchable(InputSpecs.of(sliced.graph())) && (cut == null || cut.batchable()) ? maxBatch : 1;
+            int batch = Batches.batchable(InputSpecs.of(sliced.graph())) && (cut == null || cut.batchable())
+                    ? maxBatch : 1;
             progress.start(task, fitted.size());
             Batches.run(quantRunner, fitted, batch, 0, inputs, b -> quantOuts, progress, sum);
             progress.finish();

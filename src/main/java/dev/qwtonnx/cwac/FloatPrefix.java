@@ -171,7 +171,7 @@ public final class FloatPrefix {
         }
     }
 
-    /** Whether the measuring model may join samples along dimension 0 (the prefix's inputs, as the model takes them). */
+    /** Whether measuring batches may join samples along dimension 0 (as the model's own inputs allow). */
     boolean batchable() {
         return batchable;
     }

@@ -55,7 +55,7 @@ final class ResidualTarget {
      * when computed from the quantized graph).
      */
     record WeightResidual(QuantizedWeight rounding, int axis, byte[] values, float[] scales) {
-        /** Whether this residual was taken against the int8 weight {@code wq}, zero point 0, at {@code wScales} along {@code wAxis}. */
+        /** Whether this was taken against the int8 weight {@code wq} (zero point 0) at {@code wScales} along {@code wAxis}. */
         boolean against(TensorProto wq, int wAxis, float[] wScales, float[] zps) {
             if (rounding == null || wAxis != axis || wq.getDataType() != DataType.INT8.code
                     || !Arrays.equals(wScales, rounding.scales())) {
@@ -123,8 +123,8 @@ final class ResidualTarget {
         }
         WeightResidual early = ahead == null ? null : ahead.get();
         WeightResidual r = early != null && early.against(wq, axis, scales, zps) ? early
-                : of(Tensors.floatView(w), dims, axis, Tensors.toHost(wq).bytes(), wq.getDataType() == DataType.UINT8.code,
-                        scales, zps, null);
+                : of(Tensors.floatView(w), dims, axis, Tensors.toHost(wq).bytes(),
+                        wq.getDataType() == DataType.UINT8.code, scales, zps, null);
         if (r == null) {
             return null;
         }
@@ -135,7 +135,7 @@ final class ResidualTarget {
         return new Residual(l, node, floatNode, dims, axis, r.values(), r.scales(), biasError);
     }
 
-    /** R = W − (q − zp)·s per channel along {@code axis}, on int8 at ±{@link #LEVELS}; null past {@link #MAX_STEPS}. */
+    /** R = W − (q − zp)·s per channel along {@code axis}, on int8 at ±{@link #LEVELS}; null past MAX_STEPS. */
     private static WeightResidual of(FloatBuffer w, long[] dims, int axis, ByteBuffer wq, boolean unsigned,
             float[] scales, float[] zps, QuantizedWeight rounding) {
         int channels = scales.length;

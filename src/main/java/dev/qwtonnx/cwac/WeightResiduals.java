@@ -35,12 +35,13 @@ public final class WeightResiduals {
      * copies), from its float weight in {@code prepared} and its rounding in {@code rounded} (a
      * layer without one is left to the compensator).
      */
-    public static WeightResiduals ahead(Model prepared, List<LayerPlan> layers, Map<String, Supplier<QuantizedWeight>> rounded,
-            CwacOptions options, AheadTasks ahead) {
+    public static WeightResiduals ahead(Model prepared, List<LayerPlan> layers,
+            Map<String, Supplier<QuantizedWeight>> rounded, CwacOptions options, AheadTasks ahead) {
         if (options.method() == CwacOptions.Method.NONE || !Compensator.measuresResiduals(prepared.serializedSize())) {
             return NONE;
         }
-        Set<String> global = Compensator.globalTargets(prepared.graph(), layers, LayerPlan::name, LayerPlan::input, options);
+        Set<String> global = Compensator.globalTargets(prepared.graph(), layers, LayerPlan::name, LayerPlan::input,
+                options);
         Map<String, TensorProto> initializers = new HashMap<>();
         for (TensorProto t : prepared.graph().getInitializerList()) {
             initializers.put(t.getName(), t);
@@ -56,7 +57,8 @@ public final class WeightResiduals {
             out.put(l.name(), ahead.submit(() -> {
                 QuantizedWeight q = rounding.get();
                 try {
-                    return q == null ? null : ResidualTarget.of(Tensors.floatView(w), Tensors.dims(w), l.weightAxis(), q);
+                    return q == null ? null
+                            : ResidualTarget.of(Tensors.floatView(w), Tensors.dims(w), l.weightAxis(), q);
                 } catch (RuntimeException e) {
                     return null; // the compensator computes it again from the graph and reports what is wrong
                 }
