@@ -243,6 +243,10 @@ public final class QwtOnnx {
             Map<String, Supplier<QuantizedWeight>> nearest = QdqQuantizer.roundAhead(prepared, plan.layers(),
                     options.quant(), ahead);
             WeightResiduals residuals = WeightResiduals.ahead(prepared, plan.layers(), nearest, options.cwac(), ahead);
+            // ORT's native libraries are unpacked from its jar first: inflating them holds the JVM's GC locker again
+            // and again, and near the heap's limit the thread ahead, allocating meanwhile, made the JVM print a warning
+            // beside the one-line out-of-memory message.
+            ai.onnxruntime.OrtEnvironment.getEnvironment();
             ahead.start();
             try (OrtRunner floatRunner = OrtRunner.forPasses(prepared, exposed);
                     FloatReference floats = FloatReference.on(floatRunner, reference)) {
