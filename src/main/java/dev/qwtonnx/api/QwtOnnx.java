@@ -1,6 +1,7 @@
 package dev.qwtonnx.api;
 
 import dev.qwtonnx.QwtException;
+import dev.qwtonnx.calib.Batches;
 import dev.qwtonnx.calib.CalibOptions;
 import dev.qwtonnx.calib.OrtRunner;
 import dev.qwtonnx.calib.Progress;
@@ -302,10 +303,12 @@ public final class QwtOnnx {
             CalibOptions co, List<String> reference, FloatReference floats, FloatPrefix prefix, int samples,
             CalibrationSource calib, Progress progress) {
         int flushAt = reference.isEmpty() || samples == 0 || samples >= calib.size() ? 0 : samples;
+        java.util.function.Predicate<Batches.Batch> keepsReference = b -> !reference.isEmpty()
+                && (flushAt == 0 || b.ordinals().get(0) < flushAt);
         return new RangeCalibrator(t -> co.observer(methods.get(t)), co.batch()).calibrate(floatRunner, prepared,
                 methods.keySet(), flushAt, b -> {
                     List<String> extra = new ArrayList<>();
-                    if (!reference.isEmpty() && (flushAt == 0 || b.ordinals().get(0) < flushAt)) {
+                    if (keepsReference.test(b)) {
                         extra.addAll(reference);
                     }
                     if (prefix != null && prefix.wants(b.ordinals().get(0))) {
@@ -313,7 +316,7 @@ public final class QwtOnnx {
                     }
                     return extra;
                 }, calib, progress, (b, out) -> {
-                    if (!reference.isEmpty() && (flushAt == 0 || b.ordinals().get(0) < flushAt)) {
+                    if (keepsReference.test(b)) {
                         floats.offer(b, out);
                     }
                     if (prefix != null) {

@@ -90,7 +90,12 @@ public final class OrtRunner implements AutoCloseable {
      * whose activations may be large too.
      */
     public int concurrentRuns() {
-        return modelBytes >= OrtSessions.IN_MEMORY_FROM ? 1 : intraOpThreads();
+        return memoryBound() ? 1 : intraOpThreads();
+    }
+
+    /** Whether the session is over a model of {@link OrtSessions#IN_MEMORY_FROM} or more (the memory-bound path). */
+    private boolean memoryBound() {
+        return modelBytes >= OrtSessions.IN_MEMORY_FROM;
     }
 
     static String firstLine(String s) {
@@ -222,7 +227,7 @@ public final class OrtRunner implements AutoCloseable {
      * session must not coexist with them.
      */
     public void closeInBackground() {
-        if (modelBytes >= OrtSessions.IN_MEMORY_FROM) {
+        if (memoryBound()) {
             close();
             return;
         }

@@ -40,8 +40,8 @@ public final class FloatPrefix {
     private final int keep;
     private final boolean batchable;
     private final long budgetBytes;
-    private final Map<String, Map<String, float[]>> kept = new HashMap<>();
-    private final Map<String, long[]> shapes = new HashMap<>();
+    /** By sample ({@link FloatReference#sampleKey}), its boundary tensors, dimension 0 of each 1. */
+    private final Map<String, Map<String, FloatTensor>> kept = new HashMap<>();
     private long keptBytes;
     private OrtRunner runner;
     private boolean usable;
@@ -150,7 +150,7 @@ public final class FloatPrefix {
             if (b.ordinals().get(i) >= keep) {
                 continue;
             }
-            Map<String, float[]> mine = new LinkedHashMap<>();
+            Map<String, FloatTensor> mine = new LinkedHashMap<>();
             long bytes = 0;
             for (String t : boundary) {
                 FloatTensor y = out.get(t);
@@ -158,14 +158,14 @@ public final class FloatPrefix {
                     return; // not given, or not joined along dimension 0: computed again when asked for
                 }
                 int per = y.data().length / b.count();
-                mine.put(t, b.count() == 1 ? y.data() : Arrays.copyOfRange(y.data(), i * per, (i + 1) * per));
                 long[] shape = y.shape().clone();
                 shape[0] = 1;
-                shapes.putIfAbsent(t + "#" + key(b, i), shape);
+                mine.put(t, b.count() == 1 ? y : new FloatTensor(Arrays.copyOfRange(y.data(), i * per, (i + 1) * per),
+                        shape));
                 bytes += 4L * per;
             }
             if (keptBytes + bytes <= budgetBytes) {
-                kept.put(key(b, i), mine);
+                kept.put(FloatReference.sampleKey(b, i), mine);
                 keptBytes += bytes;
             }
         }
@@ -203,36 +203,27 @@ public final class FloatPrefix {
     private Map<String, HostTensor> joinedKept(Batches.Batch b) {
         Map<String, HostTensor> out = new LinkedHashMap<>();
         for (String t : boundary) {
-            float[][] parts = new float[b.count()][];
+            FloatTensor[] parts = new FloatTensor[b.count()];
             int total = 0;
-            long[] shape = null;
             for (int i = 0; i < b.count(); i++) {
-                Map<String, float[]> k = kept.get(key(b, i));
-                long[] s = shapes.get(t + "#" + key(b, i));
-                if (k == null || s == null || shape != null && !Arrays.equals(Arrays.copyOfRange(s, 1, s.length),
-                        Arrays.copyOfRange(shape, 1, shape.length))) {
-                    return null;
+                Map<String, FloatTensor> k = kept.get(FloatReference.sampleKey(b, i));
+                parts[i] = k == null ? null : k.get(t);
+                if (parts[i] == null || !Arrays.equals(parts[i].shape(), parts[0].shape())) {
+                    return null; // not kept, or of another shape than the batch's first (joined otherwise)
                 }
-                shape = s;
-                parts[i] = k.get(t);
-                total += parts[i].length;
+                total += parts[i].data().length;
             }
-            float[] data = parts.length == 1 ? parts[0] : new float[total];
+            float[] data = parts.length == 1 ? parts[0].data() : new float[total];
             if (parts.length > 1) {
-                for (int i = 0, at = 0; i < parts.length; at += parts[i].length, i++) {
-                    System.arraycopy(parts[i], 0, data, at, parts[i].length);
+                for (int i = 0, at = 0; i < parts.length; at += parts[i].data().length, i++) {
+                    System.arraycopy(parts[i].data(), 0, data, at, parts[i].data().length);
                 }
             }
-            long[] joinedShape = shape.clone();
-            joinedShape[0] = b.count();
-            out.put(t, HostTensor.ofFloats(joinedShape, data));
+            long[] shape = parts[0].shape().clone();
+            shape[0] = b.count();
+            out.put(t, HostTensor.ofFloats(shape, data));
         }
         return out;
-    }
-
-    /** A sample by position and id: a source that gives its samples in another order the second time misses. */
-    private static String key(Batches.Batch b, int part) {
-        return b.ordinals().get(part) + ":" + b.parts().get(part).id();
     }
 
     /** The element types of the boundary tensors (ONNX codes): all float where the prefix is usable. */

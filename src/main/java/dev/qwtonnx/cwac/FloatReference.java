@@ -109,9 +109,14 @@ public final class FloatReference implements AutoCloseable {
     private static List<String> key(Batches.Batch batch) {
         List<String> key = new ArrayList<>(batch.count());
         for (int i = 0; i < batch.count(); i++) {
-            key.add(batch.ordinals().get(i) + ":" + batch.parts().get(i).id());
+            key.add(sampleKey(batch, i));
         }
         return key;
+    }
+
+    /** Part {@code i} of a batch by position and id (see {@link #key}). */
+    static String sampleKey(Batches.Batch batch, int i) {
+        return batch.ordinals().get(i) + ":" + batch.parts().get(i).id();
     }
 
     /** Bytes of activations kept. */
