@@ -1,6 +1,7 @@
 package dev.qwtonnx.api;
 
 import dev.qwtonnx.QwtException;
+import dev.qwtonnx.Version;
 import dev.qwtonnx.calib.Batches;
 import dev.qwtonnx.calib.CalibOptions;
 import dev.qwtonnx.calib.OrtRunner;
@@ -60,7 +61,7 @@ import java.util.function.Supplier;
  * </pre>
  */
 public final class QwtOnnx {
-    public static final String TOOL = "qwt-onnx";
+    public static final String TOOL = Version.TOOL;
 
     private QwtOnnx() {
     }
@@ -460,7 +461,6 @@ public final class QwtOnnx {
     }
 
     public static String version() {
-        String v = QwtOnnx.class.getPackage().getImplementationVersion();
-        return v == null ? "dev" : v;
+        return Version.version();
     }
 }

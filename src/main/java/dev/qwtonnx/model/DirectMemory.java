@@ -11,7 +11,7 @@ import java.nio.ByteBuffer;
  * of a big model would add its copy). Uses {@code sun.misc.Unsafe.invokeCleaner} (module
  * jdk.unsupported, as Netty and Lucene do); where it is missing, freeing is left to the collector.
  */
-final class DirectMemory {
+public final class DirectMemory {
     private static final Object UNSAFE;
     private static final Method INVOKE_CLEANER;
 
@@ -35,7 +35,7 @@ final class DirectMemory {
     }
 
     /** Frees the buffer's memory now; it must not be used afterwards (nor any view of it). */
-    static void free(ByteBuffer b) {
+    public static void free(ByteBuffer b) {
         if (INVOKE_CLEANER == null || !b.isDirect()) {
             return;
         }
@@ -47,7 +47,7 @@ final class DirectMemory {
     }
 
     /** Whether {@link #free} frees at once (false: the collector will). */
-    static boolean freesAtOnce() {
+    public static boolean freesAtOnce() {
         return INVOKE_CLEANER != null;
     }
 }

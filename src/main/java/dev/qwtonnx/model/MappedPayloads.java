@@ -13,9 +13,9 @@ import java.util.concurrent.ConcurrentHashMap;
  * so a session over it can have ONNX Runtime read (and map) the same bytes from the same file
  * instead of being handed a copy. Held weakly: a payload no model uses any more is forgotten.
  */
-final class MappedPayloads {
+public final class MappedPayloads {
     /** A mapped payload's place in its file (a real path). */
-    record Source(Path file, long offset, long length) {
+    public record Source(Path file, long offset, long length) {
     }
 
     private static final ReferenceQueue<ByteString> GONE = new ReferenceQueue<>();
@@ -30,7 +30,7 @@ final class MappedPayloads {
     }
 
     /** The file the payload was mapped from, or null when it was not (or is no longer known). */
-    static Source source(ByteString payload) {
+    public static Source source(ByteString payload) {
         expunge();
         return SOURCES.get(new Key(payload, null));
     }

@@ -13,7 +13,8 @@ import dev.qwtonnx.onnx.TensorProto;
  *
  * <p>Large payloads read from external data are memory-mapped ByteStrings, so a model whose weights
  * total more than protobuf's 2 GB limit can be held and transformed; it is just never serialized
- * whole. {@link ModelIO#save} and {@link OrtSessions} move large tensors out of the message.
+ * whole. {@link ModelIO#save} and {@link dev.qwtonnx.ort.OrtSessions} move large tensors out of the
+ * message.
  */
 public final class Model {
     /** The default ONNX operator domain, which files spell as "" or "ai.onnx". */

@@ -7,6 +7,7 @@ import dev.qwtonnx.model.HostTensor;
 import dev.qwtonnx.model.Model;
 import dev.qwtonnx.model.NameAuthority;
 import dev.qwtonnx.model.Nodes;
+import dev.qwtonnx.model.TensorFacts;
 import dev.qwtonnx.model.Tensors;
 import dev.qwtonnx.onnx.AttributeProto;
 import dev.qwtonnx.onnx.GraphProto;

@@ -59,14 +59,14 @@ public final class QdqQuantizer implements Pass {
      * Submits to {@code ahead} the rounding to nearest of each layer's weight in {@code prepared}, as
      * this pass rounds it: it depends on the weights alone, so it can run while calibration does. None
      * for GPTQ (its rounding needs the calibration data) or for a model of
-     * {@link dev.qwtonnx.model.OrtSessions#IN_MEMORY_FROM} or more (its int8 weights are made one
+     * {@link dev.qwtonnx.ort.OrtSessions#IN_MEMORY_FROM} or more (its int8 weights are made one
      * at a time, by the pass). A rounding that fails gives null: the pass rounds that weight again
      * and reports what is wrong.
      */
     public static Map<String, Supplier<QuantizedWeight>> roundAhead(Model prepared, List<LayerPlan> layers,
             QuantOptions options, AheadTasks ahead) {
         if (options.effectiveRounding() == WeightRounding.GPTQ
-                || prepared.serializedSize() >= dev.qwtonnx.model.OrtSessions.IN_MEMORY_FROM) {
+                || prepared.serializedSize() >= dev.qwtonnx.ort.OrtSessions.IN_MEMORY_FROM) {
             return Map.of();
         }
         Map<String, TensorProto> initializers = new HashMap<>();

@@ -2,7 +2,7 @@ package dev.qwtonnx.verify;
 
 import ai.onnxruntime.OrtEnvironment;
 import dev.qwtonnx.QwtException;
-import dev.qwtonnx.api.QwtOnnx;
+import dev.qwtonnx.Version;
 import dev.qwtonnx.calib.Progress;
 import dev.qwtonnx.calib.data.CalibrationSource;
 import dev.qwtonnx.cwac.ChannelFit;
@@ -12,6 +12,7 @@ import dev.qwtonnx.model.ModelIO;
 import dev.qwtonnx.onnx.NodeProto;
 import dev.qwtonnx.onnx.StringStringEntryProto;
 import dev.qwtonnx.onnx.ValueInfoProto;
+import dev.qwtonnx.ort.OrtKernels;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -125,7 +126,7 @@ public final class Verifier {
         Report.Cost cost = new Report.Cost(fBytes, qBytes, (double) qBytes / fBytes, options.runs(), latencySample, fl, ql,
                 fl == null ? null : Double.valueOf(fl.medianMs() / ql.medianMs()), nodesAdded);
 
-        return new Report(Report.SCHEMA_VERSION, QwtOnnx.TOOL + " " + QwtOnnx.version(),
+        return new Report(Report.SCHEMA_VERSION, Version.TOOL + " " + Version.version(),
                 modelFile(floatSubject, fBytes), modelFile(quantSubject, qBytes),
                 new Report.DataSet(dataSource, data.size()), provenance(q, run), outputs,
                 new Report.Layers(found.size(), matched.matched().size(), layers, unmatched), runtime, cost,

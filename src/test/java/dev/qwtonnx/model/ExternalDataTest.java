@@ -14,6 +14,7 @@ import dev.qwtonnx.onnx.GraphProto;
 import dev.qwtonnx.onnx.ModelProto;
 import dev.qwtonnx.onnx.StringStringEntryProto;
 import dev.qwtonnx.onnx.TensorProto;
+import dev.qwtonnx.ort.OrtSessions;
 import dev.qwtonnx.testutil.OrtTestSupport;
 import dev.qwtonnx.testutil.TestModels;
 import java.io.IOException;

@@ -15,6 +15,7 @@ import dev.qwtonnx.model.Nodes;
 import dev.qwtonnx.model.Tensors;
 import dev.qwtonnx.onnx.NodeProto;
 import dev.qwtonnx.onnx.TensorProto;
+import dev.qwtonnx.ort.OrtKernels;
 import dev.qwtonnx.testutil.TestModels;
 import java.util.List;
 import org.junit.jupiter.api.BeforeAll;

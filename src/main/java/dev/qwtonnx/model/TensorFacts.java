@@ -1,8 +1,5 @@
-package dev.qwtonnx.prepare;
+package dev.qwtonnx.model;
 
-import dev.qwtonnx.model.Model;
-import dev.qwtonnx.model.Nodes;
-import dev.qwtonnx.model.Tensors;
 import dev.qwtonnx.onnx.AttributeProto;
 import dev.qwtonnx.onnx.GraphProto;
 import dev.qwtonnx.onnx.NodeProto;
@@ -118,7 +115,8 @@ public final class TensorFacts {
         return get(name).rank();
     }
 
-    int elemType(String name) {
+    /** The tensor's element type (a TensorProto.DataType code), or 0 where it is not known. */
+    public int elemType(String name) {
         return get(name).elemType;
     }
 

@@ -1,9 +1,7 @@
-package dev.qwtonnx.prepare;
+package dev.qwtonnx.model;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import dev.qwtonnx.model.Nodes;
-import dev.qwtonnx.model.Tensors;
 import dev.qwtonnx.onnx.GraphProto;
 import dev.qwtonnx.onnx.TensorProto;
 import dev.qwtonnx.onnx.TensorShapeProto;

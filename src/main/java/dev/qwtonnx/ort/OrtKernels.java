@@ -1,11 +1,10 @@
-package dev.qwtonnx.verify;
+package dev.qwtonnx.ort;
 
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
 import dev.qwtonnx.QwtException;
 import dev.qwtonnx.model.Model;
 import dev.qwtonnx.model.ModelIO;
-import dev.qwtonnx.model.OrtSessions;
 import dev.qwtonnx.model.PendingFiles;
 import dev.qwtonnx.onnx.NodeProto;
 import java.io.IOException;

@@ -1,4 +1,4 @@
-package dev.qwtonnx.model;
+package dev.qwtonnx.ort;
 
 import ai.onnxruntime.OnnxJavaType;
 import ai.onnxruntime.OnnxTensor;
@@ -7,6 +7,11 @@ import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
 import com.google.protobuf.CodedOutputStream;
+import dev.qwtonnx.model.DirectMemory;
+import dev.qwtonnx.model.ExternalData;
+import dev.qwtonnx.model.MappedPayloads;
+import dev.qwtonnx.model.Model;
+import dev.qwtonnx.model.Tensors;
 import dev.qwtonnx.onnx.GraphProto;
 import dev.qwtonnx.onnx.ModelProto;
 import dev.qwtonnx.onnx.StringStringEntryProto;

@@ -1,0 +1,59 @@
+package dev.qwtonnx;
+
+import static com.tngtech.archunit.library.Architectures.layeredArchitecture;
+import static com.tngtech.archunit.library.dependencies.SlicesRuleDefinition.slices;
+
+import com.tngtech.archunit.core.importer.ImportOption;
+import com.tngtech.archunit.junit.AnalyzeClasses;
+import com.tngtech.archunit.junit.ArchTest;
+import com.tngtech.archunit.lang.ArchRule;
+
+/**
+ * The package layers of the main code, top to bottom: a package may import only the packages
+ * below it, so that a reader can understand each layer knowing only the ones beneath, and a change
+ * low down cannot be undone by a call back from above. The root package (QwtException, Version)
+ * sits below every layer; the generated ONNX protobuf classes ({@code onnx}) are the lowest layer.
+ */
+@AnalyzeClasses(packages = "dev.qwtonnx", importOptions = ImportOption.DoNotIncludeTests.class)
+class ArchitectureTest {
+    @ArchTest
+    static final ArchRule LAYERS = layeredArchitecture().consideringOnlyDependenciesInLayers()
+            // "run" (the stage list and its runner) may not exist yet; every other layer must.
+            .optionalLayer("run").definedBy("dev.qwtonnx.run..")
+            .layer("cli").definedBy("dev.qwtonnx.cli..")
+            .layer("api").definedBy("dev.qwtonnx.api..")
+            .layer("verify").definedBy("dev.qwtonnx.verify..")
+            .layer("cwac").definedBy("dev.qwtonnx.cwac..")
+            .layer("quant").definedBy("dev.qwtonnx.quant..")
+            .layer("calib").definedBy("dev.qwtonnx.calib..")
+            .layer("prepare").definedBy("dev.qwtonnx.prepare..")
+            .layer("pass").definedBy("dev.qwtonnx.pass..")
+            .layer("ort").definedBy("dev.qwtonnx.ort..")
+            .layer("model").definedBy("dev.qwtonnx.model..")
+            .layer("onnx").definedBy("dev.qwtonnx.onnx..")
+            .layer("root").definedBy("dev.qwtonnx")
+
+            .whereLayer("cli").mayNotBeAccessedByAnyLayer()
+            .whereLayer("api").mayOnlyBeAccessedByLayers("cli")
+            .whereLayer("run").mayOnlyBeAccessedByLayers("cli", "api")
+            .whereLayer("verify").mayOnlyBeAccessedByLayers("cli", "api", "run")
+            .whereLayer("cwac").mayOnlyBeAccessedByLayers("cli", "api", "run", "verify")
+            .whereLayer("quant").mayOnlyBeAccessedByLayers("cli", "api", "run", "verify", "cwac")
+            .whereLayer("calib").mayOnlyBeAccessedByLayers("cli", "api", "run", "verify", "cwac", "quant")
+            .whereLayer("prepare").mayOnlyBeAccessedByLayers("cli", "api", "run", "verify", "cwac", "quant",
+                    "calib")
+            .whereLayer("pass").mayOnlyBeAccessedByLayers("cli", "api", "run", "verify", "cwac", "quant", "calib",
+                    "prepare")
+            .whereLayer("ort").mayOnlyBeAccessedByLayers("cli", "api", "run", "verify", "cwac", "quant", "calib",
+                    "prepare", "pass")
+            .whereLayer("model").mayOnlyBeAccessedByLayers("cli", "api", "run", "verify", "cwac", "quant",
+                    "calib", "prepare", "pass", "ort")
+            .whereLayer("onnx").mayOnlyBeAccessedByLayers("cli", "api", "run", "verify", "cwac", "quant", "calib",
+                    "prepare", "pass", "ort", "model")
+            .whereLayer("root").mayOnlyBeAccessedByLayers("cli", "api", "run", "verify", "cwac", "quant", "calib",
+                    "prepare", "pass", "ort", "model", "onnx");
+
+    /** A subpackage (calib.data) belongs to its package's slice. */
+    @ArchTest
+    static final ArchRule NO_CYCLES = slices().matching("dev.qwtonnx.(*)..").should().beFreeOfCycles();
+}
