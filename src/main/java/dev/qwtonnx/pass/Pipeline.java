@@ -24,8 +24,25 @@ public final class Pipeline {
         return passes;
     }
 
+    /** The model the passes made and every rejection they returned, in the order the passes ran. */
+    public record Result(Model model, List<Rejection> rejections) {
+        public Result {
+            rejections = List.copyOf(rejections);
+        }
+    }
+
+    /** Runs the passes and returns the model they made; the rejections go to {@code log} only. */
     public Model run(Model model, Consumer<String> log) {
+        return apply(model, log).model();
+    }
+
+    /**
+     * Runs the passes; {@code log} (may be null) gets a line per pass and then one per rejection of
+     * that pass, as {@code PASS: left SUBJECT: REASON}.
+     */
+    public Result apply(Model model, Consumer<String> log) {
         List<String> ran = new ArrayList<>();
+        List<Rejection> rejections = new ArrayList<>();
         Model current = model;
         for (Pass p : passes) {
             PassResult r;
@@ -44,10 +61,12 @@ public final class Pipeline {
             }
             if (log != null) {
                 log.accept(p.name() + (r.changed() ? ": changed" : ": no change"));
+                r.rejections().forEach(x -> log.accept(x.toString()));
             }
+            rejections.addAll(r.rejections());
             ran.add(p.name());
             current = r.model();
         }
-        return current;
+        return new Result(current, rejections);
     }
 }

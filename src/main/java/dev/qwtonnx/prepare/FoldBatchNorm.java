@@ -8,6 +8,7 @@ import dev.qwtonnx.onnx.NodeProto;
 import dev.qwtonnx.onnx.TensorProto;
 import dev.qwtonnx.pass.Pass;
 import dev.qwtonnx.pass.PassResult;
+import dev.qwtonnx.pass.Rejection;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -29,28 +30,21 @@ public final class FoldBatchNorm implements Pass {
     public PassResult run(Model model) {
         GraphEditor g = new GraphEditor(model.graph());
         boolean changed = false;
+        List<Rejection> rejections = new ArrayList<>();
         for (NodeProto bn : g.nodesSnapshot()) {
-            if (isBatchNorm(bn) && rejection(g, bn) == null) {
+            if (!isBatchNorm(bn)) {
+                continue;
+            }
+            String why = rejection(g, bn);
+            if (why != null) {
+                rejections.add(new Rejection(NAME, Nodes.describe(bn), why));
+            } else {
                 fold(g, g.producer(bn.getInput(0)), bn);
                 changed = true;
             }
         }
-        return changed ? PassResult.changed(model.withGraph(g.build())) : PassResult.unchanged(model);
-    }
-
-    /** Why each BatchNormalization of the model would stay unfolded (for verbose logs and reports). */
-    public static List<String> rejections(Model model) {
-        GraphEditor g = new GraphEditor(model.graph());
-        List<String> out = new ArrayList<>();
-        for (NodeProto bn : g.nodes()) {
-            if (isBatchNorm(bn)) {
-                String why = rejection(g, bn);
-                if (why != null) {
-                    out.add(Nodes.describe(bn) + " stays: " + why);
-                }
-            }
-        }
-        return out;
+        return changed ? PassResult.changed(model.withGraph(g.build()), rejections)
+                : PassResult.unchanged(model, rejections);
     }
 
     private static boolean isBatchNorm(NodeProto n) {

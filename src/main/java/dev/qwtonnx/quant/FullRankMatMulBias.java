@@ -2,6 +2,7 @@ package dev.qwtonnx.quant;
 
 import dev.qwtonnx.model.GraphEditor;
 import dev.qwtonnx.model.Model;
+import dev.qwtonnx.model.Nodes;
 import dev.qwtonnx.model.Tensors;
 import dev.qwtonnx.onnx.NodeProto;
 import dev.qwtonnx.onnx.TensorProto;
@@ -10,8 +11,12 @@ import dev.qwtonnx.onnx.ValueInfoProto;
 import dev.qwtonnx.ort.OrtKernels;
 import dev.qwtonnx.pass.Pass;
 import dev.qwtonnx.pass.PassResult;
+import dev.qwtonnx.pass.Rejection;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
@@ -25,6 +30,9 @@ import java.util.Set;
  * <p>Which MatMuls ORT takes is asked of ORT itself (its optimized graph), and only those biases
  * change: a [N] bias elsewhere lets ORT fuse Add + Gelu into BiasGelu, which a full-rank one would
  * block. Nodes are untouched; only bias initializers change shape.
+ *
+ * <p>Each MatMul with a quantized weight that the pass leaves as it is comes back in the result
+ * as a {@link Rejection} saying which check it failed.
  */
 public final class FullRankMatMulBias implements Pass {
     public static final String NAME = "full-rank-matmul-bias";
@@ -37,40 +45,100 @@ public final class FullRankMatMulBias implements Pass {
     @Override
     public PassResult run(Model model) {
         GraphEditor g = new GraphEditor(model.graph());
-        // Weight DequantizeLinear output → the bias initializer of the Add after its MatMul.
-        Map<String, String> biasByWeight = new HashMap<>();
+        List<Rejection> rejections = new ArrayList<>();
+        // Weight DequantizeLinear output → the MatMul reading it. ORT's optimized graph is a model of its own; the
+        // names of the values it keeps (here the weight its Gemm reads) are the only link between its nodes and ours.
+        Map<String, NodeProto> byWeight = new LinkedHashMap<>();
+        Map<NodeProto, String> biasOf = new HashMap<>();
         for (NodeProto n : g.nodes()) {
             NodeProto wdq = n.getOpType().equals("MatMul") && n.getInputCount() == 2 ? g.producer(n.getInput(1)) : null;
-            TensorProto w = wdq != null && wdq.getOpType().equals("DequantizeLinear")
-                    ? g.initializer(wdq.getInput(0)) : null;
-            LayerMatcher.BiasAdd bias = w == null || w.getDimsCount() != 2 ? null
-                    : LayerMatcher.biasAdd(g, n.getOutput(0), w.getDims(1));
-            if (bias != null && g.initializer(bias.constant()).getDimsCount() == 1) {
-                biasByWeight.put(n.getInput(1), bias.constant());
+            if (wdq == null || !wdq.getOpType().equals("DequantizeLinear")) {
+                continue; // not a MatMul with a quantized weight: not looked at
             }
+            TensorProto w = g.initializer(wdq.getInput(0));
+            if (w == null || w.getDimsCount() != 2) {
+                rejections.add(reject(n, "its weight is not a constant 2-D tensor"));
+                continue;
+            }
+            LayerMatcher.BiasAdd bias = LayerMatcher.biasAdd(g, n.getOutput(0), w.getDims(1));
+            if (bias == null) {
+                rejections.add(reject(n, Int32MatMulBias.noBiasAdd(g, n.getOutput(0), w.getDims(1))));
+                continue;
+            }
+            int biasRank = g.initializer(bias.constant()).getDimsCount();
+            if (biasRank != 1) {
+                rejections.add(reject(n, "its bias '" + bias.constant() + "' has rank " + biasRank
+                        + " already (only a [N] bias is changed)"));
+                continue;
+            }
+            NodeProto earlier = byWeight.put(n.getInput(1), n);
+            if (earlier != null) {
+                rejections.add(reject(earlier, Nodes.describe(n) + " reads the same weight"));
+            }
+            biasOf.put(n, bias.constant());
         }
-        if (biasByWeight.isEmpty() || !anyFullyStaticInput(model)) {
-            return PassResult.unchanged(model); // MatMulAddFusion needs a static input shape
+        if (!byWeight.isEmpty() && !anyFullyStaticInput(model)) {
+            for (NodeProto n : byWeight.values()) {
+                rejections.add(reject(n, "no graph input has a fully static shape, which ORT's MatMulAddFusion needs"
+                        + " to reshape a MatMul's input around a Gemm"));
+            }
+            return PassResult.unchanged(model, rejections);
+        }
+        if (byWeight.isEmpty()) {
+            return PassResult.unchanged(model, rejections);
         }
         Model optimized = OrtKernels.optimized(model);
         GraphEditor o = new GraphEditor(optimized.graph());
+        Set<NodeProto> seen = new HashSet<>();
+        Set<NodeProto> twoD = new HashSet<>();
+        Set<String> rewritten = new HashSet<>();
         Set<String> done = new HashSet<>();
         boolean changed = false;
         for (NodeProto gemm : o.nodes()) {
-            String bias = gemm.getOpType().equals("Gemm") && gemm.getInputCount() >= 2
-                    ? biasByWeight.get(gemm.getInput(1)) : null;
-            int rank = bias == null ? -1 : outputRank(o, gemm);
-            if (rank < 3 || !done.add(bias) || g.useCount(bias) != 1) {
-                continue; // not one of ours, not reshaped by the fusion, or a bias others read too
+            NodeProto n = gemm.getOpType().equals("Gemm") && gemm.getInputCount() >= 2
+                    ? byWeight.get(gemm.getInput(1)) : null;
+            if (n == null) {
+                continue; // not one of ours
+            }
+            seen.add(n);
+            String bias = biasOf.get(n);
+            int rank = outputRank(o, gemm);
+            if (rank < 3) {
+                twoD.add(n); // not reshaped by the fusion
+                continue;
+            }
+            if (!done.add(bias) || g.useCount(bias) != 1) {
+                continue; // already reshaped, or a bias others read too (reported below)
             }
             TensorProto b = g.initializer(bias);
             long[] dims = new long[rank];
             java.util.Arrays.fill(dims, 1);
             dims[rank - 1] = Tensors.dims(b)[0];
             g.putInitializer(Tensors.floatTensor(bias, dims, Tensors.floats(b)));
+            rewritten.add(bias);
             changed = true;
         }
-        return changed ? PassResult.changed(model.withGraph(g.build())) : PassResult.unchanged(model);
+        for (NodeProto n : byWeight.values()) {
+            String bias = biasOf.get(n);
+            if (rewritten.contains(bias)) {
+                continue;
+            }
+            if (!seen.contains(n)) {
+                rejections.add(reject(n, "ORT's optimized graph has no float Gemm reading its weight, so its [N] bias"
+                        + " needs no change"));
+            } else if (twoD.contains(n)) {
+                rejections.add(reject(n, "ORT makes a Gemm of it on its input as it is, not reshaped ("
+                        + Int32MatMulBias.NAME + "'s case)"));
+            } else if (g.useCount(bias) != 1) {
+                rejections.add(reject(n, "its bias '" + bias + "' is also read by another node"));
+            }
+        }
+        return changed ? PassResult.changed(model.withGraph(g.build()), rejections)
+                : PassResult.unchanged(model, rejections);
+    }
+
+    private static Rejection reject(NodeProto matMul, String why) {
+        return new Rejection(NAME, Nodes.describe(matMul), why);
     }
 
     /** The rank ORT's fusion restores after its Gemm: the length of the shape its output Reshape takes. */

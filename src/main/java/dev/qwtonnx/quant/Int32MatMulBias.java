@@ -10,8 +10,11 @@ import dev.qwtonnx.onnx.TensorProto;
 import dev.qwtonnx.ort.OrtKernels;
 import dev.qwtonnx.pass.Pass;
 import dev.qwtonnx.pass.PassResult;
-import java.util.HashMap;
+import dev.qwtonnx.pass.Rejection;
+import java.util.ArrayList;
 import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
@@ -28,6 +31,9 @@ import java.util.Set;
  * {@link FullRankMatMulBias}'s. ORT is not asked where every candidate's input is known to have
  * another rank (MiniLM's [batch, seq, hidden]). Only the bias changes: its Add reads the new
  * DequantizeLinear instead of the float constant.
+ *
+ * <p>Each MatMul with a quantized weight that the pass leaves as it is comes back in the result
+ * as a {@link Rejection} saying which check it failed.
  */
 public final class Int32MatMulBias implements Pass {
     public static final String NAME = "int32-matmul-bias";
@@ -41,31 +47,58 @@ public final class Int32MatMulBias implements Pass {
     private record Candidate(NodeProto matMul, NodeProto xdq, NodeProto wdq, LayerMatcher.BiasAdd bias) {
     }
 
+    /** A candidate, or why the MatMul is not one (null for a node this pass does not look at). */
+    private record Match(Candidate candidate, String rejection) {
+        static Match of(Candidate c) {
+            return new Match(c, null);
+        }
+
+        static Match rejected(String why) {
+            return new Match(null, why);
+        }
+    }
+
     @Override
     public PassResult run(Model model) {
         GraphEditor g = new GraphEditor(model.graph());
         TensorFacts facts = TensorFacts.of(model.graph());
-        Map<String, Candidate> byWeight = new HashMap<>();
-        boolean mayBeGemm = false;
+        // Keyed by the two values the MatMul reads, activation and weight: ORT's Gemm reads the same two when it
+        // takes the MatMul as it is (its input not reshaped). ORT's optimized graph is a model of its own, linked
+        // to ours only by names: the values it keeps keep theirs, while a fused node gets a generated one (the
+        // MatMul's name + "/MatMulAddFusion", suffixed when taken).
+        Map<List<String>, Candidate> byInputs = new LinkedHashMap<>();
+        List<Rejection> rejections = new ArrayList<>();
         for (NodeProto n : g.nodes()) {
-            Candidate c = candidate(g, n);
-            if (c != null) {
-                byWeight.put(n.getInput(1), c);
-                int rank = facts.rank(n.getInput(0));
-                mayBeGemm |= rank < 0 || rank == 2;
+            Match m = candidate(g, n);
+            if (m == null) {
+                continue;
+            }
+            if (m.rejection() != null) {
+                rejections.add(reject(n, m.rejection()));
+                continue;
+            }
+            int rank = facts.rank(n.getInput(0));
+            if (rank >= 0 && rank != 2) {
+                rejections.add(reject(n, "its input has rank " + rank + ", and ORT makes a Gemm only of a MatMul"
+                        + " with a 2-D input"));
+                continue;
+            }
+            Candidate earlier = byInputs.put(List.of(n.getInput(0), n.getInput(1)), m.candidate());
+            if (earlier != null) {
+                rejections.add(reject(earlier.matMul(), Nodes.describe(n) + " reads the same input and weight"));
             }
         }
-        if (!mayBeGemm) {
-            return PassResult.unchanged(model);
+        if (byInputs.isEmpty()) {
+            return PassResult.unchanged(model, rejections);
         }
         GraphEditor o = new GraphEditor(OrtKernels.optimized(model).graph());
-        Set<String> done = new HashSet<>();
+        Set<Candidate> done = new HashSet<>();
         boolean changed = false;
         for (NodeProto gemm : o.nodes()) {
             Candidate c = gemm.getOpType().equals("Gemm") && gemm.getInputCount() >= 3
-                    ? byWeight.get(gemm.getInput(1)) : null;
-            if (c == null || !gemm.getInput(0).equals(c.matMul().getInput(0)) || !done.add(c.matMul().getName())) {
-                continue; // not one of ours, or reshaped around the Gemm (rank 3 or more)
+                    ? byInputs.get(List.of(gemm.getInput(0), gemm.getInput(1))) : null;
+            if (c == null || !done.add(c)) {
+                continue; // not one of ours, or already rewritten
             }
             float xScale = Tensors.floats(g.initializer(c.xdq().getInput(1)))[0];
             float[] wScales = Tensors.floats(g.initializer(c.wdq().getInput(1)));
@@ -78,24 +111,78 @@ public final class Int32MatMulBias implements Pass {
             g.removeInitializerIfUnused(constant);
             changed = true;
         }
-        return changed ? PassResult.changed(model.withGraph(g.build())) : PassResult.unchanged(model);
+        for (Candidate c : byInputs.values()) {
+            if (!done.contains(c)) {
+                rejections.add(reject(c.matMul(), "ORT's optimized graph has no float Gemm reading its input and"
+                        + " weight, so it needs no int32 bias (ORT fuses it as it is, or makes no Gemm of it)"));
+            }
+        }
+        return changed ? PassResult.changed(model.withGraph(g.build()), rejections)
+                : PassResult.unchanged(model, rejections);
     }
 
-    private static Candidate candidate(GraphEditor g, NodeProto n) {
+    private static Rejection reject(NodeProto matMul, String why) {
+        return new Rejection(NAME, Nodes.describe(matMul), why);
+    }
+
+    /**
+     * A MatMul whose weight is read through a DequantizeLinear is looked at: a candidate, or the
+     * reason it is not one. Any other node is not looked at (null).
+     */
+    private static Match candidate(GraphEditor g, NodeProto n) {
         if (!n.getOpType().equals("MatMul") || !Model.isDefaultDomain(n.getDomain()) || n.getInputCount() != 2) {
             return null;
         }
-        NodeProto xdq = dq(g, n.getInput(0));
         NodeProto wdq = dq(g, n.getInput(1));
-        TensorProto w = wdq == null ? null : g.initializer(wdq.getInput(0));
-        TensorProto xs = xdq == null ? null : g.initializer(xdq.getInput(1));
-        if (w == null || w.getDimsCount() != 2 || Nodes.intAttr(wdq, "axis", 1) != 1 || xs == null || Tensors.floats(xs).length != 1
-                || g.initializer(wdq.getInput(1)) == null
-                || Tensors.floats(g.initializer(wdq.getInput(1))).length != w.getDims(1)) {
-            return null; // not a per-column quantized weight with a per-tensor activation
+        if (wdq == null) {
+            return null; // not quantized
+        }
+        NodeProto xdq = dq(g, n.getInput(0));
+        if (xdq == null) {
+            return Match.rejected("its input is not read through a DequantizeLinear");
+        }
+        TensorProto w = g.initializer(wdq.getInput(0));
+        if (w == null || w.getDimsCount() != 2) {
+            return Match.rejected("its weight is not a constant 2-D tensor");
+        }
+        if (Nodes.intAttr(wdq, "axis", 1) != 1) {
+            return Match.rejected("its weight is not quantized per column (axis 1)");
+        }
+        TensorProto xs = g.initializer(xdq.getInput(1));
+        if (xs == null || Tensors.floats(xs).length != 1) {
+            return Match.rejected("its input's scale is not one constant value (per tensor)");
+        }
+        TensorProto ws = g.initializer(wdq.getInput(1));
+        if (ws == null || Tensors.floats(ws).length != w.getDims(1)) {
+            return Match.rejected("its weight's scale is not a constant of one value per column");
         }
         LayerMatcher.BiasAdd bias = LayerMatcher.biasAdd(g, n.getOutput(0), w.getDims(1));
-        return bias == null || g.useCount(bias.constant()) != 1 ? null : new Candidate(n, xdq, wdq, bias);
+        if (bias == null) {
+            return Match.rejected(noBiasAdd(g, n.getOutput(0), w.getDims(1)));
+        }
+        if (g.useCount(bias.constant()) != 1) {
+            return Match.rejected("its bias '" + bias.constant() + "' is also read by another node");
+        }
+        return Match.of(new Candidate(n, xdq, wdq, bias));
+    }
+
+    /**
+     * Why {@link LayerMatcher#biasAdd} finds no bias Add after a MatMul output of {@code channels}
+     * columns, checked in the order it checks.
+     */
+    static String noBiasAdd(GraphEditor g, String output, long channels) {
+        if (g.isGraphOutput(output)) {
+            return "its output is a graph output (no bias Add)";
+        }
+        List<NodeProto> readers = g.consumers(output);
+        if (readers.size() != 1) {
+            return "its output is read by " + readers.size() + " nodes, not by one bias Add";
+        }
+        NodeProto add = readers.get(0);
+        if (!add.getOpType().equals("Add") || !Model.isDefaultDomain(add.getDomain()) || add.getInputCount() != 2) {
+            return "its output feeds " + Nodes.describe(add) + ", not a bias Add";
+        }
+        return "its Add does not add a float constant of " + channels + " values (one per column)";
     }
 
     private static NodeProto dq(GraphEditor g, String tensor) {

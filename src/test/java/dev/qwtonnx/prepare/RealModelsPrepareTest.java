@@ -83,7 +83,7 @@ class RealModelsPrepareTest {
         // Two BatchNormalizations follow a Conv and fold; the third follows ConvTranspose + Add and stays.
         assertEquals(3, count(in, "BatchNormalization"));
         assertEquals(1, count(out, "BatchNormalization"));
-        assertEquals(1, FoldBatchNorm.rejections(out).size());
+        assertEquals(1, new FoldBatchNorm().run(out).rejections().size());
         Map<String, HostTensor> inputs = Map.of("x", OrtTestSupport.randomFloats(new Random(12), 1, 3, 128, 128));
         OrtTestSupport.assertCloseAbs(OrtTestSupport.run(in, inputs), OrtTestSupport.run(out, inputs), ABS_TOL);
     }
