@@ -1,4 +1,4 @@
-package dev.qwtonnx.api;
+package dev.qwtonnx.run;
 
 import dev.qwtonnx.QwtException;
 import dev.qwtonnx.calib.CalibOptions;
@@ -66,7 +66,7 @@ final class LoopBodies {
     private LoopBodies() {
     }
 
-    record Outcome(Model model, List<QwtOnnx.LoopBody> bodies) {
+    record Outcome(Model model, List<QuantizeRun.LoopBody> bodies) {
     }
 
     /** One body: the Loop/Scan node names from the top graph down to it, its plan, its layers nobody plans. */
@@ -165,7 +165,7 @@ final class LoopBodies {
      * Quantizes the layers of every Loop/Scan body of {@code prepared} inside {@code out} (the
      * quantized model, whose bodies are still the float ones).
      */
-    static Outcome quantize(Model prepared, Model out, CalibrationSource calib, QwtOnnx.Options options,
+    static Outcome quantize(Model prepared, Model out, CalibrationSource calib, QuantizeRun.Options options,
             Progress progress, Consumer<String> say) {
         List<Body> bodies = bodies(prepared, options.quant());
         if (bodies.isEmpty()) {
@@ -196,7 +196,7 @@ final class LoopBodies {
         if (options.cwac().method() != CwacOptions.Method.NONE && !byPath.isEmpty()) {
             current = compensate(prepared, current, byPath, calib, options.cwac(), say, compensated);
         }
-        List<QwtOnnx.LoopBody> report = new ArrayList<>();
+        List<QuantizeRun.LoopBody> report = new ArrayList<>();
         boolean gptq = options.quant().effectiveRounding() == WeightRounding.GPTQ;
         for (Body b : bodies) {
             List<String> quantized = new ArrayList<>();
@@ -222,7 +222,7 @@ final class LoopBodies {
                     + (quantized.isEmpty() ? "" : " calibrated over all iterations, "
                             + compensated.getOrDefault(b.path(), UNCOMPENSATED)
                             + (gptq ? ", weights rounded to nearest (GPTQ does not reach bodies)" : ""));
-            QwtOnnx.LoopBody lb = new QwtOnnx.LoopBody(b.node().getName(), b.node().getOpType(), List.copyOf(quantized),
+            QuantizeRun.LoopBody lb = new QuantizeRun.LoopBody(b.node().getName(), b.node().getOpType(), List.copyOf(quantized),
                     List.copyOf(leftFloat), summary);
             say.accept(summary);
             leftFloat.forEach(r -> say.accept("left in float: " + r));
@@ -372,7 +372,7 @@ final class LoopBodies {
 
     /** Quantizes the bodies of {@code g}'s Loop/Scan nodes (and theirs, depth first). */
     private static GraphProto rewrite(Model model, GraphProto g, Map<String, TensorProto> scope, List<String> path,
-            Map<List<String>, Body> bodies, Map<List<String>, Map<String, Range>> ranges, QwtOnnx.Options options,
+            Map<List<String>, Body> bodies, Map<List<String>, Map<String, Range>> ranges, QuantizeRun.Options options,
             NameAuthority names) {
         return withBodies(g, path, (n, body, inner) -> {
             GraphProto q = body;

@@ -1,8 +1,7 @@
-package dev.qwtonnx.api;
+package dev.qwtonnx.run;
 
 import dev.qwtonnx.QwtException;
 import dev.qwtonnx.calib.OrtRunner;
-import dev.qwtonnx.calib.Progress;
 import dev.qwtonnx.calib.data.CalibrationSource;
 import dev.qwtonnx.calib.data.CalibrationSources;
 import dev.qwtonnx.calib.data.Sample;
@@ -26,7 +25,6 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.function.Consumer;
 
 /**
  * Quantizes the layers inside the branches of top-level {@code If} nodes. ORT cannot expose a
@@ -45,7 +43,7 @@ final class IfBranches {
     }
 
     /** One branch: the run that quantized it, or why it was left in float. */
-    record Branch(String ifNode, String branch, int samples, int layers, QwtOnnx.Result result, String leftFloat) {
+    record Branch(String ifNode, String branch, int samples, int layers, QuantizeRun.Result result, String leftFloat) {
         @Override
         public String toString() {
             String where = "If node '" + ifNode + "' " + branch;
@@ -107,8 +105,8 @@ final class IfBranches {
      * Quantizes the If branches of {@code prepared} and puts them into {@code out} (the top-level
      * quantized model, whose If nodes still hold the float branches).
      */
-    static Outcome quantize(Model prepared, Model out, CalibrationSource calib, QwtOnnx.Options options,
-            Progress progress, Consumer<String> say) {
+    static Outcome quantize(Model prepared, Model out, QuantizeRun.Options options, RunContext ctx) {
+        CalibrationSource calib = ctx.calibration();
         List<NodeProto> ifs = candidates(prepared);
         if (ifs.isEmpty()) {
             return new Outcome(out, List.of());
@@ -122,7 +120,7 @@ final class IfBranches {
         for (Sample s : calib) {
             ids.add(s.id());
         }
-        QwtOnnx.Options inner = options.withQuant(options.quant().withFloatBudget(0));
+        QuantizeRun.Options inner = options.withQuant(options.quant().withFloatBudget(0));
         List<Branch> branches = new ArrayList<>();
         Model current = out;
         for (NodeProto ifNode : ifs) {
@@ -154,10 +152,9 @@ final class IfBranches {
                 Set<String> copied = new LinkedHashSet<>();
                 Model lifted = lift(prepared, g, free, initializers, samples.get(0).inputs(), copied);
                 String where = "If node '" + ifNode.getName() + "' " + name;
-                QwtOnnx.Result r;
+                QuantizeRun.Result r;
                 try {
-                    r = QwtOnnx.quantize(lifted, CalibrationSources.ofList(samples), inner, progress,
-                            s -> say.accept(where + ": " + s));
+                    r = QuantizeRun.quantize(lifted, inner, ctx.on(CalibrationSources.ofList(samples), where + ": "));
                 } catch (QwtException e) {
                     branches.add(new Branch(ifNode.getName(), name, samples.size(), layerCount(g), null, e.getMessage()));
                     continue;
