@@ -1,6 +1,5 @@
 package dev.qwtonnx.run;
 
-import dev.qwtonnx.QwtException;
 import dev.qwtonnx.calib.CalibOptions;
 import dev.qwtonnx.calib.MinMaxObserver;
 import dev.qwtonnx.calib.Progress;
@@ -298,8 +297,8 @@ final class LoopBodies {
                     }
                 });
             }
-        } catch (QwtException e) {
-            if (!e.getMessage().contains("Inconsistent shape")) {
+        } catch (OrtRunner.RunFailure e) {
+            if (!e.raggedLoopOutput()) {
                 throw e;
             }
             say.accept("a Loop/Scan body layer output changes shape between iterations, so ORT cannot stack it: body"
@@ -452,8 +451,8 @@ final class LoopBodies {
         if (!extremes) {
             try {
                 return measure(prepared, wanted, calib, co, false, progress);
-            } catch (QwtException e) {
-                if (!e.getMessage().contains("Inconsistent shape")) {
+            } catch (OrtRunner.RunFailure e) {
+                if (!e.raggedLoopOutput()) {
                     throw e;
                 }
                 say.accept("a Loop/Scan body tensor changes shape between iterations, so ORT cannot stack it: body ranges"
