@@ -88,17 +88,10 @@ final class IfBranches {
 
     /** Conv, MatMul and Gemm nodes in a graph and its subgraphs. */
     private static int layerCount(GraphProto g) {
-        int count = 0;
-        for (NodeProto n : g.getNodeList()) {
-            if (LayerKind.of(n.getOpType()) != null && Model.isDefaultDomain(n.getDomain())) {
-                count++;
-            }
-            for (AttributeProto a : n.getAttributeList()) {
-                count += a.hasG() ? layerCount(a.getG()) : 0;
-                count += a.getGraphsList().stream().mapToInt(IfBranches::layerCount).sum();
-            }
-        }
-        return count;
+        int[] count = {0};
+        Subgraphs.forEachNode(g, n -> count[0] += LayerKind.of(n.getOpType()) != null
+                && Model.isDefaultDomain(n.getDomain()) ? 1 : 0);
+        return count[0];
     }
 
     /**
@@ -260,26 +253,25 @@ final class IfBranches {
         return rename.isEmpty() ? b.build() : renamed(b.build(), rename);
     }
 
-    /** Node names, node outputs and initializers defined in a graph and its subgraphs. */
+    /** Node names, node outputs and initializers defined in a graph and its subgraphs, in the order they stand. */
     private static Set<String> definedNames(GraphProto g) {
         Set<String> names = new LinkedHashSet<>();
+        addDefined(g, names);
+        names.remove("");
+        return names;
+    }
+
+    private static void addDefined(GraphProto g, Set<String> names) {
         for (TensorProto t : g.getInitializerList()) {
             names.add(t.getName());
         }
         for (NodeProto n : g.getNodeList()) {
             names.add(n.getName());
             names.addAll(n.getOutputList());
-            for (AttributeProto a : n.getAttributeList()) {
-                if (a.hasG()) {
-                    names.addAll(definedNames(a.getG()));
-                }
-                for (GraphProto sub : a.getGraphsList()) {
-                    names.addAll(definedNames(sub));
-                }
+            for (GraphProto sub : Subgraphs.of(n)) {
+                addDefined(sub, names);
             }
         }
-        names.remove("");
-        return names;
     }
 
     private static GraphProto renamed(GraphProto g, Map<String, String> m) {

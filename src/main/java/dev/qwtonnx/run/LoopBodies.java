@@ -128,19 +128,12 @@ final class LoopBodies {
 
     private static List<NodeProto> layersInside(NodeProto n) {
         List<NodeProto> layers = new ArrayList<>();
-        for (AttributeProto a : n.getAttributeList()) {
-            List<GraphProto> subs = new ArrayList<>(a.getGraphsList());
-            if (a.hasG()) {
-                subs.add(a.getG());
-            }
-            for (GraphProto sub : subs) {
-                for (NodeProto m : sub.getNodeList()) {
-                    if (LayerKind.of(m.getOpType()) != null && Model.isDefaultDomain(m.getDomain())) {
-                        layers.add(m);
-                    }
-                    layers.addAll(layersInside(m));
+        for (GraphProto sub : Subgraphs.of(n)) {
+            Subgraphs.forEachNode(sub, m -> {
+                if (LayerKind.of(m.getOpType()) != null && Model.isDefaultDomain(m.getDomain())) {
+                    layers.add(m);
                 }
-            }
+            });
         }
         return layers;
     }
