@@ -385,7 +385,7 @@ final class QuantizeCommand implements Callable<Integer> {
         for (Fidelity.OutputFidelity f : r.fidelity()) {
             out.println("  " + f);
         }
-        Model optimized = OrtKernels.optimized(r.written());
+        Model optimized = r.optimized();
         Map<String, Integer> ops = OrtKernels.opCounts(optimized);
         List<String> unfused = OrtKernels.unfusedLayers(optimized);
         out.printf("ORT integer kernels: %d for %d quantized layers %s; left in float by ORT: %s%n",

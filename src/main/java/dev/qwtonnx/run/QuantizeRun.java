@@ -50,8 +50,9 @@ public final class QuantizeRun {
         if (destination != null) {
             core.add(new LowerStage());                    // --format qoperator: explicit integer operators
             core.add(new SaveStage(OUTPUT, DESTINATION));  // atomic write, external data as asked
-            if (destination.measureFidelity()) {           // held-out output fidelity, for the summary and the report
-                core.add(new FidelityStage("fidelity", PREPARED, OUTPUT, FIDELITY));
+            if (destination.measureFidelity()) {           // for the summary and the report:
+                core.add(new FidelityStage("fidelity", PREPARED, OUTPUT, FIDELITY)); // held-out output fidelity
+                core.add(new OrtGraphStage());                                       // the kernels ORT runs
             }
             if (!destination.reports().isEmpty()) {        // the HTML/JSON report
                 core.add(new ReportStage(options));
@@ -80,7 +81,8 @@ public final class QuantizeRun {
                 between(timings, CompensateStage.NAME, CompensateStage.NAME), facts.get(KEPT_FLOAT),
                 facts.get(IF_BRANCHES), facts.get(LOOP_BODIES), timings,
                 facts.has(FIDELITY) ? facts.get(FIDELITY) : List.of(),
-                facts.has(OUTPUT) ? facts.get(OUTPUT) : facts.get(MODEL));
+                facts.has(OUTPUT) ? facts.get(OUTPUT) : facts.get(MODEL),
+                facts.has(OPTIMIZED) ? facts.get(OPTIMIZED) : null);
     }
 
     /** The prepared float model the stages quantize (checked, prepare passes run), at the default opset. */
@@ -130,6 +132,7 @@ public final class QuantizeRun {
     static final Fact<Model> MODEL = Fact.named("QDQ model");
     static final Fact<Model> OUTPUT = Fact.named("output model");
     static final Fact<List<Fidelity.OutputFidelity>> FIDELITY = Fact.named("held-out fidelity");
+    static final Fact<Model> OPTIMIZED = Fact.named("ORT's optimized output");
 
     /**
      * Every option of a quantization run, validated where each part is built. {@code targetOpset}
@@ -175,12 +178,13 @@ public final class QuantizeRun {
     /**
      * The run's products: the output model (QDQ, provenance recorded), the prepared float model it is
      * compared with, the quantized model before compensation, the plan, the compensation's fits, each
-     * stage's time, and, with a destination, the held-out fidelity and the model as written.
+     * stage's time, and, with a destination, the model as written, its held-out fidelity and ORT's
+     * optimized graph of it (empty and null when not measured).
      */
     public record Result(Model model, Model prepared, Model uncompensated, LayerMatcher.Result plan,
             Compensator.Result compensation, Duration calibrateTime, Duration compensateTime,
             List<Sensitivity.LayerError> keptFloat, List<IfBranch> ifBranches, List<LoopBody> loopBodies,
-            List<StageRunner.Timing> timings, List<Fidelity.OutputFidelity> fidelity, Model written) {
+            List<StageRunner.Timing> timings, List<Fidelity.OutputFidelity> fidelity, Model written, Model optimized) {
         /** Layers quantized inside If branches (the plan lists the top-level ones). */
         public int branchLayers() {
             return ifBranches.stream().mapToInt(b -> b.result() == null ? 0 : b.result().plan().layers().size()

@@ -50,11 +50,11 @@ public final class Verifier {
 
     /**
      * What quantize knows and verify alone cannot: the model before compensation, the fits, the
-     * calibration set, and the output fidelity quantize has measured on the same samples (null:
-     * verify measures it).
+     * calibration set, and what quantize has measured of the same model on the same samples: the
+     * output fidelity and ORT's optimized graph (each null: verify makes it).
      */
     public record QuantizeRun(Model uncompensated, Compensator.Result compensation, String method,
-            String calibration, int calibrationSamples, List<Fidelity.OutputFidelity> outputs) {
+            String calibration, int calibrationSamples, List<Fidelity.OutputFidelity> outputs, Model optimized) {
     }
 
     public static Report verify(Subject floatSubject, Subject quantSubject, CalibrationSource data, String dataSource,
@@ -78,7 +78,7 @@ public final class Verifier {
         }
 
         Model fOpt = OrtKernels.optimized(f);
-        Model qOpt = OrtKernels.optimized(q);
+        Model qOpt = run != null && run.optimized() != null ? run.optimized() : OrtKernels.optimized(q);
         List<Report.Unfused> unfused = new ArrayList<>();
         Map<String, String> reasons = new HashMap<>();
         Map<String, String> opTypes = new HashMap<>();
