@@ -21,9 +21,9 @@ final class PlanLayersStage extends BaseStage {
     public void run(RunContext ctx, Facts facts) {
         Model prepared = facts.get(PREPARED);
         LayerMatcher.Result plan = LayerMatcher.match(prepared, options.quant());
-        for (String r : plan.rejected()) {
+        for (LayerMatcher.Rejected r : plan.rejections()) {
             ctx.log().accept("left in float: " + r);
-            ctx.reject(name(), r, "left in float");
+            ctx.reject(name(), r.node(), r.why());
         }
         if (plan.layers().isEmpty() && !IfBranches.hasCandidates(prepared)
                 && !LoopBodies.hasCandidates(prepared, options.quant())) {

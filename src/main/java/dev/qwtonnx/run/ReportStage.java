@@ -42,7 +42,9 @@ final class ReportStage extends BaseStage {
                 d.calibration() + (reused ? " (the calibration samples; none held out)" : " (held-out samples)"),
                 new Verifier.Options(d.runs()), new Verifier.QuantizeRun(facts.get(QUANTIZED), facts.get(COMPENSATION),
                         options.cwac().method().name().toLowerCase(java.util.Locale.ROOT), d.calibration(),
-                        ctx.calibration().size(), same ? facts.get(FIDELITY) : null, same ? facts.get(OPTIMIZED) : null),
+                        ctx.calibration().size(), same ? facts.get(FIDELITY) : null, same ? facts.get(OPTIMIZED) : null,
+                        ctx.diagnostics().reasons().stream()
+                                .map(r -> new Report.Decision(r.stage(), r.subject(), r.why())).toList()),
                 ctx.progress());
         for (Path p : d.reports()) {
             ReportWriter.write(report, p);

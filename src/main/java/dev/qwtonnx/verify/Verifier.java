@@ -51,10 +51,12 @@ public final class Verifier {
     /**
      * What quantize knows and verify alone cannot: the model before compensation, the fits, the
      * calibration set, and what quantize has measured of the same model on the same samples: the
-     * output fidelity and ORT's optimized graph (each null: verify makes it).
+     * output fidelity and ORT's optimized graph (each null: verify makes it); and every decision its
+     * stages made against a layer or a rewrite, with the reason.
      */
     public record QuantizeRun(Model uncompensated, Compensator.Result compensation, String method,
-            String calibration, int calibrationSamples, List<Fidelity.OutputFidelity> outputs, Model optimized) {
+            String calibration, int calibrationSamples, List<Fidelity.OutputFidelity> outputs, Model optimized,
+            List<Report.Decision> decisions) {
     }
 
     public static Report verify(Subject floatSubject, Subject quantSubject, CalibrationSource data, String dataSource,
@@ -131,7 +133,7 @@ public final class Verifier {
                 modelFile(floatSubject, fBytes), modelFile(quantSubject, qBytes),
                 new Report.DataSet(dataSource, data.size()), provenance(q, run), outputs,
                 new Report.Layers(found.size(), matched.matched().size(), layers, unmatched), runtime, cost,
-                compensation(run, nodesAdded));
+                compensation(run, nodesAdded), run == null || run.decisions() == null ? List.of() : run.decisions());
     }
 
     /** Worst first: the layer's own error where measured, else its accumulated error. */

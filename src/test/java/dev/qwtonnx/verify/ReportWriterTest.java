@@ -37,7 +37,9 @@ class ReportWriterTest {
         Model broken = VerifierTest.withBiasScale(r.model(), "conv_big_bias", 1.02f);
         report = Verifier.verify(new Verifier.Subject(r.prepared(), null), new Verifier.Subject(broken, null), samples,
                 "gaussian <test>", new Verifier.Options(2), new Verifier.QuantizeRun(r.uncompensated(), r.compensation(),
-                        "cwac", "gaussian", samples.size(), null, null), Progress.NONE);
+                        "cwac", "gaussian", samples.size(), null, null,
+                        List.of(new Report.Decision("plan-layers", "Conv node 'x'", "kept in float as asked"))),
+                Progress.NONE);
     }
 
     /** The key paths of a JSON tree: objects as a.b, array elements as a[].b. */

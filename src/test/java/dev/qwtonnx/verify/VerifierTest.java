@@ -113,7 +113,7 @@ class VerifierTest {
     @Test
     void aCorrectModelHasNoUnfusedLayerAndEveryLayerMatched() {
         Report r = verify(quantized.prepared(), quantized.model(), new Verifier.QuantizeRun(quantized.uncompensated(),
-                quantized.compensation(), "cwac", "gaussian", samples.size(), null, null));
+                quantized.compensation(), "cwac", "gaussian", samples.size(), null, null, null));
         assertEquals(List.of(), r.runtime().unfused());
         assertEquals(4, r.layers().found());
         assertEquals(4, r.layers().matched());
