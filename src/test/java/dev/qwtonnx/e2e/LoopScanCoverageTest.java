@@ -232,22 +232,24 @@ public class LoopScanCoverageTest {
 
     /**
      * ORT runs one integer kernel inside the body of {@code loop} and {@code total} in all, and
-     * the outputs are close to the float model's.
+     * the outputs are close to the float model's ({@link #assertFaithful}).
      */
-    static void assertFusedAndFaithful(QwtOnnx.Result r, String loop, int total, CalibrationSource calib) {
+    static void assertFusedAndFaithful(QwtOnnx.Result r, String loop, int total, CalibrationSource calib,
+            double meanSqnrDb) {
         Model optimized = OrtKernels.optimized(r.model());
         GraphProto optBody = body(optimized, loop);
         System.out.println("ORT's optimized body of '" + loop + "': " + ops(optBody));
         assertEquals(1, integerOps(optBody), ops(optBody).toString());
         assertEquals(total, OrtKernels.count(OrtKernels.opCounts(optimized), OrtKernels.INTEGER_OPS),
                 OrtKernels.opCounts(optimized).toString());
-        assertFaithful(r, calib, 0.995);
+        assertFaithful(r, calib, meanSqnrDb);
     }
 
-    static void assertFaithful(QwtOnnx.Result r, CalibrationSource calib, double bound) {
+    /** Every output's mean SQNR stays above {@code meanSqnrDb}, set just below the figure each test measures. */
+    static void assertFaithful(QwtOnnx.Result r, CalibrationSource calib, double meanSqnrDb) {
         for (Fidelity.OutputFidelity f : Fidelity.measure(r.prepared(), r.model(), calib, Progress.NONE)) {
             System.out.println("fidelity " + f);
-            assertTrue(f.minCosine() > bound && f.meanSqnrDb() > 30, f.toString());
+            assertTrue(f.meanSqnrDb() > meanSqnrDb, "mean SQNR below " + meanSqnrDb + " dB: " + f);
         }
     }
 
@@ -274,7 +276,7 @@ public class LoopScanCoverageTest {
                 && t.getDimsCount() == 1 && t.getDims(0) == 16));
         assertTrue(r.model().graph().getInitializerList().stream().noneMatch(t -> t.getName().equals("b_rec")));
 
-        assertFusedAndFaithful(r, "rnn", 3, calib);
+        assertFusedAndFaithful(r, "rnn", 3, calib, 32.5);
     }
 
     @Test
@@ -290,7 +292,7 @@ public class LoopScanCoverageTest {
                 body.getNodeList().toString());
         assertTrue(body.getInitializerList().stream().noneMatch(t -> t.getName().equals("w_body")),
                 "the float body weight is replaced by its int8 copy");
-        assertFusedAndFaithful(r, "scan", 1, calib);
+        assertFusedAndFaithful(r, "scan", 1, calib, 40.5);
     }
 
     @Test
@@ -316,7 +318,7 @@ public class LoopScanCoverageTest {
         assertEquals(List.of("MatMul node 'rnn_gram': its weight is not a constant (inside the body of Loop node 'rnn')"),
                 lb.leftFloat());
         assertEquals(1, r.loopFloatLayers());
-        assertFaithful(r, calib, 0.99);
+        assertFaithful(r, calib, 80);
     }
 
     @Test
@@ -362,7 +364,7 @@ public class LoopScanCoverageTest {
         assertEquals(List.of("Conv node 'scan_conv'"), r.loopBodies().get(0).quantized());
         GraphProto optBody = body(OrtKernels.optimized(r.model()), "conv_scan");
         assertEquals(1, count(optBody, "QLinearConv"), ops(optBody).toString());
-        assertFusedAndFaithful(r, "conv_scan", 1, calib);
+        assertFusedAndFaithful(r, "conv_scan", 1, calib, 38.5);
     }
     /** {@code m} with the tensor {@code t} of the body of {@code scan} also a scan output, {@code out} (stacked). */
     static Model withScanOutput(Model m, String scan, String t, String out) {

@@ -50,15 +50,18 @@ class ModelCoverageTest {
         return QwtOnnx.quantize(m, calib, new QwtOnnx.Options(o.quant(), o.cwac(), true, o.calib()), Progress.NONE, null);
     }
 
-    /** ORT runs {@code layers} integer kernels and no float layer reading a DequantizeLinear; outputs stay close. */
-    private static void assertQuantizedAndClose(QwtOnnx.Result r, int layers, CalibrationSource data, double minCosine) {
+    /**
+     * ORT runs {@code layers} integer kernels and no float layer reading a DequantizeLinear; every output's
+     * worst-sample SQNR stays above {@code minSqnrDb}, set just below the figure each test measures.
+     */
+    private static void assertQuantizedAndClose(QwtOnnx.Result r, int layers, CalibrationSource data, double minSqnrDb) {
         assertEquals(layers, r.plan().layers().size(), "planned layers; left in float: " + r.plan().rejected());
         Model optimized = OrtKernels.optimized(r.model());
         Map<String, Integer> ops = OrtKernels.opCounts(optimized);
         assertEquals(layers, OrtKernels.count(ops, OrtKernels.INTEGER_OPS), "integer kernels in " + ops);
         assertEquals(List.of(), OrtKernels.unfusedLayers(optimized));
         for (Fidelity.OutputFidelity f : Fidelity.measure(r.prepared(), r.model(), data, Progress.NONE)) {
-            assertTrue(f.minCosine() > minCosine, f.toString());
+            assertTrue(f.minSqnrDb() > minSqnrDb, "min SQNR below " + minSqnrDb + " dB: " + f);
         }
     }
 
@@ -124,7 +127,7 @@ class ModelCoverageTest {
         // The prepared model computes what the original did (folding is exact).
         dev.qwtonnx.testutil.OrtTestSupport.assertSameOutputs(m, r.prepared(),
                 calib.iterator().next().inputs(), 1e-6);
-        assertQuantizedAndClose(r, 3, calib, 0.99);
+        assertQuantizedAndClose(r, 3, calib, 40);
     }
 
     /**
@@ -168,7 +171,7 @@ class ModelCoverageTest {
         Model m = sharedWeights();
         CalibrationSource calib = twoInputs(9, 24);
         QwtOnnx.Result r = quantize(m, calib);
-        assertQuantizedAndClose(r, 4, calib, 0.98);
+        assertQuantizedAndClose(r, 4, calib, 35);
         GraphEditor g = new GraphEditor(r.model().graph());
         GraphEditor u = new GraphEditor(r.uncompensated().graph());
         float[] sharedConv = Tensors.floats(r.prepared().graph().getInitializerList().stream()
@@ -235,7 +238,7 @@ class ModelCoverageTest {
         }
         assertTrue(r.model().proto().getIrVersion() >= 4);
         ModelChecker.checkForRuntime(r.model());
-        assertQuantizedAndClose(r, 4, calib, 0.98);
+        assertQuantizedAndClose(r, 4, calib, 44);
     }
 
     @Test
@@ -243,7 +246,7 @@ class ModelCoverageTest {
         Model m = TestModels.mlp(31); // [1, S, 32], S dynamic
         CalibrationSource calib = TestModels.gaussian("x", 6, 12, new long[] {1, 5, 32}, new long[] {1, 23, 32},
                 new long[] {1, 1, 32});
-        assertQuantizedAndClose(quantize(m, calib), 3, calib, 0.98);
+        assertQuantizedAndClose(quantize(m, calib), 3, calib, 35);
     }
 
     /**
@@ -255,7 +258,7 @@ class ModelCoverageTest {
     void staticShapeMatMulsWithBiasStayInteger() {
         CalibrationSource calib = TestModels.gaussian("x", 6, 12, new long[] {1, 8, 32});
         QwtOnnx.Result fixed = quantize(TestModels.mlp(31, 8), calib);
-        assertQuantizedAndClose(fixed, 3, calib, 0.98);
+        assertQuantizedAndClose(fixed, 3, calib, 35);
         assertEquals(List.of(3L, 3L), List.of(rank(fixed.model(), "b1"), rank(fixed.model(), "b2")));
         QwtOnnx.Result dynamic = quantize(TestModels.mlp(31), calib);
         assertEquals(List.of(1L, 1L), List.of(rank(dynamic.model(), "b1"), rank(dynamic.model(), "b2")));
@@ -294,7 +297,7 @@ class ModelCoverageTest {
         NodeProto gelu = r.model().graph().getNodeList().stream().filter(n -> n.getOpType().equals("Gelu"))
                 .findFirst().orElseThrow();
         assertEquals("com.microsoft", gelu.getDomain());
-        assertQuantizedAndClose(r, 2, calib, 0.98);
+        assertQuantizedAndClose(r, 2, calib, 36);
     }
 
     @Test
