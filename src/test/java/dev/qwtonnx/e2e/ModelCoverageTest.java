@@ -25,6 +25,8 @@ import dev.qwtonnx.onnx.OperatorSetIdProto;
 import dev.qwtonnx.onnx.TensorProto;
 import dev.qwtonnx.quant.QuantMath;
 import dev.qwtonnx.quant.QuantOptions;
+import dev.qwtonnx.testutil.OrtTestSupport;
+import dev.qwtonnx.testutil.OrtTestSupport.ModelBuilder;
 import dev.qwtonnx.testutil.TestModels;
 import dev.qwtonnx.verify.Fidelity;
 import dev.qwtonnx.verify.OrtKernels;
@@ -88,7 +90,7 @@ class ModelCoverageTest {
      */
     static Model hiddenWeights() {
         java.util.Random rnd = new java.util.Random(21);
-        TestModels.Builder b = new TestModels.Builder(4, 13).input("x", F, 1, 4, 8, 8).output("y", F, 1, 5);
+        ModelBuilder b = new ModelBuilder(4, 13).input("x", F, 1, 4, 8, 8).output("y", F, 1, 5);
         String flat = b.init("w_conv_flat", new long[] {8, 4 * 3 * 3}, gaussian(rnd, 8 * 4 * 3 * 3, 0.3));
         String shape = "w_conv_shape";
         GraphProto.Builder extra = GraphProto.newBuilder();
@@ -137,7 +139,7 @@ class ModelCoverageTest {
      * see staticShapeMatMulsWithBiasStayInteger).
      */
     static Model sharedWeights() {
-        TestModels.Builder b = new TestModels.Builder(8, 13).input("x", F, 1, 4, 6, 6).input("t", F, 1, -1, 4)
+        ModelBuilder b = new ModelBuilder(8, 13).input("x", F, 1, 4, 6, 6).input("t", F, 1, -1, 4)
                 .output("y", F, 1, -1, 4).output("z", F, 1, 4, 6, 6);
         String w = b.randomInit("w_shared", 0.4, 4, 4, 3, 3);
         String bias = b.randomInit("b_shared", 0.2, 4);
@@ -212,14 +214,14 @@ class ModelCoverageTest {
         Model cnn = TestModels.smallCnn(12);
         GraphProto.Builder g = cnn.graph().toBuilder();
         for (TensorProto t : cnn.graph().getInitializerList()) {
-            g.addInput(TestModels.valueInfo(t.getName(), F, Tensors.dims(t)));
+            g.addInput(OrtTestSupport.tensor(t.getName(), F, Tensors.dims(t)));
         }
         g.setNode(1, g.getNode(1).toBuilder().setName(g.getNode(0).getName()));
         g.setNode(3, g.getNode(3).toBuilder().setName(g.getNode(0).getName()));
-        g.addValueInfo(TestModels.valueInfo("c1", F, 1, 5, 16, 16));
-        g.addValueInfo(TestModels.valueInfo("r2", TensorProto.DataType.INT64_VALUE, 2, 2));
+        g.addValueInfo(OrtTestSupport.tensor("c1", F, 1, 5, 16, 16));
+        g.addValueInfo(OrtTestSupport.tensor("r2", TensorProto.DataType.INT64_VALUE, 2, 2));
         g.addInitializer(Tensors.floatTensor("leftover", new long[] {3}, new float[] {1, 2, 3}));
-        g.addInput(TestModels.valueInfo("leftover", F, 3));
+        g.addInput(OrtTestSupport.tensor("leftover", F, 3));
         return new Model(cnn.proto().toBuilder().setIrVersion(3).setGraph(g).build());
     }
 
@@ -273,7 +275,7 @@ class ModelCoverageTest {
 
     /** MatMul → com.microsoft Gelu → MatMul, and the same with an operator of a domain ORT does not know. */
     static Model withCustomOp(String domain, String op) {
-        TestModels.Builder b = new TestModels.Builder(2, 13).input("x", F, 1, -1, 16).output("y", F, 1, -1, 8);
+        ModelBuilder b = new ModelBuilder(2, 13).input("x", F, 1, -1, 16).output("y", F, 1, -1, 8);
         String m1 = b.node("MatMul", List.of("x", b.randomInit("w1", 0.3, 16, 24)), "m1");
         String a1 = b.node("Add", List.of(m1, b.randomInit("b1", 0.1, 24)), "a1");
         String g = b.node(op, List.of(a1), "g");
