@@ -19,6 +19,7 @@ import dev.qwtonnx.onnx.NodeProto;
 import dev.qwtonnx.onnx.TensorProto;
 import dev.qwtonnx.quant.LayerKind;
 import dev.qwtonnx.quant.QuantOptions;
+import dev.qwtonnx.testutil.OrtTestSupport.ModelBuilder;
 import dev.qwtonnx.testutil.TestModels;
 import java.util.EnumSet;
 import java.util.Iterator;
@@ -32,7 +33,7 @@ class CompensationPassesTest {
 
     /** MatMul → Add → Relu → MatMul → Add → MatMul with a dynamic batch and sequence: joinable samples. */
     static Model batchableMlp() {
-        TestModels.Builder b = new TestModels.Builder(5, 13).input("x", F, -1, -1, 16).output("y", F, -1, -1, 8);
+        ModelBuilder b = new ModelBuilder(5, 13).input("x", F, -1, -1, 16).output("y", F, -1, -1, 8);
         String a1 = b.node("Add", List.of(b.node("MatMul", List.of("x", b.randomInit("w1", 0.3, 16, 24)), "m1"),
                 b.randomInit("b1", 0.1, 24)), "a1");
         String r1 = b.node("Relu", List.of(a1), "r1");

@@ -18,6 +18,7 @@ import dev.qwtonnx.model.Tensors;
 import dev.qwtonnx.onnx.NodeProto;
 import dev.qwtonnx.quant.LayerKind;
 import dev.qwtonnx.quant.QuantOptions;
+import dev.qwtonnx.testutil.OrtTestSupport.ModelBuilder;
 import dev.qwtonnx.testutil.TestModels;
 import dev.qwtonnx.verify.OrtKernels;
 import java.util.ArrayList;
@@ -52,7 +53,7 @@ class CwacPipelineTest {
 
     /** Conv → Conv (no Relu between) → Relu → Conv read by a second Conv: outputs feed quantized layers directly. */
     static Model convChain() {
-        TestModels.Builder b = new TestModels.Builder(3, 13).input("x", 1, 1, 4, 12, 12).output("y", 1, 1, 6, 12, 12);
+        ModelBuilder b = new ModelBuilder(3, 13).input("x", 1, 1, 4, 12, 12).output("y", 1, 1, 6, 12, 12);
         String c1 = b.node("Conv", List.of("x", b.randomInit("w1", 0.3, 6, 4, 1, 1)), "c1");
         String c2 = b.node("Conv", List.of(c1, b.randomInit("w2", 0.3, 6, 6, 3, 3), b.randomInit("b2", 0.1, 6)), "c2",
                 dev.qwtonnx.model.Nodes.intsAttribute("pads", 1, 1, 1, 1));
@@ -180,7 +181,7 @@ class CwacPipelineTest {
     /** Two MatMuls share one weight and one bias constant: each gets its own compensated copy. */
     @org.junit.jupiter.api.Test
     void sharedWeightAndBiasAreCopiedNotChangedForBoth() {
-        TestModels.Builder b = new TestModels.Builder(8, 13).input("x", 1, 1, 5, 16).output("y1", 1, 1, 5, 16)
+        ModelBuilder b = new ModelBuilder(8, 13).input("x", 1, 1, 5, 16).output("y1", 1, 1, 5, 16)
                 .output("y2", 1, 1, 5, 16);
         String w = b.randomInit("w", 0.3, 16, 16);
         String bias = b.randomInit("bias", 0.2, 16);

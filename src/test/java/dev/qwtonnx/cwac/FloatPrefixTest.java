@@ -20,6 +20,7 @@ import dev.qwtonnx.calib.OrtRunner;
 import dev.qwtonnx.quant.LayerMatcher;
 import dev.qwtonnx.quant.LayerPlan;
 import dev.qwtonnx.quant.QuantOptions;
+import dev.qwtonnx.testutil.OrtTestSupport.ModelBuilder;
 import dev.qwtonnx.testutil.TestModels;
 import java.util.ArrayList;
 import java.util.LinkedHashSet;
@@ -39,7 +40,7 @@ class FloatPrefixTest {
      * mask computed from the mask input: the table, its Add and the mask's arithmetic are the prefix.
      */
     static Model embedder() {
-        TestModels.Builder b = new TestModels.Builder(5, 13).input("ids", TensorProto.DataType.INT64_VALUE, 1, -1)
+        ModelBuilder b = new ModelBuilder(5, 13).input("ids", TensorProto.DataType.INT64_VALUE, 1, -1)
                 .input("mask", TensorProto.DataType.FLOAT_VALUE, 1, -1).output("y", TensorProto.DataType.FLOAT_VALUE, 1, -1, 16);
         String e = b.node("Gather", List.of(b.randomInit("table", 0.5, VOCAB, DIM), "ids"), "e");
         String e2 = b.node("Add", List.of(e, b.randomInit("pos", 0.1, DIM)), "e2");

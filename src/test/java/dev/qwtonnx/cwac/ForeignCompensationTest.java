@@ -20,6 +20,8 @@ import dev.qwtonnx.onnx.GraphProto;
 import dev.qwtonnx.onnx.NodeProto;
 import dev.qwtonnx.onnx.TensorProto;
 import dev.qwtonnx.onnx.ValueInfoProto;
+import dev.qwtonnx.testutil.OrtTestSupport;
+import dev.qwtonnx.testutil.OrtTestSupport.ModelBuilder;
 import dev.qwtonnx.testutil.TestModels;
 import dev.qwtonnx.verify.Fidelity;
 import dev.qwtonnx.verify.OrtKernels;
@@ -43,7 +45,7 @@ class ForeignCompensationTest {
 
     /** Conv → BatchNorm → Relu → Conv → Relu → Conv(no bias) → GAP → Flatten → Gemm; and a MatMul+Add head. */
     static Model floatModel() {
-        TestModels.Builder b = new TestModels.Builder(21, 13).input("x", F, 1, 3, 16, 16).output("logits", F, 1, 10);
+        ModelBuilder b = new ModelBuilder(21, 13).input("x", F, 1, 3, 16, 16).output("logits", F, 1, 10);
         String c1 = b.node("Conv", List.of("x", b.randomInit("w1", 0.3, 8, 3, 3, 3), b.randomInit("b1", 0.1, 8)), "c1",
                 Nodes.intsAttribute("pads", 1, 1, 1, 1));
         float[] gamma = new float[8];
@@ -391,7 +393,7 @@ class ForeignCompensationTest {
      * into an Add after it, as a tool that does not fuse the bias would write it.
      */
     static Model integerGemmFloat() {
-        TestModels.Builder b = new TestModels.Builder(23, 13).input("x", F, 1, 24).output("y", F, 1, 8);
+        ModelBuilder b = new ModelBuilder(23, 13).input("x", F, 1, 24).output("y", F, 1, 8);
         String m = b.node("MatMul", List.of("x", b.randomInit("wm", 0.3, 24, 32)), "m");
         String a = b.node("Add", List.of(m, b.randomInit("bm", 0.2, 32)), "a");
         String r1 = b.node("Relu", List.of(a), "r1");
@@ -552,7 +554,7 @@ class ForeignCompensationTest {
                 g.addNode(n.toBuilder().setName("extra_dq").setOutput(0, "extra_dq_out"));
             }
         }
-        g.addOutput(TestModels.valueInfo("extra_dq_out", F, -1, -1, -1, -1));
+        g.addOutput(OrtTestSupport.tensor("extra_dq_out", F, -1, -1, -1, -1));
         Model odd = theirs.withGraph(g.build());
         CompensateRun.Result r = QwtOnnx.compensate(floatModel(), odd, calib(), CwacOptions.defaults(),
                 Progress.NONE, null);

@@ -61,9 +61,9 @@ class MiniLmEndToEndTest {
     }
 
     /**
-     * At 4-bit weights plain PTQ loses a lot (measured: sentence cosine 0.897 against 0.992 at 8 bits).
-     * The defaults (GPTQ rounding below 8 bits, then CWAC) recover more than half of it (measured
-     * 0.960, 66 %); CWAC alone on round-to-nearest weights recovers part of it (measured 0.924).
+     * At 4-bit weights plain PTQ loses a lot against 8 bits. The defaults (GPTQ rounding below 8 bits,
+     * then CWAC) recover more than half of it; CWAC alone on round-to-nearest weights recovers part of it.
+     * Each threshold sits just below the figure printed.
      */
     @Test
     void atFourBitsTheDefaultsRecoverMoreThanHalfOfWhatPlainPtqLoses() {
@@ -79,10 +79,10 @@ class MiniLmEndToEndTest {
         System.out.printf("MiniLM W8 none %s; W4 none %s; W4 cwac %s; W4 gptq %s; W4 gptq+cwac %s%n", w8, plain,
                 cwacOnly, gptq, both);
         double lost = w8.mean() - plain.mean();
-        assertTrue(lost > 0.02, "4-bit weights should cost something: " + lost);
-        assertTrue(both.mean() - plain.mean() >= 0.5 * lost, "recovered " + (both.mean() - plain.mean()) + " of " + lost);
+        assertTrue(lost > 0.09, "4-bit weights should cost something: " + lost);
+        assertTrue(both.mean() - plain.mean() >= 0.6 * lost, "recovered " + (both.mean() - plain.mean()) + " of " + lost);
         assertTrue(cwacOnly.mean() >= plain.mean() + 0.015, "cwac " + cwacOnly + " vs none " + plain);
-        assertTrue(gptq.mean() >= plain.mean() + 0.03, "gptq " + gptq + " vs nearest " + plain);
+        assertTrue(gptq.mean() >= plain.mean() + 0.055, "gptq " + gptq + " vs nearest " + plain);
         assertTrue(both.mean() >= gptq.mean() - 0.001, "gptq+cwac " + both + " vs gptq " + gptq);
     }
 
@@ -120,8 +120,8 @@ class MiniLmEndToEndTest {
         EmbeddingFidelity fid = EmbeddingFidelity.measure(r.prepared(), r.model(), eval);
         EmbeddingFidelity none = EmbeddingFidelity.measure(r.prepared(), r.uncompensated(), eval);
         System.out.printf("MiniLM cwac (default) %s; none %s; quantize %.1f s; ORT ops %s%n", fid, none, seconds, ops);
-        // The goal of issue 7: at least the dynamic int8 model's fidelity (0.990 / 0.980), with static speed.
-        assertTrue(fid.mean() >= 0.990 && fid.min() >= 0.980, "cwac " + fid);
+        // Above the dynamic int8 model's fidelity (0.990 / 0.980, the goal of issue 7), just below the figures printed.
+        assertTrue(fid.mean() >= 0.9915 && fid.min() >= 0.984, "cwac " + fid);
         assertTrue(fid.mean() >= none.mean() - 0.001, "cwac " + fid + " vs none " + none);
     }
     /**
@@ -145,7 +145,7 @@ class MiniLmEndToEndTest {
         assertEquals(WEIGHT_MATMULS, c.compensation().layers().size(), c.compensation().skipped().toString());
         assertEquals(qop.graph().getNodeList(), c.model().graph().getNodeList());
         assertEquals(OrtKernels.optimizedOpCounts(qop), OrtKernels.optimizedOpCounts(c.model()));
-        // Measured: mean 0.9918 min 0.9819 -> mean 0.9930 min 0.9867 (quantize's own CWAC: mean 0.9924).
-        assertTrue(after.mean() > before.mean(), before + " -> " + after);
+        // Just below the gain printed above.
+        assertTrue(after.mean() >= before.mean() + 0.001, before + " -> " + after);
     }
 }

@@ -82,8 +82,10 @@ class PpOcrDetEndToEndTest {
                 convs, iou, iouNone, seconds, ops);
         assertTrue(convs >= 60, "convs " + convs);
         assertEquals(convs, ops.getOrDefault("QLinearConv", 0), ops.toString());
-        assertTrue(iou >= 0.80, "IoU " + iou);
-        assertTrue(iou >= iouNone - 0.005, "cwac " + iou + " vs none " + iouNone);
+        // Just below the figures printed above: the output is deterministic up to ORT's thread scheduling.
+        assertTrue(iou >= 0.92, "IoU " + iou);
+        assertTrue(iouNone >= 0.895, "IoU without compensation " + iouNone);
+        assertTrue(iou >= iouNone + 0.015, "cwac " + iou + " vs none " + iouNone);
     }
 
     /** Quantized at opset 21 (plain PTQ), every Conv still runs as QLinearConv and the map agrees with opset 13's. */
@@ -104,5 +106,6 @@ class PpOcrDetEndToEndTest {
                 iou13, iou21, across);
         assertEquals(1.0, across, 1e-3);
         assertEquals(iou13, iou21, 0.005);
+        assertTrue(iou13 >= 0.895, "IoU at opset 13 " + iou13);
     }
 }

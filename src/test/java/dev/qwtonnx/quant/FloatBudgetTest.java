@@ -14,6 +14,7 @@ import dev.qwtonnx.cwac.CwacOptions;
 import dev.qwtonnx.model.GraphEditor;
 import dev.qwtonnx.model.Model;
 import dev.qwtonnx.onnx.NodeProto;
+import dev.qwtonnx.testutil.OrtTestSupport.ModelBuilder;
 import dev.qwtonnx.testutil.TestModels;
 import dev.qwtonnx.verify.Fidelity;
 import java.util.EnumSet;
@@ -30,7 +31,7 @@ class FloatBudgetTest {
      * sensitive layer.
      */
     static Model fragileMlp() {
-        TestModels.Builder b = new TestModels.Builder(4, 13).input("x", 1, 1, -1, 32).output("y", 1, 1, -1, 16);
+        ModelBuilder b = new ModelBuilder(4, 13).input("x", 1, 1, -1, 32).output("y", 1, 1, -1, 16);
         String m1 = b.node("MatMul", List.of("x", b.randomInit("w1", 0.2, 32, 64)), "m1");
         String r1 = b.node("Relu", List.of(m1), "r1");
         Random r = new Random(3);

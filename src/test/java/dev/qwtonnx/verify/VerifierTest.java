@@ -16,6 +16,7 @@ import dev.qwtonnx.model.Nodes;
 import dev.qwtonnx.model.Tensors;
 import dev.qwtonnx.onnx.NodeProto;
 import dev.qwtonnx.onnx.TensorProto;
+import dev.qwtonnx.testutil.OrtTestSupport.ModelBuilder;
 import dev.qwtonnx.testutil.TestModels;
 import java.util.List;
 import org.junit.jupiter.api.BeforeAll;
@@ -36,7 +37,7 @@ class VerifierTest {
      * tolerates about 1 % plus a small absolute slack.)
      */
     static Model cnnWithLargeBias() {
-        TestModels.Builder b = new TestModels.Builder(7, 13).input("x", F, SHAPE).output("logits", F, 1, 10);
+        ModelBuilder b = new ModelBuilder(7, 13).input("x", F, SHAPE).output("logits", F, 1, 10);
         String c1 = b.node("Conv", List.of("x", b.randomInit("w1", 0.3, 8, 3, 3, 3), b.randomInit("b1", 10, 8)), "c1",
                 Nodes.intsAttribute("pads", 1, 1, 1, 1));
         String r1 = b.node("Relu", List.of(c1), "r1");
