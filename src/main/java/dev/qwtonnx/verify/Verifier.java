@@ -50,11 +50,14 @@ public final class Verifier {
     }
 
     /**
-     * What quantize knows and verify alone cannot: the model before compensation, the fits, and the
-     * calibration set.
+     * What quantize knows and verify alone cannot: the model before compensation, the fits, the
+     * calibration set, and what quantize has measured of the same model on the same samples: the
+     * output fidelity and ORT's optimized graph (each null: verify makes it); and every decision its
+     * stages made against a layer or a rewrite, with the reason.
      */
     public record QuantizeRun(Model uncompensated, Compensator.Result compensation, String method,
-            String calibration, int calibrationSamples) {
+            String calibration, int calibrationSamples, List<Fidelity.OutputFidelity> outputs, Model optimized,
+            List<Report.Decision> decisions) {
     }
 
     public static Report verify(Subject floatSubject, Subject quantSubject, CalibrationSource data, String dataSource,
@@ -65,7 +68,8 @@ public final class Verifier {
         if (data.size() == 0) {
             throw new QwtException("no samples to verify on: " + dataSource);
         }
-        List<Fidelity.OutputFidelity> outputs = Fidelity.measure(f, q, data, progress);
+        List<Fidelity.OutputFidelity> outputs = run != null && run.outputs() != null ? run.outputs()
+                : Fidelity.measure(f, q, data, progress);
 
         List<QuantizedLayers.Layer> found = QuantizedLayers.find(q);
         LayerCounterparts.Result matched = LayerCounterparts.match(f, found);
@@ -77,7 +81,7 @@ public final class Verifier {
         }
 
         Model fOpt = OrtKernels.optimized(f);
-        Model qOpt = OrtKernels.optimized(q);
+        Model qOpt = run != null && run.optimized() != null ? run.optimized() : OrtKernels.optimized(q);
         List<Report.Unfused> unfused = new ArrayList<>();
         Map<String, String> reasons = new HashMap<>();
         Map<String, String> opTypes = new HashMap<>();
@@ -130,7 +134,7 @@ public final class Verifier {
                 modelFile(floatSubject, fBytes), modelFile(quantSubject, qBytes),
                 new Report.DataSet(dataSource, data.size()), provenance(q, run), outputs,
                 new Report.Layers(found.size(), matched.matched().size(), layers, unmatched), runtime, cost,
-                compensation(run, nodesAdded));
+                compensation(run, nodesAdded), run == null || run.decisions() == null ? List.of() : run.decisions());
     }
 
     /** Worst first: the layer's own error where measured, else its accumulated error. */
