@@ -27,8 +27,13 @@ final class BiasFormsStage extends BaseStage {
     @Override
     public void run(RunContext ctx, Facts facts) {
         Model qdq = facts.get(QDQ);
-        facts.put(QUANTIZED, facts.get(PLAN).layers().isEmpty() ? qdq
-                : new Pipeline(List.of(new Int32MatMulBias(), new FullRankMatMulBias()), options.verifyBetweenPasses())
-                        .run(qdq, ctx.log()));
+        if (facts.get(PLAN).layers().isEmpty()) {
+            facts.put(QUANTIZED, qdq);
+            return;
+        }
+        Pipeline.Result r = new Pipeline(List.of(new Int32MatMulBias(), new FullRankMatMulBias()),
+                options.verifyBetweenPasses()).apply(qdq, ctx.log());
+        r.rejections().forEach(x -> ctx.reject(x.pass(), x.subject(), x.reason()));
+        facts.put(QUANTIZED, r.model());
     }
 }

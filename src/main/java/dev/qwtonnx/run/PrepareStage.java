@@ -43,17 +43,25 @@ final class PrepareStage extends BaseStage {
 
     /** Checks {@code model} and runs the prepare passes on it. */
     static Model prepare(Model model, boolean verifyBetween, long targetOpset, java.util.function.Consumer<String> log) {
+        return prepared(model, verifyBetween, targetOpset, log).model();
+    }
+
+    /** Checks {@code model} and runs the prepare passes on it: the model and what the passes left, and why. */
+    private static Pipeline.Result prepared(Model model, boolean verifyBetween, long targetOpset,
+            java.util.function.Consumer<String> log) {
         // Duplicate node names (which ORT refuses) are repaired, not reported: the checker sees unique names.
         Model named = NameNodes.apply(model);
         ModelChecker.check(named);
-        return passes(verifyBetween, targetOpset).run(named, log);
+        return passes(verifyBetween, targetOpset).apply(named, log);
     }
 
     @Override
     public void run(RunContext ctx, Facts facts) {
         Model input = facts.get(INPUT);
         refuseQuantized(input);
-        facts.put(PREPARED, prepare(input, options.verifyBetweenPasses(), options.targetOpset(), ctx.log()));
+        Pipeline.Result r = prepared(input, options.verifyBetweenPasses(), options.targetOpset(), ctx.log());
+        r.rejections().forEach(x -> ctx.reject(x.pass(), x.subject(), x.reason()));
+        facts.put(PREPARED, r.model());
     }
 
     private static final Set<String> QUANTIZED_OPS = Set.of("QuantizeLinear", "DequantizeLinear",
