@@ -159,6 +159,7 @@ public final class Compensator {
             FloatReference reference) {
         Map<String, ChannelFit> fits = new LinkedHashMap<>();
         List<StageChoice> choices = new ArrayList<>();
+        List<String> left = new ArrayList<>(skipped);
         if (options.method() == CwacOptions.Method.NONE || layers.isEmpty()) {
             return new Result(quantModel, List.copyOf(layers), Map.copyOf(floats), fits, List.copyOf(skipped), choices);
         }
@@ -211,8 +212,9 @@ public final class Compensator {
                         progress, stages.size() == 1 ? "compensate" : "compensate stage " + s + "/" + stages.size());
                 Map<String, ChannelFit> stageFits = fit(stage, stats, options.method());
                 if (judge == null) {
-                    fits.putAll(stageFits);
-                    current = new CwacFold(stage, stageFits).run(current).model();
+                    CwacFold.Outcome folded = new CwacFold(stage, stageFits).apply(current);
+                    fits.putAll(withRejected(stageFits, folded.rejected(), left));
+                    current = folded.model();
                     continue;
                 }
                 // Candidates simplest first; one is kept only if it lowers the output error (ties keep the simpler).
@@ -225,8 +227,13 @@ public final class Compensator {
                 double bestError = rescaledError;
                 Model bestModel = current;
                 Map<Choice, Double> errors = new LinkedHashMap<>();
+                List<CwacFold.Rejection> rejected = List.of();
                 for (Map.Entry<Choice, Map<String, ChannelFit>> c : candidates.entrySet()) {
-                    Model folded = new CwacFold(stage, c.getValue()).run(current).model();
+                    CwacFold.Outcome outcome = new CwacFold(stage, c.getValue()).apply(current);
+                    Model folded = outcome.model();
+                    if (c.getKey() == Choice.FIT) {
+                        rejected = outcome.rejected();
+                    }
                     double e = judge.of(folded);
                     errors.put(c.getKey(), e);
                     if (e < bestError) {
@@ -237,7 +244,8 @@ public final class Compensator {
                 }
                 choices.add(new StageChoice(s, stage.stream().map(QdqLayer::name).toList(), currentError, factor,
                         rescaledError, best, Map.copyOf(errors), bestError));
-                fits.putAll(best == Choice.NONE ? identity(stage, stageFits) : candidates.get(best));
+                fits.putAll(best == Choice.NONE ? identity(stage, stageFits)
+                        : withRejected(candidates.get(best), rejected, left));
                 current = bestModel;
                 currentError = bestError;
             }
@@ -246,8 +254,29 @@ public final class Compensator {
                 own.close();
             }
         }
-        return new Result(current, List.copyOf(layers), Map.copyOf(floats), fits, List.copyOf(skipped),
+        return new Result(current, List.copyOf(layers), Map.copyOf(floats), fits, List.copyOf(left),
                 List.copyOf(choices));
+    }
+
+    /**
+     * The fits as folded: a layer the fold rejected has the identity fit (its error as it was), and
+     * its reason is added to {@code skipped}.
+     */
+    private static Map<String, ChannelFit> withRejected(Map<String, ChannelFit> fits,
+            List<CwacFold.Rejection> rejected, List<String> skipped) {
+        if (rejected.isEmpty()) {
+            return fits;
+        }
+        Map<String, ChannelFit> out = new LinkedHashMap<>(fits);
+        List<QdqLayer> undone = new ArrayList<>();
+        for (CwacFold.Rejection r : rejected) {
+            undone.add(r.layer());
+            if (!skipped.contains(r.toString())) {
+                skipped.add(r.toString());
+            }
+        }
+        out.putAll(identity(undone, fits));
+        return out;
     }
 
     private static List<Sample> first(CalibrationSource source, int max) {
