@@ -97,11 +97,10 @@ public final class ForeignLayers {
                 boolean mmitf = layerNode.getOpType().equals("MatMulIntegerToFloat");
                 int w = mmitf ? 1 : 3;
                 int wz = 5;
-                boolean transB = Nodes.intAttr(layerNode, "transB", 0) != 0;
                 wq = qg.initializer(layerNode.getInput(w));
                 dequantized = dequantize(qg, layerNode.getInput(w), l.weightScale(),
                         layerNode.getInputCount() > wz ? layerNode.getInput(wz) : "",
-                        l.kind() == LayerKind.CONV || transB ? 0 : 1);
+                        l.kind().weightAxis(layerNode));
             } else {
                 NodeProto wdq = qg.producer(layerNode.getInput(1));
                 wq = qg.initializer(wdq.getInput(0));
@@ -127,8 +126,7 @@ public final class ForeignLayers {
                     }
                     tail.add(bn);
                 }
-                double e = weightError(dequantized, wf, rescale, l.channels(), dims, l.kind() == LayerKind.CONV
-                        || (l.kind() == LayerKind.GEMM && Nodes.intAttr(layerNode, "transB", 0) != 0) ? 0 : 1);
+                double e = weightError(dequantized, wf, rescale, l.channels(), dims, l.kind().weightAxis(layerNode));
                 if (e > MAX_WEIGHT_ERROR) {
                     continue;
                 }

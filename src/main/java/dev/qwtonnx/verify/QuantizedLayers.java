@@ -1,9 +1,10 @@
 package dev.qwtonnx.verify;
 
+import dev.qwtonnx.cwac.LayerFinder;
+import dev.qwtonnx.cwac.LayerFinder.Style;
 import dev.qwtonnx.model.GraphEditor;
 import dev.qwtonnx.model.HostTensor;
 import dev.qwtonnx.model.Model;
-import dev.qwtonnx.model.Nodes;
 import dev.qwtonnx.model.Tensors;
 import dev.qwtonnx.onnx.NodeProto;
 import dev.qwtonnx.onnx.TensorProto;
@@ -13,20 +14,12 @@ import java.util.List;
 import java.util.function.Supplier;
 
 /**
- * The quantized layers of any int8 model, found by structure so that models from other tools work
- * too: QDQ (a float Conv/MatMul/Gemm reading a DequantizeLinear of a constant weight), QOperator
- * (QLinearConv/QLinearMatMul of a constant weight) and dynamic (MatMulInteger/ConvInteger of a
- * constant weight, rescaled to float by Cast → Mul). Each comes with
- * the float tensors that play the layer's roles, so that the float model's counterpart can be
- * matched and compared.
+ * The quantized layers of any int8 model that verification measures, as {@link LayerFinder} finds
+ * them, each with the float tensors that play the layer's roles, so that the float model's
+ * counterpart can be matched and compared.
  */
 public final class QuantizedLayers {
     private QuantizedLayers() {
-    }
-
-    /** How the layer is expressed in the quantized graph. */
-    public enum Style {
-        QDQ, QOPERATOR, DYNAMIC
     }
 
     /**
@@ -34,7 +27,7 @@ public final class QuantizedLayers {
      *
      * @param node       the layer node's name
      * @param opType     the float op it computes: Conv, MatMul or Gemm
-     * @param style      QDQ or dynamic
+     * @param style      QDQ, QOperator or dynamic
      * @param floatInput the float activation the layer quantizes (what a float copy of it would read);
      *                   null for QOperator layers, whose input is dequantized when measuring
      * @param output     the tensor holding the layer's result (before any bias Add or output Q); for
@@ -52,58 +45,40 @@ public final class QuantizedLayers {
             long[] weightDims) {
     }
 
+    /**
+     * The layers {@link LayerFinder} finds whose output this package can measure: QDQ Conv / MatMul /
+     * Gemm, QLinearConv / QLinearMatMul, and MatMulInteger / ConvInteger rescaled to float by Cast →
+     * Mul; each of a constant weight.
+     */
     public static List<Layer> find(Model model) {
         GraphEditor g = new GraphEditor(model.graph());
         List<Layer> out = new ArrayList<>();
-        for (NodeProto n : g.nodes()) {
-            if (!Model.isDefaultDomain(n.getDomain()) || n.getInputCount() < 2) {
+        for (LayerFinder.Found f : LayerFinder.find(g)) {
+            NodeProto n = f.node();
+            if (!Model.isDefaultDomain(n.getDomain()) || !g.isInitializer(f.weight())) {
                 continue;
             }
-            switch (n.getOpType()) {
-                case "Conv", "MatMul", "Gemm" -> {
-                    NodeProto wdq = g.producer(n.getInput(1));
-                    NodeProto xdq = g.producer(n.getInput(0));
-                    if (isOp(wdq, "DequantizeLinear") && g.isInitializer(wdq.getInput(0)) && isOp(xdq, "DequantizeLinear")) {
-                        Supplier<Dequantized> w = dequantized(g, wdq.getInput(0), wdq.getInputCount() > 1 ? wdq.getInput(1) : null,
-                                wdq.getInputCount() > 2 ? wdq.getInput(2) : null, Nodes.intAttr(wdq, "axis", 1));
-                        if (w != null) {
-                            out.add(new Layer(n.getName(), n.getOpType(), Style.QDQ, n.getInput(0), n.getOutput(0),
-                                    null, null, false, w, Tensors.dims(g.initializer(wdq.getInput(0)))));
-                        }
-                    }
-                }
-                case "MatMulInteger", "ConvInteger" -> {
-                    String wq = n.getInput(1);
-                    if (!g.isInitializer(wq)) {
-                        continue;
-                    }
-                    String zp = n.getInputCount() > 3 ? n.getInput(3) : null;
-                    long axis = n.getOpType().equals("ConvInteger") ? 0 : 1;
-                    Supplier<Dequantized> w = dequantized(g, wq, null, zp, axis);
+            long[] dims = Tensors.dims(g.initializer(f.weight()));
+            Supplier<Dequantized> w = dequantized(g, f.weight(), f.weightScale(), f.weightZeroPoint(), f.weightAxis());
+            if (w == null) {
+                continue;
+            }
+            String opType = f.kind().opType;
+            switch (f.style()) {
+                case QDQ -> out.add(new Layer(n.getName(), opType, Style.QDQ, n.getInput(0), n.getOutput(0), null,
+                        null, false, w, dims));
+                case DYNAMIC -> {
                     String output = rescaledOutput(g, n.getOutput(0));
                     NodeProto xq = g.producer(n.getInput(0));
                     String floatInput = isOp(xq, "DynamicQuantizeLinear") ? xq.getInput(0) : null;
-                    if (w != null && output != null) {
-                        out.add(new Layer(n.getName(), n.getOpType().equals("ConvInteger") ? "Conv" : "MatMul",
-                                Style.DYNAMIC, floatInput, output, null, null, false, w, Tensors.dims(g.initializer(wq))));
+                    if (output != null) {
+                        out.add(new Layer(n.getName(), opType, Style.DYNAMIC, floatInput, output, null, null, false, w,
+                                dims));
                     }
                 }
-                case "QLinearConv", "QLinearMatMul" -> {
-                    // x, x_scale, x_zero_point, w, w_scale, w_zero_point, y_scale, y_zero_point[, bias]
-                    if (n.getInputCount() < 8 || !g.isInitializer(n.getInput(3))) {
-                        continue;
-                    }
-                    boolean conv = n.getOpType().equals("QLinearConv");
-                    Supplier<Dequantized> w = dequantized(g, n.getInput(3), n.getInput(4), n.getInput(5), conv ? 0 : 1);
-                    if (w != null) {
-                        // The float input is the dequantized x (x, x_scale, x_zero_point): measuring adds it.
-                        out.add(new Layer(n.getName(), conv ? "Conv" : "MatMul", Style.QOPERATOR, null,
-                                n.getOutput(0), n.getInput(6), n.getInput(7), floorsAtZero(g.initializer(n.getInput(7))), w,
-                                Tensors.dims(g.initializer(n.getInput(3)))));
-                    }
-                }
-                default -> {
-                }
+                // The float input is the dequantized x (x, x_scale, x_zero_point): measuring adds it.
+                case QOPERATOR -> out.add(new Layer(n.getName(), opType, Style.QOPERATOR, null, n.getOutput(0),
+                        n.getInput(6), n.getInput(7), floorsAtZero(g.initializer(n.getInput(7))), w, dims));
             }
         }
         return out;
