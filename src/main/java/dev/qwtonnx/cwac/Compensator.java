@@ -30,9 +30,10 @@ import java.util.function.Function;
 /**
  * Channel-wise affine compensation as an analysis plus a fold: measures each quantized layer's
  * output against its target over the calibration data, fits yf ≈ a·yq + b per channel, and folds
- * the fit with {@link CwacFold}. The float model pairs with the quantized one through node names
- * (our own output), or through a mapping given by the caller ({@link ForeignLayers} for a model
- * quantized by another tool).
+ * the fit with {@link CwacFold}. The float model pairs with the quantized one through the
+ * provenance entry our quantizer writes on each layer node ({@link Nodes#FROM}), or through a
+ * mapping given by the caller ({@link ForeignLayers}, by weights, for a model quantized by another
+ * tool).
  */
 public final class Compensator {
     private final CwacOptions options;
@@ -122,7 +123,7 @@ public final class Compensator {
     }
 
     /**
-     * Compensates our own QDQ output, its layers paired with the float model's by node name;
+     * Compensates our own QDQ output, its layers paired with the float model's by their provenance;
      * {@code acceptance} holds the samples output-level acceptance measures on (null: the
      * calibration samples); float activations come from {@code reference} where it has them (null:
      * a reference of its own).
@@ -134,10 +135,17 @@ public final class Compensator {
         Map<String, FloatLayer> floats = new HashMap<>();
         List<QdqLayer> layers = new ArrayList<>();
         GraphEditor fg = new GraphEditor(floatModel.graph());
+        Map<String, NodeProto> floatNodes = new HashMap<>();
+        for (NodeProto n : fg.nodes()) {
+            floatNodes.putIfAbsent(n.getName(), n);
+        }
         for (QdqLayer l : found.layers()) {
-            FloatLayer f = floatCounterpart(fg, l);
+            FloatLayer f = floatCounterpart(fg, floatNodes, l);
             if (f == null) {
-                skipped.add(l.kind().opType + " node '" + l.name() + "': no float layer of the same name and kind");
+                skipped.add(l.kind().opType + " node '" + l.name() + "': " + (l.from() == null
+                        ? "it carries no '" + Nodes.FROM + "' entry naming the float node it was quantized from"
+                        : "the float node '" + l.from() + "' it was quantized from is not a " + l.kind().opType
+                                + (l.biasAdd() != null ? " followed by its bias Add alone" : "")));
                 continue;
             }
             floats.put(l.name(), f);
@@ -302,18 +310,22 @@ public final class Compensator {
         return out;
     }
 
-    private static FloatLayer floatCounterpart(GraphEditor fg, QdqLayer l) {
-        for (NodeProto n : fg.nodes()) {
-            if (n.getName().equals(l.name()) && n.getOpType().equals(l.kind().opType)) {
-                if (l.biasAdd() == null) {
-                    return new FloatLayer(n, List.of(), n.getOutput(0));
-                }
-                List<NodeProto> readers = fg.consumers(n.getOutput(0));
-                if (readers.size() == 1 && readers.get(0).getOpType().equals("Add")) {
-                    return new FloatLayer(n, List.of(readers.get(0)), readers.get(0).getOutput(0));
-                }
-                return null;
-            }
+    /**
+     * The float layer our quantized layer {@code l} was made from: the float node its provenance
+     * entry names ({@code floatNodes}: the float graph's nodes by their unique names), with the Add
+     * after it where {@code l} has a bias Add; null where there is none.
+     */
+    private static FloatLayer floatCounterpart(GraphEditor fg, Map<String, NodeProto> floatNodes, QdqLayer l) {
+        NodeProto n = l.from() == null ? null : floatNodes.get(l.from());
+        if (n == null || !n.getOpType().equals(l.kind().opType)) {
+            return null;
+        }
+        if (l.biasAdd() == null) {
+            return new FloatLayer(n, List.of(), n.getOutput(0));
+        }
+        List<NodeProto> readers = fg.consumers(n.getOutput(0));
+        if (readers.size() == 1 && readers.get(0).getOpType().equals("Add")) {
+            return new FloatLayer(n, List.of(readers.get(0)), readers.get(0).getOutput(0));
         }
         return null;
     }
@@ -636,7 +648,9 @@ public final class Compensator {
             // producer index is built first, here, so that the workers only read it.
             g.producer("");
             layers.parallelStream().forEach(l -> {
-                ResidualTarget.Residual r = ResidualTarget.of(g, fg, l, floats.get(l.name()), ahead.of(l.name()));
+                // Residuals made ahead are keyed by the planned layer: the float node.
+                FloatLayer f = floats.get(l.name());
+                ResidualTarget.Residual r = ResidualTarget.of(g, fg, l, f, ahead.of(f.node().getName()));
                 if (r != null) {
                     residuals.put(l.name(), r);
                 }

@@ -43,7 +43,7 @@ public final class QdqLayers {
                 case QDQ -> qdq(g, f, skipped);
             };
             if (l != null) {
-                layers.add(l);
+                layers.add(l.withFrom(Nodes.metadata(n, Nodes.FROM)));
             }
         }
         return new Result(layers, skipped);

@@ -2,6 +2,7 @@ package dev.qwtonnx.verify;
 
 import dev.qwtonnx.model.GraphEditor;
 import dev.qwtonnx.model.Model;
+import dev.qwtonnx.model.Nodes;
 import dev.qwtonnx.model.Tensors;
 import dev.qwtonnx.onnx.NodeProto;
 import dev.qwtonnx.onnx.TensorProto;
@@ -15,8 +16,9 @@ import java.util.Map;
 /**
  * Pairs each quantized layer with the float model's node of the same role, through the graph: the
  * quantized weight, dequantized, must point the same way as the float node's constant weight (cosine
- * ≥ {@value #MIN_WEIGHT_COSINE}). A float node of the same name is tried first (tools that keep node
- * names), the best-matching weight of the same shape otherwise. Names alone never decide. A
+ * ≥ {@value #MIN_WEIGHT_COSINE}). A layer our quantizer made names the float node it came from
+ * ({@link Nodes#FROM}): that node is tried first; another tool's layer (or ours, where that node is
+ * not there) is paired with the best-matching weight of the same shape. Node names never decide. A
  * QOperator layer whose output cannot hold negative values has its float node's Relu fused into it;
  * its float counterpart's output is then that Relu's.
  */
@@ -34,7 +36,7 @@ public final class LayerCounterparts {
      * @param floatOutput  its output, or its Relu's (the tensor of the same role as the layer's output)
      * @param floatRelu    whether floatOutput is the output of a Relu after the float node
      * @param floatWeight  the float weight initializer
-     * @param matchedBy    "name+weight" or "weight"
+     * @param matchedBy    "provenance+weight" or "weight"
      * @param weightCosine cosine of the dequantized weight and the float weight
      */
     public record Match(QuantizedLayers.Layer layer, String floatNode, String floatOutput, boolean floatRelu,
@@ -87,11 +89,11 @@ public final class LayerCounterparts {
         List<QuantizedLayers.Layer> unmatched = new ArrayList<>();
         for (QuantizedLayers.Layer l : layers) {
             QuantizedLayers.Dequantized weight = l.weight().get();
-            Candidate named = byName.get(l.node());
-            if (named != null && fits(named, l)) {
-                double cos = Fidelity.cosine(values.apply(named), weight.size(), weight::get);
+            Candidate recorded = l.from() == null ? null : byName.get(l.from());
+            if (recorded != null && fits(recorded, l)) {
+                double cos = Fidelity.cosine(values.apply(recorded), weight.size(), weight::get);
                 if (cos >= MIN_WEIGHT_COSINE) {
-                    matched.add(match(g, l, named, "name+weight", cos));
+                    matched.add(match(g, l, recorded, "provenance+weight", cos));
                     continue;
                 }
             }

@@ -5,6 +5,7 @@ import dev.qwtonnx.cwac.LayerFinder.Style;
 import dev.qwtonnx.model.GraphEditor;
 import dev.qwtonnx.model.HostTensor;
 import dev.qwtonnx.model.Model;
+import dev.qwtonnx.model.Nodes;
 import dev.qwtonnx.model.Tensors;
 import dev.qwtonnx.onnx.NodeProto;
 import dev.qwtonnx.onnx.TensorProto;
@@ -39,10 +40,12 @@ public final class QuantizedLayers {
      * @param weight     the weight in float, dequantized as far as the graph says (scale may be
      *                   missing for dynamic layers, which is fine for matching by direction)
      * @param weightDims the weight's dims
+     * @param from       the float node our quantizer recorded it was made from ({@link Nodes#FROM}),
+     *                   or null (another tool's model)
      */
     public record Layer(String node, String opType, Style style, String floatInput, String output,
             String outputScale, String outputZeroPoint, boolean outputFloorsAtZero, Supplier<Dequantized> weight,
-            long[] weightDims) {
+            long[] weightDims, String from) {
     }
 
     /**
@@ -64,21 +67,22 @@ public final class QuantizedLayers {
                 continue;
             }
             String opType = f.kind().opType;
+            String from = Nodes.metadata(n, Nodes.FROM);
             switch (f.style()) {
                 case QDQ -> out.add(new Layer(n.getName(), opType, Style.QDQ, n.getInput(0), n.getOutput(0), null,
-                        null, false, w, dims));
+                        null, false, w, dims, from));
                 case DYNAMIC -> {
                     String output = rescaledOutput(g, n.getOutput(0));
                     NodeProto xq = g.producer(n.getInput(0));
                     String floatInput = isOp(xq, "DynamicQuantizeLinear") ? xq.getInput(0) : null;
                     if (output != null) {
                         out.add(new Layer(n.getName(), opType, Style.DYNAMIC, floatInput, output, null, null, false, w,
-                                dims));
+                                dims, from));
                     }
                 }
                 // The float input is the dequantized x (x, x_scale, x_zero_point): measuring adds it.
                 case QOPERATOR -> out.add(new Layer(n.getName(), opType, Style.QOPERATOR, null, n.getOutput(0),
-                        n.getInput(6), n.getInput(7), floorsAtZero(g.initializer(n.getInput(7))), w, dims));
+                        n.getInput(6), n.getInput(7), floorsAtZero(g.initializer(n.getInput(7))), w, dims, from));
             }
         }
         return out;
