@@ -40,12 +40,13 @@ public final class QuantizedLayers {
      * @param weight     the weight in float, dequantized as far as the graph says (scale may be
      *                   missing for dynamic layers, which is fine for matching by direction)
      * @param weightDims the weight's dims
+     * @param weightAxis the weight's axis of output channels
      * @param from       the float node our quantizer recorded it was made from ({@link Nodes#FROM}),
      *                   or null (another tool's model)
      */
     public record Layer(String node, String opType, Style style, String floatInput, String output,
             String outputScale, String outputZeroPoint, boolean outputFloorsAtZero, Supplier<Dequantized> weight,
-            long[] weightDims, String from) {
+            long[] weightDims, int weightAxis, String from) {
     }
 
     /**
@@ -68,21 +69,22 @@ public final class QuantizedLayers {
             }
             String opType = f.kind().opType;
             String from = Nodes.metadata(n, Nodes.FROM);
+            int axis = f.kind().weightAxis(n);
             switch (f.style()) {
                 case QDQ -> out.add(new Layer(n.getName(), opType, Style.QDQ, n.getInput(0), n.getOutput(0), null,
-                        null, false, w, dims, from));
+                        null, false, w, dims, axis, from));
                 case DYNAMIC -> {
                     String output = rescaledOutput(g, n.getOutput(0));
                     NodeProto xq = g.producer(n.getInput(0));
                     String floatInput = isOp(xq, "DynamicQuantizeLinear") ? xq.getInput(0) : null;
                     if (output != null) {
                         out.add(new Layer(n.getName(), opType, Style.DYNAMIC, floatInput, output, null, null, false, w,
-                                dims, from));
+                                dims, axis, from));
                     }
                 }
                 // The float input is the dequantized x (x, x_scale, x_zero_point): measuring adds it.
                 case QOPERATOR -> out.add(new Layer(n.getName(), opType, Style.QOPERATOR, null, n.getOutput(0),
-                        n.getInput(6), n.getInput(7), floorsAtZero(g.initializer(n.getInput(7))), w, dims, from));
+                        n.getInput(6), n.getInput(7), floorsAtZero(g.initializer(n.getInput(7))), w, dims, axis, from));
             }
         }
         return out;
