@@ -66,24 +66,10 @@ public final class ForeignLayers {
                     layerNode = n;
                 }
             }
-            TensorProto wq;
-            float[] dequantized;
-            if (l.qlinear() != null) {
-                // Weight, its scale and zero point: inputs 3, 4, 5 of QLinearConv/QLinearMatMul/QGemm; 1, 3, 5 of
-                // MatMulIntegerToFloat (its zero point optional).
-                boolean mmitf = layerNode.getOpType().equals("MatMulIntegerToFloat");
-                int w = mmitf ? 1 : 3;
-                int wz = 5;
-                wq = qg.initializer(layerNode.getInput(w));
-                dequantized = dequantize(qg, layerNode.getInput(w), l.weightScale(),
-                        layerNode.getInputCount() > wz ? layerNode.getInput(wz) : "",
-                        l.kind().weightAxis(layerNode));
-            } else {
-                NodeProto wdq = qg.producer(layerNode.getInput(1));
-                wq = qg.initializer(wdq.getInput(0));
-                dequantized = dequantize(qg, wdq.getInput(0), wdq.getInput(1),
-                        wdq.getInputCount() > 2 ? wdq.getInput(2) : "", (int) Nodes.intAttr(wdq, "axis", 1));
-            }
+            LayerFinder.Found f = LayerFinder.recognize(qg, layerNode);
+            TensorProto wq = qg.initializer(f.weight());
+            DequantizedWeight dequantized = DequantizedWeight.of(qg, f.weight(), f.weightScale(), f.weightZeroPoint(),
+                    f.weightAxis());
             long[] dims = Tensors.dims(wq);
             boolean quantHasBatchNorm = readBy(qg, layerNode.getOutput(0), "BatchNormalization");
             // A float Conv followed by a BatchNorm the quantized model no longer has was folded with it: the float
@@ -105,7 +91,7 @@ public final class ForeignLayers {
                 return true;
             };
             WeightPairing.Pick pick = pairing.closest(l.kind(), dims, l.kind().weightAxis(layerNode),
-                    i -> dequantized[i], position, used, usable, c -> rescales.get(c.node()));
+                    dequantized::get, position, used, usable, c -> rescales.get(c.node()));
             if (pick == null) {
                 skipped.add(what + ": no float " + l.kind().opType + " layer has these weights");
                 continue;
@@ -182,31 +168,6 @@ public final class ForeignLayers {
             }
         }
         return null;
-    }
-
-    /** (q − zp)·s per output channel along {@code axis}, as DequantizeLinear computes it. */
-    private static float[] dequantize(GraphEditor g, String weight, String scale, String zeroPoint, int axis) {
-        TensorProto wq = g.initializer(weight);
-        long[] q = Tensors.longs(wq);
-        float[] s = Tensors.floats(g.initializer(scale));
-        long[] zp = !zeroPoint.isEmpty() && g.initializer(zeroPoint) != null
-                ? Tensors.longs(g.initializer(zeroPoint)) : new long[s.length];
-        if (zp.length == 1 && s.length > 1) {
-            zp = new long[s.length];
-            java.util.Arrays.fill(zp, Tensors.longs(g.initializer(zeroPoint))[0]);
-        }
-        long[] dims = Tensors.dims(wq);
-        axis = axis < 0 ? axis + dims.length : axis;
-        long inner = 1;
-        for (int i = axis + 1; i < dims.length; i++) {
-            inner *= dims[i];
-        }
-        float[] out = new float[q.length];
-        for (int i = 0; i < q.length; i++) {
-            int c = (int) ((i / inner) % s.length);
-            out[i] = (q[i] - zp[c]) * s[c];
-        }
-        return out;
     }
 
     /** γ/√(σ²+ε) of a BatchNormalization with constant parameters, or null. */

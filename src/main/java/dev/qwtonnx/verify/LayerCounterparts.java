@@ -1,5 +1,6 @@
 package dev.qwtonnx.verify;
 
+import dev.qwtonnx.cwac.DequantizedWeight;
 import dev.qwtonnx.cwac.WeightPairing;
 import dev.qwtonnx.model.GraphEditor;
 import dev.qwtonnx.model.Model;
@@ -57,7 +58,7 @@ public final class LayerCounterparts {
         for (QuantizedLayers.Layer l : layers) {
             LayerKind kind = LayerKind.of(l.opType());
             int position = positions.merge(kind, 1, Integer::sum) - 1;
-            QuantizedLayers.Dequantized weight = l.weight().get();
+            DequantizedWeight weight = l.weight().get();
             NodeProto from = l.from() == null ? null : byName.get(l.from());
             WeightPairing.Candidate recorded = from == null ? null : pairing.candidate(from, kind, l.weightDims());
             if (recorded != null && WeightPairing.error(weight::get, pairing.weight(recorded), l.weightDims(),
@@ -79,7 +80,7 @@ public final class LayerCounterparts {
     }
 
     private static Match match(GraphEditor g, QuantizedLayers.Layer l, WeightPairing.Candidate c, String by,
-            WeightPairing pairing, QuantizedLayers.Dequantized weight) {
+            WeightPairing pairing, DequantizedWeight weight) {
         double cos = Fidelity.cosine(pairing.weight(c), weight.size(), weight::get);
         return match(g, l, c.node(), by, cos);
     }

@@ -1,15 +1,14 @@
 package dev.qwtonnx.verify;
 
+import dev.qwtonnx.cwac.DequantizedWeight;
 import dev.qwtonnx.cwac.LayerFinder;
 import dev.qwtonnx.cwac.LayerFinder.Style;
 import dev.qwtonnx.model.GraphEditor;
-import dev.qwtonnx.model.HostTensor;
 import dev.qwtonnx.model.Model;
 import dev.qwtonnx.model.Nodes;
 import dev.qwtonnx.model.Tensors;
 import dev.qwtonnx.onnx.NodeProto;
 import dev.qwtonnx.onnx.TensorProto;
-import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Supplier;
@@ -45,7 +44,7 @@ public final class QuantizedLayers {
      *                   or null (another tool's model)
      */
     public record Layer(String node, String opType, Style style, String floatInput, String output,
-            String outputScale, String outputZeroPoint, boolean outputFloorsAtZero, Supplier<Dequantized> weight,
+            String outputScale, String outputZeroPoint, boolean outputFloorsAtZero, Supplier<DequantizedWeight> weight,
             long[] weightDims, int weightAxis, String from) {
     }
 
@@ -63,7 +62,7 @@ public final class QuantizedLayers {
                 continue;
             }
             long[] dims = Tensors.dims(g.initializer(f.weight()));
-            Supplier<Dequantized> w = dequantized(g, f.weight(), f.weightScale(), f.weightZeroPoint(), f.weightAxis());
+            Supplier<DequantizedWeight> w = dequantized(g, f.weight(), f.weightScale(), f.weightZeroPoint(), f.weightAxis());
             if (w == null) {
                 continue;
             }
@@ -131,58 +130,10 @@ public final class QuantizedLayers {
      * The dequantized weight, decoded when asked for (the weights of a big model would not fit in
      * the heap all at once); null when q, scale or zero point is not constant.
      */
-    static Supplier<Dequantized> dequantized(GraphEditor g, String q, String scale, String zeroPoint, long axis) {
-        boolean constant = g.initializer(q) != null
-                && (scale == null || scale.isEmpty() || g.initializer(scale) != null)
-                && (zeroPoint == null || zeroPoint.isEmpty() || g.initializer(zeroPoint) != null);
-        return constant ? () -> dequantize(g, q, scale, zeroPoint, axis) : null;
-    }
-
-    /**
-     * A dequantized weight, (q - zero point) × scale with per-channel parameters, computed element by
-     * element from the integer payload where it is: materialized, a big model's weights would take
-     * four times their int8 size in the heap, a layer at a time.
-     */
-    public record Dequantized(HostTensor q, ByteBuffer bytes, long inner, long channels, float[] scale,
-            float[] zeroPoint) {
-        public int size() {
-            return Math.toIntExact(q.numel());
-        }
-
-        /** Element {@code i}, computed as {@link QuantizedLayers#dequantize} always has. */
-        public float get(int i) {
-            int c = (int) ((i / inner) % channels);
-            float sc = scale.length == 1 ? scale[0] : scale[Math.min(c, scale.length - 1)];
-            float zc = zeroPoint.length == 1 ? zeroPoint[0] : zeroPoint[Math.min(c, zeroPoint.length - 1)];
-            return (HostTensor.floatAt(q.type(), bytes, i) - zc) * sc;
-        }
-    }
-
-    /** (q - zero point) × scale, with per-channel parameters along {@code axis}; null when not constant. */
-    static Dequantized dequantize(GraphEditor g, String q, String scale, String zeroPoint, long axis) {
-        TensorProto qt = g.initializer(q);
-        if (qt == null) {
-            return null;
-        }
-        HostTensor v = Tensors.toHost(qt);
-        long[] dims = Tensors.dims(qt);
-        float[] s = scale == null || scale.isEmpty() ? new float[] {1f} : constant(g, scale);
-        float[] z = zeroPoint == null || zeroPoint.isEmpty() ? new float[] {0f} : constant(g, zeroPoint);
-        if (s == null || z == null) {
-            return null;
-        }
-        int ax = (int) (axis < 0 ? axis + dims.length : axis);
-        long inner = 1;
-        for (int i = ax + 1; i < dims.length; i++) {
-            inner *= dims[i];
-        }
-        long channels = dims.length == 0 ? 1 : dims[Math.min(ax, dims.length - 1)];
-        return new Dequantized(v, v.bytes(), inner, channels, s, z);
-    }
-
-    private static float[] constant(GraphEditor g, String name) {
-        TensorProto t = g.initializer(name);
-        return t == null ? null : Tensors.floats(t);
+    static Supplier<DequantizedWeight> dequantized(GraphEditor g, String q, String scale, String zeroPoint,
+            long axis) {
+        return DequantizedWeight.constant(g, q, scale, zeroPoint)
+                ? () -> DequantizedWeight.of(g, q, scale, zeroPoint, axis) : null;
     }
 
     static boolean isOp(NodeProto n, String op) {
