@@ -1,5 +1,6 @@
 package dev.qwtonnx.cwac;
 
+import dev.qwtonnx.run.QuantizeRun;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotSame;
 import static org.junit.jupiter.api.Assertions.assertSame;
@@ -45,13 +46,13 @@ class CompensationPassesTest {
         return TestModels.gaussian("x", 21, 20, new long[] {1, 5, 16}, new long[] {1, 9, 16}, new long[] {1, 9, 16});
     }
 
-    private static QwtOnnx.Result quantize(Model m, CwacOptions cwac) {
+    private static QuantizeRun.Result quantize(Model m, CwacOptions cwac) {
         return quantize(m, data(), cwac);
     }
 
-    private static QwtOnnx.Result quantize(Model m, CalibrationSource data, CwacOptions cwac) {
-        QwtOnnx.Options o = new QwtOnnx.Options(new QuantOptions(8, false, EnumSet.of(LayerKind.CONV)), cwac, false,
-                CalibOptions.defaults().withBatch(4));
+    private static QuantizeRun.Result quantize(Model m, CalibrationSource data, CwacOptions cwac) {
+        QuantizeRun.Options o = QuantizeRun.Options.defaults().withQuant(new QuantOptions(8, false, EnumSet.of(LayerKind.CONV)))
+                .withCwac(cwac).withCalib(CalibOptions.defaults().withBatch(4));
         return QwtOnnx.quantize(m, data, o, Progress.NONE, null);
     }
 
@@ -71,7 +72,7 @@ class CompensationPassesTest {
 
     @Test
     void stagesGroupConsecutiveDepthsAndFindLayersFedByTheirOwnStage() {
-        QwtOnnx.Result r = quantize(CwacPipelineTest.convChain(), TestModels.gaussian("x", 17, 4, new long[] {1, 4, 12, 12}),
+        QuantizeRun.Result r = quantize(CwacPipelineTest.convChain(), TestModels.gaussian("x", 17, 4, new long[] {1, 4, 12, 12}),
                 CwacOptions.defaults().withMethod(CwacOptions.Method.NONE));
         List<QdqLayer> layers = QdqLayers.find(r.uncompensated()).layers();
         List<List<QdqLayer>> perDepth = Compensator.stages(r.uncompensated(), layers);
@@ -91,7 +92,7 @@ class CompensationPassesTest {
 
     @Test
     void floatActivationsAreKeptOnlyForLayersMeasuredAgainstThem() {
-        QwtOnnx.Result r = quantize(CwacPipelineTest.convChain(), TestModels.gaussian("x", 17, 4, new long[] {1, 4, 12, 12}),
+        QuantizeRun.Result r = quantize(CwacPipelineTest.convChain(), TestModels.gaussian("x", 17, 4, new long[] {1, 4, 12, 12}),
                 CwacOptions.defaults().withMethod(CwacOptions.Method.NONE));
         List<QdqLayer> layers = QdqLayers.find(r.uncompensated()).layers();
         List<String> names = layers.stream().map(QdqLayer::name).toList();
@@ -135,7 +136,7 @@ class CompensationPassesTest {
     void keptFloatActivationsFitAsComputedOnes() {
         for (CwacOptions c : List.of(CwacOptions.defaults().withSchedule(CwacOptions.Schedule.SEQUENTIAL, 0),
                 CwacOptions.defaults().withGate(CwacOptions.Gate.CV))) {
-            QwtOnnx.Result r = quantize(batchableMlp(), c);
+            QuantizeRun.Result r = quantize(batchableMlp(), c);
             Compensator.Result fresh = new Compensator(c, 4).compensate(r.prepared(), r.uncompensated(), data(),
                     Progress.NONE);
             Compensator.Result unbatched = new Compensator(c, 1).compensate(r.prepared(), r.uncompensated(), data(),

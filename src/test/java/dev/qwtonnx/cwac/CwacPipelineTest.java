@@ -1,5 +1,6 @@
 package dev.qwtonnx.cwac;
 
+import dev.qwtonnx.run.QuantizeRun;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -71,9 +72,9 @@ class CwacPipelineTest {
         }
     }
 
-    private static QwtOnnx.Result run(Case c, CwacOptions cwac, int weightBits) {
-        QwtOnnx.Options o = new QwtOnnx.Options(new QuantOptions(weightBits, false, EnumSet.of(LayerKind.CONV)), cwac,
-                true);
+    private static QuantizeRun.Result run(Case c, CwacOptions cwac, int weightBits) {
+        QuantizeRun.Options o = QuantizeRun.Options.defaults().withQuant(new QuantOptions(weightBits, false, EnumSet.of(LayerKind.CONV)))
+                .withCwac(cwac).withVerifyBetweenPasses(true);
         return QwtOnnx.quantize(c.model(), c.calib(), o, Progress.NONE, null);
     }
 
@@ -88,10 +89,10 @@ class CwacPipelineTest {
     @ParameterizedTest
     @MethodSource("cases")
     void compensationAddsNoNodeAndKeepsEdges(Case c) {
-        QwtOnnx.Result none = run(c, CwacOptions.defaults().withMethod(CwacOptions.Method.NONE), 8);
+        QuantizeRun.Result none = run(c, CwacOptions.defaults().withMethod(CwacOptions.Method.NONE), 8);
         for (CwacOptions.Schedule s : CwacOptions.Schedule.values()) {
             for (CwacOptions.Target t : CwacOptions.Target.values()) {
-                QwtOnnx.Result cwac = run(c, new CwacOptions(CwacOptions.Method.CWAC, t, s, 0.01, 2.0), 8);
+                QuantizeRun.Result cwac = run(c, new CwacOptions(CwacOptions.Method.CWAC, t, s, 0.01, 2.0), 8);
                 assertEquals(nodeSignature(none.model()), nodeSignature(cwac.model()), s + "/" + t);
                 assertEquals(c.layers(), cwac.compensation().fits().size());
                 assertSingleQuantizePerTensor(cwac.model());
@@ -103,7 +104,7 @@ class CwacPipelineTest {
     @ParameterizedTest
     @MethodSource("cases")
     void ortFusesEveryQuantizedLayer(Case c) {
-        QwtOnnx.Result r = run(c, CwacOptions.defaults(), 8);
+        QuantizeRun.Result r = run(c, CwacOptions.defaults(), 8);
         Map<String, Integer> ops = OrtKernels.optimizedOpCounts(r.model());
         System.out.println(c + " ORT ops: " + ops);
         assertEquals(c.layers(), OrtKernels.count(ops, OrtKernels.INTEGER_OPS), ops.toString());
@@ -119,7 +120,7 @@ class CwacPipelineTest {
     @ParameterizedTest
     @MethodSource("cases")
     void layersPairWithTheirFloatNodesThroughProvenanceNotNames(Case c) {
-        QwtOnnx.Result none = run(c, CwacOptions.defaults().withMethod(CwacOptions.Method.NONE), 8);
+        QuantizeRun.Result none = run(c, CwacOptions.defaults().withMethod(CwacOptions.Method.NONE), 8);
         Model quantized = none.uncompensated();
         Map<String, String> floatOps = new java.util.HashMap<>();
         none.prepared().graph().getNodeList().forEach(n -> floatOps.put(n.getName(), n.getOpType()));
@@ -164,7 +165,7 @@ class CwacPipelineTest {
     @ParameterizedTest
     @MethodSource("cases")
     void foldedLayerComputesTheAffineMap(Case c) {
-        QwtOnnx.Result r = run(c, new CwacOptions(CwacOptions.Method.CWAC, CwacOptions.Target.GLOBAL,
+        QuantizeRun.Result r = run(c, new CwacOptions(CwacOptions.Method.CWAC, CwacOptions.Target.GLOBAL,
                 CwacOptions.Schedule.PARALLEL, 0.01, 2.0), 6);
         Model base = r.uncompensated();
         Sample sample = c.calib().iterator().next();
@@ -200,7 +201,7 @@ class CwacPipelineTest {
     @org.junit.jupiter.api.Test
     void cappedFitsAreTheFitsOfTheFirstSamples() {
         Case c = (Case) cases().toList().get(2).get()[0];
-        QwtOnnx.Result none = run(c, CwacOptions.defaults().withMethod(CwacOptions.Method.NONE), 6);
+        QuantizeRun.Result none = run(c, CwacOptions.defaults().withMethod(CwacOptions.Method.NONE), 6);
         CwacOptions o = CwacOptions.defaults().withSchedule(CwacOptions.Schedule.PARALLEL, 0);
         Map<String, ChannelFit> capped = new Compensator(o.withSamples(8), 4).compensate(none.prepared(),
                 none.uncompensated(), c.calib(), Progress.NONE).fits();
@@ -237,8 +238,8 @@ class CwacPipelineTest {
         String r = b.node("Relu", List.of("x"), "r");
         b.node("Add", List.of(b.node("MatMul", List.of(r, w), "m2"), bias), "y2");
         Case c = new Case("shared", b.build(), TestModels.gaussian("x", 3, 12, new long[] {1, 5, 16}), 2);
-        QwtOnnx.Result cwac = run(c, CwacOptions.defaults(), 4);
-        QwtOnnx.Result none = run(c, CwacOptions.defaults().withMethod(CwacOptions.Method.NONE), 4);
+        QuantizeRun.Result cwac = run(c, CwacOptions.defaults(), 4);
+        QuantizeRun.Result none = run(c, CwacOptions.defaults().withMethod(CwacOptions.Method.NONE), 4);
         List<NodeProto> adds = cwac.model().graph().getNodeList().stream().filter(n -> n.getOpType().equals("Add")).toList();
         java.util.Set<String> consts = new java.util.HashSet<>();
         for (NodeProto a : adds) {
@@ -257,9 +258,9 @@ class CwacPipelineTest {
     @ParameterizedTest
     @MethodSource("cases")
     void compensationLowersEachLayersCalibrationError(Case c) {
-        QwtOnnx.Result none = run(c, CwacOptions.defaults().withMethod(CwacOptions.Method.NONE), 4);
+        QuantizeRun.Result none = run(c, CwacOptions.defaults().withMethod(CwacOptions.Method.NONE), 4);
         // Fitted on all the samples the error is measured on (the default cap would fit on a part of them).
-        QwtOnnx.Result cwac = run(c, CwacOptions.defaults().withSamples(0), 4);
+        QuantizeRun.Result cwac = run(c, CwacOptions.defaults().withSamples(0), 4);
         double totalNone = 0;
         double totalCwac = 0;
         for (QdqLayer l : cwac.compensation().layers()) {

@@ -1,5 +1,7 @@
 package dev.qwtonnx.cwac;
 
+import dev.qwtonnx.run.QuantizeRun;
+import dev.qwtonnx.run.CompensateRun;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -99,7 +101,7 @@ class ForeignCompensationTest {
     }
 
     static Model theirs(Map<String, String> nodeNames) {
-        QwtOnnx.Options none = QwtOnnx.Options.defaults().withCwac(CwacOptions.defaults().withMethod(CwacOptions.Method.NONE));
+        QuantizeRun.Options none = QuantizeRun.Options.defaults().withCwac(CwacOptions.defaults().withMethod(CwacOptions.Method.NONE));
         return renamed(QwtOnnx.quantize(floatModel(), calib(), none, Progress.NONE, null).model(), nodeNames);
     }
 
@@ -145,7 +147,7 @@ class ForeignCompensationTest {
     void changesOnlyScaleAndBiasInitializersOfMappedLayers() {
         Map<String, String> originalNames = new HashMap<>();
         Model theirs = theirs(originalNames);
-        QwtOnnx.CompensateResult r = QwtOnnx.compensate(floatModel(), theirs, calib(), CwacOptions.defaults(),
+        CompensateRun.Result r = QwtOnnx.compensate(floatModel(), theirs, calib(), CwacOptions.defaults(),
                 Progress.NONE, null);
         Compensator.Result comp = r.compensation();
         assertEquals(5, comp.layers().size(), comp.skipped().toString());
@@ -216,7 +218,7 @@ class ForeignCompensationTest {
         Model theirs = theirs(new HashMap<>());
         List<Sample> accept = shifted(6, 3);
         CwacOptions options = CwacOptions.compensateDefaults().withRidge(0);
-        QwtOnnx.CompensateResult r = QwtOnnx.compensate(floatModel(), theirs, calib(), CalibrationSources.ofList(accept),
+        CompensateRun.Result r = QwtOnnx.compensate(floatModel(), theirs, calib(), CalibrationSources.ofList(accept),
                 options, Progress.NONE, null);
         Compensator.Result comp = r.compensation();
         List<List<QdqLayer>> stages = Compensator.stages(theirs, comp.layers());
@@ -260,7 +262,7 @@ class ForeignCompensationTest {
             }
         }
         assertEquals(List.of(), OrtKernels.unfusedLayers(OrtKernels.optimized(r.model())));
-        QwtOnnx.CompensateResult plain = QwtOnnx.compensate(floatModel(), theirs, calib(), options.withAccept(
+        CompensateRun.Result plain = QwtOnnx.compensate(floatModel(), theirs, calib(), options.withAccept(
                 CwacOptions.Accept.NONE), Progress.NONE, null);
         System.out.printf("output acceptance on shifted inputs: error %.4g -> %.4g (without acceptance %.4g); %s%n",
                 initial, previous, judge.of(plain.model()), comp.choices().stream().map(c -> c.choice() + " y_scale x" + c.outputScale()).toList());
@@ -300,7 +302,7 @@ class ForeignCompensationTest {
         assertEquals(List.of("mm_y_scale"), OutputScales.of(theirs, List.of(matmul)));
         List<Sample> accept = new ArrayList<>();
         TestModels.gaussian("x", 77, 6, new long[] {1, 3, 16, 16}).forEach(accept::add);
-        QwtOnnx.CompensateResult r = QwtOnnx.compensate(floatModel(), theirs, calib(), CalibrationSources.ofList(accept),
+        CompensateRun.Result r = QwtOnnx.compensate(floatModel(), theirs, calib(), CalibrationSources.ofList(accept),
                 CwacOptions.compensateDefaults(), Progress.NONE, null);
         Compensator.StageChoice stage = r.compensation().choices().stream().filter(c -> c.layers().contains(matmul.name()))
                 .findFirst().orElseThrow();
@@ -323,12 +325,12 @@ class ForeignCompensationTest {
     @Test
     void qOperatorModelChangesOnlyWeightScalesAndBiasesOfItsIntegerLayers() {
         Map<String, String> originalNames = new HashMap<>();
-        QwtOnnx.Options none = QwtOnnx.Options.defaults().withCwac(CwacOptions.defaults().withMethod(CwacOptions.Method.NONE));
+        QuantizeRun.Options none = QuantizeRun.Options.defaults().withCwac(CwacOptions.defaults().withMethod(CwacOptions.Method.NONE));
         Model qdq = QwtOnnx.quantize(floatModel(), calib(), none, Progress.NONE, null).model();
         Model theirs = renamed(QwtOnnx.toQOperator(qdq, false, null), originalNames);
         List<Sample> accept = new ArrayList<>();
         TestModels.gaussian("x", 78, 6, new long[] {1, 3, 16, 16}).forEach(accept::add);
-        QwtOnnx.CompensateResult r = QwtOnnx.compensate(floatModel(), theirs, calib(), CalibrationSources.ofList(accept),
+        CompensateRun.Result r = QwtOnnx.compensate(floatModel(), theirs, calib(), CalibrationSources.ofList(accept),
                 CwacOptions.compensateDefaults(), Progress.NONE, null);
         Compensator.Result comp = r.compensation();
         // The three Convs are QLinearConv nodes, the MatMul + Add a MatMulIntegerToFloat with its float bias input,
@@ -404,7 +406,7 @@ class ForeignCompensationTest {
     }
 
     static Model integerGemmTheirs() {
-        QwtOnnx.Options none = QwtOnnx.Options.defaults().withCwac(CwacOptions.defaults().withMethod(CwacOptions.Method.NONE));
+        QuantizeRun.Options none = QuantizeRun.Options.defaults().withCwac(CwacOptions.defaults().withMethod(CwacOptions.Method.NONE));
         Model lowered = QwtOnnx.toQOperator(QwtOnnx.quantize(integerGemmFloat(), integerGemmCalib(), none, Progress.NONE, null).model(), false,
                 null);
         GraphProto.Builder g = lowered.graph().toBuilder().clearNode();
@@ -490,7 +492,7 @@ class ForeignCompensationTest {
         Model theirs = integerGemmTheirs();
         List<Sample> accept = new ArrayList<>();
         TestModels.gaussian("x", 78, 8, new long[] {1, 24}).forEach(accept::add);
-        QwtOnnx.CompensateResult r = QwtOnnx.compensate(floatModel, theirs, calib, CalibrationSources.ofList(accept),
+        CompensateRun.Result r = QwtOnnx.compensate(floatModel, theirs, calib, CalibrationSources.ofList(accept),
                 CwacOptions.compensateDefaults(), Progress.NONE, null);
         Compensator.Result comp = r.compensation();
         assertEquals(List.of("MatMulIntegerToFloat", "QGemm", "QGemm"),
@@ -552,7 +554,7 @@ class ForeignCompensationTest {
         }
         g.addOutput(TestModels.valueInfo("extra_dq_out", F, -1, -1, -1, -1));
         Model odd = theirs.withGraph(g.build());
-        QwtOnnx.CompensateResult r = QwtOnnx.compensate(floatModel(), odd, calib(), CwacOptions.defaults(),
+        CompensateRun.Result r = QwtOnnx.compensate(floatModel(), odd, calib(), CwacOptions.defaults(),
                 Progress.NONE, null);
         List<String> skipped = r.compensation().skipped();
         assertEquals(2, skipped.size(), skipped.toString());

@@ -1,5 +1,6 @@
 package dev.qwtonnx.e2e;
 
+import dev.qwtonnx.run.QuantizeRun;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -213,9 +214,9 @@ public class LoopScanCoverageTest {
         return g.getNodeList().stream().filter(n -> n.getOpType().equals(op)).count();
     }
 
-    static QwtOnnx.Result quantize(Model m, CalibrationSource calib) {
-        QwtOnnx.Options o = QwtOnnx.Options.defaults();
-        return QwtOnnx.quantize(m, calib, new QwtOnnx.Options(o.quant(), o.cwac(), true, o.calib()), Progress.NONE, null);
+    static QuantizeRun.Result quantize(Model m, CalibrationSource calib) {
+        QuantizeRun.Options o = QuantizeRun.Options.defaults();
+        return QwtOnnx.quantize(m, calib, o.withVerifyBetweenPasses(true), Progress.NONE, null);
     }
 
     /** The op types ORT's optimized body runs, for the report. */
@@ -234,7 +235,7 @@ public class LoopScanCoverageTest {
      * ORT runs one integer kernel inside the body of {@code loop} and {@code total} in all, and
      * the outputs are close to the float model's.
      */
-    static void assertFusedAndFaithful(QwtOnnx.Result r, String loop, int total, CalibrationSource calib) {
+    static void assertFusedAndFaithful(QuantizeRun.Result r, String loop, int total, CalibrationSource calib) {
         Model optimized = OrtKernels.optimized(r.model());
         GraphProto optBody = body(optimized, loop);
         System.out.println("ORT's optimized body of '" + loop + "': " + ops(optBody));
@@ -244,7 +245,7 @@ public class LoopScanCoverageTest {
         assertFaithful(r, calib, 0.995);
     }
 
-    static void assertFaithful(QwtOnnx.Result r, CalibrationSource calib, double bound) {
+    static void assertFaithful(QuantizeRun.Result r, CalibrationSource calib, double bound) {
         for (Fidelity.OutputFidelity f : Fidelity.measure(r.prepared(), r.model(), calib, Progress.NONE)) {
             System.out.println("fidelity " + f);
             assertTrue(f.minCosine() > bound && f.meanSqnrDb() > 30, f.toString());
@@ -255,11 +256,11 @@ public class LoopScanCoverageTest {
     void aLoopBodyMatMulIsQuantizedAndRunsAsAnIntegerKernel() {
         Model m = rnnLoop(5);
         CalibrationSource calib = TestModels.gaussian("x", 2, 16, new long[] {1, 16});
-        QwtOnnx.Result r = quantize(m, calib);
+        QuantizeRun.Result r = quantize(m, calib);
         ModelChecker.checkForRuntime(r.model());
         assertEquals(2, r.plan().layers().size(), "top level");
         assertEquals(1, r.loopBodies().size(), r.loopBodies().toString());
-        QwtOnnx.LoopBody lb = r.loopBodies().get(0);
+        QuantizeRun.LoopBody lb = r.loopBodies().get(0);
         assertEquals(List.of("MatMul node 'rnn_matmul'"), lb.quantized());
         assertTrue(lb.leftFloat().isEmpty(), lb.leftFloat().toString());
         assertTrue(lb.summary().contains("compensated (cwac, one fit per channel over all iterations"), lb.summary());
@@ -281,7 +282,7 @@ public class LoopScanCoverageTest {
     void aScanBodyMatMulIsQuantizedAndRunsAsAnIntegerKernel() {
         Model m = scanModel(6);
         CalibrationSource calib = TestModels.gaussian("seq", 3, 16, new long[] {6, 2, 8});
-        QwtOnnx.Result r = quantize(m, calib);
+        QuantizeRun.Result r = quantize(m, calib);
         ModelChecker.checkForRuntime(r.model());
         assertEquals(0, r.plan().layers().size());
         assertEquals(1, r.loopLayers(), r.loopBodies().toString());
@@ -310,8 +311,8 @@ public class LoopScanCoverageTest {
             }
         }
         CalibrationSource calib = TestModels.gaussian("x", 8, 8, new long[] {1, 16});
-        QwtOnnx.Result r = quantize(m.withGraph(g.build()), calib);
-        QwtOnnx.LoopBody lb = r.loopBodies().get(0);
+        QuantizeRun.Result r = quantize(m.withGraph(g.build()), calib);
+        QuantizeRun.LoopBody lb = r.loopBodies().get(0);
         assertEquals(List.of("MatMul node 'rnn_matmul'"), lb.quantized());
         assertEquals(List.of("MatMul node 'rnn_gram': its weight is not a constant (inside the body of Loop node 'rnn')"),
                 lb.leftFloat());
@@ -322,8 +323,8 @@ public class LoopScanCoverageTest {
     @Test
     void aLoopThatNeverIteratesOnTheCalibrationDataStaysFloatWithItsReason() {
         CalibrationSource calib = TestModels.gaussian("x", 9, 4, new long[] {1, 16});
-        QwtOnnx.Result r = quantize(rnnLoop(0), calib);
-        QwtOnnx.LoopBody lb = r.loopBodies().get(0);
+        QuantizeRun.Result r = quantize(rnnLoop(0), calib);
+        QuantizeRun.LoopBody lb = r.loopBodies().get(0);
         assertTrue(lb.quantized().isEmpty(), lb.toString());
         assertEquals(List.of("MatMul node 'rnn_matmul': the body never ran on the calibration data, so it has no ranges"
                 + " (inside the body of Loop node 'rnn')"), lb.leftFloat());
@@ -358,7 +359,7 @@ public class LoopScanCoverageTest {
     @Test
     void aScanBodyConvRunsAsQLinearConv() {
         CalibrationSource calib = TestModels.gaussian("seq", 10, 12, new long[] {4, 1, 3, 8, 8});
-        QwtOnnx.Result r = quantize(convScanModel(4), calib);
+        QuantizeRun.Result r = quantize(convScanModel(4), calib);
         assertEquals(List.of("Conv node 'scan_conv'"), r.loopBodies().get(0).quantized());
         GraphProto optBody = body(OrtKernels.optimized(r.model()), "conv_scan");
         assertEquals(1, count(optBody, "QLinearConv"), ops(optBody).toString());
@@ -389,10 +390,10 @@ public class LoopScanCoverageTest {
     void aScanBodyLayerIsCompensatedByFoldingIntoTheBodysInitializers() {
         Model m = scanModel(6);
         CalibrationSource calib = TestModels.gaussian("seq", 3, 16, new long[] {6, 2, 8});
-        QwtOnnx.Options o = QwtOnnx.Options.defaults();
-        QwtOnnx.Result none = QwtOnnx.quantize(m, calib, o.withCwac(o.cwac().withMethod(
+        QuantizeRun.Options o = QuantizeRun.Options.defaults();
+        QuantizeRun.Result none = QwtOnnx.quantize(m, calib, o.withCwac(o.cwac().withMethod(
                 dev.qwtonnx.cwac.CwacOptions.Method.NONE)), Progress.NONE, null);
-        QwtOnnx.Result cwac = quantize(m, calib);
+        QuantizeRun.Result cwac = quantize(m, calib);
         assertTrue(none.loopBodies().get(0).summary().contains("not compensated"), none.loopBodies().toString());
         assertTrue(cwac.loopBodies().get(0).summary().contains("compensated (cwac"), cwac.loopBodies().toString());
         GraphProto nb = body(none.model(), "scan");

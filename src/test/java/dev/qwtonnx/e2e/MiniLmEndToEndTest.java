@@ -1,5 +1,7 @@
 package dev.qwtonnx.e2e;
 
+import dev.qwtonnx.run.QuantizeRun;
+import dev.qwtonnx.run.CompensateRun;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
@@ -46,14 +48,15 @@ class MiniLmEndToEndTest {
         floatModel = MiniLm.floatModel(dir);
     }
 
-    private QwtOnnx.Result quantize(CwacOptions cwac) {
+    private QuantizeRun.Result quantize(CwacOptions cwac) {
         return QwtOnnx.quantize(floatModel, CalibrationSources.ofList(calib),
-                QwtOnnx.Options.defaults().withCwac(cwac), Progress.NONE, null);
+                QuantizeRun.Options.defaults().withCwac(cwac), Progress.NONE, null);
     }
 
-    private QwtOnnx.Result quantize(int bits, WeightRounding rounding, CwacOptions cwac) {
+    private QuantizeRun.Result quantize(int bits, WeightRounding rounding, CwacOptions cwac) {
         QuantOptions q = new QuantOptions(bits, false, EnumSet.of(LayerKind.CONV), rounding);
-        return QwtOnnx.quantize(floatModel, CalibrationSources.ofList(calib), new QwtOnnx.Options(q, cwac, false),
+        return QwtOnnx.quantize(floatModel, CalibrationSources.ofList(calib), QuantizeRun.Options.defaults().withQuant(q)
+                .withCwac(cwac),
                 Progress.NONE, null);
     }
 
@@ -70,7 +73,7 @@ class MiniLmEndToEndTest {
                 quantize(4, WeightRounding.NEAREST, none).model(), eval);
         EmbeddingFidelity cwacOnly = EmbeddingFidelity.measure(floatModel,
                 quantize(4, WeightRounding.NEAREST, CwacOptions.defaults()).model(), eval);
-        QwtOnnx.Result best = quantize(4, WeightRounding.AUTO, CwacOptions.defaults());
+        QuantizeRun.Result best = quantize(4, WeightRounding.AUTO, CwacOptions.defaults());
         EmbeddingFidelity gptq = EmbeddingFidelity.measure(floatModel, best.uncompensated(), eval);
         EmbeddingFidelity both = EmbeddingFidelity.measure(floatModel, best.model(), eval);
         System.out.printf("MiniLM W8 none %s; W4 none %s; W4 cwac %s; W4 gptq %s; W4 gptq+cwac %s%n", w8, plain,
@@ -90,11 +93,11 @@ class MiniLmEndToEndTest {
      */
     @Test
     void atAHigherTargetOpsetTheFidelityIsTheSame() {
-        QwtOnnx.Options at13 = QwtOnnx.Options.defaults().withCwac(CwacOptions.defaults().withMethod(CwacOptions.Method.NONE));
-        QwtOnnx.Result base = QwtOnnx.quantize(floatModel, CalibrationSources.ofList(calib), at13, Progress.NONE, null);
+        QuantizeRun.Options at13 = QuantizeRun.Options.defaults().withCwac(CwacOptions.defaults().withMethod(CwacOptions.Method.NONE));
+        QuantizeRun.Result base = QwtOnnx.quantize(floatModel, CalibrationSources.ofList(calib), at13, Progress.NONE, null);
         EmbeddingFidelity f13 = EmbeddingFidelity.measure(floatModel, base.model(), eval);
         for (long opset : new long[] {17, 21}) {
-            QwtOnnx.Result r = QwtOnnx.quantize(floatModel, CalibrationSources.ofList(calib), at13.withTargetOpset(opset),
+            QuantizeRun.Result r = QwtOnnx.quantize(floatModel, CalibrationSources.ofList(calib), at13.withTargetOpset(opset),
                     Progress.NONE, null);
             assertEquals(opset, r.model().opsetVersion(""));
             Map<String, Integer> ops = OrtKernels.optimizedOpCounts(r.model());
@@ -109,7 +112,7 @@ class MiniLmEndToEndTest {
     @Test
     void everyWeightMatMulRunsAsAnIntegerKernelAndEmbeddingsStayClose() {
         long t0 = System.nanoTime();
-        QwtOnnx.Result r = quantize(CwacOptions.defaults());
+        QuantizeRun.Result r = quantize(CwacOptions.defaults());
         double seconds = (System.nanoTime() - t0) / 1e9;
         assertEquals(WEIGHT_MATMULS, r.plan().layers().size());
         Map<String, Integer> ops = OrtKernels.optimizedOpCounts(r.model());
@@ -127,10 +130,10 @@ class MiniLmEndToEndTest {
      */
     @Test
     void ourQOperatorOutputIsCompensatedAfterwards() throws Exception {
-        QwtOnnx.Result r = quantize(CwacOptions.defaults().withMethod(CwacOptions.Method.NONE));
+        QuantizeRun.Result r = quantize(CwacOptions.defaults().withMethod(CwacOptions.Method.NONE));
         Model qop = QwtOnnx.toQOperator(r.model(), false, null);
         List<Sample> accept = MiniLm.samples(Fortunes.load(2026).subList(132, 140), 128);
-        QwtOnnx.CompensateResult c = QwtOnnx.compensate(floatModel, qop, CalibrationSources.ofList(calib),
+        CompensateRun.Result c = QwtOnnx.compensate(floatModel, qop, CalibrationSources.ofList(calib),
                 CalibrationSources.ofList(accept), CwacOptions.compensateDefaults(), Progress.NONE, null);
         EmbeddingFidelity before = EmbeddingFidelity.measure(floatModel, qop, eval);
         EmbeddingFidelity after = EmbeddingFidelity.measure(floatModel, c.model(), eval);

@@ -1,5 +1,6 @@
 package dev.qwtonnx.e2e;
 
+import dev.qwtonnx.run.QuantizeRun;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
@@ -45,13 +46,13 @@ import org.junit.jupiter.api.Test;
 class ModelCoverageTest {
     private static final int F = TensorProto.DataType.FLOAT_VALUE;
 
-    private static QwtOnnx.Result quantize(Model m, CalibrationSource calib) {
-        QwtOnnx.Options o = QwtOnnx.Options.defaults();
-        return QwtOnnx.quantize(m, calib, new QwtOnnx.Options(o.quant(), o.cwac(), true, o.calib()), Progress.NONE, null);
+    private static QuantizeRun.Result quantize(Model m, CalibrationSource calib) {
+        QuantizeRun.Options o = QuantizeRun.Options.defaults();
+        return QwtOnnx.quantize(m, calib, o.withVerifyBetweenPasses(true), Progress.NONE, null);
     }
 
     /** ORT runs {@code layers} integer kernels and no float layer reading a DequantizeLinear; outputs stay close. */
-    private static void assertQuantizedAndClose(QwtOnnx.Result r, int layers, CalibrationSource data, double minCosine) {
+    private static void assertQuantizedAndClose(QuantizeRun.Result r, int layers, CalibrationSource data, double minCosine) {
         assertEquals(layers, r.plan().layers().size(), "planned layers; left in float: " + r.plan().rejected());
         Model optimized = OrtKernels.optimized(r.model());
         Map<String, Integer> ops = OrtKernels.opCounts(optimized);
@@ -113,7 +114,7 @@ class ModelCoverageTest {
     void weightsBehindIdentityCastReshapeTransposeAreFoldedAndQuantized() {
         Model m = hiddenWeights();
         CalibrationSource calib = TestModels.gaussian("x", 3, 16, new long[] {1, 4, 8, 8});
-        QwtOnnx.Result r = quantize(m, calib);
+        QuantizeRun.Result r = quantize(m, calib);
         for (NodeProto n : r.prepared().graph().getNodeList()) {
             assertFalse(Set.of("Identity", "Cast", "Reshape", "Transpose", "Constant").contains(n.getOpType()),
                     "left unfolded: " + Nodes.describe(n));
@@ -167,7 +168,7 @@ class ModelCoverageTest {
     void sharedWeightsGetOneCompensatedCopyPerLayer() {
         Model m = sharedWeights();
         CalibrationSource calib = twoInputs(9, 24);
-        QwtOnnx.Result r = quantize(m, calib);
+        QuantizeRun.Result r = quantize(m, calib);
         assertQuantizedAndClose(r, 4, calib, 0.98);
         GraphEditor g = new GraphEditor(r.model().graph());
         GraphEditor u = new GraphEditor(r.uncompensated().graph());
@@ -224,7 +225,7 @@ class ModelCoverageTest {
     void untidyOldExportQuantizes() {
         Model m = untidyCnn();
         CalibrationSource calib = TestModels.gaussian("x", 4, 16, new long[] {1, 3, 16, 16});
-        QwtOnnx.Result r = quantize(m, calib);
+        QuantizeRun.Result r = quantize(m, calib);
         GraphProto p = r.prepared().graph();
         assertEquals(1, p.getInputCount(), "only the real input stays an input");
         assertEquals(0, p.getValueInfoCount());
@@ -254,10 +255,10 @@ class ModelCoverageTest {
     @Test
     void staticShapeMatMulsWithBiasStayInteger() {
         CalibrationSource calib = TestModels.gaussian("x", 6, 12, new long[] {1, 8, 32});
-        QwtOnnx.Result fixed = quantize(TestModels.mlp(31, 8), calib);
+        QuantizeRun.Result fixed = quantize(TestModels.mlp(31, 8), calib);
         assertQuantizedAndClose(fixed, 3, calib, 0.98);
         assertEquals(List.of(3L, 3L), List.of(rank(fixed.model(), "b1"), rank(fixed.model(), "b2")));
-        QwtOnnx.Result dynamic = quantize(TestModels.mlp(31), calib);
+        QuantizeRun.Result dynamic = quantize(TestModels.mlp(31), calib);
         assertEquals(List.of(1L, 1L), List.of(rank(dynamic.model(), "b1"), rank(dynamic.model(), "b2")));
         assertEquals(fixed.model().graph().getNodeCount(), dynamic.model().graph().getNodeCount(), "no node added");
     }
@@ -290,7 +291,7 @@ class ModelCoverageTest {
     void customDomainOperatorsPassThrough() {
         Model m = withCustomOp("com.microsoft", "Gelu");
         CalibrationSource calib = TestModels.gaussian("x", 8, 12, new long[] {1, 7, 16});
-        QwtOnnx.Result r = quantize(m, calib);
+        QuantizeRun.Result r = quantize(m, calib);
         NodeProto gelu = r.model().graph().getNodeList().stream().filter(n -> n.getOpType().equals("Gelu"))
                 .findFirst().orElseThrow();
         assertEquals("com.microsoft", gelu.getDomain());

@@ -1,5 +1,6 @@
 package dev.qwtonnx.e2e;
 
+import dev.qwtonnx.run.CompensateRun;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
@@ -68,7 +69,7 @@ class OrtQuantizedCompensateTest {
         List<Sample> accept = MiniLm.samples(sentences.subList(132, 140), 128);
         Model floatModel = MiniLm.floatModel(dir);
         // As the compensate command does by default: each stage keeps what lowers the output error on held-out samples.
-        QwtOnnx.CompensateResult r = QwtOnnx.compensate(floatModel, theirs, CalibrationSources.ofList(calib),
+        CompensateRun.Result r = QwtOnnx.compensate(floatModel, theirs, CalibrationSources.ofList(calib),
                 CalibrationSources.ofList(accept), ACCEPTED, Progress.NONE, null);
         EmbeddingFidelity before = EmbeddingFidelity.measure(floatModel, theirs, eval);
         EmbeddingFidelity after = EmbeddingFidelity.measure(floatModel, r.model(), eval);
@@ -96,7 +97,7 @@ class OrtQuantizedCompensateTest {
         assumeTrue(Fortunes.available(), "Debian's fortunes package is not installed (.ci/run installs it)");
         List<String> sentences = Fortunes.load(2026);
         Model floatMiniLm = MiniLm.floatModel(dir);
-        QwtOnnx.CompensateResult m = QwtOnnx.compensate(floatMiniLm, miniLm,
+        CompensateRun.Result m = QwtOnnx.compensate(floatMiniLm, miniLm,
                 CalibrationSources.ofList(MiniLm.samples(sentences.subList(0, 32), 128)),
                 CalibrationSources.ofList(MiniLm.samples(sentences.subList(132, 140), 128)), ACCEPTED, Progress.NONE, null);
         List<Sample> evalText = MiniLm.samples(sentences.subList(32, 132), 128);
@@ -107,7 +108,7 @@ class OrtQuantizedCompensateTest {
         List<Sample> eval = new java.util.ArrayList<>(data.eval().subList(0, 8));
         eval.addAll(data.eval().subList(12, data.eval().size()));
         Model floatDet = ModelIO.load(PpOcrDetEndToEndTest.MODEL);
-        QwtOnnx.CompensateResult d = QwtOnnx.compensate(floatDet, det, CalibrationSources.ofList(data.calib()),
+        CompensateRun.Result d = QwtOnnx.compensate(floatDet, det, CalibrationSources.ofList(data.calib()),
                 CalibrationSources.ofList(data.eval().subList(8, 12)), ACCEPTED, Progress.NONE, null);
         double iouBefore = PpOcrDetEndToEndTest.meanIoU(floatDet, det, eval);
         double iouAfter = PpOcrDetEndToEndTest.meanIoU(floatDet, d.model(), eval);
@@ -116,7 +117,7 @@ class OrtQuantizedCompensateTest {
                 m.compensation().layers().size(), m.compensation().skipped().size(), before, after, choices(m),
                 d.compensation().layers().size(), d.compensation().skipped().size(), d.compensation().skipped(),
                 iouBefore, iouAfter, choices(d));
-        for (QwtOnnx.CompensateResult r : List.of(m, d)) {
+        for (CompensateRun.Result r : List.of(m, d)) {
             assertTrue(r.compensation().layers().stream().allMatch(l -> l.qlinear() != null));
         }
         assertSameNodes(miniLm, m.model());
@@ -132,7 +133,7 @@ class OrtQuantizedCompensateTest {
 
     static final CwacOptions ACCEPTED = CwacOptions.compensateDefaults();
 
-    static String choices(QwtOnnx.CompensateResult r) {
+    static String choices(CompensateRun.Result r) {
         var counts = new java.util.TreeMap<String, Integer>();
         r.compensation().choices().forEach(c -> counts.merge(c.choice().toString(), 1, Integer::sum));
         return counts.toString();
@@ -150,7 +151,7 @@ class OrtQuantizedCompensateTest {
         List<Sample> eval = new java.util.ArrayList<>(data.eval().subList(0, 8));
         eval.addAll(data.eval().subList(12, data.eval().size()));
         Model floatModel = ModelIO.load(PpOcrDetEndToEndTest.MODEL);
-        QwtOnnx.CompensateResult r = QwtOnnx.compensate(floatModel, theirs, CalibrationSources.ofList(calib),
+        CompensateRun.Result r = QwtOnnx.compensate(floatModel, theirs, CalibrationSources.ofList(calib),
                 CalibrationSources.ofList(accept), ACCEPTED, Progress.NONE, null);
         double iouBefore = PpOcrDetEndToEndTest.meanIoU(floatModel, theirs, eval);
         double iouAfter = PpOcrDetEndToEndTest.meanIoU(floatModel, r.model(), eval);

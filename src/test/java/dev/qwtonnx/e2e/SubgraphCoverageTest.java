@@ -1,5 +1,6 @@
 package dev.qwtonnx.e2e;
 
+import dev.qwtonnx.run.QuantizeRun;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -41,9 +42,9 @@ import org.junit.jupiter.api.io.TempDir;
 class SubgraphCoverageTest {
     private static final int F = TensorProto.DataType.FLOAT_VALUE;
 
-    private static QwtOnnx.Result quantize(Model m, CalibrationSource calib) {
-        QwtOnnx.Options o = QwtOnnx.Options.defaults();
-        return QwtOnnx.quantize(m, calib, new QwtOnnx.Options(o.quant(), o.cwac(), true, o.calib()), Progress.NONE, null);
+    private static QuantizeRun.Result quantize(Model m, CalibrationSource calib) {
+        QuantizeRun.Options o = QuantizeRun.Options.defaults();
+        return QwtOnnx.quantize(m, calib, o.withVerifyBetweenPasses(true), Progress.NONE, null);
     }
 
     private static float[] gaussian(Random r, int n, double std) {
@@ -129,12 +130,12 @@ class SubgraphCoverageTest {
     void ifBranchesAreQuantizedWithTheirOwnCalibration() {
         Model m = ifModel(0.2f);
         CalibrationSource calib = TestModels.gaussian("x", 3, 24, new long[] {1, 4, 8, 8});
-        QwtOnnx.Result r = quantize(m, calib);
+        QuantizeRun.Result r = quantize(m, calib);
         ModelChecker.checkForRuntime(r.model());
         assertEquals(2, r.plan().layers().size(), "top level: " + r.plan().rejected());
         assertEquals(2, r.ifBranches().size(), r.ifBranches().toString());
         int samples = 0;
-        for (QwtOnnx.IfBranch b : r.ifBranches()) {
+        for (QuantizeRun.IfBranch b : r.ifBranches()) {
             assertNotNull(b.result(), b.summary());
             assertEquals(1, b.result().plan().layers().size(), b.summary());
             assertTrue(b.samples() > 0 && b.samples() < 24, "both branches taken by some samples: " + b.summary());
@@ -175,8 +176,8 @@ class SubgraphCoverageTest {
     void aBranchNoSampleTakesStaysFloatWithAReason() {
         Model m = ifModel(100f);
         CalibrationSource calib = TestModels.gaussian("x", 3, 8, new long[] {1, 4, 8, 8});
-        QwtOnnx.Result r = quantize(m, calib);
-        QwtOnnx.IfBranch then = r.ifBranches().stream().filter(b -> b.branch().equals("then_branch")).findFirst()
+        QuantizeRun.Result r = quantize(m, calib);
+        QuantizeRun.IfBranch then = r.ifBranches().stream().filter(b -> b.branch().equals("then_branch")).findFirst()
                 .orElseThrow();
         assertNull(then.result());
         assertTrue(then.summary().contains("never taken"), then.summary());
@@ -230,10 +231,10 @@ class SubgraphCoverageTest {
                     Map.of("t", dev.qwtonnx.model.HostTensor.ofFloats(new long[] {1, len, 8}, v))));
         }
         CalibrationSource calib = dev.qwtonnx.calib.data.CalibrationSources.ofList(samples);
-        QwtOnnx.Result r = quantize(m, calib);
+        QuantizeRun.Result r = quantize(m, calib);
         assertEquals(0, r.plan().layers().size());
         assertEquals(2, r.branchLayers(), r.ifBranches().toString());
-        QwtOnnx.IfBranch then = r.ifBranches().stream().filter(b -> b.branch().equals("then_branch")).findFirst()
+        QuantizeRun.IfBranch then = r.ifBranches().stream().filter(b -> b.branch().equals("then_branch")).findFirst()
                 .orElseThrow();
         assertEquals(8, then.samples());
         assertFalse(then.result().compensation().fits().get("then_mm").isIdentity());
@@ -280,7 +281,7 @@ class SubgraphCoverageTest {
     void layersInsideALoopBodyAreQuantizedThere() {
         Model m = loopModel();
         CalibrationSource calib = TestModels.gaussian("x", 2, 12, new long[] {1, 16});
-        QwtOnnx.Result r = quantize(m, calib);
+        QuantizeRun.Result r = quantize(m, calib);
         assertEquals(2, r.plan().layers().size());
         assertTrue(r.plan().rejected().isEmpty(), r.plan().rejected().toString());
         assertEquals(1, r.loopLayers(), r.loopBodies().toString());

@@ -1,5 +1,6 @@
 package dev.qwtonnx.verify;
 
+import dev.qwtonnx.run.QuantizeRun;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -25,7 +26,7 @@ class VerifierTest {
     private static final long[] SHAPE = {1, 3, 16, 16};
 
     private static Model floatModel;
-    private static QwtOnnx.Result quantized;
+    private static QuantizeRun.Result quantized;
     private static CalibrationSource samples;
 
     /**
@@ -61,7 +62,7 @@ class VerifierTest {
     static void quantize() {
         floatModel = cnnWithLargeBias();
         samples = TestModels.gaussian("x", 3, 6, SHAPE);
-        quantized = QwtOnnx.quantize(floatModel, samples, QwtOnnx.Options.defaults(), Progress.NONE, null);
+        quantized = QwtOnnx.quantize(floatModel, samples, QuantizeRun.Options.defaults(), Progress.NONE, null);
     }
 
     /** The model with the bias scale of the named Conv multiplied by {@code factor}. */
@@ -112,7 +113,7 @@ class VerifierTest {
     @Test
     void aCorrectModelHasNoUnfusedLayerAndEveryLayerMatched() {
         Report r = verify(quantized.prepared(), quantized.model(), new Verifier.QuantizeRun(quantized.uncompensated(),
-                quantized.compensation(), "cwac", "gaussian", samples.size()));
+                quantized.compensation(), "cwac", "gaussian", samples.size(), null, null, null));
         assertEquals(List.of(), r.runtime().unfused());
         assertEquals(4, r.layers().found());
         assertEquals(4, r.layers().matched());
