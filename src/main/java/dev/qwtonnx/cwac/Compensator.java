@@ -157,7 +157,7 @@ public final class Compensator {
     /**
      * Compensates the given layers of {@code quantModel}, each measured against its float
      * counterpart in {@code floats} (keyed by layer name); {@code skipped} is passed through to the
-     * result. With {@link CwacOptions.Accept#OUTPUT}, each stage keeps the candidate (the fit, its
+     * result, with the layers whose fits {@link CwacFold} rejected (their fits then the identity). With {@link CwacOptions.Accept#OUTPUT}, each stage keeps the candidate (the fit, its
      * shift alone, or nothing) with the lowest model-output error on {@code acceptance} (null: the
      * calibration samples), at most {@value #MAX_ACCEPTANCE_SAMPLES} of them. Float activations come
      * from {@code reference} where it has them (null: a reference of its own).
