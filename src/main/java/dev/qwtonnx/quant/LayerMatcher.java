@@ -129,7 +129,7 @@ public final class LayerMatcher {
                 if (Nodes.floatAttr(n, "alpha", 1f) != 1f) {
                     return "alpha is not 1";
                 }
-                long channels = Nodes.intAttr(n, "transB", 0) != 0 ? w.getDims(0) : w.getDims(1);
+                long channels = w.getDims(LayerKind.GEMM.weightAxis(n));
                 if (!bias.isEmpty()) {
                     if (Nodes.floatAttr(n, "beta", 1f) != 1f) {
                         return "beta is not 1";
@@ -219,11 +219,7 @@ public final class LayerMatcher {
 
     private static LayerPlan plan(LayerKind kind, NodeProto n, GraphEditor g, QuantOptions options) {
         TensorProto w = g.initializer(n.getInput(1));
-        int axis = switch (kind) {
-            case CONV -> 0;
-            case MATMUL -> 1;
-            case GEMM -> Nodes.intAttr(n, "transB", 0) != 0 ? 0 : 1;
-        };
+        int axis = kind.weightAxis(n);
         int channels = Math.toIntExact(w.getDims(axis));
         String bias = kind != LayerKind.MATMUL && n.getInputCount() > 2 && !n.getInput(2).isEmpty() ? n.getInput(2) : null;
         String output = n.getOutput(0);

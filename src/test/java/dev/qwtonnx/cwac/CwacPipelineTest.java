@@ -14,6 +14,7 @@ import dev.qwtonnx.calib.data.Sample;
 import dev.qwtonnx.model.GraphEditor;
 import dev.qwtonnx.model.Model;
 import dev.qwtonnx.model.ModelChecker;
+import dev.qwtonnx.model.Nodes;
 import dev.qwtonnx.model.Tensors;
 import dev.qwtonnx.onnx.NodeProto;
 import dev.qwtonnx.ort.OrtKernels;
@@ -110,6 +111,55 @@ class CwacPipelineTest {
         assertEquals(c.layers(), OrtKernels.count(ops, OrtKernels.INTEGER_OPS), ops.toString());
         assertEquals(0, OrtKernels.count(ops, OrtKernels.FLOAT_LAYER_OPS), ops.toString());
         assertEquals(List.of(), OrtKernels.unfusedLayers(OrtKernels.optimized(r.model())));
+    }
+
+    /**
+     * Our quantizer records on each layer node the float node it came from, and compensation pairs
+     * through that record, not through names: renamed layer nodes get the same fits; without the
+     * record, a layer is left alone with the reason.
+     */
+    @ParameterizedTest
+    @MethodSource("cases")
+    void layersPairWithTheirFloatNodesThroughProvenanceNotNames(Case c) {
+        QuantizeRun.Result none = run(c, CwacOptions.defaults().withMethod(CwacOptions.Method.NONE), 8);
+        Model quantized = none.uncompensated();
+        Map<String, String> floatOps = new java.util.HashMap<>();
+        none.prepared().graph().getNodeList().forEach(n -> floatOps.put(n.getName(), n.getOpType()));
+        int recorded = 0;
+        for (NodeProto n : quantized.graph().getNodeList()) {
+            String from = Nodes.metadata(n, Nodes.FROM);
+            if (from != null) {
+                assertEquals(n.getOpType(), floatOps.get(from), n.getName() + " from " + from);
+                recorded++;
+            }
+        }
+        assertEquals(c.layers(), recorded);
+
+        var renamed = quantized.graph().toBuilder();
+        var stripped = quantized.graph().toBuilder();
+        for (int i = 0; i < renamed.getNodeCount(); i++) {
+            renamed.setNode(i, renamed.getNode(i).toBuilder().setName("n" + i));
+            stripped.setNode(i, stripped.getNode(i).toBuilder().clearMetadataProps());
+        }
+        CwacOptions o = CwacOptions.defaults().withSchedule(CwacOptions.Schedule.PARALLEL, 0);
+        Compensator.Result byName = new Compensator(o, 4).compensate(none.prepared(), quantized, c.calib(),
+                Progress.NONE);
+        Compensator.Result byRecord = new Compensator(o, 4).compensate(none.prepared(),
+                quantized.withGraph(renamed.build()), c.calib(), Progress.NONE);
+        assertEquals(c.layers(), byRecord.fits().size());
+        assertEquals(List.of(), byRecord.skipped());
+        List<ChannelFit> expected = new ArrayList<>(byName.fits().values());
+        List<ChannelFit> actual = new ArrayList<>(byRecord.fits().values());
+        for (int i = 0; i < expected.size(); i++) {
+            org.junit.jupiter.api.Assertions.assertArrayEquals(expected.get(i).a(), actual.get(i).a());
+            org.junit.jupiter.api.Assertions.assertArrayEquals(expected.get(i).b(), actual.get(i).b());
+        }
+
+        Compensator.Result unrecorded = new Compensator(o, 4).compensate(none.prepared(),
+                quantized.withGraph(stripped.build()), c.calib(), Progress.NONE);
+        assertEquals(0, unrecorded.fits().size());
+        assertEquals(c.layers(), unrecorded.skipped().size());
+        unrecorded.skipped().forEach(r -> assertTrue(r.contains("no '" + Nodes.FROM + "' entry"), r));
     }
 
     /** Folding one layer's fit changes that layer's output from yq to a·yq + b, per channel. */
