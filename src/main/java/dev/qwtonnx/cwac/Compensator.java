@@ -235,7 +235,7 @@ public final class Compensator {
                 double bestError = rescaledError;
                 Model bestModel = current;
                 Map<Choice, Double> errors = new LinkedHashMap<>();
-                List<CwacFold.Rejection> rejected = List.of();
+                List<CwacFold.NotFolded> rejected = List.of();
                 for (Map.Entry<Choice, Map<String, ChannelFit>> c : candidates.entrySet()) {
                     CwacFold.Outcome outcome = new CwacFold(stage, c.getValue()).apply(current);
                     Model folded = outcome.model();
@@ -271,13 +271,13 @@ public final class Compensator {
      * its reason is added to {@code skipped}.
      */
     private static Map<String, ChannelFit> withRejected(Map<String, ChannelFit> fits,
-            List<CwacFold.Rejection> rejected, List<String> skipped) {
+            List<CwacFold.NotFolded> rejected, List<String> skipped) {
         if (rejected.isEmpty()) {
             return fits;
         }
         Map<String, ChannelFit> out = new LinkedHashMap<>(fits);
         List<QdqLayer> undone = new ArrayList<>();
-        for (CwacFold.Rejection r : rejected) {
+        for (CwacFold.NotFolded r : rejected) {
             undone.add(r.layer());
             if (!skipped.contains(r.toString())) {
                 skipped.add(r.toString());

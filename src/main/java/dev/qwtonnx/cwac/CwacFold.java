@@ -8,6 +8,7 @@ import dev.qwtonnx.onnx.NodeProto;
 import dev.qwtonnx.onnx.TensorProto;
 import dev.qwtonnx.pass.Pass;
 import dev.qwtonnx.pass.PassResult;
+import dev.qwtonnx.pass.Rejection;
 import dev.qwtonnx.quant.LayerKind;
 import dev.qwtonnx.quant.QuantMath;
 import java.util.ArrayList;
@@ -26,7 +27,7 @@ import java.util.Map;
  * layer (the layer node, or its bias Add), directly or through one DequantizeLinear. A constant or
  * a DequantizeLinear that anything else also reads is copied for the layer first, so a shared
  * constant is never changed for two readers. A layer for which that path is not found is left as
- * it was and returned as a {@link Rejection} with the reason.
+ * it was and returned as a {@link NotFolded} with the reason.
  */
 public final class CwacFold implements Pass {
     public static final String NAME = "cwac-fold";
@@ -45,15 +46,23 @@ public final class CwacFold implements Pass {
     }
 
     /** A layer whose fit was not folded, and why. */
-    public record Rejection(QdqLayer layer, String reason) {
+    public record NotFolded(QdqLayer layer, String reason) {
+        /** The same as the pass rejection {@link #run} returns. */
+        public Rejection rejection() {
+            return new Rejection(NAME, layer.kind().opType + " node '" + layer.name() + "'", "fit not folded: " + reason);
+        }
+
         @Override
         public String toString() {
             return layer.kind().opType + " node '" + layer.name() + "': fit not folded: " + reason;
         }
     }
 
-    /** The folded model, and the layers whose fits were not folded (their part of the graph as it was). */
-    public record Outcome(PassResult result, List<Rejection> rejected) {
+    /**
+     * The folded model (its result carries the rejections), and the layers whose fits were not
+     * folded (their part of the graph as it was).
+     */
+    public record Outcome(PassResult result, List<NotFolded> rejected) {
         public Model model() {
             return result.model();
         }
@@ -68,7 +77,7 @@ public final class CwacFold implements Pass {
     public Outcome apply(Model model) {
         GraphEditor g = new GraphEditor(model.graph());
         boolean changed = false;
-        List<Rejection> rejected = new ArrayList<>();
+        List<NotFolded> rejected = new ArrayList<>();
         for (QdqLayer l : layers) {
             ChannelFit fit = fits.get(l.name());
             if (fit == null || fit.isIdentity()) {
@@ -76,13 +85,15 @@ public final class CwacFold implements Pass {
             }
             String reason = unprovable(g, l);
             if (reason != null) {
-                rejected.add(new Rejection(l, reason));
+                rejected.add(new NotFolded(l, reason));
                 continue;
             }
             fold(g, l, fit);
             changed = true;
         }
-        PassResult r = changed ? PassResult.changed(model.withGraph(g.build())) : PassResult.unchanged(model);
+        List<Rejection> reasons = rejected.stream().map(NotFolded::rejection).toList();
+        PassResult r = changed ? PassResult.changed(model.withGraph(g.build()), reasons)
+                : PassResult.unchanged(model, reasons);
         return new Outcome(r, List.copyOf(rejected));
     }
 

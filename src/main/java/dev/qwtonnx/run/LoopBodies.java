@@ -27,6 +27,7 @@ import dev.qwtonnx.onnx.NodeProto;
 import dev.qwtonnx.onnx.TensorProto;
 import dev.qwtonnx.onnx.TypeProto;
 import dev.qwtonnx.onnx.ValueInfoProto;
+import dev.qwtonnx.pass.Rejection;
 import dev.qwtonnx.prepare.RemoveUnusedInitializers;
 import dev.qwtonnx.quant.LayerKind;
 import dev.qwtonnx.quant.LayerMatcher;
@@ -65,7 +66,8 @@ final class LoopBodies {
     private LoopBodies() {
     }
 
-    record Outcome(Model model, List<QuantizeRun.LoopBody> bodies) {
+    /** The model with its bodies quantized, what each body says, and the layers whose fits could not be folded. */
+    record Outcome(Model model, List<QuantizeRun.LoopBody> bodies, List<Rejection> foldRejections) {
     }
 
     /** One body: the Loop/Scan node names from the top graph down to it, its plan, its layers nobody plans. */
@@ -161,7 +163,7 @@ final class LoopBodies {
             Progress progress, Consumer<String> say) {
         List<Body> bodies = bodies(prepared, options.quant());
         if (bodies.isEmpty()) {
-            return new Outcome(out, List.of());
+            return new Outcome(out, List.of(), List.of());
         }
         Map<List<String>, Set<String>> wanted = new LinkedHashMap<>();
         for (Body b : bodies) {
@@ -185,8 +187,9 @@ final class LoopBodies {
                 names);
         Model current = new RemoveUnusedInitializers().run(out.withGraph(g)).model();
         Map<List<String>, String> compensated = new HashMap<>();
+        List<Rejection> foldRejections = new ArrayList<>();
         if (options.cwac().method() != CwacOptions.Method.NONE && !byPath.isEmpty()) {
-            current = compensate(prepared, current, byPath, calib, options.cwac(), say, compensated);
+            current = compensate(prepared, current, byPath, calib, options.cwac(), say, compensated, foldRejections);
         }
         List<QuantizeRun.LoopBody> report = new ArrayList<>();
         boolean gptq = options.quant().effectiveRounding() == WeightRounding.GPTQ;
@@ -220,7 +223,7 @@ final class LoopBodies {
             leftFloat.forEach(r -> say.accept("left in float: " + r));
             report.add(lb);
         }
-        return new Outcome(current, List.copyOf(report));
+        return new Outcome(current, List.copyOf(report), List.copyOf(foldRejections));
     }
 
     /**
@@ -233,7 +236,8 @@ final class LoopBodies {
      * the summary says about its compensation.
      */
     private static Model compensate(Model prepared, Model quantized, Map<List<String>, Body> bodies,
-            CalibrationSource calib, CwacOptions cwac, Consumer<String> say, Map<List<String>, String> said) {
+            CalibrationSource calib, CwacOptions cwac, Consumer<String> say, Map<List<String>, String> said,
+            List<Rejection> rejected) {
         Map<List<String>, List<QdqLayer>> layers = new LinkedHashMap<>();
         Map<List<String>, Set<String>> floatWanted = new LinkedHashMap<>();
         Map<List<String>, Set<String>> quantWanted = new LinkedHashMap<>();
@@ -246,7 +250,8 @@ final class LoopBodies {
             List<QdqLayer> found = new ArrayList<>();
             for (QdqLayer l : QdqLayers.find(quantized.withGraph(qbody)).layers()) {
                 for (LayerPlan p : b.plan().layers()) {
-                    if (p.name().equals(l.name()) && l.qlinear() == null) {
+                    // The quantizer records on each layer the float node it came from.
+                    if (p.name().equals(l.from()) && l.qlinear() == null) {
                         found.add(l);
                         floatOutput.put(l.name(), p.output());
                         floatWanted.computeIfAbsent(b.path(), k -> new LinkedHashSet<>()).add(p.output());
@@ -311,8 +316,13 @@ final class LoopBodies {
                 folded++;
             }
             GraphProto body = bodyAt(g, e.getKey(), 0);
-            GraphProto foldedBody = new CwacFold(e.getValue(), fits).run(quantized.withGraph(body)).model().graph();
-            g = withBodyAt(g, e.getKey(), 0, foldedBody);
+            CwacFold.Outcome outcome = new CwacFold(e.getValue(), fits).apply(quantized.withGraph(body));
+            for (Rejection r : outcome.result().rejections()) {
+                say.accept(r.toString());
+                rejected.add(r);
+                folded--;
+            }
+            g = withBodyAt(g, e.getKey(), 0, outcome.result().model().graph());
             said.put(e.getKey(), folded == e.getValue().size()
                     ? "compensated (" + cwac.method().name().toLowerCase(java.util.Locale.ROOT)
                             + ", one fit per channel over all iterations, against the float model)"

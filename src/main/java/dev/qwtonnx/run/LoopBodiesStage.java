@@ -20,6 +20,9 @@ final class LoopBodiesStage extends BaseStage {
     public void run(RunContext ctx, Facts facts) {
         LoopBodies.Outcome loops = LoopBodies.quantize(facts.get(PREPARED), facts.get(WITH_BRANCHES), ctx.calibration(),
                 options, ctx.progress(), ctx.log());
+        for (dev.qwtonnx.pass.Rejection r : loops.foldRejections()) {
+            ctx.reject(name(), r.subject(), r.reason());
+        }
         for (QuantizeRun.LoopBody b : loops.bodies()) {
             for (String r : b.leftFloat()) {
                 ctx.reject(name(), b.node(), r);

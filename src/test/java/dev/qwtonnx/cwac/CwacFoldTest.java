@@ -172,6 +172,10 @@ class CwacFoldTest {
         out.rejected().forEach(r -> reasons.add(r.reason()));
         assertTrue(reasons.get(0).contains("weight scale 'xs' is not read once, by the DequantizeLinear of its weight"), reasons.get(0));
         assertTrue(reasons.get(1).contains("no single node named 'gone'"), reasons.get(1));
+        // The pass's own result carries the same reasons, as every pass's rejections do.
+        assertEquals(List.of(CwacFold.NAME, CwacFold.NAME),
+                out.result().rejections().stream().map(dev.qwtonnx.pass.Rejection::pass).toList());
+        assertTrue(out.result().rejections().get(1).reason().contains("no single node named 'gone'"));
     }
 
     private static NodeProto node(Model m, String name) {
