@@ -162,6 +162,11 @@ public final class QOperatorLowering implements Pass {
         String name = g.names().fresh(n.getName() + "_" + NAME);
         NodeProto.Builder b = NodeProto.newBuilder().setName(name);
         b.addMetadataProps(StringStringEntryProto.newBuilder().setKey(Nodes.CREATED_BY).setValue(NAME));
+        // The lowered layer keeps the float node it came from, so verify and compensate pair it by provenance.
+        String from = Nodes.metadata(n, Nodes.FROM);
+        if (from != null) {
+            b.addMetadataProps(StringStringEntryProto.newBuilder().setKey(Nodes.FROM).setValue(from));
+        }
         List<NodeProto> replaced = new ArrayList<>(List.of(n));
         switch (m.kind()) {
             case CONV -> {

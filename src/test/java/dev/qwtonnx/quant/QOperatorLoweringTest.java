@@ -10,6 +10,7 @@ import dev.qwtonnx.calib.data.CalibrationSource;
 import dev.qwtonnx.cwac.CwacOptions;
 import dev.qwtonnx.model.HostTensor;
 import dev.qwtonnx.model.Model;
+import dev.qwtonnx.model.Nodes;
 import dev.qwtonnx.model.Tensors;
 import dev.qwtonnx.onnx.NodeProto;
 import dev.qwtonnx.onnx.TensorProto;
@@ -98,6 +99,13 @@ class QOperatorLoweringTest {
         for (String op : List.of("Conv", "MatMul", "Gemm")) {
             assertEquals(0, count(qop, op), op);
         }
+        // Each integer operator names the float node it came from, as the QDQ layer did.
+        List<String> fromQdq = r.model().graph().getNodeList().stream().map(n -> Nodes.metadata(n, Nodes.FROM))
+                .filter(java.util.Objects::nonNull).sorted().toList();
+        List<String> fromQop = qop.graph().getNodeList().stream().map(n -> Nodes.metadata(n, Nodes.FROM))
+                .filter(java.util.Objects::nonNull).sorted().toList();
+        assertEquals(r.plan().layers().size(), fromQdq.size());
+        assertEquals(fromQdq, fromQop);
         for (NodeProto n : qop.graph().getNodeList()) {
             if (n.getOpType().equals("DequantizeLinear")) {
                 TensorProto in = qop.graph().getInitializerList().stream().filter(t -> t.getName().equals(n.getInput(0)))
