@@ -23,8 +23,9 @@ import java.util.Set;
 /**
  * Checks the input (a float model the checker accepts) and runs the prepare passes: inputs
  * shadowing initializers dropped, constants to initializers, the target opset, constant
- * Identity/Cast/Reshape/Transpose chains folded, BatchNorm folded, unique node names, value_info
- * hints dropped, unused initializers removed.
+ * Identity/Cast/Reshape/Transpose chains folded, BatchNorm folded, value_info hints dropped,
+ * unused initializers removed. Node names are made unique once, before the check: ORT refuses
+ * duplicates, and every node a prepare pass adds takes a fresh name from the model's NameAuthority.
  */
 final class PrepareStage extends BaseStage {
     private final QuantizeRun.Options options;
@@ -37,7 +38,7 @@ final class PrepareStage extends BaseStage {
     /** The prepare passes, upgrading to {@code targetOpset} (13..{@link OpsetUpgrade#MAX_TARGET}). */
     static Pipeline passes(boolean verifyBetween, long targetOpset) {
         return new Pipeline(List.of(new InitializerInputs(), new ConstantToInitializer(), new OpsetUpgrade(targetOpset),
-                new FoldConstantChains(), new FoldBatchNorm(), new NameNodes(), new DropValueInfo(),
+                new FoldConstantChains(), new FoldBatchNorm(), new DropValueInfo(),
                 new RemoveUnusedInitializers()), verifyBetween);
     }
 
