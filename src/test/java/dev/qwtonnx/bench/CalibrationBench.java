@@ -292,8 +292,7 @@ public final class CalibrationBench {
         Model minilm = ModelIO.load(modelFile);
         List<Sample> calib = MiniLm.samples(sentences.subList(0, 32), 128);
         List<Sample> eval = MiniLm.samples(sentences.subList(32, 132), 128);
-        Path detector = Path.of(".cache/models/ch_PP-OCRv4_det_infer.onnx");
-        Model det = Files.exists(detector) ? ModelIO.load(detector) : null;
+        Model det = Files.exists(DETECTOR) ? ModelIO.load(DETECTOR) : null;
         Images.DetectorData images = det == null ? null : Images.detectorData(256, 12);
         System.out.println("## Stages: MiniLM cosine vs float (32 calibration / 100 held-out fortunes), PP-OCRv4 detector"
                 + " IoU of map > 0.3 (16 / 16 images 256x256)" + (det == null ? "; detector not fetched" : ""));
@@ -433,16 +432,18 @@ public final class CalibrationBench {
         return p.waitFor() == 0 ? out : null;
     }
 
+    /** The PP-OCRv4 text detector, where tools/fetch-models.sh put it. */
+    static final Path DETECTOR = Path.of(".cache/models/ch_PP-OCRv4_det_infer.onnx");
+
     static void ppocr() throws Exception {
-        Path model = Path.of(".cache/models/ch_PP-OCRv4_det_infer.onnx");
-        if (!Files.exists(model)) {
+        if (!Files.exists(DETECTOR)) {
             System.out.println("## 5. PP-OCRv4: not available (tools/fetch-models.sh)");
             return;
         }
         Images.DetectorData data = Images.detectorData(256, 12);
         List<Sample> calib = data.calib();
         List<Sample> eval = data.eval();
-        Model f = ModelIO.load(model);
+        Model f = ModelIO.load(DETECTOR);
         System.out.println();
         System.out.println("## 5. PP-OCRv4 detector fidelity per range method: 16 calibration / 16 held-out images 256x256,"
                 + " CWAC default; IoU of probability map > 0.3 vs float");
