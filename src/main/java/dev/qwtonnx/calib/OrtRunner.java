@@ -186,11 +186,30 @@ public final class OrtRunner implements AutoCloseable {
             }
             return out;
         } catch (OrtException e) {
-            throw new QwtException("ONNX Runtime failed on sample " + sample.id() + ": " + firstLine(e.getMessage()), e);
+            throw new RunFailure(sample.id(), firstLine(e.getMessage()), e);
         } finally {
             for (OnnxTensor t : owned) {
                 t.close();
             }
+        }
+    }
+
+    /**
+     * ORT failed while running a sample. What it failed on is read from ORT's message here, at the
+     * boundary, once: ORT's Java API gives only a status code and text.
+     */
+    public static final class RunFailure extends QwtException {
+        private final boolean raggedLoopOutput;
+
+        RunFailure(String sampleId, String ortMessage, OrtException cause) {
+            super("ONNX Runtime failed on sample " + sampleId + ": " + ortMessage, cause);
+            // ORT's Loop and Scan kernels stack each iteration's output and fail with this text when its shape changes.
+            this.raggedLoopOutput = ortMessage.contains("Inconsistent shape");
+        }
+
+        /** Whether a Loop or Scan output changed shape between iterations, so ORT could not stack it. */
+        public boolean raggedLoopOutput() {
+            return raggedLoopOutput;
         }
     }
 

@@ -1,7 +1,9 @@
 package dev.qwtonnx.cli;
 
 import dev.qwtonnx.QwtException;
-import dev.qwtonnx.api.QwtOnnx;
+import dev.qwtonnx.run.CompensateRun;
+import dev.qwtonnx.run.Destination;
+import dev.qwtonnx.run.RunContext;
 import dev.qwtonnx.calib.Progress;
 import dev.qwtonnx.calib.data.CalibrationSource;
 import dev.qwtonnx.calib.data.CalibrationSources;
@@ -10,7 +12,6 @@ import dev.qwtonnx.cwac.ChannelFit;
 import dev.qwtonnx.cwac.Compensator;
 import dev.qwtonnx.cwac.CwacOptions;
 import dev.qwtonnx.model.Model;
-import dev.qwtonnx.model.ModelIO;
 import dev.qwtonnx.verify.Fidelity;
 import dev.qwtonnx.verify.OrtKernels;
 import java.io.PrintWriter;
@@ -75,22 +76,21 @@ final class CompensateCommand implements Callable<Integer> {
         Model theirs = ModelFiles.load(int8Input);
         CalibrationSource all = CalibrationSources.open(calib, InputSpecs.of(floatModel.graph()));
         HoldOut.Split split = holdOut.split(all);
-        CalibrationSource calibSet = split.fit();
-        CalibrationSource heldOut = split.measure();
         Progress progress = quiet || System.console() == null ? Progress.NONE : new BarProgress();
         // Acceptance measures on the held-out samples: the fit never sees them (the summary's fidelity does).
-        QwtOnnx.CompensateResult r = QwtOnnx.compensate(floatModel, theirs, calibSet, split.reused() ? null : heldOut,
-                options, progress,
+        RunContext ctx = new RunContext(split.fit(), split.reused() ? null : split.measure(), progress,
                 verbose ? s -> spec.commandLine().getErr().println("  " + s) : null);
-        ModelIO.save(r.model(), output, int8Input, externalData.policy());
+        Destination destination = new Destination(output, int8Input, Destination.Format.QDQ, externalData.policy(),
+                List.of(), calib.toString(), 0, !quiet);
+        CompensateRun.Result r = CompensateRun.run(floatModel, theirs, options, destination, ctx);
         if (!quiet) {
-            summary(out, r, theirs, heldOut, heldOut == calibSet, progress, start);
+            summary(out, r, theirs, ctx.measured(), ctx.heldOut() == null, start);
         }
         return 0;
     }
 
-    private void summary(PrintWriter out, QwtOnnx.CompensateResult r, Model theirs, CalibrationSource heldOut,
-            boolean reused, Progress progress, long start) {
+    private void summary(PrintWriter out, CompensateRun.Result r, Model theirs, CalibrationSource heldOut,
+            boolean reused, long start) {
         int changed = 0;
         for (ChannelFit f : r.compensation().fits().values()) {
             changed += f.isIdentity() ? 0 : 1;
@@ -128,8 +128,8 @@ final class CompensateCommand implements Callable<Integer> {
             out.printf("calibration error of compensated layers: %.4g -> %.4g (%.1f%% lower)%n", before, after,
                     100 * (1 - after / before));
         }
-        List<Fidelity.OutputFidelity> was = Fidelity.measure(r.floatModel(), theirs, heldOut, progress);
-        List<Fidelity.OutputFidelity> now = Fidelity.measure(r.floatModel(), r.model(), heldOut, progress);
+        List<Fidelity.OutputFidelity> was = r.fidelityBefore();
+        List<Fidelity.OutputFidelity> now = r.fidelityAfter();
         out.printf("fidelity on %d %s samples%s, before -> after:%n", heldOut.size(),
                 reused ? "calibration (no hold-out)" : "held-out", r.compensation().choices().isEmpty() || reused ? ""
                         : " (acceptance judged stages on up to " + Compensator.MAX_ACCEPTANCE_SAMPLES + " of them)");

@@ -105,7 +105,7 @@ public final class Main {
     static final class Version implements CommandLine.IVersionProvider {
         @Override
         public String[] getVersion() {
-            return new String[] {"qwt-onnx " + dev.qwtonnx.api.QwtOnnx.version()};
+            return new String[] {"qwt-onnx " + dev.qwtonnx.Version.version()};
         }
     }
 }

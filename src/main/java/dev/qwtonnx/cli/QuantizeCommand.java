@@ -1,7 +1,6 @@
 package dev.qwtonnx.cli;
 
 import dev.qwtonnx.QwtException;
-import dev.qwtonnx.api.QwtOnnx;
 import dev.qwtonnx.calib.CalibOptions;
 import dev.qwtonnx.calib.Histogram;
 import dev.qwtonnx.calib.Progress;
@@ -16,7 +15,10 @@ import dev.qwtonnx.calib.data.TextSource;
 import dev.qwtonnx.cwac.ChannelFit;
 import dev.qwtonnx.cwac.CwacOptions;
 import dev.qwtonnx.model.Model;
-import dev.qwtonnx.model.ModelIO;
+import dev.qwtonnx.model.ExternalData;
+import dev.qwtonnx.run.Destination;
+import dev.qwtonnx.run.QuantizeRun;
+import dev.qwtonnx.run.RunContext;
 import dev.qwtonnx.quant.LayerKind;
 import dev.qwtonnx.quant.QuantOptions;
 import dev.qwtonnx.quant.Sensitivity;
@@ -183,36 +185,28 @@ final class QuantizeCommand implements Callable<Integer> {
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
         long start = System.nanoTime();
-        QwtOnnx.Options options = options();
+        QuantizeRun.Options options = options();
         holdOut.validate();
-        externalData.policy(); // a bad --external-data fails before any work
-        boolean qoperator = !parse(Format.class, format, "--format").equals(Format.QDQ);
+        Destination.Format outputFormat = parse(Destination.Format.class, format, "--format");
+        ExternalData.Policy externalPolicy = externalData.policy(); // a bad --external-data fails before any work
         checkOutput(output, input);
         // Duplicate node names (which ORT refuses) are renamed before the check, as prepare does.
         Model floatModel = ModelFiles.load(input, dev.qwtonnx.prepare.NameNodes::apply);
         List<Path> reports = QuantizeReport.paths(output, report, noReport);
         try (CalibrationSource opened = openCalibration(floatModel)) {
-            return quantize(floatModel, CalibrationSources.limit(opened, limit, shuffle ? holdOut.seed : null), options, out,
-                    start, reports, qoperator);
-        }
-    }
-
-    private int quantize(Model floatModel, CalibrationSource all, QwtOnnx.Options options, PrintWriter out, long start,
-            List<Path> reports, boolean qoperator) {
-        HoldOut.Split split = holdOut.split(all);
-        CalibrationSource calibSet = split.fit();
-        CalibrationSource heldOut = split.measure();
-        Progress progress = quiet || System.console() == null ? Progress.NONE : new BarProgress();
-        QwtOnnx.Result r = QwtOnnx.quantize(floatModel, calibSet, split.reused() ? null : heldOut, options, progress,
-                verbose ? s -> spec.commandLine().getErr().println("  " + s) : null);
-        Model written = qoperator ? QwtOnnx.toQOperator(r.model(), false, null) : r.model();
-        ModelIO.save(written, output, input, externalData.policy());
-        // The report measures the QDQ model; a QOperator output computes the same to within one step.
-        Path source = calib != null ? calib : calibImages != null ? calibImages : calibText;
-        QuantizeReport.write(reports, r, input, output, heldOut, heldOut == calibSet, source, calibSet.size(), cwac.method, runs,
-                progress);
-        if (!quiet) {
-            summary(out, r, written, heldOut, heldOut == calibSet, progress, start);
+            CalibrationSource all = CalibrationSources.limit(opened, limit, shuffle ? holdOut.seed : null);
+            HoldOut.Split split = holdOut.split(all);
+            Progress progress = quiet || System.console() == null ? Progress.NONE : new BarProgress();
+            Path source = calib != null ? calib : calibImages != null ? calibImages : calibText;
+            // Fidelity is measured for the summary and the report; with neither, the run ends at save.
+            Destination destination = new Destination(output, input, outputFormat, externalPolicy, reports,
+                    source.toString(), runs, !quiet || !reports.isEmpty());
+            RunContext ctx = new RunContext(split.fit(), split.reused() ? null : split.measure(), progress,
+                    verbose ? s -> spec.commandLine().getErr().println("  " + s) : null);
+            QuantizeRun.Result r = QuantizeRun.run(floatModel, options, destination, ctx);
+            if (!quiet) {
+                summary(out, r, ctx, start);
+            }
         }
         return 0;
     }
@@ -281,8 +275,6 @@ final class QuantizeCommand implements Callable<Integer> {
         return b.length() == 0 ? "" : b.append(')').toString();
     }
 
-    enum Format { QDQ, QOPERATOR }
-
     /** Refuses to write over {@code input} or into a folder that does not exist (user errors). */
     static void checkOutput(Path output, Path input) {
         Path inAbs = input.toAbsolutePath().normalize();
@@ -307,7 +299,7 @@ final class QuantizeCommand implements Callable<Integer> {
         }
     }
 
-    QwtOnnx.Options options() {
+    QuantizeRun.Options options() {
         Set<LayerKind> outQ = EnumSet.of(LayerKind.CONV);
         for (String s : outputQ) {
             String k = s.trim().toLowerCase();
@@ -325,7 +317,7 @@ final class QuantizeCommand implements Callable<Integer> {
         CalibOptions calibOptions = new CalibOptions(RangeOverrides.parseMethod(calibrate, "--calibrate"), percentile,
                 Histogram.DEFAULT_CAPACITY, rangeOverrides == null ? RangeOverrides.NONE : RangeOverrides.read(rangeOverrides),
                 calibBatch);
-        return new QwtOnnx.Options(q, c, false, calibOptions, targetOpset);
+        return new QuantizeRun.Options(q, c, false, calibOptions, targetOpset);
     }
 
     static <E extends Enum<E>> E parse(Class<E> type, String value, String option) {
@@ -345,15 +337,15 @@ final class QuantizeCommand implements Callable<Integer> {
     private static final int LISTED_REASONS = 8;
 
     /** Shared weights, If branches, Loop/Scan bodies, and why layers were left in float (non-constant weights, say). */
-    private static void coverage(PrintWriter out, QwtOnnx.Result r) {
+    private static void coverage(PrintWriter out, QuantizeRun.Result r) {
         for (String note : r.plan().notes()) {
             out.println("note: " + note);
         }
-        for (QwtOnnx.IfBranch b : r.ifBranches()) {
+        for (QuantizeRun.IfBranch b : r.ifBranches()) {
             out.println(b.summary());
         }
         List<String> rejected = new java.util.ArrayList<>(r.plan().rejected());
-        for (QwtOnnx.LoopBody b : r.loopBodies()) {
+        for (QuantizeRun.LoopBody b : r.loopBodies()) {
             out.println(b.summary());
             rejected.addAll(b.leftFloat());
         }
@@ -365,8 +357,7 @@ final class QuantizeCommand implements Callable<Integer> {
         }
     }
 
-    private void summary(PrintWriter out, QwtOnnx.Result r, Model written, CalibrationSource heldOut, boolean reused,
-            Progress progress, long start) {
+    private void summary(PrintWriter out, QuantizeRun.Result r, RunContext ctx, long start) {
         int compensated = 0;
         for (ChannelFit f : r.compensation().fits().values()) {
             compensated += f.isIdentity() ? 0 : 1;
@@ -389,12 +380,12 @@ final class QuantizeCommand implements Callable<Integer> {
             out.printf("calibration error of compensated layers: %.4g -> %.4g (%.1f%% lower)%n", before, after,
                     100 * (1 - after / before));
         }
-        List<Fidelity.OutputFidelity> fid = Fidelity.measure(r.prepared(), written, heldOut, progress);
-        out.printf("fidelity on %d %s samples:%n", heldOut.size(), reused ? "calibration (no hold-out)" : "held-out");
-        for (Fidelity.OutputFidelity f : fid) {
+        out.printf("fidelity on %d %s samples:%n", ctx.measured().size(),
+                ctx.heldOut() == null ? "calibration (no hold-out)" : "held-out");
+        for (Fidelity.OutputFidelity f : r.fidelity()) {
             out.println("  " + f);
         }
-        Model optimized = OrtKernels.optimized(written);
+        Model optimized = r.optimized();
         Map<String, Integer> ops = OrtKernels.opCounts(optimized);
         List<String> unfused = OrtKernels.unfusedLayers(optimized);
         out.printf("ORT integer kernels: %d for %d quantized layers %s; left in float by ORT: %s%n",

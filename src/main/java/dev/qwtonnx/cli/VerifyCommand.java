@@ -6,16 +6,14 @@ import dev.qwtonnx.calib.data.CalibrationSource;
 import dev.qwtonnx.calib.data.CalibrationSources;
 import dev.qwtonnx.calib.data.InputSpecs;
 import dev.qwtonnx.model.Model;
-import dev.qwtonnx.pass.Pipeline;
-import dev.qwtonnx.prepare.ConstantToInitializer;
-import dev.qwtonnx.prepare.FoldBatchNorm;
 import dev.qwtonnx.verify.Fidelity;
 import dev.qwtonnx.verify.Report;
 import dev.qwtonnx.verify.ReportWriter;
+import dev.qwtonnx.run.RunContext;
+import dev.qwtonnx.run.VerifyRun;
 import dev.qwtonnx.verify.Verifier;
 import java.io.PrintWriter;
 import java.nio.file.Path;
-import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
@@ -60,28 +58,17 @@ final class VerifyCommand implements Callable<Integer> {
         if (report != null) {
             checkReportPath(report);
         }
-        Model floatModel = forMatching(ModelFiles.load(floatPath));
+        Model floatModel = ModelFiles.load(floatPath);
         Model quantModel = ModelFiles.load(quantPath);
         CalibrationSource samples = CalibrationSources.open(data, InputSpecs.of(floatModel.graph()));
         Progress progress = quiet || System.console() == null ? Progress.NONE : new BarProgress();
-        Report r = Verifier.verify(new Verifier.Subject(floatModel, floatPath), new Verifier.Subject(quantModel, quantPath),
-                samples, data.toString(), options, null, progress);
-        if (report != null) {
-            ReportWriter.write(r, report);
-        }
+        Report r = VerifyRun.run(new Verifier.Subject(floatModel, floatPath), new Verifier.Subject(quantModel, quantPath),
+                options, data.toString(), report, new RunContext(samples, null, progress,
+                        verbose ? s -> spec.commandLine().getErr().println("  " + s) : null));
         if (!quiet) {
             summary(spec.commandLine().getOut(), r, report);
         }
         return 0;
-    }
-
-    /**
-     * The float model with constants as initializers and BatchNorm folded into Conv, as quantizers
-     * see it, so that its weights and layer outputs line up with the quantized model's. Semantics
-     * are unchanged.
-     */
-    static Model forMatching(Model floatModel) {
-        return new Pipeline(List.of(new ConstantToInitializer(), new FoldBatchNorm()), false).run(floatModel, null);
     }
 
     /** A few lines a person reads in a terminal; the report has the rest. */

@@ -30,9 +30,10 @@ import java.util.function.Function;
 /**
  * Channel-wise affine compensation as an analysis plus a fold: measures each quantized layer's
  * output against its target over the calibration data, fits yf ≈ a·yq + b per channel, and folds
- * the fit with {@link CwacFold}. The float model pairs with the quantized one through node names
- * (our own output), or through a mapping given by the caller ({@link ForeignLayers} for a model
- * quantized by another tool).
+ * the fit with {@link CwacFold}. The float model pairs with the quantized one through the
+ * provenance entry our quantizer writes on each layer node ({@link Nodes#FROM}), or through a
+ * mapping given by the caller ({@link ForeignLayers}, by weights, for a model quantized by another
+ * tool).
  */
 public final class Compensator {
     private final CwacOptions options;
@@ -122,7 +123,7 @@ public final class Compensator {
     }
 
     /**
-     * Compensates our own QDQ output, its layers paired with the float model's by node name;
+     * Compensates our own QDQ output, its layers paired with the float model's by their provenance;
      * {@code acceptance} holds the samples output-level acceptance measures on (null: the
      * calibration samples); float activations come from {@code reference} where it has them (null:
      * a reference of its own).
@@ -134,10 +135,17 @@ public final class Compensator {
         Map<String, FloatLayer> floats = new HashMap<>();
         List<QdqLayer> layers = new ArrayList<>();
         GraphEditor fg = new GraphEditor(floatModel.graph());
+        Map<String, NodeProto> floatNodes = new HashMap<>();
+        for (NodeProto n : fg.nodes()) {
+            floatNodes.putIfAbsent(n.getName(), n);
+        }
         for (QdqLayer l : found.layers()) {
-            FloatLayer f = floatCounterpart(fg, l);
+            FloatLayer f = floatCounterpart(fg, floatNodes, l);
             if (f == null) {
-                skipped.add(l.kind().opType + " node '" + l.name() + "': no float layer of the same name and kind");
+                skipped.add(l.kind().opType + " node '" + l.name() + "': " + (l.from() == null
+                        ? "it carries no '" + Nodes.FROM + "' entry naming the float node it was quantized from"
+                        : "the float node '" + l.from() + "' it was quantized from is not a " + l.kind().opType
+                                + (l.biasAdd() != null ? " followed by its bias Add alone" : "")));
                 continue;
             }
             floats.put(l.name(), f);
@@ -149,7 +157,7 @@ public final class Compensator {
     /**
      * Compensates the given layers of {@code quantModel}, each measured against its float
      * counterpart in {@code floats} (keyed by layer name); {@code skipped} is passed through to the
-     * result. With {@link CwacOptions.Accept#OUTPUT}, each stage keeps the candidate (the fit, its
+     * result, with the layers whose fits {@link CwacFold} rejected (their fits then the identity). With {@link CwacOptions.Accept#OUTPUT}, each stage keeps the candidate (the fit, its
      * shift alone, or nothing) with the lowest model-output error on {@code acceptance} (null: the
      * calibration samples), at most {@value #MAX_ACCEPTANCE_SAMPLES} of them. Float activations come
      * from {@code reference} where it has them (null: a reference of its own).
@@ -159,6 +167,7 @@ public final class Compensator {
             FloatReference reference) {
         Map<String, ChannelFit> fits = new LinkedHashMap<>();
         List<StageChoice> choices = new ArrayList<>();
+        List<String> left = new ArrayList<>(skipped);
         if (options.method() == CwacOptions.Method.NONE || layers.isEmpty()) {
             return new Result(quantModel, List.copyOf(layers), Map.copyOf(floats), fits, List.copyOf(skipped), choices);
         }
@@ -211,8 +220,9 @@ public final class Compensator {
                         progress, stages.size() == 1 ? "compensate" : "compensate stage " + s + "/" + stages.size());
                 Map<String, ChannelFit> stageFits = fit(stage, stats, options.method());
                 if (judge == null) {
-                    fits.putAll(stageFits);
-                    current = new CwacFold(stage, stageFits).run(current).model();
+                    CwacFold.Outcome folded = new CwacFold(stage, stageFits).apply(current);
+                    fits.putAll(withRejected(stageFits, folded.rejected(), left));
+                    current = folded.model();
                     continue;
                 }
                 // Candidates simplest first; one is kept only if it lowers the output error (ties keep the simpler).
@@ -225,8 +235,13 @@ public final class Compensator {
                 double bestError = rescaledError;
                 Model bestModel = current;
                 Map<Choice, Double> errors = new LinkedHashMap<>();
+                List<CwacFold.Rejection> rejected = List.of();
                 for (Map.Entry<Choice, Map<String, ChannelFit>> c : candidates.entrySet()) {
-                    Model folded = new CwacFold(stage, c.getValue()).run(current).model();
+                    CwacFold.Outcome outcome = new CwacFold(stage, c.getValue()).apply(current);
+                    Model folded = outcome.model();
+                    if (c.getKey() == Choice.FIT) {
+                        rejected = outcome.rejected();
+                    }
                     double e = judge.of(folded);
                     errors.put(c.getKey(), e);
                     if (e < bestError) {
@@ -237,7 +252,8 @@ public final class Compensator {
                 }
                 choices.add(new StageChoice(s, stage.stream().map(QdqLayer::name).toList(), currentError, factor,
                         rescaledError, best, Map.copyOf(errors), bestError));
-                fits.putAll(best == Choice.NONE ? identity(stage, stageFits) : candidates.get(best));
+                fits.putAll(best == Choice.NONE ? identity(stage, stageFits)
+                        : withRejected(candidates.get(best), rejected, left));
                 current = bestModel;
                 currentError = bestError;
             }
@@ -246,8 +262,29 @@ public final class Compensator {
                 own.close();
             }
         }
-        return new Result(current, List.copyOf(layers), Map.copyOf(floats), fits, List.copyOf(skipped),
+        return new Result(current, List.copyOf(layers), Map.copyOf(floats), fits, List.copyOf(left),
                 List.copyOf(choices));
+    }
+
+    /**
+     * The fits as folded: a layer the fold rejected has the identity fit (its error as it was), and
+     * its reason is added to {@code skipped}.
+     */
+    private static Map<String, ChannelFit> withRejected(Map<String, ChannelFit> fits,
+            List<CwacFold.Rejection> rejected, List<String> skipped) {
+        if (rejected.isEmpty()) {
+            return fits;
+        }
+        Map<String, ChannelFit> out = new LinkedHashMap<>(fits);
+        List<QdqLayer> undone = new ArrayList<>();
+        for (CwacFold.Rejection r : rejected) {
+            undone.add(r.layer());
+            if (!skipped.contains(r.toString())) {
+                skipped.add(r.toString());
+            }
+        }
+        out.putAll(identity(undone, fits));
+        return out;
     }
 
     private static List<Sample> first(CalibrationSource source, int max) {
@@ -273,18 +310,22 @@ public final class Compensator {
         return out;
     }
 
-    private static FloatLayer floatCounterpart(GraphEditor fg, QdqLayer l) {
-        for (NodeProto n : fg.nodes()) {
-            if (n.getName().equals(l.name()) && n.getOpType().equals(l.kind().opType)) {
-                if (l.biasAdd() == null) {
-                    return new FloatLayer(n, List.of(), n.getOutput(0));
-                }
-                List<NodeProto> readers = fg.consumers(n.getOutput(0));
-                if (readers.size() == 1 && readers.get(0).getOpType().equals("Add")) {
-                    return new FloatLayer(n, List.of(readers.get(0)), readers.get(0).getOutput(0));
-                }
-                return null;
-            }
+    /**
+     * The float layer our quantized layer {@code l} was made from: the float node its provenance
+     * entry names ({@code floatNodes}: the float graph's nodes by their unique names), with the Add
+     * after it where {@code l} has a bias Add; null where there is none.
+     */
+    private static FloatLayer floatCounterpart(GraphEditor fg, Map<String, NodeProto> floatNodes, QdqLayer l) {
+        NodeProto n = l.from() == null ? null : floatNodes.get(l.from());
+        if (n == null || !n.getOpType().equals(l.kind().opType)) {
+            return null;
+        }
+        if (l.biasAdd() == null) {
+            return new FloatLayer(n, List.of(), n.getOutput(0));
+        }
+        List<NodeProto> readers = fg.consumers(n.getOutput(0));
+        if (readers.size() == 1 && readers.get(0).getOpType().equals("Add")) {
+            return new FloatLayer(n, List.of(readers.get(0)), readers.get(0).getOutput(0));
         }
         return null;
     }
@@ -607,7 +648,9 @@ public final class Compensator {
             // producer index is built first, here, so that the workers only read it.
             g.producer("");
             layers.parallelStream().forEach(l -> {
-                ResidualTarget.Residual r = ResidualTarget.of(g, fg, l, floats.get(l.name()), ahead.of(l.name()));
+                // Residuals made ahead are keyed by the planned layer: the float node.
+                FloatLayer f = floats.get(l.name());
+                ResidualTarget.Residual r = ResidualTarget.of(g, fg, l, f, ahead.of(f.node().getName()));
                 if (r != null) {
                     residuals.put(l.name(), r);
                 }

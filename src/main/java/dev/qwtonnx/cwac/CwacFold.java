@@ -2,6 +2,7 @@ package dev.qwtonnx.cwac;
 
 import dev.qwtonnx.model.GraphEditor;
 import dev.qwtonnx.model.Model;
+import dev.qwtonnx.model.Nodes;
 import dev.qwtonnx.model.Tensors;
 import dev.qwtonnx.onnx.NodeProto;
 import dev.qwtonnx.onnx.TensorProto;
@@ -9,6 +10,7 @@ import dev.qwtonnx.pass.Pass;
 import dev.qwtonnx.pass.PassResult;
 import dev.qwtonnx.quant.LayerKind;
 import dev.qwtonnx.quant.QuantMath;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
@@ -18,8 +20,13 @@ import java.util.Map;
  * int32 at exactly x_scale · w_scale'[c] (float32, as ORT's fusion checks it); after a MatMul, the
  * float constant of its bias Add becomes a_c·c + b_c, or, where that Add reads an int32 bias
  * through a DequantizeLinear (ORT's Gemm fusion, which takes the int32 values without checking
- * their scale), the int32 bias and its scale are refolded as a Conv's. A constant read by anything else is copied
- * before it is changed.
+ * their scale), the int32 bias and its scale are refolded as a Conv's.
+ *
+ * <p>Fails closed: each constant the fold changes is followed from the node that reads it for the
+ * layer (the layer node, or its bias Add), directly or through one DequantizeLinear. A constant or
+ * a DequantizeLinear that anything else also reads is copied for the layer first, so a shared
+ * constant is never changed for two readers. A layer for which that path is not found is left as
+ * it was and returned as a {@link Rejection} with the reason.
  */
 public final class CwacFold implements Pass {
     public static final String NAME = "cwac-fold";
@@ -37,28 +44,175 @@ public final class CwacFold implements Pass {
         return NAME;
     }
 
+    /** A layer whose fit was not folded, and why. */
+    public record Rejection(QdqLayer layer, String reason) {
+        @Override
+        public String toString() {
+            return layer.kind().opType + " node '" + layer.name() + "': fit not folded: " + reason;
+        }
+    }
+
+    /** The folded model, and the layers whose fits were not folded (their part of the graph as it was). */
+    public record Outcome(PassResult result, List<Rejection> rejected) {
+        public Model model() {
+            return result.model();
+        }
+    }
+
     @Override
     public PassResult run(Model model) {
+        return apply(model).result();
+    }
+
+    /** Folds each layer's fit, or rejects the layer with a reason (see the class comment). */
+    public Outcome apply(Model model) {
         GraphEditor g = new GraphEditor(model.graph());
         boolean changed = false;
+        List<Rejection> rejected = new ArrayList<>();
         for (QdqLayer l : layers) {
             ChannelFit fit = fits.get(l.name());
             if (fit == null || fit.isIdentity()) {
                 continue;
             }
+            String reason = unprovable(g, l);
+            if (reason != null) {
+                rejected.add(new Rejection(l, reason));
+                continue;
+            }
             fold(g, l, fit);
             changed = true;
         }
-        return changed ? PassResult.changed(model.withGraph(g.build())) : PassResult.unchanged(model);
+        PassResult r = changed ? PassResult.changed(model.withGraph(g.build())) : PassResult.unchanged(model);
+        return new Outcome(r, List.copyOf(rejected));
     }
 
+    /**
+     * Where a layer reads one constant: {@code user} reads it at input {@code index}, directly
+     * ({@code dq} null) or through the DequantizeLinear {@code dq}, which reads it at {@code dqIndex}.
+     */
+    private record Path(NodeProto user, int index, NodeProto dq, int dqIndex) {
+    }
+
+    /**
+     * The layer's node: the one reader of its input that bears its name, where the layer's output
+     * is that node's or its bias Add's.
+     */
+    private static NodeProto layerNode(GraphEditor g, QdqLayer l) {
+        NodeProto found = null;
+        for (NodeProto n : g.consumers(l.input())) {
+            if (n.getName().equals(l.name())) {
+                if (found != null) {
+                    return null;
+                }
+                found = n;
+            }
+        }
+        return found;
+    }
+
+    /** The node that adds the layer's bias after it: the producer of the layer's output, of that name. */
+    private static NodeProto biasAddNode(GraphEditor g, QdqLayer l) {
+        NodeProto add = g.producer(l.output());
+        return add != null && add.getName().equals(l.biasAdd()) ? add : null;
+    }
+
+    /** The node reading the layer's int32 bias: a MatMul's bias Add, otherwise the layer node. */
+    private static NodeProto biasUser(GraphEditor g, QdqLayer l) {
+        return l.kind() == LayerKind.MATMUL && l.biasAdd() != null ? biasAddNode(g, l) : layerNode(g, l);
+    }
+
+    /**
+     * How {@code user} reads {@code init}, at input {@code index} (-1: any): the one route, directly
+     * or through a DequantizeLinear; null where there is none or more than one.
+     */
+    private static Path path(GraphEditor g, NodeProto user, String init, int index) {
+        if (user == null) {
+            return null;
+        }
+        List<Path> routes = new ArrayList<>();
+        for (int i = 0; i < user.getInputCount(); i++) {
+            if (index >= 0 && i != index) {
+                continue;
+            }
+            if (user.getInput(i).equals(init)) {
+                routes.add(new Path(user, i, null, -1));
+            }
+            NodeProto p = g.producer(user.getInput(i));
+            if (p != null && p.getOpType().equals("DequantizeLinear") && Model.isDefaultDomain(p.getDomain())) {
+                for (int j = 0; j < p.getInputCount(); j++) {
+                    if (p.getInput(j).equals(init)) {
+                        routes.add(new Path(user, i, p, j));
+                    }
+                }
+            }
+        }
+        return routes.size() == 1 ? routes.get(0) : null;
+    }
+
+    /** The weight scale's route: through the weight's DequantizeLinear (input 1) in QDQ form, read directly in QOperator form. */
+    private static Path weightScalePath(GraphEditor g, QdqLayer l) {
+        Path p = path(g, layerNode(g, l), l.weightScale(), l.qlinear() == null ? 1 : -1);
+        return p == null || (p.dq() == null) == (l.qlinear() == null) ? null : p;
+    }
+
+    /** The int32 bias's (or its scale's) route: a QDQ Conv or Gemm reads it through input 2. */
+    private static Path biasPath(GraphEditor g, QdqLayer l, String init) {
+        boolean qdqLayerInput = l.qlinear() == null && !(l.kind() == LayerKind.MATMUL && l.biasAdd() != null);
+        return path(g, biasUser(g, l), init, qdqLayerInput ? 2 : -1);
+    }
+
+    /** Why the fold cannot prove which node reads each constant it would change for {@code l}, or null. */
+    private static String unprovable(GraphEditor g, QdqLayer l) {
+        NodeProto node = layerNode(g, l);
+        if (node == null) {
+            return "no single node named '" + l.name() + "' reads the layer's input '" + l.input() + "'";
+        }
+        List<String> constants = new ArrayList<>();
+        for (String c : new String[] {l.weightScale(), l.biasQuantized(), l.biasScale(), l.biasAddConst()}) {
+            if (c != null) {
+                if (constants.contains(c)) {
+                    return "it names '" + c + "' for two of its constants";
+                }
+                constants.add(c);
+            }
+        }
+        if (weightScalePath(g, l) == null) {
+            return "its weight scale '" + l.weightScale() + "' is not read once, "
+                    + (l.qlinear() == null ? "by the DequantizeLinear of its weight" : "by the layer node");
+        }
+        if (l.biasAdd() != null && biasAddNode(g, l) == null) {
+            return "its bias Add '" + l.biasAdd() + "' does not produce the layer's output '" + l.output() + "'";
+        }
+        if (l.biasQuantized() != null) {
+            NodeProto user = biasUser(g, l);
+            if (user == null) {
+                return "the node reading its int32 bias is not found";
+            }
+            Path q = biasPath(g, l, l.biasQuantized());
+            if (q == null) {
+                return "its int32 bias '" + l.biasQuantized() + "' is not read by " + Nodes.describe(user);
+            }
+            if (l.biasScale() != null) {
+                Path s = biasPath(g, l, l.biasScale());
+                if (s == null || s.dq() != q.dq()) {
+                    return "its bias scale '" + l.biasScale() + "' is not read by its bias's DequantizeLinear";
+                }
+            }
+        }
+        if (l.biasAddConst() != null && path(g, biasAddNode(g, l), l.biasAddConst(), -1) == null) {
+            return "its bias constant '" + l.biasAddConst() + "' is not read by its bias Add '" + l.biasAdd() + "'";
+        }
+        return null;
+    }
+
+    /** Folds a layer whose paths {@link #unprovable} found. */
     private static void fold(GraphEditor g, QdqLayer l, ChannelFit fit) {
         float[] wScale = Tensors.floats(g.initializer(l.weightScale()));
         float[] newScale = new float[wScale.length];
         for (int c = 0; c < wScale.length; c++) {
             newScale[c] = (float) (wScale[c] * fit.a()[c]);
         }
-        String wScaleName = ownedCopy(g, l.weightScale(), l.name());
+        String wScaleName = owned(g, weightScalePath(g, l), l.weightScale(), l.name());
         g.putInitializer(Tensors.floatTensor(wScaleName, Tensors.dims(g.initializer(wScaleName)), newScale));
 
         if (l.biasQuantized() != null) {
@@ -71,13 +225,12 @@ public final class CwacFold implements Pass {
                 newBias[c] = (float) (fit.a()[c] * (oldBias[c] * (double) oldBiasScale[c]) + fit.b()[c]);
             }
             float[] newBiasScale = QuantMath.biasScales(l.inputScale(), newScale);
-            // A MatMul's int32 bias is read by its bias Add (through a DequantizeLinear), a Conv's by the Conv.
             String biasUser = l.kind() == LayerKind.MATMUL && l.biasAdd() != null ? l.biasAdd() : l.name();
-            String qName = ownedCopy(g, l.biasQuantized(), biasUser);
+            String qName = owned(g, biasPath(g, l, l.biasQuantized()), l.biasQuantized(), biasUser);
             long[] dims = Tensors.dims(g.initializer(qName));
             g.putInitializer(Tensors.int32Tensor(qName, dims, QuantMath.quantizeBias(newBias, newBiasScale)));
             if (l.biasScale() != null) {
-                String sName = ownedCopy(g, l.biasScale(), biasUser);
+                String sName = owned(g, biasPath(g, l, l.biasScale()), l.biasScale(), biasUser);
                 g.putInitializer(Tensors.floatTensor(sName, Tensors.dims(g.initializer(sName)), newBiasScale));
             }
         }
@@ -88,43 +241,36 @@ public final class CwacFold implements Pass {
             for (int i = 0; i < v.length; i++) {
                 nv[i] = (float) (fit.a()[i] * v[i] + fit.b()[i]);
             }
-            String name = ownedCopy(g, l.biasAddConst(), l.biasAdd());
+            String name = owned(g, path(g, biasAddNode(g, l), l.biasAddConst(), -1), l.biasAddConst(), l.biasAdd());
             g.putInitializer(Tensors.floatTensor(name, Tensors.dims(c), nv));
         }
     }
 
     /**
-     * The name of an initializer only {@code user} reads: the same one where that holds, otherwise
-     * a fresh copy that {@code user}'s inputs are switched to (a shared constant is never changed
-     * for two readers).
+     * The name of an initializer that only the layer reads along {@code p}: {@code init} itself
+     * where nothing else reads it, otherwise a fresh copy. A DequantizeLinear on the path whose
+     * output something else reads is first copied too, for {@code p}'s user alone.
      */
-    private static String ownedCopy(GraphEditor g, String init, String userName) {
-        NodeProto user = null;
-        for (NodeProto n : g.nodes()) {
-            if (n.getName().equals(userName)) {
-                user = n;
-            }
+    private static String owned(GraphEditor g, Path p, String init, String userName) {
+        NodeProto dq = p.dq();
+        if (dq != null && g.useCount(dq.getOutput(0)) > 1) {
+            String out = g.names().fresh(dq.getOutput(0) + "_" + userName);
+            NodeProto copy = dq.toBuilder().setName(g.names().fresh(dq.getName() + "_" + userName))
+                    .setOutput(0, out).build();
+            g.insertBefore(p.user(), copy);
+            g.setInput(p.user(), p.index(), out);
+            dq = copy;
         }
-        List<NodeProto> readers = g.consumers(init);
-        // The layer reads its scales and bias through DequantizeLinear nodes: find the reader on the layer's path.
-        NodeProto reader = null;
-        for (NodeProto r : readers) {
-            if (r == user || (user != null && user.getInputList().containsAll(r.getOutputList()))) {
-                reader = r;
-            }
-        }
-        if (g.useCount(init) <= 1 || reader == null) {
+        if (g.useCount(init) <= 1) {
             return init;
         }
         String copy = g.names().fresh(init + "_" + userName);
         g.putInitializer(g.initializer(init).toBuilder().setName(copy).build());
-        NodeProto.Builder b = reader.toBuilder();
-        for (int i = 0; i < b.getInputCount(); i++) {
-            if (b.getInput(i).equals(init)) {
-                b.setInput(i, copy);
-            }
+        if (dq == null) {
+            g.setInput(p.user(), p.index(), copy);
+        } else {
+            g.setInput(dq, p.dqIndex(), copy);
         }
-        g.replace(reader, b.build());
         return copy;
     }
 }

@@ -8,6 +8,7 @@ import dev.qwtonnx.calib.data.Sample;
 import dev.qwtonnx.model.DataType;
 import dev.qwtonnx.model.HostTensor;
 import dev.qwtonnx.model.Model;
+import dev.qwtonnx.model.Subgraphs;
 import dev.qwtonnx.onnx.GraphProto;
 import dev.qwtonnx.onnx.NodeProto;
 import dev.qwtonnx.onnx.TensorProto;
@@ -94,7 +95,7 @@ public final class FloatPrefix {
         Set<String> boundary = new LinkedHashSet<>();
         Set<String> prefixReads = new HashSet<>();
         for (NodeProto n : g.getNodeList()) {
-            boolean downstream = quantizes.test(n) || UnquantizedInputs.hasSubgraph(n);
+            boolean downstream = quantizes.test(n) || Subgraphs.hasSubgraphs(n);
             boolean allConstant = true;
             for (String in : n.getInputList()) {
                 downstream |= quantized.contains(in);

@@ -14,32 +14,24 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.Predicate;
 
 /**
  * Pairs the quantized layers of a model made by another tool with the layers of the float model it
- * came from, without trusting names (tools rename tensors and nodes): by weights. A quantized
- * layer's dequantized weights {@code q·s[c]} are compared with every float layer of the same kind
- * and weight shape; where the float layer is followed by a BatchNormalization that the quantized
- * model no longer has, the float weights are first rescaled per output channel by
- * {@code γ/√(σ²+ε)}, as BatchNorm folding does. The closest candidate within quantization noise
- * wins; near-ties go to the float layer at the same position among layers of its kind.
+ * came from, without trusting names (tools rename tensors and nodes): by weights, through
+ * {@link WeightPairing}. A float Conv followed by a BatchNormalization that the quantized model no
+ * longer has is paired with that BatchNorm as part of its layer.
  *
  * <p>Also checks that each layer can be folded without touching anything but its own scale and
  * bias initializers (no shared scale, weight or bias), so that the compensated model keeps the
  * other tool's nodes, names and order exactly. A layer that fails is listed with the reason.
  */
 public final class ForeignLayers {
-    /** Relative squared error ‖w_q − r·w_f‖²/‖w_q‖² above which weights are not the same layer's. */
-    static final double MAX_WEIGHT_ERROR = 0.05;
-
     private ForeignLayers() {
     }
 
     /** The layers to compensate, their float counterparts by layer name, and why others were left. */
     public record Result(List<QdqLayer> layers, Map<String, FloatLayer> floats, List<String> skipped) {
-    }
-
-    private record Candidate(NodeProto node, int position, float[] weight, float[] rescale, List<NodeProto> tail) {
     }
 
     public static Result map(Model floatModel, Model quantModel) {
@@ -51,23 +43,8 @@ public final class ForeignLayers {
         for (NodeProto n : qg.nodes()) {
             nameCounts.merge(n.getName(), 1, Integer::sum);
         }
-        Map<String, List<Candidate>> byKindAndShape = new HashMap<>();
-        Map<LayerKind, Integer> floatCounts = new HashMap<>();
-        for (NodeProto n : fg.nodes()) {
-            LayerKind kind = LayerKind.of(n.getOpType());
-            if (kind == null || !Model.isDefaultDomain(n.getDomain()) || n.getInputCount() < 2) {
-                continue;
-            }
-            int position = floatCounts.merge(kind, 1, Integer::sum) - 1;
-            TensorProto w = fg.initializer(n.getInput(1));
-            if (w == null || w.getDataType() != TensorProto.DataType.FLOAT_VALUE) {
-                continue;
-            }
-            byKindAndShape.computeIfAbsent(key(kind, Tensors.dims(w)), k -> new ArrayList<>())
-                    .add(new Candidate(n, position, null, null, null));
-        }
+        WeightPairing pairing = new WeightPairing(fg);
         Map<LayerKind, Integer> quantCounts = new HashMap<>();
-        Map<String, float[]> floatWeights = new HashMap<>();
         Set<NodeProto> used = new HashSet<>();
         List<QdqLayer> layers = new ArrayList<>();
         Map<String, FloatLayer> floats = new LinkedHashMap<>();
@@ -89,73 +66,42 @@ public final class ForeignLayers {
                     layerNode = n;
                 }
             }
-            TensorProto wq;
-            float[] dequantized;
-            if (l.qlinear() != null) {
-                // Weight, its scale and zero point: inputs 3, 4, 5 of QLinearConv/QLinearMatMul/QGemm; 1, 3, 5 of
-                // MatMulIntegerToFloat (its zero point optional).
-                boolean mmitf = layerNode.getOpType().equals("MatMulIntegerToFloat");
-                int w = mmitf ? 1 : 3;
-                int wz = 5;
-                boolean transB = Nodes.intAttr(layerNode, "transB", 0) != 0;
-                wq = qg.initializer(layerNode.getInput(w));
-                dequantized = dequantize(qg, layerNode.getInput(w), l.weightScale(),
-                        layerNode.getInputCount() > wz ? layerNode.getInput(wz) : "",
-                        l.kind() == LayerKind.CONV || transB ? 0 : 1);
-            } else {
-                NodeProto wdq = qg.producer(layerNode.getInput(1));
-                wq = qg.initializer(wdq.getInput(0));
-                dequantized = dequantize(qg, wdq.getInput(0), wdq.getInput(1),
-                        wdq.getInputCount() > 2 ? wdq.getInput(2) : "", (int) Nodes.intAttr(wdq, "axis", 1));
-            }
+            LayerFinder.Found f = LayerFinder.recognize(qg, layerNode);
+            TensorProto wq = qg.initializer(f.weight());
+            DequantizedWeight dequantized = DequantizedWeight.of(qg, f.weight(), f.weightScale(), f.weightZeroPoint(),
+                    f.weightAxis());
             long[] dims = Tensors.dims(wq);
             boolean quantHasBatchNorm = readBy(qg, layerNode.getOutput(0), "BatchNormalization");
-            Candidate best = null;
-            double bestError = Double.POSITIVE_INFINITY;
-            List<Candidate> close = new ArrayList<>();
-            List<double[]> closeErrors = new ArrayList<>();
-            for (Candidate c : byKindAndShape.getOrDefault(key(l.kind(), dims), List.of())) {
-                float[] wf = floatWeights.computeIfAbsent(c.node().getInput(1), k -> Tensors.floats(fg.initializer(k)));
-                List<NodeProto> tail = new ArrayList<>();
-                float[] rescale = null;
+            // A float Conv followed by a BatchNorm the quantized model no longer has was folded with it: the float
+            // weights are compared as folding scales them, per channel by γ/√(σ²+ε), and the BatchNorm, which must be
+            // constant, is part of the float layer. Where the BatchNorm is still there, the layers are compared before it.
+            Map<NodeProto, NodeProto> folded = new HashMap<>();
+            Map<NodeProto, float[]> rescales = new HashMap<>();
+            Predicate<WeightPairing.Candidate> usable = c -> {
                 NodeProto bn = soleReader(fg, c.node().getOutput(0), "BatchNormalization");
-                if (bn != null && !quantHasBatchNorm && l.kind() == LayerKind.CONV) {
-                    // Folded into the quantized Conv; where the BatchNorm is still there, compare before it.
-                    rescale = batchNormScale(fg, bn, l.channels());
-                    if (rescale == null) {
-                        continue;
-                    }
-                    tail.add(bn);
+                if (bn == null || quantHasBatchNorm || l.kind() != LayerKind.CONV) {
+                    return true;
                 }
-                double e = weightError(dequantized, wf, rescale, l.channels(), dims, l.kind() == LayerKind.CONV
-                        || (l.kind() == LayerKind.GEMM && Nodes.intAttr(layerNode, "transB", 0) != 0) ? 0 : 1);
-                if (e > MAX_WEIGHT_ERROR) {
-                    continue;
+                float[] rescale = batchNormScale(fg, bn, l.channels());
+                if (rescale == null) {
+                    return false;
                 }
-                close.add(new Candidate(c.node(), c.position(), wf, rescale, tail));
-                closeErrors.add(new double[] {e});
-                if (e < bestError) {
-                    bestError = e;
-                    best = close.get(close.size() - 1);
-                }
-            }
-            if (best == null) {
+                folded.put(c.node(), bn);
+                rescales.put(c.node(), rescale);
+                return true;
+            };
+            WeightPairing.Pick pick = pairing.closest(l.kind(), dims, l.kind().weightAxis(layerNode),
+                    dequantized::get, position, used, usable, c -> rescales.get(c.node()));
+            if (pick == null) {
                 skipped.add(what + ": no float " + l.kind().opType + " layer has these weights");
                 continue;
             }
-            // Equal or near-equal weights (a repeated block, say): prefer an unused float layer at the same position.
-            Candidate chosen = null;
-            for (int i = 0; i < close.size(); i++) {
-                Candidate c = close.get(i);
-                if (closeErrors.get(i)[0] > 1.5 * bestError + 1e-9) {
-                    continue;
-                }
-                if (chosen == null || better(c, chosen, used, position)) {
-                    chosen = c;
-                }
+            NodeProto chosenNode = pick.candidate().node();
+            List<NodeProto> tail = new ArrayList<>();
+            if (folded.containsKey(chosenNode)) {
+                tail.add(folded.get(chosenNode));
             }
-            List<NodeProto> tail = new ArrayList<>(chosen.tail());
-            String output = tail.isEmpty() ? chosen.node().getOutput(0) : tail.get(tail.size() - 1).getOutput(0);
+            String output = tail.isEmpty() ? chosenNode.getOutput(0) : tail.get(tail.size() - 1).getOutput(0);
             if (l.quantizedOutput() && !readBy(qg, layerNode.getOutput(0), "Relu")) {
                 // A QOperator layer's integer output has the Relu after it folded into its range: compare with the
                 // float Relu's output, not with the values the Relu would cut.
@@ -168,30 +114,17 @@ public final class ForeignLayers {
             if (l.biasAdd() != null) {
                 NodeProto add = soleReader(fg, output, "Add");
                 if (add == null) {
-                    skipped.add(what + ": its float layer " + chosen.node().getName() + " is not followed by a bias Add");
+                    skipped.add(what + ": its float layer " + chosenNode.getName() + " is not followed by a bias Add");
                     continue;
                 }
                 tail.add(add);
                 output = add.getOutput(0);
             }
-            used.add(chosen.node());
+            used.add(chosenNode);
             layers.add(l);
-            floats.put(l.name(), new FloatLayer(chosen.node(), tail, output));
+            floats.put(l.name(), new FloatLayer(chosenNode, tail, output));
         }
         return new Result(layers, floats, skipped);
-    }
-
-    private static boolean better(Candidate c, Candidate than, Set<NodeProto> used, int position) {
-        boolean cFree = !used.contains(c.node());
-        boolean tFree = !used.contains(than.node());
-        if (cFree != tFree) {
-            return cFree;
-        }
-        return Math.abs(c.position() - position) < Math.abs(than.position() - position);
-    }
-
-    private static String key(LayerKind kind, long[] dims) {
-        return kind + java.util.Arrays.toString(dims);
     }
 
     /**
@@ -235,49 +168,6 @@ public final class ForeignLayers {
             }
         }
         return null;
-    }
-
-    /** (q − zp)·s per output channel along {@code axis}, as DequantizeLinear computes it. */
-    private static float[] dequantize(GraphEditor g, String weight, String scale, String zeroPoint, int axis) {
-        TensorProto wq = g.initializer(weight);
-        long[] q = Tensors.longs(wq);
-        float[] s = Tensors.floats(g.initializer(scale));
-        long[] zp = !zeroPoint.isEmpty() && g.initializer(zeroPoint) != null
-                ? Tensors.longs(g.initializer(zeroPoint)) : new long[s.length];
-        if (zp.length == 1 && s.length > 1) {
-            zp = new long[s.length];
-            java.util.Arrays.fill(zp, Tensors.longs(g.initializer(zeroPoint))[0]);
-        }
-        long[] dims = Tensors.dims(wq);
-        axis = axis < 0 ? axis + dims.length : axis;
-        long inner = 1;
-        for (int i = axis + 1; i < dims.length; i++) {
-            inner *= dims[i];
-        }
-        float[] out = new float[q.length];
-        for (int i = 0; i < q.length; i++) {
-            int c = (int) ((i / inner) % s.length);
-            out[i] = (q[i] - zp[c]) * s[c];
-        }
-        return out;
-    }
-
-    /** ‖w_q − r⊙w_f‖² / ‖w_q‖², with r per output channel (1 without a BatchNorm). */
-    static double weightError(float[] wq, float[] wf, float[] rescale, int channels, long[] dims, int axis) {
-        long inner = 1;
-        for (int i = axis + 1; i < dims.length; i++) {
-            inner *= dims[i];
-        }
-        double num = 0;
-        double den = 0;
-        for (int i = 0; i < wq.length; i++) {
-            int c = (int) ((i / inner) % channels);
-            double r = rescale == null ? 1 : rescale[c];
-            double d = wq[i] - r * wf[i];
-            num += d * d;
-            den += (double) wq[i] * wq[i];
-        }
-        return den > 0 ? num / den : (num > 0 ? Double.POSITIVE_INFINITY : 0);
     }
 
     /** γ/√(σ²+ε) of a BatchNormalization with constant parameters, or null. */

@@ -20,10 +20,12 @@ import dev.qwtonnx.quant.LayerKind;
  *                      (QOperator form), its quantization parameters; null for a QDQ layer. A
  *                      MatMulIntegerToFloat's float bias input is its {@code biasAddConst}, the node
  *                      itself its {@code biasAdd}
+ * @param from          the float node the layer was quantized from, as our quantizer records it on
+ *                      the layer node ({@link dev.qwtonnx.model.Nodes#FROM}); null in another tool's model
  */
 public record QdqLayer(LayerKind kind, String name, String input, float inputScale, String weightScale,
         String biasQuantized, String biasScale, String biasAdd, String biasAddConst, String output, int channels,
-        QLinear qlinear) {
+        QLinear qlinear, String from) {
 
     /**
      * A QOperator layer's scale and zero-point inputs. Its input and (without a bias Add after a
@@ -37,7 +39,20 @@ public record QdqLayer(LayerKind kind, String name, String input, float inputSca
     public QdqLayer(LayerKind kind, String name, String input, float inputScale, String weightScale,
             String biasQuantized, String biasScale, String biasAdd, String biasAddConst, String output, int channels) {
         this(kind, name, input, inputScale, weightScale, biasQuantized, biasScale, biasAdd, biasAddConst, output,
-                channels, null);
+                channels, null, null);
+    }
+
+    public QdqLayer(LayerKind kind, String name, String input, float inputScale, String weightScale,
+            String biasQuantized, String biasScale, String biasAdd, String biasAddConst, String output, int channels,
+            QLinear qlinear) {
+        this(kind, name, input, inputScale, weightScale, biasQuantized, biasScale, biasAdd, biasAddConst, output,
+                channels, qlinear, null);
+    }
+
+    /** This layer, recorded as quantized from the float node {@code from}. */
+    public QdqLayer withFrom(String from) {
+        return new QdqLayer(kind, name, input, inputScale, weightScale, biasQuantized, biasScale, biasAdd, biasAddConst,
+                output, channels, qlinear, from);
     }
 
     /** Whether {@link #output()} is the integer output of a QOperator node (dequantized for measuring). */

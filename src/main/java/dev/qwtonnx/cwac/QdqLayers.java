@@ -12,9 +12,10 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Finds the quantized layers of a QDQ model by structure (DequantizeLinear on the activation and on
- * a constant int8 weight), so that compensation works on any QDQ model, not only on ours; and the
- * QLinearConv / QLinearMatMul nodes of a QOperator model.
+ * The quantized layers compensation can fold into, among those {@link LayerFinder} finds (so that
+ * compensation works on any QDQ or QOperator model, not only on ours): a constant int8 weight
+ * quantized per output channel, a constant activation scale, and the edges of its bias; the others
+ * are listed with the reason.
  */
 public final class QdqLayers {
     private QdqLayers() {
@@ -23,105 +24,87 @@ public final class QdqLayers {
     public record Result(List<QdqLayer> layers, List<String> skipped) {
     }
 
-    /** Integer layer operators found but not folded into (listed as left alone, with the reason). */
-    static final java.util.Set<String> UNSUPPORTED_INTEGER_OPS = java.util.Set.of("MatMulInteger", "ConvInteger",
-            "DynamicQuantizeMatMul");
-
-    private static final String MS_DOMAIN = "com.microsoft";
-
     public static Result find(Model model) {
         GraphEditor g = new GraphEditor(model.graph());
         List<QdqLayer> layers = new ArrayList<>();
         List<String> skipped = new ArrayList<>();
-        for (NodeProto n : g.nodes()) {
-            if ((n.getOpType().equals("QLinearConv") || n.getOpType().equals("QLinearMatMul"))
-                    && Model.isDefaultDomain(n.getDomain())) {
-                QdqLayer l = qlinear(g, n, skipped);
-                if (l != null) {
-                    layers.add(l);
+        for (LayerFinder.Found f : LayerFinder.find(g)) {
+            NodeProto n = f.node();
+            QdqLayer l = switch (f.style()) {
+                case DYNAMIC -> {
+                    skipped.add(Nodes.describe(n) + ": compensate does not fold into " + n.getOpType() + " yet");
+                    yield null;
                 }
-                continue;
-            }
-            if (MS_DOMAIN.equals(n.getDomain())
-                    && (n.getOpType().equals("MatMulIntegerToFloat") || n.getOpType().equals("QGemm"))) {
-                QdqLayer l = n.getOpType().equals("QGemm") ? qgemm(g, n, skipped) : matMulIntegerToFloat(g, n, skipped);
-                if (l != null) {
-                    layers.add(l);
-                }
-                continue;
-            }
-            if (UNSUPPORTED_INTEGER_OPS.contains(n.getOpType())) {
-                skipped.add(Nodes.describe(n) + ": compensate does not fold into " + n.getOpType() + " yet");
-                continue;
-            }
-            LayerKind kind = LayerKind.of(n.getOpType());
-            if (kind == null || !Model.isDefaultDomain(n.getDomain()) || n.getInputCount() < 2) {
-                continue;
-            }
-            NodeProto xdq = g.producer(n.getInput(0));
-            NodeProto wdq = g.producer(n.getInput(1));
-            if (!isDq(xdq) || !isDq(wdq)) {
-                continue; // not a quantized layer
-            }
-            TensorProto xs = g.initializer(xdq.getInput(1));
-            TensorProto wq = g.initializer(wdq.getInput(0));
-            TensorProto ws = g.initializer(wdq.getInput(1));
-            if (xs == null || Tensors.floats(xs).length != 1 || wq == null || ws == null) {
-                skipped.add(Nodes.describe(n) + ": activation scale or weight is not constant");
-                continue;
-            }
-            long axis = Nodes.intAttr(wdq, "axis", 1);
-            long[] wdims = Tensors.dims(wq);
-            int wAxis = (int) (axis < 0 ? axis + wdims.length : axis);
-            int channels = (int) wdims[wAxis];
-            int expectedAxis = switch (kind) {
-                case CONV -> 0;
-                case MATMUL -> 1;
-                case GEMM -> Nodes.intAttr(n, "transB", 0) != 0 ? 0 : 1;
+                case QOPERATOR -> switch (n.getOpType()) {
+                    case "QGemm" -> qgemm(g, f, skipped);
+                    case "MatMulIntegerToFloat" -> matMulIntegerToFloat(g, f, skipped);
+                    default -> qlinear(g, f, skipped);
+                };
+                case QDQ -> qdq(g, f, skipped);
             };
-            if (Tensors.floats(ws).length != channels || wAxis != expectedAxis) {
-                skipped.add(Nodes.describe(n) + ": weight is not quantized per output channel");
-                continue;
+            if (l != null) {
+                layers.add(l.withFrom(Nodes.metadata(n, Nodes.FROM)));
             }
-            String biasQ = null;
-            String biasS = null;
-            if (kind != LayerKind.MATMUL && n.getInputCount() > 2 && !n.getInput(2).isEmpty()) {
-                NodeProto bdq = g.producer(n.getInput(2));
-                if (!isDq(bdq) || g.initializer(bdq.getInput(0)) == null
-                        || g.initializer(bdq.getInput(0)).getDataType() != TensorProto.DataType.INT32_VALUE) {
-                    skipped.add(Nodes.describe(n) + ": bias is not an int32 DequantizeLinear of a constant");
-                    continue;
-                }
-                biasQ = bdq.getInput(0);
-                biasS = bdq.getInput(1);
-            }
-            String output = n.getOutput(0);
-            String add = null;
-            String addConst = null;
-            if (kind == LayerKind.MATMUL && !g.isGraphOutput(output)) {
-                // The bias Add reads the MatMul directly (ours), or through a re-quantizing Q → DQ pair (ORT's
-                // quantize_static): either way the Add's constant is the layer's bias to fold the shift into.
-                String addInput = requantized(g, output);
-                LayerMatcher.BiasAdd a = LayerMatcher.biasAdd(g, addInput, channels);
-                LayerMatcher.Int32BiasAdd int32Add = a == null && addInput.equals(output)
-                        ? LayerMatcher.int32BiasAdd(g, output, channels) : null;
-                if (a != null) {
-                    add = a.add().getName();
-                    addConst = a.constant();
-                    output = a.add().getOutput(0);
-                } else if (int32Add != null) {
-                    // Our form where ORT would make a Gemm of MatMul + Add (see Int32MatMulBias): an int32 bias
-                    // at x_scale·w_scale[c], folded as a Conv's.
-                    add = int32Add.add().getName();
-                    biasQ = int32Add.dq().getInput(0);
-                    biasS = int32Add.dq().getInput(1);
-                    output = int32Add.add().getOutput(0);
-                }
-            }
-            layers.add(new QdqLayer(kind, n.getName(), n.getInput(0), Tensors.floats(xs)[0], wdq.getInput(1), biasQ,
-                    biasS, add, addConst, output, channels));
         }
         return new Result(layers, skipped);
+    }
+
+    /** A float Conv / MatMul / Gemm between DequantizeLinears, with its int32 bias or its bias Add. */
+    private static QdqLayer qdq(GraphEditor g, LayerFinder.Found f, List<String> skipped) {
+        NodeProto n = f.node();
+        LayerKind kind = f.kind();
+        NodeProto xdq = g.producer(n.getInput(0));
+        TensorProto xs = g.initializer(xdq.getInput(1));
+        TensorProto wq = g.initializer(f.weight());
+        TensorProto ws = f.weightScale() == null ? null : g.initializer(f.weightScale());
+        if (xs == null || Tensors.floats(xs).length != 1 || wq == null || ws == null) {
+            skipped.add(Nodes.describe(n) + ": activation scale or weight is not constant");
+            return null;
+        }
+        long[] wdims = Tensors.dims(wq);
+        int wAxis = f.weightAxis() < 0 ? f.weightAxis() + wdims.length : f.weightAxis();
+        int channels = (int) wdims[wAxis];
+        if (Tensors.floats(ws).length != channels || wAxis != kind.weightAxis(n)) {
+            skipped.add(Nodes.describe(n) + ": weight is not quantized per output channel");
+            return null;
+        }
+        String biasQ = null;
+        String biasS = null;
+        if (kind != LayerKind.MATMUL && n.getInputCount() > 2 && !n.getInput(2).isEmpty()) {
+            NodeProto bdq = g.producer(n.getInput(2));
+            if (!isDq(bdq) || g.initializer(bdq.getInput(0)) == null
+                    || g.initializer(bdq.getInput(0)).getDataType() != TensorProto.DataType.INT32_VALUE) {
+                skipped.add(Nodes.describe(n) + ": bias is not an int32 DequantizeLinear of a constant");
+                return null;
+            }
+            biasQ = bdq.getInput(0);
+            biasS = bdq.getInput(1);
+        }
+        String output = n.getOutput(0);
+        String add = null;
+        String addConst = null;
+        if (kind == LayerKind.MATMUL && !g.isGraphOutput(output)) {
+            // The bias Add reads the MatMul directly (ours), or through a re-quantizing Q → DQ pair (ORT's
+            // quantize_static): either way the Add's constant is the layer's bias to fold the shift into.
+            String addInput = requantized(g, output);
+            LayerMatcher.BiasAdd a = LayerMatcher.biasAdd(g, addInput, channels);
+            LayerMatcher.Int32BiasAdd int32Add = a == null && addInput.equals(output)
+                    ? LayerMatcher.int32BiasAdd(g, output, channels) : null;
+            if (a != null) {
+                add = a.add().getName();
+                addConst = a.constant();
+                output = a.add().getOutput(0);
+            } else if (int32Add != null) {
+                // Our form where ORT would make a Gemm of MatMul + Add (see Int32MatMulBias): an int32 bias
+                // at x_scale·w_scale[c], folded as a Conv's.
+                add = int32Add.add().getName();
+                biasQ = int32Add.dq().getInput(0);
+                biasS = int32Add.dq().getInput(1);
+                output = int32Add.add().getOutput(0);
+            }
+        }
+        return new QdqLayer(kind, n.getName(), n.getInput(0), Tensors.floats(xs)[0], f.weightScale(), biasQ, biasS,
+                add, addConst, output, channels);
     }
 
     /**
@@ -130,23 +113,25 @@ public final class QdqLayers {
      * channel; a QLinearMatMul's output read by a DequantizeLinear → Add of a constant has that Add
      * as its bias (ORT's QOperator form of MatMul + bias).
      */
-    private static QdqLayer qlinear(GraphEditor g, NodeProto n, List<String> skipped) {
-        boolean conv = n.getOpType().equals("QLinearConv");
-        LayerKind kind = conv ? LayerKind.CONV : LayerKind.MATMUL;
-        if (n.getInputCount() < 8) {
-            return null;
-        }
+    private static QdqLayer qlinear(GraphEditor g, LayerFinder.Found f, List<String> skipped) {
+        NodeProto n = f.node();
+        boolean conv = f.kind() == LayerKind.CONV;
+        LayerKind kind = f.kind();
         TensorProto xs = g.initializer(n.getInput(1));
-        TensorProto wq = g.initializer(n.getInput(3));
-        TensorProto ws = g.initializer(n.getInput(4));
+        TensorProto wq = g.initializer(f.weight());
+        TensorProto ws = g.initializer(f.weightScale());
         if (xs == null || Tensors.floats(xs).length != 1 || wq == null || ws == null
                 || g.initializer(n.getInput(6)) == null) {
             skipped.add(Nodes.describe(n) + ": activation scale, weight or output scale is not constant");
             return null;
         }
         long[] wdims = Tensors.dims(wq);
-        int channels = (int) (conv ? wdims[0] : wdims[wdims.length - 1]);
-        if (Tensors.floats(ws).length != channels || (!conv && wdims.length != 2)) {
+        if (!conv && wdims.length != 2) {
+            skipped.add(Nodes.describe(n) + ": weight is not quantized per output channel");
+            return null;
+        }
+        int channels = (int) wdims[f.weightAxis()];
+        if (Tensors.floats(ws).length != channels) {
             skipped.add(Nodes.describe(n) + ": weight is not quantized per output channel");
             return null;
         }
@@ -173,7 +158,7 @@ public final class QdqLayers {
                 output = a.add().getOutput(0);
             }
         }
-        return new QdqLayer(kind, n.getName(), n.getInput(0), Tensors.floats(xs)[0], n.getInput(4), biasQ, null, add,
+        return new QdqLayer(kind, n.getName(), n.getInput(0), Tensors.floats(xs)[0], f.weightScale(), biasQ, null, add,
                 addConst, output, channels, q);
     }
 
@@ -183,13 +168,11 @@ public final class QdqLayers {
      * float bias input, or without one into the constant of an Add that alone reads its output
      * (without either, gain only).
      */
-    private static QdqLayer matMulIntegerToFloat(GraphEditor g, NodeProto n, List<String> skipped) {
-        if (n.getInputCount() < 4) {
-            return null;
-        }
+    private static QdqLayer matMulIntegerToFloat(GraphEditor g, LayerFinder.Found f, List<String> skipped) {
+        NodeProto n = f.node();
         TensorProto xs = g.initializer(n.getInput(2));
-        TensorProto wq = g.initializer(n.getInput(1));
-        TensorProto ws = g.initializer(n.getInput(3));
+        TensorProto wq = g.initializer(f.weight());
+        TensorProto ws = g.initializer(f.weightScale());
         if (xs == null || Tensors.floats(xs).length != 1 || wq == null || ws == null) {
             skipped.add(Nodes.describe(n) + ": activation scale or weight is not constant");
             return null;
@@ -222,7 +205,7 @@ public final class QdqLayers {
                 output = a.add().getOutput(0);
             }
         }
-        return new QdqLayer(LayerKind.MATMUL, n.getName(), n.getInput(0), Tensors.floats(xs)[0], n.getInput(3), null,
+        return new QdqLayer(LayerKind.MATMUL, n.getName(), n.getInput(0), Tensors.floats(xs)[0], f.weightScale(), null,
                 null, add, addConst, output, channels, q);
     }
 
@@ -231,13 +214,11 @@ public final class QdqLayers {
      * weight with per-output-column b_scale and alpha 1: the gain goes into b_scale, the shift into
      * the int32 C (scale a_scale·b_scale); the output is quantized with y_scale, or float without it.
      */
-    private static QdqLayer qgemm(GraphEditor g, NodeProto n, List<String> skipped) {
-        if (n.getInputCount() < 6) {
-            return null;
-        }
+    private static QdqLayer qgemm(GraphEditor g, LayerFinder.Found f, List<String> skipped) {
+        NodeProto n = f.node();
         TensorProto xs = g.initializer(n.getInput(1));
-        TensorProto wq = g.initializer(n.getInput(3));
-        TensorProto ws = g.initializer(n.getInput(4));
+        TensorProto wq = g.initializer(f.weight());
+        TensorProto ws = g.initializer(f.weightScale());
         boolean quantizedOut = n.getInputCount() > 7 && !n.getInput(7).isEmpty();
         if (xs == null || Tensors.floats(xs).length != 1 || wq == null || ws == null
                 || (quantizedOut && g.initializer(n.getInput(7)) == null)) {
@@ -249,7 +230,7 @@ public final class QdqLayers {
             return null;
         }
         long[] wdims = Tensors.dims(wq);
-        int channels = (int) (Nodes.intAttr(n, "transB", 0) != 0 ? wdims[0] : wdims[wdims.length - 1]);
+        int channels = wdims.length == 2 ? (int) wdims[f.weightAxis()] : -1;
         if (wdims.length != 2 || Tensors.floats(ws).length != channels) {
             skipped.add(Nodes.describe(n) + ": weight is not quantized per output channel");
             return null;
@@ -265,7 +246,7 @@ public final class QdqLayers {
         }
         QdqLayer.QLinear q = new QdqLayer.QLinear(n.getInput(1), n.getInput(2), quantizedOut ? n.getInput(7) : null,
                 quantizedOut && n.getInputCount() > 8 ? n.getInput(8) : null);
-        return new QdqLayer(LayerKind.GEMM, n.getName(), n.getInput(0), Tensors.floats(xs)[0], n.getInput(4), biasQ,
+        return new QdqLayer(LayerKind.GEMM, n.getName(), n.getInput(0), Tensors.floats(xs)[0], f.weightScale(), biasQ,
                 null, null, null, n.getOutput(0), channels, q);
     }
 
@@ -287,6 +268,6 @@ public final class QdqLayers {
     }
 
     private static boolean isDq(NodeProto n) {
-        return n != null && n.getOpType().equals("DequantizeLinear") && Model.isDefaultDomain(n.getDomain());
+        return LayerFinder.isDq(n);
     }
 }

@@ -1,7 +1,7 @@
 package dev.qwtonnx.cwac;
 
 import dev.qwtonnx.model.Model;
-import dev.qwtonnx.onnx.AttributeProto;
+import dev.qwtonnx.model.Subgraphs;
 import dev.qwtonnx.onnx.GraphProto;
 import dev.qwtonnx.onnx.NodeProto;
 import dev.qwtonnx.onnx.TensorProto;
@@ -41,8 +41,9 @@ final class Slice {
             }
             if (keep[i]) {
                 needed.addAll(n.getInputList());
-                for (AttributeProto a : n.getAttributeList()) {
-                    subgraphReads(a, needed);
+                // Subgraphs may read outer-scope tensors without listing them as the node's inputs.
+                for (GraphProto sub : Subgraphs.of(n)) {
+                    Subgraphs.forEachNode(sub, m -> needed.addAll(m.getInputList()));
                 }
             }
         }
@@ -107,19 +108,4 @@ final class Slice {
         return to(model.withGraph(g.build()), outputs);
     }
 
-    /** Every tensor name the subgraphs of an attribute read (outer-scope names among them). */
-    private static void subgraphReads(AttributeProto a, Set<String> into) {
-        List<GraphProto> graphs = new ArrayList<>(a.getGraphsList());
-        if (a.hasG()) {
-            graphs.add(a.getG());
-        }
-        for (GraphProto sub : graphs) {
-            for (NodeProto n : sub.getNodeList()) {
-                into.addAll(n.getInputList());
-                for (AttributeProto inner : n.getAttributeList()) {
-                    subgraphReads(inner, into);
-                }
-            }
-        }
-    }
 }

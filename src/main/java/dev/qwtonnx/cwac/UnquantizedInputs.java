@@ -2,7 +2,7 @@ package dev.qwtonnx.cwac;
 
 import dev.qwtonnx.model.GraphEditor;
 import dev.qwtonnx.model.Model;
-import dev.qwtonnx.onnx.AttributeProto;
+import dev.qwtonnx.model.Subgraphs;
 import dev.qwtonnx.onnx.NodeProto;
 import java.util.ArrayDeque;
 import java.util.Deque;
@@ -42,7 +42,7 @@ final class UnquantizedInputs {
             if (n == null) {
                 continue; // a graph input or an initializer
             }
-            if (quantized(n) || hasSubgraph(n)) {
+            if (quantized(n) || Subgraphs.hasSubgraphs(n)) {
                 return null;
             }
             for (String in : n.getInputList()) {
@@ -59,15 +59,6 @@ final class UnquantizedInputs {
         String op = n.getOpType();
         return op.contains("Quantize") || op.contains("Integer") || op.startsWith("QLinear")
                 || (!Model.isDefaultDomain(n.getDomain()) && op.startsWith("Q"));
-    }
-
-    static boolean hasSubgraph(NodeProto n) {
-        for (AttributeProto a : n.getAttributeList()) {
-            if (a.hasG() || a.getGraphsCount() > 0) {
-                return true;
-            }
-        }
-        return false;
     }
 
     private static boolean is(NodeProto n, String op) {

@@ -1,6 +1,5 @@
 package dev.qwtonnx.model;
 
-import dev.qwtonnx.onnx.AttributeProto;
 import dev.qwtonnx.onnx.GraphProto;
 import dev.qwtonnx.onnx.NodeProto;
 import dev.qwtonnx.onnx.TensorProto;
@@ -16,7 +15,7 @@ public final class NameAuthority {
     private final Set<String> used = new HashSet<>();
 
     public NameAuthority(GraphProto graph) {
-        collect(graph);
+        Subgraphs.forEachGraph(graph, this::collect);
     }
 
     private void collect(GraphProto g) {
@@ -36,14 +35,6 @@ public final class NameAuthority {
             used.add(n.getName());
             used.addAll(n.getOutputList());
             used.addAll(n.getInputList());
-            for (AttributeProto a : n.getAttributeList()) {
-                if (a.hasG()) {
-                    collect(a.getG());
-                }
-                for (GraphProto sub : a.getGraphsList()) {
-                    collect(sub);
-                }
-            }
         }
     }
 

@@ -13,6 +13,12 @@ public final class Nodes {
     /** metadata_props key naming the pass that created a node. */
     public static final String CREATED_BY = "qwt.created_by";
 
+    /**
+     * metadata_props key on a layer node the quantizer rewrote, naming the float node it came from
+     * in the prepared model: what pairs our quantized layers with their float ones.
+     */
+    public static final String FROM = "qwt.from";
+
     private Nodes() {
     }
 
@@ -94,6 +100,27 @@ public final class Nodes {
             b.addMetadataProps(StringStringEntryProto.newBuilder().setKey(CREATED_BY).setValue(createdBy));
         }
         return b.build();
+    }
+
+    /** The value of the node's metadata_props entry {@code key}, or null. */
+    public static String metadata(NodeProto n, String key) {
+        for (StringStringEntryProto e : n.getMetadataPropsList()) {
+            if (e.getKey().equals(key)) {
+                return e.getValue();
+            }
+        }
+        return null;
+    }
+
+    /** The node with the metadata_props entry {@code key} set to {@code value} (replaced if present). */
+    public static NodeProto withMetadata(NodeProto n, String key, String value) {
+        NodeProto.Builder b = n.toBuilder().clearMetadataProps();
+        for (StringStringEntryProto e : n.getMetadataPropsList()) {
+            if (!e.getKey().equals(key)) {
+                b.addMetadataProps(e);
+            }
+        }
+        return b.addMetadataProps(StringStringEntryProto.newBuilder().setKey(key).setValue(value)).build();
     }
 
     public static String describe(NodeProto n) {

@@ -5,17 +5,69 @@ import dev.qwtonnx.onnx.GraphProto;
 import dev.qwtonnx.onnx.NodeProto;
 import dev.qwtonnx.onnx.TensorProto;
 import dev.qwtonnx.onnx.ValueInfoProto;
+import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.LinkedHashSet;
+import java.util.List;
 import java.util.Set;
+import java.util.function.Consumer;
+import java.util.function.Predicate;
 
 /**
- * The names a node's subgraphs (If branches, Loop and Scan bodies) read from the enclosing scope:
- * a subgraph may use any tensor visible where its node stands without listing it as an input, so
- * these reads are uses the node's input list does not show.
+ * A node's subgraphs (If branches, Loop and Scan bodies) and the one walk over nested graphs that
+ * every reader of them uses. Also the names subgraphs read from the enclosing scope: a subgraph may
+ * use any tensor visible where its node stands without listing it as an input, so these reads are
+ * uses the node's input list does not show.
  */
 public final class Subgraphs {
     private Subgraphs() {
+    }
+
+    /** The subgraphs held in {@code n}'s attributes, in attribute order. */
+    public static List<GraphProto> of(NodeProto n) {
+        List<GraphProto> out = new ArrayList<>();
+        for (AttributeProto a : n.getAttributeList()) {
+            if (a.hasG()) {
+                out.add(a.getG());
+            }
+            out.addAll(a.getGraphsList());
+        }
+        return out;
+    }
+
+    /** Visits {@code g} and every graph nested in it at any depth, each graph before those inside it. */
+    public static void forEachGraph(GraphProto g, Consumer<GraphProto> visit) {
+        visit.accept(g);
+        for (NodeProto n : g.getNodeList()) {
+            for (GraphProto sub : of(n)) {
+                forEachGraph(sub, visit);
+            }
+        }
+    }
+
+    /** Visits every node of {@code g} and of the graphs nested in it, each node before the nodes inside it. */
+    public static void forEachNode(GraphProto g, Consumer<NodeProto> visit) {
+        for (NodeProto n : g.getNodeList()) {
+            visit.accept(n);
+            for (GraphProto sub : of(n)) {
+                forEachNode(sub, visit);
+            }
+        }
+    }
+
+    /** Whether {@code g} or a graph nested in it satisfies {@code test}. */
+    public static boolean anyGraph(GraphProto g, Predicate<GraphProto> test) {
+        if (test.test(g)) {
+            return true;
+        }
+        for (NodeProto n : g.getNodeList()) {
+            for (GraphProto sub : of(n)) {
+                if (anyGraph(sub, test)) {
+                    return true;
+                }
+            }
+        }
+        return false;
     }
 
     public static boolean hasSubgraphs(NodeProto n) {
@@ -30,13 +82,8 @@ public final class Subgraphs {
     /** The names read inside {@code n}'s subgraphs (at any depth) that those subgraphs do not define, in order of use. */
     public static Set<String> outerReads(NodeProto n) {
         Set<String> reads = new LinkedHashSet<>();
-        for (AttributeProto a : n.getAttributeList()) {
-            if (a.hasG()) {
-                reads.addAll(freeNames(a.getG()));
-            }
-            for (GraphProto g : a.getGraphsList()) {
-                reads.addAll(freeNames(g));
-            }
+        for (GraphProto g : of(n)) {
+            reads.addAll(freeNames(g));
         }
         return reads;
     }

@@ -2,9 +2,7 @@ package dev.qwtonnx.prepare;
 
 import dev.qwtonnx.model.Model;
 import dev.qwtonnx.model.Subgraphs;
-import dev.qwtonnx.onnx.AttributeProto;
 import dev.qwtonnx.onnx.GraphProto;
-import dev.qwtonnx.onnx.NodeProto;
 import dev.qwtonnx.pass.Pass;
 import dev.qwtonnx.pass.PassResult;
 
@@ -30,22 +28,7 @@ public final class DropValueInfo implements Pass {
     }
 
     private static boolean hasValueInfo(GraphProto g) {
-        if (g.getValueInfoCount() > 0) {
-            return true;
-        }
-        for (NodeProto n : g.getNodeList()) {
-            for (AttributeProto a : n.getAttributeList()) {
-                if (a.hasG() && hasValueInfo(a.getG())) {
-                    return true;
-                }
-                for (GraphProto sub : a.getGraphsList()) {
-                    if (hasValueInfo(sub)) {
-                        return true;
-                    }
-                }
-            }
-        }
-        return false;
+        return Subgraphs.anyGraph(g, sub -> sub.getValueInfoCount() > 0);
     }
 
     private static GraphProto strip(GraphProto g) {

@@ -11,10 +11,10 @@ import java.util.HashSet;
 import java.util.Set;
 
 /**
- * Gives every node a non-empty name unique across the model, subgraphs included. Later
- * stages pair a quantized layer with its float original through the node's name, so names must
- * identify nodes; and ONNX Runtime refuses a graph in which two nodes share a name, which some
- * exporters write.
+ * Gives every node a non-empty name unique across the model, subgraphs included: ONNX Runtime
+ * refuses a graph in which two nodes share a name, which some exporters write, and messages name
+ * nodes. Names are not identity: the quantizer records on each layer node the float node it came
+ * from ({@link dev.qwtonnx.model.Nodes#FROM}), and later stages find nodes through edges.
  */
 public final class NameNodes implements Pass {
     @Override

@@ -21,9 +21,10 @@ public final class LayerMatcher {
      * the plan treats shared weights. Only the graph's own nodes are matched: layers inside If
      * branches and Loop/Scan bodies are planned where those are quantized (api/IfBranches, api/LoopBodies).
      */
-    public record Result(List<LayerPlan> layers, List<String> rejected, List<String> notes) {
-        public Result(List<LayerPlan> layers, List<String> rejected) {
-            this(layers, rejected, List.of());
+    public record Result(List<LayerPlan> layers, List<Rejected> rejections, List<String> notes) {
+        /** Each rejected candidate as a person reads it: the node, then why. */
+        public List<String> rejected() {
+            return rejections.stream().map(Rejected::toString).toList();
         }
 
         /** The float tensors whose ranges calibration must measure. */
@@ -39,13 +40,21 @@ public final class LayerMatcher {
         }
     }
 
+    /** A candidate layer left in float: the node (as {@link Nodes#describe} names it) and why. */
+    public record Rejected(String node, String why) {
+        @Override
+        public String toString() {
+            return node + ": " + why;
+        }
+    }
+
     private LayerMatcher() {
     }
 
     public static Result match(Model model, QuantOptions options) {
         GraphEditor g = new GraphEditor(model.graph());
         List<LayerPlan> layers = new ArrayList<>();
-        List<String> rejected = new ArrayList<>();
+        List<Rejected> rejected = new ArrayList<>();
         for (NodeProto n : g.nodes()) {
             LayerKind kind = LayerKind.of(n.getOpType());
             if (kind == null || !Model.isDefaultDomain(n.getDomain())) {
@@ -53,12 +62,12 @@ public final class LayerMatcher {
             }
             String why = options.keepFloat().contains(n.getName()) ? "kept in float as asked" : check(kind, n, g);
             if (why != null) {
-                rejected.add(Nodes.describe(n) + ": " + why);
+                rejected.add(new Rejected(Nodes.describe(n), why));
                 continue;
             }
             layers.add(plan(kind, n, g, options));
         }
-        return new Result(layers, rejected, sharedWeightNotes(layers));
+        return new Result(layers, List.copyOf(rejected), sharedWeightNotes(layers));
     }
 
     /**
@@ -120,7 +129,7 @@ public final class LayerMatcher {
                 if (Nodes.floatAttr(n, "alpha", 1f) != 1f) {
                     return "alpha is not 1";
                 }
-                long channels = Nodes.intAttr(n, "transB", 0) != 0 ? w.getDims(0) : w.getDims(1);
+                long channels = w.getDims(LayerKind.GEMM.weightAxis(n));
                 if (!bias.isEmpty()) {
                     if (Nodes.floatAttr(n, "beta", 1f) != 1f) {
                         return "beta is not 1";
@@ -210,11 +219,7 @@ public final class LayerMatcher {
 
     private static LayerPlan plan(LayerKind kind, NodeProto n, GraphEditor g, QuantOptions options) {
         TensorProto w = g.initializer(n.getInput(1));
-        int axis = switch (kind) {
-            case CONV -> 0;
-            case MATMUL -> 1;
-            case GEMM -> Nodes.intAttr(n, "transB", 0) != 0 ? 0 : 1;
-        };
+        int axis = kind.weightAxis(n);
         int channels = Math.toIntExact(w.getDims(axis));
         String bias = kind != LayerKind.MATMUL && n.getInputCount() > 2 && !n.getInput(2).isEmpty() ? n.getInput(2) : null;
         String output = n.getOutput(0);

@@ -30,6 +30,10 @@ import java.util.function.Supplier;
  * <p>Activation Q/DQ pairs feed only the quantized layers: float operators that read the same
  * tensor (a residual Add, say) keep reading the float value. A layer's output Q, where planned,
  * feeds every reader, as the integer kernel's output is all there is.
+ *
+ * <p>Each layer node it rewrites carries a metadata_props entry {@link Nodes#FROM} naming the
+ * float node it was (what pairs it with the float model's layer later); the nodes it adds carry
+ * {@link Nodes#CREATED_BY}.
  */
 public final class QdqQuantizer implements Pass {
     public static final String NAME = "quantize-qdq";
@@ -134,7 +138,9 @@ public final class QdqQuantizer implements Pass {
         GraphEditor g = new GraphEditor(graph, names);
         Map<String, Activation> quantized = new HashMap<>();
         for (LayerPlan l : layers) {
-            NodeProto node = findByName(g, l.name());
+            // Provenance: the float node this layer is, which pairs it with the float model's layer later.
+            NodeProto planned = current(g, l.node());
+            NodeProto node = g.replace(planned, Nodes.withMetadata(planned, Nodes.FROM, l.name()));
             Activation x = quantized.computeIfAbsent(l.input(), t -> quantizeInput(g, t));
             node = g.setInput(node, 0, x.dq);
             node = g.setInput(node, 1, quantizeWeight(g, node, l));
@@ -143,7 +149,7 @@ public final class QdqQuantizer implements Pass {
                 node = node.getInputCount() > 2 ? g.setInput(node, 2, bias)
                         : g.replace(node, node.toBuilder().addInput(bias).build());
             } else if (int32MatMulBias && l.biasAdd() != null) {
-                NodeProto add = findByName(g, l.biasAdd().getName());
+                NodeProto add = current(g, l.biasAdd());
                 TensorProto c = g.initializer(l.biasAddConst());
                 String bias = quantizeBias(g, node, l, x.scale, add, Tensors.floats(c), l.biasAddConst(), Tensors.dims(c),
                         c.getDimsCount() - 1);
@@ -174,13 +180,17 @@ public final class QdqQuantizer implements Pass {
         return r;
     }
 
-    private static NodeProto findByName(GraphEditor g, String name) {
-        for (NodeProto n : g.nodes()) {
-            if (n.getName().equals(name)) {
-                return n;
-            }
+    /**
+     * The node of the graph being rewritten that {@code planned} (a node of the graph as planned)
+     * has become: the producer of its first output, which the rewrite moves to a new name only for
+     * a layer already quantized (its output Q/DQ then writes the old name).
+     */
+    private static NodeProto current(GraphEditor g, NodeProto planned) {
+        NodeProto n = g.producer(planned.getOutput(0));
+        if (n == null || !n.getOpType().equals(planned.getOpType())) {
+            throw new IllegalStateException("planned " + Nodes.describe(planned) + " is not in the graph");
         }
-        throw new IllegalStateException("planned layer '" + name + "' is not in the graph");
+        return n;
     }
 
     private String[] scaleAndZeroPoint(GraphEditor g, String tensor, QuantMath.Affine a) {
@@ -273,7 +283,7 @@ public final class QdqQuantizer implements Pass {
         Range r = range(l.outputRangeTensor());
         String post = y;
         if (l.absorbedRelu() != null) {
-            NodeProto relu = findByName(g, l.absorbedRelu().getName());
+            NodeProto relu = current(g, l.absorbedRelu());
             post = relu.getOutput(0);
             g.remove(relu);
             r = new Range(0f, Math.max(0f, r.max()));

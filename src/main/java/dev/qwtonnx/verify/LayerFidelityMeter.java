@@ -112,7 +112,7 @@ public final class LayerFidelityMeter {
             outputs.put(l.node(), result);
             NodeProto fn = floatNodes.get(m.floatNode());
             String floatInput = l.floatInput();
-            if (l.style() == QuantizedLayers.Style.QOPERATOR) {
+            if (l.style() == dev.qwtonnx.cwac.LayerFinder.Style.QOPERATOR) {
                 NodeProto qn = quantNodes.get(l.node());
                 floatInput = g.names().fresh(qn.getInput(0) + "_measured");
                 g.append(Nodes.node("DequantizeLinear", g.names().fresh(l.node() + "_input_measured"),

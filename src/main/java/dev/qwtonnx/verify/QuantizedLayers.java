@@ -1,32 +1,25 @@
 package dev.qwtonnx.verify;
 
+import dev.qwtonnx.cwac.DequantizedWeight;
+import dev.qwtonnx.cwac.LayerFinder;
+import dev.qwtonnx.cwac.LayerFinder.Style;
 import dev.qwtonnx.model.GraphEditor;
-import dev.qwtonnx.model.HostTensor;
 import dev.qwtonnx.model.Model;
 import dev.qwtonnx.model.Nodes;
 import dev.qwtonnx.model.Tensors;
 import dev.qwtonnx.onnx.NodeProto;
 import dev.qwtonnx.onnx.TensorProto;
-import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Supplier;
 
 /**
- * The quantized layers of any int8 model, found by structure so that models from other tools work
- * too: QDQ (a float Conv/MatMul/Gemm reading a DequantizeLinear of a constant weight), QOperator
- * (QLinearConv/QLinearMatMul of a constant weight) and dynamic (MatMulInteger/ConvInteger of a
- * constant weight, rescaled to float by Cast → Mul). Each comes with
- * the float tensors that play the layer's roles, so that the float model's counterpart can be
- * matched and compared.
+ * The quantized layers of any int8 model that verification measures, as {@link LayerFinder} finds
+ * them, each with the float tensors that play the layer's roles, so that the float model's
+ * counterpart can be matched and compared.
  */
 public final class QuantizedLayers {
     private QuantizedLayers() {
-    }
-
-    /** How the layer is expressed in the quantized graph. */
-    public enum Style {
-        QDQ, QOPERATOR, DYNAMIC
     }
 
     /**
@@ -34,7 +27,7 @@ public final class QuantizedLayers {
      *
      * @param node       the layer node's name
      * @param opType     the float op it computes: Conv, MatMul or Gemm
-     * @param style      QDQ or dynamic
+     * @param style      QDQ, QOperator or dynamic
      * @param floatInput the float activation the layer quantizes (what a float copy of it would read);
      *                   null for QOperator layers, whose input is dequantized when measuring
      * @param output     the tensor holding the layer's result (before any bias Add or output Q); for
@@ -46,64 +39,51 @@ public final class QuantizedLayers {
      * @param weight     the weight in float, dequantized as far as the graph says (scale may be
      *                   missing for dynamic layers, which is fine for matching by direction)
      * @param weightDims the weight's dims
+     * @param weightAxis the weight's axis of output channels
+     * @param from       the float node our quantizer recorded it was made from ({@link Nodes#FROM}),
+     *                   or null (another tool's model)
      */
     public record Layer(String node, String opType, Style style, String floatInput, String output,
-            String outputScale, String outputZeroPoint, boolean outputFloorsAtZero, Supplier<Dequantized> weight,
-            long[] weightDims) {
+            String outputScale, String outputZeroPoint, boolean outputFloorsAtZero, Supplier<DequantizedWeight> weight,
+            long[] weightDims, int weightAxis, String from) {
     }
 
+    /**
+     * The layers {@link LayerFinder} finds whose output this package can measure: QDQ Conv / MatMul /
+     * Gemm, QLinearConv / QLinearMatMul, and MatMulInteger / ConvInteger rescaled to float by Cast →
+     * Mul; each of a constant weight.
+     */
     public static List<Layer> find(Model model) {
         GraphEditor g = new GraphEditor(model.graph());
         List<Layer> out = new ArrayList<>();
-        for (NodeProto n : g.nodes()) {
-            if (!Model.isDefaultDomain(n.getDomain()) || n.getInputCount() < 2) {
+        for (LayerFinder.Found f : LayerFinder.find(g)) {
+            NodeProto n = f.node();
+            if (!Model.isDefaultDomain(n.getDomain()) || !g.isInitializer(f.weight())) {
                 continue;
             }
-            switch (n.getOpType()) {
-                case "Conv", "MatMul", "Gemm" -> {
-                    NodeProto wdq = g.producer(n.getInput(1));
-                    NodeProto xdq = g.producer(n.getInput(0));
-                    if (isOp(wdq, "DequantizeLinear") && g.isInitializer(wdq.getInput(0)) && isOp(xdq, "DequantizeLinear")) {
-                        Supplier<Dequantized> w = dequantized(g, wdq.getInput(0), wdq.getInputCount() > 1 ? wdq.getInput(1) : null,
-                                wdq.getInputCount() > 2 ? wdq.getInput(2) : null, Nodes.intAttr(wdq, "axis", 1));
-                        if (w != null) {
-                            out.add(new Layer(n.getName(), n.getOpType(), Style.QDQ, n.getInput(0), n.getOutput(0),
-                                    null, null, false, w, Tensors.dims(g.initializer(wdq.getInput(0)))));
-                        }
-                    }
-                }
-                case "MatMulInteger", "ConvInteger" -> {
-                    String wq = n.getInput(1);
-                    if (!g.isInitializer(wq)) {
-                        continue;
-                    }
-                    String zp = n.getInputCount() > 3 ? n.getInput(3) : null;
-                    long axis = n.getOpType().equals("ConvInteger") ? 0 : 1;
-                    Supplier<Dequantized> w = dequantized(g, wq, null, zp, axis);
+            long[] dims = Tensors.dims(g.initializer(f.weight()));
+            Supplier<DequantizedWeight> w = dequantized(g, f.weight(), f.weightScale(), f.weightZeroPoint(), f.weightAxis());
+            if (w == null) {
+                continue;
+            }
+            String opType = f.kind().opType;
+            String from = Nodes.metadata(n, Nodes.FROM);
+            int axis = f.kind().weightAxis(n);
+            switch (f.style()) {
+                case QDQ -> out.add(new Layer(n.getName(), opType, Style.QDQ, n.getInput(0), n.getOutput(0), null,
+                        null, false, w, dims, axis, from));
+                case DYNAMIC -> {
                     String output = rescaledOutput(g, n.getOutput(0));
                     NodeProto xq = g.producer(n.getInput(0));
                     String floatInput = isOp(xq, "DynamicQuantizeLinear") ? xq.getInput(0) : null;
-                    if (w != null && output != null) {
-                        out.add(new Layer(n.getName(), n.getOpType().equals("ConvInteger") ? "Conv" : "MatMul",
-                                Style.DYNAMIC, floatInput, output, null, null, false, w, Tensors.dims(g.initializer(wq))));
+                    if (output != null) {
+                        out.add(new Layer(n.getName(), opType, Style.DYNAMIC, floatInput, output, null, null, false, w,
+                                dims, axis, from));
                     }
                 }
-                case "QLinearConv", "QLinearMatMul" -> {
-                    // x, x_scale, x_zero_point, w, w_scale, w_zero_point, y_scale, y_zero_point[, bias]
-                    if (n.getInputCount() < 8 || !g.isInitializer(n.getInput(3))) {
-                        continue;
-                    }
-                    boolean conv = n.getOpType().equals("QLinearConv");
-                    Supplier<Dequantized> w = dequantized(g, n.getInput(3), n.getInput(4), n.getInput(5), conv ? 0 : 1);
-                    if (w != null) {
-                        // The float input is the dequantized x (x, x_scale, x_zero_point): measuring adds it.
-                        out.add(new Layer(n.getName(), conv ? "Conv" : "MatMul", Style.QOPERATOR, null,
-                                n.getOutput(0), n.getInput(6), n.getInput(7), floorsAtZero(g.initializer(n.getInput(7))), w,
-                                Tensors.dims(g.initializer(n.getInput(3)))));
-                    }
-                }
-                default -> {
-                }
+                // The float input is the dequantized x (x, x_scale, x_zero_point): measuring adds it.
+                case QOPERATOR -> out.add(new Layer(n.getName(), opType, Style.QOPERATOR, null, n.getOutput(0),
+                        n.getInput(6), n.getInput(7), floorsAtZero(g.initializer(n.getInput(7))), w, dims, axis, from));
             }
         }
         return out;
@@ -150,58 +130,10 @@ public final class QuantizedLayers {
      * The dequantized weight, decoded when asked for (the weights of a big model would not fit in
      * the heap all at once); null when q, scale or zero point is not constant.
      */
-    static Supplier<Dequantized> dequantized(GraphEditor g, String q, String scale, String zeroPoint, long axis) {
-        boolean constant = g.initializer(q) != null
-                && (scale == null || scale.isEmpty() || g.initializer(scale) != null)
-                && (zeroPoint == null || zeroPoint.isEmpty() || g.initializer(zeroPoint) != null);
-        return constant ? () -> dequantize(g, q, scale, zeroPoint, axis) : null;
-    }
-
-    /**
-     * A dequantized weight, (q - zero point) × scale with per-channel parameters, computed element by
-     * element from the integer payload where it is: materialized, a big model's weights would take
-     * four times their int8 size in the heap, a layer at a time.
-     */
-    public record Dequantized(HostTensor q, ByteBuffer bytes, long inner, long channels, float[] scale,
-            float[] zeroPoint) {
-        public int size() {
-            return Math.toIntExact(q.numel());
-        }
-
-        /** Element {@code i}, computed as {@link QuantizedLayers#dequantize} always has. */
-        public float get(int i) {
-            int c = (int) ((i / inner) % channels);
-            float sc = scale.length == 1 ? scale[0] : scale[Math.min(c, scale.length - 1)];
-            float zc = zeroPoint.length == 1 ? zeroPoint[0] : zeroPoint[Math.min(c, zeroPoint.length - 1)];
-            return (HostTensor.floatAt(q.type(), bytes, i) - zc) * sc;
-        }
-    }
-
-    /** (q - zero point) × scale, with per-channel parameters along {@code axis}; null when not constant. */
-    static Dequantized dequantize(GraphEditor g, String q, String scale, String zeroPoint, long axis) {
-        TensorProto qt = g.initializer(q);
-        if (qt == null) {
-            return null;
-        }
-        HostTensor v = Tensors.toHost(qt);
-        long[] dims = Tensors.dims(qt);
-        float[] s = scale == null || scale.isEmpty() ? new float[] {1f} : constant(g, scale);
-        float[] z = zeroPoint == null || zeroPoint.isEmpty() ? new float[] {0f} : constant(g, zeroPoint);
-        if (s == null || z == null) {
-            return null;
-        }
-        int ax = (int) (axis < 0 ? axis + dims.length : axis);
-        long inner = 1;
-        for (int i = ax + 1; i < dims.length; i++) {
-            inner *= dims[i];
-        }
-        long channels = dims.length == 0 ? 1 : dims[Math.min(ax, dims.length - 1)];
-        return new Dequantized(v, v.bytes(), inner, channels, s, z);
-    }
-
-    private static float[] constant(GraphEditor g, String name) {
-        TensorProto t = g.initializer(name);
-        return t == null ? null : Tensors.floats(t);
+    static Supplier<DequantizedWeight> dequantized(GraphEditor g, String q, String scale, String zeroPoint,
+            long axis) {
+        return DequantizedWeight.constant(g, q, scale, zeroPoint)
+                ? () -> DequantizedWeight.of(g, q, scale, zeroPoint, axis) : null;
     }
 
     static boolean isOp(NodeProto n, String op) {

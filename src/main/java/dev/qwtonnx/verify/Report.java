@@ -9,10 +9,17 @@ import java.util.List;
  */
 public record Report(int schemaVersion, String generator, ModelFile floatModel, ModelFile quantizedModel,
         DataSet data, Provenance provenance, List<Fidelity.OutputFidelity> outputs, Layers layers, Runtime runtime,
-        Cost cost, Compensation compensation) {
+        Cost cost, Compensation compensation, List<Decision> decisions) {
 
     /** Bumped whenever a key is added, removed or changes meaning. */
-    public static final int SCHEMA_VERSION = 1;
+    public static final int SCHEMA_VERSION = 2;
+
+    /**
+     * A decision a stage of the run made against something (a layer left in float, a rewrite that
+     * did not apply) and why; empty for verify, which decides nothing.
+     */
+    public record Decision(String stage, String subject, String reason) {
+    }
 
     /** A model file: where it is, its size on disk and its node count. */
     public record ModelFile(String path, long sizeBytes, int nodes) {

@@ -2,7 +2,7 @@ package dev.qwtonnx.verify;
 
 import ai.onnxruntime.OrtEnvironment;
 import dev.qwtonnx.QwtException;
-import dev.qwtonnx.api.QwtOnnx;
+import dev.qwtonnx.Version;
 import dev.qwtonnx.calib.Progress;
 import dev.qwtonnx.calib.data.CalibrationSource;
 import dev.qwtonnx.cwac.ChannelFit;
@@ -49,11 +49,14 @@ public final class Verifier {
     }
 
     /**
-     * What quantize knows and verify alone cannot: the model before compensation, the fits, and the
-     * calibration set.
+     * What quantize knows and verify alone cannot: the model before compensation, the fits, the
+     * calibration set, and what quantize has measured of the same model on the same samples: the
+     * output fidelity and ORT's optimized graph (each null: verify makes it); and every decision its
+     * stages made against a layer or a rewrite, with the reason.
      */
     public record QuantizeRun(Model uncompensated, Compensator.Result compensation, String method,
-            String calibration, int calibrationSamples) {
+            String calibration, int calibrationSamples, List<Fidelity.OutputFidelity> outputs, Model optimized,
+            List<Report.Decision> decisions) {
     }
 
     public static Report verify(Subject floatSubject, Subject quantSubject, CalibrationSource data, String dataSource,
@@ -64,7 +67,8 @@ public final class Verifier {
         if (data.size() == 0) {
             throw new QwtException("no samples to verify on: " + dataSource);
         }
-        List<Fidelity.OutputFidelity> outputs = Fidelity.measure(f, q, data, progress);
+        List<Fidelity.OutputFidelity> outputs = run != null && run.outputs() != null ? run.outputs()
+                : Fidelity.measure(f, q, data, progress);
 
         List<QuantizedLayers.Layer> found = QuantizedLayers.find(q);
         LayerCounterparts.Result matched = LayerCounterparts.match(f, found);
@@ -76,7 +80,7 @@ public final class Verifier {
         }
 
         Model fOpt = OrtKernels.optimized(f);
-        Model qOpt = OrtKernels.optimized(q);
+        Model qOpt = run != null && run.optimized() != null ? run.optimized() : OrtKernels.optimized(q);
         List<Report.Unfused> unfused = new ArrayList<>();
         Map<String, String> reasons = new HashMap<>();
         Map<String, String> opTypes = new HashMap<>();
@@ -125,11 +129,11 @@ public final class Verifier {
         Report.Cost cost = new Report.Cost(fBytes, qBytes, (double) qBytes / fBytes, options.runs(), latencySample, fl, ql,
                 fl == null ? null : Double.valueOf(fl.medianMs() / ql.medianMs()), nodesAdded);
 
-        return new Report(Report.SCHEMA_VERSION, QwtOnnx.TOOL + " " + QwtOnnx.version(),
+        return new Report(Report.SCHEMA_VERSION, Version.TOOL + " " + Version.version(),
                 modelFile(floatSubject, fBytes), modelFile(quantSubject, qBytes),
                 new Report.DataSet(dataSource, data.size()), provenance(q, run), outputs,
                 new Report.Layers(found.size(), matched.matched().size(), layers, unmatched), runtime, cost,
-                compensation(run, nodesAdded));
+                compensation(run, nodesAdded), run == null || run.decisions() == null ? List.of() : run.decisions());
     }
 
     /** Worst first: the layer's own error where measured, else its accumulated error. */

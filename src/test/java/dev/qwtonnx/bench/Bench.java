@@ -1,5 +1,6 @@
 package dev.qwtonnx.bench;
 
+import dev.qwtonnx.run.QuantizeRun;
 import dev.qwtonnx.api.QwtOnnx;
 import dev.qwtonnx.calib.OrtRunner;
 import dev.qwtonnx.calib.Progress;
@@ -102,10 +103,10 @@ public final class Bench {
         System.out.println("|---|---|---|---|---|---|---|");
         Integer noneNodes = null;
         for (Config c : configs) {
-            QwtOnnx.Options o = new QwtOnnx.Options(new QuantOptions(c.weightBits(), false, EnumSet.of(LayerKind.CONV),
-                    c.rounding(), java.util.Set.of(), c.floatBudget()), c.cwac(), false);
+            QuantizeRun.Options o = QuantizeRun.Options.defaults().withQuant(new QuantOptions(c.weightBits(), false, EnumSet.of(LayerKind.CONV),
+                    c.rounding(), java.util.Set.of(), c.floatBudget())).withCwac(c.cwac());
             long t0 = System.nanoTime();
-            QwtOnnx.Result r = QwtOnnx.quantize(f, CalibrationSources.ofList(calib), o, Progress.NONE, null);
+            QuantizeRun.Result r = QwtOnnx.quantize(f, CalibrationSources.ofList(calib), o, Progress.NONE, null);
             double secs = (System.nanoTime() - t0) / 1e9;
             double[] fid = embeddings ? emb(r, eval) : iou(r, eval);
             int nodes = r.model().graph().getNodeCount();
@@ -121,12 +122,12 @@ public final class Bench {
         }
     }
 
-    private static double[] emb(QwtOnnx.Result r, List<Sample> eval) {
+    private static double[] emb(QuantizeRun.Result r, List<Sample> eval) {
         EmbeddingFidelity e = EmbeddingFidelity.measure(r.prepared(), r.model(), eval);
         return new double[] {e.mean(), e.min()};
     }
 
-    static double[] iou(QwtOnnx.Result r, List<Sample> eval) {
+    static double[] iou(QuantizeRun.Result r, List<Sample> eval) {
         double sum = 0;
         double min = 1;
         try (OrtRunner a = new OrtRunner(r.prepared(), List.of()); OrtRunner b = new OrtRunner(r.model(), List.of())) {

@@ -1,5 +1,6 @@
 package dev.qwtonnx.bench;
 
+import dev.qwtonnx.run.QuantizeRun;
 import com.sun.management.GarbageCollectionNotificationInfo;
 import dev.qwtonnx.api.QwtOnnx;
 import dev.qwtonnx.calib.CalibOptions;
@@ -223,8 +224,8 @@ public final class CalibrationBench {
         System.out.println("| method | cwac mean | cwac min | no-compensation mean | no-compensation min |");
         System.out.println("|---|---|---|---|---|");
         for (RangeMethod method : RangeMethod.values()) {
-            QwtOnnx.Result r = QwtOnnx.quantize(f, CalibrationSources.ofList(calib),
-                    QwtOnnx.Options.defaults().withCalib(CalibOptions.defaults().withMethod(method)), Progress.NONE, null);
+            QuantizeRun.Result r = QwtOnnx.quantize(f, CalibrationSources.ofList(calib),
+                    QuantizeRun.Options.defaults().withCalib(CalibOptions.defaults().withMethod(method)), Progress.NONE, null);
             EmbeddingFidelity fid = EmbeddingFidelity.measure(r.prepared(), r.model(), eval);
             EmbeddingFidelity raw = EmbeddingFidelity.measure(r.prepared(), r.uncompensated(), eval);
             System.out.printf("| %s | %.4f | %.4f | %.4f | %.4f |%n", method.label(), fid.mean(), fid.min(), raw.mean(),
@@ -269,8 +270,8 @@ public final class CalibrationBench {
             StringBuilder mins = new StringBuilder();
             for (int set = 0; set < SAMPLE_SETS; set++) {
                 List<Sample> calib = MiniLm.samples(sentences.subList(set * n, (set + 1) * n), 128);
-                QwtOnnx.Result r = QwtOnnx.quantize(f, CalibrationSources.ofList(calib),
-                        QwtOnnx.Options.defaults().withQuant(quant).withCwac(c), Progress.NONE, null);
+                QuantizeRun.Result r = QwtOnnx.quantize(f, CalibrationSources.ofList(calib),
+                        QuantizeRun.Options.defaults().withQuant(quant).withCwac(c), Progress.NONE, null);
                 EmbeddingFidelity fid = EmbeddingFidelity.measure(r.prepared(), r.model(), eval);
                 mean += fid.mean() / SAMPLE_SETS;
                 min += fid.min() / SAMPLE_SETS;
@@ -305,8 +306,8 @@ public final class CalibrationBench {
         }
         configs.add(d.withSchedule(CwacOptions.Schedule.PARALLEL, 0));
         for (CwacOptions c : configs) {
-            QwtOnnx.Options o = QwtOnnx.Options.defaults().withCwac(c);
-            QwtOnnx.Result r = QwtOnnx.quantize(minilm, CalibrationSources.ofList(calib), o, Progress.NONE, null);
+            QuantizeRun.Options o = QuantizeRun.Options.defaults().withCwac(c);
+            QuantizeRun.Result r = QwtOnnx.quantize(minilm, CalibrationSources.ofList(calib), o, Progress.NONE, null);
             EmbeddingFidelity fid = EmbeddingFidelity.measure(r.prepared(), r.model(), eval);
             double[] iou = det == null ? new double[] {Double.NaN, Double.NaN}
                     : Bench.iou(QwtOnnx.quantize(det, CalibrationSources.ofList(images.calib()), o, Progress.NONE, null),
@@ -346,13 +347,13 @@ public final class CalibrationBench {
         double[] ort = new double[repeats];
         // One untimed run first: class loading and ORT's first session are not what is compared.
         QwtOnnx.quantize(ModelIO.load(modelFile), CalibrationSources.ofList(samples.subList(0, 4)),
-                QwtOnnx.Options.defaults(), Progress.NONE, null);
+                QuantizeRun.Options.defaults(), Progress.NONE, null);
         for (int r = 0; r < repeats; r++) {
             for (int i = 0; i < runs.size(); i++) {
                 long c0 = os.getProcessCpuTime();
                 long t0 = System.nanoTime();
-                QwtOnnx.Result res = QwtOnnx.quantize(ModelIO.load(modelFile), CalibrationSources.ofList(samples),
-                        QwtOnnx.Options.defaults().withCwac(runs.get(i).cwac()), Progress.NONE, null);
+                QuantizeRun.Result res = QwtOnnx.quantize(ModelIO.load(modelFile), CalibrationSources.ofList(samples),
+                        QuantizeRun.Options.defaults().withCwac(runs.get(i).cwac()), Progress.NONE, null);
                 total[i][r] = (System.nanoTime() - t0) / 1e9;
                 cpu[i][r] = (os.getProcessCpuTime() - c0) / 1e9;
                 compensate[i][r] = res.compensateTime().toNanos() / 1e9;
@@ -451,8 +452,8 @@ public final class CalibrationBench {
         System.out.println("|---|---|---|---|");
         for (RangeMethod method : RangeMethod.values()) {
             long t0 = System.nanoTime();
-            QwtOnnx.Result r = QwtOnnx.quantize(f, CalibrationSources.ofList(calib),
-                    QwtOnnx.Options.defaults().withCalib(CalibOptions.defaults().withMethod(method)), Progress.NONE, null);
+            QuantizeRun.Result r = QwtOnnx.quantize(f, CalibrationSources.ofList(calib),
+                    QuantizeRun.Options.defaults().withCalib(CalibOptions.defaults().withMethod(method)), Progress.NONE, null);
             double secs = (System.nanoTime() - t0) / 1e9;
             double[] iou = Bench.iou(r, eval);
             System.out.printf("| %s | %.4f | %.4f | %.1f |%n", method.label(), iou[0], iou[1], secs);

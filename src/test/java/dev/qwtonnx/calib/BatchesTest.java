@@ -15,6 +15,8 @@ import dev.qwtonnx.model.Model;
 import dev.qwtonnx.onnx.TensorProto;
 import dev.qwtonnx.quant.LayerMatcher;
 import dev.qwtonnx.quant.QuantOptions;
+import dev.qwtonnx.testutil.OrtTestSupport;
+import dev.qwtonnx.testutil.OrtTestSupport.ModelBuilder;
 import dev.qwtonnx.testutil.TestModels;
 import java.util.ArrayList;
 import java.util.Iterator;
@@ -164,7 +166,7 @@ class BatchesTest {
     static Model mlpAnyBatch() {
         Model m = TestModels.mlp(3);
         var g = m.graph().toBuilder();
-        g.setInput(0, TestModels.valueInfo("x", TensorProto.DataType.FLOAT_VALUE, -1, -1, 32));
+        g.setInput(0, OrtTestSupport.tensor("x", TensorProto.DataType.FLOAT_VALUE, -1, -1, 32));
         return m.withGraph(g.build());
     }
 
@@ -206,7 +208,7 @@ class BatchesTest {
     @Test
     void aGraphThatFixesTheBatchFallsBackToSingleRuns() {
         // x [B, 4] → Reshape to [1, 4] → MatMul: a batch of 2 cannot run, one sample can.
-        TestModels.Builder b = new TestModels.Builder(1, 13).input("x", TensorProto.DataType.FLOAT_VALUE, -1, 4)
+        ModelBuilder b = new ModelBuilder(1, 13).input("x", TensorProto.DataType.FLOAT_VALUE, -1, 4)
                 .output("y", TensorProto.DataType.FLOAT_VALUE, 1, 3);
         String shape = "shape";
         String r = b.node("Reshape", List.of("x", shape), "r");

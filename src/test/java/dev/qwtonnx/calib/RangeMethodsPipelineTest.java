@@ -1,5 +1,6 @@
 package dev.qwtonnx.calib;
 
+import dev.qwtonnx.run.QuantizeRun;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -64,8 +65,8 @@ class RangeMethodsPipelineTest {
         throw new AssertionError("no QuantizeLinear reads " + tensor);
     }
 
-    static QwtOnnx.Result quantize(Model m, CalibOptions calib) {
-        return QwtOnnx.quantize(m, withOutlier(), QwtOnnx.Options.defaults()
+    static QuantizeRun.Result quantize(Model m, CalibOptions calib) {
+        return QwtOnnx.quantize(m, withOutlier(), QuantizeRun.Options.defaults()
                 .withCwac(CwacOptions.defaults().withMethod(CwacOptions.Method.NONE)).withCalib(calib), Progress.NONE, null);
     }
 
@@ -109,7 +110,7 @@ class RangeMethodsPipelineTest {
         // In a run: x calibrated with MinMax by name while everything else uses MSE.
         Files.writeString(f, "{\"tensors\": {\"x\": \"minmax\"}}");
         CalibOptions calib = CalibOptions.defaults().withMethod(RangeMethod.MSE).withOverrides(RangeOverrides.read(f));
-        QwtOnnx.Result r = quantize(TestModels.mlp(1), calib);
+        QuantizeRun.Result r = quantize(TestModels.mlp(1), calib);
         float minMax = activationScale(quantize(TestModels.mlp(1), CalibOptions.defaults()).model(), "x");
         assertEquals(minMax, activationScale(r.model(), "x"));
     }

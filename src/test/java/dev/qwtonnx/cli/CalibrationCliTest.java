@@ -10,7 +10,7 @@ import dev.qwtonnx.model.ModelIO;
 import dev.qwtonnx.onnx.StringStringEntryProto;
 import dev.qwtonnx.onnx.TensorProto;
 import dev.qwtonnx.testutil.ExampleData;
-import dev.qwtonnx.testutil.TestModels;
+import dev.qwtonnx.testutil.OrtTestSupport.ModelBuilder;
 import dev.qwtonnx.testutil.WordTokenizer;
 import java.awt.Color;
 import java.awt.Graphics2D;
@@ -49,7 +49,7 @@ class CalibrationCliTest {
 
     /** input_ids [1, S] → Gather(embedding [9, 8]) → MatMul(8 → 4) → y. */
     Path textModel() throws IOException {
-        TestModels.Builder b = new TestModels.Builder(5, 13).input("input_ids", TensorProto.DataType.INT64_VALUE, 1, -1)
+        ModelBuilder b = new ModelBuilder(5, 13).input("input_ids", TensorProto.DataType.INT64_VALUE, 1, -1)
                 .output("y", TensorProto.DataType.FLOAT_VALUE, 1, -1, 4);
         String e = b.node("Gather", List.of(b.randomInit("embedding", 1.0, WordTokenizer.VOCAB, 8), "input_ids"), "e");
         b.node("MatMul", List.of(e, b.randomInit("w", 0.3, 8, 4)), "y");

@@ -55,6 +55,24 @@ class CliTest {
 
     /** --target-opset raises the model to that opset before quantizing; the layers still run as integer kernels. */
     @Test
+    void verboseListsTheStagesWithTheirTimesAndTheReportListsTheRunsDecisions() throws IOException {
+        Path out = tmp.resolve("kept.onnx");
+        Run r = cli(MODEL, out.toString(), "--calib", CALIB, "--keep-float", "conv_2", "--verbose");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.err().contains("quantize stages: prepare -> plan-layers -> plan-compensation"), r.err());
+        for (String stage : List.of("prepare", "calibrate", "compensate", "save", "report")) {
+            assertTrue(r.err().matches("(?s).*  stage " + stage + ": \\d+\\.\\d{3} s\\n.*"), stage + " in " + r.err());
+        }
+        com.fasterxml.jackson.databind.JsonNode json = new com.fasterxml.jackson.databind.ObjectMapper()
+                .readTree(tmp.resolve("kept.report.json").toFile());
+        com.fasterxml.jackson.databind.JsonNode decisions = json.get("decisions");
+        assertEquals(1, decisions.size(), decisions.toString());
+        assertEquals("plan-layers", decisions.get(0).get("stage").asText());
+        assertTrue(decisions.get(0).get("subject").asText().contains("conv_2"), decisions.toString());
+        assertTrue(decisions.get(0).get("reason").asText().contains("kept in float as asked"), decisions.toString());
+    }
+
+    @Test
     void quantizesAtATargetOpset() {
         Path out = tmp.resolve("cnn-int8-opset21.onnx");
         Run r = cli(MODEL, out.toString(), "--calib", CALIB, "--target-opset", "21");

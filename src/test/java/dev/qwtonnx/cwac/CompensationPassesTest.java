@@ -1,5 +1,6 @@
 package dev.qwtonnx.cwac;
 
+import dev.qwtonnx.run.QuantizeRun;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotSame;
 import static org.junit.jupiter.api.Assertions.assertSame;
@@ -18,6 +19,7 @@ import dev.qwtonnx.onnx.NodeProto;
 import dev.qwtonnx.onnx.TensorProto;
 import dev.qwtonnx.quant.LayerKind;
 import dev.qwtonnx.quant.QuantOptions;
+import dev.qwtonnx.testutil.OrtTestSupport.ModelBuilder;
 import dev.qwtonnx.testutil.TestModels;
 import java.util.EnumSet;
 import java.util.Iterator;
@@ -31,7 +33,7 @@ class CompensationPassesTest {
 
     /** MatMul → Add → Relu → MatMul → Add → MatMul with a dynamic batch and sequence: joinable samples. */
     static Model batchableMlp() {
-        TestModels.Builder b = new TestModels.Builder(5, 13).input("x", F, -1, -1, 16).output("y", F, -1, -1, 8);
+        ModelBuilder b = new ModelBuilder(5, 13).input("x", F, -1, -1, 16).output("y", F, -1, -1, 8);
         String a1 = b.node("Add", List.of(b.node("MatMul", List.of("x", b.randomInit("w1", 0.3, 16, 24)), "m1"),
                 b.randomInit("b1", 0.1, 24)), "a1");
         String r1 = b.node("Relu", List.of(a1), "r1");
@@ -45,13 +47,13 @@ class CompensationPassesTest {
         return TestModels.gaussian("x", 21, 20, new long[] {1, 5, 16}, new long[] {1, 9, 16}, new long[] {1, 9, 16});
     }
 
-    private static QwtOnnx.Result quantize(Model m, CwacOptions cwac) {
+    private static QuantizeRun.Result quantize(Model m, CwacOptions cwac) {
         return quantize(m, data(), cwac);
     }
 
-    private static QwtOnnx.Result quantize(Model m, CalibrationSource data, CwacOptions cwac) {
-        QwtOnnx.Options o = new QwtOnnx.Options(new QuantOptions(8, false, EnumSet.of(LayerKind.CONV)), cwac, false,
-                CalibOptions.defaults().withBatch(4));
+    private static QuantizeRun.Result quantize(Model m, CalibrationSource data, CwacOptions cwac) {
+        QuantizeRun.Options o = QuantizeRun.Options.defaults().withQuant(new QuantOptions(8, false, EnumSet.of(LayerKind.CONV)))
+                .withCwac(cwac).withCalib(CalibOptions.defaults().withBatch(4));
         return QwtOnnx.quantize(m, data, o, Progress.NONE, null);
     }
 
@@ -71,7 +73,7 @@ class CompensationPassesTest {
 
     @Test
     void stagesGroupConsecutiveDepthsAndFindLayersFedByTheirOwnStage() {
-        QwtOnnx.Result r = quantize(CwacPipelineTest.convChain(), TestModels.gaussian("x", 17, 4, new long[] {1, 4, 12, 12}),
+        QuantizeRun.Result r = quantize(CwacPipelineTest.convChain(), TestModels.gaussian("x", 17, 4, new long[] {1, 4, 12, 12}),
                 CwacOptions.defaults().withMethod(CwacOptions.Method.NONE));
         List<QdqLayer> layers = QdqLayers.find(r.uncompensated()).layers();
         List<List<QdqLayer>> perDepth = Compensator.stages(r.uncompensated(), layers);
@@ -91,7 +93,7 @@ class CompensationPassesTest {
 
     @Test
     void floatActivationsAreKeptOnlyForLayersMeasuredAgainstThem() {
-        QwtOnnx.Result r = quantize(CwacPipelineTest.convChain(), TestModels.gaussian("x", 17, 4, new long[] {1, 4, 12, 12}),
+        QuantizeRun.Result r = quantize(CwacPipelineTest.convChain(), TestModels.gaussian("x", 17, 4, new long[] {1, 4, 12, 12}),
                 CwacOptions.defaults().withMethod(CwacOptions.Method.NONE));
         List<QdqLayer> layers = QdqLayers.find(r.uncompensated()).layers();
         List<String> names = layers.stream().map(QdqLayer::name).toList();
@@ -135,7 +137,7 @@ class CompensationPassesTest {
     void keptFloatActivationsFitAsComputedOnes() {
         for (CwacOptions c : List.of(CwacOptions.defaults().withSchedule(CwacOptions.Schedule.SEQUENTIAL, 0),
                 CwacOptions.defaults().withGate(CwacOptions.Gate.CV))) {
-            QwtOnnx.Result r = quantize(batchableMlp(), c);
+            QuantizeRun.Result r = quantize(batchableMlp(), c);
             Compensator.Result fresh = new Compensator(c, 4).compensate(r.prepared(), r.uncompensated(), data(),
                     Progress.NONE);
             Compensator.Result unbatched = new Compensator(c, 1).compensate(r.prepared(), r.uncompensated(), data(),

@@ -1,5 +1,6 @@
 package dev.qwtonnx.cwac;
 
+import dev.qwtonnx.run.QuantizeRun;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -13,10 +14,12 @@ import dev.qwtonnx.calib.data.Sample;
 import dev.qwtonnx.model.GraphEditor;
 import dev.qwtonnx.model.Model;
 import dev.qwtonnx.model.ModelChecker;
+import dev.qwtonnx.model.Nodes;
 import dev.qwtonnx.model.Tensors;
 import dev.qwtonnx.onnx.NodeProto;
 import dev.qwtonnx.quant.LayerKind;
 import dev.qwtonnx.quant.QuantOptions;
+import dev.qwtonnx.testutil.OrtTestSupport.ModelBuilder;
 import dev.qwtonnx.testutil.TestModels;
 import dev.qwtonnx.verify.OrtKernels;
 import java.util.ArrayList;
@@ -51,7 +54,7 @@ class CwacPipelineTest {
 
     /** Conv → Conv (no Relu between) → Relu → Conv read by a second Conv: outputs feed quantized layers directly. */
     static Model convChain() {
-        TestModels.Builder b = new TestModels.Builder(3, 13).input("x", 1, 1, 4, 12, 12).output("y", 1, 1, 6, 12, 12);
+        ModelBuilder b = new ModelBuilder(3, 13).input("x", 1, 1, 4, 12, 12).output("y", 1, 1, 6, 12, 12);
         String c1 = b.node("Conv", List.of("x", b.randomInit("w1", 0.3, 6, 4, 1, 1)), "c1");
         String c2 = b.node("Conv", List.of(c1, b.randomInit("w2", 0.3, 6, 6, 3, 3), b.randomInit("b2", 0.1, 6)), "c2",
                 dev.qwtonnx.model.Nodes.intsAttribute("pads", 1, 1, 1, 1));
@@ -70,9 +73,9 @@ class CwacPipelineTest {
         }
     }
 
-    private static QwtOnnx.Result run(Case c, CwacOptions cwac, int weightBits) {
-        QwtOnnx.Options o = new QwtOnnx.Options(new QuantOptions(weightBits, false, EnumSet.of(LayerKind.CONV)), cwac,
-                true);
+    private static QuantizeRun.Result run(Case c, CwacOptions cwac, int weightBits) {
+        QuantizeRun.Options o = QuantizeRun.Options.defaults().withQuant(new QuantOptions(weightBits, false, EnumSet.of(LayerKind.CONV)))
+                .withCwac(cwac).withVerifyBetweenPasses(true);
         return QwtOnnx.quantize(c.model(), c.calib(), o, Progress.NONE, null);
     }
 
@@ -87,10 +90,10 @@ class CwacPipelineTest {
     @ParameterizedTest
     @MethodSource("cases")
     void compensationAddsNoNodeAndKeepsEdges(Case c) {
-        QwtOnnx.Result none = run(c, CwacOptions.defaults().withMethod(CwacOptions.Method.NONE), 8);
+        QuantizeRun.Result none = run(c, CwacOptions.defaults().withMethod(CwacOptions.Method.NONE), 8);
         for (CwacOptions.Schedule s : CwacOptions.Schedule.values()) {
             for (CwacOptions.Target t : CwacOptions.Target.values()) {
-                QwtOnnx.Result cwac = run(c, new CwacOptions(CwacOptions.Method.CWAC, t, s, 0.01, 2.0), 8);
+                QuantizeRun.Result cwac = run(c, new CwacOptions(CwacOptions.Method.CWAC, t, s, 0.01, 2.0), 8);
                 assertEquals(nodeSignature(none.model()), nodeSignature(cwac.model()), s + "/" + t);
                 assertEquals(c.layers(), cwac.compensation().fits().size());
                 assertSingleQuantizePerTensor(cwac.model());
@@ -102,7 +105,7 @@ class CwacPipelineTest {
     @ParameterizedTest
     @MethodSource("cases")
     void ortFusesEveryQuantizedLayer(Case c) {
-        QwtOnnx.Result r = run(c, CwacOptions.defaults(), 8);
+        QuantizeRun.Result r = run(c, CwacOptions.defaults(), 8);
         Map<String, Integer> ops = OrtKernels.optimizedOpCounts(r.model());
         System.out.println(c + " ORT ops: " + ops);
         assertEquals(c.layers(), OrtKernels.count(ops, OrtKernels.INTEGER_OPS), ops.toString());
@@ -110,11 +113,60 @@ class CwacPipelineTest {
         assertEquals(List.of(), OrtKernels.unfusedLayers(OrtKernels.optimized(r.model())));
     }
 
+    /**
+     * Our quantizer records on each layer node the float node it came from, and compensation pairs
+     * through that record, not through names: renamed layer nodes get the same fits; without the
+     * record, a layer is left alone with the reason.
+     */
+    @ParameterizedTest
+    @MethodSource("cases")
+    void layersPairWithTheirFloatNodesThroughProvenanceNotNames(Case c) {
+        QuantizeRun.Result none = run(c, CwacOptions.defaults().withMethod(CwacOptions.Method.NONE), 8);
+        Model quantized = none.uncompensated();
+        Map<String, String> floatOps = new java.util.HashMap<>();
+        none.prepared().graph().getNodeList().forEach(n -> floatOps.put(n.getName(), n.getOpType()));
+        int recorded = 0;
+        for (NodeProto n : quantized.graph().getNodeList()) {
+            String from = Nodes.metadata(n, Nodes.FROM);
+            if (from != null) {
+                assertEquals(n.getOpType(), floatOps.get(from), n.getName() + " from " + from);
+                recorded++;
+            }
+        }
+        assertEquals(c.layers(), recorded);
+
+        var renamed = quantized.graph().toBuilder();
+        var stripped = quantized.graph().toBuilder();
+        for (int i = 0; i < renamed.getNodeCount(); i++) {
+            renamed.setNode(i, renamed.getNode(i).toBuilder().setName("n" + i));
+            stripped.setNode(i, stripped.getNode(i).toBuilder().clearMetadataProps());
+        }
+        CwacOptions o = CwacOptions.defaults().withSchedule(CwacOptions.Schedule.PARALLEL, 0);
+        Compensator.Result byName = new Compensator(o, 4).compensate(none.prepared(), quantized, c.calib(),
+                Progress.NONE);
+        Compensator.Result byRecord = new Compensator(o, 4).compensate(none.prepared(),
+                quantized.withGraph(renamed.build()), c.calib(), Progress.NONE);
+        assertEquals(c.layers(), byRecord.fits().size());
+        assertEquals(List.of(), byRecord.skipped());
+        List<ChannelFit> expected = new ArrayList<>(byName.fits().values());
+        List<ChannelFit> actual = new ArrayList<>(byRecord.fits().values());
+        for (int i = 0; i < expected.size(); i++) {
+            org.junit.jupiter.api.Assertions.assertArrayEquals(expected.get(i).a(), actual.get(i).a());
+            org.junit.jupiter.api.Assertions.assertArrayEquals(expected.get(i).b(), actual.get(i).b());
+        }
+
+        Compensator.Result unrecorded = new Compensator(o, 4).compensate(none.prepared(),
+                quantized.withGraph(stripped.build()), c.calib(), Progress.NONE);
+        assertEquals(0, unrecorded.fits().size());
+        assertEquals(c.layers(), unrecorded.skipped().size());
+        unrecorded.skipped().forEach(r -> assertTrue(r.contains("no '" + Nodes.FROM + "' entry"), r));
+    }
+
     /** Folding one layer's fit changes that layer's output from yq to a·yq + b, per channel. */
     @ParameterizedTest
     @MethodSource("cases")
     void foldedLayerComputesTheAffineMap(Case c) {
-        QwtOnnx.Result r = run(c, new CwacOptions(CwacOptions.Method.CWAC, CwacOptions.Target.GLOBAL,
+        QuantizeRun.Result r = run(c, new CwacOptions(CwacOptions.Method.CWAC, CwacOptions.Target.GLOBAL,
                 CwacOptions.Schedule.PARALLEL, 0.01, 2.0), 6);
         Model base = r.uncompensated();
         Sample sample = c.calib().iterator().next();
@@ -150,7 +202,7 @@ class CwacPipelineTest {
     @org.junit.jupiter.api.Test
     void cappedFitsAreTheFitsOfTheFirstSamples() {
         Case c = (Case) cases().toList().get(2).get()[0];
-        QwtOnnx.Result none = run(c, CwacOptions.defaults().withMethod(CwacOptions.Method.NONE), 6);
+        QuantizeRun.Result none = run(c, CwacOptions.defaults().withMethod(CwacOptions.Method.NONE), 6);
         CwacOptions o = CwacOptions.defaults().withSchedule(CwacOptions.Schedule.PARALLEL, 0);
         Map<String, ChannelFit> capped = new Compensator(o.withSamples(8), 4).compensate(none.prepared(),
                 none.uncompensated(), c.calib(), Progress.NONE).fits();
@@ -179,7 +231,7 @@ class CwacPipelineTest {
     /** Two MatMuls share one weight and one bias constant: each gets its own compensated copy. */
     @org.junit.jupiter.api.Test
     void sharedWeightAndBiasAreCopiedNotChangedForBoth() {
-        TestModels.Builder b = new TestModels.Builder(8, 13).input("x", 1, 1, 5, 16).output("y1", 1, 1, 5, 16)
+        ModelBuilder b = new ModelBuilder(8, 13).input("x", 1, 1, 5, 16).output("y1", 1, 1, 5, 16)
                 .output("y2", 1, 1, 5, 16);
         String w = b.randomInit("w", 0.3, 16, 16);
         String bias = b.randomInit("bias", 0.2, 16);
@@ -187,8 +239,8 @@ class CwacPipelineTest {
         String r = b.node("Relu", List.of("x"), "r");
         b.node("Add", List.of(b.node("MatMul", List.of(r, w), "m2"), bias), "y2");
         Case c = new Case("shared", b.build(), TestModels.gaussian("x", 3, 12, new long[] {1, 5, 16}), 2);
-        QwtOnnx.Result cwac = run(c, CwacOptions.defaults(), 4);
-        QwtOnnx.Result none = run(c, CwacOptions.defaults().withMethod(CwacOptions.Method.NONE), 4);
+        QuantizeRun.Result cwac = run(c, CwacOptions.defaults(), 4);
+        QuantizeRun.Result none = run(c, CwacOptions.defaults().withMethod(CwacOptions.Method.NONE), 4);
         List<NodeProto> adds = cwac.model().graph().getNodeList().stream().filter(n -> n.getOpType().equals("Add")).toList();
         java.util.Set<String> consts = new java.util.HashSet<>();
         for (NodeProto a : adds) {
@@ -207,9 +259,9 @@ class CwacPipelineTest {
     @ParameterizedTest
     @MethodSource("cases")
     void compensationLowersEachLayersCalibrationError(Case c) {
-        QwtOnnx.Result none = run(c, CwacOptions.defaults().withMethod(CwacOptions.Method.NONE), 4);
+        QuantizeRun.Result none = run(c, CwacOptions.defaults().withMethod(CwacOptions.Method.NONE), 4);
         // Fitted on all the samples the error is measured on (the default cap would fit on a part of them).
-        QwtOnnx.Result cwac = run(c, CwacOptions.defaults().withSamples(0), 4);
+        QuantizeRun.Result cwac = run(c, CwacOptions.defaults().withSamples(0), 4);
         double totalNone = 0;
         double totalCwac = 0;
         for (QdqLayer l : cwac.compensation().layers()) {

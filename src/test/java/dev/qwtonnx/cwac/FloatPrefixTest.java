@@ -1,5 +1,6 @@
 package dev.qwtonnx.cwac;
 
+import dev.qwtonnx.run.QuantizeRun;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -19,6 +20,7 @@ import dev.qwtonnx.calib.OrtRunner;
 import dev.qwtonnx.quant.LayerMatcher;
 import dev.qwtonnx.quant.LayerPlan;
 import dev.qwtonnx.quant.QuantOptions;
+import dev.qwtonnx.testutil.OrtTestSupport.ModelBuilder;
 import dev.qwtonnx.testutil.TestModels;
 import java.util.ArrayList;
 import java.util.LinkedHashSet;
@@ -38,7 +40,7 @@ class FloatPrefixTest {
      * mask computed from the mask input: the table, its Add and the mask's arithmetic are the prefix.
      */
     static Model embedder() {
-        TestModels.Builder b = new TestModels.Builder(5, 13).input("ids", TensorProto.DataType.INT64_VALUE, 1, -1)
+        ModelBuilder b = new ModelBuilder(5, 13).input("ids", TensorProto.DataType.INT64_VALUE, 1, -1)
                 .input("mask", TensorProto.DataType.FLOAT_VALUE, 1, -1).output("y", TensorProto.DataType.FLOAT_VALUE, 1, -1, 16);
         String e = b.node("Gather", List.of(b.randomInit("table", 0.5, VOCAB, DIM), "ids"), "e");
         String e2 = b.node("Add", List.of(e, b.randomInit("pos", 0.1, DIM)), "e2");
@@ -85,7 +87,7 @@ class FloatPrefixTest {
         assertEquals(Set.of("e2", "u"), split.boundary());
         assertTrue(split.initializerBytes() >= 4L * VOCAB * DIM, "the table is the prefix's: " + split.initializerBytes());
         // On the quantized model, from its QuantizeLinear nodes: the same boundary.
-        QwtOnnx.Result r = QwtOnnx.quantize(embedder(), data(12, 1), QwtOnnx.Options.defaults(), Progress.NONE, null);
+        QuantizeRun.Result r = QwtOnnx.quantize(embedder(), data(12, 1), QuantizeRun.Options.defaults(), Progress.NONE, null);
         assertEquals(split.boundary(),
                 FloatPrefix.split(r.uncompensated().graph(), UnquantizedInputs::quantized).boundary());
     }
@@ -100,8 +102,8 @@ class FloatPrefixTest {
         for (CwacOptions cwac : List.of(CwacOptions.defaults().withSchedule(CwacOptions.Schedule.PARALLEL, 0),
                 CwacOptions.defaults())) {
             CalibrationSource calib = data(20, 2);
-            QwtOnnx.Result r = QwtOnnx.quantize(embedder(), calib,
-                    QwtOnnx.Options.defaults().withCwac(cwac.withMethod(CwacOptions.Method.NONE)), Progress.NONE, null);
+            QuantizeRun.Result r = QwtOnnx.quantize(embedder(), calib,
+                    QuantizeRun.Options.defaults().withCwac(cwac.withMethod(CwacOptions.Method.NONE)), Progress.NONE, null);
             Map<String, ChannelFit> whole = new Compensator(cwac, 4).compensate(r.prepared(), r.model(), calib, null,
                     Progress.NONE, null).fits();
             for (boolean handedOver : new boolean[] {true, false}) {
@@ -140,8 +142,8 @@ class FloatPrefixTest {
     void aPrefixThatIsNotTheQuantizedModelsIsNotUsed() {
         CwacOptions cwac = CwacOptions.defaults().withSchedule(CwacOptions.Schedule.PARALLEL, 0);
         CalibrationSource calib = data(12, 3);
-        QwtOnnx.Result r = QwtOnnx.quantize(embedder(), calib,
-                QwtOnnx.Options.defaults().withCwac(cwac.withMethod(CwacOptions.Method.NONE)), Progress.NONE, null);
+        QuantizeRun.Result r = QwtOnnx.quantize(embedder(), calib,
+                QuantizeRun.Options.defaults().withCwac(cwac.withMethod(CwacOptions.Method.NONE)), Progress.NONE, null);
         // Planned for the second layer only: its prefix runs through the first, which the model quantizes.
         FloatPrefix other = FloatPrefix.plan(r.prepared(), r.plan().layers().subList(1, 2), cwac);
         assertNotNull(other);

@@ -1,5 +1,7 @@
 package dev.qwtonnx.cwac;
 
+import dev.qwtonnx.run.QuantizeRun;
+import dev.qwtonnx.run.CompensateRun;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -18,6 +20,8 @@ import dev.qwtonnx.onnx.GraphProto;
 import dev.qwtonnx.onnx.NodeProto;
 import dev.qwtonnx.onnx.TensorProto;
 import dev.qwtonnx.onnx.ValueInfoProto;
+import dev.qwtonnx.testutil.OrtTestSupport;
+import dev.qwtonnx.testutil.OrtTestSupport.ModelBuilder;
 import dev.qwtonnx.testutil.TestModels;
 import dev.qwtonnx.verify.Fidelity;
 import dev.qwtonnx.verify.OrtKernels;
@@ -41,7 +45,7 @@ class ForeignCompensationTest {
 
     /** Conv → BatchNorm → Relu → Conv → Relu → Conv(no bias) → GAP → Flatten → Gemm; and a MatMul+Add head. */
     static Model floatModel() {
-        TestModels.Builder b = new TestModels.Builder(21, 13).input("x", F, 1, 3, 16, 16).output("logits", F, 1, 10);
+        ModelBuilder b = new ModelBuilder(21, 13).input("x", F, 1, 3, 16, 16).output("logits", F, 1, 10);
         String c1 = b.node("Conv", List.of("x", b.randomInit("w1", 0.3, 8, 3, 3, 3), b.randomInit("b1", 0.1, 8)), "c1",
                 Nodes.intsAttribute("pads", 1, 1, 1, 1));
         float[] gamma = new float[8];
@@ -99,7 +103,7 @@ class ForeignCompensationTest {
     }
 
     static Model theirs(Map<String, String> nodeNames) {
-        QwtOnnx.Options none = QwtOnnx.Options.defaults().withCwac(CwacOptions.defaults().withMethod(CwacOptions.Method.NONE));
+        QuantizeRun.Options none = QuantizeRun.Options.defaults().withCwac(CwacOptions.defaults().withMethod(CwacOptions.Method.NONE));
         return renamed(QwtOnnx.quantize(floatModel(), calib(), none, Progress.NONE, null).model(), nodeNames);
     }
 
@@ -145,7 +149,7 @@ class ForeignCompensationTest {
     void changesOnlyScaleAndBiasInitializersOfMappedLayers() {
         Map<String, String> originalNames = new HashMap<>();
         Model theirs = theirs(originalNames);
-        QwtOnnx.CompensateResult r = QwtOnnx.compensate(floatModel(), theirs, calib(), CwacOptions.defaults(),
+        CompensateRun.Result r = QwtOnnx.compensate(floatModel(), theirs, calib(), CwacOptions.defaults(),
                 Progress.NONE, null);
         Compensator.Result comp = r.compensation();
         assertEquals(5, comp.layers().size(), comp.skipped().toString());
@@ -216,7 +220,7 @@ class ForeignCompensationTest {
         Model theirs = theirs(new HashMap<>());
         List<Sample> accept = shifted(6, 3);
         CwacOptions options = CwacOptions.compensateDefaults().withRidge(0);
-        QwtOnnx.CompensateResult r = QwtOnnx.compensate(floatModel(), theirs, calib(), CalibrationSources.ofList(accept),
+        CompensateRun.Result r = QwtOnnx.compensate(floatModel(), theirs, calib(), CalibrationSources.ofList(accept),
                 options, Progress.NONE, null);
         Compensator.Result comp = r.compensation();
         List<List<QdqLayer>> stages = Compensator.stages(theirs, comp.layers());
@@ -260,7 +264,7 @@ class ForeignCompensationTest {
             }
         }
         assertEquals(List.of(), OrtKernels.unfusedLayers(OrtKernels.optimized(r.model())));
-        QwtOnnx.CompensateResult plain = QwtOnnx.compensate(floatModel(), theirs, calib(), options.withAccept(
+        CompensateRun.Result plain = QwtOnnx.compensate(floatModel(), theirs, calib(), options.withAccept(
                 CwacOptions.Accept.NONE), Progress.NONE, null);
         System.out.printf("output acceptance on shifted inputs: error %.4g -> %.4g (without acceptance %.4g); %s%n",
                 initial, previous, judge.of(plain.model()), comp.choices().stream().map(c -> c.choice() + " y_scale x" + c.outputScale()).toList());
@@ -300,7 +304,7 @@ class ForeignCompensationTest {
         assertEquals(List.of("mm_y_scale"), OutputScales.of(theirs, List.of(matmul)));
         List<Sample> accept = new ArrayList<>();
         TestModels.gaussian("x", 77, 6, new long[] {1, 3, 16, 16}).forEach(accept::add);
-        QwtOnnx.CompensateResult r = QwtOnnx.compensate(floatModel(), theirs, calib(), CalibrationSources.ofList(accept),
+        CompensateRun.Result r = QwtOnnx.compensate(floatModel(), theirs, calib(), CalibrationSources.ofList(accept),
                 CwacOptions.compensateDefaults(), Progress.NONE, null);
         Compensator.StageChoice stage = r.compensation().choices().stream().filter(c -> c.layers().contains(matmul.name()))
                 .findFirst().orElseThrow();
@@ -323,12 +327,12 @@ class ForeignCompensationTest {
     @Test
     void qOperatorModelChangesOnlyWeightScalesAndBiasesOfItsIntegerLayers() {
         Map<String, String> originalNames = new HashMap<>();
-        QwtOnnx.Options none = QwtOnnx.Options.defaults().withCwac(CwacOptions.defaults().withMethod(CwacOptions.Method.NONE));
+        QuantizeRun.Options none = QuantizeRun.Options.defaults().withCwac(CwacOptions.defaults().withMethod(CwacOptions.Method.NONE));
         Model qdq = QwtOnnx.quantize(floatModel(), calib(), none, Progress.NONE, null).model();
         Model theirs = renamed(QwtOnnx.toQOperator(qdq, false, null), originalNames);
         List<Sample> accept = new ArrayList<>();
         TestModels.gaussian("x", 78, 6, new long[] {1, 3, 16, 16}).forEach(accept::add);
-        QwtOnnx.CompensateResult r = QwtOnnx.compensate(floatModel(), theirs, calib(), CalibrationSources.ofList(accept),
+        CompensateRun.Result r = QwtOnnx.compensate(floatModel(), theirs, calib(), CalibrationSources.ofList(accept),
                 CwacOptions.compensateDefaults(), Progress.NONE, null);
         Compensator.Result comp = r.compensation();
         // The three Convs are QLinearConv nodes, the MatMul + Add a MatMulIntegerToFloat with its float bias input,
@@ -389,7 +393,7 @@ class ForeignCompensationTest {
      * into an Add after it, as a tool that does not fuse the bias would write it.
      */
     static Model integerGemmFloat() {
-        TestModels.Builder b = new TestModels.Builder(23, 13).input("x", F, 1, 24).output("y", F, 1, 8);
+        ModelBuilder b = new ModelBuilder(23, 13).input("x", F, 1, 24).output("y", F, 1, 8);
         String m = b.node("MatMul", List.of("x", b.randomInit("wm", 0.3, 24, 32)), "m");
         String a = b.node("Add", List.of(m, b.randomInit("bm", 0.2, 32)), "a");
         String r1 = b.node("Relu", List.of(a), "r1");
@@ -404,7 +408,7 @@ class ForeignCompensationTest {
     }
 
     static Model integerGemmTheirs() {
-        QwtOnnx.Options none = QwtOnnx.Options.defaults().withCwac(CwacOptions.defaults().withMethod(CwacOptions.Method.NONE));
+        QuantizeRun.Options none = QuantizeRun.Options.defaults().withCwac(CwacOptions.defaults().withMethod(CwacOptions.Method.NONE));
         Model lowered = QwtOnnx.toQOperator(QwtOnnx.quantize(integerGemmFloat(), integerGemmCalib(), none, Progress.NONE, null).model(), false,
                 null);
         GraphProto.Builder g = lowered.graph().toBuilder().clearNode();
@@ -490,7 +494,7 @@ class ForeignCompensationTest {
         Model theirs = integerGemmTheirs();
         List<Sample> accept = new ArrayList<>();
         TestModels.gaussian("x", 78, 8, new long[] {1, 24}).forEach(accept::add);
-        QwtOnnx.CompensateResult r = QwtOnnx.compensate(floatModel, theirs, calib, CalibrationSources.ofList(accept),
+        CompensateRun.Result r = QwtOnnx.compensate(floatModel, theirs, calib, CalibrationSources.ofList(accept),
                 CwacOptions.compensateDefaults(), Progress.NONE, null);
         Compensator.Result comp = r.compensation();
         assertEquals(List.of("MatMulIntegerToFloat", "QGemm", "QGemm"),
@@ -550,9 +554,9 @@ class ForeignCompensationTest {
                 g.addNode(n.toBuilder().setName("extra_dq").setOutput(0, "extra_dq_out"));
             }
         }
-        g.addOutput(TestModels.valueInfo("extra_dq_out", F, -1, -1, -1, -1));
+        g.addOutput(OrtTestSupport.tensor("extra_dq_out", F, -1, -1, -1, -1));
         Model odd = theirs.withGraph(g.build());
-        QwtOnnx.CompensateResult r = QwtOnnx.compensate(floatModel(), odd, calib(), CwacOptions.defaults(),
+        CompensateRun.Result r = QwtOnnx.compensate(floatModel(), odd, calib(), CwacOptions.defaults(),
                 Progress.NONE, null);
         List<String> skipped = r.compensation().skipped();
         assertEquals(2, skipped.size(), skipped.toString());

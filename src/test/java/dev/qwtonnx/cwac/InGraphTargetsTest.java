@@ -1,5 +1,6 @@
 package dev.qwtonnx.cwac;
 
+import dev.qwtonnx.run.QuantizeRun;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -38,9 +39,9 @@ class InGraphTargetsTest {
             CwacOptions.Schedule.PARALLEL, 0.01, 2.0, CwacOptions.Gate.NONE, 0, CwacOptions.Accept.NONE,
             CwacOptions.DEFAULT_SAMPLES);
 
-    private static QwtOnnx.Result quantize(Model m, CalibrationSource data, CwacOptions cwac) {
-        QwtOnnx.Options o = new QwtOnnx.Options(new QuantOptions(8, false, EnumSet.of(LayerKind.CONV)), cwac, false,
-                CalibOptions.defaults().withBatch(4));
+    private static QuantizeRun.Result quantize(Model m, CalibrationSource data, CwacOptions cwac) {
+        QuantizeRun.Options o = QuantizeRun.Options.defaults().withQuant(new QuantOptions(8, false, EnumSet.of(LayerKind.CONV)))
+                .withCwac(cwac).withCalib(CalibOptions.defaults().withBatch(4));
         return QwtOnnx.quantize(m, data, o, Progress.NONE, null);
     }
 
@@ -67,7 +68,7 @@ class InGraphTargetsTest {
                 TestModels.smallCnn(7), TestModels.gaussian("x", 5, 8, new long[] {1, 3, 16, 16}),
                 TestModels.mlp2d(3), TestModels.gaussian("x", 6, 8, new long[] {8, 16}));
         for (Map.Entry<Model, CalibrationSource> c : cases.entrySet()) {
-            QwtOnnx.Result r = quantize(c.getKey(), c.getValue(), LOCAL);
+            QuantizeRun.Result r = quantize(c.getKey(), c.getValue(), LOCAL);
             // Every layer of these models takes the residual path.
             GraphEditor g = new GraphEditor(r.uncompensated().graph());
             GraphEditor fg = new GraphEditor(r.prepared().graph());
@@ -101,7 +102,7 @@ class InGraphTargetsTest {
 
     @Test
     void residualIsTheWeightMinusItsRoundingOnSevenBits() {
-        QwtOnnx.Result r = quantize(CwacPipelineTest.convChain(), convData(), LOCAL);
+        QuantizeRun.Result r = quantize(CwacPipelineTest.convChain(), convData(), LOCAL);
         GraphEditor g = new GraphEditor(r.uncompensated().graph());
         GraphEditor fg = new GraphEditor(r.prepared().graph());
         QdqLayer l = QdqLayers.find(r.uncompensated()).layers().get(1); // c2: a 3x3 Conv, channel axis 0
@@ -130,7 +131,7 @@ class InGraphTargetsTest {
      */
     @Test
     void aResidualComputedAheadIsUsedOnlyAgainstTheWeightTheGraphHolds() {
-        QwtOnnx.Result r = quantize(CwacPipelineTest.convChain(), convData(), LOCAL);
+        QuantizeRun.Result r = quantize(CwacPipelineTest.convChain(), convData(), LOCAL);
         GraphEditor g = new GraphEditor(r.uncompensated().graph());
         GraphEditor fg = new GraphEditor(r.prepared().graph());
         QdqLayer l = QdqLayers.find(r.uncompensated()).layers().get(1);
@@ -158,7 +159,7 @@ class InGraphTargetsTest {
 
     @Test
     void aWeightThatIsNotTheFloatOneRoundedKeepsTheFloatCopy() {
-        QwtOnnx.Result r = quantize(CwacPipelineTest.convChain(), convData(), LOCAL);
+        QuantizeRun.Result r = quantize(CwacPipelineTest.convChain(), convData(), LOCAL);
         QdqLayer l = QdqLayers.find(r.uncompensated()).layers().get(1);
         FloatLayer f = r.compensation().floatLayers().get(l.name());
         // The float model's weight doubled: the quantized one is no rounding of it (another tool's rescaling).
@@ -174,7 +175,7 @@ class InGraphTargetsTest {
 
     @Test
     void onlyLayersNothingQuantizedFeedsReadTheFloatModelsActivation() {
-        QwtOnnx.Result r = quantize(CwacPipelineTest.convChain(), convData(),
+        QuantizeRun.Result r = quantize(CwacPipelineTest.convChain(), convData(),
                 CwacOptions.defaults().withMethod(CwacOptions.Method.NONE));
         List<QdqLayer> layers = QdqLayers.find(r.uncompensated()).layers();
         GraphEditor g = new GraphEditor(r.uncompensated().graph());
@@ -204,7 +205,7 @@ class InGraphTargetsTest {
     @Test
     void aFirstLayersFitIsTheFitAgainstTheFloatModel() {
         CwacOptions parallel = CwacOptions.defaults().withSchedule(CwacOptions.Schedule.PARALLEL, 0);
-        QwtOnnx.Result r = quantize(CwacPipelineTest.convChain(), convData(), parallel);
+        QuantizeRun.Result r = quantize(CwacPipelineTest.convChain(), convData(), parallel);
         QdqLayer first = QdqLayers.find(r.uncompensated()).layers().get(0);
         FloatLayer f = r.compensation().floatLayers().get(first.name());
         ChannelStats stats = new ChannelStats(first.channels());
@@ -234,7 +235,7 @@ class InGraphTargetsTest {
         CwacOptions parallel = CwacOptions.defaults().withSchedule(CwacOptions.Schedule.PARALLEL, 0);
         int cap = parallel.samples();
         // smallCnn: Convs with 64-256 positions per sample, then a Gemm with one row per sample.
-        QwtOnnx.Result r = quantize(TestModels.smallCnn(7), TestModels.gaussian("x", 5, 50, new long[] {1, 3, 16, 16}),
+        QuantizeRun.Result r = quantize(TestModels.smallCnn(7), TestModels.gaussian("x", 5, 50, new long[] {1, 3, 16, 16}),
                 parallel);
         for (QdqLayer l : r.compensation().layers()) {
             long rowsPerChannel = r.compensation().fits().get(l.name()).count() / l.channels();
@@ -245,13 +246,13 @@ class InGraphTargetsTest {
             }
         }
         // Many rows per sample: the cap holds (convChain: 144 positions per sample).
-        QwtOnnx.Result chain = quantize(CwacPipelineTest.convChain(),
+        QuantizeRun.Result chain = quantize(CwacPipelineTest.convChain(),
                 TestModels.gaussian("x", 17, 50, new long[] {1, 4, 12, 12}), parallel);
         for (QdqLayer l : chain.compensation().layers()) {
             assertEquals(cap * 144L, chain.compensation().fits().get(l.name()).count() / l.channels(), l.name());
         }
         // Fewer samples than MIN_ROWS rows need: all of them, no more.
-        QwtOnnx.Result few = quantize(TestModels.smallCnn(7), TestModels.gaussian("x", 5, 20, new long[] {1, 3, 16, 16}),
+        QuantizeRun.Result few = quantize(TestModels.smallCnn(7), TestModels.gaussian("x", 5, 20, new long[] {1, 3, 16, 16}),
                 parallel);
         for (QdqLayer l : few.compensation().layers()) {
             if (l.kind() == LayerKind.GEMM) {

@@ -19,7 +19,6 @@ import dev.qwtonnx.onnx.StringStringEntryProto;
 import dev.qwtonnx.onnx.TensorProto;
 import dev.qwtonnx.testutil.OrtTestSupport;
 import dev.qwtonnx.verify.Fidelity;
-import dev.qwtonnx.testutil.TestModels;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.StringWriter;
@@ -141,8 +140,8 @@ class BigModelTest {
     static void writeBigModel(Path model) throws IOException {
         String dataName = model.getFileName() + ".data";
         GraphProto.Builder g = GraphProto.newBuilder().setName("big")
-                .addInput(TestModels.valueInfo("x", TensorProto.DataType.FLOAT_VALUE, 1, -1, HIDDEN))
-                .addOutput(TestModels.valueInfo("y", TensorProto.DataType.FLOAT_VALUE, 1, -1, HIDDEN));
+                .addInput(OrtTestSupport.tensor("x", TensorProto.DataType.FLOAT_VALUE, 1, -1, HIDDEN))
+                .addOutput(OrtTestSupport.tensor("y", TensorProto.DataType.FLOAT_VALUE, 1, -1, HIDDEN));
         SplittableRandom rnd = new SplittableRandom(42);
         // He-uniform weights keep the activations' scale through the Relu layers.
         float bound = (float) Math.sqrt(6.0 / HIDDEN);

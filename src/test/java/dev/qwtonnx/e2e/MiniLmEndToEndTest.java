@@ -1,5 +1,7 @@
 package dev.qwtonnx.e2e;
 
+import dev.qwtonnx.run.QuantizeRun;
+import dev.qwtonnx.run.CompensateRun;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
@@ -46,21 +48,22 @@ class MiniLmEndToEndTest {
         floatModel = MiniLm.floatModel(dir);
     }
 
-    private QwtOnnx.Result quantize(CwacOptions cwac) {
+    private QuantizeRun.Result quantize(CwacOptions cwac) {
         return QwtOnnx.quantize(floatModel, CalibrationSources.ofList(calib),
-                QwtOnnx.Options.defaults().withCwac(cwac), Progress.NONE, null);
+                QuantizeRun.Options.defaults().withCwac(cwac), Progress.NONE, null);
     }
 
-    private QwtOnnx.Result quantize(int bits, WeightRounding rounding, CwacOptions cwac) {
+    private QuantizeRun.Result quantize(int bits, WeightRounding rounding, CwacOptions cwac) {
         QuantOptions q = new QuantOptions(bits, false, EnumSet.of(LayerKind.CONV), rounding);
-        return QwtOnnx.quantize(floatModel, CalibrationSources.ofList(calib), new QwtOnnx.Options(q, cwac, false),
+        return QwtOnnx.quantize(floatModel, CalibrationSources.ofList(calib), QuantizeRun.Options.defaults().withQuant(q)
+                .withCwac(cwac),
                 Progress.NONE, null);
     }
 
     /**
-     * At 4-bit weights plain PTQ loses a lot (measured: sentence cosine 0.897 against 0.992 at 8 bits).
-     * The defaults (GPTQ rounding below 8 bits, then CWAC) recover more than half of it (measured
-     * 0.960, 66 %); CWAC alone on round-to-nearest weights recovers part of it (measured 0.924).
+     * At 4-bit weights plain PTQ loses a lot against 8 bits. The defaults (GPTQ rounding below 8 bits,
+     * then CWAC) recover more than half of it; CWAC alone on round-to-nearest weights recovers part of it.
+     * Each threshold sits just below the figure printed.
      */
     @Test
     void atFourBitsTheDefaultsRecoverMoreThanHalfOfWhatPlainPtqLoses() {
@@ -70,16 +73,16 @@ class MiniLmEndToEndTest {
                 quantize(4, WeightRounding.NEAREST, none).model(), eval);
         EmbeddingFidelity cwacOnly = EmbeddingFidelity.measure(floatModel,
                 quantize(4, WeightRounding.NEAREST, CwacOptions.defaults()).model(), eval);
-        QwtOnnx.Result best = quantize(4, WeightRounding.AUTO, CwacOptions.defaults());
+        QuantizeRun.Result best = quantize(4, WeightRounding.AUTO, CwacOptions.defaults());
         EmbeddingFidelity gptq = EmbeddingFidelity.measure(floatModel, best.uncompensated(), eval);
         EmbeddingFidelity both = EmbeddingFidelity.measure(floatModel, best.model(), eval);
         System.out.printf("MiniLM W8 none %s; W4 none %s; W4 cwac %s; W4 gptq %s; W4 gptq+cwac %s%n", w8, plain,
                 cwacOnly, gptq, both);
         double lost = w8.mean() - plain.mean();
-        assertTrue(lost > 0.02, "4-bit weights should cost something: " + lost);
-        assertTrue(both.mean() - plain.mean() >= 0.5 * lost, "recovered " + (both.mean() - plain.mean()) + " of " + lost);
+        assertTrue(lost > 0.09, "4-bit weights should cost something: " + lost);
+        assertTrue(both.mean() - plain.mean() >= 0.6 * lost, "recovered " + (both.mean() - plain.mean()) + " of " + lost);
         assertTrue(cwacOnly.mean() >= plain.mean() + 0.015, "cwac " + cwacOnly + " vs none " + plain);
-        assertTrue(gptq.mean() >= plain.mean() + 0.03, "gptq " + gptq + " vs nearest " + plain);
+        assertTrue(gptq.mean() >= plain.mean() + 0.055, "gptq " + gptq + " vs nearest " + plain);
         assertTrue(both.mean() >= gptq.mean() - 0.001, "gptq+cwac " + both + " vs gptq " + gptq);
     }
 
@@ -90,11 +93,11 @@ class MiniLmEndToEndTest {
      */
     @Test
     void atAHigherTargetOpsetTheFidelityIsTheSame() {
-        QwtOnnx.Options at13 = QwtOnnx.Options.defaults().withCwac(CwacOptions.defaults().withMethod(CwacOptions.Method.NONE));
-        QwtOnnx.Result base = QwtOnnx.quantize(floatModel, CalibrationSources.ofList(calib), at13, Progress.NONE, null);
+        QuantizeRun.Options at13 = QuantizeRun.Options.defaults().withCwac(CwacOptions.defaults().withMethod(CwacOptions.Method.NONE));
+        QuantizeRun.Result base = QwtOnnx.quantize(floatModel, CalibrationSources.ofList(calib), at13, Progress.NONE, null);
         EmbeddingFidelity f13 = EmbeddingFidelity.measure(floatModel, base.model(), eval);
         for (long opset : new long[] {17, 21}) {
-            QwtOnnx.Result r = QwtOnnx.quantize(floatModel, CalibrationSources.ofList(calib), at13.withTargetOpset(opset),
+            QuantizeRun.Result r = QwtOnnx.quantize(floatModel, CalibrationSources.ofList(calib), at13.withTargetOpset(opset),
                     Progress.NONE, null);
             assertEquals(opset, r.model().opsetVersion(""));
             Map<String, Integer> ops = OrtKernels.optimizedOpCounts(r.model());
@@ -109,7 +112,7 @@ class MiniLmEndToEndTest {
     @Test
     void everyWeightMatMulRunsAsAnIntegerKernelAndEmbeddingsStayClose() {
         long t0 = System.nanoTime();
-        QwtOnnx.Result r = quantize(CwacOptions.defaults());
+        QuantizeRun.Result r = quantize(CwacOptions.defaults());
         double seconds = (System.nanoTime() - t0) / 1e9;
         assertEquals(WEIGHT_MATMULS, r.plan().layers().size());
         Map<String, Integer> ops = OrtKernels.optimizedOpCounts(r.model());
@@ -117,8 +120,8 @@ class MiniLmEndToEndTest {
         EmbeddingFidelity fid = EmbeddingFidelity.measure(r.prepared(), r.model(), eval);
         EmbeddingFidelity none = EmbeddingFidelity.measure(r.prepared(), r.uncompensated(), eval);
         System.out.printf("MiniLM cwac (default) %s; none %s; quantize %.1f s; ORT ops %s%n", fid, none, seconds, ops);
-        // The goal of issue 7: at least the dynamic int8 model's fidelity (0.990 / 0.980), with static speed.
-        assertTrue(fid.mean() >= 0.990 && fid.min() >= 0.980, "cwac " + fid);
+        // Above the dynamic int8 model's fidelity (0.990 / 0.980, the goal of issue 7), just below the figures printed.
+        assertTrue(fid.mean() >= 0.9915 && fid.min() >= 0.984, "cwac " + fid);
         assertTrue(fid.mean() >= none.mean() - 0.001, "cwac " + fid + " vs none " + none);
     }
     /**
@@ -127,10 +130,10 @@ class MiniLmEndToEndTest {
      */
     @Test
     void ourQOperatorOutputIsCompensatedAfterwards() throws Exception {
-        QwtOnnx.Result r = quantize(CwacOptions.defaults().withMethod(CwacOptions.Method.NONE));
+        QuantizeRun.Result r = quantize(CwacOptions.defaults().withMethod(CwacOptions.Method.NONE));
         Model qop = QwtOnnx.toQOperator(r.model(), false, null);
         List<Sample> accept = MiniLm.samples(Fortunes.load(2026).subList(132, 140), 128);
-        QwtOnnx.CompensateResult c = QwtOnnx.compensate(floatModel, qop, CalibrationSources.ofList(calib),
+        CompensateRun.Result c = QwtOnnx.compensate(floatModel, qop, CalibrationSources.ofList(calib),
                 CalibrationSources.ofList(accept), CwacOptions.compensateDefaults(), Progress.NONE, null);
         EmbeddingFidelity before = EmbeddingFidelity.measure(floatModel, qop, eval);
         EmbeddingFidelity after = EmbeddingFidelity.measure(floatModel, c.model(), eval);
@@ -142,7 +145,7 @@ class MiniLmEndToEndTest {
         assertEquals(WEIGHT_MATMULS, c.compensation().layers().size(), c.compensation().skipped().toString());
         assertEquals(qop.graph().getNodeList(), c.model().graph().getNodeList());
         assertEquals(OrtKernels.optimizedOpCounts(qop), OrtKernels.optimizedOpCounts(c.model()));
-        // Measured: mean 0.9918 min 0.9819 -> mean 0.9930 min 0.9867 (quantize's own CWAC: mean 0.9924).
-        assertTrue(after.mean() > before.mean(), before + " -> " + after);
+        // Just below the gain printed above.
+        assertTrue(after.mean() >= before.mean() + 0.001, before + " -> " + after);
     }
 }

@@ -1,5 +1,6 @@
 package dev.qwtonnx.e2e;
 
+import dev.qwtonnx.run.CompensateRun;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
@@ -13,9 +14,11 @@ import dev.qwtonnx.model.Model;
 import dev.qwtonnx.model.ModelIO;
 import dev.qwtonnx.onnx.NodeProto;
 import dev.qwtonnx.testutil.EmbeddingFidelity;
+import dev.qwtonnx.testutil.ExampleData;
 import dev.qwtonnx.testutil.Fortunes;
 import dev.qwtonnx.testutil.Images;
 import dev.qwtonnx.testutil.MiniLm;
+import dev.qwtonnx.testutil.TestModels;
 import dev.qwtonnx.verify.Fidelity;
 import dev.qwtonnx.verify.OrtKernels;
 import java.nio.file.Files;
@@ -24,23 +27,35 @@ import java.util.List;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * Models quantized by ONNX Runtime's Python quantize_static (QDQ, per-channel; made by
- * tools/ort_quantize.py into .cache/ort-qdq, or the folder named by -Dqwt.ortQdqDir), then
- * compensated by us against the original float model. Skipped when the files are not there.
+ * Models quantized by ONNX Runtime's Python quantize_static (QDQ and QOperator, per-channel), then
+ * compensated by us against the original float model. The bundled example CNN and the PP-OCRv4 detector
+ * quantized by ORT are committed in testdata/ort (made by tools/make-ort-testdata.py), so these run
+ * with no Python. ORT's int8 MiniLM is too large to commit: tools/ort_quantize.py makes it into
+ * .cache/ort-qdq (or the folder named by -Dqwt.ortQdqDir), and the MiniLM cases skip without it.
  */
 @Tag("model")
 class OrtQuantizedCompensateTest {
+    static final Path TESTDATA = Path.of("testdata/ort");
     static final Path DIR = Path.of(System.getProperty("qwt.ortQdqDir", ".cache/ort-qdq"));
 
     static Model theirs(String name) {
         return theirs(name, "qdq");
     }
 
-    /** ORT's model in QDQ form ({@code qdq}) or QOperator form ({@code qop}: QLinearConv / QLinearMatMul). */
+    /**
+     * ORT's model in QDQ form ({@code qdq}) or QOperator form ({@code qop}: QLinearConv / QLinearMatMul):
+     * from testdata/ort when committed there, else from {@link #DIR} (skipped when missing).
+     */
     static Model theirs(String name, String format) {
-        Path p = DIR.resolve(name + "-ort-" + format + ".onnx");
+        String file = name + "-ort-" + format + ".onnx";
+        if (Files.exists(TESTDATA.resolve(file))) {
+            return ModelIO.load(TESTDATA.resolve(file));
+        }
+        Path p = DIR.resolve(file);
         assumeTrue(Files.exists(p), p + " not found: run python3 tools/ort_quantize.py --format both (needs pip install"
                 + " onnxruntime)");
         return ModelIO.load(p);
@@ -68,7 +83,7 @@ class OrtQuantizedCompensateTest {
         List<Sample> accept = MiniLm.samples(sentences.subList(132, 140), 128);
         Model floatModel = MiniLm.floatModel(dir);
         // As the compensate command does by default: each stage keeps what lowers the output error on held-out samples.
-        QwtOnnx.CompensateResult r = QwtOnnx.compensate(floatModel, theirs, CalibrationSources.ofList(calib),
+        CompensateRun.Result r = QwtOnnx.compensate(floatModel, theirs, CalibrationSources.ofList(calib),
                 CalibrationSources.ofList(accept), ACCEPTED, Progress.NONE, null);
         EmbeddingFidelity before = EmbeddingFidelity.measure(floatModel, theirs, eval);
         EmbeddingFidelity after = EmbeddingFidelity.measure(floatModel, r.model(), eval);
@@ -87,60 +102,69 @@ class OrtQuantizedCompensateTest {
         assertTrue(after.mean() >= before.mean() + 0.02, before + " -> " + after);
     }
 
-    /** ORT's QOperator models (quant_format=QOperator): the same pairing, folds into w_scale / B / the bias Add. */
+    /** ORT's QOperator MiniLM (quant_format=QOperator): the same pairing, folds into w_scale / B / the bias Add. */
     @Test
-    void qOperatorModels(@TempDir Path dir) throws Exception {
+    void miniLmQOperator(@TempDir Path dir) throws Exception {
         Model miniLm = theirs("minilm", "qop");
-        Model det = theirs("ppocr-det", "qop");
-        assumeTrue(Files.exists(PpOcrDetEndToEndTest.MODEL), "PP-OCRv4 detector not fetched (tools/fetch-models.sh)");
         assumeTrue(Fortunes.available(), "Debian's fortunes package is not installed (.ci/run installs it)");
         List<String> sentences = Fortunes.load(2026);
         Model floatMiniLm = MiniLm.floatModel(dir);
-        QwtOnnx.CompensateResult m = QwtOnnx.compensate(floatMiniLm, miniLm,
+        CompensateRun.Result m = QwtOnnx.compensate(floatMiniLm, miniLm,
                 CalibrationSources.ofList(MiniLm.samples(sentences.subList(0, 32), 128)),
                 CalibrationSources.ofList(MiniLm.samples(sentences.subList(132, 140), 128)), ACCEPTED, Progress.NONE, null);
         List<Sample> evalText = MiniLm.samples(sentences.subList(32, 132), 128);
         EmbeddingFidelity before = EmbeddingFidelity.measure(floatMiniLm, miniLm, evalText);
         EmbeddingFidelity after = EmbeddingFidelity.measure(floatMiniLm, m.model(), evalText);
-
-        Images.DetectorData data = Images.detectorData(PpOcrDetEndToEndTest.SIZE, 12);
-        List<Sample> eval = new java.util.ArrayList<>(data.eval().subList(0, 8));
-        eval.addAll(data.eval().subList(12, data.eval().size()));
-        Model floatDet = ModelIO.load(PpOcrDetEndToEndTest.MODEL);
-        QwtOnnx.CompensateResult d = QwtOnnx.compensate(floatDet, det, CalibrationSources.ofList(data.calib()),
-                CalibrationSources.ofList(data.eval().subList(8, 12)), ACCEPTED, Progress.NONE, null);
-        double iouBefore = PpOcrDetEndToEndTest.meanIoU(floatDet, det, eval);
-        double iouAfter = PpOcrDetEndToEndTest.meanIoU(floatDet, d.model(), eval);
-        System.out.printf("ORT QOperator: MiniLM %d layers (%d left), embedding cosine %s -> %s, stages kept %s;"
-                + " PP-OCRv4 det %d layers (%d left: %s), IoU %.4f -> %.4f, stages kept %s%n",
-                m.compensation().layers().size(), m.compensation().skipped().size(), before, after, choices(m),
-                d.compensation().layers().size(), d.compensation().skipped().size(), d.compensation().skipped(),
-                iouBefore, iouAfter, choices(d));
-        for (QwtOnnx.CompensateResult r : List.of(m, d)) {
-            assertTrue(r.compensation().layers().stream().allMatch(l -> l.qlinear() != null));
-        }
+        System.out.printf("MiniLM ORT QOperator: %d layers (%d left), embedding cosine %s -> %s, stages kept %s%n",
+                m.compensation().layers().size(), m.compensation().skipped().size(), before, after, choices(m));
+        assertTrue(m.compensation().layers().stream().allMatch(l -> l.qlinear() != null));
         assertSameNodes(miniLm, m.model());
-        assertSameNodes(det, d.model());
         assertEquals(MiniLmEndToEndTest.WEIGHT_MATMULS, m.compensation().layers().size(), m.compensation().skipped().toString());
-        assertTrue(d.compensation().layers().size() >= 60, d.compensation().layers().size() + " layers");
         assertEquals(OrtKernels.optimizedOpCounts(miniLm), OrtKernels.optimizedOpCounts(m.model()));
-        assertEquals(OrtKernels.optimizedOpCounts(det), OrtKernels.optimizedOpCounts(d.model()));
-        // Measured: MiniLM 0.9316 -> 0.9836, detector IoU 0.8810 -> 0.9426.
         assertTrue(after.mean() >= before.mean() + 0.02, before + " -> " + after);
-        assertTrue(iouAfter > iouBefore, iouBefore + " -> " + iouAfter);
     }
 
     static final CwacOptions ACCEPTED = CwacOptions.compensateDefaults();
 
-    static String choices(QwtOnnx.CompensateResult r) {
+    static String choices(CompensateRun.Result r) {
         var counts = new java.util.TreeMap<String, Integer>();
         r.compensation().choices().forEach(c -> counts.merge(c.choice().toString(), 1, Integer::sum));
         return counts.toString();
     }
 
-    @Test
-    void ppOcrDetector() throws Exception {
-        Model theirs = theirs("ppocr-det");
+    /**
+     * The bundled example CNN (3 Conv, 1 Gemm) as ORT quantized it (testdata/ort): compensated on example
+     * samples 0-9 (ORT's own calibration set), stages judged on samples 10-19, measured on 64 other samples.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"qdq", "qop"})
+    void exampleCnn(String format) {
+        Model theirs = theirs("cnn", format);
+        Model floatModel = ModelIO.load(ExampleData.DIR.resolve("cnn.onnx"));
+        List<Sample> example = new java.util.ArrayList<>();
+        TestModels.gaussian("x", 11, ExampleData.SAMPLES, new long[] {1, 3, 16, 16}).forEach(example::add);
+        List<Sample> eval = new java.util.ArrayList<>();
+        TestModels.gaussian("x", 12, 64, new long[] {1, 3, 16, 16}).forEach(eval::add);
+        CompensateRun.Result r = QwtOnnx.compensate(floatModel, theirs, CalibrationSources.ofList(example.subList(0, 10)),
+                CalibrationSources.ofList(example.subList(10, 20)), ACCEPTED, Progress.NONE, null);
+        var fb = Fidelity.measure(floatModel, theirs, CalibrationSources.ofList(eval), Progress.NONE).get(0);
+        var fa = Fidelity.measure(floatModel, r.model(), CalibrationSources.ofList(eval), Progress.NONE).get(0);
+        System.out.printf("example CNN ORT %s: %d layers compensated, %d left (%s); stages kept %s; %s -> %s%n", format,
+                r.compensation().layers().size(), r.compensation().skipped().size(), r.compensation().skipped(),
+                choices(r), fb, fa);
+        assertSameNodes(theirs, r.model());
+        assertEquals(4, r.compensation().layers().size(), r.compensation().skipped().toString());
+        assertEquals(OrtKernels.optimizedOpCounts(theirs), OrtKernels.optimizedOpCounts(r.model()));
+        // Just below the held-out gain printed above; top-1 agreement on random inputs is not a measure of this model.
+        assertTrue(fa.meanCosine() >= fb.meanCosine(), fb + " -> " + fa);
+        assertTrue(fa.meanSqnrDb() >= fb.meanSqnrDb() + 2.0, fb + " -> " + fa);
+    }
+
+    /** The PP-OCRv4 detector as ORT quantized it, in QDQ and QOperator form (testdata/ort). */
+    @ParameterizedTest
+    @ValueSource(strings = {"qdq", "qop"})
+    void ppOcrDetector(String format) throws Exception {
+        Model theirs = theirs("ppocr-det", format);
         assumeTrue(Files.exists(PpOcrDetEndToEndTest.MODEL), "PP-OCRv4 detector not fetched (tools/fetch-models.sh)");
         assumeTrue(Fortunes.available(), "Debian's fortunes package is not installed (.ci/run installs it)");
         // 12 other pages and 4 photos: pages 8-11 judge the stages, the rest measure (as detectorData(SIZE, 8) gives).
@@ -150,26 +174,30 @@ class OrtQuantizedCompensateTest {
         List<Sample> eval = new java.util.ArrayList<>(data.eval().subList(0, 8));
         eval.addAll(data.eval().subList(12, data.eval().size()));
         Model floatModel = ModelIO.load(PpOcrDetEndToEndTest.MODEL);
-        QwtOnnx.CompensateResult r = QwtOnnx.compensate(floatModel, theirs, CalibrationSources.ofList(calib),
+        CompensateRun.Result r = QwtOnnx.compensate(floatModel, theirs, CalibrationSources.ofList(calib),
                 CalibrationSources.ofList(accept), ACCEPTED, Progress.NONE, null);
         double iouBefore = PpOcrDetEndToEndTest.meanIoU(floatModel, theirs, eval);
         double iouAfter = PpOcrDetEndToEndTest.meanIoU(floatModel, r.model(), eval);
         var fb = Fidelity.measure(floatModel, theirs, CalibrationSources.ofList(eval), Progress.NONE).get(0);
         var fa = Fidelity.measure(floatModel, r.model(), CalibrationSources.ofList(eval), Progress.NONE).get(0);
         var ops = OrtKernels.optimizedOpCounts(r.model());
-        System.out.printf("PP-OCRv4 det ORT quantize_static: %d layers compensated, %d left (%s); IoU %.4f -> %.4f;"
-                + " stages kept %s; %s -> %s; calibration SSE %.4g -> %.4g; ORT ops %s%n",
+        System.out.printf("PP-OCRv4 det ORT %s: %d layers compensated, %d left (%s); IoU %.4f -> %.4f;"
+                + " stages kept %s; %s -> %s; calibration SSE %.4g -> %.4g; ORT ops %s%n", format,
                 r.compensation().layers().size(), r.compensation().skipped().size(), r.compensation().skipped(),
                 iouBefore, iouAfter, choices(r), fb, fa,
                 r.compensation().sseBefore(), r.compensation().sseAfter(), ops);
         assertSameNodes(theirs, r.model());
+        if (format.equals("qop")) {
+            assertTrue(r.compensation().layers().stream().allMatch(l -> l.qlinear() != null));
+        }
         // Every Conv ORT quantized is paired, those whose BatchNorm ORT folded and those it left after a Q/DQ pair.
         assertEquals(List.of(), r.compensation().skipped());
-        assertTrue(r.compensation().layers().size() >= 60, r.compensation().layers().size() + " layers");
+        assertEquals(62, r.compensation().layers().size(), r.compensation().layers().size() + " layers");
         assertEquals(OrtKernels.optimizedOpCounts(theirs), ops);
         // The detector's own measure (as in PpOcrDetEndToEndTest): the thresholded text map. Mean SQNR is
         // reported, not asserted: on photos without text the float map is near zero and one sample's SQNR swings it.
-        assertTrue(iouAfter > iouBefore, "IoU " + iouBefore + " -> " + iouAfter);
-        assertTrue(fa.meanCosine() >= fb.meanCosine() - 0.005, fb + " -> " + fa);
+        // Just below the held-out gains printed above, in both formats.
+        assertTrue(iouAfter >= iouBefore + 0.04, "IoU " + iouBefore + " -> " + iouAfter);
+        assertTrue(fa.meanCosine() >= fb.meanCosine() + 0.015, fb + " -> " + fa);
     }
 }

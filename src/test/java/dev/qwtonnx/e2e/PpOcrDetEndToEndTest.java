@@ -1,5 +1,6 @@
 package dev.qwtonnx.e2e;
 
+import dev.qwtonnx.run.QuantizeRun;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
@@ -70,7 +71,7 @@ class PpOcrDetEndToEndTest {
     @Test
     void everyConvRunsAsQLinearConvAndTheTextMapStaysClose() {
         long t0 = System.nanoTime();
-        QwtOnnx.Result r = QwtOnnx.quantize(floatModel, CalibrationSources.ofList(calib), QwtOnnx.Options.defaults(),
+        QuantizeRun.Result r = QwtOnnx.quantize(floatModel, CalibrationSources.ofList(calib), QuantizeRun.Options.defaults(),
                 Progress.NONE, null);
         double seconds = (System.nanoTime() - t0) / 1e9;
         int convs = r.plan().layers().size();
@@ -81,17 +82,19 @@ class PpOcrDetEndToEndTest {
                 convs, iou, iouNone, seconds, ops);
         assertTrue(convs >= 60, "convs " + convs);
         assertEquals(convs, ops.getOrDefault("QLinearConv", 0), ops.toString());
-        assertTrue(iou >= 0.80, "IoU " + iou);
-        assertTrue(iou >= iouNone - 0.005, "cwac " + iou + " vs none " + iouNone);
+        // Just below the figures printed above: the output is deterministic up to ORT's thread scheduling.
+        assertTrue(iou >= 0.92, "IoU " + iou);
+        assertTrue(iouNone >= 0.895, "IoU without compensation " + iouNone);
+        assertTrue(iou >= iouNone + 0.015, "cwac " + iou + " vs none " + iouNone);
     }
 
     /** Quantized at opset 21 (plain PTQ), every Conv still runs as QLinearConv and the map agrees with opset 13's. */
     @Test
     void atOpset21TheDetectorIsQuantizedAsAt13() {
-        QwtOnnx.Options at13 = QwtOnnx.Options.defaults()
+        QuantizeRun.Options at13 = QuantizeRun.Options.defaults()
                 .withCwac(dev.qwtonnx.cwac.CwacOptions.defaults().withMethod(dev.qwtonnx.cwac.CwacOptions.Method.NONE));
-        QwtOnnx.Result base = QwtOnnx.quantize(floatModel, CalibrationSources.ofList(calib), at13, Progress.NONE, null);
-        QwtOnnx.Result r = QwtOnnx.quantize(floatModel, CalibrationSources.ofList(calib), at13.withTargetOpset(21),
+        QuantizeRun.Result base = QwtOnnx.quantize(floatModel, CalibrationSources.ofList(calib), at13, Progress.NONE, null);
+        QuantizeRun.Result r = QwtOnnx.quantize(floatModel, CalibrationSources.ofList(calib), at13.withTargetOpset(21),
                 Progress.NONE, null);
         assertEquals(21, r.model().opsetVersion(""));
         Map<String, Integer> ops = OrtKernels.optimizedOpCounts(r.model());
@@ -103,5 +106,6 @@ class PpOcrDetEndToEndTest {
                 iou13, iou21, across);
         assertEquals(1.0, across, 1e-3);
         assertEquals(iou13, iou21, 0.005);
+        assertTrue(iou13 >= 0.895, "IoU at opset 13 " + iou13);
     }
 }

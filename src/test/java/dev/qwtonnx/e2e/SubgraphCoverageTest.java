@@ -1,5 +1,6 @@
 package dev.qwtonnx.e2e;
 
+import dev.qwtonnx.run.QuantizeRun;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -17,6 +18,8 @@ import dev.qwtonnx.onnx.AttributeProto;
 import dev.qwtonnx.onnx.GraphProto;
 import dev.qwtonnx.onnx.NodeProto;
 import dev.qwtonnx.onnx.TensorProto;
+import dev.qwtonnx.testutil.OrtTestSupport;
+import dev.qwtonnx.testutil.OrtTestSupport.ModelBuilder;
 import dev.qwtonnx.testutil.TestModels;
 import dev.qwtonnx.verify.Fidelity;
 import dev.qwtonnx.verify.OrtKernels;
@@ -41,9 +44,9 @@ import org.junit.jupiter.api.io.TempDir;
 class SubgraphCoverageTest {
     private static final int F = TensorProto.DataType.FLOAT_VALUE;
 
-    private static QwtOnnx.Result quantize(Model m, CalibrationSource calib) {
-        QwtOnnx.Options o = QwtOnnx.Options.defaults();
-        return QwtOnnx.quantize(m, calib, new QwtOnnx.Options(o.quant(), o.cwac(), true, o.calib()), Progress.NONE, null);
+    private static QuantizeRun.Result quantize(Model m, CalibrationSource calib) {
+        QuantizeRun.Options o = QuantizeRun.Options.defaults();
+        return QwtOnnx.quantize(m, calib, o.withVerifyBetweenPasses(true), Progress.NONE, null);
     }
 
     private static float[] gaussian(Random r, int n, double std) {
@@ -70,7 +73,7 @@ class SubgraphCoverageTest {
      */
     static Model ifModel(float threshold) {
         Random rnd = new Random(5);
-        TestModels.Builder b = new TestModels.Builder(6, 13).input("x", F, 1, 4, 8, 8).output("y", F, 1, 5);
+        ModelBuilder b = new ModelBuilder(6, 13).input("x", F, 1, 4, 8, 8).output("y", F, 1, 5);
         String c = b.node("Conv", List.of("x", b.randomInit("w_top", 0.3, 6, 4, 3, 3)), "c",
                 Nodes.intsAttribute("pads", 1, 1, 1, 1));
         String r = b.node("Relu", List.of(c), "r");
@@ -83,14 +86,14 @@ class SubgraphCoverageTest {
                 .addNode(node("Conv", "then_conv", List.of(r, "w_then", outerBias), List.of("then_c"),
                         Nodes.intsAttribute("pads", 1, 1, 1, 1)))
                 .addNode(node("Relu", "then_relu", List.of("then_c"), List.of("then_out")))
-                .addOutput(TestModels.valueInfo("then_out", F, 1, 6, 8, 8)).build();
+                .addOutput(OrtTestSupport.tensor("then_out", F, 1, 6, 8, 8)).build();
         GraphProto elseBranch = GraphProto.newBuilder().setName("else")
                 .addNode(node("Constant", "else_bias_const", List.of(), List.of("else_bias"),
                         Nodes.tensorAttribute("value", Tensors.floatTensor("v", new long[] {6}, gaussian(rnd, 6, 0.1)))))
                 .addNode(node("Conv", "else_conv", List.of(r, outerWeight, "else_bias"), List.of("else_c"),
                         Nodes.intsAttribute("pads", 1, 1, 1, 1)))
                 .addNode(node("Sigmoid", "else_sigmoid", List.of("else_c"), List.of("else_out")))
-                .addOutput(TestModels.valueInfo("else_out", F, 1, 6, 8, 8)).build();
+                .addOutput(OrtTestSupport.tensor("else_out", F, 1, 6, 8, 8)).build();
         Model base = b.build();
         GraphProto.Builder g = base.graph().toBuilder();
         g.addNode(node("If", "branch", List.of(cond), List.of("picked"), graphAttr("then_branch", thenBranch),
@@ -129,12 +132,12 @@ class SubgraphCoverageTest {
     void ifBranchesAreQuantizedWithTheirOwnCalibration() {
         Model m = ifModel(0.2f);
         CalibrationSource calib = TestModels.gaussian("x", 3, 24, new long[] {1, 4, 8, 8});
-        QwtOnnx.Result r = quantize(m, calib);
+        QuantizeRun.Result r = quantize(m, calib);
         ModelChecker.checkForRuntime(r.model());
         assertEquals(2, r.plan().layers().size(), "top level: " + r.plan().rejected());
         assertEquals(2, r.ifBranches().size(), r.ifBranches().toString());
         int samples = 0;
-        for (QwtOnnx.IfBranch b : r.ifBranches()) {
+        for (QuantizeRun.IfBranch b : r.ifBranches()) {
             assertNotNull(b.result(), b.summary());
             assertEquals(1, b.result().plan().layers().size(), b.summary());
             assertTrue(b.samples() > 0 && b.samples() < 24, "both branches taken by some samples: " + b.summary());
@@ -167,7 +170,7 @@ class SubgraphCoverageTest {
             assertEquals(1, count(branch(ifo, name), "QLinearConv"), name + " in ORT: " + branch(ifo, name).getNodeList());
         }
         for (Fidelity.OutputFidelity f : Fidelity.measure(r.prepared(), r.model(), calib, Progress.NONE)) {
-            assertTrue(f.minCosine() > 0.98, f.toString());
+            assertTrue(f.minSqnrDb() > 44, "min SQNR below 44 dB: " + f);
         }
     }
 
@@ -175,8 +178,8 @@ class SubgraphCoverageTest {
     void aBranchNoSampleTakesStaysFloatWithAReason() {
         Model m = ifModel(100f);
         CalibrationSource calib = TestModels.gaussian("x", 3, 8, new long[] {1, 4, 8, 8});
-        QwtOnnx.Result r = quantize(m, calib);
-        QwtOnnx.IfBranch then = r.ifBranches().stream().filter(b -> b.branch().equals("then_branch")).findFirst()
+        QuantizeRun.Result r = quantize(m, calib);
+        QuantizeRun.IfBranch then = r.ifBranches().stream().filter(b -> b.branch().equals("then_branch")).findFirst()
                 .orElseThrow();
         assertNull(then.result());
         assertTrue(then.summary().contains("never taken"), then.summary());
@@ -193,7 +196,7 @@ class SubgraphCoverageTest {
      */
     static Model ifMatMulModel() {
         Random rnd = new Random(8);
-        TestModels.Builder b = new TestModels.Builder(7, 13).input("t", F, 1, -1, 8).output("y", F, 1, -1, 8);
+        ModelBuilder b = new ModelBuilder(7, 13).input("t", F, 1, -1, 8).output("y", F, 1, -1, 8);
         String mean = b.node("ReduceMean", List.of("t"), "mean", Nodes.intAttribute("keepdims", 0));
         String cond = b.node("Greater", List.of(mean, b.init("threshold", new long[0], new float[] {0.2f})), "cond");
         String bias = b.randomInit("outer_bias", 0.2, 8);
@@ -201,11 +204,11 @@ class SubgraphCoverageTest {
                 .addInitializer(Tensors.floatTensor("w_a", new long[] {8, 8}, gaussian(rnd, 64, 0.4)))
                 .addNode(node("MatMul", "then_mm", List.of("t", "w_a"), List.of("then_m")))
                 .addNode(node("Add", "then_add", List.of("then_m", bias), List.of("then_out")))
-                .addOutput(TestModels.valueInfo("then_out", F, 1, -1, 8)).build();
+                .addOutput(OrtTestSupport.tensor("then_out", F, 1, -1, 8)).build();
         GraphProto elseBranch = GraphProto.newBuilder().setName("else")
                 .addInitializer(Tensors.floatTensor("w_b", new long[] {8, 8}, gaussian(rnd, 64, 0.4)))
                 .addNode(node("MatMul", "else_mm", List.of("t", "w_b"), List.of("else_out")))
-                .addOutput(TestModels.valueInfo("else_out", F, 1, -1, 8)).build();
+                .addOutput(OrtTestSupport.tensor("else_out", F, 1, -1, 8)).build();
         Model base = b.build();
         GraphProto.Builder g = base.graph().toBuilder();
         g.addNode(node("If", "branch", List.of(cond), List.of("picked"), graphAttr("then_branch", thenBranch),
@@ -230,10 +233,10 @@ class SubgraphCoverageTest {
                     Map.of("t", dev.qwtonnx.model.HostTensor.ofFloats(new long[] {1, len, 8}, v))));
         }
         CalibrationSource calib = dev.qwtonnx.calib.data.CalibrationSources.ofList(samples);
-        QwtOnnx.Result r = quantize(m, calib);
+        QuantizeRun.Result r = quantize(m, calib);
         assertEquals(0, r.plan().layers().size());
         assertEquals(2, r.branchLayers(), r.ifBranches().toString());
-        QwtOnnx.IfBranch then = r.ifBranches().stream().filter(b -> b.branch().equals("then_branch")).findFirst()
+        QuantizeRun.IfBranch then = r.ifBranches().stream().filter(b -> b.branch().equals("then_branch")).findFirst()
                 .orElseThrow();
         assertEquals(8, then.samples());
         assertFalse(then.result().compensation().fits().get("then_mm").isIdentity());
@@ -249,25 +252,25 @@ class SubgraphCoverageTest {
         assertEquals(2, OrtKernels.count(OrtKernels.opCounts(optimized), OrtKernels.INTEGER_OPS),
                 OrtKernels.opCounts(optimized).toString());
         for (Fidelity.OutputFidelity f : Fidelity.measure(r.prepared(), r.model(), calib, Progress.NONE)) {
-            assertTrue(f.minCosine() > 0.99, f.toString());
+            assertTrue(f.minSqnrDb() > 40.5, "min SQNR below 40.5 dB: " + f);
         }
     }
 
     /** x[1,16] → MatMul → h; Loop 3 times: v = Tanh(MatMul(v, W_loop)); → MatMul → y. */
     static Model loopModel() {
-        TestModels.Builder b = new TestModels.Builder(9, 13).input("x", F, 1, 16).output("y", F, 1, 8);
+        ModelBuilder b = new ModelBuilder(9, 13).input("x", F, 1, 16).output("y", F, 1, 8);
         String h = b.node("MatMul", List.of("x", b.randomInit("w_in", 0.3, 16, 16)), "h");
         String wLoop = b.randomInit("w_loop", 0.3, 16, 16);
         Model base = b.build();
         GraphProto body = GraphProto.newBuilder().setName("body")
-                .addInput(TestModels.valueInfo("i", TensorProto.DataType.INT64_VALUE))
-                .addInput(TestModels.valueInfo("c_in", TensorProto.DataType.BOOL_VALUE))
-                .addInput(TestModels.valueInfo("v", F, 1, 16))
+                .addInput(OrtTestSupport.tensor("i", TensorProto.DataType.INT64_VALUE))
+                .addInput(OrtTestSupport.tensor("c_in", TensorProto.DataType.BOOL_VALUE))
+                .addInput(OrtTestSupport.tensor("v", F, 1, 16))
                 .addNode(node("Identity", "body_cond", List.of("c_in"), List.of("c_out")))
                 .addNode(node("MatMul", "body_matmul", List.of("v", wLoop), List.of("vm")))
                 .addNode(node("Tanh", "body_tanh", List.of("vm"), List.of("v_next")))
-                .addOutput(TestModels.valueInfo("c_out", TensorProto.DataType.BOOL_VALUE))
-                .addOutput(TestModels.valueInfo("v_next", F, 1, 16)).build();
+                .addOutput(OrtTestSupport.tensor("c_out", TensorProto.DataType.BOOL_VALUE))
+                .addOutput(OrtTestSupport.tensor("v_next", F, 1, 16)).build();
         GraphProto.Builder g = base.graph().toBuilder();
         g.addInitializer(Tensors.int64Tensor("trips", new long[0], new long[] {3}));
         g.addNode(node("Loop", "loop", List.of("trips", "", h), List.of("looped"), graphAttr("body", body)));
@@ -280,7 +283,7 @@ class SubgraphCoverageTest {
     void layersInsideALoopBodyAreQuantizedThere() {
         Model m = loopModel();
         CalibrationSource calib = TestModels.gaussian("x", 2, 12, new long[] {1, 16});
-        QwtOnnx.Result r = quantize(m, calib);
+        QuantizeRun.Result r = quantize(m, calib);
         assertEquals(2, r.plan().layers().size());
         assertTrue(r.plan().rejected().isEmpty(), r.plan().rejected().toString());
         assertEquals(1, r.loopLayers(), r.loopBodies().toString());
@@ -290,7 +293,7 @@ class SubgraphCoverageTest {
         assertEquals(3, OrtKernels.count(OrtKernels.opCounts(optimized), OrtKernels.INTEGER_OPS),
                 OrtKernels.opCounts(optimized).toString());
         for (Fidelity.OutputFidelity f : Fidelity.measure(r.prepared(), r.model(), calib, Progress.NONE)) {
-            assertTrue(f.minCosine() > 0.98, f.toString());
+            assertTrue(f.minSqnrDb() > 26.5, "min SQNR below 26.5 dB: " + f);
         }
     }
 

@@ -15,6 +15,7 @@ import dev.qwtonnx.onnx.ModelProto;
 import dev.qwtonnx.onnx.StringStringEntryProto;
 import dev.qwtonnx.onnx.TensorProto;
 import dev.qwtonnx.testutil.OrtTestSupport;
+import dev.qwtonnx.testutil.OrtTestSupport.ModelBuilder;
 import dev.qwtonnx.testutil.TestModels;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -196,7 +197,7 @@ class ExternalDataTest {
             OrtTestSupport.assertClose(OrtTestSupport.run(mid, in), OrtTestSupport.runSession(h.session(), in), 1e-6);
         }
         // Small weights too (int8 weights are 64 KB to a few hundred KB): those of HAND_OVER_MIN_TENSOR or more go.
-        TestModels.Builder b = new TestModels.Builder(9, 13).input("x", 1, 1, 256).output("y", 1, 1, 256);
+        ModelBuilder b = new ModelBuilder(9, 13).input("x", 1, 1, 256).output("y", 1, 1, 256);
         String x = "x";
         int layers = (int) (OrtSessions.HAND_OVER_FROM / (256 * 256 * 4)) + 2;
         for (int i = 0; i < layers; i++) {
@@ -287,7 +288,7 @@ class ExternalDataTest {
 
     /** y = x · W with W of shape [n, n]. */
     static Model wideMatMul(int n) {
-        TestModels.Builder b = new TestModels.Builder(9, 13).input("x", 1, -1, n).output("y", 1, -1, n);
+        ModelBuilder b = new ModelBuilder(9, 13).input("x", 1, -1, n).output("y", 1, -1, n);
         b.node("MatMul", List.of("x", b.randomInit("w", 0.05, n, n)), "y");
         return b.build();
     }

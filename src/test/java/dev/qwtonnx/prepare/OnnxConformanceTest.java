@@ -119,8 +119,11 @@ class OnnxConformanceTest {
         failed.forEach((k, v) -> report.append("  FAILED ").append(k).append(": ").append(v).append('\n'));
         System.out.print(report);
         assertTrue(failed.isEmpty(), failed.size() + " upgraded models differ or do not run:\n" + failed);
-        // The suite must actually exercise the upgrader, not pass by skipping everything.
-        assertTrue(matched >= 100, "only " + matched + " models upgraded and matched");
+        // The suite must actually exercise the upgrader, not pass by skipping everything: as many models as
+        // this package version (Debian's libonnx-testdata) gives upgrade and match.
+        int expected = target == OpsetUpgrade.TARGET ? 201 : 855;
+        assertTrue(matched >= expected, "only " + matched + " models upgraded and matched, not " + expected);
+        assertTrue(refused.size() <= 104, refused.size() + " models refused, more than 104");
         for (String why : refused.values()) {
             assertTrue(why.contains("cannot upgrade"), "refusal without a clear reason: " + why);
         }

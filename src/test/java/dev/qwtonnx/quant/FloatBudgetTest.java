@@ -1,5 +1,6 @@
 package dev.qwtonnx.quant;
 
+import dev.qwtonnx.run.QuantizeRun;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -13,6 +14,7 @@ import dev.qwtonnx.cwac.CwacOptions;
 import dev.qwtonnx.model.GraphEditor;
 import dev.qwtonnx.model.Model;
 import dev.qwtonnx.onnx.NodeProto;
+import dev.qwtonnx.testutil.OrtTestSupport.ModelBuilder;
 import dev.qwtonnx.testutil.TestModels;
 import dev.qwtonnx.verify.Fidelity;
 import java.util.EnumSet;
@@ -29,7 +31,7 @@ class FloatBudgetTest {
      * sensitive layer.
      */
     static Model fragileMlp() {
-        TestModels.Builder b = new TestModels.Builder(4, 13).input("x", 1, 1, -1, 32).output("y", 1, 1, -1, 16);
+        ModelBuilder b = new ModelBuilder(4, 13).input("x", 1, 1, -1, 32).output("y", 1, 1, -1, 16);
         String m1 = b.node("MatMul", List.of("x", b.randomInit("w1", 0.2, 32, 64)), "m1");
         String r1 = b.node("Relu", List.of(m1), "r1");
         Random r = new Random(3);
@@ -46,10 +48,10 @@ class FloatBudgetTest {
         return TestModels.gaussian("x", 8, 16, new long[] {1, 7, 32});
     }
 
-    static QwtOnnx.Result run(Set<String> keep, int budget) {
+    static QuantizeRun.Result run(Set<String> keep, int budget) {
         QuantOptions q = new QuantOptions(4, false, EnumSet.of(LayerKind.CONV), WeightRounding.NEAREST, keep, budget);
-        return QwtOnnx.quantize(fragileMlp(), data(), new QwtOnnx.Options(q,
-                CwacOptions.defaults().withMethod(CwacOptions.Method.NONE), true), Progress.NONE, null);
+        return QwtOnnx.quantize(fragileMlp(), data(), QuantizeRun.Options.defaults().withQuant(q)
+                .withCwac(CwacOptions.defaults().withMethod(CwacOptions.Method.NONE)).withVerifyBetweenPasses(true), Progress.NONE, null);
     }
 
     static String weightInput(Model m, String node) {
@@ -62,14 +64,14 @@ class FloatBudgetTest {
         throw new AssertionError("no node " + node);
     }
 
-    static double sqnr(QwtOnnx.Result r) {
+    static double sqnr(QuantizeRun.Result r) {
         return Fidelity.measure(r.prepared(), r.model(), data(), Progress.NONE).get(0).meanSqnrDb();
     }
 
     @Test
     void theBudgetKeepsTheMostSensitiveLayerInFloat() {
-        QwtOnnx.Result all = run(Set.of(), 0);
-        QwtOnnx.Result one = run(Set.of(), 1);
+        QuantizeRun.Result all = run(Set.of(), 0);
+        QuantizeRun.Result one = run(Set.of(), 1);
         assertEquals(List.of(), all.keptFloat());
         assertEquals(1, one.keptFloat().size());
         String kept = one.keptFloat().get(0).layer();
@@ -82,9 +84,9 @@ class FloatBudgetTest {
 
     @Test
     void layersKeptByNameAreLeftAlone() {
-        QwtOnnx.Result all = run(Set.of(), 0);
+        QuantizeRun.Result all = run(Set.of(), 0);
         String m1 = all.plan().layers().get(0).name();
-        QwtOnnx.Result r = run(Set.of(m1), 0);
+        QuantizeRun.Result r = run(Set.of(m1), 0);
         assertEquals(2, r.plan().layers().size());
         assertFalse(r.plan().layers().stream().anyMatch(l -> l.name().equals(m1)));
         assertTrue(r.plan().rejected().stream().anyMatch(s -> s.contains("kept in float")), r.plan().rejected().toString());

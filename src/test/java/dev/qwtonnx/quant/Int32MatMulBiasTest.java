@@ -1,5 +1,7 @@
 package dev.qwtonnx.quant;
 
+import dev.qwtonnx.run.QuantizeRun;
+import dev.qwtonnx.run.CompensateRun;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -38,8 +40,8 @@ import org.junit.jupiter.api.Test;
 class Int32MatMulBiasTest {
     private static final CalibrationSource CALIB = TestModels.gaussian("x", 19, 24, new long[] {8, 16});
 
-    private static QwtOnnx.Result quantize(CwacOptions cwac) {
-        return QwtOnnx.quantize(TestModels.mlp2d(9), CALIB, QwtOnnx.Options.defaults().withCwac(cwac), Progress.NONE,
+    private static QuantizeRun.Result quantize(CwacOptions cwac) {
+        return QwtOnnx.quantize(TestModels.mlp2d(9), CALIB, QuantizeRun.Options.defaults().withCwac(cwac), Progress.NONE,
                 null);
     }
 
@@ -59,7 +61,7 @@ class Int32MatMulBiasTest {
 
     @Test
     void everyLayerRunsIntegerInOrtAndStaysCloseToFloat() {
-        QwtOnnx.Result r = quantize(CwacOptions.defaults());
+        QuantizeRun.Result r = quantize(CwacOptions.defaults());
         // The last layer's output is the graph's (float): its Add reads an int32 bias. The first one's output is
         // re-quantized for the second layer (Relu → Q), and ORT quantizes its float bias itself.
         assertNotNull(int32BiasOf(r.model(), "y"));
@@ -131,8 +133,8 @@ class Int32MatMulBiasTest {
 
     @Test
     void compensateFindsAndFoldsTheInt32BiasForm() {
-        QwtOnnx.Result none = quantize(CwacOptions.defaults().withMethod(CwacOptions.Method.NONE));
-        QwtOnnx.CompensateResult r = QwtOnnx.compensate(TestModels.mlp2d(9), none.model(), CALIB,
+        QuantizeRun.Result none = quantize(CwacOptions.defaults().withMethod(CwacOptions.Method.NONE));
+        CompensateRun.Result r = QwtOnnx.compensate(TestModels.mlp2d(9), none.model(), CALIB,
                 CwacOptions.compensateDefaults().withAccept(CwacOptions.Accept.NONE), Progress.NONE, null);
         assertEquals(2, r.compensation().layers().size(), r.compensation().skipped().toString());
         assertEquals(none.model().graph().getNodeList(), r.model().graph().getNodeList());

@@ -1,5 +1,6 @@
 package dev.qwtonnx.quant;
 
+import dev.qwtonnx.run.QuantizeRun;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -82,8 +83,9 @@ class QOperatorLoweringTest {
     @ParameterizedTest
     @MethodSource("cases")
     void qOperatorOutputsAgreeWithQdqWithinOneStep(Case c) {
-        QwtOnnx.Options o = new QwtOnnx.Options(new QuantOptions(8, false, c.outputQ()), CwacOptions.defaults(), true);
-        QwtOnnx.Result r = QwtOnnx.quantize(c.model(), c.calib(), o, Progress.NONE, null);
+        QuantizeRun.Options o = QuantizeRun.Options.defaults().withQuant(new QuantOptions(8, false, c.outputQ()))
+                .withCwac(CwacOptions.defaults()).withVerifyBetweenPasses(true);
+        QuantizeRun.Result r = QwtOnnx.quantize(c.model(), c.calib(), o, Progress.NONE, null);
         assertTrue(r.compensation().fits().values().stream().anyMatch(f -> !f.isIdentity()), "CWAC folded something");
         Model qop = QwtOnnx.toQOperator(r.model(), true, null);
 

@@ -11,6 +11,7 @@ import dev.qwtonnx.onnx.OperatorSetIdProto;
 import dev.qwtonnx.onnx.StringStringEntryProto;
 import dev.qwtonnx.onnx.TensorProto;
 import dev.qwtonnx.testutil.ExampleData;
+import dev.qwtonnx.testutil.OrtTestSupport.ModelBuilder;
 import dev.qwtonnx.testutil.TestModels;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -86,7 +87,7 @@ public final class BadInputs {
                     .addAllInput(List.of("x", "x_scale", "x_zero_point")).addOutput("x_q"));
             return setInput(g, "conv_0", 0, "x_dequantized");
         }));
-        TestModels.Builder relu = new TestModels.Builder(1, 13).input("x", TensorProto.DataType.FLOAT_VALUE, 1, 3, 16, 16)
+        ModelBuilder relu = new ModelBuilder(1, 13).input("x", TensorProto.DataType.FLOAT_VALUE, 1, 3, 16, 16)
                 .output("y", TensorProto.DataType.FLOAT_VALUE, 1, 3, 16, 16);
         relu.node("Relu", List.of("x"), "y");
         m.put("no-layers.onnx", relu.build().toBytes());

@@ -15,6 +15,7 @@ import dev.qwtonnx.onnx.NodeProto;
 import dev.qwtonnx.onnx.OperatorSetIdProto;
 import dev.qwtonnx.onnx.TensorProto;
 import dev.qwtonnx.testutil.ExampleData;
+import dev.qwtonnx.testutil.OrtTestSupport;
 import dev.qwtonnx.testutil.TestModels;
 import java.util.function.UnaryOperator;
 import org.junit.jupiter.api.Test;
@@ -71,7 +72,7 @@ class ModelCheckerTest {
 
     @Test
     void graphOutputNeverProduced() {
-        rejects(edit(g -> g.addOutput(TestModels.valueInfo("nowhere", F, 1))), "'nowhere' is never produced");
+        rejects(edit(g -> g.addOutput(OrtTestSupport.tensor("nowhere", F, 1))), "'nowhere' is never produced");
     }
 
     @Test
@@ -105,10 +106,10 @@ class ModelCheckerTest {
 
     @Test
     void initializerAgreesWithTheGraphInputItDefaults() {
-        rejects(edit(g -> g.addInput(TestModels.valueInfo("b1", F, 9))), "'b1'", "dims [8]", "shape [9]");
-        rejects(edit(g -> g.addInput(TestModels.valueInfo("b1", TensorProto.DataType.INT64_VALUE, 8))), "'b1'",
+        rejects(edit(g -> g.addInput(OrtTestSupport.tensor("b1", F, 9))), "'b1'", "dims [8]", "shape [9]");
+        rejects(edit(g -> g.addInput(OrtTestSupport.tensor("b1", TensorProto.DataType.INT64_VALUE, 8))), "'b1'",
                 "element type 1", "declares 7");
-        assertDoesNotThrow(() -> ModelChecker.check(edit(g -> g.addInput(TestModels.valueInfo("b1", F, -1)))));
+        assertDoesNotThrow(() -> ModelChecker.check(edit(g -> g.addInput(OrtTestSupport.tensor("b1", F, -1)))));
     }
 
     @Test
@@ -149,11 +150,11 @@ class ModelCheckerTest {
     void subgraphsSeeOuterNamesAndAreCheckedThemselves() {
         GraphProto.Builder body = GraphProto.newBuilder().setName("then")
                 .addNode(NodeProto.newBuilder().setOpType("Relu").setName("inner").addInput("r1").addOutput("t"))
-                .addOutput(TestModels.valueInfo("t", F));
+                .addOutput(OrtTestSupport.tensor("t", F));
         UnaryOperator<GraphProto.Builder> withIf = g -> g.addNode(NodeProto.newBuilder().setOpType("If").setName("if")
                 .addInput("cond").addOutput("branch").addAttribute(AttributeProto.newBuilder().setName("then_branch")
                         .setType(AttributeProto.AttributeType.GRAPH).setG(body)))
-                .addInput(TestModels.valueInfo("cond", TensorProto.DataType.BOOL_VALUE));
+                .addInput(OrtTestSupport.tensor("cond", TensorProto.DataType.BOOL_VALUE));
         assertDoesNotThrow(() -> ModelChecker.check(edit(withIf)));
         body.setNode(0, body.getNode(0).toBuilder().setInput(0, "ghost"));
         rejects(edit(withIf), "If node 'if' attribute 'then_branch'", "inner", "'ghost'");
@@ -162,13 +163,13 @@ class ModelCheckerTest {
     /** A chain of 20,000 nodes with a cycle at its end: the search for it must not overflow the stack. */
     @Test
     void deepGraphsDoNotOverflowTheStack() {
-        GraphProto.Builder g = GraphProto.newBuilder().setName("chain").addInput(TestModels.valueInfo("x", F, 1));
+        GraphProto.Builder g = GraphProto.newBuilder().setName("chain").addInput(OrtTestSupport.tensor("x", F, 1));
         int n = 20_000;
         for (int i = 0; i < n; i++) {
             g.addNode(NodeProto.newBuilder().setOpType("Relu").setName("n" + i).addInput(i == 0 ? "t" + (n - 1)
                     : "t" + (i - 1)).addOutput("t" + i));
         }
-        g.addOutput(TestModels.valueInfo("t" + (n - 1), F, 1));
+        g.addOutput(OrtTestSupport.tensor("t" + (n - 1), F, 1));
         Model m = new Model(ModelProto.newBuilder().setIrVersion(8).addOpsetImport(OperatorSetIdProto.newBuilder()
                 .setVersion(13)).setGraph(g).build());
         rejects(m, "has a cycle", "'n0'", "'n19999'");

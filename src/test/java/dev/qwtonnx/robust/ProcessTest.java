@@ -118,7 +118,7 @@ class ProcessTest {
         // 16 MB heap cannot hold. The input takes the example's calibration tensors.
         int columns = (16 << 20) / 768 + 1;
         float[] big = new float[768 * columns];
-        dev.qwtonnx.testutil.TestModels.Builder b = new dev.qwtonnx.testutil.TestModels.Builder(1, 13)
+        dev.qwtonnx.testutil.OrtTestSupport.ModelBuilder b = new dev.qwtonnx.testutil.OrtTestSupport.ModelBuilder(1, 13)
                 .input("x", 1, 1, 3, 16, 16).output("y", 1, 1, columns);
         String flat = b.node("Flatten", List.of("x"), "flat");
         b.node("MatMul", List.of(flat, b.init("w", new long[] {768, columns}, big)), "y");

@@ -6,90 +6,19 @@ import dev.qwtonnx.calib.data.Sample;
 import dev.qwtonnx.model.HostTensor;
 import dev.qwtonnx.model.Model;
 import dev.qwtonnx.model.Nodes;
-import dev.qwtonnx.model.Tensors;
-import dev.qwtonnx.onnx.AttributeProto;
-import dev.qwtonnx.onnx.GraphProto;
-import dev.qwtonnx.onnx.ModelProto;
-import dev.qwtonnx.onnx.NodeProto;
-import dev.qwtonnx.onnx.OperatorSetIdProto;
 import dev.qwtonnx.onnx.TensorProto;
-import dev.qwtonnx.onnx.TensorShapeProto;
-import dev.qwtonnx.onnx.TypeProto;
-import dev.qwtonnx.onnx.ValueInfoProto;
+import dev.qwtonnx.testutil.OrtTestSupport.ModelBuilder;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
 
-/** Small float models built in Java, with seeded random weights, and matching calibration data. */
+/**
+ * Small float models built in Java ({@link ModelBuilder}), with seeded random weights, and matching
+ * calibration data.
+ */
 public final class TestModels {
     private TestModels() {
-    }
-
-    /** A tiny graph builder for tests. */
-    public static final class Builder {
-        private final GraphProto.Builder g = GraphProto.newBuilder().setName("test");
-        private final Random rnd;
-        private final long opset;
-        private int counter;
-
-        public Builder(long seed, long opset) {
-            this.rnd = new Random(seed);
-            this.opset = opset;
-        }
-
-        public Builder input(String name, int elemType, long... dims) {
-            g.addInput(valueInfo(name, elemType, dims));
-            return this;
-        }
-
-        public Builder output(String name, int elemType, long... dims) {
-            g.addOutput(valueInfo(name, elemType, dims));
-            return this;
-        }
-
-        public String init(String name, long[] dims, float[] values) {
-            g.addInitializer(Tensors.floatTensor(name, dims, values));
-            return name;
-        }
-
-        /** A random float initializer with values of standard deviation {@code std}. */
-        public String randomInit(String name, double std, long... dims) {
-            int n = (int) HostTensor.numel(dims);
-            float[] v = new float[n];
-            for (int i = 0; i < n; i++) {
-                v[i] = (float) (rnd.nextGaussian() * std);
-            }
-            return init(name, dims, v);
-        }
-
-        public String node(String op, List<String> inputs, String output, AttributeProto... attrs) {
-            NodeProto.Builder n = NodeProto.newBuilder().setOpType(op).setName(op.toLowerCase() + "_" + (counter++))
-                    .addAllInput(inputs).addOutput(output);
-            for (AttributeProto a : attrs) {
-                n.addAttribute(a);
-            }
-            g.addNode(n);
-            return output;
-        }
-
-        public Model build() {
-            return new Model(ModelProto.newBuilder().setIrVersion(8).setProducerName("qwt-onnx-tests")
-                    .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(opset)).setGraph(g).build());
-        }
-    }
-
-    public static ValueInfoProto valueInfo(String name, int elemType, long... dims) {
-        TensorShapeProto.Builder shape = TensorShapeProto.newBuilder();
-        for (long d : dims) {
-            if (d < 0) {
-                shape.addDim(TensorShapeProto.Dimension.newBuilder().setDimParam("d" + shape.getDimCount()));
-            } else {
-                shape.addDim(TensorShapeProto.Dimension.newBuilder().setDimValue(d));
-            }
-        }
-        return ValueInfoProto.newBuilder().setName(name).setType(TypeProto.newBuilder()
-                .setTensorType(TypeProto.Tensor.newBuilder().setElemType(elemType).setShape(shape))).build();
     }
 
     private static final int F = TensorProto.DataType.FLOAT_VALUE;
@@ -99,7 +28,7 @@ public final class TestModels {
      * Conv(16→16, 1x1)+bias → GlobalAveragePool → Flatten → Gemm(16→10, transB) → logits[1,10].
      */
     public static Model smallCnn(long seed) {
-        Builder b = new Builder(seed, 13).input("x", F, 1, 3, 16, 16).output("logits", F, 1, 10);
+        ModelBuilder b = new ModelBuilder(seed, 13).input("x", F, 1, 3, 16, 16).output("logits", F, 1, 10);
         String c1 = b.node("Conv", List.of("x", b.randomInit("w1", 0.3, 8, 3, 3, 3), b.randomInit("b1", 0.1, 8)), "c1",
                 Nodes.intsAttribute("pads", 1, 1, 1, 1));
         String r1 = b.node("Relu", List.of(c1), "r1");
@@ -124,7 +53,7 @@ public final class TestModels {
 
     /** The same MLP with a sequence length of {@code seq} (-1: dynamic). */
     public static Model mlp(long seed, long seq) {
-        Builder b = new Builder(seed, 13).input("x", F, 1, seq, 32).output("y", F, 1, seq, 16);
+        ModelBuilder b = new ModelBuilder(seed, 13).input("x", F, 1, seq, 32).output("y", F, 1, seq, 16);
         String m1 = b.node("MatMul", List.of("x", b.randomInit("w1", 0.2, 32, 64)), "m1");
         String a1 = b.node("Add", List.of(m1, b.randomInit("b1", 0.1, 64)), "a1");
         String r1 = b.node("Relu", List.of(a1), "r1");
@@ -140,7 +69,7 @@ public final class TestModels {
      * which ORT's MatMulAddFusion turns into Gemms.
      */
     public static Model mlp2d(long seed) {
-        Builder b = new Builder(seed, 13).input("x", F, 8, 16).output("y", F, 8, 8);
+        ModelBuilder b = new ModelBuilder(seed, 13).input("x", F, 8, 16).output("y", F, 8, 8);
         String m1 = b.node("MatMul", List.of("x", b.randomInit("w1", 0.3, 16, 32)), "m1");
         String a1 = b.node("Add", List.of(m1, b.randomInit("b1", 0.1, 32)), "a1");
         String r1 = b.node("Relu", List.of(a1), "r1");

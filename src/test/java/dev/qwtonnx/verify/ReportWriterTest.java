@@ -1,5 +1,6 @@
 package dev.qwtonnx.verify;
 
+import dev.qwtonnx.run.QuantizeRun;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -32,11 +33,13 @@ class ReportWriterTest {
     static void makeReport() {
         Model f = VerifierTest.cnnWithLargeBias();
         CalibrationSource samples = TestModels.gaussian("x", 5, 4, new long[] {1, 3, 16, 16});
-        QwtOnnx.Result r = QwtOnnx.quantize(f, samples, QwtOnnx.Options.defaults(), Progress.NONE, null);
+        QuantizeRun.Result r = QwtOnnx.quantize(f, samples, QuantizeRun.Options.defaults(), Progress.NONE, null);
         Model broken = VerifierTest.withBiasScale(r.model(), "conv_big_bias", 1.02f);
         report = Verifier.verify(new Verifier.Subject(r.prepared(), null), new Verifier.Subject(broken, null), samples,
                 "gaussian <test>", new Verifier.Options(2), new Verifier.QuantizeRun(r.uncompensated(), r.compensation(),
-                        "cwac", "gaussian", samples.size()), Progress.NONE);
+                        "cwac", "gaussian", samples.size(), null, null,
+                        List.of(new Report.Decision("plan-layers", "Conv node 'x'", "kept in float as asked"))),
+                Progress.NONE);
     }
 
     /** The key paths of a JSON tree: objects as a.b, array elements as a[].b. */
@@ -99,7 +102,7 @@ class ReportWriterTest {
         // An MLP (rank-3 output: no top-k), verified alone (no compensation) without timing.
         Model f = TestModels.mlp(2);
         CalibrationSource samples = TestModels.gaussian("x", 1, 3, new long[] {1, 5, 32});
-        QwtOnnx.Result q = QwtOnnx.quantize(f, samples, QwtOnnx.Options.defaults(), Progress.NONE, null);
+        QuantizeRun.Result q = QwtOnnx.quantize(f, samples, QuantizeRun.Options.defaults(), Progress.NONE, null);
         Report r = Verifier.verify(new Verifier.Subject(q.prepared(), null), new Verifier.Subject(q.model(), null),
                 samples, "gaussian", new Verifier.Options(0), null, Progress.NONE);
         assertEquals(null, r.outputs().get(0).top1Agreement());

@@ -1,5 +1,6 @@
 package dev.qwtonnx.verify;
 
+import dev.qwtonnx.run.QuantizeRun;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -15,6 +16,7 @@ import dev.qwtonnx.model.Nodes;
 import dev.qwtonnx.model.Tensors;
 import dev.qwtonnx.onnx.NodeProto;
 import dev.qwtonnx.onnx.TensorProto;
+import dev.qwtonnx.testutil.OrtTestSupport.ModelBuilder;
 import dev.qwtonnx.testutil.TestModels;
 import java.util.List;
 import org.junit.jupiter.api.BeforeAll;
@@ -25,7 +27,7 @@ class VerifierTest {
     private static final long[] SHAPE = {1, 3, 16, 16};
 
     private static Model floatModel;
-    private static QwtOnnx.Result quantized;
+    private static QuantizeRun.Result quantized;
     private static CalibrationSource samples;
 
     /**
@@ -35,7 +37,7 @@ class VerifierTest {
      * tolerates about 1 % plus a small absolute slack.)
      */
     static Model cnnWithLargeBias() {
-        TestModels.Builder b = new TestModels.Builder(7, 13).input("x", F, SHAPE).output("logits", F, 1, 10);
+        ModelBuilder b = new ModelBuilder(7, 13).input("x", F, SHAPE).output("logits", F, 1, 10);
         String c1 = b.node("Conv", List.of("x", b.randomInit("w1", 0.3, 8, 3, 3, 3), b.randomInit("b1", 10, 8)), "c1",
                 Nodes.intsAttribute("pads", 1, 1, 1, 1));
         String r1 = b.node("Relu", List.of(c1), "r1");
@@ -61,7 +63,7 @@ class VerifierTest {
     static void quantize() {
         floatModel = cnnWithLargeBias();
         samples = TestModels.gaussian("x", 3, 6, SHAPE);
-        quantized = QwtOnnx.quantize(floatModel, samples, QwtOnnx.Options.defaults(), Progress.NONE, null);
+        quantized = QwtOnnx.quantize(floatModel, samples, QuantizeRun.Options.defaults(), Progress.NONE, null);
     }
 
     /** The model with the bias scale of the named Conv multiplied by {@code factor}. */
@@ -112,7 +114,7 @@ class VerifierTest {
     @Test
     void aCorrectModelHasNoUnfusedLayerAndEveryLayerMatched() {
         Report r = verify(quantized.prepared(), quantized.model(), new Verifier.QuantizeRun(quantized.uncompensated(),
-                quantized.compensation(), "cwac", "gaussian", samples.size()));
+                quantized.compensation(), "cwac", "gaussian", samples.size(), null, null, null));
         assertEquals(List.of(), r.runtime().unfused());
         assertEquals(4, r.layers().found());
         assertEquals(4, r.layers().matched());
@@ -120,7 +122,7 @@ class VerifierTest {
         for (Report.LayerFidelity l : r.layers().layers()) {
             assertTrue(l.fused(), l.toString());
             assertNull(l.unfusedReason());
-            assertEquals("name+weight", l.matchedBy());
+            assertEquals("provenance+weight", l.matchedBy());
             assertTrue(l.sqnrDb() > 15 && l.sqnrDb() < 200, l.toString());
             assertNotNull(l.localSqnrDb());
             assertNotNull(l.sqnrBeforeDb());
@@ -153,7 +155,8 @@ class VerifierTest {
     void layersAreMatchedByWeightWhenTheOtherToolRenamedThem() {
         var g = quantized.model().graph().toBuilder();
         for (int i = 0; i < g.getNodeCount(); i++) {
-            g.setNode(i, g.getNode(i).toBuilder().setName("other_tool_" + i));
+            // Another tool's model: other names, and none of our provenance entries.
+            g.setNode(i, g.getNode(i).toBuilder().setName("other_tool_" + i).clearMetadataProps());
         }
         Report r = verify(quantized.prepared(), quantized.model().withGraph(g.build()), null);
         assertEquals(4, r.layers().matched());

@@ -1,8 +1,7 @@
-package dev.qwtonnx.api;
+package dev.qwtonnx.run;
 
 import dev.qwtonnx.QwtException;
 import dev.qwtonnx.calib.OrtRunner;
-import dev.qwtonnx.calib.Progress;
 import dev.qwtonnx.calib.data.CalibrationSource;
 import dev.qwtonnx.calib.data.CalibrationSources;
 import dev.qwtonnx.calib.data.Sample;
@@ -26,7 +25,6 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.function.Consumer;
 
 /**
  * Quantizes the layers inside the branches of top-level {@code If} nodes. ORT cannot expose a
@@ -45,7 +43,7 @@ final class IfBranches {
     }
 
     /** One branch: the run that quantized it, or why it was left in float. */
-    record Branch(String ifNode, String branch, int samples, int layers, QwtOnnx.Result result, String leftFloat) {
+    record Branch(String ifNode, String branch, int samples, int layers, QuantizeRun.Result result, String leftFloat) {
         @Override
         public String toString() {
             String where = "If node '" + ifNode + "' " + branch;
@@ -90,25 +88,18 @@ final class IfBranches {
 
     /** Conv, MatMul and Gemm nodes in a graph and its subgraphs. */
     private static int layerCount(GraphProto g) {
-        int count = 0;
-        for (NodeProto n : g.getNodeList()) {
-            if (LayerKind.of(n.getOpType()) != null && Model.isDefaultDomain(n.getDomain())) {
-                count++;
-            }
-            for (AttributeProto a : n.getAttributeList()) {
-                count += a.hasG() ? layerCount(a.getG()) : 0;
-                count += a.getGraphsList().stream().mapToInt(IfBranches::layerCount).sum();
-            }
-        }
-        return count;
+        int[] count = {0};
+        Subgraphs.forEachNode(g, n -> count[0] += LayerKind.of(n.getOpType()) != null
+                && Model.isDefaultDomain(n.getDomain()) ? 1 : 0);
+        return count[0];
     }
 
     /**
      * Quantizes the If branches of {@code prepared} and puts them into {@code out} (the top-level
      * quantized model, whose If nodes still hold the float branches).
      */
-    static Outcome quantize(Model prepared, Model out, CalibrationSource calib, QwtOnnx.Options options,
-            Progress progress, Consumer<String> say) {
+    static Outcome quantize(Model prepared, Model out, QuantizeRun.Options options, RunContext ctx) {
+        CalibrationSource calib = ctx.calibration();
         List<NodeProto> ifs = candidates(prepared);
         if (ifs.isEmpty()) {
             return new Outcome(out, List.of());
@@ -122,7 +113,7 @@ final class IfBranches {
         for (Sample s : calib) {
             ids.add(s.id());
         }
-        QwtOnnx.Options inner = options.withQuant(options.quant().withFloatBudget(0));
+        QuantizeRun.Options inner = options.withQuant(options.quant().withFloatBudget(0));
         List<Branch> branches = new ArrayList<>();
         Model current = out;
         for (NodeProto ifNode : ifs) {
@@ -154,10 +145,9 @@ final class IfBranches {
                 Set<String> copied = new LinkedHashSet<>();
                 Model lifted = lift(prepared, g, free, initializers, samples.get(0).inputs(), copied);
                 String where = "If node '" + ifNode.getName() + "' " + name;
-                QwtOnnx.Result r;
+                QuantizeRun.Result r;
                 try {
-                    r = QwtOnnx.quantize(lifted, CalibrationSources.ofList(samples), inner, progress,
-                            s -> say.accept(where + ": " + s));
+                    r = QuantizeRun.quantize(lifted, inner, ctx.on(CalibrationSources.ofList(samples), where + ": "));
                 } catch (QwtException e) {
                     branches.add(new Branch(ifNode.getName(), name, samples.size(), layerCount(g), null, e.getMessage()));
                     continue;
@@ -263,26 +253,25 @@ final class IfBranches {
         return rename.isEmpty() ? b.build() : renamed(b.build(), rename);
     }
 
-    /** Node names, node outputs and initializers defined in a graph and its subgraphs. */
+    /** Node names, node outputs and initializers defined in a graph and its subgraphs, in the order they stand. */
     private static Set<String> definedNames(GraphProto g) {
         Set<String> names = new LinkedHashSet<>();
+        addDefined(g, names);
+        names.remove("");
+        return names;
+    }
+
+    private static void addDefined(GraphProto g, Set<String> names) {
         for (TensorProto t : g.getInitializerList()) {
             names.add(t.getName());
         }
         for (NodeProto n : g.getNodeList()) {
             names.add(n.getName());
             names.addAll(n.getOutputList());
-            for (AttributeProto a : n.getAttributeList()) {
-                if (a.hasG()) {
-                    names.addAll(definedNames(a.getG()));
-                }
-                for (GraphProto sub : a.getGraphsList()) {
-                    names.addAll(definedNames(sub));
-                }
+            for (GraphProto sub : Subgraphs.of(n)) {
+                addDefined(sub, names);
             }
         }
-        names.remove("");
-        return names;
     }
 
     private static GraphProto renamed(GraphProto g, Map<String, String> m) {

@@ -1,5 +1,6 @@
-package dev.qwtonnx.api;
+package dev.qwtonnx.run;
 
+import dev.qwtonnx.api.QwtOnnx;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -37,7 +38,7 @@ class LoopBodiesCalibrationTest {
     private static final float OFFSET = 1.5f;
 
     private static Model prepared(Model m) {
-        return QwtOnnx.prepare(m, false, s -> { });
+        return QuantizeRun.prepare(m, false, s -> { });
     }
 
     /** The union of the MinMax ranges of h_0 .. h_{steps-1} in the unrolled RNN. */
@@ -93,7 +94,7 @@ class LoopBodiesCalibrationTest {
             assertRange(expected, r.get(List.of("rnn", "inner_rnn")).get("h"));
         }
         // End to end: the inner body holds the Q/DQ, ORT fuses it at depth 2.
-        QwtOnnx.Result q = QwtOnnx.quantize(LoopScanCoverageTest.nestedRnn(2, 3, 0.3, 0f), calib, QwtOnnx.Options.defaults(),
+        QuantizeRun.Result q = QwtOnnx.quantize(LoopScanCoverageTest.nestedRnn(2, 3, 0.3, 0f), calib, QuantizeRun.Options.defaults(),
                 Progress.NONE, null);
         assertEquals(1, q.loopLayers(), q.loopBodies().toString());
         Map<String, Integer> ops = OrtKernels.opCounts(OrtKernels.optimized(q.model()));
@@ -132,8 +133,8 @@ class LoopBodiesCalibrationTest {
         assertTrue(e.getMessage().contains("Inconsistent shape"), e.getMessage());
         Range extremes = LoopBodies.bodyRanges(m, calib, CalibOptions.defaults(), Q, true).get(List.of("grow")).get("s");
         List<String> log = new ArrayList<>();
-        QwtOnnx.Options o = QwtOnnx.Options.defaults();
-        QwtOnnx.Result r = QwtOnnx.quantize(LoopScanCoverageTest.growingLoop(), calib,
+        QuantizeRun.Options o = QuantizeRun.Options.defaults();
+        QuantizeRun.Result r = QwtOnnx.quantize(LoopScanCoverageTest.growingLoop(), calib,
                 o.withCalib(o.calib().withMethod(RangeMethod.PERCENTILE)), Progress.NONE, log::add);
         assertTrue(log.stream().anyMatch(s -> s.contains("changes shape between iterations")), log.toString());
         assertEquals(1, r.loopLayers());

@@ -1,6 +1,5 @@
-package dev.qwtonnx.api;
+package dev.qwtonnx.run;
 
-import dev.qwtonnx.QwtException;
 import dev.qwtonnx.calib.CalibOptions;
 import dev.qwtonnx.calib.MinMaxObserver;
 import dev.qwtonnx.calib.Progress;
@@ -66,7 +65,7 @@ final class LoopBodies {
     private LoopBodies() {
     }
 
-    record Outcome(Model model, List<QwtOnnx.LoopBody> bodies) {
+    record Outcome(Model model, List<QuantizeRun.LoopBody> bodies) {
     }
 
     /** One body: the Loop/Scan node names from the top graph down to it, its plan, its layers nobody plans. */
@@ -129,19 +128,12 @@ final class LoopBodies {
 
     private static List<NodeProto> layersInside(NodeProto n) {
         List<NodeProto> layers = new ArrayList<>();
-        for (AttributeProto a : n.getAttributeList()) {
-            List<GraphProto> subs = new ArrayList<>(a.getGraphsList());
-            if (a.hasG()) {
-                subs.add(a.getG());
-            }
-            for (GraphProto sub : subs) {
-                for (NodeProto m : sub.getNodeList()) {
-                    if (LayerKind.of(m.getOpType()) != null && Model.isDefaultDomain(m.getDomain())) {
-                        layers.add(m);
-                    }
-                    layers.addAll(layersInside(m));
+        for (GraphProto sub : Subgraphs.of(n)) {
+            Subgraphs.forEachNode(sub, m -> {
+                if (LayerKind.of(m.getOpType()) != null && Model.isDefaultDomain(m.getDomain())) {
+                    layers.add(m);
                 }
-            }
+            });
         }
         return layers;
     }
@@ -165,7 +157,7 @@ final class LoopBodies {
      * Quantizes the layers of every Loop/Scan body of {@code prepared} inside {@code out} (the
      * quantized model, whose bodies are still the float ones).
      */
-    static Outcome quantize(Model prepared, Model out, CalibrationSource calib, QwtOnnx.Options options,
+    static Outcome quantize(Model prepared, Model out, CalibrationSource calib, QuantizeRun.Options options,
             Progress progress, Consumer<String> say) {
         List<Body> bodies = bodies(prepared, options.quant());
         if (bodies.isEmpty()) {
@@ -196,7 +188,7 @@ final class LoopBodies {
         if (options.cwac().method() != CwacOptions.Method.NONE && !byPath.isEmpty()) {
             current = compensate(prepared, current, byPath, calib, options.cwac(), say, compensated);
         }
-        List<QwtOnnx.LoopBody> report = new ArrayList<>();
+        List<QuantizeRun.LoopBody> report = new ArrayList<>();
         boolean gptq = options.quant().effectiveRounding() == WeightRounding.GPTQ;
         for (Body b : bodies) {
             List<String> quantized = new ArrayList<>();
@@ -222,7 +214,7 @@ final class LoopBodies {
                     + (quantized.isEmpty() ? "" : " calibrated over all iterations, "
                             + compensated.getOrDefault(b.path(), UNCOMPENSATED)
                             + (gptq ? ", weights rounded to nearest (GPTQ does not reach bodies)" : ""));
-            QwtOnnx.LoopBody lb = new QwtOnnx.LoopBody(b.node().getName(), b.node().getOpType(), List.copyOf(quantized),
+            QuantizeRun.LoopBody lb = new QuantizeRun.LoopBody(b.node().getName(), b.node().getOpType(), List.copyOf(quantized),
                     List.copyOf(leftFloat), summary);
             say.accept(summary);
             leftFloat.forEach(r -> say.accept("left in float: " + r));
@@ -298,8 +290,8 @@ final class LoopBodies {
                     }
                 });
             }
-        } catch (QwtException e) {
-            if (!e.getMessage().contains("Inconsistent shape")) {
+        } catch (OrtRunner.RunFailure e) {
+            if (!e.raggedLoopOutput()) {
                 throw e;
             }
             say.accept("a Loop/Scan body layer output changes shape between iterations, so ORT cannot stack it: body"
@@ -372,7 +364,7 @@ final class LoopBodies {
 
     /** Quantizes the bodies of {@code g}'s Loop/Scan nodes (and theirs, depth first). */
     private static GraphProto rewrite(Model model, GraphProto g, Map<String, TensorProto> scope, List<String> path,
-            Map<List<String>, Body> bodies, Map<List<String>, Map<String, Range>> ranges, QwtOnnx.Options options,
+            Map<List<String>, Body> bodies, Map<List<String>, Map<String, Range>> ranges, QuantizeRun.Options options,
             NameAuthority names) {
         return withBodies(g, path, (n, body, inner) -> {
             GraphProto q = body;
@@ -452,8 +444,8 @@ final class LoopBodies {
         if (!extremes) {
             try {
                 return measure(prepared, wanted, calib, co, false, progress);
-            } catch (QwtException e) {
-                if (!e.getMessage().contains("Inconsistent shape")) {
+            } catch (OrtRunner.RunFailure e) {
+                if (!e.raggedLoopOutput()) {
                     throw e;
                 }
                 say.accept("a Loop/Scan body tensor changes shape between iterations, so ORT cannot stack it: body ranges"

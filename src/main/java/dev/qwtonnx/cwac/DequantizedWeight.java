@@ -1,0 +1,64 @@
+package dev.qwtonnx.cwac;
+
+import dev.qwtonnx.model.GraphEditor;
+import dev.qwtonnx.model.HostTensor;
+import dev.qwtonnx.model.Tensors;
+import dev.qwtonnx.onnx.TensorProto;
+import java.nio.ByteBuffer;
+
+/**
+ * A quantized layer's weight dequantized, (q - zero point) × scale with per-channel parameters,
+ * computed element by element from the integer payload where it is: materialized, a big model's
+ * weights would take four times their int8 size in the heap, a layer at a time.
+ */
+public record DequantizedWeight(HostTensor q, ByteBuffer bytes, long inner, long channels, float[] scale,
+        float[] zeroPoint) {
+    public int size() {
+        return Math.toIntExact(q.numel());
+    }
+
+    /** Element {@code i}. */
+    public float get(int i) {
+        int c = (int) ((i / inner) % channels);
+        float sc = scale.length == 1 ? scale[0] : scale[Math.min(c, scale.length - 1)];
+        float zc = zeroPoint.length == 1 ? zeroPoint[0] : zeroPoint[Math.min(c, zeroPoint.length - 1)];
+        return (HostTensor.floatAt(q.type(), bytes, i) - zc) * sc;
+    }
+
+    /** Whether q, and the scale and zero point where given (null or empty: none), are constants of {@code g}. */
+    public static boolean constant(GraphEditor g, String q, String scale, String zeroPoint) {
+        return g.initializer(q) != null
+                && (scale == null || scale.isEmpty() || g.initializer(scale) != null)
+                && (zeroPoint == null || zeroPoint.isEmpty() || g.initializer(zeroPoint) != null);
+    }
+
+    /**
+     * The initializer {@code q} dequantized with per-channel parameters along {@code axis} (a
+     * missing scale is 1, a missing zero point 0); null when one of them is not constant.
+     */
+    public static DequantizedWeight of(GraphEditor g, String q, String scale, String zeroPoint, long axis) {
+        TensorProto qt = g.initializer(q);
+        if (qt == null) {
+            return null;
+        }
+        HostTensor v = Tensors.toHost(qt);
+        long[] dims = Tensors.dims(qt);
+        float[] s = scale == null || scale.isEmpty() ? new float[] {1f} : constant(g, scale);
+        float[] z = zeroPoint == null || zeroPoint.isEmpty() ? new float[] {0f} : constant(g, zeroPoint);
+        if (s == null || z == null) {
+            return null;
+        }
+        int ax = (int) (axis < 0 ? axis + dims.length : axis);
+        long inner = 1;
+        for (int i = ax + 1; i < dims.length; i++) {
+            inner *= dims[i];
+        }
+        long channels = dims.length == 0 ? 1 : dims[Math.min(ax, dims.length - 1)];
+        return new DequantizedWeight(v, v.bytes(), inner, channels, s, z);
+    }
+
+    private static float[] constant(GraphEditor g, String name) {
+        TensorProto t = g.initializer(name);
+        return t == null ? null : Tensors.floats(t);
+    }
+}

@@ -1,0 +1,129 @@
+package dev.qwtonnx.run;
+
+import static dev.qwtonnx.run.QuantizeRun.COMPENSATION_PLAN;
+import static dev.qwtonnx.run.QuantizeRun.FLOAT_PASS;
+import static dev.qwtonnx.run.QuantizeRun.MATCHED;
+import static dev.qwtonnx.run.QuantizeRun.PREPARED;
+import static dev.qwtonnx.run.QuantizeRun.RANGES;
+
+import dev.qwtonnx.calib.Batches;
+import dev.qwtonnx.calib.CalibOptions;
+import dev.qwtonnx.calib.OrtRunner;
+import dev.qwtonnx.calib.Range;
+import dev.qwtonnx.calib.RangeCalibrator;
+import dev.qwtonnx.calib.RangeMethod;
+import dev.qwtonnx.calib.data.CalibrationSource;
+import dev.qwtonnx.cwac.FloatPrefix;
+import dev.qwtonnx.cwac.FloatReference;
+import dev.qwtonnx.model.Model;
+import dev.qwtonnx.quant.LayerMatcher;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.function.Predicate;
+
+/**
+ * Activation ranges from one pass of the float session over the calibration set. The same pass
+ * hands compensation what its plan asks for: the float layer outputs of the first samples, and the
+ * float prefix's outputs per sample. The session stays open for compensation's measuring.
+ */
+final class CalibrateStage extends BaseStage {
+    static final String NAME = "calibrate";
+
+    private final QuantizeRun.Options options;
+
+    /** The float session and the float layer outputs kept from its pass; closed after the last stage that reads them. */
+    record FloatPass(OrtRunner runner, FloatReference floats) implements AutoCloseable {
+        static final FloatPass NONE = new FloatPass(null, null);
+
+        @Override
+        public void close() {
+            try (OrtRunner r = runner) {
+                if (floats != null) {
+                    floats.close();
+                }
+            }
+        }
+    }
+
+    CalibrateStage(QuantizeRun.Options options) {
+        super(NAME, List.of(PREPARED, MATCHED, COMPENSATION_PLAN), List.of(RANGES, FLOAT_PASS));
+        this.options = options;
+    }
+
+    @Override
+    public void run(RunContext ctx, Facts facts) {
+        Model prepared = facts.get(PREPARED);
+        LayerMatcher.Result plan = facts.get(MATCHED);
+        if (plan.layers().isEmpty()) {
+            facts.put(RANGES, Map.of());
+            facts.put(FLOAT_PASS, FloatPass.NONE);
+            return;
+        }
+        PlanCompensationStage.Plan comp = facts.get(COMPENSATION_PLAN);
+        CalibOptions co = options.calib();
+        Map<String, RangeMethod> methods = co.overrides().resolve(prepared.graph(), plan.tensorsToCalibrate(),
+                co.method());
+        if (!co.overrides().isEmpty()) {
+            methods.forEach((t, m) -> ctx.log().accept("range of '" + t + "': " + m.label()));
+        }
+        FloatPrefix prefix = comp.prefix();
+        Set<String> exposed = new LinkedHashSet<>(methods.keySet());
+        exposed.addAll(comp.reference());
+        if (prefix != null) {
+            exposed.addAll(prefix.boundary());
+        }
+        OrtRunner floatRunner = OrtRunner.forPasses(prepared, exposed);
+        FloatPass pass;
+        try {
+            pass = new FloatPass(floatRunner, FloatReference.on(floatRunner, comp.reference()));
+        } catch (RuntimeException | Error e) {
+            floatRunner.close();
+            throw e;
+        }
+        try {
+            if (prefix != null) {
+                prefix.attach(floatRunner);
+            }
+            facts.put(RANGES, calibrate(floatRunner, prepared, methods, co, comp.reference(), pass.floats(), prefix,
+                    options.cwac().samples(), ctx.calibration(), ctx));
+            facts.put(FLOAT_PASS, pass);
+        } catch (RuntimeException | Error e) {
+            pass.close();
+            throw e;
+        }
+    }
+
+    /**
+     * Ranges of the calibrated tensors, from one pass of the float session that also hands over what
+     * compensation keeps: the float activations of its {@code reference} (per batch, for the first
+     * {@code samples}, batched among themselves) and the boundary of the float {@code prefix} (per sample).
+     */
+    private static Map<String, Range> calibrate(OrtRunner floatRunner, Model prepared, Map<String, RangeMethod> methods,
+            CalibOptions co, List<String> reference, FloatReference floats, FloatPrefix prefix, int samples,
+            CalibrationSource calib, RunContext ctx) {
+        int flushAt = reference.isEmpty() || samples == 0 || samples >= calib.size() ? 0 : samples;
+        Predicate<Batches.Batch> keepsReference = b -> !reference.isEmpty()
+                && (flushAt == 0 || b.ordinals().get(0) < flushAt);
+        return new RangeCalibrator(t -> co.observer(methods.get(t)), co.batch()).calibrate(floatRunner, prepared,
+                methods.keySet(), flushAt, b -> {
+                    List<String> extra = new ArrayList<>();
+                    if (keepsReference.test(b)) {
+                        extra.addAll(reference);
+                    }
+                    if (prefix != null && prefix.wants(b.ordinals().get(0))) {
+                        extra.addAll(prefix.boundary());
+                    }
+                    return extra;
+                }, calib, ctx.progress(), (b, out) -> {
+                    if (keepsReference.test(b)) {
+                        floats.offer(b, out);
+                    }
+                    if (prefix != null) {
+                        prefix.offer(b, out);
+                    }
+                });
+    }
+}

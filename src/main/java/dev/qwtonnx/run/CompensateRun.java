@@ -1,0 +1,136 @@
+package dev.qwtonnx.run;
+
+import dev.qwtonnx.QwtException;
+import dev.qwtonnx.cwac.Compensator;
+import dev.qwtonnx.cwac.CwacOptions;
+import dev.qwtonnx.cwac.ForeignLayers;
+import dev.qwtonnx.model.Model;
+import dev.qwtonnx.model.ModelChecker;
+import dev.qwtonnx.pass.Pipeline;
+import dev.qwtonnx.prepare.ConstantToInitializer;
+import dev.qwtonnx.verify.Fidelity;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The compensate run: CWAC folded into a QDQ or QOperator INT8 model another tool made, given the
+ * float model it was made from. Layers are paired by weights, measured, fitted and folded into their
+ * own weight-scale and bias initializers; nodes, names and order stay exactly as they were.
+ */
+public final class CompensateRun {
+    private CompensateRun() {
+    }
+
+    /** The stages of one compensate run; with a {@code destination}, the result is saved and measured. */
+    public static List<Stage> stages(CwacOptions cwac, Destination destination) {
+        List<Stage> stages = new ArrayList<>(List.of(
+                new CheckInputs(),                    // both models pass the structural checker
+                new PrepareReference(),               // the float model's Constant weights as initializers
+                new PairLayers(),                     // each quantized layer paired with a float layer by weights
+                new Compensate(cwac),                 // measure, fit, fold (the same compensator quantize uses)
+                new CheckStage(COMPENSATED)));        // the structural checker on the result
+        if (destination != null) {
+            stages.addAll(List.of(
+                    new SaveStage(COMPENSATED, DESTINATION),
+                    new FidelityStage("fidelity-before", REFERENCE, INT8, FIDELITY_BEFORE),
+                    new FidelityStage("fidelity-after", REFERENCE, COMPENSATED, FIDELITY_AFTER)));
+        }
+        return List.copyOf(stages);
+    }
+
+    /**
+     * What compensate returns: the compensated model, the float model it was measured against, the
+     * fits and the layers left alone, each stage's time, and with a destination the held-out
+     * fidelity of the input and of the result.
+     */
+    public record Result(Model model, Model floatModel, Compensator.Result compensation, List<StageRunner.Timing> timings,
+            List<Fidelity.OutputFidelity> fidelityBefore, List<Fidelity.OutputFidelity> fidelityAfter) {
+    }
+
+    public static Result run(Model floatModel, Model int8, CwacOptions cwac, Destination destination, RunContext ctx) {
+        if (ctx.calibration().size() == 0) {
+            throw new QwtException("the calibration set is empty");
+        }
+        Facts facts = new Facts().put(FLOAT, floatModel).put(INT8, int8);
+        if (destination != null) {
+            facts.put(DESTINATION, destination);
+        }
+        List<StageRunner.Timing> timings = StageRunner.run("compensate", stages(cwac, destination), ctx, facts);
+        return new Result(facts.get(COMPENSATED), facts.get(REFERENCE), facts.get(COMPENSATION), timings,
+                facts.has(FIDELITY_BEFORE) ? facts.get(FIDELITY_BEFORE) : List.of(),
+                facts.has(FIDELITY_AFTER) ? facts.get(FIDELITY_AFTER) : List.of());
+    }
+
+    static final Fact<Model> FLOAT = Fact.named("float model");
+    static final Fact<Model> INT8 = Fact.named("INT8 model");
+    static final Fact<Destination> DESTINATION = Fact.named("destination");
+    static final Fact<Model> REFERENCE = Fact.named("float reference");
+    static final Fact<ForeignLayers.Result> PAIRED = Fact.named("paired layers");
+    static final Fact<Compensator.Result> COMPENSATION = Fact.named("compensation");
+    static final Fact<Model> COMPENSATED = Fact.named("compensated model");
+    static final Fact<List<Fidelity.OutputFidelity>> FIDELITY_BEFORE = Fact.named("fidelity before");
+    static final Fact<List<Fidelity.OutputFidelity>> FIDELITY_AFTER = Fact.named("fidelity after");
+
+    private static final class CheckInputs extends BaseStage {
+        CheckInputs() {
+            super("check-inputs", List.of(FLOAT, INT8), List.of());
+        }
+
+        @Override
+        public void run(RunContext ctx, Facts facts) {
+            ModelChecker.check(facts.get(FLOAT));
+            ModelChecker.check(facts.get(INT8));
+        }
+    }
+
+    /** Weights held in Constant nodes become initializers so they can be compared; the float model is only measured. */
+    private static final class PrepareReference extends BaseStage {
+        PrepareReference() {
+            super("prepare-reference", List.of(FLOAT), List.of(REFERENCE));
+        }
+
+        @Override
+        public void run(RunContext ctx, Facts facts) {
+            facts.put(REFERENCE, new Pipeline(List.of(new ConstantToInitializer()), false).run(facts.get(FLOAT), ctx.log()));
+        }
+    }
+
+    private static final class PairLayers extends BaseStage {
+        PairLayers() {
+            super("pair-layers", List.of(REFERENCE, INT8), List.of(PAIRED));
+        }
+
+        @Override
+        public void run(RunContext ctx, Facts facts) {
+            ForeignLayers.Result mapped = ForeignLayers.map(facts.get(REFERENCE), facts.get(INT8));
+            for (String s : mapped.skipped()) {
+                ctx.log().accept("left as it was: " + s);
+                ctx.reject(name(), s, "left as it was");
+            }
+            if (mapped.layers().isEmpty()) {
+                throw new QwtException("no quantized layer of the INT8 model could be paired with a layer of the float "
+                        + "model" + (mapped.skipped().isEmpty() ? "" : " (first: " + mapped.skipped().get(0) + ")"));
+            }
+            facts.put(PAIRED, mapped);
+        }
+    }
+
+    private static final class Compensate extends BaseStage {
+        private final CwacOptions cwac;
+
+        Compensate(CwacOptions cwac) {
+            super("compensate", List.of(REFERENCE, INT8, PAIRED), List.of(COMPENSATION, COMPENSATED));
+            this.cwac = cwac;
+        }
+
+        @Override
+        public void run(RunContext ctx, Facts facts) {
+            ForeignLayers.Result mapped = facts.get(PAIRED);
+            Compensator.Result comp = new Compensator(cwac).compensate(facts.get(REFERENCE), facts.get(INT8),
+                    mapped.layers(), mapped.floats(), mapped.skipped(), ctx.calibration(), ctx.heldOut(), ctx.progress(),
+                    null);
+            facts.put(COMPENSATION, comp);
+            facts.put(COMPENSATED, comp.model());
+        }
+    }
+}

@@ -1,0 +1,71 @@
+package dev.qwtonnx.run;
+
+import static dev.qwtonnx.run.QuantizeRun.KEPT_FLOAT;
+import static dev.qwtonnx.run.QuantizeRun.MATCHED;
+import static dev.qwtonnx.run.QuantizeRun.PLAN;
+import static dev.qwtonnx.run.QuantizeRun.PREPARED;
+import static dev.qwtonnx.run.QuantizeRun.RANGES;
+import static dev.qwtonnx.run.QuantizeRun.ROUNDED;
+
+import dev.qwtonnx.QwtException;
+import dev.qwtonnx.calib.data.Sample;
+import dev.qwtonnx.model.Model;
+import dev.qwtonnx.quant.LayerMatcher;
+import dev.qwtonnx.quant.Sensitivity;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * {@code --float-budget N}: ranks the matched layers by the output error each causes when quantized
+ * alone, on a few calibration samples, and keeps the worst N in float. Without a budget the plan is
+ * the matched layers.
+ */
+final class FloatBudgetStage extends BaseStage {
+    /** Samples the per-layer sensitivity analysis runs on: enough to rank layers, cheap enough to run per layer. */
+    static final int SENSITIVITY_SAMPLES = 16;
+
+    private final QuantizeRun.Options options;
+
+    FloatBudgetStage(QuantizeRun.Options options) {
+        super("float-budget", List.of(PREPARED, MATCHED, RANGES, ROUNDED), List.of(PLAN, KEPT_FLOAT));
+        this.options = options;
+    }
+
+    @Override
+    public void run(RunContext ctx, Facts facts) {
+        LayerMatcher.Result matched = facts.get(MATCHED);
+        if (options.quant().floatBudget() == 0 || matched.layers().isEmpty()) {
+            facts.put(PLAN, matched);
+            facts.put(KEPT_FLOAT, List.of());
+            return;
+        }
+        Model prepared = facts.get(PREPARED);
+        List<Sample> few = new ArrayList<>();
+        for (Sample s : ctx.calibration()) {
+            if (few.size() == SENSITIVITY_SAMPLES) {
+                break;
+            }
+            few.add(s);
+        }
+        List<Sensitivity.LayerError> ranked = Sensitivity.rank(prepared, matched.layers(), facts.get(RANGES),
+                facts.get(ROUNDED), options.quant(), few, ctx.progress());
+        List<Sensitivity.LayerError> kept = List.copyOf(ranked.subList(0, Math.min(options.quant().floatBudget(),
+                ranked.size())));
+        Set<String> keep = new LinkedHashSet<>(options.quant().keepFloat());
+        for (Sensitivity.LayerError e : kept) {
+            keep.add(e.layer());
+            String why = String.format("relative output error %.3g when quantized alone", e.relativeError());
+            ctx.log().accept("kept in float (budget): " + e.layer() + ", " + why);
+            ctx.reject(name(), e.layer(), "kept in float by the budget: " + why);
+        }
+        LayerMatcher.Result plan = LayerMatcher.match(prepared, options.quant().withKeepFloat(keep));
+        if (plan.layers().isEmpty()) {
+            throw new QwtException("the float budget of " + options.quant().floatBudget()
+                    + " layers leaves no layer to quantize");
+        }
+        facts.put(PLAN, plan);
+        facts.put(KEPT_FLOAT, kept);
+    }
+}

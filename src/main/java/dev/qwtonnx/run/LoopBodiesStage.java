@@ -1,0 +1,31 @@
+package dev.qwtonnx.run;
+
+import static dev.qwtonnx.run.QuantizeRun.LOOP_BODIES;
+import static dev.qwtonnx.run.QuantizeRun.PREPARED;
+import static dev.qwtonnx.run.QuantizeRun.WITH_BRANCHES;
+import static dev.qwtonnx.run.QuantizeRun.WITH_LOOPS;
+
+import java.util.List;
+
+/** The layers inside Loop and Scan bodies, calibrated and compensated over all iterations. */
+final class LoopBodiesStage extends BaseStage {
+    private final QuantizeRun.Options options;
+
+    LoopBodiesStage(QuantizeRun.Options options) {
+        super("loop-bodies", List.of(PREPARED, WITH_BRANCHES), List.of(WITH_LOOPS, LOOP_BODIES));
+        this.options = options;
+    }
+
+    @Override
+    public void run(RunContext ctx, Facts facts) {
+        LoopBodies.Outcome loops = LoopBodies.quantize(facts.get(PREPARED), facts.get(WITH_BRANCHES), ctx.calibration(),
+                options, ctx.progress(), ctx.log());
+        for (QuantizeRun.LoopBody b : loops.bodies()) {
+            for (String r : b.leftFloat()) {
+                ctx.reject(name(), b.node(), r);
+            }
+        }
+        facts.put(WITH_LOOPS, loops.model());
+        facts.put(LOOP_BODIES, loops.bodies());
+    }
+}

@@ -1,0 +1,55 @@
+package dev.qwtonnx.run;
+
+import static dev.qwtonnx.run.QuantizeRun.COMPENSATION_PLAN;
+import static dev.qwtonnx.run.QuantizeRun.MATCHED;
+import static dev.qwtonnx.run.QuantizeRun.PREPARED;
+
+import dev.qwtonnx.cwac.Compensator;
+import dev.qwtonnx.cwac.FloatPrefix;
+import dev.qwtonnx.model.Model;
+import dev.qwtonnx.quant.LayerMatcher;
+import dev.qwtonnx.quant.LayerPlan;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * What compensation needs from the float pass that calibration makes anyway: the float layer
+ * outputs it compares with, and the float prefix whose outputs its measuring models start from.
+ * An analysis: calibration consumes it, so calibration never asks compensation.
+ */
+final class PlanCompensationStage extends BaseStage {
+    private final QuantizeRun.Options options;
+
+    /**
+     * @param reference float layer outputs compensation compares with (those of the layers measured
+     *     against the float model that other layers feed), empty when it measures local targets only
+     * @param prefix the float prefix cut off the measuring models, or null
+     */
+    record Plan(List<String> reference, FloatPrefix prefix) {
+    }
+
+    PlanCompensationStage(QuantizeRun.Options options) {
+        super("plan-compensation", List.of(PREPARED, MATCHED), List.of(COMPENSATION_PLAN));
+        this.options = options;
+    }
+
+    @Override
+    public void run(RunContext ctx, Facts facts) {
+        Model prepared = facts.get(PREPARED);
+        LayerMatcher.Result plan = facts.get(MATCHED);
+        if (plan.layers().isEmpty()) {
+            facts.put(COMPENSATION_PLAN, new Plan(List.of(), null));
+            return;
+        }
+        Set<String> global = Compensator.referenceTargets(prepared.graph(), plan.layers(), LayerPlan::name,
+                LayerPlan::input, options.cwac());
+        List<String> outs = new ArrayList<>();
+        for (LayerPlan l : plan.layers()) {
+            if (global.contains(l.name())) {
+                outs.add(l.output());
+            }
+        }
+        facts.put(COMPENSATION_PLAN, new Plan(List.copyOf(outs), FloatPrefix.plan(prepared, plan.layers(), options.cwac())));
+    }
+}

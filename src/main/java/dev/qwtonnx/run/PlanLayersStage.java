@@ -1,0 +1,34 @@
+package dev.qwtonnx.run;
+
+import static dev.qwtonnx.run.QuantizeRun.MATCHED;
+import static dev.qwtonnx.run.QuantizeRun.PREPARED;
+
+import dev.qwtonnx.QwtException;
+import dev.qwtonnx.model.Model;
+import dev.qwtonnx.quant.LayerMatcher;
+import java.util.List;
+
+/** Matches the Conv/MatMul/Gemm layers with a constant weight; records why each other candidate stays float. */
+final class PlanLayersStage extends BaseStage {
+    private final QuantizeRun.Options options;
+
+    PlanLayersStage(QuantizeRun.Options options) {
+        super("plan-layers", List.of(PREPARED), List.of(MATCHED));
+        this.options = options;
+    }
+
+    @Override
+    public void run(RunContext ctx, Facts facts) {
+        Model prepared = facts.get(PREPARED);
+        LayerMatcher.Result plan = LayerMatcher.match(prepared, options.quant());
+        for (LayerMatcher.Rejected r : plan.rejections()) {
+            ctx.log().accept("left in float: " + r);
+            ctx.reject(name(), r.node(), r.why());
+        }
+        if (plan.layers().isEmpty() && !IfBranches.hasCandidates(prepared)
+                && !LoopBodies.hasCandidates(prepared, options.quant())) {
+            throw new QwtException("the model has no Conv, MatMul or Gemm layer with a constant weight to quantize");
+        }
+        facts.put(MATCHED, plan);
+    }
+}

@@ -1,0 +1,226 @@
+package dev.qwtonnx.run;
+
+import dev.qwtonnx.QwtException;
+import dev.qwtonnx.calib.CalibOptions;
+import dev.qwtonnx.calib.Range;
+import dev.qwtonnx.cwac.Compensator;
+import dev.qwtonnx.cwac.CwacOptions;
+import dev.qwtonnx.model.Model;
+import dev.qwtonnx.prepare.OpsetUpgrade;
+import dev.qwtonnx.quant.LayerMatcher;
+import dev.qwtonnx.quant.QuantOptions;
+import dev.qwtonnx.quant.QuantizedWeight;
+import dev.qwtonnx.quant.Sensitivity;
+import dev.qwtonnx.verify.Fidelity;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+
+/**
+ * The quantize run: its options, its stages in order, and what it returns. Each stage is a pass
+ * (model in, model out) or an analysis (facts out); the facts each consumes are produced by a stage
+ * above it, which the runner checks before any work starts.
+ */
+public final class QuantizeRun {
+    private QuantizeRun() {
+    }
+
+    /**
+     * The stages of one quantize run. With a {@code destination}, the output is also lowered to
+     * its format, saved, measured on the held-out samples and reported.
+     */
+    public static List<Stage> stages(Options options, Destination destination) {
+        List<Stage> core = new ArrayList<>(List.of(
+                new PrepareStage(options),          // check the input; constants, opset, folds, unique names
+                new PlanLayersStage(options),       // which Conv/MatMul/Gemm layers get quantized, and why not others
+                new PlanCompensationStage(options), // float outputs compensation compares with; the float prefix
+                new StartAheadStage(options),       // weight rounding and residuals on a thread of their own
+                new CalibrateStage(options),        // activation ranges from one pass of the float session
+                new RoundWeightsStage(options),     // nearest (from the thread ahead) or GPTQ
+                new FloatBudgetStage(options),      // --float-budget: the most sensitive layers stay float
+                new InsertQdqStage(options),        // Q/DQ around each planned layer, int32 biases
+                new BiasFormsStage(options),        // a MatMul's bias Add as an int32 bias where ORT fuses it
+                new CompensateStage(options),       // CWAC: measure, fit, fold into scales and biases
+                new IfBranchesStage(options),       // If branches: this same list on each branch
+                new LoopBodiesStage(options),       // Loop/Scan bodies: calibrated and compensated over all iterations
+                new ProvenanceStage(options),       // tool, version and options in the model's metadata
+                new CheckStage(MODEL)));            // the structural checker on the result
+        if (destination != null) {
+            core.add(new LowerStage());                    // --format qoperator: explicit integer operators
+            core.add(new SaveStage(OUTPUT, DESTINATION));  // atomic write, external data as asked
+            if (destination.measureFidelity()) {           // for the summary and the report:
+                core.add(new FidelityStage("fidelity", PREPARED, OUTPUT, FIDELITY)); // held-out output fidelity
+                core.add(new OrtGraphStage());                                       // the kernels ORT runs
+            }
+            if (!destination.reports().isEmpty()) {        // the HTML/JSON report
+                core.add(new ReportStage(options));
+            }
+        }
+        return List.copyOf(core);
+    }
+
+    /** Quantizes {@code floatModel} with the stages above (no destination): the API's and an If branch's run. */
+    public static Result quantize(Model floatModel, Options options, RunContext ctx) {
+        return run(floatModel, options, null, ctx);
+    }
+
+    /** Runs every stage, destination stages included when {@code destination} is not null. */
+    public static Result run(Model floatModel, Options options, Destination destination, RunContext ctx) {
+        if (ctx.calibration().size() == 0) {
+            throw new QwtException("the calibration set is empty");
+        }
+        Facts facts = new Facts().put(INPUT, floatModel);
+        if (destination != null) {
+            facts.put(DESTINATION, destination);
+        }
+        List<StageRunner.Timing> timings = StageRunner.run("quantize", stages(options, destination), ctx, facts);
+        return new Result(facts.get(MODEL), facts.get(PREPARED), facts.get(QUANTIZED), facts.get(PLAN),
+                facts.get(COMPENSATION), between(timings, CalibrateStage.NAME, BiasFormsStage.NAME),
+                between(timings, CompensateStage.NAME, CompensateStage.NAME), facts.get(KEPT_FLOAT),
+                facts.get(IF_BRANCHES), facts.get(LOOP_BODIES), timings,
+                facts.has(FIDELITY) ? facts.get(FIDELITY) : List.of(),
+                facts.has(OUTPUT) ? facts.get(OUTPUT) : facts.get(MODEL),
+                facts.has(OPTIMIZED) ? facts.get(OPTIMIZED) : null);
+    }
+
+    /** The prepared float model the stages quantize (checked, prepare passes run), at the default opset. */
+    public static Model prepare(Model model, boolean verifyBetween, java.util.function.Consumer<String> log) {
+        return PrepareStage.prepare(model, verifyBetween, OpsetUpgrade.TARGET, log);
+    }
+
+    /** The QOperator form of a QDQ model, as {@code --format qoperator} writes it. */
+    public static Model toQOperator(Model qdq, boolean verifyBetweenPasses, java.util.function.Consumer<String> log) {
+        return LowerStage.toQOperator(qdq, verifyBetweenPasses, log);
+    }
+
+    private static Duration between(List<StageRunner.Timing> timings, String first, String last) {
+        Duration d = Duration.ZERO;
+        boolean in = false;
+        for (StageRunner.Timing t : timings) {
+            in |= t.stage().equals(first);
+            if (in) {
+                d = d.plus(t.wall());
+            }
+            if (t.stage().equals(last)) {
+                break;
+            }
+        }
+        return d;
+    }
+
+    // The facts of a quantize run, in the order the stages produce them.
+    static final Fact<Model> INPUT = Fact.named("input model");
+    static final Fact<Destination> DESTINATION = Fact.named("destination");
+    static final Fact<Model> PREPARED = Fact.named("prepared model");
+    static final Fact<LayerMatcher.Result> MATCHED = Fact.named("matched layers");
+    static final Fact<PlanCompensationStage.Plan> COMPENSATION_PLAN = Fact.named("compensation plan");
+    static final Fact<StartAheadStage.WorkAhead> AHEAD = Fact.named("work ahead");
+    static final Fact<Map<String, Range>> RANGES = Fact.named("activation ranges");
+    static final Fact<CalibrateStage.FloatPass> FLOAT_PASS = Fact.named("float session");
+    static final Fact<Map<String, QuantizedWeight>> ROUNDED = Fact.named("rounded weights");
+    static final Fact<LayerMatcher.Result> PLAN = Fact.named("layer plan");
+    static final Fact<List<Sensitivity.LayerError>> KEPT_FLOAT = Fact.named("kept in float");
+    static final Fact<Model> QDQ = Fact.named("Q/DQ model");
+    static final Fact<Model> QUANTIZED = Fact.named("quantized model");
+    static final Fact<Compensator.Result> COMPENSATION = Fact.named("compensation");
+    static final Fact<Model> WITH_BRANCHES = Fact.named("model with If branches");
+    static final Fact<List<IfBranch>> IF_BRANCHES = Fact.named("If branches");
+    static final Fact<Model> WITH_LOOPS = Fact.named("model with Loop/Scan bodies");
+    static final Fact<List<LoopBody>> LOOP_BODIES = Fact.named("Loop/Scan bodies");
+    static final Fact<Model> MODEL = Fact.named("QDQ model");
+    static final Fact<Model> OUTPUT = Fact.named("output model");
+    static final Fact<List<Fidelity.OutputFidelity>> FIDELITY = Fact.named("held-out fidelity");
+    static final Fact<Model> OPTIMIZED = Fact.named("ORT's optimized output");
+
+    /**
+     * Every option of a quantization run, validated where each part is built. {@code targetOpset}
+     * is the opset the model is upgraded to before quantizing (13 up to {@link OpsetUpgrade#MAX_TARGET};
+     * a model already above it keeps its own).
+     */
+    public record Options(QuantOptions quant, CwacOptions cwac, boolean verifyBetweenPasses, CalibOptions calib,
+            long targetOpset) {
+        public Options {
+            Objects.requireNonNull(quant, "quant");
+            Objects.requireNonNull(cwac, "cwac");
+            Objects.requireNonNull(calib, "calib");
+            OpsetUpgrade.checkTarget(targetOpset);
+        }
+
+        public static Options defaults() {
+            return new Options(QuantOptions.defaults(), CwacOptions.defaults(), false, CalibOptions.defaults(),
+                    OpsetUpgrade.TARGET);
+        }
+
+        public Options withCwac(CwacOptions c) {
+            return new Options(quant, c, verifyBetweenPasses, calib, targetOpset);
+        }
+
+        public Options withQuant(QuantOptions q) {
+            return new Options(q, cwac, verifyBetweenPasses, calib, targetOpset);
+        }
+
+        public Options withCalib(CalibOptions c) {
+            return new Options(quant, cwac, verifyBetweenPasses, c, targetOpset);
+        }
+
+        public Options withTargetOpset(long opset) {
+            return new Options(quant, cwac, verifyBetweenPasses, calib, opset);
+        }
+
+        /** With the structural checker run after every pass that changed the model (tests turn this on). */
+        public Options withVerifyBetweenPasses(boolean on) {
+            return new Options(quant, cwac, on, calib, targetOpset);
+        }
+    }
+
+    /**
+     * The run's products: the output model (QDQ, provenance recorded), the prepared float model it is
+     * compared with, the quantized model before compensation, the plan, the compensation's fits, each
+     * stage's time, and, with a destination, the model as written, its held-out fidelity and ORT's
+     * optimized graph of it (empty and null when not measured).
+     */
+    public record Result(Model model, Model prepared, Model uncompensated, LayerMatcher.Result plan,
+            Compensator.Result compensation, Duration calibrateTime, Duration compensateTime,
+            List<Sensitivity.LayerError> keptFloat, List<IfBranch> ifBranches, List<LoopBody> loopBodies,
+            List<StageRunner.Timing> timings, List<Fidelity.OutputFidelity> fidelity, Model written, Model optimized) {
+        /** Layers quantized inside If branches (the plan lists the top-level ones). */
+        public int branchLayers() {
+            return ifBranches.stream().mapToInt(b -> b.result() == null ? 0 : b.result().plan().layers().size()
+                    + b.result().branchLayers() + b.result().loopLayers()).sum();
+        }
+
+        /** Layers left in float inside If branches (a whole branch when it could not be quantized). */
+        public int branchFloatLayers() {
+            return ifBranches.stream().mapToInt(b -> b.result() == null ? b.layers() : b.result().plan().rejected().size()
+                    + b.result().branchFloatLayers() + b.result().loopFloatLayers()).sum();
+        }
+
+        /** Layers quantized inside Loop and Scan bodies (not those of If branches: see {@link #branchLayers}). */
+        public int loopLayers() {
+            return loopBodies.stream().mapToInt(b -> b.quantized().size()).sum();
+        }
+
+        /** Layers left in float inside Loop and Scan bodies. */
+        public int loopFloatLayers() {
+            return loopBodies.stream().mapToInt(b -> b.leftFloat().size()).sum();
+        }
+    }
+
+    /**
+     * One Loop or Scan body (nested ones listed on their own): the layers quantized inside it
+     * (calibrated and compensated over all iterations), those left in float with the reason, and
+     * what it says.
+     */
+    public record LoopBody(String node, String op, List<String> quantized, List<String> leftFloat, String summary) {
+    }
+
+    /**
+     * One branch of a top-level If node: the run that quantized it as a model of its own (null
+     * when it was left in float), how many calibration samples took it, its Conv/MatMul/Gemm
+     * count, and what it says.
+     */
+    public record IfBranch(String ifNode, String branch, int samples, int layers, Result result, String summary) {
+    }
+}

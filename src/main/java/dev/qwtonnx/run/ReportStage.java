@@ -1,0 +1,53 @@
+package dev.qwtonnx.run;
+
+import static dev.qwtonnx.run.QuantizeRun.COMPENSATION;
+import static dev.qwtonnx.run.QuantizeRun.DESTINATION;
+import static dev.qwtonnx.run.QuantizeRun.FIDELITY;
+import static dev.qwtonnx.run.QuantizeRun.MODEL;
+import static dev.qwtonnx.run.QuantizeRun.OPTIMIZED;
+import static dev.qwtonnx.run.QuantizeRun.OUTPUT;
+import static dev.qwtonnx.run.QuantizeRun.PREPARED;
+import static dev.qwtonnx.run.QuantizeRun.QUANTIZED;
+
+import dev.qwtonnx.verify.Report;
+import dev.qwtonnx.verify.ReportWriter;
+import dev.qwtonnx.verify.Verifier;
+import java.nio.file.Path;
+import java.util.List;
+
+/**
+ * The report next to the output: verify's analysis of the QDQ model against the prepared float
+ * model on the held-out samples, with what only quantize knows (the model before compensation, the
+ * fits), reusing the output fidelity and ORT's optimized graph already made.
+ */
+final class ReportStage extends BaseStage {
+    private final QuantizeRun.Options options;
+
+    ReportStage(QuantizeRun.Options options) {
+        super("report", List.of(PREPARED, QUANTIZED, COMPENSATION, MODEL, OUTPUT, FIDELITY, OPTIMIZED, DESTINATION), List.of());
+        this.options = options;
+    }
+
+    @Override
+    public void run(RunContext ctx, Facts facts) {
+        Destination d = facts.get(DESTINATION);
+        if (d.reports().isEmpty()) {
+            return;
+        }
+        boolean reused = ctx.heldOut() == null;
+        // What the summary measured is of the written model: the QDQ model's figures unless it was lowered.
+        boolean same = facts.get(OUTPUT) == facts.get(MODEL);
+        Report report = Verifier.verify(new Verifier.Subject(facts.get(PREPARED), d.input()),
+                new Verifier.Subject(facts.get(MODEL), d.output()), ctx.measured(),
+                d.calibration() + (reused ? " (the calibration samples; none held out)" : " (held-out samples)"),
+                new Verifier.Options(d.runs()), new Verifier.QuantizeRun(facts.get(QUANTIZED), facts.get(COMPENSATION),
+                        options.cwac().method().name().toLowerCase(java.util.Locale.ROOT), d.calibration(),
+                        ctx.calibration().size(), same ? facts.get(FIDELITY) : null, same ? facts.get(OPTIMIZED) : null,
+                        ctx.diagnostics().reasons().stream()
+                                .map(r -> new Report.Decision(r.stage(), r.subject(), r.why())).toList()),
+                ctx.progress());
+        for (Path p : d.reports()) {
+            ReportWriter.write(report, p);
+        }
+    }
+}
