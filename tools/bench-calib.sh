@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Calibration benchmark (issue 3): peak heap and time per range method on MiniLM, end-to-end time
 # against ONNX Runtime's Python quantize_static, CWAC share, fidelity per range method.
-# Usage: tools/bench-calib.sh [all|heap|e2e|fidelity|ppocr|samples] [N1,N2] [E2E] [ROUNDS]   (default: all 100,1000 128 3)
+# Usage: tools/bench-calib.sh [all|heap|e2e|fidelity|ppocr|samples|samples-w6|stages] [N1,N2] [E2E] [ROUNDS]
+#        (default: all 100,1000 128 3)
 # "samples": MiniLM fidelity of CWAC measured on all / 64 / 32 / 24 / 16 of E2E calibration sentences, over 4 calibration
-# sets and 300 held-out sentences, beside plain PTQ (not in "all").
+# sets and 300 held-out sentences, beside plain PTQ; "samples-w6": the same at 6-bit weights (nearest rounding), on all /
+# 16 / 12 / 8; "stages": MiniLM and detector fidelity per number of sequential stages. None of the three is in "all".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source tools/bench-classpath.sh

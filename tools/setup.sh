@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# One-time set-up on a fresh machine: system packages the tests read (text, photos, fonts), the
-# real models that Maven does not bring, and the self-contained jar target/qwt-onnx.jar.
+# What the tests and benchmarks read beyond Maven's dependencies: Debian packages (text, photos,
+# fonts, ONNX's conformance models) and the real models Maven does not bring. Idempotent; tools/test.sh
+# runs it first.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 need=()
@@ -16,5 +17,3 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 "$root/tools/fetch-models.sh" >/dev/null
-(cd "$root" && mvn -B -q -DskipTests package)
-echo "set-up done: $root/target/qwt-onnx.jar"

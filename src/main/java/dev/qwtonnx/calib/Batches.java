@@ -183,8 +183,9 @@ public final class Batches {
      * run's outputs first handed to {@code inRun} on the thread that ran it (it must be safe to call
      * from several at once, and what it does must not depend on the order of batches), and what it
      * returns to {@code each}: outputs used there and dropped at once are never held waiting for
-     * the batches before them (calibration's observers: the activations of runs in flight, alive
-     * at young collections, were promoted and raised the heap's peaks with the data's length).
+     * the batches before them (calibration's observers: activations of runs in flight that are
+     * still alive at young collections get promoted, and the heap's peaks would grow with the
+     * data's length).
      */
     public static void run(OrtRunner runner, Iterable<Sample> data, int maxBatch, int flushAt,
             Function<Batch, Sample> inputs, Function<Batch, Collection<String>> outputs,
@@ -199,7 +200,7 @@ public final class Batches {
         Deque<Pending> pending = new ArrayDeque<>();
         boolean joinFailed = false;
         // Samples whose runs are in flight, at most as many as one full batch holds (or one run per thread): a
-        // full batch's activations are what one run at a time could hold, so the worst case stays what it was.
+        // full batch's activations are what one run at a time could hold, so the worst case is the same.
         int cap = Math.max(maxBatch, inFlight);
         int alive = 0;
         Batch next = null;

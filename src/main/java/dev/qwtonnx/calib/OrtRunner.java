@@ -48,8 +48,8 @@ public final class OrtRunner implements AutoCloseable {
     /**
      * A session for passes over calibration data: its idle intra-op threads wait instead of
      * spinning. A pass is many short runs; on a busy machine, threads spinning between them take
-     * the cores from the threads at work (measured on 2 shared cores under load: 128 MiniLM runs
-     * 0.37–0.45 s without spinning, 1.0–2.0 s with it). Latency is measured with ORT's default.
+     * the cores from the threads at work, and a pass takes several times as long. Latency is
+     * measured with ORT's default.
      */
     public static OrtRunner forPasses(Model model, Collection<String> exposed) {
         return new OrtRunner(model, exposed, OrtSession.SessionOptions.OptLevel.ALL_OPT, false);
@@ -84,10 +84,9 @@ public final class OrtRunner implements AutoCloseable {
     /**
      * How many runs a pass over data has in flight at once on this session: as many as ORT has
      * intra-op threads. Runs of small inputs (a sentence) leave ORT's intra-op threads mostly idle,
-     * and concurrent runs share them (measured, MiniLM's measuring model on 16 sentences, 2 cores:
-     * 0.069 s one run at a time, 0.038–0.043 s two at once); a large input still has every thread
-     * when it runs alone. One at a time for a model of {@link OrtSessions#IN_MEMORY_FROM} or more,
-     * whose activations may be large too.
+     * and concurrent runs share them, so a pass over small inputs finishes sooner; a large input
+     * still has every thread when it runs alone. One at a time for a model of
+     * {@link OrtSessions#IN_MEMORY_FROM} or more, whose activations may be large too.
      */
     public int concurrentRuns() {
         return memoryBound() ? 1 : intraOpThreads();
@@ -240,8 +239,8 @@ public final class OrtRunner implements AutoCloseable {
 
     /**
      * Closes the session on a background thread, off the caller's path: freeing its native memory
-     * takes about 10 ms for MiniLM's measuring session, which the caller need not wait for. A
-     * shutdown hook waits for pending closes, so that none races ORT's own teardown at exit.
+     * takes milliseconds the caller need not wait for. A shutdown hook waits for pending closes, so
+     * that none races ORT's own teardown at exit.
      * Sessions over models of {@link OrtSessions#IN_MEMORY_FROM} or more close at once: the next
      * session must not coexist with them.
      */

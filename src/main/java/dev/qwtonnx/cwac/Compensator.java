@@ -98,8 +98,8 @@ public final class Compensator {
 
     /**
      * Factors tried on the scales of the stage's output requantizations (y_scale), before the fit:
-     * ORT's min-max range can be far wider than what matters for the output (MiniLM's FFN outputs:
-     * a few outliers set the uint8 step for all), and a fold's gains move the range.
+     * ORT's min-max range can be far wider than what matters for the output (a transformer's FFN
+     * outputs: a few outliers set the uint8 step for all), and a fold's gains move the range.
      */
     static final double[] OUTPUT_SCALE_FACTORS = {1.25, 0.7, 0.5, 0.35, 0.25};
 
@@ -443,8 +443,7 @@ public final class Compensator {
      * pass keeps them): the {@linkplain #globalTargets global targets} of layers some other layer
      * feeds. A layer no other feeds reads, in the quantized model, the quantization of the float
      * model's own activation (nothing upstream is quantized), so the measuring run computes its
-     * target itself (measured on MiniLM, parallel schedule: keeping the three first layers' outputs
-     * made calibration 0.05 s slower, 7% of plain PTQ).
+     * target itself rather than have calibration keep those layers' outputs.
      */
     public static <L> Set<String> referenceTargets(GraphProto g, List<L> layers, Function<L, String> name,
             Function<L, String> input, CwacOptions options) {
@@ -458,9 +457,10 @@ public final class Compensator {
 
     /**
      * Rows per channel a layer's fit has at least, where the calibration set holds them: samples are
-     * added to the {@linkplain CwacOptions#samples() capped} ones until every layer has them. A layer
-     * with one row per sample (a classifier's head) is then measured on 32 samples, as under the
-     * former cap of 32; layers with many rows per sample (tokens, pixels) keep the cap.
+     * added to the {@linkplain CwacOptions#samples() capped} ones until every layer has them. Two
+     * numbers per channel need a few dozen rows to be stable: a layer with one row per sample (a
+     * classifier's head) is measured on 32 samples, while layers with many rows per sample (tokens,
+     * pixels) reach that within the cap.
      */
     public static final int MIN_ROWS = 32;
 
@@ -473,8 +473,8 @@ public final class Compensator {
             List<QdqLayer> stage, Map<String, FloatLayer> floats, CalibrationSource data, Progress progress,
             String task) {
         // Global target: a layer fed by another layer of this stage is measured against its local target,
-        // as that layer's compensation is not known yet (measured on MiniLM grouped in 6 stages: cosine
-        // 0.9766 / 0.9579 with the float activation there, 0.9926 / 0.9860 with the local target).
+        // as that layer's compensation is not known yet: against the float activation, both would correct
+        // the same upstream error.
         List<QdqLayer> local = options.target() == CwacOptions.Target.LOCAL ? stage : fedByStage(quant, stage);
         Map<String, InGraphTarget> inGraph = new HashMap<>();
         Model measured = withTargets(quant, floatModel, stage, local, floats, residuals, inGraph);

@@ -40,9 +40,9 @@ public record CwacOptions(Method method, Target target, Schedule schedule, doubl
     public enum Accept { NONE, OUTPUT }
 
     /**
-     * With the default gate, none: measured, the cv gate gains little on MiniLM (W8 0.9928 → 0.9931,
-     * W6 min 0.9775 → 0.9803) and loses on the PP-OCRv4 detector (W6 IoU 0.922 → 0.908), whose 16
-     * calibration images make halves too small to judge a channel by.
+     * With the default gate, none: the cv gate gains little on a transformer and loses where the
+     * calibration set is small (a detector's 16 images make halves too small to judge a channel
+     * by); see docs/decisions/0009.
      */
     public CwacOptions(Method method, Target target, Schedule schedule, double ridge, double maxGain) {
         this(method, target, schedule, ridge, maxGain, Gate.NONE);
@@ -78,29 +78,18 @@ public record CwacOptions(Method method, Target target, Schedule schedule, doubl
     }
 
     /**
-     * Sequential in at most 4 stages. Measured (32 calibration / 100 held-out sentences; 16 / 16
-     * detector images): MiniLM cosine 0.9924 / 0.9839 with 4 stages against 0.9928 / 0.9870 with
-     * one stage per depth (24), PP-OCRv4 detector IoU 0.920 against 0.922 (about 40 depths); 2
-     * stages lose on the detector (0.905). Each stage is one pass over the data.
+     * Sequential in at most 4 stages: each stage is one pass over the data, and 4 keep nearly all of
+     * what one stage per depth (tens of passes) gains, where 2 do not (docs/decisions/0007).
      */
     public static final int DEFAULT_STAGES = 4;
 
     /**
      * Calibration samples the fits are measured on (see {@link #samples()}), more where a layer has
-     * fewer than {@link Compensator#MIN_ROWS} rows per channel on them. Measured on MiniLM over 4
-     * disjoint sets of 128 calibration sentences, each scored on the same 300 held-out ones
-     * ({@code tools/bench-calib.sh samples}; one set alone cannot rank caps: the worst sentence's
-     * cosine moves by ±0.003 with changes of the fits as small as 10⁻⁴): mean / worst cosine
-     * averaged over the sets, parallel 16, 24, 32, 64, all: 0.99218 / 0.9831, 0.99219 / 0.9835,
-     * 0.99228 / 0.9820, 0.99222 / 0.9838, 0.99219 / 0.9825; default schedule 0.99205 / 0.9810,
-     * 0.99209 / 0.9828, 0.99218 / 0.9839, 0.99222 / 0.9832, 0.99217 / 0.9811 (plain PTQ 0.99205 /
-     * 0.9821). No cap is told apart from all samples at 8 bits; a sentence gives each channel dozens
-     * of rows, an image hundreds. Compensation time then no longer grows with the calibration set.
-     * With 6-bit weights, where CWAC gains on MiniLM, fewer samples are told apart (same protocol):
-     * plain PTQ 0.98547 / 0.9704; parallel all, 16, 12, 8: 0.98710 / 0.9758, 0.98702 / 0.9731,
-     * 0.98696 / 0.9707, 0.98679 / 0.9700; default schedule 0.98743 / 0.9745, 0.98709 / 0.9752,
-     * 0.98706 / 0.9724, 0.98643 / 0.9705: 8 samples lose a fifth to a half of the mean's gain and
-     * most of the worst sentence's, 16 keep nearly all of it — so 16, though 8 would be faster.
+     * fewer than {@link Compensator#MIN_ROWS} rows per channel on them. Two numbers per channel need
+     * far fewer rows than ranges do: a sentence gives each channel dozens of rows, an image hundreds,
+     * so compensation's time does not grow with the calibration set. 16, not fewer: at 6-bit
+     * weights, where CWAC gains most, 16 samples keep nearly all of the gain of measuring on all and
+     * 8 lose much of it (docs/decisions/0008, {@code tools/bench-calib.sh samples-w6}).
      */
     public static final int DEFAULT_SAMPLES = 16;
 
@@ -111,10 +100,8 @@ public record CwacOptions(Method method, Target target, Schedule schedule, doubl
 
     /**
      * For a model another tool quantized: one stage per depth, each kept only where it lowers the
-     * model-output error. Measured on ORT quantize_static models (MiniLM embedding cosine from
-     * 0.9286 / QOperator 0.9316; detector IoU from 0.8811 / 0.8810): per depth 0.9790 / 0.9836 and
-     * 0.9296 / 0.9426, in 4 stages 0.9671 / 0.9719 and 0.9344 / 0.9316. Compensating is a one-off
-     * step, so the finer schedule's cost (about 5x the 4-stage time) is worth it; it measures on all samples.
+     * model-output error, measured on all samples. Compensating is a one-off step, so the finer
+     * schedule's cost is worth it (docs/decisions/0012).
      */
     public static CwacOptions compensateDefaults() {
         return defaults().withSchedule(Schedule.SEQUENTIAL, COMPENSATE_STAGES).withAccept(Accept.OUTPUT).withSamples(0);

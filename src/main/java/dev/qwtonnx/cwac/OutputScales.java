@@ -14,14 +14,14 @@ import java.util.Set;
 /**
  * The re-quantizing QuantizeLinear between a layer and its bias Add (MatMul → Q → DQ → Add, as
  * ORT's quantize_static writes it) and its scale: what output-level acceptance may refit. Only
- * there: measured, on MiniLM these requantizations (their min-max range set by a few outliers) cost
- * most of the output error and a smaller y_scale wins embedding cosine 0.929 → 0.978; on the
- * PP-OCRv4 detector, refitting the Q after each Conv too lowered the output's squared error but
- * cost text-map IoU (0.930 → 0.908). The
- * scale is a per-tensor initializer read only by that Q and the DequantizeLinear nodes reading the
- * Q's output, so that changing it changes only this one requantization (in ORT's fused
- * QLinearConv/QLinearMatMul, the kernel's y_scale) and nothing else; the zero point is kept. Not
- * where the output feeds a Conv or Gemm with an int32 bias, whose bias scale must stay x_scale·w_scale.
+ * there: these requantizations take a min-max range that a few outliers set, so their step is far
+ * coarser than the output needs, and a smaller y_scale recovers much of the output error; the Q
+ * after a Conv is not refitted, as a lower squared output error there does not carry over to what a
+ * detector's users measure (the text map's IoU). The scale is a per-tensor initializer read only by
+ * that Q and the DequantizeLinear nodes reading the Q's output, so that changing it changes only
+ * this one requantization (in ORT's fused QLinearConv/QLinearMatMul, the kernel's y_scale) and
+ * nothing else; the zero point is kept. Not where the output feeds a Conv or Gemm with an int32
+ * bias, whose bias scale must stay x_scale·w_scale.
  */
 final class OutputScales {
     private OutputScales() {

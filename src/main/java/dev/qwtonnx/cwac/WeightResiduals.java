@@ -16,8 +16,8 @@ import java.util.function.Supplier;
 /**
  * Layers' weight-rounding residuals ({@link ResidualTarget}) computed ahead of compensation: they
  * depend on the float weights and their roundings alone, not on the calibrated ranges, so they can
- * be computed while calibration runs (MiniLM: 0.05–0.07 s of compensation's 0.22 s before). The
- * compensator uses one only if it was taken against the weight the quantized graph holds.
+ * be computed while calibration runs, off compensation's own time. The compensator uses one only
+ * if it was taken against the weight the quantized graph holds.
  */
 public final class WeightResiduals {
     /** None ahead: the compensator computes the residuals it measures with. */

@@ -69,7 +69,7 @@ public final class ModelIO {
             } else {
                 // Mapped and parsed with aliasing: tensor payloads are slices of the mapped file, not heap
                 // copies. The JVM heap does not hold the weights, and ORT sessions are handed them without a
-                // copy into direct memory (MiniLM: 90 MB, about 20 ms per session).
+                // copy into direct memory for each session.
                 // (Through a ByteString: protobuf aliases only buffers it is told are immutable.)
                 CodedInputStream cis = UnsafeByteOperations
                         .unsafeWrap(ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size())).newCodedInput();
@@ -304,7 +304,7 @@ public final class ModelIO {
 
     /**
      * Writes the (one-message) model through a buffered stream rather than from a byte array of the
-     * whole: the 540 MB int8 output of BigModelTest would otherwise be one more copy in the heap.
+     * whole: a large int8 output would otherwise be one more copy of the model in the heap.
      * The bytes are the same as {@link Model#toBytes()}'s.
      */
     private static void writeStreamed(Path out, Model model) {

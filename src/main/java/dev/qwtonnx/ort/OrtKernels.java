@@ -79,7 +79,7 @@ public final class OrtKernels {
     /**
      * Models at least this big (serialized) have ORT write their optimized copy's large initializers
      * to a data file: only the graph is wanted, and inline weights would be serialized by ORT and
-     * read back into the heap (about 1 GB of memory for the 540 MB int8 model of BigModelTest).
+     * read back into the heap (about twice the model's size).
      */
     static final long EXTERNAL_FROM = 64L << 20;
 

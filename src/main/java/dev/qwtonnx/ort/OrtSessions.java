@@ -36,9 +36,8 @@ import java.util.function.Predicate;
  * byte-for-byte the payloads mapped on load (see {@link MappedPayloads}) are marked as external
  * data in the file they came from, and ORT maps that file itself: on CPU, with prepacking off, it
  * uses the mapped pages in place, so the weights are in the page cache once, shared with our own
- * mapping (measured with ORT 1.29 on 2 GB of weights: +2 MB anonymous memory; prepacking would
- * make a packed anonymous copy of each). The others (weights a pass computed) are handed over as
- * tensors, as for smaller models.
+ * mapping (prepacking would make a packed anonymous copy of each). The others (weights a pass
+ * computed) are handed over as tensors, as for smaller models.
  */
 public final class OrtSessions {
     /** Models serializing to at least this many bytes read mapped weights from their file, prepacking off. */
@@ -50,9 +49,9 @@ public final class OrtSessions {
     public static final long IN_MEMORY_MIN_TENSOR = 1L << 20;
     /**
      * The smallest initializer of a smaller model handed over in memory: int8 weights are small
-     * (MiniLM's 147–590 KB), and handing them over rather than in the message spares ORT parsing
-     * and copying them out of it, even with a direct copy of our heap bytes made first (measured
-     * with ORT 1.29, MiniLM's measuring model: 0.070 → 0.060 s at 64 KB, no better at 16 KB).
+     * (a transformer layer's are a few hundred KB), and handing them over rather than in the message
+     * spares ORT parsing and copying them out of it, even with a direct copy of our heap bytes made
+     * first; smaller tensors than this gain nothing from it.
      */
     public static final long HAND_OVER_MIN_TENSOR = 64L << 10;
     /** A location no file has: the references are replaced before ORT would open it. */
@@ -90,8 +89,7 @@ public final class OrtSessions {
     /**
      * Models serializing to at least this many bytes hand their large initializers over as tensors
      * rather than in the message: ORT then neither parses them out of the protobuf nor copies them
-     * from it (measured with ORT 1.29 on MiniLM: the float model's session 0.13 → 0.08 s, the
-     * compensation's measuring model's 0.125 → 0.085 s). Below it, the gain is a few milliseconds.
+     * from it. Below this size the gain is a few milliseconds.
      */
     public static final long HAND_OVER_FROM = 16L << 20;
 
@@ -147,9 +145,9 @@ public final class OrtSessions {
             }
             if (huge) {
                 // ORT copies the initializers it is handed; prepacking would make a second, packed copy
-                // while the first still exists (measured: a 256 MB MatMul weight peaks at +519 MB with
-                // prepacking, +266 MB without), and an anonymous packed copy of each mapped weight.
-                // Unpacked MatMul runs about 2x slower at a few rows: smaller models keep prepacking.
+                // while the first still exists (about twice the weight's size at the peak), and an
+                // anonymous packed copy of each mapped weight. Unpacked MatMul is slower at a few rows,
+                // so smaller models keep prepacking.
                 opts.addConfigEntry("session.disable_prepacking", "1");
             }
             return new Handle(fromBytes(env, new Model(split.proto()), opts), List.copyOf(borrowed), refs.count(),
@@ -167,8 +165,8 @@ public final class OrtSessions {
     /**
      * A session over the serialized model. From {@link #OFF_HEAP_FROM} up, the bytes are written to
      * a direct buffer freed as soon as ORT has parsed them, rather than to a heap array: each session
-     * over a 540 MB quantized model would otherwise leave 540 MB of garbage, and the heap grows
-     * with it towards -Xmx (measured in BigModelTest) before a collection.
+     * over a large quantized model would otherwise leave the model's size in garbage, and the heap
+     * grows with it towards -Xmx before a collection.
      */
     private static OrtSession fromBytes(OrtEnvironment env, Model model, OrtSession.SessionOptions opts)
             throws OrtException {

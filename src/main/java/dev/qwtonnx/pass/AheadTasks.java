@@ -10,8 +10,8 @@ import java.util.function.Supplier;
 
 /**
  * Work done ahead of need on one daemon thread, in the order it was submitted: while calibration
- * keeps ORT's threads busy, the cores are not (MiniLM: 1.65 of 2 busy), and work that depends on
- * the weights alone can take what is left. Whoever needs a result first runs the work itself if
+ * keeps ORT's threads busy, the cores are not fully busy, and work that depends on the weights
+ * alone can take what is left. Whoever needs a result first runs the work itself if
  * the thread has not reached it, and waits for it only while the thread is running it: a result is
  * never later than without the thread. The results do not depend on who ran them.
  */

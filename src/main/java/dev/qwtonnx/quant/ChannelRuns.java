@@ -7,10 +7,9 @@ import java.nio.FloatBuffer;
  * element: the weight is [outer][channels][inner] along its channel axis, so a run is either
  * {@code inner} consecutive elements of one channel or, where {@code inner} is 1 (a MatMul's
  * [K, N] weight), consecutive elements of consecutive channels. The kernels' loops over a run are
- * plain array loops the JIT unrolls (and vectorizes where it can), where an element-by-element
- * walk with a channel counter was not. Measured on MiniLM's 10.6 M MatMul weights, one thread:
- * rounding to nearest (scales and int8 values; the same bytes) 5.2 → 2.7 ns per weight, the 7-bit rounding
- * residual compensation measures with 10 → 2.9 ns (with a rounding of its own, see ResidualTarget).
+ * plain array loops the JIT unrolls (and vectorizes where it can), which it does not for an
+ * element-by-element walk with a channel counter. Weight rounding and the rounding residual
+ * compensation measures with (see ResidualTarget) walk every weight, so their speed is this loop's.
  */
 public final class ChannelRuns {
     /** Elements copied at a time from a weight that is no heap array (a mapped one): bounded heap. */

@@ -21,15 +21,15 @@ import java.util.Set;
 /**
  * Keeps quantized MatMuls with a 2-D input integer in ORT. ORT's MatMulAddFusion turns such a
  * MatMul and its bias Add into a Gemm before its QDQ fusions look; with a float bias and a float
- * output that Gemm stays float (measured with ORT 1.29/1.30: a one-layer [N,K] model ran no integer
- * kernel). With the bias as int32 at x_scale·w_scale[c] read through a DequantizeLinear, as a
+ * output that Gemm stays float (ORT 1.29 and 1.30 run no integer kernel for a one-layer [N,K]
+ * model). With the bias as int32 at x_scale·w_scale[c] read through a DequantizeLinear, as a
  * Conv's, ORT fuses the Gemm into QGemm with a float output.
  *
  * <p>Which MatMuls ORT makes a Gemm of is asked of ORT itself (its optimized graph): a Gemm that
  * reads the MatMul's own activation (no Reshape before it, so a 2-D input) and its weight
  * DequantizeLinear. Static inputs of rank 3 or more, which ORT reshapes around the Gemm, are
  * {@link FullRankMatMulBias}'s. ORT is not asked where every candidate's input is known to have
- * another rank (MiniLM's [batch, seq, hidden]). Only the bias changes: its Add reads the new
+ * another rank (a transformer's [batch, seq, hidden]). Only the bias changes: its Add reads the new
  * DequantizeLinear instead of the float constant.
  *
  * <p>Each MatMul with a quantized weight that the pass leaves as it is comes back in the result

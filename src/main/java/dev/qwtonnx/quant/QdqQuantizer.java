@@ -126,7 +126,7 @@ public final class QdqQuantizer implements Pass {
      * Add also reads an int32 bias through a DequantizeLinear (scale x_scale * w_scale[c], like a
      * Conv's). ORT's MatMulAddFusion turns a 2-D MatMul + Add into a Gemm before its QDQ fusions
      * look: with a float bias that Gemm stays float, with a DQ'd int32 bias it becomes QGemm
-     * (measured with ORT 1.30). Loop and Scan bodies, whose state is typically 2-D, need it.
+     * (ORT 1.30). Loop and Scan bodies, whose state is typically 2-D, need it.
      */
     public GraphProto rewrite(GraphProto graph, NameAuthority names, boolean int32MatMulBias) {
         for (LayerPlan l : layers) {

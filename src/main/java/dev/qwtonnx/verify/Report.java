@@ -4,7 +4,7 @@ import java.util.List;
 
 /**
  * The quantization report: what changed (fidelity per output and per layer), what ORT runs, what
- * it costs, and where the model came from. Serialised as JSON (see README, "Report schema") and as
+ * it costs, and where the model came from. Serialised as JSON (keys in docs/report.md) and as
  * one HTML page. Every field is always present; a figure that does not apply is null.
  */
 public record Report(int schemaVersion, String generator, ModelFile floatModel, ModelFile quantizedModel,

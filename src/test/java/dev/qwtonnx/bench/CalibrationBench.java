@@ -15,8 +15,10 @@ import dev.qwtonnx.calib.data.TextSource;
 import dev.qwtonnx.cwac.CwacOptions;
 import dev.qwtonnx.model.Model;
 import dev.qwtonnx.model.ModelIO;
+import dev.qwtonnx.quant.LayerKind;
 import dev.qwtonnx.quant.LayerMatcher;
 import dev.qwtonnx.quant.QuantOptions;
+import dev.qwtonnx.quant.WeightRounding;
 import dev.qwtonnx.testutil.EmbeddingFidelity;
 import dev.qwtonnx.testutil.Fortunes;
 import dev.qwtonnx.testutil.Images;
@@ -31,6 +33,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.EnumSet;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.atomic.AtomicLong;
@@ -52,8 +55,8 @@ import javax.management.openmbean.CompositeData;
  *   <li>MiniLM fidelity per range method (32 calibration / 100 held-out fortunes);
  *   <li>with "ppocr" or "all": PP-OCRv4 detector fidelity per range method.
  * </ol>
- * Run with {@code tools/bench-calib.sh [all|heap|e2e|fidelity|ppocr] [N1,N2] [end-to-end sentences]
- * [rounds]}. Not a test: this machine is shared, so the figures are indicative. Peak heap is reported two ways: the sum of the heap
+ * Run with {@code tools/bench-calib.sh [all|heap|e2e|fidelity|ppocr|samples|samples-w6|stages] [N1,N2]
+ * [end-to-end sentences] [rounds]}. Not a test: this machine is shared, so the figures are indicative. Peak heap is reported two ways: the sum of the heap
  * pools' peak usage (includes garbage not yet collected, so it follows the GC's sizing) and the
  * largest heap in use right after a collection (the live set: what streaming must keep flat).
  */
@@ -81,7 +84,14 @@ public final class CalibrationBench {
             fidelity(modelFile, sentences);
         }
         if (which.equals("samples")) {
-            cwacSamples(modelFile, sentences, endToEnd);
+            cwacSamples(modelFile, sentences, endToEnd, QuantOptions.defaults(), new int[] {0, 64, 32, 24, 16});
+        }
+        if (which.equals("samples-w6")) {
+            cwacSamples(modelFile, sentences, endToEnd,
+                    new QuantOptions(6, false, EnumSet.of(LayerKind.CONV), WeightRounding.NEAREST), new int[] {0, 16, 12, 8});
+        }
+        if (which.equals("stages")) {
+            stages(modelFile, sentences);
         }
         if (which.equals("all") || which.equals("rest") || which.equals("ppocr")) {
             ppocr();
@@ -236,10 +246,12 @@ public final class CalibrationBench {
      * small as 10⁻⁴ (measured), so one set cannot rank caps: the table gives the averages over the
      * sets and each set's minimum.
      */
-    static void cwacSamples(Path modelFile, List<String> sentences, int n) throws Exception {
+    static void cwacSamples(Path modelFile, List<String> sentences, int n, QuantOptions quant, int[] caps)
+            throws Exception {
         Model f = ModelIO.load(modelFile);
         List<Sample> eval = MiniLm.samples(sentences.subList(SAMPLE_SETS * n, SAMPLE_SETS * n + SAMPLE_HELD_OUT), 128);
-        System.out.println("## CWAC samples: MiniLM, " + SAMPLE_SETS + " sets of " + n + " calibration / " + SAMPLE_HELD_OUT
+        System.out.println("## CWAC samples: MiniLM W" + quant.weightBits() + " (" + quant.rounding().name().toLowerCase()
+                + " rounding), " + SAMPLE_SETS + " sets of " + n + " calibration / " + SAMPLE_HELD_OUT
                 + " held-out fortunes; cosine vs float, averaged over the sets");
         System.out.println("| schedule | cwac samples | mean | min (average) | min per set | compensate s (average) |");
         System.out.println("|---|---|---|---|---|---|");
@@ -247,7 +259,7 @@ public final class CalibrationBench {
         List<CwacOptions> configs = new ArrayList<>();
         configs.add(d.withMethod(CwacOptions.Method.NONE));
         for (CwacOptions c : List.of(d.withSchedule(CwacOptions.Schedule.PARALLEL, 0), d)) {
-            for (int k : new int[] {0, 64, 32, 24, 16}) {
+            for (int k : caps) {
                 configs.add(c.withSamples(k));
             }
         }
@@ -259,7 +271,7 @@ public final class CalibrationBench {
             for (int set = 0; set < SAMPLE_SETS; set++) {
                 List<Sample> calib = MiniLm.samples(sentences.subList(set * n, (set + 1) * n), 128);
                 QuantizeRun.Result r = QwtOnnx.quantize(f, CalibrationSources.ofList(calib),
-                        QuantizeRun.Options.defaults().withCwac(c), Progress.NONE, null);
+                        QuantizeRun.Options.defaults().withQuant(quant).withCwac(c), Progress.NONE, null);
                 EmbeddingFidelity fid = EmbeddingFidelity.measure(r.prepared(), r.model(), eval);
                 mean += fid.mean() / SAMPLE_SETS;
                 min += fid.min() / SAMPLE_SETS;
@@ -269,6 +281,40 @@ public final class CalibrationBench {
             boolean plain = c.method() == CwacOptions.Method.NONE;
             System.out.printf("| %s | %s | %.5f | %.4f | %s | %.2f |%n", plain ? "plain PTQ" : c.schedule(),
                     plain ? "-" : c.samples() == 0 ? "all" : c.samples(), mean, min, mins, seconds);
+        }
+    }
+
+    /**
+     * The sequential schedule's number of stages: MiniLM fidelity (32 calibration / 100 held-out
+     * fortunes) and PP-OCRv4 detector IoU (16 / 16 images) for one stage per depth, 12, 8, 4 and 2
+     * stages, and the parallel schedule (one stage).
+     */
+    static void stages(Path modelFile, List<String> sentences) throws Exception {
+        Model minilm = ModelIO.load(modelFile);
+        List<Sample> calib = MiniLm.samples(sentences.subList(0, 32), 128);
+        List<Sample> eval = MiniLm.samples(sentences.subList(32, 132), 128);
+        Model det = Files.exists(DETECTOR) ? ModelIO.load(DETECTOR) : null;
+        Images.DetectorData images = det == null ? null : Images.detectorData(256, 12);
+        System.out.println("## Stages: MiniLM cosine vs float (32 calibration / 100 held-out fortunes), PP-OCRv4 detector"
+                + " IoU of map > 0.3 (16 / 16 images 256x256)" + (det == null ? "; detector not fetched" : ""));
+        System.out.println("| schedule | MiniLM mean | MiniLM min | detector mean IoU | detector min IoU |");
+        System.out.println("|---|---|---|---|---|");
+        CwacOptions d = CwacOptions.defaults();
+        List<CwacOptions> configs = new ArrayList<>();
+        for (int k : new int[] {0, 12, 8, 4, 2}) {
+            configs.add(d.withSchedule(CwacOptions.Schedule.SEQUENTIAL, k));
+        }
+        configs.add(d.withSchedule(CwacOptions.Schedule.PARALLEL, 0));
+        for (CwacOptions c : configs) {
+            QuantizeRun.Options o = QuantizeRun.Options.defaults().withCwac(c);
+            QuantizeRun.Result r = QwtOnnx.quantize(minilm, CalibrationSources.ofList(calib), o, Progress.NONE, null);
+            EmbeddingFidelity fid = EmbeddingFidelity.measure(r.prepared(), r.model(), eval);
+            double[] iou = det == null ? new double[] {Double.NaN, Double.NaN}
+                    : Bench.iou(QwtOnnx.quantize(det, CalibrationSources.ofList(images.calib()), o, Progress.NONE, null),
+                            images.eval());
+            String name = c.schedule() == CwacOptions.Schedule.PARALLEL ? "parallel"
+                    : c.stages() == 0 ? "sequential, one stage per depth" : "sequential, at most " + c.stages() + " stages";
+            System.out.printf("| %s | %.4f | %.4f | %.4f | %.4f |%n", name, fid.mean(), fid.min(), iou[0], iou[1]);
         }
     }
 
@@ -387,16 +433,18 @@ public final class CalibrationBench {
         return p.waitFor() == 0 ? out : null;
     }
 
+    /** The PP-OCRv4 text detector, where tools/fetch-models.sh put it. */
+    static final Path DETECTOR = Path.of(".cache/models/ch_PP-OCRv4_det_infer.onnx");
+
     static void ppocr() throws Exception {
-        Path model = Path.of(".cache/models/ch_PP-OCRv4_det_infer.onnx");
-        if (!Files.exists(model)) {
+        if (!Files.exists(DETECTOR)) {
             System.out.println("## 5. PP-OCRv4: not available (tools/fetch-models.sh)");
             return;
         }
         Images.DetectorData data = Images.detectorData(256, 12);
         List<Sample> calib = data.calib();
         List<Sample> eval = data.eval();
-        Model f = ModelIO.load(model);
+        Model f = ModelIO.load(DETECTOR);
         System.out.println();
         System.out.println("## 5. PP-OCRv4 detector fidelity per range method: 16 calibration / 16 held-out images 256x256,"
                 + " CWAC default; IoU of probability map > 0.3 vs float");

@@ -29,7 +29,7 @@ import java.nio.file.Path;
  *
  * <p>By default (regression mode) JUnit replays the inputs in
  * {@code src/test/resources/dev/qwtonnx/robust/ModelLoaderFuzzTestInputs/loadAndCheck}; with
- * {@code JAZZER_FUZZ=1} it fuzzes for {@code maxDuration} (see README).
+ * {@code JAZZER_FUZZ=1} it fuzzes for {@code maxDuration} (see docs/testing.md).
  */
 class ModelLoaderFuzzTest {
     private static final Path DIR;

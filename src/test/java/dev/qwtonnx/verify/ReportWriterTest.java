@@ -59,11 +59,11 @@ class ReportWriterTest {
         return out;
     }
 
-    /** The key paths README.md documents: the first word of each line of its report-schema block. */
+    /** The key paths docs/report.md documents: the first word of each line of its report-schema block. */
     static TreeSet<String> documentedKeyPaths() throws IOException {
-        String readme = Files.readString(Path.of("README.md"));
-        Matcher m = Pattern.compile("<!-- report-schema -->\\s*```text\\n(.*?)```", Pattern.DOTALL).matcher(readme);
-        assertTrue(m.find(), "README.md has no report-schema block");
+        String doc = Files.readString(Path.of("docs/report.md"));
+        Matcher m = Pattern.compile("<!-- report-schema -->\\s*```text\\n(.*?)```", Pattern.DOTALL).matcher(doc);
+        assertTrue(m.find(), "docs/report.md has no report-schema block");
         TreeSet<String> out = new TreeSet<>();
         for (String line : m.group(1).split("\n")) {
             if (!line.isBlank()) {
