@@ -14,14 +14,11 @@ import java.util.List;
  * A quantized MatMul's bias Add in the form ORT fuses: an int32 bias where its kernel takes one,
  * so that compensation has a bias to fold into and ORT runs one integer kernel.
  */
-final class BiasFormsStage extends BaseStage {
+final class BiasFormsStage extends QuantizeStage {
     static final String NAME = "bias-forms";
 
-    private final QuantizeRun.Options options;
-
     BiasFormsStage(QuantizeRun.Options options) {
-        super(NAME, List.of(PLAN, QDQ), List.of(QUANTIZED));
-        this.options = options;
+        super(NAME, options, List.of(PLAN, QDQ), List.of(QUANTIZED));
     }
 
     @Override

@@ -29,10 +29,8 @@ import java.util.function.Predicate;
  * hands compensation what its plan asks for: the float layer outputs of the first samples, and the
  * float prefix's outputs per sample. The session stays open for compensation's measuring.
  */
-final class CalibrateStage extends BaseStage {
+final class CalibrateStage extends QuantizeStage {
     static final String NAME = "calibrate";
-
-    private final QuantizeRun.Options options;
 
     /** The float session and the float layer outputs kept from its pass; closed after the last stage that reads them. */
     record FloatPass(OrtRunner runner, FloatReference floats) implements AutoCloseable {
@@ -49,8 +47,7 @@ final class CalibrateStage extends BaseStage {
     }
 
     CalibrateStage(QuantizeRun.Options options) {
-        super(NAME, List.of(PREPARED, MATCHED, COMPENSATION_PLAN), List.of(RANGES, FLOAT_PASS));
-        this.options = options;
+        super(NAME, options, List.of(PREPARED, MATCHED, COMPENSATION_PLAN), List.of(RANGES, FLOAT_PASS));
     }
 
     @Override

@@ -18,14 +18,12 @@ import java.util.Map;
  * {@code yf ≈ a_c·yq + b_c} per output channel, and folds the fit into the layer's weight scale and
  * bias. No node is added.
  */
-final class CompensateStage extends BaseStage {
+final class CompensateStage extends QuantizeStage {
     static final String NAME = "compensate";
 
-    private final QuantizeRun.Options options;
-
     CompensateStage(QuantizeRun.Options options) {
-        super(NAME, List.of(PREPARED, PLAN, QUANTIZED, COMPENSATION_PLAN, AHEAD, FLOAT_PASS), List.of(COMPENSATION));
-        this.options = options;
+        super(NAME, options, List.of(PREPARED, PLAN, QUANTIZED, COMPENSATION_PLAN, AHEAD, FLOAT_PASS),
+                List.of(COMPENSATION));
     }
 
     @Override

@@ -22,15 +22,12 @@ import java.util.Set;
  * alone, on a few calibration samples, and keeps the worst N in float. Without a budget the plan is
  * the matched layers.
  */
-final class FloatBudgetStage extends BaseStage {
+final class FloatBudgetStage extends QuantizeStage {
     /** Samples the per-layer sensitivity analysis runs on: enough to rank layers, cheap enough to run per layer. */
     static final int SENSITIVITY_SAMPLES = 16;
 
-    private final QuantizeRun.Options options;
-
     FloatBudgetStage(QuantizeRun.Options options) {
-        super("float-budget", List.of(PREPARED, MATCHED, RANGES, ROUNDED), List.of(PLAN, KEPT_FLOAT));
-        this.options = options;
+        super("float-budget", options, List.of(PREPARED, MATCHED, RANGES, ROUNDED), List.of(PLAN, KEPT_FLOAT));
     }
 
     @Override

@@ -12,12 +12,9 @@ import java.util.List;
  * The branches of top-level If nodes: each branch taken on the calibration data is lifted to a
  * model of its own, run through this same list of stages on the samples that took it, and put back.
  */
-final class IfBranchesStage extends BaseStage {
-    private final QuantizeRun.Options options;
-
+final class IfBranchesStage extends QuantizeStage {
     IfBranchesStage(QuantizeRun.Options options) {
-        super("if-branches", List.of(PREPARED, COMPENSATION), List.of(WITH_BRANCHES, IF_BRANCHES));
-        this.options = options;
+        super("if-branches", options, List.of(PREPARED, COMPENSATION), List.of(WITH_BRANCHES, IF_BRANCHES));
     }
 
     @Override

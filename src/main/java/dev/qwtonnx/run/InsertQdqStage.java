@@ -13,12 +13,9 @@ import dev.qwtonnx.quant.QdqQuantizer;
 import java.util.List;
 
 /** Q/DQ around each planned layer: int8 weights, u8 activations at the calibrated ranges, int32 biases. */
-final class InsertQdqStage extends BaseStage {
-    private final QuantizeRun.Options options;
-
+final class InsertQdqStage extends QuantizeStage {
     InsertQdqStage(QuantizeRun.Options options) {
-        super("insert-qdq", List.of(PREPARED, PLAN, RANGES, ROUNDED), List.of(QDQ));
-        this.options = options;
+        super("insert-qdq", options, List.of(PREPARED, PLAN, RANGES, ROUNDED), List.of(QDQ));
     }
 
     @Override

@@ -8,12 +8,9 @@ import static dev.qwtonnx.run.QuantizeRun.WITH_LOOPS;
 import java.util.List;
 
 /** The layers inside Loop and Scan bodies, calibrated and compensated over all iterations. */
-final class LoopBodiesStage extends BaseStage {
-    private final QuantizeRun.Options options;
-
+final class LoopBodiesStage extends QuantizeStage {
     LoopBodiesStage(QuantizeRun.Options options) {
-        super("loop-bodies", List.of(PREPARED, WITH_BRANCHES), List.of(WITH_LOOPS, LOOP_BODIES));
-        this.options = options;
+        super("loop-bodies", options, List.of(PREPARED, WITH_BRANCHES), List.of(WITH_LOOPS, LOOP_BODIES));
     }
 
     @Override

@@ -18,9 +18,7 @@ import java.util.Set;
  * outputs it compares with, and the float prefix whose outputs its measuring models start from.
  * An analysis: calibration consumes it, so calibration never asks compensation.
  */
-final class PlanCompensationStage extends BaseStage {
-    private final QuantizeRun.Options options;
-
+final class PlanCompensationStage extends QuantizeStage {
     /**
      * @param reference float layer outputs compensation compares with (those of the layers measured
      *     against the float model that other layers feed), empty when it measures local targets only
@@ -30,8 +28,7 @@ final class PlanCompensationStage extends BaseStage {
     }
 
     PlanCompensationStage(QuantizeRun.Options options) {
-        super("plan-compensation", List.of(PREPARED, MATCHED), List.of(COMPENSATION_PLAN));
-        this.options = options;
+        super("plan-compensation", options, List.of(PREPARED, MATCHED), List.of(COMPENSATION_PLAN));
     }
 
     @Override

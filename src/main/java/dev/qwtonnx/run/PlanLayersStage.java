@@ -9,12 +9,9 @@ import dev.qwtonnx.quant.LayerMatcher;
 import java.util.List;
 
 /** Matches the Conv/MatMul/Gemm layers with a constant weight; records why each other candidate stays float. */
-final class PlanLayersStage extends BaseStage {
-    private final QuantizeRun.Options options;
-
+final class PlanLayersStage extends QuantizeStage {
     PlanLayersStage(QuantizeRun.Options options) {
-        super("plan-layers", List.of(PREPARED), List.of(MATCHED));
-        this.options = options;
+        super("plan-layers", options, List.of(PREPARED), List.of(MATCHED));
     }
 
     @Override

@@ -27,12 +27,9 @@ import java.util.Set;
  * unused initializers removed. Node names are made unique once, before the check: ORT refuses
  * duplicates, and every node a prepare pass adds takes a fresh name from the model's NameAuthority.
  */
-final class PrepareStage extends BaseStage {
-    private final QuantizeRun.Options options;
-
+final class PrepareStage extends QuantizeStage {
     PrepareStage(QuantizeRun.Options options) {
-        super("prepare", List.of(INPUT), List.of(PREPARED));
-        this.options = options;
+        super("prepare", options, List.of(INPUT), List.of(PREPARED));
     }
 
     /** The prepare passes, upgrading to {@code targetOpset} (13..{@link OpsetUpgrade#MAX_TARGET}). */

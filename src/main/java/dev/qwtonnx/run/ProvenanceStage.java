@@ -10,12 +10,9 @@ import dev.qwtonnx.onnx.StringStringEntryProto;
 import java.util.List;
 
 /** Records the tool, its version and the options in the model's metadata, so an output says how it was made. */
-final class ProvenanceStage extends BaseStage {
-    private final QuantizeRun.Options options;
-
+final class ProvenanceStage extends QuantizeStage {
     ProvenanceStage(QuantizeRun.Options options) {
-        super("provenance", List.of(WITH_LOOPS), List.of(MODEL));
-        this.options = options;
+        super("provenance", options, List.of(WITH_LOOPS), List.of(MODEL));
     }
 
     @Override

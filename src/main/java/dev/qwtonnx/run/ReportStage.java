@@ -20,12 +20,10 @@ import java.util.List;
  * model on the held-out samples, with what only quantize knows (the model before compensation, the
  * fits), reusing the output fidelity and ORT's optimized graph already made.
  */
-final class ReportStage extends BaseStage {
-    private final QuantizeRun.Options options;
-
+final class ReportStage extends QuantizeStage {
     ReportStage(QuantizeRun.Options options) {
-        super("report", List.of(PREPARED, QUANTIZED, COMPENSATION, MODEL, OUTPUT, FIDELITY, OPTIMIZED, DESTINATION), List.of());
-        this.options = options;
+        super("report", options, List.of(PREPARED, QUANTIZED, COMPENSATION, MODEL, OUTPUT, FIDELITY, OPTIMIZED,
+                DESTINATION), List.of());
     }
 
     @Override

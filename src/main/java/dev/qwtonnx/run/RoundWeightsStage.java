@@ -14,12 +14,9 @@ import java.util.List;
 import java.util.Map;
 
 /** The int8 weights: rounded to nearest by the thread ahead, or by GPTQ with error feedback from the calibration inputs. */
-final class RoundWeightsStage extends BaseStage {
-    private final QuantizeRun.Options options;
-
+final class RoundWeightsStage extends QuantizeStage {
     RoundWeightsStage(QuantizeRun.Options options) {
-        super("round-weights", List.of(PREPARED, MATCHED, AHEAD), List.of(ROUNDED));
-        this.options = options;
+        super("round-weights", options, List.of(PREPARED, MATCHED, AHEAD), List.of(ROUNDED));
     }
 
     @Override

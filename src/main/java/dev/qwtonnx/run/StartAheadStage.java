@@ -20,9 +20,7 @@ import java.util.function.Supplier;
  * float session (on one core) and calibrates. Whoever needs a result first computes it if the thread
  * has not, so nothing waits longer than without it.
  */
-final class StartAheadStage extends BaseStage {
-    private final QuantizeRun.Options options;
-
+final class StartAheadStage extends QuantizeStage {
     /** The tasks, and the results by layer; closing stops the thread. */
     record WorkAhead(AheadTasks tasks, Map<String, Supplier<QuantizedWeight>> nearest, WeightResiduals residuals)
             implements AutoCloseable {
@@ -33,8 +31,7 @@ final class StartAheadStage extends BaseStage {
     }
 
     StartAheadStage(QuantizeRun.Options options) {
-        super("start-ahead", List.of(PREPARED, MATCHED), List.of(AHEAD));
-        this.options = options;
+        super("start-ahead", options, List.of(PREPARED, MATCHED), List.of(AHEAD));
     }
 
     @Override
