@@ -57,7 +57,8 @@ final class CompensateCommand implements Callable<Integer> {
     @Option(names = "--quiet", description = "No progress bars and no summary.")
     boolean quiet;
 
-    @Option(names = "--verbose", description = "Log each layer left alone and show stack traces.")
+    @Option(names = "--verbose", description = "Log the stages with their times, each layer left alone and why, "
+            + "and show stack traces.")
     boolean verbose;
 
     @Override

@@ -178,7 +178,8 @@ final class QuantizeCommand implements Callable<Integer> {
     @Option(names = "--quiet", description = "No progress bars and no summary.")
     boolean quiet;
 
-    @Option(names = "--verbose", description = "Log each pass and show stack traces.")
+    @Option(names = "--verbose", description = "Log the stages with their times, each pass, every layer left as it "
+            + "was and why, and show stack traces.")
     boolean verbose;
 
     @Override

@@ -6,11 +6,11 @@ import dev.qwtonnx.calib.data.CalibrationSource;
 import dev.qwtonnx.calib.data.CalibrationSources;
 import dev.qwtonnx.calib.data.InputSpecs;
 import dev.qwtonnx.model.Model;
+import dev.qwtonnx.run.RunContext;
+import dev.qwtonnx.run.VerifyRun;
 import dev.qwtonnx.verify.Fidelity;
 import dev.qwtonnx.verify.Report;
 import dev.qwtonnx.verify.ReportWriter;
-import dev.qwtonnx.run.RunContext;
-import dev.qwtonnx.run.VerifyRun;
 import dev.qwtonnx.verify.Verifier;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -49,7 +49,7 @@ final class VerifyCommand implements Callable<Integer> {
     @Option(names = "--quiet", description = "No progress bars and no summary.")
     boolean quiet;
 
-    @Option(names = "--verbose", description = "Show stack traces.")
+    @Option(names = "--verbose", description = "Log the stages with their times, and show stack traces.")
     boolean verbose;
 
     @Override
