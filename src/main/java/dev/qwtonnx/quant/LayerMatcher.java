@@ -27,6 +27,23 @@ public final class LayerMatcher {
             return rejections.stream().map(Rejected::toString).toList();
         }
 
+        /**
+         * This plan with the layers named in {@code why} left in float for the reason given (a float
+         * budget's choice, say): the other layers are planned exactly as before, so nothing is matched twice.
+         */
+        public Result keepingFloat(java.util.Map<String, String> why) {
+            List<LayerPlan> kept = new ArrayList<>();
+            List<Rejected> rejected = new ArrayList<>(rejections);
+            for (LayerPlan l : layers) {
+                if (why.containsKey(l.name())) {
+                    rejected.add(new Rejected(l.kind().opType + " node '" + l.name() + "'", why.get(l.name())));
+                } else {
+                    kept.add(l);
+                }
+            }
+            return new Result(List.copyOf(kept), List.copyOf(rejected), sharedWeightNotes(kept));
+        }
+
         /** The float tensors whose ranges calibration must measure. */
         public Set<String> tensorsToCalibrate() {
             Set<String> t = new LinkedHashSet<>();

@@ -13,9 +13,9 @@ import dev.qwtonnx.model.Model;
 import dev.qwtonnx.quant.LayerMatcher;
 import dev.qwtonnx.quant.Sensitivity;
 import java.util.ArrayList;
-import java.util.LinkedHashSet;
+import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Set;
+import java.util.Map;
 
 /**
  * {@code --float-budget N}: ranks the matched layers by the output error each causes when quantized
@@ -50,14 +50,14 @@ final class FloatBudgetStage extends QuantizeStage {
                 facts.get(ROUNDED), options.quant(), few, ctx.progress());
         List<Sensitivity.LayerError> kept = List.copyOf(ranked.subList(0, Math.min(options.quant().floatBudget(),
                 ranked.size())));
-        Set<String> keep = new LinkedHashSet<>(options.quant().keepFloat());
+        Map<String, String> why = new LinkedHashMap<>();
         for (Sensitivity.LayerError e : kept) {
-            keep.add(e.layer());
-            String why = String.format("relative output error %.3g when quantized alone", e.relativeError());
-            ctx.log().accept("kept in float (budget): " + e.layer() + ", " + why);
-            ctx.reject(name(), e.layer(), "kept in float by the budget: " + why);
+            String error = String.format("relative output error %.3g when quantized alone", e.relativeError());
+            ctx.log().accept("kept in float (budget): " + e.layer() + ", " + error);
+            ctx.reject(name(), e.layer(), "kept in float by the budget: " + error);
+            why.put(e.layer(), "kept in float by --float-budget (" + error + ")");
         }
-        LayerMatcher.Result plan = LayerMatcher.match(prepared, options.quant().withKeepFloat(keep));
+        LayerMatcher.Result plan = matched.keepingFloat(why);
         if (plan.layers().isEmpty()) {
             throw new QwtException("the float budget of " + options.quant().floatBudget()
                     + " layers leaves no layer to quantize");

@@ -79,6 +79,9 @@ class FloatBudgetTest {
         // The kept layer reads its float weight; the others read dequantized int8.
         assertEquals("w2", weightInput(one.model(), kept));
         assertEquals(2, one.plan().layers().size());
+        // The plan says why: the budget's choice, with the error that made it.
+        assertTrue(one.plan().rejected().stream().anyMatch(s -> s.contains("'" + kept + "': kept in float by "
+                + "--float-budget (relative output error")), one.plan().rejected().toString());
         assertTrue(sqnr(one) > sqnr(all) + 6, "SQNR with m2 in float " + sqnr(one) + " vs all quantized " + sqnr(all));
     }
 
