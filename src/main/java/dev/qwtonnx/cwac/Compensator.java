@@ -220,8 +220,8 @@ public final class Compensator {
                         progress, stages.size() == 1 ? "compensate" : "compensate stage " + s + "/" + stages.size());
                 Map<String, ChannelFit> stageFits = fit(stage, stats, options.method());
                 if (judge == null) {
-                    CwacFold.Outcome folded = new CwacFold(stage, stageFits).apply(current);
-                    fits.putAll(withRejected(stageFits, folded.rejected(), left));
+                    Folded folded = fold(current, stage, stageFits, left);
+                    fits.putAll(folded.fits());
                     current = folded.model();
                     continue;
                 }
@@ -264,6 +264,30 @@ public final class Compensator {
         }
         return new Result(current, List.copyOf(layers), Map.copyOf(floats), fits, List.copyOf(left),
                 List.copyOf(choices));
+    }
+
+    /**
+     * A fold's outcome: the model, the fits as folded (a rejected layer's is the identity), and the
+     * reasons of the rejected ones.
+     */
+    public record Folded(Model model, Map<String, ChannelFit> fits, List<dev.qwtonnx.pass.Rejection> rejections) {
+    }
+
+    /**
+     * Fits {@code layers} of {@code model} from their measured sums ({@link PairedOutputs} or the
+     * in-graph measurement: two halves each) with this compensator's method, ridge, gain bound and
+     * gate, and folds the fits; {@code skipped} receives the layers whose fit the fold rejected.
+     * The one path from sums to a folded model, for the graph's own layers and for Loop/Scan bodies.
+     */
+    public Folded fitAndFold(Model model, List<QdqLayer> layers, Map<String, ChannelStats[]> stats,
+            List<String> skipped) {
+        return fold(model, layers, fit(layers, stats, options.method()), skipped);
+    }
+
+    private static Folded fold(Model model, List<QdqLayer> layers, Map<String, ChannelFit> fits, List<String> skipped) {
+        CwacFold.Outcome outcome = new CwacFold(layers, fits).apply(model);
+        return new Folded(outcome.model(), withRejected(fits, outcome.rejected(), skipped),
+                outcome.result().rejections());
     }
 
     /**

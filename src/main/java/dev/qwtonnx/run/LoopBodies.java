@@ -6,17 +6,13 @@ import dev.qwtonnx.calib.Progress;
 import dev.qwtonnx.calib.Range;
 import dev.qwtonnx.calib.RangeCalibrator;
 import dev.qwtonnx.calib.RangeMethod;
-import dev.qwtonnx.calib.FloatTensor;
 import dev.qwtonnx.calib.OrtRunner;
 import dev.qwtonnx.calib.data.CalibrationSource;
-import dev.qwtonnx.calib.data.Sample;
-import dev.qwtonnx.cwac.ChannelFit;
-import dev.qwtonnx.cwac.ChannelStats;
-import dev.qwtonnx.cwac.CwacFold;
+import dev.qwtonnx.cwac.Compensator;
 import dev.qwtonnx.cwac.CwacOptions;
 import dev.qwtonnx.cwac.QdqLayer;
+import dev.qwtonnx.cwac.PairedOutputs;
 import dev.qwtonnx.cwac.QdqLayers;
-import dev.qwtonnx.cwac.Solver;
 import dev.qwtonnx.model.Model;
 import dev.qwtonnx.model.NameAuthority;
 import dev.qwtonnx.model.Nodes;
@@ -270,31 +266,17 @@ final class LoopBodies {
         List<Export> qExports = new ArrayList<>();
         Model f = withExports(prepared, floatWanted, fExports);
         Model q = withExports(quantized, quantWanted, qExports);
-        Map<String, ChannelStats> stats = new HashMap<>();
-        Set<String> mismatched = new LinkedHashSet<>();
-        int limit = cwac.samples() > 0 ? cwac.samples() : Integer.MAX_VALUE;
-        try (OrtRunner fr = OrtRunner.forPasses(f, List.of()); OrtRunner qr = OrtRunner.forPasses(q, List.of())) {
-            int seen = 0;
-            for (Sample sample : calib) {
-                if (seen++ == limit) {
-                    break;
-                }
-                Map<String, FloatTensor> fy = fr.run(sample, fExports.stream().map(Export::name).toList());
-                Map<String, FloatTensor> qy = qr.run(sample, qExports.stream().map(Export::name).toList());
-                layers.forEach((path, ls) -> {
-                    for (QdqLayer l : ls) {
-                        FloatTensor yf = fy.get(exportOf(fExports, path, floatOutput.get(l.name())));
-                        FloatTensor yq = qy.get(exportOf(qExports, path, l.output()));
-                        if (!java.util.Arrays.equals(yf.shape(), yq.shape())) {
-                            mismatched.add(l.name()); // e.g. a loop whose trip count follows the values
-                            continue;
-                        }
-                        // Each level of nesting stacks one more leading axis; a Conv's channels follow it.
-                        int axis = l.kind() == LayerKind.CONV ? 1 + path.size() : yq.shape().length - 1;
-                        stats.computeIfAbsent(l.name(), k -> new ChannelStats(l.channels())).add(yq, yf, axis);
-                    }
-                });
+        List<PairedOutputs.Pair> pairs = new ArrayList<>();
+        layers.forEach((path, ls) -> {
+            for (QdqLayer l : ls) {
+                // Each level of nesting stacks one more leading axis.
+                pairs.add(new PairedOutputs.Pair(l, exportOf(qExports, path, l.output()),
+                        exportOf(fExports, path, floatOutput.get(l.name())), path.size()));
             }
+        });
+        PairedOutputs.Measured measured;
+        try {
+            measured = PairedOutputs.measure(f, q, pairs, calib, cwac.samples());
         } catch (OrtRunner.RunFailure e) {
             if (!e.raggedLoopOutput()) {
                 throw e;
@@ -303,30 +285,25 @@ final class LoopBodies {
                     + " layers are not compensated");
             return quantized;
         }
+        Compensator compensator = new Compensator(cwac);
         GraphProto g = quantized.graph();
         for (Map.Entry<List<String>, List<QdqLayer>> e : layers.entrySet()) {
-            Map<String, ChannelFit> fits = new LinkedHashMap<>();
-            int folded = 0;
-            for (QdqLayer l : e.getValue()) {
-                ChannelStats st = stats.get(l.name());
-                if (st == null || st.isEmpty() || mismatched.contains(l.name())) {
-                    continue;
-                }
-                fits.put(l.name(), Solver.fit(st, cwac.method(), l.hasBias(), cwac.ridge(), cwac.maxGain()));
-                folded++;
-            }
-            GraphProto body = bodyAt(g, e.getKey(), 0);
-            CwacFold.Outcome outcome = new CwacFold(e.getValue(), fits).apply(quantized.withGraph(body));
-            for (Rejection r : outcome.result().rejections()) {
+            // Layers whose iterations differ from the float model's, or that never ran, keep their weights.
+            List<QdqLayer> measuredHere = e.getValue().stream().filter(l -> measured.stats().containsKey(l.name()))
+                    .toList();
+            List<String> notFolded = new ArrayList<>();
+            Compensator.Folded folded = compensator.fitAndFold(quantized.withGraph(bodyAt(g, e.getKey(), 0)),
+                    measuredHere, measured.stats(), notFolded);
+            for (Rejection r : folded.rejections()) {
                 say.accept(r.toString());
                 rejected.add(r);
-                folded--;
             }
-            g = withBodyAt(g, e.getKey(), 0, outcome.result().model().graph());
-            said.put(e.getKey(), folded == e.getValue().size()
+            g = withBodyAt(g, e.getKey(), 0, folded.model().graph());
+            int count = measuredHere.size() - folded.rejections().size();
+            said.put(e.getKey(), count == e.getValue().size()
                     ? "compensated (" + cwac.method().name().toLowerCase(java.util.Locale.ROOT)
                             + ", one fit per channel over all iterations, against the float model)"
-                    : "compensated " + folded + " of " + e.getValue().size() + " (the others' iterations differ from"
+                    : "compensated " + count + " of " + e.getValue().size() + " (the others' iterations differ from"
                             + " the float model's or never ran)");
         }
         return quantized.withGraph(g);
