@@ -179,7 +179,9 @@ public final class QuantizeRun {
      * The run's products: the output model (QDQ, provenance recorded), the prepared float model it is
      * compared with, the quantized model before compensation, the plan, the compensation's fits, each
      * stage's time, and, with a destination, the model as written, its held-out fidelity and ORT's
-     * optimized graph of it (empty and null when not measured).
+     * optimized graph of it (empty and null when not measured). {@code calibrateTime} covers the
+     * stages from calibrate through bias-forms (ranges, rounding, Q/DQ), {@code compensateTime} the
+     * compensate stage.
      */
     public record Result(Model model, Model prepared, Model uncompensated, LayerMatcher.Result plan,
             Compensator.Result compensation, Duration calibrateTime, Duration compensateTime,
