@@ -17,11 +17,11 @@ import java.util.stream.Collectors;
  * longer than the stages that need them. On failure it closes what is open and names the stage.
  */
 public final class StageRunner {
-    /** One stage's wall time. */
+    /** One stage's wall time; it prints as --verbose logs it. */
     public record Timing(String stage, Duration wall) {
         @Override
         public String toString() {
-            return String.format(java.util.Locale.ROOT, "%s %.3f s", stage, wall.toNanos() / 1e9);
+            return String.format(java.util.Locale.ROOT, "stage %s: %.3f s", stage, wall.toNanos() / 1e9);
         }
     }
 
@@ -51,8 +51,9 @@ public final class StageRunner {
                         throw new IllegalStateException("stage " + s.name() + " did not produce '" + f + "'");
                     }
                 }
-                timings.add(new Timing(s.name(), wall));
-                ctx.log().accept(String.format(java.util.Locale.ROOT, "stage %s: %.3f s", s.name(), wall.toNanos() / 1e9));
+                Timing timing = new Timing(s.name(), wall);
+                timings.add(timing);
+                ctx.log().accept(timing.toString());
                 ran.add(s.name());
                 for (int k = order.size() - 1; k >= 0; k--) {
                     if (lastUse.getOrDefault(order.get(k), -1) == i) {

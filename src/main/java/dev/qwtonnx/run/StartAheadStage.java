@@ -47,9 +47,7 @@ final class StartAheadStage extends QuantizeStage {
             // and again, and near the heap's limit a thread allocating meanwhile makes the JVM print a warning beside
             // the one-line out-of-memory message.
             ai.onnxruntime.OrtEnvironment.getEnvironment();
-            if (!plan.layers().isEmpty()) {
-                ahead.start();
-            }
+            ahead.start(); // no thread when there is nothing to round
             facts.put(AHEAD, new WorkAhead(ahead, nearest, residuals));
         } catch (RuntimeException | Error e) {
             ahead.close();
