@@ -199,9 +199,9 @@ final class QuantizeCommand implements Callable<Integer> {
             HoldOut.Split split = holdOut.split(all);
             Progress progress = quiet || System.console() == null ? Progress.NONE : new BarProgress();
             Path source = calib != null ? calib : calibImages != null ? calibImages : calibText;
-            // Fidelity is measured for the summary and the report; with neither, the run ends at save.
+            // Fidelity is measured for the summary (a report measures it anyway); with neither, the run ends at save.
             Destination destination = new Destination(output, input, outputFormat, externalPolicy, reports,
-                    source.toString(), runs, !quiet || !reports.isEmpty());
+                    source.toString(), runs, !quiet);
             RunContext ctx = new RunContext(split.fit(), split.reused() ? null : split.measure(), progress,
                     verbose ? s -> spec.commandLine().getErr().println("  " + s) : null);
             QuantizeRun.Result r = QuantizeRun.run(floatModel, options, destination, ctx);
