@@ -35,6 +35,7 @@ class ArchitectureTest {
             .layer("quant").definedBy("dev.qwtonnx.quant..")
             .layer("calib").definedBy("dev.qwtonnx.calib..")
             .layer("prepare").definedBy("dev.qwtonnx.prepare..")
+            .layer("target").definedBy("dev.qwtonnx.target..")
             .layer("pass").definedBy("dev.qwtonnx.pass..")
             .layer("ort").definedBy("dev.qwtonnx.ort..")
             .layer("model").definedBy("dev.qwtonnx.model..")
@@ -50,16 +51,18 @@ class ArchitectureTest {
             .whereLayer("calib").mayOnlyBeAccessedByLayers("cli", "api", "run", "verify", "cwac", "quant")
             .whereLayer("prepare").mayOnlyBeAccessedByLayers("cli", "api", "run", "verify", "cwac", "quant",
                     "calib")
-            .whereLayer("pass").mayOnlyBeAccessedByLayers("cli", "api", "run", "verify", "cwac", "quant", "calib",
+            .whereLayer("target").mayOnlyBeAccessedByLayers("cli", "api", "run", "verify", "cwac", "quant", "calib",
                     "prepare")
+            .whereLayer("pass").mayOnlyBeAccessedByLayers("cli", "api", "run", "verify", "cwac", "quant", "calib",
+                    "prepare", "target")
             .whereLayer("ort").mayOnlyBeAccessedByLayers("cli", "api", "run", "verify", "cwac", "quant", "calib",
-                    "prepare", "pass")
+                    "prepare", "target", "pass")
             .whereLayer("model").mayOnlyBeAccessedByLayers("cli", "api", "run", "verify", "cwac", "quant",
-                    "calib", "prepare", "pass", "ort")
+                    "calib", "prepare", "target", "pass", "ort")
             .whereLayer("onnx").mayOnlyBeAccessedByLayers("cli", "api", "run", "verify", "cwac", "quant", "calib",
-                    "prepare", "pass", "ort", "model")
+                    "prepare", "target", "pass", "ort", "model")
             .whereLayer("root").mayOnlyBeAccessedByLayers("cli", "api", "run", "verify", "cwac", "quant", "calib",
-                    "prepare", "pass", "ort", "model", "onnx");
+                    "prepare", "target", "pass", "ort", "model", "onnx");
 
     /** A subpackage (calib.data) belongs to its package's slice. */
     static final ArchRule NO_CYCLES = slices().matching("dev.qwtonnx.(*)..").should().beFreeOfCycles();
