@@ -10,8 +10,9 @@ final class CwacMixin {
             description = "none (plain PTQ; quantize only), bias (bias correction), cwac (default: ${DEFAULT-VALUE}).")
     String method;
 
-    @Option(names = "--target", defaultValue = "global", paramLabel = "T",
-            description = "CWAC target: local or global (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--fit-target", defaultValue = "global", paramLabel = "T",
+            description = "What CWAC fits each layer to: the global float model's activation or the local float layer "
+                    + "on the quantized input (default: ${DEFAULT-VALUE}).")
     String target;
 
     @Option(names = "--schedule", defaultValue = "sequential", paramLabel = "S",
@@ -57,7 +58,7 @@ final class CwacMixin {
      */
     CwacOptions options(int defaultStages, CwacOptions.Accept defaultAccept) {
         return new CwacOptions(QuantizeCommand.parse(CwacOptions.Method.class, method, "--method"),
-                QuantizeCommand.parse(CwacOptions.Target.class, target, "--target"),
+                QuantizeCommand.parse(CwacOptions.Target.class, target, "--fit-target"),
                 QuantizeCommand.parse(CwacOptions.Schedule.class, schedule, "--schedule"), ridge, 2.0,
                 QuantizeCommand.parse(CwacOptions.Gate.class, gate, "--gate"), stages == null ? defaultStages : stages,
                 accept == null ? defaultAccept : QuantizeCommand.parse(CwacOptions.Accept.class, accept, "--accept"),

@@ -14,6 +14,7 @@ import dev.qwtonnx.calib.data.InputSpecs;
 import dev.qwtonnx.calib.data.TextSource;
 import dev.qwtonnx.cwac.ChannelFit;
 import dev.qwtonnx.cwac.CwacOptions;
+import dev.qwtonnx.model.DataType;
 import dev.qwtonnx.model.ExternalData;
 import dev.qwtonnx.model.Model;
 import dev.qwtonnx.ort.OrtKernels;
@@ -24,6 +25,7 @@ import dev.qwtonnx.quant.WeightRounding;
 import dev.qwtonnx.run.Destination;
 import dev.qwtonnx.run.QuantizeRun;
 import dev.qwtonnx.run.RunContext;
+import dev.qwtonnx.target.Target;
 import dev.qwtonnx.verify.CpuFeatures;
 import dev.qwtonnx.verify.Fidelity;
 import java.io.PrintWriter;
@@ -144,8 +146,17 @@ final class QuantizeCommand implements Callable<Integer> {
             + "CPUs without VNNI).")
     boolean reduceRange;
 
-    @Option(names = "--output-q", split = ",", defaultValue = "conv", paramLabel = "OPS",
-            description = "Op types whose output is re-quantized: conv (always), gemm, matmul (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--target", defaultValue = "cpu", paramLabel = "NAME",
+            description = "Where the model runs: cpu (ORT CPU, any x86-64 or ARM64), cpu-vnni, arm64, wasm, tensorrt, qnn, "
+                    + "xnnpack, nnapi, openvino (default: ${DEFAULT-VALUE}).")
+    String target;
+
+    @Option(names = "--activation-bits", defaultValue = "8", paramLabel = "N",
+            description = "Activation bits: 8, or 16 where the target takes them (qnn: A16W8) (default: ${DEFAULT-VALUE}).")
+    int activationBits;
+
+    @Option(names = "--output-q", split = ",", paramLabel = "OPS",
+            description = "Op types whose output is re-quantized: conv, gemm, matmul (default: the target's; conv on ORT CPU).")
     List<String> outputQ;
 
     @CommandLine.Mixin
@@ -189,6 +200,10 @@ final class QuantizeCommand implements Callable<Integer> {
         QuantizeRun.Options options = options();
         holdOut.validate();
         Destination.Format outputFormat = parse(Destination.Format.class, format, "--format");
+        if (outputFormat == Destination.Format.QOPERATOR && !target().ortCpu()) {
+            throw new QwtException("--format qoperator writes ORT CPU's integer operators; --target " + target().name()
+                    + " takes the QDQ form");
+        }
         ExternalData.Policy externalPolicy = externalData.policy(); // a bad --external-data fails before any work
         checkOutput(output, input);
         // Duplicate node names (which ORT refuses) are renamed before the check, as prepare does.
@@ -300,9 +315,19 @@ final class QuantizeCommand implements Callable<Integer> {
         }
     }
 
+    /** The --target description, with --activation-bits applied. */
+    Target target() {
+        return Target.named(target).withActivationBits(activationBits);
+    }
+
     QuantizeRun.Options options() {
-        Set<LayerKind> outQ = EnumSet.of(LayerKind.CONV);
-        for (String s : outputQ) {
+        Target t = target();
+        Set<LayerKind> outQ = QuantOptions.kinds(t.outputQuantized());
+        if (outputQ != null) {
+            outQ = EnumSet.noneOf(LayerKind.class);
+            outQ.addAll(QuantOptions.kinds(t.outputQuantized()).contains(LayerKind.CONV) ? Set.of(LayerKind.CONV) : Set.of());
+        }
+        for (String s : outputQ == null ? List.<String>of() : outputQ) {
             String k = s.trim().toLowerCase();
             switch (k) {
                 case "conv" -> outQ.add(LayerKind.CONV);
@@ -313,12 +338,12 @@ final class QuantizeCommand implements Callable<Integer> {
             }
         }
         QuantOptions q = new QuantOptions(weightBits, reduceRange, outQ,
-                parse(WeightRounding.class, rounding, "--rounding"), new LinkedHashSet<>(keepFloat), floatBudget);
+                parse(WeightRounding.class, rounding, "--rounding"), new LinkedHashSet<>(keepFloat), floatBudget, t);
         CwacOptions c = cwac.options();
         CalibOptions calibOptions = new CalibOptions(RangeOverrides.parseMethod(calibrate, "--calibrate"), percentile,
                 Histogram.DEFAULT_CAPACITY, rangeOverrides == null ? RangeOverrides.NONE : RangeOverrides.read(rangeOverrides),
                 calibBatch);
-        return new QuantizeRun.Options(q, c, false, calibOptions, targetOpset);
+        return new QuantizeRun.Options(q, c, false, calibOptions, Math.max(targetOpset, t.minOpset()));
     }
 
     static <E extends Enum<E>> E parse(Class<E> type, String value, String option) {
@@ -371,9 +396,13 @@ final class QuantizeCommand implements Callable<Integer> {
             out.printf("kept in float by the budget: %s (relative output error %.3g when quantized alone)%n",
                     e.layer(), e.relativeError());
         }
-        if (weightBits == 8 && !reduceRange && CpuFeatures.current().lacksInt8DotProduct()) {
-            out.println("note: this CPU has no VNNI int8 dot product; ORT's u8*s8 kernels may saturate with full-range "
-                    + "8-bit weights here (--reduce-range avoids it)");
+        Target t = target();
+        out.println("target: " + t.name() + " (" + t.description() + ")");
+        if (weightBits == 8 && !reduceRange && t.weights().qmax() == 127 && t.activations().type() == DataType.UINT8
+                && t.ortCpu()) {
+            out.println("note: full-range 8-bit weights with u8 activations: ORT's u8*s8 kernels may saturate on x86 "
+                    + "CPUs without VNNI" + (CpuFeatures.current().lacksInt8DotProduct() ? ", such as this one" : "")
+                    + " (--target cpu avoids it)");
         }
         double before = r.compensation().sseBefore();
         double after = r.compensation().sseAfter();

@@ -14,6 +14,7 @@ import dev.qwtonnx.model.Nodes;
 import dev.qwtonnx.onnx.GraphProto;
 import dev.qwtonnx.onnx.NodeProto;
 import dev.qwtonnx.ort.OrtSessions;
+import dev.qwtonnx.quant.LayerKind;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -344,7 +345,8 @@ public final class Compensator {
         if (n == null || !n.getOpType().equals(l.kind().opType)) {
             return null;
         }
-        if (l.biasAdd() == null) {
+        // A Conv or Gemm that reads a float bias adds it itself, as its float node does.
+        if (l.biasAdd() == null || (l.kind() != LayerKind.MATMUL && l.biasAdd().equals(l.name()))) {
             return new FloatLayer(n, List.of(), n.getOutput(0));
         }
         List<NodeProto> readers = fg.consumers(n.getOutput(0));
@@ -588,9 +590,11 @@ public final class Compensator {
         Map<String, ChannelFit> fits = new LinkedHashMap<>();
         for (QdqLayer l : stage) {
             ChannelStats[] st = stats.get(l.name());
+            // A per-tensor weight scale cannot take a gain per channel: such a layer is shifted only.
+            CwacOptions.Method m = l.perTensor() && method == CwacOptions.Method.CWAC ? CwacOptions.Method.BIAS : method;
             fits.put(l.name(), options.gate() == CwacOptions.Gate.CV
-                    ? Solver.fitCrossValidated(st[0], st[1], method, l.hasBias(), options.ridge(), options.maxGain())
-                    : Solver.fit(ChannelStats.sum(st[0], st[1]), method, l.hasBias(), options.ridge(),
+                    ? Solver.fitCrossValidated(st[0], st[1], m, l.hasBias(), options.ridge(), options.maxGain())
+                    : Solver.fit(ChannelStats.sum(st[0], st[1]), m, l.hasBias(), options.ridge(),
                             options.maxGain()));
         }
         return fits;

@@ -17,7 +17,8 @@ import java.util.Map;
 
 /**
  * Folds fitted per-channel maps into a layer's existing parameters, adding no node:
- * w_scale[c] *= a_c (integer weights unchanged); the bias becomes a_c·bias + b_c, re-quantized to
+ * w_scale[c] *= a_c (integer weights unchanged; a weight with one scale per tensor takes shifts
+ * alone, a_c = 1); the bias becomes a_c·bias + b_c, re-quantized to
  * int32 at exactly x_scale · w_scale'[c] (float32, as ORT's fusion checks it); after a MatMul, the
  * float constant of its bias Add becomes a_c·c + b_c, or, where that Add reads an int32 bias
  * through a DequantizeLinear (ORT's Gemm fusion, which takes the int32 values without checking
@@ -219,12 +220,17 @@ public final class CwacFold implements Pass {
     /** Folds a layer whose paths {@link #unprovable} found. */
     private static void fold(GraphEditor g, QdqLayer l, ChannelFit fit) {
         float[] wScale = Tensors.floats(g.initializer(l.weightScale()));
-        float[] newScale = new float[wScale.length];
-        for (int c = 0; c < wScale.length; c++) {
-            newScale[c] = (float) (wScale[c] * fit.a()[c]);
+        float[] newScale = new float[l.perTensor() ? l.channels() : wScale.length];
+        for (int c = 0; c < newScale.length; c++) {
+            newScale[c] = l.perTensor() ? wScale[0] : (float) (wScale[c] * fit.a()[c]);
         }
-        String wScaleName = owned(g, weightScalePath(g, l), l.weightScale(), l.name());
-        g.putInitializer(Tensors.floatTensor(wScaleName, Tensors.dims(g.initializer(wScaleName)), newScale));
+        if (l.perTensor()) {
+            // One scale for every channel: the fit is a shift alone (a = 1), and the weight scale stays.
+            wScale = newScale;
+        } else {
+            String wScaleName = owned(g, weightScalePath(g, l), l.weightScale(), l.name());
+            g.putInitializer(Tensors.floatTensor(wScaleName, Tensors.dims(g.initializer(wScaleName)), newScale));
+        }
 
         if (l.biasQuantized() != null) {
             // A QLinearConv's bias has no scale of its own: it is x_scale·w_scale by definition.

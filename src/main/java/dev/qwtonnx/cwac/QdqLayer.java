@@ -22,10 +22,19 @@ import dev.qwtonnx.quant.LayerKind;
  *                      itself its {@code biasAdd}
  * @param from          the float node the layer was quantized from, as our quantizer records it on
  *                      the layer node ({@link dev.qwtonnx.model.Nodes#FROM}); null in another tool's model
+ * @param perTensor     whether the weight has one scale for the whole tensor (a target that takes no
+ *                      per-channel weights for this kind): the fold can then shift, not scale, each channel
  */
 public record QdqLayer(LayerKind kind, String name, String input, float inputScale, String weightScale,
         String biasQuantized, String biasScale, String biasAdd, String biasAddConst, String output, int channels,
-        QLinear qlinear, String from) {
+        QLinear qlinear, String from, boolean perTensor) {
+
+    public QdqLayer(LayerKind kind, String name, String input, float inputScale, String weightScale,
+            String biasQuantized, String biasScale, String biasAdd, String biasAddConst, String output, int channels,
+            QLinear qlinear, String from) {
+        this(kind, name, input, inputScale, weightScale, biasQuantized, biasScale, biasAdd, biasAddConst, output,
+                channels, qlinear, from, false);
+    }
 
     /**
      * A QOperator layer's scale and zero-point inputs. Its input and (without a bias Add after a
@@ -52,7 +61,13 @@ public record QdqLayer(LayerKind kind, String name, String input, float inputSca
     /** This layer, recorded as quantized from the float node {@code from}. */
     public QdqLayer withFrom(String from) {
         return new QdqLayer(kind, name, input, inputScale, weightScale, biasQuantized, biasScale, biasAdd, biasAddConst,
-                output, channels, qlinear, from);
+                output, channels, qlinear, from, perTensor);
+    }
+
+    /** This layer, its weight quantized with one scale for the whole tensor. */
+    public QdqLayer withPerTensorWeight() {
+        return new QdqLayer(kind, name, input, inputScale, weightScale, biasQuantized, biasScale, biasAdd, biasAddConst,
+                output, channels, qlinear, from, true);
     }
 
     /** Whether {@link #output()} is the integer output of a QOperator node (dequantized for measuring). */

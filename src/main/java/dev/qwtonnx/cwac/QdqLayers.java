@@ -14,8 +14,9 @@ import java.util.List;
 /**
  * The quantized layers compensation can fold into, among those {@link LayerFinder} finds (so that
  * compensation works on any QDQ or QOperator model, not only on ours): a constant int8 weight
- * quantized per output channel, a constant activation scale, and the edges of its bias; the others
- * are listed with the reason.
+ * quantized per output channel (or, in QDQ form, per tensor: shifts only), a constant activation
+ * scale, and the edges of its bias (int32, or a float bias the node reads itself); the others are
+ * listed with the reason.
  */
 public final class QdqLayers {
     private QdqLayers() {
@@ -62,15 +63,28 @@ public final class QdqLayers {
             return null;
         }
         long[] wdims = Tensors.dims(wq);
-        int wAxis = f.weightAxis() < 0 ? f.weightAxis() + wdims.length : f.weightAxis();
+        int scales = Tensors.floats(ws).length;
+        // A per-tensor weight (a target without per-channel kernels for this kind): its channels
+        // are those of the node's own weight axis, and the fold shifts them without scaling.
+        boolean perTensor = scales == 1 && ws.getDimsCount() == 0;
+        int wAxis = perTensor ? kind.weightAxis(n) : f.weightAxis() < 0 ? f.weightAxis() + wdims.length : f.weightAxis();
         int channels = (int) wdims[wAxis];
-        if (Tensors.floats(ws).length != channels || wAxis != kind.weightAxis(n)) {
-            skipped.add(Nodes.describe(n) + ": weight is not quantized per output channel");
+        if ((!perTensor && scales != channels) || wAxis != kind.weightAxis(n)) {
+            skipped.add(Nodes.describe(n) + ": weight is not quantized per output channel or per tensor");
             return null;
         }
         String biasQ = null;
         String biasS = null;
-        if (kind != LayerKind.MATMUL && n.getInputCount() > 2 && !n.getInput(2).isEmpty()) {
+        String add = null;
+        String addConst = null;
+        TensorProto floatBias = kind != LayerKind.MATMUL && n.getInputCount() > 2 && !n.getInput(2).isEmpty()
+                ? g.initializer(n.getInput(2)) : null;
+        if (floatBias != null && floatBias.getDataType() == TensorProto.DataType.FLOAT_VALUE
+                && Tensors.floats(floatBias).length == channels) {
+            // A float bias the node adds itself (a target that takes float biases): the shift goes there.
+            add = n.getName();
+            addConst = n.getInput(2);
+        } else if (kind != LayerKind.MATMUL && n.getInputCount() > 2 && !n.getInput(2).isEmpty()) {
             NodeProto bdq = g.producer(n.getInput(2));
             if (!isDq(bdq) || g.initializer(bdq.getInput(0)) == null
                     || g.initializer(bdq.getInput(0)).getDataType() != TensorProto.DataType.INT32_VALUE) {
@@ -81,8 +95,6 @@ public final class QdqLayers {
             biasS = bdq.getInput(1);
         }
         String output = n.getOutput(0);
-        String add = null;
-        String addConst = null;
         if (kind == LayerKind.MATMUL && !g.isGraphOutput(output)) {
             // The bias Add reads the MatMul directly (ours), or through a re-quantizing Q → DQ pair (ORT's
             // quantize_static): either way the Add's constant is the layer's bias to fold the shift into.
@@ -103,8 +115,9 @@ public final class QdqLayers {
                 output = int32Add.add().getOutput(0);
             }
         }
-        return new QdqLayer(kind, n.getName(), n.getInput(0), Tensors.floats(xs)[0], f.weightScale(), biasQ, biasS,
+        QdqLayer l = new QdqLayer(kind, n.getName(), n.getInput(0), Tensors.floats(xs)[0], f.weightScale(), biasQ, biasS,
                 add, addConst, output, channels);
+        return perTensor ? l.withPerTensorWeight() : l;
     }
 
     /**

@@ -116,6 +116,21 @@ public final class Tensors {
         return b.build();
     }
 
+    /** A uint8 tensor over the given bytes, which the tensor takes over (no copy: they must not change). */
+    public static TensorProto uint8Tensor(String name, long[] dims, byte[] values) {
+        return int8Tensor(name, dims, values).toBuilder().setDataType(DataType.UINT8.code).build();
+    }
+
+    /** A scalar of an 8- or 16-bit integer type (a zero point), from a value already in range. */
+    public static TensorProto intScalar(String name, DataType type, int value) {
+        return switch (type) {
+            case INT8, UINT8 -> byteTensor(name, type, new long[0], new int[] {value});
+            // ONNX keeps 16-bit integers in int32_data.
+            case INT16, UINT16 -> TensorProto.newBuilder().setName(name).setDataType(type.code).addInt32Data(value).build();
+            default -> throw new IllegalArgumentException("integer scalar of type " + type);
+        };
+    }
+
     /** An int8 (signed) or uint8 tensor from values already in range. */
     public static TensorProto byteTensor(String name, DataType type, long[] dims, int[] values) {
         if (type != DataType.INT8 && type != DataType.UINT8) {

@@ -250,7 +250,9 @@ public final class LayerMatcher {
         }
         boolean quantizeOutput = options.outputQuantized().contains(kind);
         NodeProto relu = null;
-        if (quantizeOutput && !g.isGraphOutput(output)) {
+        // A following Relu is absorbed into the output Q's clamp at its zero point, which an
+        // asymmetric grid over [0, max] puts at the bottom; a symmetric grid keeps negatives.
+        if (quantizeOutput && !options.target().activations().symmetric() && !g.isGraphOutput(output)) {
             List<NodeProto> readers = g.consumers(output);
             if (readers.size() == 1 && readers.get(0).getOpType().equals("Relu")
                     && Model.isDefaultDomain(readers.get(0).getDomain())) {

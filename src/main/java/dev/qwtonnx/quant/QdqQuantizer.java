@@ -14,6 +14,7 @@ import dev.qwtonnx.onnx.TensorProto;
 import dev.qwtonnx.pass.AheadTasks;
 import dev.qwtonnx.pass.Pass;
 import dev.qwtonnx.pass.PassResult;
+import dev.qwtonnx.target.Target;
 import java.nio.FloatBuffer;
 import java.util.HashMap;
 import java.util.List;
@@ -22,10 +23,13 @@ import java.util.Set;
 import java.util.function.Supplier;
 
 /**
- * Inserts QuantizeLinear/DequantizeLinear pairs so that ORT's CPU provider runs every planned layer
- * as a fused integer kernel: uint8 per-tensor activations, int8 symmetric per-channel weights,
- * int32 bias at scale x_scale * w_scale[c] for Conv and Gemm (a zero bias is given to those that
- * have none, so that compensation can later fold a shift into it without adding a node).
+ * Inserts QuantizeLinear/DequantizeLinear pairs in the form the target's kernels take (see
+ * {@link Target}): per-tensor activations of the target's type and symmetry, symmetric weights per
+ * output channel (or per tensor where the target takes only that) on the target's grid, and for
+ * Conv and Gemm an int32 bias at scale x_scale * w_scale[c], or the float bias where the target
+ * takes one. A layer without a bias is given a zero one, so that compensation can later fold a
+ * shift into it without adding a node. For the default target ORT's CPU provider runs every
+ * planned layer as a fused integer kernel.
  *
  * <p>Activation Q/DQ pairs feed only the quantized layers: float operators that read the same
  * tensor (a residual Add, say) keep reading the float value. A layer's output Q, where planned,
@@ -80,7 +84,7 @@ public final class QdqQuantizer implements Pass {
         Map<String, Supplier<QuantizedWeight>> out = new HashMap<>();
         for (LayerPlan l : layers) {
             TensorProto w = initializers.get(l.weight());
-            if (w == null) {
+            if (w == null || !options.perChannel(l.kind())) {
                 continue;
             }
             out.put(l.name(), ahead.submit(() -> {
@@ -144,11 +148,18 @@ public final class QdqQuantizer implements Pass {
             Activation x = quantized.computeIfAbsent(l.input(), t -> quantizeInput(g, t));
             node = g.setInput(node, 0, x.dq);
             node = g.setInput(node, 1, quantizeWeight(g, node, l));
-            if (l.kind() != LayerKind.MATMUL) {
+            if (l.kind() != LayerKind.MATMUL && options.target().bias() == Target.Bias.FLOAT) {
+                if (node.getInputCount() < 3 || node.getInput(2).isEmpty()) {
+                    String zero = g.names().fresh(l.name() + "_bias");
+                    g.putInitializer(Tensors.floatTensor(zero, new long[] {l.channels()}, new float[l.channels()]));
+                    node = node.getInputCount() > 2 ? g.setInput(node, 2, zero)
+                            : g.replace(node, node.toBuilder().addInput(zero).build());
+                }
+            } else if (l.kind() != LayerKind.MATMUL) {
                 String bias = quantizeBias(g, node, l, x.scale);
                 node = node.getInputCount() > 2 ? g.setInput(node, 2, bias)
                         : g.replace(node, node.toBuilder().addInput(bias).build());
-            } else if (int32MatMulBias && l.biasAdd() != null) {
+            } else if (int32MatMulBias && l.biasAdd() != null && options.target().bias() == Target.Bias.INT32) {
                 NodeProto add = current(g, l.biasAdd());
                 TensorProto c = g.initializer(l.biasAddConst());
                 String bias = quantizeBias(g, node, l, x.scale, add, Tensors.floats(c), l.biasAddConst(), Tensors.dims(c),
@@ -197,13 +208,17 @@ public final class QdqQuantizer implements Pass {
         String scale = g.names().fresh(tensor + "_scale");
         String zp = g.names().fresh(tensor + "_zero_point");
         g.putInitializer(Tensors.floatScalar(scale, a.scale()));
-        g.putInitializer(Tensors.byteTensor(zp, DataType.UINT8, new long[0], new int[] {a.zeroPoint()}));
+        g.putInitializer(Tensors.intScalar(zp, options.target().activations().type(), a.zeroPoint()));
         return new String[] {scale, zp};
+    }
+
+    private QuantMath.Affine affine(Range r) {
+        return QuantMath.activation(r, options.target().activations());
     }
 
     /** Q/DQ on a layer input; only the planned layers are rewired to read the DQ output. */
     private Activation quantizeInput(GraphEditor g, String tensor) {
-        QuantMath.Affine a = QuantMath.uint8(range(tensor));
+        QuantMath.Affine a = affine(range(tensor));
         String[] sz = scaleAndZeroPoint(g, tensor, a);
         String q = g.names().fresh(tensor + "_quantized");
         String dq = g.names().fresh(tensor + "_dequantized");
@@ -226,9 +241,11 @@ public final class QdqQuantizer implements Pass {
         // Read in place: a big model's mapped weight is never copied into the heap, as floats or ints.
         FloatBuffer values = Tensors.floatView(w);
         int qmax = options.weightQmax();
-        QuantizedWeight rounded = roundedWeights.get(l.name());
+        boolean perChannel = options.perChannel(l.kind());
+        QuantizedWeight rounded = perChannel ? roundedWeights.get(l.name()) : null;
         if (rounded == null) {
-            rounded = QuantizedWeight.nearest(values, dims, l.weightAxis(), qmax);
+            rounded = perChannel ? QuantizedWeight.nearest(values, dims, l.weightAxis(), qmax)
+                    : QuantizedWeight.nearestPerTensor(values, dims, l.weightAxis(), qmax);
         }
         String base = l.weight();
         String qName = g.names().fresh(base + "_quantized");
@@ -236,11 +253,24 @@ public final class QdqQuantizer implements Pass {
         String zName = g.names().fresh(base + "_zero_point");
         String dq = g.names().fresh(base + "_dequantized");
         float[] scales = rounded.scales();
-        g.putInitializer(Tensors.int8Tensor(qName, dims, rounded.values()));
-        g.putInitializer(Tensors.floatTensor(sName, new long[] {scales.length}, scales));
-        g.putInitializer(Tensors.byteTensor(zName, DataType.INT8, new long[] {scales.length}, new int[scales.length]));
-        g.insertBefore(node, Nodes.node("DequantizeLinear", g.names().fresh(base + "_DequantizeLinear"),
-                List.of(qName, sName, zName), List.of(dq), NAME, Nodes.intAttribute("axis", l.weightAxis())));
+        boolean unsigned = options.target().weights().type() == DataType.UINT8;
+        // uint8 weights hold q + 128 with zero point 128: the same grid, for kernels that take u8 weights only.
+        g.putInitializer(unsigned ? Tensors.uint8Tensor(qName, dims, QuantizedWeight.offsetToUnsigned(rounded.values()))
+                : Tensors.int8Tensor(qName, dims, rounded.values()));
+        int[] zeros = new int[scales.length];
+        java.util.Arrays.fill(zeros, unsigned ? 128 : 0);
+        DataType zType = unsigned ? DataType.UINT8 : DataType.INT8;
+        if (perChannel) {
+            g.putInitializer(Tensors.floatTensor(sName, new long[] {scales.length}, scales));
+            g.putInitializer(Tensors.byteTensor(zName, zType, new long[] {scales.length}, zeros));
+            g.insertBefore(node, Nodes.node("DequantizeLinear", g.names().fresh(base + "_DequantizeLinear"),
+                    List.of(qName, sName, zName), List.of(dq), NAME, Nodes.intAttribute("axis", l.weightAxis())));
+        } else {
+            g.putInitializer(Tensors.floatScalar(sName, scales[0]));
+            g.putInitializer(Tensors.byteTensor(zName, zType, new long[0], new int[] {zeros[0]}));
+            g.insertBefore(node, Nodes.node("DequantizeLinear", g.names().fresh(base + "_DequantizeLinear"),
+                    List.of(qName, sName, zName), List.of(dq), NAME));
+        }
         return dq;
     }
 
@@ -255,6 +285,13 @@ public final class QdqQuantizer implements Pass {
             float[] bias, String base, long[] dims, int axis) {
         String wScaleName = g.producer(node.getInput(1)).getInput(1);
         float[] wScales = Tensors.floats(g.initializer(wScaleName));
+        if (wScales.length == 1 && bias.length > 1) {
+            // A per-tensor weight: one bias scale, given per channel (the same value) so that the
+            // bias's DequantizeLinear keeps one form and compensation refolds it per channel.
+            float w = wScales[0];
+            wScales = new float[bias.length];
+            java.util.Arrays.fill(wScales, w);
+        }
         return int32Bias(g, reader, bias, QuantMath.biasScales(xScale, wScales), base, dims, axis, NAME);
     }
 
@@ -303,7 +340,7 @@ public final class QdqQuantizer implements Pass {
         } else {
             dqOut = g.names().fresh(y + "_dequantized");
         }
-        QuantMath.Affine a = QuantMath.uint8(r);
+        QuantMath.Affine a = affine(r);
         String[] sz = scaleAndZeroPoint(g, y, a);
         String q = g.names().fresh(y + "_quantized");
         NodeProto qn = Nodes.node("QuantizeLinear", g.names().fresh(y + "_QuantizeLinear"),

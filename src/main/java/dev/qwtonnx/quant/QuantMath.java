@@ -12,6 +12,34 @@ public final class QuantMath {
     public record Affine(float scale, int zeroPoint) {
     }
 
+    /**
+     * The parameters of activations {@code a} covering {@code r} and 0: asymmetric over the type's
+     * whole range (int8's zero point is uint8's minus 128, the same grid), or symmetric about zero
+     * (zero point 0 for signed types; |x| max on ±(2^(bits-1) - 1) so that -128 is never needed).
+     */
+    public static Affine activation(Range r, dev.qwtonnx.target.Target.Activations a) {
+        double lo = Math.min(0.0, r.min());
+        double hi = Math.max(0.0, r.max());
+        int bits = a.bits();
+        boolean signed = a.type() == dev.qwtonnx.model.DataType.INT8 || a.type() == dev.qwtonnx.model.DataType.INT16;
+        long levels = (1L << bits) - 1;
+        long qmin = signed ? -(1L << (bits - 1)) : 0;
+        if (a.symmetric()) {
+            long qmax = (1L << (bits - 1)) - 1;
+            float scale = (float) (Math.max(-lo, hi) / qmax);
+            if (!(scale > 0f) || !Float.isFinite(scale)) {
+                return new Affine(1f, signed ? 0 : (int) (qmax + 1));
+            }
+            return new Affine(scale, signed ? 0 : (int) (qmax + 1));
+        }
+        float scale = (float) ((hi - lo) / levels);
+        if (!(scale > 0f) || !Float.isFinite(scale)) {
+            return new Affine(1f, (int) qmin);
+        }
+        long zp = Math.round(-lo / scale) + qmin;
+        return new Affine(scale, (int) Math.max(qmin, Math.min(qmin + levels, zp)));
+    }
+
     public static Affine uint8(Range r) {
         double lo = Math.min(0.0, r.min());
         double hi = Math.max(0.0, r.max());

@@ -1,6 +1,7 @@
 package dev.qwtonnx.quant;
 
 import dev.qwtonnx.QwtException;
+import dev.qwtonnx.target.Target;
 import java.util.EnumSet;
 import java.util.Set;
 
@@ -16,9 +17,16 @@ import java.util.Set;
  * @param keepFloat      names of layers (Conv/MatMul/Gemm nodes) the user keeps in float
  * @param floatBudget    how many more layers to keep in float: those whose quantization alone
  *                       hurts the model's outputs most on the calibration data (0 = none)
+ * @param target         where the model runs: the integer types, grids and forms every pass writes
  */
 public record QuantOptions(int weightBits, boolean reduceRange, Set<LayerKind> outputQuantized,
-        WeightRounding rounding, Set<String> keepFloat, int floatBudget) {
+        WeightRounding rounding, Set<String> keepFloat, int floatBudget, Target target) {
+    /** For the default target. */
+    public QuantOptions(int weightBits, boolean reduceRange, Set<LayerKind> outputQuantized, WeightRounding rounding,
+            Set<String> keepFloat, int floatBudget) {
+        this(weightBits, reduceRange, outputQuantized, rounding, keepFloat, floatBudget, Target.DEFAULT);
+    }
+
     /** With round-to-nearest weights. */
     public QuantOptions(int weightBits, boolean reduceRange, Set<LayerKind> outputQuantized) {
         this(weightBits, reduceRange, outputQuantized, WeightRounding.NEAREST);
@@ -30,8 +38,8 @@ public record QuantOptions(int weightBits, boolean reduceRange, Set<LayerKind> o
     }
 
     public QuantOptions {
-        if (rounding == null) {
-            throw new IllegalArgumentException("rounding is required");
+        if (rounding == null || target == null) {
+            throw new IllegalArgumentException("rounding and target are required");
         }
         if (floatBudget < 0) {
             throw new QwtException("the float budget must be 0 or more layers, got " + floatBudget);
@@ -41,7 +49,7 @@ public record QuantOptions(int weightBits, boolean reduceRange, Set<LayerKind> o
             throw new QwtException("weight bits must be between 2 and 8, got " + weightBits);
         }
         outputQuantized = Set.copyOf(outputQuantized.isEmpty() ? EnumSet.noneOf(LayerKind.class) : EnumSet.copyOf(outputQuantized));
-        if (!outputQuantized.contains(LayerKind.CONV)) {
+        if (target.outputQuantized().contains(LayerKind.CONV.opType) && !outputQuantized.contains(LayerKind.CONV)) {
             // ORT has no Conv kernel with int8 inputs and a float output: without the output Q a Conv runs in float.
             throw new QwtException("Conv layers need a quantized output to run as integer kernels");
         }
@@ -53,24 +61,59 @@ public record QuantOptions(int weightBits, boolean reduceRange, Set<LayerKind> o
     }
 
     public QuantOptions withRounding(WeightRounding r) {
-        return new QuantOptions(weightBits, reduceRange, outputQuantized, r, keepFloat, floatBudget);
+        return new QuantOptions(weightBits, reduceRange, outputQuantized, r, keepFloat, floatBudget, target);
     }
 
     public QuantOptions withKeepFloat(Set<String> names) {
-        return new QuantOptions(weightBits, reduceRange, outputQuantized, rounding, names, floatBudget);
+        return new QuantOptions(weightBits, reduceRange, outputQuantized, rounding, names, floatBudget, target);
     }
 
     public QuantOptions withFloatBudget(int layers) {
-        return new QuantOptions(weightBits, reduceRange, outputQuantized, rounding, keepFloat, layers);
+        return new QuantOptions(weightBits, reduceRange, outputQuantized, rounding, keepFloat, layers, target);
+    }
+
+    /** For target {@code t}, with the outputs it re-quantizes. */
+    public QuantOptions withTarget(Target t) {
+        return new QuantOptions(weightBits, reduceRange, kinds(t.outputQuantized()), rounding, keepFloat, floatBudget, t);
+    }
+
+    /** With a Q/DQ on the outputs of these kinds (the target's choice otherwise). */
+    public QuantOptions withOutputQuantized(Set<LayerKind> kinds) {
+        return new QuantOptions(weightBits, reduceRange, kinds, rounding, keepFloat, floatBudget, target);
+    }
+
+    /** The layer kinds among {@code opTypes}. */
+    public static Set<LayerKind> kinds(Set<String> opTypes) {
+        EnumSet<LayerKind> k = EnumSet.noneOf(LayerKind.class);
+        for (String op : opTypes) {
+            LayerKind kind = LayerKind.of(op);
+            if (kind != null) {
+                k.add(kind);
+            }
+        }
+        return k;
+    }
+
+    /** Whether {@code kind}'s weights take one scale per output channel on the target (one per tensor otherwise). */
+    public boolean perChannel(LayerKind kind) {
+        return target.perChannel(kind.opType);
     }
 
     public static QuantOptions defaults() {
-        return new QuantOptions(8, false, EnumSet.of(LayerKind.CONV), WeightRounding.AUTO, Set.of(), 0);
+        return new QuantOptions(8, false, kinds(Target.DEFAULT.outputQuantized()), WeightRounding.AUTO, Set.of(), 0,
+                Target.DEFAULT);
     }
 
-    /** The largest integer weight magnitude: 127 at 8 bits, 63 with reduce_range. */
+    /**
+     * The largest integer weight magnitude: 127 at 8 bits, 63 with reduce_range or on a target whose
+     * grid is 7 bits (its qmax 63); fewer bits stay as asked.
+     */
     public int weightQmax() {
-        int bits = reduceRange ? weightBits - 1 : weightBits;
+        int targetBits = 33 - Integer.numberOfLeadingZeros(target.weights().qmax());
+        int bits = Math.min(weightBits, targetBits);
+        if (reduceRange) {
+            bits = Math.min(bits, weightBits - 1);
+        }
         return (1 << (bits - 1)) - 1;
     }
 }

@@ -24,7 +24,9 @@ final class BiasFormsStage extends QuantizeStage {
     @Override
     public void run(RunContext ctx, Facts facts) {
         Model qdq = facts.get(QDQ);
-        if (facts.get(PLAN).layers().isEmpty()) {
+        dev.qwtonnx.target.Target target = options.quant().target();
+        // These forms are what ORT's CPU fusions take; another target reads the MatMul's own bias Add.
+        if (facts.get(PLAN).layers().isEmpty() || !target.ortCpu() || target.bias() != dev.qwtonnx.target.Target.Bias.INT32) {
             facts.put(QUANTIZED, qdq);
             return;
         }

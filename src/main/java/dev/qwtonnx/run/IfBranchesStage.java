@@ -19,6 +19,12 @@ final class IfBranchesStage extends QuantizeStage {
 
     @Override
     public void run(RunContext ctx, Facts facts) {
+        if (!options.quant().target().subgraphs()) {
+            // The target takes no control flow: the branches stay as they are, in float.
+            facts.put(WITH_BRANCHES, facts.get(COMPENSATION).model());
+            facts.put(IF_BRANCHES, List.of());
+            return;
+        }
         IfBranches.Outcome branches = IfBranches.quantize(facts.get(PREPARED), facts.get(COMPENSATION).model(), options,
                 ctx);
         List<QuantizeRun.IfBranch> out = new ArrayList<>();

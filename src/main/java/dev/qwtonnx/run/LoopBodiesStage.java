@@ -15,6 +15,12 @@ final class LoopBodiesStage extends QuantizeStage {
 
     @Override
     public void run(RunContext ctx, Facts facts) {
+        if (!options.quant().target().subgraphs()) {
+            // The target takes no control flow: Loop and Scan bodies stay as they are, in float.
+            facts.put(WITH_LOOPS, facts.get(WITH_BRANCHES));
+            facts.put(LOOP_BODIES, List.of());
+            return;
+        }
         LoopBodies.Outcome loops = LoopBodies.quantize(facts.get(PREPARED), facts.get(WITH_BRANCHES), ctx.calibration(),
                 options, ctx.progress(), ctx.log());
         for (dev.qwtonnx.pass.Rejection r : loops.foldRejections()) {
