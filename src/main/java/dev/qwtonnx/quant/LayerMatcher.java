@@ -21,7 +21,16 @@ public final class LayerMatcher {
      * the plan treats shared weights. Only the graph's own nodes are matched: layers inside If
      * branches and Loop/Scan bodies are planned where those are quantized (api/IfBranches, api/LoopBodies).
      */
-    public record Result(List<LayerPlan> layers, List<Rejected> rejections, List<String> notes) {
+    /**
+     * @param joins the Add nodes, each with two non-constant inputs of which one is a planned
+     *              layer's output (residual Adds), whose inputs get Q/DQ too: empty unless the
+     *              target runs such an Add in low precision only when all its inputs are quantized
+     */
+    public record Result(List<LayerPlan> layers, List<Rejected> rejections, List<String> notes, List<NodeProto> joins) {
+        public Result(List<LayerPlan> layers, List<Rejected> rejections, List<String> notes) {
+            this(layers, rejections, notes, List.of());
+        }
+
         /** Each rejected candidate as a person reads it: the node, then why. */
         public List<String> rejected() {
             return rejections.stream().map(Rejected::toString).toList();
@@ -41,7 +50,11 @@ public final class LayerMatcher {
                     kept.add(l);
                 }
             }
-            return new Result(List.copyOf(kept), List.copyOf(rejected), sharedWeightNotes(kept));
+            java.util.Set<String> outputs = new java.util.HashSet<>();
+            kept.forEach(l -> outputs.add(l.output()));
+            List<NodeProto> keptJoins = joins.stream().filter(a -> outputs.contains(a.getInput(0))
+                    || outputs.contains(a.getInput(1))).toList();
+            return new Result(List.copyOf(kept), List.copyOf(rejected), sharedWeightNotes(kept), keptJoins);
         }
 
         /** The float tensors whose ranges calibration must measure. */
@@ -52,6 +65,10 @@ public final class LayerMatcher {
                 if (l.quantizeOutput()) {
                     t.add(l.outputRangeTensor());
                 }
+            }
+            for (NodeProto a : joins) {
+                t.add(a.getInput(0));
+                t.add(a.getInput(1));
             }
             return t;
         }
@@ -84,7 +101,31 @@ public final class LayerMatcher {
             }
             layers.add(plan(kind, n, g, options));
         }
-        return new Result(layers, List.copyOf(rejected), sharedWeightNotes(layers));
+        return new Result(layers, List.copyOf(rejected), sharedWeightNotes(layers),
+                options.target().addInputs() ? joins(g, layers) : List.of());
+    }
+
+    /** The Adds of two non-constant inputs that read a planned layer's output (see {@link Result#joins}). */
+    private static List<NodeProto> joins(GraphEditor g, List<LayerPlan> layers) {
+        java.util.Set<String> outputs = new java.util.HashSet<>();
+        for (LayerPlan l : layers) {
+            outputs.add(l.output());
+        }
+        List<NodeProto> joins = new ArrayList<>();
+        for (NodeProto n : g.nodes()) {
+            if (n.getOpType().equals("Add") && Model.isDefaultDomain(n.getDomain()) && n.getInputCount() == 2
+                    && (outputs.contains(n.getInput(0)) || outputs.contains(n.getInput(1)))
+                    && g.initializer(n.getInput(0)) == null && g.initializer(n.getInput(1)) == null
+                    && !isConstantOutput(g, n.getInput(0)) && !isConstantOutput(g, n.getInput(1))) {
+                joins.add(n);
+            }
+        }
+        return List.copyOf(joins);
+    }
+
+    private static boolean isConstantOutput(GraphEditor g, String tensor) {
+        NodeProto p = g.producer(tensor);
+        return p != null && p.getOpType().equals("Constant");
     }
 
     /**

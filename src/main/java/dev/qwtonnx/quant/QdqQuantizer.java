@@ -44,6 +44,7 @@ public final class QdqQuantizer implements Pass {
 
     private final QuantOptions options;
     private final List<LayerPlan> layers;
+    private final List<NodeProto> joins;
     private final Map<String, Range> ranges;
     private final Map<String, QuantizedWeight> roundedWeights;
 
@@ -57,7 +58,14 @@ public final class QdqQuantizer implements Pass {
      */
     public QdqQuantizer(QuantOptions options, List<LayerPlan> layers, Map<String, Range> ranges,
             Map<String, QuantizedWeight> roundedWeights) {
+        this(options, layers, List.of(), ranges, roundedWeights);
+    }
+
+    /** @param joins residual Adds whose two inputs get Q/DQ too ({@link LayerMatcher.Result#joins}) */
+    public QdqQuantizer(QuantOptions options, List<LayerPlan> layers, List<NodeProto> joins, Map<String, Range> ranges,
+            Map<String, QuantizedWeight> roundedWeights) {
         this.options = options;
+        this.joins = List.copyOf(joins);
         this.layers = List.copyOf(layers);
         this.ranges = Map.copyOf(ranges);
         this.roundedWeights = Map.copyOf(roundedWeights);
@@ -139,6 +147,10 @@ public final class QdqQuantizer implements Pass {
                 range(l.outputRangeTensor());
             }
         }
+        for (NodeProto a : joins) {
+            range(a.getInput(0));
+            range(a.getInput(1));
+        }
         GraphEditor g = new GraphEditor(graph, names);
         Map<String, Activation> quantized = new HashMap<>();
         for (LayerPlan l : layers) {
@@ -170,6 +182,19 @@ public final class QdqQuantizer implements Pass {
                 // Readers of the layer's output, quantized layers included, now read its DQ: no second Q.
                 Activation y = quantizeOutput(g, l);
                 quantized.put(l.outputRangeTensor(), y);
+            }
+        }
+        for (NodeProto planned : joins) {
+            // Both inputs of a residual Add through Q/DQ, for targets that run it in low precision
+            // only then; an input already quantized for a layer shares that layer's DequantizeLinear.
+            NodeProto add = current(g, planned);
+            for (int i = 0; i < 2; i++) {
+                NodeProto p = g.producer(add.getInput(i));
+                if (p != null && p.getOpType().equals("DequantizeLinear") && Model.isDefaultDomain(p.getDomain())) {
+                    continue; // a layer's quantized output, read through its own DequantizeLinear
+                }
+                Activation x = quantized.computeIfAbsent(add.getInput(i), t -> quantizeInput(g, t));
+                add = g.setInput(add, i, x.dq);
             }
         }
         for (LayerPlan l : layers) {

@@ -12,7 +12,10 @@ import dev.qwtonnx.quant.LayerMatcher;
 import dev.qwtonnx.quant.QdqQuantizer;
 import java.util.List;
 
-/** Q/DQ around each planned layer: int8 weights, u8 activations at the calibrated ranges, int32 biases. */
+/**
+ * Q/DQ around each planned layer in the target's form (by default int8 weights, u8 activations at
+ * the calibrated ranges, int32 biases), and on the inputs of the residual Adds the target wants quantized.
+ */
 final class InsertQdqStage extends QuantizeStage {
     InsertQdqStage(QuantizeRun.Options options) {
         super("insert-qdq", options, List.of(PREPARED, PLAN, RANGES, ROUNDED), List.of(QDQ));
@@ -23,7 +26,7 @@ final class InsertQdqStage extends QuantizeStage {
         Model prepared = facts.get(PREPARED);
         LayerMatcher.Result plan = facts.get(PLAN);
         facts.put(QDQ, plan.layers().isEmpty() ? prepared
-                : new Pipeline(List.of(new QdqQuantizer(options.quant(), plan.layers(), facts.get(RANGES),
+                : new Pipeline(List.of(new QdqQuantizer(options.quant(), plan.layers(), plan.joins(), facts.get(RANGES),
                         facts.get(ROUNDED))), options.verifyBetweenPasses()).run(prepared, ctx.log()));
     }
 }
