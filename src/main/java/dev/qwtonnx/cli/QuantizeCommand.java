@@ -416,12 +416,18 @@ final class QuantizeCommand implements Callable<Integer> {
         for (Fidelity.OutputFidelity f : r.fidelity()) {
             out.println("  " + f);
         }
-        Model optimized = r.optimized();
-        Map<String, Integer> ops = OrtKernels.opCounts(optimized);
-        List<String> unfused = OrtKernels.unfusedLayers(optimized);
-        out.printf("ORT integer kernels: %d for %d quantized layers %s; left in float by ORT: %s%n",
-                OrtKernels.count(ops, OrtKernels.INTEGER_OPS), layers, integerOps(ops),
-                unfused.isEmpty() ? "none" : unfused);
+        if (t.ortCpu()) {
+            Model optimized = r.optimized();
+            Map<String, Integer> ops = OrtKernels.opCounts(optimized);
+            List<String> unfused = OrtKernels.unfusedLayers(optimized);
+            out.printf("ORT integer kernels: %d for %d quantized layers %s; left in float by ORT: %s%n",
+                    OrtKernels.count(ops, OrtKernels.INTEGER_OPS), layers, integerOps(ops),
+                    unfused.isEmpty() ? "none" : unfused);
+        } else {
+            out.println("checked against " + t.name() + "'s rules, not run on the device; the fidelity above runs its "
+                    + "arithmetic (" + t.activations().type().name().toLowerCase() + (t.activations().symmetric()
+                            ? " symmetric" : "") + " activations) on ORT CPU");
+        }
         out.printf("wrote %s in %.1f s%n", output, (System.nanoTime() - start) / 1e9);
     }
 }
