@@ -515,8 +515,19 @@ public final class RuleChecker {
         return true;
     }
 
-    private static String lower(DataType t) {
-        return t == null ? "unknown" : t.name().toLowerCase(Locale.ROOT);
+    /** A quantized type's short name (u8, s8, u16, s16, s32). */
+    static String lower(DataType t) {
+        if (t == null) {
+            return "unknown type";
+        }
+        return switch (t) {
+            case UINT8 -> "u8";
+            case INT8 -> "s8";
+            case UINT16 -> "u16";
+            case INT16 -> "s16";
+            case INT32 -> "s32";
+            default -> t.name().toLowerCase(Locale.ROOT);
+        };
     }
 
     private static String namesOf(Set<DataType> types) {

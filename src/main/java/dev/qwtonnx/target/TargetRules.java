@@ -249,7 +249,7 @@ final class TargetRules {
     private static String names(Set<DataType> types) {
         List<String> out = new ArrayList<>();
         for (DataType d : types) {
-            out.add(d.name().toLowerCase(java.util.Locale.ROOT));
+            out.add(RuleChecker.lower(d));
         }
         return String.join(" or ", out);
     }
