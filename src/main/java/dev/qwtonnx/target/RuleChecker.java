@@ -184,6 +184,7 @@ public final class RuleChecker {
             if (!rules.activationTypes.contains(type)) {
                 report(n, TargetRules.ACTIVATION_TYPE, "activation quantized to " + lower(type) + ", the target takes "
                         + namesOf(rules.activationTypes));
+                return; // its zero point is moot: the type is already wrong
             }
             if (target.activations().symmetric()) {
                 long[] zp = zeroPoints(n);
