@@ -165,6 +165,9 @@ public final class RuleChecker {
         // ---- Q/DQ: activation type and zero point, 16-bit opset ----
 
         private void qdq(NodeProto n) {
+            if (n.getInputCount() < 2) {
+                return; // not a well-formed Q/DQ; the model checker reports it
+            }
             DataType type = isQ(n) ? qOutputType(n) : inputType(n);
             if (type == null) {
                 return;
@@ -206,13 +209,13 @@ public final class RuleChecker {
                 return;
             }
             NodeProto wDq = producers.get(n.getInput(1));
-            if (!isDq(wDq) || !isConstant(wDq.getInput(0))) {
+            if (!isDq(wDq) || wDq.getInputCount() < 2 || !isConstant(wDq.getInput(0))) {
                 return; // not a quantized weight: a float op, nothing to check
             }
             String op = n.getOpType();
             DataType w = inputType(wDq);
             NodeProto xDq = producers.get(n.getInput(0));
-            DataType x = isDq(xDq) ? inputType(xDq) : null;
+            DataType x = isDq(xDq) && xDq.getInputCount() >= 2 ? inputType(xDq) : null;
             long[] wScaleDims = dims(wDq.getInput(1));
             boolean perChannel = numel(wScaleDims) > 1;
             long[] wZp = zeroPoints(wDq);
@@ -222,7 +225,7 @@ public final class RuleChecker {
                 report(n, TargetRules.WEIGHTED_INPUTS, "the weight goes through a DequantizeLinear but input 0 does "
                         + "not: the op runs in float");
             }
-            if (perChannel && !target.perChannel(op)) {
+            if (perChannel && !target.perChannel(op) && !rules.perChannelAlsoTaken.contains(op)) {
                 report(n, TargetRules.WEIGHT_PER_CHANNEL, "weight " + n.getInput(1) + " has " + numel(wScaleDims)
                         + " scales (per-channel); the target takes one per tensor on " + op);
             }
@@ -254,8 +257,8 @@ public final class RuleChecker {
                 boolean wZpZero) {
             switch (target.name()) {
                 case "xnnpack" -> {
-                    if (x == null) {
-                        return;
+                    if (x != DataType.UINT8 && x != DataType.INT8) {
+                        return; // no activation Q, or a 16-bit one: other rules say so
                     }
                     if (op.equals("MatMul") || op.equals("Gemm")) {
                         report(n, TargetRules.XNNPACK_QDQ_MATMUL, "quantized " + op + " (" + lower(x) + "·" + lower(w)
@@ -318,7 +321,8 @@ public final class RuleChecker {
         private void bias(NodeProto n, NodeProto xDq, NodeProto wDq) {
             String b = n.getInput(2);
             NodeProto bDq = producers.get(b);
-            boolean int32 = isDq(bDq) && isConstant(bDq.getInput(0)) && inputType(bDq) == DataType.INT32;
+            boolean int32 = isDq(bDq) && bDq.getInputCount() >= 2 && isConstant(bDq.getInput(0))
+                    && inputType(bDq) == DataType.INT32;
             if (target.bias() == Target.Bias.FLOAT) {
                 if (int32) {
                     report(n, TargetRules.BIAS_FORM, "bias " + b + " is int32 through a DequantizeLinear");
@@ -326,7 +330,8 @@ public final class RuleChecker {
                 return;
             }
             if (!int32) {
-                report(n, TargetRules.BIAS_FORM, "bias " + b + " is " + (isDq(bDq) ? lower(inputType(bDq))
+                report(n, TargetRules.BIAS_FORM, "bias " + b + " is " + (isDq(bDq) && bDq.getInputCount() > 0
+                        ? lower(inputType(bDq))
                         + " through a DequantizeLinear" : "float") + "; the quantized op wants an int32 bias");
                 return;
             }
@@ -471,12 +476,15 @@ public final class RuleChecker {
                 return new long[0];
             }
             TensorProto z = inits.get(qdq.getInput(2));
-            return z == null ? new long[0] : Tensors.toHost(z).toLongs();
+            DataType t = z == null ? null : known(z.getDataType());
+            boolean integer = t == DataType.UINT8 || t == DataType.INT8 || t == DataType.UINT16 || t == DataType.INT16
+                    || t == DataType.INT32;
+            return integer ? Tensors.toHost(z).toLongs() : new long[0]; // 4-bit and float8 types are not read
         }
 
         private float[] floatsOf(String name) {
             TensorProto t = inits.get(name);
-            return t == null ? null : Tensors.floats(t);
+            return t == null || known(t.getDataType()) == null ? null : Tensors.floats(t);
         }
 
         private long[] dims(String name) {

@@ -97,6 +97,8 @@ final class TargetRules {
     final boolean checkBiasForm;
     /** Whether int8 weights are checked against the target's grid (±qmax). */
     final boolean checkWeightRange;
+    /** Op types whose per-channel weights the provider takes beyond the target's own form. */
+    final Set<String> perChannelAlsoTaken;
     private final Map<String, Rule> rules = new LinkedHashMap<>();
 
     private TargetRules(Target target, Set<DataType> activationTypes, boolean microsoftQdq, boolean checkBiasForm,
@@ -106,6 +108,9 @@ final class TargetRules {
         this.microsoftQdq = microsoftQdq;
         this.checkBiasForm = checkBiasForm;
         this.checkWeightRange = checkWeightRange;
+        // ORT's own QNN configuration (get_qnn_qdq_config(per_channel=True)) writes per-channel Gemm
+        // weights (QDQGemm in quantization/operators/gemm.py), so the checker takes them for qnn.
+        this.perChannelAlsoTaken = target.name().equals("qnn") ? Set.of("Gemm") : Set.of();
     }
 
     static TargetRules of(Target t) {
@@ -149,10 +154,13 @@ final class TargetRules {
         });
         // ORT CPU and OpenVINO take per-channel weights on every weighted op; XNNPACK's own rule says where.
         if (name.equals("tensorrt") || name.equals("qnn") || name.equals("nnapi")) {
-            r.add(WEIGHT_PER_CHANNEL, "one weight scale per output channel only on "
-                    + sorted(t.weights().perChannel()), switch (name) {
+            java.util.TreeSet<String> per = new java.util.TreeSet<>(t.weights().perChannel());
+            if (name.equals("qnn")) {
+                per.add("Gemm");
+            }
+            r.add(WEIGHT_PER_CHANNEL, "one weight scale per output channel only on " + sorted(per), switch (name) {
                         case "tensorrt" -> TRT_Q;
-                        case "qnn" -> QNN_CONFIG + "; " + QNN_MATMUL;
+                        case "qnn" -> QNN_MATMUL + "; Gemm too, as ORT's tool writes it for QNN";
                         default -> NNAPI_SCALE;
                     });
         }

@@ -59,7 +59,9 @@ final class Targets {
             // TensorRT "Quantized Weights": a DequantizeLinear takes INT8/FP8/INT4/FP4, not int32; the
             // float bias is fused into the quantized layer.
             Bias.FLOAT,
-            // TensorRT Q/DQ placement: quantize the inputs of weighted ops, not their outputs.
+            // TensorRT Q/DQ placement: quantize the inputs of weighted ops, not their outputs;
+            // python/tools/quantization/qdq_quantizer.py: "In TRT, it's not recommended to quantize
+            // outputs for weighted ops such as Conv, Matmul, Gemm".
             Set.of(),
             // TensorRT Q/DQ placement: quantize the residual input of an element-wise Add so it fuses.
             true,
@@ -75,7 +77,8 @@ final class Targets {
             new Activations(DataType.UINT8, false),
             // quant_config.py: per_channel quantizes Conv input[1] on axis 0 and ConvTranspose input[1]
             // on axis 1; _process_matmul: "QNN does not support per-channel MatMul". Signed weights
-            // are symmetric (weight_symmetric defaults to True for QInt8).
+            // are symmetric (weight_symmetric defaults to True for QInt8). (The tool also writes
+            // per-channel Gemm weights, which the rule checker takes.)
             new Weights(DataType.INT8, 127, Set.of("Conv", "ConvTranspose")),
             Bias.INT32,
             // quant_config.py quantizes every op type's output (op_types_to_quantize: all but Cast).

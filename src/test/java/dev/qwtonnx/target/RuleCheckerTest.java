@@ -118,9 +118,13 @@ class RuleCheckerTest {
 
     @Test
     void weightPerChannel() {
-        firesAndKeeps(TargetRules.WEIGHT_PER_CHANNEL, Targets.QNN, TinyQdq.of("Gemm"), t -> { },
+        firesAndKeeps(TargetRules.WEIGHT_PER_CHANNEL, Targets.QNN, TinyQdq.of("MatMul"), t -> { },
                 t -> t.perChannel = false);
         assertFalse(ids(TinyQdq.conv().build(), Targets.QNN).contains(TargetRules.WEIGHT_PER_CHANNEL));
+        assertFalse(ids(TinyQdq.of("Gemm").build(), Targets.QNN).contains(TargetRules.WEIGHT_PER_CHANNEL),
+                "ORT's own QNN configuration writes per-channel Gemm weights");
+        firesAndKeeps(TargetRules.WEIGHT_PER_CHANNEL, Targets.NNAPI, TinyQdq.of("Gemm"), t -> { },
+                t -> t.perChannel = false);
     }
 
     @Test
