@@ -9,10 +9,33 @@ import java.util.List;
  */
 public record Report(int schemaVersion, String generator, ModelFile floatModel, ModelFile quantizedModel,
         DataSet data, Provenance provenance, List<Fidelity.OutputFidelity> outputs, Layers layers, Runtime runtime,
-        Cost cost, Compensation compensation, List<Decision> decisions) {
+        Cost cost, Compensation compensation, List<Decision> decisions, TargetCheck target) {
 
     /** Bumped whenever a key is added, removed or changes meaning. */
-    public static final int SCHEMA_VERSION = 2;
+    public static final int SCHEMA_VERSION = 3;
+
+    /** This report with the result of checking the quantized model against a target's rules. */
+    public Report withTarget(TargetCheck t) {
+        return new Report(schemaVersion, generator, floatModel, quantizedModel, data, provenance, outputs, layers,
+                runtime, cost, compensation, decisions, t);
+    }
+
+    /**
+     * The quantized model checked against a hardware target's rules (null when no target was given).
+     *
+     * @param name        the target ({@code --target NAME})
+     * @param runtime     how this machine checks the target ({@code RULES_ONLY}: no runtime here)
+     * @param note        one line: what was run and what was only checked
+     * @param rules       every rule of the target, with its source
+     * @param violations  every node breaking a rule, in graph order
+     */
+    public record TargetCheck(String name, String description, String runtime, String note,
+            List<dev.qwtonnx.target.Rule> rules, List<RuleViolation> violations) {
+    }
+
+    /** A node that breaks rule {@code rule} (an id in {@link TargetCheck#rules()}). */
+    public record RuleViolation(String node, String opType, String rule, String detail) {
+    }
 
     /**
      * A decision a stage of the run made against something (a layer left in float, a rewrite that

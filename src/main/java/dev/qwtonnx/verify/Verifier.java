@@ -134,7 +134,7 @@ public final class Verifier {
                 modelFile(floatSubject, fBytes), modelFile(quantSubject, qBytes),
                 new Report.DataSet(dataSource, data.size()), provenance(q, run), outputs,
                 new Report.Layers(found.size(), matched.matched().size(), layers, unmatched), runtime, cost,
-                compensation(run, nodesAdded), run == null || run.decisions() == null ? List.of() : run.decisions());
+                compensation(run, nodesAdded), run == null || run.decisions() == null ? List.of() : run.decisions(), null);
     }
 
     /** Worst first: the layer's own error where measured, else its accumulated error. */

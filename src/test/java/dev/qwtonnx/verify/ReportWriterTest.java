@@ -39,7 +39,8 @@ class ReportWriterTest {
                 "gaussian <test>", new Verifier.Options(2), new Verifier.QuantizeRun(r.uncompensated(), r.compensation(),
                         "cwac", "gaussian", samples.size(), null, null,
                         List.of(new Report.Decision("plan-layers", "Conv node 'x'", "kept in float as asked"))),
-                Progress.NONE);
+                Progress.NONE).withTarget(dev.qwtonnx.run.VerifyRun.targetCheck(broken,
+                        dev.qwtonnx.target.Target.named("xnnpack")));
     }
 
     /** The key paths of a JSON tree: objects as a.b, array elements as a[].b. */
@@ -93,6 +94,7 @@ class ReportWriterTest {
         assertTrue(html.contains("class=\"unfused\" x="), "the unfused layer's bar");
         assertTrue(html.contains("bias scale mismatch"));
         assertTrue(html.contains("gaussian &lt;test&gt;"), "text is escaped");
+        assertTrue(html.contains("<td class=\"l\">xnnpack.u8s8</td>"), "the target's violations are listed");
         int bins = report.compensation().gainHistogram().bins().size();
         assertEquals(bins, count(html, "<rect class=\"hist\""));
     }
