@@ -74,8 +74,13 @@ public record Target(String name, String description, Activations activations, W
         RULES_ONLY
     }
 
-    /** The target of {@code --target}'s default. */
-    public static final Target DEFAULT = Targets.CPU;
+    /**
+     * The default target, {@code cpu}. A method, not a constant: {@link Targets} builds its values
+     * with this class's constructor, and a constant here read during that would be null.
+     */
+    public static Target cpu() {
+        return Targets.CPU;
+    }
 
     public Target {
         outputQuantized = Set.copyOf(outputQuantized);
