@@ -23,7 +23,8 @@ import java.util.stream.Collectors;
 /**
  * Judges the output before it is written. With an accuracy target, measures the target on the
  * output (compensated, in its written format) and says by how much it is missed; without one, warns
- * when an output's held-out fidelity is poor ({@link #POOR_COSINE}, {@link #POOR_SQNR_DB}), naming the
+ * when an output's held-out fidelity is poor ({@link #POOR_COSINE}, {@link #POOR_SQNR_DB}, errors above
+ * {@link #NEGLIGIBLE_ERROR}), naming the
  * layers whose quantization alone hurts the outputs most (the sensitivity ranking: cheap, and a
  * hint; the target's search measures layers together). With {@code --strict} a warning stops the
  * run here, before save.
@@ -33,6 +34,11 @@ final class FidelityCheckStage extends QuantizeStage {
     static final double POOR_COSINE = 0.98;
     /** Below this mean SQNR an output is poor. */
     static final double POOR_SQNR_DB = 15;
+    /**
+     * An output whose largest error is below this is never poor: float32's resolution at unit scale,
+     * where the ratios of a near-silent output (a detector's map of a page without text) are noise.
+     */
+    static final double NEGLIGIBLE_ERROR = 1e-6;
     /** Layers a warning names at most. */
     static final int SUGGESTED = 3;
 
@@ -61,7 +67,8 @@ final class FidelityCheckStage extends QuantizeStage {
             }
         } else {
             List<Fidelity.OutputFidelity> poor = facts.get(FIDELITY).stream()
-                    .filter(o -> o.meanCosine() < POOR_COSINE || o.meanSqnrDb() < POOR_SQNR_DB).toList();
+                    .filter(o -> (o.meanCosine() < POOR_COSINE || o.meanSqnrDb() < POOR_SQNR_DB)
+                            && o.maxAbsError() >= NEGLIGIBLE_ERROR).toList();
             if (!poor.isEmpty()) {
                 String layers = suggestions(ctx, facts);
                 for (Fidelity.OutputFidelity o : poor) {

@@ -38,7 +38,10 @@ class ReportWriterTest {
         report = Verifier.verify(new Verifier.Subject(r.prepared(), null), new Verifier.Subject(broken, null), samples,
                 "gaussian <test>", new Verifier.Options(2), new Verifier.QuantizeRun(r.uncompensated(), r.compensation(),
                         "cwac", "gaussian", samples.size(), null, null,
-                        List.of(new Report.Decision("plan-layers", "Conv node 'x'", "kept in float as asked"))),
+                        List.of(new Report.Decision("plan-layers", "Conv node 'x'", "kept in float as asked")),
+                        new Report.Accuracy(List.of("SQNR of 'y' >= 30.00 dB"), true, "SQNR of 'y' 31.00 dB",
+                                "4 held-out samples", List.of(new Report.Returned("conv_1", "SQNR of 'y' 20.00 dB",
+                                        "SQNR of 'y' 31.00 dB")), List.of("warning: an example"))),
                 Progress.NONE);
     }
 
