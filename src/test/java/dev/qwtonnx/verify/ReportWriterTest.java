@@ -96,6 +96,11 @@ class ReportWriterTest {
         assertTrue(html.contains("class=\"unfused\" x="), "the unfused layer's bar");
         assertTrue(html.contains("bias scale mismatch"));
         assertTrue(html.contains("gaussian &lt;test&gt;"), "text is escaped");
+        assertTrue(html.contains("<b>warning: an example</b>"), "the fidelity warning");
+        assertTrue(html.contains("Accuracy target SQNR of &#39;y&#39; &gt;= 30.00 dB: met on 4 held-out samples"),
+                "the accuracy target");
+        assertTrue(html.contains("<li>conv_1: SQNR of &#39;y&#39; 20.00 dB → SQNR of &#39;y&#39; 31.00 dB</li>"),
+                "the layer returned to float");
         int bins = report.compensation().gainHistogram().bins().size();
         assertEquals(bins, count(html, "<rect class=\"hist\""));
     }
