@@ -163,6 +163,9 @@ final class QuantizeCommand implements Callable<Integer> {
     HoldOut holdOut = new HoldOut();
 
     @CommandLine.Mixin
+    AccuracyMixin accuracy = new AccuracyMixin();
+
+    @CommandLine.Mixin
     ExternalDataMixin externalData = new ExternalDataMixin();
 
     @Option(names = "--report", paramLabel = "PATH", description = "Write the quantization report to PATH (.html or "
@@ -197,7 +200,7 @@ final class QuantizeCommand implements Callable<Integer> {
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
         long start = System.nanoTime();
-        QuantizeRun.Options options = options();
+        QuantizeRun.Options options = options().withAccuracy(accuracy.options());
         holdOut.validate();
         Destination.Format outputFormat = parse(Destination.Format.class, format, "--format");
         if (outputFormat == Destination.Format.QOPERATOR && !target().ortCpu()) {
@@ -216,10 +219,18 @@ final class QuantizeCommand implements Callable<Integer> {
             Path source = calib != null ? calib : calibImages != null ? calibImages : calibText;
             // Fidelity is measured for the summary (a report measures it anyway); with neither, the run ends at save.
             Destination destination = new Destination(output, input, outputFormat, externalPolicy, reports,
-                    source.toString(), runs, !quiet);
+                    source.toString(), runs, !quiet || accuracy.needsFidelity());
             RunContext ctx = new RunContext(split.fit(), split.reused() ? null : split.measure(), progress,
                     verbose ? s -> spec.commandLine().getErr().println("  " + s) : null);
-            QuantizeRun.Result r = QuantizeRun.run(floatModel, options, destination, ctx);
+            QuantizeRun.Result r;
+            try {
+                r = QuantizeRun.run(floatModel, options, destination, ctx);
+            } catch (dev.qwtonnx.run.FidelityShortfall e) { // --strict: nothing written
+                e.lines().forEach(spec.commandLine().getErr()::println);
+                spec.commandLine().getErr().println("qwt-onnx: --strict: not written: " + output);
+                return STRICT_FAILURE;
+            }
+            r.warnings().forEach(spec.commandLine().getErr()::println);
             if (!quiet) {
                 summary(out, r, ctx, start);
             }
@@ -360,6 +371,9 @@ final class QuantizeCommand implements Callable<Integer> {
         throw new QwtException(option + " takes " + allowed + ", got '" + value + "'");
     }
 
+    /** The exit code of a --strict run whose output misses its accuracy target or has poor fidelity. */
+    static final int STRICT_FAILURE = 3;
+
     /** Most reasons a summary lists before pointing at --verbose. */
     private static final int LISTED_REASONS = 8;
 
@@ -393,6 +407,12 @@ final class QuantizeCommand implements Callable<Integer> {
         out.printf("quantized %d layers (%d left in float), compensated %d (%s)%n", layers,
                 r.plan().rejected().size() + r.branchFloatLayers() + r.loopFloatLayers(), compensated, cwac.method);
         coverage(out, r);
+        if (r.accuracy().hasTarget()) {
+            out.printf("accuracy target %s: %s on %s before compensation with %d layer(s) returned to float "
+                    + "(%d candidate models measured)%n", String.join(", ", r.accuracy().target()),
+                    r.accuracy().met() ? "met" : "not met", r.accuracy().samples(), r.accuracy().returned().size(),
+                    r.accuracy().measured());
+        }
         for (Sensitivity.LayerError e : r.keptFloat()) {
             out.printf("kept in float by the budget: %s (relative output error %.3g when quantized alone)%n",
                     e.layer(), e.relativeError());
