@@ -44,14 +44,23 @@ public record Target(String name, String description, Activations activations, W
     /**
      * Weights: element type (INT8, or UINT8 with zero point 128 where symmetric), the largest
      * magnitude on the grid at 8 bits ({@code qmax}: 127, or 63 where a kernel's pair sums must not
-     * saturate), and the op types that take one scale per output channel (the others: one per tensor).
+     * saturate), the op types that take one scale per output channel (the others: one per tensor),
+     * and the op types the target runs quantized at all (the others stay float).
      */
-    public record Weights(DataType type, int qmax, Set<String> perChannel) {
+    public record Weights(DataType type, int qmax, Set<String> perChannel, Set<String> quantized) {
+        /** Every weighted op type quantized. */
+        public static final Set<String> ALL_OPS = Set.of("Conv", "ConvTranspose", "MatMul", "Gemm");
+
+        public Weights(DataType type, int qmax, Set<String> perChannel) {
+            this(type, qmax, perChannel, ALL_OPS);
+        }
+
         public Weights {
             if (type != DataType.INT8 && type != DataType.UINT8) {
                 throw new IllegalArgumentException("weights are 8-bit integers, not " + type);
             }
             perChannel = Set.copyOf(perChannel);
+            quantized = Set.copyOf(quantized);
         }
     }
 
@@ -91,6 +100,11 @@ public record Target(String name, String description, Activations activations, W
         return runtime != Runtime.RULES_ONLY;
     }
 
+    /** Whether the target runs {@code opType} layers quantized (the others are left float). */
+    public boolean quantizes(String opType) {
+        return weights.quantized().contains(opType);
+    }
+
     public boolean perChannel(String opType) {
         return weights.perChannel().contains(opType);
     }
@@ -112,7 +126,7 @@ public record Target(String name, String description, Activations activations, W
 
     /** This target with weights on a grid of at most {@code qmax}. */
     public Target withWeightQmax(int qmax) {
-        return new Target(name, description, activations, new Weights(weights.type(), qmax, weights.perChannel()), bias,
+        return new Target(name, description, activations, new Weights(weights.type(), qmax, weights.perChannel(), weights.quantized()), bias,
                 outputQuantized, addInputs, microsoftDomain, minOpset, subgraphs, dynamicShapes, runtime);
     }
 

@@ -97,8 +97,8 @@ final class Targets {
             new Activations(DataType.INT8, false),
             // detail/utils.cc (GetTensorQuantType): per-channel only for INT8 weights with zero point 0;
             // conv_base.cc (IsValidQuantConv): not for ConvTranspose. XNNPACK's MatMul and Gemm are float
-            // only (math/matmul.cc, math/gemm.cc), so per-channel there changes nothing XNNPACK runs.
-            new Weights(DataType.INT8, 127, Set.of("Conv", "MatMul", "Gemm")),
+            // only (math/matmul.cc, math/gemm.cc): they stay float, for XNNPACK to run them.
+            new Weights(DataType.INT8, 127, Set.of("Conv"), Set.of("Conv")),
             // conv_base.cc (TryGetConvBiasDtype): an int32 constant bias.
             Bias.INT32,
             // conv_base.cc (IsValidQuantConv): a quantized Conv's output is quantized too.
