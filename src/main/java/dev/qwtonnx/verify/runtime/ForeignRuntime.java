@@ -164,8 +164,13 @@ public final class ForeignRuntime {
 
     /** The command before its arguments; writes what it needs (cpuinfo, the script) to {@code work}. */
     List<String> command(Path work) throws IOException {
-        List<String> jvm = List.of("-XX:+UseSerialGC", "-Dqwt.ort.threads=1", "-Djava.io.tmpdir=" + work.toAbsolutePath(),
-                "-cp", System.getProperty("java.class.path"), RunOutputs.class.getName());
+        List<String> jvm = new ArrayList<>(List.of("-XX:+UseSerialGC", "-Dqwt.ort.threads=1",
+                "-Djava.io.tmpdir=" + work.toAbsolutePath()));
+        if (platform.emulated()) {
+            // The JIT's own work is emulated too, and a run is short: C1 alone costs less CPU than C2's compiles.
+            jvm.add("-XX:TieredStopAtLevel=1");
+        }
+        jvm.addAll(List.of("-cp", System.getProperty("java.class.path"), RunOutputs.class.getName()));
         List<String> cmd = new ArrayList<>();
         switch (platform) {
             case NATIVE -> cmd.add(thisJava().toString());

@@ -65,8 +65,9 @@ public final class RuntimeCheck {
             fidelity.forEach(f -> l.add("  " + f));
             l.add("  " + (kernels == null ? "integer kernels: not available (" + kernelsWhy + ")"
                     : "integer kernels: " + integerKernels + " " + integerOps()));
-            l.add(String.format(Locale.ROOT, "  latency, 1 thread, median: float %.2f ms, int8 %.2f ms (x%.2f)",
-                    floatLatency.medianMs(), quantLatency.medianMs(), latencyRatio()));
+            l.add(String.format(Locale.ROOT, "  latency, 1 thread, median: float %.2f ms, int8 %.2f ms (x%.2f)%s",
+                    floatLatency.medianMs(), quantLatency.medianMs(), latencyRatio(),
+                    platform.emulated() ? " (emulated: the emulator's speed, not the hardware's)" : ""));
             return l;
         }
 
@@ -74,6 +75,44 @@ public final class RuntimeCheck {
             Map<String, Integer> m = new java.util.TreeMap<>(kernels);
             m.keySet().retainAll(OrtKernels.INTEGER_OPS);
             return m;
+        }
+    }
+
+    /**
+     * {@code RuntimeCheck FLOAT INT8 SAMPLES_DIR [N [PLATFORM...]]}: checks the int8 model on the
+     * first N samples (default 4) on each named platform (default: every one available here) and
+     * prints the result lines, or why a platform is unavailable.
+     */
+    public static void main(String[] args) {
+        if (args.length < 3) {
+            System.err.println("usage: RuntimeCheck FLOAT INT8 SAMPLES_DIR [N [PLATFORM...]]; platforms: "
+                    + Arrays.toString(Platform.values()));
+            System.exit(2);
+        }
+        try {
+            Model f = ModelIO.load(Path.of(args[0]));
+            Model q = ModelIO.load(Path.of(args[1]));
+            int n = args.length > 3 ? Integer.parseInt(args[3]) : 4;
+            List<Platform> platforms = args.length > 4
+                    ? Arrays.stream(args, 4, args.length).map(a -> Platform.valueOf(a.toUpperCase(Locale.ROOT))).toList()
+                    : List.of(Platform.values());
+            try (CalibrationSource all = dev.qwtonnx.calib.data.CalibrationSources.open(Path.of(args[2]),
+                    dev.qwtonnx.calib.data.InputSpecs.of(f.graph()))) {
+                CalibrationSource samples = dev.qwtonnx.calib.data.CalibrationSources.limit(all, n, null);
+                for (Platform p : platforms) {
+                    ForeignRuntime.Availability a = ForeignRuntime.of(p).availability();
+                    if (!a.available()) {
+                        System.out.println(p.description() + ": not available here: " + a.why());
+                        continue;
+                    }
+                    long t0 = System.nanoTime();
+                    check(f, q, samples, p).lines().forEach(System.out::println);
+                    System.out.printf(Locale.ROOT, "  wall time %.1f s%n", (System.nanoTime() - t0) / 1e9);
+                }
+            }
+        } catch (QwtException | IllegalArgumentException e) {
+            System.err.println("RuntimeCheck: " + e.getMessage());
+            System.exit(2);
         }
     }
 
