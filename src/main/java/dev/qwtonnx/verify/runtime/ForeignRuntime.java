@@ -22,8 +22,9 @@ import java.util.concurrent.TimeUnit;
  *   <li>qemu-user's {@code qemu-x86_64} / {@code qemu-aarch64} on the PATH;
  *   <li>ARM64: an aarch64 JVM ({@code qwt.arm64.java} / {@code QWT_ARM64_JAVA}, default Debian's
  *       {@code openjdk-17-jre-headless:arm64}), and {@code unshare -m} with {@code mount --bind}
- *       allowed: ORT reads {@code /proc/cpuinfo} at start and crashes on the host's x86 text, so
- *       a private mount namespace shows it an ARM CPU whose {@code Features} line matches what
+ *       allowed (root; another user needs unprivileged user namespaces: {@code unshare -r -m}).
+ *       ORT reads {@code /proc/cpuinfo} at start and crashes on the host's x86 text, so a private
+ *       mount namespace shows it an ARM CPU whose {@code Features} line matches what
  *       qemu emulates ({@code asimddp} only with {@code -cpu max}: advertised without it, ORT runs
  *       dot-product instructions qemu does not have and dies of SIGILL);
  *   <li>WebAssembly: {@code node} on the PATH and onnxruntime-web in a {@code node_modules} folder
@@ -49,6 +50,8 @@ public final class ForeignRuntime {
 
     private final Platform platform;
     private Availability availability;
+    /** The unshare flags the ARM64 probe found to work. */
+    private List<String> unshareFlags = List.of("-m");
 
     private ForeignRuntime(Platform platform) {
         this.platform = platform;
@@ -104,12 +107,20 @@ public final class ForeignRuntime {
         try {
             dir = Files.createTempDirectory("qwt-cpuinfo-");
             Path info = cpuinfo(dir);
-            List<String> cmd = new ArrayList<>(namespace(info));
-            cmd.addAll(List.of("grep", "-q", "^CPU implementer", "/proc/cpuinfo"));
-            Exec r = exec(cmd, dir.resolve("probe.log"), Duration.ofSeconds(30));
-            return r.exit() == 0 ? Availability.yes()
-                    : Availability.no("cannot bind an ARM /proc/cpuinfo in a private mount namespace (unshare -m: "
-                            + r.tail() + ")");
+            String failed = "";
+            // Root can unshare the mount namespace alone; another user needs a user namespace too
+            // (-r maps them to root in it), where the kernel allows unprivileged user namespaces.
+            for (List<String> flags : List.of(List.of("-m"), List.of("-r", "-m"))) {
+                List<String> cmd = new ArrayList<>(namespace(flags, info));
+                cmd.addAll(List.of("grep", "-q", "^CPU implementer", "/proc/cpuinfo"));
+                Exec r = exec(cmd, dir.resolve("probe.log"), Duration.ofSeconds(30));
+                if (r.exit() == 0) {
+                    unshareFlags = flags;
+                    return Availability.yes();
+                }
+                failed = failed + (failed.isEmpty() ? "" : "; ") + "unshare " + String.join(" ", flags) + ": " + r.tail();
+            }
+            return Availability.no("cannot bind an ARM /proc/cpuinfo in a private mount namespace (" + failed + ")");
         } catch (IOException e) {
             return Availability.no("cannot try unshare -m: " + e.getMessage());
         } finally {
@@ -170,13 +181,13 @@ public final class ForeignRuntime {
             // The JIT's own work is emulated too, and a run is short: C1 alone costs less CPU than C2's compiles.
             jvm.add("-XX:TieredStopAtLevel=1");
         }
-        jvm.addAll(List.of("-cp", System.getProperty("java.class.path"), RunOutputs.class.getName()));
+        jvm.addAll(List.of("-cp", classPath(), RunOutputs.class.getName()));
         List<String> cmd = new ArrayList<>();
         switch (platform) {
             case NATIVE -> cmd.add(thisJava().toString());
             case X86_AVX2 -> cmd.addAll(List.of("qemu-x86_64", "-cpu", "Haswell", thisJava().toString()));
             case ARM64_DOTPROD, ARM64_NO_DOTPROD -> {
-                cmd.addAll(namespace(cpuinfo(work)));
+                cmd.addAll(namespace(unshareFlags, cpuinfo(work)));
                 cmd.addAll(List.of("qemu-aarch64", "-cpu", platform == Platform.ARM64_DOTPROD ? "max" : "cortex-a72",
                         arm64Java().toString()));
             }
@@ -191,10 +202,13 @@ public final class ForeignRuntime {
         return cmd;
     }
 
-    /** {@code unshare -m sh -c 'mount --bind INFO /proc/cpuinfo && exec "$@"' INFO}, followed by the command. */
-    private static List<String> namespace(Path cpuinfo) {
-        return List.of("unshare", "-m", "--propagation", "private", "sh", "-c",
-                "mount --bind \"$0\" /proc/cpuinfo && exec \"$@\"", cpuinfo.toAbsolutePath().toString());
+    /** {@code unshare FLAGS sh -c 'mount --bind INFO /proc/cpuinfo && exec "$@"' INFO}, followed by the command. */
+    private static List<String> namespace(List<String> flags, Path cpuinfo) {
+        List<String> cmd = new ArrayList<>(List.of("unshare"));
+        cmd.addAll(flags);
+        cmd.addAll(List.of("--propagation", "private", "sh", "-c", "mount --bind \"$0\" /proc/cpuinfo && exec \"$@\"",
+                cpuinfo.toAbsolutePath().toString()));
+        return cmd;
     }
 
     /** The fake /proc/cpuinfo for this ARM64 platform, one processor entry per host CPU. */
@@ -221,6 +235,13 @@ public final class ForeignRuntime {
 
     private static void copyResource(String name, Path to) throws IOException {
         Files.writeString(to, resource(name), StandardCharsets.UTF_8);
+    }
+
+    /** This JVM's class path with each entry absolute (java -jar gives the jar as it was typed). */
+    private static String classPath() {
+        return java.util.Arrays.stream(System.getProperty("java.class.path").split(java.io.File.pathSeparator))
+                .filter(e -> !e.isEmpty()).map(e -> Path.of(e).toAbsolutePath().toString())
+                .collect(java.util.stream.Collectors.joining(java.io.File.pathSeparator));
     }
 
     static Path thisJava() {
