@@ -420,8 +420,8 @@ final class QuantizeCommand implements Callable<Integer> {
         Target t = target();
         out.println("target: " + t.name() + " (" + t.description() + ")");
         if (weightBits == 8 && !reduceRange && t.weights().qmax() == 127 && t.activations().type() == DataType.UINT8
-                && t.ortCpu()) {
-            out.println("note: full-range 8-bit weights with u8 activations: ORT's u8*s8 kernels may saturate on x86 "
+                && t.runtime() == Target.Runtime.ORT_CPU) {
+            out.println("note: full-range 8-bit weights with u8 activations: ORT's u8*s8 kernels saturate on x86 "
                     + "CPUs without VNNI" + (CpuFeatures.current().lacksInt8DotProduct() ? ", such as this one" : "")
                     + " (--target cpu avoids it)");
         }

@@ -28,21 +28,28 @@ final class Targets {
             new Activations(DataType.UINT8, false), new Weights(DataType.INT8, 127, WEIGHTED), Bias.INT32,
             Set.of("Conv"), false, true, 13, true, true, Runtime.ORT_CPU);
 
-    // The default form is chosen by measurement (docs/decisions/0013-targets.md, "cpu default form").
-    // quantize.py's guidance for x86 without VNNI is QUInt8 x QInt8 with reduce_range=True (7-bit
-    // weights, qmax 63) "to reduce the risk of integer saturation"; the rule checker reads qmax.
+    // Chosen by measurement (docs/decisions/0013-targets.md, "cpu default form"; docs/cpu-forms.md):
+    // ORT's AVX2 u8*s8 kernel (mlas qgemm_kernel_avx2, vpmaddubsw) sums two u8*s8 products in int16
+    // with saturation, exact only while 2*255*|w| <= 32767, i.e. |w| <= 64; weights on ±63 cannot
+    // saturate on any CPU, cost MiniLM 0.0009 cosine and no detector or recognizer fidelity on VNNI,
+    // and keep u8*s8's speed (u8*u8 runs slower than float on the recognizer; s8*s8 leaves layers
+    // float on x86). quantize.py's guidance for x86 without VNNI is the same: reduce_range=True.
     static final Target CPU = new Target("cpu",
-            "ORT CPU on any x86-64 or ARM64 CPU",
-            new Activations(DataType.UINT8, false), new Weights(DataType.INT8, 127, WEIGHTED), Bias.INT32,
+            "ORT CPU on any x86-64 or ARM64 CPU: u8 activations, 7-bit s8 weights (no u8*s8 saturation without VNNI)",
+            new Activations(DataType.UINT8, false), new Weights(DataType.INT8, 63, WEIGHTED), Bias.INT32,
             Set.of("Conv"), false, true, 13, true, true, Runtime.ORT_CPU);
 
     // quantize.py's guidance for ARM: symmetric QInt8 activations and weights are "often preferred",
-    // QUInt8 activations "also work"; the form is chosen by measurement under qemu-aarch64.
+    // QUInt8 activations "also work". ARM's kernels (udot/sdot, ummla, or NEON without the dot
+    // product) widen before they add, so no form saturates: full-range u8*s8 measures the same under
+    // qemu-aarch64 -cpu max and cortex-a72 as on x86 with VNNI (docs/cpu-forms.md).
     static final Target ARM64 = new Target("arm64",
             "ORT CPU on ARM64 (NEON; dot-product kernels where the CPU has them)",
             new Activations(DataType.UINT8, false), new Weights(DataType.INT8, 127, WEIGHTED), Bias.INT32,
             Set.of("Conv"), false, true, 13, true, true, Runtime.QEMU_ARM64);
 
+    // WebAssembly has no vpmaddubsw: the full-range form measures the same in onnxruntime-web under
+    // Node as on x86 with VNNI (RuntimeCheckTest), so it keeps the 8-bit grid.
     static final Target WASM = new Target("wasm",
             "onnxruntime-web (WebAssembly CPU)",
             new Activations(DataType.UINT8, false), new Weights(DataType.INT8, 127, WEIGHTED), Bias.INT32,

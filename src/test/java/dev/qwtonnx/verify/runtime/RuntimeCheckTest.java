@@ -18,7 +18,6 @@ import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
@@ -95,8 +94,6 @@ class RuntimeCheckTest {
     }
 
     @Test
-    @Disabled("issue 16: today's default (u8 activations, s8 weights on the full grid) saturates the int16 pair "
-            + "sums of ORT's AVX2 u8·s8 kernel; enable with the cpu target's weight range")
     void theQuantizedModelIsAsFaithfulOnAvx2AsHere() {
         assertAsFaithfulAsHere(checkOn(Platform.X86_AVX2));
     }
