@@ -16,7 +16,9 @@ outputs are computed once, natively (float differs between CPUs by ~1e-6), and s
 Sub-commands (python3 needs onnx, onnxruntime, numpy; `data` also pillow and tokenizers):
   data DIR                 calibration and held-out inputs for the three models under DIR (one .npz
                            per sample, arrays named by model input, as the jar's --calib reads them)
-  encode IN OUT FORM       FORM s8s8 or u8u8 (re-encodes form 1 as described above)
+  encode IN OUT FORM       FORM s8s8 or u8u8 (re-encodes form 1 as described above), or u8u8mm:
+                           only the weights of MatMul/Gemm as u8u8 (applied to rr it gives the
+                           hybrid "Conv u8*s7, MatMul u8*u8" form's kernels and speed)
   refs FLOAT DATA OUT.npz  float outputs of the held-out samples in DATA (.npy or .npz files)
   eval INT8 DATA REFS OUT.json [--det] [--limit N]
                            fidelity of INT8 against REFS, plus the op types of the graph ORT runs
@@ -24,6 +26,7 @@ Sub-commands (python3 needs onnx, onnxruntime, numpy; `data` also pillow and tok
   latency MODEL... DATA OUT.json [--runs 50]
                            median ms of DATA's first sample per model, one thread, natively; the
                            models take turns run by run
+  paired DIR               per-sample differences from u8s8 natively (mean +- standard error)
   table DIR                collects DIR/*.json into the markdown table of docs/cpu-forms.md
 
 The whole measurement, as run for docs/cpu-forms.md, is tools/cpu-forms.sh.
@@ -161,8 +164,10 @@ def cmd_encode(src, dst, form):
         for vi in list(g.value_info) + list(g.output):
             if vi.name in qout and vi.type.tensor_type.elem_type == TensorProto.UINT8:
                 vi.type.tensor_type.elem_type = TensorProto.INT8
-    elif form == "u8u8":
+    elif form in ("u8u8", "u8u8mm"):
         for n in g.node:
+            if form == "u8u8mm" and not all(u.op_type in ("MatMul", "Gemm") for u, _ in users.get(n.output[0], [])):
+                continue
             if n.op_type == "DequantizeLinear" and n.input[0] in inits and inits[n.input[0]].data_type == TensorProto.INT8:
                 retype(n.input[0], TensorProto.INT8, TensorProto.UINT8, 128)
                 if len(n.input) > 2 and n.input[2]:
@@ -175,7 +180,7 @@ def cmd_encode(src, dst, form):
                         n.input.append("")
                     n.input[2] = name
     else:
-        raise SystemExit("form: s8s8 or u8u8")
+        raise SystemExit("form: s8s8, u8u8 or u8u8mm")
     onnx.checker.check_model(m)
     onnx.save(m, dst)
     print("%s: %d tensors re-encoded" % (dst, len(changed)))
@@ -308,15 +313,15 @@ def cmd_table(root):
         return fmt([ps["sqnr"][k] for k in idx], [ps["cos"][k] for k in idx], [ps["iou"][k] for k in idx] if ps["iou"] else None)
 
     rows = ["| model | form | VNNI, all held-out | VNNI, Haswell's samples | Haswell (qemu) | VNNI, ARM's samples | "
-            "ARM -cpu max (qemu, jar) | x86 integer kernels | left float | ms, 1 thread (float) |",
-            "|" + "---|" * 10]
+            "ARM -cpu max (qemu, jar) | x86 integer kernels | left float |",
+            "|" + "---|" * 9]
     for m in ("rec", "minilm", "det"):
         names = sorted(os.path.basename(f) for f in glob.glob(os.path.join(root, m + "-held", "*.np[yz]")))
         arm_names = sorted(os.path.basename(f) for f in glob.glob(os.path.join(root, "arm-" + m, "*.np[yz]")))
         arm_idx = [names.index(n) for n in arm_names]
         lat = load(os.path.join(root, "res", "latency-%s.json" % m)) or {}
         flat = [v for k, v in lat.items() if not k.startswith("m/")]
-        for f in ("u8s8", "rr", "rrg", "s8s8", "u8u8"):
+        for f in ("u8s8", "rr", "rrg", "s8s8", "u8u8", "hyb"):
             v = load(os.path.join(root, "res", "%s-%s-vnni.json" % (m, f)))
             if not v:
                 continue
@@ -344,8 +349,27 @@ def cmd_table(root):
             ls = "%.0f" % l[0]["median_ms"] if l else "-"
             if flat:
                 ls += " (%.0f)" % flat[0]["median_ms"]
-            rows.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % ((m, f) + tuple(cells) + (k, fl, ls)))
+            rows.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % ((m, f) + tuple(cells) + (k, fl)))
     print("\n".join(rows))
+
+
+def cmd_paired(root):
+    """Per-sample differences of each form from u8s8 on this machine (all held-out samples): mean
+    and standard error, so that a difference can be told from sample-to-sample spread."""
+    for m in ("rec", "minilm", "det"):
+        base = json.load(open(os.path.join(root, "res", "%s-u8s8-vnni.json" % m)))["per_sample"]
+        for f in ("rr", "rrg", "hyb", "s8s8", "u8u8"):
+            p = os.path.join(root, "res", "%s-%s-vnni.json" % (m, f))
+            if not os.path.exists(p):
+                continue
+            ps = json.load(open(p))["per_sample"]
+            out = []
+            for k in ("sqnr", "cos", "iou"):
+                if not base[k]:
+                    continue
+                d = np.array(ps[k]) - np.array(base[k])
+                out.append("%s %+.4f +- %.4f" % (k, d.mean(), d.std(ddof=1) / np.sqrt(len(d))))
+            print("%s %s - u8s8 (n=%d): %s" % (m, f, len(ps["sqnr"]), ", ".join(out)))
 
 
 def main(a):
@@ -368,6 +392,8 @@ def main(a):
             k = a.index("--runs")
             a = a[:k] + a[k + 2:]
         cmd_latency(a[1:-2], a[-2], a[-1], runs)
+    elif c == "paired":
+        cmd_paired(a[1])
     elif c == "table":
         cmd_table(a[1])
     else:
