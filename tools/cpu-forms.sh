@@ -34,6 +34,15 @@ done
 for m in rec minilm det; do
   for f in s8s8 u8u8; do python3 "$S" encode m/$m-u8s8.onnx m/$m-$f.onnx $f; done
 done
+# hyb: Conv weights on rr's 7-bit grid, MatMul/Gemm weights stored u8 (the recognizer; MiniLM's hyb is
+# its u8u8, the detector's its rr)
+python3 "$S" encode m/rec-rr.onnx m/rec-hyb.onnx u8u8mm
+# the detector without compensation, to see whether rr's difference there comes from CWAC
+for f in u8s8 rr; do
+  o=(); [ $f = rr ] && o=(--reduce-range)
+  java -jar "$J" quantize "$DET" m/det-none-$f.onnx --calib-images /work/fx/imgs --image-size 320x320 \
+    --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225 --no-report --quiet --method none "${o[@]}"
+done
 python3 "$S" refs "$REC" rec-held refs-rec.npz
 python3 "$S" refs "$MINILM" minilm-held refs-minilm.npz
 python3 "$S" refs "$DET" det-held refs-det.npz
@@ -41,9 +50,10 @@ python3 "$S" refs "$DET" det-held refs-det.npz
 # native (VNNI) on all held-out samples; Haswell on the first 16 (all 6 detector images)
 for m in rec minilm det; do
   a=(); [ $m = det ] && a=(--det)
-  for f in u8s8 rr rrg s8s8 u8u8; do
+  for f in u8s8 rr rrg s8s8 u8u8 hyb none-u8s8 none-rr; do
     [ -f m/$m-$f.onnx ] || continue
     python3 "$S" eval m/$m-$f.onnx $m-held refs-$m.npz res/$m-$f-vnni.json "${a[@]}"
+    case $f in rrg|none-*) continue;; esac
     l=(--limit 16); [ $m = det ] && l=()
     qemu-x86_64 -cpu Haswell "$PY" "$S" eval m/$m-$f.onnx $m-held refs-$m.npz res/$m-$f-haswell.json "${a[@]}" "${l[@]}"
   done
@@ -71,7 +81,9 @@ done
 
 # latency natively, one thread, the float model and the forms taking turns, median of 50
 python3 "$S" latency "$REC" m/rec-u8s8.onnx m/rec-rr.onnx m/rec-s8s8.onnx m/rec-u8u8.onnx rec-held res/latency-rec.json --runs 50
+python3 "$S" latency "$REC" m/rec-u8s8.onnx m/rec-rr.onnx m/rec-hyb.onnx m/rec-u8u8.onnx rec-held res/latency-rec2.json --runs 30
 python3 "$S" latency "$MINILM" m/minilm-u8s8.onnx m/minilm-rr.onnx m/minilm-s8s8.onnx m/minilm-u8u8.onnx minilm-held res/latency-minilm.json --runs 50
 python3 "$S" latency "$DET" m/det-u8s8.onnx m/det-rr.onnx m/det-s8s8.onnx m/det-u8u8.onnx det-held res/latency-det.json --runs 50
 
 python3 "$S" table "$D"
+python3 "$S" paired "$D"
