@@ -6,6 +6,8 @@ The four forms (1 and 2 written by qwt-onnx, 3 and 4 re-encoded here from 1, sam
   rr     `quantize --reduce-range`: the same with 7-bit weights (|q| <= 63); new values, not a re-encoding
   s8s8   form 1 with every uint8 Q/DQ tensor re-encoded int8: zero point z -> z-128, data q -> q-128
   u8u8   form 1 with every int8 weight re-encoded uint8: q -> q+128, zero point 0 -> 128
+and two more: rrg (rr with --rounding gptq) and hyb (rr with only the MatMul/Gemm weights re-encoded
+u8u8: Conv weights on the 7-bit grid, MatMul/Gemm on u8*u8 kernels).
 Each runs on this machine (AVX-512 VNNI), under `qemu-x86_64 -cpu Haswell` (AVX2 without VNNI, where
 ORT's u8*s8 kernels add pairs of u8*s8 products in int16 with saturation) and, through the jar's
 `verify`, under `qemu-aarch64 -cpu max` (see docs/cpu-forms.md). Fidelity is the int8 model's output
