@@ -8,6 +8,9 @@ import dev.qwtonnx.calib.data.InputSpecs;
 import dev.qwtonnx.model.Model;
 import dev.qwtonnx.run.RunContext;
 import dev.qwtonnx.run.VerifyRun;
+import dev.qwtonnx.verify.runtime.ForeignRuntime;
+import dev.qwtonnx.verify.runtime.Platform;
+import dev.qwtonnx.verify.runtime.RuntimeCheck;
 import dev.qwtonnx.target.Rule;
 import dev.qwtonnx.target.Target;
 import dev.qwtonnx.verify.Fidelity;
@@ -57,6 +60,12 @@ final class VerifyCommand implements Callable<Integer> {
                     + "the exit code stays 0): ${COMPLETION-CANDIDATES}.", completionCandidates = TargetNames.class)
     String target;
 
+    @Option(names = "--run-on-target", paramLabel = "N", arity = "0..1", fallbackValue = "4",
+            description = "With --target: also run the INT8 model on the first N samples (4) on the target's runtimes "
+                    + "this machine has (qemu-x86_64 -cpu Haswell, qemu-aarch64, onnxruntime-web in Node): fidelity, "
+                    + "integer kernels and latency there.")
+    Integer runOnTarget;
+
     @Option(names = "--quiet", description = "No progress bars and no summary.")
     boolean quiet;
 
@@ -80,7 +89,37 @@ final class VerifyCommand implements Callable<Integer> {
         if (!quiet) {
             summary(spec.commandLine().getOut(), r, report, verbose);
         }
+        if (runOnTarget != null) {
+            if (t == null) {
+                throw new QwtException("--run-on-target needs --target NAME");
+            }
+            runOnTarget(spec.commandLine().getOut(), t, floatModel, quantModel,
+                    CalibrationSources.limit(samples, runOnTarget, null));
+        }
         return 0;
+    }
+
+    /** The int8 model run on each of the target's runtimes this machine has; why not, for the others. */
+    private static void runOnTarget(PrintWriter out, Target t, Model floatModel, Model quantModel,
+            CalibrationSource samples) {
+        List<Platform> platforms = VerifyRun.platforms(t);
+        if (platforms.isEmpty()) {
+            out.println("target " + t.name() + ": no runtime of its own here"
+                    + (t.runtime() == Target.Runtime.RULES_ONLY ? " (" + VerifyRun.RULES_ONLY_NOTE + ")" : ""));
+        }
+        List<Platform> runs = new java.util.ArrayList<>();
+        if (!platforms.isEmpty()) {
+            runs.add(Platform.NATIVE); // the same samples here, to compare with
+        }
+        runs.addAll(platforms);
+        for (Platform p : runs) {
+            ForeignRuntime.Availability a = ForeignRuntime.of(p).availability();
+            if (!a.available()) {
+                out.println(p.description() + ": not available here: " + a.why());
+                continue;
+            }
+            RuntimeCheck.check(floatModel, quantModel, samples, p).lines().forEach(out::println);
+        }
     }
 
     /** The built-in target names, for the help. */

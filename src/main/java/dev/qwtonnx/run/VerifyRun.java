@@ -65,12 +65,26 @@ public final class VerifyRun {
         String note = switch (target.runtime()) {
             case RULES_ONLY -> RULES_ONLY_NOTE;
             case ORT_CPU -> "checked against the rules; the figures ran on ORT's CPU provider on this machine";
-            default -> "checked against the rules; the figures ran on ORT's CPU provider on this machine, not on "
-                    + target.runtime();
+            default -> "checked against the rules; the figures ran on ORT's CPU provider on this machine "
+                    + "(--run-on-target also runs it on " + platforms(target).stream()
+                            .map(dev.qwtonnx.verify.runtime.Platform::description).toList() + ")";
         };
         return new Report.TargetCheck(target.name(), target.description(), target.runtime().name(), note,
                 RuleChecker.rules(target), vs.stream().map(v -> new Report.RuleViolation(v.node(), v.opType(),
                         v.rule().id(), v.detail())).toList());
+    }
+
+    /** Where this machine can run a model for {@code target} besides ORT's CPU provider here. */
+    public static List<dev.qwtonnx.verify.runtime.Platform> platforms(Target target) {
+        return switch (target.runtime()) {
+            case ORT_CPU, RULES_ONLY -> List.of();
+            case ORT_CPU_ANY -> List.of(dev.qwtonnx.verify.runtime.Platform.X86_AVX2,
+                    dev.qwtonnx.verify.runtime.Platform.ARM64_DOTPROD, dev.qwtonnx.verify.runtime.Platform.ARM64_NO_DOTPROD);
+            case QEMU_X86_AVX2 -> List.of(dev.qwtonnx.verify.runtime.Platform.X86_AVX2);
+            case QEMU_ARM64 -> List.of(dev.qwtonnx.verify.runtime.Platform.ARM64_DOTPROD,
+                    dev.qwtonnx.verify.runtime.Platform.ARM64_NO_DOTPROD);
+            case NODE_WASM -> List.of(dev.qwtonnx.verify.runtime.Platform.WASM);
+        };
     }
 
     /**

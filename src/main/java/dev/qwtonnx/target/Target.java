@@ -73,6 +73,8 @@ public record Target(String name, String description, Activations activations, W
     public enum Runtime {
         /** ORT's CPU provider, here. */
         ORT_CPU,
+        /** ORT's CPU provider on any CPU: here, and x86 AVX2 and ARM64 under qemu-user. */
+        ORT_CPU_ANY,
         /** ORT's CPU provider under qemu-x86_64 -cpu Haswell (AVX2, no VNNI). */
         QEMU_X86_AVX2,
         /** ORT's own aarch64 library under qemu-aarch64. */

@@ -37,7 +37,7 @@ final class Targets {
     static final Target CPU = new Target("cpu",
             "ORT CPU on any x86-64 or ARM64 CPU: u8 activations, 7-bit s8 weights (no u8*s8 saturation without VNNI)",
             new Activations(DataType.UINT8, false), new Weights(DataType.INT8, 63, WEIGHTED), Bias.INT32,
-            Set.of("Conv"), false, true, 13, true, true, Runtime.ORT_CPU);
+            Set.of("Conv"), false, true, 13, true, true, Runtime.ORT_CPU_ANY);
 
     // quantize.py's guidance for ARM: symmetric QInt8 activations and weights are "often preferred",
     // QUInt8 activations "also work". ARM's kernels (udot/sdot, ummla, or NEON without the dot
