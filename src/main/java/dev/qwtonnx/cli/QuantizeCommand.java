@@ -443,6 +443,19 @@ final class QuantizeCommand implements Callable<Integer> {
             out.printf("ORT integer kernels: %d for %d quantized layers %s; left in float by ORT: %s%n",
                     OrtKernels.count(ops, OrtKernels.INTEGER_OPS), layers, integerOps(ops),
                     unfused.isEmpty() ? "none" : unfused);
+            if (t.runtime() == Target.Runtime.NODE_WASM) {
+                // The target's own runtime, where a user would look for the speed-up.
+                dev.qwtonnx.verify.runtime.ForeignRuntime.Availability a = dev.qwtonnx.verify.runtime.ForeignRuntime
+                        .of(dev.qwtonnx.verify.runtime.Platform.WASM).availability();
+                if (a.available()) {
+                    dev.qwtonnx.verify.runtime.RuntimeCheck.check(r.prepared(), r.written(),
+                            dev.qwtonnx.calib.data.CalibrationSources.limit(ctx.measured(), 4, null),
+                            dev.qwtonnx.verify.runtime.Platform.WASM).lines().forEach(out::println);
+                } else {
+                    out.println("onnxruntime-web: not available here (" + a.why() + "); fidelity and kernels above are "
+                            + "ORT CPU's");
+                }
+            }
         } else {
             out.println("checked against " + t.name() + "'s rules, not run on the device; the fidelity above runs its "
                     + "arithmetic (" + t.activations().type().name().toLowerCase() + (t.activations().symmetric()
