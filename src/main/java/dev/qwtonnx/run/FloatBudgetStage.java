@@ -1,7 +1,7 @@
 package dev.qwtonnx.run;
 
 import static dev.qwtonnx.run.QuantizeRun.KEPT_FLOAT;
-import static dev.qwtonnx.run.QuantizeRun.MATCHED;
+import static dev.qwtonnx.run.QuantizeRun.AFFORDABLE;
 import static dev.qwtonnx.run.QuantizeRun.PLAN;
 import static dev.qwtonnx.run.QuantizeRun.PREPARED;
 import static dev.qwtonnx.run.QuantizeRun.RANGES;
@@ -20,19 +20,19 @@ import java.util.Map;
 /**
  * {@code --float-budget N}: ranks the matched layers by the output error each causes when quantized
  * alone, on a few calibration samples, and keeps the worst N in float. Without a budget the plan is
- * the matched layers.
+ * the matched layers the cost stage left in int8.
  */
 final class FloatBudgetStage extends QuantizeStage {
     /** Samples the per-layer sensitivity analysis runs on: enough to rank layers, cheap enough to run per layer. */
     static final int SENSITIVITY_SAMPLES = 16;
 
     FloatBudgetStage(QuantizeRun.Options options) {
-        super("float-budget", options, List.of(PREPARED, MATCHED, RANGES, ROUNDED), List.of(PLAN, KEPT_FLOAT));
+        super("float-budget", options, List.of(PREPARED, AFFORDABLE, RANGES, ROUNDED), List.of(PLAN, KEPT_FLOAT));
     }
 
     @Override
     public void run(RunContext ctx, Facts facts) {
-        LayerMatcher.Result matched = facts.get(MATCHED);
+        LayerMatcher.Result matched = facts.get(AFFORDABLE);
         if (options.quant().floatBudget() == 0 || matched.layers().isEmpty()) {
             facts.put(PLAN, matched);
             facts.put(KEPT_FLOAT, List.of());
