@@ -2,7 +2,8 @@
 """Median latency of ONNX models on ORT CPU at one intra-op thread, runs interleaved across models.
 
 Usage: python3 tools/bench-model-latency.py --shape 1,3,48,192 [--runs 200] FLOAT.onnx INT8.onnx [MORE.onnx ...]
-Prints each model's median and its ratio to the first model. The input is a fixed random tensor
+Prints each model's median and minimum and their ratios to the first model's (on a shared, loaded
+machine the minimum is the steadier figure: the run that kept its core). The input is a fixed random tensor
 (seed 0): latency of these models does not depend on the values. Needs python3 with numpy and
 onnxruntime (tools only).
 """
@@ -34,6 +35,7 @@ for _ in range(a.runs):
         s.run(None, f)
         ts[i].append((time.perf_counter() - t0) * 1e3)
 base = statistics.median(ts[0])
+base_min = min(ts[0])
 for m, t in zip(a.models, ts):
     med = statistics.median(t)
-    print(f"{m}\tmedian {med:.3f} ms\t{med / base:.2f}x")
+    print(f"{m}\tmedian {med:.3f} ms\t{med / base:.2f}x\tmin {min(t):.3f} ms\t{min(t) / base_min:.2f}x")

@@ -82,7 +82,8 @@ public record QuantOptions(int weightBits, boolean reduceRange, Set<LayerKind> o
 
     /**
      * With {@code keep} false, layers the cost model estimates slower in int8 than in float stay float
-     * on targets that run on ORT's CPU provider ({@link CostModel}); true quantizes every planned layer.
+     * on targets that run on ORT's CPU provider ({@link CostModel}); true (the default) quantizes every
+     * planned layer.
      */
     public QuantOptions withKeepSlowInt8(boolean keep) {
         return new QuantOptions(weightBits, reduceRange, outputQuantized, rounding, keepFloat, floatBudget, target, keep);
@@ -117,7 +118,7 @@ public record QuantOptions(int weightBits, boolean reduceRange, Set<LayerKind> o
 
     public static QuantOptions defaults() {
         return new QuantOptions(8, false, kinds(Target.DEFAULT.outputQuantized()), WeightRounding.AUTO, Set.of(), 0,
-                Target.DEFAULT, false);
+                Target.DEFAULT, true);
     }
 
     /**

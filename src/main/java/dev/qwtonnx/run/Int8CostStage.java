@@ -47,13 +47,13 @@ final class Int8CostStage extends QuantizeStage {
         }
         List<CostModel.Slower> slower = CostModel.slowerInInt8(facts.get(PREPARED).graph(), matched.layers(), shapes);
         if (slower.size() == matched.layers().size()) {
-            ctx.log().accept("every layer is estimated slower in int8 than in float; --keep-slow-int8 quantizes them");
+            ctx.log().accept("every layer is estimated slower in int8 than in float; --keep-slow-int8 quantizes them anyway");
         }
         Map<String, String> why = new LinkedHashMap<>();
         for (CostModel.Slower s : slower) {
             ctx.log().accept("kept in float (cost): " + s.layer() + ", " + s.reason());
             ctx.reject(name(), s.layer(), "kept in float: " + s.reason());
-            why.put(s.layer(), s.reason() + " (--keep-slow-int8 quantizes it)");
+            why.put(s.layer(), s.reason());
         }
         facts.put(AFFORDABLE, matched.keepingFloat(why));
     }

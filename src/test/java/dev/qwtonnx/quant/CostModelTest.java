@@ -18,6 +18,8 @@ import org.junit.jupiter.api.Test;
 
 /** The cost model's choices on ORT CPU targets: what stays float because int8 would be slower, and what does not. */
 class CostModelTest {
+    /** The defaults with the cost model on (--no-keep-slow-int8). */
+    private static final QuantOptions JUDGED = QuantOptions.defaults().withKeepSlowInt8(false);
     private static final int FLOAT = dev.qwtonnx.onnx.TensorProto.DataType.FLOAT_VALUE;
 
     /** Sigmoid → Conv (named {@code name}) → Sigmoid: a layer with float operators on both sides. */
@@ -67,32 +69,32 @@ class CostModelTest {
 
     @Test
     void aSmallDepthwiseBetweenFloatOperatorsStaysFloat() {
-        QuantizeRun.Result r = quantize(depthwiseAlone(), new long[] {1, 16, 12, 12}, QuantOptions.defaults());
+        QuantizeRun.Result r = quantize(depthwiseAlone(), new long[] {1, 16, 12, 12}, JUDGED);
         assertEquals(List.of(), planned(r));
         assertTrue(r.plan().rejected().stream().anyMatch(s -> s.contains("'dw_small'") && s.contains("int8 slower than float: est.")),
                 r.plan().rejected().toString());
-        // --keep-slow-int8 quantizes it.
+        // --keep-slow-int8, the default, quantizes it.
         QuantizeRun.Result all = quantize(depthwiseAlone(), new long[] {1, 16, 12, 12},
-                QuantOptions.defaults().withKeepSlowInt8(true));
+                QuantOptions.defaults());
         assertEquals(List.of("dw_small"), planned(all));
     }
 
     @Test
     void largePointwiseAndRegularConvsAreQuantized() {
-        QuantizeRun.Result r = quantize(largeConvs(), new long[] {1, 128, 28, 28}, QuantOptions.defaults());
+        QuantizeRun.Result r = quantize(largeConvs(), new long[] {1, 128, 28, 28}, JUDGED);
         assertEquals(List.of("pw_large", "conv3x3"), planned(r));
     }
 
     @Test
     void aDepthwiseInsideAnInt8ChainStaysInt8() {
         // Alone the depthwise is slower in int8; in float it would add a DQ and a Q between its int8 neighbours.
-        QuantizeRun.Result r = quantize(chain(), new long[] {1, 64, 28, 28}, QuantOptions.defaults());
+        QuantizeRun.Result r = quantize(chain(), new long[] {1, 64, 28, 28}, JUDGED);
         assertEquals(List.of("pw1", "dw", "pw2"), planned(r));
     }
 
     @Test
     void targetsOffOrtCpuAreNotJudged() {
-        QuantOptions q = QuantOptions.defaults().withTarget(Target.named("qnn"));
+        QuantOptions q = JUDGED.withTarget(Target.named("qnn"));
         QuantizeRun.Result r = quantize(depthwiseAlone(), new long[] {1, 16, 12, 12}, q);
         assertEquals(List.of("dw_small"), planned(r));
     }
@@ -100,11 +102,11 @@ class CostModelTest {
     @Test
     void theSameInputGivesTheSameBytes() {
         Model m = largeConvs();
-        byte[] a = quantize(m, new long[] {1, 128, 28, 28}, QuantOptions.defaults()).model().toBytes();
-        byte[] b = quantize(m, new long[] {1, 128, 28, 28}, QuantOptions.defaults()).model().toBytes();
+        byte[] a = quantize(m, new long[] {1, 128, 28, 28}, JUDGED).model().toBytes();
+        byte[] b = quantize(m, new long[] {1, 128, 28, 28}, JUDGED).model().toBytes();
         assertArrayEquals(a, b);
-        QuantizeRun.Result d1 = quantize(depthwiseAlone(), new long[] {1, 16, 12, 12}, QuantOptions.defaults());
-        QuantizeRun.Result d2 = quantize(depthwiseAlone(), new long[] {1, 16, 12, 12}, QuantOptions.defaults());
+        QuantizeRun.Result d1 = quantize(depthwiseAlone(), new long[] {1, 16, 12, 12}, JUDGED);
+        QuantizeRun.Result d2 = quantize(depthwiseAlone(), new long[] {1, 16, 12, 12}, JUDGED);
         assertArrayEquals(d1.model().toBytes(), d2.model().toBytes());
         assertEquals(d1.plan().rejected(), d2.plan().rejected());
     }
