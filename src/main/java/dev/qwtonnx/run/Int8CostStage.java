@@ -15,9 +15,9 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * On targets that run on ORT's CPU provider, the layers whose int8 form the cost model estimates
- * slower than float (with the Q/DQ transitions it adds or removes) stay float; {@code --keep-slow-int8}
- * quantizes them anyway. The shapes come from the float session on the first calibration sample, so
+ * With {@code --no-keep-slow-int8}, on targets that run on ORT's CPU provider, the layers whose int8
+ * form the cost model estimates slower than float (with the Q/DQ transitions it adds or removes) stay
+ * float; {@code --keep-slow-int8}, the default, quantizes them anyway. The shapes come from the float session on the first calibration sample, so
  * the same input gives the same plan on every machine.
  */
 final class Int8CostStage extends QuantizeStage {
@@ -47,7 +47,7 @@ final class Int8CostStage extends QuantizeStage {
         }
         List<CostModel.Slower> slower = CostModel.slowerInInt8(facts.get(PREPARED).graph(), matched.layers(), shapes);
         if (slower.size() == matched.layers().size()) {
-            ctx.log().accept("every layer is estimated slower in int8 than in float; --keep-slow-int8 quantizes them anyway");
+            ctx.log().accept("every layer is estimated slower in int8 than in float, so none is quantized; --keep-slow-int8 quantizes them anyway");
         }
         Map<String, String> why = new LinkedHashMap<>();
         for (CostModel.Slower s : slower) {
