@@ -5,6 +5,7 @@ import dev.qwtonnx.calib.Progress;
 import dev.qwtonnx.calib.data.CalibrationSource;
 import dev.qwtonnx.cwac.CwacOptions;
 import dev.qwtonnx.model.Model;
+import dev.qwtonnx.run.AccuracyOptions;
 import dev.qwtonnx.run.CompensateRun;
 import dev.qwtonnx.run.QuantizeRun;
 import dev.qwtonnx.run.RunContext;
@@ -54,6 +55,7 @@ public final class QwtOnnx {
         private QuantizeRun.Options options = QuantizeRun.Options.defaults();
         private Progress progress = Progress.NONE;
         private Consumer<String> log;
+        private final java.util.List<AccuracyOptions.Goal> goals = new java.util.ArrayList<>();
 
         private Quantization(Model floatModel, CalibrationSource calibration) {
             this.floatModel = Objects.requireNonNull(floatModel, "floatModel");
@@ -63,6 +65,17 @@ public final class QwtOnnx {
         /** The run's options (default: {@link QuantizeRun.Options#defaults()}). */
         public Quantization options(QuantizeRun.Options o) {
             this.options = Objects.requireNonNull(o, "options");
+            return this;
+        }
+
+        /**
+         * An accuracy target in the application's own metric: layers are returned to float, measured
+         * together on the held-out samples (the calibration samples without them), until the mean of
+         * {@code metric} over the samples is at least {@code min}; several calls add several bounds.
+         * {@link QuantizeRun.Result#accuracy()} says what the search did and whether the target held.
+         */
+        public Quantization metric(dev.qwtonnx.verify.OutputMetric metric, double min) {
+            goals.add(new AccuracyOptions.Goal(null, Objects.requireNonNull(metric, "metric"), min));
             return this;
         }
 
@@ -84,7 +97,12 @@ public final class QwtOnnx {
         }
 
         public QuantizeRun.Result run() {
-            return QuantizeRun.quantize(floatModel, options, new RunContext(calibration, heldOut, progress, log));
+            AccuracyOptions accuracy = options.accuracy();
+            for (AccuracyOptions.Goal g : goals) {
+                accuracy = accuracy.withGoal(g);
+            }
+            return QuantizeRun.quantize(floatModel, options.withAccuracy(accuracy),
+                    new RunContext(calibration, heldOut, progress, log));
         }
     }
 

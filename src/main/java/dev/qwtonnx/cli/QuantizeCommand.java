@@ -166,6 +166,9 @@ final class QuantizeCommand implements Callable<Integer> {
     HoldOut holdOut = new HoldOut();
 
     @CommandLine.Mixin
+    AccuracyMixin accuracy = new AccuracyMixin();
+
+    @CommandLine.Mixin
     ExternalDataMixin externalData = new ExternalDataMixin();
 
     @Option(names = "--report", paramLabel = "PATH", description = "Write the quantization report to PATH (.html or "
@@ -200,7 +203,7 @@ final class QuantizeCommand implements Callable<Integer> {
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
         long start = System.nanoTime();
-        QuantizeRun.Options options = options();
+        QuantizeRun.Options options = options().withAccuracy(accuracy.options());
         holdOut.validate();
         Destination.Format outputFormat = parse(Destination.Format.class, format, "--format");
         if (outputFormat == Destination.Format.QOPERATOR && !target().ortCpu()) {
@@ -219,10 +222,18 @@ final class QuantizeCommand implements Callable<Integer> {
             Path source = calib != null ? calib : calibImages != null ? calibImages : calibText;
             // Fidelity is measured for the summary (a report measures it anyway); with neither, the run ends at save.
             Destination destination = new Destination(output, input, outputFormat, externalPolicy, reports,
-                    source.toString(), runs, !quiet);
+                    source.toString(), runs, !quiet || accuracy.needsFidelity());
             RunContext ctx = new RunContext(split.fit(), split.reused() ? null : split.measure(), progress,
                     verbose ? s -> spec.commandLine().getErr().println("  " + s) : null);
-            QuantizeRun.Result r = QuantizeRun.run(floatModel, options, destination, ctx);
+            QuantizeRun.Result r;
+            try {
+                r = QuantizeRun.run(floatModel, options, destination, ctx);
+            } catch (dev.qwtonnx.run.FidelityShortfall e) { // --strict: nothing written
+                e.lines().forEach(spec.commandLine().getErr()::println);
+                spec.commandLine().getErr().println("qwt-onnx: --strict: not written: " + output);
+                return STRICT_FAILURE;
+            }
+            r.warnings().forEach(spec.commandLine().getErr()::println);
             if (!quiet) {
                 summary(out, r, ctx, start);
             }
@@ -363,6 +374,9 @@ final class QuantizeCommand implements Callable<Integer> {
         throw new QwtException(option + " takes " + allowed + ", got '" + value + "'");
     }
 
+    /** The exit code of a --strict run whose output misses its accuracy target or has poor fidelity. */
+    static final int STRICT_FAILURE = 3;
+
     /** Most reasons a summary lists before pointing at --verbose. */
     private static final int LISTED_REASONS = 8;
 
@@ -396,6 +410,12 @@ final class QuantizeCommand implements Callable<Integer> {
         out.printf("quantized %d layers (%d left in float), compensated %d (%s)%n", layers,
                 r.plan().rejected().size() + r.branchFloatLayers() + r.loopFloatLayers(), compensated, cwac.method);
         coverage(out, r);
+        if (r.accuracy().hasTarget()) {
+            out.printf("accuracy target %s: %s on %s before compensation with %d layer(s) returned to float "
+                    + "(%d candidate models measured)%n", String.join(", ", r.accuracy().target()),
+                    r.accuracy().met() ? "met" : "not met", r.accuracy().samples(), r.accuracy().returned().size(),
+                    r.accuracy().measured());
+        }
         for (Sensitivity.LayerError e : r.keptFloat()) {
             out.printf("kept in float by the budget: %s (relative output error %.3g when quantized alone)%n",
                     e.layer(), e.relativeError());
@@ -403,8 +423,8 @@ final class QuantizeCommand implements Callable<Integer> {
         Target t = target();
         out.println("target: " + t.name() + " (" + t.description() + ")");
         if (weightBits == 8 && !reduceRange && t.weights().qmax() == 127 && t.activations().type() == DataType.UINT8
-                && t.ortCpu()) {
-            out.println("note: full-range 8-bit weights with u8 activations: ORT's u8*s8 kernels may saturate on x86 "
+                && t.runtime() == Target.Runtime.ORT_CPU) {
+            out.println("note: full-range 8-bit weights with u8 activations: ORT's u8*s8 kernels saturate on x86 "
                     + "CPUs without VNNI" + (CpuFeatures.current().lacksInt8DotProduct() ? ", such as this one" : "")
                     + " (--target cpu avoids it)");
         }
@@ -419,12 +439,18 @@ final class QuantizeCommand implements Callable<Integer> {
         for (Fidelity.OutputFidelity f : r.fidelity()) {
             out.println("  " + f);
         }
-        Model optimized = r.optimized();
-        Map<String, Integer> ops = OrtKernels.opCounts(optimized);
-        List<String> unfused = OrtKernels.unfusedLayers(optimized);
-        out.printf("ORT integer kernels: %d for %d quantized layers %s; left in float by ORT: %s%n",
-                OrtKernels.count(ops, OrtKernels.INTEGER_OPS), layers, integerOps(ops),
-                unfused.isEmpty() ? "none" : unfused);
+        if (t.ortCpu()) {
+            Model optimized = r.optimized();
+            Map<String, Integer> ops = OrtKernels.opCounts(optimized);
+            List<String> unfused = OrtKernels.unfusedLayers(optimized);
+            out.printf("ORT integer kernels: %d for %d quantized layers %s; left in float by ORT: %s%n",
+                    OrtKernels.count(ops, OrtKernels.INTEGER_OPS), layers, integerOps(ops),
+                    unfused.isEmpty() ? "none" : unfused);
+        } else {
+            out.println("checked against " + t.name() + "'s rules, not run on the device; the fidelity above runs its "
+                    + "arithmetic (" + t.activations().type().name().toLowerCase() + (t.activations().symmetric()
+                            ? " symmetric" : "") + " activations) on ORT CPU");
+        }
         out.printf("wrote %s in %.1f s%n", output, (System.nanoTime() - start) / 1e9);
     }
 }

@@ -8,13 +8,19 @@ import dev.qwtonnx.calib.data.InputSpecs;
 import dev.qwtonnx.model.Model;
 import dev.qwtonnx.run.RunContext;
 import dev.qwtonnx.run.VerifyRun;
+import dev.qwtonnx.target.Rule;
+import dev.qwtonnx.target.Target;
 import dev.qwtonnx.verify.Fidelity;
 import dev.qwtonnx.verify.Report;
 import dev.qwtonnx.verify.ReportWriter;
 import dev.qwtonnx.verify.Verifier;
 import java.io.PrintWriter;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -46,6 +52,11 @@ final class VerifyCommand implements Callable<Integer> {
             description = "Timed runs of each model for the latency figures; 0 skips timing (default: ${DEFAULT-VALUE}).")
     int runs;
 
+    @Option(names = "--target", paramLabel = "NAME",
+            description = "Also check the INT8 model against a hardware target's rules (the violations are findings, "
+                    + "the exit code stays 0): ${COMPLETION-CANDIDATES}.", completionCandidates = TargetNames.class)
+    String target;
+
     @Option(names = "--quiet", description = "No progress bars and no summary.")
     boolean quiet;
 
@@ -55,6 +66,7 @@ final class VerifyCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         Verifier.Options options = new Verifier.Options(runs);
+        Target t = target == null ? null : Target.named(target);
         if (report != null) {
             checkReportPath(report);
         }
@@ -63,16 +75,29 @@ final class VerifyCommand implements Callable<Integer> {
         CalibrationSource samples = CalibrationSources.open(data, InputSpecs.of(floatModel.graph()));
         Progress progress = quiet || System.console() == null ? Progress.NONE : new BarProgress();
         Report r = VerifyRun.run(new Verifier.Subject(floatModel, floatPath), new Verifier.Subject(quantModel, quantPath),
-                options, data.toString(), report, new RunContext(samples, null, progress,
+                options, data.toString(), report, t, new RunContext(samples, null, progress,
                         verbose ? s -> spec.commandLine().getErr().println("  " + s) : null));
         if (!quiet) {
-            summary(spec.commandLine().getOut(), r, report);
+            summary(spec.commandLine().getOut(), r, report, verbose);
         }
         return 0;
     }
 
+    /** The built-in target names, for the help. */
+    static final class TargetNames implements Iterable<String> {
+        @Override
+        public java.util.Iterator<String> iterator() {
+            return Target.names().iterator();
+        }
+    }
+
     /** A few lines a person reads in a terminal; the report has the rest. */
     static void summary(PrintWriter out, Report r, Path report) {
+        summary(out, r, report, false);
+    }
+
+    /** As {@link #summary(PrintWriter, Report, Path)}; {@code allViolations} lists every rule violation. */
+    static void summary(PrintWriter out, Report r, Path report, boolean allViolations) {
         for (Fidelity.OutputFidelity o : r.outputs()) {
             out.println("output " + o);
         }
@@ -96,8 +121,35 @@ final class VerifyCommand implements Callable<Integer> {
                     c.quantizedLatency().medianMs(), c.runs(), c.speedup());
         }
         out.println();
+        if (r.target() != null) {
+            targetSummary(out, r.target(), allViolations);
+        }
         if (report != null) {
             out.println("wrote " + report);
+        }
+    }
+
+    /** One line per rule broken: how many nodes, a few of them, and the rule's source; every node when asked. */
+    static void targetSummary(PrintWriter out, Report.TargetCheck t, boolean all) {
+        out.println("target " + t.name() + ": " + t.note());
+        Map<String, List<Report.RuleViolation>> byRule = new LinkedHashMap<>();
+        for (Report.RuleViolation v : t.violations()) {
+            byRule.computeIfAbsent(v.rule(), k -> new ArrayList<>()).add(v);
+        }
+        out.printf("rule violations: %d of %d rules broken, %d nodes%n", byRule.size(), t.rules().size(),
+                t.violations().size());
+        for (Map.Entry<String, List<Report.RuleViolation>> e : byRule.entrySet()) {
+            Rule rule = t.rules().stream().filter(x -> x.id().equals(e.getKey())).findFirst().orElseThrow();
+            List<Report.RuleViolation> vs = e.getValue();
+            List<String> examples = vs.subList(0, Math.min(3, vs.size())).stream().map(Report.RuleViolation::node).toList();
+            out.printf("  %s (%d): %s; e.g. %s%s%n", rule.id(), vs.size(), rule.text(), String.join(", ", examples),
+                    vs.size() > examples.size() ? ", ..." : "");
+            out.println("    source: " + rule.source());
+            if (all) {
+                for (Report.RuleViolation v : vs) {
+                    out.println("    " + v.opType() + " " + v.node() + ": " + v.detail());
+                }
+            }
         }
     }
 

@@ -94,7 +94,10 @@ public final class LayerMatcher {
             if (kind == null || !Model.isDefaultDomain(n.getDomain())) {
                 continue;
             }
-            String why = options.keepFloat().contains(n.getName()) ? "kept in float as asked" : check(kind, n, g);
+            String why = options.keepFloat().contains(n.getName()) ? "kept in float as asked"
+                    : !options.target().quantizes(kind.opType) ? "target " + options.target().name() + " runs "
+                            + kind.opType + " in float only"
+                    : check(kind, n, g);
             if (why != null) {
                 rejected.add(new Rejected(Nodes.describe(n), why));
                 continue;

@@ -32,7 +32,7 @@ public record QuantOptions(int weightBits, boolean reduceRange, Set<LayerKind> o
     /** For the default target. */
     public QuantOptions(int weightBits, boolean reduceRange, Set<LayerKind> outputQuantized, WeightRounding rounding,
             Set<String> keepFloat, int floatBudget) {
-        this(weightBits, reduceRange, outputQuantized, rounding, keepFloat, floatBudget, Target.DEFAULT);
+        this(weightBits, reduceRange, outputQuantized, rounding, keepFloat, floatBudget, Target.cpu());
     }
 
     /** With round-to-nearest weights. */
@@ -117,8 +117,8 @@ public record QuantOptions(int weightBits, boolean reduceRange, Set<LayerKind> o
     }
 
     public static QuantOptions defaults() {
-        return new QuantOptions(8, false, kinds(Target.DEFAULT.outputQuantized()), WeightRounding.AUTO, Set.of(), 0,
-                Target.DEFAULT, true);
+        return new QuantOptions(8, false, kinds(Target.cpu().outputQuantized()), WeightRounding.AUTO, Set.of(), 0,
+                Target.cpu(), true);
     }
 
     /**

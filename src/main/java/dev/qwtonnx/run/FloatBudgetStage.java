@@ -1,5 +1,6 @@
 package dev.qwtonnx.run;
 
+import static dev.qwtonnx.run.QuantizeRun.ACCURACY;
 import static dev.qwtonnx.run.QuantizeRun.KEPT_FLOAT;
 import static dev.qwtonnx.run.QuantizeRun.AFFORDABLE;
 import static dev.qwtonnx.run.QuantizeRun.PLAN;
@@ -19,22 +20,24 @@ import java.util.Map;
 
 /**
  * {@code --float-budget N}: ranks the matched layers by the output error each causes when quantized
- * alone, on a few calibration samples, and keeps the worst N in float. Without a budget the plan is
- * the matched layers the cost stage left in int8.
+ * alone, on a few calibration samples, and keeps the worst N in float, besides those the accuracy
+ * target returned to float. Without either the plan is the matched layers the cost stage left in int8.
  */
 final class FloatBudgetStage extends QuantizeStage {
     /** Samples the per-layer sensitivity analysis runs on: enough to rank layers, cheap enough to run per layer. */
     static final int SENSITIVITY_SAMPLES = 16;
 
     FloatBudgetStage(QuantizeRun.Options options) {
-        super("float-budget", options, List.of(PREPARED, AFFORDABLE, RANGES, ROUNDED), List.of(PLAN, KEPT_FLOAT));
+        super("float-budget", options, List.of(PREPARED, AFFORDABLE, RANGES, ROUNDED, ACCURACY), List.of(PLAN, KEPT_FLOAT));
     }
 
     @Override
     public void run(RunContext ctx, Facts facts) {
         LayerMatcher.Result matched = facts.get(AFFORDABLE);
+        Map<String, String> why = new LinkedHashMap<>();
+        facts.get(ACCURACY).returned().forEach(r -> why.put(r.layer(), r.why()));
         if (options.quant().floatBudget() == 0 || matched.layers().isEmpty()) {
-            facts.put(PLAN, matched);
+            facts.put(PLAN, why.isEmpty() ? matched : matched.keepingFloat(why));
             facts.put(KEPT_FLOAT, List.of());
             return;
         }
@@ -46,11 +49,11 @@ final class FloatBudgetStage extends QuantizeStage {
             }
             few.add(s);
         }
-        List<Sensitivity.LayerError> ranked = Sensitivity.rank(prepared, matched.layers(), facts.get(RANGES),
-                facts.get(ROUNDED), options.quant(), few, ctx.progress());
+        List<Sensitivity.LayerError> ranked = new ArrayList<>(Sensitivity.rank(prepared, matched.layers(),
+                facts.get(RANGES), facts.get(ROUNDED), options.quant(), few, ctx.progress()));
+        ranked.removeIf(e -> why.containsKey(e.layer()));
         List<Sensitivity.LayerError> kept = List.copyOf(ranked.subList(0, Math.min(options.quant().floatBudget(),
                 ranked.size())));
-        Map<String, String> why = new LinkedHashMap<>();
         for (Sensitivity.LayerError e : kept) {
             String error = String.format("relative output error %.3g when quantized alone", e.relativeError());
             ctx.log().accept("kept in float (budget): " + e.layer() + ", " + error);

@@ -113,7 +113,8 @@ final class IfBranches {
         for (Sample s : calib) {
             ids.add(s.id());
         }
-        QuantizeRun.Options inner = options.withQuant(options.quant().withFloatBudget(0));
+        // The float budget and the accuracy target choose among the top-level graph's layers only.
+        QuantizeRun.Options inner = options.withQuant(options.quant().withFloatBudget(0)).withAccuracy(AccuracyOptions.NONE);
         List<Branch> branches = new ArrayList<>();
         Model current = out;
         for (NodeProto ifNode : ifs) {

@@ -24,6 +24,7 @@ final class ProvenanceStage extends QuantizeStage {
         ModelProto.Builder b = model.proto().toBuilder();
         put(b, "qwt.tool", Version.TOOL);
         put(b, "qwt.version", Version.version());
+        put(b, "qwt.target", options.quant().target().name()); // what verify checks the model against by default
         put(b, "qwt.options", options.quant() + " " + options.cwac() + " " + options.calib() + " targetOpset="
                 + options.targetOpset());
         return new Model(b.build());

@@ -40,6 +40,7 @@ public final class QuantizeRun {
                 new CalibrateStage(options),        // activation ranges from one pass of the float session
                 new RoundWeightsStage(options),     // nearest (from the thread ahead) or GPTQ
                 new Int8CostStage(options),         // ORT CPU: layers the cost model finds slower in int8 stay float
+                new AccuracyTargetStage(options),   // --min-sqnr/--min-cosine/--metric: layers back to float, measured jointly
                 new FloatBudgetStage(options),      // --float-budget: the most sensitive layers stay float
                 new InsertQdqStage(options),        // Q/DQ around each planned layer, int32 biases
                 new BiasFormsStage(options),        // a MatMul's bias Add as an int32 bias where ORT fuses it
@@ -50,10 +51,13 @@ public final class QuantizeRun {
                 new CheckStage(MODEL)));            // the structural checker on the result
         if (destination != null) {
             core.add(new LowerStage());                    // --format qoperator: explicit integer operators
-            core.add(new SaveStage(OUTPUT, DESTINATION));  // atomic write, external data as asked
-            if (destination.measureFidelity()) {           // for the summary and the report:
+            if (destination.measureFidelity()) {           // for the summary, the report and --strict, before saving:
                 core.add(new FidelityStage("fidelity", PREPARED, OUTPUT, FIDELITY)); // held-out output fidelity
-                core.add(new OrtGraphStage());                                       // the kernels ORT runs
+                core.add(new FidelityCheckStage(options));                           // target missed, poor fidelity: warn or stop
+            }
+            core.add(new SaveStage(OUTPUT, DESTINATION));  // atomic write, external data as asked
+            if (destination.measureFidelity()) {
+                core.add(new OrtGraphStage());             // the kernels ORT runs
             }
             if (!destination.reports().isEmpty()) {        // the HTML/JSON report
                 core.add(new ReportStage(options));
@@ -83,7 +87,8 @@ public final class QuantizeRun {
                 facts.get(IF_BRANCHES), facts.get(LOOP_BODIES), timings,
                 facts.has(FIDELITY) ? facts.get(FIDELITY) : List.of(),
                 facts.has(OUTPUT) ? facts.get(OUTPUT) : facts.get(MODEL),
-                facts.has(OPTIMIZED) ? facts.get(OPTIMIZED) : null);
+                facts.has(OPTIMIZED) ? facts.get(OPTIMIZED) : null, facts.get(ACCURACY),
+                facts.has(WARNINGS) ? facts.get(WARNINGS) : List.of());
     }
 
     /** The prepared float model the stages quantize (checked, prepare passes run), at the default opset. */
@@ -122,6 +127,7 @@ public final class QuantizeRun {
     static final Fact<CalibrateStage.FloatPass> FLOAT_PASS = Fact.named("float session");
     static final Fact<Map<String, QuantizedWeight>> ROUNDED = Fact.named("rounded weights");
     static final Fact<LayerMatcher.Result> AFFORDABLE = Fact.named("layers faster in int8");
+    static final Fact<AccuracySearch> ACCURACY = Fact.named("accuracy target's search");
     static final Fact<LayerMatcher.Result> PLAN = Fact.named("layer plan");
     static final Fact<List<Sensitivity.LayerError>> KEPT_FLOAT = Fact.named("kept in float");
     static final Fact<Model> QDQ = Fact.named("Q/DQ model");
@@ -134,20 +140,32 @@ public final class QuantizeRun {
     static final Fact<Model> MODEL = Fact.named("QDQ model");
     static final Fact<Model> OUTPUT = Fact.named("output model");
     static final Fact<List<Fidelity.OutputFidelity>> FIDELITY = Fact.named("held-out fidelity");
+    static final Fact<List<String>> WARNINGS = Fact.named("fidelity warnings");
     static final Fact<Model> OPTIMIZED = Fact.named("ORT's optimized output");
 
     /**
      * Every option of a quantization run, validated where each part is built. {@code targetOpset}
      * is the opset the model is upgraded to before quantizing (13 up to {@link OpsetUpgrade#MAX_TARGET};
-     * a model already above it keeps its own).
+     * a model already above it keeps its own). {@code accuracy} is the accuracy target and --strict.
      */
     public record Options(QuantOptions quant, CwacOptions cwac, boolean verifyBetweenPasses, CalibOptions calib,
-            long targetOpset) {
+            long targetOpset, AccuracyOptions accuracy) {
         public Options {
             Objects.requireNonNull(quant, "quant");
             Objects.requireNonNull(cwac, "cwac");
             Objects.requireNonNull(calib, "calib");
+            Objects.requireNonNull(accuracy, "accuracy");
             OpsetUpgrade.checkTarget(targetOpset);
+        }
+
+        /** Without an accuracy target. */
+        public Options(QuantOptions quant, CwacOptions cwac, boolean verifyBetweenPasses, CalibOptions calib,
+                long targetOpset) {
+            this(quant, cwac, verifyBetweenPasses, calib, targetOpset, AccuracyOptions.NONE);
+        }
+
+        public Options withAccuracy(AccuracyOptions a) {
+            return new Options(quant, cwac, verifyBetweenPasses, calib, targetOpset, a);
         }
 
         public static Options defaults() {
@@ -156,24 +174,24 @@ public final class QuantizeRun {
         }
 
         public Options withCwac(CwacOptions c) {
-            return new Options(quant, c, verifyBetweenPasses, calib, targetOpset);
+            return new Options(quant, c, verifyBetweenPasses, calib, targetOpset, accuracy);
         }
 
         public Options withQuant(QuantOptions q) {
-            return new Options(q, cwac, verifyBetweenPasses, calib, targetOpset);
+            return new Options(q, cwac, verifyBetweenPasses, calib, targetOpset, accuracy);
         }
 
         public Options withCalib(CalibOptions c) {
-            return new Options(quant, cwac, verifyBetweenPasses, c, targetOpset);
+            return new Options(quant, cwac, verifyBetweenPasses, c, targetOpset, accuracy);
         }
 
         public Options withTargetOpset(long opset) {
-            return new Options(quant, cwac, verifyBetweenPasses, calib, opset);
+            return new Options(quant, cwac, verifyBetweenPasses, calib, opset, accuracy);
         }
 
         /** With the structural checker run after every pass that changed the model (tests turn this on). */
         public Options withVerifyBetweenPasses(boolean on) {
-            return new Options(quant, cwac, on, calib, targetOpset);
+            return new Options(quant, cwac, on, calib, targetOpset, accuracy);
         }
     }
 
@@ -183,12 +201,15 @@ public final class QuantizeRun {
      * stage's time, and, with a destination, the model as written, its held-out fidelity and ORT's
      * optimized graph of it (empty and null when not measured). {@code calibrateTime} covers the
      * stages from calibrate through bias-forms (ranges, rounding, Q/DQ), {@code compensateTime} the
-     * compensate stage.
+     * compensate stage. {@code accuracy} is what the accuracy target's search did ({@link
+     * AccuracySearch#NONE}-like without a target); {@code warnings} the lines beginning "warning:" about
+     * the written model's fidelity (empty when not measured).
      */
     public record Result(Model model, Model prepared, Model uncompensated, LayerMatcher.Result plan,
             Compensator.Result compensation, Duration calibrateTime, Duration compensateTime,
             List<Sensitivity.LayerError> keptFloat, List<IfBranch> ifBranches, List<LoopBody> loopBodies,
-            List<StageRunner.Timing> timings, List<Fidelity.OutputFidelity> fidelity, Model written, Model optimized) {
+            List<StageRunner.Timing> timings, List<Fidelity.OutputFidelity> fidelity, Model written, Model optimized,
+            AccuracySearch accuracy, List<String> warnings) {
         /** Layers quantized inside If branches (the plan lists the top-level ones). */
         public int branchLayers() {
             return ifBranches.stream().mapToInt(b -> b.result() == null ? 0 : b.result().plan().layers().size()

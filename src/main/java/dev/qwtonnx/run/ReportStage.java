@@ -1,5 +1,6 @@
 package dev.qwtonnx.run;
 
+import static dev.qwtonnx.run.QuantizeRun.ACCURACY;
 import static dev.qwtonnx.run.QuantizeRun.COMPENSATION;
 import static dev.qwtonnx.run.QuantizeRun.DESTINATION;
 import static dev.qwtonnx.run.QuantizeRun.FIDELITY;
@@ -8,6 +9,7 @@ import static dev.qwtonnx.run.QuantizeRun.OPTIMIZED;
 import static dev.qwtonnx.run.QuantizeRun.OUTPUT;
 import static dev.qwtonnx.run.QuantizeRun.PREPARED;
 import static dev.qwtonnx.run.QuantizeRun.QUANTIZED;
+import static dev.qwtonnx.run.QuantizeRun.WARNINGS;
 
 import dev.qwtonnx.verify.Report;
 import dev.qwtonnx.verify.ReportWriter;
@@ -23,7 +25,7 @@ import java.util.List;
 final class ReportStage extends QuantizeStage {
     ReportStage(QuantizeRun.Options options) {
         super("report", options, List.of(PREPARED, QUANTIZED, COMPENSATION, MODEL, OUTPUT, FIDELITY, OPTIMIZED,
-                DESTINATION), List.of());
+                DESTINATION, ACCURACY, WARNINGS), List.of());
     }
 
     @Override
@@ -42,10 +44,18 @@ final class ReportStage extends QuantizeStage {
                         options.cwac().method().name().toLowerCase(java.util.Locale.ROOT), d.calibration(),
                         ctx.calibration().size(), same ? facts.get(FIDELITY) : null, same ? facts.get(OPTIMIZED) : null,
                         ctx.diagnostics().reasons().stream()
-                                .map(r -> new Report.Decision(r.stage(), r.subject(), r.why())).toList()),
+                                .map(r -> new Report.Decision(r.stage(), r.subject(), r.why())).toList(),
+                        accuracy(facts.get(ACCURACY), facts.get(WARNINGS))),
                 ctx.progress());
         for (Path p : d.reports()) {
             ReportWriter.write(report, p);
         }
+    }
+
+    private static Report.Accuracy accuracy(AccuracySearch s, List<String> warnings) {
+        boolean target = s.hasTarget();
+        return new Report.Accuracy(s.target(), target ? s.met() : null, target ? s.figure() : null,
+                target ? s.samples() : null, s.returned().stream()
+                        .map(r -> new Report.Returned(r.layer(), r.before(), r.after())).toList(), warnings);
     }
 }

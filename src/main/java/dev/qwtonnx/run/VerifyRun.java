@@ -4,6 +4,9 @@ import dev.qwtonnx.model.Model;
 import dev.qwtonnx.pass.Pipeline;
 import dev.qwtonnx.prepare.ConstantToInitializer;
 import dev.qwtonnx.prepare.FoldBatchNorm;
+import dev.qwtonnx.target.RuleChecker;
+import dev.qwtonnx.target.Target;
+import dev.qwtonnx.target.Violation;
 import dev.qwtonnx.verify.Report;
 import dev.qwtonnx.verify.ReportWriter;
 import dev.qwtonnx.verify.Verifier;
@@ -21,9 +24,18 @@ public final class VerifyRun {
 
     /** The stages of one verify run; with a {@code report} path, the report is written there. */
     public static List<Stage> stages(Verifier.Options options, String dataSource, Path report) {
+        return stages(options, dataSource, report, null);
+    }
+
+    /** The stages of one verify run, checking the quantized model against {@code target}'s rules when not null. */
+    public static List<Stage> stages(Verifier.Options options, String dataSource, Path report, Target target) {
         List<Stage> stages = new ArrayList<>(List.of(
                 new PrepareForMatching(),            // the float model as quantizers see it
-                new Analyse(options, dataSource)));  // fidelity per output and per layer, what ORT runs, size, latency
+                // fidelity per output and per layer, what ORT runs, size, latency
+                new Analyse(options, dataSource, target == null ? REPORT : ANALYSED)));
+        if (target != null) {
+            stages.add(new CheckRules(target));      // every node breaking the target's rules, with the rule's source
+        }
         if (report != null) {
             stages.add(new WriteReport(report));
         }
@@ -33,9 +45,32 @@ public final class VerifyRun {
     /** Runs the stages on the float and quantized models (each with the file it came from, for sizes). */
     public static Report run(Verifier.Subject floatModel, Verifier.Subject quantModel, Verifier.Options options,
             String dataSource, Path report, RunContext ctx) {
+        return run(floatModel, quantModel, options, dataSource, report, null, ctx);
+    }
+
+    /** As {@link #run}, also checking the quantized model against {@code target}'s rules when not null. */
+    public static Report run(Verifier.Subject floatModel, Verifier.Subject quantModel, Verifier.Options options,
+            String dataSource, Path report, Target target, RunContext ctx) {
         Facts facts = new Facts().put(FLOAT, floatModel).put(QUANT, quantModel);
-        StageRunner.run("verify", stages(options, dataSource, report), ctx, facts);
+        StageRunner.run("verify", stages(options, dataSource, report, target), ctx, facts);
         return facts.get(REPORT);
+    }
+
+    /** What the summary and the report say about a target whose rules were checked. */
+    public static final String RULES_ONLY_NOTE = "checked against the rules, not run on the device";
+
+    /** {@code quant} checked against {@code target}'s rules, as the report holds it. */
+    public static Report.TargetCheck targetCheck(Model quant, Target target) {
+        List<Violation> vs = RuleChecker.check(quant, target);
+        String note = switch (target.runtime()) {
+            case RULES_ONLY -> RULES_ONLY_NOTE;
+            case ORT_CPU -> "checked against the rules; the figures ran on ORT's CPU provider on this machine";
+            default -> "checked against the rules; the figures ran on ORT's CPU provider on this machine, not on "
+                    + target.runtime();
+        };
+        return new Report.TargetCheck(target.name(), target.description(), target.runtime().name(), note,
+                RuleChecker.rules(target), vs.stream().map(v -> new Report.RuleViolation(v.node(), v.opType(),
+                        v.rule().id(), v.detail())).toList());
     }
 
     /**
@@ -50,6 +85,7 @@ public final class VerifyRun {
     static final Fact<Verifier.Subject> FLOAT = Fact.named("float model");
     static final Fact<Verifier.Subject> QUANT = Fact.named("quantized model");
     static final Fact<Verifier.Subject> MATCHABLE = Fact.named("float model for matching");
+    static final Fact<Report> ANALYSED = Fact.named("report before the target's rules");
     static final Fact<Report> REPORT = Fact.named("report");
 
     private static final class PrepareForMatching extends BaseStage {
@@ -68,16 +104,33 @@ public final class VerifyRun {
         private final Verifier.Options options;
         private final String dataSource;
 
-        Analyse(Verifier.Options options, String dataSource) {
-            super("analyse", List.of(MATCHABLE, QUANT), List.of(REPORT));
+        private final Fact<Report> out;
+
+        Analyse(Verifier.Options options, String dataSource, Fact<Report> out) {
+            super("analyse", List.of(MATCHABLE, QUANT), List.of(out));
             this.options = options;
             this.dataSource = dataSource;
+            this.out = out;
         }
 
         @Override
         public void run(RunContext ctx, Facts facts) {
-            facts.put(REPORT, Verifier.verify(facts.get(MATCHABLE), facts.get(QUANT), ctx.measured(), dataSource, options,
+            facts.put(out, Verifier.verify(facts.get(MATCHABLE), facts.get(QUANT), ctx.measured(), dataSource, options,
                     null, ctx.progress()));
+        }
+    }
+
+    private static final class CheckRules extends BaseStage {
+        private final Target target;
+
+        CheckRules(Target target) {
+            super("check-rules", List.of(QUANT, ANALYSED), List.of(REPORT));
+            this.target = target;
+        }
+
+        @Override
+        public void run(RunContext ctx, Facts facts) {
+            facts.put(REPORT, facts.get(ANALYSED).withTarget(targetCheck(facts.get(QUANT).model(), target)));
         }
     }
 

@@ -9,10 +9,51 @@ import java.util.List;
  */
 public record Report(int schemaVersion, String generator, ModelFile floatModel, ModelFile quantizedModel,
         DataSet data, Provenance provenance, List<Fidelity.OutputFidelity> outputs, Layers layers, Runtime runtime,
-        Cost cost, Compensation compensation, List<Decision> decisions) {
+        Cost cost, Compensation compensation, List<Decision> decisions, Accuracy accuracy, TargetCheck target) {
 
     /** Bumped whenever a key is added, removed or changes meaning. */
-    public static final int SCHEMA_VERSION = 2;
+    public static final int SCHEMA_VERSION = 3;
+
+    /** This report with the result of checking the quantized model against a target's rules. */
+    public Report withTarget(TargetCheck t) {
+        return new Report(schemaVersion, generator, floatModel, quantizedModel, data, provenance, outputs, layers,
+                runtime, cost, compensation, decisions, accuracy, t);
+    }
+
+    /**
+     * The quantized model checked against a hardware target's rules (null when no target was given).
+     *
+     * @param name        the target ({@code --target NAME})
+     * @param runtime     how this machine checks the target ({@code RULES_ONLY}: no runtime here)
+     * @param note        one line: what was run and what was only checked
+     * @param rules       every rule of the target, with its source
+     * @param violations  every node breaking a rule, in graph order
+     */
+    public record TargetCheck(String name, String description, String runtime, String note,
+            List<dev.qwtonnx.target.Rule> rules, List<RuleViolation> violations) {
+    }
+
+    /** A node that breaks rule {@code rule} (an id in {@link TargetCheck#rules()}). */
+    public record RuleViolation(String node, String opType, String rule, String detail) {
+    }
+
+    /**
+     * The accuracy target and the fidelity warnings of a quantize run (null for verify).
+     *
+     * @param target   the target's bounds as they print; empty without a target
+     * @param met      whether the target held on the search's samples before compensation (null without a target)
+     * @param figure   the worst bound's figure at the end of the search (null without a target)
+     * @param samples  what the search measured on (null without a target)
+     * @param returned the layers returned to float, in the order chosen
+     * @param warnings the lines beginning "warning:" about the written model
+     */
+    public record Accuracy(List<String> target, Boolean met, String figure, String samples, List<Returned> returned,
+            List<String> warnings) {
+    }
+
+    /** A layer the accuracy target returned to float, with the worst bound's figure before and after. */
+    public record Returned(String layer, String before, String after) {
+    }
 
     /**
      * A decision a stage of the run made against something (a layer left in float, a rewrite that

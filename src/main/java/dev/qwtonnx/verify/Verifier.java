@@ -57,7 +57,13 @@ public final class Verifier {
      */
     public record QuantizeRun(Model uncompensated, Compensator.Result compensation, String method,
             String calibration, int calibrationSamples, List<Fidelity.OutputFidelity> outputs, Model optimized,
-            List<Report.Decision> decisions) {
+            List<Report.Decision> decisions, Report.Accuracy accuracy) {
+        /** Without an accuracy section. */
+        public QuantizeRun(Model uncompensated, Compensator.Result compensation, String method, String calibration,
+                int calibrationSamples, List<Fidelity.OutputFidelity> outputs, Model optimized,
+                List<Report.Decision> decisions) {
+            this(uncompensated, compensation, method, calibration, calibrationSamples, outputs, optimized, decisions, null);
+        }
     }
 
     public static Report verify(Subject floatSubject, Subject quantSubject, CalibrationSource data, String dataSource,
@@ -134,7 +140,8 @@ public final class Verifier {
                 modelFile(floatSubject, fBytes), modelFile(quantSubject, qBytes),
                 new Report.DataSet(dataSource, data.size()), provenance(q, run), outputs,
                 new Report.Layers(found.size(), matched.matched().size(), layers, unmatched), runtime, cost,
-                compensation(run, nodesAdded), run == null || run.decisions() == null ? List.of() : run.decisions());
+                compensation(run, nodesAdded), run == null || run.decisions() == null ? List.of() : run.decisions(),
+                run == null ? null : run.accuracy(), null);
     }
 
     /** Worst first: the layer's own error where measured, else its accumulated error. */

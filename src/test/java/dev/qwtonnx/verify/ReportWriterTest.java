@@ -38,8 +38,12 @@ class ReportWriterTest {
         report = Verifier.verify(new Verifier.Subject(r.prepared(), null), new Verifier.Subject(broken, null), samples,
                 "gaussian <test>", new Verifier.Options(2), new Verifier.QuantizeRun(r.uncompensated(), r.compensation(),
                         "cwac", "gaussian", samples.size(), null, null,
-                        List.of(new Report.Decision("plan-layers", "Conv node 'x'", "kept in float as asked"))),
-                Progress.NONE);
+                        List.of(new Report.Decision("plan-layers", "Conv node 'x'", "kept in float as asked")),
+                        new Report.Accuracy(List.of("SQNR of 'y' >= 30.00 dB"), true, "SQNR of 'y' 31.00 dB",
+                                "4 held-out samples", List.of(new Report.Returned("conv_1", "SQNR of 'y' 20.00 dB",
+                                        "SQNR of 'y' 31.00 dB")), List.of("warning: an example"))),
+                Progress.NONE).withTarget(dev.qwtonnx.run.VerifyRun.targetCheck(broken,
+                        dev.qwtonnx.target.Target.named("xnnpack")));
     }
 
     /** The key paths of a JSON tree: objects as a.b, array elements as a[].b. */
@@ -93,6 +97,12 @@ class ReportWriterTest {
         assertTrue(html.contains("class=\"unfused\" x="), "the unfused layer's bar");
         assertTrue(html.contains("bias scale mismatch"));
         assertTrue(html.contains("gaussian &lt;test&gt;"), "text is escaped");
+        assertTrue(html.contains("<td class=\"l\">xnnpack.u8s8</td>"), "the target's violations are listed");
+        assertTrue(html.contains("<b>warning: an example</b>"), "the fidelity warning");
+        assertTrue(html.contains("Accuracy target SQNR of &#39;y&#39; &gt;= 30.00 dB: met on 4 held-out samples"),
+                "the accuracy target");
+        assertTrue(html.contains("<li>conv_1: SQNR of &#39;y&#39; 20.00 dB → SQNR of &#39;y&#39; 31.00 dB</li>"),
+                "the layer returned to float");
         int bins = report.compensation().gainHistogram().bins().size();
         assertEquals(bins, count(html, "<rect class=\"hist\""));
     }

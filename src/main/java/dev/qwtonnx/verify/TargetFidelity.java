@@ -1,0 +1,118 @@
+package dev.qwtonnx.verify;
+
+import dev.qwtonnx.calib.FloatTensor;
+import dev.qwtonnx.calib.OrtRunner;
+import dev.qwtonnx.calib.data.CalibrationSource;
+import dev.qwtonnx.calib.data.Sample;
+import dev.qwtonnx.model.Model;
+import dev.qwtonnx.onnx.TensorProto;
+import dev.qwtonnx.onnx.ValueInfoProto;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * Measures quantized versions of one float model against an accuracy target: the float outputs of
+ * the samples are computed once, then each candidate model is run on the same samples and every
+ * bound's metric averaged. Holds the float outputs of all samples, so it is meant for the few
+ * samples a search measures on.
+ */
+public final class TargetFidelity {
+    /** One metric and the mean it must reach. */
+    public record Bound(OutputMetric metric, double min) {
+        @Override
+        public String toString() {
+            return metric.name() + " >= " + metric.format(min);
+        }
+    }
+
+    /** The mean of each bound's metric, in the bounds' order, on one candidate model. */
+    public record Figures(List<Bound> bounds, double[] means) {
+        /** The smallest margin over the bounds: positive when every bound holds (see {@link OutputMetric#margin}). */
+        public double margin() {
+            double m = Double.POSITIVE_INFINITY;
+            for (int i = 0; i < means.length; i++) {
+                m = Math.min(m, bounds.get(i).metric().margin(means[i], bounds.get(i).min()));
+            }
+            return m;
+        }
+
+        public boolean met() {
+            for (int i = 0; i < means.length; i++) {
+                if (!(means[i] >= bounds.get(i).min())) {
+                    return false;
+                }
+            }
+            return true;
+        }
+
+        /** The bound furthest from holding. */
+        public int worst() {
+            int w = 0;
+            for (int i = 1; i < means.length; i++) {
+                if (bounds.get(i).metric().margin(means[i], bounds.get(i).min())
+                        < bounds.get(w).metric().margin(means[w], bounds.get(w).min())) {
+                    w = i;
+                }
+            }
+            return w;
+        }
+
+        /** "SQNR of 'y' 14.02 dB" for the worst bound, with how far short of its minimum it is when it fails. */
+        public String describeWorst() {
+            int w = worst();
+            Bound b = bounds.get(w);
+            String s = b.metric().name() + " " + b.metric().format(means[w]);
+            return means[w] >= b.min() ? s : s + String.format(Locale.ROOT, " < %s (short by %s)",
+                    b.metric().format(b.min()), b.metric().format(b.min() - means[w]));
+        }
+    }
+
+    private final List<Sample> samples = new ArrayList<>();
+    private final List<Map<String, FloatTensor>> reference = new ArrayList<>();
+    private final List<String> outputs;
+
+    /** Runs {@code floatModel} once on {@code data}. */
+    public TargetFidelity(Model floatModel, CalibrationSource data) {
+        this.outputs = floatOutputs(floatModel);
+        try (OrtRunner f = new OrtRunner(floatModel, List.of())) {
+            for (Sample s : data) {
+                samples.add(s);
+                reference.add(f.run(s, outputs));
+            }
+        }
+    }
+
+    /** The model's float outputs, which the built-in metrics measure. */
+    public static List<String> floatOutputs(Model m) {
+        List<String> outs = new ArrayList<>();
+        for (ValueInfoProto v : m.graph().getOutputList()) {
+            if (!v.getType().hasTensorType() || v.getType().getTensorType().getElemType() == TensorProto.DataType.FLOAT_VALUE) {
+                outs.add(v.getName());
+            }
+        }
+        return outs;
+    }
+
+    public int samples() {
+        return samples.size();
+    }
+
+    /** Every bound's mean on {@code quantized}. */
+    public Figures measure(Model quantized, List<Bound> bounds) {
+        double[] sums = new double[bounds.size()];
+        try (OrtRunner q = new OrtRunner(quantized, List.of())) {
+            for (int i = 0; i < samples.size(); i++) {
+                Map<String, FloatTensor> y = q.run(samples.get(i), outputs);
+                for (int b = 0; b < bounds.size(); b++) {
+                    sums[b] += bounds.get(b).metric().score(reference.get(i), y);
+                }
+            }
+        }
+        for (int b = 0; b < sums.length; b++) {
+            sums[b] = samples.isEmpty() ? Double.NaN : sums[b] / samples.size();
+        }
+        return new Figures(List.copyOf(bounds), sums);
+    }
+}
