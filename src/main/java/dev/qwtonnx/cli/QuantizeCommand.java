@@ -138,6 +138,9 @@ final class QuantizeCommand implements Callable<Integer> {
                     + "(measured on calibration data; costs N+1 extra passes over a few samples) (default: ${DEFAULT-VALUE}).")
     int floatBudget;
 
+    @Option(names = "--keep-slow-int8", negatable = true, defaultValue = "true", fallbackValue = "true", description = "Quantize also the layers a fixed cost model estimates slower in int8 than in float on ORT CPU; --no-keep-slow-int8 keeps them float (default: ${DEFAULT-VALUE}).")
+    boolean keepSlowInt8;
+
     @Option(names = "--keep-float", split = ",", paramLabel = "NODES",
             description = "Names of Conv/MatMul/Gemm nodes to leave in float.")
     List<String> keepFloat = new ArrayList<>();
@@ -349,7 +352,7 @@ final class QuantizeCommand implements Callable<Integer> {
             }
         }
         QuantOptions q = new QuantOptions(weightBits, reduceRange, outQ,
-                parse(WeightRounding.class, rounding, "--rounding"), new LinkedHashSet<>(keepFloat), floatBudget, t);
+                parse(WeightRounding.class, rounding, "--rounding"), new LinkedHashSet<>(keepFloat), floatBudget, t, keepSlowInt8);
         CwacOptions c = cwac.options();
         CalibOptions calibOptions = new CalibOptions(RangeOverrides.parseMethod(calibrate, "--calibrate"), percentile,
                 Histogram.DEFAULT_CAPACITY, rangeOverrides == null ? RangeOverrides.NONE : RangeOverrides.read(rangeOverrides),

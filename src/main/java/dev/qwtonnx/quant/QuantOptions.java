@@ -18,9 +18,17 @@ import java.util.Set;
  * @param floatBudget    how many more layers to keep in float: those whose quantization alone
  *                       hurts the model's outputs most on the calibration data (0 = none)
  * @param target         where the model runs: the integer types, grids and forms every pass writes
+ * @param keepSlowInt8   false: layers the cost model estimates slower in int8 than in float stay float
+ *                       (targets on ORT's CPU provider); true: every planned layer is quantized
  */
 public record QuantOptions(int weightBits, boolean reduceRange, Set<LayerKind> outputQuantized,
-        WeightRounding rounding, Set<String> keepFloat, int floatBudget, Target target) {
+        WeightRounding rounding, Set<String> keepFloat, int floatBudget, Target target, boolean keepSlowInt8) {
+    /** Every layer the plan matches quantized, even where the cost model estimates int8 slower than float. */
+    public QuantOptions(int weightBits, boolean reduceRange, Set<LayerKind> outputQuantized, WeightRounding rounding,
+            Set<String> keepFloat, int floatBudget, Target target) {
+        this(weightBits, reduceRange, outputQuantized, rounding, keepFloat, floatBudget, target, true);
+    }
+
     /** For the default target. */
     public QuantOptions(int weightBits, boolean reduceRange, Set<LayerKind> outputQuantized, WeightRounding rounding,
             Set<String> keepFloat, int floatBudget) {
@@ -61,25 +69,34 @@ public record QuantOptions(int weightBits, boolean reduceRange, Set<LayerKind> o
     }
 
     public QuantOptions withRounding(WeightRounding r) {
-        return new QuantOptions(weightBits, reduceRange, outputQuantized, r, keepFloat, floatBudget, target);
+        return new QuantOptions(weightBits, reduceRange, outputQuantized, r, keepFloat, floatBudget, target, keepSlowInt8);
     }
 
     public QuantOptions withKeepFloat(Set<String> names) {
-        return new QuantOptions(weightBits, reduceRange, outputQuantized, rounding, names, floatBudget, target);
+        return new QuantOptions(weightBits, reduceRange, outputQuantized, rounding, names, floatBudget, target, keepSlowInt8);
     }
 
     public QuantOptions withFloatBudget(int layers) {
-        return new QuantOptions(weightBits, reduceRange, outputQuantized, rounding, keepFloat, layers, target);
+        return new QuantOptions(weightBits, reduceRange, outputQuantized, rounding, keepFloat, layers, target, keepSlowInt8);
+    }
+
+    /**
+     * With {@code keep} false, layers the cost model estimates slower in int8 than in float stay float
+     * on targets that run on ORT's CPU provider ({@link CostModel}); true (the default) quantizes every
+     * planned layer.
+     */
+    public QuantOptions withKeepSlowInt8(boolean keep) {
+        return new QuantOptions(weightBits, reduceRange, outputQuantized, rounding, keepFloat, floatBudget, target, keep);
     }
 
     /** For target {@code t}, with the outputs it re-quantizes. */
     public QuantOptions withTarget(Target t) {
-        return new QuantOptions(weightBits, reduceRange, kinds(t.outputQuantized()), rounding, keepFloat, floatBudget, t);
+        return new QuantOptions(weightBits, reduceRange, kinds(t.outputQuantized()), rounding, keepFloat, floatBudget, t, keepSlowInt8);
     }
 
     /** With a Q/DQ on the outputs of these kinds (the target's choice otherwise). */
     public QuantOptions withOutputQuantized(Set<LayerKind> kinds) {
-        return new QuantOptions(weightBits, reduceRange, kinds, rounding, keepFloat, floatBudget, target);
+        return new QuantOptions(weightBits, reduceRange, kinds, rounding, keepFloat, floatBudget, target, keepSlowInt8);
     }
 
     /** The layer kinds among {@code opTypes}. */
@@ -101,7 +118,7 @@ public record QuantOptions(int weightBits, boolean reduceRange, Set<LayerKind> o
 
     public static QuantOptions defaults() {
         return new QuantOptions(8, false, kinds(Target.cpu().outputQuantized()), WeightRounding.AUTO, Set.of(), 0,
-                Target.cpu());
+                Target.cpu(), true);
     }
 
     /**

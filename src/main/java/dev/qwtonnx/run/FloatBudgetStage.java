@@ -2,7 +2,7 @@ package dev.qwtonnx.run;
 
 import static dev.qwtonnx.run.QuantizeRun.ACCURACY;
 import static dev.qwtonnx.run.QuantizeRun.KEPT_FLOAT;
-import static dev.qwtonnx.run.QuantizeRun.MATCHED;
+import static dev.qwtonnx.run.QuantizeRun.AFFORDABLE;
 import static dev.qwtonnx.run.QuantizeRun.PLAN;
 import static dev.qwtonnx.run.QuantizeRun.PREPARED;
 import static dev.qwtonnx.run.QuantizeRun.RANGES;
@@ -21,19 +21,19 @@ import java.util.Map;
 /**
  * {@code --float-budget N}: ranks the matched layers by the output error each causes when quantized
  * alone, on a few calibration samples, and keeps the worst N in float, besides those the accuracy
- * target returned to float. Without either the plan is the matched layers.
+ * target returned to float. Without either the plan is the matched layers the cost stage left in int8.
  */
 final class FloatBudgetStage extends QuantizeStage {
     /** Samples the per-layer sensitivity analysis runs on: enough to rank layers, cheap enough to run per layer. */
     static final int SENSITIVITY_SAMPLES = 16;
 
     FloatBudgetStage(QuantizeRun.Options options) {
-        super("float-budget", options, List.of(PREPARED, MATCHED, RANGES, ROUNDED, ACCURACY), List.of(PLAN, KEPT_FLOAT));
+        super("float-budget", options, List.of(PREPARED, AFFORDABLE, RANGES, ROUNDED, ACCURACY), List.of(PLAN, KEPT_FLOAT));
     }
 
     @Override
     public void run(RunContext ctx, Facts facts) {
-        LayerMatcher.Result matched = facts.get(MATCHED);
+        LayerMatcher.Result matched = facts.get(AFFORDABLE);
         Map<String, String> why = new LinkedHashMap<>();
         facts.get(ACCURACY).returned().forEach(r -> why.put(r.layer(), r.why()));
         if (options.quant().floatBudget() == 0 || matched.layers().isEmpty()) {

@@ -39,6 +39,7 @@ public final class QuantizeRun {
                 new StartAheadStage(options),       // weight rounding and residuals on a thread of their own
                 new CalibrateStage(options),        // activation ranges from one pass of the float session
                 new RoundWeightsStage(options),     // nearest (from the thread ahead) or GPTQ
+                new Int8CostStage(options),         // ORT CPU: layers the cost model finds slower in int8 stay float
                 new AccuracyTargetStage(options),   // --min-sqnr/--min-cosine/--metric: layers back to float, measured jointly
                 new FloatBudgetStage(options),      // --float-budget: the most sensitive layers stay float
                 new InsertQdqStage(options),        // Q/DQ around each planned layer, int32 biases
@@ -125,6 +126,7 @@ public final class QuantizeRun {
     static final Fact<Map<String, Range>> RANGES = Fact.named("activation ranges");
     static final Fact<CalibrateStage.FloatPass> FLOAT_PASS = Fact.named("float session");
     static final Fact<Map<String, QuantizedWeight>> ROUNDED = Fact.named("rounded weights");
+    static final Fact<LayerMatcher.Result> AFFORDABLE = Fact.named("layers faster in int8");
     static final Fact<AccuracySearch> ACCURACY = Fact.named("accuracy target's search");
     static final Fact<LayerMatcher.Result> PLAN = Fact.named("layer plan");
     static final Fact<List<Sensitivity.LayerError>> KEPT_FLOAT = Fact.named("kept in float");

@@ -1,0 +1,60 @@
+package dev.qwtonnx.run;
+
+import static dev.qwtonnx.run.QuantizeRun.AFFORDABLE;
+import static dev.qwtonnx.run.QuantizeRun.FLOAT_PASS;
+import static dev.qwtonnx.run.QuantizeRun.MATCHED;
+import static dev.qwtonnx.run.QuantizeRun.PREPARED;
+
+import dev.qwtonnx.calib.FloatTensor;
+import dev.qwtonnx.calib.data.Sample;
+import dev.qwtonnx.quant.CostModel;
+import dev.qwtonnx.quant.LayerMatcher;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * With {@code --no-keep-slow-int8}, on targets that run on ORT's CPU provider, the layers whose int8
+ * form the cost model estimates slower than float (with the Q/DQ transitions it adds or removes) stay
+ * float; {@code --keep-slow-int8}, the default, quantizes them anyway. The shapes come from the float session on the first calibration sample, so
+ * the same input gives the same plan on every machine.
+ */
+final class Int8CostStage extends QuantizeStage {
+    Int8CostStage(QuantizeRun.Options options) {
+        super("int8-cost", options, List.of(PREPARED, MATCHED, FLOAT_PASS), List.of(AFFORDABLE));
+    }
+
+    @Override
+    public void run(RunContext ctx, Facts facts) {
+        LayerMatcher.Result matched = facts.get(MATCHED);
+        CalibrateStage.FloatPass pass = facts.get(FLOAT_PASS);
+        if (options.quant().keepSlowInt8() || !options.quant().target().ortCpu() || matched.layers().isEmpty()
+                || pass.runner() == null) {
+            facts.put(AFFORDABLE, matched);
+            return;
+        }
+        Sample first = null;
+        for (Sample s : ctx.calibration()) {
+            first = s;
+            break;
+        }
+        Map<String, long[]> shapes = new HashMap<>();
+        if (first != null) {
+            for (Map.Entry<String, FloatTensor> e : pass.runner().run(first, matched.tensorsToCalibrate()).entrySet()) {
+                shapes.put(e.getKey(), e.getValue().shape());
+            }
+        }
+        List<CostModel.Slower> slower = CostModel.slowerInInt8(facts.get(PREPARED).graph(), matched.layers(), shapes);
+        if (slower.size() == matched.layers().size()) {
+            ctx.log().accept("every layer is estimated slower in int8 than in float, so none is quantized; --keep-slow-int8 quantizes them anyway");
+        }
+        Map<String, String> why = new LinkedHashMap<>();
+        for (CostModel.Slower s : slower) {
+            ctx.log().accept("kept in float (cost): " + s.layer() + ", " + s.reason());
+            ctx.reject(name(), s.layer(), "kept in float: " + s.reason());
+            why.put(s.layer(), s.reason());
+        }
+        facts.put(AFFORDABLE, matched.keepingFloat(why));
+    }
+}
