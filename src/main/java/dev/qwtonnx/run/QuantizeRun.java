@@ -7,6 +7,7 @@ import dev.qwtonnx.cwac.Compensator;
 import dev.qwtonnx.cwac.CwacOptions;
 import dev.qwtonnx.model.Model;
 import dev.qwtonnx.prepare.OpsetUpgrade;
+import dev.qwtonnx.quant.EmbeddingPrecision;
 import dev.qwtonnx.quant.LayerMatcher;
 import dev.qwtonnx.quant.QuantOptions;
 import dev.qwtonnx.quant.QuantizedWeight;
@@ -42,6 +43,7 @@ public final class QuantizeRun {
                 new FloatBudgetStage(options),      // --float-budget: the most sensitive layers stay float
                 new InsertQdqStage(options),        // Q/DQ around each planned layer, int32 biases
                 new BiasFormsStage(options),        // a MatMul's bias Add as an int32 bias where ORT fuses it
+                new EmbeddingsAttentionStage(options), // Gather tables in int8; activation MatMuls where it pays
                 new CompensateStage(options),       // CWAC: measure, fit, fold into scales and biases
                 new IfBranchesStage(options),       // If branches: this same list on each branch
                 new LoopBodiesStage(options),       // Loop/Scan bodies: calibrated and compensated over all iterations
@@ -123,6 +125,7 @@ public final class QuantizeRun {
     static final Fact<LayerMatcher.Result> PLAN = Fact.named("layer plan");
     static final Fact<List<Sensitivity.LayerError>> KEPT_FLOAT = Fact.named("kept in float");
     static final Fact<Model> QDQ = Fact.named("Q/DQ model");
+    static final Fact<Model> BIASED = Fact.named("Q/DQ model with bias forms");
     static final Fact<Model> QUANTIZED = Fact.named("quantized model");
     static final Fact<Compensator.Result> COMPENSATION = Fact.named("compensation");
     static final Fact<Model> WITH_BRANCHES = Fact.named("model with If branches");
@@ -140,12 +143,19 @@ public final class QuantizeRun {
      * a model already above it keeps its own).
      */
     public record Options(QuantOptions quant, CwacOptions cwac, boolean verifyBetweenPasses, CalibOptions calib,
-            long targetOpset) {
+            long targetOpset, EmbeddingPrecision embeddings) {
         public Options {
             Objects.requireNonNull(quant, "quant");
             Objects.requireNonNull(cwac, "cwac");
             Objects.requireNonNull(calib, "calib");
+            Objects.requireNonNull(embeddings, "embeddings");
             OpsetUpgrade.checkTarget(targetOpset);
+        }
+
+        /** With Gather tables in int8. */
+        public Options(QuantOptions quant, CwacOptions cwac, boolean verifyBetweenPasses, CalibOptions calib,
+                long targetOpset) {
+            this(quant, cwac, verifyBetweenPasses, calib, targetOpset, EmbeddingPrecision.INT8);
         }
 
         public static Options defaults() {
@@ -154,24 +164,29 @@ public final class QuantizeRun {
         }
 
         public Options withCwac(CwacOptions c) {
-            return new Options(quant, c, verifyBetweenPasses, calib, targetOpset);
+            return new Options(quant, c, verifyBetweenPasses, calib, targetOpset, embeddings);
         }
 
         public Options withQuant(QuantOptions q) {
-            return new Options(q, cwac, verifyBetweenPasses, calib, targetOpset);
+            return new Options(q, cwac, verifyBetweenPasses, calib, targetOpset, embeddings);
         }
 
         public Options withCalib(CalibOptions c) {
-            return new Options(quant, cwac, verifyBetweenPasses, c, targetOpset);
+            return new Options(quant, cwac, verifyBetweenPasses, c, targetOpset, embeddings);
         }
 
         public Options withTargetOpset(long opset) {
-            return new Options(quant, cwac, verifyBetweenPasses, calib, opset);
+            return new Options(quant, cwac, verifyBetweenPasses, calib, opset, embeddings);
         }
 
         /** With the structural checker run after every pass that changed the model (tests turn this on). */
         public Options withVerifyBetweenPasses(boolean on) {
-            return new Options(quant, cwac, on, calib, targetOpset);
+            return new Options(quant, cwac, on, calib, targetOpset, embeddings);
+        }
+
+        /** With Gather tables stored as {@code e}. */
+        public Options withEmbeddings(EmbeddingPrecision e) {
+            return new Options(quant, cwac, verifyBetweenPasses, calib, targetOpset, e);
         }
     }
 
