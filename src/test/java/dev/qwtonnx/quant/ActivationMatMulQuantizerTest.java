@@ -77,6 +77,9 @@ class ActivationMatMulQuantizerTest {
             }
         }
         assertEquals(4, added, "a Q/DQ pair on each of q and kᵀ");
+        // Compensation has no constant weight to fold into there, and says so.
+        assertTrue(r.compensation().skipped().stream().anyMatch(s -> s.contains("'matmul_0'")),
+                r.compensation().skipped().toString());
         Map<String, Integer> ops = OrtKernels.optimizedOpCounts(r.model());
         // The weight MatMul and Q·Kᵀ run integer; scores·V stays a float MatMul.
         assertEquals(2, OrtKernels.count(ops, OrtKernels.INTEGER_OPS), ops.toString());
