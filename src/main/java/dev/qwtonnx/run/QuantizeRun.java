@@ -43,10 +43,11 @@ public final class QuantizeRun {
                 new FloatBudgetStage(options),      // --float-budget: the most sensitive layers stay float
                 new InsertQdqStage(options),        // Q/DQ around each planned layer, int32 biases
                 new BiasFormsStage(options),        // a MatMul's bias Add as an int32 bias where ORT fuses it
-                new EmbeddingsAttentionStage(options), // Gather tables in int8; activation MatMuls where it pays
+                new ActivationMatMulsStage(options), // Q/DQ on both inputs of activation MatMuls where it pays
                 new CompensateStage(options),       // CWAC: measure, fit, fold into scales and biases
                 new IfBranchesStage(options),       // If branches: this same list on each branch
                 new LoopBodiesStage(options),       // Loop/Scan bodies: calibrated and compensated over all iterations
+                new EmbeddingsStage(options),       // Gather tables in int8, one scale per row
                 new ProvenanceStage(options),       // tool, version and options in the model's metadata
                 new CheckStage(MODEL)));            // the structural checker on the result
         if (destination != null) {
@@ -131,6 +132,7 @@ public final class QuantizeRun {
     static final Fact<Model> WITH_BRANCHES = Fact.named("model with If branches");
     static final Fact<List<IfBranch>> IF_BRANCHES = Fact.named("If branches");
     static final Fact<Model> WITH_LOOPS = Fact.named("model with Loop/Scan bodies");
+    static final Fact<Model> WITH_TABLES = Fact.named("model with int8 tables");
     static final Fact<List<LoopBody>> LOOP_BODIES = Fact.named("Loop/Scan bodies");
     static final Fact<Model> MODEL = Fact.named("QDQ model");
     static final Fact<Model> OUTPUT = Fact.named("output model");
