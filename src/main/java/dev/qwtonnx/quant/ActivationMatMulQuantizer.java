@@ -60,6 +60,15 @@ public final class ActivationMatMulQuantizer implements Pass {
         public static final Plan NONE = new Plan(List.of(), Set.of(), List.of());
     }
 
+    /**
+     * Whether the pass applies to {@code target}: the default (ORT's CPU provider, uint8
+     * activations), where the rule of {@link #MIN_INNER} was measured; other targets and 16-bit
+     * activations keep these MatMuls float.
+     */
+    public static boolean appliesTo(dev.qwtonnx.target.Target target) {
+        return target.equals(dev.qwtonnx.target.Target.DEFAULT);
+    }
+
     /** Chooses, on the float model, which activation×activation MatMuls are quantized. */
     public static Plan plan(Model floatModel) {
         GraphEditor g = new GraphEditor(floatModel.graph());

@@ -22,6 +22,10 @@ final class ActivationMatMulsStage extends QuantizeStage {
 
     @Override
     public void run(RunContext ctx, Facts facts) {
+        if (!ActivationMatMulQuantizer.appliesTo(options.quant().target())) {
+            facts.put(QUANTIZED, facts.get(BIASED));
+            return;
+        }
         ActivationMatMulQuantizer pass = new ActivationMatMulQuantizer(ActivationMatMulQuantizer.plan(facts.get(PREPARED)),
                 facts.get(RANGES));
         Pipeline.Result r = new Pipeline(List.of(pass), options.verifyBetweenPasses()).apply(facts.get(BIASED), ctx.log());

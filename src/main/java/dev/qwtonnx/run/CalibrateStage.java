@@ -64,7 +64,9 @@ final class CalibrateStage extends QuantizeStage {
         CalibOptions co = options.calib();
         // The layers' inputs (and outputs where quantized), and those of the activation MatMuls quantized later.
         Set<String> wanted = new LinkedHashSet<>(plan.tensorsToCalibrate());
-        wanted.addAll(ActivationMatMulQuantizer.plan(prepared).tensors());
+        if (ActivationMatMulQuantizer.appliesTo(options.quant().target())) {
+            wanted.addAll(ActivationMatMulQuantizer.plan(prepared).tensors());
+        }
         Map<String, RangeMethod> methods = co.overrides().resolve(prepared.graph(), wanted, co.method());
         if (!co.overrides().isEmpty()) {
             methods.forEach((t, m) -> ctx.log().accept("range of '" + t + "': " + m.label()));
