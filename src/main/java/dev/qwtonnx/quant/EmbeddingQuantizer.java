@@ -36,6 +36,9 @@ import java.util.Map;
 public final class EmbeddingQuantizer implements Pass {
     public static final String NAME = "quantize-embeddings";
 
+    /** Tables of fewer float bytes than this stay float. */
+    static final long MIN_BYTES = 1L << 20;
+
     @Override
     public String name() {
         return NAME;
@@ -82,6 +85,9 @@ public final class EmbeddingQuantizer implements Pass {
         }
         if (t.getDimsCount() != 2) {
             return "its table has rank " + t.getDimsCount() + ", not 2";
+        }
+        if (4 * t.getDims(0) * t.getDims(1) < MIN_BYTES) {
+            return "its table holds less than " + (MIN_BYTES >> 20) + " MB";
         }
         long axis = Nodes.intAttr(n, "axis", 0);
         if (axis != 0 && axis != -2) {

@@ -60,9 +60,10 @@ class MiniLmEmbeddingsTest {
                 keptRatio, ff);
         assertTrue(ratio <= 0.27, "size ratio " + ratio);
         assertTrue(keptRatio >= 0.6, "float tables ratio " + keptRatio);
-        // Issue 18's floor; and within the noise of the float-table run (per-row int8 rows alone cost ~1e-4).
-        assertTrue(f8.mean() >= 0.990 && f8.min() >= 0.98, "int8 tables " + f8);
-        assertEquals(ff.mean(), f8.mean(), 0.0015, "int8 tables " + f8 + " vs float tables " + ff);
+        // Issue 18's floor; and the float-table run's figures within noise, the worst sentence too.
+        assertTrue(f8.mean() >= 0.990 && f8.min() >= 0.984, "int8 tables " + f8);
+        assertEquals(ff.mean(), f8.mean(), 0.0005, "int8 tables " + f8 + " vs float tables " + ff);
+        assertEquals(ff.min(), f8.min(), 0.001, "int8 tables " + f8 + " vs float tables " + ff);
         Map<String, Integer> ops = OrtKernels.optimizedOpCounts(int8.model());
         assertEquals(MiniLmEndToEndTest.WEIGHT_MATMULS, ops.getOrDefault("MatMulIntegerToFloat", 0), ops.toString());
     }

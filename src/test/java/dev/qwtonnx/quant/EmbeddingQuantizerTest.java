@@ -37,23 +37,28 @@ import org.junit.jupiter.api.Test;
  * rows within half a step of float in ORT, and a table another node needs in float left as it is.
  */
 class EmbeddingQuantizerTest {
-    private static final int ROWS = 50;
-    private static final int COLS = 16;
+    /** A table of exactly {@link EmbeddingQuantizer#MIN_BYTES} floats' bytes. */
+    private static final int ROWS = 4096;
+    private static final int COLS = (int) (EmbeddingQuantizer.MIN_BYTES / 4 / ROWS);
 
     /**
-     * Two Gathers (token ids and positions) of one table [50, 16], their sum the output; with
-     * {@code tiedMatMul}, a MatMul [., 50] x table [50, 16] reads the same table as its weight.
+     * Two Gathers (token ids and positions) of one table [rows, COLS], their sum the output; with
+     * {@code tiedMatMul}, a MatMul [., rows] x table [rows, COLS] reads the same table as its weight.
      */
     private static Model model(boolean tiedMatMul) {
+        return model(tiedMatMul, ROWS);
+    }
+
+    private static Model model(boolean tiedMatMul, int rows) {
         ModelBuilder b = new ModelBuilder(3, 13);
         b.input("ids", INT64, 1, 6).input("pos", INT64, 1, 6);
-        b.randomInit("table", 1.0, ROWS, COLS);
+        b.randomInit("table", 1.0, rows, COLS);
         String a = b.node("Gather", List.of("table", "ids"), "tok");
         String p = b.node("Gather", List.of("table", "pos"), "posemb");
         b.node("Add", List.of(a, p), "y");
         b.output("y", FLOAT, 1, 6, COLS);
         if (tiedMatMul) {
-            b.input("h", FLOAT, 1, 6, ROWS);
+            b.input("h", FLOAT, 1, 6, rows);
             b.node("MatMul", List.of("h", "table"), "logits");
             b.output("logits", FLOAT, 1, 6, COLS);
         }
@@ -121,6 +126,15 @@ class EmbeddingQuantizerTest {
             Map<String, HostTensor> x = inputs(rnd, false);
             OrtTestSupport.assertCloseAbs(OrtTestSupport.run(in, x), OrtTestSupport.run(out, x), step * 1.0001);
         }
+    }
+
+    @Test
+    void aTableUnderAMegabyteStaysFloat() {
+        Model in = model(false, ROWS / 2);
+        PassResult r = new EmbeddingQuantizer().run(in);
+        assertFalse(r.changed());
+        assertEquals(2, r.rejections().size());
+        r.rejections().forEach(x -> assertTrue(x.reason().contains("less than 1 MB"), x.toString()));
     }
 
     @Test
