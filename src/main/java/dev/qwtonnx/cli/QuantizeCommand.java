@@ -192,6 +192,10 @@ final class QuantizeCommand implements Callable<Integer> {
                     + "QLinearMatMul, MatMulIntegerToFloat, QGemm) (default: ${DEFAULT-VALUE}).")
     String format;
 
+    @Option(names = "--embeddings", defaultValue = "int8", paramLabel = "P", description = "Gather tables (token, "
+            + "position, type embeddings): int8 (one scale per row) or float (default: ${DEFAULT-VALUE}).")
+    String embeddings;
+
     @Option(names = "--quiet", description = "No progress bars and no summary.")
     boolean quiet;
 
@@ -358,7 +362,8 @@ final class QuantizeCommand implements Callable<Integer> {
                 Histogram.DEFAULT_CAPACITY, rangeOverrides == null ? RangeOverrides.NONE : RangeOverrides.read(rangeOverrides),
                 calibBatch);
         dev.qwtonnx.prepare.OpsetUpgrade.checkTarget(targetOpset); // before the target raises it
-        return new QuantizeRun.Options(q, c, false, calibOptions, Math.max(targetOpset, t.minOpset()));
+        return new QuantizeRun.Options(q, c, false, calibOptions, Math.max(targetOpset, t.minOpset()))
+                .withEmbeddings(parse(dev.qwtonnx.quant.EmbeddingPrecision.class, embeddings, "--embeddings"));
     }
 
     static <E extends Enum<E>> E parse(Class<E> type, String value, String option) {

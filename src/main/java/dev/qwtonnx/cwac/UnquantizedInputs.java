@@ -2,8 +2,10 @@ package dev.qwtonnx.cwac;
 
 import dev.qwtonnx.model.GraphEditor;
 import dev.qwtonnx.model.Model;
+import dev.qwtonnx.model.Nodes;
 import dev.qwtonnx.model.Subgraphs;
 import dev.qwtonnx.onnx.NodeProto;
+import dev.qwtonnx.quant.EmbeddingQuantizer;
 import java.util.ArrayDeque;
 import java.util.Deque;
 import java.util.HashSet;
@@ -54,11 +56,15 @@ final class UnquantizedInputs {
         return x;
     }
 
-    /** Quantize / dequantize operators and integer kernels (QLinear*, *Integer*, com.microsoft Q*). */
+    /**
+     * Quantize / dequantize operators and integer kernels (QLinear*, *Integer*, com.microsoft Q*,
+     * GatherBlockQuantized), and the nodes that read rows of an int8 Gather table back to float.
+     */
     static boolean quantized(NodeProto n) {
         String op = n.getOpType();
         return op.contains("Quantize") || op.contains("Integer") || op.startsWith("QLinear")
-                || (!Model.isDefaultDomain(n.getDomain()) && op.startsWith("Q"));
+                || (!Model.isDefaultDomain(n.getDomain()) && op.startsWith("Q"))
+                || EmbeddingQuantizer.NAME.equals(Nodes.metadata(n, Nodes.CREATED_BY));
     }
 
     private static boolean is(NodeProto n, String op) {

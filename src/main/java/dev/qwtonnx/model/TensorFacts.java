@@ -115,6 +115,16 @@ public final class TensorFacts {
         return get(name).rank();
     }
 
+    /** The size of axis {@code axis} (negative counts from the end), or -1 where it is not known. */
+    public long dim(String name, int axis) {
+        long[] d = get(name).dims;
+        if (d == null) {
+            return -1;
+        }
+        int a = axis < 0 ? d.length + axis : axis;
+        return a >= 0 && a < d.length ? d[a] : -1;
+    }
+
     /** The tensor's element type (a TensorProto.DataType code), or 0 where it is not known. */
     public int elemType(String name) {
         return get(name).elemType;

@@ -2,7 +2,7 @@ package dev.qwtonnx.run;
 
 import static dev.qwtonnx.run.QuantizeRun.PLAN;
 import static dev.qwtonnx.run.QuantizeRun.QDQ;
-import static dev.qwtonnx.run.QuantizeRun.QUANTIZED;
+import static dev.qwtonnx.run.QuantizeRun.BIASED;
 
 import dev.qwtonnx.model.Model;
 import dev.qwtonnx.pass.Pipeline;
@@ -18,7 +18,7 @@ final class BiasFormsStage extends QuantizeStage {
     static final String NAME = "bias-forms";
 
     BiasFormsStage(QuantizeRun.Options options) {
-        super(NAME, options, List.of(PLAN, QDQ), List.of(QUANTIZED));
+        super(NAME, options, List.of(PLAN, QDQ), List.of(BIASED));
     }
 
     @Override
@@ -27,12 +27,12 @@ final class BiasFormsStage extends QuantizeStage {
         dev.qwtonnx.target.Target target = options.quant().target();
         // These forms are what ORT's CPU fusions take; another target reads the MatMul's own bias Add.
         if (facts.get(PLAN).layers().isEmpty() || !target.ortCpu() || target.bias() != dev.qwtonnx.target.Target.Bias.INT32) {
-            facts.put(QUANTIZED, qdq);
+            facts.put(BIASED, qdq);
             return;
         }
         Pipeline.Result r = new Pipeline(List.of(new Int32MatMulBias(), new FullRankMatMulBias()),
                 options.verifyBetweenPasses()).apply(qdq, ctx.log());
         r.rejections().forEach(x -> ctx.reject(x.pass(), x.subject(), x.reason()));
-        facts.put(QUANTIZED, r.model());
+        facts.put(BIASED, r.model());
     }
 }

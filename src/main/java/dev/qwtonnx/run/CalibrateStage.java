@@ -16,6 +16,7 @@ import dev.qwtonnx.calib.data.CalibrationSource;
 import dev.qwtonnx.cwac.FloatPrefix;
 import dev.qwtonnx.cwac.FloatReference;
 import dev.qwtonnx.model.Model;
+import dev.qwtonnx.quant.ActivationMatMulQuantizer;
 import dev.qwtonnx.quant.LayerMatcher;
 import java.util.ArrayList;
 import java.util.LinkedHashSet;
@@ -61,8 +62,12 @@ final class CalibrateStage extends QuantizeStage {
         }
         PlanCompensationStage.Plan comp = facts.get(COMPENSATION_PLAN);
         CalibOptions co = options.calib();
-        Map<String, RangeMethod> methods = co.overrides().resolve(prepared.graph(), plan.tensorsToCalibrate(),
-                co.method());
+        // The layers' inputs (and outputs where quantized), and those of the activation MatMuls quantized later.
+        Set<String> wanted = new LinkedHashSet<>(plan.tensorsToCalibrate());
+        if (ActivationMatMulQuantizer.appliesTo(options.quant().target())) {
+            wanted.addAll(ActivationMatMulQuantizer.plan(prepared).tensors());
+        }
+        Map<String, RangeMethod> methods = co.overrides().resolve(prepared.graph(), wanted, co.method());
         if (!co.overrides().isEmpty()) {
             methods.forEach((t, m) -> ctx.log().accept("range of '" + t + "': " + m.label()));
         }

@@ -1,7 +1,7 @@
 package dev.qwtonnx.run;
 
 import static dev.qwtonnx.run.QuantizeRun.MODEL;
-import static dev.qwtonnx.run.QuantizeRun.WITH_LOOPS;
+import static dev.qwtonnx.run.QuantizeRun.WITH_TABLES;
 
 import dev.qwtonnx.Version;
 import dev.qwtonnx.model.Model;
@@ -12,12 +12,12 @@ import java.util.List;
 /** Records the tool, its version and the options in the model's metadata, so an output says how it was made. */
 final class ProvenanceStage extends QuantizeStage {
     ProvenanceStage(QuantizeRun.Options options) {
-        super("provenance", options, List.of(WITH_LOOPS), List.of(MODEL));
+        super("provenance", options, List.of(WITH_TABLES), List.of(MODEL));
     }
 
     @Override
     public void run(RunContext ctx, Facts facts) {
-        facts.put(MODEL, withProvenance(facts.get(WITH_LOOPS), options));
+        facts.put(MODEL, withProvenance(facts.get(WITH_TABLES), options));
     }
 
     static Model withProvenance(Model model, QuantizeRun.Options options) {
@@ -26,7 +26,7 @@ final class ProvenanceStage extends QuantizeStage {
         put(b, "qwt.version", Version.version());
         put(b, "qwt.target", options.quant().target().name()); // what verify checks the model against by default
         put(b, "qwt.options", options.quant() + " " + options.cwac() + " " + options.calib() + " targetOpset="
-                + options.targetOpset());
+                + options.targetOpset() + " embeddings=" + options.embeddings());
         return new Model(b.build());
     }
 

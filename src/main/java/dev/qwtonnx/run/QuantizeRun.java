@@ -7,6 +7,7 @@ import dev.qwtonnx.cwac.Compensator;
 import dev.qwtonnx.cwac.CwacOptions;
 import dev.qwtonnx.model.Model;
 import dev.qwtonnx.prepare.OpsetUpgrade;
+import dev.qwtonnx.quant.EmbeddingPrecision;
 import dev.qwtonnx.quant.LayerMatcher;
 import dev.qwtonnx.quant.QuantOptions;
 import dev.qwtonnx.quant.QuantizedWeight;
@@ -44,9 +45,11 @@ public final class QuantizeRun {
                 new FloatBudgetStage(options),      // --float-budget: the most sensitive layers stay float
                 new InsertQdqStage(options),        // Q/DQ around each planned layer, int32 biases
                 new BiasFormsStage(options),        // a MatMul's bias Add as an int32 bias where ORT fuses it
+                new ActivationMatMulsStage(options), // Q/DQ on both inputs of activation MatMuls where it pays
                 new CompensateStage(options),       // CWAC: measure, fit, fold into scales and biases
                 new IfBranchesStage(options),       // If branches: this same list on each branch
                 new LoopBodiesStage(options),       // Loop/Scan bodies: calibrated and compensated over all iterations
+                new EmbeddingsStage(options),       // Gather tables in int8, one scale per row
                 new ProvenanceStage(options),       // tool, version and options in the model's metadata
                 new CheckStage(MODEL)));            // the structural checker on the result
         if (destination != null) {
@@ -131,11 +134,13 @@ public final class QuantizeRun {
     static final Fact<LayerMatcher.Result> PLAN = Fact.named("layer plan");
     static final Fact<List<Sensitivity.LayerError>> KEPT_FLOAT = Fact.named("kept in float");
     static final Fact<Model> QDQ = Fact.named("Q/DQ model");
+    static final Fact<Model> BIASED = Fact.named("Q/DQ model with bias forms");
     static final Fact<Model> QUANTIZED = Fact.named("quantized model");
     static final Fact<Compensator.Result> COMPENSATION = Fact.named("compensation");
     static final Fact<Model> WITH_BRANCHES = Fact.named("model with If branches");
     static final Fact<List<IfBranch>> IF_BRANCHES = Fact.named("If branches");
     static final Fact<Model> WITH_LOOPS = Fact.named("model with Loop/Scan bodies");
+    static final Fact<Model> WITH_TABLES = Fact.named("model with int8 tables");
     static final Fact<List<LoopBody>> LOOP_BODIES = Fact.named("Loop/Scan bodies");
     static final Fact<Model> MODEL = Fact.named("QDQ model");
     static final Fact<Model> OUTPUT = Fact.named("output model");
@@ -149,23 +154,20 @@ public final class QuantizeRun {
      * a model already above it keeps its own). {@code accuracy} is the accuracy target and --strict.
      */
     public record Options(QuantOptions quant, CwacOptions cwac, boolean verifyBetweenPasses, CalibOptions calib,
-            long targetOpset, AccuracyOptions accuracy) {
+            long targetOpset, AccuracyOptions accuracy, EmbeddingPrecision embeddings) {
         public Options {
             Objects.requireNonNull(quant, "quant");
             Objects.requireNonNull(cwac, "cwac");
             Objects.requireNonNull(calib, "calib");
             Objects.requireNonNull(accuracy, "accuracy");
+            Objects.requireNonNull(embeddings, "embeddings");
             OpsetUpgrade.checkTarget(targetOpset);
         }
 
-        /** Without an accuracy target. */
+        /** Without an accuracy target, Gather tables in int8. */
         public Options(QuantOptions quant, CwacOptions cwac, boolean verifyBetweenPasses, CalibOptions calib,
                 long targetOpset) {
-            this(quant, cwac, verifyBetweenPasses, calib, targetOpset, AccuracyOptions.NONE);
-        }
-
-        public Options withAccuracy(AccuracyOptions a) {
-            return new Options(quant, cwac, verifyBetweenPasses, calib, targetOpset, a);
+            this(quant, cwac, verifyBetweenPasses, calib, targetOpset, AccuracyOptions.NONE, EmbeddingPrecision.INT8);
         }
 
         public static Options defaults() {
@@ -173,25 +175,34 @@ public final class QuantizeRun {
                     OpsetUpgrade.TARGET);
         }
 
+        public Options withAccuracy(AccuracyOptions a) {
+            return new Options(quant, cwac, verifyBetweenPasses, calib, targetOpset, a, embeddings);
+        }
+
         public Options withCwac(CwacOptions c) {
-            return new Options(quant, c, verifyBetweenPasses, calib, targetOpset, accuracy);
+            return new Options(quant, c, verifyBetweenPasses, calib, targetOpset, accuracy, embeddings);
         }
 
         public Options withQuant(QuantOptions q) {
-            return new Options(q, cwac, verifyBetweenPasses, calib, targetOpset, accuracy);
+            return new Options(q, cwac, verifyBetweenPasses, calib, targetOpset, accuracy, embeddings);
         }
 
         public Options withCalib(CalibOptions c) {
-            return new Options(quant, cwac, verifyBetweenPasses, c, targetOpset, accuracy);
+            return new Options(quant, cwac, verifyBetweenPasses, c, targetOpset, accuracy, embeddings);
         }
 
         public Options withTargetOpset(long opset) {
-            return new Options(quant, cwac, verifyBetweenPasses, calib, opset, accuracy);
+            return new Options(quant, cwac, verifyBetweenPasses, calib, opset, accuracy, embeddings);
         }
 
         /** With the structural checker run after every pass that changed the model (tests turn this on). */
         public Options withVerifyBetweenPasses(boolean on) {
-            return new Options(quant, cwac, on, calib, targetOpset, accuracy);
+            return new Options(quant, cwac, on, calib, targetOpset, accuracy, embeddings);
+        }
+
+        /** With Gather tables stored as {@code e}. */
+        public Options withEmbeddings(EmbeddingPrecision e) {
+            return new Options(quant, cwac, verifyBetweenPasses, calib, targetOpset, accuracy, e);
         }
     }
 

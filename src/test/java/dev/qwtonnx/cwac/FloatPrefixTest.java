@@ -102,8 +102,10 @@ class FloatPrefixTest {
         for (CwacOptions cwac : List.of(CwacOptions.defaults().withSchedule(CwacOptions.Schedule.PARALLEL, 0),
                 CwacOptions.defaults())) {
             CalibrationSource calib = data(20, 2);
+            // Float tables: the prefix cut is the float model's (int8 tables make it a quantized one, not cut).
             QuantizeRun.Result r = QwtOnnx.quantize(embedder(), calib,
-                    QuantizeRun.Options.defaults().withCwac(cwac.withMethod(CwacOptions.Method.NONE)), Progress.NONE, null);
+                    QuantizeRun.Options.defaults().withCwac(cwac.withMethod(CwacOptions.Method.NONE))
+                            .withEmbeddings(dev.qwtonnx.quant.EmbeddingPrecision.FLOAT), Progress.NONE, null);
             Map<String, ChannelFit> whole = new Compensator(cwac, 4).compensate(r.prepared(), r.model(), calib, null,
                     Progress.NONE, null).fits();
             for (boolean handedOver : new boolean[] {true, false}) {
@@ -122,6 +124,31 @@ class FloatPrefixTest {
                     assertSameFits(whole, cut);
                 }
             }
+        }
+    }
+
+    /**
+     * With the table in int8 (the default), the quantized model's start is no longer the float
+     * prefix: compensation measures it rather than feeding the float model's values, so the fits
+     * are those of the whole model.
+     */
+    @Test
+    void anInt8TableIsMeasuredNotCutAsAFloatPrefix() {
+        CwacOptions cwac = CwacOptions.defaults();
+        CalibrationSource calib = data(20, 2);
+        QuantizeRun.Result r = QwtOnnx.quantize(embedder(), calib,
+                QuantizeRun.Options.defaults().withCwac(cwac.withMethod(CwacOptions.Method.NONE)), Progress.NONE, null);
+        assertTrue(r.model().graph().getNodeList().stream().anyMatch(n -> n.getOpType().equals("Cast")), "int8 table");
+        Map<String, ChannelFit> whole = new Compensator(cwac, 4).compensate(r.prepared(), r.model(), calib, null,
+                Progress.NONE, null).fits();
+        FloatPrefix prefix = FloatPrefix.plan(r.prepared(), r.plan().layers(), cwac);
+        assertNotNull(prefix);
+        try (OrtRunner calibration = OrtRunner.forPasses(r.prepared(), prefix.boundary())) {
+            prefix.attach(calibration);
+            Map<String, ChannelFit> cut = new Compensator(cwac, 4, WeightResiduals.NONE, prefix)
+                    .compensate(r.prepared(), r.model(), calib, null, Progress.NONE, null).fits();
+            assertEquals(0, prefix.served(), "served from the float prefix");
+            assertSameFits(whole, cut);
         }
     }
 
