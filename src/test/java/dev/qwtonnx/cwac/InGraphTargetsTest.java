@@ -139,7 +139,7 @@ class InGraphTargetsTest {
         ResidualTarget.Residual fromGraph = ResidualTarget.of(g, fg, l, f, null);
         dev.qwtonnx.onnx.TensorProto w = fg.initializer(f.node().getInput(1));
         dev.qwtonnx.quant.QuantizedWeight rounding = dev.qwtonnx.quant.QuantizedWeight.nearest(Tensors.floatView(w),
-                Tensors.dims(w), 0, 127);
+                Tensors.dims(w), 0, dev.qwtonnx.quant.QuantOptions.defaults().weightQmax());
         ResidualTarget.WeightResidual early = ResidualTarget.of(Tensors.floatView(w), Tensors.dims(w), 0, rounding);
         assertArrayEquals(fromGraph.values(), early.values());
         assertArrayEquals(fromGraph.scales(), early.scales());
