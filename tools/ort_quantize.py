@@ -3,7 +3,7 @@
 that `qwt-onnx compensate` can be tested on a model another tool made.
 
     pip install onnxruntime onnx numpy [tokenizers]
-    python3 tools/ort_quantize.py [--out .cache/ort-qdq] [--minilm PATH] [--ppocr PATH] [--format qdq|qoperator|both]
+    python3 tools/ort_quantize.py [--out .cache/ort-qdq] [--minilm PATH] [--ppocr PATH] [--format qdq|qoperator|both] [--all-ops]
 
 Writes <out>/minilm-ort-qdq.onnx and <out>/ppocr-det-ort-qdq.onnx (with --format qoperator or both,
 also <name>-ort-qop.onnx: quant_format=QOperator, i.e. QLinearConv / QLinearMatMul), plus the pre-processed float
@@ -136,9 +136,9 @@ def constants_to_initializers(m):
     return m
 
 
-def quantize(name, model, feeds, out_dir, op_types, fmt="qdq"):
+def quantize(name, model, feeds, out_dir, op_types, fmt="qdq", suffix=None):
     pre = os.path.join(out_dir, name + "-ort-pre.onnx")
-    out = os.path.join(out_dir, name + ("-ort-qop.onnx" if fmt == "qoperator" else "-ort-qdq.onnx"))
+    out = os.path.join(out_dir, name + (suffix or ("-ort-qop.onnx" if fmt == "qoperator" else "-ort-qdq.onnx")))
     m = constants_to_initializers(onnx.load(model))
     if next(o.version for o in m.opset_import if o.domain in ("", "ai.onnx")) < 13:
         # Per-channel DequantizeLinear (its axis attribute) needs opset 13.
@@ -165,6 +165,8 @@ def main():
     p.add_argument("--ppocr", default=os.path.join(root, ".cache", "models", "ch_PP-OCRv4_det_infer.onnx"))
     p.add_argument("--format", choices=["qdq", "qoperator", "both"], default="qdq",
                    help="quant_format of quantize_static (both: one model of each)")
+    p.add_argument("--all-ops", action="store_true",
+                   help="also minilm-ort-static.onnx: QDQ with ORT's default operators (every one it quantizes)")
     a = p.parse_args()
     formats = ["qdq", "qoperator"] if a.format == "both" else [a.format]
     os.makedirs(a.out, exist_ok=True)
@@ -174,6 +176,8 @@ def main():
         # attention MatMuls. Those are kept out so the comparison is about the layers CWAC compensates.
         for f in formats:
             quantize("minilm", minilm, minilm_feeds(), a.out, ["MatMul", "Gemm"], f)
+        if a.all_ops:
+            quantize("minilm", minilm, minilm_feeds(), a.out, None, "qdq", "-ort-static.onnx")
     else:
         print("all-MiniLM-L6-v2 not found (run mvn once to fetch test dependencies)", file=sys.stderr)
     if os.path.exists(a.ppocr):

@@ -77,13 +77,22 @@ final class CompensateCommand implements Callable<Integer> {
         Model theirs = ModelFiles.load(int8Input);
         CalibrationSource all = CalibrationSources.open(calib, InputSpecs.of(floatModel.graph()));
         HoldOut.Split split = holdOut.split(all);
+        // Three disjoint parts: the fits, the acceptance of each stage, and the fidelity the summary prints, so that
+        // neither the fits nor the choices among them have seen the samples the result is measured on. With nothing
+        // held out, the compensator holds out its own share of the calibration samples for acceptance.
+        CalibrationSource fitOn = split.fit();
+        CalibrationSource acceptance = null;
+        if (options.accept() == CwacOptions.Accept.OUTPUT && !split.reused()) {
+            HoldOut.Split judged = holdOut.split(split.fit());
+            fitOn = judged.fit();
+            acceptance = judged.measure();
+        }
         Progress progress = quiet || System.console() == null ? Progress.NONE : new BarProgress();
-        // Acceptance measures on the held-out samples: the fit never sees them (the summary's fidelity does).
-        RunContext ctx = new RunContext(split.fit(), split.reused() ? null : split.measure(), progress,
+        RunContext ctx = new RunContext(fitOn, split.reused() ? null : split.measure(), progress,
                 verbose ? s -> spec.commandLine().getErr().println("  " + s) : null);
         Destination destination = new Destination(output, int8Input, Destination.Format.QDQ, externalData.policy(),
                 List.of(), calib.toString(), 0, !quiet);
-        CompensateRun.Result r = CompensateRun.run(floatModel, theirs, options, destination, ctx);
+        CompensateRun.Result r = CompensateRun.run(floatModel, theirs, options, acceptance, destination, ctx);
         if (!quiet) {
             summary(out, r, theirs, ctx.measured(), ctx.heldOut() == null, start);
         }
@@ -116,8 +125,9 @@ final class CompensateCommand implements Callable<Integer> {
         }
         if (!r.compensation().choices().isEmpty()) {
             List<Compensator.StageChoice> cs = r.compensation().choices();
-            out.printf("output error on %s acceptance samples: %.4g -> %.4g (%d of %d stages kept their fit, %d their "
-                    + "shift only; %d requantization scales refitted)%n", reused ? "the calibration" : "the held-out",
+            out.printf("output error on %d acceptance samples the fits did not use: %.4g -> %.4g (%d of %d stages kept "
+                    + "their fit, %d their shift only; %d requantization scales refitted; each kept only where its gain "
+                    + "exceeds the noise between samples)%n", r.compensation().acceptanceSamples(),
                     cs.get(0).errorBefore(), cs.get(cs.size() - 1).errorAfter(),
                     cs.stream().filter(c -> c.choice() == Compensator.Choice.FIT).count(), cs.size(),
                     cs.stream().filter(c -> c.choice() == Compensator.Choice.SHIFT).count(),
@@ -131,9 +141,8 @@ final class CompensateCommand implements Callable<Integer> {
         }
         List<Fidelity.OutputFidelity> was = r.fidelityBefore();
         List<Fidelity.OutputFidelity> now = r.fidelityAfter();
-        out.printf("fidelity on %d %s samples%s, before -> after:%n", heldOut.size(),
-                reused ? "calibration (no hold-out)" : "held-out", r.compensation().choices().isEmpty() || reused ? ""
-                        : " (acceptance judged stages on up to " + Compensator.MAX_ACCEPTANCE_SAMPLES + " of them)");
+        out.printf("fidelity on %d %s, before -> after:%n", heldOut.size(),
+                reused ? "calibration samples (no hold-out)" : "held-out samples (neither fitted nor judged on)");
         for (int i = 0; i < now.size(); i++) {
             out.printf("  %s: SQNR %.2f -> %.2f dB, cosine %.5f -> %.5f%n", now.get(i).output(), was.get(i).meanSqnrDb(),
                     now.get(i).meanSqnrDb(), was.get(i).meanCosine(), now.get(i).meanCosine());

@@ -36,8 +36,8 @@ final class CwacMixin {
 
     @Option(names = "--accept", paramLabel = "A",
             description = "none: every stage keeps its folds; output: each stage keeps the full fit, its shift alone or "
-                    + "nothing, whichever gives the lowest model-output error on the held-out samples (default: none "
-                    + "for quantize, output for compensate).")
+                    + "nothing, a change kept only where it lowers the model-output error beyond the noise on samples "
+                    + "the fits did not use (default: none for quantize, output for compensate).")
     String accept;
 
     @Option(names = "--cwac-samples", paramLabel = "N",

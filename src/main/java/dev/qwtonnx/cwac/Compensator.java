@@ -75,7 +75,7 @@ public final class Compensator {
     static final String FLOAT_COPIES = "qwt.cwac.floatCopies";
 
     /** Samples the output-level acceptance runs on at most: enough to rank a few candidates, cheap per stage. */
-    public static final int MAX_ACCEPTANCE_SAMPLES = 16;
+    public static final int MAX_ACCEPTANCE_SAMPLES = 32;
 
     /** What a stage kept under output-level acceptance. */
     public enum Choice {
@@ -106,10 +106,11 @@ public final class Compensator {
 
     /**
      * The compensated model, the folded fits by layer name (identity where acceptance undid a stage),
-     * the layers that were left alone, and the acceptance's decisions per stage (empty without it).
+     * the layers that were left alone, the acceptance's decisions per stage (empty without it), and
+     * how many samples it judged them on (0 without it).
      */
     public record Result(Model model, List<QdqLayer> layers, Map<String, FloatLayer> floatLayers,
-            Map<String, ChannelFit> fits, List<String> skipped, List<StageChoice> choices) {
+            Map<String, ChannelFit> fits, List<String> skipped, List<StageChoice> choices, int acceptanceSamples) {
         public double sseBefore() {
             return fits.values().stream().mapToDouble(ChannelFit::sseBefore).sum();
         }
@@ -158,9 +159,12 @@ public final class Compensator {
     /**
      * Compensates the given layers of {@code quantModel}, each measured against its float
      * counterpart in {@code floats} (keyed by layer name); {@code skipped} is passed through to the
-     * result, with the layers whose fits {@link CwacFold} rejected (their fits then the identity). With {@link CwacOptions.Accept#OUTPUT}, each stage keeps the candidate (the fit, its
-     * shift alone, or nothing) with the lowest model-output error on {@code acceptance} (null: the
-     * calibration samples), at most {@value #MAX_ACCEPTANCE_SAMPLES} of them. Float activations come
+     * result, with the layers whose fits {@link CwacFold} rejected (their fits then the identity). With {@link CwacOptions.Accept#OUTPUT}, each stage keeps a candidate (the fit, its
+     * shift alone, or nothing; tried simplest first) only where it lowers the model-output error on
+     * {@code acceptance} beyond the noise between those samples ({@link #gains}), at most
+     * {@value #MAX_ACCEPTANCE_SAMPLES} of them; without acceptance samples, a share of {@code data}
+     * is held out for it and the fits use the rest (with fewer than {@value #MIN_SPLIT} samples, the
+     * stages are judged on the fitting samples). Float activations come
      * from {@code reference} where it has them (null: a reference of its own).
      */
     public Result compensate(Model floatModel, Model quantModel, List<QdqLayer> layers, Map<String, FloatLayer> floats,
@@ -170,7 +174,7 @@ public final class Compensator {
         List<StageChoice> choices = new ArrayList<>();
         List<String> left = new ArrayList<>(skipped);
         if (options.method() == CwacOptions.Method.NONE || layers.isEmpty()) {
-            return new Result(quantModel, List.copyOf(layers), Map.copyOf(floats), fits, List.copyOf(skipped), choices);
+            return new Result(quantModel, List.copyOf(layers), Map.copyOf(floats), fits, List.copyOf(skipped), choices, 0);
         }
         List<List<QdqLayer>> stages = options.schedule() == CwacOptions.Schedule.PARALLEL ? List.of(layers)
                 : grouped(stages(quantModel, layers), options.stages());
@@ -184,16 +188,27 @@ public final class Compensator {
                 floatOuts.add(floats.get(l.name()).output());
             }
         }
-        OutputError judge = options.accept() == CwacOptions.Accept.OUTPUT
-                ? new OutputError(floatModel, first(acceptance != null && acceptance.size() > 0 ? acceptance : data,
-                        MAX_ACCEPTANCE_SAMPLES))
-                : null;
+        OutputError judge = null;
+        if (options.accept() == CwacOptions.Accept.OUTPUT) {
+            // The stages are judged on samples the fits never saw: given ones, else a share of the calibration set.
+            if (acceptance == null || acceptance.size() == 0) {
+                if (data.size() >= MIN_SPLIT) {
+                    List<CalibrationSource> parts = CalibrationSources.split(data, OWN_ACCEPTANCE_SHARE, 1);
+                    data = parts.get(0);
+                    acceptance = parts.get(1);
+                } else {
+                    acceptance = data;
+                }
+            }
+            judge = new OutputError(floatModel, first(acceptance, MAX_ACCEPTANCE_SAMPLES));
+        }
         // The float activations do not change between stages: one reference, each batch computed once.
         FloatReference own = floatOuts.isEmpty() || reference != null && reference.serves(floatOuts) ? null
                 : FloatReference.of(floatModel, floatOuts);
         FloatReference ref = own != null ? own : reference;
         Model current = quantModel;
-        double currentError = judge != null ? judge.of(current) : Double.NaN;
+        OutputError.Errors currentErrors = judge != null ? judge.perSample(current) : null;
+        double currentError = judge != null ? currentErrors.total() : Double.NaN;
         try {
             int s = 0;
             for (List<QdqLayer> stage : stages) {
@@ -202,20 +217,21 @@ public final class Compensator {
                 // only if the output gains; the fits are then measured through it (a shift fitted at one step size
                 // is wrong at another).
                 double factor = 1;
-                double rescaledError = currentError;
+                OutputError.Errors rescaledErrors = currentErrors;
                 List<String> scales = judge == null ? List.of() : OutputScales.of(current, stage);
                 Model rescaled = current;
                 for (double k : scales.isEmpty() ? new double[0] : OUTPUT_SCALE_FACTORS) {
                     Map<String, Double> factors = new LinkedHashMap<>();
                     scales.forEach(n -> factors.put(n, k));
                     Model scaled = OutputScales.scaled(current, factors);
-                    double e = judge.of(scaled);
-                    if (e < rescaledError) {
+                    OutputError.Errors e = judge.perSample(scaled);
+                    if (keeps(rescaledErrors, e)) {
                         factor = k;
-                        rescaledError = e;
+                        rescaledErrors = e;
                         rescaled = scaled;
                     }
                 }
+                double rescaledError = judge == null ? Double.NaN : rescaledErrors.total();
                 current = rescaled;
                 Map<String, ChannelStats[]> stats = measure(current, floatModel, ref, stage, floats, data,
                         progress, stages.size() == 1 ? "compensate" : "compensate stage " + s + "/" + stages.size());
@@ -226,14 +242,15 @@ public final class Compensator {
                     current = folded.model();
                     continue;
                 }
-                // Candidates simplest first; one is kept only if it lowers the output error (ties keep the simpler).
+                // Candidates simplest first; one replaces the simpler choice kept so far only if it lowers the output
+                // error by more than the noise between samples (see gains).
                 Map<Choice, Map<String, ChannelFit>> candidates = new LinkedHashMap<>();
                 if (options.method() == CwacOptions.Method.CWAC && stage.stream().anyMatch(QdqLayer::hasBias)) {
                     candidates.put(Choice.SHIFT, fit(stage, stats, CwacOptions.Method.BIAS));
                 }
                 candidates.put(Choice.FIT, stageFits);
                 Choice best = Choice.NONE;
-                double bestError = rescaledError;
+                OutputError.Errors bestErrors = rescaledErrors;
                 Model bestModel = current;
                 Map<Choice, Double> errors = new LinkedHashMap<>();
                 List<CwacFold.NotFolded> rejected = List.of();
@@ -243,20 +260,21 @@ public final class Compensator {
                     if (c.getKey() == Choice.FIT) {
                         rejected = outcome.rejected();
                     }
-                    double e = judge.of(folded);
-                    errors.put(c.getKey(), e);
-                    if (e < bestError) {
+                    OutputError.Errors e = judge.perSample(folded);
+                    errors.put(c.getKey(), e.total());
+                    if (keeps(bestErrors, e)) {
                         best = c.getKey();
-                        bestError = e;
+                        bestErrors = e;
                         bestModel = folded;
                     }
                 }
                 choices.add(new StageChoice(s, stage.stream().map(QdqLayer::name).toList(), currentError, factor,
-                        rescaledError, best, Map.copyOf(errors), bestError));
+                        rescaledError, best, Map.copyOf(errors), bestErrors.total()));
                 fits.putAll(best == Choice.NONE ? identity(stage, stageFits)
                         : withRejected(candidates.get(best), rejected, left));
                 current = bestModel;
-                currentError = bestError;
+                currentErrors = bestErrors;
+                currentError = bestErrors.total();
             }
         } finally {
             if (own != null) {
@@ -264,7 +282,7 @@ public final class Compensator {
             }
         }
         return new Result(current, List.copyOf(layers), Map.copyOf(floats), fits, List.copyOf(left),
-                List.copyOf(choices));
+                List.copyOf(choices), judge == null ? 0 : judge.size());
     }
 
     /**
@@ -311,6 +329,69 @@ public final class Compensator {
         out.putAll(identity(undone, fits));
         return out;
     }
+
+    /**
+     * Whether a change from {@code base} to {@code candidate} is kept: both its squared output error
+     * and its outputs' distance in angle to the float model's (1 − cosine) gain beyond the noise
+     * ({@link #gains}); a lower squared error alone can come from outputs shrunk toward zero.
+     */
+    static boolean keeps(OutputError.Errors base, OutputError.Errors candidate) {
+        return gains(base.parts(), candidate.parts()) && gains(distances(base), distances(candidate));
+    }
+
+    private static double[] distances(OutputError.Errors e) {
+        double[] d = new double[e.cosines().length];
+        for (int i = 0; i < d.length; i++) {
+            d[i] = 1 - e.cosines()[i];
+        }
+        return d;
+    }
+
+    /**
+     * Whether a change takes the per-sample output errors from {@code base} to {@code candidate} with a
+     * gain beyond the noise between samples: the per-sample gains g_i = base_i − candidate_i are
+     * positive on average in both halves of the samples (even and odd positions), and their mean
+     * exceeds {@value #NOISE_MULTIPLE} standard errors (a paired test of the differences). With fewer
+     * than {@value #MIN_SPLIT} samples there is no noise to measure and any lower total is a gain.
+     * Why: docs/decisions/0017-acceptance.md.
+     */
+    static boolean gains(double[] base, double[] candidate) {
+        int n = base.length;
+        double[] g = new double[n];
+        double sum = 0;
+        for (int i = 0; i < n; i++) {
+            g[i] = base[i] - candidate[i];
+            sum += g[i];
+        }
+        if (n < MIN_SPLIT) {
+            return sum > 0;
+        }
+        double even = 0;
+        double odd = 0;
+        for (int i = 0; i < n; i++) {
+            if (i % 2 == 0) {
+                even += g[i];
+            } else {
+                odd += g[i];
+            }
+        }
+        double mean = sum / n;
+        double ss = 0;
+        for (double x : g) {
+            ss += (x - mean) * (x - mean);
+        }
+        double standardError = Math.sqrt(ss / (n - 1) / n);
+        return even > 0 && odd > 0 && mean > NOISE_MULTIPLE * standardError;
+    }
+
+    /** Standard errors of the per-sample gains a stage's change must exceed to be kept. */
+    static final double NOISE_MULTIPLE = 3.0;
+
+    /** Fewest samples that split into a fitting and an acceptance part, and into two halves to measure noise on. */
+    static final int MIN_SPLIT = 4;
+
+    /** Share of the calibration samples held out for acceptance when no acceptance samples are given. */
+    static final double OWN_ACCEPTANCE_SHARE = 0.25;
 
     private static List<Sample> first(CalibrationSource source, int max) {
         List<Sample> out = new ArrayList<>();

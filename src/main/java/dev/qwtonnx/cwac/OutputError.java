@@ -41,8 +41,32 @@ final class OutputError {
 
     /** The relative squared output error of {@code model} (same inputs and output names as the float model). */
     double of(Model model) {
-        double[] num = new double[outputs.size()];
+        return perSample(model).total();
+    }
+
+    /**
+     * A model's error split by sample: sample i's part is Σ over outputs of ‖y_i − y_float,i‖² / Σ_j
+     * ‖y_float,j‖² (the denominator over all samples, as in the total), so that the parts sum to
+     * {@link #of} and two models' parts can be compared sample by sample; with each sample's cosine
+     * between the model's and the float model's outputs (the mean over outputs), which a smaller
+     * squared error alone does not promise (shrinking an output toward zero lowers the one and not
+     * the other).
+     */
+    record Errors(double[] parts, double[] cosines) {
+        double total() {
+            double t = 0;
+            for (double p : parts) {
+                t += p;
+            }
+            return t;
+        }
+    }
+
+    /** The output error of {@code model} by sample (see {@link Errors}). */
+    Errors perSample(Model model) {
+        double[][] num = new double[samples.size()][outputs.size()];
         double[] den = new double[outputs.size()];
+        double[] cosines = new double[samples.size()];
         try (OrtRunner q = new OrtRunner(model, List.of())) {
             for (int i = 0; i < samples.size(); i++) {
                 Map<String, FloatTensor> got = q.run(samples.get(i), outputs);
@@ -53,18 +77,27 @@ final class OutputError {
                         throw new IllegalStateException("output " + outputs.get(o) + " has " + have.length
                                 + " values, the float model's " + want.length);
                     }
+                    double dot = 0;
+                    double hh = 0;
+                    double ww = 0;
                     for (int k = 0; k < want.length; k++) {
                         double d = (double) have[k] - want[k];
-                        num[o] += d * d;
-                        den[o] += (double) want[k] * want[k];
+                        num[i][o] += d * d;
+                        dot += (double) have[k] * want[k];
+                        hh += (double) have[k] * have[k];
+                        ww += (double) want[k] * want[k];
                     }
+                    den[o] += ww;
+                    cosines[i] += (hh > 0 && ww > 0 ? dot / Math.sqrt(hh * ww) : hh == ww ? 1 : 0) / outputs.size();
                 }
             }
         }
-        double e = 0;
-        for (int o = 0; o < num.length; o++) {
-            e += den[o] > 0 ? num[o] / den[o] : num[o];
+        double[] parts = new double[samples.size()];
+        for (int i = 0; i < parts.length; i++) {
+            for (int o = 0; o < den.length; o++) {
+                parts[i] += den[o] > 0 ? num[i][o] / den[o] : num[i][o];
+            }
         }
-        return e;
+        return new Errors(parts, cosines);
     }
 }

@@ -1,6 +1,7 @@
 package dev.qwtonnx.run;
 
 import dev.qwtonnx.QwtException;
+import dev.qwtonnx.calib.data.CalibrationSource;
 import dev.qwtonnx.cwac.Compensator;
 import dev.qwtonnx.cwac.CwacOptions;
 import dev.qwtonnx.cwac.ForeignLayers;
@@ -47,11 +48,29 @@ public final class CompensateRun {
             List<Fidelity.OutputFidelity> fidelityBefore, List<Fidelity.OutputFidelity> fidelityAfter) {
     }
 
+    /**
+     * As {@link #run(Model, Model, CwacOptions, CalibrationSource, Destination, RunContext)}, the
+     * stages judged on the context's held-out samples (which the fidelity is then measured on too).
+     */
     public static Result run(Model floatModel, Model int8, CwacOptions cwac, Destination destination, RunContext ctx) {
+        return run(floatModel, int8, cwac, null, destination, ctx);
+    }
+
+    /**
+     * Compensates {@code int8} on the context's calibration samples, each stage judged on
+     * {@code acceptance} (null: the context's held-out samples; none there: a share of the
+     * calibration set the fits then do not use), the fidelity measured on the context's held-out
+     * samples.
+     */
+    public static Result run(Model floatModel, Model int8, CwacOptions cwac, CalibrationSource acceptance,
+            Destination destination, RunContext ctx) {
         if (ctx.calibration().size() == 0) {
             throw new QwtException("the calibration set is empty");
         }
         Facts facts = new Facts().put(FLOAT, floatModel).put(INT8, int8);
+        if (acceptance != null) {
+            facts.put(ACCEPTANCE, acceptance);
+        }
         if (destination != null) {
             facts.put(DESTINATION, destination);
         }
@@ -64,6 +83,7 @@ public final class CompensateRun {
     static final Fact<Model> FLOAT = Fact.named("float model");
     static final Fact<Model> INT8 = Fact.named("INT8 model");
     static final Fact<Destination> DESTINATION = Fact.named("destination");
+    static final Fact<CalibrationSource> ACCEPTANCE = Fact.named("acceptance samples");
     static final Fact<Model> REFERENCE = Fact.named("float reference");
     static final Fact<ForeignLayers.Result> PAIRED = Fact.named("paired layers");
     static final Fact<Compensator.Result> COMPENSATION = Fact.named("compensation");
@@ -127,7 +147,8 @@ public final class CompensateRun {
         public void run(RunContext ctx, Facts facts) {
             ForeignLayers.Result mapped = facts.get(PAIRED);
             Compensator.Result comp = new Compensator(cwac).compensate(facts.get(REFERENCE), facts.get(INT8),
-                    mapped.layers(), mapped.floats(), mapped.skipped(), ctx.calibration(), ctx.heldOut(), ctx.progress(),
+                    mapped.layers(), mapped.floats(), mapped.skipped(), ctx.calibration(),
+                    facts.has(ACCEPTANCE) ? facts.get(ACCEPTANCE) : ctx.heldOut(), ctx.progress(),
                     null);
             facts.put(COMPENSATION, comp);
             facts.put(COMPENSATED, comp.model());

@@ -216,7 +216,7 @@ class ForeignCompensationTest {
     }
 
     @Test
-    void outputAcceptanceKeepsPerStageTheCandidateWithTheLowestOutputErrorAndNeverWorsens() {
+    void outputAcceptanceKeepsPerStageOnlyACandidateThatLowersTheOutputErrorAndNeverWorsens() {
         Model theirs = theirs(new HashMap<>());
         List<Sample> accept = shifted(6, 3);
         CwacOptions options = CwacOptions.compensateDefaults().withRidge(0);
@@ -235,9 +235,7 @@ class ForeignCompensationTest {
             // A refitted output scale is kept only where it lowers the error.
             assertTrue(c.outputScale() == 1 ? c.errorRescaled() == c.errorBefore() : c.errorRescaled() < c.errorBefore(),
                     c.toString());
-            double best = c.errors().values().stream().mapToDouble(Double::doubleValue).min().orElseThrow();
             if (c.choice() == Compensator.Choice.NONE) {
-                assertTrue(best >= c.errorRescaled(), c.toString());
                 assertEquals(c.errorRescaled(), c.errorAfter(), 0.0, c.toString());
                 // An undone stage leaves its layers' constants exactly as they were.
                 for (String name : c.layers()) {
@@ -246,9 +244,9 @@ class ForeignCompensationTest {
                     assertTrue(comp.fits().get(name).isIdentity(), name);
                 }
             } else {
-                assertEquals(best, c.errors().get(c.choice()), 0.0, c.toString());
-                assertEquals(best, c.errorAfter(), 0.0, c.toString());
-                assertTrue(best < c.errorRescaled(), c.toString());
+                // A kept candidate gained beyond the noise (see AcceptanceTest), so its error is lower.
+                assertEquals(c.errors().get(c.choice()), c.errorAfter(), 0.0, c.toString());
+                assertTrue(c.errorAfter() < c.errorRescaled(), c.toString());
             }
             previous = c.errorAfter();
         }
@@ -506,15 +504,18 @@ class ForeignCompensationTest {
         assertEquals(theirs.graph().getNodeList(), r.model().graph().getNodeList());
         Set<String> changed = changedInitializers(theirs, r.model());
         assertTrue(foldable(comp).containsAll(changed), changed + " allowed " + foldable(comp));
-        assertTrue(!changed.isEmpty());
+        // Initializers change exactly where a stage kept a change.
+        assertEquals(comp.choices().stream().allMatch(c -> c.choice() == Compensator.Choice.NONE && c.outputScale() == 1),
+                changed.isEmpty(), changed.toString());
         assertEquals(OrtKernels.optimizedOpCounts(theirs), OrtKernels.optimizedOpCounts(r.model()));
-        // On this small random model the fits do not carry over to other samples (held out, measured: 0.0002926 ->
-        // 0.0003115 with acceptance, 0.0003297 with every fit folded); what is checked here is that pairing, measuring
-        // and acceptance work through these kernels (the fold itself: foldedGainAndShiftReachTheIntegerKernelsOutputs).
+        // On this small random model the fits do not carry over to other samples beyond their noise, so the acceptance
+        // may keep nothing; what is checked here is that pairing, measuring and acceptance work through these kernels
+        // (the fold itself: foldedGainAndShiftReachTheIntegerKernelsOutputs).
         OutputError judge = new OutputError(r.floatModel(), accept);
         System.out.printf("QGemm / MatMulIntegerToFloat compensation: output error %.4g -> %.4g, stages %s%n",
                 judge.of(theirs), judge.of(r.model()), comp.choices().stream().map(c -> c.choice().toString()).toList());
-        assertTrue(judge.of(r.model()) < judge.of(theirs));
+        assertEquals(3, comp.choices().stream().mapToInt(c -> c.layers().size()).sum());
+        assertTrue(judge.of(r.model()) <= judge.of(theirs));
     }
 
     private static String opType(Model m, String nodeName) {

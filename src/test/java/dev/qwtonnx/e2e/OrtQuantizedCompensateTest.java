@@ -134,7 +134,7 @@ class OrtQuantizedCompensateTest {
 
     /**
      * The bundled example CNN (3 Conv, 1 Gemm) as ORT quantized it (testdata/ort): compensated on example
-     * samples 0-9 (ORT's own calibration set), stages judged on samples 10-19, measured on 64 other samples.
+     * samples 0-9 (ORT's own calibration set), stages judged on 32 other samples, measured on 64 more.
      */
     @ParameterizedTest
     @ValueSource(strings = {"qdq", "qop"})
@@ -145,8 +145,11 @@ class OrtQuantizedCompensateTest {
         TestModels.gaussian("x", 11, ExampleData.SAMPLES, new long[] {1, 3, 16, 16}).forEach(example::add);
         List<Sample> eval = new java.util.ArrayList<>();
         TestModels.gaussian("x", 12, 64, new long[] {1, 3, 16, 16}).forEach(eval::add);
+        // Stages judged on 32 other samples: a gain is kept only beyond the noise between them, which 10 leave wide.
+        List<Sample> accept = new java.util.ArrayList<>();
+        TestModels.gaussian("x", 13, 32, new long[] {1, 3, 16, 16}).forEach(accept::add);
         CompensateRun.Result r = QwtOnnx.compensate(floatModel, theirs, CalibrationSources.ofList(example.subList(0, 10)),
-                CalibrationSources.ofList(example.subList(10, 20)), ACCEPTED, Progress.NONE, null);
+                CalibrationSources.ofList(accept), ACCEPTED, Progress.NONE, null);
         var fb = Fidelity.measure(floatModel, theirs, CalibrationSources.ofList(eval), Progress.NONE).get(0);
         var fa = Fidelity.measure(floatModel, r.model(), CalibrationSources.ofList(eval), Progress.NONE).get(0);
         System.out.printf("example CNN ORT %s: %d layers compensated, %d left (%s); stages kept %s; %s -> %s%n", format,
@@ -167,12 +170,13 @@ class OrtQuantizedCompensateTest {
         Model theirs = theirs("ppocr-det", format);
         assumeTrue(Files.exists(PpOcrDetEndToEndTest.MODEL), "PP-OCRv4 detector not fetched (tools/fetch-models.sh)");
         assumeTrue(Fortunes.available(), "Debian's fortunes package is not installed (.ci/run installs it)");
-        // 12 other pages and 4 photos: pages 8-11 judge the stages, the rest measure (as detectorData(SIZE, 8) gives).
-        Images.DetectorData data = Images.detectorData(PpOcrDetEndToEndTest.SIZE, 12);
+        // 20 other pages and 4 photos: pages 8-19 judge the stages (a gain is kept only beyond the noise between
+        // them), the rest measure (as detectorData(SIZE, 8) gives).
+        Images.DetectorData data = Images.detectorData(PpOcrDetEndToEndTest.SIZE, 20);
         List<Sample> calib = data.calib();
-        List<Sample> accept = data.eval().subList(8, 12);
+        List<Sample> accept = data.eval().subList(8, 20);
         List<Sample> eval = new java.util.ArrayList<>(data.eval().subList(0, 8));
-        eval.addAll(data.eval().subList(12, data.eval().size()));
+        eval.addAll(data.eval().subList(20, data.eval().size()));
         Model floatModel = ModelIO.load(PpOcrDetEndToEndTest.MODEL);
         CompensateRun.Result r = QwtOnnx.compensate(floatModel, theirs, CalibrationSources.ofList(calib),
                 CalibrationSources.ofList(accept), ACCEPTED, Progress.NONE, null);
