@@ -13,6 +13,7 @@ import dev.qwtonnx.ort.OrtKernels;
 import dev.qwtonnx.run.CompensateRun;
 import dev.qwtonnx.run.Destination;
 import dev.qwtonnx.run.RunContext;
+import dev.qwtonnx.run.VerifyRun;
 import dev.qwtonnx.verify.Fidelity;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -54,6 +55,11 @@ final class CompensateCommand implements Callable<Integer> {
     @CommandLine.Mixin
     ExternalDataMixin externalData = new ExternalDataMixin();
 
+    @Option(names = "--target", paramLabel = "NAME", description = "Check the compensated model against a hardware "
+            + "target's rules (as verify --target); the fold keeps the form it finds (a per-tensor weight takes shifts "
+            + "alone, a float bias takes the shift as a float), so it adds no violation.")
+    String target;
+
     @Option(names = "--quiet", description = "No progress bars and no summary.")
     boolean quiet;
 
@@ -66,6 +72,7 @@ final class CompensateCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         long start = System.nanoTime();
         CwacOptions options = cwac.options(CwacOptions.COMPENSATE_STAGES, CwacOptions.Accept.OUTPUT);
+        dev.qwtonnx.target.Target t = target == null ? null : dev.qwtonnx.target.Target.named(target);
         if (options.method() == CwacOptions.Method.NONE) {
             throw new QwtException("--method none would change nothing; use bias or cwac");
         }
@@ -95,6 +102,14 @@ final class CompensateCommand implements Callable<Integer> {
         CompensateRun.Result r = CompensateRun.run(floatModel, theirs, options, acceptance, destination, ctx);
         if (!quiet) {
             summary(out, r, theirs, ctx.measured(), ctx.heldOut() == null, start);
+            if (t != null) {
+                dev.qwtonnx.verify.Report.TargetCheck before = VerifyRun.targetCheck(theirs, t);
+                dev.qwtonnx.verify.Report.TargetCheck after = VerifyRun.targetCheck(r.model(), t);
+                out.printf("target %s: %s; rule violations %d before, %d after%n", t.name(), after.note(),
+                        before.violations().size(), after.violations().size());
+                after.violations().stream().limit(verbose ? Long.MAX_VALUE : 5).forEach(v -> out.println(
+                        "  " + v.rule() + ": " + v.node() + " (" + v.opType() + "): " + v.detail()));
+            }
         }
         return 0;
     }

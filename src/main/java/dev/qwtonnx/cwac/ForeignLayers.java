@@ -111,7 +111,8 @@ public final class ForeignLayers {
                     output = relu.getOutput(0);
                 }
             }
-            if (l.biasAdd() != null) {
+            // A Conv or Gemm reading a float bias adds it itself (biasAdd names the node), as its float layer does.
+            if (l.biasAdd() != null && !(l.kind() != LayerKind.MATMUL && l.biasAdd().equals(l.name()))) {
                 NodeProto add = soleReader(fg, output, "Add");
                 if (add == null) {
                     skipped.add(what + ": its float layer " + chosenNode.getName() + " is not followed by a bias Add");

@@ -35,6 +35,26 @@ class CompensateCliTest {
     }
 
     @Test
+    void compensateChecksTheTargetsRulesAndAddsNoViolation() {
+        Path int8 = tmp.resolve("tensorrt-int8.onnx");
+        assertEquals(0, CliTest.cli(MODEL, int8.toString(), "--calib", CALIB, "--method", "none", "--target", "tensorrt",
+                "--quiet").code());
+        Path out = tmp.resolve("tensorrt-compensated.onnx");
+        CliTest.Run r = CliTest.cli("compensate", MODEL, int8.toString(), out.toString(), "--calib", CALIB, "--target",
+                "tensorrt", "--accept", "none");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("target tensorrt: checked against the rules, not run on the device; rule violations "
+                + "0 before, 0 after"), r.out());
+        // A float-bias target: the shifts went into the float biases, the nodes are the input's.
+        assertTrue(r.out().contains("nodes identical to the input model: yes"), r.out());
+        assertFalse(r.out().contains("compensated 0 of"), r.out());
+        Path xnn = tmp.resolve("xnnpack-compensated.onnx");
+        CliTest.Run x = CliTest.cli("compensate", MODEL, int8.toString(), xnn.toString(), "--calib", CALIB, "--target",
+                "xnnpack");
+        assertTrue(x.out().matches("(?s).*target xnnpack: .*rule violations (\\d+) before, \\1 after.*"), x.out());
+    }
+
+    @Test
     void unknownFormatIsAUserError() {
         Path out = tmp.resolve("o.onnx");
         CliTest.Run r = CliTest.cli(MODEL, out.toString(), "--calib", CALIB, "--format", "qlinear");
