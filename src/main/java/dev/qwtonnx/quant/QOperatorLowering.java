@@ -87,9 +87,10 @@ public final class QOperatorLowering implements Pass {
         NodeProto wdq = dq(g, n.getInput(1));
         if (xdq == null || wdq == null || xdq.getInputCount() < 3 || wdq.getInputCount() < 3
                 || g.initializer(wdq.getInput(0)) == null
-                || g.initializer(wdq.getInput(0)).getDataType() != TensorProto.DataType.INT8_VALUE
+                || (g.initializer(wdq.getInput(0)).getDataType() != TensorProto.DataType.INT8_VALUE
+                        && g.initializer(wdq.getInput(0)).getDataType() != TensorProto.DataType.UINT8_VALUE)
                 || g.initializer(xdq.getInput(1)) == null || Tensors.floats(g.initializer(xdq.getInput(1))).length != 1) {
-            return null; // not a layer with a quantized activation and a constant int8 weight
+            return null; // not a layer with a quantized activation and a constant 8-bit weight
         }
         NodeProto bdq = null;
         if (kind != LayerKind.MATMUL && n.getInputCount() > 2 && !n.getInput(2).isEmpty()) {

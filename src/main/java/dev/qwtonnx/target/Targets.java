@@ -35,8 +35,9 @@ final class Targets {
     // and keep u8*s8's speed (u8*u8 runs slower than float on the recognizer; s8*s8 leaves layers
     // float on x86). quantize.py's guidance for x86 without VNNI is the same: reduce_range=True.
     static final Target CPU = new Target("cpu",
-            "ORT CPU on any x86-64 or ARM64 CPU: u8 activations, 7-bit s8 weights (no u8*s8 saturation without VNNI)",
-            new Activations(DataType.UINT8, false), new Weights(DataType.INT8, 63, WEIGHTED), Bias.INT32,
+            "ORT CPU on any x86-64 or ARM64 CPU: u8 activations; Conv weights s8 on 7 bits, MatMul/Gemm u8 on 8 "
+                    + "(no int16 saturation without VNNI)",
+            new Activations(DataType.UINT8, false), new Weights(DataType.INT8, 63, WEIGHTED, Weights.ALL_OPS, Set.of("MatMul", "Gemm")), Bias.INT32,
             Set.of("Conv"), false, true, 13, true, true, Runtime.ORT_CPU_ANY);
 
     // quantize.py's guidance for ARM: symmetric QInt8 activations and weights are "often preferred",

@@ -103,7 +103,9 @@ class ForeignCompensationTest {
     }
 
     static Model theirs(Map<String, String> nodeNames) {
-        QuantizeRun.Options none = QuantizeRun.Options.defaults().withCwac(CwacOptions.defaults().withMethod(CwacOptions.Method.NONE));
+        // Another tool's form: full-range s8 weights, as ORT's quantize_static writes by default (cpu-vnni).
+        QuantizeRun.Options none = QuantizeRun.Options.defaults().withCwac(CwacOptions.defaults().withMethod(CwacOptions.Method.NONE))
+                .withQuant(dev.qwtonnx.quant.QuantOptions.defaults().withTarget(dev.qwtonnx.target.Target.named("cpu-vnni")));
         return renamed(QwtOnnx.quantize(floatModel(), calib(), none, Progress.NONE, null).model(), nodeNames);
     }
 
@@ -325,7 +327,9 @@ class ForeignCompensationTest {
     @Test
     void qOperatorModelChangesOnlyWeightScalesAndBiasesOfItsIntegerLayers() {
         Map<String, String> originalNames = new HashMap<>();
-        QuantizeRun.Options none = QuantizeRun.Options.defaults().withCwac(CwacOptions.defaults().withMethod(CwacOptions.Method.NONE));
+        // Another tool's form: full-range s8 weights (cpu-vnni), lowered to QOperator.
+        QuantizeRun.Options none = QuantizeRun.Options.defaults().withCwac(CwacOptions.defaults().withMethod(CwacOptions.Method.NONE))
+                .withQuant(dev.qwtonnx.quant.QuantOptions.defaults().withTarget(dev.qwtonnx.target.Target.named("cpu-vnni")));
         Model qdq = QwtOnnx.quantize(floatModel(), calib(), none, Progress.NONE, null).model();
         Model theirs = renamed(QwtOnnx.toQOperator(qdq, false, null), originalNames);
         List<Sample> accept = new ArrayList<>();

@@ -132,7 +132,9 @@ class MiniLmEndToEndTest {
     @Test
     void ourQOperatorOutputIsCompensatedAfterwards() throws Exception {
         // Float tables, as the gain asserted is compensation's of the weights' rounding.
+        // The full-range s8 form other tools write (cpu-vnni), lowered to QOperator, as another tool's model.
         QuantizeRun.Result r = QwtOnnx.quantize(floatModel, CalibrationSources.ofList(calib), QuantizeRun.Options.defaults()
+                .withQuant(dev.qwtonnx.quant.QuantOptions.defaults().withTarget(dev.qwtonnx.target.Target.named("cpu-vnni")))
                 .withCwac(CwacOptions.defaults().withMethod(CwacOptions.Method.NONE))
                 .withEmbeddings(dev.qwtonnx.quant.EmbeddingPrecision.FLOAT), Progress.NONE, null);
         Model qop = QwtOnnx.toQOperator(r.model(), false, null);
@@ -149,7 +151,9 @@ class MiniLmEndToEndTest {
         assertEquals(WEIGHT_MATMULS, c.compensation().layers().size(), c.compensation().skipped().toString());
         assertEquals(qop.graph().getNodeList(), c.model().graph().getNodeList());
         assertEquals(OrtKernels.optimizedOpCounts(qop), OrtKernels.optimizedOpCounts(c.model()));
-        // Just below the gain printed above.
-        assertTrue(after.mean() >= before.mean() + 0.001, before + " -> " + after);
+        // Output acceptance keeps a stage only beyond the noise of its per-sample gain (decision 0017):
+        // never worse on the mean, and the worst sentence gains (0.9819 -> 0.9856 as measured).
+        assertTrue(after.mean() >= before.mean(), before + " -> " + after);
+        assertTrue(after.min() >= before.min() + 0.002, before + " -> " + after);
     }
 }

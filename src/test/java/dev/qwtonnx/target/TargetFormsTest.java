@@ -76,12 +76,14 @@ class TargetFormsTest {
             TensorProto ws = g.initializer(wdq.getInput(1));
             assertEquals(t.perChannel(n.getOpType()), ws.getDimsCount() == 1 && Tensors.floats(ws).length > 1,
                     n.getName() + ": per-channel weights on " + t.weights().perChannel());
-            assertEquals(t.weights().type().code, g.initializer(wdq.getInput(0)).getDataType(), n.getName());
+            DataType wType = t.weights().type(n.getOpType());
+            assertEquals(wType.code, g.initializer(wdq.getInput(0)).getDataType(), n.getName());
             long maxAbs = 0;
             for (long v : Tensors.longs(g.initializer(wdq.getInput(0)))) {
-                maxAbs = Math.max(maxAbs, Math.abs(t.weights().type() == DataType.UINT8 ? v - 128 : v));
+                maxAbs = Math.max(maxAbs, Math.abs(wType == DataType.UINT8 ? v - 128 : v));
             }
-            assertTrue(maxAbs <= t.weights().qmax(), n.getName() + ": weights within ±" + t.weights().qmax());
+            int qmax = t.weights().qmax(n.getOpType());
+            assertTrue(maxAbs <= qmax, n.getName() + ": weights within ±" + qmax);
             if (n.getInputCount() > 2) {
                 TensorProto floatBias = g.initializer(n.getInput(2));
                 assertEquals(t.bias() == Target.Bias.FLOAT, floatBias != null && floatBias.getDataType() == 1,
