@@ -30,10 +30,10 @@ final class Targets {
 
     // Chosen by measurement (docs/decisions/0013-targets.md, "cpu default form"; docs/cpu-forms.md):
     // ORT's AVX2 u8*s8 kernel (mlas qgemm_kernel_avx2, vpmaddubsw) sums two u8*s8 products in int16
-    // with saturation, exact only while 2*255*|w| <= 32767, i.e. |w| <= 64; weights on ±63 cannot
-    // saturate on any CPU, cost MiniLM 0.0009 cosine and no detector or recognizer fidelity on VNNI,
-    // and keep u8*s8's speed (u8*u8 runs slower than float on the recognizer; s8*s8 leaves layers
-    // float on x86). quantize.py's guidance for x86 without VNNI is the same: reduce_range=True.
+    // with saturation, exact only while 2*255*|w| <= 32767, i.e. |w| <= 64. Conv weights on ±63
+    // cannot saturate and keep QLinearConv's fast s8 path; MatMul/Gemm weights stay on the full grid
+    // as u8 (u8*u8 kernels widen first), which keeps MiniLM's fidelity. quantize.py's guidance for x86
+    // without VNNI is reduce_range=True (7-bit weights) for the same reason.
     static final Target CPU = new Target("cpu",
             "ORT CPU on any x86-64 or ARM64 CPU: u8 activations; Conv weights s8 on 7 bits, MatMul/Gemm u8 on 8 "
                     + "(no int16 saturation without VNNI)",
