@@ -24,7 +24,13 @@ final class PlanLayersStage extends QuantizeStage {
         }
         if (plan.layers().isEmpty() && !IfBranches.hasCandidates(prepared)
                 && !LoopBodies.hasCandidates(prepared, options.quant())) {
-            throw new QwtException("the model has no Conv, MatMul or Gemm layer with a constant weight to quantize");
+            dev.qwtonnx.target.Target t = options.quant().target();
+            List<String> onTarget = plan.rejections().stream().map(LayerMatcher.Rejected::why)
+                    .filter(w -> w.startsWith("target " + t.name())).toList();
+            throw new QwtException(!onTarget.isEmpty()
+                    ? "target " + t.name() + " runs none of this model's layers quantized (" + onTarget.size() + " left in "
+                            + "float: " + onTarget.get(0) + "); another target would quantize them"
+                    : "the model has no Conv, MatMul or Gemm layer with a constant weight to quantize");
         }
         facts.put(MATCHED, plan);
     }
