@@ -384,6 +384,11 @@ public final class RuleChecker {
                     || isInteger(n.getInput(0), 0) || isInteger(n.getInput(1), 0)) {
                 return;
             }
+            // A residual: a weighted layer's output (through its bias Add or output Q/DQ) added to another
+            // branch; an Add of two embeddings or of attention scores and a mask fuses with no layer.
+            if (!fromWeightedLayer(n.getInput(0), 4) && !fromWeightedLayer(n.getInput(1), 4)) {
+                return;
+            }
             List<String> floats = new ArrayList<>();
             for (String in : n.getInputList()) {
                 if (!isDq(producers.get(in))) {
@@ -393,6 +398,30 @@ public final class RuleChecker {
             if (!floats.isEmpty()) {
                 report(n, TargetRules.RESIDUAL_ADD, "input " + String.join(" and ", floats)
                         + " not through a DequantizeLinear");
+            }
+        }
+
+        /** Whether {@code tensor} is a Conv/ConvTranspose/MatMul/Gemm output, seen through up to {@code hops} DequantizeLinear, QuantizeLinear or bias Add nodes. */
+        private boolean fromWeightedLayer(String tensor, int hops) {
+            NodeProto p = producers.get(tensor);
+            if (p == null || hops < 0) {
+                return false;
+            }
+            switch (p.getOpType()) {
+                case "Conv", "ConvTranspose", "MatMul", "Gemm":
+                    return true;
+                case "DequantizeLinear", "QuantizeLinear":
+                    return fromWeightedLayer(p.getInput(0), hops - 1);
+                case "Add":
+                    if (p.getInputCount() == 2 && isConstant(p.getInput(1))) {
+                        return fromWeightedLayer(p.getInput(0), hops - 1);
+                    }
+                    if (p.getInputCount() == 2 && isConstant(p.getInput(0))) {
+                        return fromWeightedLayer(p.getInput(1), hops - 1);
+                    }
+                    return false;
+                default:
+                    return false;
             }
         }
 

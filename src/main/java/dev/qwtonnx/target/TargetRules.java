@@ -194,7 +194,7 @@ final class TargetRules {
                     });
         }
         if (t.addInputs()) {
-            r.add(RESIDUAL_ADD, "both inputs of an Add joining two branches are quantized",
+            r.add(RESIDUAL_ADD, "both inputs of a residual Add (a weighted layer's output plus another branch) are quantized",
                     name.equals("tensorrt") ? TRT_PLACEMENT : name.equals("openvino") ? OV_INT8 : QNN_CONFIG);
         }
         if (!t.microsoftDomain()) {

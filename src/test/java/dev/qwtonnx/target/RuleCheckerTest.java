@@ -175,13 +175,25 @@ class RuleCheckerTest {
         assertFalse(ids(both, Targets.TENSORRT).contains(TargetRules.RESIDUAL_ADD));
         assertFalse(ids(bias, Targets.TENSORRT).contains(TargetRules.RESIDUAL_ADD));
         assertFalse(ids(half, Targets.CPU_VNNI).contains(TargetRules.RESIDUAL_ADD), "ORT CPU has no such rule");
+        // Two branches neither of which is a weighted layer's output (embeddings, scores and a mask): no residual.
+        assertFalse(ids(addOf(true, false, false), Targets.TENSORRT).contains(TargetRules.RESIDUAL_ADD));
         FIRED.add(TargetRules.RESIDUAL_ADD);
     }
 
-    /** a = DQ(Q(x)); b = DQ(Q(x)) or Relu(x); y = a + b. */
+    /** x = in·W (a weighted layer, or in itself); a = DQ(Q(x)); b = DQ(Q(x)) or Relu(x); y = a + b. */
     private static Model addOf(boolean aQuantized, boolean bQuantized) {
-        ModelBuilder b = new ModelBuilder(13).input(tensor("x", FLOAT, 1, 8)).outputs("y")
-                .init(Tensors.floatScalar("s", 0.1f)).init(TinyQdq.zeroPoint("z", DataType.INT8, new long[0], 0));
+        return addOf(aQuantized, bQuantized, true);
+    }
+
+    private static Model addOf(boolean aQuantized, boolean bQuantized, boolean fromLayer) {
+        ModelBuilder b = new ModelBuilder(13).input(tensor("in", FLOAT, 1, 8)).outputs("y")
+                .init(Tensors.floatScalar("s", 0.1f)).init(TinyQdq.zeroPoint("z", DataType.INT8, new long[0], 0))
+                .init(Tensors.floatTensor("w", new long[] {8, 8}, new float[64]));
+        if (fromLayer) {
+            b.node("MatMul", "layer", List.of("in", "w"), List.of("x"));
+        } else {
+            b.node("Sigmoid", "notalayer", List.of("in"), List.of("x"));
+        }
         b.node("QuantizeLinear", "q", List.of("x", "s", "z"), List.of("xq"));
         b.node("DequantizeLinear", "dqa", List.of("xq", "s", "z"), List.of("a"));
         if (bQuantized) {
