@@ -173,7 +173,8 @@ public final class Fidelity {
         return new java.util.HashSet<>(java.util.Arrays.asList(idx).subList(0, Math.min(k, len)));
     }
 
-    private static int argmax(float[] v, int off, int len) {
+    /** The index of the largest of {@code v[off..off+len)}, the first on a tie. */
+    static int argmax(float[] v, int off, int len) {
         int best = 0;
         for (int i = 1; i < len; i++) {
             if (v[off + i] > v[off + best]) {

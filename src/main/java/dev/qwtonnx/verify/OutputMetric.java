@@ -94,7 +94,7 @@ public interface OutputMetric {
                 int rows = a.length / classes;
                 int same = 0;
                 for (int i = 0; i < rows; i++) {
-                    same += argmax(a, i * classes, classes) == argmax(b, i * classes, classes) ? 1 : 0;
+                    same += Fidelity.argmax(a, i * classes, classes) == Fidelity.argmax(b, i * classes, classes) ? 1 : 0;
                 }
                 return rows == 0 ? 1 : (double) same / rows;
             }
@@ -165,13 +165,4 @@ public interface OutputMetric {
         parse(spec, List.of("output"));
     }
 
-    private static int argmax(float[] v, int off, int len) {
-        int best = 0;
-        for (int i = 1; i < len; i++) {
-            if (v[off + i] > v[off + best]) {
-                best = i;
-            }
-        }
-        return best;
-    }
 }
