@@ -363,8 +363,7 @@ final class QuantizeCommand implements Callable<Integer> {
         CalibOptions calibOptions = new CalibOptions(RangeOverrides.parseMethod(calibrate, "--calibrate"), percentile,
                 Histogram.DEFAULT_CAPACITY, rangeOverrides == null ? RangeOverrides.NONE : RangeOverrides.read(rangeOverrides),
                 calibBatch);
-        dev.qwtonnx.prepare.OpsetUpgrade.checkTarget(targetOpset); // before the target raises it
-        return new QuantizeRun.Options(q, c, false, calibOptions, Math.max(targetOpset, t.minOpset()))
+        return new QuantizeRun.Options(q, c, false, calibOptions, targetOpset)
                 .withEmbeddings(parse(dev.qwtonnx.quant.EmbeddingPrecision.class, embeddings, "--embeddings"));
     }
 

@@ -8,7 +8,7 @@ public final class QuantMath {
     private QuantMath() {
     }
 
-    /** Asymmetric uint8 parameters covering {@code r} and 0: (scale, zero point). */
+    /** Linear quantization parameters: (scale, zero point). */
     public record Affine(float scale, int zeroPoint) {
     }
 
@@ -40,16 +40,13 @@ public final class QuantMath {
         return new Affine(scale, (int) Math.max(qmin, Math.min(qmin + levels, zp)));
     }
 
+    /** Asymmetric uint8 parameters covering {@code r} and 0: ORT CPU's activations. */
     public static Affine uint8(Range r) {
-        double lo = Math.min(0.0, r.min());
-        double hi = Math.max(0.0, r.max());
-        float scale = (float) ((hi - lo) / 255.0);
-        if (!(scale > 0f) || !Float.isFinite(scale)) {
-            return new Affine(1f, 0);
-        }
-        long zp = Math.round(-lo / scale);
-        return new Affine(scale, (int) Math.max(0, Math.min(255, zp)));
+        return activation(r, UINT8_ASYMMETRIC);
     }
+
+    private static final dev.qwtonnx.target.Target.Activations UINT8_ASYMMETRIC =
+            new dev.qwtonnx.target.Target.Activations(dev.qwtonnx.model.DataType.UINT8, false);
 
     /** Symmetric per-channel weight scales: max |w| over the channel divided by qmax. */
     public static float[] symmetricScales(float[] w, long[] dims, int axis, int qmax) {

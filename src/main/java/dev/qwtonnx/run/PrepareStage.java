@@ -57,9 +57,7 @@ final class PrepareStage extends QuantizeStage {
     public void run(RunContext ctx, Facts facts) {
         Model input = facts.get(INPUT);
         refuseQuantized(input);
-        // A target's Q/DQ form may need a later opset (16-bit Q/DQ: 21) than the one asked for.
-        long opset = Math.max(options.targetOpset(), options.quant().target().minOpset());
-        Pipeline.Result r = prepared(input, options.verifyBetweenPasses(), opset, ctx.log());
+        Pipeline.Result r = prepared(input, options.verifyBetweenPasses(), options.opset(), ctx.log());
         r.rejections().forEach(x -> ctx.reject(x.pass(), x.subject(), x.reason()));
         facts.put(PREPARED, r.model());
     }

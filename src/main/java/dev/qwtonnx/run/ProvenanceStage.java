@@ -26,7 +26,7 @@ final class ProvenanceStage extends QuantizeStage {
         put(b, "qwt.version", Version.version());
         put(b, "qwt.target", options.quant().target().name()); // what verify checks the model against by default
         put(b, "qwt.options", options.quant() + " " + options.cwac() + " " + options.calib() + " targetOpset="
-                + options.targetOpset() + " embeddings=" + options.embeddings());
+                + options.opset() + " embeddings=" + options.embeddings());
         return new Model(b.build());
     }
 

@@ -200,6 +200,11 @@ public final class QuantizeRun {
             return new Options(quant, cwac, on, calib, targetOpset, accuracy, embeddings);
         }
 
+        /** The opset the model is upgraded to: the one asked for, or later where the target's Q/DQ need it (16-bit: 21). */
+        public long opset() {
+            return Math.max(targetOpset, quant.target().minOpset());
+        }
+
         /** With Gather tables stored as {@code e}. */
         public Options withEmbeddings(EmbeddingPrecision e) {
             return new Options(quant, cwac, verifyBetweenPasses, calib, targetOpset, accuracy, e);
