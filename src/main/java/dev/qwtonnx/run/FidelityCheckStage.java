@@ -2,6 +2,7 @@ package dev.qwtonnx.run;
 
 import static dev.qwtonnx.run.QuantizeRun.ACCURACY;
 import static dev.qwtonnx.run.QuantizeRun.FIDELITY;
+import static dev.qwtonnx.run.QuantizeRun.LAYER_FIDELITY;
 import static dev.qwtonnx.run.QuantizeRun.OUTPUT;
 import static dev.qwtonnx.run.QuantizeRun.PLAN;
 import static dev.qwtonnx.run.QuantizeRun.PREPARED;
@@ -12,12 +13,16 @@ import static dev.qwtonnx.run.QuantizeRun.WARNINGS;
 import dev.qwtonnx.calib.data.Sample;
 import dev.qwtonnx.model.Model;
 import dev.qwtonnx.quant.LayerMatcher;
+import dev.qwtonnx.quant.LayerPlan;
 import dev.qwtonnx.quant.Sensitivity;
 import dev.qwtonnx.verify.Fidelity;
+import dev.qwtonnx.verify.LayerFidelityMeter;
 import dev.qwtonnx.verify.TargetFidelity;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.stream.Collectors;
 
 /**
@@ -41,9 +46,15 @@ final class FidelityCheckStage extends QuantizeStage {
     static final double NEGLIGIBLE_ERROR = 1e-6;
     /** Layers a warning names at most. */
     static final int SUGGESTED = 3;
+    /** Layers whose effect alone on the outputs is measured for the warning, at most. */
+    static final int CANDIDATES = 6;
+    /** The earliest layers, measured as candidates too: an error made there crosses every layer after it. */
+    static final int EARLIEST = 2;
+    /** Calibration samples that effect is measured on. */
+    static final int HINT_SAMPLES = 4;
 
     FidelityCheckStage(QuantizeRun.Options options) {
-        super("fidelity-check", options, List.of(PREPARED, OUTPUT, FIDELITY, ACCURACY, PLAN, RANGES, ROUNDED),
+        super("fidelity-check", options, List.of(PREPARED, OUTPUT, FIDELITY, ACCURACY, PLAN, RANGES, ROUNDED, LAYER_FIDELITY),
                 List.of(WARNINGS));
     }
 
@@ -66,9 +77,7 @@ final class FidelityCheckStage extends QuantizeStage {
                 ctx.log().accept("accuracy target met on " + on + ": " + f.describeWorst());
             }
         } else {
-            List<Fidelity.OutputFidelity> poor = facts.get(FIDELITY).stream()
-                    .filter(o -> (o.meanCosine() < POOR_COSINE || o.meanSqnrDb() < POOR_SQNR_DB)
-                            && o.maxAbsError() >= NEGLIGIBLE_ERROR).toList();
+            List<Fidelity.OutputFidelity> poor = poor(facts.get(FIDELITY));
             if (!poor.isEmpty()) {
                 String layers = suggestions(ctx, facts);
                 for (Fidelity.OutputFidelity o : poor) {
@@ -86,7 +95,19 @@ final class FidelityCheckStage extends QuantizeStage {
         }
     }
 
-    /** The few layers of the plan whose quantization alone hurts the outputs most, on a few calibration samples. */
+    /** The outputs whose held-out fidelity is poor (see the thresholds above). */
+    static List<Fidelity.OutputFidelity> poor(List<Fidelity.OutputFidelity> outputs) {
+        return outputs.stream().filter(o -> (o.meanCosine() < POOR_COSINE || o.meanSqnrDb() < POOR_SQNR_DB)
+                && o.maxAbsError() >= NEGLIGIBLE_ERROR).toList();
+    }
+
+    /**
+     * The few layers of the plan whose quantization alone hurts the outputs most, on a few calibration
+     * samples. Measuring that costs a session per layer, so only a few candidates are measured (see
+     * {@link #candidates}): the layers with the lowest SQNR of their own, input quantization included
+     * (the per-layer fidelity measured for the report), and the earliest. A layer's own error is what
+     * it adds before downstream layers amplify or damp it, so this is a hint, as the warning says.
+     */
     private String suggestions(RunContext ctx, Facts facts) {
         LayerMatcher.Result plan = facts.get(PLAN);
         if (plan.layers().isEmpty()) {
@@ -94,15 +115,44 @@ final class FidelityCheckStage extends QuantizeStage {
         }
         List<Sample> few = new ArrayList<>();
         for (Sample s : ctx.calibration()) {
-            if (few.size() == FloatBudgetStage.SENSITIVITY_SAMPLES) {
+            if (few.size() == HINT_SAMPLES) {
                 break;
             }
             few.add(s);
         }
-        List<Sensitivity.LayerError> ranked = Sensitivity.rank(facts.get(PREPARED), plan.layers(), facts.get(RANGES),
+        List<LayerPlan> candidates = candidates(plan.layers(), facts.get(LAYER_FIDELITY).figures());
+        List<Sensitivity.LayerError> ranked = Sensitivity.rank(facts.get(PREPARED), candidates, facts.get(RANGES),
                 facts.get(ROUNDED), options.quant(), few, ctx.progress());
+        Map<String, LayerFidelityMeter.Figures> figures = facts.get(LAYER_FIDELITY).figures();
+        for (Sensitivity.LayerError e : ranked) {
+            ctx.log().accept(String.format(Locale.ROOT, "layer %s: own SQNR %.2f dB, output error alone %.4g",
+                    e.layer(), ownDb(figures.get(e.layer())), e.relativeError()));
+        }
         // A model of two or three layers gets one fewer named than it has: naming every layer says nothing.
-        int n = Math.min(SUGGESTED, Math.max(1, ranked.size() - 1));
+        int n = Math.min(SUGGESTED, Math.max(1, Math.min(ranked.size(), plan.layers().size() - 1)));
         return ranked.subList(0, n).stream().map(Sensitivity.LayerError::layer).collect(Collectors.joining(", "));
+    }
+
+    /**
+     * The {@link #EARLIEST} first layers of {@code layers} (in plan order, which is the graph's) and
+     * the {@link #CANDIDATES} others with the lowest SQNR of their own (input quantization included
+     * where measured, else without it, else global; layers without figures last).
+     */
+    static List<LayerPlan> candidates(List<LayerPlan> layers, Map<String, LayerFidelityMeter.Figures> figures) {
+        if (layers.size() <= CANDIDATES + EARLIEST) {
+            return layers;
+        }
+        List<LayerPlan> sorted = new ArrayList<>(layers.subList(EARLIEST, layers.size()));
+        sorted.sort(Comparator.comparingDouble(l -> ownDb(figures.get(l.name()))));
+        List<LayerPlan> out = new ArrayList<>(layers.subList(0, EARLIEST));
+        out.addAll(sorted.subList(0, CANDIDATES));
+        return List.copyOf(out);
+    }
+
+    private static double ownDb(LayerFidelityMeter.Figures f) {
+        if (f == null) {
+            return Double.POSITIVE_INFINITY;
+        }
+        return f.ownMeanDb() != null ? f.ownMeanDb() : f.localMeanDb() != null ? f.localMeanDb() : f.meanDb();
     }
 }

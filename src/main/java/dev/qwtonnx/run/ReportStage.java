@@ -4,6 +4,7 @@ import static dev.qwtonnx.run.QuantizeRun.ACCURACY;
 import static dev.qwtonnx.run.QuantizeRun.COMPENSATION;
 import static dev.qwtonnx.run.QuantizeRun.DESTINATION;
 import static dev.qwtonnx.run.QuantizeRun.FIDELITY;
+import static dev.qwtonnx.run.QuantizeRun.LAYER_FIDELITY;
 import static dev.qwtonnx.run.QuantizeRun.MODEL;
 import static dev.qwtonnx.run.QuantizeRun.OPTIMIZED;
 import static dev.qwtonnx.run.QuantizeRun.OUTPUT;
@@ -25,7 +26,7 @@ import java.util.List;
 final class ReportStage extends QuantizeStage {
     ReportStage(QuantizeRun.Options options) {
         super("report", options, List.of(PREPARED, QUANTIZED, COMPENSATION, MODEL, OUTPUT, FIDELITY, OPTIMIZED,
-                DESTINATION, ACCURACY, WARNINGS), List.of());
+                DESTINATION, ACCURACY, WARNINGS, LAYER_FIDELITY), List.of());
     }
 
     @Override
@@ -45,7 +46,8 @@ final class ReportStage extends QuantizeStage {
                         ctx.calibration().size(), same ? facts.get(FIDELITY) : null, same ? facts.get(OPTIMIZED) : null,
                         ctx.diagnostics().reasons().stream()
                                 .map(r -> new Report.Decision(r.stage(), r.subject(), r.why())).toList(),
-                        accuracy(facts.get(ACCURACY), facts.get(WARNINGS))),
+                        accuracy(facts.get(ACCURACY), facts.get(WARNINGS)),
+                        facts.get(LAYER_FIDELITY).measured() ? facts.get(LAYER_FIDELITY).figures() : null),
                 ctx.progress());
         for (Path p : d.reports()) {
             ReportWriter.write(report, p);

@@ -27,15 +27,24 @@ public final class LayerFidelityMeter {
     private LayerFidelityMeter() {
     }
 
-    /** Mean and worst SQNR (dB) over samples, global and local (local null when not measured). */
-    public record Figures(double meanDb, double minDb, Double localMeanDb) {
+    /**
+     * Mean and worst SQNR (dB) over samples, global and local (local null when not measured), and
+     * the layer's own error with its input's quantization counted: a float copy reading the
+     * tensor its input QuantizeLinear reads (null where the input is not quantized by a Q/DQ pair
+     * in the graph).
+     */
+    public record Figures(double meanDb, double minDb, Double localMeanDb, Double ownMeanDb) {
+        public Figures(double meanDb, double minDb, Double localMeanDb) {
+            this(meanDb, minDb, localMeanDb, null);
+        }
     }
 
     public static Map<String, Figures> measure(Model floatModel, Model quantModel, List<LayerCounterparts.Match> matches,
             CalibrationSource data, Progress progress, String task) {
         Map<String, String> localTargets = new HashMap<>();
+        Map<String, String> ownTargets = new HashMap<>();
         Map<String, String> outputs = new HashMap<>();
-        Model measuring = withLocalTargets(quantModel, floatModel, matches, localTargets, outputs);
+        Model measuring = withLocalTargets(quantModel, floatModel, matches, localTargets, ownTargets, outputs);
         List<String> quantOuts = new ArrayList<>();
         List<String> floatOuts = new ArrayList<>();
         for (LayerCounterparts.Match m : matches) {
@@ -43,12 +52,16 @@ public final class LayerFidelityMeter {
             if (localTargets.containsKey(m.layer().node())) {
                 quantOuts.add(localTargets.get(m.layer().node()));
             }
+            if (ownTargets.containsKey(m.layer().node())) {
+                quantOuts.add(ownTargets.get(m.layer().node()));
+            }
             floatOuts.add(m.floatOutput());
         }
         int k = matches.size();
         double[] sum = new double[k];
         double[] min = new double[k];
         double[] localSum = new double[k];
+        double[] ownSum = new double[k];
         java.util.Arrays.fill(min, Double.POSITIVE_INFINITY);
         int n = 0;
         try (OrtRunner fr = new OrtRunner(floatModel, floatOuts); OrtRunner qr = new OrtRunner(measuring, quantOuts)) {
@@ -66,6 +79,10 @@ public final class LayerFidelityMeter {
                     if (local != null) {
                         localSum[i] += Fidelity.sqnrDb(q.get(local).data(), yq);
                     }
+                    String own = ownTargets.get(m.layer().node());
+                    if (own != null) {
+                        ownSum[i] += Fidelity.sqnrDb(q.get(own).data(), yq);
+                    }
                 }
                 n++;
                 progress.step();
@@ -76,18 +93,20 @@ public final class LayerFidelityMeter {
         for (int i = 0; i < k; i++) {
             String node = matches.get(i).layer().node();
             out.put(node, new Figures(n == 0 ? Double.NaN : sum[i] / n, min[i],
-                    n == 0 || !localTargets.containsKey(node) ? null : localSum[i] / n));
+                    n == 0 || !localTargets.containsKey(node) ? null : localSum[i] / n,
+                    n == 0 || !ownTargets.containsKey(node) ? null : ownSum[i] / n));
         }
         return out;
     }
 
     /**
      * The quantized model plus, per layer, its float counterpart reading the layer's float input
-     * ({@code targets}), and a DequantizeLinear of each QOperator layer's output ({@code outputs} maps
-     * every layer to the float tensor holding its result).
+     * ({@code targets}) and, where that input is a QuantizeLinear/DequantizeLinear pair's result, one
+     * reading the pair's float input ({@code own}); and a DequantizeLinear of each QOperator layer's
+     * output ({@code outputs} maps every layer to the float tensor holding its result).
      */
     private static Model withLocalTargets(Model quant, Model floatModel, List<LayerCounterparts.Match> matches,
-            Map<String, String> targets, Map<String, String> outputs) {
+            Map<String, String> targets, Map<String, String> own, Map<String, String> outputs) {
         GraphEditor fg = new GraphEditor(floatModel.graph());
         GraphEditor g = new GraphEditor(quant.graph());
         Map<String, NodeProto> floatNodes = new HashMap<>();
@@ -143,17 +162,37 @@ public final class LayerFidelityMeter {
             if (!constantRest) {
                 continue; // the float layer reads another activation (not a weight): no local copy
             }
-            String out = g.names().fresh(fn.getOutput(0) + "_local_target");
-            clone.addOutput(out);
-            g.append(clone.build());
-            if (m.floatRelu()) {
-                String relu = g.names().fresh(out + "_relu");
-                g.append(Nodes.node("Relu", g.names().fresh(fn.getName() + "_local_target_relu"), List.of(out),
-                        List.of(relu), "verify"));
-                out = relu;
+            targets.put(m.layer().node(), appendCopy(g, clone, fn, m.floatRelu(), "_local_target"));
+            String before = quantizedFrom(g, floatInput);
+            if (before != null) {
+                NodeProto.Builder second = clone.clone().setName(g.names().fresh(fn.getName() + "_own_target"))
+                        .clearOutput().setInput(0, before);
+                own.put(m.layer().node(), appendCopy(g, second, fn, m.floatRelu(), "_own_target"));
             }
-            targets.put(m.layer().node(), out);
         }
         return quant.withGraph(g.build());
+    }
+
+    /** Appends {@code copy} of float node {@code fn} (and a Relu after it where the float layer has one); its result. */
+    private static String appendCopy(GraphEditor g, NodeProto.Builder copy, NodeProto fn, boolean relu, String suffix) {
+        String out = g.names().fresh(fn.getOutput(0) + suffix);
+        copy.addOutput(out);
+        g.append(copy.build());
+        if (!relu) {
+            return out;
+        }
+        String r = g.names().fresh(out + "_relu");
+        g.append(Nodes.node("Relu", g.names().fresh(fn.getName() + suffix + "_relu"), List.of(out), List.of(r), "verify"));
+        return r;
+    }
+
+    /** The float tensor a DequantizeLinear(QuantizeLinear(x)) pair producing {@code tensor} reads (x), or null. */
+    private static String quantizedFrom(GraphEditor g, String tensor) {
+        NodeProto dq = g.producer(tensor);
+        if (dq == null || !dq.getOpType().equals("DequantizeLinear")) {
+            return null;
+        }
+        NodeProto q = g.producer(dq.getInput(0));
+        return q == null || !q.getOpType().equals("QuantizeLinear") ? null : q.getInput(0);
     }
 }

@@ -52,17 +52,19 @@ public final class Verifier {
     /**
      * What quantize knows and verify alone cannot: the model before compensation, the fits, the
      * calibration set, and what quantize has measured of the same model on the same samples: the
-     * output fidelity and ORT's optimized graph (each null: verify makes it); and every decision its
-     * stages made against a layer or a rewrite, with the reason.
+     * output fidelity, ORT's optimized graph and the per-layer figures (each null: verify makes it);
+     * and every decision its stages made against a layer or a rewrite, with the reason.
      */
     public record QuantizeRun(Model uncompensated, Compensator.Result compensation, String method,
             String calibration, int calibrationSamples, List<Fidelity.OutputFidelity> outputs, Model optimized,
-            List<Report.Decision> decisions, Report.Accuracy accuracy) {
-        /** Without an accuracy section. */
+            List<Report.Decision> decisions, Report.Accuracy accuracy,
+            Map<String, LayerFidelityMeter.Figures> layerFigures) {
+        /** Without an accuracy section; per-layer fidelity measured by verify. */
         public QuantizeRun(Model uncompensated, Compensator.Result compensation, String method, String calibration,
                 int calibrationSamples, List<Fidelity.OutputFidelity> outputs, Model optimized,
                 List<Report.Decision> decisions) {
-            this(uncompensated, compensation, method, calibration, calibrationSamples, outputs, optimized, decisions, null);
+            this(uncompensated, compensation, method, calibration, calibrationSamples, outputs, optimized, decisions, null,
+                    null);
         }
     }
 
@@ -80,6 +82,8 @@ public final class Verifier {
         List<QuantizedLayers.Layer> found = QuantizedLayers.find(q);
         LayerCounterparts.Result matched = LayerCounterparts.match(f, found);
         Map<String, LayerFidelityMeter.Figures> after = matched.matched().isEmpty() ? Map.of()
+                : run != null && run.layerFigures() != null && run.layerFigures().keySet().containsAll(
+                        matched.matched().stream().map(m -> m.layer().node()).toList()) ? run.layerFigures()
                 : LayerFidelityMeter.measure(f, q, matched.matched(), data, progress, "per-layer fidelity");
         Map<String, LayerFidelityMeter.Figures> before = Map.of();
         if (run != null && run.uncompensated() != null && !matched.matched().isEmpty()) {

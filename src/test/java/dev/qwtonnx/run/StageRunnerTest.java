@@ -122,7 +122,7 @@ class StageRunnerTest {
         StageRunner.check(core, new Facts().put(QuantizeRun.INPUT, TestModels.mlp(1)), new ArrayList<>());
         StageRunner.check(all, new Facts().put(QuantizeRun.INPUT, TestModels.mlp(1)).put(QuantizeRun.DESTINATION, d),
                 new ArrayList<>());
-        assertEquals(List.of("lower", "fidelity", "fidelity-check", "save", "ort-graph", "report"),
+        assertEquals(List.of("lower", "fidelity", "layer-fidelity", "fidelity-check", "save", "ort-graph", "report"),
                 all.subList(core.size(), all.size()).stream().map(Stage::name).toList());
         // Without the destination the destination stages' facts are missing: the check says so.
         assertThrows(IllegalStateException.class,
