@@ -52,11 +52,14 @@ public record QuantOptions(int weightBits, boolean reduceRange, Set<LayerKind> o
         if (floatBudget < 0) {
             throw new QwtException("the float budget must be 0 or more layers, got " + floatBudget);
         }
-        keepFloat = Set.copyOf(keepFloat);
+        // Sorted and enum-ordered: the options are written into the output's provenance, and Set.copyOf's
+        // iteration order changes from one JVM to the next, which would change the output's bytes.
+        keepFloat = java.util.Collections.unmodifiableSortedSet(new java.util.TreeSet<>(keepFloat));
         if (weightBits < 2 || weightBits > 8) {
             throw new QwtException("weight bits must be between 2 and 8, got " + weightBits);
         }
-        outputQuantized = Set.copyOf(outputQuantized.isEmpty() ? EnumSet.noneOf(LayerKind.class) : EnumSet.copyOf(outputQuantized));
+        outputQuantized = java.util.Collections.unmodifiableSet(outputQuantized.isEmpty() ? EnumSet.noneOf(LayerKind.class)
+                : EnumSet.copyOf(outputQuantized));
         if (target.outputQuantized().contains(LayerKind.CONV.opType) && !outputQuantized.contains(LayerKind.CONV)) {
             // ORT has no Conv kernel with int8 inputs and a float output: without the output Q a Conv runs in float.
             throw new QwtException("Conv layers need a quantized output to run as integer kernels");

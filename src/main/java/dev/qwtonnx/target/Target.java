@@ -70,9 +70,9 @@ public record Target(String name, String description, Activations activations, W
             if (type != DataType.INT8 && type != DataType.UINT8) {
                 throw new IllegalArgumentException("weights are 8-bit integers, not " + type);
             }
-            perChannel = Set.copyOf(perChannel);
-            quantized = Set.copyOf(quantized);
-            unsignedFullGrid = Set.copyOf(unsignedFullGrid);
+            perChannel = sorted(perChannel);
+            quantized = sorted(quantized);
+            unsignedFullGrid = sorted(unsignedFullGrid);
         }
 
         /** The largest weight magnitude on {@code opType}'s grid at 8 bits. */
@@ -116,7 +116,7 @@ public record Target(String name, String description, Activations activations, W
     }
 
     public Target {
-        outputQuantized = Set.copyOf(outputQuantized);
+        outputQuantized = sorted(outputQuantized);
     }
 
     /** Whether the model runs on ORT's CPU provider (kernels fused from QDQ by ORT's CPU transformers). */
@@ -174,5 +174,13 @@ public record Target(String name, String description, Activations activations, W
 
     public static List<String> names() {
         return Targets.ALL.stream().map(Target::name).toList();
+    }
+
+    /**
+     * An immutable copy iterating in sorted order: the target is written into the output's provenance,
+     * and {@code Set.copyOf}'s order changes from one JVM to the next, which would change the bytes.
+     */
+    static Set<String> sorted(Set<String> s) {
+        return java.util.Collections.unmodifiableSortedSet(new java.util.TreeSet<>(s));
     }
 }

@@ -68,4 +68,24 @@ class DeterminismTest {
         }
         assertSameBytesAcrossThreadCounts(model, calib, "--output-q", "matmul");
     }
+
+    /**
+     * The options are written into the output's provenance as text; sets in them list their
+     * elements in a fixed order, not in Set.copyOf's, which changes from one JVM to the next (the
+     * runs above share one JVM and cannot see that).
+     */
+    @Test
+    void optionSetsPrintInAFixedOrder() {
+        dev.qwtonnx.quant.QuantOptions o = dev.qwtonnx.quant.QuantOptions.defaults()
+                .withKeepFloat(java.util.Set.of("zeta", "alpha", "mid", "beta"))
+                .withOutputQuantized(java.util.Set.of(dev.qwtonnx.quant.LayerKind.MATMUL, dev.qwtonnx.quant.LayerKind.CONV,
+                        dev.qwtonnx.quant.LayerKind.GEMM));
+        String text = o.toString();
+        org.junit.jupiter.api.Assertions.assertTrue(text.contains("keepFloat=[alpha, beta, mid, zeta]"), text);
+        // Enum declaration order, whatever the order given.
+        org.junit.jupiter.api.Assertions.assertTrue(text.contains("outputQuantized=" + java.util.EnumSet.of(
+                dev.qwtonnx.quant.LayerKind.GEMM, dev.qwtonnx.quant.LayerKind.MATMUL, dev.qwtonnx.quant.LayerKind.CONV)),
+                text);
+        org.junit.jupiter.api.Assertions.assertTrue(text.contains("perChannel=[Conv, Gemm, MatMul]"), text);
+    }
 }
