@@ -65,6 +65,7 @@ public final class OrtRunner implements AutoCloseable {
                 opts.addConfigEntry("session.intra_op.allow_spinning", "0");
             }
             this.handle = OrtSessions.create(m, opts);
+            SESSIONS.incrementAndGet();
             this.modelBytes = m.serializedSize();
             this.session = handle.session();
             this.inputNames = session.getInputNames();
@@ -123,6 +124,14 @@ public final class OrtRunner implements AutoCloseable {
         return model.withGraph(b.build());
     }
 
+    private static final java.util.concurrent.atomic.AtomicLong SESSIONS = new java.util.concurrent.atomic.AtomicLong();
+    private static final java.util.concurrent.atomic.AtomicLong RUNS = new java.util.concurrent.atomic.AtomicLong();
+
+    /** Sessions created and runs made by every runner of this process so far: where a stage's time goes. */
+    public static long[] counts() {
+        return new long[] {SESSIONS.get(), RUNS.get()};
+    }
+
     public Set<String> inputNames() {
         return inputNames;
     }
@@ -178,6 +187,7 @@ public final class OrtRunner implements AutoCloseable {
         try {
             Map<String, OnnxTensor> feed = feed(sample, owned);
             Map<String, T> out = new LinkedHashMap<>();
+            RUNS.incrementAndGet();
             try (OrtSession.Result r = session.run(feed, new HashSet<>(outputs))) {
                 for (String name : outputs) {
                     OnnxValue v = r.get(name).orElseThrow(() -> new QwtException("ONNX Runtime gave no output '" + name + "'"));

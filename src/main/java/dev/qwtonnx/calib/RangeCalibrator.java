@@ -90,10 +90,27 @@ public final class RangeCalibrator {
     public Map<String, Range> calibrate(OrtRunner runner, Model floatModel, Collection<String> tensors, int flushAt,
             java.util.function.Function<Batches.Batch, Collection<String>> extra, CalibrationSource data,
             Progress progress, BiConsumer<Batches.Batch, Map<String, FloatTensor>> tap) {
-        List<String> names = new ArrayList<>(tensors);
+        return calibrate(runner, floatModel, tensors, Map.of(), flushAt, extra, data, progress, tap);
+    }
+
+    /**
+     * As above, the tensors in {@code reduced} observed through the session's own reductions of them
+     * (see {@link InGraphMinMax}: their [min, max] outputs) rather than copied out whole; only
+     * min/max observers may be given reduced tensors.
+     */
+    public Map<String, Range> calibrate(OrtRunner runner, Model floatModel, Collection<String> tensors,
+            Map<String, List<String>> reduced, int flushAt,
+            java.util.function.Function<Batches.Batch, Collection<String>> extra, CalibrationSource data,
+            Progress progress, BiConsumer<Batches.Batch, Map<String, FloatTensor>> tap) {
+        List<String> names = new ArrayList<>();
         Map<String, RangeObserver> obs = new LinkedHashMap<>();
-        for (String n : names) {
-            obs.put(n, observers.apply(n));
+        for (String n : tensors) {
+            RangeObserver o = observers.apply(n);
+            if (reduced.containsKey(n) && !(o instanceof MinMaxObserver)) {
+                throw new IllegalArgumentException("tensor '" + n + "' is reduced in the graph but not observed by min/max");
+            }
+            obs.put(n, o);
+            names.addAll(reduced.getOrDefault(n, List.of(n)));
         }
         progress.start("calibrate ranges", data.size());
         int batch = Batches.batchable(InputSpecs.of(floatModel.graph())) ? maxBatch : 1;
@@ -108,7 +125,7 @@ public final class RangeCalibrator {
             fetch.addAll(more);
             return fetch;
         }, (b, out) -> {
-            observe(obs, out);
+            observe(obs, reduced, out);
             Map<String, FloatTensor> kept = new LinkedHashMap<>();
             for (String t : extra.apply(b)) {
                 kept.put(t, out.get(t));
@@ -119,11 +136,17 @@ public final class RangeCalibrator {
         return ranges(obs);
     }
 
-    private static void observe(Map<String, RangeObserver> obs, Map<String, FloatTensor> out) {
+    private static void observe(Map<String, RangeObserver> obs, Map<String, List<String>> reduced,
+            Map<String, FloatTensor> out) {
         for (var e : obs.entrySet()) {
             RangeObserver o = e.getValue();
+            List<String> r = reduced.get(e.getKey());
             synchronized (o) {
-                o.observe(out.get(e.getKey()).data());
+                if (r != null) {
+                    InGraphMinMax.observe(o, out.get(r.get(0)), out.get(r.get(1)));
+                } else {
+                    o.observe(out.get(e.getKey()).data());
+                }
             }
         }
     }

@@ -8,6 +8,7 @@ import static dev.qwtonnx.run.QuantizeRun.RANGES;
 
 import dev.qwtonnx.calib.Batches;
 import dev.qwtonnx.calib.CalibOptions;
+import dev.qwtonnx.calib.InGraphMinMax;
 import dev.qwtonnx.calib.OrtRunner;
 import dev.qwtonnx.calib.Range;
 import dev.qwtonnx.calib.RangeCalibrator;
@@ -72,12 +73,20 @@ final class CalibrateStage extends QuantizeStage {
             methods.forEach((t, m) -> ctx.log().accept("range of '" + t + "': " + m.label()));
         }
         FloatPrefix prefix = comp.prefix();
-        Set<String> exposed = new LinkedHashSet<>(methods.keySet());
+        // Min/max ranges are reduced in the session (two scalars per run, not the activation); the other
+        // methods need the values, and compensation the reference and prefix activations themselves.
+        List<String> minMax = methods.entrySet().stream().filter(e -> e.getValue() == RangeMethod.MINMAX)
+                .map(Map.Entry::getKey).toList();
+        InGraphMinMax.Reduced reduced = InGraphMinMax.attach(prepared, minMax);
+        Set<String> exposed = new LinkedHashSet<>();
+        for (String t : methods.keySet()) {
+            exposed.addAll(reduced.outputs().getOrDefault(t, List.of(t)));
+        }
         exposed.addAll(comp.reference());
         if (prefix != null) {
             exposed.addAll(prefix.boundary());
         }
-        OrtRunner floatRunner = OrtRunner.forPasses(prepared, exposed);
+        OrtRunner floatRunner = OrtRunner.forPasses(reduced.model(), exposed);
         FloatPass pass;
         try {
             pass = new FloatPass(floatRunner, FloatReference.on(floatRunner, comp.reference()));
@@ -89,8 +98,8 @@ final class CalibrateStage extends QuantizeStage {
             if (prefix != null) {
                 prefix.attach(floatRunner);
             }
-            facts.put(RANGES, calibrate(floatRunner, prepared, methods, co, comp.reference(), pass.floats(), prefix,
-                    options.cwac().samples(), ctx.calibration(), ctx));
+            facts.put(RANGES, calibrate(floatRunner, prepared, methods, reduced.outputs(), co, comp.reference(),
+                    pass.floats(), prefix, options.cwac().samples(), ctx.calibration(), ctx));
             facts.put(FLOAT_PASS, pass);
         } catch (RuntimeException | Error e) {
             pass.close();
@@ -104,13 +113,13 @@ final class CalibrateStage extends QuantizeStage {
      * {@code samples}, batched among themselves) and the boundary of the float {@code prefix} (per sample).
      */
     private static Map<String, Range> calibrate(OrtRunner floatRunner, Model prepared, Map<String, RangeMethod> methods,
-            CalibOptions co, List<String> reference, FloatReference floats, FloatPrefix prefix, int samples,
+            Map<String, List<String>> reduced, CalibOptions co, List<String> reference, FloatReference floats, FloatPrefix prefix, int samples,
             CalibrationSource calib, RunContext ctx) {
         int flushAt = reference.isEmpty() || samples == 0 || samples >= calib.size() ? 0 : samples;
         Predicate<Batches.Batch> keepsReference = b -> !reference.isEmpty()
                 && (flushAt == 0 || b.ordinals().get(0) < flushAt);
         return new RangeCalibrator(t -> co.observer(methods.get(t)), co.batch()).calibrate(floatRunner, prepared,
-                methods.keySet(), flushAt, b -> {
+                methods.keySet(), reduced, flushAt, b -> {
                     List<String> extra = new ArrayList<>();
                     if (keepsReference.test(b)) {
                         extra.addAll(reference);

@@ -1,5 +1,6 @@
 package dev.qwtonnx.run;
 
+import dev.qwtonnx.calib.OrtRunner;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -17,11 +18,20 @@ import java.util.stream.Collectors;
  * longer than the stages that need them. On failure it closes what is open and names the stage.
  */
 public final class StageRunner {
-    /** One stage's wall time; it prints as --verbose logs it. */
-    public record Timing(String stage, Duration wall) {
+    /**
+     * One stage's wall time, and the ORT sessions it created and runs it made (those of other
+     * threads meanwhile included); it prints as --verbose logs it.
+     */
+    public record Timing(String stage, Duration wall, long sessions, long runs) {
+        public Timing(String stage, Duration wall) {
+            this(stage, wall, 0, 0);
+        }
+
         @Override
         public String toString() {
-            return String.format(java.util.Locale.ROOT, "stage %s: %.3f s", stage, wall.toNanos() / 1e9);
+            String s = String.format(java.util.Locale.ROOT, "stage %s: %.3f s", stage, wall.toNanos() / 1e9);
+            return sessions == 0 && runs == 0 ? s : s + " (" + sessions + " ORT session" + (sessions == 1 ? "" : "s")
+                    + ", " + runs + " run" + (runs == 1 ? "" : "s") + ")";
         }
     }
 
@@ -39,6 +49,7 @@ public final class StageRunner {
             for (int i = 0; i < stages.size(); i++) {
                 Stage s = stages.get(i);
                 long t0 = System.nanoTime();
+                long[] c0 = OrtRunner.counts();
                 try {
                     s.run(ctx, facts);
                 } catch (RuntimeException e) {
@@ -51,7 +62,8 @@ public final class StageRunner {
                         throw new IllegalStateException("stage " + s.name() + " did not produce '" + f + "'");
                     }
                 }
-                Timing timing = new Timing(s.name(), wall);
+                long[] c1 = OrtRunner.counts();
+                Timing timing = new Timing(s.name(), wall, c1[0] - c0[0], c1[1] - c0[1]);
                 timings.add(timing);
                 ctx.log().accept(timing.toString());
                 ran.add(s.name());
