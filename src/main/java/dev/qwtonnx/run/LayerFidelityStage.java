@@ -5,25 +5,30 @@ import static dev.qwtonnx.run.QuantizeRun.FIDELITY;
 import static dev.qwtonnx.run.QuantizeRun.LAYER_FIDELITY;
 import static dev.qwtonnx.run.QuantizeRun.MODEL;
 import static dev.qwtonnx.run.QuantizeRun.PREPARED;
+import static dev.qwtonnx.run.QuantizeRun.QUANTIZED;
 
 import dev.qwtonnx.model.Model;
 import dev.qwtonnx.verify.LayerCounterparts;
 import dev.qwtonnx.verify.LayerFidelityMeter;
 import dev.qwtonnx.verify.QuantizedLayers;
+import dev.qwtonnx.verify.Verifier;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
 /**
  * Each quantized layer's SQNR against its float counterpart on the held-out samples, global and
  * local (see {@link LayerFidelityMeter}): measured once, in one pass over the samples, for the
- * report's per-layer table and for the warning of {@link FidelityCheckStage}, which names the layers
- * with the largest error of their own. Measured only when one of them reads it: a report is asked
- * for, or an output's fidelity is poor without an accuracy target.
+ * report's per-layer table (with the model before compensation, in the same pass) and for the
+ * warning of {@link FidelityCheckStage}, which picks its candidates by each layer's own error, input
+ * quantization counted. Measured only when one of them reads it: a report is asked for, or an
+ * output's fidelity is poor without an accuracy target.
  */
 final class LayerFidelityStage extends QuantizeStage {
     /** The layers found in the QDQ model, their float counterparts, and each one's figures by node name. */
-    record Measured(LayerCounterparts.Result matched, Map<String, LayerFidelityMeter.Figures> figures) {
-        static final Measured NONE = new Measured(null, Map.of());
+    record Measured(LayerCounterparts.Result matched, Map<String, LayerFidelityMeter.Figures> figures,
+            Map<String, LayerFidelityMeter.Figures> before) {
+        static final Measured NONE = new Measured(null, Map.of(), null);
 
         boolean measured() {
             return matched != null;
@@ -31,7 +36,7 @@ final class LayerFidelityStage extends QuantizeStage {
     }
 
     LayerFidelityStage(QuantizeRun.Options options) {
-        super("layer-fidelity", options, List.of(PREPARED, MODEL, FIDELITY, DESTINATION),
+        super("layer-fidelity", options, List.of(PREPARED, MODEL, QUANTIZED, FIDELITY, DESTINATION),
                 List.of(LAYER_FIDELITY));
     }
 
@@ -43,14 +48,27 @@ final class LayerFidelityStage extends QuantizeStage {
             facts.put(LAYER_FIDELITY, Measured.NONE);
             return;
         }
-        facts.put(LAYER_FIDELITY, measure(facts.get(PREPARED), facts.get(MODEL), ctx));
+        // The report shows each layer before compensation too: measured in the same pass (one float pass for both).
+        facts.put(LAYER_FIDELITY, measure(facts.get(PREPARED), facts.get(MODEL), report ? facts.get(QUANTIZED) : null,
+                warns, ctx));
     }
 
-    static Measured measure(Model floatModel, Model quantModel, RunContext ctx) {
+    /** Figures of {@code quantModel}'s layers, and of {@code before}'s (null: not measured); own errors where asked. */
+    static Measured measure(Model floatModel, Model quantModel, Model before, boolean own, RunContext ctx) {
         LayerCounterparts.Result matched = LayerCounterparts.match(floatModel, QuantizedLayers.find(quantModel));
-        Map<String, LayerFidelityMeter.Figures> figures = matched.matched().isEmpty() ? Map.of()
-                : LayerFidelityMeter.measure(floatModel, quantModel, matched.matched(), ctx.measured(), ctx.progress(),
-                        "per-layer fidelity");
-        return new Measured(matched, figures);
+        if (matched.matched().isEmpty()) {
+            return new Measured(matched, Map.of(), before == null ? null : Map.of());
+        }
+        List<LayerFidelityMeter.Subject> subjects = new ArrayList<>();
+        subjects.add(new LayerFidelityMeter.Subject(quantModel, matched.matched()));
+        List<LayerCounterparts.Match> beforeMatches = before == null ? List.of()
+                : Verifier.beforeMatches(before, matched.matched());
+        if (!beforeMatches.isEmpty()) {
+            subjects.add(new LayerFidelityMeter.Subject(before, beforeMatches));
+        }
+        List<Map<String, LayerFidelityMeter.Figures>> figures = LayerFidelityMeter.measure(floatModel, subjects, own,
+                ctx.measured(), ctx.progress(), "per-layer fidelity");
+        return new Measured(matched, figures.get(0),
+                before == null ? null : beforeMatches.isEmpty() ? Map.of() : figures.get(1));
     }
 }

@@ -47,7 +47,8 @@ final class ReportStage extends QuantizeStage {
                         ctx.diagnostics().reasons().stream()
                                 .map(r -> new Report.Decision(r.stage(), r.subject(), r.why())).toList(),
                         accuracy(facts.get(ACCURACY), facts.get(WARNINGS)),
-                        facts.get(LAYER_FIDELITY).measured() ? facts.get(LAYER_FIDELITY).figures() : null),
+                        facts.get(LAYER_FIDELITY).measured() ? facts.get(LAYER_FIDELITY).figures() : null,
+                        facts.get(LAYER_FIDELITY).before()),
                 ctx.progress());
         for (Path p : d.reports()) {
             ReportWriter.write(report, p);

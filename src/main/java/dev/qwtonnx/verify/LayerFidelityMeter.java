@@ -41,68 +41,119 @@ public final class LayerFidelityMeter {
 
     public static Map<String, Figures> measure(Model floatModel, Model quantModel, List<LayerCounterparts.Match> matches,
             CalibrationSource data, Progress progress, String task) {
-        Map<String, String> localTargets = new HashMap<>();
-        Map<String, String> ownTargets = new HashMap<>();
-        Map<String, String> outputs = new HashMap<>();
-        Model measuring = withLocalTargets(quantModel, floatModel, matches, localTargets, ownTargets, outputs);
-        List<String> quantOuts = new ArrayList<>();
-        List<String> floatOuts = new ArrayList<>();
-        for (LayerCounterparts.Match m : matches) {
-            quantOuts.add(outputs.get(m.layer().node()));
-            if (localTargets.containsKey(m.layer().node())) {
-                quantOuts.add(localTargets.get(m.layer().node()));
+        return measure(floatModel, List.of(new Subject(quantModel, matches)), false, data, progress, task).get(0);
+    }
+
+    /** A quantized model and its layers matched to the float model's. */
+    public record Subject(Model model, List<LayerCounterparts.Match> matches) {
+    }
+
+    /**
+     * The figures of each subject, in order, from one pass of the float model over {@code data}
+     * (shared: a model and its uncompensated self are measured at the cost of one float pass);
+     * {@code own}: also the own-error figure, input quantization counted (a second float copy per layer).
+     */
+    public static List<Map<String, Figures>> measure(Model floatModel, List<Subject> subjects, boolean own,
+            CalibrationSource data, Progress progress, String task) {
+        List<Measuring> ms = new ArrayList<>();
+        java.util.Set<String> floatOuts = new java.util.LinkedHashSet<>();
+        for (Subject sub : subjects) {
+            ms.add(new Measuring(sub, floatModel, own));
+            for (LayerCounterparts.Match m : sub.matches()) {
+                floatOuts.add(m.floatOutput());
             }
-            if (ownTargets.containsKey(m.layer().node())) {
-                quantOuts.add(ownTargets.get(m.layer().node()));
-            }
-            floatOuts.add(m.floatOutput());
         }
-        int k = matches.size();
-        double[] sum = new double[k];
-        double[] min = new double[k];
-        double[] localSum = new double[k];
-        double[] ownSum = new double[k];
-        java.util.Arrays.fill(min, Double.POSITIVE_INFINITY);
-        int n = 0;
-        try (OrtRunner fr = new OrtRunner(floatModel, floatOuts); OrtRunner qr = new OrtRunner(measuring, quantOuts)) {
+        List<OrtRunner> runners = new ArrayList<>();
+        try (OrtRunner fr = new OrtRunner(floatModel, floatOuts)) {
+            for (Measuring m : ms) {
+                runners.add(new OrtRunner(m.model, m.quantOuts));
+            }
             progress.start(task, data.size());
             for (Sample s : data) {
                 Map<String, FloatTensor> f = fr.run(s, floatOuts);
-                Map<String, FloatTensor> q = qr.run(s, quantOuts);
-                for (int i = 0; i < k; i++) {
-                    LayerCounterparts.Match m = matches.get(i);
-                    float[] yq = q.get(outputs.get(m.layer().node())).data();
-                    double db = Fidelity.sqnrDb(f.get(m.floatOutput()).data(), yq);
-                    sum[i] += db;
-                    min[i] = Math.min(min[i], db);
-                    String local = localTargets.get(m.layer().node());
-                    if (local != null) {
-                        localSum[i] += Fidelity.sqnrDb(q.get(local).data(), yq);
-                    }
-                    String own = ownTargets.get(m.layer().node());
-                    if (own != null) {
-                        ownSum[i] += Fidelity.sqnrDb(q.get(own).data(), yq);
-                    }
+                for (int j = 0; j < ms.size(); j++) {
+                    ms.get(j).add(f, runners.get(j).run(s, ms.get(j).quantOuts));
                 }
-                n++;
                 progress.step();
             }
             progress.finish();
+        } finally {
+            for (OrtRunner r : runners) {
+                r.close();
+            }
         }
-        Map<String, Figures> out = new LinkedHashMap<>();
-        for (int i = 0; i < k; i++) {
-            String node = matches.get(i).layer().node();
-            out.put(node, new Figures(n == 0 ? Double.NaN : sum[i] / n, min[i],
-                    n == 0 || !localTargets.containsKey(node) ? null : localSum[i] / n,
-                    n == 0 || !ownTargets.containsKey(node) ? null : ownSum[i] / n));
+        return ms.stream().map(Measuring::figures).toList();
+    }
+
+    /** One subject's measuring model and running sums. */
+    private static final class Measuring {
+        final List<LayerCounterparts.Match> matches;
+        final Map<String, String> localTargets = new HashMap<>();
+        final Map<String, String> ownTargets = new HashMap<>();
+        final Map<String, String> outputs = new HashMap<>();
+        final Model model;
+        final List<String> quantOuts = new ArrayList<>();
+        final double[] sum;
+        final double[] min;
+        final double[] localSum;
+        final double[] ownSum;
+        int n;
+
+        Measuring(Subject sub, Model floatModel, boolean own) {
+            matches = sub.matches();
+            model = withLocalTargets(sub.model(), floatModel, matches, localTargets, own ? ownTargets : null, outputs);
+            for (LayerCounterparts.Match m : matches) {
+                quantOuts.add(outputs.get(m.layer().node()));
+                if (localTargets.containsKey(m.layer().node())) {
+                    quantOuts.add(localTargets.get(m.layer().node()));
+                }
+                if (ownTargets.containsKey(m.layer().node())) {
+                    quantOuts.add(ownTargets.get(m.layer().node()));
+                }
+            }
+            int k = matches.size();
+            sum = new double[k];
+            min = new double[k];
+            localSum = new double[k];
+            ownSum = new double[k];
+            java.util.Arrays.fill(min, Double.POSITIVE_INFINITY);
         }
-        return out;
+
+        void add(Map<String, FloatTensor> f, Map<String, FloatTensor> q) {
+            for (int i = 0; i < matches.size(); i++) {
+                LayerCounterparts.Match m = matches.get(i);
+                float[] yq = q.get(outputs.get(m.layer().node())).data();
+                double db = Fidelity.sqnrDb(f.get(m.floatOutput()).data(), yq);
+                sum[i] += db;
+                min[i] = Math.min(min[i], db);
+                String local = localTargets.get(m.layer().node());
+                if (local != null) {
+                    localSum[i] += Fidelity.sqnrDb(q.get(local).data(), yq);
+                }
+                String o = ownTargets.get(m.layer().node());
+                if (o != null) {
+                    ownSum[i] += Fidelity.sqnrDb(q.get(o).data(), yq);
+                }
+            }
+            n++;
+        }
+
+        Map<String, Figures> figures() {
+            Map<String, Figures> out = new LinkedHashMap<>();
+            for (int i = 0; i < matches.size(); i++) {
+                String node = matches.get(i).layer().node();
+                out.put(node, new Figures(n == 0 ? Double.NaN : sum[i] / n, min[i],
+                        n == 0 || !localTargets.containsKey(node) ? null : localSum[i] / n,
+                        n == 0 || !ownTargets.containsKey(node) ? null : ownSum[i] / n));
+            }
+            return out;
+        }
     }
 
     /**
      * The quantized model plus, per layer, its float counterpart reading the layer's float input
      * ({@code targets}) and, where that input is a QuantizeLinear/DequantizeLinear pair's result, one
-     * reading the pair's float input ({@code own}); and a DequantizeLinear of each QOperator layer's
+     * reading the pair's float input ({@code own}; null: none); and a DequantizeLinear of each QOperator layer's
      * output ({@code outputs} maps every layer to the float tensor holding its result).
      */
     private static Model withLocalTargets(Model quant, Model floatModel, List<LayerCounterparts.Match> matches,
@@ -163,7 +214,7 @@ public final class LayerFidelityMeter {
                 continue; // the float layer reads another activation (not a weight): no local copy
             }
             targets.put(m.layer().node(), appendCopy(g, clone, fn, m.floatRelu(), "_local_target"));
-            String before = quantizedFrom(g, floatInput);
+            String before = own == null ? null : quantizedFrom(g, floatInput);
             if (before != null) {
                 NodeProto.Builder second = clone.clone().setName(g.names().fresh(fn.getName() + "_own_target"))
                         .clearOutput().setInput(0, before);

@@ -58,13 +58,13 @@ public final class Verifier {
     public record QuantizeRun(Model uncompensated, Compensator.Result compensation, String method,
             String calibration, int calibrationSamples, List<Fidelity.OutputFidelity> outputs, Model optimized,
             List<Report.Decision> decisions, Report.Accuracy accuracy,
-            Map<String, LayerFidelityMeter.Figures> layerFigures) {
+            Map<String, LayerFidelityMeter.Figures> layerFigures, Map<String, LayerFidelityMeter.Figures> layerFiguresBefore) {
         /** Without an accuracy section; per-layer fidelity measured by verify. */
         public QuantizeRun(Model uncompensated, Compensator.Result compensation, String method, String calibration,
                 int calibrationSamples, List<Fidelity.OutputFidelity> outputs, Model optimized,
                 List<Report.Decision> decisions) {
             this(uncompensated, compensation, method, calibration, calibrationSamples, outputs, optimized, decisions, null,
-                    null);
+                    null, null);
         }
     }
 
@@ -87,7 +87,8 @@ public final class Verifier {
                 : LayerFidelityMeter.measure(f, q, matched.matched(), data, progress, "per-layer fidelity");
         Map<String, LayerFidelityMeter.Figures> before = Map.of();
         if (run != null && run.uncompensated() != null && !matched.matched().isEmpty()) {
-            before = measureBefore(f, run.uncompensated(), matched.matched(), data, progress);
+            before = run.layerFiguresBefore() != null ? run.layerFiguresBefore()
+                    : measureBefore(f, run.uncompensated(), matched.matched(), data, progress);
         }
 
         Model fOpt = OrtKernels.optimized(f);
@@ -155,6 +156,13 @@ public final class Verifier {
 
     private static Map<String, LayerFidelityMeter.Figures> measureBefore(Model f, Model uncompensated,
             List<LayerCounterparts.Match> matches, CalibrationSource data, Progress progress) {
+        List<LayerCounterparts.Match> same = beforeMatches(uncompensated, matches);
+        return same.isEmpty() ? Map.of()
+                : LayerFidelityMeter.measure(f, uncompensated, same, data, progress, "per-layer fidelity before compensation");
+    }
+
+    /** The matches of the compensated model's layers carried over to the same layers of the model before compensation. */
+    public static List<LayerCounterparts.Match> beforeMatches(Model uncompensated, List<LayerCounterparts.Match> matches) {
         // The uncompensated model has the same layer nodes (compensation changes only constants).
         Set<String> names = new TreeSet<>();
         uncompensated.graph().getNodeList().forEach(n -> names.add(n.getName()));
@@ -170,8 +178,7 @@ public final class Verifier {
                         m.matchedBy(), m.weightCosine()));
             }
         }
-        return same.isEmpty() ? Map.of()
-                : LayerFidelityMeter.measure(f, uncompensated, same, data, progress, "per-layer fidelity before compensation");
+        return same;
     }
 
     private static void requireSameSignature(Model f, Model q) {

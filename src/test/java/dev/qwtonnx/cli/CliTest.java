@@ -61,8 +61,11 @@ class CliTest {
         assertEquals(0, r.code(), r.err());
         assertTrue(r.err().contains("quantize stages: prepare -> plan-layers -> plan-compensation"), r.err());
         for (String stage : List.of("prepare", "calibrate", "compensate", "save", "report")) {
-            assertTrue(r.err().matches("(?s).*  stage " + stage + ": \\d+\\.\\d{3} s\\n.*"), stage + " in " + r.err());
+            assertTrue(r.err().matches("(?s).*  stage " + stage + ": \\d+\\.\\d{3} s( \\(\\d+ ORT sessions?, \\d+ runs?\\))?\\n.*"),
+                    stage + " in " + r.err());
         }
+        // Stages that run ORT say how many sessions and runs: where their time goes.
+        assertTrue(r.err().matches("(?s).*  stage calibrate: \\d+\\.\\d{3} s \\(1 ORT session, \\d+ runs?\\)\\n.*"), r.err());
         com.fasterxml.jackson.databind.JsonNode json = new com.fasterxml.jackson.databind.ObjectMapper()
                 .readTree(tmp.resolve("kept.report.json").toFile());
         com.fasterxml.jackson.databind.JsonNode decisions = json.get("decisions");
