@@ -46,6 +46,12 @@ final class CwacMixin {
                     + " for quantize, 0 for compensate).")
     Integer samples;
 
+    @Option(names = "--memory", paramLabel = "MB",
+            description = "Float activations kept between compensation's passes, at most MB megabytes (per cache: the "
+                    + "layers' reference and the float prefix's boundary); beyond it they are computed again, never "
+                    + "failing (default: twice the model's size, at least 256).")
+    Long memoryMb;
+
     /** The options, with quantize's defaults: {@link CwacOptions#DEFAULT_STAGES} stages, no acceptance. */
     CwacOptions options() {
         return options(CwacOptions.DEFAULT_STAGES, CwacOptions.Accept.NONE).withSamples(
@@ -57,11 +63,14 @@ final class CwacMixin {
      * all samples where --cwac-samples is not.
      */
     CwacOptions options(int defaultStages, CwacOptions.Accept defaultAccept) {
+        if (memoryMb != null && memoryMb < 0) {
+            throw new dev.qwtonnx.QwtException("--memory must be 0 MB or more, got " + memoryMb);
+        }
         return new CwacOptions(QuantizeCommand.parse(CwacOptions.Method.class, method, "--method"),
                 QuantizeCommand.parse(CwacOptions.Target.class, target, "--fit-target"),
                 QuantizeCommand.parse(CwacOptions.Schedule.class, schedule, "--schedule"), ridge, 2.0,
                 QuantizeCommand.parse(CwacOptions.Gate.class, gate, "--gate"), stages == null ? defaultStages : stages,
                 accept == null ? defaultAccept : QuantizeCommand.parse(CwacOptions.Accept.class, accept, "--accept"),
-                samples == null ? 0 : samples);
+                samples == null ? 0 : samples, memoryMb == null ? CwacOptions.AUTO_MEMORY : memoryMb);
     }
 }

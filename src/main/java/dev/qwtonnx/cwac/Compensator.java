@@ -204,7 +204,7 @@ public final class Compensator {
         }
         // The float activations do not change between stages: one reference, each batch computed once.
         FloatReference own = floatOuts.isEmpty() || reference != null && reference.serves(floatOuts) ? null
-                : FloatReference.of(floatModel, floatOuts);
+                : FloatReference.of(floatModel, floatOuts, options.keepBytes(floatModel));
         FloatReference ref = own != null ? own : reference;
         Model current = quantModel;
         OutputError.Errors currentErrors = judge != null ? judge.perSample(current) : null;

@@ -28,7 +28,19 @@ import dev.qwtonnx.QwtException;
  *                 fewer than {@link Compensator#MIN_ROWS} rows per channel on them
  */
 public record CwacOptions(Method method, Target target, Schedule schedule, double ridge, double maxGain, Gate gate,
-        int stages, Accept accept, int samples) {
+        int stages, Accept accept, int samples, long memoryMb) {
+    /** {@link #memoryMb} that sizes the budget from the model (see {@link #keepBytes}). */
+    public static final long AUTO_MEMORY = -1;
+
+    /** The least budget {@link #keepBytes} gives on its own. */
+    static final long MIN_AUTO_KEEP = 256L << 20;
+
+    /** With the budget for kept activations sized from the model. */
+    public CwacOptions(Method method, Target target, Schedule schedule, double ridge, double maxGain, Gate gate,
+            int stages, Accept accept, int samples) {
+        this(method, target, schedule, ridge, maxGain, gate, stages, accept, samples, AUTO_MEMORY);
+    }
+
     public enum Method { NONE, BIAS, CWAC }
 
     public enum Target { LOCAL, GLOBAL }
@@ -65,6 +77,9 @@ public record CwacOptions(Method method, Target target, Schedule schedule, doubl
         }
         if (!(maxGain > 1) || Double.isInfinite(maxGain)) {
             throw new QwtException("max gain must be a finite number > 1, got " + maxGain);
+        }
+        if (memoryMb < AUTO_MEMORY) {
+            throw new QwtException("the memory budget must be 0 MB or more, got " + memoryMb);
         }
         if (stages < 0) {
             throw new QwtException("stages must be >= 0 (0 = one per depth), got " + stages);
@@ -111,26 +126,43 @@ public record CwacOptions(Method method, Target target, Schedule schedule, doubl
     public static final int COMPENSATE_STAGES = 0;
 
     public CwacOptions withMethod(Method m) {
-        return new CwacOptions(m, target, schedule, ridge, maxGain, gate, stages, accept, samples);
+        return new CwacOptions(m, target, schedule, ridge, maxGain, gate, stages, accept, samples, memoryMb);
     }
 
     public CwacOptions withGate(Gate g) {
-        return new CwacOptions(method, target, schedule, ridge, maxGain, g, stages, accept, samples);
+        return new CwacOptions(method, target, schedule, ridge, maxGain, g, stages, accept, samples, memoryMb);
     }
 
     public CwacOptions withAccept(Accept a) {
-        return new CwacOptions(method, target, schedule, ridge, maxGain, gate, stages, a, samples);
+        return new CwacOptions(method, target, schedule, ridge, maxGain, gate, stages, a, samples, memoryMb);
     }
 
     public CwacOptions withRidge(double r) {
-        return new CwacOptions(method, target, schedule, r, maxGain, gate, stages, accept, samples);
+        return new CwacOptions(method, target, schedule, r, maxGain, gate, stages, accept, samples, memoryMb);
     }
 
     public CwacOptions withSchedule(Schedule s, int maxStages) {
-        return new CwacOptions(method, target, s, ridge, maxGain, gate, maxStages, accept, samples);
+        return new CwacOptions(method, target, s, ridge, maxGain, gate, maxStages, accept, samples, memoryMb);
+    }
+
+    /** With at most {@code mb} megabytes of float activations kept between passes ({@link #AUTO_MEMORY}: sized from the model). */
+    public CwacOptions withMemoryMb(long mb) {
+        return new CwacOptions(method, target, schedule, ridge, maxGain, gate, stages, accept, samples, mb);
+    }
+
+    /**
+     * Bytes of float activations compensation keeps between its passes over the samples; beyond
+     * them a batch's activations are computed again (memory O(budget), time one more float run per
+     * batch and stage). The user's {@code --memory}, or, sized from the model and not from the
+     * machine, twice the model's size and at least {@link #MIN_AUTO_KEEP}: ORT holds the weights
+     * anyway, and kept activations beyond a few times that make the process larger than
+     * quantizing needs (an OCR recognizer's reference for 16 samples is about 1 GB).
+     */
+    public long keepBytes(dev.qwtonnx.model.Model model) {
+        return memoryMb != AUTO_MEMORY ? memoryMb << 20 : Math.max(MIN_AUTO_KEEP, 2 * model.serializedSize());
     }
 
     public CwacOptions withSamples(int n) {
-        return new CwacOptions(method, target, schedule, ridge, maxGain, gate, stages, accept, n);
+        return new CwacOptions(method, target, schedule, ridge, maxGain, gate, stages, accept, n, memoryMb);
     }
 }

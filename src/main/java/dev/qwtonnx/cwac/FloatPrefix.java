@@ -74,7 +74,7 @@ public final class FloatPrefix {
         }
         int keep = options.samples() == 0 ? Integer.MAX_VALUE : Math.max(options.samples(), Compensator.MIN_ROWS);
         return new FloatPrefix(split.boundary(), keep, Batches.batchable(InputSpecs.of(prepared.graph())),
-                FloatReference.defaultBudget());
+                options.keepBytes(prepared));
     }
 
     /**

@@ -21,9 +21,6 @@ import java.util.Set;
  * for. Memory is O(budget), whatever the number of samples.
  */
 public final class FloatReference implements AutoCloseable {
-    /** The share of the JVM's maximum heap kept activations may take. */
-    static final int HEAP_SHARE = 4;
-
     private final Model floatModel;
     private final Set<String> outputs;
     private final long budgetBytes;
@@ -40,25 +37,17 @@ public final class FloatReference implements AutoCloseable {
         this.budgetBytes = budgetBytes;
     }
 
-    /** A reference computing {@code outputs} on a session of its own, made on first use. */
-    public static FloatReference of(Model floatModel, Collection<String> outputs) {
-        return new FloatReference(floatModel, null, outputs, defaultBudget());
-    }
-
-    /** As {@link #of(Model, Collection)}, keeping at most {@code budgetBytes} of activations. */
-    static FloatReference of(Model floatModel, Collection<String> outputs, long budgetBytes) {
+    /**
+     * A reference computing {@code outputs} on a session of its own, made on first use, keeping at
+     * most {@code budgetBytes} of activations (see {@link CwacOptions#keepBytes}).
+     */
+    public static FloatReference of(Model floatModel, Collection<String> outputs, long budgetBytes) {
         return new FloatReference(floatModel, null, outputs, budgetBytes);
     }
 
-    /** A reference computing {@code outputs} on the caller's session, which must expose them. */
-    public static FloatReference on(OrtRunner runner, Collection<String> outputs) {
-        return new FloatReference(null, runner, outputs, defaultBudget());
-    }
-
-    /** A quarter of the maximum heap, or {@code qwt.cwac.keepMB} megabytes where set. */
-    static long defaultBudget() {
-        Long mb = Long.getLong("qwt.cwac.keepMB");
-        return mb != null ? mb << 20 : Runtime.getRuntime().maxMemory() / HEAP_SHARE;
+    /** A reference computing {@code outputs} on the caller's session, which must expose them, within {@code budgetBytes}. */
+    public static FloatReference on(OrtRunner runner, Collection<String> outputs, long budgetBytes) {
+        return new FloatReference(null, runner, outputs, budgetBytes);
     }
 
     /** Whether this reference can give every one of {@code names}. */

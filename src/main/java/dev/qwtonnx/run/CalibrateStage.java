@@ -89,7 +89,8 @@ final class CalibrateStage extends QuantizeStage {
         OrtRunner floatRunner = OrtRunner.forPasses(reduced.model(), exposed);
         FloatPass pass;
         try {
-            pass = new FloatPass(floatRunner, FloatReference.on(floatRunner, comp.reference()));
+            pass = new FloatPass(floatRunner, FloatReference.on(floatRunner, comp.reference(),
+                    options.cwac().keepBytes(prepared)));
         } catch (RuntimeException | Error e) {
             floatRunner.close();
             throw e;

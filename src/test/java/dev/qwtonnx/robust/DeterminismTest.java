@@ -88,4 +88,28 @@ class DeterminismTest {
                 text);
         org.junit.jupiter.api.Assertions.assertTrue(text.contains("perChannel=[Conv, Gemm, MatMul]"), text);
     }
+
+    /**
+     * Over the memory budget, compensation computes the float activations again instead of keeping
+     * them: the output graph is the same, byte for byte, with no budget at all (the provenance differs:
+     * it records the option).
+     */
+    @Test
+    void aMemoryBudgetOfNothingChangesNoByteOfTheGraph() throws IOException {
+        Path model = ExampleData.DIR.resolve("cnn.onnx");
+        Path calib = ExampleData.DIR.resolve("calib");
+        quantize(model, calib, "2", "default.onnx");
+        quantize(model, calib, "2", "none-kept.onnx", "--memory", "0");
+        assertArrayEquals(dev.qwtonnx.model.ModelIO.load(tmp.resolve("default.onnx")).graph().toByteArray(),
+                dev.qwtonnx.model.ModelIO.load(tmp.resolve("none-kept.onnx")).graph().toByteArray());
+    }
+
+    @Test
+    void theDefaultBudgetIsSizedFromTheModel() {
+        dev.qwtonnx.cwac.CwacOptions o = dev.qwtonnx.cwac.CwacOptions.defaults();
+        dev.qwtonnx.model.Model small = dev.qwtonnx.testutil.TestModels.mlp(3);
+        assertEquals(256L << 20, o.keepBytes(small), "at least 256 MB");
+        assertEquals(5L << 20, o.withMemoryMb(5).keepBytes(small));
+        assertEquals(0, o.withMemoryMb(0).keepBytes(small));
+    }
 }
