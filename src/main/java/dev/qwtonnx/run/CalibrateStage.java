@@ -78,10 +78,9 @@ final class CalibrateStage extends QuantizeStage {
         List<String> minMax = methods.entrySet().stream().filter(e -> e.getValue() == RangeMethod.MINMAX)
                 .map(Map.Entry::getKey).toList();
         InGraphMinMax.Reduced reduced = InGraphMinMax.attach(prepared, minMax);
-        Set<String> exposed = new LinkedHashSet<>();
-        for (String t : methods.keySet()) {
-            exposed.addAll(reduced.outputs().getOrDefault(t, List.of(t)));
-        }
+        // The tensors themselves stay outputs too (a run copies only what it fetches): int8-cost reads their shapes.
+        Set<String> exposed = new LinkedHashSet<>(methods.keySet());
+        exposed.addAll(reduced.fetched());
         exposed.addAll(comp.reference());
         if (prefix != null) {
             exposed.addAll(prefix.boundary());
