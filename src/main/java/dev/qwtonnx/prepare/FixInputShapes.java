@@ -63,6 +63,7 @@ public final class FixInputShapes implements Pass {
         List<Rejection> rejections = new ArrayList<>();
         Map<String, Long> params = new HashMap<>();
         Set<String> conflicting = new HashSet<>();
+        Map<String, Disagreement> disagreements = new LinkedHashMap<>();
         List<String> fixed = new ArrayList<>();
         GraphProto.Builder b = g.toBuilder();
         for (int i = 0; i < b.getInputCount(); i++) {
@@ -95,17 +96,17 @@ public final class FixInputShapes implements Pass {
                 if (dim.hasDimValue() && dim.getDimValue() > 0) {
                     continue;
                 }
-                String subject = "input '" + v.getName() + "' dimension " + d
-                        + (dim.getDimParam().isEmpty() ? "" : " (" + dim.getDimParam() + ")");
+                String where = v.getName() + "[" + d + "]";
                 long[] values = valuesAt(shapes, d, s.getDimCount());
                 if (values == null) {
-                    rejections.add(new Rejection(NAME, subject, shapes.isEmpty() ? "no sample gives this input"
-                            : "the samples' rank differs from the model's " + s.getDimCount()));
+                    rejections.add(new Rejection(NAME, "input " + where, shapes.isEmpty() ? "no sample gives this "
+                            + "input" : "the samples' rank differs from the model's " + s.getDimCount()));
                     continue;
                 }
                 if (values[0] != values[1]) {
-                    rejections.add(new Rejection(NAME, subject, "the samples disagree (" + values[0] + " to "
-                            + values[1] + "), so it stays dynamic" + HINT));
+                    // One line per dimension name: the inputs that share it disagree alike (a sequence length).
+                    String key = dim.getDimParam().isEmpty() ? where : dim.getDimParam();
+                    disagreements.computeIfAbsent(key, k -> new Disagreement(dim.getDimParam())).add(where, values);
                     if (!dim.getDimParam().isEmpty()) {
                         conflicting.add(dim.getDimParam());
                     }
@@ -125,6 +126,11 @@ public final class FixInputShapes implements Pass {
                 b.setInput(i, withShape(v, s.build()));
                 fixed.add(v.getName() + "=" + shapeText(s));
             }
+        }
+        for (Disagreement x : disagreements.values()) {
+            rejections.add(new Rejection(NAME, "input dimension " + String.join(", ", x.where)
+                    + (x.param.isEmpty() ? "" : " (" + x.param + ")"), "the samples disagree (" + x.lo + " to " + x.hi
+                    + "), so it stays dynamic" + HINT));
         }
         if (fixed.isEmpty()) {
             return PassResult.unchanged(model, rejections);
@@ -156,8 +162,26 @@ public final class FixInputShapes implements Pass {
             }
         }
         m.addMetadataProps(StringStringEntryProto.newBuilder().setKey(METADATA_KEY)
-                .setValue(String.join(" ", fixed) + " (from the calibration samples)"));
+                .setValue(String.join(" ", fixed) + " (the size every sample has)"));
         return PassResult.changed(model.withProto(m.build()), rejections);
+    }
+
+    /** A dimension the samples disagree on: where it is ({@code input[axis]}, one per input sharing its name), its range. */
+    private static final class Disagreement {
+        final String param;
+        final List<String> where = new ArrayList<>();
+        long lo = Long.MAX_VALUE;
+        long hi = Long.MIN_VALUE;
+
+        Disagreement(String param) {
+            this.param = param;
+        }
+
+        void add(String at, long[] values) {
+            where.add(at);
+            lo = Math.min(lo, values[0]);
+            hi = Math.max(hi, values[1]);
+        }
     }
 
     private static final String HINT = ": pad the calibration samples to one length, or fix the dimension first "

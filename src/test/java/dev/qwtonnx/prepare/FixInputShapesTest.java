@@ -67,7 +67,20 @@ class FixInputShapesTest {
         assertEquals("1,d1,16", dims(r.model().graph().getOutput(0)));
         assertEquals(1, r.rejections().size(), r.rejections().toString());
         String why = r.rejections().get(0).toString();
-        assertTrue(why.contains("input 'x' dimension 1 (d1)") && why.contains("5 to 9") && why.contains("pad"), why);
+        assertTrue(why.contains("input dimension x[1] (d1)") && why.contains("5 to 9") && why.contains("pad"), why);
+    }
+
+    @Test
+    void inputsSharingADimensionNameTheSamplesDisagreeOnGiveOneLine() {
+        ModelBuilder b = new ModelBuilder(4, 13).input("a", F, 1, -1, 8).input("c", F, 1, -1, 8).output("y", F, 1, -1, 8);
+        // Both inputs' dimension 1 is named d1 by the builder, as an exporter names a shared sequence length.
+        b.node("Add", List.of("a", "c"), "y");
+        Map<String, List<long[]>> seen = Map.of("a", List.of(new long[] {1, 3, 8}, new long[] {1, 11, 8}),
+                "c", List.of(new long[] {1, 3, 8}, new long[] {1, 11, 8}));
+        PassResult r = new FixInputShapes(seen).run(b.build());
+        assertEquals(1, r.rejections().size(), r.rejections().toString());
+        String why = r.rejections().get(0).toString();
+        assertTrue(why.contains("a[1], c[1] (d1)") && why.contains("3 to 11"), why);
     }
 
     @Test

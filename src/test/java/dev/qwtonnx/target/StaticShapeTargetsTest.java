@@ -87,7 +87,7 @@ class StaticShapeTargetsTest {
         assertEquals(List.of(TargetRules.DYNAMIC_SHAPE), RuleChecker.ruleIds(vs), vs.toString());
         List<Diagnostics.Reason> why = d.reasons().stream().filter(r -> r.stage().equals(FixInputShapes.NAME)).toList();
         assertEquals(1, why.size(), d.reasons().toString());
-        assertTrue(why.get(0).subject().contains("'x' dimension 1") && why.get(0).why().contains("6 to 9"),
+        assertTrue(why.get(0).subject().contains("x[1]") && why.get(0).why().contains("6 to 9"),
                 why.get(0).toString());
     }
 
