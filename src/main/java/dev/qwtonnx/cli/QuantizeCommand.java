@@ -418,6 +418,12 @@ final class QuantizeCommand implements Callable<Integer> {
         out.printf("quantized %d layers (%d left in float), compensated %d (%s)%n", layers,
                 r.plan().rejected().size() + r.branchFloatLayers() + r.loopFloatLayers(), compensated, cwac.method);
         coverage(out, r);
+        // A target that takes static shapes only: the sizes the inputs were fixed to, and what stays dynamic.
+        r.prepared().proto().getMetadataPropsList().stream()
+                .filter(p -> p.getKey().equals(dev.qwtonnx.prepare.FixInputShapes.METADATA_KEY))
+                .forEach(p -> out.println("fixed input shapes: " + p.getValue()));
+        ctx.diagnostics().reasons().stream().filter(x -> x.stage().equals(dev.qwtonnx.prepare.FixInputShapes.NAME))
+                .forEach(x -> out.println("left dynamic: " + x.subject() + ": " + x.why()));
         if (r.accuracy().hasTarget()) {
             out.printf("accuracy target %s: %s on %s before compensation with %d layer(s) returned to float "
                     + "(%d candidate models measured)%n", String.join(", ", r.accuracy().target()),

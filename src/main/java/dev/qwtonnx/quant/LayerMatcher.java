@@ -293,10 +293,13 @@ public final class LayerMatcher {
             output = biasAdd.getOutput(0);
         }
         boolean quantizeOutput = options.outputQuantized().contains(kind);
+        // A target that quantizes every op's output (QNN, NNAPI) wants the MatMul's own output
+        // through the Q, as its rule checker reads it: the bias Add is an op of its own there.
+        boolean qBeforeBias = quantizeOutput && biasAdd != null && options.target().outputQuantized().contains(kind.opType);
         NodeProto relu = null;
         // A following Relu is absorbed into the output Q's clamp at its zero point, which an
         // asymmetric grid over [0, max] puts at the bottom; a symmetric grid keeps negatives.
-        if (quantizeOutput && !options.target().activations().symmetric() && !g.isGraphOutput(output)) {
+        if (quantizeOutput && !qBeforeBias && !options.target().activations().symmetric() && !g.isGraphOutput(output)) {
             List<NodeProto> readers = g.consumers(output);
             if (readers.size() == 1 && readers.get(0).getOpType().equals("Relu")
                     && Model.isDefaultDomain(readers.get(0).getDomain())) {
@@ -304,6 +307,6 @@ public final class LayerMatcher {
             }
         }
         return new LayerPlan(kind, n, n.getInput(0), n.getInput(1), axis, bias, biasAdd, biasConst, output, channels,
-                quantizeOutput, relu);
+                quantizeOutput, relu, qBeforeBias);
     }
 }

@@ -17,14 +17,21 @@ import dev.qwtonnx.onnx.NodeProto;
  * @param channels   the number of output channels
  * @param quantizeOutput whether an output Q follows the layer
  * @param absorbedRelu a Relu after the output that the output Q makes redundant, or null
+ * @param qBeforeBias  the output Q reads the MatMul itself, ahead of its bias Add (which then reads
+ *                     the DQ): for targets that quantize every op's own output
  */
 public record LayerPlan(LayerKind kind, NodeProto node, String input, String weight, int weightAxis, String bias,
         NodeProto biasAdd, String biasAddConst, String output, int channels, boolean quantizeOutput,
-        NodeProto absorbedRelu) {
+        NodeProto absorbedRelu, boolean qBeforeBias) {
 
     /** The tensor whose range sets the output quantization (after the absorbed Relu, if any). */
     public String outputRangeTensor() {
-        return absorbedRelu != null ? absorbedRelu.getOutput(0) : output;
+        return absorbedRelu != null ? absorbedRelu.getOutput(0) : quantizedOutput();
+    }
+
+    /** The tensor the output Q reads: the MatMul's own output ahead of its bias Add, or {@link #output}. */
+    public String quantizedOutput() {
+        return qBeforeBias ? node.getOutput(0) : output;
     }
 
     public String name() {

@@ -339,9 +339,12 @@ public final class QdqQuantizer implements Pass {
         return dq;
     }
 
-    /** Q/DQ after a layer's output (after removing a Relu that the Q's clamp at zero makes redundant). */
+    /**
+     * Q/DQ after a layer's output (after removing a Relu that the Q's clamp at zero makes redundant),
+     * or after the MatMul itself, ahead of its bias Add, where the plan says so.
+     */
     private Activation quantizeOutput(GraphEditor g, LayerPlan l) {
-        String y = l.output();
+        String y = l.quantizedOutput();
         Range r = range(l.outputRangeTensor());
         String post = y;
         if (l.absorbedRelu() != null) {

@@ -4,6 +4,8 @@ import static dev.qwtonnx.run.QuantizeRun.INPUT;
 import static dev.qwtonnx.run.QuantizeRun.PREPARED;
 
 import dev.qwtonnx.QwtException;
+import dev.qwtonnx.calib.data.CalibrationSource;
+import dev.qwtonnx.calib.data.Sample;
 import dev.qwtonnx.model.Model;
 import dev.qwtonnx.model.ModelChecker;
 import dev.qwtonnx.model.Nodes;
@@ -11,20 +13,25 @@ import dev.qwtonnx.onnx.NodeProto;
 import dev.qwtonnx.pass.Pipeline;
 import dev.qwtonnx.prepare.ConstantToInitializer;
 import dev.qwtonnx.prepare.DropValueInfo;
+import dev.qwtonnx.prepare.FixInputShapes;
 import dev.qwtonnx.prepare.FoldBatchNorm;
 import dev.qwtonnx.prepare.FoldConstantChains;
 import dev.qwtonnx.prepare.InitializerInputs;
 import dev.qwtonnx.prepare.NameNodes;
 import dev.qwtonnx.prepare.OpsetUpgrade;
 import dev.qwtonnx.prepare.RemoveUnusedInitializers;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 
 /**
  * Checks the input (a float model the checker accepts) and runs the prepare passes: inputs
  * shadowing initializers dropped, constants to initializers, the target opset, constant
  * Identity/Cast/Reshape/Transpose chains folded, BatchNorm folded, value_info hints dropped,
- * unused initializers removed. Node names are made unique once, before the check: ORT refuses
+ * unused initializers removed; for a target that takes static shapes only, the inputs' dynamic
+ * dimensions fixed to the samples' sizes ({@link FixInputShapes}). Node names are made unique once, before the check: ORT refuses
  * duplicates, and every node a prepare pass adds takes a fresh name from the model's NameAuthority.
  */
 final class PrepareStage extends QuantizeStage {
@@ -59,7 +66,35 @@ final class PrepareStage extends QuantizeStage {
         refuseQuantized(input);
         Pipeline.Result r = prepared(input, options.verifyBetweenPasses(), options.opset(), ctx.log());
         r.rejections().forEach(x -> ctx.reject(x.pass(), x.subject(), x.reason()));
-        facts.put(PREPARED, r.model());
+        Model prepared = r.model();
+        if (!options.quant().target().dynamicShapes()) {
+            // The target takes static shapes only: the inputs get the sizes the run's samples have.
+            Pipeline.Result fixed = new Pipeline(List.of(new FixInputShapes(sampleShapes(ctx))),
+                    options.verifyBetweenPasses()).apply(prepared, ctx.log());
+            fixed.rejections().forEach(x -> ctx.reject(x.pass(), x.subject(), x.reason()));
+            prepared = fixed.model();
+        }
+        facts.put(PREPARED, prepared);
+    }
+
+    /**
+     * Each input's distinct shapes over the calibration and held-out samples: the model is
+     * calibrated on the one and measured on the other, so a fixed size must suit both.
+     */
+    private static Map<String, List<long[]>> sampleShapes(RunContext ctx) {
+        Map<String, Map<List<Long>, long[]>> distinct = new LinkedHashMap<>();
+        for (CalibrationSource src : new CalibrationSource[] {ctx.calibration(), ctx.heldOut()}) {
+            if (src == null) {
+                continue;
+            }
+            for (Sample s : src) {
+                s.inputs().forEach((name, t) -> distinct.computeIfAbsent(name, k -> new LinkedHashMap<>())
+                        .putIfAbsent(Arrays.stream(t.shape()).boxed().toList(), t.shape()));
+            }
+        }
+        Map<String, List<long[]>> out = new LinkedHashMap<>();
+        distinct.forEach((name, shapes) -> out.put(name, List.copyOf(shapes.values())));
+        return out;
     }
 
     private static final Set<String> QUANTIZED_OPS = Set.of("QuantizeLinear", "DequantizeLinear",
