@@ -54,8 +54,8 @@ final class FidelityCheckStage extends QuantizeStage {
     static final int HINT_SAMPLES = 4;
 
     FidelityCheckStage(QuantizeRun.Options options) {
-        super("fidelity-check", options, List.of(PREPARED, OUTPUT, FIDELITY, ACCURACY, PLAN, RANGES, ROUNDED, LAYER_FIDELITY),
-                List.of(WARNINGS));
+        super("fidelity-check", options,
+                List.of(PREPARED, OUTPUT, FIDELITY, ACCURACY, PLAN, RANGES, ROUNDED, LAYER_FIDELITY), List.of(WARNINGS));
     }
 
     @Override

@@ -224,7 +224,7 @@ public final class LayerFidelityMeter {
         return quant.withGraph(g.build());
     }
 
-    /** Appends {@code copy} of float node {@code fn} (and a Relu after it where the float layer has one); its result. */
+    /** Appends {@code copy} of float node {@code fn}, and a Relu after it where the float layer has one; its result. */
     private static String appendCopy(GraphEditor g, NodeProto.Builder copy, NodeProto fn, boolean relu, String suffix) {
         String out = g.names().fresh(fn.getOutput(0) + suffix);
         copy.addOutput(out);
@@ -233,7 +233,8 @@ public final class LayerFidelityMeter {
             return out;
         }
         String r = g.names().fresh(out + "_relu");
-        g.append(Nodes.node("Relu", g.names().fresh(fn.getName() + suffix + "_relu"), List.of(out), List.of(r), "verify"));
+        g.append(Nodes.node("Relu", g.names().fresh(fn.getName() + suffix + "_relu"), List.of(out), List.of(r),
+                "verify"));
         return r;
     }
 
