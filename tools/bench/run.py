@@ -14,6 +14,7 @@ Each variant is a whole process timed by `/usr/bin/time -v`, as a user runs it:
   ort       python3 tools/ort_quantize_static.py MODEL OUT CALIB minmax  (ORT 1.x quantize_static:
             QDQ, per-channel, MinMax, u8 activations, s8 weights, MatMul/Conv/Gemm, all 64 samples;
             quant_pre_process is not called, as ORT's own examples recommend but do not require)
+  ort-pre   (only when asked with --variants) quant_pre_process first, then the same: tools/bench/ort_static_pre.py
 Rounds are interleaved: round r runs every variant of every model once, the variants of a model in an
 order rotated by r, so that drift of a shared machine spreads over all of them. The table gives
 medians over the rounds of wall time, user+sys CPU and peak RSS, and the ratios to ORT's wall time.
@@ -41,6 +42,7 @@ import time
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 ZOO = os.path.join(ROOT, ".cache", "zoo")
 VARIANTS = ["qwt", "no-report", "none", "ort"]
+OPTIONAL = ["ort-pre"]
 
 
 def zoo_models():
@@ -63,6 +65,8 @@ def command(a, model, variant, extra=()):
     out = os.path.join(a.out, model, variant + ".onnx")
     if variant == "ort":
         return [a.python, os.path.join(ROOT, "tools", "ort_quantize_static.py"), src, out, calib, "minmax"], out
+    if variant == "ort-pre":
+        return [a.python, os.path.join(ROOT, "tools", "bench", "ort_static_pre.py"), src, out, calib, "minmax"], out
     cmd = ["java", "-jar", a.jar, "quantize", src, out, "--calib", calib]
     cmd += {"qwt": [], "no-report": ["--no-report"], "none": ["--method", "none"]}[variant]
     return cmd + list(extra), out
@@ -188,6 +192,16 @@ def table(a, models, results, extra):
                 if res["rc"] != 0:
                     failures.append("%s %s: exit %d: %s" % (m, v, res["rc"], res["err"]))
                     break
+    if has("ort-pre"):
+        print("\n| model | ORT with quant_pre_process wall | its peak RSS | qwt / it | --no-report / it |")
+        print("|---|---|---|---|---|")
+        for m in models:
+            R = results[m]
+            p = med(R["ort-pre"], "wall")
+            print("| %s | %s | %s | %s | %s |" % (m, cell(R["ort-pre"], "wall", fmt_s),
+                                                 cell(R["ort-pre"], "rss", lambda x: "%.0f MB" % x),
+                                                 ratio(med(R["qwt"], "wall") if has("qwt") else None, p),
+                                                 ratio(med(R["no-report"], "wall") if has("no-report") else None, p)))
     if failures:
         print("\nFailures (first per variant; full output in %s/MODEL/VARIANT.log):\n" % a.out)
         for f in failures:
@@ -201,6 +215,36 @@ def table(a, models, results, extra):
         big = ", ".join("%s %.2f (%.1f×)" % (n, s, s / e["floor"]) if e["floor"] > 0 else "%s %.2f" % (n, s)
                         for n, s in e["stages"] if s >= 0.05)
         print("- %s (wall %.2f s, floor %.3f s): %s" % (m, e["verbose_wall"], e["floor"], big))
+
+
+def task_metric(model, float_path, int8_path):
+    """The task's own agreement on the held-out samples, where verify's cosine and SQNR say little:
+    the detector's IoU of the 0.3-thresholded maps, the classifiers' and recognizer's arg-max."""
+    import numpy as np
+    import onnxruntime as ort
+    kind = {"ppocr-det": "iou", "ppocr-cls": "top1", "ppocr-rec": "top1", "silero-v4": "vad",
+            "silero-v5": "vad"}.get(model)
+    if kind is None:
+        return None
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    f = ort.InferenceSession(float_path, so, providers=["CPUExecutionProvider"])
+    q = ort.InferenceSession(int8_path, so, providers=["CPUExecutionProvider"])
+    scores = []
+    for path in sorted(glob.glob(os.path.join(ZOO, model, "held", "*.npz"))):
+        with np.load(path) as z:
+            feed = {k: z[k] for k in z.files}
+        a, b = f.run(None, feed)[0], q.run(None, feed)[0]
+        if kind == "iou":
+            x, y = a > 0.3, b > 0.3
+            union = np.logical_or(x, y).sum()
+            scores.append(np.logical_and(x, y).sum() / union if union else 1.0)
+        elif kind == "top1":
+            scores.append(float(np.mean(a.argmax(-1) == b.argmax(-1))))
+        else:  # speech decision at 0.5
+            scores.append(float((a.ravel()[0] > 0.5) == (b.ravel()[0] > 0.5)))
+    name = {"iou": "IoU of maps > 0.3", "top1": "arg-max agreement", "vad": "speech decision (> 0.5) agreement"}[kind]
+    return "%s: mean %.4f, min %.4f over %d held-out samples" % (name, np.mean(scores), np.min(scores), len(scores))
 
 
 def fidelity(a, models):
@@ -223,6 +267,9 @@ def fidelity(a, models):
                 lines = [(p.stdout + p.stderr).strip().splitlines()[-1:] or ["?"]][0]
             for l in lines:
                 print("%-4s %s" % (v, l.strip()))
+            extra = task_metric(m, os.path.join(ZOO, m, "model.onnx"), out)
+            if extra:
+                print("%-4s %s" % (v, extra))
         print()
 
 
@@ -231,7 +278,7 @@ def main():
     p.add_argument("--models", default="", help="comma-separated zoo models (default: all in .cache/zoo)")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--jar", default=os.path.join(ROOT, "target", "qwt-onnx.jar"))
-    p.add_argument("--variants", default=",".join(VARIANTS), help="subset of " + ",".join(VARIANTS))
+    p.add_argument("--variants", default=",".join(VARIANTS), help="some of " + ",".join(VARIANTS + OPTIONAL))
     p.add_argument("--out", default="/tmp/qwt-bench", help="where the quantized models and logs go")
     p.add_argument("--python", default=sys.executable or "python3")
     p.add_argument("--fidelity", action="store_true", help="held-out fidelity instead of timings")
