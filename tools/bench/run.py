@@ -160,8 +160,11 @@ def bench(a, models):
                     file=sys.stderr, flush=True)
     extra = {}
     for m in models:
-        st = timed(a, m, "qwt", ["--verbose"])
         floor = float_floor(m)
+        if a.no_stages:
+            extra[m] = {"stages": [], "floor": floor, "verbose_wall": None, "verbose_rc": None}
+            continue
+        st = timed(a, m, "qwt", ["--verbose"])
         extra[m] = {"stages": stages(st["stderr"]) if st["rc"] == 0 else [], "floor": floor,
                     "verbose_wall": st["wall"], "verbose_rc": st["rc"]}
     return results, extra
@@ -180,6 +183,7 @@ def table(a, models, results, extra):
     for m in models:
         R = results[m]
         get = lambda v, k: med(R[v], k) if has(v) else None
+        cpu = lambda v: "–" if not has(v) else "fail" if get(v, "cpu") is None else "%.1f" % get(v, "cpu")
         q, o, n = get("qwt", "wall"), get("ort", "wall"), get("no-report", "wall")
         fl = extra[m]["floor"]
         row = [m, meta(m).get("family", "?"),
@@ -189,8 +193,7 @@ def table(a, models, results, extra):
                cell(R["none"], "wall", fmt_s) if has("none") else "–",
                cell(R["qwt"], "rss", lambda x: "%.0f MB" % x) if has("qwt") else "–",
                cell(R["ort"], "rss", lambda x: "%.0f MB" % x) if has("ort") else "–",
-               "%s / %s" % (("%.1f" % get("qwt", "cpu")) if get("qwt", "cpu") is not None else "fail",
-                            ("%.1f" % get("ort", "cpu")) if get("ort", "cpu") is not None else "fail"),
+               "%s / %s" % (cpu("qwt"), cpu("ort")),
                "%.3f s" % fl, ("%.0f×" % (q / fl)) if q is not None and fl > 0 else "–"]
         print("| " + " | ".join(row) + " |")
         for v in a.variants:
@@ -215,6 +218,9 @@ def table(a, models, results, extra):
     print("\nStages of one `--verbose` default run (stages of at least 0.05 s; s and multiple of the float floor):\n")
     for m in models:
         e = extra[m]
+        if e["verbose_rc"] is None:
+            print("- %s: not run (--no-stages), floor %.3f s" % (m, e["floor"]))
+            continue
         if e["verbose_rc"] != 0:
             print("- %s: failed (exit %d)" % (m, e["verbose_rc"]))
             continue
@@ -289,6 +295,7 @@ def main():
     p.add_argument("--python", default=sys.executable or "python3")
     p.add_argument("--ort-original", action="store_true",
                    help="give ORT the original model even below opset 13 (default: zoo.py's model-op13.onnx)")
+    p.add_argument("--no-stages", action="store_true", help="skip the --verbose run of each model")
     p.add_argument("--fidelity", action="store_true", help="held-out fidelity instead of timings")
     a = p.parse_args()
     a.jar = os.path.abspath(a.jar)
