@@ -14,8 +14,9 @@ Each variant is a whole process timed by `/usr/bin/time -v`, as a user runs it:
   ort       python3 tools/ort_quantize_static.py MODEL OUT CALIB minmax  (ORT 1.x quantize_static:
             QDQ, per-channel, MinMax, u8 activations, s8 weights, MatMul/Conv/Gemm, all 64 samples;
             quant_pre_process is not called, as ORT's own examples recommend but do not require).
-            A model below opset 13 is given to ORT as zoo.py's model-op13.onnx (see zoo.py's opset13:
-            below 13 ORT writes per-tensor Conv weights and an invalid MiniLM); --ort-original not
+            ORT is given zoo.py's model-ort.onnx where there is one: opset 13, no initializer listed
+            as an input (see zoo.py's opset13: otherwise ORT writes an invalid MiniLM and quantizes
+            the PP-OCR weights as activations, u8 per-tensor); --ort-original gives it the original
   ort-pre   (only when asked with --variants) quant_pre_process first, then the same: tools/bench/ort_static_pre.py
 Rounds are interleaved: round r runs every variant of every model once, the variants of a model in an
 order rotated by r, so that drift of a shared machine spreads over all of them. The table gives
@@ -67,8 +68,8 @@ def command(a, model, variant, extra=()):
     src = os.path.join(ZOO, model, "model.onnx")
     calib = os.path.join(ZOO, model, "calib")
     out = os.path.join(a.out, model, variant + ".onnx")
-    if variant.startswith("ort") and not a.ort_original and os.path.exists(os.path.join(ZOO, model, "model-op13.onnx")):
-        src = os.path.join(ZOO, model, "model-op13.onnx")
+    if variant.startswith("ort") and not a.ort_original and os.path.exists(os.path.join(ZOO, model, "model-ort.onnx")):
+        src = os.path.join(ZOO, model, "model-ort.onnx")
     if variant == "ort":
         return [a.python, os.path.join(ROOT, "tools", "ort_quantize_static.py"), src, out, calib, "minmax"], out
     if variant == "ort-pre":
@@ -294,7 +295,7 @@ def main():
     p.add_argument("--out", default="/tmp/qwt-bench", help="where the quantized models and logs go")
     p.add_argument("--python", default=sys.executable or "python3")
     p.add_argument("--ort-original", action="store_true",
-                   help="give ORT the original model even below opset 13 (default: zoo.py's model-op13.onnx)")
+                   help="give ORT the original model (default: zoo.py's model-ort.onnx where there is one)")
     p.add_argument("--no-stages", action="store_true", help="skip the --verbose run of each model")
     p.add_argument("--fidelity", action="store_true", help="held-out fidelity instead of timings")
     a = p.parse_args()

@@ -115,21 +115,41 @@ def cmd_fetch(force):
 
 
 def opset13(name, force):
-    """model-op13.onnx for a model below opset 13, for ORT's quantize_static (run.py's ort variants).
-    Below 13 DequantizeLinear has no axis: ORT then writes per-tensor Conv weights, and per-channel
-    MatMul weights with an axis attribute that no runtime loads (MiniLM, opset 11). qwt-onnx upgrades
-    to 13 itself (--target-opset); ORT is given the upgraded model, the upgrade left out of its time."""
+    """model-ort.onnx, the form ORT's quantize_static needs, for a model that is not in it already
+    (run.py's ort variants read it): opset 13 at least, since below 13 DequantizeLinear has no axis
+    and ORT writes an invalid per-channel MiniLM (opset 11); and no initializer listed as a graph
+    input, and no weight made by a Constant node (paddle2onnx's PP-OCR models hold every weight so),
+    since ORT quantizes such weights as activations, u8 per-tensor at run time, and quant_pre_process
+    leaves them so. qwt-onnx does all three itself (--target-opset, its initializer-inputs and
+    constant-to-initializer passes) within its time; ORT is given the result, the preparation left
+    out of its time."""
     import onnx
     from onnx import version_converter
-    src, dst = model_path(name), os.path.join(ZOO, name, "model-op13.onnx")
+    src, dst = model_path(name), os.path.join(ZOO, name, "model-ort.onnx")
     if os.path.exists(dst) and not force:
         return
     m = onnx.load(src)
-    if next(o.version for o in m.opset_import if o.domain in ("", "ai.onnx")) >= 13:
+    inits = {i.name for i in m.graph.initializer}
+    low = next(o.version for o in m.opset_import if o.domain in ("", "ai.onnx")) < 13
+    listed = [i for i in m.graph.input if i.name in inits]
+    consts = [n for n in m.graph.node if n.op_type == "Constant" and len(n.attribute) == 1
+              and n.attribute[0].name == "value"]
+    if not low and not listed and not consts:
         return
-    onnx.save(version_converter.convert_version(m, 13), dst + ".part")
+    for i in listed:
+        m.graph.input.remove(i)
+    for n in consts:
+        t = onnx.TensorProto()
+        t.CopyFrom(n.attribute[0].t)
+        t.name = n.output[0]
+        m.graph.initializer.append(t)
+        m.graph.node.remove(n)
+    if low:
+        m = version_converter.convert_version(m, 13)
+    onnx.save(m, dst + ".part")
     os.replace(dst + ".part", dst)
-    print("%-11s upgraded to opset 13 for ORT: %s" % (name, dst))
+    print("%-11s for ORT: %s (opset 13: %s, initializers taken out of the inputs: %d, Constants made "
+          "initializers: %d)" % (name, dst, low, len(listed), len(consts)))
 
 
 # ---------------------------------------------------------------- text
