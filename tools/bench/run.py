@@ -96,7 +96,9 @@ def timed(a, model, variant, extra=(), tag=""):
     cmd, out = command(a, model, variant, extra)
     os.makedirs(os.path.dirname(out), exist_ok=True)
     tfile = os.path.join(a.out, model, variant + tag + ".time")
-    p = subprocess.run(["/usr/bin/time", "-v", "-o", tfile] + cmd, cwd=ROOT, capture_output=True, text=True)
+    # in the output folder: ORT's quantizer leaves temporary files in its working directory
+    p = subprocess.run(["/usr/bin/time", "-v", "-o", tfile] + cmd, cwd=os.path.dirname(out), capture_output=True,
+                       text=True)
     with open(os.path.join(a.out, model, variant + tag + ".log"), "w") as f:
         f.write(" ".join(cmd) + "\n" + p.stdout + p.stderr)
     r = parse_time_v(open(tfile).read())
@@ -267,7 +269,7 @@ def fidelity(a, models):
             cmd, out = command(a, m, v)
             if not os.path.exists(out):
                 os.makedirs(os.path.dirname(out), exist_ok=True)
-                p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+                p = subprocess.run(cmd, cwd=os.path.dirname(out), capture_output=True, text=True)
                 if p.returncode != 0:
                     print("%s: quantize failed (exit %d)" % (v, p.returncode))
                     continue
@@ -300,6 +302,7 @@ def main():
     p.add_argument("--fidelity", action="store_true", help="held-out fidelity instead of timings")
     a = p.parse_args()
     a.jar = os.path.abspath(a.jar)
+    a.out = os.path.abspath(a.out)
     a.variants = [v for v in a.variants.split(",") if v]
     models = [m for m in a.models.split(",") if m] or zoo_models()
     missing = [m for m in models if not os.path.exists(os.path.join(ZOO, m, "model.onnx"))]
