@@ -111,7 +111,8 @@ final class FidelityCheckStage extends QuantizeStage {
     private String suggestions(RunContext ctx, Facts facts) {
         LayerMatcher.Result plan = facts.get(PLAN);
         if (plan.layers().isEmpty()) {
-            return "none quantized";
+            // Layers quantized inside If branches or Loop bodies are quantized by runs of their own, not ranked here.
+            return "none at the top level of the graph (look inside its If/Loop bodies)";
         }
         List<Sample> few = new ArrayList<>();
         for (Sample s : ctx.calibration()) {
