@@ -127,7 +127,7 @@ def float_floor(model):
     return time.perf_counter() - t0
 
 
-STAGE = re.compile(r"^\s{0,4}stage ([\w-]+): ([0-9.]+) s\s*$")
+STAGE = re.compile(r"^\s{0,4}stage ([\w-]+): ([0-9.]+) s(?: \(\d+ ORT sessions?, \d+ runs?\))?\s*$")
 
 
 def stages(stderr):
