@@ -51,14 +51,15 @@ public final class LayerFidelityMeter {
     /**
      * The figures of each subject, in order, from one pass of the float model over {@code data}
      * (shared: a model and its uncompensated self are measured at the cost of one float pass);
-     * {@code own}: also the own-error figure, input quantization counted (a second float copy per layer).
+     * {@code own}: also the own-error figure of the first subject, input quantization counted (a second
+     * float copy per layer; the others' are not read).
      */
     public static List<Map<String, Figures>> measure(Model floatModel, List<Subject> subjects, boolean own,
             CalibrationSource data, Progress progress, String task) {
         List<Measuring> ms = new ArrayList<>();
         java.util.Set<String> floatOuts = new java.util.LinkedHashSet<>();
         for (Subject sub : subjects) {
-            ms.add(new Measuring(sub, floatModel, own));
+            ms.add(new Measuring(sub, floatModel, own && ms.isEmpty()));
             for (LayerCounterparts.Match m : sub.matches()) {
                 floatOuts.add(m.floatOutput());
             }
@@ -91,6 +92,8 @@ public final class LayerFidelityMeter {
         final Map<String, String> localTargets = new HashMap<>();
         final Map<String, String> ownTargets = new HashMap<>();
         final Map<String, String> outputs = new HashMap<>();
+        final Map<String, List<String>> localSums = new HashMap<>();
+        final Map<String, List<String>> ownSums = new HashMap<>();
         final Model model;
         final List<String> quantOuts = new ArrayList<>();
         final double[] sum;
@@ -101,16 +104,26 @@ public final class LayerFidelityMeter {
 
         Measuring(Subject sub, Model floatModel, boolean own) {
             matches = sub.matches();
-            model = withLocalTargets(sub.model(), floatModel, matches, localTargets, own ? ownTargets : null, outputs);
+            Model withTargets = withLocalTargets(sub.model(), floatModel, matches, localTargets, own ? ownTargets : null,
+                    outputs);
+            // The local and own targets live in this model with the layer's result: their SQNR is summed in it, and
+            // only two scalars per target leave ORT (copying the targets out cost more than computing them).
+            GraphEditor g = new GraphEditor(withTargets.graph());
             for (LayerCounterparts.Match m : matches) {
-                quantOuts.add(outputs.get(m.layer().node()));
-                if (localTargets.containsKey(m.layer().node())) {
-                    quantOuts.add(localTargets.get(m.layer().node()));
+                String node = m.layer().node();
+                quantOuts.add(outputs.get(node));
+                if (localTargets.containsKey(node)) {
+                    List<String> sums = appendSums(g, localTargets.get(node), outputs.get(node));
+                    localSums.put(node, sums);
+                    quantOuts.addAll(sums);
                 }
-                if (ownTargets.containsKey(m.layer().node())) {
-                    quantOuts.add(ownTargets.get(m.layer().node()));
+                if (ownTargets.containsKey(node)) {
+                    List<String> sums = appendSums(g, ownTargets.get(node), outputs.get(node));
+                    ownSums.put(node, sums);
+                    quantOuts.addAll(sums);
                 }
             }
+            model = withTargets.withGraph(g.build());
             int k = matches.size();
             sum = new double[k];
             min = new double[k];
@@ -126,13 +139,13 @@ public final class LayerFidelityMeter {
                 double db = Fidelity.sqnrDb(f.get(m.floatOutput()).data(), yq);
                 sum[i] += db;
                 min[i] = Math.min(min[i], db);
-                String local = localTargets.get(m.layer().node());
+                List<String> local = localSums.get(m.layer().node());
                 if (local != null) {
-                    localSum[i] += Fidelity.sqnrDb(q.get(local).data(), yq);
+                    localSum[i] += sqnrDb(q.get(local.get(0)), q.get(local.get(1)));
                 }
-                String o = ownTargets.get(m.layer().node());
+                List<String> o = ownSums.get(m.layer().node());
                 if (o != null) {
-                    ownSum[i] += Fidelity.sqnrDb(q.get(o).data(), yq);
+                    ownSum[i] += sqnrDb(q.get(o.get(0)), q.get(o.get(1)));
                 }
             }
             n++;
@@ -222,6 +235,33 @@ public final class LayerFidelityMeter {
             }
         }
         return quant.withGraph(g.build());
+    }
+
+    /**
+     * Appends Σ target² and Σ (target − result)² (scalars) to {@code g}; their names, in that order.
+     * With {@link #sqnrDb(FloatTensor, FloatTensor)}, the figure {@link Fidelity#sqnrDb} gives, summed in
+     * ORT's float arithmetic rather than in double.
+     */
+    private static List<String> appendSums(GraphEditor g, String target, String result) {
+        String diff = g.names().fresh(target + "_error");
+        String energy = g.names().fresh(target + "_energy");
+        String error = g.names().fresh(target + "_error_energy");
+        g.append(Nodes.node("Sub", g.names().fresh(target + "_error"), List.of(target, result), List.of(diff), "verify"));
+        g.append(Nodes.node("ReduceSumSquare", g.names().fresh(target + "_energy"), List.of(target), List.of(energy),
+                "verify", Nodes.intAttribute("keepdims", 0)));
+        g.append(Nodes.node("ReduceSumSquare", g.names().fresh(target + "_error_energy"), List.of(diff), List.of(error),
+                "verify", Nodes.intAttribute("keepdims", 0)));
+        return List.of(energy, error);
+    }
+
+    /** SQNR in dB from the two sums of {@link #appendSums}, as {@link Fidelity#sqnrDb} computes it. */
+    static double sqnrDb(FloatTensor energy, FloatTensor error) {
+        double sig = energy.data()[0];
+        double noise = error.data()[0];
+        if (noise == 0) {
+            return 200;
+        }
+        return Math.min(200, 10 * Math.log10(sig / noise));
     }
 
     /** Appends {@code copy} of float node {@code fn}, and a Relu after it where the float layer has one; its result. */
