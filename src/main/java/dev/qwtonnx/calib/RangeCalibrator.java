@@ -107,7 +107,8 @@ public final class RangeCalibrator {
         for (String n : tensors) {
             RangeObserver o = observers.apply(n);
             if (reduced.containsKey(n) && !(o instanceof MinMaxObserver)) {
-                throw new IllegalArgumentException("tensor '" + n + "' is reduced in the graph but not observed by min/max");
+                throw new IllegalArgumentException("tensor '" + n + "' is reduced in the graph but not observed by "
+                        + "min/max");
             }
             obs.put(n, o);
             names.addAll(reduced.getOrDefault(n, List.of(n)));

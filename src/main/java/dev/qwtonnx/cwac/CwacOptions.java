@@ -145,7 +145,7 @@ public record CwacOptions(Method method, Target target, Schedule schedule, doubl
         return new CwacOptions(method, target, s, ridge, maxGain, gate, maxStages, accept, samples, memoryMb);
     }
 
-    /** With at most {@code mb} megabytes of float activations kept between passes ({@link #AUTO_MEMORY}: sized from the model). */
+    /** With at most {@code mb} MB of float activations kept between passes ({@link #AUTO_MEMORY}: from the model). */
     public CwacOptions withMemoryMb(long mb) {
         return new CwacOptions(method, target, schedule, ridge, maxGain, gate, stages, accept, samples, mb);
     }

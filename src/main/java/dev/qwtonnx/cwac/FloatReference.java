@@ -45,7 +45,7 @@ public final class FloatReference implements AutoCloseable {
         return new FloatReference(floatModel, null, outputs, budgetBytes);
     }
 
-    /** A reference computing {@code outputs} on the caller's session, which must expose them, within {@code budgetBytes}. */
+    /** A reference computing {@code outputs} on the caller's session (which exposes them), within {@code budgetBytes}. */
     public static FloatReference on(OrtRunner runner, Collection<String> outputs, long budgetBytes) {
         return new FloatReference(null, runner, outputs, budgetBytes);
     }

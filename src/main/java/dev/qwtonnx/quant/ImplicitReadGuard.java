@@ -62,7 +62,8 @@ public final class ImplicitReadGuard implements Pass {
                 }
                 if (q == null || !q.getOpType().equals("QuantizeLinear")) {
                     rejections.add(new Rejection(name(), "DequantizeLinear node '" + dq.getName() + "'",
-                            "it feeds a subgraph's outer read through " + reader.getOpType() + " but reads no QuantizeLinear"));
+                            "it feeds a subgraph's outer read through " + reader.getOpType()
+                                    + " but reads no QuantizeLinear"));
                     continue;
                 }
                 for (int i = 0; i < reader.getInputCount(); i++) {

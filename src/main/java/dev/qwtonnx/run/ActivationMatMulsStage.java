@@ -28,7 +28,8 @@ final class ActivationMatMulsStage extends QuantizeStage {
     public void run(RunContext ctx, Facts facts) {
         List<Pass> passes = new ArrayList<>();
         if (ActivationMatMulQuantizer.appliesTo(options.quant().target())) {
-            passes.add(new ActivationMatMulQuantizer(ActivationMatMulQuantizer.plan(facts.get(PREPARED)), facts.get(RANGES)));
+            passes.add(new ActivationMatMulQuantizer(ActivationMatMulQuantizer.plan(facts.get(PREPARED)),
+                    facts.get(RANGES)));
         }
         // Last, on every Q/DQ pair placed: ORT must be able to make a session of the result (see the pass).
         passes.add(new ImplicitReadGuard());

@@ -113,8 +113,8 @@ final class CalibrateStage extends QuantizeStage {
      * {@code samples}, batched among themselves) and the boundary of the float {@code prefix} (per sample).
      */
     private static Map<String, Range> calibrate(OrtRunner floatRunner, Model prepared, Map<String, RangeMethod> methods,
-            Map<String, List<String>> reduced, CalibOptions co, List<String> reference, FloatReference floats, FloatPrefix prefix, int samples,
-            CalibrationSource calib, RunContext ctx) {
+            Map<String, List<String>> reduced, CalibOptions co, List<String> reference, FloatReference floats,
+            FloatPrefix prefix, int samples, CalibrationSource calib, RunContext ctx) {
         int flushAt = reference.isEmpty() || samples == 0 || samples >= calib.size() ? 0 : samples;
         Predicate<Batches.Batch> keepsReference = b -> !reference.isEmpty()
                 && (flushAt == 0 || b.ordinals().get(0) < flushAt);
