@@ -153,10 +153,15 @@ public final class Fidelity {
             double d = (double) ref[i] - test[i];
             noise += d * d;
         }
+        return sqnrDb(sig, noise);
+    }
+
+    /** SQNR in dB of a signal and an error of these energies (sums of squares); 200 dB at most. */
+    static double sqnrDb(double signal, double noise) {
         if (noise == 0) {
             return 200;
         }
-        return Math.min(200, 10 * Math.log10(sig / noise));
+        return Math.min(200, 10 * Math.log10(signal / noise));
     }
 
     private static long classes(long[] shape) {

@@ -89,8 +89,6 @@ public final class LayerFidelityMeter {
     /** One subject's measuring model and running sums. */
     private static final class Measuring {
         final List<LayerCounterparts.Match> matches;
-        final Map<String, String> localTargets = new HashMap<>();
-        final Map<String, String> ownTargets = new HashMap<>();
         final Map<String, String> outputs = new HashMap<>();
         final Map<String, List<String>> localSums = new HashMap<>();
         final Map<String, List<String>> ownSums = new HashMap<>();
@@ -104,6 +102,8 @@ public final class LayerFidelityMeter {
 
         Measuring(Subject sub, Model floatModel, boolean own) {
             matches = sub.matches();
+            Map<String, String> localTargets = new HashMap<>();
+            Map<String, String> ownTargets = new HashMap<>();
             Model withTargets = withLocalTargets(sub.model(), floatModel, matches, localTargets, own ? ownTargets : null,
                     outputs);
             // The local and own targets live in this model with the layer's result: their SQNR is summed in it, and
@@ -156,8 +156,8 @@ public final class LayerFidelityMeter {
             for (int i = 0; i < matches.size(); i++) {
                 String node = matches.get(i).layer().node();
                 out.put(node, new Figures(n == 0 ? Double.NaN : sum[i] / n, min[i],
-                        n == 0 || !localTargets.containsKey(node) ? null : localSum[i] / n,
-                        n == 0 || !ownTargets.containsKey(node) ? null : ownSum[i] / n));
+                        n == 0 || !localSums.containsKey(node) ? null : localSum[i] / n,
+                        n == 0 || !ownSums.containsKey(node) ? null : ownSum[i] / n));
             }
             return out;
         }
@@ -254,14 +254,9 @@ public final class LayerFidelityMeter {
         return List.of(energy, error);
     }
 
-    /** SQNR in dB from the two sums of {@link #appendSums}, as {@link Fidelity#sqnrDb} computes it. */
+    /** SQNR in dB from the two sums of {@link #appendSums}. */
     static double sqnrDb(FloatTensor energy, FloatTensor error) {
-        double sig = energy.data()[0];
-        double noise = error.data()[0];
-        if (noise == 0) {
-            return 200;
-        }
-        return Math.min(200, 10 * Math.log10(sig / noise));
+        return Fidelity.sqnrDb(energy.data()[0], error.data()[0]);
     }
 
     /** Appends {@code copy} of float node {@code fn}, and a Relu after it where the float layer has one; its result. */

@@ -35,16 +35,8 @@ class ImplicitReadGuardTest {
                 AttributeProto.newBuilder().setName("then_branch").setType(AttributeProto.AttributeType.GRAPH).setG(then).build(),
                 AttributeProto.newBuilder().setName("else_branch").setType(AttributeProto.AttributeType.GRAPH).setG(otherwise)
                         .build());
-        OrtTestSupport.ModelBuilder b = new OrtTestSupport.ModelBuilder(13).input("x", FLOAT, 1, 2, 4)
-                .input(tensor("c", TensorProto.DataType.BOOL_VALUE)).output("y", FLOAT, 1, 4, 2)
-                .init(Tensors.floatScalar("s", 0.05f))
-                .init(Tensors.uint8Tensor("z", new long[0], new byte[] {(byte) 128}))
-                .node("QuantizeLinear", "q", List.of("x", "s", "z"), List.of("xq"))
-                .node("DequantizeLinear", "dq", List.of("xq", "s", "z"), List.of("xd"))
-                .node("Transpose", "tr", List.of("xd"), List.of("t"),
-                        AttributeProto.newBuilder().setName("perm").setType(AttributeProto.AttributeType.INTS)
-                                .addAllInts(List.of(0L, 2L, 1L)).build())
-                .node(ifNode);
+        OrtTestSupport.ModelBuilder b = quantizedTranspose("t").input(tensor("c", TensorProto.DataType.BOOL_VALUE))
+                .output("y", FLOAT, 1, 4, 2).node(ifNode);
         if (otherReader) {
             b.node("Relu", "relu", List.of("xd"), List.of("r")).output("r", FLOAT, 1, 2, 4);
         }
@@ -79,24 +71,22 @@ class ImplicitReadGuardTest {
         assertTrue(named(r.model(), "dq") != null && named(r.model(), "q") != null);
     }
 
+    /** x → Q → DQ → Transpose → y: no subgraph reads anything. */
     @Test
     void withoutSubgraphsNothingChanges() {
-        Model m = TestModelsHolder.plainChain();
+        Model m = quantizedTranspose("y").output("y", FLOAT, 1, 4, 2).build();
         assertFalse(new ImplicitReadGuard().run(m).changed());
     }
 
-    /** x → Q → DQ → Transpose → y: no subgraph reads anything. */
-    private static final class TestModelsHolder {
-        static Model plainChain() {
-            return new OrtTestSupport.ModelBuilder(13).input("x", FLOAT, 1, 2, 4).output("y", FLOAT, 1, 4, 2)
-                    .init(Tensors.floatScalar("s", 0.05f))
-                    .init(Tensors.uint8Tensor("z", new long[0], new byte[] {(byte) 128}))
-                    .node("QuantizeLinear", "q", List.of("x", "s", "z"), List.of("xq"))
-                    .node("DequantizeLinear", "dq", List.of("xq", "s", "z"), List.of("xd"))
-                    .node("Transpose", "tr", List.of("xd"), List.of("y"),
-                            AttributeProto.newBuilder().setName("perm").setType(AttributeProto.AttributeType.INTS)
-                                    .addAllInts(List.of(0L, 2L, 1L)).build())
-                    .build();
-        }
+    /** x[1,2,4] → QuantizeLinear q → DequantizeLinear dq (xd) → Transpose tr → {@code out}. */
+    private static OrtTestSupport.ModelBuilder quantizedTranspose(String out) {
+        return new OrtTestSupport.ModelBuilder(13).input("x", FLOAT, 1, 2, 4)
+                .init(Tensors.floatScalar("s", 0.05f))
+                .init(Tensors.uint8Tensor("z", new long[0], new byte[] {(byte) 128}))
+                .node("QuantizeLinear", "q", List.of("x", "s", "z"), List.of("xq"))
+                .node("DequantizeLinear", "dq", List.of("xq", "s", "z"), List.of("xd"))
+                .node("Transpose", "tr", List.of("xd"), List.of(out),
+                        AttributeProto.newBuilder().setName("perm").setType(AttributeProto.AttributeType.INTS)
+                                .addAllInts(List.of(0L, 2L, 1L)).build());
     }
 }
