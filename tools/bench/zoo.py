@@ -36,6 +36,7 @@ The families and the data, model by model:
   silero-v5   recurrent (Silero VAD v5: LSTM inside If): the same with state [2,1,128]
 """
 import argparse
+import functools
 import glob
 import hashlib
 import importlib.util
@@ -163,12 +164,18 @@ def fortunes(name, lo, hi):
     return [s for s in out if lo <= len(s) <= hi and s.isascii()]
 
 
-def cpu_forms():
-    """tools/cpu-forms.py as a module, for its line renderer."""
-    spec = importlib.util.spec_from_file_location("cpu_forms", os.path.join(ROOT, "tools", "cpu-forms.py"))
+@functools.lru_cache(maxsize=None)
+def tool(name):
+    """tools/NAME.py as a module (their names have hyphens): cpu-forms' line renderer, make-audio-calib's speech."""
+    spec = importlib.util.spec_from_file_location(name.replace("-", "_"), os.path.join(ROOT, "tools", name + ".py"))
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
+
+
+def cpu_forms():
+    """tools/cpu-forms.py as a module, for its line renderer."""
+    return tool("cpu-forms")
 
 
 def line_texts(rng):
@@ -295,14 +302,8 @@ VOICES = ["en", "en-us", "en-gb-x-rp", "en-gb-scotland", "de", "fr", "es", "nl"]
 
 
 def speak(text, voice, speed, pitch):
-    import wave
-    wav = subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "--stdout", text],
-                         check=True, capture_output=True).stdout
-    with wave.open(io.BytesIO(wav)) as w:
-        rate = w.getframerate()
-        x = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16).astype(np.float64) / 32768.0
-    n = int(len(x) * RATE / rate)
-    return np.interp(np.arange(n) * rate / RATE, np.arange(len(x)), x)
+    """One utterance by espeak-ng, 16 kHz float64 in [-1, 1]: tools/make-audio-calib.py's synthesizer."""
+    return tool("make-audio-calib").speak(text, voice, speed, pitch)
 
 
 def utterances(seed):
