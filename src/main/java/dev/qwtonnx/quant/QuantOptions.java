@@ -121,7 +121,7 @@ public record QuantOptions(int weightBits, boolean reduceRange, Set<LayerKind> o
 
     public static QuantOptions defaults() {
         return new QuantOptions(8, false, kinds(Target.cpu().outputQuantized()), WeightRounding.AUTO, Set.of(), 0,
-                Target.cpu(), true);
+                Target.cpu(), false);
     }
 
     /**

@@ -15,10 +15,10 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * With {@code --no-keep-slow-int8}, on targets that run on ORT's CPU provider, the layers whose int8
- * form the cost model estimates slower than float (with the Q/DQ transitions it adds or removes) stay
- * float; {@code --keep-slow-int8}, the default, quantizes them anyway. The shapes come from the float session on the first calibration sample, so
- * the same input gives the same plan on every machine.
+ * On targets that run on ORT's CPU provider, the layers whose int8 form the cost model estimates slower
+ * than float (with the Q/DQ transitions it adds or removes) stay float, because a user quantizes to go
+ * faster; {@code --keep-slow-int8} quantizes them anyway. The shapes come from the float session on the
+ * first calibration sample, so the same input gives the same plan on every machine (decision 0016).
  */
 final class Int8CostStage extends QuantizeStage {
     Int8CostStage(QuantizeRun.Options options) {

@@ -8,6 +8,7 @@ import dev.qwtonnx.calib.data.CalibrationSources;
 import dev.qwtonnx.calib.data.InputSpecs;
 import dev.qwtonnx.model.Model;
 import dev.qwtonnx.model.ModelIO;
+import dev.qwtonnx.quant.QuantOptions;
 import dev.qwtonnx.run.QuantizeRun;
 import dev.qwtonnx.run.StageRunner;
 import java.nio.file.Files;
@@ -32,7 +33,8 @@ class ApiExampleTest {
         try (CalibrationSource calibration = CalibrationSources.open(Path.of("testdata/example/calib"),
                 InputSpecs.of(floatModel.graph()))) {
             result = QwtOnnx.quantize(floatModel, calibration)  // model and calibration data
-                    .options(QuantizeRun.Options.defaults())      // optional
+                    .options(QuantizeRun.Options.defaults()       // optional; this example is too small
+                            .withQuant(QuantOptions.defaults().withKeepSlowInt8(true)))  // for int8 to pay
                     .log(log::add)                                 // optional: stages, times, decisions
                     .run();
             ModelIO.save(result.model(), out, in);

@@ -1,5 +1,6 @@
 package dev.qwtonnx.calib;
 
+import dev.qwtonnx.testutil.Int8Anyway;
 import dev.qwtonnx.run.QuantizeRun;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -66,7 +67,7 @@ class RangeMethodsPipelineTest {
     }
 
     static QuantizeRun.Result quantize(Model m, CalibOptions calib) {
-        return QwtOnnx.quantize(m, withOutlier(), QuantizeRun.Options.defaults()
+        return QwtOnnx.quantize(m, withOutlier(), Int8Anyway.options()
                 .withCwac(CwacOptions.defaults().withMethod(CwacOptions.Method.NONE)).withCalib(calib), Progress.NONE, null);
     }
 
@@ -87,7 +88,7 @@ class RangeMethodsPipelineTest {
     @Test
     void overridesPickTheMethodByTensorThenByReadingOpInFileOrder() throws IOException {
         Model m = QwtOnnx.prepare(TestModels.mlp(1), false, null);
-        List<String> tensors = new ArrayList<>(LayerMatcher.match(m, QuantOptions.defaults()).tensorsToCalibrate());
+        List<String> tensors = new ArrayList<>(LayerMatcher.match(m, Int8Anyway.quant()).tensorsToCalibrate());
         assertEquals(3, tensors.size(), tensors.toString());
         String x = tensors.get(0);
         String hidden = tensors.get(1);

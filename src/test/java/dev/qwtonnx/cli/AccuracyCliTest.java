@@ -40,7 +40,7 @@ class AccuracyCliTest {
     @Test
     void poorFidelityIsAWarningNamingTheOutputTheFigureAndTheLayers() {
         Path out = tmp.resolve("q.onnx");
-        CliTest.Run r = CliTest.cli(model.toString(), out.toString(), "--calib", calib.toString(), "--no-report");
+        CliTest.Run r = CliTest.cli(model.toString(), out.toString(), "--calib", calib.toString(), CliTest.INT8_ANYWAY, "--no-report");
         assertEquals(0, r.code(), r.err());
         assertTrue(Files.isRegularFile(out));
         List<String> warnings = r.err().lines().filter(l -> l.startsWith("warning:")).toList();
@@ -55,7 +55,7 @@ class AccuracyCliTest {
     @Test
     void strictMakesAPoorOutputExitThreeAndWritesNothing() throws IOException {
         Path out = tmp.resolve("strict.onnx");
-        CliTest.Run r = CliTest.cli(model.toString(), out.toString(), "--calib", calib.toString(), "--strict", "--quiet");
+        CliTest.Run r = CliTest.cli(model.toString(), out.toString(), "--calib", calib.toString(), CliTest.INT8_ANYWAY, "--strict", "--quiet");
         assertEquals(3, r.code(), r.out() + r.err());
         assertTrue(r.err().lines().anyMatch(l -> l.startsWith("warning: poor fidelity of output 'mel'")), r.err());
         assertTrue(r.err().contains("--strict: not written: " + out), r.err());
@@ -67,7 +67,7 @@ class AccuracyCliTest {
     @Test
     void aTargetReturnsLayersToFloatUntilItHolds() {
         Path out = tmp.resolve("target.onnx");
-        CliTest.Run r = CliTest.cli(model.toString(), out.toString(), "--calib", calib.toString(), "--min-sqnr", "20",
+        CliTest.Run r = CliTest.cli(model.toString(), out.toString(), "--calib", calib.toString(), CliTest.INT8_ANYWAY, "--min-sqnr", "20",
                 "--strict", "--no-report");
         assertEquals(0, r.code(), r.err());
         assertFalse(r.err().contains("warning:"), r.err());
@@ -80,7 +80,7 @@ class AccuracyCliTest {
     @Test
     void aTargetOutOfReachIsOneLineAndExitZeroWithoutStrict() {
         Path out = tmp.resolve("far.onnx");
-        CliTest.Run r = CliTest.cli(model.toString(), out.toString(), "--calib", calib.toString(), "--metric", "top1",
+        CliTest.Run r = CliTest.cli(model.toString(), out.toString(), "--calib", calib.toString(), CliTest.INT8_ANYWAY, "--metric", "top1",
                 "--min-score", "1.01", "--no-report", "--quiet");
         assertEquals(0, r.code(), r.err());
         List<String> warnings = r.err().lines().filter(l -> l.startsWith("warning:")).toList();

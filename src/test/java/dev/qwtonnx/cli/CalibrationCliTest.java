@@ -67,7 +67,7 @@ class CalibrationCliTest {
     @Test
     void imageFolderWithPercentileRanges() throws IOException {
         Path out = tmp.resolve("cnn-int8.onnx");
-        CliTest.Run r = cli(MODEL, out.toString(), "--calib-images", images(6).toString(), "--mean", "0.485,0.456,0.406",
+        CliTest.Run r = cli(MODEL, out.toString(), "--calib-images", images(6).toString(), CliTest.INT8_ANYWAY, "--mean", "0.485,0.456,0.406",
                 "--std", "0.229,0.224,0.225", "--layout", "NCHW", "--calibrate", "percentile", "--percentile", "99.9");
         assertEquals(0, r.code(), r.err());
         assertTrue(r.out().contains("quantized 4 layers"), r.out());
@@ -84,7 +84,7 @@ class CalibrationCliTest {
         Path a = tmp.resolve("a.onnx");
         Path b = tmp.resolve("b.onnx");
         for (Path out : List.of(a, b)) {
-            CliTest.Run r = cli(model.toString(), out.toString(), "--calib-text", text.toString(), "--tokenizer",
+            CliTest.Run r = cli(model.toString(), out.toString(), "--calib-text", text.toString(), CliTest.INT8_ANYWAY, "--tokenizer",
                     tok.toString(), "--max-length", "16", "--limit", "5", "--shuffle", "--calibrate", "mse");
             assertEquals(0, r.code(), r.err());
             assertTrue(r.out().contains("quantized 1 layers"), r.out());

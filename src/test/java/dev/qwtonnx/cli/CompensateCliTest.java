@@ -25,7 +25,7 @@ class CompensateCliTest {
     @Test
     void quantizesToQOperator() {
         Path out = tmp.resolve("cnn-qop.onnx");
-        CliTest.Run r = CliTest.cli(MODEL, out.toString(), "--calib", CALIB, "--format", "qoperator");
+        CliTest.Run r = CliTest.cli(MODEL, out.toString(), "--calib", CALIB, CliTest.INT8_ANYWAY, "--format", "qoperator");
         assertEquals(0, r.code(), r.err());
         assertTrue(r.out().contains("ORT integer kernels: 4 for 4 quantized layers"), r.out());
         Model m = ModelIO.load(out);
@@ -37,7 +37,7 @@ class CompensateCliTest {
     @Test
     void compensateChecksTheTargetsRulesAndAddsNoViolation() {
         Path int8 = tmp.resolve("tensorrt-int8.onnx");
-        assertEquals(0, CliTest.cli(MODEL, int8.toString(), "--calib", CALIB, "--method", "none", "--target", "tensorrt",
+        assertEquals(0, CliTest.cli(MODEL, int8.toString(), "--calib", CALIB, CliTest.INT8_ANYWAY, "--method", "none", "--target", "tensorrt",
                 "--quiet").code());
         Path out = tmp.resolve("tensorrt-compensated.onnx");
         CliTest.Run r = CliTest.cli("compensate", MODEL, int8.toString(), out.toString(), "--calib", CALIB, "--target",
@@ -57,7 +57,7 @@ class CompensateCliTest {
     @Test
     void unknownFormatIsAUserError() {
         Path out = tmp.resolve("o.onnx");
-        CliTest.Run r = CliTest.cli(MODEL, out.toString(), "--calib", CALIB, "--format", "qlinear");
+        CliTest.Run r = CliTest.cli(MODEL, out.toString(), "--calib", CALIB, CliTest.INT8_ANYWAY, "--format", "qlinear");
         assertEquals(Main.USER_ERROR, r.code(), r.err());
         assertTrue(r.err().contains("--format"), r.err());
         assertFalse(Files.exists(out));
@@ -66,7 +66,7 @@ class CompensateCliTest {
     @Test
     void compensatesAnotherRunsInt8ModelKeepingItsNodes() throws IOException {
         Path int8 = tmp.resolve("plain-int8.onnx");
-        assertEquals(0, CliTest.cli(MODEL, int8.toString(), "--calib", CALIB, "--method", "none", "--quiet").code());
+        assertEquals(0, CliTest.cli(MODEL, int8.toString(), "--calib", CALIB, CliTest.INT8_ANYWAY, "--method", "none", "--quiet").code());
         byte[] int8Bytes = Files.readAllBytes(int8);
         Path out = tmp.resolve("compensated.onnx");
         CliTest.Run r = CliTest.cli("compensate", MODEL, int8.toString(), out.toString(), "--calib", CALIB);

@@ -33,7 +33,7 @@ class VerifyCommandTest {
     @Test
     void quantizeWritesBothReportsNextToItsOutputByDefault() throws IOException {
         Path out = tmp.resolve("cnn-int8.onnx");
-        CliTest.Run r = CliTest.cli(MODEL, out.toString(), "--calib", CALIB, "--quiet", "--runs", "2");
+        CliTest.Run r = CliTest.cli(MODEL, out.toString(), "--calib", CALIB, CliTest.INT8_ANYWAY, "--quiet", "--runs", "2");
         assertEquals(0, r.code(), r.err());
         assertEquals(List.of("cnn-int8.onnx", "cnn-int8.report.html", "cnn-int8.report.json"), files());
         JsonNode json = new ObjectMapper().readTree(tmp.resolve("cnn-int8.report.json").toFile());
@@ -49,14 +49,14 @@ class VerifyCommandTest {
     @Test
     void quantizeWritesNoReportWhenAsked() throws IOException {
         Path out = tmp.resolve("o.onnx");
-        assertEquals(0, CliTest.cli(MODEL, out.toString(), "--calib", CALIB, "--quiet", "--no-report").code());
+        assertEquals(0, CliTest.cli(MODEL, out.toString(), "--calib", CALIB, CliTest.INT8_ANYWAY, "--quiet", "--no-report").code());
         assertEquals(List.of("o.onnx"), files());
     }
 
     @Test
     void verifyComparesTwoFilesAndWritesTheReportAsked() throws IOException {
         Path q = tmp.resolve("q.onnx");
-        assertEquals(0, CliTest.cli(MODEL, q.toString(), "--calib", CALIB, "--quiet", "--no-report").code());
+        assertEquals(0, CliTest.cli(MODEL, q.toString(), "--calib", CALIB, CliTest.INT8_ANYWAY, "--quiet", "--no-report").code());
         Path html = tmp.resolve("report.html");
         CliTest.Run r = CliTest.cli("verify", MODEL, q.toString(), "--data", CALIB, "--report", html.toString(),
                 "--runs", "3");

@@ -30,7 +30,7 @@ class VerifyTargetCliTest {
     @BeforeAll
     static void quantizeTheExample() {
         quantized = tmp.resolve("cnn-int8.onnx");
-        CliTest.Run r = CliTest.cli(MODEL, quantized.toString(), "--calib", CALIB, "--quiet", "--no-report");
+        CliTest.Run r = CliTest.cli(MODEL, quantized.toString(), "--calib", CALIB, CliTest.INT8_ANYWAY, "--quiet", "--no-report");
         assertEquals(0, r.code(), r.err());
     }
 

@@ -1,5 +1,6 @@
 package dev.qwtonnx.cwac;
 
+import dev.qwtonnx.testutil.Int8Anyway;
 import dev.qwtonnx.run.QuantizeRun;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -79,7 +80,7 @@ class FloatPrefixTest {
     @Test
     void thePrefixEndsWhereQuantizationBegins() {
         Model prepared = QwtOnnx.prepare(embedder(), true, null);
-        List<LayerPlan> layers = LayerMatcher.match(prepared, QuantOptions.defaults()).layers();
+        List<LayerPlan> layers = LayerMatcher.match(prepared, Int8Anyway.quant()).layers();
         assertEquals(2, layers.size());
         Set<String> names = new LinkedHashSet<>();
         layers.forEach(l -> names.add(l.name()));
@@ -87,7 +88,7 @@ class FloatPrefixTest {
         assertEquals(Set.of("e2", "u"), split.boundary());
         assertTrue(split.initializerBytes() >= 4L * VOCAB * DIM, "the table is the prefix's: " + split.initializerBytes());
         // On the quantized model, from its QuantizeLinear nodes: the same boundary.
-        QuantizeRun.Result r = QwtOnnx.quantize(embedder(), data(12, 1), QuantizeRun.Options.defaults(), Progress.NONE, null);
+        QuantizeRun.Result r = QwtOnnx.quantize(embedder(), data(12, 1), Int8Anyway.options(), Progress.NONE, null);
         assertEquals(split.boundary(),
                 FloatPrefix.split(r.uncompensated().graph(), UnquantizedInputs::quantized).boundary());
     }
@@ -104,7 +105,7 @@ class FloatPrefixTest {
             CalibrationSource calib = data(20, 2);
             // Float tables: the prefix cut is the float model's (int8 tables make it a quantized one, not cut).
             QuantizeRun.Result r = QwtOnnx.quantize(embedder(), calib,
-                    QuantizeRun.Options.defaults().withCwac(cwac.withMethod(CwacOptions.Method.NONE))
+                    Int8Anyway.options().withCwac(cwac.withMethod(CwacOptions.Method.NONE))
                             .withEmbeddings(dev.qwtonnx.quant.EmbeddingPrecision.FLOAT), Progress.NONE, null);
             Map<String, ChannelFit> whole = new Compensator(cwac, 4).compensate(r.prepared(), r.model(), calib, null,
                     Progress.NONE, null).fits();
@@ -137,7 +138,7 @@ class FloatPrefixTest {
         CwacOptions cwac = CwacOptions.defaults();
         CalibrationSource calib = data(20, 2);
         QuantizeRun.Result r = QwtOnnx.quantize(embedder(), calib,
-                QuantizeRun.Options.defaults().withCwac(cwac.withMethod(CwacOptions.Method.NONE)), Progress.NONE, null);
+                Int8Anyway.options().withCwac(cwac.withMethod(CwacOptions.Method.NONE)), Progress.NONE, null);
         assertTrue(r.model().graph().getNodeList().stream().anyMatch(n -> n.getOpType().equals("Cast")), "int8 table");
         Map<String, ChannelFit> whole = new Compensator(cwac, 4).compensate(r.prepared(), r.model(), calib, null,
                 Progress.NONE, null).fits();
@@ -170,7 +171,7 @@ class FloatPrefixTest {
         CwacOptions cwac = CwacOptions.defaults().withSchedule(CwacOptions.Schedule.PARALLEL, 0);
         CalibrationSource calib = data(12, 3);
         QuantizeRun.Result r = QwtOnnx.quantize(embedder(), calib,
-                QuantizeRun.Options.defaults().withCwac(cwac.withMethod(CwacOptions.Method.NONE)), Progress.NONE, null);
+                Int8Anyway.options().withCwac(cwac.withMethod(CwacOptions.Method.NONE)), Progress.NONE, null);
         // Planned for the second layer only: its prefix runs through the first, which the model quantizes.
         FloatPrefix other = FloatPrefix.plan(r.prepared(), r.plan().layers().subList(1, 2), cwac);
         assertNotNull(other);
@@ -187,10 +188,10 @@ class FloatPrefixTest {
         CwacOptions cwac = CwacOptions.defaults();
         for (Model m : List.of(TestModels.smallCnn(7), TestModels.mlp(3))) {
             Model prepared = QwtOnnx.prepare(m, false, null);
-            assertNull(FloatPrefix.plan(prepared, LayerMatcher.match(prepared, QuantOptions.defaults()).layers(), cwac));
+            assertNull(FloatPrefix.plan(prepared, LayerMatcher.match(prepared, Int8Anyway.quant()).layers(), cwac));
         }
         Model prepared = QwtOnnx.prepare(embedder(), false, null);
-        assertNull(FloatPrefix.plan(prepared, LayerMatcher.match(prepared, QuantOptions.defaults()).layers(),
+        assertNull(FloatPrefix.plan(prepared, LayerMatcher.match(prepared, Int8Anyway.quant()).layers(),
                 cwac.withMethod(CwacOptions.Method.NONE)), "plain PTQ measures nothing");
     }
 }

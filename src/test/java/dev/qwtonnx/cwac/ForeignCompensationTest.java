@@ -1,5 +1,6 @@
 package dev.qwtonnx.cwac;
 
+import dev.qwtonnx.testutil.Int8Anyway;
 import dev.qwtonnx.api.QwtOnnx;
 import dev.qwtonnx.calib.Progress;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -104,8 +105,8 @@ class ForeignCompensationTest {
 
     static Model theirs(Map<String, String> nodeNames) {
         // Another tool's form: full-range s8 weights, as ORT's quantize_static writes by default (cpu-vnni).
-        QuantizeRun.Options none = QuantizeRun.Options.defaults().withCwac(CwacOptions.defaults().withMethod(CwacOptions.Method.NONE))
-                .withQuant(dev.qwtonnx.quant.QuantOptions.defaults().withTarget(dev.qwtonnx.target.Target.named("cpu-vnni")));
+        QuantizeRun.Options none = Int8Anyway.options().withCwac(CwacOptions.defaults().withMethod(CwacOptions.Method.NONE))
+                .withQuant(Int8Anyway.quant().withTarget(dev.qwtonnx.target.Target.named("cpu-vnni")));
         return renamed(QwtOnnx.quantize(floatModel(), calib(), none, Progress.NONE, null).model(), nodeNames);
     }
 
@@ -328,8 +329,8 @@ class ForeignCompensationTest {
     void qOperatorModelChangesOnlyWeightScalesAndBiasesOfItsIntegerLayers() {
         Map<String, String> originalNames = new HashMap<>();
         // Another tool's form: full-range s8 weights (cpu-vnni), lowered to QOperator.
-        QuantizeRun.Options none = QuantizeRun.Options.defaults().withCwac(CwacOptions.defaults().withMethod(CwacOptions.Method.NONE))
-                .withQuant(dev.qwtonnx.quant.QuantOptions.defaults().withTarget(dev.qwtonnx.target.Target.named("cpu-vnni")));
+        QuantizeRun.Options none = Int8Anyway.options().withCwac(CwacOptions.defaults().withMethod(CwacOptions.Method.NONE))
+                .withQuant(Int8Anyway.quant().withTarget(dev.qwtonnx.target.Target.named("cpu-vnni")));
         Model qdq = QwtOnnx.quantize(floatModel(), calib(), none, Progress.NONE, null).model();
         Model theirs = renamed(QwtOnnx.toQOperator(qdq, false, null), originalNames);
         List<Sample> accept = new ArrayList<>();
@@ -410,7 +411,7 @@ class ForeignCompensationTest {
     }
 
     static Model integerGemmTheirs() {
-        QuantizeRun.Options none = QuantizeRun.Options.defaults().withCwac(CwacOptions.defaults().withMethod(CwacOptions.Method.NONE));
+        QuantizeRun.Options none = Int8Anyway.options().withCwac(CwacOptions.defaults().withMethod(CwacOptions.Method.NONE));
         Model lowered = QwtOnnx.toQOperator(QwtOnnx.quantize(integerGemmFloat(), integerGemmCalib(), none, Progress.NONE, null).model(), false,
                 null);
         GraphProto.Builder g = lowered.graph().toBuilder().clearNode();

@@ -1,5 +1,6 @@
 package dev.qwtonnx.e2e;
 
+import dev.qwtonnx.testutil.Int8Anyway;
 import dev.qwtonnx.run.QuantizeRun;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -51,7 +52,7 @@ class ModelCoverageTest {
     private static QuantizeRun.Result quantize(Model m, CalibrationSource calib) {
         // The coverage under test is the same on every ORT CPU target; the fidelity thresholds are
         // the full 8-bit grid's (cpu-vnni), one bit finer than the default cpu target's weights.
-        QuantizeRun.Options o = QuantizeRun.Options.defaults().withQuant(dev.qwtonnx.quant.QuantOptions.defaults()
+        QuantizeRun.Options o = QuantizeRun.Options.defaults().withQuant(Int8Anyway.quant()
                 .withTarget(dev.qwtonnx.target.Target.named("cpu-vnni")));
         return QwtOnnx.quantize(m, calib, o.withVerifyBetweenPasses(true), Progress.NONE, null);
     }

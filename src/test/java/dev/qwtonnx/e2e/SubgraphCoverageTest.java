@@ -1,5 +1,6 @@
 package dev.qwtonnx.e2e;
 
+import dev.qwtonnx.testutil.Int8Anyway;
 import dev.qwtonnx.api.QwtOnnx;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -47,7 +48,7 @@ class SubgraphCoverageTest {
     private static QuantizeRun.Result quantize(Model m, CalibrationSource calib) {
         // The coverage under test is the same on every ORT CPU target; the fidelity thresholds are
         // the full 8-bit grid's (cpu-vnni), one bit finer than the default cpu target's weights.
-        QuantizeRun.Options o = QuantizeRun.Options.defaults().withQuant(dev.qwtonnx.quant.QuantOptions.defaults()
+        QuantizeRun.Options o = QuantizeRun.Options.defaults().withQuant(Int8Anyway.quant()
                 .withTarget(dev.qwtonnx.target.Target.named("cpu-vnni")));
         return QwtOnnx.quantize(m, calib, o.withVerifyBetweenPasses(true), Progress.NONE, null);
     }
@@ -316,7 +317,7 @@ class SubgraphCoverageTest {
         StringWriter out = new StringWriter();
         StringWriter err = new StringWriter();
         int code = Main.run(new String[] {model.toString(), dir.resolve("out.onnx").toString(), "--calib",
-            calib.toString(), "--no-report", "--holdout", "0"}, new PrintWriter(out, true), new PrintWriter(err, true));
+            calib.toString(), "--no-report", "--holdout", "0", "--keep-slow-int8"}, new PrintWriter(out, true), new PrintWriter(err, true));
         assertEquals(0, code, err.toString());
         return out.toString();
     }

@@ -1,5 +1,6 @@
 package dev.qwtonnx.quant;
 
+import dev.qwtonnx.testutil.Int8Anyway;
 import static dev.qwtonnx.testutil.OrtTestSupport.FLOAT;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -69,7 +70,7 @@ class ActivationMatMulQuantizerTest {
             calib.add(new Sample("s" + i, inputs(rnd)));
         }
         QuantizeRun.Result r = QwtOnnx.quantize(in, CalibrationSources.ofList(calib),
-                QuantizeRun.Options.defaults().withVerifyBetweenPasses(true), Progress.NONE, null);
+                Int8Anyway.options().withVerifyBetweenPasses(true), Progress.NONE, null);
         int added = 0;
         for (NodeProto n : r.model().graph().getNodeList()) {
             if (ActivationMatMulQuantizer.NAME.equals(Nodes.metadata(n, Nodes.CREATED_BY))) {

@@ -19,7 +19,8 @@ import org.junit.jupiter.api.Test;
 /** The cost model's choices on ORT CPU targets: what stays float because int8 would be slower, and what does not. */
 class CostModelTest {
     /** The defaults with the cost model on (--no-keep-slow-int8). */
-    private static final QuantOptions JUDGED = QuantOptions.defaults().withKeepSlowInt8(false);
+    /** The default: layers estimated slower in int8 stay float. */
+    private static final QuantOptions JUDGED = QuantOptions.defaults();
     private static final int FLOAT = dev.qwtonnx.onnx.TensorProto.DataType.FLOAT_VALUE;
 
     /** Sigmoid → Conv (named {@code name}) → Sigmoid: a layer with float operators on both sides. */
@@ -73,9 +74,9 @@ class CostModelTest {
         assertEquals(List.of(), planned(r));
         assertTrue(r.plan().rejected().stream().anyMatch(s -> s.contains("'dw_small'") && s.contains("int8 slower than float: est.")),
                 r.plan().rejected().toString());
-        // --keep-slow-int8, the default, quantizes it.
+        // --keep-slow-int8 quantizes it.
         QuantizeRun.Result all = quantize(depthwiseAlone(), new long[] {1, 16, 12, 12},
-                QuantOptions.defaults());
+                QuantOptions.defaults().withKeepSlowInt8(true));
         assertEquals(List.of("dw_small"), planned(all));
     }
 

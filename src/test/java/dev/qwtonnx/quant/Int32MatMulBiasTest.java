@@ -1,5 +1,6 @@
 package dev.qwtonnx.quant;
 
+import dev.qwtonnx.testutil.Int8Anyway;
 import dev.qwtonnx.run.QuantizeRun;
 import dev.qwtonnx.run.CompensateRun;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -41,7 +42,7 @@ class Int32MatMulBiasTest {
     private static final CalibrationSource CALIB = TestModels.gaussian("x", 19, 24, new long[] {8, 16});
 
     private static QuantizeRun.Result quantize(CwacOptions cwac) {
-        return QwtOnnx.quantize(TestModels.mlp2d(9), CALIB, QuantizeRun.Options.defaults().withCwac(cwac), Progress.NONE,
+        return QwtOnnx.quantize(TestModels.mlp2d(9), CALIB, Int8Anyway.options().withCwac(cwac), Progress.NONE,
                 null);
     }
 

@@ -1,5 +1,6 @@
 package dev.qwtonnx.run;
 
+import dev.qwtonnx.testutil.Int8Anyway;
 import dev.qwtonnx.api.QwtOnnx;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -32,7 +33,7 @@ import org.junit.jupiter.api.Test;
  * tensors or each iteration's min and max.
  */
 class LoopBodiesCalibrationTest {
-    private static final QuantOptions Q = QuantOptions.defaults();
+    private static final QuantOptions Q = Int8Anyway.quant();
     /** Small input weights and a positive recurrent bias: the first state and the later ones span different ranges. */
     private static final double W_IN = 0.03;
     private static final float OFFSET = 1.5f;
@@ -94,7 +95,7 @@ class LoopBodiesCalibrationTest {
             assertRange(expected, r.get(List.of("rnn", "inner_rnn")).get("h"));
         }
         // End to end: the inner body holds the Q/DQ, ORT fuses it at depth 2.
-        QuantizeRun.Result q = QwtOnnx.quantize(LoopScanCoverageTest.nestedRnn(2, 3, 0.3, 0f), calib, QuantizeRun.Options.defaults(),
+        QuantizeRun.Result q = QwtOnnx.quantize(LoopScanCoverageTest.nestedRnn(2, 3, 0.3, 0f), calib, Int8Anyway.options(),
                 Progress.NONE, null);
         assertEquals(1, q.loopLayers(), q.loopBodies().toString());
         Map<String, Integer> ops = OrtKernels.opCounts(OrtKernels.optimized(q.model()));
@@ -133,7 +134,7 @@ class LoopBodiesCalibrationTest {
         assertTrue(e.getMessage().contains("Inconsistent shape"), e.getMessage());
         Range extremes = LoopBodies.bodyRanges(m, calib, CalibOptions.defaults(), Q, true).get(List.of("grow")).get("s");
         List<String> log = new ArrayList<>();
-        QuantizeRun.Options o = QuantizeRun.Options.defaults();
+        QuantizeRun.Options o = Int8Anyway.options();
         QuantizeRun.Result r = QwtOnnx.quantize(LoopScanCoverageTest.growingLoop(), calib,
                 o.withCalib(o.calib().withMethod(RangeMethod.PERCENTILE)), Progress.NONE, log::add);
         assertTrue(log.stream().anyMatch(s -> s.contains("changes shape between iterations")), log.toString());

@@ -1,5 +1,6 @@
 package dev.qwtonnx.run;
 
+import dev.qwtonnx.testutil.Int8Anyway;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.qwtonnx.calib.Progress;
@@ -17,7 +18,7 @@ class PassReasonsTest {
         // x[1, S, 32] with S dynamic: the int32 form does not apply (rank 3), nor the full-rank one (no static shape).
         Diagnostics diagnostics = new Diagnostics();
         List<String> log = new ArrayList<>();
-        QuantizeRun.quantize(TestModels.mlp(9), QuantizeRun.Options.defaults(), new RunContext(
+        QuantizeRun.quantize(TestModels.mlp(9), Int8Anyway.options(), new RunContext(
                 TestModels.gaussian("x", 1, 8, new long[] {1, 5, 32}), null, Progress.NONE, log::add, diagnostics));
         List<Diagnostics.Reason> reasons = diagnostics.reasons();
         assertTrue(reasons.contains(new Diagnostics.Reason(Int32MatMulBias.NAME, "MatMul node 'matmul_0'",

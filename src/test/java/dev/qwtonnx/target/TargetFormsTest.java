@@ -1,5 +1,6 @@
 package dev.qwtonnx.target;
 
+import dev.qwtonnx.testutil.Int8Anyway;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -39,7 +40,7 @@ class TargetFormsTest {
 
     private static Model quantize(Model f, Target t, CwacOptions.Method method) throws Exception {
         try (CalibrationSource calib = CalibrationSources.open(CALIB, InputSpecs.of(f.graph()))) {
-            QuantizeRun.Options o = QuantizeRun.Options.defaults().withQuant(QuantOptions.defaults().withTarget(t))
+            QuantizeRun.Options o = QuantizeRun.Options.defaults().withQuant(Int8Anyway.quant().withTarget(t))
                     .withCwac(CwacOptions.defaults().withMethod(method)).withVerifyBetweenPasses(true);
             return QwtOnnx.quantize(f, calib).options(o).run().model();
         }

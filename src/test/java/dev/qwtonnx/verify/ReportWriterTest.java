@@ -1,5 +1,6 @@
 package dev.qwtonnx.verify;
 
+import dev.qwtonnx.testutil.Int8Anyway;
 import dev.qwtonnx.run.QuantizeRun;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -33,7 +34,7 @@ class ReportWriterTest {
     static void makeReport() {
         Model f = VerifierTest.cnnWithLargeBias();
         CalibrationSource samples = TestModels.gaussian("x", 5, 4, new long[] {1, 3, 16, 16});
-        QuantizeRun.Result r = QwtOnnx.quantize(f, samples, QuantizeRun.Options.defaults(), Progress.NONE, null);
+        QuantizeRun.Result r = QwtOnnx.quantize(f, samples, Int8Anyway.options(), Progress.NONE, null);
         Model broken = VerifierTest.withBiasScale(r.model(), "conv_big_bias", 1.02f);
         report = Verifier.verify(new Verifier.Subject(r.prepared(), null), new Verifier.Subject(broken, null), samples,
                 "gaussian <test>", new Verifier.Options(2), new Verifier.QuantizeRun(r.uncompensated(), r.compensation(),
@@ -112,7 +113,7 @@ class ReportWriterTest {
         // An MLP (rank-3 output: no top-k), verified alone (no compensation) without timing.
         Model f = TestModels.mlp(2);
         CalibrationSource samples = TestModels.gaussian("x", 1, 3, new long[] {1, 5, 32});
-        QuantizeRun.Result q = QwtOnnx.quantize(f, samples, QuantizeRun.Options.defaults(), Progress.NONE, null);
+        QuantizeRun.Result q = QwtOnnx.quantize(f, samples, Int8Anyway.options(), Progress.NONE, null);
         Report r = Verifier.verify(new Verifier.Subject(q.prepared(), null), new Verifier.Subject(q.model(), null),
                 samples, "gaussian", new Verifier.Options(0), null, Progress.NONE);
         assertEquals(null, r.outputs().get(0).top1Agreement());

@@ -1,5 +1,6 @@
 package dev.qwtonnx.verify;
 
+import dev.qwtonnx.testutil.Int8Anyway;
 import dev.qwtonnx.run.QuantizeRun;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -64,7 +65,7 @@ class VerifierTest {
     static void quantize() {
         floatModel = cnnWithLargeBias();
         samples = TestModels.gaussian("x", 3, 6, SHAPE);
-        quantized = QwtOnnx.quantize(floatModel, samples, QuantizeRun.Options.defaults(), Progress.NONE, null);
+        quantized = QwtOnnx.quantize(floatModel, samples, Int8Anyway.options(), Progress.NONE, null);
     }
 
     /** The model with the bias scale of the named Conv multiplied by {@code factor}. */

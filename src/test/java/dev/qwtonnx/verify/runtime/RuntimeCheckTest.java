@@ -1,5 +1,6 @@
 package dev.qwtonnx.verify.runtime;
 
+import dev.qwtonnx.testutil.Int8Anyway;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -49,7 +50,8 @@ class RuntimeCheckTest {
         floatModel = ModelIO.load(Path.of("testdata/example/cnn.onnx"));
         CalibrationSource all = CalibrationSources.open(Path.of("testdata/example/calib"),
                 InputSpecs.of(floatModel.graph()));
-        quantModel = QwtOnnx.quantize(floatModel, CalibrationSources.limit(all, CALIBRATION, null)).run().model();
+        quantModel = QwtOnnx.quantize(floatModel, CalibrationSources.limit(all, CALIBRATION, null))
+                .options(Int8Anyway.options()).run().model();
         heldOut = CalibrationSources.limit(CalibrationSources.skip(all, CALIBRATION), CHECKED, null);
         nativeRun = RuntimeCheck.check(floatModel, quantModel, heldOut, Platform.NATIVE);
     }

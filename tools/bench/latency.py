@@ -1,0 +1,49 @@
+#!/usr/bin/env python3
+"""Inference latency of ONNX models on ORT CPU at one intra-op thread over a zoo model's held-out samples.
+
+    python3 tools/bench/latency.py [--rounds 5] [--samples 8] DATA_DIR FLOAT.onnx OTHER.onnx [...]
+
+DATA_DIR holds .npz samples named by input (tools/bench/zoo.py's held/). Each round runs every model
+once over the samples, models interleaved sample by sample, and records the CPU time of the calling
+thread (time.thread_time: one intra-op thread, so wall time on a shared machine adds only noise).
+Prints per model the median over rounds of the summed per-sample time and its ratio to the first model.
+Tools only (issue 18's "never slower than float"): not part of the build or the tests.
+"""
+import argparse, glob, os, statistics, time
+import numpy as np
+import onnxruntime as ort
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--rounds", type=int, default=5)
+ap.add_argument("--samples", type=int, default=8)
+ap.add_argument("data")
+ap.add_argument("models", nargs="+")
+a = ap.parse_args()
+files = sorted(glob.glob(os.path.join(a.data, "*.npz")))[: a.samples]
+sessions = []
+for m in a.models:
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    so.inter_op_num_threads = 1
+    so.log_severity_level = 3
+    s = ort.InferenceSession(m, so, providers=["CPUExecutionProvider"])
+    names = {i.name for i in s.get_inputs()}
+    feeds = [{k: v for k, v in np.load(f).items() if k in names} for f in files]
+    sessions.append((s, feeds))
+for s, feeds in sessions:
+    for f in feeds[:2]:
+        s.run(None, f)
+totals = [[] for _ in sessions]
+for _ in range(a.rounds):
+    acc = [0.0] * len(sessions)
+    for j in range(len(files)):
+        for i, (s, feeds) in enumerate(sessions):
+            t0 = time.thread_time()
+            s.run(None, feeds[j])
+            acc[i] += time.thread_time() - t0
+    for i, t in enumerate(acc):
+        totals[i].append(t * 1e3 / len(files))
+base = statistics.median(totals[0])
+for m, t in zip(a.models, totals):
+    med = statistics.median(t)
+    print(f"{os.path.basename(os.path.dirname(m))}/{os.path.basename(m)}: {med:.3f} ms/sample  {med / base:.3f}x")
