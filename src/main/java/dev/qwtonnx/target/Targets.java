@@ -30,14 +30,16 @@ final class Targets {
 
     // Chosen by measurement (docs/decisions/0013-targets.md, "cpu default form"; docs/cpu-forms.md):
     // ORT's AVX2 u8*s8 kernel (mlas qgemm_kernel_avx2, vpmaddubsw) sums two u8*s8 products in int16
-    // with saturation, exact only while 2*255*|w| <= 32767, i.e. |w| <= 64. Conv weights on ±63
-    // cannot saturate and keep QLinearConv's fast s8 path; MatMul/Gemm weights stay on the full grid
-    // as u8 (u8*u8 kernels widen first), which keeps MiniLM's fidelity. quantize.py's guidance for x86
-    // without VNNI is reduce_range=True (7-bit weights) for the same reason.
+    // with saturation, exact only while 2*255*|w| <= 32767, i.e. |w| <= 64. Weights on ±63 cannot
+    // saturate and keep the fast u8*s8 kernels (QLinearConv's s8 path, MatMulIntegerToFloat/QGemm):
+    // the full 8-bit grid stored u8 (u8*u8 kernels widen first) kept MiniLM 0.0013 sentence cosine
+    // closer to float but made it 1.6x slower at one thread (0.71x float instead of 0.44x), which is not
+    // what a user quantizes for. quantize.py's guidance for x86 without VNNI is reduce_range=True
+    // (7-bit weights) for the same reason.
     static final Target CPU = new Target("cpu",
-            "ORT CPU on any x86-64 or ARM64 CPU: u8 activations; Conv weights s8 on 7 bits, MatMul/Gemm u8 on 8 "
+            "ORT CPU on any x86-64 or ARM64 CPU: u8 activations, s8 weights on 7 bits "
                     + "(no int16 saturation without VNNI)",
-            new Activations(DataType.UINT8, false), new Weights(DataType.INT8, 63, WEIGHTED, Weights.ALL_OPS, Set.of("MatMul", "Gemm")), Bias.INT32,
+            new Activations(DataType.UINT8, false), new Weights(DataType.INT8, 63, WEIGHTED), Bias.INT32,
             Set.of("Conv"), false, true, 13, true, true, Runtime.ORT_CPU_ANY);
 
     // quantize.py's guidance for ARM: symmetric QInt8 activations and weights are "often preferred",

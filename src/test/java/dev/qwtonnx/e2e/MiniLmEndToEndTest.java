@@ -121,8 +121,9 @@ class MiniLmEndToEndTest {
         EmbeddingFidelity fid = EmbeddingFidelity.measure(r.prepared(), r.model(), eval);
         EmbeddingFidelity none = EmbeddingFidelity.measure(r.prepared(), r.uncompensated(), eval);
         System.out.printf("MiniLM cwac (default) %s; none %s; quantize %.1f s; ORT ops %s%n", fid, none, seconds, ops);
-        // Above the dynamic int8 model's fidelity (0.990 / 0.980, the goal of issue 7), just below the figures printed.
-        assertTrue(fid.mean() >= 0.9915 && fid.min() >= 0.984, "cwac " + fid);
+        // Above langchain4j's dynamic int8 model (0.9902 / 0.9735), just below the figures printed (0.9908 / 0.9804
+        // on the cpu target's 7-bit weights; the full 8-bit grid of cpu-vnni gives 0.9921 / 0.9852).
+        assertTrue(fid.mean() >= 0.9903 && fid.min() >= 0.978, "cwac " + fid);
         assertTrue(fid.mean() >= none.mean() - 0.001, "cwac " + fid + " vs none " + none);
     }
     /**
