@@ -18,6 +18,7 @@ import dev.qwtonnx.model.DataType;
 import dev.qwtonnx.model.ExternalData;
 import dev.qwtonnx.model.Model;
 import dev.qwtonnx.ort.OrtKernels;
+import dev.qwtonnx.quant.CostModel;
 import dev.qwtonnx.quant.LayerKind;
 import dev.qwtonnx.quant.QuantOptions;
 import dev.qwtonnx.quant.Sensitivity;
@@ -418,6 +419,12 @@ final class QuantizeCommand implements Callable<Integer> {
         out.printf("quantized %d layers (%d left in float), compensated %d (%s)%n", layers,
                 r.plan().rejected().size() + r.branchFloatLayers() + r.loopFloatLayers(), compensated, cwac.method);
         coverage(out, r);
+        long slower = r.plan().rejected().stream().filter(x -> x.contains(CostModel.SLOWER)).count();
+        if (layers == 0 && slower > 0) {
+            // An all-float output is the cost model's verdict, not a failure: say so and how to overrule it.
+            out.println("no layer is estimated faster in int8 than in float on ORT CPU, so the output is the prepared "
+                    + "float model; --keep-slow-int8 quantizes them anyway");
+        }
         // A target that takes static shapes only: the sizes the inputs were fixed to, and what stays dynamic.
         r.prepared().proto().getMetadataPropsList().stream()
                 .filter(p -> p.getKey().equals(dev.qwtonnx.prepare.FixInputShapes.METADATA_KEY))

@@ -59,6 +59,9 @@ public final class CostModel {
     private CostModel() {
     }
 
+    /** How every reason this model gives begins. */
+    public static final String SLOWER = "int8 slower than float";
+
     /** A layer's estimated cost in float and in int8 (without transitions), in calibration microseconds. */
     public record LayerCost(String layer, String shape, double floatUs, double int8Us) {
     }
@@ -66,7 +69,7 @@ public final class CostModel {
     /** A layer the model keeps in float: its cost in float and int8 with the transitions it changes. */
     public record Slower(String layer, double floatUs, double int8Us, boolean asBlock) {
         public String reason() {
-            return String.format("int8 slower than float%s: est. %.1f vs %.1f us", asBlock ? " (as a block)" : "",
+            return String.format(SLOWER + "%s: est. %.1f vs %.1f us", asBlock ? " (as a block)" : "",
                     int8Us, floatUs);
         }
     }

@@ -43,6 +43,20 @@ class CliTest {
     static final String MODEL = ExampleData.DIR.resolve("cnn.onnx").toString();
     static final String CALIB = ExampleData.DIR.resolve("calib").toString();
 
+    /** By default the example's layers, all estimated slower in int8, stay float, and the summary says why and how to overrule. */
+    @Test
+    void byDefaultLayersThatDoNotPayInInt8StayFloatAndTheSummarySaysSo() {
+        Path out = tmp.resolve("cnn-float.onnx");
+        Run r = cli(MODEL, out.toString(), "--calib", CALIB, "--no-report");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("quantized 0 layers (4 left in float)"), r.out());
+        assertEquals(4, r.out().lines().filter(l -> l.startsWith("left in float: ") && l.contains("int8 slower than float: est."))
+                .count(), r.out());
+        assertTrue(r.out().contains("the output is the prepared float model; --keep-slow-int8 quantizes them anyway"), r.out());
+        Model m = ModelIO.load(out);
+        assertTrue(m.graph().getNodeList().stream().noneMatch(n -> n.getOpType().equals("QuantizeLinear")));
+    }
+
     @Test
     void quantizesTheBundledExample() {
         Path out = tmp.resolve("cnn-int8.onnx");
