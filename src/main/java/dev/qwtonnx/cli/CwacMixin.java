@@ -21,8 +21,8 @@ final class CwacMixin {
 
     @Option(names = "--stages", paramLabel = "N",
             description = "Sequential CWAC in at most N stages, one pass over the data each; 0 = one stage per "
-                    + "depth of the quantized layers (default: " + CwacOptions.DEFAULT_STAGES + " for quantize, "
-                    + "0 for compensate).")
+                    + "depth of the quantized layers (default for quantize: " + CwacOptions.DEFAULT_STAGES + " at 8-bit "
+                    + "weights, " + CwacOptions.LOW_BIT_STAGES + " below; 0 for compensate).")
     Integer stages;
 
     @Option(names = "--ridge", defaultValue = "0.01", paramLabel = "R",
@@ -52,9 +52,9 @@ final class CwacMixin {
                     + "failing (default: twice the model's size, at least 256).")
     Long memoryMb;
 
-    /** The options, with quantize's defaults: {@link CwacOptions#DEFAULT_STAGES} stages, no acceptance. */
+    /** The options, with quantize's defaults: stages by the weights' bit width, no acceptance. */
     CwacOptions options() {
-        return options(CwacOptions.DEFAULT_STAGES, CwacOptions.Accept.NONE).withSamples(
+        return options(CwacOptions.AUTO_STAGES, CwacOptions.Accept.NONE).withSamples(
                 samples == null ? CwacOptions.DEFAULT_SAMPLES : samples);
     }
 
@@ -63,6 +63,9 @@ final class CwacMixin {
      * all samples where --cwac-samples is not.
      */
     CwacOptions options(int defaultStages, CwacOptions.Accept defaultAccept) {
+        if (stages != null && stages < 0) {
+            throw new dev.qwtonnx.QwtException("--stages must be 0 or more (0 = one per depth), got " + stages);
+        }
         if (memoryMb != null && memoryMb < 0) {
             throw new dev.qwtonnx.QwtException("--memory must be 0 MB or more, got " + memoryMb);
         }

@@ -177,7 +177,7 @@ public final class Compensator {
             return new Result(quantModel, List.copyOf(layers), Map.copyOf(floats), fits, List.copyOf(skipped), choices, 0);
         }
         List<List<QdqLayer>> stages = options.schedule() == CwacOptions.Schedule.PARALLEL ? List.of(layers)
-                : grouped(stages(quantModel, layers), options.stages());
+                : grouped(stages(quantModel, layers), options.stageCount());
         // Float activations only for the layers measured against them whose target the measuring run cannot compute
         // (see referenceTargets); the rest have local targets.
         Set<String> global = globalTargets(quantModel.graph(), layers, QdqLayer::name, QdqLayer::input, options);
@@ -532,7 +532,7 @@ public final class Compensator {
             return out;
         }
         List<List<L>> stages = options.schedule() == CwacOptions.Schedule.PARALLEL ? List.of(layers)
-                : grouped(stages(g, layers, name), options.stages());
+                : grouped(stages(g, layers, name), options.stageCount());
         for (List<L> stage : stages) {
             Set<String> fed = new HashSet<>();
             fedByStage(g, stage, name, input).forEach(l -> fed.add(name.apply(l)));

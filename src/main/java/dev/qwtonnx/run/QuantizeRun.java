@@ -166,6 +166,16 @@ public final class QuantizeRun {
             OpsetUpgrade.checkTarget(targetOpset);
         }
 
+        /**
+         * The compensation options with the stage count made a number for these weights' bit width
+         * ({@link CwacOptions#AUTO_STAGES}); the field keeps "auto", so that changing the bit width later
+         * ({@link #withQuant}) changes the count too.
+         */
+        @Override
+        public CwacOptions cwac() {
+            return cwac.resolvedFor(quant.weightBits());
+        }
+
         /** Without an accuracy target, Gather tables in int8. */
         public Options(QuantOptions quant, CwacOptions cwac, boolean verifyBetweenPasses, CalibOptions calib,
                 long targetOpset) {

@@ -255,6 +255,8 @@ class CliTest {
         assertTrue(options.contains("samples=2"), options);
         Path bad = tmp.resolve("o.onnx");
         assertUserError(cli(MODEL, bad.toString(), "--calib", CALIB, "--cwac-samples", "-1"), bad, "CWAC samples");
+        // -1 is the API's "by bit width"; on the command line that is leaving --stages out.
+        assertUserError(cli(MODEL, bad.toString(), "--calib", CALIB, "--stages", "-1"), bad, "--stages must be 0 or more");
     }
 
     @Test
