@@ -83,6 +83,12 @@ public final class QuantizeRun {
         Facts facts = new Facts().put(INPUT, floatModel);
         if (destination != null) {
             facts.put(DESTINATION, destination);
+            if (!destination.reports().isEmpty()) {
+                // The report stage's class loading and template parsing, on a spare core while the stages run.
+                Thread warm = new Thread(dev.qwtonnx.verify.ReportWriter::warmUp, "qwt-onnx-report-warm-up");
+                warm.setDaemon(true);
+                warm.start();
+            }
         }
         List<StageRunner.Timing> timings = StageRunner.run("quantize", stages(options, destination), ctx, facts);
         return new Result(facts.get(MODEL), facts.get(PREPARED), facts.get(QUANTIZED), facts.get(PLAN),
