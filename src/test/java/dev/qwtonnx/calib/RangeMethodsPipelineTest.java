@@ -1,6 +1,5 @@
 package dev.qwtonnx.calib;
 
-import dev.qwtonnx.testutil.Int8Anyway;
 import dev.qwtonnx.run.QuantizeRun;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -19,6 +18,7 @@ import dev.qwtonnx.onnx.NodeProto;
 import dev.qwtonnx.onnx.TensorProto;
 import dev.qwtonnx.quant.LayerMatcher;
 import dev.qwtonnx.quant.QuantOptions;
+import dev.qwtonnx.testutil.Int8Anyway;
 import dev.qwtonnx.testutil.TestModels;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -88,7 +88,7 @@ class RangeMethodsPipelineTest {
     @Test
     void overridesPickTheMethodByTensorThenByReadingOpInFileOrder() throws IOException {
         Model m = QwtOnnx.prepare(TestModels.mlp(1), false, null);
-        List<String> tensors = new ArrayList<>(LayerMatcher.match(m, Int8Anyway.quant()).tensorsToCalibrate());
+        List<String> tensors = new ArrayList<>(LayerMatcher.match(m, QuantOptions.defaults()).tensorsToCalibrate());
         assertEquals(3, tensors.size(), tensors.toString());
         String x = tensors.get(0);
         String hidden = tensors.get(1);

@@ -1,6 +1,5 @@
 package dev.qwtonnx.cwac;
 
-import dev.qwtonnx.testutil.Int8Anyway;
 import dev.qwtonnx.run.QuantizeRun;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -21,6 +20,7 @@ import dev.qwtonnx.calib.OrtRunner;
 import dev.qwtonnx.quant.LayerMatcher;
 import dev.qwtonnx.quant.LayerPlan;
 import dev.qwtonnx.quant.QuantOptions;
+import dev.qwtonnx.testutil.Int8Anyway;
 import dev.qwtonnx.testutil.OrtTestSupport.ModelBuilder;
 import dev.qwtonnx.testutil.TestModels;
 import java.util.ArrayList;
@@ -80,7 +80,7 @@ class FloatPrefixTest {
     @Test
     void thePrefixEndsWhereQuantizationBegins() {
         Model prepared = QwtOnnx.prepare(embedder(), true, null);
-        List<LayerPlan> layers = LayerMatcher.match(prepared, Int8Anyway.quant()).layers();
+        List<LayerPlan> layers = LayerMatcher.match(prepared, QuantOptions.defaults()).layers();
         assertEquals(2, layers.size());
         Set<String> names = new LinkedHashSet<>();
         layers.forEach(l -> names.add(l.name()));
@@ -188,10 +188,10 @@ class FloatPrefixTest {
         CwacOptions cwac = CwacOptions.defaults();
         for (Model m : List.of(TestModels.smallCnn(7), TestModels.mlp(3))) {
             Model prepared = QwtOnnx.prepare(m, false, null);
-            assertNull(FloatPrefix.plan(prepared, LayerMatcher.match(prepared, Int8Anyway.quant()).layers(), cwac));
+            assertNull(FloatPrefix.plan(prepared, LayerMatcher.match(prepared, QuantOptions.defaults()).layers(), cwac));
         }
         Model prepared = QwtOnnx.prepare(embedder(), false, null);
-        assertNull(FloatPrefix.plan(prepared, LayerMatcher.match(prepared, Int8Anyway.quant()).layers(),
+        assertNull(FloatPrefix.plan(prepared, LayerMatcher.match(prepared, QuantOptions.defaults()).layers(),
                 cwac.withMethod(CwacOptions.Method.NONE)), "plain PTQ measures nothing");
     }
 }

@@ -1,6 +1,5 @@
 package dev.qwtonnx.cwac;
 
-import dev.qwtonnx.testutil.Int8Anyway;
 import dev.qwtonnx.api.QwtOnnx;
 import dev.qwtonnx.calib.Progress;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -22,6 +21,7 @@ import dev.qwtonnx.onnx.ValueInfoProto;
 import dev.qwtonnx.ort.OrtKernels;
 import dev.qwtonnx.run.CompensateRun;
 import dev.qwtonnx.run.QuantizeRun;
+import dev.qwtonnx.testutil.Int8Anyway;
 import dev.qwtonnx.testutil.OrtTestSupport;
 import dev.qwtonnx.testutil.OrtTestSupport.ModelBuilder;
 import dev.qwtonnx.testutil.TestModels;
@@ -105,7 +105,7 @@ class ForeignCompensationTest {
 
     static Model theirs(Map<String, String> nodeNames) {
         // Another tool's form: full-range s8 weights, as ORT's quantize_static writes by default (cpu-vnni).
-        QuantizeRun.Options none = Int8Anyway.options().withCwac(CwacOptions.defaults().withMethod(CwacOptions.Method.NONE))
+        QuantizeRun.Options none = QuantizeRun.Options.defaults().withCwac(CwacOptions.defaults().withMethod(CwacOptions.Method.NONE))
                 .withQuant(Int8Anyway.quant().withTarget(dev.qwtonnx.target.Target.named("cpu-vnni")));
         return renamed(QwtOnnx.quantize(floatModel(), calib(), none, Progress.NONE, null).model(), nodeNames);
     }
@@ -329,7 +329,7 @@ class ForeignCompensationTest {
     void qOperatorModelChangesOnlyWeightScalesAndBiasesOfItsIntegerLayers() {
         Map<String, String> originalNames = new HashMap<>();
         // Another tool's form: full-range s8 weights (cpu-vnni), lowered to QOperator.
-        QuantizeRun.Options none = Int8Anyway.options().withCwac(CwacOptions.defaults().withMethod(CwacOptions.Method.NONE))
+        QuantizeRun.Options none = QuantizeRun.Options.defaults().withCwac(CwacOptions.defaults().withMethod(CwacOptions.Method.NONE))
                 .withQuant(Int8Anyway.quant().withTarget(dev.qwtonnx.target.Target.named("cpu-vnni")));
         Model qdq = QwtOnnx.quantize(floatModel(), calib(), none, Progress.NONE, null).model();
         Model theirs = renamed(QwtOnnx.toQOperator(qdq, false, null), originalNames);

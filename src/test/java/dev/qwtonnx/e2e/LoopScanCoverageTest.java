@@ -1,6 +1,5 @@
 package dev.qwtonnx.e2e;
 
-import dev.qwtonnx.testutil.Int8Anyway;
 import dev.qwtonnx.api.QwtOnnx;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -17,6 +16,7 @@ import dev.qwtonnx.onnx.NodeProto;
 import dev.qwtonnx.onnx.TensorProto;
 import dev.qwtonnx.ort.OrtKernels;
 import dev.qwtonnx.run.QuantizeRun;
+import dev.qwtonnx.testutil.Int8Anyway;
 import dev.qwtonnx.testutil.OrtTestSupport;
 import dev.qwtonnx.testutil.OrtTestSupport.ModelBuilder;
 import dev.qwtonnx.testutil.TestModels;

@@ -1,6 +1,5 @@
 package dev.qwtonnx.e2e;
 
-import dev.qwtonnx.testutil.Int8Anyway;
 import dev.qwtonnx.run.QuantizeRun;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -17,6 +16,7 @@ import dev.qwtonnx.model.ModelIO;
 import dev.qwtonnx.ort.OrtKernels;
 import dev.qwtonnx.testutil.Fortunes;
 import dev.qwtonnx.testutil.Images;
+import dev.qwtonnx.testutil.Int8Anyway;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;

@@ -1,6 +1,5 @@
 package dev.qwtonnx.quant;
 
-import dev.qwtonnx.testutil.Int8Anyway;
 import static dev.qwtonnx.testutil.OrtTestSupport.FLOAT;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -15,6 +14,7 @@ import dev.qwtonnx.model.Nodes;
 import dev.qwtonnx.onnx.NodeProto;
 import dev.qwtonnx.ort.OrtKernels;
 import dev.qwtonnx.run.QuantizeRun;
+import dev.qwtonnx.testutil.Int8Anyway;
 import dev.qwtonnx.testutil.OrtTestSupport;
 import dev.qwtonnx.testutil.OrtTestSupport.ModelBuilder;
 import dev.qwtonnx.verify.Fidelity;

@@ -1,6 +1,5 @@
 package dev.qwtonnx.run;
 
-import dev.qwtonnx.testutil.Int8Anyway;
 import dev.qwtonnx.api.QwtOnnx;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -19,6 +18,7 @@ import dev.qwtonnx.e2e.LoopScanCoverageTest;
 import dev.qwtonnx.model.Model;
 import dev.qwtonnx.ort.OrtKernels;
 import dev.qwtonnx.quant.QuantOptions;
+import dev.qwtonnx.testutil.Int8Anyway;
 import dev.qwtonnx.testutil.TestModels;
 import dev.qwtonnx.verify.Fidelity;
 import java.util.ArrayList;

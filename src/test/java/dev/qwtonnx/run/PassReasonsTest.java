@@ -1,11 +1,11 @@
 package dev.qwtonnx.run;
 
-import dev.qwtonnx.testutil.Int8Anyway;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.qwtonnx.calib.Progress;
 import dev.qwtonnx.quant.FullRankMatMulBias;
 import dev.qwtonnx.quant.Int32MatMulBias;
+import dev.qwtonnx.testutil.Int8Anyway;
 import dev.qwtonnx.testutil.TestModels;
 import java.util.ArrayList;
 import java.util.List;

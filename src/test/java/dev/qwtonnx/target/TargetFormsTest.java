@@ -1,6 +1,5 @@
 package dev.qwtonnx.target;
 
-import dev.qwtonnx.testutil.Int8Anyway;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -18,6 +17,7 @@ import dev.qwtonnx.onnx.NodeProto;
 import dev.qwtonnx.onnx.TensorProto;
 import dev.qwtonnx.quant.QuantOptions;
 import dev.qwtonnx.run.QuantizeRun;
+import dev.qwtonnx.testutil.Int8Anyway;
 import dev.qwtonnx.verify.Fidelity;
 import java.nio.file.Path;
 import java.util.List;

@@ -1,6 +1,5 @@
 package dev.qwtonnx.verify;
 
-import dev.qwtonnx.testutil.Int8Anyway;
 import dev.qwtonnx.run.QuantizeRun;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -12,6 +11,7 @@ import dev.qwtonnx.api.QwtOnnx;
 import dev.qwtonnx.calib.Progress;
 import dev.qwtonnx.calib.data.CalibrationSource;
 import dev.qwtonnx.model.Model;
+import dev.qwtonnx.testutil.Int8Anyway;
 import dev.qwtonnx.testutil.TestModels;
 import java.io.IOException;
 import java.nio.file.Files;

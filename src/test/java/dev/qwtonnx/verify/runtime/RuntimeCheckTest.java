@@ -1,6 +1,5 @@
 package dev.qwtonnx.verify.runtime;
 
-import dev.qwtonnx.testutil.Int8Anyway;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -13,6 +12,7 @@ import dev.qwtonnx.calib.data.InputSpecs;
 import dev.qwtonnx.model.Model;
 import dev.qwtonnx.model.ModelIO;
 import dev.qwtonnx.ort.OrtKernels;
+import dev.qwtonnx.testutil.Int8Anyway;
 import dev.qwtonnx.verify.Fidelity;
 import java.nio.file.Path;
 import java.util.EnumMap;
