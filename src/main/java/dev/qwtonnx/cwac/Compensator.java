@@ -207,8 +207,9 @@ public final class Compensator {
                 : FloatReference.of(floatModel, floatOuts, options.keepBytes(floatModel));
         FloatReference ref = own != null ? own : reference;
         Model current = quantModel;
-        OutputError.Errors currentErrors = judge != null ? judge.perSample(current) : null;
-        double currentError = judge != null ? currentErrors.total() : Double.NaN;
+        // Measured at the start of each stage, in that stage's session (see variants below).
+        OutputError.Errors currentErrors = null;
+        double currentError = Double.NaN;
         try {
             int s = 0;
             for (List<QdqLayer> stage : stages) {
@@ -217,64 +218,77 @@ public final class Compensator {
                 // only if the output gains; the fits are then measured through it (a shift fitted at one step size
                 // is wrong at another).
                 double factor = 1;
-                OutputError.Errors rescaledErrors = currentErrors;
                 List<String> scales = judge == null ? List.of() : OutputScales.of(current, stage);
-                Model rescaled = current;
-                for (double k : scales.isEmpty() ? new double[0] : OUTPUT_SCALE_FACTORS) {
-                    Map<String, Double> factors = new LinkedHashMap<>();
-                    scales.forEach(n -> factors.put(n, k));
-                    Model scaled = OutputScales.scaled(current, factors);
-                    OutputError.Errors e = judge.perSample(scaled);
-                    if (keeps(rescaledErrors, e)) {
-                        factor = k;
-                        rescaledErrors = e;
-                        rescaled = scaled;
+                // Every candidate of this stage differs from the current model only in the stage's scales and
+                // biases: one session measures them all, the current model included (same arithmetic).
+                OutputError.Variants variants = judge == null ? null : judge.variants(current, parameters(stage, scales));
+                if (variants != null) {
+                    currentErrors = variants.perSample(current);
+                    currentError = currentErrors.total();
+                }
+                try {
+                    OutputError.Errors rescaledErrors = currentErrors;
+                    Model rescaled = current;
+                    for (double k : scales.isEmpty() ? new double[0] : OUTPUT_SCALE_FACTORS) {
+                        Map<String, Double> factors = new LinkedHashMap<>();
+                        scales.forEach(n -> factors.put(n, k));
+                        Model scaled = OutputScales.scaled(current, factors);
+                        OutputError.Errors e = variants.perSample(scaled);
+                        if (keeps(rescaledErrors, e)) {
+                            factor = k;
+                            rescaledErrors = e;
+                            rescaled = scaled;
+                        }
+                    }
+                    double rescaledError = judge == null ? Double.NaN : rescaledErrors.total();
+                    current = rescaled;
+                    Map<String, ChannelStats[]> stats = measure(current, floatModel, ref, stage, floats, data,
+                            progress, stages.size() == 1 ? "compensate" : "compensate stage " + s + "/" + stages.size());
+                    Map<String, ChannelFit> stageFits = fit(stage, stats, options.method());
+                    if (judge == null) {
+                        Folded folded = fold(current, stage, stageFits, left);
+                        fits.putAll(folded.fits());
+                        current = folded.model();
+                        continue;
+                    }
+                    // Candidates simplest first; one replaces the simpler choice kept so far only if it lowers the output
+                    // error by more than the noise between samples (see gains).
+                    Map<Choice, Map<String, ChannelFit>> candidates = new LinkedHashMap<>();
+                    if (options.method() == CwacOptions.Method.CWAC && stage.stream().anyMatch(QdqLayer::hasBias)) {
+                        candidates.put(Choice.SHIFT, fit(stage, stats, CwacOptions.Method.BIAS));
+                    }
+                    candidates.put(Choice.FIT, stageFits);
+                    Choice best = Choice.NONE;
+                    OutputError.Errors bestErrors = rescaledErrors;
+                    Model bestModel = current;
+                    Map<Choice, Double> errors = new LinkedHashMap<>();
+                    List<CwacFold.NotFolded> rejected = List.of();
+                    for (Map.Entry<Choice, Map<String, ChannelFit>> c : candidates.entrySet()) {
+                        CwacFold.Outcome outcome = new CwacFold(stage, c.getValue()).apply(current);
+                        Model folded = outcome.model();
+                        if (c.getKey() == Choice.FIT) {
+                            rejected = outcome.rejected();
+                        }
+                        OutputError.Errors e = variants.perSample(folded);
+                        errors.put(c.getKey(), e.total());
+                        if (keeps(bestErrors, e)) {
+                            best = c.getKey();
+                            bestErrors = e;
+                            bestModel = folded;
+                        }
+                    }
+                    choices.add(new StageChoice(s, stage.stream().map(QdqLayer::name).toList(), currentError, factor,
+                            rescaledError, best, Map.copyOf(errors), bestErrors.total()));
+                    fits.putAll(best == Choice.NONE ? identity(stage, stageFits)
+                            : withRejected(candidates.get(best), rejected, left));
+                    current = bestModel;
+                    currentErrors = bestErrors;
+                    currentError = bestErrors.total();
+                } finally {
+                    if (variants != null) {
+                        variants.close();
                     }
                 }
-                double rescaledError = judge == null ? Double.NaN : rescaledErrors.total();
-                current = rescaled;
-                Map<String, ChannelStats[]> stats = measure(current, floatModel, ref, stage, floats, data,
-                        progress, stages.size() == 1 ? "compensate" : "compensate stage " + s + "/" + stages.size());
-                Map<String, ChannelFit> stageFits = fit(stage, stats, options.method());
-                if (judge == null) {
-                    Folded folded = fold(current, stage, stageFits, left);
-                    fits.putAll(folded.fits());
-                    current = folded.model();
-                    continue;
-                }
-                // Candidates simplest first; one replaces the simpler choice kept so far only if it lowers the output
-                // error by more than the noise between samples (see gains).
-                Map<Choice, Map<String, ChannelFit>> candidates = new LinkedHashMap<>();
-                if (options.method() == CwacOptions.Method.CWAC && stage.stream().anyMatch(QdqLayer::hasBias)) {
-                    candidates.put(Choice.SHIFT, fit(stage, stats, CwacOptions.Method.BIAS));
-                }
-                candidates.put(Choice.FIT, stageFits);
-                Choice best = Choice.NONE;
-                OutputError.Errors bestErrors = rescaledErrors;
-                Model bestModel = current;
-                Map<Choice, Double> errors = new LinkedHashMap<>();
-                List<CwacFold.NotFolded> rejected = List.of();
-                for (Map.Entry<Choice, Map<String, ChannelFit>> c : candidates.entrySet()) {
-                    CwacFold.Outcome outcome = new CwacFold(stage, c.getValue()).apply(current);
-                    Model folded = outcome.model();
-                    if (c.getKey() == Choice.FIT) {
-                        rejected = outcome.rejected();
-                    }
-                    OutputError.Errors e = judge.perSample(folded);
-                    errors.put(c.getKey(), e.total());
-                    if (keeps(bestErrors, e)) {
-                        best = c.getKey();
-                        bestErrors = e;
-                        bestModel = folded;
-                    }
-                }
-                choices.add(new StageChoice(s, stage.stream().map(QdqLayer::name).toList(), currentError, factor,
-                        rescaledError, best, Map.copyOf(errors), bestErrors.total()));
-                fits.putAll(best == Choice.NONE ? identity(stage, stageFits)
-                        : withRejected(candidates.get(best), rejected, left));
-                current = bestModel;
-                currentErrors = bestErrors;
-                currentError = bestErrors.total();
             }
         } finally {
             if (own != null) {
@@ -283,6 +297,19 @@ public final class Compensator {
         }
         return new Result(current, List.copyOf(layers), Map.copyOf(floats), fits, List.copyOf(left),
                 List.copyOf(choices), judge == null ? 0 : judge.size());
+    }
+
+    /** The initializers a stage's candidates may change: its layers' weight scales and biases, and the scales given. */
+    private static Set<String> parameters(List<QdqLayer> stage, List<String> scales) {
+        Set<String> out = new LinkedHashSet<>(scales);
+        for (QdqLayer l : stage) {
+            for (String n : new String[] {l.weightScale(), l.biasQuantized(), l.biasScale(), l.biasAddConst()}) {
+                if (n != null) {
+                    out.add(n);
+                }
+            }
+        }
+        return out;
     }
 
     /**

@@ -3,12 +3,21 @@ package dev.qwtonnx.cwac;
 import dev.qwtonnx.calib.FloatTensor;
 import dev.qwtonnx.calib.OrtRunner;
 import dev.qwtonnx.calib.data.Sample;
+import dev.qwtonnx.model.HostTensor;
 import dev.qwtonnx.model.Model;
+import dev.qwtonnx.model.Tensors;
+import dev.qwtonnx.onnx.GraphProto;
+import dev.qwtonnx.onnx.TensorProto;
+import dev.qwtonnx.onnx.TensorShapeProto;
+import dev.qwtonnx.onnx.TypeProto;
 import dev.qwtonnx.onnx.ValueInfoProto;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * A model's output error against the float model on a fixed set of samples: Σ over float outputs of
@@ -64,32 +73,146 @@ final class OutputError {
 
     /** The output error of {@code model} by sample (see {@link Errors}). */
     Errors perSample(Model model) {
+        try (OrtRunner q = new OrtRunner(model, List.of())) {
+            return errors(q, Map.of());
+        }
+    }
+
+    /**
+     * An evaluator of models that differ from {@code base} at most in the values of the initializers
+     * named {@code params}: one ORT session in which those initializers are graph inputs, fed with each
+     * model's values. Acceptance compares several such models per stage (refitted scales, a shift, a fit),
+     * and a session per model was most of {@code compensate}'s time (195 sessions on MiniLM). The
+     * parameters' nodes run unfused in that session (a Q/DQ with a fed scale is not folded into an
+     * integer kernel), so errors are compared only between models measured by the same evaluator. A model
+     * that differs otherwise (a fold that copied a shared initializer) gets a session of its own.
+     */
+    Variants variants(Model base, Set<String> params) {
+        return new Variants(base, params);
+    }
+
+    final class Variants implements AutoCloseable {
+        private final Model base;
+        private final Map<String, TensorProto> baseInitializers = new HashMap<>();
+        private final Set<String> params = new LinkedHashSet<>();
+        private OrtRunner runner;
+        private boolean unusable;
+
+        private Variants(Model base, Set<String> names) {
+            this.base = base;
+            for (TensorProto t : base.graph().getInitializerList()) {
+                baseInitializers.put(t.getName(), t);
+                if (names.contains(t.getName())) {
+                    params.add(t.getName());
+                }
+            }
+        }
+
+        /** {@code model}'s errors, as {@link #perSample} gives them, on this evaluator's session where it can. */
+        Errors perSample(Model model) {
+            Map<String, TensorProto> values = unusable ? null : paramValues(model);
+            if (values == null) {
+                return OutputError.this.perSample(model);
+            }
+            Map<String, HostTensor> fed = new LinkedHashMap<>();
+            values.forEach((k, v) -> fed.put(k, Tensors.toHost(v)));
+            try {
+                if (runner == null) {
+                    runner = new OrtRunner(withParamsAsInputs(), List.of());
+                }
+                return errors(runner, fed);
+            } catch (RuntimeException e) {
+                // A kernel that takes these values only as constants (ORT may insist on that for some QOperator
+                // node): measured as before, a session per model.
+                unusable = true;
+                return OutputError.this.perSample(model);
+            }
+        }
+
+        /** The parameters' values in {@code model}, or null where it differs from the base in anything else. */
+        private Map<String, TensorProto> paramValues(Model model) {
+            if (params.isEmpty()) {
+                return null;
+            }
+            GraphProto g = model.graph();
+            GraphProto b = base.graph();
+            if (g.getInitializerCount() != b.getInitializerCount() || !g.getNodeList().equals(b.getNodeList())
+                    || !g.getInputList().equals(b.getInputList()) || !g.getOutputList().equals(b.getOutputList())) {
+                return null;
+            }
+            Map<String, TensorProto> values = new LinkedHashMap<>();
+            for (TensorProto t : g.getInitializerList()) {
+                TensorProto was = baseInitializers.get(t.getName());
+                if (was == null) {
+                    return null;
+                }
+                if (params.contains(t.getName())) {
+                    if (!t.getDimsList().equals(was.getDimsList()) || t.getDataType() != was.getDataType()) {
+                        return null;
+                    }
+                    values.put(t.getName(), t);
+                } else if (t != was && !t.equals(was)) {
+                    return null;
+                }
+            }
+            return values;
+        }
+
+        private Model withParamsAsInputs() {
+            GraphProto.Builder g = base.graph().toBuilder().clearInitializer();
+            for (TensorProto t : base.graph().getInitializerList()) {
+                if (!params.contains(t.getName())) {
+                    g.addInitializer(t);
+                    continue;
+                }
+                TensorShapeProto.Builder shape = TensorShapeProto.newBuilder();
+                t.getDimsList().forEach(d -> shape.addDim(TensorShapeProto.Dimension.newBuilder().setDimValue(d)));
+                g.addInput(ValueInfoProto.newBuilder().setName(t.getName()).setType(TypeProto.newBuilder()
+                        .setTensorType(TypeProto.Tensor.newBuilder().setElemType(t.getDataType()).setShape(shape))));
+            }
+            return base.withGraph(g.build());
+        }
+
+        @Override
+        public void close() {
+            if (runner != null) {
+                runner.close();
+            }
+        }
+    }
+
+    /** The errors of the model {@code q} runs, with {@code extra} fed beside each sample's inputs. */
+    private Errors errors(OrtRunner q, Map<String, HostTensor> extra) {
         double[][] num = new double[samples.size()][outputs.size()];
         double[] den = new double[outputs.size()];
         double[] cosines = new double[samples.size()];
-        try (OrtRunner q = new OrtRunner(model, List.of())) {
-            for (int i = 0; i < samples.size(); i++) {
-                Map<String, FloatTensor> got = q.run(samples.get(i), outputs);
-                for (int o = 0; o < outputs.size(); o++) {
-                    float[] want = reference.get(i).get(outputs.get(o));
-                    float[] have = got.get(outputs.get(o)).data();
-                    if (want.length != have.length) {
-                        throw new IllegalStateException("output " + outputs.get(o) + " has " + have.length
-                                + " values, the float model's " + want.length);
-                    }
-                    double dot = 0;
-                    double hh = 0;
-                    double ww = 0;
-                    for (int k = 0; k < want.length; k++) {
-                        double d = (double) have[k] - want[k];
-                        num[i][o] += d * d;
-                        dot += (double) have[k] * want[k];
-                        hh += (double) have[k] * have[k];
-                        ww += (double) want[k] * want[k];
-                    }
-                    den[o] += ww;
-                    cosines[i] += (hh > 0 && ww > 0 ? dot / Math.sqrt(hh * ww) : hh == ww ? 1 : 0) / outputs.size();
+        for (int i = 0; i < samples.size(); i++) {
+            Sample sample = samples.get(i);
+            if (!extra.isEmpty()) {
+                Map<String, HostTensor> in = new LinkedHashMap<>(sample.inputs());
+                in.putAll(extra);
+                sample = new Sample(sample.id(), in);
+            }
+            Map<String, FloatTensor> got = q.run(sample, outputs);
+            for (int o = 0; o < outputs.size(); o++) {
+                float[] want = reference.get(i).get(outputs.get(o));
+                float[] have = got.get(outputs.get(o)).data();
+                if (want.length != have.length) {
+                    throw new IllegalStateException("output " + outputs.get(o) + " has " + have.length
+                            + " values, the float model's " + want.length);
                 }
+                double dot = 0;
+                double hh = 0;
+                double ww = 0;
+                for (int k = 0; k < want.length; k++) {
+                    double d = (double) have[k] - want[k];
+                    num[i][o] += d * d;
+                    dot += (double) have[k] * want[k];
+                    hh += (double) have[k] * have[k];
+                    ww += (double) want[k] * want[k];
+                }
+                den[o] += ww;
+                cosines[i] += (hh > 0 && ww > 0 ? dot / Math.sqrt(hh * ww) : hh == ww ? 1 : 0) / outputs.size();
             }
         }
         double[] parts = new double[samples.size()];

@@ -1,0 +1,84 @@
+package dev.qwtonnx.cwac;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import dev.qwtonnx.calib.OrtRunner;
+import dev.qwtonnx.calib.data.Sample;
+import dev.qwtonnx.model.GraphEditor;
+import dev.qwtonnx.model.Model;
+import dev.qwtonnx.model.Tensors;
+import dev.qwtonnx.onnx.NodeProto;
+import dev.qwtonnx.onnx.TensorProto;
+import dev.qwtonnx.testutil.TestModels;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Set;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Acceptance's candidates measured on one session with their scales and biases fed as inputs: the
+ * same errors as a session per candidate, and a candidate that differs in anything else measured on
+ * a session of its own.
+ */
+class OutputErrorVariantsTest {
+    /** The initializers of every DequantizeLinear's scale in the model (weight scales among them). */
+    private static Set<String> scales(Model m) {
+        Set<String> out = new LinkedHashSet<>();
+        for (NodeProto n : m.graph().getNodeList()) {
+            if (n.getOpType().equals("DequantizeLinear")) {
+                out.add(n.getInput(1));
+            }
+        }
+        out.retainAll(m.graph().getInitializerList().stream().map(TensorProto::getName).toList());
+        return out;
+    }
+
+    private static Model scaled(Model m, String name, float k) {
+        GraphEditor g = new GraphEditor(m.graph());
+        TensorProto t = g.initializer(name);
+        float[] v = Tensors.floats(t);
+        for (int i = 0; i < v.length; i++) {
+            v[i] *= k;
+        }
+        g.putInitializer(Tensors.floatTensor(t.getName(), Tensors.dims(t), v));
+        return m.withGraph(g.build());
+    }
+
+    @Test
+    void candidatesDifferingInParametersShareOneSessionAndMeasureAlike() {
+        Model theirs = ForeignCompensationTest.theirs(new HashMap<>());
+        List<Sample> samples = new ArrayList<>();
+        TestModels.gaussian("x", 5, 6, new long[] {1, 3, 16, 16}).forEach(samples::add);
+        OutputError judge = new OutputError(ForeignCompensationTest.floatModel(), samples);
+        Set<String> params = scales(theirs);
+        List<String> names = new ArrayList<>(params);
+        List<Model> candidates = List.of(theirs, scaled(theirs, names.get(0), 1.05f),
+                scaled(scaled(theirs, names.get(0), 0.9f), names.get(names.size() - 1), 1.1f));
+        try (OutputError.Variants v = judge.variants(theirs, params)) {
+            for (Model c : candidates) {
+                v.perSample(c); // the session is made on first use
+            }
+            long before = OrtRunner.counts()[0];
+            for (Model c : candidates) {
+                OutputError.Errors shared = v.perSample(c);
+                OutputError.Errors own = judge.perSample(c);
+                assertArrayEquals(own.parts(), shared.parts(), 1e-4 * own.total() + 1e-12);
+                assertArrayEquals(own.cosines(), shared.cosines(), 1e-6);
+            }
+            // Three candidates measured both ways: three sessions for their own, none more for the shared one.
+            assertEquals(3, OrtRunner.counts()[0] - before);
+            // A candidate that changes an initializer outside the parameters gets a session of its own.
+            String other = theirs.graph().getInitializerList().stream().map(TensorProto::getName)
+                    .filter(n -> !params.contains(n) && theirs.graph().getInitializerList().stream()
+                            .anyMatch(t -> t.getName().equals(n) && t.getDataType() == TensorProto.DataType.FLOAT_VALUE))
+                    .findFirst().orElseThrow();
+            Model changed = scaled(theirs, other, 1.5f);
+            long at = OrtRunner.counts()[0];
+            assertEquals(judge.perSample(changed).total(), v.perSample(changed).total(), 1e-12);
+            assertEquals(2, OrtRunner.counts()[0] - at);
+        }
+    }
+}
