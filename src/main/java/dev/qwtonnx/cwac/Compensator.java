@@ -221,12 +221,12 @@ public final class Compensator {
                 List<String> scales = judge == null ? List.of() : OutputScales.of(current, stage);
                 // Every candidate of this stage differs from the current model only in the stage's scales and
                 // biases: one session measures them all, the current model included (same arithmetic).
-                OutputError.Variants variants = judge == null ? null : judge.variants(current, parameters(stage, scales));
-                if (variants != null) {
-                    currentErrors = variants.perSample(current);
-                    currentError = currentErrors.total();
-                }
-                try {
+                try (OutputError.Variants variants = judge == null ? null
+                        : judge.variants(current, parameters(stage, scales))) {
+                    if (variants != null) {
+                        currentErrors = variants.perSample(current);
+                        currentError = currentErrors.total();
+                    }
                     OutputError.Errors rescaledErrors = currentErrors;
                     Model rescaled = current;
                     for (double k : scales.isEmpty() ? new double[0] : OUTPUT_SCALE_FACTORS) {
@@ -284,10 +284,6 @@ public final class Compensator {
                     current = bestModel;
                     currentErrors = bestErrors;
                     currentError = bestErrors.total();
-                } finally {
-                    if (variants != null) {
-                        variants.close();
-                    }
                 }
             }
         } finally {
