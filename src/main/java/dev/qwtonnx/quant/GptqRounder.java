@@ -50,7 +50,7 @@ public final class GptqRounder {
                 continue;
             }
             Gptq.Factor f = factors.computeIfAbsent(l.input(), t -> Gptq.factor(m.h(), m.k()));
-            out.put(l.name(), Gptq.quantize(Tensors.floats(w), dims, l.weightAxis(), f, options.weightQmax(l.kind())));
+            out.put(l.name(), Gptq.quantize(Tensors.floats(w), dims, l.weightAxis(), f, options.weightQmax()));
             progress.step();
         }
         progress.finish();

@@ -98,7 +98,7 @@ public final class QdqQuantizer implements Pass {
             out.put(l.name(), ahead.submit(() -> {
                 try {
                     return QuantizedWeight.nearest(Tensors.floatView(w), Tensors.dims(w), l.weightAxis(),
-                            options.weightQmax(l.kind()));
+                            options.weightQmax());
                 } catch (RuntimeException e) {
                     return null;
                 }
@@ -265,7 +265,7 @@ public final class QdqQuantizer implements Pass {
         long[] dims = Tensors.dims(w);
         // Read in place: a big model's mapped weight is never copied into the heap, as floats or ints.
         FloatBuffer values = Tensors.floatView(w);
-        int qmax = options.weightQmax(l.kind());
+        int qmax = options.weightQmax();
         boolean perChannel = options.perChannel(l.kind());
         QuantizedWeight rounded = perChannel ? roundedWeights.get(l.name()) : null;
         if (rounded == null) {
@@ -278,7 +278,7 @@ public final class QdqQuantizer implements Pass {
         String zName = g.names().fresh(base + "_zero_point");
         String dq = g.names().fresh(base + "_dequantized");
         float[] scales = rounded.scales();
-        boolean unsigned = options.target().weights().type(l.kind().opType) == DataType.UINT8;
+        boolean unsigned = options.target().weights().type() == DataType.UINT8;
         // uint8 weights hold q + 128 with zero point 128: the same grid, for kernels that take u8 weights only.
         g.putInitializer(unsigned ? Tensors.uint8Tensor(qName, dims, QuantizedWeight.offsetToUnsigned(rounded.values()))
                 : Tensors.int8Tensor(qName, dims, rounded.values()));

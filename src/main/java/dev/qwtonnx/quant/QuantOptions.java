@@ -128,8 +128,8 @@ public record QuantOptions(int weightBits, boolean reduceRange, Set<LayerKind> o
      * The largest integer weight magnitude: 127 at 8 bits, 63 with reduce_range or on a target whose
      * grid is 7 bits (its qmax 63); fewer bits stay as asked.
      */
-    public int weightQmax(LayerKind kind) {
-        int targetBits = 33 - Integer.numberOfLeadingZeros(target.weights().qmax(kind.opType));
+    public int weightQmax() {
+        int targetBits = 33 - Integer.numberOfLeadingZeros(target.weights().qmax());
         int bits = Math.min(weightBits, targetBits);
         if (reduceRange) {
             bits = Math.min(bits, weightBits - 1);

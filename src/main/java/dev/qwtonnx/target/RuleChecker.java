@@ -293,7 +293,7 @@ public final class RuleChecker {
         private void weightRange(NodeProto n, NodeProto wDq, long[] zp) {
             TensorProto wt = inits.get(wDq.getInput(0));
             long[] q = Tensors.toHost(wt).toLongs();
-            int qmax = target.weights().qmax(n.getOpType());
+            int qmax = target.weights().qmax();
             long[] d = Tensors.dims(wt);
             long axis = Nodes.intAttr(wDq, "axis", 1);
             int ax = (int) (axis < 0 ? axis + d.length : axis);

@@ -47,8 +47,7 @@ public record Target(String name, String description, Activations activations, W
      * saturate), the op types that take one scale per output channel (the others: one per tensor),
      * and the op types the target runs quantized at all (the others stay float).
      */
-    public record Weights(DataType type, int qmax, Set<String> perChannel, Set<String> quantized,
-            Set<String> unsignedFullGrid) {
+    public record Weights(DataType type, int qmax, Set<String> perChannel, Set<String> quantized) {
         /** Every weighted op type quantized. */
         public static final Set<String> ALL_OPS = Set.of("Conv", "ConvTranspose", "MatMul", "Gemm");
 
@@ -56,33 +55,12 @@ public record Target(String name, String description, Activations activations, W
             this(type, qmax, perChannel, ALL_OPS);
         }
 
-        public Weights(DataType type, int qmax, Set<String> perChannel, Set<String> quantized) {
-            this(type, qmax, perChannel, quantized, Set.of());
-        }
-
-        /**
-         * @param unsignedFullGrid op types whose weights keep the full ±127 grid stored as uint8
-         *                         (value + 128, zero point 128) whatever {@code type} and
-         *                         {@code qmax} say: ORT runs them with u8·u8 kernels, which widen
-         *                         before adding and so cannot saturate on any CPU
-         */
         public Weights {
             if (type != DataType.INT8 && type != DataType.UINT8) {
                 throw new IllegalArgumentException("weights are 8-bit integers, not " + type);
             }
             perChannel = sorted(perChannel);
             quantized = sorted(quantized);
-            unsignedFullGrid = sorted(unsignedFullGrid);
-        }
-
-        /** The largest weight magnitude on {@code opType}'s grid at 8 bits. */
-        public int qmax(String opType) {
-            return unsignedFullGrid.contains(opType) ? 127 : qmax;
-        }
-
-        /** The element type {@code opType}'s weights are stored in. */
-        public DataType type(String opType) {
-            return unsignedFullGrid.contains(opType) ? DataType.UINT8 : type;
         }
     }
 
@@ -150,8 +128,7 @@ public record Target(String name, String description, Activations activations, W
 
     /** This target with weights on a grid of at most {@code qmax}. */
     public Target withWeightQmax(int qmax) {
-        return new Target(name, description, activations, new Weights(weights.type(), qmax, weights.perChannel(), weights.quantized(),
-                weights.unsignedFullGrid()), bias,
+        return new Target(name, description, activations, new Weights(weights.type(), qmax, weights.perChannel(), weights.quantized()), bias,
                 outputQuantized, addInputs, microsoftDomain, minOpset, subgraphs, dynamicShapes, runtime);
     }
 

@@ -140,7 +140,7 @@ class InGraphTargetsTest {
         dev.qwtonnx.onnx.TensorProto w = fg.initializer(f.node().getInput(1));
         dev.qwtonnx.quant.QuantizedWeight rounding = dev.qwtonnx.quant.QuantizedWeight.nearest(Tensors.floatView(w),
                 Tensors.dims(w), 0, dev.qwtonnx.quant.QuantOptions.defaults()
-                        .weightQmax(dev.qwtonnx.quant.LayerKind.CONV));
+                        .weightQmax());
         ResidualTarget.WeightResidual early = ResidualTarget.of(Tensors.floatView(w), Tensors.dims(w), 0, rounding);
         assertArrayEquals(fromGraph.values(), early.values());
         assertArrayEquals(fromGraph.scales(), early.scales());

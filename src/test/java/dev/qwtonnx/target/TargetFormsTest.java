@@ -77,13 +77,13 @@ class TargetFormsTest {
             TensorProto ws = g.initializer(wdq.getInput(1));
             assertEquals(t.perChannel(n.getOpType()), ws.getDimsCount() == 1 && Tensors.floats(ws).length > 1,
                     n.getName() + ": per-channel weights on " + t.weights().perChannel());
-            DataType wType = t.weights().type(n.getOpType());
+            DataType wType = t.weights().type();
             assertEquals(wType.code, g.initializer(wdq.getInput(0)).getDataType(), n.getName());
             long maxAbs = 0;
             for (long v : Tensors.longs(g.initializer(wdq.getInput(0)))) {
                 maxAbs = Math.max(maxAbs, Math.abs(wType == DataType.UINT8 ? v - 128 : v));
             }
-            int qmax = t.weights().qmax(n.getOpType());
+            int qmax = t.weights().qmax();
             assertTrue(maxAbs <= qmax, n.getName() + ": weights within ±" + qmax);
             if (n.getInputCount() > 2) {
                 TensorProto floatBias = g.initializer(n.getInput(2));
