@@ -243,9 +243,9 @@ public final class Batches {
                 p.batch.parts().forEach(x -> progress.step());
             }
         } finally {
-            // No run outlives the pass: the caller may close the session next.
-            pending.forEach(p -> p.future.cancel(false));
-            pending.forEach(Pending::awaitQuietly);
+            // No run outlives the pass: the caller may close the session next, and a run still in ORT then crashes
+            // the process. A run not started yet is dropped; one started is waited for.
+            pending.forEach(Pending::abandon);
         }
     }
 
@@ -278,11 +278,29 @@ public final class Batches {
         }
     }
 
-    /** One batch's run, started on {@link #RUNS}. */
-    private record Pending(Batch batch, Future<Map<String, FloatTensor>> future) {
+    /**
+     * One batch's run, started on {@link #RUNS}. {@code claimed} is taken by whichever comes first, the
+     * run starting or the pass abandoning it, and {@code finished} counts down when a started run ends:
+     * a cancelled {@link Future} reports itself done at once even while its task is still in ORT, so it
+     * cannot say when the session is free.
+     */
+    private record Pending(Batch batch, Future<Map<String, FloatTensor>> future,
+            java.util.concurrent.atomic.AtomicBoolean claimed, java.util.concurrent.CountDownLatch finished) {
         static Pending start(OrtRunner runner, Batch b, Function<Batch, Sample> inputs, Collection<String> outputs,
                 BiFunction<Batch, Map<String, FloatTensor>, Map<String, FloatTensor>> inRun) {
-            return new Pending(b, RUNS.submit(() -> inRun.apply(b, runner.run(inputs.apply(b), outputs))));
+            java.util.concurrent.atomic.AtomicBoolean claimed = new java.util.concurrent.atomic.AtomicBoolean();
+            java.util.concurrent.CountDownLatch finished = new java.util.concurrent.CountDownLatch(1);
+            Future<Map<String, FloatTensor>> f = RUNS.submit(() -> {
+                if (!claimed.compareAndSet(false, true)) {
+                    return null; // abandoned before it started
+                }
+                try {
+                    return inRun.apply(b, runner.run(inputs.apply(b), outputs));
+                } finally {
+                    finished.countDown();
+                }
+            });
+            return new Pending(b, f, claimed, finished);
         }
 
         Map<String, FloatTensor> result() {
@@ -302,13 +320,23 @@ public final class Batches {
             }
         }
 
-        void awaitQuietly() {
-            try {
-                future.get();
-            } catch (InterruptedException e) {
+        /** Drops this run if it has not started, else waits until it has left ORT; its outcome is not needed. */
+        void abandon() {
+            if (claimed.compareAndSet(false, true)) {
+                future.cancel(false);
+                return;
+            }
+            boolean interrupted = false;
+            while (true) {
+                try {
+                    finished.await();
+                    break;
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                }
+            }
+            if (interrupted) {
                 Thread.currentThread().interrupt();
-            } catch (ExecutionException | java.util.concurrent.CancellationException e) {
-                // The pass has failed or ended already; this run's outcome is not needed.
             }
         }
     }
