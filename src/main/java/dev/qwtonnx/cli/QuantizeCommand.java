@@ -192,9 +192,10 @@ final class QuantizeCommand implements Callable<Integer> {
                     + "(default: ${DEFAULT-VALUE}).")
     long targetOpset;
 
-    @Option(names = "--format", defaultValue = "qdq", paramLabel = "F",
-            description = "qdq (QuantizeLinear/DequantizeLinear around float layers) or qoperator (QLinearConv, "
-                    + "QLinearMatMul, MatMulIntegerToFloat, QGemm) (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--format", defaultValue = "auto", paramLabel = "F",
+            description = "qdq (QuantizeLinear/DequantizeLinear around float layers), qoperator (QLinearConv, "
+                    + "QLinearMatMul, MatMulIntegerToFloat, QGemm) or auto: qoperator on ORT CPU targets with 8-bit "
+                    + "activations, qdq on the others (default: ${DEFAULT-VALUE}).")
     String format;
 
     @Option(names = "--embeddings", defaultValue = "int8", paramLabel = "P", description = "Gather tables (token, "
@@ -214,7 +215,7 @@ final class QuantizeCommand implements Callable<Integer> {
         long start = System.nanoTime();
         QuantizeRun.Options options = options().withAccuracy(accuracy.options());
         holdOut.validate();
-        Destination.Format outputFormat = parse(Destination.Format.class, format, "--format");
+        Destination.Format outputFormat = outputFormat();
         if (outputFormat == Destination.Format.QOPERATOR && !target().ortCpu()) {
             throw new QwtException("--format qoperator writes ORT CPU's integer operators; --target " + target().name()
                     + " takes the QDQ form");
@@ -336,6 +337,17 @@ final class QuantizeCommand implements Callable<Integer> {
         } catch (java.io.IOException e) {
             return false;
         }
+    }
+
+    /** --format, with auto resolved for the target. */
+    Destination.Format outputFormat() {
+        if (format.equalsIgnoreCase("auto")) {
+            return Destination.Format.preferred(target());
+        }
+        if (!format.equalsIgnoreCase("qdq") && !format.equalsIgnoreCase("qoperator")) {
+            throw new QwtException("--format takes auto, qdq or qoperator, got '" + format + "'");
+        }
+        return parse(Destination.Format.class, format, "--format");
     }
 
     /** The --target description, with --activation-bits applied. */

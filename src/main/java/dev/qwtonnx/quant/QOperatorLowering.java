@@ -16,6 +16,9 @@ import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
+import java.util.function.Supplier;
+import dev.qwtonnx.model.TensorFacts;
+import dev.qwtonnx.onnx.GraphProto;
 
 /**
  * Lowers a QDQ model's quantized layers to explicit integer operators, with the same scales,
@@ -53,12 +56,15 @@ public final class QOperatorLowering implements Pass {
         boolean usesMs = false;
         int lowered = 0;
         Set<String> maybeUnused = new LinkedHashSet<>();
+        // Shapes are read only where a bias is [1, …, 1, N], and from the graph as it was (layers do not change ranks).
+        GraphProto before = model.graph();
+        Supplier<TensorFacts> facts = memoize(() -> TensorFacts.of(before));
         for (NodeProto n : g.nodesSnapshot()) {
             LayerKind kind = LayerKind.of(n.getOpType());
             if (kind == null || !Model.isDefaultDomain(n.getDomain()) || n.getInputCount() < 2) {
                 continue;
             }
-            Match m = match(g, n, kind);
+            Match m = match(g, n, kind, facts);
             if (m == null) {
                 continue;
             }
@@ -82,15 +88,16 @@ public final class QOperatorLowering implements Pass {
             String biasConst, NodeProto outQ) {
     }
 
-    private static Match match(GraphEditor g, NodeProto n, LayerKind kind) {
+    private static Match match(GraphEditor g, NodeProto n, LayerKind kind, Supplier<TensorFacts> facts) {
         NodeProto xdq = dq(g, n.getInput(0));
         NodeProto wdq = dq(g, n.getInput(1));
         if (xdq == null || wdq == null || xdq.getInputCount() < 3 || wdq.getInputCount() < 3
                 || g.initializer(wdq.getInput(0)) == null
                 || (g.initializer(wdq.getInput(0)).getDataType() != TensorProto.DataType.INT8_VALUE
                         && g.initializer(wdq.getInput(0)).getDataType() != TensorProto.DataType.UINT8_VALUE)
-                || g.initializer(xdq.getInput(1)) == null || Tensors.floats(g.initializer(xdq.getInput(1))).length != 1) {
-            return null; // not a layer with a quantized activation and a constant 8-bit weight
+                || g.initializer(xdq.getInput(1)) == null || Tensors.floats(g.initializer(xdq.getInput(1))).length != 1
+                || !eightBit(g.initializer(xdq.getInput(2)))) {
+            return null; // not a layer with an 8-bit quantized activation and a constant 8-bit weight
         }
         NodeProto bdq = null;
         if (kind != LayerKind.MATMUL && n.getInputCount() > 2 && !n.getInput(2).isEmpty()) {
@@ -105,8 +112,12 @@ public final class QOperatorLowering implements Pass {
         String addConst = null;
         LayerMatcher.BiasAdd bias = kind == LayerKind.MATMUL
                 ? LayerMatcher.biasAdd(g, out, Tensors.dims(g.initializer(wdq.getInput(0)))[1]) : null;
-        // MatMulIntegerToFloat takes its bias as [N]; a full-rank one (see FullRankMatMulBias) stays an Add.
-        if (bias != null && g.initializer(bias.constant()).getDimsCount() == 1) {
+        // MatMulIntegerToFloat takes its bias as [N]. A [1, …, 1, N] one (FullRankMatMulBias writes those for
+        // ORT's QDQ path) adds the same values; it goes in as [N] where the MatMul's output is known to have at
+        // least its rank, so that dropping its leading ones cannot lower the result's rank.
+        TensorProto biasConst = bias == null ? null : g.initializer(bias.constant());
+        if (biasConst != null && (biasConst.getDimsCount() == 1
+                || leadingOnes(biasConst) && facts.get().rank(out) >= biasConst.getDimsCount())) {
             add = bias.add();
             addConst = bias.constant();
         } else if (bias == null && kind == LayerKind.MATMUL) {
@@ -130,6 +141,45 @@ public final class QOperatorLowering implements Pass {
             return null; // no Conv kernel with an int8 input and a float output
         }
         return new Match(kind, n, xdq, wdq, bdq, add, addConst, outQ);
+    }
+
+    /** Whether every dimension but the last is 1. */
+    private static boolean leadingOnes(TensorProto t) {
+        for (int i = 0; i < t.getDimsCount() - 1; i++) {
+            if (t.getDims(i) != 1) {
+                return false;
+            }
+        }
+        return t.getDimsCount() > 0;
+    }
+
+    private static <T> Supplier<T> memoize(Supplier<T> s) {
+        Object[] value = new Object[1];
+        return () -> {
+            if (value[0] == null) {
+                value[0] = s.get();
+            }
+            @SuppressWarnings("unchecked")
+            T t = (T) value[0];
+            return t;
+        };
+    }
+
+    /** Whether a zero point is a constant of an 8-bit type (the integer operators take no 16-bit activation). */
+    private static boolean eightBit(TensorProto zeroPoint) {
+        return zeroPoint != null && (zeroPoint.getDataType() == TensorProto.DataType.UINT8_VALUE
+                || zeroPoint.getDataType() == TensorProto.DataType.INT8_VALUE);
+    }
+
+    /** {@code name} if it is a vector, else a new [N] constant of its values (the original stays for any other reader). */
+    private static String vector(GraphEditor g, String name) {
+        TensorProto t = g.initializer(name);
+        if (t.getDimsCount() == 1) {
+            return name;
+        }
+        String v = g.names().fresh(name + "_vector");
+        g.putInitializer(t.toBuilder().setName(v).clearDims().addDims(t.getDims(t.getDimsCount() - 1)).build());
+        return v;
     }
 
     /** The float values a DequantizeLinear of an int32 bias computes ((float) q · scale, zero point 0), as a new constant. */
@@ -188,7 +238,7 @@ public final class QOperatorLowering implements Pass {
                     b.setOpType("MatMulIntegerToFloat").setDomain(MS_DOMAIN)
                             .addAllInput(List.of(xq, wq, xs, ws, xz, wz));
                     if (m.biasAdd() != null) {
-                        String bias = m.biasConst() != null ? m.biasConst() : dequantizedBias(g, m.bdq());
+                        String bias = m.biasConst() != null ? vector(g, m.biasConst()) : dequantizedBias(g, m.bdq());
                         b.addInput(bias).addOutput(m.biasAdd().getOutput(0));
                         replaced.add(m.biasAdd());
                     } else {

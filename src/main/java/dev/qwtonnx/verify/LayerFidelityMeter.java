@@ -177,10 +177,6 @@ public final class LayerFidelityMeter {
         for (NodeProto n : fg.nodes()) {
             floatNodes.put(n.getName(), n);
         }
-        Map<String, NodeProto> quantNodes = new HashMap<>();
-        for (NodeProto n : g.nodes()) {
-            quantNodes.put(n.getName(), n);
-        }
         Map<String, String> copied = new HashMap<>();
         for (LayerCounterparts.Match m : matches) {
             QuantizedLayers.Layer l = m.layer();
@@ -191,15 +187,20 @@ public final class LayerFidelityMeter {
                         ? List.of(l.output(), l.outputScale()) : List.of(l.output(), l.outputScale(), l.outputZeroPoint());
                 g.append(Nodes.node("DequantizeLinear", g.names().fresh(l.node() + "_measured"), in, List.of(result),
                         "verify"));
+            } else if (l.outputBias() != null) { // the float MatMul it is compared with adds no bias
+                result = g.names().fresh(l.output() + "_measured");
+                g.append(Nodes.node("Sub", g.names().fresh(l.node() + "_measured"), List.of(l.output(), l.outputBias()),
+                        List.of(result), "verify"));
             }
             outputs.put(l.node(), result);
             NodeProto fn = floatNodes.get(m.floatNode());
             String floatInput = l.floatInput();
             if (l.style() == dev.qwtonnx.cwac.LayerFinder.Style.QOPERATOR) {
-                NodeProto qn = quantNodes.get(l.node());
-                floatInput = g.names().fresh(qn.getInput(0) + "_measured");
-                g.append(Nodes.node("DequantizeLinear", g.names().fresh(l.node() + "_input_measured"),
-                        List.of(qn.getInput(0), qn.getInput(1), qn.getInput(2)), List.of(floatInput), "verify"));
+                List<String> q = l.quantizedInput().get(2).isEmpty() ? l.quantizedInput().subList(0, 2)
+                        : l.quantizedInput();
+                floatInput = g.names().fresh(q.get(0) + "_measured");
+                g.append(Nodes.node("DequantizeLinear", g.names().fresh(l.node() + "_input_measured"), q,
+                        List.of(floatInput), "verify"));
             }
             if (floatInput == null || fn == null) {
                 continue;

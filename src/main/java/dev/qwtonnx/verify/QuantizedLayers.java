@@ -42,10 +42,16 @@ public final class QuantizedLayers {
      * @param weightAxis the weight's axis of output channels
      * @param from       the float node our quantizer recorded it was made from ({@link Nodes#FROM}),
      *                   or null (another tool's model)
+     * @param quantizedInput QOperator only: the layer's quantized input, its scale and zero point (else empty)
+     * @param outputBias QOperator only: a float bias the operator adds to its float output (MatMulIntegerToFloat's
+     *                   bias input), to be taken off before comparing with the float MatMul; else null
      */
     public record Layer(String node, String opType, Style style, String floatInput, String output,
             String outputScale, String outputZeroPoint, boolean outputFloorsAtZero, Supplier<DequantizedWeight> weight,
-            long[] weightDims, int weightAxis, String from) {
+            long[] weightDims, int weightAxis, String from, List<String> quantizedInput, String outputBias) {
+        public Layer {
+            quantizedInput = List.copyOf(quantizedInput);
+        }
     }
 
     /**
@@ -58,7 +64,9 @@ public final class QuantizedLayers {
         List<Layer> out = new ArrayList<>();
         for (LayerFinder.Found f : LayerFinder.find(g)) {
             NodeProto n = f.node();
-            if (!Model.isDefaultDomain(n.getDomain()) || !g.isInitializer(f.weight())) {
+            boolean microsoft = !Model.isDefaultDomain(n.getDomain());
+            if (microsoft && !n.getOpType().equals("MatMulIntegerToFloat") && !n.getOpType().equals("QGemm")
+                    || !g.isInitializer(f.weight())) {
                 continue;
             }
             long[] dims = Tensors.dims(g.initializer(f.weight()));
@@ -71,22 +79,47 @@ public final class QuantizedLayers {
             int axis = f.kind().weightAxis(n);
             switch (f.style()) {
                 case QDQ -> out.add(new Layer(n.getName(), opType, Style.QDQ, n.getInput(0), n.getOutput(0), null,
-                        null, false, w, dims, axis, from));
+                        null, false, w, dims, axis, from, List.of(), null));
                 case DYNAMIC -> {
                     String output = rescaledOutput(g, n.getOutput(0));
                     NodeProto xq = g.producer(n.getInput(0));
                     String floatInput = isOp(xq, "DynamicQuantizeLinear") ? xq.getInput(0) : null;
                     if (output != null) {
                         out.add(new Layer(n.getName(), opType, Style.DYNAMIC, floatInput, output, null, null, false, w,
-                                dims, axis, from));
+                                dims, axis, from, List.of(), null));
                     }
                 }
                 // The float input is the dequantized x (x, x_scale, x_zero_point): measuring adds it.
-                case QOPERATOR -> out.add(new Layer(n.getName(), opType, Style.QOPERATOR, null, n.getOutput(0),
-                        n.getInput(6), n.getInput(7), floorsAtZero(g.initializer(n.getInput(7))), w, dims, axis, from));
+                case QOPERATOR -> out.add(qoperator(g, n, opType, w, dims, axis, from));
             }
         }
         return out;
+    }
+
+    /**
+     * A QOperator layer. QLinearConv / QLinearMatMul (x, x_scale, x_zp, w, w_scale, w_zp, y_scale,
+     * y_zp[, bias]) and com.microsoft QGemm (A, a_scale, a_zp, B, b_scale, b_zp[, C, y_scale, y_zp])
+     * quantize their output when given y_scale; com.microsoft MatMulIntegerToFloat (A, B, a_scale,
+     * b_scale[, a_zp, b_zp, bias]) writes float with its bias added.
+     */
+    private static Layer qoperator(GraphEditor g, NodeProto n, String opType, Supplier<DequantizedWeight> w,
+            long[] dims, int axis, String from) {
+        String name = n.getName();
+        if (n.getOpType().equals("MatMulIntegerToFloat")) {
+            return new Layer(name, opType, Style.QOPERATOR, null, n.getOutput(0), null, null, false, w, dims, axis, from,
+                    List.of(n.getInput(0), n.getInput(2), input(n, 4)), input(n, 6).isEmpty() ? null : n.getInput(6));
+        }
+        int yScale = n.getOpType().equals("QGemm") ? 7 : 6;
+        String scale = input(n, yScale);
+        String zeroPoint = input(n, yScale + 1);
+        return new Layer(name, opType, Style.QOPERATOR, null, n.getOutput(0), scale.isEmpty() ? null : scale,
+                zeroPoint.isEmpty() ? null : zeroPoint, !scale.isEmpty() && floorsAtZero(g.initializer(zeroPoint)), w,
+                dims, axis, from, List.of(n.getInput(0), n.getInput(1), input(n, 2)), null);
+    }
+
+    /** Input {@code i} of {@code n}, or "" when absent. */
+    private static String input(NodeProto n, int i) {
+        return i < n.getInputCount() ? n.getInput(i) : "";
     }
 
     /** Whether a zero point is its type's minimum (0 for uint8, -128 for int8). */

@@ -18,7 +18,10 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** `verify --target` on the bundled example as `quantize` writes it by default (u8 activations, s8 weights). */
+/**
+ * `verify --target` on the bundled example as `quantize` writes it for ORT's CPU provider in QDQ form (u8
+ * activations, s8 weights), the form the accelerator targets' rules read.
+ */
 class VerifyTargetCliTest {
     @TempDir
     static Path tmp;
@@ -30,8 +33,25 @@ class VerifyTargetCliTest {
     @BeforeAll
     static void quantizeTheExample() {
         quantized = tmp.resolve("cnn-int8.onnx");
-        CliTest.Run r = CliTest.cli(MODEL, quantized.toString(), "--calib", CALIB, CliTest.INT8_ANYWAY, "--quiet", "--no-report");
+        CliTest.Run r = CliTest.cli(MODEL, quantized.toString(), "--calib", CALIB, CliTest.INT8_ANYWAY, "--quiet",
+                "--no-report", "--format", "qdq");
         assertEquals(0, r.code(), r.err());
+    }
+
+    @Test
+    void theDefaultFormIsQOperatorAndBreaksNoRuleOfTheCpuTargets() throws IOException {
+        Path out = tmp.resolve("cnn-default.onnx");
+        CliTest.Run r = CliTest.cli(MODEL, out.toString(), "--calib", CALIB, CliTest.INT8_ANYWAY, "--quiet", "--no-report");
+        assertEquals(0, r.code(), r.err());
+        var model = ModelIO.load(out);
+        List<String> ops = model.graph().getNodeList().stream().map(n -> n.getOpType()).distinct().sorted().toList();
+        assertTrue(ops.contains("QLinearConv") && ops.contains("QGemm") && !ops.contains("Conv"), ops.toString());
+        for (String t : List.of("cpu", "cpu-vnni", "arm64", "wasm")) {
+            assertEquals(List.of(), RuleChecker.check(model, Target.named(t)), t);
+        }
+        // A target off ORT's CPU provider is told that these operators are not its own.
+        assertTrue(RuleChecker.check(model, Target.named("xnnpack")).stream()
+                .anyMatch(v -> v.rule().id().equals("microsoft-domain")));
     }
 
     @Test

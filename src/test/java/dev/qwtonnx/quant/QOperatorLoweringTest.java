@@ -52,6 +52,11 @@ class QOperatorLoweringTest {
                 Arguments.of(new Case("mlp, quantized MatMul outputs", TestModels.mlp(6),
                         TestModels.gaussian("x", 4, 12, new long[] {1, 9, 32}), EnumSet.of(LayerKind.CONV, LayerKind.MATMUL),
                         seq, Map.of("MatMulIntegerToFloat", 2, "QLinearMatMul", 1))),
+                // A static sequence: FullRankMatMulBias gives the biases [1, 1, N] for ORT's QDQ path; lowered, both
+                // go into MatMulIntegerToFloat as [N] and only the residual Add is left.
+                Arguments.of(new Case("mlp, static sequence", TestModels.mlp(8, 7),
+                        TestModels.gaussian("x", 6, 12, seq), EnumSet.of(LayerKind.CONV), seq,
+                        Map.of("MatMulIntegerToFloat", 3, "Add", 1))),
                 // The last MatMul's bias Add reads an int32 bias through a DequantizeLinear (Int32MatMulBias).
                 Arguments.of(new Case("2-D mlp", TestModels.mlp2d(7), TestModels.gaussian("x", 5, 12, new long[] {8, 16}),
                         EnumSet.of(LayerKind.CONV), new long[] {8, 16}, Map.of("MatMulIntegerToFloat", 2, "Add", 0))));

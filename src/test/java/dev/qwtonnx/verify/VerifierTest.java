@@ -21,6 +21,7 @@ import dev.qwtonnx.testutil.Int8Anyway;
 import dev.qwtonnx.testutil.OrtTestSupport.ModelBuilder;
 import dev.qwtonnx.testutil.TestModels;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
@@ -178,16 +179,47 @@ class VerifierTest {
         // ORT's own optimized graph of our model is a QOperator model: QLinearConv (and QGemm).
         Model qop = OrtKernels.optimized(quantized.model());
         Report r = verify(quantized.prepared(), qop, null);
-        List<Report.LayerFidelity> convs = r.layers().layers().stream().filter(l -> l.style().equals("qoperator")).toList();
-        assertEquals(3, convs.size(), r.layers().toString());
+        List<Report.LayerFidelity> layers = r.layers().layers().stream().filter(l -> l.style().equals("qoperator")).toList();
+        assertEquals(4, layers.size(), r.layers().toString());
         assertEquals(r.layers().found(), r.layers().matched());
-        assertEquals(3, convs.stream().map(Report.LayerFidelity::floatNode).distinct().count());
-        for (Report.LayerFidelity l : convs) {
-            assertEquals("Conv", l.opType());
+        assertEquals(4, layers.stream().map(Report.LayerFidelity::floatNode).distinct().count());
+        assertEquals(List.of("Conv", "Conv", "Conv", "Gemm"), layers.stream().map(Report.LayerFidelity::opType).sorted().toList());
+        for (Report.LayerFidelity l : layers) {
             assertTrue(l.sqnrDb() > 15 && l.sqnrDb() < 200, l.toString());
             assertNotNull(l.localSqnrDb(), l.toString());
         }
         assertEquals(List.of(), r.runtime().unfused());
+    }
+
+    @Test
+    void matMulIntegerToFloatLayersMeasureAsTheirQdqFormDoes() {
+        // MatMul → bias Add in QDQ form against the same layers as com.microsoft MatMulIntegerToFloat taking
+        // the bias: the same arithmetic in ORT, so the per-layer figures agree; the lowered layer's bias is
+        // taken off before it is compared with the float MatMul, or its SQNR would be the bias's.
+        Model mlp = TestModels.mlp(3, 6);
+        CalibrationSource xs = TestModels.gaussian("x", 4, 6, new long[] {1, 6, 32});
+        QuantizeRun.Result q = QwtOnnx.quantize(mlp, xs, Int8Anyway.options(), Progress.NONE, null);
+        Model lowered = QwtOnnx.toQOperator(q.model(), true, null);
+        assertEquals(3, lowered.graph().getNodeList().stream().filter(n -> n.getOpType().equals("MatMulIntegerToFloat"))
+                .count());
+        java.util.function.Function<Model, Map<String, Report.LayerFidelity>> byFloatNode = m -> {
+            Report r = Verifier.verify(new Verifier.Subject(q.prepared(), null), new Verifier.Subject(m, null), xs,
+                    "gaussian", new Verifier.Options(3), null, Progress.NONE);
+            assertEquals(3, r.layers().found(), r.layers().toString());
+            assertEquals(3, r.layers().matched());
+            Map<String, Report.LayerFidelity> out = new java.util.TreeMap<>();
+            r.layers().layers().forEach(l -> out.put(l.floatNode(), l));
+            return out;
+        };
+        Map<String, Report.LayerFidelity> qdq = byFloatNode.apply(q.model());
+        Map<String, Report.LayerFidelity> qop = byFloatNode.apply(lowered);
+        assertEquals(qdq.keySet(), qop.keySet());
+        for (String node : qdq.keySet()) {
+            assertEquals("qoperator", qop.get(node).style());
+            assertEquals(qdq.get(node).sqnrDb(), qop.get(node).sqnrDb(), 0.01, node);
+            assertEquals(qdq.get(node).localSqnrDb(), qop.get(node).localSqnrDb(), 0.01, node);
+            assertTrue(qop.get(node).sqnrDb() > 20 && qop.get(node).sqnrDb() < 200, qop.get(node).toString());
+        }
     }
 
     @Test

@@ -13,6 +13,7 @@ import dev.qwtonnx.model.Model;
 import dev.qwtonnx.model.ModelIO;
 import dev.qwtonnx.ort.OrtKernels;
 import dev.qwtonnx.testutil.Int8Anyway;
+import dev.qwtonnx.testutil.TestModels;
 import dev.qwtonnx.verify.Fidelity;
 import java.nio.file.Path;
 import java.util.EnumMap;
@@ -26,9 +27,9 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
 /**
- * The bundled example, quantized with the defaults, run on every runtime this machine has: its
- * outputs there are as faithful to the float model as on this CPU, and ORT (or onnxruntime-web) runs
- * its layers as integer kernels there too. Tagged {@code model} as well, so the fast set leaves it out.
+ * The bundled example, quantized with the defaults in the form the command line writes for the cpu
+ * target, run on every runtime this machine has: its outputs there are as faithful to the float model
+ * as on this CPU, and ORT (or onnxruntime-web) runs its layers as integer kernels there too. Tagged {@code model} as well, so the fast set leaves it out.
  */
 @Tag("runtime")
 @Tag("model")
@@ -50,8 +51,9 @@ class RuntimeCheckTest {
         floatModel = ModelIO.load(Path.of("testdata/example/cnn.onnx"));
         CalibrationSource all = CalibrationSources.open(Path.of("testdata/example/calib"),
                 InputSpecs.of(floatModel.graph()));
-        quantModel = QwtOnnx.quantize(floatModel, CalibrationSources.limit(all, CALIBRATION, null))
-                .options(Int8Anyway.options()).run().model();
+        // The form the command line writes for the cpu target: explicit integer operators (QLinearConv, QGemm).
+        quantModel = QwtOnnx.toQOperator(QwtOnnx.quantize(floatModel, CalibrationSources.limit(all, CALIBRATION, null))
+                .options(Int8Anyway.options()).run().model(), false, null);
         heldOut = CalibrationSources.limit(CalibrationSources.skip(all, CALIBRATION), CHECKED, null);
         nativeRun = RuntimeCheck.check(floatModel, quantModel, heldOut, Platform.NATIVE);
     }
@@ -98,6 +100,34 @@ class RuntimeCheckTest {
     @Test
     void theQuantizedModelIsAsFaithfulOnAvx2AsHere() {
         assertAsFaithfulAsHere(checkOn(Platform.X86_AVX2));
+    }
+
+    /**
+     * MatMuls with a bias as the command line writes them for the cpu target: com.microsoft
+     * MatMulIntegerToFloat taking the bias. Each runtime has the operator and computes what this machine does.
+     */
+    @ParameterizedTest
+    @EnumSource(value = Platform.class, names = {"X86_AVX2", "ARM64_DOTPROD", "WASM"})
+    void matMulIntegerToFloatWithItsBiasRunsAlikeOnTheRuntime(Platform platform) {
+        ForeignRuntime.Availability a = ForeignRuntime.of(platform).availability();
+        assumeTrue(a.available(), platform.description() + " is not available here: " + a.why());
+        Model mlp = TestModels.mlp(5, 6);
+        CalibrationSource xs = TestModels.gaussian("x", 6, 12, new long[] {1, 6, 32});
+        Model q = QwtOnnx.toQOperator(QwtOnnx.quantize(mlp, CalibrationSources.limit(xs, 8, null))
+                .options(Int8Anyway.options()).run().model(), false, null);
+        List<Integer> inputs = q.graph().getNodeList().stream().filter(n -> n.getOpType().equals("MatMulIntegerToFloat"))
+                .map(n -> n.getInputCount()).sorted().toList();
+        assertEquals(List.of(6, 7, 7), inputs, "three MatMuls, two of them taking their bias");
+        CalibrationSource held = CalibrationSources.skip(xs, 8);
+        RuntimeCheck.Result here = RuntimeCheck.check(mlp, q, held, Platform.NATIVE);
+        RuntimeCheck.Result there = RuntimeCheck.check(mlp, q, held, platform);
+        there.lines().forEach(System.out::println);
+        assertNotNull(there.kernels(), there.kernelsWhy());
+        assertEquals(3, there.kernels().getOrDefault("MatMulIntegerToFloat", 0), there.kernels().toString());
+        for (int i = 0; i < here.fidelity().size(); i++) {
+            assertTrue(here.fidelity().get(i).meanSqnrDb() > 20, here.fidelity().get(i).toString());
+            assertEquals(here.fidelity().get(i).meanSqnrDb(), there.fidelity().get(i).meanSqnrDb(), 0.5);
+        }
     }
 
     private RuntimeCheck.Result checkOn(Platform platform) {
