@@ -118,6 +118,12 @@ class QOperatorLoweringTest {
                 assertEquals(null, in, "a DequantizeLinear of a constant is left: " + n.getName());
             }
         }
+        // Symmetric int8 weights: MatMulIntegerToFloat takes no weight zero point (its default, and MLAS's faster path).
+        for (NodeProto n : qop.graph().getNodeList()) {
+            if (n.getOpType().equals("MatMulIntegerToFloat")) {
+                assertTrue(n.getInputCount() < 6 || n.getInput(5).isEmpty(), n.toString());
+            }
+        }
         // ORT runs them as they are: nothing to fuse, nothing left in float.
         Map<String, Integer> optimized = OrtKernels.optimizedOpCounts(qop);
         assertEquals(0, OrtKernels.count(optimized, OrtKernels.FLOAT_LAYER_OPS), optimized.toString());
