@@ -16,6 +16,8 @@ public final class Main {
     }
 
     public static void main(String[] args) {
+        // Before any ORT class loads: its native library from a per-user cache, not inflated afresh per run.
+        dev.qwtonnx.ort.NativeLibraryCache.install();
         System.exit(run(args, new PrintWriter(System.out, true), new PrintWriter(System.err, true)));
     }
 
