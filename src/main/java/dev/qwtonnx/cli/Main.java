@@ -16,8 +16,12 @@ public final class Main {
     }
 
     public static void main(String[] args) {
-        // Before any ORT class loads: its native library from a per-user cache, not inflated afresh per run.
-        dev.qwtonnx.ort.NativeLibraryCache.install();
+        // ORT from its cached native library, started while the options are parsed and the model is read;
+        // not for a run that only prints help or the version.
+        if (!(args.length == 0 || java.util.Arrays.stream(args).anyMatch(a -> a.equals("--help") || a.equals("-h")
+                || a.equals("--version") || a.equals("-V") || a.equals("help")))) {
+            dev.qwtonnx.ort.OrtStartup.startInBackground();
+        }
         System.exit(run(args, new PrintWriter(System.out, true), new PrintWriter(System.err, true)));
     }
 
