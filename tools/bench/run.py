@@ -27,7 +27,7 @@ stderr, top level only) and the float floor: the float model's forward passes ov
 calibration samples in one ORT Python session (default threads, one warm-up run, the runs alone
 timed), with the default run's wall time as a multiple of it.
 
---fidelity runs `java -jar JAR verify FLOAT INT8 --data HELD --runs 0` on the qwt and ort outputs of
+--fidelity runs `java -jar JAR verify FLOAT INT8 --data HELD --runs 0` on the qwt, none and ort outputs of
 the last round (quantizing them first, untimed, when absent) and prints the output lines, plus the
 task's own agreement in ORT Python where cosine says little (detector: IoU of the maps > 0.3;
 classifier, recognizer: arg-max agreement; VAD: speech decision > 0.5): speed is never to be bought
@@ -265,7 +265,7 @@ def task_metric(model, float_path, int8_path):
 def fidelity(a, models):
     for m in models:
         print("### %s" % m)
-        for v in ("qwt", "ort"):
+        for v in ("qwt", "none", "ort"):  # none: qwt-onnx's plain PTQ, for CWAC's gain
             cmd, out = command(a, m, v)
             if not os.path.exists(out):
                 os.makedirs(os.path.dirname(out), exist_ok=True)

@@ -25,6 +25,8 @@ import java.util.Set;
 public final class RuleChecker {
     private static final Set<String> WEIGHTED = Set.of("Conv", "ConvTranspose", "MatMul", "Gemm");
     private static final Set<String> WITH_BIAS = Set.of("Conv", "ConvTranspose", "Gemm");
+    /** QOperator layers and the float op each computes. */
+    private static final Map<String, String> QOPERATOR = Map.of("QLinearConv", "Conv", "QLinearMatMul", "MatMul");
     private static final Set<String> CONTROL_FLOW = Set.of("If", "Loop", "Scan");
     private static final String MS = "com.microsoft";
     private static final String MODEL = "(model)";
@@ -100,6 +102,8 @@ public final class RuleChecker {
                     qdq(n);
                 } else if (WEIGHTED.contains(n.getOpType()) && Model.isDefaultDomain(n.getDomain())) {
                     weighted(n);
+                } else if (QOPERATOR.containsKey(n.getOpType()) && Model.isDefaultDomain(n.getDomain())) {
+                    qoperator(n);
                 } else if (quantized && n.getOpType().equals("Add") && Model.isDefaultDomain(n.getDomain())) {
                     residualAdd(n);
                 }
@@ -290,12 +294,56 @@ public final class RuleChecker {
             }
         }
 
+        /**
+         * A layer in QOperator form, QLinearConv or QLinearMatMul (x, x_scale, x_zp, w, w_scale, w_zp, …): the
+         * same type, grid and pair rules as its QDQ form, read from the operator's own inputs. (The
+         * com.microsoft forms, QGemm and MatMulIntegerToFloat, are the microsoft-domain rule's.)
+         */
+        private void qoperator(NodeProto n) {
+            if (n.getInputCount() < 6 || !isConstant(n.getInput(3))) {
+                return;
+            }
+            String op = QOPERATOR.get(n.getOpType());
+            DataType x = zeroPointType(n.getInput(2));
+            DataType w = known(inits.get(n.getInput(3)).getDataType());
+            boolean perChannel = numel(dims(n.getInput(4))) > 1;
+            long[] wZp = integers(n.getInput(5));
+            if (x == null || w == null) {
+                return;
+            }
+            if (perChannel && !target.perChannel(op) && !rules.perChannelAlsoTaken.contains(op)) {
+                report(n, TargetRules.WEIGHT_PER_CHANNEL, "weight " + n.getInput(3) + " has "
+                        + numel(dims(n.getInput(4))) + " scales (per-channel); the target takes one per tensor on " + op);
+            }
+            if (rules.checkWeightRange && w == DataType.INT8) {
+                // QLinearConv's output channels are axis 0 of its weight, QLinearMatMul's the last (axis 1).
+                weightRange(n, n.getInput(3), op.equals("Conv") ? 0 : 1, wZp);
+            }
+            if (x == DataType.INT8 && w != DataType.INT8) {
+                report(n, TargetRules.CPU_S8_ACTIVATION, "s8 activations with " + lower(w) + " weights");
+            }
+            providerPairs(n, op, x, w, perChannel, allZero(wZp));
+        }
+
+        /** The type of a zero point (a constant, or a typed value), or null. */
+        private DataType zeroPointType(String name) {
+            TensorProto z = inits.get(name);
+            if (z != null) {
+                return known(z.getDataType());
+            }
+            Integer vt = valueTypes.get(name);
+            return vt == null ? null : known(vt);
+        }
+
         private void weightRange(NodeProto n, NodeProto wDq, long[] zp) {
-            TensorProto wt = inits.get(wDq.getInput(0));
+            weightRange(n, wDq.getInput(0), Nodes.intAttr(wDq, "axis", 1), zp);
+        }
+
+        private void weightRange(NodeProto n, String weight, long axis, long[] zp) {
+            TensorProto wt = inits.get(weight);
             long[] q = Tensors.toHost(wt).toLongs();
             int qmax = target.weights().qmax();
             long[] d = Tensors.dims(wt);
-            long axis = Nodes.intAttr(wDq, "axis", 1);
             int ax = (int) (axis < 0 ? axis + d.length : axis);
             long inner = 1;
             for (int i = ax + 1; i < d.length; i++) {
@@ -501,10 +549,15 @@ public final class RuleChecker {
         }
 
         private long[] zeroPoints(NodeProto qdq) {
-            if (qdq.getInputCount() < 3 || qdq.getInput(2).isEmpty()) {
+            return qdq.getInputCount() < 3 ? new long[0] : integers(qdq.getInput(2));
+        }
+
+        /** A constant zero point's values (none for an absent, computed, 4-bit or float8 one). */
+        private long[] integers(String name) {
+            if (name.isEmpty()) {
                 return new long[0];
             }
-            TensorProto z = inits.get(qdq.getInput(2));
+            TensorProto z = inits.get(name);
             DataType t = z == null ? null : known(z.getDataType());
             boolean integer = t == DataType.UINT8 || t == DataType.INT8 || t == DataType.UINT16 || t == DataType.INT16
                     || t == DataType.INT32;

@@ -6,6 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.qwtonnx.model.ModelIO;
+import dev.qwtonnx.onnx.NodeProto;
+import dev.qwtonnx.onnx.TensorProto;
 import dev.qwtonnx.run.VerifyRun;
 import dev.qwtonnx.target.RuleChecker;
 import dev.qwtonnx.target.Target;
@@ -49,9 +51,22 @@ class VerifyTargetCliTest {
         for (String t : List.of("cpu", "cpu-vnni", "arm64", "wasm")) {
             assertEquals(List.of(), RuleChecker.check(model, Target.named(t)), t);
         }
-        // A target off ORT's CPU provider is told that these operators are not its own.
-        assertTrue(RuleChecker.check(model, Target.named("xnnpack")).stream()
-                .anyMatch(v -> v.rule().id().equals("microsoft-domain")));
+        // XNNPACK: QGemm is not its operator, and QLinearConv breaks the same u8·s8 rule as the QDQ Conv.
+        List<Violation> xnn = RuleChecker.check(model, Target.named("xnnpack"));
+        assertTrue(xnn.stream().anyMatch(v -> v.rule().id().equals("microsoft-domain") && v.opType().equals("QGemm")));
+        assertEquals(3, xnn.stream().filter(v -> v.rule().id().equals("xnnpack.u8s8") && v.opType().equals("QLinearConv"))
+                .count(), xnn.toString());
+
+        // The cpu target's 7-bit grid is checked on the operator's own weight.
+        var g = new dev.qwtonnx.model.GraphEditor(model.graph());
+        NodeProto conv = g.nodes().stream().filter(n -> n.getOpType().equals("QLinearConv")).findFirst().orElseThrow();
+        TensorProto w = g.initializer(conv.getInput(3));
+        byte[] raw = w.getRawData().toByteArray();
+        raw[0] = 100;
+        g.putInitializer(w.toBuilder().setRawData(com.google.protobuf.ByteString.copyFrom(raw)).build());
+        List<Violation> cpu = RuleChecker.check(model.withGraph(g.build()), Target.named("cpu"));
+        assertEquals(List.of(conv.getName()), cpu.stream().filter(v -> v.rule().id().equals("weight-range"))
+                .map(Violation::node).toList(), cpu.toString());
     }
 
     @Test
