@@ -223,7 +223,9 @@ public final class QOperatorLowering implements Pass {
         String ws = m.wdq().getInput(1);
         String wz = m.wdq().getInput(2);
         maybeUnused.addAll(n.getInputList());
-        String name = g.names().fresh(n.getName() + "_" + NAME);
+        // The operator takes the layer node's place and its name, so figures, fits and reports keyed by the
+        // layer's name read the same in both forms (the node's metadata says it was lowered).
+        String name = n.getName().isEmpty() ? g.names().fresh("layer_" + NAME) : n.getName();
         NodeProto.Builder b = NodeProto.newBuilder().setName(name);
         b.addMetadataProps(StringStringEntryProto.newBuilder().setKey(Nodes.CREATED_BY).setValue(NAME));
         // The lowered layer keeps the float node it came from, so verify and compensate pair it by provenance.

@@ -3,7 +3,7 @@ package dev.qwtonnx.run;
 import static dev.qwtonnx.run.QuantizeRun.DESTINATION;
 import static dev.qwtonnx.run.QuantizeRun.FIDELITY;
 import static dev.qwtonnx.run.QuantizeRun.LAYER_FIDELITY;
-import static dev.qwtonnx.run.QuantizeRun.MODEL;
+import static dev.qwtonnx.run.QuantizeRun.OUTPUT;
 import static dev.qwtonnx.run.QuantizeRun.PREPARED;
 import static dev.qwtonnx.run.QuantizeRun.QUANTIZED;
 
@@ -26,7 +26,7 @@ import java.util.Map;
  * output's fidelity is poor without an accuracy target.
  */
 final class LayerFidelityStage extends QuantizeStage {
-    /** The layers found in the QDQ model, their float counterparts, and each one's figures by node name. */
+    /** The layers found in the written model (QDQ or lowered; a lowered layer keeps its name), their float counterparts, and each one's figures by node name. */
     record Measured(LayerCounterparts.Result matched, Map<String, LayerFidelityMeter.Figures> figures,
             Map<String, LayerFidelityMeter.Figures> before) {
         static final Measured NONE = new Measured(null, Map.of(), null);
@@ -44,7 +44,7 @@ final class LayerFidelityStage extends QuantizeStage {
     static final int SAMPLES = 8;
 
     LayerFidelityStage(QuantizeRun.Options options) {
-        super("layer-fidelity", options, List.of(PREPARED, MODEL, QUANTIZED, FIDELITY, DESTINATION),
+        super("layer-fidelity", options, List.of(PREPARED, OUTPUT, QUANTIZED, FIDELITY, DESTINATION),
                 List.of(LAYER_FIDELITY));
     }
 
@@ -57,7 +57,7 @@ final class LayerFidelityStage extends QuantizeStage {
             return;
         }
         // The report shows each layer before compensation too: measured in the same pass (one float pass for both).
-        facts.put(LAYER_FIDELITY, measure(facts.get(PREPARED), facts.get(MODEL), report ? facts.get(QUANTIZED) : null,
+        facts.put(LAYER_FIDELITY, measure(facts.get(PREPARED), facts.get(OUTPUT), report ? facts.get(QUANTIZED) : null,
                 warns, ctx));
     }
 

@@ -5,7 +5,6 @@ import static dev.qwtonnx.run.QuantizeRun.COMPENSATION;
 import static dev.qwtonnx.run.QuantizeRun.DESTINATION;
 import static dev.qwtonnx.run.QuantizeRun.FIDELITY;
 import static dev.qwtonnx.run.QuantizeRun.LAYER_FIDELITY;
-import static dev.qwtonnx.run.QuantizeRun.MODEL;
 import static dev.qwtonnx.run.QuantizeRun.OPTIMIZED;
 import static dev.qwtonnx.run.QuantizeRun.OUTPUT;
 import static dev.qwtonnx.run.QuantizeRun.PREPARED;
@@ -25,7 +24,7 @@ import java.util.List;
  */
 final class ReportStage extends QuantizeStage {
     ReportStage(QuantizeRun.Options options) {
-        super("report", options, List.of(PREPARED, QUANTIZED, COMPENSATION, MODEL, OUTPUT, FIDELITY, OPTIMIZED,
+        super("report", options, List.of(PREPARED, QUANTIZED, COMPENSATION, OUTPUT, FIDELITY, OPTIMIZED,
                 DESTINATION, ACCURACY, WARNINGS, LAYER_FIDELITY), List.of());
     }
 
@@ -36,14 +35,14 @@ final class ReportStage extends QuantizeStage {
             return;
         }
         boolean reused = ctx.heldOut() == null;
-        // What the summary measured is of the written model: the QDQ model's figures unless it was lowered.
-        boolean same = facts.get(OUTPUT) == facts.get(MODEL);
+        // The report is of the written model, which the summary's fidelity and ORT graph already measured; a
+        // lowered layer keeps its QDQ node's name, so the fits and the uncompensated model's layers pair by name.
         Report report = Verifier.verify(new Verifier.Subject(facts.get(PREPARED), d.input()),
-                new Verifier.Subject(facts.get(MODEL), d.output()), ctx.measured(),
+                new Verifier.Subject(facts.get(OUTPUT), d.output()), ctx.measured(),
                 d.calibration() + (reused ? " (the calibration samples; none held out)" : " (held-out samples)"),
                 new Verifier.Options(d.runs()), new Verifier.QuantizeRun(facts.get(QUANTIZED), facts.get(COMPENSATION),
                         options.cwac().method().name().toLowerCase(java.util.Locale.ROOT), d.calibration(),
-                        ctx.calibration().size(), same ? facts.get(FIDELITY) : null, same ? facts.get(OPTIMIZED) : null,
+                        ctx.calibration().size(), facts.get(FIDELITY), facts.get(OPTIMIZED),
                         ctx.diagnostics().reasons().stream()
                                 .map(r -> new Report.Decision(r.stage(), r.subject(), r.why())).toList(),
                         accuracy(facts.get(ACCURACY), facts.get(WARNINGS)),

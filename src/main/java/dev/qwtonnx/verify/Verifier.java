@@ -136,8 +136,11 @@ public final class Verifier {
             ql = lat.quantLatency();
             latencySample = lat.sample();
         }
+        // Compensation's own output against its input: the written model may also be lowered to integer operators
+        // or have int8 embedding tables, which change the node count for reasons of their own.
         Integer nodesAdded = run == null || run.uncompensated() == null ? null
-                : q.graph().getNodeCount() - run.uncompensated().graph().getNodeCount();
+                : (run.compensation() != null && run.compensation().model() != null ? run.compensation().model() : q)
+                        .graph().getNodeCount() - run.uncompensated().graph().getNodeCount();
         Report.Cost cost = new Report.Cost(fBytes, qBytes, (double) qBytes / fBytes, options.runs(), latencySample, fl, ql,
                 fl == null ? null : Double.valueOf(fl.medianMs() / ql.medianMs()), nodesAdded);
 

@@ -347,9 +347,9 @@ class ForeignCompensationTest {
                 comp.layers().stream().map(l -> opType(theirs, l.name())).toList());
         for (QdqLayer l : comp.layers()) {
             assertTrue(l.qlinear() != null && l.biasScale() == null, l.toString());
-            // The lowering names an integer node after the float layer it replaced.
+            // The lowering gives an integer node the name of the layer node it replaced (here the float layer's).
             String floatName = comp.floatLayers().get(l.name()).node().getName();
-            assertTrue(originalNames.get(l.name()).startsWith(floatName + "_"), originalNames.get(l.name()) + " vs " + floatName);
+            assertEquals(floatName, originalNames.get(l.name()));
         }
         QdqLayer matMul = comp.layers().get(3);
         // The shift goes into the node's own float bias input; the float target is after the bias Add.
