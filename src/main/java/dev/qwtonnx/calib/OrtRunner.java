@@ -64,12 +64,6 @@ public final class OrtRunner implements AutoCloseable {
             if (!spin) {
                 opts.addConfigEntry("session.intra_op.allow_spinning", "0");
             }
-            if (Boolean.getBoolean("qwt.ort.noarena")) {
-                opts.setCPUArenaAllocator(false);
-            }
-            if (Boolean.getBoolean("qwt.ort.nopattern")) {
-                opts.setMemoryPatternOptimization(false);
-            }
             this.handle = OrtSessions.create(m, opts);
             SESSIONS.incrementAndGet();
             this.modelBytes = m.serializedSize();
