@@ -3,8 +3,10 @@ package dev.qwtonnx.quant;
 import dev.qwtonnx.model.GraphEditor;
 import dev.qwtonnx.model.Model;
 import dev.qwtonnx.model.Nodes;
+import dev.qwtonnx.model.TensorFacts;
 import dev.qwtonnx.model.Tensors;
 import dev.qwtonnx.onnx.AttributeProto;
+import dev.qwtonnx.onnx.GraphProto;
 import dev.qwtonnx.onnx.ModelProto;
 import dev.qwtonnx.onnx.NodeProto;
 import dev.qwtonnx.onnx.OperatorSetIdProto;
@@ -17,8 +19,6 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
 import java.util.function.Supplier;
-import dev.qwtonnx.model.TensorFacts;
-import dev.qwtonnx.onnx.GraphProto;
 
 /**
  * Lowers a QDQ model's quantized layers to explicit integer operators, with the same scales,

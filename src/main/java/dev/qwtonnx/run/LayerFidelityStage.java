@@ -26,7 +26,10 @@ import java.util.Map;
  * output's fidelity is poor without an accuracy target.
  */
 final class LayerFidelityStage extends QuantizeStage {
-    /** The layers found in the written model (QDQ or lowered; a lowered layer keeps its name), their float counterparts, and each one's figures by node name. */
+    /**
+     * The layers found in the written model (QDQ, or lowered to integer operators that keep their layer
+     * nodes' names), their float counterparts, and each one's figures by node name.
+     */
     record Measured(LayerCounterparts.Result matched, Map<String, LayerFidelityMeter.Figures> figures,
             Map<String, LayerFidelityMeter.Figures> before) {
         static final Measured NONE = new Measured(null, Map.of(), null);
