@@ -52,6 +52,9 @@ public final class QuantizeRun {
                 new EmbeddingsStage(options),       // Gather tables in int8, one scale per row
                 new ProvenanceStage(options),       // tool, version and options in the model's metadata
                 new CheckStage(MODEL)));            // the structural checker on the result
+        if (destination != null && !destination.reports().isEmpty()) {
+            core.add(1, new FloatGraphAheadStage());       // the report's view of the float model, on a spare core
+        }
         if (destination != null) {
             core.add(new LowerStage());                    // --format qoperator: explicit integer operators
             if (destination.measureFidelity()) {           // for the summary, the report and --strict, before saving:
@@ -155,6 +158,8 @@ public final class QuantizeRun {
     static final Fact<LayerFidelityStage.Measured> LAYER_FIDELITY = Fact.named("per-layer fidelity");
     static final Fact<List<String>> WARNINGS = Fact.named("fidelity warnings");
     static final Fact<Model> OPTIMIZED = Fact.named("ORT's optimized output");
+    static final Fact<java.util.concurrent.CompletableFuture<Model>> FLOAT_GRAPH =
+            Fact.named("ORT's optimized float model, on its way");
 
     /**
      * Every option of a quantization run, validated where each part is built. {@code targetOpset}

@@ -4,6 +4,7 @@ import static dev.qwtonnx.run.QuantizeRun.ACCURACY;
 import static dev.qwtonnx.run.QuantizeRun.COMPENSATION;
 import static dev.qwtonnx.run.QuantizeRun.DESTINATION;
 import static dev.qwtonnx.run.QuantizeRun.FIDELITY;
+import static dev.qwtonnx.run.QuantizeRun.FLOAT_GRAPH;
 import static dev.qwtonnx.run.QuantizeRun.LAYER_FIDELITY;
 import static dev.qwtonnx.run.QuantizeRun.OPTIMIZED;
 import static dev.qwtonnx.run.QuantizeRun.OUTPUT;
@@ -25,7 +26,7 @@ import java.util.List;
 final class ReportStage extends QuantizeStage {
     ReportStage(QuantizeRun.Options options) {
         super("report", options, List.of(PREPARED, QUANTIZED, COMPENSATION, OUTPUT, FIDELITY, OPTIMIZED,
-                DESTINATION, ACCURACY, WARNINGS, LAYER_FIDELITY), List.of());
+                DESTINATION, ACCURACY, WARNINGS, LAYER_FIDELITY, FLOAT_GRAPH), List.of());
     }
 
     @Override
@@ -47,10 +48,19 @@ final class ReportStage extends QuantizeStage {
                                 .map(r -> new Report.Decision(r.stage(), r.subject(), r.why())).toList(),
                         accuracy(facts.get(ACCURACY), facts.get(WARNINGS)),
                         facts.get(LAYER_FIDELITY).measured() ? facts.get(LAYER_FIDELITY).figures() : null,
-                        facts.get(LAYER_FIDELITY).before()),
+                        facts.get(LAYER_FIDELITY).before(), floatGraph(facts)),
                 ctx.progress());
         for (Path p : d.reports()) {
             ReportWriter.write(report, p);
+        }
+    }
+
+    /** The float model's optimized graph made ahead, or null (the report makes it) where it was not made. */
+    private static dev.qwtonnx.model.Model floatGraph(Facts facts) {
+        try {
+            return facts.get(FLOAT_GRAPH).join();
+        } catch (java.util.concurrent.CompletionException | java.util.concurrent.CancellationException e) {
+            return null;
         }
     }
 

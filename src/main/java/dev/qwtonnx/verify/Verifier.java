@@ -52,19 +52,21 @@ public final class Verifier {
     /**
      * What quantize knows and verify alone cannot: the model before compensation, the fits, the
      * calibration set, and what quantize has measured of the same model on the same samples: the
-     * output fidelity, ORT's optimized graph and the per-layer figures (each null: verify makes it);
+     * output fidelity, ORT's optimized graph of each model and the per-layer figures (each null:
+     * verify makes it);
      * and every decision its stages made against a layer or a rewrite, with the reason.
      */
     public record QuantizeRun(Model uncompensated, Compensator.Result compensation, String method,
             String calibration, int calibrationSamples, List<Fidelity.OutputFidelity> outputs, Model optimized,
             List<Report.Decision> decisions, Report.Accuracy accuracy,
-            Map<String, LayerFidelityMeter.Figures> layerFigures, Map<String, LayerFidelityMeter.Figures> layerFiguresBefore) {
+            Map<String, LayerFidelityMeter.Figures> layerFigures, Map<String, LayerFidelityMeter.Figures> layerFiguresBefore,
+            Model floatOptimized) {
         /** Without an accuracy section; per-layer fidelity measured by verify. */
         public QuantizeRun(Model uncompensated, Compensator.Result compensation, String method, String calibration,
                 int calibrationSamples, List<Fidelity.OutputFidelity> outputs, Model optimized,
                 List<Report.Decision> decisions) {
             this(uncompensated, compensation, method, calibration, calibrationSamples, outputs, optimized, decisions, null,
-                    null, null);
+                    null, null, null);
         }
     }
 
@@ -91,7 +93,7 @@ public final class Verifier {
                     : measureBefore(f, run.uncompensated(), matched.matched(), data, progress);
         }
 
-        Model fOpt = OrtKernels.optimized(f);
+        Model fOpt = run != null && run.floatOptimized() != null ? run.floatOptimized() : OrtKernels.optimized(f);
         Model qOpt = run != null && run.optimized() != null ? run.optimized() : OrtKernels.optimized(q);
         List<Report.Unfused> unfused = new ArrayList<>();
         Map<String, String> reasons = new HashMap<>();

@@ -44,6 +44,14 @@ class VerifyCommandTest {
         assertEquals("qwt-onnx", json.at("/provenance/tool").asText());
         assertEquals(Files.size(out), json.at("/quantizedModel/sizeBytes").asLong());
         assertFalse(json.at("/layers/layers/0/sqnrBeforeDb").isNull(), "quantize knows the figures before compensation");
+        // ORT's graph of the float model, made ahead on a thread of its own: the example's 3 Convs and its Gemm, in float.
+        assertEquals(0, json.at("/runtime/floatModel/integerKernels").asInt(-1));
+        int floatLayers = 0;
+        for (JsonNode c : json.at("/runtime/floatModel/opCounts")) {
+            floatLayers += List.of("Conv", "FusedConv", "Gemm", "MatMul", "FusedGemm").contains(c.get("op").asText())
+                    ? c.get("count").asInt() : 0;
+        }
+        assertEquals(4, floatLayers, json.at("/runtime/floatModel").toString());
     }
 
     @Test
