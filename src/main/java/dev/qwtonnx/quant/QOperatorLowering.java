@@ -112,12 +112,13 @@ public final class QOperatorLowering implements Pass {
         String addConst = null;
         LayerMatcher.BiasAdd bias = kind == LayerKind.MATMUL
                 ? LayerMatcher.biasAdd(g, out, Tensors.dims(g.initializer(wdq.getInput(0)))[1]) : null;
-        // MatMulIntegerToFloat takes its bias as [N]. A [1, …, 1, N] one (FullRankMatMulBias writes those for
-        // ORT's QDQ path) adds the same values; it goes in as [N] where the MatMul's output is known to have at
-        // least its rank, so that dropping its leading ones cannot lower the result's rank.
+        // MatMulIntegerToFloat takes its bias as [N]. A bias Add's constant may also be [1, …, 1, N]
+        // (FullRankMatMulBias writes those for ORT's QDQ path), the same values; it goes in as [N] where the
+        // MatMul's output is known to have at least its rank, so that dropping its leading ones cannot lower
+        // the result's rank.
         TensorProto biasConst = bias == null ? null : g.initializer(bias.constant());
         if (biasConst != null && (biasConst.getDimsCount() == 1
-                || leadingOnes(biasConst) && facts.get().rank(out) >= biasConst.getDimsCount())) {
+                || facts.get().rank(out) >= biasConst.getDimsCount())) {
             add = bias.add();
             addConst = bias.constant();
         } else if (bias == null && kind == LayerKind.MATMUL) {
@@ -154,16 +155,6 @@ public final class QOperatorLowering implements Pass {
             }
         }
         return true;
-    }
-
-    /** Whether every dimension but the last is 1. */
-    private static boolean leadingOnes(TensorProto t) {
-        for (int i = 0; i < t.getDimsCount() - 1; i++) {
-            if (t.getDims(i) != 1) {
-                return false;
-            }
-        }
-        return t.getDimsCount() > 0;
     }
 
     private static <T> Supplier<T> memoize(Supplier<T> s) {

@@ -6,15 +6,16 @@ import static dev.qwtonnx.run.QuantizeRun.PREPARED;
 import dev.qwtonnx.model.Model;
 import dev.qwtonnx.ort.OrtKernels;
 import dev.qwtonnx.ort.OrtSessions;
+import dev.qwtonnx.pass.AheadTasks;
 import java.util.List;
-import java.util.concurrent.CompletableFuture;
 
 /**
- * ORT's optimized graph of the prepared float model, which only the report reads, made on a thread
- * of its own from here on: ORT writes and the run reads the whole float model back (0.7 s of
+ * ORT's optimized graph of the prepared float model, which only the report reads, made ahead on a
+ * thread of its own from here on: ORT writes and the run reads the whole float model back (0.7 s of
  * MiniLM's report), work that otherwise waits until the end of the run while it can use a core the
- * stages leave idle (not for models of {@link OrtSessions#IN_MEMORY_FROM} or more). The report waits
- * for it, or makes it itself where it was not made or failed.
+ * stages leave idle. Not for models of {@link OrtSessions#IN_MEMORY_FROM} or more: those are
+ * memory-bound, and a second session over one beside calibration's would raise the run's peak, so
+ * the report makes the graph itself at the end, when the other sessions are closed.
  */
 final class FloatGraphAheadStage extends BaseStage {
     FloatGraphAheadStage() {
@@ -24,23 +25,10 @@ final class FloatGraphAheadStage extends BaseStage {
     @Override
     public void run(RunContext ctx, Facts facts) {
         Model prepared = facts.get(PREPARED);
-        CompletableFuture<Model> graph = new CompletableFuture<>();
-        if (prepared.serializedSize() >= OrtSessions.IN_MEMORY_FROM) {
-            // A model this big is memory-bound: a second session over it beside calibration's would raise the
-            // run's peak, so the report makes the graph at its end, when the other sessions are closed.
-            graph.complete(null);
-            facts.put(FLOAT_GRAPH, graph);
-            return;
+        AheadTasks ahead = new AheadTasks("qwt-onnx-float-graph");
+        facts.put(FLOAT_GRAPH, ahead.submit(() -> OrtKernels.optimized(prepared)));
+        if (prepared.serializedSize() < OrtSessions.IN_MEMORY_FROM) {
+            ahead.start();
         }
-        Thread t = new Thread(() -> {
-            try {
-                graph.complete(OrtKernels.optimized(prepared));
-            } catch (Throwable e) {
-                graph.completeExceptionally(e);
-            }
-        }, "qwt-onnx-float-graph");
-        t.setDaemon(true);
-        t.start();
-        facts.put(FLOAT_GRAPH, graph);
     }
 }

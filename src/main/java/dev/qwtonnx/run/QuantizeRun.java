@@ -158,8 +158,8 @@ public final class QuantizeRun {
     static final Fact<LayerFidelityStage.Measured> LAYER_FIDELITY = Fact.named("per-layer fidelity");
     static final Fact<List<String>> WARNINGS = Fact.named("fidelity warnings");
     static final Fact<Model> OPTIMIZED = Fact.named("ORT's optimized output");
-    static final Fact<java.util.concurrent.CompletableFuture<Model>> FLOAT_GRAPH =
-            Fact.named("ORT's optimized float model, on its way");
+    static final Fact<java.util.function.Supplier<Model>> FLOAT_GRAPH =
+            Fact.named("ORT's optimized float model, made ahead");
 
     /**
      * Every option of a quantization run, validated where each part is built. {@code targetOpset}

@@ -48,19 +48,10 @@ final class ReportStage extends QuantizeStage {
                                 .map(r -> new Report.Decision(r.stage(), r.subject(), r.why())).toList(),
                         accuracy(facts.get(ACCURACY), facts.get(WARNINGS)),
                         facts.get(LAYER_FIDELITY).measured() ? facts.get(LAYER_FIDELITY).figures() : null,
-                        facts.get(LAYER_FIDELITY).before(), floatGraph(facts)),
+                        facts.get(LAYER_FIDELITY).before(), facts.get(FLOAT_GRAPH).get()),
                 ctx.progress());
         for (Path p : d.reports()) {
             ReportWriter.write(report, p);
-        }
-    }
-
-    /** The float model's optimized graph made ahead, or null (the report makes it) where it was not made. */
-    private static dev.qwtonnx.model.Model floatGraph(Facts facts) {
-        try {
-            return facts.get(FLOAT_GRAPH).join();
-        } catch (java.util.concurrent.CompletionException | java.util.concurrent.CancellationException e) {
-            return null;
         }
     }
 
