@@ -220,34 +220,12 @@ public final class RuleChecker {
             DataType w = inputType(wDq);
             NodeProto xDq = producers.get(n.getInput(0));
             DataType x = isDq(xDq) && xDq.getInputCount() >= 2 ? inputType(xDq) : null;
-            long[] wScaleDims = dims(wDq.getInput(1));
-            boolean perChannel = numel(wScaleDims) > 1;
             long[] wZp = zeroPoints(wDq);
-            boolean wZpZero = allZero(wZp);
-
             if (x == null) {
                 report(n, TargetRules.WEIGHTED_INPUTS, "the weight goes through a DequantizeLinear but input 0 does "
                         + "not: the op runs in float");
             }
-            if (perChannel && !target.perChannel(op) && !rules.perChannelAlsoTaken.contains(op)) {
-                report(n, TargetRules.WEIGHT_PER_CHANNEL, "weight " + n.getInput(1) + " has " + numel(wScaleDims)
-                        + " scales (per-channel); the target takes one per tensor on " + op);
-            }
-            if (perChannel) {
-                long axis = Nodes.intAttr(wDq, "axis", 1);
-                long want = op.equals("ConvTranspose") ? 1 : 0;
-                if ((op.equals("Conv") || op.equals("ConvTranspose")) && axis != want) {
-                    report(n, TargetRules.QNN_PER_CHANNEL_AXIS, op + " weight quantized per channel on axis " + axis
-                            + ", QNN takes axis " + want);
-                }
-            }
-            if (rules.checkWeightRange && w == DataType.INT8) {
-                weightRange(n, wDq, wZp);
-            }
-            if (x == DataType.INT8 && w != DataType.INT8) {
-                report(n, TargetRules.CPU_S8_ACTIVATION, "s8 activations with " + lower(w) + " weights");
-            }
-            providerPairs(n, op, x, w, perChannel, wZpZero);
+            weightForm(n, op, x, w, n.getInput(1), wDq.getInput(0), wDq.getInput(1), Nodes.intAttr(wDq, "axis", 1), wZp);
             if (WITH_BIAS.contains(op) && n.getInputCount() > 2 && !n.getInput(2).isEmpty() && x != null) {
                 bias(n, xDq, wDq);
             }
@@ -306,18 +284,37 @@ public final class RuleChecker {
             String op = QOPERATOR.get(n.getOpType());
             DataType x = zeroPointType(n.getInput(2));
             DataType w = known(inits.get(n.getInput(3)).getDataType());
-            boolean perChannel = numel(dims(n.getInput(4))) > 1;
-            long[] wZp = integers(n.getInput(5));
             if (x == null || w == null) {
                 return;
             }
+            // QLinearConv's output channels are axis 0 of its weight, QLinearMatMul's the last (axis 1).
+            weightForm(n, op, x, w, n.getInput(3), n.getInput(3), n.getInput(4), op.equals("Conv") ? 0 : 1,
+                    integers(n.getInput(5)));
+        }
+
+        /**
+         * The rules on a quantized layer's weight and activation types, whichever form writes them:
+         * per-channel scales, QNN's per-channel axis, the weight grid, s8 activations, the provider's
+         * type pairs. {@code x} is null where the activation is not quantized; {@code read} is the
+         * weight as the layer reads it (named in messages), {@code weight} its integer constant.
+         */
+        private void weightForm(NodeProto n, String op, DataType x, DataType w, String read, String weight, String scale,
+                long axis, long[] wZp) {
+            long scales = numel(dims(scale));
+            boolean perChannel = scales > 1;
             if (perChannel && !target.perChannel(op) && !rules.perChannelAlsoTaken.contains(op)) {
-                report(n, TargetRules.WEIGHT_PER_CHANNEL, "weight " + n.getInput(3) + " has "
-                        + numel(dims(n.getInput(4))) + " scales (per-channel); the target takes one per tensor on " + op);
+                report(n, TargetRules.WEIGHT_PER_CHANNEL, "weight " + read + " has " + scales
+                        + " scales (per-channel); the target takes one per tensor on " + op);
+            }
+            if (perChannel) {
+                long want = op.equals("ConvTranspose") ? 1 : 0;
+                if ((op.equals("Conv") || op.equals("ConvTranspose")) && axis != want) {
+                    report(n, TargetRules.QNN_PER_CHANNEL_AXIS, op + " weight quantized per channel on axis " + axis
+                            + ", QNN takes axis " + want);
+                }
             }
             if (rules.checkWeightRange && w == DataType.INT8) {
-                // QLinearConv's output channels are axis 0 of its weight, QLinearMatMul's the last (axis 1).
-                weightRange(n, n.getInput(3), op.equals("Conv") ? 0 : 1, wZp);
+                weightRange(n, weight, axis, wZp);
             }
             if (x == DataType.INT8 && w != DataType.INT8) {
                 report(n, TargetRules.CPU_S8_ACTIVATION, "s8 activations with " + lower(w) + " weights");
@@ -333,10 +330,6 @@ public final class RuleChecker {
             }
             Integer vt = valueTypes.get(name);
             return vt == null ? null : known(vt);
-        }
-
-        private void weightRange(NodeProto n, NodeProto wDq, long[] zp) {
-            weightRange(n, wDq.getInput(0), Nodes.intAttr(wDq, "axis", 1), zp);
         }
 
         private void weightRange(NodeProto n, String weight, long axis, long[] zp) {
