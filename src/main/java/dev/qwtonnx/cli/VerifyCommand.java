@@ -156,8 +156,8 @@ final class VerifyCommand implements Callable<Integer> {
         Report.Cost c = r.cost();
         out.printf(Locale.ROOT, "size: %d -> %d bytes (%.3f)", c.floatBytes(), c.quantizedBytes(), c.sizeRatio());
         if (c.quantizedLatency() != null) {
-            out.printf(Locale.ROOT, "; latency median %.3f -> %.3f ms over %d runs (%.2fx)", c.floatLatency().medianMs(),
-                    c.quantizedLatency().medianMs(), c.runs(), c.speedup());
+            out.printf(Locale.ROOT, "; latency median %.3f -> %.3f ms over %d %s (%.2fx)", c.floatLatency().medianMs(),
+                    c.quantizedLatency().medianMs(), c.runs(), c.latencySample() == null ? "samples" : "runs", c.speedup());
         }
         out.println();
         if (r.target() != null) {

@@ -11,7 +11,8 @@ import java.util.Objects;
  *
  * @param input the input model's file: external data is never written over it, and the report names it
  * @param calibration what the calibration data is, for the report (a folder or file)
- * @param runs timed runs of each model for the report's latency figures
+ * @param runs timed runs of each model on the first held-out sample for the report's latency; 0 times the
+ *     fidelity pass's runs instead
  * @param measureFidelity whether the output's held-out fidelity is measured (for a summary; a report always is)
  */
 public record Destination(Path output, Path input, Format format, ExternalData.Policy externalData, List<Path> reports,

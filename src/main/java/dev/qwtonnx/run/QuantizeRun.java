@@ -58,7 +58,8 @@ public final class QuantizeRun {
         if (destination != null) {
             core.add(new LowerStage());                    // --format qoperator: explicit integer operators
             if (destination.measureFidelity()) {           // for the summary, the report and --strict, before saving:
-                core.add(new FidelityStage("fidelity", PREPARED, OUTPUT, FIDELITY)); // held-out output fidelity
+                core.add(new FidelityStage("fidelity", PREPARED, OUTPUT, FIDELITY, LATENCY, List.of(DESTINATION),
+                        f -> f.get(DESTINATION).runs()));                      // held-out output fidelity, its runs timed
                 core.add(new LayerFidelityStage(options));                            // per layer, for the report and a warning
                 core.add(new FidelityCheckStage(options));                           // target missed, poor fidelity: warn or stop
             }
@@ -155,6 +156,7 @@ public final class QuantizeRun {
     static final Fact<Model> MODEL = Fact.named("QDQ model");
     static final Fact<Model> OUTPUT = Fact.named("output model");
     static final Fact<List<Fidelity.OutputFidelity>> FIDELITY = Fact.named("held-out fidelity");
+    static final Fact<java.util.Optional<dev.qwtonnx.verify.LatencyMeter.Result>> LATENCY = Fact.named("held-out latency");
     static final Fact<LayerFidelityStage.Measured> LAYER_FIDELITY = Fact.named("per-layer fidelity");
     static final Fact<List<String>> WARNINGS = Fact.named("fidelity warnings");
     static final Fact<Model> OPTIMIZED = Fact.named("ORT's optimized output");

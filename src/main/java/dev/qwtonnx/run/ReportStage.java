@@ -5,6 +5,7 @@ import static dev.qwtonnx.run.QuantizeRun.COMPENSATION;
 import static dev.qwtonnx.run.QuantizeRun.DESTINATION;
 import static dev.qwtonnx.run.QuantizeRun.FIDELITY;
 import static dev.qwtonnx.run.QuantizeRun.FLOAT_GRAPH;
+import static dev.qwtonnx.run.QuantizeRun.LATENCY;
 import static dev.qwtonnx.run.QuantizeRun.LAYER_FIDELITY;
 import static dev.qwtonnx.run.QuantizeRun.OPTIMIZED;
 import static dev.qwtonnx.run.QuantizeRun.OUTPUT;
@@ -21,12 +22,12 @@ import java.util.List;
 /**
  * The report next to the output: verify's analysis of the QDQ model against the prepared float
  * model on the held-out samples, with what only quantize knows (the model before compensation, the
- * fits), reusing the output fidelity and ORT's optimized graph already made.
+ * fits), reusing the output fidelity, its timed runs and ORT's optimized graph already made.
  */
 final class ReportStage extends QuantizeStage {
     ReportStage(QuantizeRun.Options options) {
         super("report", options, List.of(PREPARED, QUANTIZED, COMPENSATION, OUTPUT, FIDELITY, OPTIMIZED,
-                DESTINATION, ACCURACY, WARNINGS, LAYER_FIDELITY, FLOAT_GRAPH), List.of());
+                DESTINATION, ACCURACY, WARNINGS, LAYER_FIDELITY, FLOAT_GRAPH, LATENCY), List.of());
     }
 
     @Override
@@ -48,7 +49,7 @@ final class ReportStage extends QuantizeStage {
                                 .map(r -> new Report.Decision(r.stage(), r.subject(), r.why())).toList(),
                         accuracy(facts.get(ACCURACY), facts.get(WARNINGS)),
                         facts.get(LAYER_FIDELITY).measured() ? facts.get(LAYER_FIDELITY).figures() : null,
-                        facts.get(LAYER_FIDELITY).before(), facts.get(FLOAT_GRAPH).get()),
+                        facts.get(LAYER_FIDELITY).before(), facts.get(FLOAT_GRAPH).get(), facts.get(LATENCY).orElse(null)),
                 ctx.progress());
         for (Path p : d.reports()) {
             ReportWriter.write(report, p);

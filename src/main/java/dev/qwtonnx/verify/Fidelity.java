@@ -35,7 +35,31 @@ public final class Fidelity {
         }
     }
 
+    /** Fewest samples whose one run each gives the latency; with fewer, the first sample is run this often. */
+    static final int MIN_TIMED_SAMPLES = 3;
+
+    /** The output figures of a pass and, where asked, both models' latency from the same sessions. */
+    public record Timed(List<OutputFidelity> outputs, LatencyMeter.Result latency) {
+    }
+
     public static List<OutputFidelity> measure(Model floatModel, Model quantModel, CalibrationSource data,
+            Progress progress) {
+        return measure(floatModel, quantModel, data, -1, progress).outputs();
+    }
+
+    /**
+     * As {@link #measure(Model, Model, CalibrationSource, Progress)}, timing the pass too: with {@code runs}
+     * 0, every sample's run of each model after the first sample's (whose runs warm the sessions up),
+     * or {@link #MIN_TIMED_SAMPLES} runs on the first sample when the pass has fewer others; with more,
+     * {@code runs} further runs each on the first sample once the pass is done. The pass
+     * runs both models anyway, so its latency costs no session and no run of its own.
+     */
+    public static Timed measureTimed(Model floatModel, Model quantModel, CalibrationSource data, int runs,
+            Progress progress) {
+        return measure(floatModel, quantModel, data, Math.max(0, runs), progress);
+    }
+
+    private static Timed measure(Model floatModel, Model quantModel, CalibrationSource data, int runs,
             Progress progress) {
         List<String> outs = new ArrayList<>();
         for (ValueInfoProto v : floatModel.graph().getOutputList()) {
@@ -59,11 +83,24 @@ public final class Fidelity {
         java.util.Arrays.fill(sqnrMin, Double.POSITIVE_INFINITY);
         List<long[]> f0Shapes = new ArrayList<>();
         int n = 0;
+        double[] fMs = new double[Math.max(0, data.size() - 1)];
+        double[] qMs = new double[fMs.length];
+        LatencyMeter.Result latency = null;
         try (OrtRunner fr = new OrtRunner(floatModel, List.of()); OrtRunner qr = new OrtRunner(quantModel, List.of())) {
             progress.start("verify", data.size());
+            Sample first = null;
             for (Sample s : data) {
+                long t0 = System.nanoTime();
                 Map<String, FloatTensor> f = fr.run(s, outs);
+                long t1 = System.nanoTime();
                 Map<String, FloatTensor> q = qr.run(s, outs);
+                long t2 = System.nanoTime();
+                if (n == 0) {
+                    first = s;
+                } else if (n - 1 < fMs.length) {
+                    fMs[n - 1] = (t1 - t0) / 1e6;
+                    qMs[n - 1] = (t2 - t1) / 1e6;
+                }
                 for (int i = 0; i < k; i++) {
                     float[] a = f.get(outs.get(i)).data();
                     float[] b = q.get(outs.get(i)).data();
@@ -104,6 +141,11 @@ public final class Fidelity {
                 progress.step();
             }
             progress.finish();
+            if (runs == 0 && n - 1 >= MIN_TIMED_SAMPLES) {
+                latency = LatencyMeter.perSample(java.util.Arrays.copyOf(fMs, n - 1), java.util.Arrays.copyOf(qMs, n - 1));
+            } else if (runs >= 0 && first != null) {
+                latency = LatencyMeter.repeated(fr, qr, first, outs, runs > 0 ? runs : MIN_TIMED_SAMPLES, progress);
+            }
         }
         List<OutputFidelity> result = new ArrayList<>();
         for (int i = 0; i < k; i++) {
@@ -114,7 +156,7 @@ public final class Fidelity {
                     top1Rows[i] == 0 ? null : (double) top1Agree[i] / top1Rows[i],
                     top5 ? (double) top5Agree[i] / top1Rows[i] : null));
         }
-        return result;
+        return new Timed(result, latency);
     }
 
     public static double cosine(float[] a, float[] b) {

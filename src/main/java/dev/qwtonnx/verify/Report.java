@@ -12,7 +12,7 @@ public record Report(int schemaVersion, String generator, ModelFile floatModel, 
         Cost cost, Compensation compensation, List<Decision> decisions, Accuracy accuracy, TargetCheck target) {
 
     /** Bumped whenever a key is added, removed or changes meaning. */
-    public static final int SCHEMA_VERSION = 3;
+    public static final int SCHEMA_VERSION = 4;
 
     /** This report with the result of checking the quantized model against a target's rules. */
     public Report withTarget(TargetCheck t) {
@@ -131,11 +131,12 @@ public record Report(int schemaVersion, String generator, ModelFile floatModel, 
     }
 
     /**
-     * Size and latency of both models; latency over interleaved runs with the same session options
-     * on one sample ({@code latencySample}).
+     * Size and latency of both models; latency over interleaved runs with the same session options,
+     * either {@code runs} runs each on one sample ({@code latencySample}) or one run each on each of
+     * {@code latencySamples} samples (latencySample null; quantize times its fidelity pass so).
      */
     public record Cost(long floatBytes, long quantizedBytes, double sizeRatio, int runs, String latencySample,
-            Latency floatLatency,
+            int latencySamples, Latency floatLatency,
             Latency quantizedLatency, Double speedup, Integer nodesAddedByCompensation) {
     }
 

@@ -52,21 +52,21 @@ public final class Verifier {
     /**
      * What quantize knows and verify alone cannot: the model before compensation, the fits, the
      * calibration set, and what quantize has measured of the same model on the same samples: the
-     * output fidelity, ORT's optimized graph of each model and the per-layer figures (each null:
-     * verify makes it);
+     * output fidelity, ORT's optimized graph of each model, the per-layer figures and both models'
+     * latency (each null: verify makes it);
      * and every decision its stages made against a layer or a rewrite, with the reason.
      */
     public record QuantizeRun(Model uncompensated, Compensator.Result compensation, String method,
             String calibration, int calibrationSamples, List<Fidelity.OutputFidelity> outputs, Model optimized,
             List<Report.Decision> decisions, Report.Accuracy accuracy,
             Map<String, LayerFidelityMeter.Figures> layerFigures, Map<String, LayerFidelityMeter.Figures> layerFiguresBefore,
-            Model floatOptimized) {
+            Model floatOptimized, LatencyMeter.Result latency) {
         /** Without an accuracy section; per-layer fidelity measured by verify. */
         public QuantizeRun(Model uncompensated, Compensator.Result compensation, String method, String calibration,
                 int calibrationSamples, List<Fidelity.OutputFidelity> outputs, Model optimized,
                 List<Report.Decision> decisions) {
             this(uncompensated, compensation, method, calibration, calibrationSamples, outputs, optimized, decisions, null,
-                    null, null, null);
+                    null, null, null, null);
         }
     }
 
@@ -78,8 +78,18 @@ public final class Verifier {
         if (data.size() == 0) {
             throw new QwtException("no samples to verify on: " + dataSource);
         }
-        List<Fidelity.OutputFidelity> outputs = run != null && run.outputs() != null ? run.outputs()
-                : Fidelity.measure(f, q, data, progress);
+        // The output fidelity's sessions time the latency runs too (no sessions and warm-up runs of their own).
+        LatencyMeter.Result measuredLatency = null;
+        List<Fidelity.OutputFidelity> outputs;
+        if (run != null && run.outputs() != null) {
+            outputs = run.outputs();
+        } else if (options.runs() > 0) {
+            Fidelity.Timed t = Fidelity.measureTimed(f, q, data, options.runs(), progress);
+            outputs = t.outputs();
+            measuredLatency = t.latency();
+        } else {
+            outputs = Fidelity.measure(f, q, data, progress);
+        }
 
         List<QuantizedLayers.Layer> found = QuantizedLayers.find(q);
         LayerCounterparts.Result matched = LayerCounterparts.match(f, found);
@@ -129,22 +139,18 @@ public final class Verifier {
 
         long fBytes = size(floatSubject);
         long qBytes = size(quantSubject);
-        Report.Latency fl = null;
-        Report.Latency ql = null;
-        String latencySample = null;
-        if (options.runs() > 0) {
-            LatencyMeter.Result lat = LatencyMeter.measure(f, q, data, options.runs(), progress);
-            fl = lat.floatLatency();
-            ql = lat.quantLatency();
-            latencySample = lat.sample();
-        }
+        LatencyMeter.Result lat = run != null && run.latency() != null ? run.latency()
+                : measuredLatency != null ? measuredLatency
+                : options.runs() > 0 ? LatencyMeter.measure(f, q, data, options.runs(), progress) : null;
         // Compensation's own output against its input: the written model may also be lowered to integer operators
         // or have int8 embedding tables, which change the node count for reasons of their own.
         Integer nodesAdded = run == null || run.uncompensated() == null ? null
                 : (run.compensation() != null && run.compensation().model() != null ? run.compensation().model() : q)
                         .graph().getNodeCount() - run.uncompensated().graph().getNodeCount();
-        Report.Cost cost = new Report.Cost(fBytes, qBytes, (double) qBytes / fBytes, options.runs(), latencySample, fl, ql,
-                fl == null ? null : Double.valueOf(fl.medianMs() / ql.medianMs()), nodesAdded);
+        Report.Cost cost = lat == null ? new Report.Cost(fBytes, qBytes, (double) qBytes / fBytes, 0, null, 0, null, null,
+                null, nodesAdded)
+                : new Report.Cost(fBytes, qBytes, (double) qBytes / fBytes, lat.runs(), lat.sample(), lat.samples(),
+                        lat.floatLatency(), lat.quantLatency(), lat.speedup(), nodesAdded);
 
         return new Report(Report.SCHEMA_VERSION, Version.TOOL + " " + Version.version(),
                 modelFile(floatSubject, fBytes), modelFile(quantSubject, qBytes),

@@ -94,6 +94,16 @@ class CliTest {
         assertEquals("plan-layers", decisions.get(0).get("stage").asText());
         assertTrue(decisions.get(0).get("subject").asText().contains("conv_2"), decisions.toString());
         assertTrue(decisions.get(0).get("reason").asText().contains("kept in float as asked"), decisions.toString());
+        // The report's latency is the fidelity pass's runs, timed (the first held-out sample's warm up): the report
+        // stage opens no session and runs nothing of its own.
+        assertTrue(r.err().matches("(?s).*  stage fidelity: \\d+\\.\\d{3} s \\(2 ORT sessions, 8 runs\\)\\n.*"), r.err());
+        assertTrue(r.err().matches("(?s).*  stage report: \\d+\\.\\d{3} s\\n.*"), r.err());
+        com.fasterxml.jackson.databind.JsonNode cost = json.get("cost");
+        assertEquals(3, cost.get("runs").asInt(), cost.toString());
+        assertEquals(3, cost.get("latencySamples").asInt(), cost.toString());
+        assertTrue(cost.get("latencySample").isNull(), cost.toString());
+        assertTrue(cost.get("speedup").asDouble() > 0, cost.toString());
+        assertTrue(cost.get("floatLatency").get("minMs").asDouble() <= cost.get("floatLatency").get("maxMs").asDouble());
     }
 
     @Test

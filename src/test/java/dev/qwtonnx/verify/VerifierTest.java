@@ -144,6 +144,10 @@ class VerifierTest {
         assertEquals(6, r.provenance().calibrationSamples());
         assertEquals((double) r.cost().quantizedBytes() / r.cost().floatBytes(), r.cost().sizeRatio(), 1e-12);
         assertEquals(3, r.cost().runs());
+        // verify's --runs repeat the first sample in the sessions that measured the output fidelity.
+        assertEquals(1, r.cost().latencySamples());
+        assertEquals("gaussian-0", r.cost().latencySample());
+        assertEquals(r.cost().floatLatency().medianMs() / r.cost().quantizedLatency().medianMs(), r.cost().speedup(), 1e-9);
         assertTrue(r.cost().floatLatency().minMs() <= r.cost().floatLatency().medianMs());
         assertTrue(r.cost().floatLatency().medianMs() <= r.cost().floatLatency().maxMs());
         Fidelity.OutputFidelity o = r.outputs().get(0);
