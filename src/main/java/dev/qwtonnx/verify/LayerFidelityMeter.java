@@ -19,9 +19,10 @@ import java.util.Map;
  * SQNR of each matched layer's output against its float counterpart, over the samples: globally
  * (the float model's tensor, so upstream errors count) and locally (a float copy of the layer reading
  * the quantized model's own input of that layer, so only this layer's error counts). The copies live
- * in a measuring model that is never saved. Exposing a layer's output keeps ORT from fusing that
- * layer, so these figures are of the QDQ arithmetic, not of the integer kernel (whose effect shows
- * in the output fidelity).
+ * in a measuring model that is never saved, measured with the float model in one graph and session
+ * where they can share one ({@link MeasuringGraph}). Reading a layer's output keeps ORT from fusing
+ * that layer, so these figures are of the QDQ arithmetic, not of the integer kernel (whose effect
+ * shows in the output fidelity).
  */
 public final class LayerFidelityMeter {
     private LayerFidelityMeter() {
@@ -56,18 +57,33 @@ public final class LayerFidelityMeter {
      */
     public static List<Map<String, Figures>> measure(Model floatModel, List<Subject> subjects, boolean own,
             CalibrationSource data, Progress progress, String task) {
+        return measure(floatModel, subjects, own, data, progress, task, true);
+    }
+
+    /** {@code together} false: a session per model, as where the models cannot share one graph. */
+    static List<Map<String, Figures>> measure(Model floatModel, List<Subject> subjects, boolean own,
+            CalibrationSource data, Progress progress, String task, boolean together) {
         List<Measuring> ms = new ArrayList<>();
+        MeasuringGraph.Prefixes prefixes = !together ? null : MeasuringGraph.prefixes(floatModel,
+                subjects.stream().map(Subject::model).toList());
+        if (prefixes != null) {
+            for (Subject sub : subjects) {
+                ms.add(new Measuring(sub, floatModel, own && ms.isEmpty(), prefixes.floatPrefix(),
+                        prefixes.subject(ms.size())));
+            }
+            return measureTogether(floatModel, prefixes.floatPrefix(), ms, data, progress, task);
+        }
         java.util.Set<String> floatOuts = new java.util.LinkedHashSet<>();
         for (Subject sub : subjects) {
-            ms.add(new Measuring(sub, floatModel, own && ms.isEmpty()));
+            ms.add(new Measuring(sub, floatModel, own && ms.isEmpty(), null, null));
             for (LayerCounterparts.Match m : sub.matches()) {
                 floatOuts.add(m.floatOutput());
             }
         }
         List<OrtRunner> runners = new ArrayList<>();
-        try (OrtRunner fr = new OrtRunner(floatModel, floatOuts)) {
+        try (OrtRunner fr = OrtRunner.forFewRuns(floatModel, floatOuts)) {
             for (Measuring m : ms) {
-                runners.add(new OrtRunner(m.model, m.quantOuts));
+                runners.add(OrtRunner.forFewRuns(m.model, m.quantOuts));
             }
             progress.start(task, data.size());
             for (Sample s : data) {
@@ -86,12 +102,39 @@ public final class LayerFidelityMeter {
         return ms.stream().map(Measuring::figures).toList();
     }
 
+    /**
+     * The figures from one session over one graph holding the float model and every subject's
+     * measuring graph (their names prefixed apart, the inputs shared, the float copies reading the
+     * float model's own weights), every SQNR summed inside it: one session and one run per sample,
+     * instead of one session per model and every layer's output copied out of ORT.
+     */
+    private static List<Map<String, Figures>> measureTogether(Model floatModel, String floatPrefix, List<Measuring> ms,
+            CalibrationSource data, Progress progress, String task) {
+        List<String> fetched = new ArrayList<>();
+        ms.forEach(m -> fetched.addAll(m.quantOuts));
+        Model together = MeasuringGraph.combine(floatModel, floatPrefix, ms.stream().map(m -> m.model).toList(), fetched);
+        try (OrtRunner r = OrtRunner.forFewRuns(together, List.of())) {
+            progress.start(task, data.size());
+            for (Sample s : data) {
+                Map<String, FloatTensor> out = r.run(s, fetched);
+                for (Measuring m : ms) {
+                    m.add(null, out);
+                }
+                progress.step();
+            }
+            progress.finish();
+        }
+        return ms.stream().map(Measuring::figures).toList();
+    }
+
     /** One subject's measuring model and running sums. */
     private static final class Measuring {
         final List<LayerCounterparts.Match> matches;
         final Map<String, String> outputs = new HashMap<>();
         final Map<String, List<String>> localSums = new HashMap<>();
         final Map<String, List<String>> ownSums = new HashMap<>();
+        /** Per layer, the sums of its global SQNR (measured together) or none (the float tensor is fetched). */
+        final Map<String, List<String>> globalSums = new HashMap<>();
         final Model model;
         final List<String> quantOuts = new ArrayList<>();
         final double[] sum;
@@ -100,18 +143,29 @@ public final class LayerFidelityMeter {
         final double[] ownSum;
         int n;
 
-        Measuring(Subject sub, Model floatModel, boolean own) {
+        /**
+         * @param floatPrefix null: measured against a float session of its own (the float copies get copies of
+         *     the float weights); else the prefix of the float model's names in the graph measured together
+         * @param prefix the prefix of this model's names in that graph
+         */
+        Measuring(Subject sub, Model floatModel, boolean own, String floatPrefix, String prefix) {
             matches = sub.matches();
             Map<String, String> localTargets = new HashMap<>();
             Map<String, String> ownTargets = new HashMap<>();
             Model withTargets = withLocalTargets(sub.model(), floatModel, matches, localTargets, own ? ownTargets : null,
-                    outputs);
+                    outputs, floatPrefix);
             // The local and own targets live in this model with the layer's result: their SQNR is summed in it, and
             // only two scalars per target leave ORT (copying the targets out cost more than computing them).
             GraphEditor g = new GraphEditor(withTargets.graph());
             for (LayerCounterparts.Match m : matches) {
                 String node = m.layer().node();
-                quantOuts.add(outputs.get(node));
+                if (floatPrefix == null) {
+                    quantOuts.add(outputs.get(node));
+                } else {
+                    List<String> sums = appendSums(g, floatPrefix + m.floatOutput(), outputs.get(node));
+                    globalSums.put(node, sums);
+                    quantOuts.addAll(sums);
+                }
                 if (localTargets.containsKey(node)) {
                     List<String> sums = appendSums(g, localTargets.get(node), outputs.get(node));
                     localSums.put(node, sums);
@@ -123,7 +177,17 @@ public final class LayerFidelityMeter {
                     quantOuts.addAll(sums);
                 }
             }
-            model = withTargets.withGraph(g.build());
+            Model built = withTargets.withGraph(g.build());
+            if (prefix != null) {
+                java.util.function.UnaryOperator<String> p = MeasuringGraph.renamer(built.graph(), prefix);
+                model = built.withGraph(MeasuringGraph.prefixed(built.graph(), p, prefix));
+                quantOuts.replaceAll(p);
+                for (Map<String, List<String>> sums : List.of(globalSums, localSums, ownSums)) {
+                    sums.replaceAll((k, v) -> v.stream().map(p).toList());
+                }
+            } else {
+                model = built;
+            }
             int k = matches.size();
             sum = new double[k];
             min = new double[k];
@@ -135,8 +199,9 @@ public final class LayerFidelityMeter {
         void add(Map<String, FloatTensor> f, Map<String, FloatTensor> q) {
             for (int i = 0; i < matches.size(); i++) {
                 LayerCounterparts.Match m = matches.get(i);
-                float[] yq = q.get(outputs.get(m.layer().node())).data();
-                double db = Fidelity.sqnrDb(f.get(m.floatOutput()).data(), yq);
+                List<String> global = globalSums.get(m.layer().node());
+                double db = global != null ? sqnrDb(q.get(global.get(0)), q.get(global.get(1)))
+                        : Fidelity.sqnrDb(f.get(m.floatOutput()).data(), q.get(outputs.get(m.layer().node())).data());
                 sum[i] += db;
                 min[i] = Math.min(min[i], db);
                 List<String> local = localSums.get(m.layer().node());
@@ -170,7 +235,7 @@ public final class LayerFidelityMeter {
      * output ({@code outputs} maps every layer to the float tensor holding its result).
      */
     private static Model withLocalTargets(Model quant, Model floatModel, List<LayerCounterparts.Match> matches,
-            Map<String, String> targets, Map<String, String> own, Map<String, String> outputs) {
+            Map<String, String> targets, Map<String, String> own, Map<String, String> outputs, String floatPrefix) {
         GraphEditor fg = new GraphEditor(floatModel.graph());
         GraphEditor g = new GraphEditor(quant.graph());
         Map<String, NodeProto> floatNodes = new HashMap<>();
@@ -213,6 +278,8 @@ public final class LayerFidelityMeter {
                 String in = fn.getInput(i);
                 if (in.isEmpty()) {
                     clone.addInput(in);
+                } else if (fg.isInitializer(in) && floatPrefix != null) {
+                    clone.addInput(floatPrefix + in); // the float model's own weight, in the graph measured together
                 } else if (fg.isInitializer(in)) {
                     String copy = copied.computeIfAbsent(in, x -> {
                         String name = g.names().fresh(x + "_float");

@@ -42,7 +42,7 @@ import org.junit.jupiter.api.io.TempDir;
  * Layers inside subgraphs: If branches are quantized (each calibrated on the samples that take it),
  * layers inside a Loop body are quantized where they are (see LoopScanCoverageTest), and neither crashes.
  */
-class SubgraphCoverageTest {
+public class SubgraphCoverageTest {
     private static final int F = TensorProto.DataType.FLOAT_VALUE;
 
     private static QuantizeRun.Result quantize(Model m, CalibrationSource calib) {
@@ -75,7 +75,7 @@ class SubgraphCoverageTest {
      * → Relu; else Conv(r, an outer weight, a Constant bias inside the branch) → Sigmoid;
      * → GlobalAveragePool → Flatten → Gemm → y[1,5].
      */
-    static Model ifModel(float threshold) {
+    public static Model ifModel(float threshold) {
         Random rnd = new Random(5);
         ModelBuilder b = new ModelBuilder(6, 13).input("x", F, 1, 4, 8, 8).output("y", F, 1, 5);
         String c = b.node("Conv", List.of("x", b.randomInit("w_top", 0.3, 6, 4, 3, 3)), "c",

@@ -1,0 +1,179 @@
+package dev.qwtonnx.verify;
+
+import dev.qwtonnx.model.Model;
+import dev.qwtonnx.onnx.AttributeProto;
+import dev.qwtonnx.onnx.GraphProto;
+import dev.qwtonnx.onnx.ModelProto;
+import dev.qwtonnx.onnx.NodeProto;
+import dev.qwtonnx.onnx.OperatorSetIdProto;
+import dev.qwtonnx.onnx.TensorProto;
+import dev.qwtonnx.onnx.TypeProto;
+import dev.qwtonnx.onnx.ValueInfoProto;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.function.UnaryOperator;
+
+/**
+ * Several models of the same inputs in one graph, for a measuring session: each model's names
+ * (node outputs, initializers, node names, and every name inside its subgraphs) get a prefix of its
+ * own, the graph inputs stay shared. One session over the whole is one model load, one graph
+ * optimization and one run per sample, where a session per model repeats all three (ORT's session
+ * start is most of a measuring pass on a transformer).
+ */
+final class MeasuringGraph {
+    private MeasuringGraph() {
+    }
+
+    /** The float model's prefix and each subject's, in order. */
+    record Prefixes(String floatPrefix, String base) {
+        String subject(int i) {
+            return base + "s" + i + "/";
+        }
+    }
+
+    /**
+     * Prefixes no name of these models starts with, or null when the models cannot share a graph:
+     * model-local functions, sparse initializers or training info (not renamed here), or an operator
+     * set imported at two versions (one graph has one version per domain).
+     */
+    static Prefixes prefixes(Model floatModel, List<Model> subjects) {
+        List<Model> all = new ArrayList<>();
+        all.add(floatModel);
+        all.addAll(subjects);
+        Map<String, Long> opsets = new LinkedHashMap<>();
+        Set<String> names = new HashSet<>();
+        for (Model m : all) {
+            ModelProto p = m.proto();
+            if (p.getFunctionsCount() > 0 || p.getTrainingInfoCount() > 0 || hasSparse(p.getGraph())) {
+                return null;
+            }
+            for (OperatorSetIdProto o : p.getOpsetImportList()) {
+                String d = Model.isDefaultDomain(o.getDomain()) ? "" : o.getDomain();
+                Long v = opsets.putIfAbsent(d, o.getVersion());
+                if (v != null && v != o.getVersion()) {
+                    return null;
+                }
+            }
+            collect(p.getGraph(), true, names);
+            p.getGraph().getInputList().forEach(v -> names.add(v.getName()));
+        }
+        for (int i = 0; ; i++) {
+            String base = "qwt" + (i == 0 ? "" : Integer.toString(i)) + ".";
+            if (names.stream().noneMatch(n -> n.startsWith(base))) {
+                return new Prefixes(base + "float/", base);
+            }
+        }
+    }
+
+    /** Renames the names {@code graph} defines (its graph inputs excepted) to {@code prefix} + name. */
+    static UnaryOperator<String> renamer(GraphProto graph, String prefix) {
+        Set<String> defined = new HashSet<>();
+        collect(graph, true, defined);
+        return n -> n.isEmpty() || !defined.contains(n) ? n : prefix + n;
+    }
+
+    /** {@code graph} with every name {@code rename} changes changed, in its subgraphs too, and its node names prefixed. */
+    static GraphProto prefixed(GraphProto graph, UnaryOperator<String> rename, String prefix) {
+        GraphProto.Builder b = graph.toBuilder();
+        for (NodeProto.Builder n : b.getNodeBuilderList()) {
+            if (!n.getName().isEmpty()) {
+                n.setName(prefix + n.getName());
+            }
+            for (int i = 0; i < n.getInputCount(); i++) {
+                n.setInput(i, rename.apply(n.getInput(i)));
+            }
+            for (int i = 0; i < n.getOutputCount(); i++) {
+                n.setOutput(i, rename.apply(n.getOutput(i)));
+            }
+            for (AttributeProto.Builder a : n.getAttributeBuilderList()) {
+                if (a.hasG()) {
+                    a.setG(prefixed(a.getG(), rename, prefix));
+                }
+                for (int i = 0; i < a.getGraphsCount(); i++) {
+                    a.setGraphs(i, prefixed(a.getGraphs(i), rename, prefix));
+                }
+            }
+        }
+        for (TensorProto.Builder t : b.getInitializerBuilderList()) {
+            t.setName(rename.apply(t.getName()));
+        }
+        for (List<ValueInfoProto.Builder> list : List.of(b.getInputBuilderList(), b.getOutputBuilderList(),
+                b.getValueInfoBuilderList())) {
+            for (ValueInfoProto.Builder v : list) {
+                v.setName(rename.apply(v.getName()));
+            }
+        }
+        return b.build();
+    }
+
+    /**
+     * One model: the float model's graph under {@code floatPrefix}, then each measuring graph (already
+     * prefixed), the float model's inputs as the inputs, and {@code outputs} (float scalars) as the outputs.
+     */
+    static Model combine(Model floatModel, String floatPrefix, List<Model> measuring, List<String> outputs) {
+        GraphProto f = prefixed(floatModel.graph(), renamer(floatModel.graph(), floatPrefix), floatPrefix);
+        GraphProto.Builder g = f.toBuilder().clearOutput().setName("layer-fidelity");
+        ModelProto.Builder p = floatModel.proto().toBuilder().clearGraph();
+        Map<String, Long> opsets = new LinkedHashMap<>();
+        long ir = p.getIrVersion();
+        for (Model m : measuring) {
+            GraphProto s = m.graph();
+            g.addAllNode(s.getNodeList()).addAllInitializer(s.getInitializerList()).addAllValueInfo(s.getValueInfoList());
+            for (OperatorSetIdProto o : m.proto().getOpsetImportList()) {
+                opsets.putIfAbsent(Model.isDefaultDomain(o.getDomain()) ? "" : o.getDomain(), o.getVersion());
+            }
+            ir = Math.max(ir, m.proto().getIrVersion());
+        }
+        for (OperatorSetIdProto o : p.getOpsetImportList()) {
+            opsets.remove(Model.isDefaultDomain(o.getDomain()) ? "" : o.getDomain());
+        }
+        opsets.forEach((d, v) -> p.addOpsetImport(OperatorSetIdProto.newBuilder().setDomain(d).setVersion(v)));
+        TypeProto scalar = TypeProto.newBuilder()
+                .setTensorType(TypeProto.Tensor.newBuilder().setElemType(TensorProto.DataType.FLOAT_VALUE)).build();
+        for (String o : outputs) {
+            g.addOutput(ValueInfoProto.newBuilder().setName(o).setType(scalar));
+        }
+        return new Model(p.setIrVersion(ir).setGraph(g).build());
+    }
+
+    /** Names {@code g} defines: node outputs and initializers, and in subgraphs their inputs too. */
+    private static void collect(GraphProto g, boolean main, Set<String> out) {
+        if (!main) {
+            g.getInputList().forEach(v -> out.add(v.getName()));
+        }
+        g.getInitializerList().forEach(t -> out.add(t.getName()));
+        for (NodeProto n : g.getNodeList()) {
+            for (String o : n.getOutputList()) {
+                if (!o.isEmpty()) {
+                    out.add(o);
+                }
+            }
+            for (AttributeProto a : n.getAttributeList()) {
+                if (a.hasG()) {
+                    collect(a.getG(), false, out);
+                }
+                for (GraphProto sg : a.getGraphsList()) {
+                    collect(sg, false, out);
+                }
+            }
+        }
+    }
+
+    private static boolean hasSparse(GraphProto g) {
+        if (g.getSparseInitializerCount() > 0) {
+            return true;
+        }
+        for (NodeProto n : g.getNodeList()) {
+            for (AttributeProto a : n.getAttributeList()) {
+                if (a.hasG() && hasSparse(a.getG()) || a.getGraphsList().stream().anyMatch(MeasuringGraph::hasSparse)) {
+                    return true;
+                }
+            }
+        }
+        return false;
+    }
+}

@@ -1,0 +1,100 @@
+package dev.qwtonnx.verify;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.qwtonnx.api.QwtOnnx;
+import dev.qwtonnx.calib.Progress;
+import dev.qwtonnx.calib.data.CalibrationSource;
+import dev.qwtonnx.e2e.SubgraphCoverageTest;
+import dev.qwtonnx.model.Model;
+import dev.qwtonnx.onnx.ModelProto;
+import dev.qwtonnx.onnx.OperatorSetIdProto;
+import dev.qwtonnx.run.QuantizeRun;
+import dev.qwtonnx.testutil.Int8Anyway;
+import dev.qwtonnx.testutil.TestModels;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The per-layer figures measured in one session over one graph (the float model and every subject,
+ * names prefixed apart, SQNR summed inside) are the figures a session per model gives.
+ */
+class LayerFidelityMeterTest {
+    /** Same layers; every figure within 0.01 dB (ORT's float sums against Java's double ones). */
+    private static void assertSameFigures(List<Map<String, LayerFidelityMeter.Figures>> a,
+            List<Map<String, LayerFidelityMeter.Figures>> b) {
+        assertEquals(a.size(), b.size());
+        for (int i = 0; i < a.size(); i++) {
+            assertEquals(a.get(i).keySet(), b.get(i).keySet());
+            for (String node : a.get(i).keySet()) {
+                LayerFidelityMeter.Figures x = a.get(i).get(node);
+                LayerFidelityMeter.Figures y = b.get(i).get(node);
+                String what = node + ": " + x + " vs " + y;
+                assertEquals(x.meanDb(), y.meanDb(), 0.01, what);
+                assertEquals(x.minDb(), y.minDb(), 0.01, what);
+                assertEquals(x.localMeanDb() == null, y.localMeanDb() == null, what);
+                if (x.localMeanDb() != null) {
+                    assertEquals(x.localMeanDb(), y.localMeanDb(), 0.01, what);
+                }
+                assertEquals(x.ownMeanDb() == null, y.ownMeanDb() == null, what);
+                if (x.ownMeanDb() != null) {
+                    assertEquals(x.ownMeanDb(), y.ownMeanDb(), 0.01, what);
+                }
+            }
+        }
+    }
+
+    private static List<LayerFidelityMeter.Subject> subjects(QuantizeRun.Result r) {
+        LayerCounterparts.Result matched = LayerCounterparts.match(r.prepared(), QuantizedLayers.find(r.model()));
+        assertFalse(matched.matched().isEmpty());
+        return List.of(new LayerFidelityMeter.Subject(r.model(), matched.matched()),
+                new LayerFidelityMeter.Subject(r.uncompensated(), Verifier.beforeMatches(r.uncompensated(),
+                        matched.matched())));
+    }
+
+    @Test
+    void aModelAndItsUncompensatedSelfMeasuredTogetherAsApart() {
+        CalibrationSource samples = TestModels.gaussian("x", 3, 6, new long[] {1, 3, 16, 16});
+        QuantizeRun.Result r = QwtOnnx.quantize(VerifierTest.cnnWithLargeBias(), samples, Int8Anyway.options(),
+                Progress.NONE, null);
+        List<LayerFidelityMeter.Subject> subjects = subjects(r);
+        assertNotNull(MeasuringGraph.prefixes(r.prepared(), List.of(r.model(), r.uncompensated())));
+        List<Map<String, LayerFidelityMeter.Figures>> together = LayerFidelityMeter.measure(r.prepared(), subjects,
+                true, samples, Progress.NONE, "test", true);
+        List<Map<String, LayerFidelityMeter.Figures>> apart = LayerFidelityMeter.measure(r.prepared(), subjects, true,
+                samples, Progress.NONE, "test", false);
+        assertSameFigures(together, apart);
+        // Compensation shows in the figures (they are not the same model measured twice).
+        assertTrue(together.get(0).values().stream().anyMatch(f -> f.ownMeanDb() != null));
+        assertFalse(together.get(0).equals(together.get(1)));
+    }
+
+    /** An If whose branches read the outer graph's tensors: its names are prefixed inside the branches too. */
+    @Test
+    void aModelWithSubgraphsReadingOuterNamesMeasuredTogetherAsApart() {
+        CalibrationSource samples = TestModels.gaussian("x", 3, 8, new long[] {1, 4, 8, 8});
+        QuantizeRun.Result r = QwtOnnx.quantize(SubgraphCoverageTest.ifModel(0.2f), samples, Int8Anyway.options(),
+                Progress.NONE, null);
+        List<LayerFidelityMeter.Subject> subjects = subjects(r);
+        assertTrue(r.model().graph().getNodeList().stream().anyMatch(n -> n.getOpType().equals("If")));
+        assertNotNull(MeasuringGraph.prefixes(r.prepared(), List.of(r.model(), r.uncompensated())));
+        assertSameFigures(LayerFidelityMeter.measure(r.prepared(), subjects, false, samples, Progress.NONE, "test", true),
+                LayerFidelityMeter.measure(r.prepared(), subjects, false, samples, Progress.NONE, "test", false));
+    }
+
+    /** Models importing one operator set at two versions cannot share a graph: measured apart instead. */
+    @Test
+    void modelsOfDifferentOpsetsAreMeasuredApart() {
+        Model f = TestModels.smallCnn(1);
+        ModelProto.Builder p = f.proto().toBuilder().clearOpsetImport();
+        f.proto().getOpsetImportList().forEach(o -> p.addOpsetImport(o.getDomain().isEmpty()
+                ? OperatorSetIdProto.newBuilder(o).setVersion(o.getVersion() + 1).build() : o));
+        assertNull(MeasuringGraph.prefixes(f, List.of(new Model(p.build()))));
+        assertNotNull(MeasuringGraph.prefixes(f, List.of(f)));
+    }
+}
