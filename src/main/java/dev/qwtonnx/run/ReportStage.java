@@ -49,7 +49,8 @@ final class ReportStage extends QuantizeStage {
                                 .map(r -> new Report.Decision(r.stage(), r.subject(), r.why())).toList(),
                         accuracy(facts.get(ACCURACY), facts.get(WARNINGS)),
                         facts.get(LAYER_FIDELITY).measured() ? facts.get(LAYER_FIDELITY).figures() : null,
-                        facts.get(LAYER_FIDELITY).before(), facts.get(FLOAT_GRAPH).get(), facts.get(LATENCY).orElse(null)),
+                        facts.get(LAYER_FIDELITY).before(), facts.get(FLOAT_GRAPH).get(), facts.get(LATENCY).orElse(null),
+                        facts.get(LAYER_FIDELITY).matched()),
                 ctx.progress());
         for (Path p : d.reports()) {
             ReportWriter.write(report, p);

@@ -52,21 +52,21 @@ public final class Verifier {
     /**
      * What quantize knows and verify alone cannot: the model before compensation, the fits, the
      * calibration set, and what quantize has measured of the same model on the same samples: the
-     * output fidelity, ORT's optimized graph of each model, the per-layer figures and both models'
-     * latency (each null: verify makes it);
+     * output fidelity, ORT's optimized graph of each model, the per-layer figures, both models'
+     * latency and the quantized model's layers matched to the float model's (each null: verify makes it);
      * and every decision its stages made against a layer or a rewrite, with the reason.
      */
     public record QuantizeRun(Model uncompensated, Compensator.Result compensation, String method,
             String calibration, int calibrationSamples, List<Fidelity.OutputFidelity> outputs, Model optimized,
             List<Report.Decision> decisions, Report.Accuracy accuracy,
             Map<String, LayerFidelityMeter.Figures> layerFigures, Map<String, LayerFidelityMeter.Figures> layerFiguresBefore,
-            Model floatOptimized, LatencyMeter.Result latency) {
+            Model floatOptimized, LatencyMeter.Result latency, LayerCounterparts.Result matched) {
         /** Without an accuracy section; per-layer fidelity measured by verify. */
         public QuantizeRun(Model uncompensated, Compensator.Result compensation, String method, String calibration,
                 int calibrationSamples, List<Fidelity.OutputFidelity> outputs, Model optimized,
                 List<Report.Decision> decisions) {
             this(uncompensated, compensation, method, calibration, calibrationSamples, outputs, optimized, decisions, null,
-                    null, null, null, null);
+                    null, null, null, null, null);
         }
     }
 
@@ -91,8 +91,10 @@ public final class Verifier {
             outputs = Fidelity.measure(f, q, data, progress);
         }
 
-        List<QuantizedLayers.Layer> found = QuantizedLayers.find(q);
-        LayerCounterparts.Result matched = LayerCounterparts.match(f, found);
+        // Matching reads every weight of both models (its cosines): quantize has matched them for the per-layer figures.
+        LayerCounterparts.Result matched = run != null && run.matched() != null ? run.matched()
+                : LayerCounterparts.match(f, QuantizedLayers.find(q));
+        int found = matched.matched().size() + matched.unmatched().size();
         Map<String, LayerFidelityMeter.Figures> after = matched.matched().isEmpty() ? Map.of()
                 : run != null && run.layerFigures() != null && run.layerFigures().keySet().containsAll(
                         matched.matched().stream().map(m -> m.layer().node()).toList()) ? run.layerFigures()
@@ -155,7 +157,7 @@ public final class Verifier {
         return new Report(Report.SCHEMA_VERSION, Version.TOOL + " " + Version.version(),
                 modelFile(floatSubject, fBytes), modelFile(quantSubject, qBytes),
                 new Report.DataSet(dataSource, data.size()), provenance(q, run), outputs,
-                new Report.Layers(found.size(), matched.matched().size(), layers, unmatched), runtime, cost,
+                new Report.Layers(found, matched.matched().size(), layers, unmatched), runtime, cost,
                 compensation(run, nodesAdded), run == null || run.decisions() == null ? List.of() : run.decisions(),
                 run == null ? null : run.accuracy(), null);
     }
