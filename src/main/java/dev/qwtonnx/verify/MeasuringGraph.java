@@ -117,6 +117,12 @@ final class MeasuringGraph {
     static Model combine(Model floatModel, String floatPrefix, List<Model> measuring, List<String> outputs) {
         GraphProto f = prefixed(floatModel.graph(), renamer(floatModel.graph(), floatPrefix), floatPrefix);
         GraphProto.Builder g = f.toBuilder().clearOutput().setName("layer-fidelity");
+        // An initializer also listed as a graph input (IR 3's way to give it a default) is renamed with the
+        // float model's names; the input of its old name would be one nobody feeds.
+        Set<String> initializers = new HashSet<>();
+        f.getInitializerList().forEach(t -> initializers.add(t.getName()));
+        g.clearInput();
+        f.getInputList().stream().filter(v -> !initializers.contains(v.getName())).forEach(g::addInput);
         ModelProto.Builder p = floatModel.proto().toBuilder().clearGraph();
         Map<String, Long> opsets = new LinkedHashMap<>();
         long ir = p.getIrVersion();

@@ -87,6 +87,24 @@ class LayerFidelityMeterTest {
                 LayerFidelityMeter.measure(r.prepared(), subjects, false, samples, Progress.NONE, "test", false));
     }
 
+    /** A float model listing a weight as a graph input too (IR 3's default value): nobody has to feed it. */
+    @Test
+    void aWeightListedAsAnInputIsNotAnInputOfTheCombinedGraph() {
+        CalibrationSource samples = TestModels.gaussian("x", 3, 4, new long[] {1, 3, 16, 16});
+        QuantizeRun.Result r = QwtOnnx.quantize(VerifierTest.cnnWithLargeBias(), samples, Int8Anyway.options(),
+                Progress.NONE, null);
+        dev.qwtonnx.onnx.TensorProto w = r.prepared().graph().getInitializer(0);
+        Model f = r.prepared().withGraph(r.prepared().graph().toBuilder().addInput(dev.qwtonnx.onnx.ValueInfoProto
+                .newBuilder().setName(w.getName()).setType(dev.qwtonnx.onnx.TypeProto.newBuilder().setTensorType(
+                        dev.qwtonnx.onnx.TypeProto.Tensor.newBuilder().setElemType(w.getDataType())))).build());
+        List<LayerFidelityMeter.Subject> subjects = subjects(r);
+        MeasuringGraph.Prefixes p = MeasuringGraph.prefixes(f, List.of(r.model()));
+        Model together = MeasuringGraph.combine(f, p.floatPrefix(), List.of(), List.of());
+        assertEquals(List.of("x"), together.graph().getInputList().stream().map(v -> v.getName()).toList());
+        assertSameFigures(LayerFidelityMeter.measure(f, subjects, false, samples, Progress.NONE, "test", true),
+                LayerFidelityMeter.measure(f, subjects, false, samples, Progress.NONE, "test", false));
+    }
+
     /** Models importing one operator set at two versions cannot share a graph: measured apart instead. */
     @Test
     void modelsOfDifferentOpsetsAreMeasuredApart() {
