@@ -141,8 +141,9 @@ public final class Fidelity {
                 progress.step();
             }
             progress.finish();
-            if (runs == 0 && n - 1 >= MIN_TIMED_SAMPLES) {
-                latency = LatencyMeter.perSample(java.util.Arrays.copyOf(fMs, n - 1), java.util.Arrays.copyOf(qMs, n - 1));
+            int timed = Math.min(n - 1, fMs.length); // a source's size is what it says, but never read past
+            if (runs == 0 && timed >= MIN_TIMED_SAMPLES) {
+                latency = LatencyMeter.perSample(java.util.Arrays.copyOf(fMs, timed), java.util.Arrays.copyOf(qMs, timed));
             } else if (runs >= 0 && first != null) {
                 latency = LatencyMeter.repeated(fr, qr, first, outs, runs > 0 ? runs : MIN_TIMED_SAMPLES, progress);
             }
