@@ -10,6 +10,7 @@ import dev.qwtonnx.onnx.TensorProto;
 import dev.qwtonnx.onnx.TypeProto;
 import dev.qwtonnx.onnx.ValueInfoProto;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -126,8 +127,25 @@ final class MeasuringGraph {
         ModelProto.Builder p = floatModel.proto().toBuilder().clearGraph();
         Map<String, Long> opsets = new LinkedHashMap<>();
         long ir = p.getIrVersion();
+        // A model and its uncompensated self hold the same integer weights and tables (compensation changes
+        // only scales and biases): each is given to ORT once.
+        Map<TensorKey, String> seen = new HashMap<>();
+        f.getInitializerList().forEach(t -> seen.putIfAbsent(TensorKey.of(t), t.getName()));
         for (Model m : measuring) {
-            GraphProto s = m.graph();
+            Map<String, String> same = new HashMap<>();
+            List<TensorProto> own = new ArrayList<>();
+            for (TensorProto t : m.graph().getInitializerList()) {
+                TensorKey k = TensorKey.of(t);
+                String first = k == null ? null : seen.putIfAbsent(k, t.getName());
+                if (first != null) {
+                    same.put(t.getName(), first);
+                } else {
+                    own.add(t);
+                }
+            }
+            GraphProto s = same.isEmpty() ? m.graph()
+                    : prefixed(m.graph().toBuilder().clearInitializer().addAllInitializer(own).build(),
+                            n -> same.getOrDefault(n, n), "");
             g.addAllNode(s.getNodeList()).addAllInitializer(s.getInitializerList()).addAllValueInfo(s.getValueInfoList());
             for (OperatorSetIdProto o : m.proto().getOpsetImportList()) {
                 opsets.putIfAbsent(Model.isDefaultDomain(o.getDomain()) ? "" : o.getDomain(), o.getVersion());
@@ -144,6 +162,14 @@ final class MeasuringGraph {
             g.addOutput(ValueInfoProto.newBuilder().setName(o).setType(scalar));
         }
         return new Model(p.setIrVersion(ir).setGraph(g).build());
+    }
+
+    /** An initializer's content, for the large raw ones (comparing the small ones costs more than it saves). */
+    private record TensorKey(int type, List<Long> dims, com.google.protobuf.ByteString raw) {
+        static TensorKey of(TensorProto t) {
+            return t.hasRawData() && t.getRawData().size() >= 4096 && !t.hasDataLocation()
+                    ? new TensorKey(t.getDataType(), t.getDimsList(), t.getRawData()) : null;
+        }
     }
 
     /** Names {@code g} defines: node outputs and initializers, and in subgraphs their inputs too. */

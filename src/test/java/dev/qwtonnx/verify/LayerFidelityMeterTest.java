@@ -105,6 +105,25 @@ class LayerFidelityMeterTest {
                 LayerFidelityMeter.measure(f, subjects, false, samples, Progress.NONE, "test", false));
     }
 
+    /** Initializers of the same content (a model's and its uncompensated self's integer weights) reach ORT once. */
+    @Test
+    void identicalWeightsAreGivenToOrtOnce() {
+        Model f = TestModels.mlp(3);
+        MeasuringGraph.Prefixes p = MeasuringGraph.prefixes(f, List.of(f));
+        java.util.function.UnaryOperator<String> s0 = MeasuringGraph.renamer(f.graph(), p.subject(0));
+        Model copy = f.withGraph(MeasuringGraph.prefixed(f.graph(), s0, p.subject(0)));
+        Model c = MeasuringGraph.combine(f, p.floatPrefix(), List.of(copy), List.of(p.floatPrefix() + "y", s0.apply("y")));
+        long big = f.graph().getInitializerList().stream().filter(t -> t.getRawData().size() >= 4096).count();
+        assertTrue(big > 0);
+        assertEquals(2L * f.graph().getInitializerCount() - big, c.graph().getInitializerCount());
+        CalibrationSource samples = TestModels.gaussian("x", 4, 1, new long[] {1, 5, 32});
+        try (dev.qwtonnx.calib.OrtRunner r = new dev.qwtonnx.calib.OrtRunner(c, List.of())) {
+            Map<String, dev.qwtonnx.calib.FloatTensor> out = r.run(samples.iterator().next(),
+                    List.of(p.floatPrefix() + "y", s0.apply("y")));
+            assertTrue(java.util.Arrays.equals(out.get(p.floatPrefix() + "y").data(), out.get(s0.apply("y")).data()));
+        }
+    }
+
     /** Models importing one operator set at two versions cannot share a graph: measured apart instead. */
     @Test
     void modelsOfDifferentOpsetsAreMeasuredApart() {
