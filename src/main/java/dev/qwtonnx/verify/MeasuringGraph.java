@@ -129,6 +129,8 @@ final class MeasuringGraph {
         long ir = p.getIrVersion();
         // A model and its uncompensated self hold the same integer weights and tables (compensation changes
         // only scales and biases): each is given to ORT once.
+        Set<String> described = new HashSet<>();
+        f.getValueInfoList().forEach(v -> described.add(v.getName()));
         Map<TensorKey, String> seen = new HashMap<>();
         f.getInitializerList().forEach(t -> seen.putIfAbsent(TensorKey.of(t), t.getName()));
         for (Model m : measuring) {
@@ -146,7 +148,9 @@ final class MeasuringGraph {
             GraphProto s = same.isEmpty() ? m.graph()
                     : prefixed(m.graph().toBuilder().clearInitializer().addAllInitializer(own).build(),
                             n -> same.getOrDefault(n, n), "");
-            g.addAllNode(s.getNodeList()).addAllInitializer(s.getInitializerList()).addAllValueInfo(s.getValueInfoList());
+            g.addAllNode(s.getNodeList()).addAllInitializer(s.getInitializerList());
+            // A shared name (a graph input) may have a value_info in more than one model: one entry is kept.
+            s.getValueInfoList().stream().filter(v -> described.add(v.getName())).forEach(g::addValueInfo);
             for (OperatorSetIdProto o : m.proto().getOpsetImportList()) {
                 opsets.putIfAbsent(Model.isDefaultDomain(o.getDomain()) ? "" : o.getDomain(), o.getVersion());
             }
