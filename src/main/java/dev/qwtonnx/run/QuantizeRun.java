@@ -58,8 +58,7 @@ public final class QuantizeRun {
         if (destination != null) {
             core.add(new LowerStage());                    // --format qoperator: explicit integer operators
             if (destination.measureFidelity()) {           // for the summary, the report and --strict, before saving:
-                core.add(new FidelityStage("fidelity", PREPARED, OUTPUT, FIDELITY, LATENCY, List.of(DESTINATION),
-                        f -> f.get(DESTINATION).runs()));                      // held-out output fidelity, its runs timed
+                core.add(new FidelityStage("fidelity", PREPARED, OUTPUT, FIDELITY, LATENCY, DESTINATION)); // its runs timed
                 core.add(new LayerFidelityStage(options));                            // per layer, for the report and a warning
                 core.add(new FidelityCheckStage(options));                           // target missed, poor fidelity: warn or stop
             }

@@ -1,7 +1,7 @@
 package dev.qwtonnx.verify;
 
 import dev.qwtonnx.model.Model;
-import dev.qwtonnx.onnx.AttributeProto;
+import dev.qwtonnx.model.Subgraphs;
 import dev.qwtonnx.onnx.GraphProto;
 import dev.qwtonnx.onnx.ModelProto;
 import dev.qwtonnx.onnx.NodeProto;
@@ -49,7 +49,7 @@ final class MeasuringGraph {
         Set<String> names = new HashSet<>();
         for (Model m : all) {
             ModelProto p = m.proto();
-            if (p.getFunctionsCount() > 0 || p.getTrainingInfoCount() > 0 || hasSparse(p.getGraph())) {
+            if (p.getFunctionsCount() > 0 || p.getTrainingInfoCount() > 0 || Subgraphs.anyGraph(p.getGraph(), g -> g.getSparseInitializerCount() > 0)) {
                 return null;
             }
             for (OperatorSetIdProto o : p.getOpsetImportList()) {
@@ -59,7 +59,7 @@ final class MeasuringGraph {
                     return null;
                 }
             }
-            collect(p.getGraph(), true, names);
+            names.addAll(defined(p.getGraph()));
             p.getGraph().getInputList().forEach(v -> names.add(v.getName()));
         }
         for (int i = 0; ; i++) {
@@ -72,15 +72,15 @@ final class MeasuringGraph {
 
     /** Renames the names {@code graph} defines (its graph inputs excepted) to {@code prefix} + name. */
     static UnaryOperator<String> renamer(GraphProto graph, String prefix) {
-        Set<String> defined = new HashSet<>();
-        collect(graph, true, defined);
+        Set<String> defined = defined(graph);
         return n -> n.isEmpty() || !defined.contains(n) ? n : prefix + n;
     }
 
     /** {@code graph} with every name {@code rename} changes changed, in its subgraphs too, and its node names prefixed. */
     static GraphProto prefixed(GraphProto graph, UnaryOperator<String> rename, String prefix) {
         GraphProto.Builder b = graph.toBuilder();
-        for (NodeProto.Builder n : b.getNodeBuilderList()) {
+        for (int k = 0; k < b.getNodeCount(); k++) {
+            NodeProto.Builder n = Subgraphs.withSubgraphs(b.getNode(k), sg -> prefixed(sg, rename, prefix)).toBuilder();
             if (!n.getName().isEmpty()) {
                 n.setName(prefix + n.getName());
             }
@@ -90,14 +90,7 @@ final class MeasuringGraph {
             for (int i = 0; i < n.getOutputCount(); i++) {
                 n.setOutput(i, rename.apply(n.getOutput(i)));
             }
-            for (AttributeProto.Builder a : n.getAttributeBuilderList()) {
-                if (a.hasG()) {
-                    a.setG(prefixed(a.getG(), rename, prefix));
-                }
-                for (int i = 0; i < a.getGraphsCount(); i++) {
-                    a.setGraphs(i, prefixed(a.getGraphs(i), rename, prefix));
-                }
-            }
+            b.setNode(k, n);
         }
         for (TensorProto.Builder t : b.getInitializerBuilderList()) {
             t.setName(rename.apply(t.getName()));
@@ -176,40 +169,16 @@ final class MeasuringGraph {
         }
     }
 
-    /** Names {@code g} defines: node outputs and initializers, and in subgraphs their inputs too. */
-    private static void collect(GraphProto g, boolean main, Set<String> out) {
-        if (!main) {
-            g.getInputList().forEach(v -> out.add(v.getName()));
-        }
-        g.getInitializerList().forEach(t -> out.add(t.getName()));
-        for (NodeProto n : g.getNodeList()) {
-            for (String o : n.getOutputList()) {
-                if (!o.isEmpty()) {
-                    out.add(o);
-                }
+    /** Names {@code graph} defines: node outputs and initializers, and in its subgraphs their inputs too. */
+    private static Set<String> defined(GraphProto graph) {
+        Set<String> out = new HashSet<>();
+        Subgraphs.forEachGraph(graph, g -> {
+            if (g != graph) {
+                g.getInputList().forEach(v -> out.add(v.getName()));
             }
-            for (AttributeProto a : n.getAttributeList()) {
-                if (a.hasG()) {
-                    collect(a.getG(), false, out);
-                }
-                for (GraphProto sg : a.getGraphsList()) {
-                    collect(sg, false, out);
-                }
-            }
-        }
-    }
-
-    private static boolean hasSparse(GraphProto g) {
-        if (g.getSparseInitializerCount() > 0) {
-            return true;
-        }
-        for (NodeProto n : g.getNodeList()) {
-            for (AttributeProto a : n.getAttributeList()) {
-                if (a.hasG() && hasSparse(a.getG()) || a.getGraphsList().stream().anyMatch(MeasuringGraph::hasSparse)) {
-                    return true;
-                }
-            }
-        }
-        return false;
+            g.getInitializerList().forEach(t -> out.add(t.getName()));
+            g.getNodeList().forEach(n -> n.getOutputList().stream().filter(o -> !o.isEmpty()).forEach(out::add));
+        });
+        return out;
     }
 }
