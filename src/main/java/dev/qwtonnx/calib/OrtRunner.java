@@ -7,6 +7,7 @@ import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
 import dev.qwtonnx.QwtException;
 import dev.qwtonnx.calib.data.Sample;
+import dev.qwtonnx.model.DirectMemory;
 import dev.qwtonnx.model.HostTensor;
 import dev.qwtonnx.model.Model;
 import dev.qwtonnx.model.ModelChecker;
@@ -15,6 +16,7 @@ import dev.qwtonnx.onnx.TensorProto;
 import dev.qwtonnx.onnx.TypeProto;
 import dev.qwtonnx.onnx.ValueInfoProto;
 import dev.qwtonnx.ort.OrtSessions;
+import java.nio.ByteBuffer;
 import java.nio.FloatBuffer;
 import java.util.ArrayList;
 import java.util.Collection;
@@ -172,15 +174,19 @@ public final class OrtRunner implements AutoCloseable {
         }
     }
 
-    /** The sample's tensors by input name, as ORT tensors that the caller closes (listed in {@code owned}). */
-    private Map<String, OnnxTensor> feed(Sample sample, List<OnnxTensor> owned) throws OrtException {
+    /**
+     * The sample's tensors by input name, as ORT tensors that the caller closes (listed in {@code owned})
+     * over direct buffers that the caller then frees (listed in {@code buffers}).
+     */
+    private Map<String, OnnxTensor> feed(Sample sample, List<OnnxTensor> owned, List<ByteBuffer> buffers)
+            throws OrtException {
         Map<String, OnnxTensor> feed = new HashMap<>();
         for (String in : inputNames) {
             HostTensor t = sample.inputs().get(in);
             if (t == null) {
                 throw new QwtException("sample " + sample.id() + " has no value for model input '" + in + "'");
             }
-            OnnxTensor ot = t.toOnnx(env);
+            OnnxTensor ot = t.toOnnx(env, buffers::add);
             owned.add(ot);
             feed.put(in, ot);
         }
@@ -202,8 +208,9 @@ public final class OrtRunner implements AutoCloseable {
 
     private <T> Map<String, T> run(Sample sample, Collection<String> outputs, java.util.function.Function<OnnxTensor, T> copy) {
         List<OnnxTensor> owned = new ArrayList<>();
+        List<ByteBuffer> buffers = new ArrayList<>();
         try {
-            Map<String, OnnxTensor> feed = feed(sample, owned);
+            Map<String, OnnxTensor> feed = feed(sample, owned, buffers);
             Map<String, T> out = new LinkedHashMap<>();
             RUNS.incrementAndGet();
             try (OrtSession.Result r = session.run(feed, new HashSet<>(outputs))) {
@@ -219,6 +226,9 @@ public final class OrtRunner implements AutoCloseable {
             for (OnnxTensor t : owned) {
                 t.close();
             }
+            // Freed now: a direct buffer is otherwise given back only when a collection finds it, and a pass
+            // of large inputs (images) with little heap traffic between collections piles them up.
+            buffers.forEach(DirectMemory::free);
         }
     }
 

@@ -143,7 +143,16 @@ public final class HostTensor {
     }
 
     public OnnxTensor toOnnx(OrtEnvironment env) throws OrtException {
+        return toOnnx(env, b -> { });
+    }
+
+    /**
+     * As {@link #toOnnx(OrtEnvironment)}, handing {@code buffer} the direct buffer the tensor reads (ORT
+     * does not copy it), which the caller may free once the tensor is closed.
+     */
+    public OnnxTensor toOnnx(OrtEnvironment env, java.util.function.Consumer<ByteBuffer> buffer) throws OrtException {
         ByteBuffer direct = ByteBuffer.allocateDirect(data.capacity()).order(ByteOrder.nativeOrder());
+        buffer.accept(direct);
         ByteBuffer src = bytes();
         // ORT reads direct buffers in native order; our bytes are little-endian.
         if (ByteOrder.nativeOrder() != ByteOrder.LITTLE_ENDIAN) {
