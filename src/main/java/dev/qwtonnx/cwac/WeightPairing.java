@@ -101,12 +101,17 @@ public final class WeightPairing {
     public Pick closest(LayerKind kind, long[] dims, int axis, IntToDoubleFunction wq, int position,
             Set<NodeProto> used, Predicate<Candidate> allowed, Function<Candidate, float[]> rescale) {
         List<Pick> close = new ArrayList<>();
+        // Read once: every candidate of the kind and shape is compared with the same quantized weight.
+        float[] q = null;
         double best = Double.POSITIVE_INFINITY;
         for (Candidate c : byKindAndShape.getOrDefault(key(kind, dims), List.of())) {
             if (!allowed.test(c)) {
                 continue;
             }
-            double e = error(wq, weight(c), rescale.apply(c), dims, axis);
+            if (q == null) {
+                q = values(wq, weight(c).limit());
+            }
+            double e = error(q, weight(c), rescale.apply(c), dims, axis);
             if (e <= MAX_ERROR) {
                 close.add(new Pick(c, e));
                 best = Math.min(best, e);
@@ -158,6 +163,19 @@ public final class WeightPairing {
      * ‖w_q,c‖² − max(0, w_q,c·w_f,c)² / ‖w_f,c‖².
      */
     public static double error(IntToDoubleFunction wq, FloatBuffer wf, float[] rescale, long[] dims, int axis) {
+        return error(values(wq, wf.limit()), wf, rescale, dims, axis);
+    }
+
+    private static float[] values(IntToDoubleFunction wq, int n) {
+        float[] q = new float[n];
+        for (int i = 0; i < n; i++) {
+            q[i] = (float) wq.applyAsDouble(i);
+        }
+        return q;
+    }
+
+    /** As {@link #error(IntToDoubleFunction, FloatBuffer, float[], long[], int)} with the quantized weight's values in {@code wq}. */
+    private static double error(float[] wq, FloatBuffer wf, float[] rescale, long[] dims, int axis) {
         int channels = (int) dims[axis];
         long inner = 1;
         for (int i = axis + 1; i < dims.length; i++) {
@@ -167,22 +185,34 @@ public final class WeightPairing {
         double[] qf = new double[channels];
         double[] ff = new double[channels];
         int n = wf.limit();
-        for (int i = 0; i < n; i++) {
-            int c = (int) ((i / inner) % channels);
-            double q = wq.applyAsDouble(i);
-            double f = rescale != null && rescale[c] < 0 ? -wf.get(i) : wf.get(i);
-            qq[c] += q * q;
-            qf[c] += q * f;
-            ff[c] += f * f;
+        // Runs of `inner` elements share a channel; channels cycle along the runs.
+        int c = 0;
+        for (int start = 0; start < n; start += (int) inner) {
+            int end = (int) Math.min(n, start + inner);
+            boolean negate = rescale != null && rescale[c] < 0;
+            double sqq = 0;
+            double sqf = 0;
+            double sff = 0;
+            for (int i = start; i < end; i++) {
+                double q = wq[i];
+                double f = negate ? -wf.get(i) : wf.get(i);
+                sqq += q * q;
+                sqf += q * f;
+                sff += f * f;
+            }
+            qq[c] += sqq;
+            qf[c] += sqf;
+            ff[c] += sff;
+            c = c + 1 == channels ? 0 : c + 1;
         }
         double num = 0;
         double den = 0;
         double floats = 0;
-        for (int c = 0; c < channels; c++) {
-            den += qq[c];
-            floats += ff[c];
+        for (int k = 0; k < channels; k++) {
+            den += qq[k];
+            floats += ff[k];
             // A negative factor would pair a weight with its negation: another layer's.
-            num += ff[c] > 0 && qf[c] > 0 ? Math.max(0, qq[c] - qf[c] * qf[c] / ff[c]) : qq[c];
+            num += ff[k] > 0 && qf[k] > 0 ? Math.max(0, qq[k] - qf[k] * qf[k] / ff[k]) : qq[k];
         }
         // An all-zero quantized weight is only the same layer as an all-zero float weight.
         return den > 0 ? num / den : (floats > 0 ? Double.POSITIVE_INFINITY : 0);
