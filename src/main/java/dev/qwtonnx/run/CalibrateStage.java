@@ -2,13 +2,12 @@ package dev.qwtonnx.run;
 
 import static dev.qwtonnx.run.QuantizeRun.COMPENSATION_PLAN;
 import static dev.qwtonnx.run.QuantizeRun.FLOAT_PASS;
-import static dev.qwtonnx.run.QuantizeRun.MATCHED;
+import static dev.qwtonnx.run.QuantizeRun.FLOAT_SESSION;
 import static dev.qwtonnx.run.QuantizeRun.PREPARED;
 import static dev.qwtonnx.run.QuantizeRun.RANGES;
 
 import dev.qwtonnx.calib.Batches;
 import dev.qwtonnx.calib.CalibOptions;
-import dev.qwtonnx.calib.InGraphMinMax;
 import dev.qwtonnx.calib.OrtRunner;
 import dev.qwtonnx.calib.Range;
 import dev.qwtonnx.calib.RangeCalibrator;
@@ -17,19 +16,17 @@ import dev.qwtonnx.calib.data.CalibrationSource;
 import dev.qwtonnx.cwac.FloatPrefix;
 import dev.qwtonnx.cwac.FloatReference;
 import dev.qwtonnx.model.Model;
-import dev.qwtonnx.quant.ActivationMatMulQuantizer;
-import dev.qwtonnx.quant.LayerMatcher;
 import java.util.ArrayList;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.function.Predicate;
 
 /**
- * Activation ranges from one pass of the float session over the calibration set. The same pass
- * hands compensation what its plan asks for: the float layer outputs of the first samples, and the
- * float prefix's outputs per sample. The session stays open for compensation's measuring.
+ * Activation ranges from one pass of the float session ({@link FloatSessionStage}) over the
+ * calibration set. The same pass hands compensation what its plan asks for: the float layer outputs
+ * of the first samples, and the float prefix's outputs per sample. The session stays open for
+ * compensation's measuring.
  */
 final class CalibrateStage extends QuantizeStage {
     static final String NAME = "calibrate";
@@ -49,43 +46,21 @@ final class CalibrateStage extends QuantizeStage {
     }
 
     CalibrateStage(QuantizeRun.Options options) {
-        super(NAME, options, List.of(PREPARED, MATCHED, COMPENSATION_PLAN), List.of(RANGES, FLOAT_PASS));
+        super(NAME, options, List.of(PREPARED, FLOAT_SESSION, COMPENSATION_PLAN), List.of(RANGES, FLOAT_PASS));
     }
 
     @Override
     public void run(RunContext ctx, Facts facts) {
         Model prepared = facts.get(PREPARED);
-        LayerMatcher.Result plan = facts.get(MATCHED);
-        if (plan.layers().isEmpty()) {
+        FloatSessionStage.FloatSession session = facts.get(FLOAT_SESSION);
+        if (session.runner() == null) {
             facts.put(RANGES, Map.of());
             facts.put(FLOAT_PASS, FloatPass.NONE);
             return;
         }
         PlanCompensationStage.Plan comp = facts.get(COMPENSATION_PLAN);
-        CalibOptions co = options.calib();
-        // The layers' inputs (and outputs where quantized), and those of the activation MatMuls quantized later.
-        Set<String> wanted = new LinkedHashSet<>(plan.tensorsToCalibrate());
-        if (ActivationMatMulQuantizer.appliesTo(options.quant().target())) {
-            wanted.addAll(ActivationMatMulQuantizer.plan(prepared).tensors());
-        }
-        Map<String, RangeMethod> methods = co.overrides().resolve(prepared.graph(), wanted, co.method());
-        if (!co.overrides().isEmpty()) {
-            methods.forEach((t, m) -> ctx.log().accept("range of '" + t + "': " + m.label()));
-        }
         FloatPrefix prefix = comp.prefix();
-        // Min/max ranges are reduced in the session (two scalars per run, not the activation); the other
-        // methods need the values, and compensation the reference and prefix activations themselves.
-        List<String> minMax = methods.entrySet().stream().filter(e -> e.getValue() == RangeMethod.MINMAX)
-                .map(Map.Entry::getKey).toList();
-        InGraphMinMax.Reduced reduced = InGraphMinMax.attach(prepared, minMax);
-        // The tensors themselves stay outputs too (a run copies only what it fetches): int8-cost reads their shapes.
-        Set<String> exposed = new LinkedHashSet<>(methods.keySet());
-        exposed.addAll(reduced.fetched());
-        exposed.addAll(comp.reference());
-        if (prefix != null) {
-            exposed.addAll(prefix.boundary());
-        }
-        OrtRunner floatRunner = OrtRunner.forPasses(reduced.model(), exposed);
+        OrtRunner floatRunner = session.handOver();
         FloatPass pass;
         try {
             pass = new FloatPass(floatRunner, FloatReference.on(floatRunner, comp.reference(),
@@ -98,8 +73,9 @@ final class CalibrateStage extends QuantizeStage {
             if (prefix != null) {
                 prefix.attach(floatRunner);
             }
-            facts.put(RANGES, calibrate(floatRunner, prepared, methods, reduced.outputs(), co, comp.reference(),
-                    pass.floats(), prefix, options.cwac().samples(), ctx.calibration(), ctx));
+            facts.put(RANGES, calibrate(floatRunner, prepared, session.methods(), session.reduced().outputs(),
+                    options.calib(), comp.reference(), pass.floats(), prefix, options.cwac().samples(),
+                    ctx.calibration(), ctx));
             facts.put(FLOAT_PASS, pass);
         } catch (RuntimeException | Error e) {
             pass.close();

@@ -1,7 +1,7 @@
 package dev.qwtonnx.run;
 
 import static dev.qwtonnx.run.QuantizeRun.AFFORDABLE;
-import static dev.qwtonnx.run.QuantizeRun.FLOAT_PASS;
+import static dev.qwtonnx.run.QuantizeRun.FLOAT_SESSION;
 import static dev.qwtonnx.run.QuantizeRun.MATCHED;
 import static dev.qwtonnx.run.QuantizeRun.PREPARED;
 
@@ -22,13 +22,13 @@ import java.util.Map;
  */
 final class Int8CostStage extends QuantizeStage {
     Int8CostStage(QuantizeRun.Options options) {
-        super("int8-cost", options, List.of(PREPARED, MATCHED, FLOAT_PASS), List.of(AFFORDABLE));
+        super("int8-cost", options, List.of(PREPARED, MATCHED, FLOAT_SESSION), List.of(AFFORDABLE));
     }
 
     @Override
     public void run(RunContext ctx, Facts facts) {
         LayerMatcher.Result matched = facts.get(MATCHED);
-        CalibrateStage.FloatPass pass = facts.get(FLOAT_PASS);
+        FloatSessionStage.FloatSession pass = facts.get(FLOAT_SESSION);
         if (options.quant().keepSlowInt8() || !options.quant().target().ortCpu() || matched.layers().isEmpty()
                 || pass.runner() == null) {
             facts.put(AFFORDABLE, matched);

@@ -1,7 +1,8 @@
 package dev.qwtonnx.run;
 
+import static dev.qwtonnx.run.QuantizeRun.AFFORDABLE;
 import static dev.qwtonnx.run.QuantizeRun.COMPENSATION_PLAN;
-import static dev.qwtonnx.run.QuantizeRun.MATCHED;
+import static dev.qwtonnx.run.QuantizeRun.FLOAT_SESSION;
 import static dev.qwtonnx.run.QuantizeRun.PREPARED;
 
 import dev.qwtonnx.cwac.Compensator;
@@ -15,8 +16,9 @@ import java.util.Set;
 
 /**
  * What compensation needs from the float pass that calibration makes anyway: the float layer
- * outputs it compares with, and the float prefix whose outputs its measuring models start from.
- * An analysis: calibration consumes it, so calibration never asks compensation.
+ * outputs it compares with, and the float prefix whose outputs its measuring models start from,
+ * for the layers left after the cost model. An analysis: calibration consumes it, so calibration
+ * never asks compensation.
  */
 final class PlanCompensationStage extends QuantizeStage {
     /**
@@ -28,13 +30,15 @@ final class PlanCompensationStage extends QuantizeStage {
     }
 
     PlanCompensationStage(QuantizeRun.Options options) {
-        super("plan-compensation", options, List.of(PREPARED, MATCHED), List.of(COMPENSATION_PLAN));
+        super("plan-compensation", options, List.of(PREPARED, AFFORDABLE, FLOAT_SESSION), List.of(COMPENSATION_PLAN));
     }
 
     @Override
     public void run(RunContext ctx, Facts facts) {
         Model prepared = facts.get(PREPARED);
-        LayerMatcher.Result plan = facts.get(MATCHED);
+        // The layers the cost model left: the float session exposes the outputs of all the matched ones.
+        LayerMatcher.Result plan = facts.get(AFFORDABLE);
+        FloatSessionStage.FloatSession session = facts.get(FLOAT_SESSION);
         if (plan.layers().isEmpty()) {
             facts.put(COMPENSATION_PLAN, new Plan(List.of(), null));
             return;
@@ -47,6 +51,12 @@ final class PlanCompensationStage extends QuantizeStage {
                 outs.add(l.output());
             }
         }
-        facts.put(COMPENSATION_PLAN, new Plan(List.copyOf(outs), FloatPrefix.plan(prepared, plan.layers(), options.cwac())));
+        // The prefix ahead of these layers is cut where the session computes its boundary (that of the matched
+        // layers' prefix, which it is unless the cost model left early layers in float).
+        FloatPrefix prefix = FloatPrefix.plan(prepared, plan.layers(), options.cwac());
+        if (prefix != null && !session.exposes(prefix.boundary())) {
+            prefix = null;
+        }
+        facts.put(COMPENSATION_PLAN, new Plan(List.copyOf(outs), prefix));
     }
 }

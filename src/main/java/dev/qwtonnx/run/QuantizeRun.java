@@ -36,11 +36,12 @@ public final class QuantizeRun {
         List<Stage> core = new ArrayList<>(List.of(
                 new PrepareStage(options),          // check the input; constants, opset, folds, unique names
                 new PlanLayersStage(options),       // which Conv/MatMul/Gemm layers get quantized, and why not others
-                new PlanCompensationStage(options), // float outputs compensation compares with; the float prefix
                 new StartAheadStage(options),       // weight rounding and residuals on a thread of their own
+                new FloatSessionStage(options),     // the float session calibration runs on
+                new Int8CostStage(options),         // ORT CPU: layers the cost model finds slower in int8 stay float
+                new PlanCompensationStage(options), // float outputs compensation compares with; the float prefix
                 new CalibrateStage(options),        // activation ranges from one pass of the float session
                 new RoundWeightsStage(options),     // nearest (from the thread ahead) or GPTQ
-                new Int8CostStage(options),         // ORT CPU: layers the cost model finds slower in int8 stay float
                 new AccuracyTargetStage(options),   // --min-sqnr/--min-cosine/--metric: layers back to float, measured jointly
                 new FloatBudgetStage(options),      // --float-budget: the most sensitive layers stay float
                 new InsertQdqStage(options),        // Q/DQ around each planned layer, int32 biases
@@ -137,7 +138,8 @@ public final class QuantizeRun {
     static final Fact<PlanCompensationStage.Plan> COMPENSATION_PLAN = Fact.named("compensation plan");
     static final Fact<StartAheadStage.WorkAhead> AHEAD = Fact.named("work ahead");
     static final Fact<Map<String, Range>> RANGES = Fact.named("activation ranges");
-    static final Fact<CalibrateStage.FloatPass> FLOAT_PASS = Fact.named("float session");
+    static final Fact<FloatSessionStage.FloatSession> FLOAT_SESSION = Fact.named("float session");
+    static final Fact<CalibrateStage.FloatPass> FLOAT_PASS = Fact.named("float pass");
     static final Fact<Map<String, QuantizedWeight>> ROUNDED = Fact.named("rounded weights");
     static final Fact<LayerMatcher.Result> AFFORDABLE = Fact.named("layers faster in int8");
     static final Fact<AccuracySearch> ACCURACY = Fact.named("accuracy target's search");

@@ -79,14 +79,15 @@ class CliTest {
         Path out = tmp.resolve("kept.onnx");
         Run r = cli(MODEL, out.toString(), "--calib", CALIB, INT8_ANYWAY, "--keep-float", "conv_2", "--verbose");
         assertEquals(0, r.code(), r.err());
-        assertTrue(r.err().contains("quantize stages: prepare -> float-graph-ahead -> plan-layers -> plan-compensation"),
-                r.err());
+        assertTrue(r.err().contains("quantize stages: prepare -> float-graph-ahead -> plan-layers -> start-ahead"
+                + " -> float-session -> int8-cost -> plan-compensation -> calibrate"), r.err());
         for (String stage : List.of("prepare", "calibrate", "compensate", "save", "report")) {
             assertTrue(r.err().matches("(?s).*  stage " + stage + ": \\d+\\.\\d{3} s( \\(\\d+ ORT sessions?, \\d+ runs?\\))?\\n.*"),
                     stage + " in " + r.err());
         }
         // Stages that run ORT say how many sessions and runs: where their time goes.
-        assertTrue(r.err().matches("(?s).*  stage calibrate: \\d+\\.\\d{3} s \\(1 ORT session, \\d+ runs?\\)\\n.*"), r.err());
+        assertTrue(r.err().matches("(?s).*  stage float-session: \\d+\\.\\d{3} s \\(1 ORT session, 0 runs\\)\\n.*"), r.err());
+        assertTrue(r.err().matches("(?s).*  stage calibrate: \\d+\\.\\d{3} s \\(0 ORT sessions, [1-9]\\d* runs?\\)\\n.*"), r.err());
         com.fasterxml.jackson.databind.JsonNode json = new com.fasterxml.jackson.databind.ObjectMapper()
                 .readTree(tmp.resolve("kept.report.json").toFile());
         com.fasterxml.jackson.databind.JsonNode decisions = json.get("decisions");

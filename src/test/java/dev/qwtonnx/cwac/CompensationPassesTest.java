@@ -1,6 +1,7 @@
 package dev.qwtonnx.cwac;
 
 import dev.qwtonnx.run.QuantizeRun;
+import dev.qwtonnx.run.StageRunner;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotSame;
 import static org.junit.jupiter.api.Assertions.assertSame;
@@ -114,6 +115,45 @@ class CompensationPassesTest {
             assertEquals(e.getValue(), onQuant, e.getKey().toString());
             assertEquals(onQuant, onFloat, e.getKey().toString());
         }
+    }
+
+    /**
+     * x[1,3,32,32] → Conv(3→8) → Relu → Conv(8→48) → Relu → four times Conv(48→48) (Relu between) → y: a
+     * first layer small enough that the int8 cost model keeps it in float, then layers it quantizes:
+     * six depths grouped in four stages before the cost model, five after, in other groups.
+     */
+    static Model convsAfterASmallOne() {
+        ModelBuilder b = new ModelBuilder(9, 13).input("x", F, 1, 3, 32, 32).output("y", F, 1, 48, 32, 32);
+        String x = "x";
+        long[][] convs = {{8, 3}, {48, 8}, {48, 48}, {48, 48}, {48, 48}, {48, 48}};
+        for (int i = 0; i < convs.length; i++) {
+            String out = i == convs.length - 1 ? "y" : "c" + i;
+            b.node("Conv", "conv" + i, List.of(x, b.randomInit("w" + i, 0.2, convs[i][0], convs[i][1], 3, 3),
+                    b.randomInit("b" + i, 0.1, convs[i][0])), List.of(out), dev.qwtonnx.model.Nodes.intsAttribute("pads", 1, 1, 1, 1));
+            x = i == convs.length - 1 ? out : b.node("Relu", List.of(out), "r" + i);
+        }
+        return b.build();
+    }
+
+    /**
+     * Compensation is planned on the layers the int8 cost model leaves: the float activations the
+     * calibration pass keeps are the ones compensation compares with, so it makes no float session of
+     * its own (one measuring session per stage), and every layer it measures against them is served.
+     */
+    @Test
+    void calibrationKeepsTheFloatActivationsOfTheLayersTheCostModelLeaves() {
+        Model m = convsAfterASmallOne();
+        CalibrationSource data = TestModels.gaussian("x", 23, 12, new long[] {1, 3, 32, 32});
+        QuantizeRun.Result r = QwtOnnx.quantize(m, data, QuantizeRun.Options.defaults(), Progress.NONE, null);
+        List<QdqLayer> layers = QdqLayers.find(r.uncompensated()).layers();
+        List<String> quantized = layers.stream().map(QdqLayer::name).toList();
+        assertTrue(quantized.size() >= 2 && !quantized.contains("conv0"),
+                "the cost model keeps the 3-channel layer in float and quantizes later ones: " + quantized);
+        int stages = Compensator.grouped(Compensator.stages(r.uncompensated(), layers),
+                CwacOptions.defaults().stageCount()).size();
+        StageRunner.Timing compensate = r.timings().stream().filter(t -> t.stage().equals("compensate")).findFirst()
+                .orElseThrow();
+        assertEquals(stages, compensate.sessions(), "a measuring session per stage, no float session: " + compensate);
     }
 
     @Test
