@@ -25,6 +25,42 @@ public record DequantizedWeight(HostTensor q, ByteBuffer bytes, long inner, long
         return (HostTensor.floatAt(q.type(), bytes, i) - zc) * sc;
     }
 
+    /**
+     * Every element, decoded in one pass (a layer's weight at a time: four times its int8 size, for
+     * as long as the caller compares it): runs of {@code inner} elements share a channel's scale and
+     * zero point.
+     */
+    public float[] values() {
+        int n = size();
+        float[] out = new float[n];
+        int run = (int) inner;
+        int c = 0;
+        for (int start = 0; start < n; start += run) {
+            float sc = scale.length == 1 ? scale[0] : scale[Math.min(c, scale.length - 1)];
+            float zc = zeroPoint.length == 1 ? zeroPoint[0] : zeroPoint[Math.min(c, zeroPoint.length - 1)];
+            int end = Math.min(n, start + run);
+            switch (q.type()) {
+                case INT8 -> {
+                    for (int i = start; i < end; i++) {
+                        out[i] = (bytes.get(i) - zc) * sc;
+                    }
+                }
+                case UINT8 -> {
+                    for (int i = start; i < end; i++) {
+                        out[i] = ((bytes.get(i) & 0xff) - zc) * sc;
+                    }
+                }
+                default -> {
+                    for (int i = start; i < end; i++) {
+                        out[i] = (HostTensor.floatAt(q.type(), bytes, i) - zc) * sc;
+                    }
+                }
+            }
+            c = c + 1 == channels ? 0 : c + 1;
+        }
+        return out;
+    }
+
     /** Whether q, and the scale and zero point where given (null or empty: none), are constants of {@code g}. */
     public static boolean constant(GraphEditor g, String q, String scale, String zeroPoint) {
         return g.initializer(q) != null

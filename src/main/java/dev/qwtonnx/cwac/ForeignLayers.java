@@ -91,7 +91,7 @@ public final class ForeignLayers {
                 return true;
             };
             WeightPairing.Pick pick = pairing.closest(l.kind(), dims, l.kind().weightAxis(layerNode),
-                    dequantized::get, position, used, usable, c -> rescales.get(c.node()));
+                    dequantized.values(), position, used, usable, c -> rescales.get(c.node()));
             if (pick == null) {
                 skipped.add(what + ": no float " + l.kind().opType + " layer has these weights");
                 continue;

@@ -100,18 +100,26 @@ public final class WeightPairing {
      */
     public Pick closest(LayerKind kind, long[] dims, int axis, IntToDoubleFunction wq, int position,
             Set<NodeProto> used, Predicate<Candidate> allowed, Function<Candidate, float[]> rescale) {
+        int n = 1;
+        for (long d : dims) {
+            n = Math.multiplyExact(n, (int) d);
+        }
+        return closest(kind, dims, axis, values(wq, n), position, used, allowed, rescale);
+    }
+
+    /**
+     * As {@link #closest(LayerKind, long[], int, IntToDoubleFunction, int, Set, Predicate, Function)} with the
+     * quantized weight's values in {@code wq} (read once: every candidate of the kind and shape is compared with it).
+     */
+    public Pick closest(LayerKind kind, long[] dims, int axis, float[] wq, int position,
+            Set<NodeProto> used, Predicate<Candidate> allowed, Function<Candidate, float[]> rescale) {
         List<Pick> close = new ArrayList<>();
-        // Read once: every candidate of the kind and shape is compared with the same quantized weight.
-        float[] q = null;
         double best = Double.POSITIVE_INFINITY;
         for (Candidate c : byKindAndShape.getOrDefault(key(kind, dims), List.of())) {
             if (!allowed.test(c)) {
                 continue;
             }
-            if (q == null) {
-                q = values(wq, weight(c).limit());
-            }
-            double e = error(q, weight(c), rescale.apply(c), dims, axis);
+            double e = error(wq, weight(c), rescale.apply(c), dims, axis);
             if (e <= MAX_ERROR) {
                 close.add(new Pick(c, e));
                 best = Math.min(best, e);
@@ -175,7 +183,7 @@ public final class WeightPairing {
     }
 
     /** As {@link #error(IntToDoubleFunction, FloatBuffer, float[], long[], int)} with the quantized weight's values in {@code wq}. */
-    private static double error(float[] wq, FloatBuffer wf, float[] rescale, long[] dims, int axis) {
+    public static double error(float[] wq, FloatBuffer wf, float[] rescale, long[] dims, int axis) {
         int channels = (int) dims[axis];
         long inner = 1;
         for (int i = axis + 1; i < dims.length; i++) {

@@ -1,6 +1,5 @@
 package dev.qwtonnx.verify;
 
-import dev.qwtonnx.cwac.DequantizedWeight;
 import dev.qwtonnx.cwac.WeightPairing;
 import dev.qwtonnx.model.GraphEditor;
 import dev.qwtonnx.model.Model;
@@ -58,17 +57,18 @@ public final class LayerCounterparts {
         for (QuantizedLayers.Layer l : layers) {
             LayerKind kind = LayerKind.of(l.opType());
             int position = positions.merge(kind, 1, Integer::sum) - 1;
-            DequantizedWeight weight = l.weight().get();
+            // Decoded once: compared with the recorded layer's weight, or with every candidate's, and for the cosine.
+            float[] weight = l.weight().get().values();
             NodeProto from = l.from() == null ? null : byName.get(l.from());
             WeightPairing.Candidate recorded = from == null ? null : pairing.candidate(from, kind, l.weightDims());
-            if (recorded != null && WeightPairing.error(weight::get, pairing.weight(recorded), l.weightDims(),
+            if (recorded != null && WeightPairing.error(weight, pairing.weight(recorded), null, l.weightDims(),
                     l.weightAxis()) <= WeightPairing.MAX_ERROR) {
                 matched.add(match(g, l, recorded, "provenance+weight", pairing, weight));
                 used.add(from);
                 continue;
             }
-            WeightPairing.Pick pick = pairing.closest(kind, l.weightDims(), l.weightAxis(), weight::get, position, used,
-                    c -> true);
+            WeightPairing.Pick pick = pairing.closest(kind, l.weightDims(), l.weightAxis(), weight, position, used,
+                    c -> true, c -> null);
             if (pick == null) {
                 unmatched.add(l);
             } else {
@@ -80,8 +80,8 @@ public final class LayerCounterparts {
     }
 
     private static Match match(GraphEditor g, QuantizedLayers.Layer l, WeightPairing.Candidate c, String by,
-            WeightPairing pairing, DequantizedWeight weight) {
-        double cos = Fidelity.cosine(pairing.weight(c), weight.size(), weight::get);
+            WeightPairing pairing, float[] weight) {
+        double cos = Fidelity.cosine(pairing.weight(c), weight);
         return match(g, l, c.node(), by, cos);
     }
 
