@@ -25,10 +25,6 @@ import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
 import java.util.function.BiConsumer;
 import java.util.function.Function;
 
@@ -214,13 +210,6 @@ public final class Compensator {
         // Measured at the start of each stage, in that stage's session (see variants below).
         OutputError.Errors currentErrors = null;
         double currentError = Double.NaN;
-        // Starts a stage's measuring session while the acceptance's own starts and runs (see below).
-        ExecutorService ahead = judge == null ? null : Executors.newSingleThreadExecutor(r -> {
-            Thread t = new Thread(r, "qwt-measuring-session");
-            t.setDaemon(true);
-            return t;
-        });
-        Future<Measuring> measuringAhead = null;
         try {
             int s = 0;
             for (List<QdqLayer> stage : stages) {
@@ -230,12 +219,6 @@ public final class Compensator {
                 // is wrong at another).
                 double factor = 1;
                 List<String> scales = judge == null ? List.of() : OutputScales.of(current, stage);
-                // Without scales to refit, the model the fits measure is the current one: its session starts on another
-                // thread while the acceptance's starts and measures the current model (session starts are most of a
-                // stage's time and use one core each).
-                Model measuredModel = current;
-                measuringAhead = ahead != null && scales.isEmpty()
-                        ? ahead.submit(() -> measuring(measuredModel, floatModel, stage, floats)) : null;
                 // Every candidate of this stage differs from the current model only in the stage's scales and
                 // biases: one session measures them all, the current model included (same arithmetic).
                 try (OutputError.Variants variants = judge == null ? null
@@ -259,13 +242,8 @@ public final class Compensator {
                     }
                     double rescaledError = judge == null ? Double.NaN : rescaledErrors.total();
                     current = rescaled;
-                    Map<String, ChannelStats[]> stats;
-                    try (Measuring m = measuringAhead != null ? joined(measuringAhead)
-                            : measuring(current, floatModel, stage, floats)) {
-                        measuringAhead = null;
-                        stats = measure(m, ref, floats, data, progress,
-                                stages.size() == 1 ? "compensate" : "compensate stage " + s + "/" + stages.size());
-                    }
+                    Map<String, ChannelStats[]> stats = measure(current, floatModel, ref, stage, floats, data,
+                            progress, stages.size() == 1 ? "compensate" : "compensate stage " + s + "/" + stages.size());
                     Map<String, ChannelFit> stageFits = fit(stage, stats, options.method());
                     if (judge == null) {
                         Folded folded = fold(current, stage, stageFits, left);
@@ -309,44 +287,12 @@ public final class Compensator {
                 }
             }
         } finally {
-            if (ahead != null) {
-                if (measuringAhead != null) {
-                    // A stage that failed before measuring: its session, once started, is closed.
-                    Future<Measuring> pending = measuringAhead;
-                    ahead.execute(() -> {
-                        try {
-                            pending.get().close();
-                        } catch (InterruptedException | ExecutionException e) {
-                            // Nothing was started.
-                        }
-                    });
-                }
-                ahead.shutdown();
-            }
             if (own != null) {
                 own.close();
             }
         }
         return new Result(current, List.copyOf(layers), Map.copyOf(floats), fits, List.copyOf(left),
                 List.copyOf(choices), judge == null ? 0 : judge.size());
-    }
-
-    /** The measuring session started ahead, its failure rethrown as it was. */
-    private static Measuring joined(Future<Measuring> f) {
-        try {
-            return f.get();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted while a measuring session started", e);
-        } catch (ExecutionException e) {
-            if (e.getCause() instanceof RuntimeException r) {
-                throw r;
-            }
-            if (e.getCause() instanceof Error err) {
-                throw err;
-            }
-            throw new IllegalStateException(e.getCause());
-        }
     }
 
     /** The initializers a stage's candidates may change: its layers' weight scales and biases, and the scales given. */
@@ -649,20 +595,13 @@ public final class Compensator {
     public static final int MIN_ROWS = 32;
 
     /**
-     * What measures a stage's layers on {@code quant}: the model with their targets and dequantized
-     * outputs, cut to what those depend on, and its session ({@link #measuring}).
+     * Runs the stage's layers over the first {@link CwacOptions#samples()} samples of {@code data},
+     * and over more of them if a layer has fewer than {@link #MIN_ROWS} rows per channel, and keeps,
+     * per layer, the sums of two folds (by sample parity).
      */
-    private record Measuring(List<QdqLayer> stage, Map<String, String> outputs, Map<String, InGraphTarget> inGraph,
-            List<String> quantOuts, Function<Batches.Batch, Sample> inputs, boolean batchable, OrtRunner runner)
-            implements AutoCloseable {
-        @Override
-        public void close() {
-            runner.closeInBackground();
-        }
-    }
-
-    /** The measuring model of {@code stage} on {@code quant} and its session (see {@link #measure}). */
-    private Measuring measuring(Model quant, Model floatModel, List<QdqLayer> stage, Map<String, FloatLayer> floats) {
+    private Map<String, ChannelStats[]> measure(Model quant, Model floatModel, FloatReference reference,
+            List<QdqLayer> stage, Map<String, FloatLayer> floats, CalibrationSource data, Progress progress,
+            String task) {
         // Global target: a layer fed by another layer of this stage is measured against its local target,
         // as that layer's compensation is not known yet: against the float activation, both would correct
         // the same upstream error.
@@ -678,6 +617,13 @@ public final class Compensator {
                 quantOuts.add(inGraph.get(l.name()).tensor());
             }
         }
+        boolean needsFloat = inGraph.size() < stage.size();
+        // Two folds, by sample parity: the cross-validated gate fits on one and scores on the other.
+        boolean folds = options.gate() == CwacOptions.Gate.CV;
+        Map<String, ChannelStats[]> stats = new LinkedHashMap<>();
+        for (QdqLayer l : stage) {
+            stats.put(l.name(), new ChannelStats[] {new ChannelStats(l.channels()), new ChannelStats(l.channels())});
+        }
         // Only what the stage's outputs depend on runs: an early stage runs the start of the model. The float prefix,
         // where it is the quantized model's, is cut: its outputs, handed over by calibration, are inputs here.
         FloatPrefix cut = prefix != null && prefix.usable()
@@ -686,26 +632,6 @@ public final class Compensator {
         Model sliced = cut == null ? Slice.to(measured, quantOuts)
                 : Slice.between(measured, cut.boundaryTypes(), quantOuts);
         Function<Batches.Batch, Sample> inputs = cut == null ? Batches.Batch::sample : cut::withBoundary;
-        boolean batchable = Batches.batchable(InputSpecs.of(sliced.graph())) && (cut == null || cut.batchable());
-        return new Measuring(stage, outputs, inGraph, quantOuts, inputs, batchable,
-                OrtRunner.forPasses(sliced, List.of()));
-    }
-
-    /**
-     * Runs the stage's layers over the first {@link CwacOptions#samples()} samples of {@code data},
-     * and over more of them if a layer has fewer than {@link #MIN_ROWS} rows per channel, and keeps,
-     * per layer, the sums of two folds (by sample parity).
-     */
-    private Map<String, ChannelStats[]> measure(Measuring m, FloatReference reference, Map<String, FloatLayer> floats,
-            CalibrationSource data, Progress progress, String task) {
-        List<QdqLayer> stage = m.stage();
-        boolean needsFloat = m.inGraph().size() < stage.size();
-        // Two folds, by sample parity: the cross-validated gate fits on one and scores on the other.
-        boolean folds = options.gate() == CwacOptions.Gate.CV;
-        Map<String, ChannelStats[]> stats = new LinkedHashMap<>();
-        for (QdqLayer l : stage) {
-            stats.put(l.name(), new ChannelStats[] {new ChannelStats(l.channels()), new ChannelStats(l.channels())});
-        }
         // The fits measure on the first samples only: two numbers per channel, from rows enough long before the
         // calibration set ends. Batches joined as the calibration joined them find the reference's kept activations.
         CalibrationSource fitted = CalibrationSources.limit(data, options.samples(), null);
@@ -713,8 +639,8 @@ public final class Compensator {
             Map<String, FloatTensor> f = needsFloat ? reference.get(b) : Map.of();
             // Layer by layer in parallel: ORT's threads are idle while the sums are taken.
             stage.parallelStream().forEach(l -> {
-                FloatTensor yq = q.get(m.outputs().get(l.name()));
-                InGraphTarget target = m.inGraph().get(l.name());
+                FloatTensor yq = q.get(outputs.get(l.name()));
+                InGraphTarget target = inGraph.get(l.name());
                 FloatTensor yf = target != null ? q.get(target.tensor()) : f.get(floats.get(l.name()).output());
                 boolean residual = target != null && target.residual();
                 ChannelStats[] st = stats.get(l.name());
@@ -728,19 +654,25 @@ public final class Compensator {
                 }
             });
         };
-        int batch = m.batchable() ? maxBatch : 1;
-        progress.start(task, fitted.size());
-        Batches.run(m.runner(), fitted, batch, 0, m.inputs(), b -> m.quantOuts(), progress, sum);
-        progress.finish();
-        long rows = fewestRows(stats);
-        if (rows > 0 && rows < MIN_ROWS && fitted.size() < data.size()) {
-            // Rows grow with samples: as many more as bring the fewest to MIN_ROWS, within the set.
-            int want = (int) Math.min(data.size(), (fitted.size() * (long) MIN_ROWS + rows - 1) / rows);
-            CalibrationSource more = CalibrationSources.limit(CalibrationSources.skip(data, fitted.size()),
-                    want - fitted.size(), null);
-            progress.start(task + " (more samples for " + MIN_ROWS + " rows per channel)", more.size());
-            Batches.run(m.runner(), more, batch, 0, m.inputs(), b -> m.quantOuts(), progress, sum);
+        OrtRunner quantRunner = OrtRunner.forPasses(sliced, List.of());
+        try {
+            int batch = Batches.batchable(InputSpecs.of(sliced.graph())) && (cut == null || cut.batchable())
+                    ? maxBatch : 1;
+            progress.start(task, fitted.size());
+            Batches.run(quantRunner, fitted, batch, 0, inputs, b -> quantOuts, progress, sum);
             progress.finish();
+            long rows = fewestRows(stats);
+            if (rows > 0 && rows < MIN_ROWS && fitted.size() < data.size()) {
+                // Rows grow with samples: as many more as bring the fewest to MIN_ROWS, within the set.
+                int want = (int) Math.min(data.size(), (fitted.size() * (long) MIN_ROWS + rows - 1) / rows);
+                CalibrationSource more = CalibrationSources.limit(CalibrationSources.skip(data, fitted.size()),
+                        want - fitted.size(), null);
+                progress.start(task + " (more samples for " + MIN_ROWS + " rows per channel)", more.size());
+                Batches.run(quantRunner, more, batch, 0, inputs, b -> quantOuts, progress, sum);
+                progress.finish();
+            }
+        } finally {
+            quantRunner.closeInBackground();
         }
         return stats;
     }

@@ -18,7 +18,6 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.stream.IntStream;
 
 /**
  * A model's output error against the float model on a fixed set of samples: Σ over float outputs of
@@ -182,20 +181,12 @@ final class OutputError {
         }
     }
 
-    /**
-     * The errors of the model {@code q} runs, with {@code extra} fed beside each sample's inputs. As
-     * many samples run at once as the session takes ({@link OrtRunner#concurrentRuns}: a short input
-     * leaves ORT's threads idle); each sample's sums are its own and are added in sample order, so
-     * the figures do not depend on which run finished first.
-     */
+    /** The errors of the model {@code q} runs, with {@code extra} fed beside each sample's inputs. */
     private Errors errors(OrtRunner q, Map<String, HostTensor> extra) {
-        int n = samples.size();
-        int outs = outputs.size();
-        double[][] num = new double[n][outs];
-        double[][] ww = new double[n][outs];
-        double[] cosines = new double[n];
-        IntStream indices = IntStream.range(0, n);
-        (q.concurrentRuns() > 1 ? indices.parallel() : indices).forEach(i -> {
+        double[][] num = new double[samples.size()][outputs.size()];
+        double[] den = new double[outputs.size()];
+        double[] cosines = new double[samples.size()];
+        for (int i = 0; i < samples.size(); i++) {
             Sample sample = samples.get(i);
             if (!extra.isEmpty()) {
                 Map<String, HostTensor> in = new LinkedHashMap<>(sample.inputs());
@@ -203,7 +194,7 @@ final class OutputError {
                 sample = new Sample(sample.id(), in);
             }
             Map<String, FloatTensor> got = q.run(sample, outputs);
-            for (int o = 0; o < outs; o++) {
+            for (int o = 0; o < outputs.size(); o++) {
                 float[] want = reference.get(i).get(outputs.get(o));
                 float[] have = got.get(outputs.get(o)).data();
                 if (want.length != have.length) {
@@ -212,27 +203,19 @@ final class OutputError {
                 }
                 double dot = 0;
                 double hh = 0;
-                double w2 = 0;
-                double d2 = 0;
+                double ww = 0;
                 for (int k = 0; k < want.length; k++) {
                     double d = (double) have[k] - want[k];
-                    d2 += d * d;
+                    num[i][o] += d * d;
                     dot += (double) have[k] * want[k];
                     hh += (double) have[k] * have[k];
-                    w2 += (double) want[k] * want[k];
+                    ww += (double) want[k] * want[k];
                 }
-                num[i][o] = d2;
-                ww[i][o] = w2;
-                cosines[i] += (hh > 0 && w2 > 0 ? dot / Math.sqrt(hh * w2) : hh == w2 ? 1 : 0) / outs;
-            }
-        });
-        double[] den = new double[outs];
-        for (int i = 0; i < n; i++) {
-            for (int o = 0; o < outs; o++) {
-                den[o] += ww[i][o];
+                den[o] += ww;
+                cosines[i] += (hh > 0 && ww > 0 ? dot / Math.sqrt(hh * ww) : hh == ww ? 1 : 0) / outputs.size();
             }
         }
-        double[] parts = new double[n];
+        double[] parts = new double[samples.size()];
         for (int i = 0; i < parts.length; i++) {
             for (int o = 0; o < den.length; o++) {
                 parts[i] += den[o] > 0 ? num[i][o] / den[o] : num[i][o];
