@@ -1,5 +1,6 @@
 package dev.qwtonnx.run;
 
+import static dev.qwtonnx.run.QuantizeRun.AFFORDABLE;
 import static dev.qwtonnx.run.QuantizeRun.COMPENSATION_PLAN;
 import static dev.qwtonnx.run.QuantizeRun.FLOAT_PASS;
 import static dev.qwtonnx.run.QuantizeRun.FLOAT_SESSION;
@@ -46,14 +47,19 @@ final class CalibrateStage extends QuantizeStage {
     }
 
     CalibrateStage(QuantizeRun.Options options) {
-        super(NAME, options, List.of(PREPARED, FLOAT_SESSION, COMPENSATION_PLAN), List.of(RANGES, FLOAT_PASS));
+        super(NAME, options, List.of(PREPARED, FLOAT_SESSION, AFFORDABLE, COMPENSATION_PLAN), List.of(RANGES, FLOAT_PASS));
     }
 
     @Override
     public void run(RunContext ctx, Facts facts) {
         Model prepared = facts.get(PREPARED);
         FloatSessionStage.FloatSession session = facts.get(FLOAT_SESSION);
-        if (session.runner() == null) {
+        // Nothing will be quantized (the cost model left every layer in float, and no activation MatMul is
+        // planned): no range is read, so the pass is not made. An accuracy target's search reads the ranges of
+        // every matched layer.
+        boolean nothingToQuantize = !options.accuracy().hasTarget()
+                && FloatSessionStage.calibrated(prepared, facts.get(AFFORDABLE), options.quant().target()).isEmpty();
+        if (session.runner() == null || nothingToQuantize) {
             facts.put(RANGES, Map.of());
             facts.put(FLOAT_PASS, FloatPass.NONE);
             return;

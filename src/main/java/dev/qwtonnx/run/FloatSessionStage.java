@@ -93,11 +93,7 @@ final class FloatSessionStage extends QuantizeStage {
             return;
         }
         CalibOptions co = options.calib();
-        // The layers' inputs (and outputs where quantized), and those of the activation MatMuls quantized later.
-        Set<String> wanted = new LinkedHashSet<>(plan.tensorsToCalibrate());
-        if (ActivationMatMulQuantizer.appliesTo(options.quant().target())) {
-            wanted.addAll(ActivationMatMulQuantizer.plan(prepared).tensors());
-        }
+        Set<String> wanted = calibrated(prepared, plan, options.quant().target());
         Map<String, RangeMethod> methods = co.overrides().resolve(prepared.graph(), wanted, co.method());
         if (!co.overrides().isEmpty()) {
             methods.forEach((t, m) -> ctx.log().accept("range of '" + t + "': " + m.label()));
@@ -119,5 +115,14 @@ final class FloatSessionStage extends QuantizeStage {
         }
         facts.put(FLOAT_SESSION, new FloatSession(OrtRunner.forPasses(reduced.model(), exposed), methods, reduced,
                 Set.copyOf(exposed)));
+    }
+
+    /** The layers' inputs (and outputs where quantized), and those of the activation MatMuls quantized later. */
+    static Set<String> calibrated(Model prepared, LayerMatcher.Result plan, dev.qwtonnx.target.Target target) {
+        Set<String> wanted = new LinkedHashSet<>(plan.tensorsToCalibrate());
+        if (ActivationMatMulQuantizer.appliesTo(target)) {
+            wanted.addAll(ActivationMatMulQuantizer.plan(prepared).tensors());
+        }
+        return wanted;
     }
 }

@@ -74,6 +74,9 @@ class CostModelTest {
         assertEquals(List.of(), planned(r));
         assertTrue(r.plan().rejected().stream().anyMatch(s -> s.contains("'dw_small'") && s.contains("int8 slower than float: est.")),
                 r.plan().rejected().toString());
+        // Nothing to quantize: the cost model's run on the first sample is the only one, no calibration pass.
+        assertEquals(0, r.timings().stream().filter(t -> t.stage().equals("calibrate")).findFirst().orElseThrow().runs());
+        assertEquals(1, r.timings().stream().filter(t -> t.stage().equals("int8-cost")).findFirst().orElseThrow().runs());
         // --keep-slow-int8 quantizes it.
         QuantizeRun.Result all = quantize(depthwiseAlone(), new long[] {1, 16, 12, 12},
                 QuantOptions.defaults().withKeepSlowInt8(true));
