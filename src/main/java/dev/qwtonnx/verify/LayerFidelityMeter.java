@@ -113,14 +113,24 @@ public final class LayerFidelityMeter {
         List<String> fetched = new ArrayList<>();
         ms.forEach(m -> fetched.addAll(m.quantOuts));
         Model together = MeasuringGraph.combine(floatModel, floatPrefix, ms.stream().map(m -> m.model).toList(), fetched);
+        List<Sample> samples = new ArrayList<>();
+        data.forEach(samples::add);
         try (OrtRunner r = OrtRunner.forFewRuns(together, List.of())) {
-            progress.start(task, data.size());
-            for (Sample s : data) {
-                Map<String, FloatTensor> out = r.run(s, fetched);
+            progress.start(task, samples.size());
+            // As many samples at once as the session takes (its outputs are a few sums per layer); the sums are
+            // added in sample order, so the figures do not depend on which run finished first.
+            List<Map<String, FloatTensor>> outs = new ArrayList<>(java.util.Collections.nCopies(samples.size(), null));
+            java.util.stream.IntStream runs = java.util.stream.IntStream.range(0, samples.size());
+            (r.concurrentRuns() > 1 ? runs.parallel() : runs).forEach(i -> {
+                outs.set(i, r.run(samples.get(i), fetched));
+                synchronized (progress) {
+                    progress.step();
+                }
+            });
+            for (Map<String, FloatTensor> out : outs) {
                 for (Measuring m : ms) {
                     m.add(null, out);
                 }
-                progress.step();
             }
             progress.finish();
         }
