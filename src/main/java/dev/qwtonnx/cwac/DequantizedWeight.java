@@ -20,9 +20,17 @@ public record DequantizedWeight(HostTensor q, ByteBuffer bytes, long inner, long
     /** Element {@code i}. */
     public float get(int i) {
         int c = (int) ((i / inner) % channels);
-        float sc = scale.length == 1 ? scale[0] : scale[Math.min(c, scale.length - 1)];
-        float zc = zeroPoint.length == 1 ? zeroPoint[0] : zeroPoint[Math.min(c, zeroPoint.length - 1)];
-        return (HostTensor.floatAt(q.type(), bytes, i) - zc) * sc;
+        return (HostTensor.floatAt(q.type(), bytes, i) - zeroPointOf(c)) * scaleOf(c);
+    }
+
+    /** Channel {@code c}'s scale (one for all where the scale is per tensor). */
+    private float scaleOf(int c) {
+        return scale.length == 1 ? scale[0] : scale[Math.min(c, scale.length - 1)];
+    }
+
+    /** Channel {@code c}'s zero point (one for all where it is per tensor). */
+    private float zeroPointOf(int c) {
+        return zeroPoint.length == 1 ? zeroPoint[0] : zeroPoint[Math.min(c, zeroPoint.length - 1)];
     }
 
     /**
@@ -36,8 +44,8 @@ public record DequantizedWeight(HostTensor q, ByteBuffer bytes, long inner, long
         int run = (int) inner;
         int c = 0;
         for (int start = 0; start < n; start += run) {
-            float sc = scale.length == 1 ? scale[0] : scale[Math.min(c, scale.length - 1)];
-            float zc = zeroPoint.length == 1 ? zeroPoint[0] : zeroPoint[Math.min(c, zeroPoint.length - 1)];
+            float sc = scaleOf(c);
+            float zc = zeroPointOf(c);
             int end = Math.min(n, start + run);
             switch (q.type()) {
                 case INT8 -> {

@@ -5,7 +5,9 @@ import dev.qwtonnx.model.Model;
 import dev.qwtonnx.model.Tensors;
 import dev.qwtonnx.onnx.NodeProto;
 import dev.qwtonnx.onnx.TensorProto;
+import dev.qwtonnx.quant.ChannelRuns;
 import dev.qwtonnx.quant.LayerKind;
+import dev.qwtonnx.quant.QuantMath;
 import java.nio.FloatBuffer;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -185,34 +187,39 @@ public final class WeightPairing {
     /** As {@link #error(IntToDoubleFunction, FloatBuffer, float[], long[], int)} with the quantized weight's values in {@code wq}. */
     public static double error(float[] wq, FloatBuffer wf, float[] rescale, long[] dims, int axis) {
         int channels = (int) dims[axis];
-        long inner = 1;
-        for (int i = axis + 1; i < dims.length; i++) {
-            inner *= dims[i];
-        }
         double[] qq = new double[channels];
         double[] qf = new double[channels];
         double[] ff = new double[channels];
-        int n = wf.limit();
-        // Runs of `inner` elements share a channel; channels cycle along the runs.
-        int c = 0;
-        for (int start = 0; start < n; start += (int) inner) {
-            int end = (int) Math.min(n, start + inner);
-            boolean negate = rescale != null && rescale[c] < 0;
-            double sqq = 0;
-            double sqf = 0;
-            double sff = 0;
-            for (int i = start; i < end; i++) {
-                double q = wq[i];
-                double f = negate ? -wf.get(i) : wf.get(i);
-                sqq += q * q;
-                sqf += q * f;
-                sff += f * f;
+        ChannelRuns.walk(wf, channels, QuantMath.innerSize(dims, axis), new ChannelRuns.Kernel() {
+            @Override
+            public void acrossChannels(float[] a, int off, int i, int len, int c) {
+                for (int t = 0; t < len; t++) {
+                    double q = wq[i + t];
+                    double f = rescale != null && rescale[c + t] < 0 ? -a[off + t] : a[off + t];
+                    qq[c + t] += q * q;
+                    qf[c + t] += q * f;
+                    ff[c + t] += f * f;
+                }
             }
-            qq[c] += sqq;
-            qf[c] += sqf;
-            ff[c] += sff;
-            c = c + 1 == channels ? 0 : c + 1;
-        }
+
+            @Override
+            public void withinChannel(float[] a, int off, int i, int len, int c) {
+                boolean negate = rescale != null && rescale[c] < 0;
+                double sqq = 0;
+                double sqf = 0;
+                double sff = 0;
+                for (int t = 0; t < len; t++) {
+                    double q = wq[i + t];
+                    double f = negate ? -a[off + t] : a[off + t];
+                    sqq += q * q;
+                    sqf += q * f;
+                    sff += f * f;
+                }
+                qq[c] += sqq;
+                qf[c] += sqf;
+                ff[c] += sff;
+            }
+        });
         double num = 0;
         double den = 0;
         double floats = 0;

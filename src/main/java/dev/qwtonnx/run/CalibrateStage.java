@@ -17,6 +17,7 @@ import dev.qwtonnx.calib.data.CalibrationSource;
 import dev.qwtonnx.cwac.FloatPrefix;
 import dev.qwtonnx.cwac.FloatReference;
 import dev.qwtonnx.model.Model;
+import dev.qwtonnx.quant.LayerMatcher;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -57,8 +58,10 @@ final class CalibrateStage extends QuantizeStage {
         // Nothing will be quantized (the cost model left every layer in float, and no activation MatMul is
         // planned): no range is read, so the pass is not made. An accuracy target's search reads the ranges of
         // every matched layer.
-        boolean nothingToQuantize = !options.accuracy().hasTarget()
-                && FloatSessionStage.calibrated(prepared, facts.get(AFFORDABLE), options.quant().target()).isEmpty();
+        LayerMatcher.Result affordable = facts.get(AFFORDABLE);
+        // The activation MatMuls' graph analysis only where no layer is left.
+        boolean nothingToQuantize = !options.accuracy().hasTarget() && affordable.tensorsToCalibrate().isEmpty()
+                && FloatSessionStage.calibrated(prepared, affordable, options.quant().target()).isEmpty();
         if (session.runner() == null || nothingToQuantize) {
             facts.put(RANGES, Map.of());
             facts.put(FLOAT_PASS, FloatPass.NONE);

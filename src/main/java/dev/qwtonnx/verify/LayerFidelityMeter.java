@@ -1,5 +1,6 @@
 package dev.qwtonnx.verify;
 
+import dev.qwtonnx.calib.Batches;
 import dev.qwtonnx.calib.FloatTensor;
 import dev.qwtonnx.calib.OrtRunner;
 import dev.qwtonnx.calib.Progress;
@@ -113,25 +114,11 @@ public final class LayerFidelityMeter {
         List<String> fetched = new ArrayList<>();
         ms.forEach(m -> fetched.addAll(m.quantOuts));
         Model together = MeasuringGraph.combine(floatModel, floatPrefix, ms.stream().map(m -> m.model).toList(), fetched);
-        List<Sample> samples = new ArrayList<>();
-        data.forEach(samples::add);
         try (OrtRunner r = OrtRunner.forFewRuns(together, List.of())) {
-            progress.start(task, samples.size());
-            // As many samples at once as the session takes (its outputs are a few sums per layer); the sums are
-            // added in sample order, so the figures do not depend on which run finished first.
-            List<Map<String, FloatTensor>> outs = new ArrayList<>(java.util.Collections.nCopies(samples.size(), null));
-            java.util.stream.IntStream runs = java.util.stream.IntStream.range(0, samples.size());
-            (r.concurrentRuns() > 1 ? runs.parallel() : runs).forEach(i -> {
-                outs.set(i, r.run(samples.get(i), fetched));
-                synchronized (progress) {
-                    progress.step();
-                }
-            });
-            for (Map<String, FloatTensor> out : outs) {
-                for (Measuring m : ms) {
-                    m.add(null, out);
-                }
-            }
+            progress.start(task, data.size());
+            // As many samples at once as the session takes (its outputs are a few sums per layer), the sums added
+            // in sample order.
+            Batches.run(r, data, 1, fetched, progress, (b, out) -> ms.forEach(m -> m.add(null, out)));
             progress.finish();
         }
         return ms.stream().map(Measuring::figures).toList();
