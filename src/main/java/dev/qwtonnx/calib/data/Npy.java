@@ -25,6 +25,7 @@ import java.util.Map;
 public final class Npy {
     private static final byte[] MAGIC = {(byte) 0x93, 'N', 'U', 'M', 'P', 'Y'};
     private static final int MAX_HEADER = 1 << 20;
+    private static final int EXACT_READ = 64 << 20;
     private static final String SUPPORTED = "f2 f4 f8 i1 i2 i4 i8 u1 u2 u4 u8 b1";
 
     private Npy() {
@@ -185,9 +186,20 @@ public final class Npy {
     }
 
     private static byte[] readExactly(InputStream in, int n, String origin) throws IOException {
-        byte[] b = in.readNBytes(n);
-        if (b.length != n) {
-            throw new QwtException(origin + ": truncated .npy array (expected " + n + " more bytes, found " + b.length
+        // Up to EXACT_READ, into one array of the size the header gives: readNBytes(n) reads in 8 KB pieces and
+        // copies them into a second array, twice the garbage of every sample on every pass. Above it, in pieces, so
+        // that a corrupt header claiming gigabytes fails on the short read rather than on the allocation.
+        byte[] b;
+        int got;
+        if (n <= EXACT_READ) {
+            b = new byte[n];
+            got = in.readNBytes(b, 0, n);
+        } else {
+            b = in.readNBytes(n);
+            got = b.length;
+        }
+        if (got != n) {
+            throw new QwtException(origin + ": truncated .npy array (expected " + n + " more bytes, found " + got
                     + ")");
         }
         return b;
