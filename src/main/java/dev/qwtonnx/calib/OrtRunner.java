@@ -38,6 +38,10 @@ public final class OrtRunner implements AutoCloseable {
     private final long modelBytes;
     private final OrtSession session;
     private final Set<String> inputNames;
+    /** Inputs fed to every run from tensors made once (see {@link #fixing}); empty on a runner that owns its session. */
+    private final Map<String, OnnxTensor> fixed;
+    private final List<ByteBuffer> fixedBuffers;
+    private final boolean ownsSession;
 
     public OrtRunner(Model model, Collection<String> exposed) {
         this(model, exposed, OrtSession.SessionOptions.OptLevel.ALL_OPT);
@@ -89,9 +93,42 @@ public final class OrtRunner implements AutoCloseable {
             this.modelBytes = m.serializedSize();
             this.session = handle.session();
             this.inputNames = session.getInputNames();
+            this.fixed = Map.of();
+            this.fixedBuffers = List.of();
+            this.ownsSession = true;
         } catch (OrtException e) {
             throw new QwtException("ONNX Runtime cannot load the model: " + firstLine(e.getMessage()), e);
         }
+    }
+
+    private OrtRunner(OrtRunner of, Map<String, OnnxTensor> fixed, List<ByteBuffer> buffers) {
+        this.handle = of.handle;
+        this.modelBytes = of.modelBytes;
+        this.session = of.session;
+        this.inputNames = of.inputNames;
+        this.fixed = fixed;
+        this.fixedBuffers = buffers;
+        this.ownsSession = false;
+    }
+
+    /**
+     * A runner on this one's session that feeds {@code values} to every run beside the sample's inputs,
+     * made into ORT tensors once rather than on each run (a compensation's evaluator feeds a few hundred
+     * parameters to thousands of runs). Closing it frees those tensors only; the session stays this one's.
+     */
+    public OrtRunner fixing(Map<String, HostTensor> values) {
+        Map<String, OnnxTensor> tensors = new HashMap<>();
+        List<ByteBuffer> buffers = new ArrayList<>();
+        try {
+            for (Map.Entry<String, HostTensor> e : values.entrySet()) {
+                tensors.put(e.getKey(), e.getValue().toOnnx(env, buffers::add));
+            }
+        } catch (OrtException e) {
+            tensors.values().forEach(OnnxTensor::close);
+            buffers.forEach(DirectMemory::free);
+            throw new QwtException("ONNX Runtime cannot take the fixed inputs: " + firstLine(e.getMessage()), e);
+        }
+        return new OrtRunner(this, Map.copyOf(tensors), List.copyOf(buffers));
     }
 
     /**
@@ -183,6 +220,10 @@ public final class OrtRunner implements AutoCloseable {
         Map<String, OnnxTensor> feed = new HashMap<>();
         for (String in : inputNames) {
             HostTensor t = sample.inputs().get(in);
+            if (t == null && fixed.containsKey(in)) {
+                feed.put(in, fixed.get(in));
+                continue;
+            }
             if (t == null) {
                 throw new QwtException("sample " + sample.id() + " has no value for model input '" + in + "'");
             }
@@ -268,6 +309,11 @@ public final class OrtRunner implements AutoCloseable {
 
     @Override
     public void close() {
+        if (!ownsSession) {
+            fixed.values().forEach(OnnxTensor::close);
+            fixedBuffers.forEach(DirectMemory::free);
+            return;
+        }
         try {
             handle.close();
         } catch (OrtException e) {

@@ -9,6 +9,7 @@ import dev.qwtonnx.calib.data.CalibrationSources;
 import dev.qwtonnx.calib.data.InputSpecs;
 import dev.qwtonnx.calib.data.Sample;
 import dev.qwtonnx.model.GraphEditor;
+import dev.qwtonnx.model.HostTensor;
 import dev.qwtonnx.model.Model;
 import dev.qwtonnx.model.Nodes;
 import dev.qwtonnx.onnx.GraphProto;
@@ -70,6 +71,9 @@ public final class Compensator {
         this.residuals = residuals;
         this.prefix = prefix;
     }
+
+    /** JVM property: true gives each accepting stage sessions of its own, as without a shared one (for comparing). */
+    static final String SESSION_PER_STAGE = "qwt.cwac.sessionPerStage";
 
     /** JVM property: true measures every local target with a float copy of its layer (for comparing). */
     static final String FLOAT_COPIES = "qwt.cwac.floatCopies";
@@ -210,7 +214,13 @@ public final class Compensator {
         // Measured at the start of each stage, in that stage's session (see variants below).
         OutputError.Errors currentErrors = null;
         double currentError = Double.NaN;
+        SharedSession shared = null;
+        boolean onSharedBefore = false;
         try {
+            // Acceptance's stages differ from the input model only in their parameters' values: one session, those
+            // values fed, judges and measures every stage where ORT takes them so.
+            shared = judge == null || stages.size() < 2 || Boolean.getBoolean(SESSION_PER_STAGE) ? null
+                    : shared(judge, quantModel, floatModel, stages, floats);
             int s = 0;
             for (List<QdqLayer> stage : stages) {
                 s++;
@@ -221,12 +231,16 @@ public final class Compensator {
                 List<String> scales = judge == null ? List.of() : OutputScales.of(current, stage);
                 // Every candidate of this stage differs from the current model only in the stage's scales and
                 // biases: one session measures them all, the current model included (same arithmetic).
-                try (OutputError.Variants variants = judge == null ? null
+                boolean onShared = shared != null && shared.variants().inputsOf(current) != null;
+                try (OutputError.Variants ofStage = judge == null || onShared ? null
                         : judge.variants(current, parameters(stage, scales))) {
-                    if (variants != null) {
+                    OutputError.Variants variants = onShared ? shared.variants() : ofStage;
+                    // On the shared session the errors kept from the stage before are in this session's arithmetic.
+                    if (variants != null && !(onShared && onSharedBefore)) {
                         currentErrors = variants.perSample(current);
                         currentError = currentErrors.total();
                     }
+                    onSharedBefore = onShared;
                     OutputError.Errors rescaledErrors = currentErrors;
                     Model rescaled = current;
                     for (double k : scales.isEmpty() ? new double[0] : OUTPUT_SCALE_FACTORS) {
@@ -243,7 +257,8 @@ public final class Compensator {
                     double rescaledError = judge == null ? Double.NaN : rescaledErrors.total();
                     current = rescaled;
                     Map<String, ChannelStats[]> stats = measure(current, floatModel, ref, stage, floats, data,
-                            progress, stages.size() == 1 ? "compensate" : "compensate stage " + s + "/" + stages.size());
+                            progress, stages.size() == 1 ? "compensate" : "compensate stage " + s + "/" + stages.size(),
+                            onShared ? shared : null);
                     Map<String, ChannelFit> stageFits = fit(stage, stats, options.method());
                     if (judge == null) {
                         Folded folded = fold(current, stage, stageFits, left);
@@ -287,6 +302,9 @@ public final class Compensator {
                 }
             }
         } finally {
+            if (shared != null) {
+                shared.variants().close();
+            }
             if (own != null) {
                 own.close();
             }
@@ -306,6 +324,42 @@ public final class Compensator {
             }
         }
         return out;
+    }
+
+    /**
+     * The one session of an accepting run ({@link OutputError#shared}): every stage's targets and
+     * measured outputs added and exposed at once, every stage's parameters fed. {@code outputs} and
+     * {@code inGraph} are, per layer, the tensor measured and the target computed in the run.
+     */
+    private record SharedSession(OutputError.Variants variants, Map<String, String> outputs,
+            Map<String, InGraphTarget> inGraph) {
+    }
+
+    /** The shared session for {@code stages} of {@code quant}, or null where ORT does not take the values fed. */
+    private SharedSession shared(OutputError judge, Model quant, Model floatModel, List<List<QdqLayer>> stages,
+            Map<String, FloatLayer> floats) {
+        Map<String, InGraphTarget> inGraph = new HashMap<>();
+        Set<String> params = new LinkedHashSet<>();
+        Model measuring = quant;
+        List<QdqLayer> all = new ArrayList<>();
+        for (List<QdqLayer> stage : stages) {
+            // Each stage's targets as its own measuring model would have them: a layer's is read before its fold.
+            List<QdqLayer> local = options.target() == CwacOptions.Target.LOCAL ? stage : fedByStage(quant, stage);
+            measuring = withTargets(measuring, floatModel, stage, local, floats, residuals, inGraph);
+            params.addAll(parameters(stage, OutputScales.of(quant, stage)));
+            all.addAll(stage);
+        }
+        Map<String, String> outputs = new HashMap<>();
+        measuring = dequantizedOutputs(measuring, all, outputs);
+        List<String> exposed = new ArrayList<>();
+        for (QdqLayer l : all) {
+            exposed.add(outputs.get(l.name()));
+            if (inGraph.containsKey(l.name())) {
+                exposed.add(inGraph.get(l.name()).tensor());
+            }
+        }
+        OutputError.Variants v = judge.shared(quant, params, measuring, exposed);
+        return v == null ? null : new SharedSession(v, Map.copyOf(outputs), Map.copyOf(inGraph));
     }
 
     /**
@@ -601,15 +655,30 @@ public final class Compensator {
      */
     private Map<String, ChannelStats[]> measure(Model quant, Model floatModel, FloatReference reference,
             List<QdqLayer> stage, Map<String, FloatLayer> floats, CalibrationSource data, Progress progress,
-            String task) {
-        // Global target: a layer fed by another layer of this stage is measured against its local target,
-        // as that layer's compensation is not known yet: against the float activation, both would correct
-        // the same upstream error.
-        List<QdqLayer> local = options.target() == CwacOptions.Target.LOCAL ? stage : fedByStage(quant, stage);
+            String task, SharedSession shared) {
+        // The current parameters, fed beside each sample where the shared session can still take them.
+        Map<String, HostTensor> fed = shared == null ? null : shared.variants().inputsOf(quant);
+        if (fed == null) {
+            shared = null;
+        }
         Map<String, InGraphTarget> inGraph = new HashMap<>();
-        Model measured = withTargets(quant, floatModel, stage, local, floats, residuals, inGraph);
         Map<String, String> outputs = new HashMap<>();
-        measured = dequantizedOutputs(measured, stage, outputs);
+        Model measured = null;
+        if (shared != null) {
+            for (QdqLayer l : stage) {
+                outputs.put(l.name(), shared.outputs().get(l.name()));
+                if (shared.inGraph().containsKey(l.name())) {
+                    inGraph.put(l.name(), shared.inGraph().get(l.name()));
+                }
+            }
+        } else {
+            // Global target: a layer fed by another layer of this stage is measured against its local target,
+            // as that layer's compensation is not known yet: against the float activation, both would correct
+            // the same upstream error.
+            List<QdqLayer> local = options.target() == CwacOptions.Target.LOCAL ? stage : fedByStage(quant, stage);
+            measured = withTargets(quant, floatModel, stage, local, floats, residuals, inGraph);
+            measured = dequantizedOutputs(measured, stage, outputs);
+        }
         List<String> quantOuts = new ArrayList<>();
         for (QdqLayer l : stage) {
             quantOuts.add(outputs.get(l.name()));
@@ -624,14 +693,26 @@ public final class Compensator {
         for (QdqLayer l : stage) {
             stats.put(l.name(), new ChannelStats[] {new ChannelStats(l.channels()), new ChannelStats(l.channels())});
         }
-        // Only what the stage's outputs depend on runs: an early stage runs the start of the model. The float prefix,
-        // where it is the quantized model's, is cut: its outputs, handed over by calibration, are inputs here.
-        FloatPrefix cut = prefix != null && prefix.usable()
-                && prefix.boundary().equals(FloatPrefix.split(quant.graph(), UnquantizedInputs::quantized).boundary())
-                ? prefix : null;
-        Model sliced = cut == null ? Slice.to(measured, quantOuts)
-                : Slice.between(measured, cut.boundaryTypes(), quantOuts);
-        Function<Batches.Batch, Sample> inputs = cut == null ? Batches.Batch::sample : cut::withBoundary;
+        OrtRunner quantRunner;
+        Function<Batches.Batch, Sample> inputs;
+        int batch;
+        if (shared != null) {
+            // The shared session runs the whole model with the current parameters fed beside each (joined) sample.
+            quantRunner = shared.variants().runner().fixing(fed);
+            inputs = Batches.Batch::sample;
+            batch = Batches.batchable(InputSpecs.of(quant.graph())) ? maxBatch : 1;
+        } else {
+            // Only what the stage's outputs depend on runs: an early stage runs the start of the model. The float
+            // prefix, where it is the quantized model's, is cut: its outputs, handed over by calibration, are inputs.
+            FloatPrefix cut = prefix != null && prefix.usable()
+                    && prefix.boundary().equals(FloatPrefix.split(quant.graph(), UnquantizedInputs::quantized).boundary())
+                    ? prefix : null;
+            Model sliced = cut == null ? Slice.to(measured, quantOuts)
+                    : Slice.between(measured, cut.boundaryTypes(), quantOuts);
+            inputs = cut == null ? Batches.Batch::sample : cut::withBoundary;
+            quantRunner = OrtRunner.forPasses(sliced, List.of());
+            batch = Batches.batchable(InputSpecs.of(sliced.graph())) && (cut == null || cut.batchable()) ? maxBatch : 1;
+        }
         // The fits measure on the first samples only: two numbers per channel, from rows enough long before the
         // calibration set ends. Batches joined as the calibration joined them find the reference's kept activations.
         CalibrationSource fitted = CalibrationSources.limit(data, options.samples(), null);
@@ -654,10 +735,7 @@ public final class Compensator {
                 }
             });
         };
-        OrtRunner quantRunner = OrtRunner.forPasses(sliced, List.of());
         try {
-            int batch = Batches.batchable(InputSpecs.of(sliced.graph())) && (cut == null || cut.batchable())
-                    ? maxBatch : 1;
             progress.start(task, fitted.size());
             Batches.run(quantRunner, fitted, batch, 0, inputs, b -> quantOuts, progress, sum);
             progress.finish();
@@ -672,7 +750,11 @@ public final class Compensator {
                 progress.finish();
             }
         } finally {
-            quantRunner.closeInBackground();
+            if (shared == null) {
+                quantRunner.closeInBackground();
+            } else {
+                quantRunner.close(); // the fixed inputs; the session stays the shared one's
+            }
         }
         return stats;
     }

@@ -1,7 +1,9 @@
 package dev.qwtonnx.cwac;
 
+import dev.qwtonnx.calib.Batches;
 import dev.qwtonnx.calib.FloatTensor;
 import dev.qwtonnx.calib.OrtRunner;
+import dev.qwtonnx.calib.Progress;
 import dev.qwtonnx.calib.data.Sample;
 import dev.qwtonnx.model.HostTensor;
 import dev.qwtonnx.model.Model;
@@ -12,6 +14,7 @@ import dev.qwtonnx.onnx.TensorShapeProto;
 import dev.qwtonnx.onnx.TypeProto;
 import dev.qwtonnx.onnx.ValueInfoProto;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
@@ -88,18 +91,43 @@ final class OutputError {
      * that differs otherwise (a fold that copied a shared initializer) gets a session of its own.
      */
     Variants variants(Model base, Set<String> params) {
-        return new Variants(base, params);
+        return new Variants(base, params, base, List.of());
+    }
+
+    /**
+     * One evaluator for a whole compensation run, whose session also measures: {@code measuring} is
+     * {@code base} with nodes added that only compute what a measuring pass reads (targets, dequantized
+     * outputs), and {@code exposed} are those tensors, fetched by {@link Variants#run}. Every stage's
+     * candidates differ from {@code base} only in {@code params} (all stages' weight scales, biases and
+     * requantization scales), so one session serves every stage's acceptance and measuring pass, where a
+     * session per stage for each was most of {@code compensate}'s time (MiniLM: 48 sessions, 16 of 20 s).
+     * Null where ORT will not run the model with those values fed (a kernel that takes them only as
+     * constants): the stages then evaluate on sessions of their own.
+     */
+    Variants shared(Model base, Set<String> params, Model measuring, Collection<String> exposed) {
+        Variants v = new Variants(base, params, measuring, exposed);
+        try {
+            v.probe(base);
+        } catch (RuntimeException e) {
+            v.close();
+            return null;
+        }
+        return v;
     }
 
     final class Variants implements AutoCloseable {
         private final Model base;
+        private final Model session;
+        private final List<String> exposed;
         private final Map<String, TensorProto> baseInitializers = new HashMap<>();
         private final Set<String> params = new LinkedHashSet<>();
         private OrtRunner runner;
         private boolean unusable;
 
-        private Variants(Model base, Set<String> names) {
+        private Variants(Model base, Set<String> names, Model session, Collection<String> exposed) {
             this.base = base;
+            this.session = session;
+            this.exposed = List.copyOf(exposed);
             for (TensorProto t : base.graph().getInitializerList()) {
                 baseInitializers.put(t.getName(), t);
                 if (names.contains(t.getName())) {
@@ -114,19 +142,48 @@ final class OutputError {
             if (values == null) {
                 return OutputError.this.perSample(model);
             }
-            Map<String, HostTensor> fed = new LinkedHashMap<>();
-            values.forEach((k, v) -> fed.put(k, Tensors.toHost(v)));
             try {
-                if (runner == null) {
-                    runner = new OrtRunner(withParamsAsInputs(), List.of());
-                }
-                return errors(runner, fed);
+                return OutputError.this.errors(runner(), fed(values));
             } catch (RuntimeException e) {
                 // A kernel that takes these values only as constants (ORT may insist on that for some QOperator
                 // node): measured as before, a session per model.
                 unusable = true;
                 return OutputError.this.perSample(model);
             }
+        }
+
+        /** {@code model}'s errors on this evaluator's session, failing where it cannot take them. */
+        private Errors probe(Model model) {
+            Map<String, TensorProto> values = paramValues(model);
+            if (values == null) {
+                throw new IllegalArgumentException("the model differs from the evaluator's in more than its parameters");
+            }
+            return OutputError.this.errors(runner(), fed(values));
+        }
+
+        /**
+         * What a pass over data feeds beside each sample's inputs to run {@code model} on this evaluator's
+         * session ({@link #runner}), or null where it cannot: the model differs from the base in more than
+         * the parameters' values, or the session failed before.
+         */
+        Map<String, HostTensor> inputsOf(Model model) {
+            Map<String, TensorProto> values = unusable ? null : paramValues(model);
+            return values == null ? null : fed(values);
+        }
+
+        /** The session, with the parameters as inputs and the measured tensors exposed. */
+        OrtRunner runner() {
+            if (runner == null) {
+                runner = exposed.isEmpty() ? new OrtRunner(withParamsAsInputs(), List.of())
+                        : OrtRunner.forPasses(withParamsAsInputs(), exposed);
+            }
+            return runner;
+        }
+
+        private Map<String, HostTensor> fed(Map<String, TensorProto> values) {
+            Map<String, HostTensor> fed = new LinkedHashMap<>();
+            values.forEach((k, v) -> fed.put(k, Tensors.toHost(v)));
+            return fed;
         }
 
         /** The parameters' values in {@code model}, or null where it differs from the base in anything else. */
@@ -159,8 +216,8 @@ final class OutputError {
         }
 
         private Model withParamsAsInputs() {
-            GraphProto.Builder g = base.graph().toBuilder().clearInitializer();
-            for (TensorProto t : base.graph().getInitializerList()) {
+            GraphProto.Builder g = session.graph().toBuilder().clearInitializer();
+            for (TensorProto t : session.graph().getInitializerList()) {
                 if (!params.contains(t.getName())) {
                     g.addInitializer(t);
                     continue;
@@ -170,7 +227,7 @@ final class OutputError {
                 g.addInput(ValueInfoProto.newBuilder().setName(t.getName()).setType(TypeProto.newBuilder()
                         .setTensorType(TypeProto.Tensor.newBuilder().setElemType(t.getDataType()).setShape(shape))));
             }
-            return base.withGraph(g.build());
+            return session.withGraph(g.build());
         }
 
         @Override
@@ -186,34 +243,11 @@ final class OutputError {
         double[][] num = new double[samples.size()][outputs.size()];
         double[] den = new double[outputs.size()];
         double[] cosines = new double[samples.size()];
-        for (int i = 0; i < samples.size(); i++) {
-            Sample sample = samples.get(i);
-            if (!extra.isEmpty()) {
-                Map<String, HostTensor> in = new LinkedHashMap<>(sample.inputs());
-                in.putAll(extra);
-                sample = new Sample(sample.id(), in);
-            }
-            Map<String, FloatTensor> got = q.run(sample, outputs);
-            for (int o = 0; o < outputs.size(); o++) {
-                float[] want = reference.get(i).get(outputs.get(o));
-                float[] have = got.get(outputs.get(o)).data();
-                if (want.length != have.length) {
-                    throw new IllegalStateException("output " + outputs.get(o) + " has " + have.length
-                            + " values, the float model's " + want.length);
-                }
-                double dot = 0;
-                double hh = 0;
-                double ww = 0;
-                for (int k = 0; k < want.length; k++) {
-                    double d = (double) have[k] - want[k];
-                    num[i][o] += d * d;
-                    dot += (double) have[k] * want[k];
-                    hh += (double) have[k] * have[k];
-                    ww += (double) want[k] * want[k];
-                }
-                den[o] += ww;
-                cosines[i] += (hh > 0 && ww > 0 ? dot / Math.sqrt(hh * ww) : hh == ww ? 1 : 0) / outputs.size();
-            }
+        // The session's runs in flight as it takes them (a sentence leaves ORT's threads mostly idle), the sums
+        // taken here in the samples' order.
+        try (OrtRunner fed = q.fixing(extra)) {
+            Batches.run(fed, samples, 1, outputs, Progress.NONE, (b, got) -> errors(b.ordinals().get(0), got, num, den,
+                    cosines));
         }
         double[] parts = new double[samples.size()];
         for (int i = 0; i < parts.length; i++) {
@@ -222,5 +256,29 @@ final class OutputError {
             }
         }
         return new Errors(parts, cosines);
+    }
+
+    /** Adds sample {@code i}'s outputs {@code got} to the sums of the errors. */
+    private void errors(int i, Map<String, FloatTensor> got, double[][] num, double[] den, double[] cosines) {
+        for (int o = 0; o < outputs.size(); o++) {
+            float[] want = reference.get(i).get(outputs.get(o));
+            float[] have = got.get(outputs.get(o)).data();
+            if (want.length != have.length) {
+                throw new IllegalStateException("output " + outputs.get(o) + " has " + have.length
+                        + " values, the float model's " + want.length);
+            }
+            double dot = 0;
+            double hh = 0;
+            double ww = 0;
+            for (int k = 0; k < want.length; k++) {
+                double d = (double) have[k] - want[k];
+                num[i][o] += d * d;
+                dot += (double) have[k] * want[k];
+                hh += (double) have[k] * have[k];
+                ww += (double) want[k] * want[k];
+            }
+            den[o] += ww;
+            cosines[i] += (hh > 0 && ww > 0 ? dot / Math.sqrt(hh * ww) : hh == ww ? 1 : 0) / outputs.size();
+        }
     }
 }

@@ -1,7 +1,9 @@
 package dev.qwtonnx.cwac;
 
 import dev.qwtonnx.api.QwtOnnx;
+import dev.qwtonnx.calib.OrtRunner;
 import dev.qwtonnx.calib.Progress;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -270,6 +272,46 @@ class ForeignCompensationTest {
         System.out.printf("output acceptance on shifted inputs: error %.4g -> %.4g (without acceptance %.4g); %s%n",
                 initial, previous, judge.of(plain.model()), comp.choices().stream().map(c -> c.choice() + " y_scale x" + c.outputScale()).toList());
         assertEquals(List.of(), plain.compensation().choices());
+    }
+
+    @Test
+    void acceptingStagesShareOneSessionAndDecideAsSessionsOfTheirOwnDo() {
+        Model theirs = theirs(new HashMap<>());
+        List<Sample> accept = shifted(6, 3);
+        CwacOptions options = CwacOptions.compensateDefaults().withRidge(0);
+        long[] at = OrtRunner.counts();
+        CompensateRun.Result shared = QwtOnnx.compensate(floatModel(), theirs, calib(), CalibrationSources.ofList(accept),
+                options, Progress.NONE, null);
+        long sharedSessions = OrtRunner.counts()[0] - at[0];
+        System.setProperty(Compensator.SESSION_PER_STAGE, "true");
+        CompensateRun.Result own;
+        try {
+            at = OrtRunner.counts();
+            own = QwtOnnx.compensate(floatModel(), theirs, calib(), CalibrationSources.ofList(accept), options,
+                    Progress.NONE, null);
+        } finally {
+            System.clearProperty(Compensator.SESSION_PER_STAGE);
+        }
+        long ownSessions = OrtRunner.counts()[0] - at[0];
+        List<Compensator.StageChoice> a = shared.compensation().choices();
+        List<Compensator.StageChoice> b = own.compensation().choices();
+        assertTrue(a.size() >= 2, "a model of several stages: " + a.size());
+        assertEquals(b.size(), a.size());
+        // The same decisions; the errors and fits differ only by the arithmetic of the layers not yet at their stage
+        // (fed parameters keep a Q/DQ out of ORT's integer kernels).
+        for (int i = 0; i < a.size(); i++) {
+            assertEquals(b.get(i).choice(), a.get(i).choice(), a.get(i) + " vs " + b.get(i));
+            assertEquals(b.get(i).outputScale(), a.get(i).outputScale(), 0.0, a.get(i) + " vs " + b.get(i));
+            assertEquals(b.get(i).errorAfter(), a.get(i).errorAfter(), 0.02 * b.get(i).errorAfter());
+        }
+        for (String layer : own.compensation().fits().keySet()) {
+            double[] x = shared.compensation().fits().get(layer).a();
+            double[] y = own.compensation().fits().get(layer).a();
+            assertArrayEquals(y, x, 0.02, layer);
+        }
+        // Two sessions a stage (its candidates', its measuring pass's) against one for the run, beside the float
+        // model's for the reference, the judge and the fidelity.
+        assertTrue(ownSessions - sharedSessions >= 2L * a.size() - 2, sharedSessions + " vs " + ownSessions);
     }
 
     /**
