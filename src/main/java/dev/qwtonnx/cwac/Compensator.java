@@ -687,6 +687,13 @@ public final class Compensator {
             }
         }
         boolean needsFloat = inGraph.size() < stage.size();
+        // The float activations this stage reads from the reference: its layers' whose targets the run does not give.
+        List<String> floatOuts = new ArrayList<>();
+        for (QdqLayer l : stage) {
+            if (!inGraph.containsKey(l.name())) {
+                floatOuts.add(floats.get(l.name()).output());
+            }
+        }
         // Two folds, by sample parity: the cross-validated gate fits on one and scores on the other.
         boolean folds = options.gate() == CwacOptions.Gate.CV;
         Map<String, ChannelStats[]> stats = new LinkedHashMap<>();
@@ -717,7 +724,7 @@ public final class Compensator {
         // calibration set ends. Batches joined as the calibration joined them find the reference's kept activations.
         CalibrationSource fitted = CalibrationSources.limit(data, options.samples(), null);
         BiConsumer<Batches.Batch, Map<String, FloatTensor>> sum = (b, q) -> {
-            Map<String, FloatTensor> f = needsFloat ? reference.get(b) : Map.of();
+            Map<String, FloatTensor> f = needsFloat ? reference.get(b, floatOuts) : Map.of();
             // Layer by layer in parallel: ORT's threads are idle while the sums are taken.
             stage.parallelStream().forEach(l -> {
                 FloatTensor yq = q.get(outputs.get(l.name()));

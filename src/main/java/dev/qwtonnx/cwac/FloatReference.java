@@ -28,6 +28,8 @@ public final class FloatReference implements AutoCloseable {
     private OrtRunner runner;
     private final Map<List<String>, Map<String, FloatTensor>> kept = new HashMap<>();
     private long keptBytes;
+    /** Whether a batch was once refused for the budget: from then on, batches not kept are not offered. */
+    private boolean full;
 
     private FloatReference(Model floatModel, OrtRunner runner, Collection<String> outputs, long budgetBytes) {
         this.floatModel = floatModel;
@@ -74,17 +76,35 @@ public final class FloatReference implements AutoCloseable {
         if (keptBytes + bytes <= budgetBytes) {
             kept.put(key, mine);
             keptBytes += bytes;
+        } else {
+            // Batches come in the data's order, the same each pass: once one does not fit, the later ones are
+            // computed again each time whether a smaller one would fit or not.
+            full = true;
         }
     }
 
     /** The float activations of one batch: kept ones, or computed now (and kept if they fit). */
     public Map<String, FloatTensor> get(Batches.Batch batch) {
+        return get(batch, outputs);
+    }
+
+    /**
+     * The float activations of one batch, at least {@code needed} of them: all, where kept or where
+     * they may still fit the budget (computed now and kept); else only {@code needed}, computed now. A
+     * batch beyond the budget is computed again at every stage that asks, and copying out every layer's
+     * activation there for the few the stage reads was most of what a CNN's compensate allocated (the
+     * recognizer: 15.7 of 18 GB).
+     */
+    public Map<String, FloatTensor> get(Batches.Batch batch, Collection<String> needed) {
         Map<String, FloatTensor> k = kept.get(key(batch));
         if (k != null) {
             return k;
         }
         if (runner == null) {
             runner = OrtRunner.forPasses(floatModel, outputs);
+        }
+        if (full) {
+            return runner.run(batch.sample(), needed);
         }
         Map<String, FloatTensor> computed = runner.run(batch.sample(), outputs);
         offer(batch, computed);

@@ -2,6 +2,7 @@ package dev.qwtonnx.cwac;
 
 import dev.qwtonnx.run.QuantizeRun;
 import dev.qwtonnx.run.StageRunner;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotSame;
 import static org.junit.jupiter.api.Assertions.assertSame;
@@ -23,6 +24,7 @@ import dev.qwtonnx.quant.QuantOptions;
 import dev.qwtonnx.testutil.OrtTestSupport.ModelBuilder;
 import dev.qwtonnx.testutil.TestModels;
 import java.util.EnumSet;
+import java.util.Set;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
@@ -211,6 +213,10 @@ class CompensationPassesTest {
             // The same position with another sample is not the kept batch.
             Batches.Batch other = new Batches.Batch(second.sample(), second.parts(), first.ordinals().subList(0, second.count()));
             assertNotSame(got, kept.get(other));
+            // Once a batch was refused for the budget (above), one not kept is computed for what is asked only.
+            Map<String, FloatTensor> asked = none.get(second, List.of("a2"));
+            assertEquals(Set.of("a2"), asked.keySet());
+            assertArrayEquals(kept.get(second).get("a2").data(), asked.get("a2").data(), 0f);
         }
     }
 

@@ -1,0 +1,38 @@
+package dev.qwtonnx.calib;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import dev.qwtonnx.calib.data.Sample;
+import dev.qwtonnx.model.HostTensor;
+import dev.qwtonnx.model.Model;
+import dev.qwtonnx.onnx.ValueInfoProto;
+import dev.qwtonnx.testutil.TestModels;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+/** A runner's view that feeds fixed inputs, made into ORT tensors once, to every run. */
+class OrtRunnerFixingTest {
+    @Test
+    void fixedInputsAreFedToEveryRunAndTheSampleStillWins() {
+        Model m = TestModels.smallCnn(5);
+        List<Sample> samples = new ArrayList<>();
+        TestModels.gaussian("x", 3, 11, new long[] {1, 3, 16, 16}).forEach(samples::add);
+        List<String> outs = m.graph().getOutputList().stream().map(ValueInfoProto::getName).toList();
+        try (OrtRunner r = new OrtRunner(m, List.of())) {
+            HostTensor x = samples.get(0).inputs().get("x");
+            try (OrtRunner fixed = r.fixing(Map.of("x", x))) {
+                Map<String, FloatTensor> want = r.run(samples.get(0), outs);
+                Map<String, FloatTensor> got = fixed.run(new Sample("no inputs", Map.of()), outs);
+                assertArrayEquals(want.get(outs.get(0)).data(), got.get(outs.get(0)).data(), 0f);
+                // A sample's own value of an input comes before the fixed one.
+                Map<String, FloatTensor> own = fixed.run(samples.get(1), outs);
+                assertArrayEquals(r.run(samples.get(1), outs).get(outs.get(0)).data(), own.get(outs.get(0)).data(), 0f);
+            }
+            // Closing the view leaves the session the runner's.
+            assertEquals(outs.size(), r.run(samples.get(2), outs).size());
+        }
+    }
+}
