@@ -128,14 +128,17 @@ final class CompensateCommand implements Callable<Integer> {
         }
         for (Compensator.StageChoice c : r.compensation().choices()) {
             if (c.choice() != Compensator.Choice.FIT || c.outputScale() != 1) {
-                out.printf("  stage %d (%s%s): %s%s, output error %.4g -> %.4g (with the fit %.4g)%n", c.stage(),
+                Double withFit = c.errors().get(Compensator.Choice.FIT);
+                out.printf("  stage %d (%s%s): %s%s, output error %.4g -> %.4g (%s)%n", c.stage(),
                         c.layers().get(0), c.layers().size() > 1 ? " and " + (c.layers().size() - 1) + " more" : "",
                         c.outputScale() != 1 ? String.format("requantization y_scale x%.2f, ", c.outputScale()) : "",
                         switch (c.choice()) {
                             case NONE -> "fit left out";
                             case SHIFT -> "shift only";
                             case FIT -> "fit kept";
-                        }, c.errorBefore(), c.errorAfter(), c.errors().get(Compensator.Choice.FIT));
+                        }, c.errorBefore(), c.errorAfter(), withFit == null || withFit.isNaN()
+                                ? "the fit no better on half the acceptance samples"
+                                : String.format("with the fit %.4g", withFit));
             }
         }
         if (!r.compensation().choices().isEmpty()) {

@@ -95,7 +95,8 @@ public final class Compensator {
      * One stage's decisions under output-level acceptance, with the model-output error (relative
      * squared, see {@link OutputError}) at each step: before the stage; after the factor kept for
      * the y_scale of the requantizations before the layers' bias Adds (1: unchanged); with each fold
-     * candidate tried; and after the stage.
+     * candidate tried (NaN: ruled out on half the samples, see {@link OutputError.Variants#perSampleBeating});
+     * and after the stage.
      */
     public record StageChoice(int stage, List<String> layers, double errorBefore, double outputScale,
             double errorRescaled, Choice choice, Map<Choice, Double> errors, double errorAfter) {
@@ -211,7 +212,8 @@ public final class Compensator {
                 : FloatReference.of(floatModel, floatOuts, options.keepBytes(floatModel));
         FloatReference ref = own != null ? own : reference;
         Model current = quantModel;
-        // Measured at the start of each stage, in that stage's session (see variants below).
+        // Measured at the start of each stage on the session that judges it (see variants below); on the shared one,
+        // carried over from the stage before.
         OutputError.Errors currentErrors = null;
         double currentError = Double.NaN;
         SharedSession shared = null;
@@ -247,8 +249,8 @@ public final class Compensator {
                         Map<String, Double> factors = new LinkedHashMap<>();
                         scales.forEach(n -> factors.put(n, k));
                         Model scaled = OutputScales.scaled(current, factors);
-                        OutputError.Errors e = variants.perSample(scaled);
-                        if (keeps(rescaledErrors, e)) {
+                        OutputError.Errors e = variants.perSampleBeating(scaled, rescaledErrors);
+                        if (e != null && keeps(rescaledErrors, e)) {
                             factor = k;
                             rescaledErrors = e;
                             rescaled = scaled;
@@ -284,9 +286,9 @@ public final class Compensator {
                         if (c.getKey() == Choice.FIT) {
                             rejected = outcome.rejected();
                         }
-                        OutputError.Errors e = variants.perSample(folded);
-                        errors.put(c.getKey(), e.total());
-                        if (keeps(bestErrors, e)) {
+                        OutputError.Errors e = variants.perSampleBeating(folded, bestErrors);
+                        errors.put(c.getKey(), e == null ? Double.NaN : e.total());
+                        if (e != null && keeps(bestErrors, e)) {
                             best = c.getKey();
                             bestErrors = e;
                             bestModel = folded;

@@ -32,6 +32,8 @@ final class OutputError {
     private final List<Sample> samples;
     private final List<String> outputs = new ArrayList<>();
     private final List<Map<String, float[]>> reference = new ArrayList<>();
+    /** Per output, Σ over the samples of ‖y_float‖²: every error's denominator. */
+    private final double[] den;
 
     OutputError(Model floatModel, List<Sample> samples) {
         this.samples = List.copyOf(samples);
@@ -45,6 +47,20 @@ final class OutputError {
                 reference.add(out);
             }
         }
+        den = new double[outputs.size()];
+        for (Map<String, float[]> r : reference) {
+            for (int o = 0; o < outputs.size(); o++) {
+                den[o] += squares(r.get(outputs.get(o)));
+            }
+        }
+    }
+
+    private static double squares(float[] x) {
+        double s = 0;
+        for (float v : x) {
+            s += (double) v * v;
+        }
+        return s;
     }
 
     int size() {
@@ -97,17 +113,18 @@ final class OutputError {
     /**
      * One evaluator for a whole compensation run, whose session also measures: {@code measuring} is
      * {@code base} with nodes added that only compute what a measuring pass reads (targets, dequantized
-     * outputs), and {@code exposed} are those tensors, fetched by {@link Variants#run}. Every stage's
+     * outputs), and {@code exposed} are those tensors, which a pass on {@link Variants#runner} fetches with
+     * {@link Variants#inputsOf} fed. Every stage's
      * candidates differ from {@code base} only in {@code params} (all stages' weight scales, biases and
      * requantization scales), so one session serves every stage's acceptance and measuring pass, where a
-     * session per stage for each was most of {@code compensate}'s time (MiniLM: 48 sessions, 16 of 20 s).
+     * session per stage for each was most of {@code compensate}'s time (MiniLM: 50 sessions, 16 of 20 s).
      * Null where ORT will not run the model with those values fed (a kernel that takes them only as
      * constants): the stages then evaluate on sessions of their own.
      */
     Variants shared(Model base, Set<String> params, Model measuring, Collection<String> exposed) {
         Variants v = new Variants(base, params, measuring, exposed);
         try {
-            v.probe(base);
+            v.probe();
         } catch (RuntimeException e) {
             v.close();
             return null;
@@ -123,6 +140,8 @@ final class OutputError {
         private final Set<String> params = new LinkedHashSet<>();
         private OrtRunner runner;
         private boolean unusable;
+        /** The base's errors, measured when the shared evaluator is made (the first stage's starting point). */
+        private Errors probed;
 
         private Variants(Model base, Set<String> names, Model session, Collection<String> exposed) {
             this.base = base;
@@ -138,12 +157,15 @@ final class OutputError {
 
         /** {@code model}'s errors, as {@link #perSample} gives them, on this evaluator's session where it can. */
         Errors perSample(Model model) {
+            if (model == base && probed != null) {
+                return probed;
+            }
             Map<String, TensorProto> values = unusable ? null : paramValues(model);
             if (values == null) {
                 return OutputError.this.perSample(model);
             }
             try {
-                return OutputError.this.errors(runner(), fed(values));
+                return OutputError.this.errors(runner(), fed(values), null);
             } catch (RuntimeException e) {
                 // A kernel that takes these values only as constants (ORT may insist on that for some QOperator
                 // node): measured as before, a session per model.
@@ -152,13 +174,32 @@ final class OutputError {
             }
         }
 
-        /** {@code model}'s errors on this evaluator's session, failing where it cannot take them. */
-        private Errors probe(Model model) {
-            Map<String, TensorProto> values = paramValues(model);
+        /**
+         * {@code model}'s errors as {@link #perSample} gives them, or null where its gains over {@code base}
+         * are already not positive on the samples at even positions, which alone rules the change out
+         * ({@link Compensator#keeps} asks for positive gains in both halves): the odd ones then do not run.
+         * Most candidates are ruled out so, and the decisions are those of measuring all samples.
+         */
+        Errors perSampleBeating(Model model, Errors base) {
+            Map<String, TensorProto> values = unusable ? null : paramValues(model);
             if (values == null) {
-                throw new IllegalArgumentException("the model differs from the evaluator's in more than its parameters");
+                return perSample(model);
             }
-            return OutputError.this.errors(runner(), fed(values));
+            try {
+                return OutputError.this.errors(runner(), fed(values), base);
+            } catch (RuntimeException e) {
+                unusable = true;
+                return OutputError.this.perSample(model);
+            }
+        }
+
+        /** Measures the base on this evaluator's session, failing where ORT cannot take the values fed. */
+        private void probe() {
+            Map<String, TensorProto> values = paramValues(base);
+            if (values == null) {
+                throw new IllegalArgumentException("the evaluator has no parameters");
+            }
+            probed = OutputError.this.errors(runner(), fed(values), null);
         }
 
         /**
@@ -240,26 +281,72 @@ final class OutputError {
 
     /** The errors of the model {@code q} runs, with {@code extra} fed beside each sample's inputs. */
     private Errors errors(OrtRunner q, Map<String, HostTensor> extra) {
-        double[][] num = new double[samples.size()][outputs.size()];
-        double[] den = new double[outputs.size()];
-        double[] cosines = new double[samples.size()];
-        // The session's runs in flight as it takes them (a sentence leaves ORT's threads mostly idle), the sums
-        // taken here in the samples' order.
+        return errors(q, extra, null);
+    }
+
+    /**
+     * As {@link #errors(OrtRunner, Map)}; with a {@code base} to beat (and samples enough to split, as
+     * {@link Compensator#gains} splits them), the samples at even positions run first and null is
+     * returned where the gains over {@code base} on them are not positive in both measures.
+     */
+    private Errors errors(OrtRunner q, Map<String, HostTensor> extra, Errors base) {
+        int n = samples.size();
+        double[][] num = new double[n][outputs.size()];
+        double[] cosines = new double[n];
+        boolean halves = base != null && n >= Compensator.MIN_SPLIT;
         try (OrtRunner fed = q.fixing(extra)) {
-            Batches.run(fed, samples, 1, outputs, Progress.NONE, (b, got) -> errors(b.ordinals().get(0), got, num, den,
-                    cosines));
+            if (!halves) {
+                run(fed, 0, 1, num, cosines);
+            } else {
+                run(fed, 0, 2, num, cosines);
+                if (!evenGains(base, parts(num), cosines)) {
+                    return null;
+                }
+                run(fed, 1, 2, num, cosines);
+            }
         }
-        double[] parts = new double[samples.size()];
+        return new Errors(parts(num), cosines);
+    }
+
+    /**
+     * Runs the samples at positions first, first + step, ... and adds their errors: the session's runs
+     * in flight as it takes them (a sentence leaves ORT's threads mostly idle), the sums taken here.
+     */
+    private void run(OrtRunner fed, int first, int step, double[][] num, double[] cosines) {
+        List<Sample> some = new ArrayList<>();
+        for (int i = first; i < samples.size(); i += step) {
+            some.add(samples.get(i));
+        }
+        Batches.run(fed, some, 1, outputs, Progress.NONE,
+                (b, got) -> errors(first + step * b.ordinals().get(0), got, num, cosines));
+    }
+
+    private double[] parts(double[][] num) {
+        double[] parts = new double[num.length];
         for (int i = 0; i < parts.length; i++) {
             for (int o = 0; o < den.length; o++) {
                 parts[i] += den[o] > 0 ? num[i][o] / den[o] : num[i][o];
             }
         }
-        return new Errors(parts, cosines);
+        return parts;
+    }
+
+    /**
+     * Whether the gains over {@code base} summed over the even positions are positive for the squared
+     * error and for 1 − cosine, summed as {@link Compensator#gains} sums them.
+     */
+    private static boolean evenGains(Errors base, double[] parts, double[] cosines) {
+        double error = 0;
+        double angle = 0;
+        for (int i = 0; i < parts.length; i += 2) {
+            error += base.parts()[i] - parts[i];
+            angle += (1 - base.cosines()[i]) - (1 - cosines[i]);
+        }
+        return error > 0 && angle > 0;
     }
 
     /** Adds sample {@code i}'s outputs {@code got} to the sums of the errors. */
-    private void errors(int i, Map<String, FloatTensor> got, double[][] num, double[] den, double[] cosines) {
+    private void errors(int i, Map<String, FloatTensor> got, double[][] num, double[] cosines) {
         for (int o = 0; o < outputs.size(); o++) {
             float[] want = reference.get(i).get(outputs.get(o));
             float[] have = got.get(outputs.get(o)).data();
@@ -277,7 +364,6 @@ final class OutputError {
                 hh += (double) have[k] * have[k];
                 ww += (double) want[k] * want[k];
             }
-            den[o] += ww;
             cosines[i] += (hh > 0 && ww > 0 ? dot / Math.sqrt(hh * ww) : hh == ww ? 1 : 0) / outputs.size();
         }
     }

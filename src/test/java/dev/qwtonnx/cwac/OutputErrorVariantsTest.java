@@ -2,6 +2,9 @@ package dev.qwtonnx.cwac;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.qwtonnx.calib.OrtRunner;
 import dev.qwtonnx.calib.data.Sample;
@@ -79,6 +82,40 @@ class OutputErrorVariantsTest {
             long at = OrtRunner.counts()[0];
             assertEquals(judge.perSample(changed).total(), v.perSample(changed).total(), 1e-12);
             assertEquals(2, OrtRunner.counts()[0] - at);
+        }
+    }
+
+    @Test
+    void aCandidateNoBetterOnTheEvenSamplesIsRuledOutThereAndTheOthersMeasureAsInFull() {
+        Model theirs = ForeignCompensationTest.theirs(new HashMap<>());
+        List<Sample> samples = new ArrayList<>();
+        TestModels.gaussian("x", 5, 8, new long[] {1, 3, 16, 16}).forEach(samples::add);
+        OutputError judge = new OutputError(ForeignCompensationTest.floatModel(), samples);
+        Set<String> params = scales(theirs);
+        String first = params.iterator().next();
+        try (OutputError.Variants v = judge.variants(theirs, params)) {
+            OutputError.Errors base = v.perSample(theirs);
+            // Far off and slightly off either way: whatever the samples say, each path agrees with the full one.
+            int ruledOut = 0;
+            for (float k : new float[] {3f, 0.3f, 1.01f, 0.99f}) {
+                Model c = scaled(theirs, first, k);
+                OutputError.Errors full = v.perSample(c);
+                long runs = OrtRunner.counts()[1];
+                OutputError.Errors beating = v.perSampleBeating(c, base);
+                long made = OrtRunner.counts()[1] - runs;
+                if (beating == null) {
+                    ruledOut++;
+                    assertFalse(Compensator.keeps(base, full), "ruled out, so never kept: x" + k);
+                    assertEquals(samples.size() / 2, made, "only the even samples ran");
+                } else {
+                    assertArrayEquals(full.parts(), beating.parts(), 0.0, "x" + k);
+                    assertArrayEquals(full.cosines(), beating.cosines(), 0.0, "x" + k);
+                    assertEquals(samples.size(), made);
+                }
+            }
+            assertTrue(ruledOut >= 1, "a far-off candidate is ruled out on half the samples: " + ruledOut);
+            // Against itself a model gains nothing: ruled out.
+            assertNull(v.perSampleBeating(theirs, base));
         }
     }
 }
