@@ -43,7 +43,7 @@ final class CwacMixin {
     @Option(names = "--cwac-samples", paramLabel = "N",
             description = "Measure the CWAC fits on the first N calibration samples, more where a layer gets fewer "
                     + "than " + Compensator.MIN_ROWS + " rows per channel from them; 0 = all (default: " + CwacOptions.DEFAULT_SAMPLES
-                    + ").")
+                    + " for quantize, 0 for compensate).")
     Integer samples;
 
     @Option(names = "--memory", paramLabel = "MB",
@@ -54,12 +54,13 @@ final class CwacMixin {
 
     /** The options, with quantize's defaults: stages by the weights' bit width, no acceptance. */
     CwacOptions options() {
-        return options(CwacOptions.AUTO_STAGES, CwacOptions.Accept.NONE);
+        return options(CwacOptions.AUTO_STAGES, CwacOptions.Accept.NONE).withSamples(
+                samples == null ? CwacOptions.DEFAULT_SAMPLES : samples);
     }
 
     /**
      * The options; {@code defaultStages} and {@code defaultAccept} where --stages and --accept are not given,
-     * {@link CwacOptions#DEFAULT_SAMPLES} where --cwac-samples is not.
+     * all samples where --cwac-samples is not.
      */
     CwacOptions options(int defaultStages, CwacOptions.Accept defaultAccept) {
         if (stages != null && stages < 0) {
@@ -73,6 +74,6 @@ final class CwacMixin {
                 QuantizeCommand.parse(CwacOptions.Schedule.class, schedule, "--schedule"), ridge, 2.0,
                 QuantizeCommand.parse(CwacOptions.Gate.class, gate, "--gate"), stages == null ? defaultStages : stages,
                 accept == null ? defaultAccept : QuantizeCommand.parse(CwacOptions.Accept.class, accept, "--accept"),
-                samples == null ? CwacOptions.DEFAULT_SAMPLES : samples, memoryMb == null ? CwacOptions.AUTO_MEMORY : memoryMb);
+                samples == null ? 0 : samples, memoryMb == null ? CwacOptions.AUTO_MEMORY : memoryMb);
     }
 }

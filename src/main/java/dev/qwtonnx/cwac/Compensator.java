@@ -95,7 +95,7 @@ public final class Compensator {
      * One stage's decisions under output-level acceptance, with the model-output error (relative
      * squared, see {@link OutputError}) at each step: before the stage; after the factor kept for
      * the y_scale of the requantizations before the layers' bias Adds (1: unchanged); with each fold
-     * candidate tried (NaN: ruled out on half the samples, see {@link OutputError.Variants#perSampleBeating});
+     * candidate tried (NaN: ruled out on the even half of the samples, which then does not measure it whole);
      * and after the stage.
      */
     public record StageChoice(int stage, List<String> layers, double errorBefore, double outputScale,

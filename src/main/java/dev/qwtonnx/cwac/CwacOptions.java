@@ -139,7 +139,7 @@ public record CwacOptions(Method method, Target target, Schedule schedule, doubl
      * schedule's cost is worth it (docs/decisions/0012).
      */
     public static CwacOptions compensateDefaults() {
-        return defaults().withSchedule(Schedule.SEQUENTIAL, COMPENSATE_STAGES).withAccept(Accept.OUTPUT);
+        return defaults().withSchedule(Schedule.SEQUENTIAL, COMPENSATE_STAGES).withAccept(Accept.OUTPUT).withSamples(0);
     }
 
     /** Stages for {@link #compensateDefaults()}: one per depth. */

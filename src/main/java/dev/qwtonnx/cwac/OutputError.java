@@ -113,11 +113,11 @@ final class OutputError {
     /**
      * One evaluator for a whole compensation run, whose session also measures: {@code measuring} is
      * {@code base} with nodes added that only compute what a measuring pass reads (targets, dequantized
-     * outputs), and {@code exposed} are those tensors, which a pass on {@link Variants#runner} fetches with
-     * {@link Variants#inputsOf} fed. Every stage's
-     * candidates differ from {@code base} only in {@code params} (all stages' weight scales, biases and
-     * requantization scales), so one session serves every stage's acceptance and measuring pass, where a
-     * session per stage for each was most of {@code compensate}'s time (MiniLM: 50 sessions, 16 of 20 s).
+     * outputs), and {@code exposed} are those tensors, which a pass on {@link Variants#runner} fetches
+     * with {@link Variants#inputsOf} fed. Every stage's candidates differ from {@code base} only in
+     * {@code params} (all stages' weight scales, biases and requantization scales), so one session serves
+     * every stage's acceptance and measuring pass, where two sessions per stage were most of
+     * {@code compensate}'s time (MiniLM: 50 sessions, 16 of 20 s).
      * Null where ORT will not run the model with those values fed (a kernel that takes them only as
      * constants): the stages then evaluate on sessions of their own.
      */
