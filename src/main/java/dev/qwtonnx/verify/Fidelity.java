@@ -61,28 +61,8 @@ public final class Fidelity {
 
     private static Timed measure(Model floatModel, Model quantModel, CalibrationSource data, int runs,
             Progress progress) {
-        List<String> outs = new ArrayList<>();
-        for (ValueInfoProto v : floatModel.graph().getOutputList()) {
-            if (!v.getType().hasTensorType() || v.getType().getTensorType().getElemType() == TensorProto.DataType.FLOAT_VALUE) {
-                outs.add(v.getName());
-            }
-        }
-        int k = outs.size();
-        double[] cosSum = new double[k];
-        double[] cosMin = new double[k];
-        double[] sqnrSum = new double[k];
-        double[] sqnrMin = new double[k];
-        double[] maxAbs = new double[k];
-        double[] absSum = new double[k];
-        long[] values = new long[k];
-        String[] worst = new String[k];
-        long[] top1Agree = new long[k];
-        long[] top5Agree = new long[k];
-        long[] top1Rows = new long[k];
-        java.util.Arrays.fill(cosMin, Double.POSITIVE_INFINITY);
-        java.util.Arrays.fill(sqnrMin, Double.POSITIVE_INFINITY);
-        List<long[]> f0Shapes = new ArrayList<>();
-        int n = 0;
+        List<String> outs = floatOutputs(floatModel);
+        Sums sums = new Sums(outs);
         double[] fMs = new double[Math.max(0, data.size() - 1)];
         double[] qMs = new double[fMs.length];
         LatencyMeter.Result latency = null;
@@ -95,69 +75,155 @@ public final class Fidelity {
                 long t1 = System.nanoTime();
                 Map<String, FloatTensor> q = qr.run(s, outs);
                 long t2 = System.nanoTime();
-                if (n == 0) {
+                if (sums.n == 0) {
                     first = s;
-                } else if (n - 1 < fMs.length) {
-                    fMs[n - 1] = (t1 - t0) / 1e6;
-                    qMs[n - 1] = (t2 - t1) / 1e6;
+                } else if (sums.n - 1 < fMs.length) {
+                    fMs[sums.n - 1] = (t1 - t0) / 1e6;
+                    qMs[sums.n - 1] = (t2 - t1) / 1e6;
                 }
-                for (int i = 0; i < k; i++) {
-                    float[] a = f.get(outs.get(i)).data();
-                    float[] b = q.get(outs.get(i)).data();
-                    double cos = cosine(a, b);
-                    double sqnr = sqnrDb(a, b);
-                    cosSum[i] += cos;
-                    cosMin[i] = Math.min(cosMin[i], cos);
-                    sqnrSum[i] += sqnr;
-                    if (worst[i] == null || sqnr < sqnrMin[i]) {
-                        worst[i] = s.id();
-                    }
-                    sqnrMin[i] = Math.min(sqnrMin[i], sqnr);
-                    for (int j = 0; j < a.length; j++) {
-                        double e = Math.abs(a[j] - b[j]);
-                        maxAbs[i] = Math.max(maxAbs[i], e);
-                        absSum[i] += e;
-                    }
-                    values[i] += a.length;
-                    long[] shape = f.get(outs.get(i)).shape();
-                    if (f0Shapes.size() <= i) {
-                        f0Shapes.add(shape);
-                    }
-                    if (shape.length == 2 && shape[1] > 1) {
-                        int cls = (int) shape[1];
-                        for (int r = 0; r < shape[0]; r++) {
-                            top1Rows[i]++;
-                            int best = argmax(b, r * cls, cls);
-                            if (argmax(a, r * cls, cls) == best) {
-                                top1Agree[i]++;
-                            }
-                            if (cls > 5 && topK(a, r * cls, cls, 5).contains(best)) {
-                                top5Agree[i]++;
-                            }
-                        }
-                    }
-                }
-                n++;
+                sums.add(s.id(), f, q);
                 progress.step();
             }
             progress.finish();
-            int timed = Math.min(n - 1, fMs.length); // a source's size is what it says, but never read past
+            int timed = Math.min(sums.n - 1, fMs.length); // a source's size is what it says, but never read past
             if (runs == 0 && timed >= MIN_TIMED_SAMPLES) {
                 latency = LatencyMeter.perSample(java.util.Arrays.copyOf(fMs, timed), java.util.Arrays.copyOf(qMs, timed));
             } else if (runs >= 0 && first != null) {
                 latency = LatencyMeter.repeated(fr, qr, first, outs, runs > 0 ? runs : MIN_TIMED_SAMPLES, progress);
             }
         }
-        List<OutputFidelity> result = new ArrayList<>();
-        for (int i = 0; i < k; i++) {
-            boolean top5 = top1Rows[i] > 0 && classes(f0Shapes.get(i)) > 5;
-            result.add(new OutputFidelity(outs.get(i), n, n == 0 ? Double.NaN : cosSum[i] / n, cosMin[i],
-                    n == 0 ? Double.NaN : sqnrSum[i] / n, sqnrMin[i], worst[i], maxAbs[i],
-                    values[i] == 0 ? Double.NaN : absSum[i] / values[i],
-                    top1Rows[i] == 0 ? null : (double) top1Agree[i] / top1Rows[i],
-                    top5 ? (double) top5Agree[i] / top1Rows[i] : null));
+        return new Timed(sums.result(), latency);
+    }
+
+    /**
+     * The output fidelity of each of {@code quantModels} to {@code floatModel} on {@code data}, as
+     * {@link #measure(Model, Model, CalibrationSource, Progress)} gives it for each, from one pass: the
+     * float model runs once per sample for all of them (compensate's input and result).
+     */
+    public static List<List<OutputFidelity>> measureEach(Model floatModel, List<Model> quantModels,
+            CalibrationSource data, Progress progress) {
+        List<String> outs = floatOutputs(floatModel);
+        List<Sums> sums = new ArrayList<>();
+        List<OrtRunner> runners = new ArrayList<>();
+        try (OrtRunner fr = new OrtRunner(floatModel, List.of())) {
+            for (Model q : quantModels) {
+                runners.add(new OrtRunner(q, List.of()));
+                sums.add(new Sums(outs));
+            }
+            progress.start("verify", data.size());
+            for (Sample s : data) {
+                Map<String, FloatTensor> f = fr.run(s, outs);
+                for (int j = 0; j < runners.size(); j++) {
+                    sums.get(j).add(s.id(), f, runners.get(j).run(s, outs));
+                }
+                progress.step();
+            }
+            progress.finish();
+        } finally {
+            runners.forEach(OrtRunner::close);
         }
-        return new Timed(result, latency);
+        return sums.stream().map(Sums::result).toList();
+    }
+
+    /** The float model's float outputs: what fidelity compares. */
+    private static List<String> floatOutputs(Model floatModel) {
+        List<String> outs = new ArrayList<>();
+        for (ValueInfoProto v : floatModel.graph().getOutputList()) {
+            if (!v.getType().hasTensorType() || v.getType().getTensorType().getElemType() == TensorProto.DataType.FLOAT_VALUE) {
+                outs.add(v.getName());
+            }
+        }
+        return outs;
+    }
+
+    /** One quantized model's sums over a pass, output by output. */
+    private static final class Sums {
+        private final List<String> outs;
+        private final int k;
+        private final double[] cosSum;
+        private final double[] cosMin;
+        private final double[] sqnrSum;
+        private final double[] sqnrMin;
+        private final double[] maxAbs;
+        private final double[] absSum;
+        private final long[] values;
+        private final String[] worst;
+        private final long[] top1Agree;
+        private final long[] top5Agree;
+        private final long[] top1Rows;
+        private final List<long[]> f0Shapes = new ArrayList<>();
+        private int n;
+
+        Sums(List<String> outs) {
+            this.outs = outs;
+            k = outs.size();
+            cosSum = new double[k];
+            cosMin = new double[k];
+            sqnrSum = new double[k];
+            sqnrMin = new double[k];
+            maxAbs = new double[k];
+            absSum = new double[k];
+            values = new long[k];
+            worst = new String[k];
+            top1Agree = new long[k];
+            top5Agree = new long[k];
+            top1Rows = new long[k];
+            java.util.Arrays.fill(cosMin, Double.POSITIVE_INFINITY);
+            java.util.Arrays.fill(sqnrMin, Double.POSITIVE_INFINITY);
+        }
+
+        void add(String sampleId, Map<String, FloatTensor> f, Map<String, FloatTensor> q) {
+            for (int i = 0; i < k; i++) {
+                float[] a = f.get(outs.get(i)).data();
+                float[] b = q.get(outs.get(i)).data();
+                double cos = cosine(a, b);
+                double sqnr = sqnrDb(a, b);
+                cosSum[i] += cos;
+                cosMin[i] = Math.min(cosMin[i], cos);
+                sqnrSum[i] += sqnr;
+                if (worst[i] == null || sqnr < sqnrMin[i]) {
+                    worst[i] = sampleId;
+                }
+                sqnrMin[i] = Math.min(sqnrMin[i], sqnr);
+                for (int j = 0; j < a.length; j++) {
+                    double e = Math.abs(a[j] - b[j]);
+                    maxAbs[i] = Math.max(maxAbs[i], e);
+                    absSum[i] += e;
+                }
+                values[i] += a.length;
+                long[] shape = f.get(outs.get(i)).shape();
+                if (f0Shapes.size() <= i) {
+                    f0Shapes.add(shape);
+                }
+                if (shape.length == 2 && shape[1] > 1) {
+                    int cls = (int) shape[1];
+                    for (int r = 0; r < shape[0]; r++) {
+                        top1Rows[i]++;
+                        int best = argmax(b, r * cls, cls);
+                        if (argmax(a, r * cls, cls) == best) {
+                            top1Agree[i]++;
+                        }
+                        if (cls > 5 && topK(a, r * cls, cls, 5).contains(best)) {
+                            top5Agree[i]++;
+                        }
+                    }
+                }
+            }
+            n++;
+        }
+
+        List<OutputFidelity> result() {
+            List<OutputFidelity> result = new ArrayList<>();
+            for (int i = 0; i < k; i++) {
+                boolean top5 = top1Rows[i] > 0 && classes(f0Shapes.get(i)) > 5;
+                result.add(new OutputFidelity(outs.get(i), n, n == 0 ? Double.NaN : cosSum[i] / n, cosMin[i],
+                        n == 0 ? Double.NaN : sqnrSum[i] / n, sqnrMin[i], worst[i], maxAbs[i],
+                        values[i] == 0 ? Double.NaN : absSum[i] / values[i],
+                        top1Rows[i] == 0 ? null : (double) top1Agree[i] / top1Rows[i],
+                        top5 ? (double) top5Agree[i] / top1Rows[i] : null));
+            }
+            return result;
+        }
     }
 
     public static double cosine(float[] a, float[] b) {

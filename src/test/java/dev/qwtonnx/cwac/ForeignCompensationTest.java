@@ -204,6 +204,11 @@ class ForeignCompensationTest {
         System.out.printf("foreign compensation: SQNR %.2f dB -> %.2f dB%n", sqnrBefore, sqnrAfter);
         assertTrue(sqnrAfter > sqnrBefore + 0.5, sqnrBefore + " -> " + sqnrAfter);
         assertTrue(comp.sseAfter() < comp.sseBefore());
+        // Both from one float pass, as compensate's summary measures them: the same figures as a pass each.
+        List<List<Fidelity.OutputFidelity>> both = Fidelity.measureEach(floatModel(), List.of(theirs, r.model()), calib(),
+                Progress.NONE);
+        assertEquals(Fidelity.measure(floatModel(), theirs, calib(), Progress.NONE), both.get(0));
+        assertEquals(Fidelity.measure(floatModel(), r.model(), calib(), Progress.NONE), both.get(1));
     }
 
     /** Inputs unlike the calibration set's (another scale and mean): fits made on one need not help on the other. */
