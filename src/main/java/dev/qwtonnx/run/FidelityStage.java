@@ -8,8 +8,8 @@ import java.util.Optional;
 
 /**
  * A quantized model's output fidelity to its float model on the held-out samples (the calibration
- * samples when none are held out), measured once for the summary and the report; where a latency
- * fact is asked for, the same runs are timed for the report (see {@link Fidelity#measureTimed}).
+ * samples when none are held out), measured once for the summary and the report, the same runs timed
+ * for the report's latency (see {@link Fidelity#measureTimed}).
  */
 final class FidelityStage extends BaseStage {
     private final Fact<Model> floatModel;
@@ -18,16 +18,7 @@ final class FidelityStage extends BaseStage {
     private final Fact<Optional<LatencyMeter.Result>> latency;
     private final Fact<Destination> destination;
 
-    FidelityStage(String name, Fact<Model> floatModel, Fact<Model> quantModel, Fact<List<Fidelity.OutputFidelity>> fidelity) {
-        super(name, List.of(floatModel, quantModel), List.of(fidelity));
-        this.floatModel = floatModel;
-        this.quantModel = quantModel;
-        this.fidelity = fidelity;
-        this.latency = null;
-        this.destination = null;
-    }
-
-    /** Also timed, with the destination's extra runs on the first sample (0: the pass's own runs). */
+    /** Timed, with the destination's extra runs on the first sample (0: the pass's own runs). */
     FidelityStage(String name, Fact<Model> floatModel, Fact<Model> quantModel, Fact<List<Fidelity.OutputFidelity>> fidelity,
             Fact<Optional<LatencyMeter.Result>> latency, Fact<Destination> destination) {
         super(name, List.of(floatModel, quantModel, destination), List.of(fidelity, latency));
@@ -40,11 +31,6 @@ final class FidelityStage extends BaseStage {
 
     @Override
     public void run(RunContext ctx, Facts facts) {
-        if (latency == null) {
-            facts.put(fidelity, Fidelity.measure(facts.get(floatModel), facts.get(quantModel), ctx.measured(),
-                    ctx.progress()));
-            return;
-        }
         Fidelity.Timed t = Fidelity.measureTimed(facts.get(floatModel), facts.get(quantModel), ctx.measured(),
                 facts.get(destination).runs(), ctx.progress());
         facts.put(fidelity, t.outputs());
