@@ -353,15 +353,21 @@ public final class Compensator {
         }
         Map<String, String> outputs = new HashMap<>();
         measuring = dequantizedOutputs(measuring, all, outputs);
-        List<String> exposed = new ArrayList<>();
-        for (QdqLayer l : all) {
-            exposed.add(outputs.get(l.name()));
+        OutputError.Variants v = judge.shared(quant, params, measuring, measuredTensors(all, outputs, inGraph));
+        return v == null ? null : new SharedSession(v, Map.copyOf(outputs), Map.copyOf(inGraph));
+    }
+
+    /** What a measuring run fetches for {@code layers}: each one's measured output, and its target where the run computes it. */
+    private static List<String> measuredTensors(List<QdqLayer> layers, Map<String, String> outputs,
+            Map<String, InGraphTarget> inGraph) {
+        List<String> out = new ArrayList<>();
+        for (QdqLayer l : layers) {
+            out.add(outputs.get(l.name()));
             if (inGraph.containsKey(l.name())) {
-                exposed.add(inGraph.get(l.name()).tensor());
+                out.add(inGraph.get(l.name()).tensor());
             }
         }
-        OutputError.Variants v = judge.shared(quant, params, measuring, exposed);
-        return v == null ? null : new SharedSession(v, Map.copyOf(outputs), Map.copyOf(inGraph));
+        return out;
     }
 
     /**
@@ -681,14 +687,7 @@ public final class Compensator {
             measured = withTargets(quant, floatModel, stage, local, floats, residuals, inGraph);
             measured = dequantizedOutputs(measured, stage, outputs);
         }
-        List<String> quantOuts = new ArrayList<>();
-        for (QdqLayer l : stage) {
-            quantOuts.add(outputs.get(l.name()));
-            if (inGraph.containsKey(l.name())) {
-                quantOuts.add(inGraph.get(l.name()).tensor());
-            }
-        }
-        boolean needsFloat = inGraph.size() < stage.size();
+        List<String> quantOuts = measuredTensors(stage, outputs, inGraph);
         // The float activations this stage reads from the reference: its layers' whose targets the run does not give.
         List<String> floatOuts = new ArrayList<>();
         for (QdqLayer l : stage) {
@@ -696,6 +695,7 @@ public final class Compensator {
                 floatOuts.add(floats.get(l.name()).output());
             }
         }
+        boolean needsFloat = !floatOuts.isEmpty();
         // Two folds, by sample parity: the cross-validated gate fits on one and scores on the other.
         boolean folds = options.gate() == CwacOptions.Gate.CV;
         Map<String, ChannelStats[]> stats = new LinkedHashMap<>();

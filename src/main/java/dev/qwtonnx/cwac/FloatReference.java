@@ -83,11 +83,6 @@ public final class FloatReference implements AutoCloseable {
         }
     }
 
-    /** The float activations of one batch: kept ones, or computed now (and kept if they fit). */
-    public Map<String, FloatTensor> get(Batches.Batch batch) {
-        return get(batch, outputs);
-    }
-
     /**
      * The float activations of one batch, at least {@code needed} of them: all, where kept or where
      * they may still fit the budget (computed now and kept); else only {@code needed}, computed now. A

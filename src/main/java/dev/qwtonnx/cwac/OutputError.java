@@ -157,15 +157,22 @@ final class OutputError {
 
         /** {@code model}'s errors, as {@link #perSample} gives them, on this evaluator's session where it can. */
         Errors perSample(Model model) {
-            if (model == base && probed != null) {
-                return probed;
-            }
-            Map<String, TensorProto> values = unusable ? null : paramValues(model);
-            if (values == null) {
+            return model == base && probed != null ? probed : perSampleBeating(model, null);
+        }
+
+        /**
+         * {@code model}'s errors as {@link #perSample} gives them, or null where its gains over {@code toBeat}
+         * (null: none to beat) are already not positive on the samples at even positions, which alone rules
+         * the change out ({@link Compensator#keeps} asks for positive gains in both halves): the odd ones then
+         * do not run. Most candidates are ruled out so, and the decisions are those of measuring all samples.
+         */
+        Errors perSampleBeating(Model model, Errors toBeat) {
+            Map<String, HostTensor> fed = inputsOf(model);
+            if (fed == null) {
                 return OutputError.this.perSample(model);
             }
             try {
-                return OutputError.this.errors(runner(), fed(values), null);
+                return OutputError.this.errors(runner(), fed, toBeat);
             } catch (RuntimeException e) {
                 // A kernel that takes these values only as constants (ORT may insist on that for some QOperator
                 // node): measured as before, a session per model.
@@ -174,32 +181,13 @@ final class OutputError {
             }
         }
 
-        /**
-         * {@code model}'s errors as {@link #perSample} gives them, or null where its gains over {@code base}
-         * are already not positive on the samples at even positions, which alone rules the change out
-         * ({@link Compensator#keeps} asks for positive gains in both halves): the odd ones then do not run.
-         * Most candidates are ruled out so, and the decisions are those of measuring all samples.
-         */
-        Errors perSampleBeating(Model model, Errors base) {
-            Map<String, TensorProto> values = unusable ? null : paramValues(model);
-            if (values == null) {
-                return perSample(model);
-            }
-            try {
-                return OutputError.this.errors(runner(), fed(values), base);
-            } catch (RuntimeException e) {
-                unusable = true;
-                return OutputError.this.perSample(model);
-            }
-        }
-
         /** Measures the base on this evaluator's session, failing where ORT cannot take the values fed. */
         private void probe() {
-            Map<String, TensorProto> values = paramValues(base);
-            if (values == null) {
+            Map<String, HostTensor> fed = inputsOf(base);
+            if (fed == null) {
                 throw new IllegalArgumentException("the evaluator has no parameters");
             }
-            probed = OutputError.this.errors(runner(), fed(values), null);
+            probed = OutputError.this.errors(runner(), fed, null);
         }
 
         /**

@@ -6,8 +6,6 @@ import dev.qwtonnx.calib.Progress;
 import dev.qwtonnx.calib.data.CalibrationSource;
 import dev.qwtonnx.calib.data.Sample;
 import dev.qwtonnx.model.Model;
-import dev.qwtonnx.onnx.TensorProto;
-import dev.qwtonnx.onnx.ValueInfoProto;
 import java.nio.FloatBuffer;
 import java.util.ArrayList;
 import java.util.List;
@@ -61,7 +59,7 @@ public final class Fidelity {
 
     private static Timed measure(Model floatModel, Model quantModel, CalibrationSource data, int runs,
             Progress progress) {
-        List<String> outs = floatOutputs(floatModel);
+        List<String> outs = TargetFidelity.floatOutputs(floatModel);
         Sums sums = new Sums(outs);
         double[] fMs = new double[Math.max(0, data.size() - 1)];
         double[] qMs = new double[fMs.length];
@@ -102,7 +100,7 @@ public final class Fidelity {
      */
     public static List<List<OutputFidelity>> measureEach(Model floatModel, List<Model> quantModels,
             CalibrationSource data, Progress progress) {
-        List<String> outs = floatOutputs(floatModel);
+        List<String> outs = TargetFidelity.floatOutputs(floatModel);
         List<Sums> sums = new ArrayList<>();
         List<OrtRunner> runners = new ArrayList<>();
         try (OrtRunner fr = new OrtRunner(floatModel, List.of())) {
@@ -123,17 +121,6 @@ public final class Fidelity {
             runners.forEach(OrtRunner::close);
         }
         return sums.stream().map(Sums::result).toList();
-    }
-
-    /** The float model's float outputs: what fidelity compares. */
-    private static List<String> floatOutputs(Model floatModel) {
-        List<String> outs = new ArrayList<>();
-        for (ValueInfoProto v : floatModel.graph().getOutputList()) {
-            if (!v.getType().hasTensorType() || v.getType().getTensorType().getElemType() == TensorProto.DataType.FLOAT_VALUE) {
-                outs.add(v.getName());
-            }
-        }
-        return outs;
     }
 
     /** One quantized model's sums over a pass, output by output. */

@@ -205,18 +205,18 @@ class CompensationPassesTest {
         Batches.Batch second = it.next();
         try (FloatReference kept = FloatReference.of(m, outs, 1 << 20);
                 FloatReference none = FloatReference.of(m, outs, 0)) {
-            Map<String, FloatTensor> got = kept.get(first);
-            assertSame(got, kept.get(first), "computed once, then kept");
+            Map<String, FloatTensor> got = kept.get(first, outs);
+            assertSame(got, kept.get(first, outs), "computed once, then kept");
             assertTrue(kept.keptBytes() > 0);
-            assertNotSame(none.get(first), none.get(first), "nothing kept without a budget");
+            assertNotSame(none.get(first, outs), none.get(first, outs), "nothing kept without a budget");
             assertEquals(0, none.keptBytes());
             // The same position with another sample is not the kept batch.
             Batches.Batch other = new Batches.Batch(second.sample(), second.parts(), first.ordinals().subList(0, second.count()));
-            assertNotSame(got, kept.get(other));
+            assertNotSame(got, kept.get(other, outs));
             // Once a batch was refused for the budget (above), one not kept is computed for what is asked only.
             Map<String, FloatTensor> asked = none.get(second, List.of("a2"));
             assertEquals(Set.of("a2"), asked.keySet());
-            assertArrayEquals(kept.get(second).get("a2").data(), asked.get("a2").data(), 0f);
+            assertArrayEquals(kept.get(second, outs).get("a2").data(), asked.get("a2").data(), 0f);
         }
     }
 
