@@ -75,6 +75,9 @@ public final class Compensator {
     /** JVM property: true gives each accepting stage sessions of its own, as without a shared one (for comparing). */
     static final String SESSION_PER_STAGE = "qwt.cwac.sessionPerStage";
 
+    /** JVM property: true measures each stage in a pass of its own, as before passes measured stages ahead (for comparing). */
+    static final String STAGE_BY_STAGE = "qwt.cwac.stageByStage";
+
     /** JVM property: true measures every local target with a float copy of its layer (for comparing). */
     static final String FLOAT_COPIES = "qwt.cwac.floatCopies";
 
@@ -218,6 +221,8 @@ public final class Compensator {
         double currentError = Double.NaN;
         SharedSession shared = null;
         boolean onSharedBefore = false;
+        MeasuredAhead ahead = null;
+        long[] bytes = null;
         try {
             // Acceptance's stages differ from the input model only in their parameters' values: one session, those
             // values fed, judges and measures every stage where ORT takes them so.
@@ -258,9 +263,30 @@ public final class Compensator {
                     }
                     double rescaledError = judge == null ? Double.NaN : rescaledErrors.total();
                     current = rescaled;
-                    Map<String, ChannelStats[]> stats = measure(current, floatModel, ref, stage, floats, data,
-                            progress, stages.size() == 1 ? "compensate" : "compensate stage " + s + "/" + stages.size(),
-                            onShared ? shared : null);
+                    Map<String, ChannelStats[]> stats;
+                    if (ahead != null && ahead.model() == current && ahead.stats().containsKey(stage.get(0).name())) {
+                        stats = ahead.of(stage);
+                    } else {
+                        // On the shared session a pass measures this stage and every later one at once: their sums
+                        // hold for as long as no stage changes the model, which on most models few or none do.
+                        // Only where the fits take every sample: a stage that needs more rows asks for them alone.
+                        int last = s;
+                        if (onShared && fitsEverySample(data) && s < stages.size()
+                                && !Boolean.getBoolean(STAGE_BY_STAGE)) {
+                            if (bytes == null) {
+                                bytes = bytesPerSample(shared, current, stages, data);
+                            }
+                            last = ahead(bytes, s - 1, aheadBudget(floatModel, shared)) + 1;
+                        }
+                        List<QdqLayer> measured = stages.subList(s - 1, last).stream().flatMap(List::stream).toList();
+                        String task = stages.size() == 1 ? "compensate"
+                                : last > s ? "compensate stages " + s + "-" + last + "/" + stages.size()
+                                : "compensate stage " + s + "/" + stages.size();
+                        Map<String, ChannelStats[]> all = measure(current, floatModel, ref, measured, floats, data,
+                                progress, task, onShared ? shared : null);
+                        ahead = new MeasuredAhead(current, all);
+                        stats = ahead.of(stage);
+                    }
                     Map<String, ChannelFit> stageFits = fit(stage, stats, options.method());
                     if (judge == null) {
                         Folded folded = fold(current, stage, stageFits, left);
@@ -313,6 +339,83 @@ public final class Compensator {
         }
         return new Result(current, List.copyOf(layers), Map.copyOf(floats), fits, List.copyOf(left),
                 List.copyOf(choices), judge == null ? 0 : judge.size());
+    }
+
+    /** Sums measured on {@code model} for the layers of one stage and of the stages after it. */
+    private record MeasuredAhead(Model model, Map<String, ChannelStats[]> stats) {
+        Map<String, ChannelStats[]> of(List<QdqLayer> stage) {
+            Map<String, ChannelStats[]> out = new LinkedHashMap<>();
+            stage.forEach(l -> out.put(l.name(), stats.get(l.name())));
+            return out;
+        }
+    }
+
+    /**
+     * The last stage (index) a pass that measures stage {@code from} measures too: the stages after it, in order,
+     * while their fetched tensors stay within {@code budget} bytes per sample ({@code bytes}: per stage); the stage
+     * itself always.
+     */
+    static int ahead(long[] bytes, int from, long budget) {
+        int last = from;
+        long used = bytes[from];
+        while (last + 1 < bytes.length && used + bytes[last + 1] <= budget) {
+            last++;
+            used += bytes[last];
+        }
+        return last;
+    }
+
+    /**
+     * Bytes per sample a pass that measures stages at once may fetch: the budget for kept activations, shared by
+     * the samples in flight, each held twice (ORT's output and its copy in the heap).
+     */
+    private long aheadBudget(Model floatModel, SharedSession shared) {
+        long alive = Math.max(maxBatch, shared.variants().runner().concurrentRuns());
+        return options.keepBytes(floatModel) / (2 * alive);
+    }
+
+    /**
+     * Per stage, the bytes a measuring pass fetches for one sample (its layers' measured outputs and targets,
+     * and the float activations read beside them), from one run of the first sample: shapes that vary with the
+     * input (image sizes, sentence lengths) vary in proportion for every layer, so the stages compare.
+     */
+    private long[] bytesPerSample(SharedSession shared, Model current, List<List<QdqLayer>> stages,
+            CalibrationSource data) {
+        List<QdqLayer> all = stages.stream().flatMap(List::stream).toList();
+        // The largest sample's, scaled from the first's by their inputs' sizes.
+        Sample first = null;
+        long largest = 0;
+        for (Sample x : data) {
+            first = first == null ? x : first;
+            largest = Math.max(largest, elements(x));
+        }
+        double scale = (double) largest / Math.max(1, elements(first));
+        Map<String, FloatTensor> got;
+        try (OrtRunner fed = shared.variants().runner().fixing(shared.variants().inputsOf(current))) {
+            got = fed.run(first, measuredTensors(all, shared.outputs(), shared.inGraph()));
+        }
+        long[] out = new long[stages.size()];
+        for (int t = 0; t < stages.size(); t++) {
+            for (QdqLayer l : stages.get(t)) {
+                long measuredOutput = 4L * got.get(shared.outputs().get(l.name())).data().length;
+                // The target: computed in the run (as large as the output), or read from the float reference.
+                out[t] += (long) Math.ceil(2 * measuredOutput * scale);
+            }
+        }
+        return out;
+    }
+
+    private static long elements(Sample sample) {
+        long n = 0;
+        for (HostTensor t : sample.inputs().values()) {
+            n += t.numel();
+        }
+        return n;
+    }
+
+    /** Whether the fits measure on every sample of {@code data}, so that no stage asks for more than one pass gives. */
+    private boolean fitsEverySample(CalibrationSource data) {
+        return options.samples() <= 0 || options.samples() >= data.size();
     }
 
     /** The initializers a stage's candidates may change: its layers' weight scales and biases, and the scales given. */

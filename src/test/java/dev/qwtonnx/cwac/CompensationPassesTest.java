@@ -95,6 +95,18 @@ class CompensationPassesTest {
     }
 
     @Test
+    void aPassMeasuresTheStagesAheadThatFitItsBudget() {
+        long[] bytes = {50, 30, 40, 10};
+        assertEquals(1, Compensator.ahead(bytes, 0, 100));
+        assertEquals(3, Compensator.ahead(bytes, 1, 100));
+        assertEquals(3, Compensator.ahead(bytes, 3, 100));
+        // A stage beyond the budget on its own is still measured, alone.
+        assertEquals(0, Compensator.ahead(bytes, 0, 10));
+        // Stages are measured in order: one that does not fit ends the pass, though a later one would fit.
+        assertEquals(0, Compensator.ahead(new long[] {50, 60, 1, 1}, 0, 100));
+    }
+
+    @Test
     void floatActivationsAreKeptOnlyForLayersMeasuredAgainstThem() {
         QuantizeRun.Result r = quantize(CwacPipelineTest.convChain(), TestModels.gaussian("x", 17, 4, new long[] {1, 4, 12, 12}),
                 CwacOptions.defaults().withMethod(CwacOptions.Method.NONE));

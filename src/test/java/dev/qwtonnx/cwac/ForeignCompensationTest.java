@@ -319,6 +319,66 @@ class ForeignCompensationTest {
         assertTrue(ownSessions - sharedSessions >= 2L * a.size() - 2, sharedSessions + " vs " + ownSessions);
     }
 
+    @Test
+    void stagesMeasuredAheadFitAsStagesMeasuredOneByOne() {
+        // The first layer's weight scale halved: its stage keeps a fit, so the later stages' sums measured
+        // ahead of it no longer hold and are measured again.
+        Model theirs = theirs(new HashMap<>());
+        String scale = Compensator.stages(theirs, QdqLayers.find(theirs).layers()).get(0).get(0).weightScale();
+        GraphProto.Builder g = theirs.graph().toBuilder();
+        for (int i = 0; i < g.getInitializerCount(); i++) {
+            TensorProto t = g.getInitializer(i);
+            if (t.getName().equals(scale)) {
+                float[] v = Tensors.floats(t);
+                for (int k = 0; k < v.length; k++) {
+                    v[k] *= 0.5f;
+                }
+                g.setInitializer(i, Tensors.floatTensor(scale, t.getDimsList().stream().mapToLong(Long::longValue).toArray(), v));
+            }
+        }
+        theirs = theirs.withGraph(g.build());
+        List<Sample> accept = new ArrayList<>();
+        TestModels.gaussian("x", 9, 16, new long[] {1, 3, 16, 16}).forEach(accept::add);
+        CwacOptions options = CwacOptions.compensateDefaults().withRidge(0);
+        long[] at = OrtRunner.counts();
+        CompensateRun.Result ahead = QwtOnnx.compensate(floatModel(), theirs, calib(), CalibrationSources.ofList(accept),
+                options, Progress.NONE, null);
+        long aheadRuns = OrtRunner.counts()[1] - at[1];
+        System.setProperty(Compensator.STAGE_BY_STAGE, "true");
+        CompensateRun.Result one;
+        try {
+            at = OrtRunner.counts();
+            one = QwtOnnx.compensate(floatModel(), theirs, calib(), CalibrationSources.ofList(accept), options,
+                    Progress.NONE, null);
+        } finally {
+            System.clearProperty(Compensator.STAGE_BY_STAGE);
+        }
+        long oneRuns = OrtRunner.counts()[1] - at[1];
+        List<Compensator.StageChoice> a = ahead.compensation().choices();
+        List<Compensator.StageChoice> b = one.compensation().choices();
+        assertTrue(a.size() >= 3, "a model of several stages: " + a.size());
+        assertNotEquals(Compensator.Choice.NONE, a.get(0).choice(), "the first stage keeps a change: " + a.get(0));
+        // The sums a pass ahead measured are those the stage's own pass would: the same fits and choices, bit for bit.
+        assertEquals(b, a);
+        assertEquals(one.compensation().fits().keySet(), ahead.compensation().fits().keySet());
+        for (String layer : one.compensation().fits().keySet()) {
+            assertArrayEquals(one.compensation().fits().get(layer).a(), ahead.compensation().fits().get(layer).a(), 0.0,
+                    layer);
+            assertArrayEquals(one.compensation().fits().get(layer).b(), ahead.compensation().fits().get(layer).b(), 0.0,
+                    layer);
+        }
+        // Every stage after the first whose model no stage before it changed skips its own pass over the fitting samples.
+        int unchanged = 0;
+        for (int i = 1; i < a.size(); i++) {
+            Compensator.StageChoice before = a.get(i - 1);
+            if (before.choice() == Compensator.Choice.NONE && before.outputScale() == 1 && a.get(i).outputScale() == 1) {
+                unchanged++;
+            }
+        }
+        assertTrue(oneRuns - aheadRuns >= (long) unchanged * calib().size() - 1, aheadRuns + " vs " + oneRuns
+                + " runs, " + unchanged + " stages measured ahead");
+    }
+
     /**
      * The MatMul re-quantized before its bias Add, as ORT's quantize_static writes it (MatMul → Q → DQ
      * → Add), at a uint8 step far coarser than its values need.
