@@ -20,7 +20,7 @@ final class CwacMixin {
     String schedule;
 
     @Option(names = "--stages", paramLabel = "N",
-            description = "Sequential CWAC in at most N stages, one pass over the data each; 0 = one stage per "
+            description = "Sequential CWAC in at most N stages; 0 = one stage per "
                     + "depth of the quantized layers (default for quantize: " + CwacOptions.DEFAULT_STAGES + " at 8-bit "
                     + "weights, " + CwacOptions.LOW_BIT_STAGES + " below; 0 for compensate).")
     Integer stages;
@@ -49,7 +49,9 @@ final class CwacMixin {
     @Option(names = "--memory", paramLabel = "MB",
             description = "Float activations kept between compensation's passes, at most MB megabytes (per cache: the "
                     + "layers' reference and the float prefix's boundary); beyond it they are computed again, never "
-                    + "failing (default: twice the model's size, at least 256).")
+                    + "failing. An eighth of it bounds what a pass of compensate's output acceptance measures per "
+                    + "sample in flight, stages ahead of the current one included (default: twice the model's size, "
+                    + "at least 256).")
     Long memoryMb;
 
     /** The options, with quantize's defaults: stages by the weights' bit width, no acceptance. */

@@ -366,12 +366,15 @@ public final class Compensator {
     }
 
     /**
-     * Bytes per sample a pass that measures stages at once may fetch: the budget for kept activations, shared by
-     * the samples in flight, each held twice (ORT's output and its copy in the heap).
+     * Bytes per sample a pass that measures stages at once may fetch: an eighth of the budget for kept
+     * activations, shared by the samples in flight. The copies out of ORT are short-lived but come fast, and G1
+     * commits several times what is live when they do: a quarter of the budget (half per copy) took the
+     * recognizer's compensate from 116 s and 1.5 GB (a pass per stage) to 45-52 s and 3.0-3.4 GB; an eighth
+     * takes it to 61 s and 2.3 GB, the detector from 165 s and 1.45 GB to 73 s and 1.8 GB.
      */
     private long aheadBudget(Model floatModel, SharedSession shared) {
         long alive = Math.max(maxBatch, shared.variants().runner().concurrentRuns());
-        return options.keepBytes(floatModel) / (2 * alive);
+        return options.keepBytes(floatModel) / (8 * alive);
     }
 
     /**

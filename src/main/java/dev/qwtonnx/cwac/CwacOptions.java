@@ -15,7 +15,8 @@ import dev.qwtonnx.QwtException;
  *                 measured on the model with the stages before it compensated
  * @param stages   for sequential: at most this many stages (consecutive depths of the graph's
  *                 quantized layers grouped evenly), 0 = one stage per depth, so that no layer of
- *                 a stage feeds another; each stage is one pass over the data
+ *                 a stage feeds another; each stage is one pass over the data (under output
+ *                 acceptance, one pass measures the stages ahead too, until a stage changes the model)
  * @param ridge    pull of a toward 1, relative to the channel's own variance (0 = plain least squares)
  * @param maxGain  a is kept within [1/maxGain, maxGain]: a scale never turns zero or negative
  * @param gate     none: every channel takes its fitted map; cv: each channel keeps the map (none,
