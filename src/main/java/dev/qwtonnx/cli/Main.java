@@ -21,6 +21,7 @@ public final class Main {
         if (!(args.length == 0 || java.util.Arrays.stream(args).anyMatch(a -> a.equals("--help") || a.equals("-h")
                 || a.equals("--version") || a.equals("-V") || a.equals("help")))) {
             dev.qwtonnx.ort.OrtStartup.startInBackground();
+            HeapPolicy.applyInBackground();
         }
         System.exit(run(args, new PrintWriter(System.out, true), new PrintWriter(System.err, true)));
     }
