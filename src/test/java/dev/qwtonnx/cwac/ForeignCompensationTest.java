@@ -279,25 +279,39 @@ class ForeignCompensationTest {
         assertEquals(List.of(), plain.compensation().choices());
     }
 
+    /** A compensate run with the ORT sessions made and runs made for it. */
+    private record Counted(CompensateRun.Result result, long sessions, long runs) {
+    }
+
+    /** Compensates {@code theirs}, judged on {@code accept}, with the JVM property {@code flag} true (null: none). */
+    private static Counted compensate(Model theirs, List<Sample> accept, CwacOptions options, String flag) {
+        if (flag != null) {
+            System.setProperty(flag, "true");
+        }
+        try {
+            long[] at = OrtRunner.counts();
+            CompensateRun.Result r = QwtOnnx.compensate(floatModel(), theirs, calib(), CalibrationSources.ofList(accept),
+                    options, Progress.NONE, null);
+            long[] now = OrtRunner.counts();
+            return new Counted(r, now[0] - at[0], now[1] - at[1]);
+        } finally {
+            if (flag != null) {
+                System.clearProperty(flag);
+            }
+        }
+    }
+
     @Test
     void acceptingStagesShareOneSessionAndDecideAsSessionsOfTheirOwnDo() {
         Model theirs = theirs(new HashMap<>());
         List<Sample> accept = shifted(6, 3);
         CwacOptions options = CwacOptions.compensateDefaults().withRidge(0);
-        long[] at = OrtRunner.counts();
-        CompensateRun.Result shared = QwtOnnx.compensate(floatModel(), theirs, calib(), CalibrationSources.ofList(accept),
-                options, Progress.NONE, null);
-        long sharedSessions = OrtRunner.counts()[0] - at[0];
-        System.setProperty(Compensator.SESSION_PER_STAGE, "true");
-        CompensateRun.Result own;
-        try {
-            at = OrtRunner.counts();
-            own = QwtOnnx.compensate(floatModel(), theirs, calib(), CalibrationSources.ofList(accept), options,
-                    Progress.NONE, null);
-        } finally {
-            System.clearProperty(Compensator.SESSION_PER_STAGE);
-        }
-        long ownSessions = OrtRunner.counts()[0] - at[0];
+        Counted sharing = compensate(theirs, accept, options, null);
+        Counted owning = compensate(theirs, accept, options, Compensator.SESSION_PER_STAGE);
+        CompensateRun.Result shared = sharing.result();
+        CompensateRun.Result own = owning.result();
+        long sharedSessions = sharing.sessions();
+        long ownSessions = owning.sessions();
         List<Compensator.StageChoice> a = shared.compensation().choices();
         List<Compensator.StageChoice> b = own.compensation().choices();
         assertTrue(a.size() >= 2, "a model of several stages: " + a.size());
@@ -340,32 +354,20 @@ class ForeignCompensationTest {
         List<Sample> accept = new ArrayList<>();
         TestModels.gaussian("x", 9, 16, new long[] {1, 3, 16, 16}).forEach(accept::add);
         CwacOptions options = CwacOptions.compensateDefaults().withRidge(0);
-        long[] at = OrtRunner.counts();
-        CompensateRun.Result ahead = QwtOnnx.compensate(floatModel(), theirs, calib(), CalibrationSources.ofList(accept),
-                options, Progress.NONE, null);
-        long aheadRuns = OrtRunner.counts()[1] - at[1];
-        System.setProperty(Compensator.STAGE_BY_STAGE, "true");
-        CompensateRun.Result one;
-        try {
-            at = OrtRunner.counts();
-            one = QwtOnnx.compensate(floatModel(), theirs, calib(), CalibrationSources.ofList(accept), options,
-                    Progress.NONE, null);
-        } finally {
-            System.clearProperty(Compensator.STAGE_BY_STAGE);
-        }
-        long oneRuns = OrtRunner.counts()[1] - at[1];
-        List<Compensator.StageChoice> a = ahead.compensation().choices();
-        List<Compensator.StageChoice> b = one.compensation().choices();
+        Counted ahead = compensate(theirs, accept, options, null);
+        Counted one = compensate(theirs, accept, options, Compensator.STAGE_BY_STAGE);
+        List<Compensator.StageChoice> a = ahead.result().compensation().choices();
+        List<Compensator.StageChoice> b = one.result().compensation().choices();
         assertTrue(a.size() >= 3, "a model of several stages: " + a.size());
         assertNotEquals(Compensator.Choice.NONE, a.get(0).choice(), "the first stage keeps a change: " + a.get(0));
         // The sums a pass ahead measured are those the stage's own pass would: the same fits and choices, bit for bit.
         assertEquals(b, a);
-        assertEquals(one.compensation().fits().keySet(), ahead.compensation().fits().keySet());
-        for (String layer : one.compensation().fits().keySet()) {
-            assertArrayEquals(one.compensation().fits().get(layer).a(), ahead.compensation().fits().get(layer).a(), 0.0,
-                    layer);
-            assertArrayEquals(one.compensation().fits().get(layer).b(), ahead.compensation().fits().get(layer).b(), 0.0,
-                    layer);
+        Map<String, ChannelFit> fitsAhead = ahead.result().compensation().fits();
+        Map<String, ChannelFit> fitsOne = one.result().compensation().fits();
+        assertEquals(fitsOne.keySet(), fitsAhead.keySet());
+        for (String layer : fitsOne.keySet()) {
+            assertArrayEquals(fitsOne.get(layer).a(), fitsAhead.get(layer).a(), 0.0, layer);
+            assertArrayEquals(fitsOne.get(layer).b(), fitsAhead.get(layer).b(), 0.0, layer);
         }
         // Every stage after the first whose model no stage before it changed skips its own pass over the fitting samples.
         int unchanged = 0;
@@ -375,7 +377,7 @@ class ForeignCompensationTest {
                 unchanged++;
             }
         }
-        assertTrue(oneRuns - aheadRuns >= (long) unchanged * calib().size() - 1, aheadRuns + " vs " + oneRuns
+        assertTrue(one.runs() - ahead.runs() >= (long) unchanged * calib().size() - 1, ahead.runs() + " vs " + one.runs()
                 + " runs, " + unchanged + " stages measured ahead");
     }
 
