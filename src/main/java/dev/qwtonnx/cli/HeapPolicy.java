@@ -8,8 +8,10 @@ import java.lang.management.ManagementFactory;
  * rate, not with what is live, and by default keeps up to 70% of it free: a pass that copies many
  * large activations out of ORT in a short time (compensate measuring several stages at once on a
  * detector) left the heap at 3.2 GB with 0.6 GB live. With at most 30% free after a collection
- * cycle, G1 gives the rest back. Only the command line sets this: it owns its process, while an
- * application embedding the library owns its own.
+ * cycle, G1 gives the rest back. Only the command line's compensate sets this: it owns its process,
+ * while an application embedding the library owns its own; quantize's heap grows without the
+ * collection cycles that would shrink it, and loading the management classes costs a small model's
+ * run a few percent.
  */
 final class HeapPolicy {
     static final String MIN_FREE = "10";
