@@ -1,5 +1,6 @@
 package dev.qwtonnx.verify;
 
+import dev.qwtonnx.QwtException;
 import dev.qwtonnx.calib.FloatTensor;
 import dev.qwtonnx.calib.OrtRunner;
 import dev.qwtonnx.calib.Progress;
@@ -123,8 +124,11 @@ public final class Fidelity {
         return sums.stream().map(Sums::result).toList();
     }
 
-    /** One quantized model's sums over a pass, output by output. */
-    private static final class Sums {
+    /**
+     * One quantized model's sums over a pass, output by output: what {@link #measure} and
+     * {@link #measureEach} summarise, and what a run on another runtime is summarised by.
+     */
+    public static final class Sums {
         private final List<String> outs;
         private final int k;
         private final double[] cosSum;
@@ -141,7 +145,7 @@ public final class Fidelity {
         private final List<long[]> f0Shapes = new ArrayList<>();
         private int n;
 
-        Sums(List<String> outs) {
+        public Sums(List<String> outs) {
             this.outs = outs;
             k = outs.size();
             cosSum = new double[k];
@@ -159,10 +163,15 @@ public final class Fidelity {
             java.util.Arrays.fill(sqnrMin, Double.POSITIVE_INFINITY);
         }
 
-        void add(String sampleId, Map<String, FloatTensor> f, Map<String, FloatTensor> q) {
+        /** Adds one sample's outputs: {@code f} the float model's, {@code q} the quantized model's. */
+        public void add(String sampleId, Map<String, FloatTensor> f, Map<String, FloatTensor> q) {
             for (int i = 0; i < k; i++) {
                 float[] a = f.get(outs.get(i)).data();
                 float[] b = q.get(outs.get(i)).data();
+                if (a.length != b.length) {
+                    throw new QwtException("output '" + outs.get(i) + "' of sample " + sampleId + " has " + b.length
+                            + " values, the float model's " + a.length);
+                }
                 double cos = cosine(a, b);
                 double sqnr = sqnrDb(a, b);
                 cosSum[i] += cos;
@@ -199,7 +208,7 @@ public final class Fidelity {
             n++;
         }
 
-        List<OutputFidelity> result() {
+        public List<OutputFidelity> result() {
             List<OutputFidelity> result = new ArrayList<>();
             for (int i = 0; i < k; i++) {
                 boolean top5 = top1Rows[i] > 0 && classes(f0Shapes.get(i)) > 5;

@@ -147,17 +147,15 @@ public final class RuntimeCheck {
                 throw new QwtException(platform.description() + " ran " + qr.samples() + " of " + n + " samples");
             }
             List<String> outs = floatOutputs(floatModel);
-            Accumulator quant = new Accumulator(outs);
-            Accumulator flt = new Accumulator(outs);
+            // Both runtime runs against the float model on this machine's ORT, summarised as the summary's fidelity is.
+            Fidelity.Sums quant = new Fidelity.Sums(outs);
+            Fidelity.Sums flt = new Fidelity.Sums(outs);
             try (OrtRunner ref = new OrtRunner(floatModel, List.of())) {
                 int k = 0;
                 for (Sample s : samples) {
                     Map<String, FloatTensor> want = ref.run(s, outs);
-                    for (int i = 0; i < outs.size(); i++) {
-                        float[] a = want.get(outs.get(i)).data();
-                        quant.add(i, s.id(), a, qr.output(k, outs.get(i)).toFloats());
-                        flt.add(i, s.id(), a, fr.output(k, outs.get(i)).toFloats());
-                    }
+                    quant.add(s.id(), want, outputs(qr, k, outs));
+                    flt.add(s.id(), want, outputs(fr, k, outs));
                     k++;
                 }
             }
@@ -217,65 +215,13 @@ public final class RuntimeCheck {
         return sorted[lo] + (pos - lo) * (sorted[hi] - sorted[lo]);
     }
 
-    /** Cosine and SQNR per sample, summarised per output as {@link Fidelity#measure} does (no top-k here). */
-    private static final class Accumulator {
-        private final List<String> outs;
-        private final double[] cosSum;
-        private final double[] cosMin;
-        private final double[] sqnrSum;
-        private final double[] sqnrMin;
-        private final String[] worst;
-        private final double[] maxAbs;
-        private final double[] absSum;
-        private final long[] values;
-        private final int[] n;
-
-        Accumulator(List<String> outs) {
-            this.outs = outs;
-            int k = outs.size();
-            cosSum = new double[k];
-            cosMin = new double[k];
-            sqnrSum = new double[k];
-            sqnrMin = new double[k];
-            worst = new String[k];
-            maxAbs = new double[k];
-            absSum = new double[k];
-            values = new long[k];
-            n = new int[k];
-            Arrays.fill(cosMin, Double.POSITIVE_INFINITY);
-            Arrays.fill(sqnrMin, Double.POSITIVE_INFINITY);
+    /** The {@code k}-th sample's outputs of a runtime's run, as float tensors. */
+    private static Map<String, FloatTensor> outputs(RunResult run, int k, List<String> outs) {
+        Map<String, FloatTensor> out = new java.util.LinkedHashMap<>();
+        for (String o : outs) {
+            HostTensor t = run.output(k, o);
+            out.put(o, new FloatTensor(t.toFloats(), t.shape()));
         }
-
-        void add(int i, String sample, float[] ref, float[] test) {
-            if (ref.length != test.length) {
-                throw new QwtException("output '" + outs.get(i) + "' of sample " + sample + " has " + test.length
-                        + " values on the runtime, " + ref.length + " here");
-            }
-            double cos = Fidelity.cosine(ref, test);
-            double sqnr = Fidelity.sqnrDb(ref, test);
-            cosSum[i] += cos;
-            cosMin[i] = Math.min(cosMin[i], cos);
-            sqnrSum[i] += sqnr;
-            if (worst[i] == null || sqnr < sqnrMin[i]) {
-                worst[i] = sample;
-            }
-            sqnrMin[i] = Math.min(sqnrMin[i], sqnr);
-            for (int j = 0; j < ref.length; j++) {
-                double e = Math.abs(ref[j] - test[j]);
-                maxAbs[i] = Math.max(maxAbs[i], e);
-                absSum[i] += e;
-            }
-            values[i] += ref.length;
-            n[i]++;
-        }
-
-        List<Fidelity.OutputFidelity> result() {
-            List<Fidelity.OutputFidelity> r = new ArrayList<>();
-            for (int i = 0; i < outs.size(); i++) {
-                r.add(new Fidelity.OutputFidelity(outs.get(i), n[i], cosSum[i] / n[i], cosMin[i], sqnrSum[i] / n[i],
-                        sqnrMin[i], worst[i], maxAbs[i], absSum[i] / values[i], null, null));
-            }
-            return r;
-        }
+        return out;
     }
 }
