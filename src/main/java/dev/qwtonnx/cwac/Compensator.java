@@ -271,12 +271,14 @@ public final class Compensator {
                         // hold for as long as no stage changes the model, which on most models few or none do.
                         // Only where the fits take every sample: a stage that needs more rows asks for them alone.
                         int last = s;
-                        if (onShared && fitsEverySample(data) && s < stages.size()
+                        long budget = onShared ? aheadBudget(floatModel, shared) : 0;
+                        // Without a budget (--memory 0) not even the run that sizes the stages is made.
+                        if (budget > 0 && fitsEverySample(data) && s < stages.size()
                                 && !Boolean.getBoolean(STAGE_BY_STAGE)) {
                             if (bytes == null) {
                                 bytes = bytesPerSample(shared, current, stages, data);
                             }
-                            last = ahead(bytes, s - 1, aheadBudget(floatModel, shared)) + 1;
+                            last = ahead(bytes, s - 1, budget) + 1;
                         }
                         List<QdqLayer> measured = stages.subList(s - 1, last).stream().flatMap(List::stream).toList();
                         String task = stages.size() == 1 ? "compensate"
