@@ -234,6 +234,14 @@ public final class OrtRunner implements AutoCloseable {
         return feed;
     }
 
+    /**
+     * Runs one sample and returns the shapes of the requested outputs, read from ORT's tensors without copying
+     * their values out: how large each is, for planning what later passes fetch.
+     */
+    public Map<String, long[]> shapes(Sample sample, Collection<String> outputs) {
+        return run(sample, outputs, t -> t.getInfo().getShape());
+    }
+
     /** Runs one sample and returns the requested outputs as float tensors. */
     public Map<String, FloatTensor> run(Sample sample, Collection<String> outputs) {
         return run(sample, outputs, OrtRunner::toFloat);

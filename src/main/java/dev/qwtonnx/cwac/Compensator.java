@@ -382,8 +382,9 @@ public final class Compensator {
 
     /**
      * Per stage, the bytes a measuring pass fetches for one sample (its layers' measured outputs and targets,
-     * and the float activations read beside them), from one run of the first sample: shapes that vary with the
-     * input (image sizes, sentence lengths) vary in proportion for every layer, so the stages compare.
+     * and the float activations read beside them), from the output shapes of one run of the first sample (no
+     * value copied out of ORT): shapes that vary with the input (image sizes, sentence lengths) vary in
+     * proportion for every layer, so the stages compare.
      */
     private long[] bytesPerSample(SharedSession shared, Model current, List<List<QdqLayer>> stages,
             CalibrationSource data) {
@@ -396,14 +397,14 @@ public final class Compensator {
             largest = Math.max(largest, elements(x));
         }
         double scale = (double) largest / Math.max(1, elements(first));
-        Map<String, FloatTensor> got;
+        Map<String, long[]> got;
         try (OrtRunner fed = shared.variants().runner().fixing(shared.variants().inputsOf(current))) {
-            got = fed.run(first, measuredTensors(all, shared.outputs(), shared.inGraph()));
+            got = fed.shapes(first, measuredTensors(all, shared.outputs(), shared.inGraph()));
         }
         long[] out = new long[stages.size()];
         for (int t = 0; t < stages.size(); t++) {
             for (QdqLayer l : stages.get(t)) {
-                long measuredOutput = 4L * got.get(shared.outputs().get(l.name())).data().length;
+                long measuredOutput = 4L * HostTensor.numel(got.get(shared.outputs().get(l.name())));
                 // The target: computed in the run (as large as the output), or read from the float reference.
                 out[t] += (long) Math.ceil(2 * measuredOutput * scale);
             }

@@ -13,7 +13,7 @@ import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 
-/** A runner's view that feeds fixed inputs, made into ORT tensors once, to every run. */
+/** A runner's view that feeds fixed inputs, made into ORT tensors once, to every run; and its runs that give shapes only. */
 class OrtRunnerFixingTest {
     @Test
     void fixedInputsAreFedToEveryRunAndTheSampleStillWins() {
@@ -33,6 +33,22 @@ class OrtRunnerFixingTest {
             }
             // Closing the view leaves the session the runner's.
             assertEquals(outs.size(), r.run(samples.get(2), outs).size());
+        }
+    }
+
+    @Test
+    void shapesAreThoseOfTheOutputsARunGives() {
+        Model m = TestModels.smallCnn(5);
+        List<Sample> samples = new ArrayList<>();
+        TestModels.gaussian("x", 3, 1, new long[] {1, 3, 16, 16}).forEach(samples::add);
+        List<String> outs = m.graph().getOutputList().stream().map(ValueInfoProto::getName).toList();
+        try (OrtRunner r = new OrtRunner(m, List.of())) {
+            Map<String, FloatTensor> values = r.run(samples.get(0), outs);
+            Map<String, long[]> shapes = r.shapes(samples.get(0), outs);
+            assertEquals(outs, List.copyOf(shapes.keySet()));
+            for (String o : outs) {
+                assertArrayEquals(values.get(o).shape(), shapes.get(o), o);
+            }
         }
     }
 }
