@@ -238,7 +238,7 @@ public final class Compensator {
                 List<String> scales = judge == null ? List.of() : OutputScales.of(current, stage);
                 // Every candidate of this stage differs from the current model only in the stage's scales and
                 // biases: one session measures them all, the current model included (same arithmetic).
-                boolean onShared = shared != null && shared.variants().inputsOf(current) != null;
+                boolean onShared = shared != null && shared.variants().takes(current);
                 try (OutputError.Variants ofStage = judge == null || onShared ? null
                         : judge.variants(current, parameters(stage, scales))) {
                     OutputError.Variants variants = onShared ? shared.variants() : ofStage;

@@ -32,6 +32,8 @@ final class OutputError {
     private final List<Sample> samples;
     private final List<String> outputs = new ArrayList<>();
     private final List<Map<String, float[]>> reference = new ArrayList<>();
+    /** Per sample and output, ‖y_float‖²: each candidate's cosines read it rather than summing it again. */
+    private final double[][] squares;
     /** Per output, Σ over the samples of ‖y_float‖²: every error's denominator. */
     private final double[] den;
 
@@ -47,10 +49,12 @@ final class OutputError {
                 reference.add(out);
             }
         }
+        squares = new double[reference.size()][outputs.size()];
         den = new double[outputs.size()];
-        for (Map<String, float[]> r : reference) {
+        for (int i = 0; i < reference.size(); i++) {
             for (int o = 0; o < outputs.size(); o++) {
-                den[o] += squares(r.get(outputs.get(o)));
+                squares[i][o] = squares(reference.get(i).get(outputs.get(o)));
+                den[o] += squares[i][o];
             }
         }
     }
@@ -200,6 +204,11 @@ final class OutputError {
             return values == null ? null : fed(values);
         }
 
+        /** Whether {@link #inputsOf} gives {@code model}'s values, without making them. */
+        boolean takes(Model model) {
+            return !unusable && paramValues(model) != null;
+        }
+
         /** The session, with the parameters as inputs and the measured tensors exposed. */
         OrtRunner runner() {
             if (runner == null) {
@@ -344,13 +353,12 @@ final class OutputError {
             }
             double dot = 0;
             double hh = 0;
-            double ww = 0;
+            double ww = squares[i][o];
             for (int k = 0; k < want.length; k++) {
                 double d = (double) have[k] - want[k];
                 num[i][o] += d * d;
                 dot += (double) have[k] * want[k];
                 hh += (double) have[k] * have[k];
-                ww += (double) want[k] * want[k];
             }
             cosines[i] += (hh > 0 && ww > 0 ? dot / Math.sqrt(hh * ww) : hh == ww ? 1 : 0) / outputs.size();
         }

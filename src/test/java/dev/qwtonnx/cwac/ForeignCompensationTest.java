@@ -337,20 +337,9 @@ class ForeignCompensationTest {
     void stagesMeasuredAheadFitAsStagesMeasuredOneByOne() {
         // The first layer's weight scale halved: its stage keeps a fit, so the later stages' sums measured
         // ahead of it no longer hold and are measured again.
-        Model theirs = theirs(new HashMap<>());
-        String scale = Compensator.stages(theirs, QdqLayers.find(theirs).layers()).get(0).get(0).weightScale();
-        GraphProto.Builder g = theirs.graph().toBuilder();
-        for (int i = 0; i < g.getInitializerCount(); i++) {
-            TensorProto t = g.getInitializer(i);
-            if (t.getName().equals(scale)) {
-                float[] v = Tensors.floats(t);
-                for (int k = 0; k < v.length; k++) {
-                    v[k] *= 0.5f;
-                }
-                g.setInitializer(i, Tensors.floatTensor(scale, t.getDimsList().stream().mapToLong(Long::longValue).toArray(), v));
-            }
-        }
-        theirs = theirs.withGraph(g.build());
+        Model given = theirs(new HashMap<>());
+        String scale = Compensator.stages(given, QdqLayers.find(given).layers()).get(0).get(0).weightScale();
+        Model theirs = OutputErrorVariantsTest.scaled(given, scale, 0.5f);
         List<Sample> accept = new ArrayList<>();
         TestModels.gaussian("x", 9, 16, new long[] {1, 3, 16, 16}).forEach(accept::add);
         CwacOptions options = CwacOptions.compensateDefaults().withRidge(0);

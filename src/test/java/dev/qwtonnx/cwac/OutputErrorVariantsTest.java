@@ -39,7 +39,8 @@ class OutputErrorVariantsTest {
         return out;
     }
 
-    private static Model scaled(Model m, String name, float k) {
+    /** {@code m} with the float initializer {@code name} multiplied by {@code k}. */
+    static Model scaled(Model m, String name, float k) {
         GraphEditor g = new GraphEditor(m.graph());
         TensorProto t = g.initializer(name);
         float[] v = Tensors.floats(t);
