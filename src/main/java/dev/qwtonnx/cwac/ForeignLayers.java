@@ -8,8 +8,9 @@ import dev.qwtonnx.onnx.NodeProto;
 import dev.qwtonnx.onnx.TensorProto;
 import dev.qwtonnx.quant.LayerKind;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.HashMap;
-import java.util.HashSet;
+import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -45,7 +46,7 @@ public final class ForeignLayers {
         }
         WeightPairing pairing = new WeightPairing(fg);
         Map<LayerKind, Integer> quantCounts = new HashMap<>();
-        Set<NodeProto> used = new HashSet<>();
+        Set<NodeProto> used = Collections.newSetFromMap(new IdentityHashMap<>());
         List<QdqLayer> layers = new ArrayList<>();
         Map<String, FloatLayer> floats = new LinkedHashMap<>();
         for (QdqLayer l : found.layers()) {
@@ -75,8 +76,8 @@ public final class ForeignLayers {
             // A float Conv followed by a BatchNorm the quantized model no longer has was folded with it: the float
             // weights are compared as folding scales them, per channel by γ/√(σ²+ε), and the BatchNorm, which must be
             // constant, is part of the float layer. Where the BatchNorm is still there, the layers are compared before it.
-            Map<NodeProto, NodeProto> folded = new HashMap<>();
-            Map<NodeProto, float[]> rescales = new HashMap<>();
+            Map<NodeProto, NodeProto> folded = new IdentityHashMap<>();
+            Map<NodeProto, float[]> rescales = new IdentityHashMap<>();
             Predicate<WeightPairing.Candidate> usable = c -> {
                 NodeProto bn = soleReader(fg, c.node().getOutput(0), "BatchNormalization");
                 if (bn == null || quantHasBatchNorm || l.kind() != LayerKind.CONV) {

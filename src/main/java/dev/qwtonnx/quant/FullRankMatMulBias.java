@@ -13,8 +13,9 @@ import dev.qwtonnx.pass.Pass;
 import dev.qwtonnx.pass.PassResult;
 import dev.qwtonnx.pass.Rejection;
 import java.util.ArrayList;
-import java.util.HashMap;
+import java.util.Collections;
 import java.util.HashSet;
+import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -49,7 +50,7 @@ public final class FullRankMatMulBias implements Pass {
         // Weight DequantizeLinear output → the MatMul reading it. ORT's optimized graph is a model of its own; the
         // names of the values it keeps (here the weight its Gemm reads) are the only link between its nodes and ours.
         Map<String, NodeProto> byWeight = new LinkedHashMap<>();
-        Map<NodeProto, String> biasOf = new HashMap<>();
+        Map<NodeProto, String> biasOf = new IdentityHashMap<>();
         for (NodeProto n : g.nodes()) {
             NodeProto wdq = n.getOpType().equals("MatMul") && n.getInputCount() == 2 ? g.producer(n.getInput(1)) : null;
             if (wdq == null || !wdq.getOpType().equals("DequantizeLinear")) {
@@ -89,8 +90,8 @@ public final class FullRankMatMulBias implements Pass {
         }
         Model optimized = OrtKernels.optimized(model);
         GraphEditor o = new GraphEditor(optimized.graph());
-        Set<NodeProto> seen = new HashSet<>();
-        Set<NodeProto> twoD = new HashSet<>();
+        Set<NodeProto> seen = Collections.newSetFromMap(new IdentityHashMap<>());
+        Set<NodeProto> twoD = Collections.newSetFromMap(new IdentityHashMap<>());
         Set<String> rewritten = new HashSet<>();
         Set<String> done = new HashSet<>();
         boolean changed = false;

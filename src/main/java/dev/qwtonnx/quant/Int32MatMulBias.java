@@ -12,7 +12,8 @@ import dev.qwtonnx.pass.Pass;
 import dev.qwtonnx.pass.PassResult;
 import dev.qwtonnx.pass.Rejection;
 import java.util.ArrayList;
-import java.util.HashSet;
+import java.util.Collections;
+import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -92,7 +93,7 @@ public final class Int32MatMulBias implements Pass {
             return PassResult.unchanged(model, rejections);
         }
         GraphEditor o = new GraphEditor(OrtKernels.optimized(model).graph());
-        Set<Candidate> done = new HashSet<>();
+        Set<Candidate> done = Collections.newSetFromMap(new IdentityHashMap<>());
         boolean changed = false;
         for (NodeProto gemm : o.nodes()) {
             Candidate c = gemm.getOpType().equals("Gemm") && gemm.getInputCount() >= 3

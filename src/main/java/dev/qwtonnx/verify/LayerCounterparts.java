@@ -8,7 +8,8 @@ import dev.qwtonnx.onnx.NodeProto;
 import dev.qwtonnx.quant.LayerKind;
 import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.HashSet;
+import java.util.Collections;
+import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -53,7 +54,7 @@ public final class LayerCounterparts {
         List<Match> matched = new ArrayList<>();
         List<QuantizedLayers.Layer> unmatched = new ArrayList<>();
         Map<LayerKind, Integer> positions = new HashMap<>();
-        Set<NodeProto> used = new HashSet<>();
+        Set<NodeProto> used = Collections.newSetFromMap(new IdentityHashMap<>());
         for (QuantizedLayers.Layer l : layers) {
             LayerKind kind = LayerKind.of(l.opType());
             int position = positions.merge(kind, 1, Integer::sum) - 1;
