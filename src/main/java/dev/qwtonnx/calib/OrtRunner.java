@@ -71,12 +71,28 @@ public final class OrtRunner implements AutoCloseable {
         return new OrtRunner(model, exposed, OrtSession.SessionOptions.OptLevel.ALL_OPT, false, false);
     }
 
+    /**
+     * A session that runs each Q/DQ pair as written, ORT's QDQ fusion off: the arithmetic of the
+     * quantization grid, the same on every CPU. A fused integer kernel's is not: on x86 without VNNI,
+     * ORT's u8·s8 kernels add two products in 16 bits, which saturates for full-range 8-bit weights
+     * (where compensation measures on the grid: {@code cwac.Grid}). {@code forPasses}: idle threads
+     * wait, as {@link #forPasses}'s.
+     */
+    public static OrtRunner onGrid(Model model, Collection<String> exposed, boolean forPasses) {
+        return new OrtRunner(model, exposed, OrtSession.SessionOptions.OptLevel.ALL_OPT, !forPasses, true, true);
+    }
+
     private OrtRunner(Model model, Collection<String> exposed, OrtSession.SessionOptions.OptLevel level, boolean spin) {
         this(model, exposed, level, spin, true);
     }
 
     private OrtRunner(Model model, Collection<String> exposed, OrtSession.SessionOptions.OptLevel level, boolean spin,
             boolean prepack) {
+        this(model, exposed, level, spin, prepack, false);
+    }
+
+    private OrtRunner(Model model, Collection<String> exposed, OrtSession.SessionOptions.OptLevel level, boolean spin,
+            boolean prepack, boolean grid) {
         Model m = exposed.isEmpty() ? model : exposeOutputs(model, exposed);
         ModelChecker.checkForRuntime(m); // native code must never see a malformed model: it can abort the JVM
         try (OrtSession.SessionOptions opts = new OrtSession.SessionOptions()) {
@@ -87,6 +103,9 @@ public final class OrtRunner implements AutoCloseable {
             }
             if (!prepack) {
                 opts.addConfigEntry("session.disable_prepacking", "1");
+            }
+            if (grid) {
+                opts.addConfigEntry("session.disable_quant_qdq", "1");
             }
             this.handle = OrtSessions.create(m, opts);
             SESSIONS.incrementAndGet();

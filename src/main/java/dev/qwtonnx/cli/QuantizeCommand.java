@@ -27,7 +27,7 @@ import dev.qwtonnx.run.Destination;
 import dev.qwtonnx.run.QuantizeRun;
 import dev.qwtonnx.run.RunContext;
 import dev.qwtonnx.target.Target;
-import dev.qwtonnx.verify.CpuFeatures;
+import dev.qwtonnx.ort.CpuFeatures;
 import dev.qwtonnx.verify.Fidelity;
 import java.io.PrintWriter;
 import java.nio.file.Files;

@@ -196,6 +196,8 @@ public final class Compensator {
                 floatOuts.add(floats.get(l.name()).output());
             }
         }
+        // Every measuring and judging session of the run in one arithmetic (see Grid).
+        boolean onGrid = Grid.measures(quantModel);
         OutputError judge = null;
         if (options.accept() == CwacOptions.Accept.OUTPUT) {
             // The stages are judged on samples the fits never saw: given ones, else a share of the calibration set.
@@ -208,7 +210,7 @@ public final class Compensator {
                     acceptance = data;
                 }
             }
-            judge = new OutputError(floatModel, first(acceptance, MAX_ACCEPTANCE_SAMPLES));
+            judge = new OutputError(floatModel, first(acceptance, MAX_ACCEPTANCE_SAMPLES), onGrid);
         }
         // The float activations do not change between stages: one reference, each batch computed once.
         FloatReference own = floatOuts.isEmpty() || reference != null && reference.serves(floatOuts) ? null
@@ -285,7 +287,7 @@ public final class Compensator {
                                 : last > s ? "compensate stages " + s + "-" + last + "/" + stages.size()
                                 : "compensate stage " + s + "/" + stages.size();
                         Map<String, ChannelStats[]> all = measure(current, floatModel, ref, measured, floats, data,
-                                progress, task, onShared ? shared : null);
+                                progress, task, onShared ? shared : null, onGrid);
                         ahead = new MeasuredAhead(current, all);
                         stats = ahead.of(stage);
                     }
@@ -773,7 +775,7 @@ public final class Compensator {
      */
     private Map<String, ChannelStats[]> measure(Model quant, Model floatModel, FloatReference reference,
             List<QdqLayer> stage, Map<String, FloatLayer> floats, CalibrationSource data, Progress progress,
-            String task, SharedSession shared) {
+            String task, SharedSession shared, boolean onGrid) {
         // The current parameters, fed beside each sample where the shared session can still take them.
         Map<String, HostTensor> fed = shared == null ? null : shared.variants().inputsOf(quant);
         if (fed == null) {
@@ -829,7 +831,7 @@ public final class Compensator {
             Model sliced = cut == null ? Slice.to(measured, quantOuts)
                     : Slice.between(measured, cut.boundaryTypes(), quantOuts);
             inputs = cut == null ? Batches.Batch::sample : cut::withBoundary;
-            quantRunner = OrtRunner.forPasses(sliced, List.of());
+            quantRunner = Grid.session(sliced, List.of(), onGrid);
             batch = Batches.batchable(InputSpecs.of(sliced.graph())) && (cut == null || cut.batchable()) ? maxBatch : 1;
         }
         // The fits measure on the first samples only: two numbers per channel, from rows enough long before the

@@ -13,6 +13,7 @@ import dev.qwtonnx.onnx.TensorProto;
 import dev.qwtonnx.onnx.TensorShapeProto;
 import dev.qwtonnx.onnx.TypeProto;
 import dev.qwtonnx.onnx.ValueInfoProto;
+import dev.qwtonnx.ort.CpuFeatures;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HashMap;
@@ -37,7 +38,16 @@ final class OutputError {
     /** Per output, Σ over the samples of ‖y_float‖²: every error's denominator. */
     private final double[] den;
 
+    /** Candidates measured on sessions of their own on the grid, or as ORT runs them (see {@link Grid}). */
+    private final boolean onGrid;
+
+    /** Judges on this machine as {@link Grid#measures} would for a model of full-range weights. */
     OutputError(Model floatModel, List<Sample> samples) {
+        this(floatModel, samples, CpuFeatures.current().lacksInt8DotProduct());
+    }
+
+    OutputError(Model floatModel, List<Sample> samples, boolean onGrid) {
+        this.onGrid = onGrid;
         this.samples = List.copyOf(samples);
         for (ValueInfoProto v : floatModel.graph().getOutputList()) {
             outputs.add(v.getName());
@@ -96,7 +106,7 @@ final class OutputError {
 
     /** The output error of {@code model} by sample (see {@link Errors}). */
     Errors perSample(Model model) {
-        try (OrtRunner q = new OrtRunner(model, List.of())) {
+        try (OrtRunner q = onGrid ? OrtRunner.onGrid(model, List.of(), false) : new OrtRunner(model, List.of())) {
             return errors(q, Map.of());
         }
     }
@@ -212,8 +222,8 @@ final class OutputError {
         /** The session, with the parameters as inputs and the measured tensors exposed. */
         OrtRunner runner() {
             if (runner == null) {
-                runner = exposed.isEmpty() ? new OrtRunner(withParamsAsInputs(), List.of())
-                        : OrtRunner.forPasses(withParamsAsInputs(), exposed);
+                // The fed scales keep ORT from fusing the parameters' Q/DQ: the grid, whatever onGrid says.
+                runner = OrtRunner.onGrid(withParamsAsInputs(), exposed, !exposed.isEmpty());
             }
             return runner;
         }

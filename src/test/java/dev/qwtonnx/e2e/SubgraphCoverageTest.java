@@ -173,7 +173,7 @@ public class SubgraphCoverageTest {
         for (String name : List.of("then_branch", "else_branch")) {
             assertEquals(1, count(branch(ifo, name), "QLinearConv"), name + " in ORT: " + branch(ifo, name).getNodeList());
         }
-        for (Fidelity.OutputFidelity f : Fidelity.measure(r.prepared(), r.model(), calib, Progress.NONE)) {
+        for (Fidelity.OutputFidelity f : Fidelity.measureOnGrid(r.prepared(), r.model(), calib, Progress.NONE)) {
             assertTrue(f.minSqnrDb() > 44, "min SQNR below 44 dB: " + f);
         }
     }
@@ -255,7 +255,7 @@ public class SubgraphCoverageTest {
         Model optimized = OrtKernels.optimized(r.model());
         assertEquals(2, OrtKernels.count(OrtKernels.opCounts(optimized), OrtKernels.INTEGER_OPS),
                 OrtKernels.opCounts(optimized).toString());
-        for (Fidelity.OutputFidelity f : Fidelity.measure(r.prepared(), r.model(), calib, Progress.NONE)) {
+        for (Fidelity.OutputFidelity f : Fidelity.measureOnGrid(r.prepared(), r.model(), calib, Progress.NONE)) {
             assertTrue(f.minSqnrDb() > 40.5, "min SQNR below 40.5 dB: " + f);
         }
     }
@@ -296,7 +296,7 @@ public class SubgraphCoverageTest {
         Model optimized = OrtKernels.optimized(r.model());
         assertEquals(3, OrtKernels.count(OrtKernels.opCounts(optimized), OrtKernels.INTEGER_OPS),
                 OrtKernels.opCounts(optimized).toString());
-        for (Fidelity.OutputFidelity f : Fidelity.measure(r.prepared(), r.model(), calib, Progress.NONE)) {
+        for (Fidelity.OutputFidelity f : Fidelity.measureOnGrid(r.prepared(), r.model(), calib, Progress.NONE)) {
             assertTrue(f.minSqnrDb() > 26.5, "min SQNR below 26.5 dB: " + f);
         }
     }

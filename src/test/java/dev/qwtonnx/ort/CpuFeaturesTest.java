@@ -1,4 +1,4 @@
-package dev.qwtonnx.verify;
+package dev.qwtonnx.ort;
 
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;

@@ -1,4 +1,4 @@
-package dev.qwtonnx.verify;
+package dev.qwtonnx.ort;
 
 import java.io.IOException;
 import java.nio.file.Files;
