@@ -101,7 +101,9 @@ class TargetFormsTest {
         assertEquals(t.quantizes("Gemm") ? 4 : 3, layers);
 
         try (CalibrationSource calib = CalibrationSources.open(CALIB, InputSpecs.of(f.graph()))) {
-            for (Fidelity.OutputFidelity o : Fidelity.measure(f, q, calib, dev.qwtonnx.calib.Progress.NONE)) {
+            // Each form on its grid: this machine's ORT CPU kernels are another target's (on x86 without VNNI they
+            // saturate full-range weights, which compensation does not fit: decision 0017).
+            for (Fidelity.OutputFidelity o : Fidelity.measureOnGrid(f, q, calib, dev.qwtonnx.calib.Progress.NONE)) {
                 assertTrue(o.meanCosine() > 0.999, t.name() + ": " + o);
             }
         }
