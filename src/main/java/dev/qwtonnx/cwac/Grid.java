@@ -20,7 +20,7 @@ import java.util.Collection;
  * every other is measured as ORT runs it, where the fused kernels and the grid differ only in
  * rounding (7-bit weights, the {@code cpu} target's, never saturate).
  */
-final class Grid {
+public final class Grid {
     /** The largest weight magnitude whose pairs never saturate: |w1| + |w2| ≤ 128. */
     static final int SAFE_MAGNITUDE = 64;
 
@@ -28,7 +28,7 @@ final class Grid {
     }
 
     /** Whether {@code quant} is measured on the grid on this machine. */
-    static boolean measures(Model quant) {
+    public static boolean measures(Model quant) {
         return CpuFeatures.current().lacksInt8DotProduct() && fullRange(quant);
     }
 

@@ -55,6 +55,20 @@ class CompensateCliTest {
     }
 
     @Test
+    void saysWhereCompensationMeasuredTheGridInsteadOfThisCpusSaturatingKernels() {
+        // Full-range weights (cpu-vnni): their kernels saturate on x86 without VNNI, where the note must say so.
+        Path int8 = tmp.resolve("vnni-int8.onnx");
+        assertEquals(0, CliTest.cli(MODEL, int8.toString(), "--calib", CALIB, CliTest.INT8_ANYWAY, "--method", "none",
+                "--target", "cpu-vnni", "--format", "qdq", "--quiet").code());
+        CliTest.Run r = CliTest.cli("compensate", MODEL, int8.toString(), tmp.resolve("vnni-comp.onnx").toString(),
+                "--calib", CALIB);
+        assertEquals(0, r.code(), r.err());
+        boolean grid = dev.qwtonnx.cwac.Grid.measures(dev.qwtonnx.model.ModelIO.load(int8));
+        assertEquals(dev.qwtonnx.ort.CpuFeatures.current().lacksInt8DotProduct(), grid);
+        assertEquals(grid, r.out().contains("compensation measured the quantization grid"), r.out());
+    }
+
+    @Test
     void unknownFormatIsAUserError() {
         Path out = tmp.resolve("o.onnx");
         CliTest.Run r = CliTest.cli(MODEL, out.toString(), "--calib", CALIB, CliTest.INT8_ANYWAY, "--format", "qlinear");
