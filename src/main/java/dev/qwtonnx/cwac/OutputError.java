@@ -222,8 +222,10 @@ final class OutputError {
         /** The session, with the parameters as inputs and the measured tensors exposed. */
         OrtRunner runner() {
             if (runner == null) {
-                // The fed scales keep ORT from fusing the parameters' Q/DQ: the grid, whatever onGrid says.
-                runner = OrtRunner.onGrid(withParamsAsInputs(), exposed, !exposed.isEmpty());
+                // The fed scales keep ORT from fusing the parameters' Q/DQ; on the grid, from fusing any.
+                runner = onGrid ? OrtRunner.onGrid(withParamsAsInputs(), exposed, !exposed.isEmpty())
+                        : exposed.isEmpty() ? new OrtRunner(withParamsAsInputs(), List.of())
+                        : OrtRunner.forPasses(withParamsAsInputs(), exposed);
             }
             return runner;
         }
