@@ -116,9 +116,11 @@ final class OutputError {
      * named {@code params}: one ORT session in which those initializers are graph inputs, fed with each
      * model's values. Acceptance compares several such models per stage (refitted scales, a shift, a fit),
      * and a session per model was most of {@code compensate}'s time (195 sessions on MiniLM). The
-     * parameters' nodes run unfused in that session (a Q/DQ with a fed scale is not folded into an
-     * integer kernel), so errors are compared only between models measured by the same evaluator. A model
-     * that differs otherwise (a fold that copied a shared initializer) gets a session of its own.
+     * session's kernels are not always those of a session of the model's own (a Q/DQ with a fed scale is
+     * not folded into QLinearConv, which needs constant scales; MatMulIntegerToFloat takes them as inputs),
+     * so errors are compared only between models measured by the same evaluator, and where the two would
+     * differ by more than rounding, both measure on the grid ({@link Grid}). A model that differs otherwise
+     * (a fold that copied a shared initializer) gets a session of its own.
      */
     Variants variants(Model base, Set<String> params) {
         return new Variants(base, params, base, List.of());
@@ -222,7 +224,10 @@ final class OutputError {
         /** The session, with the parameters as inputs and the measured tensors exposed. */
         OrtRunner runner() {
             if (runner == null) {
-                // The fed scales keep ORT from fusing the parameters' Q/DQ; on the grid, from fusing any.
+                // On the grid, no Q/DQ fuses. Elsewhere a fed scale keeps QLinearConv out, not MatMulIntegerToFloat,
+                // which takes its scales as inputs: there the fused kernel is the grid up to rounding. The grid costs
+                // this session its speed on MatMul models, whose weights are dequantized again every run (ORT's QDQ
+                // MiniLM on x86 without VNNI: compensate 10.7 -> 41.6 s).
                 runner = onGrid ? OrtRunner.onGrid(withParamsAsInputs(), exposed, !exposed.isEmpty())
                         : exposed.isEmpty() ? new OrtRunner(withParamsAsInputs(), List.of())
                         : OrtRunner.forPasses(withParamsAsInputs(), exposed);
