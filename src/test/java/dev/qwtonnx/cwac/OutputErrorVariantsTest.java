@@ -39,6 +39,10 @@ class OutputErrorVariantsTest {
         return out;
     }
 
+    private static long count(Model m, String opType) {
+        return m.graph().getNodeList().stream().filter(n -> n.getOpType().equals(opType)).count();
+    }
+
     /** {@code m} with the float initializer {@code name} multiplied by {@code k}. */
     static Model scaled(Model m, String name, float k) {
         GraphEditor g = new GraphEditor(m.graph());
@@ -83,6 +87,51 @@ class OutputErrorVariantsTest {
             long at = OrtRunner.counts()[0];
             assertEquals(judge.perSample(changed).total(), v.perSample(changed).total(), 1e-12);
             assertEquals(2, OrtRunner.counts()[0] - at);
+        }
+    }
+
+    @Test
+    void onTheGridAFedMatMulScaleIsAFactorOnItsOutputAndMeasuresAsTheModelItself() {
+        Model theirs = ForeignCompensationTest.theirs(new HashMap<>());
+        Set<String> params = scales(theirs);
+        // A MatMul's weight scale: its DequantizeLinear reads a constant, its output is multiplied by fed / constant.
+        Model factored = OutputError.scalesAsFactors(theirs, params);
+        List<String> matMulScales = new ArrayList<>();
+        for (NodeProto n : theirs.graph().getNodeList()) {
+            if (n.getOpType().equals("MatMul") && new GraphEditor(theirs.graph()).producer(n.getInput(1)) != null) {
+                NodeProto dq = new GraphEditor(theirs.graph()).producer(n.getInput(1));
+                matMulScales.add(dq.getInput(1));
+            }
+        }
+        assertFalse(matMulScales.isEmpty());
+        for (String gs : matMulScales) {
+            assertTrue(factored.graph().getNodeList().stream().noneMatch(n -> n.getOpType().equals("DequantizeLinear")
+                    && n.getInput(1).equals(gs)), "the DequantizeLinear no longer reads the fed scale " + gs);
+            assertEquals(1, factored.graph().getNodeList().stream().filter(n -> n.getOpType().equals("Div")
+                    && n.getInput(0).equals(gs)).count());
+        }
+        String scale = matMulScales.get(0);
+        assertEquals(theirs.graph().getOutputList(), factored.graph().getOutputList());
+        // A Div and a Mul per MatMul scale; Conv scales stay in their DequantizeLinear (their channel is not the last
+        // axis of the output), and so does a Gemm's whose bias is added inside it.
+        long factors = count(factored, "Div") - count(theirs, "Div");
+        assertTrue(factors >= matMulScales.size());
+        assertEquals(count(theirs, "Mul") + factors, count(factored, "Mul"));
+        assertEquals(theirs.graph().getNodeCount() + 2 * factors, factored.graph().getNodeCount());
+        assertEquals(count(theirs, "Conv"), factored.graph().getNodeList().stream().filter(n -> n.getOpType().equals("Conv")
+                && params.contains(new GraphEditor(factored.graph()).producer(n.getInput(1)).getInput(1))).count());
+
+        List<Sample> samples = new ArrayList<>();
+        TestModels.gaussian("x", 5, 6, new long[] {1, 3, 16, 16}).forEach(samples::add);
+        OutputError judge = new OutputError(ForeignCompensationTest.floatModel(), samples, true);
+        Model changed = scaled(theirs, scale, 1.07f);
+        try (OutputError.Variants v = judge.variants(theirs, params)) {
+            OutputError.Errors shared = v.perSample(changed);
+            OutputError.Errors own = judge.perSample(changed);
+            assertArrayEquals(own.parts(), shared.parts(), 1e-4 * own.total() + 1e-12);
+            // Unchanged, the factor is 1: float rounding apart (the Mul keeps the MatMul from fusing with its Add).
+            OutputError.Errors base = judge.perSample(theirs);
+            assertArrayEquals(base.parts(), v.perSample(theirs).parts(), 1e-4 * base.total());
         }
     }
 
