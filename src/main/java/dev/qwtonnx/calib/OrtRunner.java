@@ -72,14 +72,14 @@ public final class OrtRunner implements AutoCloseable {
     }
 
     /**
-     * A session that runs each Q/DQ pair as written, ORT's QDQ fusion off: the arithmetic of the
+     * A session as {@link #forPasses} makes it ({@code forPasses}) or as the constructor does, and with
+     * {@code onGrid} one that runs each Q/DQ pair as written, ORT's QDQ fusion off: the arithmetic of the
      * quantization grid, the same on every CPU. A fused integer kernel's is not: on x86 without VNNI,
      * ORT's u8·s8 kernels add two products in 16 bits, which saturates for full-range 8-bit weights
-     * (where compensation measures on the grid: {@code cwac.Grid}). {@code forPasses}: idle threads
-     * wait, as {@link #forPasses}'s.
+     * (where compensation measures on the grid: {@code cwac.Grid}).
      */
-    public static OrtRunner onGrid(Model model, Collection<String> exposed, boolean forPasses) {
-        return new OrtRunner(model, exposed, OrtSession.SessionOptions.OptLevel.ALL_OPT, !forPasses, true, true);
+    public static OrtRunner of(Model model, Collection<String> exposed, boolean forPasses, boolean onGrid) {
+        return new OrtRunner(model, exposed, OrtSession.SessionOptions.OptLevel.ALL_OPT, !forPasses, true, onGrid);
     }
 
     private OrtRunner(Model model, Collection<String> exposed, OrtSession.SessionOptions.OptLevel level, boolean spin) {

@@ -831,7 +831,7 @@ public final class Compensator {
             Model sliced = cut == null ? Slice.to(measured, quantOuts)
                     : Slice.between(measured, cut.boundaryTypes(), quantOuts);
             inputs = cut == null ? Batches.Batch::sample : cut::withBoundary;
-            quantRunner = Grid.session(sliced, List.of(), onGrid);
+            quantRunner = OrtRunner.of(sliced, List.of(), true, onGrid);
             batch = Batches.batchable(InputSpecs.of(sliced.graph())) && (cut == null || cut.batchable()) ? maxBatch : 1;
         }
         // The fits measure on the first samples only: two numbers per channel, from rows enough long before the

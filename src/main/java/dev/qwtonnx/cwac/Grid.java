@@ -7,7 +7,6 @@ import dev.qwtonnx.model.Tensors;
 import dev.qwtonnx.onnx.TensorProto;
 import dev.qwtonnx.ort.CpuFeatures;
 import java.nio.ByteBuffer;
-import java.util.Collection;
 
 /**
  * Which arithmetic compensation measures a quantized model in. ORT fuses Q/DQ layers into integer
@@ -16,7 +15,7 @@ import java.util.Collection;
  * model with full-range 8-bit weights computes something else than its grid, and something else
  * than it computes on the CPUs it is likely made for (VNNI, ARM's dot product, GPUs): measuring
  * those kernels would fit the quantizing machine's saturation and make the output depend on that
- * machine. So such a model is measured on the grid ({@link OrtRunner#onGrid}: Q/DQ run as written);
+ * machine. So such a model is measured on the grid ({@link OrtRunner#of}: Q/DQ run as written);
  * every other is measured as ORT runs it, where the fused kernels and the grid differ only in
  * rounding (7-bit weights, the {@code cpu} target's, never saturate).
  */
@@ -48,10 +47,5 @@ public final class Grid {
             }
         }
         return false;
-    }
-
-    /** A session for a measuring pass over {@code model}: on the grid or as ORT runs it. */
-    static OrtRunner session(Model model, Collection<String> exposed, boolean onGrid) {
-        return onGrid ? OrtRunner.onGrid(model, exposed, true) : OrtRunner.forPasses(model, exposed);
     }
 }

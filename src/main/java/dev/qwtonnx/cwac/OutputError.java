@@ -16,7 +16,6 @@ import dev.qwtonnx.onnx.TensorProto;
 import dev.qwtonnx.onnx.TensorShapeProto;
 import dev.qwtonnx.onnx.TypeProto;
 import dev.qwtonnx.onnx.ValueInfoProto;
-import dev.qwtonnx.ort.CpuFeatures;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HashMap;
@@ -43,11 +42,6 @@ final class OutputError {
 
     /** Candidates measured on sessions of their own on the grid, or as ORT runs them (see {@link Grid}). */
     private final boolean onGrid;
-
-    /** Judges on this machine as {@link Grid#measures} would for a model of full-range weights. */
-    OutputError(Model floatModel, List<Sample> samples) {
-        this(floatModel, samples, CpuFeatures.current().lacksInt8DotProduct());
-    }
 
     OutputError(Model floatModel, List<Sample> samples, boolean onGrid) {
         this.onGrid = onGrid;
@@ -109,7 +103,7 @@ final class OutputError {
 
     /** The output error of {@code model} by sample (see {@link Errors}). */
     Errors perSample(Model model) {
-        try (OrtRunner q = onGrid ? OrtRunner.onGrid(model, List.of(), false) : new OrtRunner(model, List.of())) {
+        try (OrtRunner q = OrtRunner.of(model, List.of(), false, onGrid)) {
             return errors(q, Map.of());
         }
     }
@@ -229,9 +223,7 @@ final class OutputError {
             if (runner == null) {
                 // On the grid, no Q/DQ fuses. Elsewhere a fed scale keeps QLinearConv out, not MatMulIntegerToFloat,
                 // which takes its scales as inputs: there the fused kernel is the grid up to rounding.
-                runner = onGrid ? OrtRunner.onGrid(withParamsAsInputs(), exposed, !exposed.isEmpty())
-                        : exposed.isEmpty() ? new OrtRunner(withParamsAsInputs(), List.of())
-                        : OrtRunner.forPasses(withParamsAsInputs(), exposed);
+                runner = OrtRunner.of(withParamsAsInputs(), exposed, !exposed.isEmpty(), onGrid);
             }
             return runner;
         }

@@ -50,7 +50,7 @@ public final class PairedOutputs {
         Map<String, ChannelStats[]> stats = new LinkedHashMap<>();
         Set<String> mismatched = new LinkedHashSet<>();
         try (OrtRunner fr = OrtRunner.forPasses(floatModel, List.of());
-                OrtRunner qr = Grid.session(quantModel, List.of(), Grid.measures(quantModel))) {
+                OrtRunner qr = OrtRunner.of(quantModel, List.of(), true, Grid.measures(quantModel))) {
             int seen = 0;
             for (Sample sample : samples) {
                 if (limit > 0 && seen == limit) {

@@ -48,7 +48,7 @@ public final class Fidelity {
 
     /**
      * As {@link #measure(Model, Model, CalibrationSource, Progress)}, with the quantized model's Q/DQ
-     * pairs run as written ({@link OrtRunner#onGrid}): the fidelity of the quantization grid, the same
+     * pairs run as written ({@link OrtRunner#of}): the fidelity of the quantization grid, the same
      * on every CPU, rather than of the integer kernels this machine's ORT fuses them into (which on x86
      * without VNNI saturate for full-range 8-bit weights).
      */
@@ -77,7 +77,7 @@ public final class Fidelity {
         double[] qMs = new double[fMs.length];
         LatencyMeter.Result latency = null;
         try (OrtRunner fr = new OrtRunner(floatModel, List.of());
-                OrtRunner qr = onGrid ? OrtRunner.onGrid(quantModel, List.of(), false) : new OrtRunner(quantModel, List.of())) {
+                OrtRunner qr = OrtRunner.of(quantModel, List.of(), false, onGrid)) {
             progress.start("verify", data.size());
             Sample first = null;
             for (Sample s : data) {

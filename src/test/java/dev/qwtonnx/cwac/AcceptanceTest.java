@@ -70,8 +70,8 @@ class AcceptanceTest {
                 options.withAccept(CwacOptions.Accept.NONE), Progress.NONE, null);
         CompensateRun.Result judged = QwtOnnx.compensate(floatModel, theirs, ForeignCompensationTest.calib(),
                 CalibrationSources.ofList(accept), options, Progress.NONE, null);
-        OutputError onLike = new OutputError(floatModel, like);
-        OutputError onShifted = new OutputError(floatModel, shifted);
+        OutputError onLike = new OutputError(floatModel, like, Grid.measures(theirs));
+        OutputError onShifted = new OutputError(floatModel, shifted, Grid.measures(theirs));
         double likeBefore = onLike.of(theirs);
         double shiftedBefore = onShifted.of(theirs);
         System.out.printf("acceptance on mixed samples: calibration-like %.4g -> %.4g (no acceptance %.4g), shifted %.4g"

@@ -236,7 +236,7 @@ class ForeignCompensationTest {
         Compensator.Result comp = r.compensation();
         List<List<QdqLayer>> stages = Compensator.stages(theirs, comp.layers());
         assertEquals(stages.size(), comp.choices().size());
-        OutputError judge = new OutputError(r.floatModel(), accept);
+        OutputError judge = new OutputError(r.floatModel(), accept, Grid.measures(r.model()));
         double initial = judge.of(theirs);
         double previous = initial;
         Map<String, TensorProto> before = initializers(theirs);
@@ -421,7 +421,7 @@ class ForeignCompensationTest {
         assertEquals(theirs.graph().getNodeList(), r.model().graph().getNodeList());
         assertEquals(initializers(theirs).get("mm_y_zp"), initializers(r.model()).get("mm_y_zp"));
         assertEquals(List.of(), OrtKernels.unfusedLayers(OrtKernels.optimized(r.model())));
-        double error = new OutputError(r.floatModel(), accept).of(r.model());
+        double error = new OutputError(r.floatModel(), accept, Grid.measures(r.model())).of(r.model());
         assertEquals(error, r.compensation().choices().get(r.compensation().choices().size() - 1).errorAfter(),
                 1e-6 * error);
     }
@@ -472,14 +472,14 @@ class ForeignCompensationTest {
 
         // Still the same integer kernels in ORT, and no further from the float model on the acceptance samples.
         assertEquals(OrtKernels.optimizedOpCounts(theirs), OrtKernels.optimizedOpCounts(r.model()));
-        OutputError judge = new OutputError(r.floatModel(), accept);
+        OutputError judge = new OutputError(r.floatModel(), accept, Grid.measures(r.model()));
         System.out.printf("QOperator compensation: output error %.4g -> %.4g, stages %s%n", judge.of(theirs),
                 judge.of(r.model()), comp.choices().stream().map(c -> c.choice().toString()).toList());
         assertTrue(judge.of(r.model()) <= judge.of(theirs));
         // On samples neither the fit nor the acceptance saw, closer to the float model too.
         List<Sample> heldOut = new ArrayList<>();
         TestModels.gaussian("x", 991, 12, new long[] {1, 3, 16, 16}).forEach(heldOut::add);
-        OutputError heldOutJudge = new OutputError(r.floatModel(), heldOut);
+        OutputError heldOutJudge = new OutputError(r.floatModel(), heldOut, Grid.measures(r.model()));
         System.out.printf("QOperator compensation, held out: output error %.4g -> %.4g%n", heldOutJudge.of(theirs),
                 heldOutJudge.of(r.model()));
         assertTrue(heldOutJudge.of(r.model()) < heldOutJudge.of(theirs));
@@ -617,7 +617,7 @@ class ForeignCompensationTest {
         // On this small random model the fits do not carry over to other samples beyond their noise, so the acceptance
         // may keep nothing; what is checked here is that pairing, measuring and acceptance work through these kernels
         // (the fold itself: foldedGainAndShiftReachTheIntegerKernelsOutputs).
-        OutputError judge = new OutputError(r.floatModel(), accept);
+        OutputError judge = new OutputError(r.floatModel(), accept, Grid.measures(r.model()));
         System.out.printf("QGemm / MatMulIntegerToFloat compensation: output error %.4g -> %.4g, stages %s%n",
                 judge.of(theirs), judge.of(r.model()), comp.choices().stream().map(c -> c.choice().toString()).toList());
         assertEquals(3, comp.choices().stream().mapToInt(c -> c.layers().size()).sum());

@@ -60,7 +60,7 @@ class OutputErrorVariantsTest {
         Model theirs = ForeignCompensationTest.theirs(new HashMap<>());
         List<Sample> samples = new ArrayList<>();
         TestModels.gaussian("x", 5, 6, new long[] {1, 3, 16, 16}).forEach(samples::add);
-        OutputError judge = new OutputError(ForeignCompensationTest.floatModel(), samples);
+        OutputError judge = new OutputError(ForeignCompensationTest.floatModel(), samples, Grid.measures(theirs));
         Set<String> params = scales(theirs);
         List<String> names = new ArrayList<>(params);
         List<Model> candidates = List.of(theirs, scaled(theirs, names.get(0), 1.05f),
@@ -140,7 +140,7 @@ class OutputErrorVariantsTest {
         Model theirs = ForeignCompensationTest.theirs(new HashMap<>());
         List<Sample> samples = new ArrayList<>();
         TestModels.gaussian("x", 5, 8, new long[] {1, 3, 16, 16}).forEach(samples::add);
-        OutputError judge = new OutputError(ForeignCompensationTest.floatModel(), samples);
+        OutputError judge = new OutputError(ForeignCompensationTest.floatModel(), samples, Grid.measures(theirs));
         Set<String> params = scales(theirs);
         String first = params.iterator().next();
         try (OutputError.Variants v = judge.variants(theirs, params)) {
