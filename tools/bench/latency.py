@@ -9,9 +9,8 @@ thread (time.thread_time: one intra-op thread, so wall time on a shared machine 
 Prints per model the median over rounds of the summed per-sample time and its ratio to the first model.
 Tools only (issue 18's "never slower than float"): not part of the build or the tests.
 """
-import argparse, glob, os, statistics, time
-import numpy as np
-import onnxruntime as ort
+import argparse, os, statistics, time
+from one_thread import feeds, samples, session
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--rounds", type=int, default=5)
@@ -19,17 +18,11 @@ ap.add_argument("--samples", type=int, default=8)
 ap.add_argument("data")
 ap.add_argument("models", nargs="+")
 a = ap.parse_args()
-files = sorted(glob.glob(os.path.join(a.data, "*.npz")))[: a.samples]
+files = samples(a.data, a.samples)
 sessions = []
 for m in a.models:
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    so.inter_op_num_threads = 1
-    so.log_severity_level = 3
-    s = ort.InferenceSession(m, so, providers=["CPUExecutionProvider"])
-    names = {i.name for i in s.get_inputs()}
-    feeds = [{k: v for k, v in np.load(f).items() if k in names} for f in files]
-    sessions.append((s, feeds))
+    s = session(m)
+    sessions.append((s, feeds(s, files)))
 for s, feeds in sessions:
     for f in feeds[:2]:
         s.run(None, f)

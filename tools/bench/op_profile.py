@@ -8,9 +8,8 @@ each node's kernel time over the rounds; printed per model: the kernel time per 
 operator types that take most of it (ms per sample). Tools only (issue 18): not part of the build
 or the tests.
 """
-import argparse, collections, glob, json, os, tempfile
-import numpy as np
-import onnxruntime as ort
+import argparse, collections, json, os, tempfile
+from one_thread import feeds, samples, session
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--rounds", type=int, default=3)
@@ -18,21 +17,14 @@ ap.add_argument("--samples", type=int, default=16)
 ap.add_argument("data")
 ap.add_argument("models", nargs="+")
 a = ap.parse_args()
-files = sorted(glob.glob(os.path.join(a.data, "*.npz")))[: a.samples]
+files = samples(a.data, a.samples)
 tmp = tempfile.mkdtemp(prefix="qwt-prof-")
 for m in a.models:
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    so.inter_op_num_threads = 1
-    so.log_severity_level = 3
-    so.enable_profiling = True
-    so.profile_file_prefix = os.path.join(tmp, os.path.basename(m))
-    s = ort.InferenceSession(m, so, providers=["CPUExecutionProvider"])
-    names = {i.name for i in s.get_inputs()}
+    s = session(m, os.path.join(tmp, os.path.basename(m)))
+    fed = feeds(s, files)
     for _ in range(a.rounds):
-        for f in files:
-            d = np.load(f)
-            s.run(None, {k: d[k] for k in d.files if k in names})
+        for f in fed:
+            s.run(None, f)
     per_op = collections.Counter()
     with open(s.end_profiling()) as fp:
         for e in json.load(fp):
