@@ -99,7 +99,7 @@ final class CompensateCommand implements Callable<Integer> {
         RunContext ctx = new RunContext(fitOn, split.reused() ? null : split.measure(), progress,
                 verbose ? s -> spec.commandLine().getErr().println("  " + s) : null);
         Destination destination = new Destination(output, int8Input, Destination.Format.QDQ, externalData.policy(),
-                List.of(), calib.toString(), 0, !quiet);
+                List.of(), calib.toString(), 0, !quiet, false);
         CompensateRun.Result r = CompensateRun.run(floatModel, theirs, options, acceptance, destination, ctx);
         if (!quiet) {
             summary(out, r, theirs, ctx.measured(), ctx.heldOut() == null, start);

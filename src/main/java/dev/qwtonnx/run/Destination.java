@@ -14,9 +14,12 @@ import java.util.Objects;
  * @param runs timed runs of each model on the first held-out sample for the report's latency; 0 times the
  *     fidelity pass's runs instead
  * @param measureFidelity whether the output's held-out fidelity is measured (for a summary; a report always is)
+ * @param layersBefore whether the report also measures each layer of the model before compensation on the
+ *     held-out samples (a third model in the per-layer pass); without it the report gives each layer's fit
+ *     error before and after compensation on its fitting samples, which compensation measured anyway
  */
 public record Destination(Path output, Path input, Format format, ExternalData.Policy externalData, List<Path> reports,
-        String calibration, int runs, boolean measureFidelity) {
+        String calibration, int runs, boolean measureFidelity, boolean layersBefore) {
     /** The output's operator form. */
     public enum Format {
         /** QuantizeLinear/DequantizeLinear around float layers. */

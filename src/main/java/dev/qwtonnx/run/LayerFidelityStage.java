@@ -20,7 +20,8 @@ import java.util.Map;
 /**
  * Each quantized layer's SQNR against its float counterpart on the held-out samples, global and
  * local (see {@link LayerFidelityMeter}): measured once, in one pass over the samples, for the
- * report's per-layer table (with the model before compensation, in the same pass) and for the
+ * report's per-layer table (with the model before compensation, in the same pass, where
+ * {@link Destination#layersBefore()} asks for it) and for the
  * warning of {@link FidelityCheckStage}, which picks its candidates by each layer's own error, input
  * quantization counted. Measured only when one of them reads it: a report is asked for, or an
  * output's fidelity is poor without an accuracy target.
@@ -59,8 +60,9 @@ final class LayerFidelityStage extends QuantizeStage {
             facts.put(LAYER_FIDELITY, Measured.NONE);
             return;
         }
-        // The report shows each layer before compensation too: measured in the same pass (one float pass for both).
-        facts.put(LAYER_FIDELITY, measure(facts.get(PREPARED), facts.get(OUTPUT), report ? facts.get(QUANTIZED) : null,
+        // Each layer before compensation, where asked: measured in the same pass (one float pass for both).
+        boolean before = report && facts.get(DESTINATION).layersBefore();
+        facts.put(LAYER_FIDELITY, measure(facts.get(PREPARED), facts.get(OUTPUT), before ? facts.get(QUANTIZED) : null,
                 warns, ctx));
     }
 

@@ -12,7 +12,7 @@ public record Report(int schemaVersion, String generator, ModelFile floatModel, 
         Cost cost, Compensation compensation, List<Decision> decisions, Accuracy accuracy, TargetCheck target) {
 
     /** Bumped whenever a key is added, removed or changes meaning. */
-    public static final int SCHEMA_VERSION = 4;
+    public static final int SCHEMA_VERSION = 5;
 
     /** This report with the result of checking the quantized model against a target's rules. */
     public Report withTarget(TargetCheck t) {
@@ -96,15 +96,20 @@ public record Report(int schemaVersion, String generator, ModelFile floatModel, 
      * @param minSqnrDb         the worst sample's
      * @param localSqnrDb       the layer's own error: its output vs the float layer applied to the
      *                          quantized model's input of that layer (null when not measurable)
-     * @param sqnrBeforeDb      sqnrDb before compensation (null unless quantize wrote the report)
+     * @param sqnrBeforeDb      sqnrDb before compensation (null unless quantize wrote the report
+     *                          with {@code --report-before})
      * @param localSqnrBeforeDb localSqnrDb before compensation
      * @param unfusedReason     null when ORT fused the layer into an integer kernel
      * @param gain              the CWAC a_c of the layer's channels (null when unknown)
      * @param offset            the CWAC b_c of the layer's channels (null when unknown)
+     * @param fitErrorBefore    the layer's squared error against its fit target, summed over its
+     *                          fitting samples, before compensation (null when not compensated)
+     * @param fitErrorAfter     the same after compensation, measured by the same pass
      */
     public record LayerFidelity(String node, String opType, String style, String floatNode, String matchedBy,
             double weightCosine, double sqnrDb, double minSqnrDb, Double localSqnrDb, Double sqnrBeforeDb,
-            Double localSqnrBeforeDb, boolean fused, String unfusedReason, Summary gain, Summary offset) {
+            Double localSqnrBeforeDb, boolean fused, String unfusedReason, Summary gain, Summary offset,
+            Double fitErrorBefore, Double fitErrorAfter) {
     }
 
     /** min / mean / max of a set of numbers. */

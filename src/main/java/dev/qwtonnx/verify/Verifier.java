@@ -54,7 +54,9 @@ public final class Verifier {
      * calibration set, and what quantize has measured of the same model on the same samples: the
      * output fidelity, ORT's optimized graph of each model, the per-layer figures, both models'
      * latency and the quantized model's layers matched to the float model's (each null: verify makes it);
-     * and every decision its stages made against a layer or a rewrite, with the reason.
+     * and every decision its stages made against a layer or a rewrite, with the reason. Where quantize
+     * gives the per-layer figures, {@code layerFiguresBefore} null means it chose not to measure the
+     * model before compensation, and the report has no such figures.
      */
     public record QuantizeRun(Model uncompensated, Compensator.Result compensation, String method,
             String calibration, int calibrationSamples, List<Fidelity.OutputFidelity> outputs, Model optimized,
@@ -102,6 +104,7 @@ public final class Verifier {
         Map<String, LayerFidelityMeter.Figures> before = Map.of();
         if (run != null && run.uncompensated() != null && !matched.matched().isEmpty()) {
             before = run.layerFiguresBefore() != null ? run.layerFiguresBefore()
+                    : run.layerFigures() != null ? Map.of()
                     : measureBefore(f, run.uncompensated(), matched.matched(), data, progress);
         }
 
@@ -129,7 +132,8 @@ public final class Verifier {
             layers.add(new Report.LayerFidelity(node, m.layer().opType(), m.layer().style().name().toLowerCase(),
                     m.floatNode(), m.matchedBy(), m.weightCosine(), a.meanDb(), a.minDb(), a.localMeanDb(),
                     b == null ? null : b.meanDb(), b == null ? null : b.localMeanDb(), !reasons.containsKey(node),
-                    reasons.get(node), fit == null ? null : summary(fit.a()), fit == null ? null : summary(fit.b())));
+                    reasons.get(node), fit == null ? null : summary(fit.a()), fit == null ? null : summary(fit.b()),
+                    fit == null ? null : fit.sseBefore(), fit == null ? null : fit.sseAfter()));
         }
         layers.sort(Comparator.comparingDouble(Verifier::severity));
         List<String> unmatched = new ArrayList<>();

@@ -43,7 +43,11 @@ class VerifyCommandTest {
         assertEquals(json.at("/layers/found").asInt(), json.at("/runtime/quantizedModel/integerKernels").asInt());
         assertEquals("qwt-onnx", json.at("/provenance/tool").asText());
         assertEquals(Files.size(out), json.at("/quantizedModel/sizeBytes").asLong());
-        assertFalse(json.at("/layers/layers/0/sqnrBeforeDb").isNull(), "quantize knows the figures before compensation");
+        // Per layer, what compensation changed on its fitting samples; held-out figures before it only when asked.
+        JsonNode layer = json.at("/layers/layers/0");
+        assertTrue(layer.get("fitErrorAfter").asDouble() <= layer.get("fitErrorBefore").asDouble(), layer.toString());
+        assertTrue(layer.get("fitErrorBefore").asDouble() > 0, layer.toString());
+        assertTrue(layer.get("sqnrBeforeDb").isNull(), "not measured without --report-before");
         // ORT's graph of the float model, made ahead on a thread of its own: the example's 3 Convs and its Gemm, in float.
         assertEquals(0, json.at("/runtime/floatModel/integerKernels").asInt(-1));
         int floatLayers = 0;
@@ -52,6 +56,20 @@ class VerifyCommandTest {
                     ? c.get("count").asInt() : 0;
         }
         assertEquals(4, floatLayers, json.at("/runtime/floatModel").toString());
+    }
+
+    @Test
+    void reportBeforeMeasuresEachLayerBeforeCompensation() throws IOException {
+        Path out = tmp.resolve("cnn-int8.onnx");
+        CliTest.Run r = CliTest.cli(MODEL, out.toString(), "--calib", CALIB, CliTest.INT8_ANYWAY, "--quiet",
+                "--report-before");
+        assertEquals(0, r.code(), r.err());
+        JsonNode json = new ObjectMapper().readTree(tmp.resolve("cnn-int8.report.json").toFile());
+        for (JsonNode l : json.at("/layers/layers")) {
+            assertFalse(l.get("sqnrBeforeDb").isNull(), l.toString());
+            assertFalse(l.get("localSqnrBeforeDb").isNull(), l.toString());
+        }
+        assertTrue(Files.readString(tmp.resolve("cnn-int8.report.html")).contains("SQNR before"));
     }
 
     @Test

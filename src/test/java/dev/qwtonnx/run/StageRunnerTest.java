@@ -116,7 +116,7 @@ class StageRunnerTest {
     @Test
     void theQuantizeListsFindEveryFactTheyConsume() {
         Destination d = new Destination(Path.of("o.onnx"), null, Destination.Format.QDQ, ExternalData.Policy.DEFAULT,
-                List.of(Path.of("o.report.json")), "calib", 0, false);
+                List.of(Path.of("o.report.json")), "calib", 0, false, false);
         List<Stage> core = QuantizeRun.stages(QuantizeRun.Options.defaults(), null);
         List<Stage> all = QuantizeRun.stages(QuantizeRun.Options.defaults(), d);
         StageRunner.check(core, new Facts().put(QuantizeRun.INPUT, TestModels.mlp(1)), new ArrayList<>());

@@ -130,6 +130,7 @@ class VerifierTest {
             assertNotNull(l.localSqnrDb());
             assertNotNull(l.sqnrBeforeDb());
             assertNotNull(l.gain());
+            assertTrue(l.fitErrorAfter() <= l.fitErrorBefore(), l.toString());
         }
         for (int i = 1; i < r.layers().layers().size(); i++) {
             assertTrue(r.layers().layers().get(i - 1).localSqnrDb() <= r.layers().layers().get(i).localSqnrDb());
