@@ -20,6 +20,7 @@ import dev.qwtonnx.model.Model;
 import dev.qwtonnx.ort.OrtKernels;
 import dev.qwtonnx.quant.CostModel;
 import dev.qwtonnx.quant.LayerKind;
+import dev.qwtonnx.quant.LayerMatcher;
 import dev.qwtonnx.quant.QuantOptions;
 import dev.qwtonnx.quant.Sensitivity;
 import dev.qwtonnx.quant.WeightRounding;
@@ -34,6 +35,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.EnumSet;
+import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
@@ -418,7 +420,7 @@ final class QuantizeCommand implements Callable<Integer> {
         for (QuantizeRun.IfBranch b : r.ifBranches()) {
             out.println(b.summary());
         }
-        List<String> rejected = new java.util.ArrayList<>(r.plan().rejected());
+        List<String> rejected = new ArrayList<>(grouped(r.plan().rejections()));
         for (QuantizeRun.LoopBody b : r.loopBodies()) {
             out.println(b.summary());
             rejected.addAll(b.leftFloat());
@@ -429,6 +431,32 @@ final class QuantizeCommand implements Callable<Integer> {
         if (rejected.size() > LISTED_REASONS) {
             out.printf("left in float: %d more (--verbose lists them)%n", rejected.size() - LISTED_REASONS);
         }
+    }
+
+    /**
+     * One line per reason and operator: a transformer's attention MatMuls (two activations, "its weight is
+     * not a constant") are one line, not one each; a reason given once keeps its node's own line.
+     */
+    static List<String> grouped(List<LayerMatcher.Rejected> rejections) {
+        Map<String, List<LayerMatcher.Rejected>> byReason = new LinkedHashMap<>();
+        for (LayerMatcher.Rejected x : rejections) {
+            String op = x.node().contains(" ") ? x.node().substring(0, x.node().indexOf(' ')) : x.node();
+            byReason.computeIfAbsent(op + "\n" + x.why(), k -> new ArrayList<>()).add(x);
+        }
+        List<String> lines = new ArrayList<>();
+        for (Map.Entry<String, List<LayerMatcher.Rejected>> e : byReason.entrySet()) {
+            List<LayerMatcher.Rejected> xs = e.getValue();
+            if (xs.size() == 1) {
+                lines.add(xs.get(0).toString());
+                continue;
+            }
+            String op = e.getKey().substring(0, e.getKey().indexOf('\n'));
+            String first = xs.get(0).node().substring(op.length()).replaceFirst("^ node ", "");
+            String second = xs.get(1).node().substring(op.length()).replaceFirst("^ node ", "");
+            lines.add(xs.size() + " " + op + " nodes (" + first + ", " + second
+                    + (xs.size() > 2 ? " and " + (xs.size() - 2) + " more" : "") + "), each: " + xs.get(0).why());
+        }
+        return lines;
     }
 
     private void summary(PrintWriter out, QuantizeRun.Result r, RunContext ctx, long start) {
