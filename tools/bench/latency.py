@@ -9,30 +9,24 @@ thread (time.thread_time: one intra-op thread, so wall time on a shared machine 
 Prints per model the median over rounds of the summed per-sample time and its ratio to the first model.
 Tools only (issue 18's "never slower than float"): not part of the build or the tests.
 """
-import argparse, os, statistics, time
-from one_thread import feeds, samples, session
+import os, statistics, time
+from one_thread import arguments, feeds, session
 
-ap = argparse.ArgumentParser()
-ap.add_argument("--rounds", type=int, default=5)
-ap.add_argument("--samples", type=int, default=8)
-ap.add_argument("data")
-ap.add_argument("models", nargs="+")
-a = ap.parse_args()
-files = samples(a.data, a.samples)
+a, files = arguments(rounds=5, count=8)
 sessions = []
 for m in a.models:
     s = session(m)
     sessions.append((s, feeds(s, files)))
-for s, feeds in sessions:
-    for f in feeds[:2]:
+for s, fed in sessions:
+    for f in fed[:2]:
         s.run(None, f)
 totals = [[] for _ in sessions]
 for _ in range(a.rounds):
     acc = [0.0] * len(sessions)
     for j in range(len(files)):
-        for i, (s, feeds) in enumerate(sessions):
+        for i, (s, fed) in enumerate(sessions):
             t0 = time.thread_time()
-            s.run(None, feeds[j])
+            s.run(None, fed[j])
             acc[i] += time.thread_time() - t0
     for i, t in enumerate(acc):
         totals[i].append(t * 1e3 / len(files))

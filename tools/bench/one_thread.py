@@ -1,8 +1,20 @@
 """What tools/bench/latency.py and tools/bench/op_profile.py share: ORT CPU sessions at one intra-op
 thread (issue 18's measure) and a zoo data folder's samples fed to them. Tools only."""
-import glob, os
+import argparse, glob, os
 import numpy as np
 import onnxruntime as ort
+
+
+def arguments(rounds, count):
+    """The command line both tools take: [--rounds N] [--samples N] DATA_DIR MODEL.onnx [...], with their
+    defaults; returns the arguments and the sample files."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=rounds)
+    ap.add_argument("--samples", type=int, default=count)
+    ap.add_argument("data")
+    ap.add_argument("models", nargs="+")
+    a = ap.parse_args()
+    return a, samples(a.data, a.samples)
 
 
 def samples(data_dir, count):

@@ -8,16 +8,10 @@ each node's kernel time over the rounds; printed per model: the kernel time per 
 operator types that take most of it (ms per sample). Tools only (issue 18): not part of the build
 or the tests.
 """
-import argparse, collections, json, os, tempfile
-from one_thread import feeds, samples, session
+import collections, json, os, tempfile
+from one_thread import arguments, feeds, session
 
-ap = argparse.ArgumentParser()
-ap.add_argument("--rounds", type=int, default=3)
-ap.add_argument("--samples", type=int, default=16)
-ap.add_argument("data")
-ap.add_argument("models", nargs="+")
-a = ap.parse_args()
-files = samples(a.data, a.samples)
+a, files = arguments(rounds=3, count=16)
 tmp = tempfile.mkdtemp(prefix="qwt-prof-")
 for m in a.models:
     s = session(m, os.path.join(tmp, os.path.basename(m)))
