@@ -438,25 +438,32 @@ final class QuantizeCommand implements Callable<Integer> {
      * not a constant") are one line, not one each; a reason given once keeps its node's own line.
      */
     static List<String> grouped(List<LayerMatcher.Rejected> rejections) {
+        // Keyed by operator and reason (a line break is in neither).
         Map<String, List<LayerMatcher.Rejected>> byReason = new LinkedHashMap<>();
         for (LayerMatcher.Rejected x : rejections) {
-            String op = x.node().contains(" ") ? x.node().substring(0, x.node().indexOf(' ')) : x.node();
-            byReason.computeIfAbsent(op + "\n" + x.why(), k -> new ArrayList<>()).add(x);
+            byReason.computeIfAbsent(op(x) + "\n" + x.why(), k -> new ArrayList<>()).add(x);
         }
         List<String> lines = new ArrayList<>();
-        for (Map.Entry<String, List<LayerMatcher.Rejected>> e : byReason.entrySet()) {
-            List<LayerMatcher.Rejected> xs = e.getValue();
+        for (List<LayerMatcher.Rejected> xs : byReason.values()) {
             if (xs.size() == 1) {
                 lines.add(xs.get(0).toString());
                 continue;
             }
-            String op = e.getKey().substring(0, e.getKey().indexOf('\n'));
-            String first = xs.get(0).node().substring(op.length()).replaceFirst("^ node ", "");
-            String second = xs.get(1).node().substring(op.length()).replaceFirst("^ node ", "");
-            lines.add(xs.size() + " " + op + " nodes (" + first + ", " + second
+            lines.add(xs.size() + " " + op(xs.get(0)) + " nodes (" + name(xs.get(0)) + ", " + name(xs.get(1))
                     + (xs.size() > 2 ? " and " + (xs.size() - 2) + " more" : "") + "), each: " + xs.get(0).why());
         }
         return lines;
+    }
+
+    /** The operator of a rejected node, described as "MatMul node 'name'". */
+    private static String op(LayerMatcher.Rejected x) {
+        int space = x.node().indexOf(' ');
+        return space < 0 ? x.node() : x.node().substring(0, space);
+    }
+
+    /** Its quoted name. */
+    private static String name(LayerMatcher.Rejected x) {
+        return x.node().substring(op(x).length()).replaceFirst("^ node ", "");
     }
 
     private void summary(PrintWriter out, QuantizeRun.Result r, RunContext ctx, long start) {

@@ -315,9 +315,9 @@ final class OutputError {
                 continue;
             }
             boolean layers = true;
+            int axis = (int) Nodes.intAttr(dq, "axis", 1);
             for (NodeProto r : readers) {
                 boolean transB = r.getOpType().equals("Gemm") && Nodes.intAttr(r, "transB", 0) == 1;
-                int axis = (int) Nodes.intAttr(dq, "axis", 1);
                 boolean outputAxis = scale.getDimsCount() == 0 || (transB ? axis == 0 : axis == 1);
                 // A Gemm's bias input is added inside it, where a factor on its output would scale it too.
                 boolean gemmWithoutBias = r.getOpType().equals("Gemm")
