@@ -5,11 +5,9 @@ import static dev.qwtonnx.run.QuantizeRun.FLOAT_SESSION;
 import static dev.qwtonnx.run.QuantizeRun.MATCHED;
 import static dev.qwtonnx.run.QuantizeRun.PREPARED;
 
-import dev.qwtonnx.calib.FloatTensor;
 import dev.qwtonnx.calib.data.Sample;
 import dev.qwtonnx.quant.CostModel;
 import dev.qwtonnx.quant.LayerMatcher;
-import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -39,12 +37,8 @@ final class Int8CostStage extends QuantizeStage {
             first = s;
             break;
         }
-        Map<String, long[]> shapes = new HashMap<>();
-        if (first != null) {
-            for (Map.Entry<String, FloatTensor> e : pass.runner().run(first, matched.tensorsToCalibrate()).entrySet()) {
-                shapes.put(e.getKey(), e.getValue().shape());
-            }
-        }
+        // Shapes only: the values of every calibrated tensor (80 MB on the recognizer) are never read.
+        Map<String, long[]> shapes = first == null ? Map.of() : pass.runner().shapes(first, matched.tensorsToCalibrate());
         List<CostModel.Slower> slower = CostModel.slowerInInt8(facts.get(PREPARED).graph(), matched.layers(), shapes);
         if (slower.size() == matched.layers().size()) {
             ctx.log().accept("every layer is estimated slower in int8 than in float, so none is quantized; --keep-slow-int8 quantizes them anyway");
