@@ -8,7 +8,6 @@ import dev.qwtonnx.calib.data.InputSpecs;
 import dev.qwtonnx.cwac.ChannelFit;
 import dev.qwtonnx.cwac.Compensator;
 import dev.qwtonnx.cwac.CwacOptions;
-import dev.qwtonnx.cwac.Grid;
 import dev.qwtonnx.model.Model;
 import dev.qwtonnx.ort.OrtKernels;
 import dev.qwtonnx.run.CompensateRun;
@@ -166,7 +165,7 @@ final class CompensateCommand implements Callable<Integer> {
             out.printf("  %s: SQNR %.2f -> %.2f dB, cosine %.5f -> %.5f%n", now.get(i).output(), was.get(i).meanSqnrDb(),
                     now.get(i).meanSqnrDb(), was.get(i).meanCosine(), now.get(i).meanCosine());
         }
-        if (Grid.measures(theirs)) {
+        if (r.compensation().onGrid()) {
             out.println("note: on this CPU (x86 without VNNI) ORT's u8*s8 kernels saturate this model's full-range int8 "
                     + "weights; compensation measured the quantization grid, which CPUs with VNNI or a dot product "
                     + "compute, and the figures above are this CPU's kernels");

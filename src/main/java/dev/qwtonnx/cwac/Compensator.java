@@ -114,11 +114,13 @@ public final class Compensator {
 
     /**
      * The compensated model, the folded fits by layer name (identity where acceptance undid a stage),
-     * the layers that were left alone, the acceptance's decisions per stage (empty without it), and
-     * how many samples it judged them on (0 without it).
+     * the layers that were left alone, the acceptance's decisions per stage (empty without it), how
+     * many samples it judged them on (0 without it), and whether the model was measured on its
+     * quantization grid instead of this CPU's kernels ({@link Grid}; false where nothing was measured).
      */
     public record Result(Model model, List<QdqLayer> layers, Map<String, FloatLayer> floatLayers,
-            Map<String, ChannelFit> fits, List<String> skipped, List<StageChoice> choices, int acceptanceSamples) {
+            Map<String, ChannelFit> fits, List<String> skipped, List<StageChoice> choices, int acceptanceSamples,
+            boolean onGrid) {
         public double sseBefore() {
             return fits.values().stream().mapToDouble(ChannelFit::sseBefore).sum();
         }
@@ -182,7 +184,8 @@ public final class Compensator {
         List<StageChoice> choices = new ArrayList<>();
         List<String> left = new ArrayList<>(skipped);
         if (options.method() == CwacOptions.Method.NONE || layers.isEmpty()) {
-            return new Result(quantModel, List.copyOf(layers), Map.copyOf(floats), fits, List.copyOf(skipped), choices, 0);
+            return new Result(quantModel, List.copyOf(layers), Map.copyOf(floats), fits, List.copyOf(skipped), choices, 0,
+                    false);
         }
         List<List<QdqLayer>> stages = options.schedule() == CwacOptions.Schedule.PARALLEL ? List.of(layers)
                 : grouped(stages(quantModel, layers), options.stageCount());
@@ -342,7 +345,7 @@ public final class Compensator {
             }
         }
         return new Result(current, List.copyOf(layers), Map.copyOf(floats), fits, List.copyOf(left),
-                List.copyOf(choices), judge == null ? 0 : judge.size());
+                List.copyOf(choices), judge == null ? 0 : judge.size(), onGrid);
     }
 
     /** Sums measured on {@code model} for the layers of one stage and of the stages after it. */
