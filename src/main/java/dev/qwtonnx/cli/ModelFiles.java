@@ -4,6 +4,7 @@ import dev.qwtonnx.QwtException;
 import dev.qwtonnx.model.Model;
 import dev.qwtonnx.model.ModelChecker;
 import dev.qwtonnx.model.ModelIO;
+import dev.qwtonnx.prepare.SortNodes;
 import java.nio.file.Path;
 import java.util.function.UnaryOperator;
 
@@ -16,10 +17,13 @@ final class ModelFiles {
         return load(path, UnaryOperator.identity());
     }
 
-    /** @param repair what the command mends before the check (quantize renames duplicate node names) */
+    /**
+     * @param repair what the command mends before the check (quantize renames duplicate node names), after
+     *     the nodes are put in topological order as ORT does when it loads a model
+     */
     static Model load(Path path, UnaryOperator<Model> repair) {
         try {
-            Model model = repair.apply(ModelIO.load(path));
+            Model model = repair.apply(SortNodes.apply(ModelIO.load(path)));
             ModelChecker.checkForRuntime(model);
             return model;
         } catch (QwtException e) {

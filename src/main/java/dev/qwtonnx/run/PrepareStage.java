@@ -18,6 +18,7 @@ import dev.qwtonnx.prepare.FoldBatchNorm;
 import dev.qwtonnx.prepare.FoldConstantChains;
 import dev.qwtonnx.prepare.InitializerInputs;
 import dev.qwtonnx.prepare.NameNodes;
+import dev.qwtonnx.prepare.SortNodes;
 import dev.qwtonnx.prepare.OpsetUpgrade;
 import dev.qwtonnx.prepare.RemoveUnusedInitializers;
 import java.util.Arrays;
@@ -54,8 +55,9 @@ final class PrepareStage extends QuantizeStage {
     /** Checks {@code model} and runs the prepare passes on it: the model and what the passes left, and why. */
     private static Pipeline.Result prepared(Model model, boolean verifyBetween, long targetOpset,
             java.util.function.Consumer<String> log) {
-        // Duplicate node names (which ORT refuses) are repaired, not reported: the checker sees unique names.
-        Model named = NameNodes.apply(model);
+        // Duplicate node names (which ORT refuses) and nodes out of order (which ORT sorts) are repaired, not
+        // reported: the checker sees unique names in topological order.
+        Model named = NameNodes.apply(SortNodes.apply(model));
         ModelChecker.check(named);
         return passes(verifyBetween, targetOpset).apply(named, log);
     }
