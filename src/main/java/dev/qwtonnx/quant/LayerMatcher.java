@@ -82,6 +82,9 @@ public final class LayerMatcher {
         }
     }
 
+    /** Why a layer whose weight is of another element type stays as it is; a float16 one says so after it. */
+    public static final String NOT_FLOAT32 = "its weight is not float32";
+
     private LayerMatcher() {
     }
 
@@ -162,8 +165,11 @@ public final class LayerMatcher {
         if (w == null) {
             return "its weight is not a constant";
         }
+        if (w.getDataType() == TensorProto.DataType.FLOAT16_VALUE) {
+            return NOT_FLOAT32 + " (float16)";
+        }
         if (w.getDataType() != TensorProto.DataType.FLOAT_VALUE) {
-            return "its weight is not float32";
+            return NOT_FLOAT32;
         }
         String bias = n.getInputCount() > 2 ? n.getInput(2) : "";
         switch (kind) {

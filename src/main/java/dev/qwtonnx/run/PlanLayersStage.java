@@ -27,9 +27,13 @@ final class PlanLayersStage extends QuantizeStage {
             dev.qwtonnx.target.Target t = options.quant().target();
             List<String> onTarget = plan.rejections().stream().map(LayerMatcher.Rejected::why)
                     .filter(w -> w.startsWith("target " + t.name())).toList();
+            long half = plan.rejections().stream().filter(r -> r.why().equals(LayerMatcher.NOT_FLOAT32 + " (float16)"))
+                    .count();
             throw new QwtException(!onTarget.isEmpty()
                     ? "target " + t.name() + " runs none of this model's layers quantized (" + onTarget.size() + " left in "
                             + "float: " + onTarget.get(0) + "); another target would quantize them"
+                    : half > 0 ? "the model computes in float16 (float16 weights in " + half + " of its Conv, MatMul and "
+                            + "Gemm layers): qwt-onnx quantizes float32 models; give it the float32 model this one was made from"
                     : "the model has no Conv, MatMul or Gemm layer with a constant weight to quantize");
         }
         facts.put(MATCHED, plan);
