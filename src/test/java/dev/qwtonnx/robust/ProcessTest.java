@@ -186,4 +186,22 @@ class ProcessTest {
         List<String> lines = r.out().lines().filter(l -> l.startsWith("qwt-onnx")).toList();
         assertEquals(List.of("qwt-onnx: error: output folder is not writable: " + dir), lines, r.out());
     }
+    /**
+     * ORT's warnings stay out of the user's terminal: the model carries an initializer no node reads, which
+     * ORT warns about while loading it (on standard error, from native code), for each of verify's sessions.
+     */
+    @Test
+    void ortWarningsDoNotReachTheTerminal() throws Exception {
+        dev.qwtonnx.model.Model example = ModelIO.load(Path.of(MODEL));
+        dev.qwtonnx.model.Model unused = example.withGraph(example.graph().toBuilder()
+                .addInitializer(dev.qwtonnx.model.Tensors.floatTensor("nobody_reads_this", new long[] {2},
+                        new float[] {1, 2}))
+                .build());
+        Path in = tmp.resolve("unused.onnx");
+        Files.write(in, unused.proto().toByteArray());
+        Result r = run(cli("verify", in.toString(), in.toString(), "--data", CALIB, "--runs", "0"));
+        assertEquals(0, r.code(), r.out());
+        assertFalse(r.out().contains("onnxruntime"), r.out());
+        assertTrue(r.out().contains("cosine"), r.out());
+    }
 }
