@@ -1,7 +1,7 @@
 package dev.qwtonnx.run;
 
 import static dev.qwtonnx.run.QuantizeRun.ACCURACY;
-import static dev.qwtonnx.run.QuantizeRun.MATCHED;
+import static dev.qwtonnx.run.QuantizeRun.AFFORDABLE;
 import static dev.qwtonnx.run.QuantizeRun.PREPARED;
 import static dev.qwtonnx.run.QuantizeRun.RANGES;
 import static dev.qwtonnx.run.QuantizeRun.ROUNDED;
@@ -37,12 +37,13 @@ final class AccuracyTargetStage extends QuantizeStage {
     static final int CANDIDATES = 3;
 
     AccuracyTargetStage(QuantizeRun.Options options) {
-        super("accuracy-target", options, List.of(PREPARED, MATCHED, RANGES, ROUNDED), List.of(ACCURACY));
+        super("accuracy-target", options, List.of(PREPARED, AFFORDABLE, RANGES, ROUNDED), List.of(ACCURACY));
     }
 
     @Override
     public void run(RunContext ctx, Facts facts) {
-        LayerMatcher.Result matched = facts.get(MATCHED);
+        // The layers the written model quantizes: those the cost model keeps float are float in every model measured.
+        LayerMatcher.Result matched = facts.get(AFFORDABLE);
         AccuracyOptions acc = options.accuracy();
         if (!acc.hasTarget() || matched.layers().isEmpty()) {
             facts.put(ACCURACY, AccuracySearch.NONE);
