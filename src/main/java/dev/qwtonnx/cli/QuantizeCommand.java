@@ -467,10 +467,7 @@ final class QuantizeCommand implements Callable<Integer> {
     }
 
     private void summary(PrintWriter out, QuantizeRun.Result r, RunContext ctx, long start) {
-        int compensated = 0;
-        for (ChannelFit f : r.compensation().fits().values()) {
-            compensated += f.isIdentity() ? 0 : 1;
-        }
+        int compensated = r.compensatedLayers();
         int layers = r.plan().layers().size() + r.branchLayers() + r.loopLayers();
         out.printf("quantized %d layers (%d left in float), compensated %d (%s)%n", layers,
                 r.plan().rejected().size() + r.branchFloatLayers() + r.loopFloatLayers(), compensated, cwac.method);

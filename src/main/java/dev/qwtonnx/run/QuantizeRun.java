@@ -258,6 +258,12 @@ public final class QuantizeRun {
                     + b.result().branchLayers() + b.result().loopLayers()).sum();
         }
 
+        /** Layers whose compensation changed them, at the top level and inside If branches. */
+        public int compensatedLayers() {
+            int n = (int) compensation.fits().values().stream().filter(f -> !f.isIdentity()).count();
+            return n + ifBranches.stream().mapToInt(b -> b.result() == null ? 0 : b.result().compensatedLayers()).sum();
+        }
+
         /** Layers left in float inside If branches (a whole branch when it could not be quantized). */
         public int branchFloatLayers() {
             return ifBranches.stream().mapToInt(b -> b.result() == null ? b.layers() : b.result().plan().rejected().size()
