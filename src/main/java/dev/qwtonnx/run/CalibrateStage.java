@@ -2,6 +2,7 @@ package dev.qwtonnx.run;
 
 import static dev.qwtonnx.run.QuantizeRun.AFFORDABLE;
 import static dev.qwtonnx.run.QuantizeRun.COMPENSATION_PLAN;
+import static dev.qwtonnx.run.QuantizeRun.EXPOSED_SHAPES;
 import static dev.qwtonnx.run.QuantizeRun.FLOAT_PASS;
 import static dev.qwtonnx.run.QuantizeRun.FLOAT_SESSION;
 import static dev.qwtonnx.run.QuantizeRun.PREPARED;
@@ -16,9 +17,11 @@ import dev.qwtonnx.calib.RangeMethod;
 import dev.qwtonnx.calib.data.CalibrationSource;
 import dev.qwtonnx.cwac.FloatPrefix;
 import dev.qwtonnx.cwac.FloatReference;
+import dev.qwtonnx.model.HostTensor;
 import dev.qwtonnx.model.Model;
 import dev.qwtonnx.quant.LayerMatcher;
 import java.util.ArrayList;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -48,7 +51,8 @@ final class CalibrateStage extends QuantizeStage {
     }
 
     CalibrateStage(QuantizeRun.Options options) {
-        super(NAME, options, List.of(PREPARED, FLOAT_SESSION, AFFORDABLE, COMPENSATION_PLAN), List.of(RANGES, FLOAT_PASS));
+        super(NAME, options, List.of(PREPARED, FLOAT_SESSION, AFFORDABLE, COMPENSATION_PLAN, EXPOSED_SHAPES),
+                List.of(RANGES, FLOAT_PASS));
     }
 
     @Override
@@ -69,7 +73,7 @@ final class CalibrateStage extends QuantizeStage {
         }
         PlanCompensationStage.Plan comp = facts.get(COMPENSATION_PLAN);
         FloatPrefix prefix = comp.prefix();
-        OrtRunner floatRunner = session.handOver();
+        OrtRunner floatRunner = narrowed(session, comp, facts.get(EXPOSED_SHAPES), ctx);
         FloatPass pass;
         try {
             pass = new FloatPass(floatRunner, FloatReference.on(floatRunner, comp.reference(),
@@ -90,6 +94,54 @@ final class CalibrateStage extends QuantizeStage {
             pass.close();
             throw e;
         }
+    }
+
+    /**
+     * Outputs of the float session beyond what the pass and compensation fetch, from which on (bytes per run of
+     * the first calibration sample) the session is made again without them: 64 MB, below which a second session
+     * costs more time than the memory is worth. The system property {@code qwt.narrowFloatSessionFrom} (bytes)
+     * overrides it, for tests.
+     */
+    static long narrowFrom() {
+        return Long.getLong("qwt.narrowFloatSessionFrom", 64L << 20);
+    }
+
+    /**
+     * The float session for the pass and for compensation. The session exposes every tensor any plan could fetch,
+     * and ORT holds each output of a run until the run ends, whether it is fetched or not (it cannot reuse its
+     * memory for later nodes), and keeps the peak in its arena for the session's life: on a segmentation CNN at
+     * 1024² that was most of 15 GB. Where what the plan does not fetch holds {@link #narrowFrom} or more, the
+     * session is made again exposing only what the pass and compensation fetch: the reductions, the values of
+     * the ranges reduced outside the session, compensation's float outputs and the prefix's boundary. The same
+     * nodes compute the same values (the reductions read every calibrated tensor either way), so the ranges and
+     * the written model do not change.
+     */
+    private static OrtRunner narrowed(FloatSessionStage.FloatSession session, PlanCompensationStage.Plan comp,
+            Map<String, long[]> shapes, RunContext ctx) {
+        Set<String> needed = new LinkedHashSet<>(session.reduced().fetched());
+        session.methods().forEach((t, m) -> {
+            if (m != RangeMethod.MINMAX) {
+                needed.add(t);
+            }
+        });
+        needed.addAll(comp.reference());
+        if (comp.prefix() != null) {
+            needed.addAll(comp.prefix().boundary());
+        }
+        long unused = 0;
+        for (String t : session.exposed()) {
+            long[] shape = shapes.get(t);
+            if (!needed.contains(t) && shape != null) {
+                unused += 4 * HostTensor.numel(shape);
+            }
+        }
+        if (unused < narrowFrom() || unused == 0) {
+            return session.handOver();
+        }
+        ctx.log().accept(String.format("float session made again with %d of its %d outputs: %.0f MB per run the plan "
+                + "does not fetch", needed.size(), session.exposed().size(), unused / 1e6));
+        session.handOver().close();
+        return OrtRunner.forPasses(session.reduced().model(), needed);
     }
 
     /**

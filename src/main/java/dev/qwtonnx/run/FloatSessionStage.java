@@ -61,6 +61,11 @@ final class FloatSessionStage extends QuantizeStage {
             return reduced;
         }
 
+        /** What a run can fetch: the calibrated tensors, their reductions, the layers' outputs, the prefix boundary. */
+        Set<String> exposed() {
+            return exposed;
+        }
+
         /** Whether a run can fetch every one of {@code names}. */
         boolean exposes(Set<String> names) {
             return exposed.containsAll(names);

@@ -142,6 +142,7 @@ public final class QuantizeRun {
     static final Fact<CalibrateStage.FloatPass> FLOAT_PASS = Fact.named("float pass");
     static final Fact<Map<String, QuantizedWeight>> ROUNDED = Fact.named("rounded weights");
     static final Fact<LayerMatcher.Result> AFFORDABLE = Fact.named("layers faster in int8");
+    static final Fact<Map<String, long[]>> EXPOSED_SHAPES = Fact.named("shapes of the float session's outputs");
     static final Fact<AccuracySearch> ACCURACY = Fact.named("accuracy target's search");
     static final Fact<LayerMatcher.Result> PLAN = Fact.named("layer plan");
     static final Fact<List<Sensitivity.LayerError>> KEPT_FLOAT = Fact.named("kept in float");
