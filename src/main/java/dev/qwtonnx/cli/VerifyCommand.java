@@ -141,7 +141,9 @@ final class VerifyCommand implements Callable<Integer> {
             out.println("output " + o);
         }
         Report.Layers l = r.layers();
-        out.printf(Locale.ROOT, "layers: %d quantized, %d matched to the float model%s%n", l.found(), l.matched(),
+        out.printf(Locale.ROOT, "layers: %d quantized, %d matched to the float model%s%s%n", l.found(), l.matched(),
+                l.inSubgraphs() == 0 ? "" : String.format(Locale.ROOT, "; %d more inside If/Loop/Scan subgraphs, not "
+                        + "measured per layer", l.inSubgraphs()),
                 l.layers().isEmpty() ? "" : ", worst own error:");
         for (Report.LayerFidelity f : l.layers().subList(0, Math.min(3, l.layers().size()))) {
             out.printf(Locale.ROOT, "  %s %s: SQNR %.2f dB%s%s%n", f.opType(), f.node(), f.sqnrDb(),

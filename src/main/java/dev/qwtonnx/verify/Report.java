@@ -12,7 +12,7 @@ public record Report(int schemaVersion, String generator, ModelFile floatModel, 
         Cost cost, Compensation compensation, List<Decision> decisions, Accuracy accuracy, TargetCheck target) {
 
     /** Bumped whenever a key is added, removed or changes meaning. */
-    public static final int SCHEMA_VERSION = 5;
+    public static final int SCHEMA_VERSION = 6;
 
     /** This report with the result of checking the quantized model against a target's rules. */
     public Report withTarget(TargetCheck t) {
@@ -81,11 +81,13 @@ public record Report(int schemaVersion, String generator, ModelFile floatModel, 
     /**
      * Per-layer figures, worst first.
      *
-     * @param found     quantized layers found in the quantized model
+     * @param found     quantized layers found in the quantized model's main graph
      * @param matched   of those, paired with a float node
      * @param unmatched quantized layers with no float counterpart (by name), not measured
+     * @param inSubgraphs quantized layers inside If branches and Loop or Scan bodies: counted, not measured
+     *                  (a run cannot fetch a subgraph's tensors)
      */
-    public record Layers(int found, int matched, List<LayerFidelity> layers, List<String> unmatched) {
+    public record Layers(int found, int matched, List<LayerFidelity> layers, List<String> unmatched, int inSubgraphs) {
     }
 
     /**

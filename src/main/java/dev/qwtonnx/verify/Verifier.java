@@ -8,6 +8,7 @@ import dev.qwtonnx.calib.data.CalibrationSource;
 import dev.qwtonnx.cwac.ChannelFit;
 import dev.qwtonnx.cwac.Compensator;
 import dev.qwtonnx.model.Model;
+import dev.qwtonnx.model.Subgraphs;
 import dev.qwtonnx.model.ModelIO;
 import dev.qwtonnx.onnx.NodeProto;
 import dev.qwtonnx.onnx.StringStringEntryProto;
@@ -161,9 +162,20 @@ public final class Verifier {
         return new Report(Report.SCHEMA_VERSION, Version.TOOL + " " + Version.version(),
                 modelFile(floatSubject, fBytes), modelFile(quantSubject, qBytes),
                 new Report.DataSet(dataSource, data.size()), provenance(q, run), outputs,
-                new Report.Layers(found, matched.matched().size(), layers, unmatched), runtime, cost,
+                new Report.Layers(found, matched.matched().size(), layers, unmatched, inSubgraphs(q)), runtime, cost,
                 compensation(run, nodesAdded), run == null || run.decisions() == null ? List.of() : run.decisions(),
                 run == null ? null : run.accuracy(), null);
+    }
+
+    /** Quantized layers inside the subgraphs of {@code q}'s nodes (If branches, Loop and Scan bodies), at any depth. */
+    static int inSubgraphs(Model q) {
+        int[] count = {0};
+        Subgraphs.forEachGraph(q.graph(), g -> {
+            if (g != q.graph()) {
+                count[0] += QuantizedLayers.find(q.withGraph(g)).size();
+            }
+        });
+        return count[0];
     }
 
     /** Worst first: the layer's own error where measured, else its accumulated error. */

@@ -324,13 +324,21 @@ public class SubgraphCoverageTest {
 
     @Test
     void theSummaryListsBranchesAndLoopBodies(@TempDir Path tmp) throws Exception {
-        String ifs = cliSummary(java.nio.file.Files.createDirectory(tmp.resolve("if")), ifModel(100f),
-                new long[] {1, 4, 8, 8}, 6);
+        Path ifDir = java.nio.file.Files.createDirectory(tmp.resolve("if"));
+        String ifs = cliSummary(ifDir, ifModel(100f), new long[] {1, 4, 8, 8}, 6);
         // Two layers at the top level and the branch's one: the count includes what the branch compensated.
         assertTrue(ifs.contains("quantized 3 layers (1 left in float), compensated 3 (cwac)"), ifs);
         assertTrue(ifs.contains("If node 'branch' then_branch: left in float: never taken on the calibration data"), ifs);
         assertTrue(ifs.contains("If node 'branch' else_branch (6 calibration samples): quantized 1 layers"), ifs);
         assertTrue(ifs.contains("ORT integer kernels: 3 for 3 quantized layers"), ifs);
+        // verify counts the branch's layer, which no run can measure per layer.
+        StringWriter vout = new StringWriter();
+        StringWriter verr = new StringWriter();
+        int code = Main.run(new String[] {"verify", ifDir.resolve("in.onnx").toString(), ifDir.resolve("out.onnx").toString(),
+            "--data", ifDir.resolve("calib").toString(), "--runs", "0"}, new PrintWriter(vout, true), new PrintWriter(verr, true));
+        assertEquals(0, code, verr.toString());
+        assertTrue(vout.toString().contains("layers: 2 quantized, 2 matched to the float model; 1 more inside If/Loop/Scan "
+                + "subgraphs, not measured per layer"), vout.toString());
         String loop = cliSummary(java.nio.file.Files.createDirectory(tmp.resolve("loop")), loopModel(),
                 new long[] {1, 16}, 6);
         assertTrue(loop.contains("quantized 3 layers (0 left in float)"), loop);
