@@ -5,7 +5,6 @@ import dev.qwtonnx.calib.Progress;
 import dev.qwtonnx.calib.data.CalibrationSource;
 import dev.qwtonnx.calib.data.CalibrationSources;
 import dev.qwtonnx.calib.data.InputSpecs;
-import dev.qwtonnx.cwac.ChannelFit;
 import dev.qwtonnx.cwac.Compensator;
 import dev.qwtonnx.cwac.CwacOptions;
 import dev.qwtonnx.model.Model;
@@ -116,11 +115,7 @@ final class CompensateCommand implements Callable<Integer> {
 
     private void summary(PrintWriter out, CompensateRun.Result r, Model theirs, CalibrationSource heldOut,
             boolean reused, long start) {
-        int changed = 0;
-        for (ChannelFit f : r.compensation().fits().values()) {
-            changed += f.isIdentity() ? 0 : 1;
-        }
-        out.printf("compensated %d of %d quantized layers (%s); left as they were: %d%n", changed,
+        out.printf("compensated %d of %d quantized layers (%s); left as they were: %d%n", r.compensation().changed(),
                 r.compensation().layers().size() + r.compensation().skipped().size(), cwac.method,
                 r.compensation().skipped().size());
         for (String s : r.compensation().skipped()) {

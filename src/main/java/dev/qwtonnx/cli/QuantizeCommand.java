@@ -12,7 +12,6 @@ import dev.qwtonnx.calib.data.ImageSpec;
 import dev.qwtonnx.calib.data.InputSpec;
 import dev.qwtonnx.calib.data.InputSpecs;
 import dev.qwtonnx.calib.data.TextSource;
-import dev.qwtonnx.cwac.ChannelFit;
 import dev.qwtonnx.cwac.CwacOptions;
 import dev.qwtonnx.model.DataType;
 import dev.qwtonnx.model.ExternalData;
@@ -467,10 +466,9 @@ final class QuantizeCommand implements Callable<Integer> {
     }
 
     private void summary(PrintWriter out, QuantizeRun.Result r, RunContext ctx, long start) {
-        int compensated = r.compensatedLayers();
         int layers = r.plan().layers().size() + r.branchLayers() + r.loopLayers();
         out.printf("quantized %d layers (%d left in float), compensated %d (%s)%n", layers,
-                r.plan().rejected().size() + r.branchFloatLayers() + r.loopFloatLayers(), compensated, cwac.method);
+                r.plan().rejected().size() + r.branchFloatLayers() + r.loopFloatLayers(), r.compensatedLayers(), cwac.method);
         coverage(out, r);
         long slower = r.plan().rejected().stream().filter(x -> x.contains(CostModel.SLOWER)).count();
         if (layers == 0 && slower > 0) {

@@ -125,6 +125,11 @@ public final class Compensator {
             return fits.values().stream().mapToDouble(ChannelFit::sseBefore).sum();
         }
 
+        /** Layers whose fit changed them (not the identity). */
+        public int changed() {
+            return (int) fits.values().stream().filter(f -> !f.isIdentity()).count();
+        }
+
         public double sseAfter() {
             return fits.values().stream().mapToDouble(ChannelFit::sseAfter).sum();
         }

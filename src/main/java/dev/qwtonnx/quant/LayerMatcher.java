@@ -82,8 +82,10 @@ public final class LayerMatcher {
         }
     }
 
-    /** Why a layer whose weight is of another element type stays as it is; a float16 one says so after it. */
+    /** Why a layer whose weight is of another element type stays as it is. */
     public static final String NOT_FLOAT32 = "its weight is not float32";
+    /** The same for a float16 weight: a model computing in float16, which the run names as such. */
+    public static final String FLOAT16 = NOT_FLOAT32 + " (float16)";
 
     private LayerMatcher() {
     }
@@ -166,7 +168,7 @@ public final class LayerMatcher {
             return "its weight is not a constant";
         }
         if (w.getDataType() == TensorProto.DataType.FLOAT16_VALUE) {
-            return NOT_FLOAT32 + " (float16)";
+            return FLOAT16;
         }
         if (w.getDataType() != TensorProto.DataType.FLOAT_VALUE) {
             return NOT_FLOAT32;

@@ -50,9 +50,8 @@ final class IfBranches {
             if (result == null) {
                 return where + ": left in float: " + leftFloat;
             }
-            long compensated = result.compensation().fits().values().stream().filter(f -> !f.isIdentity()).count();
             return where + " (" + samples + " calibration samples): quantized " + result.plan().layers().size()
-                    + " layers, compensated " + compensated;
+                    + " layers, compensated " + result.compensation().changed();
         }
     }
 

@@ -27,8 +27,7 @@ final class PlanLayersStage extends QuantizeStage {
             dev.qwtonnx.target.Target t = options.quant().target();
             List<String> onTarget = plan.rejections().stream().map(LayerMatcher.Rejected::why)
                     .filter(w -> w.startsWith("target " + t.name())).toList();
-            long half = plan.rejections().stream().filter(r -> r.why().equals(LayerMatcher.NOT_FLOAT32 + " (float16)"))
-                    .count();
+            long half = plan.rejections().stream().filter(r -> r.why().equals(LayerMatcher.FLOAT16)).count();
             throw new QwtException(!onTarget.isEmpty()
                     ? "target " + t.name() + " runs none of this model's layers quantized (" + onTarget.size() + " left in "
                             + "float: " + onTarget.get(0) + "); another target would quantize them"

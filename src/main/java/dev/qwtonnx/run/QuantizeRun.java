@@ -261,8 +261,7 @@ public final class QuantizeRun {
 
         /** Layers whose compensation changed them, at the top level and inside If branches. */
         public int compensatedLayers() {
-            int n = (int) compensation.fits().values().stream().filter(f -> !f.isIdentity()).count();
-            return n + ifBranches.stream().mapToInt(b -> b.result() == null ? 0 : b.result().compensatedLayers()).sum();
+            return compensation.changed() + ifBranches.stream().mapToInt(b -> b.result() == null ? 0 : b.result().compensatedLayers()).sum();
         }
 
         /** Layers left in float inside If branches (a whole branch when it could not be quantized). */
