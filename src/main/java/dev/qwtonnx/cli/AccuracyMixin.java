@@ -6,8 +6,9 @@ import picocli.CommandLine.Option;
 
 /** quantize's accuracy target and --strict. */
 final class AccuracyMixin {
-    @Option(names = "--min-sqnr", paramLabel = "DB", description = "Accuracy target: every output's mean SQNR on the "
-            + "held-out samples at least DB; layers are returned to float, measured together, until it holds.")
+    @Option(names = "--min-sqnr", paramLabel = "DB", description = "Accuracy target: every output's SQNR on the "
+            + "held-out samples (of their energies summed) at least DB; layers are returned to float, measured "
+            + "together, until it holds.")
     Double minSqnr;
 
     @Option(names = "--min-cosine", paramLabel = "C", description = "Accuracy target: every output's mean cosine "

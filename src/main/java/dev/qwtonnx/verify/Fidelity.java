@@ -19,7 +19,8 @@ public final class Fidelity {
 
     /**
      * Per-output figures: cosine similarity and SQNR (dB) per sample, summarised as mean and worst
-     * (with the worst sample's id, by SQNR); max and mean absolute error over all values; top-1 and
+     * (with the worst sample's id, by SQNR; SQNR's "mean" is that of all samples' values together, see
+     * {@link Energies}); max and mean absolute error over all values; top-1 and
      * top-5 agreement where the output looks like class scores (rank 2, more than one class; top-5
      * needs more than five).
      */
@@ -145,7 +146,7 @@ public final class Fidelity {
         private final int k;
         private final double[] cosSum;
         private final double[] cosMin;
-        private final double[] sqnrSum;
+        private final Energies[] energies;
         private final double[] sqnrMin;
         private final double[] maxAbs;
         private final double[] absSum;
@@ -162,7 +163,8 @@ public final class Fidelity {
             k = outs.size();
             cosSum = new double[k];
             cosMin = new double[k];
-            sqnrSum = new double[k];
+            energies = new Energies[k];
+            java.util.Arrays.setAll(energies, i -> new Energies());
             sqnrMin = new double[k];
             maxAbs = new double[k];
             absSum = new double[k];
@@ -185,10 +187,9 @@ public final class Fidelity {
                             + " values, the float model's " + a.length);
                 }
                 double cos = cosine(a, b);
-                double sqnr = sqnrDb(a, b);
+                double sqnr = energies[i].add(a, b);
                 cosSum[i] += cos;
                 cosMin[i] = Math.min(cosMin[i], cos);
-                sqnrSum[i] += sqnr;
                 if (worst[i] == null || sqnr < sqnrMin[i]) {
                     worst[i] = sampleId;
                 }
@@ -225,7 +226,7 @@ public final class Fidelity {
             for (int i = 0; i < k; i++) {
                 boolean top5 = top1Rows[i] > 0 && classes(f0Shapes.get(i)) > 5;
                 result.add(new OutputFidelity(outs.get(i), n, n == 0 ? Double.NaN : cosSum[i] / n, cosMin[i],
-                        n == 0 ? Double.NaN : sqnrSum[i] / n, sqnrMin[i], worst[i], maxAbs[i],
+                        n == 0 ? Double.NaN : energies[i].sqnrDb(), sqnrMin[i], worst[i], maxAbs[i],
                         values[i] == 0 ? Double.NaN : absSum[i] / values[i],
                         top1Rows[i] == 0 ? null : (double) top1Agree[i] / top1Rows[i],
                         top5 ? (double) top5Agree[i] / top1Rows[i] : null));
@@ -271,6 +272,40 @@ public final class Fidelity {
             noise += d * d;
         }
         return sqnrDb(sig, noise);
+    }
+
+    /**
+     * The SQNR of a set of samples: the float outputs' energy (sum of squares) over the error's, both summed
+     * over the samples, in dB, as if the samples' values were one tensor. A mean of each sample's decibels
+     * lets one exact sample (capped at 200 dB: a saturated softmax, a one-value output that rounds back to
+     * itself) lift the figure by 200/n dB whatever the others read, and a mean of their error ratios lets
+     * one sample of almost no signal (a page without text, a silent clip) sink it; the energies weigh
+     * each sample by what it holds. Samples all alike read the same either way.
+     */
+    public static final class Energies {
+        private double signal;
+        private double noise;
+        private int samples;
+
+        /** Adds one sample's output and returns that sample's own SQNR ({@link #sqnrDb(float[], float[])}). */
+        public double add(float[] ref, float[] test) {
+            double sig = 0;
+            double err = 0;
+            for (int i = 0; i < ref.length; i++) {
+                sig += (double) ref[i] * ref[i];
+                double d = (double) ref[i] - test[i];
+                err += d * d;
+            }
+            signal += sig;
+            noise += err;
+            samples++;
+            return Fidelity.sqnrDb(sig, err);
+        }
+
+        /** The SQNR of the samples added so far (NaN before any). */
+        public double sqnrDb() {
+            return samples == 0 ? Double.NaN : Fidelity.sqnrDb(signal, noise);
+        }
     }
 
     /** SQNR in dB of a signal and an error of these energies (sums of squares); 200 dB at most. */

@@ -20,6 +20,36 @@ public interface OutputMetric {
     double score(Map<String, FloatTensor> reference, Map<String, FloatTensor> quantized);
 
     /**
+     * Gathers samples into the figure a target's minimum is compared with: the mean of their
+     * {@link #score}s unless a metric says otherwise.
+     */
+    default Figure figure() {
+        OutputMetric metric = this;
+        return new Figure() {
+            private double sum;
+            private int n;
+
+            @Override
+            public void add(Map<String, FloatTensor> reference, Map<String, FloatTensor> quantized) {
+                sum += metric.score(reference, quantized);
+                n++;
+            }
+
+            @Override
+            public double value() {
+                return n == 0 ? Double.NaN : sum / n;
+            }
+        };
+    }
+
+    /** A metric's figure over samples, added one by one. */
+    interface Figure {
+        void add(Map<String, FloatTensor> reference, Map<String, FloatTensor> quantized);
+
+        double value();
+    }
+
+    /**
      * How far {@code mean} is above {@code min}, in units comparable across metrics (the search keeps
      * the candidate whose smallest margin is largest): the plain difference unless a metric says otherwise.
      */
@@ -32,7 +62,10 @@ public interface OutputMetric {
         return String.format(Locale.ROOT, "%.4f", value);
     }
 
-    /** Signal-to-quantization-noise ratio of one output, in dB (capped at 200 dB). */
+    /**
+     * Signal-to-quantization-noise ratio of one output, in dB (capped at 200 dB); over samples, that of
+     * their energies summed ({@link Fidelity.Energies}), as the summary's and the report's SQNR mean.
+     */
     static OutputMetric sqnr(String output) {
         return new OutputMetric() {
             @Override
@@ -43,6 +76,22 @@ public interface OutputMetric {
             @Override
             public double score(Map<String, FloatTensor> reference, Map<String, FloatTensor> quantized) {
                 return Fidelity.sqnrDb(reference.get(output).data(), quantized.get(output).data());
+            }
+
+            @Override
+            public Figure figure() {
+                Fidelity.Energies e = new Fidelity.Energies();
+                return new Figure() {
+                    @Override
+                    public void add(Map<String, FloatTensor> reference, Map<String, FloatTensor> quantized) {
+                        e.add(reference.get(output).data(), quantized.get(output).data());
+                    }
+
+                    @Override
+                    public double value() {
+                        return e.sqnrDb();
+                    }
+                };
             }
 
             @Override

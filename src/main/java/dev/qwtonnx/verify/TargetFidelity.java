@@ -99,20 +99,21 @@ public final class TargetFidelity {
         return samples.size();
     }
 
-    /** Every bound's mean on {@code quantized}. */
+    /** Every bound's figure ({@link OutputMetric#figure}: the mean of its scores unless it says otherwise) on {@code quantized}. */
     public Figures measure(Model quantized, List<Bound> bounds) {
-        double[] sums = new double[bounds.size()];
+        List<OutputMetric.Figure> figures = bounds.stream().map(b -> b.metric().figure()).toList();
         try (OrtRunner q = new OrtRunner(quantized, List.of())) {
             for (int i = 0; i < samples.size(); i++) {
                 Map<String, FloatTensor> y = q.run(samples.get(i), outputs);
-                for (int b = 0; b < bounds.size(); b++) {
-                    sums[b] += bounds.get(b).metric().score(reference.get(i), y);
+                for (OutputMetric.Figure f : figures) {
+                    f.add(reference.get(i), y);
                 }
             }
         }
-        for (int b = 0; b < sums.length; b++) {
-            sums[b] = samples.isEmpty() ? Double.NaN : sums[b] / samples.size();
+        double[] means = new double[bounds.size()];
+        for (int b = 0; b < means.length; b++) {
+            means[b] = figures.get(b).value();
         }
-        return new Figures(List.copyOf(bounds), sums);
+        return new Figures(List.copyOf(bounds), means);
     }
 }

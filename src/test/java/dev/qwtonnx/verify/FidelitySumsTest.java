@@ -31,6 +31,32 @@ class FidelitySumsTest {
     }
 
     @Test
+    void theMeanSqnrIsThatOfTheSamplesEnergiesNeitherLiftedByAnExactSampleNorSunkByASilentOne() {
+        // Two samples with an error of a tenth of their signal's energy (10 dB), one the quantized model gets exactly
+        // (a saturated softmax, say) and one of almost no signal (a page without text): the mean of the
+        // decibels read (10 + 10 + 200 - 20) / 4 = 50 dB, a mean of the error ratios (0.1 + 0.1 + 0 + 100) / 4, -14 dB.
+        Fidelity.Sums sums = new Fidelity.Sums(List.of("logits"));
+        sums.add("a", logits(3, 1), logits(2, 1));
+        sums.add("b", logits(1, 3), logits(1, 2));
+        sums.add("exact", logits(0, 1), logits(0, 1));
+        sums.add("silent", logits(0.01f, 0), logits(0, 0.1f));
+        Fidelity.OutputFidelity o = sums.result().get(0);
+        double signal = 10 + 10 + 1 + 1e-4;
+        double noise = 1 + 1 + 0 + 1e-4 + 1e-2;
+        assertEquals(10 * Math.log10(signal / noise), o.meanSqnrDb(), 1e-6);
+        assertEquals("silent", o.worstSample());
+        OutputMetric.Figure target = OutputMetric.sqnr("logits").figure();
+        target.add(logits(3, 1), logits(2, 1));
+        target.add(logits(1, 3), logits(1, 2));
+        target.add(logits(0, 1), logits(0, 1));
+        target.add(logits(0.01f, 0), logits(0, 0.1f));
+        assertEquals(o.meanSqnrDb(), target.value(), 1e-6, "the accuracy target's SQNR is the summary's");
+        OutputMetric.Figure exact = OutputMetric.sqnr("logits").figure();
+        exact.add(logits(0, 1), logits(0, 1));
+        assertEquals(200, exact.value(), 0.0, "all exact");
+    }
+
+    @Test
     void anOutputOfAnotherLengthIsNamedWithItsSample() {
         Fidelity.Sums sums = new Fidelity.Sums(List.of("logits"));
         QwtException e = assertThrows(QwtException.class, () -> sums.add("s7", logits(1, 2, 3), logits(1, 2)));
