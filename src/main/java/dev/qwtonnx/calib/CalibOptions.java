@@ -47,9 +47,21 @@ public record CalibOptions(RangeMethod method, double percentile, int bins, Rang
         return new CalibOptions(method, percentile, bins, overrides, b);
     }
 
-    /** A fresh observer for a tensor calibrated with {@code m}: MinMax needs no histogram. */
+    /**
+     * A fresh observer for a tensor calibrated with {@code m}: MinMax needs no histogram, a percentile only
+     * the tails ({@link TailObserver}); entropy and MSE weigh every bin.
+     */
     public RangeObserver observer(RangeMethod m) {
-        return m == RangeMethod.MINMAX ? new MinMaxObserver() : new HistogramObserver(m, percentile, bins);
+        return switch (m) {
+            case MINMAX -> new MinMaxObserver();
+            case PERCENTILE -> new TailObserver(percentile);
+            default -> new HistogramObserver(m, percentile, bins);
+        };
+    }
+
+    /** Whether tensors of method {@code m} are reduced inside the calibration session (min/max, percentile). */
+    public static boolean reducedInGraph(RangeMethod m) {
+        return m == RangeMethod.MINMAX || m == RangeMethod.PERCENTILE;
     }
 
     @Override

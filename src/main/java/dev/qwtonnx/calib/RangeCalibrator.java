@@ -95,8 +95,8 @@ public final class RangeCalibrator {
 
     /**
      * As above, the tensors in {@code reduced} observed through the session's own reductions of them
-     * (see {@link InGraphMinMax}: their [min, max] outputs) rather than copied out whole; only
-     * min/max observers may be given reduced tensors.
+     * (see {@link InGraphMinMax}: their [min, max] outputs, for min/max observers; {@link InGraphTails}:
+     * [largest, smallest, shape], for {@link TailObserver}s) rather than copied out whole.
      */
     public Map<String, Range> calibrate(OrtRunner runner, Model floatModel, Collection<String> tensors,
             Map<String, List<String>> reduced, int flushAt,
@@ -106,9 +106,10 @@ public final class RangeCalibrator {
         Map<String, RangeObserver> obs = new LinkedHashMap<>();
         for (String n : tensors) {
             RangeObserver o = observers.apply(n);
-            if (reduced.containsKey(n) && !(o instanceof MinMaxObserver)) {
-                throw new IllegalArgumentException("tensor '" + n + "' is reduced in the graph but not observed by "
-                        + "min/max");
+            List<String> r = reduced.get(n);
+            if (r != null && !(o instanceof MinMaxObserver && r.size() == 2 || o instanceof TailObserver && r.size() == 3)) {
+                throw new IllegalArgumentException("tensor '" + n + "' is reduced in the graph as its observer does not "
+                        + "read it");
             }
             obs.put(n, o);
             names.addAll(reduced.getOrDefault(n, List.of(n)));
@@ -143,7 +144,9 @@ public final class RangeCalibrator {
             RangeObserver o = e.getValue();
             List<String> r = reduced.get(e.getKey());
             synchronized (o) {
-                if (r != null) {
+                if (r != null && o instanceof TailObserver t) {
+                    InGraphTails.observe(t, out.get(r.get(0)), out.get(r.get(1)), out.get(r.get(2)));
+                } else if (r != null) {
                     InGraphMinMax.observe(o, out.get(r.get(0)), out.get(r.get(1)));
                 } else {
                     o.observe(out.get(e.getKey()).data());

@@ -120,7 +120,7 @@ final class CalibrateStage extends QuantizeStage {
             Map<String, long[]> shapes, RunContext ctx) {
         Set<String> needed = new LinkedHashSet<>(session.reduced().fetched());
         session.methods().forEach((t, m) -> {
-            if (m != RangeMethod.MINMAX) {
+            if (!CalibOptions.reducedInGraph(m)) {
                 needed.add(t);
             }
         });

@@ -10,6 +10,7 @@ import static dev.qwtonnx.run.QuantizeRun.RANGES;
 import static dev.qwtonnx.run.QuantizeRun.ROUNDED;
 import static dev.qwtonnx.run.QuantizeRun.WARNINGS;
 
+import dev.qwtonnx.calib.RangeMethod;
 import dev.qwtonnx.calib.data.Sample;
 import dev.qwtonnx.model.Model;
 import dev.qwtonnx.quant.LayerMatcher;
@@ -80,11 +81,15 @@ final class FidelityCheckStage extends QuantizeStage {
             List<Fidelity.OutputFidelity> poor = poor(facts.get(FIDELITY));
             if (!poor.isEmpty()) {
                 String layers = suggestions(ctx, facts);
+                // Clipping outliers is what fixed every zoo model the warning fired on under min/max ranges (the
+                // PP-OCRv3 detector 8.7 -> 15.7 dB; docs/benchmarks.md), but costs some models that read well.
+                String clip = options.calib().method() == RangeMethod.MINMAX
+                        ? "; --calibrate percentile clips outlier activations" : "";
                 for (Fidelity.OutputFidelity o : poor) {
                     lines.add(String.format(Locale.ROOT, "warning: poor fidelity of output '%s' on %s: SQNR %.2f dB, "
                             + "cosine %.5f (below %.0f dB or %.2f); the layers whose quantization alone hurts most: %s "
-                            + "(--min-sqnr DB returns layers to float until a target holds)", o.output(), on,
-                            o.meanSqnrDb(), o.meanCosine(), POOR_SQNR_DB, POOR_COSINE, layers));
+                            + "(--min-sqnr DB returns layers to float until a target holds%s)", o.output(), on,
+                            o.meanSqnrDb(), o.meanCosine(), POOR_SQNR_DB, POOR_COSINE, layers, clip));
                 }
             }
         }

@@ -6,6 +6,8 @@ import static dev.qwtonnx.run.QuantizeRun.PREPARED;
 
 import dev.qwtonnx.calib.CalibOptions;
 import dev.qwtonnx.calib.InGraphMinMax;
+import dev.qwtonnx.calib.InGraphTails;
+import dev.qwtonnx.calib.TailObserver;
 import dev.qwtonnx.calib.OrtRunner;
 import dev.qwtonnx.calib.RangeMethod;
 import dev.qwtonnx.cwac.FloatPrefix;
@@ -103,11 +105,14 @@ final class FloatSessionStage extends QuantizeStage {
         if (!co.overrides().isEmpty()) {
             methods.forEach((t, m) -> ctx.log().accept("range of '" + t + "': " + m.label()));
         }
-        // Min/max ranges are reduced in the session (two scalars per run, not the activation); the other
-        // methods need the values, and compensation the reference and prefix activations themselves.
+        // Min/max and percentile ranges are reduced in the session (two scalars, or the tails, per run, not the
+        // activation); entropy and MSE need the values, and compensation the reference and prefix activations.
         List<String> minMax = methods.entrySet().stream().filter(e -> e.getValue() == RangeMethod.MINMAX)
                 .map(Map.Entry::getKey).toList();
-        InGraphMinMax.Reduced reduced = InGraphMinMax.attach(prepared, minMax);
+        List<String> tails = methods.entrySet().stream().filter(e -> e.getValue() == RangeMethod.PERCENTILE)
+                .map(Map.Entry::getKey).toList();
+        InGraphMinMax.Reduced reduced = InGraphTails.attach(InGraphMinMax.attach(prepared, minMax), tails,
+                new TailObserver(co.percentile()).cut());
         // The tensors themselves stay outputs too (a run copies only what it fetches): int8-cost reads their shapes.
         Set<String> exposed = new LinkedHashSet<>(methods.keySet());
         exposed.addAll(reduced.fetched());

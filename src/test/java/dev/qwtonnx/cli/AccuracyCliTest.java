@@ -50,6 +50,11 @@ class AccuracyCliTest {
                 + "\\w+, \\w+ \\(.*"), warnings.get(0));
         // The layers named are the front-end's own: the mel MatMul and one STFT Conv.
         assertTrue(warnings.get(0).contains("matmul_"), warnings.get(0));
+        assertTrue(warnings.get(0).endsWith("; --calibrate percentile clips outlier activations)"), warnings.get(0));
+        CliTest.Run clipped = CliTest.cli(model.toString(), tmp.resolve("p.onnx").toString(), "--calib", calib.toString(),
+                CliTest.INT8_ANYWAY, "--no-report", "--calibrate", "percentile");
+        assertTrue(clipped.err().lines().filter(l -> l.startsWith("warning:")).noneMatch(l -> l.contains("--calibrate")),
+                "not suggested to a run that clips already: " + clipped.err());
     }
 
     @Test
