@@ -41,6 +41,8 @@ The families and the data, model by model:
 Added after the defaults were chosen, to check them on models they were not chosen on:
   e5          transformer text encoder (e5-small-v2): the fortunes as "passage: <text>"
   ppocr3-det  CNN detector (PP-OCRv3 en det): as ppocr-det, other photos and lines
+  det960      the PP-OCRv4 detector of ppocr-det at PaddleOCR's usual 960 px: the same photos and
+              lines, scaled up or down to a long side of 960
   ppocr3-rec  CNN recognizer (PP-OCRv3 en rec, SVTR): as ppocr-rec, other lines
   ppocr4-rec-en  CNN+attention recognizer (PP-OCRv4 en rec, opset 10): as ppocr-rec, other lines
   silero-op15 recurrent (Silero VAD v5 exported at opset 15: LSTM inside shape-dependent Ifs): as
@@ -105,6 +107,7 @@ MODELS = {
     "ppocr4-rec-en": ("CNN+attention recognizer (PP-OCRv4 en, opset 10)", PADDLE, "package/models/en_PP-OCRv4_rec.onnx"),
     "silero-op15": ("recurrent (Silero VAD v5, opset 15: LSTM in shape Ifs)", SILERO,
                     "package/weights/silero_vad_16k_op15.onnx"),
+    "det960": ("CNN detector at 960 px (PP-OCRv4 det)", OCR, "package/assets/ch_PP-OCRv4_det_infer.onnx"),
 }
 
 
@@ -282,7 +285,7 @@ def data_bge_zh(force):
 OPENCV = "/usr/share/doc/opencv-doc/examples/data"
 
 
-def data_det(force, name="ppocr-det", seed=1702):
+def data_det(force, name="ppocr-det", seed=1702, side=640):
     from PIL import Image, ImageDraw, ImageFont
     rng = random.Random(seed)  # the split of the photos
     files = sorted(glob.glob(os.path.join(OPENCV, "*.jpg")) + glob.glob(os.path.join(OPENCV, "*.png")))
@@ -305,8 +308,10 @@ def data_det(force, name="ppocr-det", seed=1702):
         if variant:
             w, h = im.size
             im = im.crop((w // 8, h // 8, w, h)).transpose(Image.FLIP_LEFT_RIGHT)
-        # PaddleOCR's DetResizeForTest: long side limited (here to 640), each side rounded to 32
-        s = min(1.0, 640.0 / max(im.size))
+        # PaddleOCR's DetResizeForTest: long side limited (here to 640), each side rounded to 32; at 960 the
+        # long side is 960 whatever the photo's (PaddleOCR's limit_type "max" at 960 upscales none; the photos
+        # are small, so they are scaled up to be large images)
+        s = min(1.0, side / max(im.size)) if side == 640 else side / max(im.size)
         w = max(32, int(round(im.width * s / 32)) * 32)
         h = max(32, int(round(im.height * s / 32)) * 32)
         im = im.resize((w, h), Image.BILINEAR)
@@ -460,7 +465,8 @@ def cmd_data(force, only):
     fns = {"minilm": data_minilm, "bge-en": data_bge_en, "bge-zh": data_bge_zh, "ppocr-det": data_det, "ppocr-rec": data_rec, "ppocr-cls": data_cls,
            "e5": data_e5, "ppocr3-det": functools.partial(data_det, name="ppocr3-det", seed=1722),
            "ppocr3-rec": functools.partial(data_rec, name="ppocr3-rec", seed=1723),
-           "ppocr4-rec-en": functools.partial(data_rec, name="ppocr4-rec-en", seed=1724), "audio": data_audio}
+           "ppocr4-rec-en": functools.partial(data_rec, name="ppocr4-rec-en", seed=1724), "audio": data_audio,
+           "det960": functools.partial(data_det, name="det960", side=960)}
     for key, fn in fns.items():
         if only and key not in only and not (key == "audio" and any(o.startswith(("oww", "silero")) for o in only)):
             continue
