@@ -264,14 +264,7 @@ public final class Fidelity {
 
     /** Signal-to-quantization-noise ratio in dB; capped at 200 dB for identical tensors. */
     public static double sqnrDb(float[] ref, float[] test) {
-        double sig = 0;
-        double noise = 0;
-        for (int i = 0; i < ref.length; i++) {
-            sig += (double) ref[i] * ref[i];
-            double d = (double) ref[i] - test[i];
-            noise += d * d;
-        }
-        return sqnrDb(sig, noise);
+        return new Energies().add(ref, test);
     }
 
     /**

@@ -14,9 +14,8 @@ import org.junit.jupiter.api.Test;
 
 /** Ranges reduced inside the session are the ranges of the activations copied out whole. */
 class InGraphMinMaxTest {
-    @Test
-    void reducedRangesEqualCopiedRanges() {
-        Model m = TestModels.mlp(3);
+    /** The inputs and outputs of {@code m}'s MatMuls. */
+    static List<String> matMulTensors(Model m) {
         List<String> tensors = new ArrayList<>();
         for (NodeProto n : m.graph().getNodeList()) {
             if (n.getOpType().equals("MatMul")) {
@@ -24,6 +23,13 @@ class InGraphMinMaxTest {
                 tensors.add(n.getOutput(0));
             }
         }
+        return tensors;
+    }
+
+    @Test
+    void reducedRangesEqualCopiedRanges() {
+        Model m = TestModels.mlp(3);
+        List<String> tensors = matMulTensors(m);
         CalibrationSource data = RangeMethodsPipelineTest.withOutlier();
         Map<String, Range> copied;
         try (OrtRunner r = OrtRunner.forPasses(m, tensors)) {

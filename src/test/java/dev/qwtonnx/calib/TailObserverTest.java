@@ -6,7 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.qwtonnx.calib.data.CalibrationSource;
 import dev.qwtonnx.model.Model;
-import dev.qwtonnx.onnx.NodeProto;
 import dev.qwtonnx.testutil.TestModels;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -93,13 +92,7 @@ class TailObserverTest {
     @Test
     void tailsReducedInTheSessionGiveTheRangesOfTheCopiedValues() {
         Model m = TestModels.mlp(3);
-        List<String> tensors = new ArrayList<>();
-        for (NodeProto n : m.graph().getNodeList()) {
-            if (n.getOpType().equals("MatMul")) {
-                tensors.add(n.getInput(0));
-                tensors.add(n.getOutput(0));
-            }
-        }
+        List<String> tensors = InGraphMinMaxTest.matMulTensors(m);
         CalibrationSource data = RangeMethodsPipelineTest.withOutlier();
         Map<String, Range> copied;
         try (OrtRunner r = OrtRunner.forPasses(m, tensors)) {
