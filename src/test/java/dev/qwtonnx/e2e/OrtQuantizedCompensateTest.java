@@ -166,9 +166,10 @@ class OrtQuantizedCompensateTest {
         assertSameNodes(theirs, r.model());
         assertEquals(4, r.compensation().layers().size(), r.compensation().skipped().toString());
         assertEquals(OrtKernels.optimizedOpCounts(theirs), OrtKernels.optimizedOpCounts(r.model()));
-        // Just below the held-out gain printed above; top-1 agreement on random inputs is not a measure of this model.
+        // Just below the held-out gain printed above (QDQ 31.40 -> 32.27 dB of the energies summed; the mean of the
+        // samples' dB read 35.31 -> 37.52); top-1 agreement on random inputs is not a measure of this model.
         assertTrue(fa.meanCosine() >= fb.meanCosine(), fb + " -> " + fa);
-        assertTrue(fa.meanSqnrDb() >= fb.meanSqnrDb() + 2.0, fb + " -> " + fa);
+        assertTrue(fa.meanSqnrDb() >= fb.meanSqnrDb() + 0.7, fb + " -> " + fa);
     }
 
     /** The PP-OCRv4 detector as ORT quantized it, in QDQ and QOperator form (testdata/ort). */
