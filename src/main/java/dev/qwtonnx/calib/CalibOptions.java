@@ -11,8 +11,12 @@ import java.util.Objects;
  * @param bins       histogram capacity per tensor (memory is O(tensors × bins))
  * @param overrides  per-tensor or per-consumer-op choices of method
  * @param batch      samples of equal shape joined into one ORT run, at most (1 = no batching)
+ * @param clipWherePoor with {@link RangeMethod#MINMAX}: where the written model's held-out fidelity is poor, the
+ *                   run is made again with {@link RangeMethod#PERCENTILE} ranges and the better of the two kept
+ *                   (decision 0001); a run that measures no held-out fidelity (the API's) keeps min/max
  */
-public record CalibOptions(RangeMethod method, double percentile, int bins, RangeOverrides overrides, int batch) {
+public record CalibOptions(RangeMethod method, double percentile, int bins, RangeOverrides overrides, int batch,
+        boolean clipWherePoor) {
     public CalibOptions {
         Objects.requireNonNull(method, "method");
         Objects.requireNonNull(overrides, "overrides");
@@ -28,23 +32,32 @@ public record CalibOptions(RangeMethod method, double percentile, int bins, Rang
     }
 
     public static CalibOptions defaults() {
-        return new CalibOptions(RangeMethod.MINMAX, 99.99, Histogram.DEFAULT_CAPACITY, RangeOverrides.NONE, 8);
+        return new CalibOptions(RangeMethod.MINMAX, 99.99, Histogram.DEFAULT_CAPACITY, RangeOverrides.NONE, 8, true);
     }
 
     public CalibOptions withMethod(RangeMethod m) {
-        return new CalibOptions(m, percentile, bins, overrides, batch);
+        return new CalibOptions(m, percentile, bins, overrides, batch, clipWherePoor);
     }
 
     public CalibOptions withPercentile(double p) {
-        return new CalibOptions(method, p, bins, overrides, batch);
+        return new CalibOptions(method, p, bins, overrides, batch, clipWherePoor);
     }
 
     public CalibOptions withOverrides(RangeOverrides o) {
-        return new CalibOptions(method, percentile, bins, o, batch);
+        return new CalibOptions(method, percentile, bins, o, batch, clipWherePoor);
     }
 
     public CalibOptions withBatch(int b) {
-        return new CalibOptions(method, percentile, bins, overrides, b);
+        return new CalibOptions(method, percentile, bins, overrides, b, clipWherePoor);
+    }
+
+    public CalibOptions withClipWherePoor(boolean on) {
+        return new CalibOptions(method, percentile, bins, overrides, batch, on);
+    }
+
+    /** Whether a poor run is made again with percentile ranges (min/max asked, and {@link #clipWherePoor}). */
+    public boolean retriesWherePoor() {
+        return clipWherePoor && method == RangeMethod.MINMAX;
     }
 
     /**

@@ -2,6 +2,7 @@ package dev.qwtonnx.cli;
 
 import dev.qwtonnx.QwtException;
 import dev.qwtonnx.calib.CalibOptions;
+import dev.qwtonnx.calib.RangeMethod;
 import dev.qwtonnx.calib.Histogram;
 import dev.qwtonnx.calib.Progress;
 import dev.qwtonnx.calib.RangeOverrides;
@@ -107,8 +108,9 @@ final class QuantizeCommand implements Callable<Integer> {
     @Option(names = "--shuffle", description = "Pick and order the samples at random, seeded by --seed.")
     boolean shuffle;
 
-    @Option(names = "--calibrate", defaultValue = "minmax", paramLabel = "M",
-            description = "Activation range method: minmax, percentile, entropy or mse (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--calibrate", defaultValue = "auto", paramLabel = "M",
+            description = "Activation range method: minmax, percentile, entropy or mse; auto: minmax, and where the "
+                    + "held-out fidelity is poor percentile too, the better kept (default: ${DEFAULT-VALUE}).")
     String calibrate;
 
     @Option(names = "--percentile", defaultValue = "99.99", paramLabel = "P",
@@ -240,9 +242,11 @@ final class QuantizeCommand implements Callable<Integer> {
             HoldOut.Split split = holdOut.split(all);
             Progress progress = quiet || System.console() == null ? Progress.NONE : new BarProgress();
             Path source = calib != null ? calib : calibImages != null ? calibImages : calibText;
-            // Fidelity is measured for the summary (a report measures it anyway); with neither, the run ends at save.
+            // Fidelity is measured for the summary (a report measures it anyway), a target, and --calibrate auto, whose
+            // choice of ranges reads it: the output is the same with --quiet; with none, the run ends at save.
             Destination destination = new Destination(output, input, outputFormat, externalPolicy, reports,
-                    source.toString(), runs, !quiet || accuracy.needsFidelity(), reportBefore);
+                    source.toString(), runs, !quiet || accuracy.needsFidelity() || options.calib().retriesWherePoor(),
+                    reportBefore);
             RunContext ctx = new RunContext(split.fit(), split.reused() ? null : split.measure(), progress,
                     verbose ? s -> spec.commandLine().getErr().println("  " + s) : null);
             QuantizeRun.Result r;
@@ -385,9 +389,10 @@ final class QuantizeCommand implements Callable<Integer> {
         QuantOptions q = new QuantOptions(weightBits, reduceRange, outQ,
                 parse(WeightRounding.class, rounding, "--rounding"), new LinkedHashSet<>(keepFloat), floatBudget, t, keepSlowInt8);
         CwacOptions c = cwac.options();
-        CalibOptions calibOptions = new CalibOptions(RangeOverrides.parseMethod(calibrate, "--calibrate"), percentile,
-                Histogram.DEFAULT_CAPACITY, rangeOverrides == null ? RangeOverrides.NONE : RangeOverrides.read(rangeOverrides),
-                calibBatch);
+        boolean auto = calibrate.trim().equalsIgnoreCase("auto");
+        CalibOptions calibOptions = new CalibOptions(auto ? RangeMethod.MINMAX : RangeOverrides.parseMethod(calibrate,
+                "--calibrate"), percentile, Histogram.DEFAULT_CAPACITY,
+                rangeOverrides == null ? RangeOverrides.NONE : RangeOverrides.read(rangeOverrides), calibBatch, auto);
         return new QuantizeRun.Options(q, c, false, calibOptions, targetOpset)
                 .withEmbeddings(parse(dev.qwtonnx.quant.EmbeddingPrecision.class, embeddings, "--embeddings"));
     }
@@ -505,6 +510,9 @@ final class QuantizeCommand implements Callable<Integer> {
         if (before > 0) {
             out.printf("calibration error of compensated layers: %.4g -> %.4g (%.1f%% lower)%n", before, after,
                     100 * (1 - after / before));
+        }
+        if (r.ranges() != null) {
+            out.println(r.ranges());
         }
         out.printf("fidelity on %d %s samples:%n", ctx.measured().size(),
                 ctx.heldOut() == null ? "calibration (no hold-out)" : "held-out");

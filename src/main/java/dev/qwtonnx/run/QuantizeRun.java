@@ -94,15 +94,75 @@ public final class QuantizeRun {
                 warm.start();
             }
         }
-        List<StageRunner.Timing> timings = StageRunner.run("quantize", stages(options, destination), ctx, facts);
+        List<Stage> stages = stages(options, destination);
+        int cut = retryCut(stages, options, destination);
+        List<StageRunner.Timing> timings = new ArrayList<>();
+        String ranges = null;
+        if (cut < 0) {
+            timings.addAll(StageRunner.run("quantize", stages, ctx, facts));
+        } else {
+            // Min/max ranges leave some models poor (an outlier widens a range, every other value loses its steps),
+            // and clipping is what fixes them, but clipping costs models that read well (decision 0001): so the run
+            // up to the held-out fidelity is made again with percentile ranges where that fidelity is poor, and the
+            // rest of the run (per-layer pass, warning, save, report) goes on with the better of the two.
+            timings.addAll(StageRunner.run("quantize", stages.subList(0, cut), ctx, facts));
+            List<Fidelity.OutputFidelity> minMax = facts.get(FIDELITY);
+            if (!FidelityCheckStage.poor(minMax).isEmpty()) {
+                Options clipped = options.withCalib(options.calib().withMethod(dev.qwtonnx.calib.RangeMethod.PERCENTILE));
+                List<Stage> again = stages(clipped, destination);
+                Facts second = new Facts().put(INPUT, floatModel).put(DESTINATION, destination);
+                if (facts.has(FLOAT_GRAPH)) {
+                    second.put(FLOAT_GRAPH, facts.get(FLOAT_GRAPH)); // the float model's view does not change
+                    again = again.stream().filter(st -> !st.produces().contains(FLOAT_GRAPH)).toList();
+                }
+                int cut2 = retryCut(again, options, destination);
+                timings.addAll(StageRunner.run("quantize with percentile ranges", again.subList(0, cut2), ctx, second));
+                List<Fidelity.OutputFidelity> clip = second.get(FIDELITY);
+                boolean better = worstSqnr(clip) > worstSqnr(minMax) + RETRY_GAIN_DB;
+                ranges = String.format(java.util.Locale.ROOT, "activation ranges: %s (held-out SQNR %.2f dB with min/max, "
+                        + "%.2f dB with percentile %s)", better ? "percentile" : "min/max", worstSqnr(minMax),
+                        worstSqnr(clip), clipped.calib().percentile());
+                if (better) {
+                    facts = second;
+                    stages = again;
+                    cut = cut2;
+                }
+            }
+            timings.addAll(StageRunner.run("quantize", stages.subList(cut, stages.size()), ctx, facts));
+        }
         return new Result(facts.get(MODEL), facts.get(PREPARED), facts.get(QUANTIZED), facts.get(PLAN),
                 facts.get(COMPENSATION), between(timings, CalibrateStage.NAME, BiasFormsStage.NAME),
                 between(timings, CompensateStage.NAME, CompensateStage.NAME), facts.get(KEPT_FLOAT),
-                facts.get(IF_BRANCHES), facts.get(LOOP_BODIES), timings,
+                facts.get(IF_BRANCHES), facts.get(LOOP_BODIES), List.copyOf(timings),
                 facts.has(FIDELITY) ? facts.get(FIDELITY) : List.of(),
                 facts.has(OUTPUT) ? facts.get(OUTPUT) : facts.get(MODEL),
                 facts.has(OPTIMIZED) ? facts.get(OPTIMIZED) : null, facts.get(ACCURACY),
-                facts.has(WARNINGS) ? facts.get(WARNINGS) : List.of());
+                facts.has(WARNINGS) ? facts.get(WARNINGS) : List.of(), ranges);
+    }
+
+    /** Least SQNR gain (dB, worst output) for which the percentile run is kept over the min/max one. */
+    static final double RETRY_GAIN_DB = 0.5;
+
+    /**
+     * Where a run with min/max ranges is cut to be made again with percentile ranges (after the stage that
+     * measures the held-out fidelity), or -1 where it is not: ranges asked explicitly, no fidelity measured, or
+     * an accuracy target (whose search returns layers to float instead).
+     */
+    private static int retryCut(List<Stage> stages, Options options, Destination destination) {
+        if (destination == null || !destination.measureFidelity() || !options.calib().retriesWherePoor()
+                || options.accuracy().hasTarget()) {
+            return -1;
+        }
+        for (int i = 0; i < stages.size(); i++) {
+            if (stages.get(i).produces().contains(FIDELITY)) {
+                return i + 1;
+            }
+        }
+        return -1;
+    }
+
+    private static double worstSqnr(List<Fidelity.OutputFidelity> outputs) {
+        return outputs.stream().mapToDouble(Fidelity.OutputFidelity::meanSqnrDb).min().orElse(Double.NaN);
     }
 
     /** The prepared float model the stages quantize (checked, prepare passes run), at the default opset. */
@@ -246,13 +306,14 @@ public final class QuantizeRun {
      * stages from calibrate through bias-forms (ranges, rounding, Q/DQ), {@code compensateTime} the
      * compensate stage. {@code accuracy} is what the accuracy target's search did ({@link
      * AccuracySearch#NONE}-like without a target); {@code warnings} the lines beginning "warning:" about
-     * the written model's fidelity (empty when not measured).
+     * the written model's fidelity (empty when not measured); {@code ranges} which ranges a poor run with
+     * min/max ranges kept once made again with percentile ones, and why (null where it was not made again).
      */
     public record Result(Model model, Model prepared, Model uncompensated, LayerMatcher.Result plan,
             Compensator.Result compensation, Duration calibrateTime, Duration compensateTime,
             List<Sensitivity.LayerError> keptFloat, List<IfBranch> ifBranches, List<LoopBody> loopBodies,
             List<StageRunner.Timing> timings, List<Fidelity.OutputFidelity> fidelity, Model written, Model optimized,
-            AccuracySearch accuracy, List<String> warnings) {
+            AccuracySearch accuracy, List<String> warnings, String ranges) {
         /** Layers quantized inside If branches (the plan lists the top-level ones). */
         public int branchLayers() {
             return ifBranches.stream().mapToInt(b -> b.result() == null ? 0 : b.result().plan().layers().size()

@@ -50,11 +50,16 @@ class AccuracyCliTest {
                 + "\\w+, \\w+ \\(.*"), warnings.get(0));
         // The layers named are the front-end's own: the mel MatMul and one STFT Conv.
         assertTrue(warnings.get(0).contains("matmul_"), warnings.get(0));
-        assertTrue(warnings.get(0).endsWith("; --calibrate percentile clips outlier activations)"), warnings.get(0));
-        CliTest.Run clipped = CliTest.cli(model.toString(), tmp.resolve("p.onnx").toString(), "--calib", calib.toString(),
-                CliTest.INT8_ANYWAY, "--no-report", "--calibrate", "percentile");
-        assertTrue(clipped.err().lines().filter(l -> l.startsWith("warning:")).noneMatch(l -> l.contains("--calibrate")),
-                "not suggested to a run that clips already: " + clipped.err());
+        // The default (--calibrate auto) made the run again with percentile ranges: it says which it kept and why,
+        // and the warning does not suggest what was tried.
+        assertTrue(r.out().lines().anyMatch(l -> l.matches("activation ranges: (percentile|min/max) \\(held-out SQNR "
+                + "-?\\d+\\.\\d\\d dB with min/max, -?\\d+\\.\\d\\d dB with percentile 99\\.99\\)")), r.out());
+        assertFalse(warnings.get(0).contains("--calibrate"), warnings.get(0));
+        CliTest.Run minMax = CliTest.cli(model.toString(), tmp.resolve("m.onnx").toString(), "--calib", calib.toString(),
+                CliTest.INT8_ANYWAY, "--no-report", "--calibrate", "minmax");
+        assertTrue(minMax.err().lines().filter(l -> l.startsWith("warning:"))
+                .anyMatch(l -> l.endsWith("; --calibrate percentile clips outlier activations)")), minMax.err());
+        assertTrue(minMax.out().lines().noneMatch(l -> l.startsWith("activation ranges:")), minMax.out());
     }
 
     @Test
