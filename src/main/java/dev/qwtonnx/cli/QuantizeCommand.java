@@ -2,9 +2,9 @@ package dev.qwtonnx.cli;
 
 import dev.qwtonnx.QwtException;
 import dev.qwtonnx.calib.CalibOptions;
-import dev.qwtonnx.calib.RangeMethod;
 import dev.qwtonnx.calib.Histogram;
 import dev.qwtonnx.calib.Progress;
+import dev.qwtonnx.calib.RangeMethod;
 import dev.qwtonnx.calib.RangeOverrides;
 import dev.qwtonnx.calib.data.CalibrationSource;
 import dev.qwtonnx.calib.data.CalibrationSources;

@@ -84,7 +84,8 @@ final class FidelityCheckStage extends QuantizeStage {
                 // Clipping outliers is what fixed every zoo model the warning fired on under min/max ranges (the
                 // PP-OCRv3 detector 8.7 -> 15.7 dB; docs/benchmarks.md), but costs some models that read well; a run
                 // with --calibrate auto (the default) has tried it already (QuantizeRun.run).
-                String clip = options.calib().method() == RangeMethod.MINMAX && !options.calib().clipWherePoor()
+                String clip = options.calib().method() == RangeMethod.MINMAX
+                        && !QuantizeRun.clipsWherePoor(options, facts.get(PREPARED).serializedSize())
                         ? "; --calibrate percentile clips outlier activations" : "";
                 for (Fidelity.OutputFidelity o : poor) {
                     lines.add(String.format(Locale.ROOT, "warning: poor fidelity of output '%s' on %s: SQNR %.2f dB, "

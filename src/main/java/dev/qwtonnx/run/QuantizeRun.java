@@ -95,7 +95,7 @@ public final class QuantizeRun {
             }
         }
         List<Stage> stages = stages(options, destination);
-        int cut = retryCut(stages, options, destination);
+        int cut = clipsWherePoor(options, floatModel.serializedSize()) ? retryCut(stages, options, destination) : -1;
         List<StageRunner.Timing> timings = new ArrayList<>();
         String ranges = null;
         if (cut < 0) {
@@ -140,17 +140,26 @@ public final class QuantizeRun {
                 facts.has(WARNINGS) ? facts.get(WARNINGS) : List.of(), ranges);
     }
 
+    /**
+     * Whether a run of these options on a model of {@code modelBytes} is made again with percentile ranges where
+     * its held-out fidelity is poor: min/max ranges under {@code --calibrate auto}, no accuracy target (its search
+     * returns layers to float instead), and a model under 1 GB (the first run's models would be held beside the
+     * second's).
+     */
+    static boolean clipsWherePoor(Options options, long modelBytes) {
+        return options.calib().retriesWherePoor() && !options.accuracy().hasTarget()
+                && modelBytes < dev.qwtonnx.ort.OrtSessions.IN_MEMORY_FROM;
+    }
+
     /** Least SQNR gain (dB, worst output) for which the percentile run is kept over the min/max one. */
     static final double RETRY_GAIN_DB = 0.5;
 
     /**
-     * Where a run with min/max ranges is cut to be made again with percentile ranges (after the stage that
-     * measures the held-out fidelity), or -1 where it is not: ranges asked explicitly, no fidelity measured, or
-     * an accuracy target (whose search returns layers to float instead).
+     * Where a run {@link #clipsWherePoor} is cut to be made again with percentile ranges (after the stage that
+     * measures the held-out fidelity), or -1 where no fidelity is measured.
      */
     private static int retryCut(List<Stage> stages, Options options, Destination destination) {
-        if (destination == null || !destination.measureFidelity() || !options.calib().retriesWherePoor()
-                || options.accuracy().hasTarget()) {
+        if (destination == null || !destination.measureFidelity()) {
             return -1;
         }
         for (int i = 0; i < stages.size(); i++) {
