@@ -116,12 +116,22 @@ public final class QuantizeRun {
                     again = again.stream().filter(st -> !st.produces().contains(FLOAT_GRAPH)).toList();
                 }
                 int cut2 = retryCut(again, options, destination);
-                timings.addAll(StageRunner.run("quantize with percentile ranges", again.subList(0, cut2), ctx, second));
-                List<Fidelity.OutputFidelity> clip = second.get(FIDELITY);
-                boolean better = worstSqnr(clip) > worstSqnr(minMax) + RETRY_GAIN_DB;
-                ranges = String.format(java.util.Locale.ROOT, "activation ranges: %s (held-out SQNR %.2f dB with min/max, "
-                        + "%.2f dB with percentile %s)", better ? "percentile" : "min/max", worstSqnr(minMax),
-                        worstSqnr(clip), clipped.calib().percentile());
+                List<Fidelity.OutputFidelity> clip = null;
+                try {
+                    timings.addAll(StageRunner.run("quantize with percentile ranges", again.subList(0, cut2), ctx, second));
+                    clip = second.get(FIDELITY);
+                } catch (QwtException e) {
+                    // The min/max run is whole and written as it is; the second run is a try (its resources are
+                    // closed by the runner).
+                    ranges = "activation ranges: min/max (held-out SQNR " + String.format(java.util.Locale.ROOT, "%.2f",
+                            worstSqnr(minMax)) + " dB; percentile ranges failed: " + e.getMessage() + ")";
+                }
+                boolean better = clip != null && worstSqnr(clip) > worstSqnr(minMax) + RETRY_GAIN_DB;
+                if (clip != null) {
+                    ranges = String.format(java.util.Locale.ROOT, "activation ranges: %s (held-out SQNR %.2f dB with "
+                            + "min/max, %.2f dB with percentile %s)", better ? "percentile" : "min/max", worstSqnr(minMax),
+                            worstSqnr(clip), clipped.calib().percentile());
+                }
                 if (better) {
                     facts = second;
                     stages = again;
