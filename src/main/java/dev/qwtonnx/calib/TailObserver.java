@@ -42,6 +42,10 @@ public final class TailObserver implements RangeObserver {
         return Math.min(n, 2 * (long) Math.ceil(cut * n) + 1);
     }
 
+    /**
+     * A whole tensor's values, where they were copied out rather than reduced in the session (Loop and Scan
+     * bodies): its tails are selected in linear time, not by sorting every value.
+     */
     @Override
     public void observe(float[] values) {
         float[] finite = new float[values.length];
@@ -51,10 +55,47 @@ public final class TailObserver implements RangeObserver {
                 finite[n++] = v;
             }
         }
-        Arrays.sort(finite, 0, n);
-        int k = (int) tail(values.length, cut);
-        int m = Math.min(k, n);
+        int m = (int) Math.min(tail(values.length, cut), n);
+        if (2 * m >= n) {
+            Arrays.sort(finite, 0, n); // the tails overlap: a few values
+        } else if (m > 0) {
+            select(finite, 0, n - 1, n - m); // the m largest from n - m on
+            select(finite, 0, n - m - 1, m - 1); // the m smallest, of the others, before m
+        }
         observeTails(Arrays.copyOfRange(finite, n - m, n), Arrays.copyOfRange(finite, 0, m), values.length);
+    }
+
+    /**
+     * Reorders {@code a[lo..hi]} so that {@code a[k]} is the value a sort would put there, the smaller ones before
+     * it and the larger ones after it (Hoare's selection; the middle of three as pivot).
+     */
+    static void select(float[] a, int lo, int hi, int k) {
+        while (lo < hi) {
+            int mid = (lo + hi) >>> 1;
+            float pivot = Math.max(Math.min(a[lo], a[mid]), Math.min(Math.max(a[lo], a[mid]), a[hi]));
+            int i = lo;
+            int j = hi;
+            while (i <= j) {
+                while (a[i] < pivot) {
+                    i++;
+                }
+                while (a[j] > pivot) {
+                    j--;
+                }
+                if (i <= j) {
+                    float t = a[i];
+                    a[i++] = a[j];
+                    a[j--] = t;
+                }
+            }
+            if (k <= j) {
+                hi = j;
+            } else if (k >= i) {
+                lo = i;
+            } else {
+                return;
+            }
+        }
     }
 
     /** One observation of {@code n} values, its largest values {@code largest} and smallest {@code smallest}. */

@@ -57,6 +57,9 @@ class TailObserverTest {
             assertEquals(new Range(all[cut], all[total - 1 - cut]), o.range(), "p = " + p);
             assertEquals(o.range(), reversed.range(), "the order of observations does not matter");
         }
+        TailObserver few = new TailObserver(99.99);
+        few.observe(new float[] {3, 1, 2});
+        assertEquals(new Range(1, 3), few.range(), "three values: every one in both tails");
         TailObserver hundred = new TailObserver(100);
         batches.forEach(hundred::observe);
         assertEquals(new Range(all[0], all[total - 1]), hundred.range(), "100 % keeps min and max");
