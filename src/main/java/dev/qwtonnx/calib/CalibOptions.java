@@ -51,10 +51,6 @@ public record CalibOptions(RangeMethod method, double percentile, int bins, Rang
         return new CalibOptions(method, percentile, bins, overrides, b, clipWherePoor);
     }
 
-    public CalibOptions withClipWherePoor(boolean on) {
-        return new CalibOptions(method, percentile, bins, overrides, batch, on);
-    }
-
     /** Whether a poor run is made again with percentile ranges (min/max asked, and {@link #clipWherePoor}). */
     public boolean retriesWherePoor() {
         return clipWherePoor && method == RangeMethod.MINMAX;

@@ -21,12 +21,13 @@ public final class InGraphTails {
 
     /**
      * {@code base}'s model with, for each of {@code tensors}, [largest, smallest, shape] outputs for
-     * {@link TailObserver}s clipping {@code cut} of the values on each side; {@code base}'s reductions kept.
+     * {@link TailObserver}s keeping {@code percentile} % of the values; {@code base}'s reductions kept.
      */
-    public static InGraphMinMax.Reduced attach(InGraphMinMax.Reduced base, Collection<String> tensors, double cut) {
+    public static InGraphMinMax.Reduced attach(InGraphMinMax.Reduced base, Collection<String> tensors, double percentile) {
         if (tensors.isEmpty()) {
             return base;
         }
+        double cut = TailObserver.cut(percentile);
         GraphEditor g = new GraphEditor(base.model().graph());
         String flat = g.names().fresh("calib_tail_flat");
         String cutName = g.names().fresh("calib_tail_cut");

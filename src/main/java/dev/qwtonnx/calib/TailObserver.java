@@ -19,22 +19,20 @@ public final class TailObserver implements RangeObserver {
     /** Share of the values clipped on each side: (100 − p) / 200. */
     private final double cut;
     private long count;
-    private float[] top = new float[16];
-    private int tops;
-    private float[] bottom = new float[16];
-    private int bottoms;
+    private final Tail top = new Tail();
+    private final Tail bottom = new Tail();
 
     /** Keeps {@code percentile} % of the values, clipping (100 − p)/2 % on each side. */
     public TailObserver(double percentile) {
+        this.cut = cut(percentile);
+    }
+
+    /** The share of the values clipped on each side when {@code percentile} % are kept, in (0, 100]. */
+    public static double cut(double percentile) {
         if (!(percentile > 0 && percentile <= 100)) {
             throw new IllegalArgumentException("percentile must be in (0, 100], got " + percentile);
         }
-        this.cut = (100 - percentile) / 200;
-    }
-
-    /** Share of the values clipped on each side. */
-    public double cut() {
-        return cut;
+        return (100 - percentile) / 200;
     }
 
     /** How many of its largest (and of its smallest) values an observation of {@code n} values hands over. */
@@ -101,22 +99,8 @@ public final class TailObserver implements RangeObserver {
     /** One observation of {@code n} values, its largest values {@code largest} and smallest {@code smallest}. */
     public void observeTails(float[] largest, float[] smallest, long n) {
         count += n;
-        for (float v : largest) {
-            if (Float.isFinite(v)) {
-                if (tops == top.length) {
-                    top = Arrays.copyOf(top, 2 * tops);
-                }
-                top[tops++] = v;
-            }
-        }
-        for (float v : smallest) {
-            if (Float.isFinite(v)) {
-                if (bottoms == bottom.length) {
-                    bottom = Arrays.copyOf(bottom, 2 * bottoms);
-                }
-                bottom[bottoms++] = v;
-            }
-        }
+        top.addFinite(largest);
+        bottom.addFinite(smallest);
     }
 
     /**
@@ -125,16 +109,37 @@ public final class TailObserver implements RangeObserver {
      */
     @Override
     public Range range() {
-        if (tops == 0 || bottoms == 0) {
+        if (top.size == 0 || bottom.size == 0) {
             return null;
         }
-        float[] t = Arrays.copyOf(top, tops);
-        float[] b = Arrays.copyOf(bottom, bottoms);
-        Arrays.sort(t);
-        Arrays.sort(b);
+        float[] t = top.sorted();
+        float[] b = bottom.sorted();
         long r = (long) Math.floor(cut * count);
-        float hi = t[(int) Math.max(0, tops - 1 - Math.min(r, tops - 1))];
-        float lo = b[(int) Math.min(r, bottoms - 1)];
+        float hi = t[(int) Math.max(0, t.length - 1 - Math.min(r, t.length - 1))];
+        float lo = b[(int) Math.min(r, b.length - 1)];
         return new Range(Math.min(lo, hi), Math.max(lo, hi));
+    }
+
+    /** The finite values one side's observations handed over. */
+    private static final class Tail {
+        private float[] values = new float[16];
+        private int size;
+
+        void addFinite(float[] more) {
+            for (float v : more) {
+                if (Float.isFinite(v)) {
+                    if (size == values.length) {
+                        values = Arrays.copyOf(values, 2 * size);
+                    }
+                    values[size++] = v;
+                }
+            }
+        }
+
+        float[] sorted() {
+            float[] s = Arrays.copyOf(values, size);
+            Arrays.sort(s);
+            return s;
+        }
     }
 }

@@ -245,8 +245,8 @@ final class QuantizeCommand implements Callable<Integer> {
             // Fidelity is measured for the summary (a report measures it anyway), a target, and --calibrate auto, whose
             // choice of ranges reads it: the output is the same with --quiet; with none, the run ends at save.
             Destination destination = new Destination(output, input, outputFormat, externalPolicy, reports,
-                    source.toString(), runs, !quiet || accuracy.needsFidelity() || options.calib().retriesWherePoor(),
-                    reportBefore);
+                    source.toString(), runs, !quiet || accuracy.needsFidelity()
+                    || QuantizeRun.clipsWherePoor(options, floatModel.serializedSize()), reportBefore);
             RunContext ctx = new RunContext(split.fit(), split.reused() ? null : split.measure(), progress,
                     verbose ? s -> spec.commandLine().getErr().println("  " + s) : null);
             QuantizeRun.Result r;
@@ -390,8 +390,13 @@ final class QuantizeCommand implements Callable<Integer> {
                 parse(WeightRounding.class, rounding, "--rounding"), new LinkedHashSet<>(keepFloat), floatBudget, t, keepSlowInt8);
         CwacOptions c = cwac.options();
         boolean auto = calibrate.trim().equalsIgnoreCase("auto");
-        CalibOptions calibOptions = new CalibOptions(auto ? RangeMethod.MINMAX : RangeOverrides.parseMethod(calibrate,
-                "--calibrate"), percentile, Histogram.DEFAULT_CAPACITY,
+        RangeMethod method;
+        try {
+            method = auto ? RangeMethod.MINMAX : RangeOverrides.parseMethod(calibrate, "--calibrate");
+        } catch (QwtException e) { // a range-overrides file takes the methods only; the option takes auto too
+            throw new QwtException("--calibrate takes auto, minmax, percentile, entropy or mse, got '" + calibrate + "'");
+        }
+        CalibOptions calibOptions = new CalibOptions(method, percentile, Histogram.DEFAULT_CAPACITY,
                 rangeOverrides == null ? RangeOverrides.NONE : RangeOverrides.read(rangeOverrides), calibBatch, auto);
         return new QuantizeRun.Options(q, c, false, calibOptions, targetOpset)
                 .withEmbeddings(parse(dev.qwtonnx.quant.EmbeddingPrecision.class, embeddings, "--embeddings"));

@@ -2,6 +2,7 @@ package dev.qwtonnx.run;
 
 import static dev.qwtonnx.run.QuantizeRun.ACCURACY;
 import static dev.qwtonnx.run.QuantizeRun.FIDELITY;
+import static dev.qwtonnx.run.QuantizeRun.INPUT;
 import static dev.qwtonnx.run.QuantizeRun.LAYER_FIDELITY;
 import static dev.qwtonnx.run.QuantizeRun.OUTPUT;
 import static dev.qwtonnx.run.QuantizeRun.PLAN;
@@ -56,7 +57,8 @@ final class FidelityCheckStage extends QuantizeStage {
 
     FidelityCheckStage(QuantizeRun.Options options) {
         super("fidelity-check", options,
-                List.of(PREPARED, OUTPUT, FIDELITY, ACCURACY, PLAN, RANGES, ROUNDED, LAYER_FIDELITY), List.of(WARNINGS));
+                List.of(INPUT, PREPARED, OUTPUT, FIDELITY, ACCURACY, PLAN, RANGES, ROUNDED, LAYER_FIDELITY),
+                List.of(WARNINGS));
     }
 
     @Override
@@ -85,7 +87,7 @@ final class FidelityCheckStage extends QuantizeStage {
                 // PP-OCRv3 detector 8.7 -> 15.7 dB; docs/benchmarks.md), but costs some models that read well; a run
                 // with --calibrate auto (the default) has tried it already (QuantizeRun.run).
                 String clip = options.calib().method() == RangeMethod.MINMAX
-                        && !QuantizeRun.clipsWherePoor(options, facts.get(PREPARED).serializedSize())
+                        && !QuantizeRun.clipsWherePoor(options, facts.get(INPUT).serializedSize())
                         ? "; --calibrate percentile clips outlier activations" : "";
                 for (Fidelity.OutputFidelity o : poor) {
                     lines.add(String.format(Locale.ROOT, "warning: poor fidelity of output '%s' on %s: SQNR %.2f dB, "

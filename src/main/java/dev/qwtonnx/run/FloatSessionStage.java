@@ -7,7 +7,6 @@ import static dev.qwtonnx.run.QuantizeRun.PREPARED;
 import dev.qwtonnx.calib.CalibOptions;
 import dev.qwtonnx.calib.InGraphMinMax;
 import dev.qwtonnx.calib.InGraphTails;
-import dev.qwtonnx.calib.TailObserver;
 import dev.qwtonnx.calib.OrtRunner;
 import dev.qwtonnx.calib.RangeMethod;
 import dev.qwtonnx.cwac.FloatPrefix;
@@ -112,7 +111,7 @@ final class FloatSessionStage extends QuantizeStage {
         List<String> tails = methods.entrySet().stream().filter(e -> e.getValue() == RangeMethod.PERCENTILE)
                 .map(Map.Entry::getKey).toList();
         InGraphMinMax.Reduced reduced = InGraphTails.attach(InGraphMinMax.attach(prepared, minMax), tails,
-                new TailObserver(co.percentile()).cut());
+                co.percentile());
         // The tensors themselves stay outputs too (a run copies only what it fetches): int8-cost reads their shapes.
         Set<String> exposed = new LinkedHashSet<>(methods.keySet());
         exposed.addAll(reduced.fetched());

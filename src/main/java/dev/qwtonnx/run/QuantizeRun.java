@@ -95,7 +95,7 @@ public final class QuantizeRun {
             }
         }
         List<Stage> stages = stages(options, destination);
-        int cut = clipsWherePoor(options, floatModel.serializedSize()) ? retryCut(stages, options, destination) : -1;
+        int cut = clipsWherePoor(options, floatModel.serializedSize()) ? fidelityCut(stages) : -1;
         List<StageRunner.Timing> timings = new ArrayList<>();
         String ranges = null;
         if (cut < 0) {
@@ -106,36 +106,13 @@ public final class QuantizeRun {
             // up to the held-out fidelity is made again with percentile ranges where that fidelity is poor, and the
             // rest of the run (per-layer pass, warning, save, report) goes on with the better of the two.
             timings.addAll(StageRunner.run("quantize", stages.subList(0, cut), ctx, facts));
-            List<Fidelity.OutputFidelity> minMax = facts.get(FIDELITY);
-            if (!FidelityCheckStage.poor(minMax).isEmpty()) {
-                Options clipped = options.withCalib(options.calib().withMethod(dev.qwtonnx.calib.RangeMethod.PERCENTILE));
-                List<Stage> again = stages(clipped, destination);
-                Facts second = new Facts().put(INPUT, floatModel).put(DESTINATION, destination);
-                if (facts.has(FLOAT_GRAPH)) {
-                    second.put(FLOAT_GRAPH, facts.get(FLOAT_GRAPH)); // the float model's view does not change
-                    again = again.stream().filter(st -> !st.produces().contains(FLOAT_GRAPH)).toList();
-                }
-                int cut2 = retryCut(again, options, destination);
-                List<Fidelity.OutputFidelity> clip = null;
-                try {
-                    timings.addAll(StageRunner.run("quantize with percentile ranges", again.subList(0, cut2), ctx, second));
-                    clip = second.get(FIDELITY);
-                } catch (QwtException e) {
-                    // The min/max run is whole and written as it is; the second run is a try (its resources are
-                    // closed by the runner).
-                    ranges = "activation ranges: min/max (held-out SQNR " + String.format(java.util.Locale.ROOT, "%.2f",
-                            worstSqnr(minMax)) + " dB; percentile ranges failed: " + e.getMessage() + ")";
-                }
-                boolean better = clip != null && worstSqnr(clip) > worstSqnr(minMax) + RETRY_GAIN_DB;
-                if (clip != null) {
-                    ranges = String.format(java.util.Locale.ROOT, "activation ranges: %s (held-out SQNR %.2f dB with "
-                            + "min/max, %.2f dB with percentile %s)", better ? "percentile" : "min/max", worstSqnr(minMax),
-                            worstSqnr(clip), clipped.calib().percentile());
-                }
-                if (better) {
-                    facts = second;
-                    stages = again;
-                    cut = cut2;
+            if (!FidelityCheckStage.poor(facts.get(FIDELITY)).isEmpty()) {
+                Retry retry = withPercentileRanges(floatModel, options, destination, facts, ctx, timings);
+                ranges = retry.line();
+                if (retry.facts() != null) {
+                    facts = retry.facts();
+                    stages = retry.stages();
+                    cut = fidelityCut(stages);
                 }
             }
             timings.addAll(StageRunner.run("quantize", stages.subList(cut, stages.size()), ctx, facts));
@@ -156,7 +133,7 @@ public final class QuantizeRun {
      * returns layers to float instead), and a model under 1 GB (the first run's models would be held beside the
      * second's).
      */
-    static boolean clipsWherePoor(Options options, long modelBytes) {
+    public static boolean clipsWherePoor(Options options, long modelBytes) {
         return options.calib().retriesWherePoor() && !options.accuracy().hasTarget()
                 && modelBytes < dev.qwtonnx.ort.OrtSessions.IN_MEMORY_FROM;
     }
@@ -165,13 +142,45 @@ public final class QuantizeRun {
     static final double RETRY_GAIN_DB = 0.5;
 
     /**
-     * Where a run {@link #clipsWherePoor} is cut to be made again with percentile ranges (after the stage that
-     * measures the held-out fidelity), or -1 where no fidelity is measured.
+     * The run with percentile ranges made after a poor one with min/max ranges: its facts and stages where it is
+     * kept (null facts: the min/max run goes on), and the summary's line saying which and why.
      */
-    private static int retryCut(List<Stage> stages, Options options, Destination destination) {
-        if (destination == null || !destination.measureFidelity()) {
-            return -1;
+    private record Retry(Facts facts, List<Stage> stages, String line) {
+    }
+
+    /**
+     * Makes the run up to the held-out fidelity again with percentile ranges, beside {@code minMax}'s facts; a
+     * failure of it (ORT refusing its reductions, say) keeps the min/max run, which is whole already (the runner
+     * closes what the failed run opened).
+     */
+    private static Retry withPercentileRanges(Model floatModel, Options options, Destination destination, Facts minMax,
+            RunContext ctx, List<StageRunner.Timing> timings) {
+        Options clipped = options.withCalib(options.calib().withMethod(dev.qwtonnx.calib.RangeMethod.PERCENTILE));
+        List<Stage> again = stages(clipped, destination);
+        Facts second = new Facts().put(INPUT, floatModel).put(DESTINATION, destination);
+        if (minMax.has(FLOAT_GRAPH)) {
+            second.put(FLOAT_GRAPH, minMax.get(FLOAT_GRAPH)); // the float model's view does not change
+            again = again.stream().filter(st -> !st.produces().contains(FLOAT_GRAPH)).toList();
         }
+        double was = worstSqnr(minMax.get(FIDELITY));
+        String percentile;
+        boolean better = false;
+        try {
+            timings.addAll(StageRunner.run("quantize with percentile ranges", again.subList(0, fidelityCut(again)), ctx,
+                    second));
+            double now = worstSqnr(second.get(FIDELITY));
+            better = now > was + RETRY_GAIN_DB;
+            percentile = String.format(java.util.Locale.ROOT, "%.2f dB with percentile %s", now, clipped.calib().percentile());
+        } catch (QwtException e) {
+            percentile = "percentile ranges failed: " + e.getMessage();
+        }
+        String line = String.format(java.util.Locale.ROOT, "activation ranges: %s (held-out SQNR %.2f dB with min/max, %s)",
+                better ? "percentile" : "min/max", was, percentile);
+        return better ? new Retry(second, again, line) : new Retry(null, null, line);
+    }
+
+    /** The index just after the stage that measures the held-out fidelity, or -1 where no stage measures it. */
+    private static int fidelityCut(List<Stage> stages) {
         for (int i = 0; i < stages.size(); i++) {
             if (stages.get(i).produces().contains(FIDELITY)) {
                 return i + 1;

@@ -226,7 +226,7 @@ public final class Fidelity {
             for (int i = 0; i < k; i++) {
                 boolean top5 = top1Rows[i] > 0 && classes(f0Shapes.get(i)) > 5;
                 result.add(new OutputFidelity(outs.get(i), n, n == 0 ? Double.NaN : cosSum[i] / n, cosMin[i],
-                        n == 0 ? Double.NaN : energies[i].sqnrDb(), sqnrMin[i], worst[i], maxAbs[i],
+                        energies[i].sqnrDb(), sqnrMin[i], worst[i], maxAbs[i],
                         values[i] == 0 ? Double.NaN : absSum[i] / values[i],
                         top1Rows[i] == 0 ? null : (double) top1Agree[i] / top1Rows[i],
                         top5 ? (double) top5Agree[i] / top1Rows[i] : null));

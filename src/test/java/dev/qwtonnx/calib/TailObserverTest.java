@@ -103,7 +103,7 @@ class TailObserverTest {
                     b -> List.of(), data, Progress.NONE, (b, out) -> { });
         }
         InGraphMinMax.Reduced reduced = InGraphTails.attach(InGraphMinMax.attach(m, List.of()), tensors,
-                new TailObserver(99.9).cut());
+                99.9);
         Map<String, Range> inGraph;
         try (OrtRunner r = OrtRunner.forPasses(reduced.model(), reduced.fetched())) {
             inGraph = new RangeCalibrator(t -> new TailObserver(99.9), 8).calibrate(r, m, tensors, reduced.outputs(), 0,
