@@ -36,6 +36,16 @@ public final class Batches {
     /** Input elements in one joined batch, at most (4 MiB of float input). */
     public static final long MAX_INPUT_ELEMENTS = 1 << 20;
 
+    /**
+     * Bytes of the float model's activations (every tensor the calibration session exposes) in one
+     * joined run, at most, beyond one sample: 16 MiB. ORT's peak in a run grows with the batch and
+     * its arena keeps the peak, two runs in flight; a batch saves only the per-run overhead, which is
+     * lost in a run of that much work. On an OCR recognizer (86 MB a sample) batches of 8 held 0.4 GB
+     * more at no gain in time; MiniLM's sentences (2.7 MB), the angle classifier's crops (4.8 MB) and
+     * the audio models' frames (under 3 MB) still join.
+     */
+    public static final long MAX_RUN_BYTES = 16L << 20;
+
     private Batches() {
     }
 
@@ -53,6 +63,17 @@ public final class Batches {
         public Batch part(int i) {
             return new Batch(parts.get(i), List.of(parts.get(i)), List.of(ordinals.get(i)));
         }
+    }
+
+    /**
+     * The largest batch {@code maxBatch} allows whose activations stay within {@link #MAX_RUN_BYTES}, for
+     * samples of {@code bytesPerSample} (0: not known, {@code maxBatch}).
+     */
+    public static int withinRunBytes(int maxBatch, long bytesPerSample) {
+        if (bytesPerSample <= 0) {
+            return maxBatch;
+        }
+        return (int) Math.max(1, Math.min(maxBatch, MAX_RUN_BYTES / bytesPerSample));
     }
 
     /**

@@ -118,7 +118,8 @@ final class QuantizeCommand implements Callable<Integer> {
     double percentile;
 
     @Option(names = "--calib-batch", defaultValue = "8", paramLabel = "N",
-            description = "Samples of equal shape run together while calibrating ranges (default: ${DEFAULT-VALUE}).")
+            description = "Samples of equal shape run together while calibrating and compensating, at most "
+                    + "(default: ${DEFAULT-VALUE}; fewer where a run would hold more than 16 MiB of activations).")
     int calibBatch;
 
     @Option(names = "--range-overrides", paramLabel = "FILE", description = "JSON choosing the range method per tensor "

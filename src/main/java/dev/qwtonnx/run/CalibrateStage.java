@@ -87,13 +87,27 @@ final class CalibrateStage extends QuantizeStage {
                 prefix.attach(floatRunner);
             }
             facts.put(RANGES, calibrate(floatRunner, prepared, session.methods(), session.reduced().outputs(),
-                    options.calib(), comp.reference(), pass.floats(), prefix, options.cwac().samples(),
+                    options.calib().withBatch(batch(options.calib(), facts.get(EXPOSED_SHAPES))), comp.reference(), pass.floats(), prefix, options.cwac().samples(),
                     ctx.calibration(), ctx));
             facts.put(FLOAT_PASS, pass);
         } catch (RuntimeException | Error e) {
             pass.close();
             throw e;
         }
+    }
+
+    /**
+     * Samples joined in one run of the calibration pass and of compensation's measuring (the same, so that the
+     * float outputs the pass keeps are found by batch): the option's batch, fewer where the first sample's
+     * activations ({@code shapes}: every tensor the float session exposes) would make a run hold more than
+     * {@link Batches#MAX_RUN_BYTES}.
+     */
+    static int batch(CalibOptions co, Map<String, long[]> shapes) {
+        long bytes = 0;
+        for (long[] shape : shapes.values()) {
+            bytes += 4 * HostTensor.numel(shape);
+        }
+        return Batches.withinRunBytes(co.batch(), bytes);
     }
 
     /**

@@ -3,6 +3,7 @@ package dev.qwtonnx.run;
 import static dev.qwtonnx.run.QuantizeRun.AHEAD;
 import static dev.qwtonnx.run.QuantizeRun.COMPENSATION;
 import static dev.qwtonnx.run.QuantizeRun.COMPENSATION_PLAN;
+import static dev.qwtonnx.run.QuantizeRun.EXPOSED_SHAPES;
 import static dev.qwtonnx.run.QuantizeRun.FLOAT_PASS;
 import static dev.qwtonnx.run.QuantizeRun.PLAN;
 import static dev.qwtonnx.run.QuantizeRun.PREPARED;
@@ -22,7 +23,7 @@ final class CompensateStage extends QuantizeStage {
     static final String NAME = "compensate";
 
     CompensateStage(QuantizeRun.Options options) {
-        super(NAME, options, List.of(PREPARED, PLAN, QUANTIZED, COMPENSATION_PLAN, AHEAD, FLOAT_PASS),
+        super(NAME, options, List.of(PREPARED, PLAN, QUANTIZED, COMPENSATION_PLAN, AHEAD, FLOAT_PASS, EXPOSED_SHAPES),
                 List.of(COMPENSATION));
     }
 
@@ -35,7 +36,8 @@ final class CompensateStage extends QuantizeStage {
             result = new Compensator(options.cwac()).compensate(prepared, prepared, List.of(), Map.of(), List.of(),
                     ctx.calibration(), null, ctx.progress(), null);
         } else {
-            result = new Compensator(options.cwac(), options.calib().batch(), facts.get(AHEAD).residuals(),
+            result = new Compensator(options.cwac(),
+                    CalibrateStage.batch(options.calib(), facts.get(EXPOSED_SHAPES)), facts.get(AHEAD).residuals(),
                     facts.get(COMPENSATION_PLAN).prefix()).compensate(prepared, facts.get(QUANTIZED), ctx.calibration(),
                     ctx.heldOut(), ctx.progress(), facts.get(FLOAT_PASS).floats());
         }

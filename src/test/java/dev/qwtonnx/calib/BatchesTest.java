@@ -154,6 +154,17 @@ class BatchesTest {
     }
 
     @Test
+    void activationsBoundTheBatch() {
+        assertEquals(8, Batches.withinRunBytes(8, 0), "not known: the option's batch");
+        assertEquals(8, Batches.withinRunBytes(8, 400_000), "an audio frame's activations");
+        assertEquals(6, Batches.withinRunBytes(8, 2_700_000), "a sentence's");
+        assertEquals(1, Batches.withinRunBytes(8, 86_000_000), "a text line's through a recognizer");
+        assertEquals(1, Batches.withinRunBytes(1, 1), "never more than asked");
+        assertEquals(2, Batches.withinRunBytes(8, Batches.MAX_RUN_BYTES / 2));
+        assertEquals(1, Batches.withinRunBytes(8, Batches.MAX_RUN_BYTES / 2 + 1));
+    }
+
+    @Test
     void onlyModelsWithDynamicFirstDimensionsAreBatched() {
         assertTrue(Batches.batchable(List.of(new InputSpec("x", DataType.FLOAT, new long[] {-1, 3}))));
         assertTrue(Batches.batchable(List.of(new InputSpec("x", DataType.FLOAT, null))));
