@@ -20,7 +20,7 @@ public final class Main {
         // not for a run that only prints help or the version.
         if (!(args.length == 0 || java.util.Arrays.stream(args).anyMatch(a -> a.equals("--help") || a.equals("-h")
                 || a.equals("--version") || a.equals("-V") || a.equals("help")))) {
-            dev.qwtonnx.ort.OrtStartup.startInBackground();
+            dev.qwtonnx.ort.OrtStartup.startInBackground(java.util.Arrays.asList(args).contains("--verbose"));
             if (args[0].equals("compensate")) {
                 // Only compensate's passes grow the heap this way; elsewhere loading the management classes
                 // costs a small model's run a few percent and gives nothing back.

@@ -1,6 +1,7 @@
 package dev.qwtonnx.ort;
 
 import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtLoggingLevel;
 
 /**
  * ORT's start-up (loading its native library, making its environment) on a thread of its own at the
@@ -12,12 +13,18 @@ public final class OrtStartup {
     private OrtStartup() {
     }
 
-    /** Points ORT at its cached libraries ({@link NativeLibraryCache}) and starts it on a daemon thread. */
-    public static void startInBackground() {
+    /**
+     * Points ORT at its cached libraries ({@link NativeLibraryCache}) and starts it on a daemon thread. ORT's own
+     * log lines reach stderr only with {@code verbose}: at its default level it prints warnings about the
+     * user's model (an unused initializer, say) and errors of runs the tool retries another way (a joined batch
+     * a graph refuses); every failure the user must see is reported by the tool, with ORT's message in it.
+     */
+    public static void startInBackground(boolean verbose) {
         NativeLibraryCache.install();
         Thread t = new Thread(() -> {
             try {
-                OrtEnvironment.getEnvironment();
+                OrtEnvironment.getEnvironment(verbose ? OrtLoggingLevel.ORT_LOGGING_LEVEL_WARNING
+                        : OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL);
             } catch (Throwable e) {
                 // The first stage that needs ORT fails again with the same error, and reports it.
             }
