@@ -103,7 +103,7 @@ public final class NativeLibraryCache {
     }
 
     /** {@code $XDG_CACHE_HOME/qwt-onnx}, else {@code ~/.cache/qwt-onnx}; null without a home. */
-    static Path cacheRoot() {
+    public static Path cacheRoot() {
         String xdg = System.getenv("XDG_CACHE_HOME");
         if (xdg != null && !xdg.isBlank() && Path.of(xdg).isAbsolute()) {
             return Path.of(xdg, "qwt-onnx");

@@ -1,0 +1,123 @@
+package dev.qwtonnx.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.FileTime;
+import java.util.List;
+import java.util.jar.JarEntry;
+import java.util.jar.JarOutputStream;
+import javax.tools.ToolProvider;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class LauncherTest {
+    private static final String JAVA = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+
+    @Test
+    void forwardsTheJvmOptionsOfAJarRunAndStaysInProcessForThoseASecondJvmMustNotRepeat() {
+        assertEquals(List.of(), Launcher.jvmOptions(new String[] {"-jar", "q.jar", "in.onnx", "out.onnx"}));
+        assertEquals(List.of("-Xmx2g", "-Dx=-jar"), Launcher.jvmOptions(new String[] {"-Xmx2g", "-Dx=-jar", "-jar", "q.jar"}));
+        assertNull(Launcher.jvmOptions(new String[] {"-cp", "q.jar", "dev.qwtonnx.cli.Main"}), "not a jar run");
+        assertNull(Launcher.jvmOptions(new String[] {"-agentlib:jdwp=transport=dt_socket,address=5005", "-jar", "q.jar"}),
+                "a debugger's port cannot be bound twice");
+        assertNull(Launcher.jvmOptions(new String[] {"-XX:SharedArchiveFile=mine.jsa", "-jar", "q.jar"}), "the user's archive");
+        assertNull(Launcher.jvmOptions(new String[] {"-Xshare:off", "-jar", "q.jar"}));
+    }
+
+    @Test
+    void helpAndVersionStayInProcess() {
+        assertNull(Launcher.plan(new String[] {"--version"}));
+        assertNull(Launcher.plan(new String[] {"quantize", "--help"}));
+        assertNull(Launcher.plan(new String[0]));
+        // The test JVM runs from classes, not from one jar: a quantize run stays here too.
+        assertNull(Launcher.plan(new String[] {"in.onnx", "out.onnx"}));
+    }
+
+    @Test
+    void theArchiveIsNamedByTheJarAndTheJvmOptions(@TempDir Path dir) throws IOException {
+        Path jar = Files.write(dir.resolve("q.jar"), new byte[] {1, 2, 3});
+        Path cache = dir.resolve("cache");
+        Launcher.Child first = Launcher.child(JAVA, List.of("-Xmx1g"), jar, cache, Launcher.MAIN, new String[] {"in.onnx", "out.onnx"});
+        assertNotNull(first.writes(), "no archive yet: the run writes one");
+        List<String> c = first.command();
+        assertEquals(JAVA, c.get(0));
+        assertEquals("-Xmx1g", c.get(1));
+        assertEquals(Launcher.HEAP, c.subList(2, 2 + Launcher.HEAP.size()), "the footprint's collector and heap");
+        List<String> own = Launcher.child(JAVA, List.of("-XX:+UseG1GC"), jar, cache, Launcher.MAIN, new String[0]).command();
+        assertFalse(own.contains("-XX:+UseSerialGC"), "the user's collector is kept");
+        assertTrue(Launcher.choosesHeap("-Xms1g"));
+        assertTrue(Launcher.choosesHeap("-XX:+UseParallelGC"));
+        assertFalse(Launcher.choosesHeap("-Xmx1g"), "the maximum heap does not change the child's collector");
+        assertTrue(c.contains("-XX:ArchiveClassesAtExit=" + first.writes()));
+        assertTrue(c.contains("-D" + Launcher.CHILD_PROPERTY + "=1"), "the child runs the command itself");
+        assertEquals(List.of("-cp", jar.toString(), Launcher.MAIN, "in.onnx", "out.onnx"), c.subList(c.size() - 5, c.size()));
+
+        Files.write(first.archive(), new byte[] {9});
+        Launcher.Child again = Launcher.child(JAVA, List.of("-Xmx1g"), jar, cache, Launcher.MAIN, new String[] {"in.onnx", "out.onnx"});
+        assertNull(again.writes());
+        assertTrue(again.command().contains("-XX:SharedArchiveFile=" + first.archive()));
+
+        assertNotEquals(first.archive(), Launcher.child(JAVA, List.of("-Xmx2g"), jar, cache, Launcher.MAIN, new String[0]).archive(),
+                "other JVM options");
+        Files.setLastModifiedTime(jar, FileTime.fromMillis(Files.getLastModifiedTime(jar).toMillis() + 5000));
+        Path rebuilt = Launcher.child(JAVA, List.of("-Xmx1g"), jar, cache, Launcher.MAIN, new String[0]).archive();
+        assertNotEquals(first.archive(), rebuilt, "a rebuilt jar never maps the old archive");
+        String prefix = first.archive().getFileName().toString();
+        prefix = prefix.substring(0, prefix.lastIndexOf('-'));
+        assertTrue(rebuilt.getFileName().toString().startsWith(prefix), "the same jar's builds share a prefix");
+    }
+
+    @Test
+    void aSuccessfulRunKeepsItsArchiveAndTheNextMapsIt(@TempDir Path dir) throws Exception {
+        Path jar = helloJar(dir);
+        Path cache = dir.resolve("cache");
+        Path out = dir.resolve("out.txt");
+
+        Launcher.Child failing = Launcher.child(JAVA, List.of(), jar, cache, "Hello", new String[] {"3"});
+        assertEquals(3, Launcher.run(failing, ProcessBuilder.Redirect.to(out.toFile())), "the child's exit code");
+        assertFalse(Files.exists(failing.archive()), "a failed run's archive is not kept");
+        assertFalse(Files.exists(failing.writes()));
+
+        String name = failing.archive().getFileName().toString();
+        Path older = Files.write(cache.resolve(name.substring(0, name.lastIndexOf('-')) + "-0.jsa"), new byte[] {1});
+        Path other = Files.write(cache.resolve("classes-0-0.jsa"), new byte[] {1});
+        Launcher.Child first = Launcher.child(JAVA, List.of(), jar, cache, "Hello", new String[] {"0"});
+        assertNotNull(first.writes());
+        assertEquals(0, Launcher.run(first, ProcessBuilder.Redirect.to(out.toFile())));
+        assertEquals("hello 0\n", Files.readString(out), "the child's output, without class-sharing notes");
+        assertTrue(Files.size(first.archive()) > 0, "the archive the JVM wrote at exit");
+        assertFalse(Files.exists(first.writes()));
+        assertFalse(Files.exists(older), "an earlier build's archive of the same jar is removed");
+        assertTrue(Files.exists(other), "another jar's stays");
+
+        Launcher.Child next = Launcher.child(JAVA, List.of(), jar, cache, "Hello", new String[] {"0"});
+        assertNull(next.writes());
+        assertEquals(0, Launcher.run(next, ProcessBuilder.Redirect.to(out.toFile())));
+        assertEquals("hello 0\n", Files.readString(out));
+        assertNull(Launcher.run(new Launcher.Child(List.of(dir.resolve("no-such-java").toString()), null, null),
+                ProcessBuilder.Redirect.to(out.toFile())), "a JVM that cannot start: the caller runs the command");
+    }
+
+    /** A jar of one class that prints "hello CODE" and exits with CODE. */
+    private static Path helloJar(Path dir) throws IOException {
+        Path src = Files.writeString(dir.resolve("Hello.java"), "public class Hello { public static void main(String[] a) {"
+                + " System.out.println(\"hello \" + a[0]); System.exit(Integer.parseInt(a[0])); } }");
+        assertEquals(0, ToolProvider.getSystemJavaCompiler().run(null, null, null, "-d", dir.toString(), src.toString()));
+        Path jar = dir.resolve("hello.jar");
+        try (OutputStream o = Files.newOutputStream(jar); JarOutputStream j = new JarOutputStream(o)) {
+            j.putNextEntry(new JarEntry("Hello.class"));
+            j.write(Files.readAllBytes(dir.resolve("Hello.class")));
+            j.closeEntry();
+        }
+        return jar;
+    }
+}
