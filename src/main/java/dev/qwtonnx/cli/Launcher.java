@@ -17,7 +17,8 @@ import java.util.zip.CRC32;
 /**
  * The jar's entry point ({@code java -jar qwt-onnx.jar ...}): runs the command in a second JVM that maps
  * the tool's classes from a class-data-sharing archive of an earlier run, instead of reading, inflating
- * and verifying some 4000 classes from the jar on every start.
+ * and verifying its classes from the jar on every start (1700 on a small model's run, and 1000 more of the JDK
+ * that its default archive does not hold).
  *
  * <p>A JVM takes the archive only as a command-line option ({@code -XX:SharedArchiveFile}), which a jar's
  * manifest cannot give, hence the second JVM. On this project's small models the archive takes 0.25 to
@@ -86,7 +87,7 @@ public final class Launcher {
             }
             List<String> options = jvmOptions(line.get());
             Path jar = Path.of(classPath).toAbsolutePath();
-            if (options == null || !Files.isRegularFile(jar)) {
+            if (options == null || !Files.isRegularFile(jar) || inheritedOptionsForbid(System.getenv())) {
                 return null;
             }
             return child(java.get(), options, jar, cache, MAIN, args);
@@ -115,6 +116,20 @@ public final class Launcher {
             }
         }
         return options;
+    }
+
+    /**
+     * Whether the options every JVM of this environment takes ({@code JAVA_TOOL_OPTIONS}, {@code JDK_JAVA_OPTIONS},
+     * {@code _JAVA_OPTIONS} in {@code environment}), which the child inherits, hold one a second JVM must not repeat.
+     */
+    static boolean inheritedOptionsForbid(java.util.Map<String, String> environment) {
+        for (String variable : List.of("JAVA_TOOL_OPTIONS", "JDK_JAVA_OPTIONS", "_JAVA_OPTIONS")) {
+            String value = environment.get(variable);
+            if (value != null && !value.isBlank() && jvmOptions((value.trim() + " -jar").split("\\s+")) == null) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /**

@@ -34,6 +34,15 @@ class LauncherTest {
     }
 
     @Test
+    void aDebuggerInTheEnvironmentsOptionsKeepsTheRunInProcess() {
+        assertTrue(Launcher.inheritedOptionsForbid(java.util.Map.of("JAVA_TOOL_OPTIONS",
+                "-Xmx1g -agentlib:jdwp=transport=dt_socket,server=y,address=5005")), "the child would find the port taken");
+        assertTrue(Launcher.inheritedOptionsForbid(java.util.Map.of("JDK_JAVA_OPTIONS", "-Xshare:off")));
+        assertFalse(Launcher.inheritedOptionsForbid(java.util.Map.of("JAVA_TOOL_OPTIONS", "-Xmx1g -Dfile.encoding=UTF-8")));
+        assertFalse(Launcher.inheritedOptionsForbid(java.util.Map.of()));
+    }
+
+    @Test
     void helpAndVersionStayInProcess() {
         assertNull(Launcher.plan(new String[] {"--version"}));
         assertNull(Launcher.plan(new String[] {"quantize", "--help"}));
