@@ -170,10 +170,10 @@ public final class Launcher {
     }
 
     /**
-     * Runs the child, its standard input this process's and its output and errors to {@code out}; its exit code, or null when it could not start (the
-     * caller runs the command itself). A stopped launcher (Ctrl-C, a timeout's signal) stops the child and waits
-     * for it to clean up. A written archive is kept only from a run that succeeded, and replaces the archives of
-     * earlier builds of the same jar.
+     * Runs the child, its standard input this process's and its output and errors to {@code out}; its exit code,
+     * or null when it could not start (the caller runs the command itself). A stopped launcher (Ctrl-C, a
+     * timeout's signal) stops the child and waits for it to clean up. A written archive is kept only from a run
+     * that succeeded, and replaces the archives of earlier builds of the same jar.
      */
     static Integer run(Child child, ProcessBuilder.Redirect out) {
         Process p;
@@ -200,7 +200,7 @@ public final class Launcher {
                 code = p.waitFor();
                 break;
             } catch (InterruptedException e) {
-                // Only the shutdown hook ends the wait early: it stops the child.
+                // Nothing here interrupts this thread; the wait lasts as long as the child, however it ends.
             }
         }
         if (child.writes() != null) {

@@ -86,9 +86,9 @@ final class CalibrateStage extends QuantizeStage {
             if (prefix != null) {
                 prefix.attach(floatRunner);
             }
-            facts.put(RANGES, calibrate(floatRunner, prepared, session.methods(), session.reduced().outputs(),
-                    options.calib().withBatch(batch(options.calib(), facts.get(EXPOSED_SHAPES))), comp.reference(), pass.floats(), prefix, options.cwac().samples(),
-                    ctx.calibration(), ctx));
+            CalibOptions co = options.calib().withBatch(batch(options.calib(), facts.get(EXPOSED_SHAPES)));
+            facts.put(RANGES, calibrate(floatRunner, prepared, session.methods(), session.reduced().outputs(), co,
+                    comp.reference(), pass.floats(), prefix, options.cwac().samples(), ctx.calibration(), ctx));
             facts.put(FLOAT_PASS, pass);
         } catch (RuntimeException | Error e) {
             pass.close();
