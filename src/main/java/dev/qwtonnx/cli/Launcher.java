@@ -22,8 +22,9 @@ import java.util.zip.CRC32;
  *
  * <p>A JVM takes the archive only as a command-line option ({@code -XX:SharedArchiveFile}), which a jar's
  * manifest cannot give, hence the second JVM. On this project's small models the archive takes 0.25 to
- * 0.35 s off a 1.3 to 2.4 s run; the launching JVM costs 0.08 s and 40 MB. The first run of a jar writes
- * the archive as it exits (about 0.9 s more, once), under {@code ~/.cache/qwt-onnx} (see
+ * 0.35 s off a 1.3 to 2.4 s run; the launching JVM costs 0.08 s and 40 MB. The second run of a jar writes
+ * the archive as it exits (about 0.9 s more, once; the first only marks the jar seen), under
+ * {@code ~/.cache/qwt-onnx} (see
  * {@link NativeLibraryCache#cacheRoot()}) in a file named by the jar, the JVM and the JVM options, so a
  * rebuilt jar or another JVM never maps a stale archive; it is written to a temporary name and renamed.
  *
@@ -65,7 +66,7 @@ public final class Launcher {
         Main.main(args);
     }
 
-    /** A child JVM's command line, and the archive it writes as it exits (null when it maps one). */
+    /** A child JVM's command line, and the archive it writes as it exits (null: it maps one, or the jar's first run). */
     record Child(List<String> command, Path writes, Path archive) {
     }
 
@@ -150,12 +151,21 @@ public final class Launcher {
             command.addAll(HEAP);
         }
         Path writes = null;
+        Path seen = seen(archive);
         if (Files.isRegularFile(archive) && Files.size(archive) > 0) {
             command.add("-XX:SharedArchiveFile=" + archive);
-        } else {
-            Files.createDirectories(cache);
+        } else if (Files.exists(seen)) {
             writes = cache.resolve(archive.getFileName() + "." + ProcessHandle.current().pid() + ".tmp");
             command.add("-XX:ArchiveClassesAtExit=" + writes);
+        } else {
+            // The first run of a jar only marks it seen: writing the archive costs the run that does it about 0.9 s,
+            // which a jar run once (or from a home directory made afresh for each run) would pay every time.
+            Files.createDirectories(cache);
+            try {
+                Files.createFile(seen);
+            } catch (java.nio.file.FileAlreadyExistsException e) {
+                // A run beside this one marked it first.
+            }
         }
         // The JVM's class-sharing notes (classes it cannot archive, an archive it cannot map) would reach the
         // user's terminal; an archive it cannot map only costs the time it would have saved.
@@ -209,6 +219,12 @@ public final class Launcher {
         return code;
     }
 
+    /** The mark a jar's first run leaves beside where its archive goes: the second run writes the archive. */
+    static Path seen(Path archive) {
+        String name = archive.getFileName().toString();
+        return archive.resolveSibling(name.substring(0, name.length() - ".jsa".length()) + ".seen");
+    }
+
     /** Whether a JVM option chooses the collector or the starting or young generation's size. */
     static boolean choosesHeap(String option) {
         return option.matches("-XX:[+-]Use\\w*GC") || option.startsWith("-Xms") || option.startsWith("-Xmn")
@@ -226,7 +242,8 @@ public final class Launcher {
                 }
                 String name = archive.getFileName().toString();
                 String build = name.substring(0, name.lastIndexOf('-') + 1);
-                try (DirectoryStream<Path> older = Files.newDirectoryStream(archive.getParent(), build + "*.jsa")) {
+                try (DirectoryStream<Path> older = Files.newDirectoryStream(archive.getParent(),
+                        build + "*.{jsa,seen}")) {
                     for (Path o : older) {
                         if (!o.equals(archive)) {
                             Files.deleteIfExists(o);

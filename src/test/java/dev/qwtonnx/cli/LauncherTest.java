@@ -56,8 +56,13 @@ class LauncherTest {
     void theArchiveIsNamedByTheJarAndTheJvmOptions(@TempDir Path dir) throws IOException {
         Path jar = Files.write(dir.resolve("q.jar"), new byte[] {1, 2, 3});
         Path cache = dir.resolve("cache");
-        Launcher.Child first = Launcher.child(JAVA, List.of("-Xmx1g"), jar, cache, Launcher.MAIN, new String[] {"in.onnx", "out.onnx"});
-        assertNotNull(first.writes(), "no archive yet: the run writes one");
+        String[] args = {"in.onnx", "out.onnx"};
+        Launcher.Child once = Launcher.child(JAVA, List.of("-Xmx1g"), jar, cache, Launcher.MAIN, args);
+        assertNull(once.writes(), "a jar's first run does not pay for writing the archive");
+        assertTrue(once.command().stream().noneMatch(o -> o.contains("Archive")));
+        assertTrue(Files.exists(Launcher.seen(once.archive())), "it marks the jar seen");
+        Launcher.Child first = Launcher.child(JAVA, List.of("-Xmx1g"), jar, cache, Launcher.MAIN, args);
+        assertNotNull(first.writes(), "the second run writes the archive");
         List<String> c = first.command();
         assertEquals(JAVA, c.get(0));
         assertEquals("-Xmx1g", c.get(1));
@@ -92,6 +97,7 @@ class LauncherTest {
         Path cache = dir.resolve("cache");
         Path out = dir.resolve("out.txt");
 
+        assertNull(Launcher.child(JAVA, List.of(), jar, cache, "Hello", new String[] {"3"}).writes(), "the first run");
         Launcher.Child failing = Launcher.child(JAVA, List.of(), jar, cache, "Hello", new String[] {"3"});
         assertEquals(3, Launcher.run(failing, ProcessBuilder.Redirect.to(out.toFile())), "the child's exit code");
         assertFalse(Files.exists(failing.archive()), "a failed run's archive is not kept");
@@ -109,6 +115,7 @@ class LauncherTest {
         assertTrue(Files.size(first.archive()) > 0, "the archive the JVM wrote at exit");
         assertFalse(Files.exists(first.writes()));
         assertFalse(Files.exists(older), "an earlier build's archive of the same jar is removed");
+        assertFalse(Files.exists(Launcher.seen(first.archive())), "and the mark of the first run");
         assertTrue(Files.exists(other), "another jar's stays");
 
         Launcher.Child next = Launcher.child(JAVA, List.of(), jar, cache, "Hello", new String[] {"0"});
