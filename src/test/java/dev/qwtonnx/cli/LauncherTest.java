@@ -57,18 +57,20 @@ class LauncherTest {
         Path jar = Files.write(dir.resolve("q.jar"), new byte[] {1, 2, 3});
         Path cache = dir.resolve("cache");
         String[] args = {"in.onnx", "out.onnx"};
-        Launcher.Child once = Launcher.child(JAVA, List.of("-Xmx1g"), jar, cache, Launcher.MAIN, args);
+        Launcher.Child once = Launcher.child(JAVA, List.of("-Xmx1g"), jar, cache, Launcher.MAIN, args, true);
         assertNull(once.writes(), "a jar's first run does not pay for writing the archive");
         assertTrue(once.command().stream().noneMatch(o -> o.contains("Archive")));
         assertTrue(Files.exists(Launcher.seen(once.archive())), "it marks the jar seen");
-        Launcher.Child first = Launcher.child(JAVA, List.of("-Xmx1g"), jar, cache, Launcher.MAIN, args);
+        Launcher.Child first = Launcher.child(JAVA, List.of("-Xmx1g"), jar, cache, Launcher.MAIN, args, true);
         assertNotNull(first.writes(), "the second run writes the archive");
         List<String> c = first.command();
         assertEquals(JAVA, c.get(0));
         assertEquals("-Xmx1g", c.get(1));
         assertEquals(Launcher.HEAP, c.subList(2, 2 + Launcher.HEAP.size()), "the footprint's collector and heap");
-        List<String> own = Launcher.child(JAVA, List.of("-XX:+UseG1GC"), jar, cache, Launcher.MAIN, new String[0]).command();
+        List<String> own = Launcher.child(JAVA, List.of("-XX:+UseG1GC"), jar, cache, Launcher.MAIN, new String[0], true).command();
         assertFalse(own.contains("-XX:+UseSerialGC"), "the user's collector is kept");
+        List<String> big = Launcher.child(JAVA, List.of(), jar, cache, Launcher.MAIN, new String[0], false).command();
+        assertFalse(big.contains("-XX:+UseSerialGC"), "a large model keeps the JVM's collector");
         assertTrue(Launcher.choosesHeap("-Xms1g"));
         assertTrue(Launcher.choosesHeap("-XX:+UseParallelGC"));
         assertFalse(Launcher.choosesHeap("-Xmx1g"), "the maximum heap does not change the child's collector");
@@ -77,18 +79,29 @@ class LauncherTest {
         assertEquals(List.of("-cp", jar.toString(), Launcher.MAIN, "in.onnx", "out.onnx"), c.subList(c.size() - 5, c.size()));
 
         Files.write(first.archive(), new byte[] {9});
-        Launcher.Child again = Launcher.child(JAVA, List.of("-Xmx1g"), jar, cache, Launcher.MAIN, new String[] {"in.onnx", "out.onnx"});
+        Launcher.Child again = Launcher.child(JAVA, List.of("-Xmx1g"), jar, cache, Launcher.MAIN, new String[] {"in.onnx", "out.onnx"}, true);
         assertNull(again.writes());
         assertTrue(again.command().contains("-XX:SharedArchiveFile=" + first.archive()));
 
-        assertNotEquals(first.archive(), Launcher.child(JAVA, List.of("-Xmx2g"), jar, cache, Launcher.MAIN, new String[0]).archive(),
+        assertNotEquals(first.archive(), Launcher.child(JAVA, List.of("-Xmx2g"), jar, cache, Launcher.MAIN, new String[0], true).archive(),
                 "other JVM options");
         Files.setLastModifiedTime(jar, FileTime.fromMillis(Files.getLastModifiedTime(jar).toMillis() + 5000));
-        Path rebuilt = Launcher.child(JAVA, List.of("-Xmx1g"), jar, cache, Launcher.MAIN, new String[0]).archive();
+        Path rebuilt = Launcher.child(JAVA, List.of("-Xmx1g"), jar, cache, Launcher.MAIN, new String[0], true).archive();
         assertNotEquals(first.archive(), rebuilt, "a rebuilt jar never maps the old archive");
         String prefix = first.archive().getFileName().toString();
         prefix = prefix.substring(0, prefix.lastIndexOf('-'));
         assertTrue(rebuilt.getFileName().toString().startsWith(prefix), "the same jar's builds share a prefix");
+    }
+
+    @Test
+    void theLargestFileACommandNamesIsMeasuredWithItsExternalData(@TempDir Path dir) throws IOException {
+        Path model = Files.write(dir.resolve("m.onnx"), new byte[100]);
+        Files.write(dir.resolve("m.onnx.data"), new byte[1000]);
+        Path calib = Files.createDirectories(dir.resolve("calib"));
+        Files.write(calib.resolve("s.npz"), new byte[5000]);
+        Path earlier = Files.write(dir.resolve("out.onnx"), new byte[300]);
+        assertEquals(1100, Launcher.namedBytes(new String[] {model.toString(), earlier.toString(),
+                "--calib", calib.toString(), "--memory", "512"}), "the model and its data; not the samples' folder");
     }
 
     @Test
@@ -97,8 +110,8 @@ class LauncherTest {
         Path cache = dir.resolve("cache");
         Path out = dir.resolve("out.txt");
 
-        assertNull(Launcher.child(JAVA, List.of(), jar, cache, "Hello", new String[] {"3"}).writes(), "the first run");
-        Launcher.Child failing = Launcher.child(JAVA, List.of(), jar, cache, "Hello", new String[] {"3"});
+        assertNull(Launcher.child(JAVA, List.of(), jar, cache, "Hello", new String[] {"3"}, true).writes(), "the first run");
+        Launcher.Child failing = Launcher.child(JAVA, List.of(), jar, cache, "Hello", new String[] {"3"}, true);
         assertEquals(3, Launcher.run(failing, ProcessBuilder.Redirect.to(out.toFile())), "the child's exit code");
         assertFalse(Files.exists(failing.archive()), "a failed run's archive is not kept");
         assertFalse(Files.exists(failing.writes()));
@@ -106,7 +119,7 @@ class LauncherTest {
         String name = failing.archive().getFileName().toString();
         Path older = Files.write(cache.resolve(name.substring(0, name.lastIndexOf('-')) + "-0.jsa"), new byte[] {1});
         Path other = Files.write(cache.resolve("classes-0-0.jsa"), new byte[] {1});
-        Launcher.Child first = Launcher.child(JAVA, List.of(), jar, cache, "Hello", new String[] {"0"});
+        Launcher.Child first = Launcher.child(JAVA, List.of(), jar, cache, "Hello", new String[] {"0"}, true);
         assertNotNull(first.writes());
         assertEquals(0, Launcher.run(first, ProcessBuilder.Redirect.to(out.toFile())));
         assertEquals("hello 0\n", Files.readString(out), "the child's output, without class-sharing notes");
@@ -118,7 +131,7 @@ class LauncherTest {
         assertFalse(Files.exists(Launcher.seen(first.archive())), "and the mark of the first run");
         assertTrue(Files.exists(other), "another jar's stays");
 
-        Launcher.Child next = Launcher.child(JAVA, List.of(), jar, cache, "Hello", new String[] {"0"});
+        Launcher.Child next = Launcher.child(JAVA, List.of(), jar, cache, "Hello", new String[] {"0"}, true);
         assertNull(next.writes());
         assertEquals(0, Launcher.run(next, ProcessBuilder.Redirect.to(out.toFile())));
         assertEquals("hello 0\n", Files.readString(out));
