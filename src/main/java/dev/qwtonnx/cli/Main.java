@@ -20,7 +20,7 @@ public final class Main {
         // not for a run that only prints help or the version.
         if (!(args.length == 0 || java.util.Arrays.stream(args).anyMatch(a -> a.equals("--help") || a.equals("-h")
                 || a.equals("--version") || a.equals("-V") || a.equals("help")))) {
-            dev.qwtonnx.ort.OrtStartup.startInBackground(java.util.Arrays.asList(args).contains("--verbose"));
+            dev.qwtonnx.ort.OrtStartup.startInBackground(asksVerbose(args));
             if (args[0].equals("compensate")) {
                 // Only compensate's passes grow the heap this way; elsewhere loading the management classes
                 // costs a small model's run a few percent and gives nothing back.
@@ -28,6 +28,11 @@ public final class Main {
             }
         }
         System.exit(run(args, new PrintWriter(System.out, true), new PrintWriter(System.err, true)));
+    }
+
+    /** Whether the raw arguments ask for --verbose, before (or without) picocli's parse. */
+    private static boolean asksVerbose(String[] args) {
+        return java.util.Arrays.asList(args).contains("--verbose");
     }
 
     /** Runs the CLI without exiting the JVM (tests call this). */
@@ -49,7 +54,7 @@ public final class Main {
         } catch (Throwable t) {
             // picocli hands only Exceptions to the handler; an Error (out of memory, stack overflow)
             // still gets one line and exit code 1, and the stack trace only with --verbose.
-            boolean verbose = java.util.Arrays.asList(args).contains("--verbose");
+            boolean verbose = asksVerbose(args);
             err.println("qwt-onnx: internal error: " + oneLine(String.valueOf(t))
                     + (t instanceof OutOfMemoryError ? " (give the JVM more memory, e.g. java -Xmx8g -jar ...)" : ""));
             if (verbose) {

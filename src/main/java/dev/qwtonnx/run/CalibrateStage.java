@@ -103,11 +103,18 @@ final class CalibrateStage extends QuantizeStage {
      * {@link Batches#MAX_RUN_BYTES}.
      */
     static int batch(CalibOptions co, Map<String, long[]> shapes) {
+        return Batches.withinRunBytes(co.batch(), floatBytes(shapes, t -> true));
+    }
+
+    /** Bytes of the float tensors of {@code shapes} (the first sample's) that {@code counted} takes. */
+    private static long floatBytes(Map<String, long[]> shapes, Predicate<String> counted) {
         long bytes = 0;
-        for (long[] shape : shapes.values()) {
-            bytes += 4 * HostTensor.numel(shape);
+        for (Map.Entry<String, long[]> e : shapes.entrySet()) {
+            if (counted.test(e.getKey())) {
+                bytes += 4 * HostTensor.numel(e.getValue());
+            }
         }
-        return Batches.withinRunBytes(co.batch(), bytes);
+        return bytes;
     }
 
     /**
@@ -142,13 +149,8 @@ final class CalibrateStage extends QuantizeStage {
         if (comp.prefix() != null) {
             needed.addAll(comp.prefix().boundary());
         }
-        long unused = 0;
-        for (String t : session.exposed()) {
-            long[] shape = shapes.get(t);
-            if (!needed.contains(t) && shape != null) {
-                unused += 4 * HostTensor.numel(shape);
-            }
-        }
+        // shapes holds every tensor the session exposes (int8-cost's run of the first sample).
+        long unused = floatBytes(shapes, t -> !needed.contains(t));
         if (unused < narrowFrom() || unused == 0) {
             return session.handOver();
         }

@@ -27,20 +27,20 @@ public final class TargetFidelity {
         }
     }
 
-    /** The mean of each bound's metric, in the bounds' order, on one candidate model. */
-    public record Figures(List<Bound> bounds, double[] means) {
+    /** Each bound's figure ({@link OutputMetric#figure}), in the bounds' order, on one candidate model. */
+    public record Figures(List<Bound> bounds, double[] values) {
         /** The smallest margin over the bounds: positive when every bound holds (see {@link OutputMetric#margin}). */
         public double margin() {
             double m = Double.POSITIVE_INFINITY;
-            for (int i = 0; i < means.length; i++) {
-                m = Math.min(m, bounds.get(i).metric().margin(means[i], bounds.get(i).min()));
+            for (int i = 0; i < values.length; i++) {
+                m = Math.min(m, bounds.get(i).metric().margin(values[i], bounds.get(i).min()));
             }
             return m;
         }
 
         public boolean met() {
-            for (int i = 0; i < means.length; i++) {
-                if (!(means[i] >= bounds.get(i).min())) {
+            for (int i = 0; i < values.length; i++) {
+                if (!(values[i] >= bounds.get(i).min())) {
                     return false;
                 }
             }
@@ -50,9 +50,9 @@ public final class TargetFidelity {
         /** The bound furthest from holding. */
         public int worst() {
             int w = 0;
-            for (int i = 1; i < means.length; i++) {
-                if (bounds.get(i).metric().margin(means[i], bounds.get(i).min())
-                        < bounds.get(w).metric().margin(means[w], bounds.get(w).min())) {
+            for (int i = 1; i < values.length; i++) {
+                if (bounds.get(i).metric().margin(values[i], bounds.get(i).min())
+                        < bounds.get(w).metric().margin(values[w], bounds.get(w).min())) {
                     w = i;
                 }
             }
@@ -63,9 +63,9 @@ public final class TargetFidelity {
         public String describeWorst() {
             int w = worst();
             Bound b = bounds.get(w);
-            String s = b.metric().name() + " " + b.metric().format(means[w]);
-            return means[w] >= b.min() ? s : s + String.format(Locale.ROOT, " < %s (short by %s)",
-                    b.metric().format(b.min()), b.metric().format(b.min() - means[w]));
+            String s = b.metric().name() + " " + b.metric().format(values[w]);
+            return values[w] >= b.min() ? s : s + String.format(Locale.ROOT, " < %s (short by %s)",
+                    b.metric().format(b.min()), b.metric().format(b.min() - values[w]));
         }
     }
 
@@ -110,10 +110,10 @@ public final class TargetFidelity {
                 }
             }
         }
-        double[] means = new double[bounds.size()];
-        for (int b = 0; b < means.length; b++) {
-            means[b] = figures.get(b).value();
+        double[] values = new double[bounds.size()];
+        for (int b = 0; b < values.length; b++) {
+            values[b] = figures.get(b).value();
         }
-        return new Figures(List.copyOf(bounds), means);
+        return new Figures(List.copyOf(bounds), values);
     }
 }

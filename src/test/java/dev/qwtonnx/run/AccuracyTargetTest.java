@@ -141,7 +141,7 @@ class AccuracyTargetTest {
 
     static double meanScore(OutputMetric m, QuantizeRun.Result r, CalibrationSource held) {
         dev.qwtonnx.verify.TargetFidelity tf = new dev.qwtonnx.verify.TargetFidelity(r.prepared(), held);
-        return tf.measure(r.model(), List.of(new dev.qwtonnx.verify.TargetFidelity.Bound(m, 0))).means()[0];
+        return tf.measure(r.model(), List.of(new dev.qwtonnx.verify.TargetFidelity.Bound(m, 0))).values()[0];
     }
 
     /**
