@@ -37,6 +37,8 @@ import java.util.zip.CRC32;
 public final class Launcher {
     /** Set in the child: it runs the command itself. */
     static final String CHILD_PROPERTY = "qwt.launched";
+    /** Set in the child that writes the archive: it loads what other runs load before exiting ({@link Main}). */
+    static final String ARCHIVING_PROPERTY = "qwt.writesArchive";
     /** Set (to anything) to run every command in the launching JVM. */
     static final String IN_PROCESS_ENV = "QWT_ONNX_IN_PROCESS";
     /**
@@ -164,6 +166,7 @@ public final class Launcher {
         } else if (Files.exists(seen)) {
             writes = cache.resolve(archive.getFileName() + "." + ProcessHandle.current().pid() + ".tmp");
             command.add("-XX:ArchiveClassesAtExit=" + writes);
+            command.add("-D" + ARCHIVING_PROPERTY + "=1");
         } else {
             // The first run of a jar only marks it seen: writing the archive costs the run that does it about 0.9 s,
             // which a jar run once (or from a home directory made afresh for each run) would pay every time.

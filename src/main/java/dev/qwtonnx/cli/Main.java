@@ -27,7 +27,47 @@ public final class Main {
                 HeapPolicy.applyInBackground();
             }
         }
-        System.exit(run(args, new PrintWriter(System.out, true), new PrintWriter(System.err, true)));
+        int code = run(args, new PrintWriter(System.out, true), new PrintWriter(System.err, true));
+        if (code == 0 && System.getProperty(Launcher.ARCHIVING_PROPERTY) != null) {
+            loadForArchive();
+        }
+        System.exit(code);
+    }
+
+    /**
+     * Loads what other runs of the tool load and this one may not have, before the JVM writes its class archive as
+     * it exits ({@link Launcher}): the archive holds only the classes the run that writes it loaded, and a
+     * report's (FreeMarker's directives, the charts, Jackson's serializers) missing from it cost every later run
+     * that writes a report 0.3 s. Every class of the tool itself is loaded too (the other commands'); the
+     * libraries' only as far as the report needs them. Best effort: the command's work is done.
+     */
+    static void loadForArchive() {
+        try {
+            dev.qwtonnx.verify.Report sample = dev.qwtonnx.verify.ReportSample.report();
+            dev.qwtonnx.verify.ReportWriter.html(sample);
+        } catch (RuntimeException | LinkageError e) {
+            // Only time is at stake.
+        }
+        java.security.CodeSource source = Main.class.getProtectionDomain().getCodeSource();
+        if (source == null) {
+            return;
+        }
+        try (java.util.jar.JarFile jar = new java.util.jar.JarFile(new java.io.File(source.getLocation().toURI()))) {
+            ClassLoader loader = Main.class.getClassLoader();
+            for (java.util.Enumeration<java.util.jar.JarEntry> e = jar.entries(); e.hasMoreElements();) {
+                String name = e.nextElement().getName();
+                if (name.startsWith("dev/qwtonnx/") && name.endsWith(".class")) {
+                    try {
+                        Class.forName(name.substring(0, name.length() - ".class".length()).replace('/', '.'), false,
+                                loader);
+                    } catch (ClassNotFoundException | LinkageError ignored) {
+                        // A class that does not load is not archived; its run loads it as before.
+                    }
+                }
+            }
+        } catch (java.io.IOException | java.net.URISyntaxException | RuntimeException e) {
+            // Only time is at stake.
+        }
     }
 
     /** Whether the raw arguments ask for --verbose, before (or without) picocli's parse. */

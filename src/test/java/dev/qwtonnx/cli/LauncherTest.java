@@ -75,12 +75,14 @@ class LauncherTest {
         assertTrue(Launcher.choosesHeap("-XX:+UseParallelGC"));
         assertFalse(Launcher.choosesHeap("-Xmx1g"), "the maximum heap does not change the child's collector");
         assertTrue(c.contains("-XX:ArchiveClassesAtExit=" + first.writes()));
+        assertTrue(c.contains("-D" + Launcher.ARCHIVING_PROPERTY + "=1"), "the run writing the archive loads more");
         assertTrue(c.contains("-D" + Launcher.CHILD_PROPERTY + "=1"), "the child runs the command itself");
         assertEquals(List.of("-cp", jar.toString(), Launcher.MAIN, "in.onnx", "out.onnx"), c.subList(c.size() - 5, c.size()));
 
         Files.write(first.archive(), new byte[] {9});
         Launcher.Child again = Launcher.child(JAVA, List.of("-Xmx1g"), jar, cache, Launcher.MAIN, new String[] {"in.onnx", "out.onnx"}, true);
         assertNull(again.writes());
+        assertFalse(again.command().contains("-D" + Launcher.ARCHIVING_PROPERTY + "=1"), "a run mapping it does not");
         assertTrue(again.command().contains("-XX:SharedArchiveFile=" + first.archive()));
 
         assertNotEquals(first.archive(), Launcher.child(JAVA, List.of("-Xmx2g"), jar, cache, Launcher.MAIN, new String[0], true).archive(),

@@ -86,6 +86,20 @@ class ReportWriterTest {
         assertEquals(documentedKeyPaths(), keyPaths(json, "", new TreeSet<>()));
     }
 
+    /** The sample the launcher's archiving run renders reaches every chart and section a real report does. */
+    @Test
+    void theSampleReportFillsEverySection() throws IOException {
+        Report sample = ReportSample.report();
+        String html = ReportWriter.html(sample);
+        assertEquals(3, count(html, "<svg"), "per-layer SQNR, latency and a_c charts");
+        assertTrue(html.contains("<b>warning: an example</b>"));
+        TreeSet<String> keys = keyPaths(new ObjectMapper().readTree(ReportWriter.json(sample)), "", new TreeSet<>());
+        TreeSet<String> all = keyPaths(new ObjectMapper().readTree(ReportWriter.json(report)), "", new TreeSet<>());
+        all.removeIf(k -> k.startsWith("target"));
+        all.removeAll(keys);
+        assertTrue(all.isEmpty(), "keys the sample leaves out: " + all);
+    }
+
     @Test
     void htmlIsOnePageWithItsChartsAndNothingFetched() {
         String html = ReportWriter.html(report);
