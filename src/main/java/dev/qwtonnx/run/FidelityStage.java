@@ -12,28 +12,47 @@ import java.util.Optional;
  * for the report's latency (see {@link Fidelity#measureTimed}).
  */
 final class FidelityStage extends BaseStage {
+    /**
+     * What a pass may reuse and keep of the float model's runs on the held-out samples: {@code known} from the run
+     * made before this one with other ranges (null: none), and {@code keepBytes}, the most bytes of float outputs
+     * this pass keeps for a run after it (0: none kept).
+     */
+    record FloatReuse(Fidelity.FloatRuns known, long keepBytes) {
+        static final FloatReuse NONE = new FloatReuse(null, 0);
+    }
+
     private final Fact<Model> floatModel;
     private final Fact<Model> quantModel;
     private final Fact<List<Fidelity.OutputFidelity>> fidelity;
     private final Fact<Optional<LatencyMeter.Result>> latency;
     private final Fact<Destination> destination;
+    private final Fact<FloatReuse> reuse;
+    private final Fact<Optional<Fidelity.FloatRuns>> kept;
 
-    /** Timed, with the destination's extra runs on the first sample (0: the pass's own runs). */
+    /**
+     * Timed, with the destination's extra runs on the first sample (0: the pass's own runs); the float runs read
+     * from and kept for other passes as {@code reuse} says, the kept ones in {@code kept}.
+     */
     FidelityStage(String name, Fact<Model> floatModel, Fact<Model> quantModel, Fact<List<Fidelity.OutputFidelity>> fidelity,
-            Fact<Optional<LatencyMeter.Result>> latency, Fact<Destination> destination) {
-        super(name, List.of(floatModel, quantModel, destination), List.of(fidelity, latency));
+            Fact<Optional<LatencyMeter.Result>> latency, Fact<Destination> destination, Fact<FloatReuse> reuse,
+            Fact<Optional<Fidelity.FloatRuns>> kept) {
+        super(name, List.of(floatModel, quantModel, destination, reuse), List.of(fidelity, latency, kept));
         this.floatModel = floatModel;
         this.quantModel = quantModel;
         this.fidelity = fidelity;
         this.latency = latency;
         this.destination = destination;
+        this.reuse = reuse;
+        this.kept = kept;
     }
 
     @Override
     public void run(RunContext ctx, Facts facts) {
+        FloatReuse r = facts.get(reuse);
         Fidelity.Timed t = Fidelity.measureTimed(facts.get(floatModel), facts.get(quantModel), ctx.measured(),
-                facts.get(destination).runs(), ctx.progress());
+                facts.get(destination).runs(), ctx.progress(), r.known(), r.keepBytes());
         facts.put(fidelity, t.outputs());
         facts.put(latency, Optional.ofNullable(t.latency()));
+        facts.put(kept, Optional.ofNullable(t.floatRuns()));
     }
 }

@@ -59,7 +59,8 @@ public final class QuantizeRun {
         if (destination != null) {
             core.add(new LowerStage());                    // --format qoperator: explicit integer operators
             if (destination.measureFidelity()) {           // for the summary, the report and --strict, before saving:
-                core.add(new FidelityStage("fidelity", PREPARED, OUTPUT, FIDELITY, LATENCY, DESTINATION)); // its runs timed
+                core.add(new FidelityStage("fidelity", PREPARED, OUTPUT, FIDELITY, LATENCY, DESTINATION, // its runs timed
+                        FLOAT_REUSE, FLOAT_RUNS));
                 core.add(new LayerFidelityStage(options));                            // per layer, for the report and a warning
                 core.add(new FidelityCheckStage(options));                           // target missed, poor fidelity: warn or stop
             }
@@ -84,9 +85,13 @@ public final class QuantizeRun {
         if (ctx.calibration().size() == 0) {
             throw new QwtException("the calibration set is empty");
         }
-        Facts facts = new Facts().put(INPUT, floatModel);
+        List<Stage> stages = stages(options, destination);
+        // Where the run may be made again, the float model's held-out outputs are kept for it: the same model on the
+        // same samples.
+        int cut = destination != null && clipsWherePoor(options, floatModel.serializedSize()) ? fidelityCut(stages) : -1;
+        Facts facts = given(floatModel, destination, cut < 0 ? FidelityStage.FloatReuse.NONE
+                : new FidelityStage.FloatReuse(null, KEPT_FLOAT_RUNS_BYTES));
         if (destination != null) {
-            facts.put(DESTINATION, destination);
             if (!destination.reports().isEmpty()) {
                 // The report stage's class loading and template parsing, on a spare core while the stages run.
                 Thread warm = new Thread(dev.qwtonnx.verify.ReportWriter::warmUp, "qwt-onnx-report-warm-up");
@@ -94,8 +99,6 @@ public final class QuantizeRun {
                 warm.start();
             }
         }
-        List<Stage> stages = stages(options, destination);
-        int cut = clipsWherePoor(options, floatModel.serializedSize()) ? fidelityCut(stages) : -1;
         List<StageRunner.Timing> timings = new ArrayList<>();
         String ranges = null;
         if (cut < 0) {
@@ -115,6 +118,7 @@ public final class QuantizeRun {
                     cut = fidelityCut(stages);
                 }
             }
+            facts.remove(FLOAT_RUNS); // read by the second run only
             timings.addAll(StageRunner.run("quantize", stages.subList(cut, stages.size()), ctx, facts));
         }
         return new Result(facts.get(MODEL), facts.get(PREPARED), facts.get(QUANTIZED), facts.get(PLAN),
@@ -128,6 +132,18 @@ public final class QuantizeRun {
     }
 
     /**
+     * The facts a run starts from: the float model and, with a destination, the destination and what the fidelity
+     * pass reuses and keeps of the float model's runs.
+     */
+    static Facts given(Model floatModel, Destination destination, FidelityStage.FloatReuse reuse) {
+        Facts facts = new Facts().put(INPUT, floatModel);
+        if (destination != null) {
+            facts.put(DESTINATION, destination).put(FLOAT_REUSE, reuse);
+        }
+        return facts;
+    }
+
+    /**
      * Whether a run of these options on a model of {@code modelBytes} is made again with percentile ranges where
      * its held-out fidelity is poor: min/max ranges under {@code --calibrate auto}, no accuracy target (its search
      * returns layers to float instead), and a model under 1 GB (the first run's models would be held beside the
@@ -137,6 +153,12 @@ public final class QuantizeRun {
         return options.calib().retriesWherePoor() && !options.accuracy().hasTarget()
                 && modelBytes < dev.qwtonnx.ort.OrtSessions.IN_MEMORY_FROM;
     }
+
+    /**
+     * Most bytes of the float model's outputs on the held-out samples kept for a run made again with percentile
+     * ranges (a detector's maps at 960 px: 48 MB); beyond it the second run runs the float model again.
+     */
+    static final long KEPT_FLOAT_RUNS_BYTES = 256L << 20;
 
     /** Least SQNR gain (dB, worst output) for which the percentile run is kept over the min/max one. */
     static final double RETRY_GAIN_DB = 0.5;
@@ -157,11 +179,14 @@ public final class QuantizeRun {
             RunContext ctx, List<StageRunner.Timing> timings) {
         Options clipped = options.withCalib(options.calib().withMethod(dev.qwtonnx.calib.RangeMethod.PERCENTILE));
         List<Stage> again = stages(clipped, destination);
-        Facts second = new Facts().put(INPUT, floatModel).put(DESTINATION, destination);
+        // What does not depend on the ranges is the first run's: the prepared model, the float model's view, its
+        // outputs on the held-out samples.
+        Facts second = given(floatModel, destination, new FidelityStage.FloatReuse(minMax.get(FLOAT_RUNS).orElse(null), 0))
+                .put(PREPARED, minMax.get(PREPARED));
         if (minMax.has(FLOAT_GRAPH)) {
-            second.put(FLOAT_GRAPH, minMax.get(FLOAT_GRAPH)); // the float model's view does not change
-            again = again.stream().filter(st -> !st.produces().contains(FLOAT_GRAPH)).toList();
+            second.put(FLOAT_GRAPH, minMax.get(FLOAT_GRAPH));
         }
+        again = again.stream().filter(st -> st.produces().stream().noneMatch(second::has)).toList();
         double was = worstSqnr(minMax.get(FIDELITY));
         String percentile;
         boolean better = false;
@@ -247,6 +272,8 @@ public final class QuantizeRun {
     static final Fact<Model> OUTPUT = Fact.named("output model");
     static final Fact<List<Fidelity.OutputFidelity>> FIDELITY = Fact.named("held-out fidelity");
     static final Fact<java.util.Optional<dev.qwtonnx.verify.LatencyMeter.Result>> LATENCY = Fact.named("held-out latency");
+    static final Fact<FidelityStage.FloatReuse> FLOAT_REUSE = Fact.named("float runs on the held-out samples to reuse");
+    static final Fact<java.util.Optional<Fidelity.FloatRuns>> FLOAT_RUNS = Fact.named("float runs on the held-out samples");
     static final Fact<LayerFidelityStage.Measured> LAYER_FIDELITY = Fact.named("per-layer fidelity");
     static final Fact<List<String>> WARNINGS = Fact.named("fidelity warnings");
     static final Fact<Model> OPTIMIZED = Fact.named("ORT's optimized output");

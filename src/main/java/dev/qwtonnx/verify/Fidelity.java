@@ -38,8 +38,18 @@ public final class Fidelity {
     /** Fewest samples whose one run each gives the latency; with fewer, the first sample is run this often. */
     static final int MIN_TIMED_SAMPLES = 3;
 
-    /** The output figures of a pass and, where asked, both models' latency from the same sessions. */
-    public record Timed(List<OutputFidelity> outputs, LatencyMeter.Result latency) {
+    /**
+     * The output figures of a pass and, where asked, both models' latency from the same sessions; the float model's
+     * runs where the pass was asked to keep them (null otherwise).
+     */
+    public record Timed(List<OutputFidelity> outputs, LatencyMeter.Result latency, FloatRuns floatRuns) {
+    }
+
+    /**
+     * The float model's outputs on each sample of a pass, in the pass's order, and each run's milliseconds: what a
+     * second pass against the same float model on the same samples reads instead of running the float model again.
+     */
+    public record FloatRuns(List<Map<String, FloatTensor>> outputs, double[] ms) {
     }
 
     public static List<OutputFidelity> measure(Model floatModel, Model quantModel, CalibrationSource data,
@@ -67,31 +77,68 @@ public final class Fidelity {
      */
     public static Timed measureTimed(Model floatModel, Model quantModel, CalibrationSource data, int runs,
             Progress progress) {
-        return measure(floatModel, quantModel, data, Math.max(0, runs), progress, false);
+        return measureTimed(floatModel, quantModel, data, runs, progress, null, 0);
+    }
+
+    /**
+     * As {@link #measureTimed(Model, Model, CalibrationSource, int, Progress)}, with the float model's runs read
+     * from {@code known} (an earlier pass of the same float model over the same samples; null, or one of another
+     * length: run here) and, where {@code keepBytes} is positive, this pass's float runs kept in the result while
+     * their outputs hold at most that many bytes. With known runs, the float side of the latency is their times,
+     * taken beside the earlier pass's quantized runs.
+     */
+    public static Timed measureTimed(Model floatModel, Model quantModel, CalibrationSource data, int runs,
+            Progress progress, FloatRuns known, long keepBytes) {
+        return measure(floatModel, quantModel, data, Math.max(0, runs), progress, false,
+                known != null && known.outputs().size() == data.size() ? known : null, keepBytes);
     }
 
     private static Timed measure(Model floatModel, Model quantModel, CalibrationSource data, int runs,
             Progress progress, boolean onGrid) {
+        return measure(floatModel, quantModel, data, runs, progress, onGrid, null, 0);
+    }
+
+    private static Timed measure(Model floatModel, Model quantModel, CalibrationSource data, int runs,
+            Progress progress, boolean onGrid, FloatRuns known, long keepBytes) {
         List<String> outs = TargetFidelity.floatOutputs(floatModel);
         Sums sums = new Sums(outs);
         double[] fMs = new double[Math.max(0, data.size() - 1)];
         double[] qMs = new double[fMs.length];
         LatencyMeter.Result latency = null;
-        try (OrtRunner fr = new OrtRunner(floatModel, List.of());
-                OrtRunner qr = OrtRunner.of(quantModel, List.of(), false, onGrid)) {
+        List<Map<String, FloatTensor>> kept = keepBytes > 0 && known == null ? new ArrayList<>() : null;
+        double[] keptMs = kept == null ? null : new double[data.size()];
+        long keptBytes = 0;
+        OrtRunner fr = known == null ? new OrtRunner(floatModel, List.of()) : null;
+        try (OrtRunner qr = OrtRunner.of(quantModel, List.of(), false, onGrid)) {
             progress.start("verify", data.size());
             Sample first = null;
             for (Sample s : data) {
+                int i = sums.n;
+                if (known != null && i >= known.outputs().size()) {
+                    break; // a source's size is what it says, but never read past
+                }
                 long t0 = System.nanoTime();
-                Map<String, FloatTensor> f = fr.run(s, outs);
+                Map<String, FloatTensor> f = known != null ? known.outputs().get(i) : fr.run(s, outs);
                 long t1 = System.nanoTime();
                 Map<String, FloatTensor> q = qr.run(s, outs);
                 long t2 = System.nanoTime();
-                if (sums.n == 0) {
+                double floatMs = known != null ? known.ms()[i] : (t1 - t0) / 1e6;
+                if (i == 0) {
                     first = s;
-                } else if (sums.n - 1 < fMs.length) {
-                    fMs[sums.n - 1] = (t1 - t0) / 1e6;
-                    qMs[sums.n - 1] = (t2 - t1) / 1e6;
+                } else if (i - 1 < fMs.length) {
+                    fMs[i - 1] = floatMs;
+                    qMs[i - 1] = (t2 - t1) / 1e6;
+                }
+                if (kept != null && i < keptMs.length) {
+                    for (FloatTensor t : f.values()) {
+                        keptBytes += 4L * t.data().length;
+                    }
+                    if (keptBytes <= keepBytes) {
+                        kept.add(f);
+                        keptMs[i] = floatMs;
+                    } else {
+                        kept = null;
+                    }
                 }
                 sums.add(s.id(), f, q);
                 progress.step();
@@ -101,10 +148,18 @@ public final class Fidelity {
             if (runs == 0 && timed >= MIN_TIMED_SAMPLES) {
                 latency = LatencyMeter.perSample(java.util.Arrays.copyOf(fMs, timed), java.util.Arrays.copyOf(qMs, timed));
             } else if (runs >= 0 && first != null) {
+                if (fr == null) {
+                    fr = new OrtRunner(floatModel, List.of());
+                }
                 latency = LatencyMeter.repeated(fr, qr, first, outs, runs > 0 ? runs : MIN_TIMED_SAMPLES, progress);
             }
+        } finally {
+            if (fr != null) {
+                fr.close();
+            }
         }
-        return new Timed(sums.result(), latency);
+        FloatRuns runsKept = kept != null && kept.size() == data.size() ? new FloatRuns(List.copyOf(kept), keptMs) : null;
+        return new Timed(sums.result(), latency, runsKept);
     }
 
     /**

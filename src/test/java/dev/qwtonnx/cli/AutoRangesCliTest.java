@@ -117,6 +117,26 @@ class AutoRangesCliTest {
         assertTrue(minMax.err().lines().anyMatch(l -> l.startsWith("warning: poor fidelity")), minMax.err());
     }
 
+    /**
+     * The run made again reuses the first run's prepared model and its float outputs on the held-out samples: its
+     * fidelity pass runs the quantized model alone, and reads what a run with percentile ranges from the start reads.
+     */
+    @Test
+    void theRunMadeAgainReusesTheFloatModelsHeldOutOutputs() {
+        CliTest.Run auto = quantize(rare, tmp.resolve("reuse.onnx"), "--verbose");
+        String log = auto.out() + auto.err();
+        List<String> fidelity = log.lines().map(String::trim).filter(l -> l.startsWith("stage fidelity:")).toList();
+        assertEquals(2, fidelity.size(), log);
+        assertTrue(fidelity.get(0).contains("(2 ORT sessions"), fidelity.get(0));
+        assertTrue(fidelity.get(1).contains("(1 ORT session,"), "the float model is not run again: " + fidelity.get(1));
+        assertEquals(1, log.lines().filter(l -> l.trim().startsWith("stage prepare:")).count(), "prepared once");
+        Matcher m = Pattern.compile("(-?[\\d.]+) dB with percentile 99\\.99").matcher(auto.out());
+        assertTrue(m.find(), auto.out());
+        CliTest.Run percentile = quantize(rare, tmp.resolve("percentile-again.onnx"), "--calibrate", "percentile");
+        assertTrue(percentile.out().contains("SQNR mean " + m.group(1) + " dB"), "the same figure from the start: "
+                + m.group(1) + "\n" + percentile.out());
+    }
+
     @Test
     void aRunThatReadsWellKeepsMinMaxRangesWithoutMakingItAgain() throws IOException {
         CliTest.Run auto = quantize(plain, tmp.resolve("plain-auto.onnx"));

@@ -119,9 +119,8 @@ class StageRunnerTest {
                 List.of(Path.of("o.report.json")), "calib", 0, false, false);
         List<Stage> core = QuantizeRun.stages(QuantizeRun.Options.defaults(), null);
         List<Stage> all = QuantizeRun.stages(QuantizeRun.Options.defaults(), d);
-        StageRunner.check(core, new Facts().put(QuantizeRun.INPUT, TestModels.mlp(1)), new ArrayList<>());
-        StageRunner.check(all, new Facts().put(QuantizeRun.INPUT, TestModels.mlp(1)).put(QuantizeRun.DESTINATION, d),
-                new ArrayList<>());
+        StageRunner.check(core, QuantizeRun.given(TestModels.mlp(1), null, null), new ArrayList<>());
+        StageRunner.check(all, QuantizeRun.given(TestModels.mlp(1), d, FidelityStage.FloatReuse.NONE), new ArrayList<>());
         // A destination with a report adds the report's float graph, made ahead right after prepare, and the
         // destination stages at the end.
         List<String> expected = new ArrayList<>(core.stream().map(Stage::name).toList());
