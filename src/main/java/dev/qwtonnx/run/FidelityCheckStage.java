@@ -2,6 +2,7 @@ package dev.qwtonnx.run;
 
 import static dev.qwtonnx.run.QuantizeRun.ACCURACY;
 import static dev.qwtonnx.run.QuantizeRun.FIDELITY;
+import static dev.qwtonnx.run.QuantizeRun.IF_BRANCHES;
 import static dev.qwtonnx.run.QuantizeRun.INPUT;
 import static dev.qwtonnx.run.QuantizeRun.LAYER_FIDELITY;
 import static dev.qwtonnx.run.QuantizeRun.OUTPUT;
@@ -57,7 +58,7 @@ final class FidelityCheckStage extends QuantizeStage {
 
     FidelityCheckStage(QuantizeRun.Options options) {
         super("fidelity-check", options,
-                List.of(INPUT, PREPARED, OUTPUT, FIDELITY, ACCURACY, PLAN, RANGES, ROUNDED, LAYER_FIDELITY),
+                List.of(INPUT, PREPARED, OUTPUT, FIDELITY, ACCURACY, PLAN, RANGES, ROUNDED, LAYER_FIDELITY, IF_BRANCHES),
                 List.of(WARNINGS));
     }
 
@@ -120,8 +121,13 @@ final class FidelityCheckStage extends QuantizeStage {
     private String suggestions(RunContext ctx, Facts facts) {
         LayerMatcher.Result plan = facts.get(PLAN);
         if (plan.layers().isEmpty()) {
-            // Layers quantized inside If branches or Loop bodies are quantized by runs of their own, not ranked here.
-            return "none at the top level of the graph (look inside its If/Loop bodies)";
+            // Layers quantized inside If branches or Loop bodies are quantized by runs of their own, not ranked here;
+            // the quantized branches are named (the accuracy target returns them to float whole).
+            List<String> branches = facts.get(IF_BRANCHES).stream().filter(b -> b.result() != null)
+                    .map(b -> "If node '" + b.ifNode() + "' " + b.branch() + " ("
+                            + b.result().plan().layers().size() + " quantized)").toList();
+            return branches.isEmpty() ? "none at the top level of the graph (look inside its Loop/Scan bodies)"
+                    : "none at the top level of the graph; quantized inside: " + String.join(", ", branches);
         }
         List<Sample> few = new ArrayList<>();
         for (Sample s : ctx.calibration()) {

@@ -18,6 +18,7 @@ import dev.qwtonnx.onnx.TypeProto;
 import dev.qwtonnx.onnx.ValueInfoProto;
 import dev.qwtonnx.prepare.RemoveUnusedInitializers;
 import dev.qwtonnx.quant.LayerKind;
+import dev.qwtonnx.verify.TargetFidelity;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -157,9 +158,86 @@ final class IfBranches {
                 branches.add(new Branch(ifNode.getName(), name, samples.size(), layerCount(g), r, null));
             }
         }
+        if (options.accuracy().hasTarget()) {
+            current = returnToFloat(prepared, current, ifs, branches, options.accuracy(), ctx);
+        }
         // The float weights the branches read from the outer graph are now read by nobody.
         current = new RemoveUnusedInitializers().run(current).model();
         return new Outcome(current, List.copyOf(branches));
+    }
+
+    /**
+     * With an accuracy target: quantized branches returned to float, each whole, while the target is missed on the
+     * measured samples. The top-level search ({@link AccuracyTargetStage}) cannot reach a branch's layers (they are
+     * quantized after it, by a run of their own), so this search runs here, as greedy as that one: each step
+     * measures the whole model with each quantized branch left returned to float (with those returned before) and
+     * keeps the best, while a step raises the worst bound's margin and the branches returned hold at most the
+     * target's share of the branches' quantized layers ({@link AccuracyOptions#maxFloat}). {@code branches} is
+     * updated in place; {@code current} still holds the outer float weights the original branches read.
+     */
+    private static Model returnToFloat(Model prepared, Model current, List<NodeProto> ifs, List<Branch> branches,
+            AccuracyOptions acc, RunContext ctx) {
+        int quantizedLayers = branches.stream().filter(b -> b.result() != null)
+                .mapToInt(b -> b.result().plan().layers().size()).sum();
+        if (quantizedLayers == 0) {
+            return current;
+        }
+        int limit = acc.maxFloat(quantizedLayers);
+        List<TargetFidelity.Bound> bounds = acc.bounds(TargetFidelity.floatOutputs(prepared));
+        TargetFidelity measure = new TargetFidelity(prepared, ctx.measured());
+        TargetFidelity.Figures now = measure.measure(current, bounds);
+        int returned = 0;
+        while (!now.met()) {
+            int best = -1;
+            Model bestModel = null;
+            TargetFidelity.Figures bestFigures = null;
+            for (int i = 0; i < branches.size(); i++) {
+                Branch b = branches.get(i);
+                if (b.result() == null || returned + b.result().plan().layers().size() > limit) {
+                    continue;
+                }
+                Model candidate = withBranch(current, b.ifNode(), b.branch(), original(ifs, b));
+                TargetFidelity.Figures f;
+                try {
+                    f = measure.measure(candidate, bounds);
+                } catch (QwtException e) {
+                    continue; // a model ORT refuses is not a candidate
+                }
+                ctx.log().accept("accuracy target: If node '" + b.ifNode() + "' " + b.branch() + " in float: "
+                        + f.describeWorst());
+                if (bestFigures == null || f.margin() > bestFigures.margin()) {
+                    best = i;
+                    bestModel = candidate;
+                    bestFigures = f;
+                }
+            }
+            if (bestFigures == null || bestFigures.margin() <= now.margin()) {
+                break;
+            }
+            Branch b = branches.get(best);
+            returned += b.result().plan().layers().size();
+            branches.set(best, new Branch(b.ifNode(), b.branch(), b.samples(), b.layers(), null,
+                    "returned to float by the accuracy target (its " + quantizedLayers(b) + " together): " + now.describeWorst() + " -> " + bestFigures.describeWorst()));
+            current = bestModel;
+            now = bestFigures;
+        }
+        return current;
+    }
+
+    /** "1 quantized layer", "3 quantized layers": what a quantized branch holds. */
+    static String quantizedLayers(Branch b) {
+        int n = b.result().plan().layers().size();
+        return n + " quantized layer" + (n == 1 ? "" : "s");
+    }
+
+    /** The float graph of {@code b} in the prepared model. */
+    private static GraphProto original(List<NodeProto> ifs, Branch b) {
+        for (NodeProto n : ifs) {
+            if (n.getName().equals(b.ifNode())) {
+                return branch(n, b.branch());
+            }
+        }
+        throw new IllegalStateException("If node '" + b.ifNode() + "' is not in the prepared model");
     }
 
     /** Per calibration sample: the If conditions and every non-constant outer value the branches read. */

@@ -178,6 +178,42 @@ public class SubgraphCoverageTest {
         }
     }
 
+    /**
+     * An accuracy target reaches the layers inside If branches: quantized by runs of their own after the top-level
+     * search, they are returned to float a branch at a time, measured on the whole model, within the target's limit.
+     */
+    @Test
+    void anAccuracyTargetReturnsQuantizedBranchesToFloat() {
+        Model m = ifModel(0.2f);
+        CalibrationSource calib = TestModels.gaussian("x", 3, 24, new long[] {1, 4, 8, 8});
+        // Every layer may return (4): only the float model itself reaches 150 dB.
+        QuantizeRun.Result all = quantize(m, calib, new dev.qwtonnx.run.AccuracyOptions(
+                List.of(new dev.qwtonnx.run.AccuracyOptions.Goal("sqnr", null, 150)), false, 4));
+        assertEquals(2, all.ifBranches().size());
+        for (QuantizeRun.IfBranch b : all.ifBranches()) {
+            assertNull(b.result(), b.summary());
+            assertTrue(b.summary().contains("left in float: returned to float by the accuracy target (its 1 quantized "
+                    + "layer together)"), b.summary());
+        }
+        for (String name : List.of("then_branch", "else_branch")) {
+            assertEquals(0, count(branch(ifNode(all.model()), name), "DequantizeLinear"), name);
+        }
+        for (Fidelity.OutputFidelity f : Fidelity.measure(all.prepared(), all.model(), calib, Progress.NONE)) {
+            assertTrue(f.minSqnrDb() >= 150, "the target holds: " + f);
+        }
+        // At most one layer back to float: one branch returns, the other stays quantized.
+        QuantizeRun.Result one = quantize(m, calib, new dev.qwtonnx.run.AccuracyOptions(
+                List.of(new dev.qwtonnx.run.AccuracyOptions.Goal("sqnr", null, 150)), false, 1));
+        assertEquals(1, one.ifBranches().stream().filter(b -> b.result() == null).count(), one.ifBranches().toString());
+        assertEquals(1, one.ifBranches().stream().filter(b -> b.result() != null).count(), one.ifBranches().toString());
+    }
+
+    private static QuantizeRun.Result quantize(Model m, CalibrationSource calib, dev.qwtonnx.run.AccuracyOptions target) {
+        QuantizeRun.Options o = QuantizeRun.Options.defaults().withQuant(Int8Anyway.quant()
+                .withTarget(dev.qwtonnx.target.Target.named("cpu-vnni"))).withAccuracy(target);
+        return QwtOnnx.quantize(m, calib, o.withVerifyBetweenPasses(true), Progress.NONE, null);
+    }
+
     @Test
     void aBranchNoSampleTakesStaysFloatWithAReason() {
         Model m = ifModel(100f);
