@@ -20,7 +20,8 @@ public final class Fidelity {
     /**
      * Per-output figures: cosine similarity and SQNR (dB) per sample, summarised as mean and worst
      * (with the worst sample's id, by SQNR; SQNR's "mean" is that of all samples' values together, see
-     * {@link Energies}); max and mean absolute error over all values; top-1 and
+     * {@link Energies}; for an output of one value per sample both cosines are that of the samples' values
+     * together, see {@link Cosines}); max and mean absolute error over all values; top-1 and
      * top-5 agreement where the output looks like class scores (rank 2, more than one class; top-5
      * needs more than five).
      */
@@ -199,8 +200,7 @@ public final class Fidelity {
     public static final class Sums {
         private final List<String> outs;
         private final int k;
-        private final double[] cosSum;
-        private final double[] cosMin;
+        private final Cosines[] cosines;
         private final Energies[] energies;
         private final double[] sqnrMin;
         private final double[] maxAbs;
@@ -216,8 +216,8 @@ public final class Fidelity {
         public Sums(List<String> outs) {
             this.outs = outs;
             k = outs.size();
-            cosSum = new double[k];
-            cosMin = new double[k];
+            cosines = new Cosines[k];
+            java.util.Arrays.setAll(cosines, i -> new Cosines());
             energies = new Energies[k];
             java.util.Arrays.setAll(energies, i -> new Energies());
             sqnrMin = new double[k];
@@ -228,7 +228,6 @@ public final class Fidelity {
             top1Agree = new long[k];
             top5Agree = new long[k];
             top1Rows = new long[k];
-            java.util.Arrays.fill(cosMin, Double.POSITIVE_INFINITY);
             java.util.Arrays.fill(sqnrMin, Double.POSITIVE_INFINITY);
         }
 
@@ -241,10 +240,8 @@ public final class Fidelity {
                     throw new QwtException("output '" + outs.get(i) + "' of sample " + sampleId + " has " + b.length
                             + " values, the float model's " + a.length);
                 }
-                double cos = cosine(a, b);
+                cosines[i].add(a, b);
                 double sqnr = energies[i].add(a, b);
-                cosSum[i] += cos;
-                cosMin[i] = Math.min(cosMin[i], cos);
                 if (worst[i] == null || sqnr < sqnrMin[i]) {
                     worst[i] = sampleId;
                 }
@@ -280,7 +277,8 @@ public final class Fidelity {
             List<OutputFidelity> result = new ArrayList<>();
             for (int i = 0; i < k; i++) {
                 boolean top5 = top1Rows[i] > 0 && classes(f0Shapes.get(i)) > 5;
-                result.add(new OutputFidelity(outs.get(i), n, n == 0 ? Double.NaN : cosSum[i] / n, cosMin[i],
+                result.add(new OutputFidelity(outs.get(i), n, cosines[i].mean(),
+                        n == 0 ? Double.POSITIVE_INFINITY : cosines[i].min(),
                         energies[i].sqnrDb(), sqnrMin[i], worst[i], maxAbs[i],
                         values[i] == 0 ? Double.NaN : absSum[i] / values[i],
                         top1Rows[i] == 0 ? null : (double) top1Agree[i] / top1Rows[i],
@@ -353,6 +351,62 @@ public final class Fidelity {
         /** The SQNR of the samples added so far (NaN before any). */
         public double sqnrDb() {
             return samples == 0 ? Double.NaN : Fidelity.sqnrDb(signal, noise);
+        }
+    }
+
+    /**
+     * The cosine of a set of samples: the mean and the worst of each sample's, except for an output of one value
+     * per sample (a voice-activity probability, a score), whose per-sample cosine is 1 whenever the two values
+     * have the same sign; there both are the cosine of the samples' values taken as one vector, which moves
+     * with the error.
+     */
+    public static final class Cosines {
+        private double sum;
+        private double min = Double.POSITIVE_INFINITY;
+        private double ab;
+        private double aa;
+        private double bb;
+        private int samples;
+        private boolean oneValue = true;
+
+        /** Adds one sample's output and returns that sample's own cosine ({@link #cosine(float[], float[])}). */
+        public double add(float[] ref, float[] test) {
+            double c = cosine(ref, test);
+            sum += c;
+            min = Math.min(min, c);
+            oneValue &= ref.length == 1;
+            if (ref.length == 1) {
+                ab += (double) ref[0] * test[0];
+                aa += (double) ref[0] * ref[0];
+                bb += (double) test[0] * test[0];
+            }
+            samples++;
+            return c;
+        }
+
+        /** Whether every sample added held one value (the figures are then the samples' vector's). */
+        public boolean oneValue() {
+            return samples > 0 && oneValue;
+        }
+
+        /** The mean cosine (NaN before any sample). */
+        public double mean() {
+            if (samples == 0) {
+                return Double.NaN;
+            }
+            return oneValue ? across() : sum / samples;
+        }
+
+        /** The worst sample's cosine (the samples' vector's for one-value outputs). */
+        public double min() {
+            return oneValue() ? across() : min;
+        }
+
+        private double across() {
+            if (aa == 0 && bb == 0) {
+                return 1;
+            }
+            return aa == 0 || bb == 0 ? 0 : ab / Math.sqrt(aa * bb);
         }
     }
 

@@ -114,6 +114,23 @@ public interface OutputMetric {
                 return Fidelity.cosine(reference.get(output).data(), quantized.get(output).data());
             }
 
+            /** As the summary's cosine mean ({@link Fidelity.Cosines}: across samples for one-value outputs). */
+            @Override
+            public Figure figure() {
+                Fidelity.Cosines c = new Fidelity.Cosines();
+                return new Figure() {
+                    @Override
+                    public void add(Map<String, FloatTensor> reference, Map<String, FloatTensor> quantized) {
+                        c.add(reference.get(output).data(), quantized.get(output).data());
+                    }
+
+                    @Override
+                    public double value() {
+                        return c.mean();
+                    }
+                };
+            }
+
             @Override
             public double margin(double mean, double min) {
                 return 10 * Math.log10(Math.max(1e-12, 1 - min) / Math.max(1e-12, 1 - mean));

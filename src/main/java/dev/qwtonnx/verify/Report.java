@@ -12,7 +12,7 @@ public record Report(int schemaVersion, String generator, ModelFile floatModel, 
         Cost cost, Compensation compensation, List<Decision> decisions, Accuracy accuracy, TargetCheck target) {
 
     /** Bumped whenever a key is added, removed or changes meaning. */
-    public static final int SCHEMA_VERSION = 7;
+    public static final int SCHEMA_VERSION = 8;
 
     /** This report with the result of checking the quantized model against a target's rules. */
     public Report withTarget(TargetCheck t) {

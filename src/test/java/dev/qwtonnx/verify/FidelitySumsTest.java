@@ -56,6 +56,28 @@ class FidelitySumsTest {
         assertEquals(200, exact.value(), 0.0, "all exact");
     }
 
+    /**
+     * One value per sample (a voice-activity probability): each sample's cosine is 1 whenever the signs agree, so the
+     * figures are the cosine of the samples' values together, in the summary and in an accuracy target alike.
+     */
+    @Test
+    void theCosineOfAOneValueOutputIsTakenAcrossSamples() {
+        Fidelity.Sums sums = new Fidelity.Sums(List.of("logits"));
+        OutputMetric.Figure target = OutputMetric.cosine("logits").figure();
+        float[][] f = {{0.9f}, {0.1f}, {0.5f}};
+        float[][] q = {{0.6f}, {0.3f}, {0.5f}};
+        for (int i = 0; i < f.length; i++) {
+            sums.add("s" + i, logits(f[i]), logits(q[i]));
+            target.add(logits(f[i]), logits(q[i]));
+        }
+        Fidelity.OutputFidelity o = sums.result().get(0);
+        double across = (0.9 * 0.6 + 0.1 * 0.3 + 0.25) / Math.sqrt((0.81 + 0.01 + 0.25) * (0.36 + 0.09 + 0.25));
+        assertTrue(across < 0.95, "the error shows: " + across);
+        assertEquals(across, o.meanCosine(), 1e-6);
+        assertEquals(across, o.minCosine(), 1e-6);
+        assertEquals(across, target.value(), 1e-6, "the accuracy target's cosine is the summary's");
+    }
+
     @Test
     void anOutputOfAnotherLengthIsNamedWithItsSample() {
         Fidelity.Sums sums = new Fidelity.Sums(List.of("logits"));
