@@ -43,7 +43,7 @@ final class LayerFidelityStage extends QuantizeStage {
     /**
      * Held-out samples the per-layer figures are measured on, at most: each costs a run of the float
      * model and of two measuring models, each copying every layer's result out of ORT, and a layer's
-     * mean SQNR over 8 samples ranks the layers as over more; the output fidelity uses them all.
+     * SQNR over 8 samples ranks the layers as over more; the output fidelity uses them all.
      */
     static final int SAMPLES = 8;
 

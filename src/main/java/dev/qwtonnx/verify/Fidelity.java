@@ -348,6 +348,14 @@ public final class Fidelity {
             return Fidelity.sqnrDb(sig, err);
         }
 
+        /** Adds one sample's energies (its output's sum of squares, its error's) and returns that sample's SQNR. */
+        public double add(double signalEnergy, double errorEnergy) {
+            signal += signalEnergy;
+            noise += errorEnergy;
+            samples++;
+            return Fidelity.sqnrDb(signalEnergy, errorEnergy);
+        }
+
         /** The SQNR of the samples added so far (NaN before any). */
         public double sqnrDb() {
             return samples == 0 ? Double.NaN : Fidelity.sqnrDb(signal, noise);

@@ -30,7 +30,8 @@ public final class LayerFidelityMeter {
     }
 
     /**
-     * Mean and worst SQNR (dB) over samples, global and local (local null when not measured), and
+     * SQNR (dB) over samples (their energies summed, as the output fidelity's, see {@link Fidelity.Energies}) and
+     * the worst sample's, global and local (local null when not measured), and
      * the layer's own error with its input's quantization counted: a float copy reading the
      * tensor its input QuantizeLinear reads (null where the input is not quantized by a Q/DQ pair
      * in the graph).
@@ -134,10 +135,11 @@ public final class LayerFidelityMeter {
         final Map<String, List<String>> globalSums = new HashMap<>();
         final Model model;
         final List<String> quantOuts = new ArrayList<>();
-        final double[] sum;
+        /** Per layer, the global, local and own targets' energies and errors summed over samples. */
+        final Fidelity.Energies[] global;
+        final Fidelity.Energies[] local;
+        final Fidelity.Energies[] ownErrors;
         final double[] min;
-        final double[] localSum;
-        final double[] ownSum;
         int n;
 
         /**
@@ -186,28 +188,32 @@ public final class LayerFidelityMeter {
                 model = built;
             }
             int k = matches.size();
-            sum = new double[k];
+            global = new Fidelity.Energies[k];
+            local = new Fidelity.Energies[k];
+            ownErrors = new Fidelity.Energies[k];
+            for (int i = 0; i < k; i++) {
+                global[i] = new Fidelity.Energies();
+                local[i] = new Fidelity.Energies();
+                ownErrors[i] = new Fidelity.Energies();
+            }
             min = new double[k];
-            localSum = new double[k];
-            ownSum = new double[k];
             java.util.Arrays.fill(min, Double.POSITIVE_INFINITY);
         }
 
         void add(Map<String, FloatTensor> f, Map<String, FloatTensor> q) {
             for (int i = 0; i < matches.size(); i++) {
                 LayerCounterparts.Match m = matches.get(i);
-                List<String> global = globalSums.get(m.layer().node());
-                double db = global != null ? sqnrDb(q.get(global.get(0)), q.get(global.get(1)))
-                        : Fidelity.sqnrDb(f.get(m.floatOutput()).data(), q.get(outputs.get(m.layer().node())).data());
-                sum[i] += db;
+                List<String> g = globalSums.get(m.layer().node());
+                double db = g != null ? global[i].add(scalar(q, g.get(0)), scalar(q, g.get(1)))
+                        : global[i].add(f.get(m.floatOutput()).data(), q.get(outputs.get(m.layer().node())).data());
                 min[i] = Math.min(min[i], db);
-                List<String> local = localSums.get(m.layer().node());
-                if (local != null) {
-                    localSum[i] += sqnrDb(q.get(local.get(0)), q.get(local.get(1)));
+                List<String> l = localSums.get(m.layer().node());
+                if (l != null) {
+                    local[i].add(scalar(q, l.get(0)), scalar(q, l.get(1)));
                 }
                 List<String> o = ownSums.get(m.layer().node());
                 if (o != null) {
-                    ownSum[i] += sqnrDb(q.get(o.get(0)), q.get(o.get(1)));
+                    ownErrors[i].add(scalar(q, o.get(0)), scalar(q, o.get(1)));
                 }
             }
             n++;
@@ -217,9 +223,9 @@ public final class LayerFidelityMeter {
             Map<String, Figures> out = new LinkedHashMap<>();
             for (int i = 0; i < matches.size(); i++) {
                 String node = matches.get(i).layer().node();
-                out.put(node, new Figures(n == 0 ? Double.NaN : sum[i] / n, min[i],
-                        n == 0 || !localSums.containsKey(node) ? null : localSum[i] / n,
-                        n == 0 || !ownSums.containsKey(node) ? null : ownSum[i] / n));
+                out.put(node, new Figures(global[i].sqnrDb(), min[i],
+                        n == 0 || !localSums.containsKey(node) ? null : local[i].sqnrDb(),
+                        n == 0 || !ownSums.containsKey(node) ? null : ownErrors[i].sqnrDb()));
             }
             return out;
         }
@@ -304,8 +310,8 @@ public final class LayerFidelityMeter {
 
     /**
      * Appends Σ target² and Σ (target − result)² (scalars) to {@code g}; their names, in that order.
-     * With {@link #sqnrDb(FloatTensor, FloatTensor)}, the figure {@link Fidelity#sqnrDb} gives, summed in
-     * ORT's float arithmetic rather than in double.
+     * Summed over samples ({@link Fidelity.Energies}), the figure {@link Fidelity#sqnrDb} gives, each sample's
+     * sums in ORT's float arithmetic rather than in double.
      */
     private static List<String> appendSums(GraphEditor g, String target, String result) {
         String diff = g.names().fresh(target + "_error");
@@ -319,9 +325,9 @@ public final class LayerFidelityMeter {
         return List.of(energy, error);
     }
 
-    /** SQNR in dB from the two sums of {@link #appendSums}. */
-    static double sqnrDb(FloatTensor energy, FloatTensor error) {
-        return Fidelity.sqnrDb(energy.data()[0], error.data()[0]);
+    /** One of the scalars of {@link #appendSums}. */
+    private static double scalar(Map<String, FloatTensor> out, String name) {
+        return out.get(name).data()[0];
     }
 
     /** Appends {@code copy} of float node {@code fn}, and a Relu after it where the float layer has one; its result. */

@@ -93,8 +93,8 @@ public record Report(int schemaVersion, String generator, ModelFile floatModel, 
     /**
      * One quantized layer against the float node of the same role.
      *
-     * @param sqnrDb            mean over samples of the SQNR of the layer's output vs the float
-     *                          model's (errors of every layer before it included)
+     * @param sqnrDb            SQNR of the layer's output vs the float model's over the samples, their
+     *                          energies summed (errors of every layer before it included)
      * @param minSqnrDb         the worst sample's
      * @param localSqnrDb       the layer's own error: its output vs the float layer applied to the
      *                          quantized model's input of that layer (null when not measurable)

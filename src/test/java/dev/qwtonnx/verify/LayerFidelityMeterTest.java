@@ -74,6 +74,55 @@ class LayerFidelityMeterTest {
         assertFalse(together.get(0).equals(together.get(1)));
     }
 
+    /**
+     * A layer's SQNR over samples is that of their energies summed, as the output fidelity's: computed here from the
+     * layer's tensors copied out of two sessions, it matches the figure summed inside the measuring graph.
+     */
+    @Test
+    void aLayersSqnrIsThatOfTheSamplesEnergiesSummed() {
+        CalibrationSource samples = TestModels.gaussian("x", 3, 6, new long[] {1, 3, 16, 16});
+        QuantizeRun.Result r = QwtOnnx.quantize(VerifierTest.cnnWithLargeBias(), samples, Int8Anyway.options(),
+                Progress.NONE, null);
+        List<LayerFidelityMeter.Subject> subjects = subjects(r);
+        // Measured on samples of different scales: the quiet ones' rounding error weighs more in their own dB.
+        List<dev.qwtonnx.calib.data.Sample> scaled = new java.util.ArrayList<>();
+        float[] scales = {0.02f, 0.1f, 1, 1, 0.3f, 1};
+        int i = 0;
+        for (dev.qwtonnx.calib.data.Sample x : samples) {
+            dev.qwtonnx.model.HostTensor t = x.inputs().get("x");
+            float[] v = t.toFloats();
+            for (int k = 0; k < v.length; k++) {
+                v[k] *= scales[i];
+            }
+            scaled.add(new dev.qwtonnx.calib.data.Sample(x.id(), Map.of("x",
+                    dev.qwtonnx.model.HostTensor.ofFloats(new long[] {1, 3, 16, 16}, v))));
+            i++;
+        }
+        samples = dev.qwtonnx.calib.data.CalibrationSources.ofList(scaled);
+        Map<String, LayerFidelityMeter.Figures> figures = LayerFidelityMeter.measure(r.prepared(), subjects, false,
+                samples, Progress.NONE, "test", true).get(0);
+        int checked = 0;
+        for (LayerCounterparts.Match m : subjects.get(0).matches()) {
+            if (m.layer().outputScale() != null || m.layer().outputBias() != null) {
+                continue; // measured on a tensor the measuring graph adds
+            }
+            Fidelity.Energies e = new Fidelity.Energies();
+            double meanOfDb = 0;
+            try (dev.qwtonnx.calib.OrtRunner f = new dev.qwtonnx.calib.OrtRunner(r.prepared(), List.of(m.floatOutput()));
+                    dev.qwtonnx.calib.OrtRunner q = new dev.qwtonnx.calib.OrtRunner(r.model(), List.of(m.layer().output()))) {
+                for (dev.qwtonnx.calib.data.Sample x : samples) {
+                    meanOfDb += e.add(f.run(x, List.of(m.floatOutput())).get(m.floatOutput()).data(),
+                            q.run(x, List.of(m.layer().output())).get(m.layer().output()).data()) / samples.size();
+                }
+            }
+            LayerFidelityMeter.Figures fig = figures.get(m.layer().node());
+            assertEquals(e.sqnrDb(), fig.meanDb(), 0.01, m.layer().node());
+            assertTrue(Math.abs(meanOfDb - e.sqnrDb()) > 0.1, "the two ways differ here: " + meanOfDb + " vs " + e.sqnrDb());
+            checked++;
+        }
+        assertTrue(checked > 0);
+    }
+
     /** An If whose branches read the outer graph's tensors: its names are prefixed inside the branches too. */
     @Test
     void aModelWithSubgraphsReadingOuterNamesMeasuredTogetherAsApart() {
