@@ -102,6 +102,7 @@ class LayerFidelityMeterTest {
         Map<String, LayerFidelityMeter.Figures> figures = LayerFidelityMeter.measure(r.prepared(), subjects, false,
                 samples, Progress.NONE, "test", true).get(0);
         int checked = 0;
+        double apart = 0;
         for (LayerCounterparts.Match m : subjects.get(0).matches()) {
             if (m.layer().outputScale() != null || m.layer().outputBias() != null) {
                 continue; // measured on a tensor the measuring graph adds
@@ -117,10 +118,11 @@ class LayerFidelityMeterTest {
             }
             LayerFidelityMeter.Figures fig = figures.get(m.layer().node());
             assertEquals(e.sqnrDb(), fig.meanDb(), 0.01, m.layer().node());
-            assertTrue(Math.abs(meanOfDb - e.sqnrDb()) > 0.1, "the two ways differ here: " + meanOfDb + " vs " + e.sqnrDb());
+            apart = Math.max(apart, Math.abs(meanOfDb - e.sqnrDb()));
             checked++;
         }
         assertTrue(checked > 0);
+        assertTrue(apart > 0.1, "the mean of the samples' dB reads otherwise on some layer: " + apart);
     }
 
     /** An If whose branches read the outer graph's tensors: its names are prefixed inside the branches too. */
