@@ -47,6 +47,22 @@ public interface OutputMetric {
         void add(Map<String, FloatTensor> reference, Map<String, FloatTensor> quantized);
 
         double value();
+
+        /** A figure handing each sample's {@code output} of both models to {@code add}, read by {@code value}. */
+        static Figure over(String output, java.util.function.BiConsumer<float[], float[]> add,
+                java.util.function.DoubleSupplier value) {
+            return new Figure() {
+                @Override
+                public void add(Map<String, FloatTensor> reference, Map<String, FloatTensor> quantized) {
+                    add.accept(reference.get(output).data(), quantized.get(output).data());
+                }
+
+                @Override
+                public double value() {
+                    return value.getAsDouble();
+                }
+            };
+        }
     }
 
     /**
@@ -81,17 +97,7 @@ public interface OutputMetric {
             @Override
             public Figure figure() {
                 Fidelity.Energies e = new Fidelity.Energies();
-                return new Figure() {
-                    @Override
-                    public void add(Map<String, FloatTensor> reference, Map<String, FloatTensor> quantized) {
-                        e.add(reference.get(output).data(), quantized.get(output).data());
-                    }
-
-                    @Override
-                    public double value() {
-                        return e.sqnrDb();
-                    }
-                };
+                return Figure.over(output, e::add, e::sqnrDb);
             }
 
             @Override
@@ -118,17 +124,7 @@ public interface OutputMetric {
             @Override
             public Figure figure() {
                 Fidelity.Cosines c = new Fidelity.Cosines();
-                return new Figure() {
-                    @Override
-                    public void add(Map<String, FloatTensor> reference, Map<String, FloatTensor> quantized) {
-                        c.add(reference.get(output).data(), quantized.get(output).data());
-                    }
-
-                    @Override
-                    public double value() {
-                        return c.mean();
-                    }
-                };
+                return Figure.over(output, c::add, c::mean);
             }
 
             @Override

@@ -57,11 +57,19 @@ class LayerFidelityMeterTest {
                         matched.matched())));
     }
 
+    private static CalibrationSource cnnSamples() {
+        return TestModels.gaussian("x", 3, 6, new long[] {1, 3, 16, 16});
+    }
+
+    /** The CNN with a large bias, quantized on {@code samples}. */
+    private static QuantizeRun.Result cnn(CalibrationSource samples) {
+        return QwtOnnx.quantize(VerifierTest.cnnWithLargeBias(), samples, Int8Anyway.options(), Progress.NONE, null);
+    }
+
     @Test
     void aModelAndItsUncompensatedSelfMeasuredTogetherAsApart() {
-        CalibrationSource samples = TestModels.gaussian("x", 3, 6, new long[] {1, 3, 16, 16});
-        QuantizeRun.Result r = QwtOnnx.quantize(VerifierTest.cnnWithLargeBias(), samples, Int8Anyway.options(),
-                Progress.NONE, null);
+        CalibrationSource samples = cnnSamples();
+        QuantizeRun.Result r = cnn(samples);
         List<LayerFidelityMeter.Subject> subjects = subjects(r);
         assertNotNull(MeasuringGraph.prefixes(r.prepared(), List.of(r.model(), r.uncompensated())));
         List<Map<String, LayerFidelityMeter.Figures>> together = LayerFidelityMeter.measure(r.prepared(), subjects,
@@ -80,9 +88,8 @@ class LayerFidelityMeterTest {
      */
     @Test
     void aLayersSqnrIsThatOfTheSamplesEnergiesSummed() {
-        CalibrationSource samples = TestModels.gaussian("x", 3, 6, new long[] {1, 3, 16, 16});
-        QuantizeRun.Result r = QwtOnnx.quantize(VerifierTest.cnnWithLargeBias(), samples, Int8Anyway.options(),
-                Progress.NONE, null);
+        CalibrationSource samples = cnnSamples();
+        QuantizeRun.Result r = cnn(samples);
         List<LayerFidelityMeter.Subject> subjects = subjects(r);
         // Measured on samples of different scales: the quiet ones' rounding error weighs more in their own dB.
         List<dev.qwtonnx.calib.data.Sample> scaled = new java.util.ArrayList<>();
