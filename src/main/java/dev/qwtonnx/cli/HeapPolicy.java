@@ -22,7 +22,13 @@ final class HeapPolicy {
 
     /** Applies the policy in the background (the management classes take a while to load); no-op on a JVM without them. */
     static void applyInBackground() {
-        Thread t = new Thread(HeapPolicy::apply, "qwt-heap-policy");
+        Thread t = new Thread(() -> {
+            try {
+                apply();
+            } catch (Throwable e) {
+                // The heap running out as the management classes load: the run reports its own, in one line.
+            }
+        }, "qwt-heap-policy");
         t.setDaemon(true);
         t.start();
     }

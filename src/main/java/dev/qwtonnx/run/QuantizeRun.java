@@ -93,8 +93,16 @@ public final class QuantizeRun {
                 : new FidelityStage.FloatReuse(null, KEPT_FLOAT_RUNS_BYTES));
         if (destination != null) {
             if (!destination.reports().isEmpty()) {
-                // The report stage's class loading and template parsing, on a spare core while the stages run.
-                Thread warm = new Thread(dev.qwtonnx.verify.ReportWriter::warmUp, "qwt-onnx-report-warm-up");
+                // The report stage's class loading and template parsing, on a spare core while the stages run. Whatever
+                // fails here (the class's own initialization too, as when the heap runs out) fails again, with its
+                // one line, where the report is written: nothing of it reaches the terminal from this thread.
+                Thread warm = new Thread(() -> {
+                    try {
+                        dev.qwtonnx.verify.ReportWriter.warmUp();
+                    } catch (Throwable t) {
+                        // See above.
+                    }
+                }, "qwt-onnx-report-warm-up");
                 warm.setDaemon(true);
                 warm.start();
             }
