@@ -23,7 +23,8 @@ import java.util.zip.CRC32;
  * <p>A JVM takes the archive only as a command-line option ({@code -XX:SharedArchiveFile}), which a jar's
  * manifest cannot give, hence the second JVM. On this project's small models the archive takes 0.25 to
  * 0.35 s off a 1.3 to 2.4 s run; the launching JVM costs 0.08 s and 40 MB. The second run of a jar writes
- * the archive as it exits (about 0.9 s more, once; the first only marks the jar seen), under
+ * the archive as it exits (about 2 s more on a small model, once, with the classes it loads for other runs;
+ * the first only marks the jar seen), under
  * {@code ~/.cache/qwt-onnx} (see
  * {@link NativeLibraryCache#cacheRoot()}) in a file named by the jar, the JVM and the JVM options, so a
  * rebuilt jar or another JVM never maps a stale archive; it is written to a temporary name and renamed.
@@ -80,9 +81,7 @@ public final class Launcher {
 
     /** The child to run {@code args} in, or null to run them here. */
     static Child plan(String[] args) {
-        if (System.getProperty(CHILD_PROPERTY) != null || System.getenv(IN_PROCESS_ENV) != null || args.length == 0
-                || Arrays.stream(args).anyMatch(a -> a.equals("--help") || a.equals("-h") || a.equals("--version")
-                        || a.equals("-V") || a.equals("help"))) {
+        if (System.getProperty(CHILD_PROPERTY) != null || System.getenv(IN_PROCESS_ENV) != null || onlyPrints(args)) {
             return null;
         }
         try {
@@ -103,6 +102,15 @@ public final class Launcher {
         } catch (IOException | RuntimeException e) {
             return null;
         }
+    }
+
+    /**
+     * Whether {@code args} only print usage, help or the version: no ORT, no second JVM (too short to pay). Here
+     * rather than in {@link Main}, which this class reaches only by name before it knows where the run goes.
+     */
+    static boolean onlyPrints(String[] args) {
+        return args.length == 0 || Arrays.stream(args).anyMatch(a -> a.equals("--help") || a.equals("-h")
+                || a.equals("--version") || a.equals("-V") || a.equals("help"));
     }
 
     /**
@@ -168,7 +176,7 @@ public final class Launcher {
             command.add("-XX:ArchiveClassesAtExit=" + writes);
             command.add("-D" + ARCHIVING_PROPERTY + "=1");
         } else {
-            // The first run of a jar only marks it seen: writing the archive costs the run that does it about 0.9 s,
+            // The first run of a jar only marks it seen: writing the archive costs the run that does it about 2 s,
             // which a jar run once (or from a home directory made afresh for each run) would pay every time.
             Files.createDirectories(cache);
             try {

@@ -18,8 +18,7 @@ public final class Main {
     public static void main(String[] args) {
         // ORT from its cached native library, started while the options are parsed and the model is read;
         // not for a run that only prints help or the version.
-        if (!(args.length == 0 || java.util.Arrays.stream(args).anyMatch(a -> a.equals("--help") || a.equals("-h")
-                || a.equals("--version") || a.equals("-V") || a.equals("help")))) {
+        if (!Launcher.onlyPrints(args)) {
             dev.qwtonnx.ort.OrtStartup.startInBackground(asksVerbose(args));
             if (args[0].equals("compensate")) {
                 // Only compensate's passes grow the heap this way; elsewhere loading the management classes

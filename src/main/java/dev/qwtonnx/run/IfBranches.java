@@ -51,8 +51,13 @@ final class IfBranches {
             if (result == null) {
                 return where + ": left in float: " + leftFloat;
             }
-            return where + " (" + samples + " calibration samples): quantized " + result.plan().layers().size()
+            return where + " (" + samples + " calibration samples): quantized " + quantized()
                     + " layers, compensated " + result.compensation().changed();
+        }
+
+        /** Layers its run quantized in the branch's own graph (0: left in float). */
+        int quantized() {
+            return result == null ? 0 : result.plan().layers().size();
         }
     }
 
@@ -177,8 +182,7 @@ final class IfBranches {
      */
     private static Model returnToFloat(Model prepared, Model current, List<NodeProto> ifs, List<Branch> branches,
             AccuracyOptions acc, RunContext ctx) {
-        int quantizedLayers = branches.stream().filter(b -> b.result() != null)
-                .mapToInt(b -> b.result().plan().layers().size()).sum();
+        int quantizedLayers = branches.stream().mapToInt(Branch::quantized).sum();
         if (quantizedLayers == 0) {
             return current;
         }
@@ -193,7 +197,7 @@ final class IfBranches {
             TargetFidelity.Figures bestFigures = null;
             for (int i = 0; i < branches.size(); i++) {
                 Branch b = branches.get(i);
-                if (b.result() == null || returned + b.result().plan().layers().size() > limit) {
+                if (b.result() == null || returned + b.quantized() > limit) {
                     continue;
                 }
                 Model candidate = withBranch(current, b.ifNode(), b.branch(), original(ifs, b));
@@ -215,7 +219,7 @@ final class IfBranches {
                 break;
             }
             Branch b = branches.get(best);
-            returned += b.result().plan().layers().size();
+            returned += b.quantized();
             branches.set(best, new Branch(b.ifNode(), b.branch(), b.samples(), b.layers(), null,
                     "returned to float by the accuracy target (its " + quantizedLayers(b) + " together): " + now.describeWorst() + " -> " + bestFigures.describeWorst()));
             current = bestModel;
@@ -226,7 +230,7 @@ final class IfBranches {
 
     /** "1 quantized layer", "3 quantized layers": what a quantized branch holds. */
     static String quantizedLayers(Branch b) {
-        int n = b.result().plan().layers().size();
+        int n = b.quantized();
         return n + " quantized layer" + (n == 1 ? "" : "s");
     }
 

@@ -277,8 +277,7 @@ public final class Fidelity {
             List<OutputFidelity> result = new ArrayList<>();
             for (int i = 0; i < k; i++) {
                 boolean top5 = top1Rows[i] > 0 && classes(f0Shapes.get(i)) > 5;
-                result.add(new OutputFidelity(outs.get(i), n, cosines[i].mean(),
-                        n == 0 ? Double.POSITIVE_INFINITY : cosines[i].min(),
+                result.add(new OutputFidelity(outs.get(i), n, cosines[i].mean(), cosines[i].min(),
                         energies[i].sqnrDb(), sqnrMin[i], worst[i], maxAbs[i],
                         values[i] == 0 ? Double.NaN : absSum[i] / values[i],
                         top1Rows[i] == 0 ? null : (double) top1Agree[i] / top1Rows[i],
@@ -309,6 +308,11 @@ public final class Fidelity {
             aa += x * x;
             bb += y * y;
         }
+        return cosine(ab, aa, bb);
+    }
+
+    /** The cosine of two vectors from their dot product and squared norms: 1 for two zero vectors, 0 for one. */
+    private static double cosine(double ab, double aa, double bb) {
         if (aa == 0 && bb == 0) {
             return 1;
         }
@@ -342,10 +346,7 @@ public final class Fidelity {
                 double d = (double) ref[i] - test[i];
                 err += d * d;
             }
-            signal += sig;
-            noise += err;
-            samples++;
-            return Fidelity.sqnrDb(sig, err);
+            return add(sig, err);
         }
 
         /** Adds one sample's energies (its output's sum of squares, its error's) and returns that sample's SQNR. */
@@ -392,29 +393,17 @@ public final class Fidelity {
             return c;
         }
 
-        /** Whether every sample added held one value (the figures are then the samples' vector's). */
-        public boolean oneValue() {
-            return samples > 0 && oneValue;
-        }
-
         /** The mean cosine (NaN before any sample). */
         public double mean() {
             if (samples == 0) {
                 return Double.NaN;
             }
-            return oneValue ? across() : sum / samples;
+            return oneValue ? cosine(ab, aa, bb) : sum / samples;
         }
 
-        /** The worst sample's cosine (the samples' vector's for one-value outputs). */
+        /** The worst sample's cosine (the samples' vector's for one-value outputs; +∞ before any sample). */
         public double min() {
-            return oneValue() ? across() : min;
-        }
-
-        private double across() {
-            if (aa == 0 && bb == 0) {
-                return 1;
-            }
-            return aa == 0 || bb == 0 ? 0 : ab / Math.sqrt(aa * bb);
+            return samples > 0 && oneValue ? cosine(ab, aa, bb) : min;
         }
     }
 
