@@ -147,11 +147,12 @@ public final class OrtSessions {
             if (!initializers.isEmpty()) {
                 opts.addExternalInitializers(initializers);
             }
-            if (huge) {
+            if (huge && !"1".equals(opts.getConfigEntries().get("session.disable_prepacking"))) {
                 // ORT copies the initializers it is handed; prepacking would make a second, packed copy
                 // while the first still exists (about twice the weight's size at the peak), and an
                 // anonymous packed copy of each mapped weight. Unpacked MatMul is slower at a few rows,
-                // so smaller models keep prepacking.
+                // so smaller models keep prepacking. Set once: ORT warns on standard error when a
+                // session's options set an entry again (a session for few runs has it off already).
                 opts.addConfigEntry("session.disable_prepacking", "1");
             }
             return new Handle(fromBytes(env, new Model(split.proto()), opts), List.copyOf(borrowed), refs.count(),
