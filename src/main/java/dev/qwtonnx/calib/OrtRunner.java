@@ -62,8 +62,14 @@ public final class OrtRunner implements AutoCloseable {
     }
 
     /**
-     * A session for a few runs (per-layer fidelity over at most 8 samples): no weight prepacking,
-     * which costs more at the session's start than it saves in a few runs (MiniLM's measuring graph:
+     * Runs of one session up to which {@link #forFewRuns} is the sooner: measured at 4 (a layer's sensitivity on
+     * a CNN) and 8 (the per-layer fidelity); at 16 (MiniLM's sensitivity, one layer quantized) prepacking paid.
+     */
+    public static final int FEW_RUNS = 8;
+
+    /**
+     * A session for a few runs ({@link #FEW_RUNS} at most): no weight prepacking, which costs more at the session's
+     * start than it saves in a few runs (MiniLM's measuring graph:
      * 1.6 s → 1.05 s to start, 18 → 24 ms a run). The graph is optimized as usual: unoptimized, its
      * runs took 3 times as long as prepacking saves at the start.
      */

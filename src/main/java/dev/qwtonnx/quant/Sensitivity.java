@@ -34,7 +34,13 @@ public final class Sensitivity {
         }
         List<Map<String, FloatTensor>> reference = new ArrayList<>();
         double energy = 0;
-        try (OrtRunner f = new OrtRunner(floatModel, List.of())) {
+        // Each session here runs the samples once and is dropped. Over a few (the poor-fidelity hint's 4) a session
+        // without weight prepacking starts sooner than prepacking saves in its runs: the hint on the PP-OCRv3
+        // detector under min/max, 9 sessions, 2.9-3.0 s -> 2.4-2.5 s with the same figures (at 960², where the runs
+        // dominate, the same time). Over 16 (a float budget, an accuracy target) prepacking pays: MiniLM's ranking
+        // for --min-sqnr took 18.1 s with it and 20.7 s without.
+        boolean few = samples.size() <= OrtRunner.FEW_RUNS;
+        try (OrtRunner f = few ? OrtRunner.forFewRuns(floatModel, List.of()) : new OrtRunner(floatModel, List.of())) {
             for (Sample s : samples) {
                 Map<String, FloatTensor> y = f.run(s, outputs);
                 reference.add(y);
@@ -50,7 +56,7 @@ public final class Sensitivity {
         for (LayerPlan l : layers) {
             Model one = new QdqQuantizer(options, List.of(l), ranges, rounded).run(floatModel).model();
             double err = 0;
-            try (OrtRunner q = new OrtRunner(one, List.of())) {
+            try (OrtRunner q = few ? OrtRunner.forFewRuns(one, List.of()) : new OrtRunner(one, List.of())) {
                 for (int i = 0; i < samples.size(); i++) {
                     Map<String, FloatTensor> y = q.run(samples.get(i), outputs);
                     for (String o : outputs) {
