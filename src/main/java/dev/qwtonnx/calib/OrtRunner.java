@@ -88,13 +88,13 @@ public final class OrtRunner implements AutoCloseable {
         return new OrtRunner(model, exposed, OrtSession.SessionOptions.OptLevel.ALL_OPT, !forPasses, true, onGrid);
     }
 
-    private OrtRunner(Model model, Collection<String> exposed, OrtSession.SessionOptions.OptLevel level, boolean spin) {
-        this(model, exposed, level, spin, true);
+    private OrtRunner(Model model, Collection<String> exposed, OrtSession.SessionOptions.OptLevel level, boolean timed) {
+        this(model, exposed, level, timed, true);
     }
 
-    private OrtRunner(Model model, Collection<String> exposed, OrtSession.SessionOptions.OptLevel level, boolean spin,
+    private OrtRunner(Model model, Collection<String> exposed, OrtSession.SessionOptions.OptLevel level, boolean timed,
             boolean prepack) {
-        this(model, exposed, level, spin, prepack, false);
+        this(model, exposed, level, timed, prepack, false);
     }
 
     /**
