@@ -66,6 +66,18 @@ public final class Batches {
     }
 
     /**
+     * Whether samples of {@code bytesPerSample} (0: not known) run one at a time in a pass: where one sample's
+     * activations exceed half of {@link #MAX_RUN_BYTES}, so that no two share a run ({@link #withinRunBytes}). Two
+     * such runs in flight held twice one run's activations in ORT's arenas and gained no time, as one large input
+     * keeps every intra-op thread busy by itself. Peak RSS with defaults ({@code tools/bench/ab.py --rounds 2},
+     * the same bytes, times 0.96-1.06×): PP-OCRv4 detector 775 → 552 MB, recognizer 640 → 473 MB, PP-OCRv3
+     * detector 793 → 505 MB and recognizer 701 → 483 MB; det960 1985 → 1349 MB.
+     */
+    public static boolean runsAlone(long bytesPerSample) {
+        return bytesPerSample > 0 && withinRunBytes(2, bytesPerSample) == 1;
+    }
+
+    /**
      * The largest batch {@code maxBatch} allows whose activations stay within {@link #MAX_RUN_BYTES}, for
      * samples of {@code bytesPerSample} (0: not known, {@code maxBatch}).
      */

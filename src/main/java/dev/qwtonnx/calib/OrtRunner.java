@@ -42,6 +42,8 @@ public final class OrtRunner implements AutoCloseable {
     private final Map<String, OnnxTensor> fixed;
     private final List<ByteBuffer> fixedBuffers;
     private final boolean ownsSession;
+    /** Whether a pass over data runs one sample at a time on this session ({@link #oneRunAtATime}). */
+    private volatile boolean alone;
 
     public OrtRunner(Model model, Collection<String> exposed) {
         this(model, exposed, OrtSession.SessionOptions.OptLevel.ALL_OPT);
@@ -147,6 +149,7 @@ public final class OrtRunner implements AutoCloseable {
         this.fixed = fixed;
         this.fixedBuffers = buffers;
         this.ownsSession = false;
+        this.alone = of.alone;
     }
 
     /**
@@ -182,10 +185,20 @@ public final class OrtRunner implements AutoCloseable {
      * intra-op threads. Runs of small inputs (a sentence) leave ORT's intra-op threads mostly idle,
      * and concurrent runs share them, so a pass over small inputs finishes sooner; a large input
      * still has every thread when it runs alone. One at a time for a model of
-     * {@link OrtSessions#IN_MEMORY_FROM} or more, whose activations may be large too.
+     * {@link OrtSessions#IN_MEMORY_FROM} or more, whose activations may be large too, and where the caller said
+     * so ({@link #oneRunAtATime}).
      */
     public int concurrentRuns() {
-        return memoryBound() ? 1 : intraOpThreads();
+        return alone || memoryBound() ? 1 : intraOpThreads();
+    }
+
+    /**
+     * This runner, from now on with one run at a time in a pass over data: for samples too large to share a run
+     * ({@link Batches#runsAlone}). Runners made from it by {@link #fixing} after this do too.
+     */
+    public OrtRunner oneRunAtATime() {
+        alone = true;
+        return this;
     }
 
     /** Whether the session is over a model of {@link OrtSessions#IN_MEMORY_FROM} or more (the memory-bound path). */

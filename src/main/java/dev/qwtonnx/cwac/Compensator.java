@@ -42,6 +42,8 @@ public final class Compensator {
     private final int maxBatch;
     private final WeightResiduals residuals;
     private final FloatPrefix prefix;
+    /** Whether the measuring sessions run one sample at a time ({@link dev.qwtonnx.calib.Batches#runsAlone}). */
+    private final boolean alone;
 
     /** Measuring one sample per run. */
     public Compensator(CwacOptions options) {
@@ -63,6 +65,15 @@ public final class Compensator {
      * {@code prefix} (nullable, its boundary handed over by calibration) is the quantized model's.
      */
     public Compensator(CwacOptions options, int maxBatch, WeightResiduals residuals, FloatPrefix prefix) {
+        this(options, maxBatch, residuals, prefix, false);
+    }
+
+    /**
+     * As {@link #Compensator(CwacOptions, int, WeightResiduals, FloatPrefix)}, the measuring passes running one
+     * sample at a time where {@code alone} (samples too large to share a run: {@code Batches.runsAlone}).
+     */
+    public Compensator(CwacOptions options, int maxBatch, WeightResiduals residuals, FloatPrefix prefix,
+            boolean alone) {
         if (maxBatch < 1) {
             throw new IllegalArgumentException("batch must be >= 1, got " + maxBatch);
         }
@@ -70,6 +81,7 @@ public final class Compensator {
         this.maxBatch = maxBatch;
         this.residuals = residuals;
         this.prefix = prefix;
+        this.alone = alone;
     }
 
     /** JVM property: true gives each accepting stage sessions of its own, as without a shared one (for comparing). */
@@ -840,6 +852,9 @@ public final class Compensator {
                     : Slice.between(measured, cut.boundaryTypes(), quantOuts);
             inputs = cut == null ? Batches.Batch::sample : cut::withBoundary;
             quantRunner = OrtRunner.of(sliced, List.of(), true, onGrid);
+            if (alone) {
+                quantRunner.oneRunAtATime();
+            }
             batch = Batches.batchable(InputSpecs.of(sliced.graph())) && (cut == null || cut.batchable()) ? maxBatch : 1;
         }
         // The fits measure on the first samples only: two numbers per channel, from rows enough long before the

@@ -74,6 +74,9 @@ final class CalibrateStage extends QuantizeStage {
         PlanCompensationStage.Plan comp = facts.get(COMPENSATION_PLAN);
         FloatPrefix prefix = comp.prefix();
         OrtRunner floatRunner = narrowed(session, comp, facts.get(EXPOSED_SHAPES), ctx);
+        if (runsAlone(facts.get(EXPOSED_SHAPES))) {
+            floatRunner.oneRunAtATime();
+        }
         FloatPass pass;
         try {
             pass = new FloatPass(floatRunner, FloatReference.on(floatRunner, comp.reference(),
@@ -104,6 +107,11 @@ final class CalibrateStage extends QuantizeStage {
      */
     static int batch(CalibOptions co, Map<String, long[]> shapes) {
         return Batches.withinRunBytes(co.batch(), floatBytes(shapes, t -> true));
+    }
+
+    /** Whether the pass and compensation's measuring run one sample at a time ({@link Batches#runsAlone}). */
+    static boolean runsAlone(Map<String, long[]> shapes) {
+        return Batches.runsAlone(floatBytes(shapes, t -> true));
     }
 
     /** Bytes of the float tensors of {@code shapes} (the first sample's) that {@code counted} takes. */

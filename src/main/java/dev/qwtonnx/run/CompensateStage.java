@@ -36,10 +36,11 @@ final class CompensateStage extends QuantizeStage {
             result = new Compensator(options.cwac()).compensate(prepared, prepared, List.of(), Map.of(), List.of(),
                     ctx.calibration(), null, ctx.progress(), null);
         } else {
-            result = new Compensator(options.cwac(),
-                    CalibrateStage.batch(options.calib(), facts.get(EXPOSED_SHAPES)), facts.get(AHEAD).residuals(),
-                    facts.get(COMPENSATION_PLAN).prefix()).compensate(prepared, facts.get(QUANTIZED), ctx.calibration(),
-                    ctx.heldOut(), ctx.progress(), facts.get(FLOAT_PASS).floats());
+            Map<String, long[]> shapes = facts.get(EXPOSED_SHAPES);
+            result = new Compensator(options.cwac(), CalibrateStage.batch(options.calib(), shapes),
+                    facts.get(AHEAD).residuals(), facts.get(COMPENSATION_PLAN).prefix(),
+                    CalibrateStage.runsAlone(shapes)).compensate(prepared, facts.get(QUANTIZED), ctx.calibration(),
+                            ctx.heldOut(), ctx.progress(), facts.get(FLOAT_PASS).floats());
         }
         facts.put(COMPENSATION, result);
     }

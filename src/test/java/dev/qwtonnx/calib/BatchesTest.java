@@ -3,6 +3,7 @@ package dev.qwtonnx.calib;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.qwtonnx.calib.data.CalibrationSource;
@@ -126,6 +127,52 @@ class BatchesTest {
                 List<Integer> sorted = new ArrayList<>(order);
                 sorted.sort(null);
                 assertEquals(java.util.stream.IntStream.range(0, data.size()).boxed().toList(), sorted);
+            }
+        } finally {
+            if (before == null) {
+                System.clearProperty("qwt.ort.threads");
+            } else {
+                System.setProperty("qwt.ort.threads", before);
+            }
+        }
+    }
+
+    /**
+     * Samples too large to share a run run one at a time: the runner says one run in flight, a runner made from
+     * it by fixing inputs says so too, and a pass on it never has two runs going (three threads asked for).
+     */
+    @Test
+    void samplesTooLargeToShareARunRunOneAtATime() {
+        assertFalse(Batches.runsAlone(0), "not known");
+        assertFalse(Batches.runsAlone(2_700_000), "a sentence's activations");
+        assertFalse(Batches.runsAlone(Batches.MAX_RUN_BYTES / 2), "two still share a run");
+        assertTrue(Batches.runsAlone(Batches.MAX_RUN_BYTES / 2 + 1));
+        assertTrue(Batches.runsAlone(86_000_000), "a text line's through a recognizer");
+        Model m = mlpAnyBatch();
+        String out = m.graph().getOutput(0).getName();
+        CalibrationSource data = lengths(4, 9, 4, 4, 9, 4, 17, 4, 9, 3, 3, 5);
+        String before = System.getProperty("qwt.ort.threads");
+        try {
+            System.setProperty("qwt.ort.threads", "3");
+            try (OrtRunner runner = OrtRunner.forPasses(m, List.of())) {
+                assertEquals(3, runner.concurrentRuns());
+                assertSame(runner, runner.oneRunAtATime());
+                assertEquals(1, runner.concurrentRuns());
+                try (OrtRunner fixed = runner.fixing(Map.of())) {
+                    assertEquals(1, fixed.concurrentRuns());
+                }
+                java.util.concurrent.atomic.AtomicInteger going = new java.util.concurrent.atomic.AtomicInteger();
+                java.util.concurrent.atomic.AtomicInteger most = new java.util.concurrent.atomic.AtomicInteger();
+                List<Integer> order = new ArrayList<>();
+                Batches.run(runner, data, 1, 0, b -> {
+                    most.accumulateAndGet(going.incrementAndGet(), Math::max);
+                    return b.sample();
+                }, b -> List.of(out), (b, o) -> {
+                    going.decrementAndGet();
+                    return o;
+                }, Progress.NONE, (b, o) -> order.addAll(b.ordinals()));
+                assertEquals(1, most.get(), "runs going at once");
+                assertEquals(java.util.stream.IntStream.range(0, data.size()).boxed().toList(), order);
             }
         } finally {
             if (before == null) {
