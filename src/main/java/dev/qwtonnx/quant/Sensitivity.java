@@ -34,13 +34,7 @@ public final class Sensitivity {
         }
         List<Map<String, FloatTensor>> reference = new ArrayList<>();
         double energy = 0;
-        // Each session here runs the samples once and is dropped. Over a few (the poor-fidelity hint's 4) a session
-        // without weight prepacking starts sooner than prepacking saves in its runs: the hint on the PP-OCRv3
-        // detector under min/max, 9 sessions, 2.9-3.0 s -> 2.4-2.5 s with the same figures (at 960², where the runs
-        // dominate, the same time). Over 16 (a float budget, an accuracy target) prepacking pays: MiniLM's ranking
-        // for --min-sqnr took 18.1 s with it and 20.7 s without.
-        boolean few = samples.size() <= OrtRunner.FEW_RUNS;
-        try (OrtRunner f = few ? OrtRunner.forFewRuns(floatModel, List.of()) : new OrtRunner(floatModel, List.of())) {
+        try (OrtRunner f = session(floatModel, samples.size())) {
             for (Sample s : samples) {
                 Map<String, FloatTensor> y = f.run(s, outputs);
                 reference.add(y);
@@ -56,7 +50,7 @@ public final class Sensitivity {
         for (LayerPlan l : layers) {
             Model one = new QdqQuantizer(options, List.of(l), ranges, rounded).run(floatModel).model();
             double err = 0;
-            try (OrtRunner q = few ? OrtRunner.forFewRuns(one, List.of()) : new OrtRunner(one, List.of())) {
+            try (OrtRunner q = session(one, samples.size())) {
                 for (int i = 0; i < samples.size(); i++) {
                     Map<String, FloatTensor> y = q.run(samples.get(i), outputs);
                     for (String o : outputs) {
@@ -75,5 +69,16 @@ public final class Sensitivity {
         progress.finish();
         out.sort(Comparator.comparingDouble((LayerError e) -> -e.relativeError()).thenComparing(LayerError::layer));
         return out;
+    }
+
+    /**
+     * A session for {@code runs} runs, dropped after them. Over a few (the poor-fidelity hint's 4) a session without
+     * weight prepacking starts sooner than prepacking saves in its runs: the hint on the PP-OCRv3 detector under
+     * min/max, 9 sessions, 2.9-3.0 s -> 2.4-2.5 s with the same figures (at 960², where the runs dominate, the same
+     * time). Over 16 (a float budget, an accuracy target) prepacking pays: MiniLM's ranking for --min-sqnr took
+     * 18.1 s with it and 20.7 s without.
+     */
+    private static OrtRunner session(Model model, int runs) {
+        return runs <= OrtRunner.FEW_RUNS ? OrtRunner.forFewRuns(model, List.of()) : new OrtRunner(model, List.of());
     }
 }

@@ -18,6 +18,7 @@ import dev.qwtonnx.quant.LayerMatcher;
 import dev.qwtonnx.quant.QuantOptions;
 import dev.qwtonnx.testutil.OrtTestSupport;
 import dev.qwtonnx.testutil.OrtTestSupport.ModelBuilder;
+import dev.qwtonnx.testutil.SystemProperties;
 import dev.qwtonnx.testutil.TestModels;
 import java.util.ArrayList;
 import java.util.Iterator;
@@ -97,10 +98,8 @@ class BatchesTest {
         CalibrationSource data = lengths(4, 9, 4, 4, 9, 4, 17, 4, 9, 3, 3, 5, 6, 7, 4, 4, 9, 2, 2, 2);
         Map<Integer, float[]> sequential = new java.util.HashMap<>();
         List<List<Integer>> orders = new ArrayList<>();
-        String before = System.getProperty("qwt.ort.threads");
-        try {
-            for (String threads : new String[] {"1", "3"}) {
-                System.setProperty("qwt.ort.threads", threads);
+        for (String threads : new String[] {"1", "3"}) {
+            SystemProperties.with("qwt.ort.threads", threads, () -> {
                 List<Integer> order = new ArrayList<>();
                 java.util.concurrent.atomic.AtomicInteger inRun = new java.util.concurrent.atomic.AtomicInteger();
                 try (OrtRunner runner = OrtRunner.forPasses(m, List.of())) {
@@ -127,13 +126,7 @@ class BatchesTest {
                 List<Integer> sorted = new ArrayList<>(order);
                 sorted.sort(null);
                 assertEquals(java.util.stream.IntStream.range(0, data.size()).boxed().toList(), sorted);
-            }
-        } finally {
-            if (before == null) {
-                System.clearProperty("qwt.ort.threads");
-            } else {
-                System.setProperty("qwt.ort.threads", before);
-            }
+            });
         }
     }
 
@@ -151,9 +144,7 @@ class BatchesTest {
         Model m = mlpAnyBatch();
         String out = m.graph().getOutput(0).getName();
         CalibrationSource data = lengths(4, 9, 4, 4, 9, 4, 17, 4, 9, 3, 3, 5);
-        String before = System.getProperty("qwt.ort.threads");
-        try {
-            System.setProperty("qwt.ort.threads", "3");
+        SystemProperties.with("qwt.ort.threads", "3", () -> {
             try (OrtRunner runner = OrtRunner.forPasses(m, List.of())) {
                 assertEquals(3, runner.concurrentRuns());
                 assertSame(runner, runner.oneRunAtATime());
@@ -174,13 +165,7 @@ class BatchesTest {
                 assertEquals(1, most.get(), "runs going at once");
                 assertEquals(java.util.stream.IntStream.range(0, data.size()).boxed().toList(), order);
             }
-        } finally {
-            if (before == null) {
-                System.clearProperty("qwt.ort.threads");
-            } else {
-                System.setProperty("qwt.ort.threads", before);
-            }
-        }
+        });
     }
 
     @Test

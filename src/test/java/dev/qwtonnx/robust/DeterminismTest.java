@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import dev.qwtonnx.calib.data.Sample;
 import dev.qwtonnx.model.ModelIO;
 import dev.qwtonnx.testutil.ExampleData;
+import dev.qwtonnx.testutil.SystemProperties;
 import dev.qwtonnx.testutil.TestModels;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -28,18 +29,10 @@ class DeterminismTest {
         List<String> args = new ArrayList<>(List.of(model.toString(), out.toString(), "--calib", calib.toString(),
                 "--quiet"));
         args.addAll(List.of(extra));
-        String before = System.getProperty("qwt.ort.threads");
-        System.setProperty("qwt.ort.threads", threads);
-        try {
+        SystemProperties.with("qwt.ort.threads", threads, () -> {
             CliRun r = CliRun.of(args.toArray(String[]::new));
             assertEquals(0, r.code(), r.err());
-        } finally {
-            if (before == null) {
-                System.clearProperty("qwt.ort.threads");
-            } else {
-                System.setProperty("qwt.ort.threads", before);
-            }
-        }
+        });
         return Files.readAllBytes(out);
     }
 
