@@ -53,6 +53,20 @@ public final class Launcher {
      */
     static final List<String> HEAP = List.of("-XX:+UseSerialGC", "-Xms64m");
     /**
+     * The child's JIT thresholds, unless the user's JVM options choose their own compilation: a method is compiled by
+     * C2, the optimizing compiler, only after ten times the invocations and loop iterations the JVM waits for by
+     * default. A run executes much of its code (model editing, option parsing, the report) a few thousand times,
+     * enough for C2 by default, and C2's compiler thread then took 0.2 to 0.6 s of a core per stage from ORT's
+     * threads on these two cores; the loops that run long (sums over activations, calibration's observers) reach
+     * the higher thresholds in their first pass. Whole runs with defaults ({@code tools/bench/ab.py --rounds 2}, the
+     * same output bytes): 0.81 to 0.98 of the time on fifteen of sixteen zoo models, short runs gaining most (the
+     * audio embedding 2.65 → 2.15 s, Silero v4 2.88 → 2.38 s, MiniLM 4.87 → 4.46 s, the PP-OCRv3 detector 21.8 →
+     * 20.4 s), the English recognizer within noise (1.04). C1 alone ({@code -XX:TieredStopAtLevel=1}) made the short
+     * runs faster still but the long CNN runs slower (PP-OCRv3 detector 1.14×); docs/decisions/0023-launcher.md.
+     */
+    static final List<String> JIT = List.of("-XX:Tier4InvocationThreshold=50000", "-XX:Tier4MinInvocationThreshold=6000",
+            "-XX:Tier4CompileThreshold=150000", "-XX:Tier4BackEdgeThreshold=400000");
+    /**
      * Bytes of the largest file a command names (a model) from which the child keeps the JVM's own collector: the
      * model is live data, which the serial collector compacts on one thread each time the heap grows. On a
      * 537 MB model it took 8 % more time than G1 (23.7 against 22.0 s) to hold 5 % less (2.35 against 2.47 GB).
@@ -167,6 +181,9 @@ public final class Launcher {
         if (footprint && options.stream().noneMatch(Launcher::choosesHeap)) {
             command.addAll(HEAP);
         }
+        if (options.stream().noneMatch(Launcher::choosesCompilation)) {
+            command.addAll(JIT);
+        }
         Path writes = null;
         Path seen = seen(archive);
         if (Files.isRegularFile(archive) && Files.size(archive) > 0) {
@@ -268,6 +285,13 @@ public final class Launcher {
     }
 
     /** Whether a JVM option chooses the collector or the starting or young generation's size. */
+    /** Whether a JVM option chooses how the JIT compiles: the child then takes the user's compilation alone. */
+    static boolean choosesCompilation(String option) {
+        return option.startsWith("-XX:Tier") || option.matches("-XX:[+-]TieredCompilation")
+                || option.startsWith("-XX:CompileThreshold") || option.startsWith("-XX:CICompilerCount")
+                || option.equals("-Xint") || option.equals("-Xcomp") || option.equals("-Xmixed");
+    }
+
     static boolean choosesHeap(String option) {
         return option.matches("-XX:[+-]Use\\w*GC") || option.startsWith("-Xms") || option.startsWith("-Xmn")
                 || option.startsWith("-XX:InitialHeapSize") || option.startsWith("-XX:NewSize")

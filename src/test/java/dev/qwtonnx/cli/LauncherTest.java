@@ -71,6 +71,15 @@ class LauncherTest {
         assertFalse(own.contains("-XX:+UseSerialGC"), "the user's collector is kept");
         List<String> big = Launcher.child(JAVA, List.of(), jar, cache, Launcher.MAIN, new String[0], false).command();
         assertFalse(big.contains("-XX:+UseSerialGC"), "a large model keeps the JVM's collector");
+        int jit = 2 + Launcher.HEAP.size();
+        assertEquals(Launcher.JIT, c.subList(jit, jit + Launcher.JIT.size()), "the JIT's thresholds");
+        List<String> ownJit = Launcher.child(JAVA, List.of("-XX:TieredStopAtLevel=1"), jar, cache, Launcher.MAIN,
+                new String[0], false).command();
+        assertTrue(ownJit.stream().noneMatch(Launcher.JIT::contains), "the user's compilation is kept: " + ownJit);
+        assertTrue(big.containsAll(Launcher.JIT), "a large model's run takes the thresholds too");
+        assertTrue(Launcher.choosesCompilation("-Xint"));
+        assertTrue(Launcher.choosesCompilation("-XX:-TieredCompilation"));
+        assertFalse(Launcher.choosesCompilation("-Xmx1g"));
         assertTrue(Launcher.choosesHeap("-Xms1g"));
         assertTrue(Launcher.choosesHeap("-XX:+UseParallelGC"));
         assertFalse(Launcher.choosesHeap("-Xmx1g"), "the maximum heap does not change the child's collector");
