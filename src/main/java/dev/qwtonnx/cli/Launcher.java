@@ -284,7 +284,6 @@ public final class Launcher {
         return archive.resolveSibling(name.substring(0, name.length() - ".jsa".length()) + ".seen");
     }
 
-    /** Whether a JVM option chooses the collector or the starting or young generation's size. */
     /** Whether a JVM option chooses how the JIT compiles: the child then takes the user's compilation alone. */
     static boolean choosesCompilation(String option) {
         return option.startsWith("-XX:Tier") || option.matches("-XX:[+-]TieredCompilation")
@@ -292,6 +291,7 @@ public final class Launcher {
                 || option.equals("-Xint") || option.equals("-Xcomp") || option.equals("-Xmixed");
     }
 
+    /** Whether a JVM option chooses the collector or the starting or young generation's size. */
     static boolean choosesHeap(String option) {
         return option.matches("-XX:[+-]Use\\w*GC") || option.startsWith("-Xms") || option.startsWith("-Xmn")
                 || option.startsWith("-XX:InitialHeapSize") || option.startsWith("-XX:NewSize")
