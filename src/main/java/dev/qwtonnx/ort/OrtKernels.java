@@ -105,10 +105,9 @@ public final class OrtKernels {
                             data.getFileName().toString());
                     opts.addConfigEntry("session.optimized_model_external_initializers_min_size_in_bytes",
                             Long.toString(OrtSessions.IN_MEMORY_MIN_TENSOR));
-                    if (model.serializedSize() < OrtSessions.IN_MEMORY_FROM) { // bigger ones have it off already
-                        // Only the graph is wanted: packed copies of the weights would be made for nothing.
-                        opts.addConfigEntry("session.disable_prepacking", "1");
-                    }
+                    // Only the graph is wanted: packed copies of the weights would be made for nothing.
+                    // (OrtSessions.create does not set it again for a model over 1 GB.)
+                    opts.addConfigEntry("session.disable_prepacking", "1");
                 }
                 try (OrtSessions.Handle s = OrtSessions.create(model, opts)) {
                     // Creating the session writes the optimized model.
