@@ -87,7 +87,7 @@ public final class Main {
                 effective = args;
             }
         }
-        CommandLine cl = commandLine(out, err);
+        CommandLine cl = commandLine(out, err, effective.length == 0 ? "" : effective[0]);
         try {
             return cl.execute(effective);
         } catch (Throwable t) {
@@ -109,8 +109,27 @@ public final class Main {
         return a.equals("quantize") || a.equals("verify") || a.equals("compensate") || a.equals("help");
     }
 
-    static CommandLine commandLine(PrintWriter out, PrintWriter err) {
+    /**
+     * The command line for a run whose first word is {@code word}: with that subcommand alone where it names one, else
+     * (help, the version, a mistake) with them all. picocli builds a command's model from its annotations by
+     * reflection, interpreted at start-up, and building the other two commands' options took a small model's run
+     * tens of milliseconds for nothing.
+     */
+    static CommandLine commandLine(PrintWriter out, PrintWriter err, String word) {
         CommandLine cl = new CommandLine(new TopCommand());
+        boolean all = !isSubcommand(word) || word.equals("help");
+        if (all || word.equals("quantize")) {
+            cl.addSubcommand(new QuantizeCommand());
+        }
+        if (all || word.equals("verify")) {
+            cl.addSubcommand(new VerifyCommand());
+        }
+        if (all || word.equals("compensate")) {
+            cl.addSubcommand(new CompensateCommand());
+        }
+        if (all) {
+            cl.addSubcommand(new CommandLine.HelpCommand());
+        }
         cl.setOut(out);
         cl.setErr(err);
         cl.setParameterExceptionHandler((ex, a) -> {
@@ -144,9 +163,8 @@ public final class Main {
     }
 
     @CommandLine.Command(name = "qwt-onnx", mixinStandardHelpOptions = true, versionProvider = Version.class,
-            description = "Post-training INT8 quantization of ONNX models with channel-wise affine compensation.",
-            subcommands = {QuantizeCommand.class, VerifyCommand.class, CompensateCommand.class,
-                    CommandLine.HelpCommand.class})
+            description = "Post-training INT8 quantization of ONNX models with channel-wise affine compensation.")
+    // The subcommands are added by commandLine, only the one a run asks for.
     static final class TopCommand implements Runnable {
         @CommandLine.Spec
         CommandLine.Model.CommandSpec spec;

@@ -43,6 +43,37 @@ class CliTest {
     static final String MODEL = ExampleData.DIR.resolve("cnn.onnx").toString();
     static final String CALIB = ExampleData.DIR.resolve("calib").toString();
 
+    /**
+     * Each run builds only the subcommand it names (Main.commandLine): help still lists them all, and each
+     * subcommand's own help and the implicit quantize still work.
+     */
+    @Test
+    void helpListsEverySubcommandAndEachOneStillParsesAlone() {
+        for (String[] asks : List.of(new String[] {"--help"}, new String[] {"help"})) {
+            Run top = cli(asks);
+            assertEquals(0, top.code(), top.err());
+            for (String sub : List.of("quantize", "verify", "compensate", "help")) {
+                assertTrue(top.out().lines().anyMatch(l -> l.trim().startsWith(sub + " ") || l.trim().equals(sub)),
+                        String.join(" ", asks) + " lists " + sub + ":\n" + top.out());
+            }
+        }
+        for (String sub : List.of("quantize", "verify", "compensate")) {
+            Run alone = cli(sub, "--help");
+            assertEquals(0, alone.code(), alone.err());
+            assertTrue(alone.out().contains("Usage: qwt-onnx " + sub), alone.out());
+            Run viaHelp = cli("help", sub);
+            assertEquals(0, viaHelp.code(), viaHelp.err());
+            assertTrue(viaHelp.out().contains("Usage: qwt-onnx " + sub), viaHelp.out());
+        }
+        Run missing = cli(tmp.resolve("missing.onnx").toString(), tmp.resolve("out.onnx").toString(), "--calib", CALIB);
+        assertEquals(Main.USER_ERROR, missing.code(), missing.err());
+        assertEquals(1, missing.err().lines().count(), missing.err());
+        // verify's own required option, named: the word chose verify's parser
+        Run incomplete = cli("verify", "a.onnx", "b.onnx");
+        assertEquals(Main.USER_ERROR, incomplete.code(), incomplete.err());
+        assertTrue(incomplete.err().startsWith("qwt-onnx: Missing required option: '--data"), incomplete.err());
+    }
+
     /** By default the example's layers, all estimated slower in int8, stay float, and the summary says why and how to overrule. */
     @Test
     void byDefaultLayersThatDoNotPayInInt8StayFloatAndTheSummarySaysSo() {
