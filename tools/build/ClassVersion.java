@@ -23,7 +23,8 @@ import org.objectweb.asm.Opcodes;
  * (docs/decisions/0023-launcher.md). The shade plugin then takes these classes instead of the jar's.
  *
  * <p>Usage: {@code java -cp asm.jar tools/build/ClassVersion.java LIBRARY.jar PACKAGE_DIR CLASSES_DIR}; only entries
- * under {@code PACKAGE_DIR/} are copied. Skips the work where the copies are newer than the jar.
+ * under {@code PACKAGE_DIR/} are copied. A class already copied from the same jar (a stamp beside the class
+ * directory, newer than the jar) is not made again.
  */
 public final class ClassVersion {
     private ClassVersion() {
@@ -39,10 +40,9 @@ public final class ClassVersion {
         Path classes = Path.of(args[2]);
         // beside the class directory, not in it: nothing of this step but the classes reaches the jar
         Path stamp = classes.toAbsolutePath().resolveSibling(prefix.replace('/', '.') + "class-version");
-        if (Files.exists(stamp) && Files.getLastModifiedTime(stamp).compareTo(Files.getLastModifiedTime(jar)) > 0
-                && Files.readString(stamp).equals(jar.toAbsolutePath().toString())) {
-            return;
-        }
+        boolean fresh = Files.exists(stamp)
+                && Files.getLastModifiedTime(stamp).compareTo(Files.getLastModifiedTime(jar)) > 0
+                && Files.readString(stamp).equals(jar.toAbsolutePath().toString());
         int n = 0;
         try (JarFile in = new JarFile(jar.toFile());
                 URLClassLoader loader = new URLClassLoader(new URL[] {jar.toUri().toURL()},
@@ -52,16 +52,19 @@ public final class ClassVersion {
                 if (!entry.getName().startsWith(prefix) || !entry.getName().endsWith(".class")) {
                     continue;
                 }
+                Path out = classes.resolve(entry.getName());
+                n++;
+                if (fresh && Files.exists(out)) {
+                    continue;
+                }
                 byte[] bytes;
                 try (InputStream s = in.getInputStream(entry)) {
                     bytes = s.readAllBytes();
                 }
-                Path out = classes.resolve(entry.getName());
                 Files.createDirectories(out.getParent());
                 Path tmp = out.resolveSibling(out.getFileName() + ".tmp");
                 Files.write(tmp, java8(bytes, loader));
                 Files.move(tmp, out, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-                n++;
             }
         }
         if (n == 0) {

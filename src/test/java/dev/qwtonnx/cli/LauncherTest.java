@@ -23,6 +23,27 @@ import org.junit.jupiter.api.io.TempDir;
 class LauncherTest {
     private static final String JAVA = Path.of(System.getProperty("java.home"), "bin", "java").toString();
 
+    /**
+     * The picocli classes the tool runs (and the tests run) are the build's Java 8 copies, which the class archive
+     * can hold: a Java 5 class file (version 49) is left out of it and read from the jar on every run
+     * (tools/build/ClassVersion.java, decision 0023). Every class the command line loads is checked, not just one.
+     */
+    @Test
+    void picocliClassesAreClassFilesTheArchiveHolds() throws IOException {
+        for (Class<?> c : List.of(picocli.CommandLine.class, picocli.CommandLine.Model.CommandSpec.class,
+                picocli.CommandLine.Help.class, picocli.CommandLine.ParseResult.class)) {
+            String resource = c.getName().replace('.', '/') + ".class";
+            try (java.io.InputStream in = c.getClassLoader().getResourceAsStream(resource)) {
+                assertNotNull(in, resource);
+                byte[] head = in.readNBytes(8);
+                int major = ((head[6] & 0xff) << 8) | (head[7] & 0xff);
+                assertTrue(major >= 50, resource + " is class file version " + major + " (Java 5 is 49)");
+            }
+            String where = String.valueOf(c.getProtectionDomain().getCodeSource().getLocation());
+            assertFalse(where.endsWith(".jar") && where.contains("picocli"), c + " loads from picocli's own jar: " + where);
+        }
+    }
+
     @Test
     void forwardsTheJvmOptionsOfAJarRunAndStaysInProcessForThoseASecondJvmMustNotRepeat() {
         assertEquals(List.of(), Launcher.jvmOptions(new String[] {"-jar", "q.jar", "in.onnx", "out.onnx"}));
