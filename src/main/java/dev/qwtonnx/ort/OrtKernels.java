@@ -99,15 +99,15 @@ public final class OrtKernels {
             try (OrtSession.SessionOptions opts = new OrtSession.SessionOptions()) {
                 opts.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.EXTENDED_OPT);
                 opts.setOptimizedModelFilePath(tmp.toString());
+                // Only the graph is wanted: packed copies of the weights would be made for nothing.
+                // (OrtSessions.create does not set it again for a model over 1 GB.)
+                opts.addConfigEntry("session.disable_prepacking", "1");
                 if (big) {
                     data = PendingFiles.createTemp(dir, tmp.getFileName() + ".", ".data");
                     opts.addConfigEntry("session.optimized_model_external_initializers_file_name",
                             data.getFileName().toString());
                     opts.addConfigEntry("session.optimized_model_external_initializers_min_size_in_bytes",
                             Long.toString(OrtSessions.IN_MEMORY_MIN_TENSOR));
-                    // Only the graph is wanted: packed copies of the weights would be made for nothing.
-                    // (OrtSessions.create does not set it again for a model over 1 GB.)
-                    opts.addConfigEntry("session.disable_prepacking", "1");
                 }
                 try (OrtSessions.Handle s = OrtSessions.create(model, opts)) {
                     // Creating the session writes the optimized model.
