@@ -1,6 +1,7 @@
 package dev.qwtonnx.run;
 
 import static dev.qwtonnx.run.QuantizeRun.DESTINATION;
+import static dev.qwtonnx.run.QuantizeRun.EXPOSED_SHAPES;
 import static dev.qwtonnx.run.QuantizeRun.FIDELITY;
 import static dev.qwtonnx.run.QuantizeRun.LAYER_FIDELITY;
 import static dev.qwtonnx.run.QuantizeRun.OUTPUT;
@@ -48,7 +49,7 @@ final class LayerFidelityStage extends QuantizeStage {
     static final int SAMPLES = 8;
 
     LayerFidelityStage(QuantizeRun.Options options) {
-        super("layer-fidelity", options, List.of(PREPARED, OUTPUT, QUANTIZED, FIDELITY, DESTINATION),
+        super("layer-fidelity", options, List.of(PREPARED, OUTPUT, QUANTIZED, FIDELITY, DESTINATION, EXPOSED_SHAPES),
                 List.of(LAYER_FIDELITY));
     }
 
@@ -63,11 +64,21 @@ final class LayerFidelityStage extends QuantizeStage {
         // Each layer before compensation, where asked: measured in the same pass (one float pass for both).
         boolean before = report && facts.get(DESTINATION).layersBefore();
         facts.put(LAYER_FIDELITY, measure(facts.get(PREPARED), facts.get(OUTPUT), before ? facts.get(QUANTIZED) : null,
-                warns, ctx));
+                warns, pass(facts.get(EXPOSED_SHAPES)), ctx));
+    }
+
+    /**
+     * One run at a time where calibration and compensation run so, the samples' activations being large
+     * ({@code shapes}: the float session's outputs on the first calibration sample); see
+     * {@link LayerFidelityMeter.Pass}.
+     */
+    static LayerFidelityMeter.Pass pass(Map<String, long[]> shapes) {
+        return new LayerFidelityMeter.Pass(true, CalibrateStage.runsAlone(shapes));
     }
 
     /** Figures of {@code quantModel}'s layers, and of {@code before}'s (null: not measured); own errors where asked. */
-    static Measured measure(Model floatModel, Model quantModel, Model before, boolean own, RunContext ctx) {
+    static Measured measure(Model floatModel, Model quantModel, Model before, boolean own, LayerFidelityMeter.Pass pass,
+            RunContext ctx) {
         LayerCounterparts.Result matched = LayerCounterparts.match(floatModel, QuantizedLayers.find(quantModel));
         if (matched.matched().isEmpty()) {
             return new Measured(matched, Map.of(), before == null ? null : Map.of());
@@ -80,7 +91,7 @@ final class LayerFidelityStage extends QuantizeStage {
             subjects.add(new LayerFidelityMeter.Subject(before, beforeMatches));
         }
         List<Map<String, LayerFidelityMeter.Figures>> figures = LayerFidelityMeter.measure(floatModel, subjects, own,
-                CalibrationSources.limit(ctx.measured(), SAMPLES, null), ctx.progress(), "per-layer fidelity");
+                CalibrationSources.limit(ctx.measured(), SAMPLES, null), ctx.progress(), "per-layer fidelity", pass);
         return new Measured(matched, figures.get(0),
                 before == null ? null : beforeMatches.isEmpty() ? Map.of() : figures.get(1));
     }

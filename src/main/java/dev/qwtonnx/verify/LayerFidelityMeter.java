@@ -59,21 +59,35 @@ public final class LayerFidelityMeter {
      */
     public static List<Map<String, Figures>> measure(Model floatModel, List<Subject> subjects, boolean own,
             CalibrationSource data, Progress progress, String task) {
-        return measure(floatModel, subjects, own, data, progress, task, true);
+        return measure(floatModel, subjects, own, data, progress, task, Pass.DEFAULT);
     }
 
-    /** {@code together} false: a session per model, as where the models cannot share one graph. */
-    static List<Map<String, Figures>> measure(Model floatModel, List<Subject> subjects, boolean own,
-            CalibrationSource data, Progress progress, String task, boolean together) {
+    /**
+     * How the pass runs. {@code together}: one session over one graph holding the float model and
+     * every subject (false: a session per model, as where the models cannot share one graph);
+     * {@code oneRunAtATime}: that session's runs one after another rather than as many in flight as
+     * ORT has threads. The graph holds the float model, the quantized one and a float copy of each
+     * layer, so two runs in flight hold that many activations twice: on the OCR recognizers (peak
+     * RSS 499-512 → 435-444 MB on PP-OCRv4's) the per-layer pass was the run's peak, and a large
+     * sample keeps ORT's threads busy by itself. Small samples (sentences) gain from runs in flight.
+     */
+    public record Pass(boolean together, boolean oneRunAtATime) {
+        /** One graph, runs in flight as ORT has threads. */
+        public static final Pass DEFAULT = new Pass(true, false);
+    }
+
+    /** As {@link #measure(Model, List, boolean, CalibrationSource, Progress, String)}, the pass run as {@code pass} says. */
+    public static List<Map<String, Figures>> measure(Model floatModel, List<Subject> subjects, boolean own,
+            CalibrationSource data, Progress progress, String task, Pass pass) {
         List<Measuring> ms = new ArrayList<>();
-        MeasuringGraph.Prefixes prefixes = !together ? null : MeasuringGraph.prefixes(floatModel,
+        MeasuringGraph.Prefixes prefixes = !pass.together() ? null : MeasuringGraph.prefixes(floatModel,
                 subjects.stream().map(Subject::model).toList());
         if (prefixes != null) {
             for (Subject sub : subjects) {
                 ms.add(new Measuring(sub, floatModel, own && ms.isEmpty(), prefixes.floatPrefix(),
                         prefixes.subject(ms.size())));
             }
-            return measureTogether(floatModel, prefixes.floatPrefix(), ms, data, progress, task);
+            return measureTogether(floatModel, prefixes.floatPrefix(), ms, data, progress, task, pass.oneRunAtATime());
         }
         java.util.Set<String> floatOuts = new java.util.LinkedHashSet<>();
         for (Subject sub : subjects) {
@@ -111,14 +125,17 @@ public final class LayerFidelityMeter {
      * instead of one session per model and every layer's output copied out of ORT.
      */
     private static List<Map<String, Figures>> measureTogether(Model floatModel, String floatPrefix, List<Measuring> ms,
-            CalibrationSource data, Progress progress, String task) {
+            CalibrationSource data, Progress progress, String task, boolean oneRunAtATime) {
         List<String> fetched = new ArrayList<>();
         ms.forEach(m -> fetched.addAll(m.quantOuts));
         Model together = MeasuringGraph.combine(floatModel, floatPrefix, ms.stream().map(m -> m.model).toList(), fetched);
         try (OrtRunner r = OrtRunner.forFewRuns(together, List.of())) {
+            if (oneRunAtATime) {
+                r.oneRunAtATime();
+            }
             progress.start(task, data.size());
-            // As many samples at once as the session takes (its outputs are a few sums per layer), the sums added
-            // in sample order.
+            // As many samples at once as the session takes (its outputs are a few sums per layer), or one at a time
+            // (see Pass), the sums added in sample order.
             Batches.run(r, data, 1, fetched, progress, (b, out) -> ms.forEach(m -> m.add(null, out)));
             progress.finish();
         }

@@ -26,6 +26,9 @@ import org.junit.jupiter.api.Test;
  */
 class LayerFidelityMeterTest {
     /** Same layers; every figure within 0.01 dB (ORT's float sums against Java's double ones). */
+    /** A session per model. */
+    private static final LayerFidelityMeter.Pass APART = new LayerFidelityMeter.Pass(false, false);
+
     private static void assertSameFigures(List<Map<String, LayerFidelityMeter.Figures>> a,
             List<Map<String, LayerFidelityMeter.Figures>> b) {
         assertEquals(a.size(), b.size());
@@ -73,13 +76,30 @@ class LayerFidelityMeterTest {
         List<LayerFidelityMeter.Subject> subjects = subjects(r);
         assertNotNull(MeasuringGraph.prefixes(r.prepared(), List.of(r.model(), r.uncompensated())));
         List<Map<String, LayerFidelityMeter.Figures>> together = LayerFidelityMeter.measure(r.prepared(), subjects,
-                true, samples, Progress.NONE, "test", true);
+                true, samples, Progress.NONE, "test", LayerFidelityMeter.Pass.DEFAULT);
         List<Map<String, LayerFidelityMeter.Figures>> apart = LayerFidelityMeter.measure(r.prepared(), subjects, true,
-                samples, Progress.NONE, "test", false);
+                samples, Progress.NONE, "test", APART);
         assertSameFigures(together, apart);
         // Compensation shows in the figures (they are not the same model measured twice).
         assertTrue(together.get(0).values().stream().anyMatch(f -> f.ownMeanDb() != null));
         assertFalse(together.get(0).equals(together.get(1)));
+    }
+
+    /**
+     * One run at a time (large samples) adds the same sums in the same order as runs in flight: the same figures,
+     * bit for bit.
+     */
+    @Test
+    void oneRunAtATimeGivesTheFiguresOfRunsInFlight() {
+        CalibrationSource samples = cnnSamples();
+        QuantizeRun.Result r = cnn(samples);
+        List<LayerFidelityMeter.Subject> subjects = subjects(r);
+        List<Map<String, LayerFidelityMeter.Figures>> inFlight = LayerFidelityMeter.measure(r.prepared(), subjects,
+                true, samples, Progress.NONE, "test", LayerFidelityMeter.Pass.DEFAULT);
+        List<Map<String, LayerFidelityMeter.Figures>> alone = LayerFidelityMeter.measure(r.prepared(), subjects, true,
+                samples, Progress.NONE, "test", new LayerFidelityMeter.Pass(true, true));
+        assertFalse(inFlight.get(0).isEmpty());
+        assertEquals(inFlight, alone);
     }
 
     /**
@@ -107,7 +127,7 @@ class LayerFidelityMeterTest {
         }
         samples = dev.qwtonnx.calib.data.CalibrationSources.ofList(scaled);
         Map<String, LayerFidelityMeter.Figures> figures = LayerFidelityMeter.measure(r.prepared(), subjects, false,
-                samples, Progress.NONE, "test", true).get(0);
+                samples, Progress.NONE, "test", LayerFidelityMeter.Pass.DEFAULT).get(0);
         int checked = 0;
         double apart = 0;
         for (LayerCounterparts.Match m : subjects.get(0).matches()) {
@@ -141,8 +161,8 @@ class LayerFidelityMeterTest {
         List<LayerFidelityMeter.Subject> subjects = subjects(r);
         assertTrue(r.model().graph().getNodeList().stream().anyMatch(n -> n.getOpType().equals("If")));
         assertNotNull(MeasuringGraph.prefixes(r.prepared(), List.of(r.model(), r.uncompensated())));
-        assertSameFigures(LayerFidelityMeter.measure(r.prepared(), subjects, false, samples, Progress.NONE, "test", true),
-                LayerFidelityMeter.measure(r.prepared(), subjects, false, samples, Progress.NONE, "test", false));
+        assertSameFigures(LayerFidelityMeter.measure(r.prepared(), subjects, false, samples, Progress.NONE, "test", LayerFidelityMeter.Pass.DEFAULT),
+                LayerFidelityMeter.measure(r.prepared(), subjects, false, samples, Progress.NONE, "test", APART));
     }
 
     /** A float model listing a weight as a graph input too (IR 3's default value): nobody has to feed it. */
@@ -159,8 +179,8 @@ class LayerFidelityMeterTest {
         MeasuringGraph.Prefixes p = MeasuringGraph.prefixes(f, List.of(r.model()));
         Model together = MeasuringGraph.combine(f, p.floatPrefix(), List.of(), List.of());
         assertEquals(List.of("x"), together.graph().getInputList().stream().map(v -> v.getName()).toList());
-        assertSameFigures(LayerFidelityMeter.measure(f, subjects, false, samples, Progress.NONE, "test", true),
-                LayerFidelityMeter.measure(f, subjects, false, samples, Progress.NONE, "test", false));
+        assertSameFigures(LayerFidelityMeter.measure(f, subjects, false, samples, Progress.NONE, "test", LayerFidelityMeter.Pass.DEFAULT),
+                LayerFidelityMeter.measure(f, subjects, false, samples, Progress.NONE, "test", APART));
     }
 
     /** Initializers of the same content (a model's and its uncompensated self's integer weights) reach ORT once. */
