@@ -242,10 +242,16 @@ public final class Fidelity {
                 }
                 cosines[i].add(a, b);
                 double sqnr = energies[i].add(a, b);
-                if (worst[i] == null || sqnr < sqnrMin[i]) {
+                // A sample whose float output is all zeros (a wake-word score that underflowed on other speech) has
+                // no signal to measure its error against: its own SQNR, -200 dB at any error, would always be the
+                // worst sample's. Its error counts in the mean and in max |err|; the worst is found among the others.
+                if (worst[i] == null) {
                     worst[i] = sampleId;
                 }
-                sqnrMin[i] = Math.min(sqnrMin[i], sqnr);
+                if (sqnr < sqnrMin[i] && !allZero(a)) {
+                    worst[i] = sampleId;
+                    sqnrMin[i] = sqnr;
+                }
                 for (int j = 0; j < a.length; j++) {
                     double e = Math.abs(a[j] - b[j]);
                     maxAbs[i] = Math.max(maxAbs[i], e);
@@ -278,7 +284,8 @@ public final class Fidelity {
             for (int i = 0; i < k; i++) {
                 boolean top5 = top1Rows[i] > 0 && classes(f0Shapes.get(i)) > 5;
                 result.add(new OutputFidelity(outs.get(i), n, cosines[i].mean(), cosines[i].min(),
-                        energies[i].sqnrDb(), sqnrMin[i], worst[i], maxAbs[i],
+                        energies[i].sqnrDb(), sqnrMin[i] == Double.POSITIVE_INFINITY ? energies[i].sqnrDb() : sqnrMin[i],
+                        worst[i], maxAbs[i],
                         values[i] == 0 ? Double.NaN : absSum[i] / values[i],
                         top1Rows[i] == 0 ? null : (double) top1Agree[i] / top1Rows[i],
                         top5 ? (double) top5Agree[i] / top1Rows[i] : null));
@@ -407,12 +414,24 @@ public final class Fidelity {
         }
     }
 
-    /** SQNR in dB of a signal and an error of these energies (sums of squares); 200 dB at most. */
+    /**
+     * SQNR in dB of a signal and an error of these energies (sums of squares), within ±200 dB: 200 for no error,
+     * -200 for an error on no signal (a finite figure, which JSON and the summary can hold).
+     */
     static double sqnrDb(double signal, double noise) {
         if (noise == 0) {
             return 200;
         }
-        return Math.min(200, 10 * Math.log10(signal / noise));
+        return Math.max(-200, Math.min(200, 10 * Math.log10(signal / noise)));
+    }
+
+    private static boolean allZero(float[] a) {
+        for (float v : a) {
+            if (v != 0) {
+                return false;
+            }
+        }
+        return true;
     }
 
     private static long classes(long[] shape) {

@@ -57,6 +57,28 @@ class FidelitySumsTest {
     }
 
     /**
+     * A wake-word score that underflows to 0 on other speech: a sample whose float output is all zeros has no SQNR of
+     * its own, so the worst sample is another one, and no figure is infinite.
+     */
+    @Test
+    void aSampleOfNoSignalIsNeitherTheWorstNorInfinite() {
+        Fidelity.Sums sums = new Fidelity.Sums(List.of("logits"));
+        sums.add("zero", logits(0, 0), logits(3e-8f, 0));
+        sums.add("a", logits(3, 1), logits(2, 1));
+        sums.add("b", logits(1, 3), logits(1, 2.9f));
+        Fidelity.OutputFidelity o = sums.result().get(0);
+        assertEquals("a", o.worstSample());
+        assertEquals(10, o.minSqnrDb(), 1e-9, "sample a: 10 over 1");
+        Fidelity.Sums silent = new Fidelity.Sums(List.of("logits"));
+        silent.add("zero", logits(0, 0), logits(3e-8f, 0));
+        Fidelity.OutputFidelity s = silent.result().get(0);
+        assertEquals(-200, s.meanSqnrDb(), 0.0);
+        assertEquals(-200, s.minSqnrDb(), 0.0);
+        assertEquals("zero", s.worstSample());
+        assertEquals(-200, Fidelity.sqnrDb(new float[] {0}, new float[] {1}), 0.0);
+    }
+
+    /**
      * One value per sample (a voice-activity probability): each sample's cosine is 1 whenever the signs agree, so the
      * figures are the cosine of the samples' values together, in the summary and in an accuracy target alike.
      */
