@@ -47,6 +47,12 @@ Added after the defaults were chosen, to check them on models they were not chos
   ppocr4-rec-en  CNN+attention recognizer (PP-OCRv4 en rec, opset 10): as ppocr-rec, other lines
   silero-op15 recurrent (Silero VAD v5 exported at opset 15: LSTM inside shape-dependent Ifs): as
               silero-v5
+Added later still, never tuned on, the packages' other models, each on a sibling's samples (DERIVED):
+  ch3-det, ch3-rec, cls-train  the Chinese PP-OCRv3 detector and recognizer, the angle classifier's training
+              export: ppocr3-det's, ppocr3-rec's and ppocr-cls's samples
+  oww-timer, oww-weather  openWakeWord heads of 34 and 22 windows: hey-jarvis's embeddings joined with the
+              next samples'
+  silero-v6, silero-ifless  Silero VAD v6, and v5 at opset 18 without the top If: silero-v5's samples
 """
 import argparse
 import functools
@@ -108,6 +114,44 @@ MODELS = {
     "silero-op15": ("recurrent (Silero VAD v5, opset 15: LSTM in shape Ifs)", SILERO,
                     "package/weights/silero_vad_16k_op15.onnx"),
     "det960": ("CNN detector at 960 px (PP-OCRv4 det)", OCR, "package/assets/ch_PP-OCRv4_det_infer.onnx"),
+    # Added later still, never tuned on: the packages' other models, their data a sibling's (DERIVED).
+    "ch3-det": ("CNN detector (PP-OCRv3 ch)", PADDLE, "package/models/ch_PP-OCRv3_det_infer.onnx"),
+    "ch3-rec": ("CNN recognizer (PP-OCRv3 ch, SVTR)", PADDLE, "package/models/ch_PP-OCRv3_rec_infer.onnx"),
+    "cls-train": ("small mobile CNN classifier (angle, training export)", PADDLE,
+                  "package/models/ch_ppocr_mobile_v2.0_cls_train.onnx"),
+    "oww-timer": ("audio wake-word head (MLP, 34 windows, six classes)", OWW, "package/models/timer_v0.1.onnx"),
+    "oww-weather": ("audio wake-word head (MLP, 22 windows)", OWW, "package/models/weather_v0.1.onnx"),
+    "silero-v6": ("recurrent (Silero VAD v6: LSTM inside If)", VAD, "package/dist/silero_vad_v6.onnx"),
+    "silero-ifless": ("recurrent (Silero VAD v5, opset 18, without If at the top)", SILERO,
+                      "package/weights/silero_vad_op18_ifless.onnx"),
+}
+
+
+def _renamed(names):
+    return lambda z, files, i: {names.get(k, k): v for k, v in z.items()}
+
+
+def _windows(n):
+    """hey_jarvis's [1, 16, 96] embeddings joined with the next samples' into [1, n, 96], under the heads' input name."""
+    def join(z, files, i):
+        xs, k = [z["x.1"]], 1
+        while sum(x.shape[1] for x in xs) < n:
+            with np.load(files[(i + k) % len(files)]) as o:
+                xs.append(o["x.1"])
+            k += 1
+        return {"onnx::Flatten_0": np.concatenate(xs, 1)[:, :n]}
+    return join
+
+
+# name: (the model whose calibration and held-out samples it takes, how each sample is made from one of them)
+DERIVED = {
+    "ch3-det": ("ppocr3-det", _renamed({})),
+    "ch3-rec": ("ppocr3-rec", _renamed({})),
+    "cls-train": ("ppocr-cls", _renamed({})),
+    "oww-timer": ("oww-jarvis", _windows(34)),
+    "oww-weather": ("oww-jarvis", _windows(22)),
+    "silero-v6": ("silero-v5", _renamed({})),
+    "silero-ifless": ("silero-v5", _renamed({})),
 }
 
 
@@ -471,6 +515,22 @@ def cmd_data(force, only):
         if only and key not in only and not (key == "audio" and any(o.startswith(("oww", "silero")) for o in only)):
             continue
         fn(force)
+    for name, (source, make) in DERIVED.items():
+        if (not only or name in only) and complete(source):
+            data_derived(name, source, make, force)
+
+
+def data_derived(name, source, make, force):
+    """A DERIVED model's samples, made from its source's, file by file (the same held-out split)."""
+    if complete(name) and not force:
+        return
+    for split in ("calib", "held"):
+        files = sorted(glob.glob(os.path.join(ZOO, source, split, "*.npz")))
+        os.makedirs(os.path.join(ZOO, name, split), exist_ok=True)
+        for i, f in enumerate(files):
+            with np.load(f) as z:
+                arrays = make({k: z[k] for k in z.files}, files, i)
+            np.savez(os.path.join(ZOO, name, split, os.path.basename(f)), **arrays)
 
 
 # ---------------------------------------------------------------- info
