@@ -46,6 +46,10 @@ public final class CompensateRun {
      */
     public record Result(Model model, Model floatModel, Compensator.Result compensation, List<StageRunner.Timing> timings,
             List<Fidelity.OutputFidelity> fidelityBefore, List<Fidelity.OutputFidelity> fidelityAfter) {
+        /** The outputs whose held-out fidelity after compensation is poor, by quantize's thresholds (below). */
+        public List<Fidelity.OutputFidelity> poorAfter() {
+            return FidelityCheckStage.poor(fidelityAfter);
+        }
     }
 
     /**
@@ -80,6 +84,10 @@ public final class CompensateRun {
                 facts.has(FIDELITY_BEFORE) ? facts.get(FIDELITY_BEFORE) : List.of(),
                 facts.has(FIDELITY_AFTER) ? facts.get(FIDELITY_AFTER) : List.of());
     }
+
+    /** Quantize's thresholds of a poor output ({@link FidelityCheckStage}), for the command's warning. */
+    public static final double POOR_SQNR_DB = FidelityCheckStage.POOR_SQNR_DB;
+    public static final double POOR_COSINE = FidelityCheckStage.POOR_COSINE;
 
     static final Fact<Model> FLOAT = Fact.named("float model");
     static final Fact<Model> INT8 = Fact.named("INT8 model");

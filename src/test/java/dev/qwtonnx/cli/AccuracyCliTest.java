@@ -37,6 +37,28 @@ class AccuracyCliTest {
         }
     }
 
+    /**
+     * `compensate` of a plain int8 front-end: compensation corrects rounding, not the loss of the small powers that
+     * the log then magnifies, so the result stays poor, and the command warns as quantize does; the output is
+     * written all the same.
+     */
+    @Test
+    void compensateWarnsWhereTheResultIsStillPoor() {
+        Path int8 = tmp.resolve("plain.onnx");
+        assertEquals(0, CliTest.cli(model.toString(), int8.toString(), "--calib", calib.toString(), CliTest.INT8_ANYWAY,
+                "--no-report", "--calibrate", "minmax", "--method", "none", "--format", "qdq", "--quiet").code());
+        Path out = tmp.resolve("compensated.onnx");
+        CliTest.Run r = CliTest.cli("compensate", model.toString(), int8.toString(), out.toString(), "--calib",
+                calib.toString());
+        assertEquals(0, r.code(), r.err());
+        List<String> warnings = r.err().lines().filter(l -> l.startsWith("warning:")).toList();
+        assertEquals(1, warnings.size(), r.err() + r.out());
+        assertTrue(warnings.get(0).matches("warning: poor fidelity of output 'mel' after compensation: SQNR -?\\d+\\.\\d\\d "
+                + "dB, cosine 0\\.\\d{5} \\(below 15 dB or 0\\.98\\); compensation corrects rounding errors, not a "
+                + "broken quantization: .*"), warnings.get(0));
+        assertTrue(Files.isRegularFile(out));
+    }
+
     @Test
     void poorFidelityIsAWarningNamingTheOutputTheFigureAndTheLayers() {
         Path out = tmp.resolve("q.onnx");

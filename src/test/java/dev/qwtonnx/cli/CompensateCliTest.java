@@ -68,6 +68,18 @@ class CompensateCliTest {
         assertEquals(grid, r.out().contains("compensation measured the quantization grid"), r.out());
     }
 
+    /** A model that compensates well gets no warning (the poor case: {@code AccuracyCliTest}). */
+    @Test
+    void noWarningWhereTheCompensatedModelReadsWell() {
+        Path int8 = tmp.resolve("qdq-int8.onnx");
+        assertEquals(0, CliTest.cli(MODEL, int8.toString(), "--calib", CALIB, CliTest.INT8_ANYWAY, "--method", "none",
+                "--format", "qdq", "--quiet").code());
+        CliTest.Run r = CliTest.cli("compensate", MODEL, int8.toString(), tmp.resolve("fine.onnx").toString(),
+                "--calib", CALIB);
+        assertEquals(0, r.code(), r.err());
+        assertFalse(r.err().contains("warning:"), r.err());
+    }
+
     @Test
     void unknownFormatIsAUserError() {
         Path out = tmp.resolve("o.onnx");
