@@ -95,6 +95,27 @@ public final class OrtSessions {
     public static final long HAND_OVER_FROM = 16L << 20;
 
     /**
+     * Null where ONNX Runtime loads {@code model}, else the first line of why not: a session made and closed,
+     * at the optimization level the run's sessions use (constant folding can give the type inference shapes
+     * the graph as written does not), without weight prepacking.
+     */
+    public static String refusal(Model model) {
+        try (OrtSession.SessionOptions opts = new OrtSession.SessionOptions()) {
+            opts.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.ALL_OPT);
+            opts.addConfigEntry("session.disable_prepacking", "1");
+            try (Handle h = create(model, opts)) {
+                return null;
+            }
+        } catch (OrtException e) {
+            String m = String.valueOf(e.getMessage());
+            int nl = m.indexOf('\n');
+            m = nl < 0 ? m : m.substring(0, nl);
+            int at = m.indexOf("message: ");
+            return at < 0 ? m : m.substring(at + "message: ".length());
+        }
+    }
+
+    /**
      * A session over {@code model}: from its bytes; from {@link #HAND_OVER_FROM} up with its
      * initializers of {@link #HAND_OVER_MIN_TENSOR} or more handed over as tensors; from
      * {@link #IN_MEMORY_FROM} up reading mapped weights of {@link #IN_MEMORY_MIN_TENSOR} or more

@@ -10,6 +10,7 @@ import dev.qwtonnx.model.Model;
 import dev.qwtonnx.model.ModelChecker;
 import dev.qwtonnx.model.Nodes;
 import dev.qwtonnx.onnx.NodeProto;
+import dev.qwtonnx.ort.OrtSessions;
 import dev.qwtonnx.pass.Pipeline;
 import dev.qwtonnx.prepare.ConstantToInitializer;
 import dev.qwtonnx.prepare.DropValueInfo;
@@ -74,7 +75,17 @@ final class PrepareStage extends QuantizeStage {
             Pipeline.Result fixed = new Pipeline(List.of(new FixInputShapes(sampleShapes(ctx))),
                     options.verifyBetweenPasses()).apply(prepared, ctx.log());
             fixed.rejections().forEach(x -> ctx.reject(x.pass(), x.subject(), x.reason()));
-            prepared = fixed.model();
+            // Fixed sizes can make ORT's type inference reject a graph it takes with dynamic ones (Silero VAD: the
+            // LSTM inside its If refuses the rank inferred from the fixed input). Then the inputs stay dynamic, the
+            // target's static-shape rule says so, and the run goes on: the user's model was not at fault.
+            String refusal = fixed.model() == prepared ? null : OrtSessions.refusal(fixed.model());
+            if (refusal == null) {
+                prepared = fixed.model();
+            } else {
+                String why = "with the samples' sizes ONNX Runtime rejects the model (" + refusal + ")";
+                ctx.reject(FixInputShapes.NAME, "input shapes", why);
+                ctx.log().accept("input shapes: " + why);
+            }
         }
         facts.put(PREPARED, prepared);
     }

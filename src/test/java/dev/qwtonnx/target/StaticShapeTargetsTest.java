@@ -91,6 +91,53 @@ class StaticShapeTargetsTest {
                 why.get(0).toString());
     }
 
+    /**
+     * A branch never taken (an If on a constant) that only type-checks while the sequence is dynamic, as Silero VAD's
+     * LSTM branches do: with the samples' length fixed, ONNX Runtime rejects the graph, so the inputs stay dynamic,
+     * the run says why, and the quantized model is written, not refused.
+     */
+    @Test
+    void sizesOrtRejectsLeaveTheInputsDynamicAndTheRunGoesOn() {
+        Model f = withBranchOnlyDynamicShapesTypeCheck(TestModels.mlp(5));
+        assertEquals(null, dev.qwtonnx.ort.OrtSessions.refusal(f));
+        Diagnostics d = new Diagnostics();
+        Model q = quantize(f, Target.named("qnn"), CwacOptions.Method.CWAC, d, SIX).model();
+        assertTrue(dynamic(q), "the sequence length stays dynamic");
+        List<Diagnostics.Reason> why = d.reasons().stream().filter(r -> r.stage().equals(FixInputShapes.NAME)).toList();
+        assertEquals(1, why.size(), d.reasons().toString());
+        assertTrue(why.get(0).why().startsWith("with the samples' sizes ONNX Runtime rejects the model ("),
+                why.get(0).toString());
+        // The target's rules name the dynamic shape (and the If, which QNN does not take either).
+        assertTrue(RuleChecker.ruleIds(RuleChecker.check(q, Target.named("qnn"))).contains(TargetRules.DYNAMIC_SHAPE));
+    }
+
+    /** {@code m} with a second output: If(true) of x, whose else branch adds a [1, 7, 32] constant to x. */
+    private static Model withBranchOnlyDynamicShapesTypeCheck(Model m) {
+        dev.qwtonnx.onnx.TypeProto floatType = dev.qwtonnx.onnx.TypeProto.newBuilder().setTensorType(
+                dev.qwtonnx.onnx.TypeProto.Tensor.newBuilder().setElemType(dev.qwtonnx.onnx.TensorProto.DataType.FLOAT_VALUE))
+                .build();
+        dev.qwtonnx.onnx.GraphProto then = dev.qwtonnx.onnx.GraphProto.newBuilder().setName("then")
+                .addNode(NodeProto.newBuilder().setOpType("Identity").setName("then_identity").addInput("x").addOutput("zt"))
+                .addOutput(dev.qwtonnx.onnx.ValueInfoProto.newBuilder().setName("zt").setType(floatType)).build();
+        dev.qwtonnx.onnx.GraphProto otherwise = dev.qwtonnx.onnx.GraphProto.newBuilder().setName("else")
+                .addNode(NodeProto.newBuilder().setOpType("Add").setName("else_add").addInput("x").addInput("seven")
+                        .addOutput("ze"))
+                .addOutput(dev.qwtonnx.onnx.ValueInfoProto.newBuilder().setName("ze").setType(floatType)).build();
+        NodeProto ifNode = NodeProto.newBuilder().setOpType("If").setName("branch").addInput("always").addOutput("z")
+                .addAttribute(dev.qwtonnx.onnx.AttributeProto.newBuilder().setName("then_branch")
+                        .setType(dev.qwtonnx.onnx.AttributeProto.AttributeType.GRAPH).setG(then))
+                .addAttribute(dev.qwtonnx.onnx.AttributeProto.newBuilder().setName("else_branch")
+                        .setType(dev.qwtonnx.onnx.AttributeProto.AttributeType.GRAPH).setG(otherwise))
+                .build();
+        dev.qwtonnx.onnx.GraphProto g = m.graph().toBuilder()
+                .addInitializer(dev.qwtonnx.onnx.TensorProto.newBuilder().setName("always")
+                        .setDataType(dev.qwtonnx.onnx.TensorProto.DataType.BOOL_VALUE).addInt32Data(1))
+                .addInitializer(dev.qwtonnx.model.Tensors.floatTensor("seven", new long[] {1, 7, 32}, new float[7 * 32]))
+                .addNode(ifNode)
+                .addOutput(dev.qwtonnx.onnx.ValueInfoProto.newBuilder().setName("z").setType(floatType)).build();
+        return m.withGraph(g);
+    }
+
     @Test
     void aTargetThatTakesDynamicShapesKeepsThem() {
         Model q = quantize(TestModels.mlp(5), Target.cpu(), CwacOptions.Method.CWAC, new Diagnostics(), SIX).model();
