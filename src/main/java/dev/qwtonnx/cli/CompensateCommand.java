@@ -17,7 +17,6 @@ import dev.qwtonnx.verify.Fidelity;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -100,15 +99,8 @@ final class CompensateCommand implements Callable<Integer> {
         Destination destination = new Destination(output, int8Input, Destination.Format.QDQ, externalData.policy(),
                 List.of(), calib.toString(), 0, !quiet, false);
         CompensateRun.Result r = CompensateRun.run(floatModel, theirs, options, acceptance, destination, ctx);
-        // Compensation corrects what rounding leaves; a model its quantization broke (a range that flattens an
-        // activation, say) stays broken, and the user is told so on standard error, as quantize tells of its own.
-        for (Fidelity.OutputFidelity o : r.poorAfter()) {
-            spec.commandLine().getErr().println(String.format(Locale.ROOT, "warning: poor fidelity of output '%s' after "
-                    + "compensation: SQNR %.2f dB, cosine %.5f (below %.0f dB or %.2f); compensation corrects rounding "
-                    + "errors, not a broken quantization: `qwt-onnx verify` names the layers whose own error is worst, "
-                    + "`qwt-onnx quantize` quantizes the float model itself", o.output(), o.meanSqnrDb(),
-                    o.meanCosine(), CompensateRun.POOR_SQNR_DB, CompensateRun.POOR_COSINE));
-        }
+        // On standard error, as quantize's warnings.
+        r.warnings().forEach(spec.commandLine().getErr()::println);
         if (!quiet) {
             summary(out, r, theirs, ctx.measured(), ctx.heldOut() == null, start);
             if (t != null) {

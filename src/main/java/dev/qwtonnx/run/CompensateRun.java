@@ -46,9 +46,19 @@ public final class CompensateRun {
      */
     public record Result(Model model, Model floatModel, Compensator.Result compensation, List<StageRunner.Timing> timings,
             List<Fidelity.OutputFidelity> fidelityBefore, List<Fidelity.OutputFidelity> fidelityAfter) {
-        /** The outputs whose held-out fidelity after compensation is poor, by quantize's thresholds (below). */
-        public List<Fidelity.OutputFidelity> poorAfter() {
-            return FidelityCheckStage.poor(fidelityAfter);
+        /**
+         * A {@code warning:} line per output whose held-out fidelity after compensation is poor, by quantize's
+         * thresholds ({@link FidelityCheckStage}). Compensation corrects what rounding leaves; a model its
+         * quantization broke (a range that flattens an activation, say) stays broken, and the user is told so, as
+         * quantize tells of its own.
+         */
+        public List<String> warnings() {
+            return FidelityCheckStage.poor(fidelityAfter).stream().map(o -> String.format(java.util.Locale.ROOT,
+                    "warning: poor fidelity of output '%s' after compensation: SQNR %.2f dB, cosine %.5f (below %.0f dB "
+                    + "or %.2f); compensation corrects rounding errors, not a broken quantization: `qwt-onnx verify` "
+                    + "names the layers whose own error is worst, `qwt-onnx quantize` quantizes the float model itself",
+                    o.output(), o.meanSqnrDb(), o.meanCosine(), FidelityCheckStage.POOR_SQNR_DB,
+                    FidelityCheckStage.POOR_COSINE)).toList();
         }
     }
 
@@ -84,10 +94,6 @@ public final class CompensateRun {
                 facts.has(FIDELITY_BEFORE) ? facts.get(FIDELITY_BEFORE) : List.of(),
                 facts.has(FIDELITY_AFTER) ? facts.get(FIDELITY_AFTER) : List.of());
     }
-
-    /** Quantize's thresholds of a poor output ({@link FidelityCheckStage}), for the command's warning. */
-    public static final double POOR_SQNR_DB = FidelityCheckStage.POOR_SQNR_DB;
-    public static final double POOR_COSINE = FidelityCheckStage.POOR_COSINE;
 
     static final Fact<Model> FLOAT = Fact.named("float model");
     static final Fact<Model> INT8 = Fact.named("INT8 model");
