@@ -11,6 +11,7 @@ import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.zip.CRC32;
 
@@ -32,8 +33,9 @@ import java.util.zip.CRC32;
  * <p>The run stays in this JVM (as before) where a second one would not be the same run: options that
  * manage class sharing or attach an agent or a debugger, a command line the JVM does not show, classes not
  * in a jar, no cache directory, {@code QWT_ONNX_IN_PROCESS} set, help and version requests (too short to
- * pay), or a second JVM that cannot start. The child inherits the terminal, the environment and the JVM
- * options; its exit code is this process's; stopping this process stops it.
+ * pay), or a second JVM that cannot start. The child inherits the terminal, the environment (on Linux with
+ * glibc's heap on huge pages, {@link #environment}) and the JVM options; its exit code is this process's;
+ * stopping this process stops it.
  */
 public final class Launcher {
     /** Set in the child: it runs the command itself. */
@@ -89,8 +91,41 @@ public final class Launcher {
         Main.main(args);
     }
 
-    /** A child JVM's command line, and the archive it writes as it exits (null: it maps one, or the jar's first run). */
-    record Child(List<String> command, Path writes, Path archive) {
+    /**
+     * A child JVM's command line, the archive it writes as it exits (null: it maps one, or the jar's first run), and
+     * the variables it gets beside the environment it inherits.
+     */
+    record Child(List<String> command, Path writes, Path archive, Map<String, String> environment) {
+        Child(List<String> command, Path writes, Path archive) {
+            this(command, writes, archive, Map.of());
+        }
+    }
+
+    /** glibc's tunable that backs the C heap's memory with transparent huge pages where the system allows them. */
+    static final String HUGE_PAGES = "glibc.malloc.hugetlb=1";
+    /** The variable glibc reads its tunables from, as {@code name=value} pairs joined by colons. */
+    static final String TUNABLES = "GLIBC_TUNABLES";
+
+    /**
+     * What the child gets beside {@code inherited}: on Linux, glibc's C heap on transparent huge pages
+     * ({@link #HUGE_PAGES}, added to the user's own tunables unless they choose {@code glibc.malloc.hugetlb}
+     * themselves). ORT allocates its weights and activations with malloc; a 4 KB page of them costs a page fault
+     * the first time it is written, and a run writes hundreds of MB afresh in each session it makes (a session
+     * of e5's 133 MB took 1.18 s cold and 0.60 s again, 0.96 and 0.37 s on huge pages). Where the system's
+     * setting is {@code madvise} (Debian's default) glibc asks for them; {@code always} gives them already and
+     * {@code never} none, and other C libraries ignore the variable. Whole runs with defaults
+     * ({@code tools/bench/ab.py --new-env}, the same output bytes and peak RSS): 0.82 to 0.95 of the time on the
+     * encoders and the CNNs, the small models within noise; docs/decisions/0023-launcher.md.
+     */
+    static Map<String, String> environment(Map<String, String> inherited, String osName) {
+        if (!osName.toLowerCase(java.util.Locale.ROOT).startsWith("linux")) {
+            return Map.of();
+        }
+        String own = inherited.getOrDefault(TUNABLES, "");
+        if (own.contains("glibc.malloc.hugetlb")) {
+            return Map.of();
+        }
+        return Map.of(TUNABLES, own.isEmpty() ? HUGE_PAGES : own + ":" + HUGE_PAGES);
     }
 
     /** The child to run {@code args} in, or null to run them here. */
@@ -211,7 +246,8 @@ public final class Launcher {
         command.add(jar.toString());
         command.add(main);
         command.addAll(Arrays.asList(args));
-        return new Child(List.copyOf(command), writes, archive);
+        return new Child(List.copyOf(command), writes, archive,
+                environment(System.getenv(), System.getProperty("os.name", "")));
     }
 
     /**
@@ -223,8 +259,10 @@ public final class Launcher {
     static Integer run(Child child, ProcessBuilder.Redirect out) {
         Process p;
         try {
-            p = new ProcessBuilder(child.command()).redirectInput(ProcessBuilder.Redirect.INHERIT).redirectOutput(out)
-                    .redirectError(out).start();
+            ProcessBuilder b = new ProcessBuilder(child.command()).redirectInput(ProcessBuilder.Redirect.INHERIT)
+                    .redirectOutput(out).redirectError(out);
+            b.environment().putAll(child.environment());
+            p = b.start();
         } catch (IOException | RuntimeException e) {
             return null;
         }

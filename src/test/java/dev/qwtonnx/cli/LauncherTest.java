@@ -171,15 +171,46 @@ class LauncherTest {
                 ProcessBuilder.Redirect.to(out.toFile())), "a JVM that cannot start: the caller runs the command");
     }
 
+    @Test
+    void theChildsCHeapIsOnHugePagesOnLinuxUnlessTheUserChoosesOtherwise() {
+        assertEquals(java.util.Map.of("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1"), Launcher.environment(java.util.Map.of(), "Linux"));
+        assertEquals(java.util.Map.of("GLIBC_TUNABLES", "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1"),
+                Launcher.environment(java.util.Map.of("GLIBC_TUNABLES", "glibc.malloc.arena_max=2"), "Linux"),
+                "the user's own tunables are kept");
+        assertEquals(java.util.Map.of(), Launcher.environment(java.util.Map.of("GLIBC_TUNABLES", "glibc.malloc.hugetlb=0"), "Linux"),
+                "the user's choice of huge pages stands");
+        assertEquals(java.util.Map.of(), Launcher.environment(java.util.Map.of(), "Mac OS X"));
+        assertEquals(java.util.Map.of(), Launcher.environment(java.util.Map.of(), "Windows 11"));
+    }
+
+    @Test
+    void theChildGetsTheEnvironmentItWasPlannedWith(@TempDir Path dir) throws Exception {
+        Path jar = jar(dir, "Env", "public class Env { public static void main(String[] a) {"
+                + " System.out.println(System.getenv(\"GLIBC_TUNABLES\")); } }");
+        Launcher.Child child = Launcher.child(JAVA, List.of(), jar, dir.resolve("cache"), "Env", new String[0], true);
+        Path out = dir.resolve("out.txt");
+        assertEquals(0, Launcher.run(child, ProcessBuilder.Redirect.to(out.toFile())));
+        String expected = child.environment().getOrDefault("GLIBC_TUNABLES", System.getenv("GLIBC_TUNABLES"));
+        assertEquals(expected + "\n", Files.readString(out));
+        if (System.getProperty("os.name").startsWith("Linux")) {
+            assertTrue(Files.readString(out).contains("glibc.malloc.hugetlb"), Files.readString(out));
+        }
+    }
+
     /** A jar of one class that prints "hello CODE" and exits with CODE. */
     private static Path helloJar(Path dir) throws IOException {
-        Path src = Files.writeString(dir.resolve("Hello.java"), "public class Hello { public static void main(String[] a) {"
+        return jar(dir, "Hello", "public class Hello { public static void main(String[] a) {"
                 + " System.out.println(\"hello \" + a[0]); System.exit(Integer.parseInt(a[0])); } }");
+    }
+
+    /** A jar of one class {@code name} compiled from {@code source}. */
+    private static Path jar(Path dir, String name, String source) throws IOException {
+        Path src = Files.writeString(dir.resolve(name + ".java"), source);
         assertEquals(0, ToolProvider.getSystemJavaCompiler().run(null, null, null, "-d", dir.toString(), src.toString()));
-        Path jar = dir.resolve("hello.jar");
+        Path jar = dir.resolve(name.toLowerCase(java.util.Locale.ROOT) + ".jar");
         try (OutputStream o = Files.newOutputStream(jar); JarOutputStream j = new JarOutputStream(o)) {
-            j.putNextEntry(new JarEntry("Hello.class"));
-            j.write(Files.readAllBytes(dir.resolve("Hello.class")));
+            j.putNextEntry(new JarEntry(name + ".class"));
+            j.write(Files.readAllBytes(dir.resolve(name + ".class")));
             j.closeEntry();
         }
         return jar;
