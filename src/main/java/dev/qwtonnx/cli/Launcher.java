@@ -114,7 +114,7 @@ public final class Launcher {
      * of e5's 133 MB took 1.18 s cold and 0.60 s again, 0.96 and 0.37 s on huge pages). Where the system's
      * setting is {@code madvise} (Debian's default) glibc asks for them; {@code always} gives them already and
      * {@code never} none, and other C libraries ignore the variable. Whole runs with defaults
-     * ({@code tools/bench/ab.py --new-env}, the same output bytes and peak RSS): 0.82 to 0.95 of the time on the
+     * ({@code tools/bench/ab.py}, the same output bytes and peak RSS): 0.82 to 0.97 of the time on the
      * encoders and the CNNs, the small models within noise; docs/decisions/0023-launcher.md.
      */
     static Map<String, String> environment(Map<String, String> inherited, String osName) {
