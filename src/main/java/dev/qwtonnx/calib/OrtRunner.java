@@ -137,7 +137,7 @@ public final class OrtRunner implements AutoCloseable {
             this.fixedBuffers = List.of();
             this.ownsSession = true;
         } catch (OrtException e) {
-            throw new QwtException("ONNX Runtime cannot load the model: " + firstLine(e.getMessage()), e);
+            throw new QwtException("ONNX Runtime cannot load the model: " + OrtSessions.firstLine(e.getMessage()), e);
         }
     }
 
@@ -167,7 +167,7 @@ public final class OrtRunner implements AutoCloseable {
         } catch (OrtException e) {
             tensors.values().forEach(OnnxTensor::close);
             buffers.forEach(DirectMemory::free);
-            throw new QwtException("ONNX Runtime cannot take the fixed inputs: " + firstLine(e.getMessage()), e);
+            throw new QwtException("ONNX Runtime cannot take the fixed inputs: " + OrtSessions.firstLine(e.getMessage()), e);
         }
         return new OrtRunner(this, Map.copyOf(tensors), List.copyOf(buffers));
     }
@@ -204,14 +204,6 @@ public final class OrtRunner implements AutoCloseable {
     /** Whether the session is over a model of {@link OrtSessions#IN_MEMORY_FROM} or more (the memory-bound path). */
     private boolean memoryBound() {
         return modelBytes >= OrtSessions.IN_MEMORY_FROM;
-    }
-
-    static String firstLine(String s) {
-        if (s == null) {
-            return "";
-        }
-        int nl = s.indexOf('\n');
-        return nl < 0 ? s : s.substring(0, nl);
     }
 
     /** The model with the named tensors added as float graph outputs (those not outputs already). */
@@ -258,7 +250,7 @@ public final class OrtRunner implements AutoCloseable {
             }
             return out;
         } catch (OrtException e) {
-            throw new QwtException("ONNX Runtime cannot describe its outputs: " + firstLine(e.getMessage()), e);
+            throw new QwtException("ONNX Runtime cannot describe its outputs: " + OrtSessions.firstLine(e.getMessage()), e);
         }
     }
 
@@ -321,7 +313,7 @@ public final class OrtRunner implements AutoCloseable {
             }
             return out;
         } catch (OrtException e) {
-            throw new RunFailure(sample.id(), firstLine(e.getMessage()), e);
+            throw new RunFailure(sample.id(), OrtSessions.firstLine(e.getMessage()), e);
         } finally {
             for (OnnxTensor t : owned) {
                 t.close();

@@ -107,12 +107,19 @@ public final class OrtSessions {
                 return null;
             }
         } catch (OrtException e) {
-            String m = String.valueOf(e.getMessage());
-            int nl = m.indexOf('\n');
-            m = nl < 0 ? m : m.substring(0, nl);
+            String m = firstLine(e.getMessage());
             int at = m.indexOf("message: ");
             return at < 0 ? m : m.substring(at + "message: ".length());
         }
+    }
+
+    /** The first line of an ORT message (its later lines are a stack of its sources), "" for none. */
+    public static String firstLine(String s) {
+        if (s == null) {
+            return "";
+        }
+        int nl = s.indexOf('\n');
+        return nl < 0 ? s : s.substring(0, nl);
     }
 
     /**
