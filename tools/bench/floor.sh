@@ -20,16 +20,16 @@ javac -d "$W" -cp "$JAR" tools/bench/floor/OpenSession.java
 first=$(echo "$MODELS" | cut -d, -f1)
 # ORT's native library from the tool's cache where a run of the jar left it (else ORT unpacks it on every start).
 NATIVE=$(ls -d "$HOME"/.cache/qwt-onnx/ort-* 2>/dev/null | head -1 || true)
-J=(java -XX:+UseSerialGC -cp "$JAR:$W")
-[ -n "$NATIVE" ] && J=(java -XX:+UseSerialGC -Donnxruntime.native.path="$NATIVE" -cp "$JAR:$W")
-"${J[@]:0:1}" -XX:ArchiveClassesAtExit="$W/a.jsa" "${J[@]:1}" OpenSession ".cache/zoo/$first/model.onnx" >/dev/null 2>&1 || true
+FLAGS=(-XX:+UseSerialGC -cp "$JAR:$W")
+[ -n "$NATIVE" ] && FLAGS+=(-Donnxruntime.native.path="$NATIVE")
+java -XX:ArchiveClassesAtExit="$W/a.jsa" "${FLAGS[@]}" OpenSession ".cache/zoo/$first/model.onnx" >/dev/null 2>&1 || true
 t() { /usr/bin/time -f "%e" "$@" 2>&1 >/dev/null | tail -1; }
 for m in ${MODELS//,/ }; do
   z=.cache/zoo/$m
   ort_in=$z/model.onnx; [ -f "$z/model-ort.onnx" ] && ort_in=$z/model-ort.onnx
   a=(); b=(); c=()
   for r in $(seq "$ROUNDS"); do
-    a+=("$(t "${J[@]:0:1}" -XX:SharedArchiveFile="$W/a.jsa" -Xlog:cds=off "${J[@]:1}" OpenSession "$z/model.onnx")")
+    a+=("$(t java -XX:SharedArchiveFile="$W/a.jsa" -Xlog:cds=off "${FLAGS[@]}" OpenSession "$z/model.onnx")")
     b+=("$(t "$PY" -c 'import onnxruntime.quantization')")
     c+=("$(t "$PY" tools/ort_quantize_static.py "$ort_in" "$W/o.onnx" "$z/calib" minmax)")
   done

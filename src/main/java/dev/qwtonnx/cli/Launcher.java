@@ -96,9 +96,6 @@ public final class Launcher {
      * the variables it gets beside the environment it inherits.
      */
     record Child(List<String> command, Path writes, Path archive, Map<String, String> environment) {
-        Child(List<String> command, Path writes, Path archive) {
-            this(command, writes, archive, Map.of());
-        }
     }
 
     /** glibc's tunable that backs the C heap's memory with transparent huge pages where the system allows them. */

@@ -167,7 +167,7 @@ class LauncherTest {
         assertNull(next.writes());
         assertEquals(0, Launcher.run(next, ProcessBuilder.Redirect.to(out.toFile())));
         assertEquals("hello 0\n", Files.readString(out));
-        assertNull(Launcher.run(new Launcher.Child(List.of(dir.resolve("no-such-java").toString()), null, null),
+        assertNull(Launcher.run(new Launcher.Child(List.of(dir.resolve("no-such-java").toString()), null, null, java.util.Map.of()),
                 ProcessBuilder.Redirect.to(out.toFile())), "a JVM that cannot start: the caller runs the command");
     }
 
