@@ -30,6 +30,8 @@ public final class Main {
         if (code == 0 && System.getProperty(Launcher.ARCHIVING_PROPERTY) != null) {
             loadForArchive();
         }
+        // A failed run can leave work ahead running inside ORT, which ORT's shutdown hook would crash under.
+        dev.qwtonnx.pass.AheadTasks.drain();
         System.exit(code);
     }
 

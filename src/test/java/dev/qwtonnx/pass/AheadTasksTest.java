@@ -1,9 +1,14 @@
 package dev.qwtonnx.pass;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
@@ -11,6 +16,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Supplier;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 class AheadTasksTest {
     @Test
@@ -94,5 +100,43 @@ class AheadTasksTest {
         }
         assertThrows(IllegalStateException.class, late::get);
         assertEquals(0, runs.get());
+    }
+
+    /**
+     * A process drained before it exits (a failed run's error printed) while a task runs waits for that
+     * task and runs none of the queued ones: a task inside ORT at the exit crashed the JVM (exit code 134
+     * in place of the run's 2, seen on a model with no layer to quantize while ORT made its float graph).
+     * In a JVM of its own, as the drain cancels every instance's tasks.
+     */
+    @Test
+    void theProcessExitsAfterTheRunningTaskAndWithoutTheQueuedOnes(@TempDir Path dir)
+            throws Exception {
+        String javaBin = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        Process p = new ProcessBuilder(javaBin, "-cp", System.getProperty("java.class.path"), ExitsWhileATaskRuns.class.getName(),
+                dir.toString()).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(p.waitFor(60, TimeUnit.SECONDS), out);
+        assertEquals(2, p.exitValue(), out);
+        assertTrue(Files.exists(dir.resolve("running-done")), "the exit waited for the running task: " + out);
+        assertFalse(Files.exists(dir.resolve("queued-ran")), "the queued task was cancelled: " + out);
+    }
+
+    /** Starts two tasks and, while the first runs (it ends 0.5 s later), drains and exits with code 2, as the command line does. */
+    static final class ExitsWhileATaskRuns {
+        public static void main(String[] args) throws Exception {
+            Path dir = Path.of(args[0]);
+            CountDownLatch started = new CountDownLatch(1);
+            AheadTasks ahead = new AheadTasks("test-ahead");
+            ahead.submit(() -> {
+                started.countDown();
+                Thread.sleep(500);
+                return Files.writeString(dir.resolve("running-done"), "");
+            });
+            ahead.submit(() -> Files.writeString(dir.resolve("queued-ran"), ""));
+            ahead.start();
+            started.await();
+            AheadTasks.drain();
+            System.exit(2);
+        }
     }
 }
