@@ -16,9 +16,11 @@ public final class Main {
     }
 
     public static void main(String[] args) {
-        // ORT from its cached native library, started while the options are parsed and the model is read;
-        // not for a run that only prints help or the version.
+        // A signal ends the run without the JVM's shutdown hooks (see Signals); ORT from its cached native library,
+        // started while the options are parsed and the model is read. Neither for a run that only prints help or
+        // the version.
         if (!Launcher.onlyPrints(args)) {
+            Signals.install();
             dev.qwtonnx.ort.OrtStartup.startInBackground(asksVerbose(args));
             if (args[0].equals("compensate")) {
                 // Only compensate's passes grow the heap this way; elsewhere loading the management classes

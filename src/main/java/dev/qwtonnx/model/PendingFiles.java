@@ -9,9 +9,9 @@ import java.util.List;
 import java.util.Set;
 
 /**
- * Temporary files being written right now. A kill (SIGTERM, Ctrl-C) runs the JVM's shutdown hooks,
- * and one of them deletes these, so an interrupted run leaves no temporary file behind; the output
- * itself only appears by an atomic rename, so it is never partial.
+ * Temporary files being written right now. A kill (SIGTERM, Ctrl-C) deletes them, from the command
+ * line's signal handler or else (a library's JVM) from a shutdown hook, so an interrupted run leaves
+ * no temporary file behind; the output itself only appears by an atomic rename, so it is never partial.
  *
  * <p>Shutdown hooks run while the other threads go on, so creating a file and registering it happen
  * under the same lock as the sweep, and no file is created once the sweep has run.
@@ -44,6 +44,14 @@ public final class PendingFiles {
 
     public static synchronized void remove(Path file) {
         PENDING.remove(file);
+    }
+
+    /**
+     * Deletes every pending file and refuses new ones: for a process about to halt without its shutdown
+     * hooks (the command line's signal handler).
+     */
+    public static void deleteAllNow() {
+        deleteAll();
     }
 
     /** Deletes every pending file (the shutdown hook's work); returns those it deleted. */
