@@ -31,7 +31,10 @@ public final class InputSpecs {
             }
             int code = v.getType().getTensorType().getElemType();
             if (!DataType.isKnown(code)) {
-                throw new QwtException("model input '" + v.getName() + "' has unsupported element type " + code);
+                TensorProto.DataType named = TensorProto.DataType.forNumber(code);
+                throw new QwtException("model input '" + v.getName() + "' holds " + (named == null ? "element type " + code
+                        : named.name().toLowerCase(java.util.Locale.ROOT)) + " tensors; calibration samples can only be"
+                        + " numeric or boolean");
             }
             long[] shape = null;
             if (v.getType().getTensorType().hasShape()) {

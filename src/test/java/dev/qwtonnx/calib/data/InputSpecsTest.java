@@ -60,4 +60,16 @@ class InputSpecsTest {
                 .setType(TypeProto.newBuilder().setSequenceType(TypeProto.Sequence.getDefaultInstance()))).build();
         assertOneLine(assertThrows(QwtException.class, () -> InputSpecs.of(g)), "model input 'seq' is not a tensor");
     }
+
+    /** A model fed strings (libonnx-testdata's string normalizers) is refused by the type's name, not its code. */
+    @Test
+    void anInputOfATypeSamplesCannotHoldIsNamedInTheError() {
+        for (int code : new int[] {8, 99}) {
+            GraphProto g = GraphProto.newBuilder().addInput(ValueInfoProto.newBuilder().setName("x").setType(TypeProto
+                    .newBuilder().setTensorType(TypeProto.Tensor.newBuilder().setElemType(code)))).build();
+            assertEquals("model input 'x' holds " + (code == 8 ? "string" : "element type 99")
+                    + " tensors; calibration samples can only be numeric or boolean",
+                    assertThrows(QwtException.class, () -> InputSpecs.of(g)).getMessage());
+        }
+    }
 }
