@@ -52,7 +52,7 @@ public final class InGraphTails {
             String values = node(g, "Reshape", t, List.of(t, flat));
             String largest = topK(g, t, values, k, true);
             String smallest = topK(g, t, values, k, false);
-            // a float output, as every exposed tensor is declared (OrtRunner.exposeOutputs)
+            // as floats, the way the pass hands over the tails, so that observe reads all three alike
             String shape = node(g, "Cast", t, List.of(node(g, "Shape", t, List.of(t))),
                     Nodes.intAttribute("to", TensorProto.DataType.FLOAT_VALUE));
             outputs.put(t, List.of(largest, smallest, shape));

@@ -12,8 +12,6 @@ import dev.qwtonnx.model.HostTensor;
 import dev.qwtonnx.model.Model;
 import dev.qwtonnx.model.ModelChecker;
 import dev.qwtonnx.onnx.GraphProto;
-import dev.qwtonnx.onnx.TensorProto;
-import dev.qwtonnx.onnx.TypeProto;
 import dev.qwtonnx.onnx.ValueInfoProto;
 import dev.qwtonnx.ort.OrtSessions;
 import java.nio.ByteBuffer;
@@ -206,7 +204,12 @@ public final class OrtRunner implements AutoCloseable {
         return modelBytes >= OrtSessions.IN_MEMORY_FROM;
     }
 
-    /** The model with the named tensors added as float graph outputs (those not outputs already). */
+    /**
+     * The model with the named tensors added as graph outputs (those not outputs already), for ORT alone: declared
+     * without a type, which ORT takes from the node that makes each one. A tensor exposed is not always float (a
+     * boundary of the float prefix can be the int32 mask index of ORT's fused EmbedLayerNormalization), and a
+     * declared type that differs from the node's fails the session.
+     */
     public static Model exposeOutputs(Model model, Collection<String> names) {
         GraphProto g = model.graph();
         Set<String> present = new HashSet<>();
@@ -214,11 +217,9 @@ public final class OrtRunner implements AutoCloseable {
             present.add(v.getName());
         }
         GraphProto.Builder b = g.toBuilder();
-        TypeProto floatType = TypeProto.newBuilder()
-                .setTensorType(TypeProto.Tensor.newBuilder().setElemType(TensorProto.DataType.FLOAT_VALUE)).build();
         for (String n : names) {
             if (present.add(n)) {
-                b.addOutput(ValueInfoProto.newBuilder().setName(n).setType(floatType));
+                b.addOutput(ValueInfoProto.newBuilder().setName(n));
             }
         }
         return model.withGraph(b.build());

@@ -51,4 +51,24 @@ class OrtRunnerFixingTest {
             }
         }
     }
+
+    /**
+     * A tensor exposed for a pass keeps the type its node gives it: a float declaration of an int32 tensor (the mask
+     * index of ORT's fused EmbedLayerNormalization, at a boundary of the float prefix) failed the session.
+     */
+    @Test
+    void anExposedTensorKeepsItsNodesType() {
+        dev.qwtonnx.testutil.OrtTestSupport.ModelBuilder b = new dev.qwtonnx.testutil.OrtTestSupport.ModelBuilder(13)
+                .input("x", dev.qwtonnx.onnx.TensorProto.DataType.FLOAT_VALUE, 1, 4)
+                .outputs("y");
+        String mask = b.node("Cast", List.of("x"), "mask", dev.qwtonnx.model.Nodes.intAttribute("to",
+                dev.qwtonnx.onnx.TensorProto.DataType.INT32_VALUE));
+        String back = b.node("Cast", List.of(mask), "back", dev.qwtonnx.model.Nodes.intAttribute("to",
+                dev.qwtonnx.onnx.TensorProto.DataType.FLOAT_VALUE));
+        b.node("Add", List.of("x", back), "y");
+        try (OrtRunner r = OrtRunner.forPasses(b.build(), List.of(mask, "y"))) {
+            assertEquals(Map.of(mask, dev.qwtonnx.model.DataType.INT32.code, "y", dev.qwtonnx.model.DataType.FLOAT.code),
+                    r.outputElementTypes(List.of(mask, "y")));
+        }
+    }
 }
