@@ -427,6 +427,10 @@ final class QuantizeCommand implements Callable<Integer> {
         for (String note : r.plan().notes()) {
             out.println("note: " + note);
         }
+        String untouched = dev.qwtonnx.quant.UntouchedWeights.note(r.prepared());
+        if (!untouched.isEmpty()) {
+            out.println("note: " + untouched);
+        }
         for (QuantizeRun.IfBranch b : r.ifBranches()) {
             out.println(b.summary());
         }

@@ -1,0 +1,69 @@
+package dev.qwtonnx.quant;
+
+import dev.qwtonnx.model.Model;
+import dev.qwtonnx.model.Subgraphs;
+import dev.qwtonnx.onnx.TensorProto;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Float weights of operators no pass of this tool quantizes: recurrent cells, transposed convolutions, einsums,
+ * and the fused operators of ORT's transformer optimizer (Attention holds the Q, K and V weights,
+ * EmbedLayerNormalization the word embeddings). They stay float in the output, which the summary says, as the
+ * output's size and speed depend on them: an encoder fused by ORT keeps a quarter of its layers' weights and its
+ * embedding table in float.
+ */
+public final class UntouchedWeights {
+    /** Operators of the default domain that compute with a weight of their own, beside Conv, MatMul and Gemm. */
+    static final Set<String> DEFAULT_DOMAIN = Set.of("ConvTranspose", "LSTM", "GRU", "RNN", "Einsum");
+    /** The same, of ORT's com.microsoft domain. */
+    static final Set<String> MICROSOFT = Set.of("Attention", "MultiHeadAttention", "EmbedLayerNormalization",
+            "FusedConv", "FusedMatMul", "FusedGemm", "NhwcConv");
+    /** Least float weight bytes of one operator for its line: a few small transposed convolutions are no news. */
+    static final long LEAST_BYTES = 64 << 10;
+
+    private UntouchedWeights() {
+    }
+
+    /**
+     * One line naming, per operator, how many nodes of {@code model} (its subgraphs too) hold float weights that
+     * stay float and how many bytes; empty where there are none.
+     */
+    public static String note(Model model) {
+        Map<String, TensorProto> initializers = new HashMap<>();
+        Subgraphs.forEachGraph(model.graph(), g -> g.getInitializerList().forEach(t -> initializers.putIfAbsent(t.getName(), t)));
+        Map<String, long[]> byOp = new LinkedHashMap<>(); // nodes, bytes
+        Subgraphs.forEachNode(model.graph(), n -> {
+            boolean microsoft = n.getDomain().equals("com.microsoft");
+            if (!(microsoft ? MICROSOFT : Model.isDefaultDomain(n.getDomain()) ? DEFAULT_DOMAIN : Set.of())
+                    .contains(n.getOpType())) {
+                return;
+            }
+            long bytes = 0;
+            for (String in : n.getInputList()) {
+                TensorProto t = initializers.get(in);
+                if (t != null && t.getDataType() == TensorProto.DataType.FLOAT_VALUE) {
+                    long elements = 1;
+                    for (long d : t.getDimsList()) {
+                        elements *= d;
+                    }
+                    bytes += 4 * elements;
+                }
+            }
+            if (bytes > 0) {
+                long[] c = byOp.computeIfAbsent((microsoft ? "com.microsoft " : "") + n.getOpType(), k -> new long[2]);
+                c[0]++;
+                c[1] += bytes;
+            }
+        });
+        List<String> parts = byOp.entrySet().stream().filter(e -> e.getValue()[1] >= LEAST_BYTES)
+                .map(e -> String.format(Locale.ROOT, "%d %s node%s (%.1f MB)", e.getValue()[0], e.getKey(),
+                        e.getValue()[0] == 1 ? "" : "s", e.getValue()[1] / 1e6))
+                .toList();
+        return parts.isEmpty() ? "" : "weights of operators qwt-onnx does not quantize stay float: " + String.join(", ", parts);
+    }
+}
