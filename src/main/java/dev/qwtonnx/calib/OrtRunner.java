@@ -375,8 +375,9 @@ public final class OrtRunner implements AutoCloseable {
 
     /**
      * Closes the session on a background thread, off the caller's path: freeing its native memory
-     * takes milliseconds the caller need not wait for. A shutdown hook waits for pending closes, so
-     * that none races ORT's own teardown at exit.
+     * takes milliseconds the caller need not wait for. A process about to exit waits for pending closes
+     * first ({@link #awaitBackgroundCloses}): ORT's shutdown hook releases its environment, and hooks run
+     * concurrently, so a close still running then would race it.
      * Sessions over models of {@link OrtSessions#IN_MEMORY_FROM} or more close at once: the next
      * session must not coexist with them.
      */
@@ -385,16 +386,34 @@ public final class OrtRunner implements AutoCloseable {
             close();
             return;
         }
-        Closer.INSTANCE.executor.execute(() -> {
-            try {
-                close();
-            } catch (RuntimeException e) {
-                // Nothing waits on it; the process frees what could not be.
-            }
-        });
+        closerUsed = true;
+        try {
+            Closer.INSTANCE.executor.execute(() -> {
+                try {
+                    close();
+                } catch (RuntimeException e) {
+                    // Nothing waits on it; the process frees what could not be.
+                }
+            });
+        } catch (java.util.concurrent.RejectedExecutionException e) {
+            close(); // drained already: the process is on its way out
+        }
     }
 
-    /** One daemon thread closing sessions in turn, drained by a shutdown hook (created on first use). */
+    /** Whether a session was closed in the background (the closer thread exists). */
+    private static volatile boolean closerUsed;
+
+    /**
+     * Waits, up to 30 s, for the sessions closing in the background to be closed, and closes any later one at once:
+     * for a process about to exit (the command line calls it before {@code System.exit}).
+     */
+    public static void awaitBackgroundCloses() {
+        if (closerUsed) {
+            Closer.INSTANCE.drain();
+        }
+    }
+
+    /** One daemon thread closing sessions in turn, drained before an exit or by a shutdown hook (created on first use). */
     private enum Closer {
         INSTANCE;
 
@@ -406,14 +425,17 @@ public final class OrtRunner implements AutoCloseable {
                 });
 
         Closer() {
-            Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-                executor.shutdown();
-                try {
-                    executor.awaitTermination(30, java.util.concurrent.TimeUnit.SECONDS);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
-            }, "qwt-ort-closer-drain"));
+            Runtime.getRuntime().addShutdownHook(new Thread(this::drain, "qwt-ort-closer-drain"));
+        }
+
+        /** Takes no more closes and waits, up to 30 s, for those pending. */
+        void drain() {
+            executor.shutdown();
+            try {
+                executor.awaitTermination(30, java.util.concurrent.TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
         }
     }
 }

@@ -32,8 +32,10 @@ public final class Main {
         if (code == 0 && System.getProperty(Launcher.ARCHIVING_PROPERTY) != null) {
             loadForArchive();
         }
-        // A failed run can leave work ahead running inside ORT, which ORT's shutdown hook would crash under.
+        // Nothing may be inside ORT when its shutdown hook releases its environment: a failed run's work ahead, or
+        // sessions closing in the background.
         dev.qwtonnx.pass.AheadTasks.drain();
+        dev.qwtonnx.calib.OrtRunner.awaitBackgroundCloses();
         System.exit(code);
     }
 

@@ -71,4 +71,22 @@ class OrtRunnerFixingTest {
                     r.outputElementTypes(List.of(mask, "y")));
         }
     }
+
+    /**
+     * A process about to exit waits for the sessions closing in the background (ORT's shutdown hook would release
+     * its environment under them), and a session given to the closer after that wait is closed at once.
+     */
+    @Test
+    void sessionsClosingInTheBackgroundAreClosedOnceAwaited() {
+        Model m = TestModels.smallCnn(5);
+        Sample s = TestModels.gaussian("x", 3, 1, new long[] {1, 3, 16, 16}).iterator().next();
+        List<String> outs = m.graph().getOutputList().stream().map(ValueInfoProto::getName).toList();
+        OrtRunner before = new OrtRunner(m, List.of());
+        before.closeInBackground();
+        OrtRunner.awaitBackgroundCloses();
+        org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class, () -> before.run(s, outs));
+        OrtRunner after = new OrtRunner(m, List.of());
+        after.closeInBackground();
+        org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class, () -> after.run(s, outs));
+    }
 }
