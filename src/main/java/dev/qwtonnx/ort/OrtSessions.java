@@ -5,7 +5,6 @@ import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OnnxTensorLike;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
-import ai.onnxruntime.OrtLoggingLevel;
 import ai.onnxruntime.OrtSession;
 import com.google.protobuf.CodedOutputStream;
 import dev.qwtonnx.model.DirectMemory;
@@ -142,8 +141,9 @@ public final class OrtSessions {
             throws OrtException {
         OrtEnvironment env = OrtEnvironment.getEnvironment();
         // ORT's warnings (an initializer no node reads, a shape it cannot infer) are about graphs the run made for
-        // measuring, or about the user's model where the run says what it does with it: not for the user's terminal.
-        opts.setSessionLogLevel(OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR);
+        // measuring, or about the user's model where the run says what it does with it: not for the user's terminal;
+        // nor its errors, which the run reports in its own line (OrtStartup.sessionLogLevel).
+        opts.setSessionLogLevel(OrtStartup.sessionLogLevel());
         boolean huge = model.serializedSize() >= inMemoryFrom;
         if (!huge && model.serializedSize() < HAND_OVER_FROM) {
             return new Handle(fromBytes(env, model, opts), List.of(), 0, List.of());

@@ -13,6 +13,18 @@ public final class OrtStartup {
     private OrtStartup() {
     }
 
+    /** Whether the command line asked for ORT's log lines (--verbose); false in a library. */
+    private static volatile boolean verbose;
+
+    /**
+     * The level of ORT's log lines that reach stderr from a session: errors with --verbose, else none. An error ORT
+     * logs is also the message of the exception the tool reports (or a session made ahead whose result a failed
+     * run no longer reads: a user error's one line then came with two lines of ORT's own).
+     */
+    static OrtLoggingLevel sessionLogLevel() {
+        return verbose ? OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR : OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL;
+    }
+
     /**
      * Points ORT at its cached libraries ({@link NativeLibraryCache}) and starts it on a daemon thread. ORT's own
      * log lines reach stderr only with {@code verbose}: at its default level it prints warnings about the
@@ -20,6 +32,7 @@ public final class OrtStartup {
      * a graph refuses); every failure the user must see is reported by the tool, with ORT's message in it.
      */
     public static void startInBackground(boolean verbose) {
+        OrtStartup.verbose = verbose;
         NativeLibraryCache.install();
         Thread t = new Thread(() -> {
             try {

@@ -132,6 +132,30 @@ class ProcessTest {
     }
 
     /**
+     * A model ORT refuses when it makes the session (a GRU of batch-first layout, which its CPU kernel does not
+     * take) is one line, ORT's message in it: ORT's own log line of the same error stays off the terminal.
+     */
+    @Test
+    void anOrtRefusalIsOneLine() throws Exception {
+        Path model = tmp.resolve("gru.onnx");
+        dev.qwtonnx.testutil.OrtTestSupport.ModelBuilder b = new dev.qwtonnx.testutil.OrtTestSupport.ModelBuilder(1, 14)
+                .input("x", 1, 1, 3, 16, 16).output("y", 1, 1, 1, 1, 4);
+        String flat = b.node("Flatten", List.of("x"), "flat");
+        String h = b.node("MatMul", List.of(flat, b.randomInit("w", 0.05, 768, 8)), "h");
+        b.init(dev.qwtonnx.model.Tensors.int64Tensor("s", new long[] {3}, new long[] {1, 1, 8}));
+        String seq = b.node("Reshape", List.of(h, "s"), "seq");
+        b.node(dev.qwtonnx.onnx.NodeProto.newBuilder().setOpType("GRU").setName("gru")
+                .addAllInput(List.of(seq, b.randomInit("gw", 0.1, 1, 12, 8), b.randomInit("gr", 0.1, 1, 12, 4)))
+                .addOutput("y").addAttribute(dev.qwtonnx.model.Nodes.intAttribute("hidden_size", 4))
+                .addAttribute(dev.qwtonnx.model.Nodes.intAttribute("layout", 1)).build());
+        ModelIO.save(b.build(), model, null);
+        Result r = run(cli(model.toString(), tmp.resolve("o.onnx").toString(), "--calib", CALIB));
+        assertEquals(2, r.code(), r.out());
+        assertEquals(1, r.out().lines().count(), r.out());
+        assertTrue(r.out().startsWith("qwt-onnx: error: ") && r.out().contains("layout"), r.out());
+    }
+
+    /**
      * A model bigger than the JVM's heap: the OutOfMemoryError is an internal error (exit 1) in one
      * line that says what to do, with no stack trace, and no output.
      */
