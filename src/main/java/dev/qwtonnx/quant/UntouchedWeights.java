@@ -34,6 +34,12 @@ public final class UntouchedWeights {
      * stay float and how many bytes; empty where there are none.
      */
     public static String note(Model model) {
+        List<String> groups = groups(model);
+        return groups.isEmpty() ? "" : "weights of operators qwt-onnx does not quantize stay float: " + String.join(", ", groups);
+    }
+
+    /** Per operator with {@link #LEAST_BYTES} or more of such weights: "2 LSTM nodes (1.1 MB)". */
+    public static List<String> groups(Model model) {
         Map<String, TensorProto> initializers = new HashMap<>();
         Subgraphs.forEachGraph(model.graph(), g -> g.getInitializerList().forEach(t -> initializers.putIfAbsent(t.getName(), t)));
         Map<String, long[]> byOp = new LinkedHashMap<>(); // nodes, bytes
@@ -60,10 +66,9 @@ public final class UntouchedWeights {
                 c[1] += bytes;
             }
         });
-        List<String> parts = byOp.entrySet().stream().filter(e -> e.getValue()[1] >= LEAST_BYTES)
+        return byOp.entrySet().stream().filter(e -> e.getValue()[1] >= LEAST_BYTES)
                 .map(e -> String.format(Locale.ROOT, "%d %s node%s (%.1f MB)", e.getValue()[0], e.getKey(),
                         e.getValue()[0] == 1 ? "" : "s", e.getValue()[1] / 1e6))
                 .toList();
-        return parts.isEmpty() ? "" : "weights of operators qwt-onnx does not quantize stay float: " + String.join(", ", parts);
     }
 }

@@ -33,8 +33,15 @@ final class PlanLayersStage extends QuantizeStage {
                             + "float: " + onTarget.get(0) + "); another target would quantize them"
                     : half > 0 ? "the model computes in float16 (float16 weights in " + half + " of its Conv, MatMul and "
                             + "Gemm layers): qwt-onnx quantizes float32 models; give it the float32 model this one was made from"
-                    : "the model has no Conv, MatMul or Gemm layer with a constant weight to quantize");
+                    : "the model has no Conv, MatMul or Gemm layer with a constant weight to quantize"
+                            + untouched(prepared));
         }
         facts.put(MATCHED, plan);
+    }
+
+    /** Where the weights of a model with nothing to quantize are, if in operators the tool leaves float ("" if none). */
+    private static String untouched(Model prepared) {
+        List<String> groups = dev.qwtonnx.quant.UntouchedWeights.groups(prepared);
+        return groups.isEmpty() ? "" : "; its weights are in operators qwt-onnx does not quantize: " + String.join(", ", groups);
     }
 }
