@@ -161,11 +161,31 @@ public final class CompensateRun {
                 ctx.reject(name(), s, "left as it was");
             }
             if (mapped.layers().isEmpty()) {
-                throw new QwtException("no quantized layer of the INT8 model could be paired with a layer of the float "
-                        + "model" + (mapped.skipped().isEmpty() ? "" : " (first: " + mapped.skipped().get(0) + ")"));
+                long weightOnly = mapped.skipped().isEmpty() ? weightOnlyLayers(facts.get(INT8)) : 0;
+                throw new QwtException(weightOnly > 0
+                        ? "the INT8 model quantizes weights only (" + weightOnly + " Conv/MatMul/Gemm layers read a "
+                                + "DequantizeLinear weight and a float input): with no integer kernel there is no scale and "
+                                + "bias to fold compensation into; give a model with quantized activations too"
+                        : "no quantized layer of the INT8 model could be paired with a layer of the float model"
+                                + (mapped.skipped().isEmpty() ? "" : " (first: " + mapped.skipped().get(0) + ")"));
             }
             facts.put(PAIRED, mapped);
         }
+    }
+
+    /**
+     * Conv, MatMul and Gemm nodes whose weight is a DequantizeLinear's output and whose input is not: what ORT's
+     * quantizer writes where it quantizes no activation (an encoder its transformer optimizer fused, whose
+     * activations come from its own operators).
+     */
+    static long weightOnlyLayers(Model int8) {
+        java.util.Set<String> dequantized = new java.util.HashSet<>();
+        int8.graph().getNodeList().stream().filter(n -> n.getOpType().equals("DequantizeLinear"))
+                .forEach(n -> dequantized.add(n.getOutput(0)));
+        return int8.graph().getNodeList().stream()
+                .filter(n -> dev.qwtonnx.quant.LayerKind.of(n.getOpType()) != null && Model.isDefaultDomain(n.getDomain())
+                        && n.getInputCount() >= 2 && dequantized.contains(n.getInput(1)) && !dequantized.contains(n.getInput(0)))
+                .count();
     }
 
     private static final class Compensate extends BaseStage {

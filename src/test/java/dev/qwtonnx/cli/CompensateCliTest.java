@@ -129,4 +129,30 @@ class CompensateCliTest {
         assertEquals(Main.USER_ERROR, same.code(), same.err());
         assertTrue(same.err().contains("refusing to overwrite"), same.err());
     }
+
+    /**
+     * A model whose weights alone are quantized (what ORT's quantizer writes for an encoder its transformer optimizer
+     * fused) is refused as such, not as a model with no layer to pair.
+     */
+    @Test
+    void compensateRefusesAWeightOnlyModelSayingSo() throws IOException {
+        OrtTestSupport.ModelBuilder f = new OrtTestSupport.ModelBuilder(1, 13).input("x", 1, 1, 3, 16, 16).outputs("y");
+        String flat = f.node("Flatten", java.util.List.of("x"), "flat");
+        f.node("MatMul", java.util.List.of(flat, f.randomInit("w", 0.05, 768, 8)), "y");
+        OrtTestSupport.ModelBuilder q = new OrtTestSupport.ModelBuilder(1, 13).input("x", 1, 1, 3, 16, 16).outputs("y");
+        String qflat = q.node("Flatten", java.util.List.of("x"), "flat");
+        q.init(dev.qwtonnx.model.Tensors.int8Tensor("wq", new long[] {768, 8}, new byte[768 * 8]));
+        q.init(dev.qwtonnx.model.Tensors.floatScalar("ws", 0.01f));
+        String w = q.node("DequantizeLinear", java.util.List.of("wq", "ws"), "w");
+        q.node("MatMul", java.util.List.of(qflat, w), "y");
+        Path floatPath = tmp.resolve("f.onnx");
+        Path int8Path = tmp.resolve("q.onnx");
+        ModelIO.save(f.build(), floatPath, null);
+        ModelIO.save(q.build(), int8Path, null);
+        CliTest.Run r = CliTest.cli("compensate", floatPath.toString(), int8Path.toString(), tmp.resolve("o.onnx").toString(),
+                "--calib", CALIB);
+        assertEquals(Main.USER_ERROR, r.code(), r.err());
+        assertTrue(r.err().contains("quantizes weights only (1 Conv/MatMul/Gemm layers read a DequantizeLinear weight"),
+                r.err());
+    }
 }
