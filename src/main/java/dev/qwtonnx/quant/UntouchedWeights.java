@@ -35,8 +35,17 @@ public final class UntouchedWeights {
      */
     public static String note(Model model) {
         List<String> groups = groups(model);
-        return groups.isEmpty() ? "" : "weights of operators qwt-onnx does not quantize stay float: " + String.join(", ", groups);
+        return groups.isEmpty() ? "" : "weights of operators qwt-onnx does not quantize stay float: " + String.join(", ", groups)
+                + (groups.stream().anyMatch(g -> g.contains(" com.microsoft ")) ? FUSED_HINT : "");
     }
+
+    /**
+     * What to do about ORT's fused operators: quantize the export from before ORT's transformer optimizer, and let
+     * ORT fuse at load. On MiniLM, one thread, 8 held-out sentences: the fused float model 7.0 ms a sentence, it
+     * quantized 4.7 ms (attention and embeddings float); the plain export quantized 2.5 ms.
+     */
+    static final String FUSED_HINT = " (fused by ORT's transformer optimizer: quantizing the model from before it"
+            + " quantizes them too)";
 
     /** Per operator with {@link #LEAST_BYTES} or more of such weights: "2 LSTM nodes (1.1 MB)". */
     public static List<String> groups(Model model) {

@@ -30,7 +30,9 @@ class UntouchedWeightsTest {
         b.node("MatMul", List.of("a", m), "y");
         // The LSTM's 2·4·64·64 floats, 131 kB; the attention's 128·384, 197 kB; the transposed convolution's 16 bytes.
         assertEquals("weights of operators qwt-onnx does not quantize stay float: 1 LSTM node (0.1 MB), "
-                + "1 com.microsoft Attention node (0.2 MB)", UntouchedWeights.note(b.build()));
+                + "1 com.microsoft Attention node (0.2 MB)" + UntouchedWeights.FUSED_HINT, UntouchedWeights.note(b.build()));
+        assertEquals(java.util.List.of("1 LSTM node (0.1 MB)", "1 com.microsoft Attention node (0.2 MB)"),
+                UntouchedWeights.groups(b.build()));
         ModelBuilder plain = new ModelBuilder(13).input("x", TensorProto.DataType.FLOAT_VALUE, 1, 64).outputs("y");
         plain.node("MatMul", List.of("x", plain.init("m", new long[] {64, 64}, new float[64 * 64])), "y");
         assertEquals("", UntouchedWeights.note(plain.build()));
