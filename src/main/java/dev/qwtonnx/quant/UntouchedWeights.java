@@ -41,8 +41,8 @@ public final class UntouchedWeights {
 
     /**
      * What to do about ORT's fused operators: quantize the export from before ORT's transformer optimizer, and let
-     * ORT fuse at load. On MiniLM, one thread, 8 held-out sentences: the fused float model 7.0 ms a sentence, it
-     * quantized 4.7 ms (attention and embeddings float); the plain export quantized 2.5 ms.
+     * ORT fuse at load. On MiniLM, one thread, 8 held-out sentences: the fused float model 7.9 ms a sentence, it
+     * quantized 4.8 ms (attention and embeddings float); the plain export quantized 3.2 ms (docs/benchmarks.md).
      */
     static final String FUSED_HINT = " (fused by ORT's transformer optimizer: quantizing the model from before it"
             + " quantizes them too)";
