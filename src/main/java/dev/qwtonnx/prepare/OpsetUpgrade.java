@@ -73,6 +73,13 @@ public final class OpsetUpgrade implements Pass {
      */
     static final Map<String, Integer> UNCHANGED_SINCE = unchangedSince();
 
+    /**
+     * Operators ORT defines in the ONNX domain at every opset, which its graph optimizer writes into the graphs it
+     * saves (an encoder optimized at ORT's extended level holds LayerNormalization at opset 11, years before ONNX
+     * defined it at 17 with the same attributes and outputs): ORT runs them at any opset, so an upgrade keeps them.
+     */
+    static final java.util.Set<String> ORT_ONNX_DOMAIN = java.util.Set.of("LayerNormalization", "SimplifiedLayerNormalization");
+
     /** Operators introduced after 13 (up to {@link #MAX_TARGET}) → the opset that introduced them. */
     static final Map<String, Integer> INTRODUCED_AFTER_13 = introducedAfter13();
 
@@ -311,6 +318,9 @@ public final class OpsetUpgrade implements Pass {
         }
         if (from == 10 && op.equals("Resize")) {
             return resize10(g, n, from);
+        }
+        if (ORT_ONNX_DOMAIN.contains(op)) {
+            return null;
         }
         Integer since = UNCHANGED_SINCE.get(op);
         if (since == null) {

@@ -279,6 +279,23 @@ class OpsetUpgradeTest {
     }
 
     /** Upsample (opset 9) becomes Resize with asymmetric coordinates, nearest rounding down. */
+    /**
+     * ORT's own LayerNormalization in the ONNX domain, which its optimizer writes into graphs of any opset (ONNX
+     * defines it from 17): kept through the upgrade, and ORT runs it the same before and after.
+     */
+    @Test
+    void ortsLayerNormalizationIsKeptAtAnOldOpset() {
+        Model in = new ModelBuilder(11).input(tensor("x", FLOAT, 2, 3, 8)).outputs("y")
+                .init(Tensors.floatTensor("gamma", new long[] {8}, new float[] {1, 2, 3, 4, 5, 6, 7, 8}))
+                .init(Tensors.floatTensor("beta", new long[] {8}, new float[8]))
+                .node("LayerNormalization", "ln", List.of("x", "gamma", "beta"), List.of("y"),
+                        Nodes.intAttribute("axis", -1), Nodes.floatAttribute("epsilon", 1e-5f))
+                .build();
+        Model out = upgrade(in);
+        assertEquals(1, count(out, "LayerNormalization"));
+        assertEquivalent(in, out, Map.of("x", randomFloats(new Random(7), 2, 3, 8)));
+    }
+
     @Test
     void upsampleBecomesResize() {
         Model in = new ModelBuilder(9).input(tensor("x", FLOAT, 1, 2, 3, 4)).outputs("n", "l")
