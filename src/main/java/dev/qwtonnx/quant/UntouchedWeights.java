@@ -40,12 +40,12 @@ public final class UntouchedWeights {
     }
 
     /**
-     * What to do about ORT's fused operators: quantize the export from before ORT's transformer optimizer, and let
-     * ORT fuse at load. On MiniLM, one thread, 8 held-out sentences: the fused float model 7.9 ms a sentence, it
+     * What to do about ORT's fused operators (its transformer optimizer's, or those of a graph ORT saved after its
+     * own optimizations): quantize the export from before them, and let ORT fuse at load. On MiniLM, one thread, 8 held-out sentences: the fused float model 7.9 ms a sentence, it
      * quantized 4.8 ms (attention and embeddings float); the plain export quantized 3.2 ms (docs/benchmarks.md).
      */
-    static final String FUSED_HINT = " (fused by ORT's transformer optimizer: quantizing the model from before it"
-            + " quantizes them too)";
+    static final String FUSED_HINT = " (operators ORT's graph optimizations fuse: quantizing the model from before"
+            + " them quantizes these too)";
 
     /** Per operator with {@link #LEAST_BYTES} or more of such weights: "2 LSTM nodes (1.1 MB)". */
     public static List<String> groups(Model model) {
