@@ -101,8 +101,12 @@ public final class QwtOnnx {
             for (AccuracyOptions.Goal g : goals) {
                 accuracy = accuracy.withGoal(g);
             }
-            return QuantizeRun.quantize(floatModel, options.withAccuracy(accuracy),
-                    new RunContext(calibration, heldOut, progress, log));
+            try {
+                return QuantizeRun.quantize(floatModel, options.withAccuracy(accuracy),
+                        new RunContext(calibration, heldOut, progress, log));
+            } finally {
+                dev.qwtonnx.calib.OrtRunner.flushBackgroundCloses();
+            }
         }
     }
 
@@ -113,7 +117,11 @@ public final class QwtOnnx {
      */
     public static CompensateRun.Result compensate(Model floatModel, Model theirs, CalibrationSource calib,
             CalibrationSource heldOut, CwacOptions cwac, Progress progress, Consumer<String> log) {
-        return CompensateRun.run(floatModel, theirs, cwac, null, new RunContext(calib, heldOut, progress, log));
+        try {
+            return CompensateRun.run(floatModel, theirs, cwac, null, new RunContext(calib, heldOut, progress, log));
+        } finally {
+            dev.qwtonnx.calib.OrtRunner.flushBackgroundCloses();
+        }
     }
 
     /** As above, with no held-out samples. */

@@ -413,6 +413,25 @@ public final class OrtRunner implements AutoCloseable {
         }
     }
 
+    /**
+     * Waits, up to 30 s, for the sessions given to the closer so far to be closed, the closer kept for later ones: for
+     * a library call about to return, after which its caller may end the JVM (whose shutdown would then run ORT's
+     * hook beside those closes).
+     */
+    public static void flushBackgroundCloses() {
+        if (!closerUsed) {
+            return;
+        }
+        try {
+            Closer.INSTANCE.executor.submit(() -> { }).get(30, java.util.concurrent.TimeUnit.SECONDS);
+        } catch (java.util.concurrent.RejectedExecutionException | java.util.concurrent.ExecutionException
+                | java.util.concurrent.TimeoutException e) {
+            // Drained already, or a close hangs: nothing more to wait for here.
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
     /** One daemon thread closing sessions in turn, drained before an exit or by a shutdown hook (created on first use). */
     private enum Closer {
         INSTANCE;

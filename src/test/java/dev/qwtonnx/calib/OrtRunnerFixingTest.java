@@ -89,4 +89,18 @@ class OrtRunnerFixingTest {
         after.closeInBackground();
         org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class, () -> after.run(s, outs));
     }
+
+    /** A library call's sessions given to the closer are closed once flushed, as a call does before it returns. */
+    @Test
+    void sessionsGivenToTheCloserAreClosedOnceFlushed() {
+        Model m = TestModels.smallCnn(5);
+        Sample s = TestModels.gaussian("x", 3, 1, new long[] {1, 3, 16, 16}).iterator().next();
+        List<String> outs = m.graph().getOutputList().stream().map(ValueInfoProto::getName).toList();
+        for (int i = 0; i < 2; i++) {
+            OrtRunner r = new OrtRunner(m, List.of());
+            r.closeInBackground();
+            OrtRunner.flushBackgroundCloses();
+            org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class, () -> r.run(s, outs), "round " + i);
+        }
+    }
 }
