@@ -22,6 +22,7 @@ import dev.qwtonnx.prepare.NameNodes;
 import dev.qwtonnx.prepare.OpsetUpgrade;
 import dev.qwtonnx.prepare.RemoveUnusedInitializers;
 import dev.qwtonnx.prepare.SortNodes;
+import dev.qwtonnx.prepare.UnfuseOrtOps;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -30,7 +31,8 @@ import java.util.Set;
 
 /**
  * Checks the input (a float model the checker accepts) and runs the prepare passes: inputs
- * shadowing initializers dropped, constants to initializers, the target opset, constant
+ * shadowing initializers dropped, constants to initializers, the target opset, ORT's FusedConv and
+ * FusedMatMul with constant weights back to Conv and MatMul ({@link UnfuseOrtOps}), constant
  * Identity/Cast/Reshape/Transpose chains folded, BatchNorm folded, value_info hints dropped,
  * unused initializers removed; for a target that takes static shapes only, the inputs' dynamic
  * dimensions fixed to the samples' sizes ({@link FixInputShapes}). Node names are made unique once, before the check: ORT refuses
@@ -44,7 +46,7 @@ final class PrepareStage extends QuantizeStage {
     /** The prepare passes, upgrading to {@code targetOpset} (13..{@link OpsetUpgrade#MAX_TARGET}). */
     static Pipeline passes(boolean verifyBetween, long targetOpset) {
         return new Pipeline(List.of(new InitializerInputs(), new ConstantToInitializer(), new OpsetUpgrade(targetOpset),
-                new FoldConstantChains(), new FoldBatchNorm(), new DropValueInfo(),
+                new UnfuseOrtOps(), new FoldConstantChains(), new FoldBatchNorm(), new DropValueInfo(),
                 new RemoveUnusedInitializers()), verifyBetween);
     }
 
