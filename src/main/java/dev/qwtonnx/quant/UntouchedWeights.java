@@ -12,8 +12,9 @@ import java.util.Set;
 
 /**
  * Float weights of operators no pass of this tool quantizes: recurrent cells, transposed convolutions, einsums,
- * and the fused operators of ORT's transformer optimizer (Attention holds the Q, K and V weights,
- * EmbedLayerNormalization the word embeddings). They stay float in the output, which the summary says, as the
+ * the fused operators of ORT's transformer optimizer (Attention holds the Q, K and V weights,
+ * EmbedLayerNormalization the word embeddings), and ORT's FusedConv and FusedMatMul where prepare could not
+ * turn them back into Conv and MatMul (prepare/UnfuseOrtOps). They stay float in the output, which the summary says, as the
  * output's size and speed depend on them: an encoder fused by ORT keeps a quarter of its layers' weights and its
  * embedding table in float.
  */
