@@ -482,7 +482,7 @@ final class QuantizeCommand implements Callable<Integer> {
 
     private void summary(PrintWriter out, QuantizeRun.Result r, RunContext ctx, long start) {
         int layers = r.plan().layers().size() + r.branchLayers() + r.loopLayers();
-        out.printf("quantized %d layers (%d left in float), compensated %d (%s)%n", layers,
+        out.printf("quantized %d layer%s (%d left in float), compensated %d (%s)%n", layers, layers == 1 ? "" : "s",
                 r.plan().rejected().size() + r.branchFloatLayers() + r.loopFloatLayers(), r.compensatedLayers(), cwac.method);
         coverage(out, r);
         long slower = r.plan().rejected().stream().filter(x -> x.contains(CostModel.SLOWER)).count();

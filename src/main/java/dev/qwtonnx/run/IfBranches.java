@@ -52,7 +52,7 @@ final class IfBranches {
                 return where + ": left in float: " + leftFloat;
             }
             return where + " (" + samples + " calibration samples): quantized " + quantized()
-                    + " layers, compensated " + result.compensation().changed();
+                    + (quantized() == 1 ? " layer" : " layers") + ", compensated " + result.compensation().changed();
         }
 
         /** Layers its run quantized in the branch's own graph (0: left in float). */

@@ -209,7 +209,7 @@ final class LoopBodies {
             if (quantized.isEmpty() && leftFloat.isEmpty()) {
                 continue;
             }
-            String summary = b.where() + " body: quantized " + quantized.size() + " layers"
+            String summary = b.where() + " body: quantized " + quantized.size() + (quantized.size() == 1 ? " layer" : " layers")
                     + (quantized.isEmpty() ? "" : " calibrated over all iterations, "
                             + compensated.getOrDefault(b.path(), UNCOMPENSATED)
                             + (gptq ? ", weights rounded to nearest (GPTQ does not reach bodies)" : ""));

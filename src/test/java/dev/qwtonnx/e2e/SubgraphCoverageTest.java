@@ -365,7 +365,7 @@ public class SubgraphCoverageTest {
         // Two layers at the top level and the branch's one: the count includes what the branch compensated.
         assertTrue(ifs.contains("quantized 3 layers (1 left in float), compensated 3 (cwac)"), ifs);
         assertTrue(ifs.contains("If node 'branch' then_branch: left in float: never taken on the calibration data"), ifs);
-        assertTrue(ifs.contains("If node 'branch' else_branch (6 calibration samples): quantized 1 layers"), ifs);
+        assertTrue(ifs.contains("If node 'branch' else_branch (6 calibration samples): quantized 1 layer,"), ifs);
         assertTrue(ifs.contains("ORT integer kernels: 3 for 3 quantized layers"), ifs);
         // verify counts the branch's layer, which no run can measure per layer.
         StringWriter vout = new StringWriter();
@@ -378,7 +378,7 @@ public class SubgraphCoverageTest {
         String loop = cliSummary(java.nio.file.Files.createDirectory(tmp.resolve("loop")), loopModel(),
                 new long[] {1, 16}, 6);
         assertTrue(loop.contains("quantized 3 layers (0 left in float)"), loop);
-        assertTrue(loop.contains("Loop node 'loop' body: quantized 1 layers calibrated over all iterations, compensated"),
+        assertTrue(loop.contains("Loop node 'loop' body: quantized 1 layer calibrated over all iterations, compensated"),
                 loop);
         assertTrue(loop.contains("ORT integer kernels: 3 for 3 quantized layers"), loop);
     }
