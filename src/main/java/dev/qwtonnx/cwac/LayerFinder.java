@@ -25,7 +25,7 @@ public final class LayerFinder {
         QDQ, QOPERATOR, DYNAMIC
     }
 
-    private static final String MS_DOMAIN = "com.microsoft";
+    private static final String MS_DOMAIN = dev.qwtonnx.model.Model.MICROSOFT_DOMAIN;
 
     /**
      * One quantized layer node.

@@ -49,6 +49,9 @@ public final class Model {
         return new Model(p);
     }
 
+    /** ONNX Runtime's own operators' domain (its contrib and fused operators, its integer kernels). */
+    public static final String MICROSOFT_DOMAIN = "com.microsoft";
+
     public static boolean isDefaultDomain(String domain) {
         return domain == null || domain.isEmpty() || domain.equals("ai.onnx");
     }

@@ -34,7 +34,7 @@ import java.util.Set;
  */
 public final class ModelChecker {
     /** Operator domains ONNX Runtime's CPU build implements (custom-op libraries are not loaded). */
-    static final Set<String> RUNTIME_DOMAINS = Set.of("", "ai.onnx.ml", "com.microsoft", "com.microsoft.nchwc",
+    static final Set<String> RUNTIME_DOMAINS = Set.of("", "ai.onnx.ml", Model.MICROSOFT_DOMAIN, "com.microsoft.nchwc",
             "com.microsoft.experimental", "ai.onnx.preview.training", "ai.onnx.training", "com.ms.internal.nhwc",
             "org.pytorch.aten", "com.microsoft.dml");
 

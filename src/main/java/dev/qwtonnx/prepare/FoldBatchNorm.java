@@ -6,10 +6,7 @@ import dev.qwtonnx.model.Nodes;
 import dev.qwtonnx.model.Tensors;
 import dev.qwtonnx.onnx.NodeProto;
 import dev.qwtonnx.onnx.TensorProto;
-import dev.qwtonnx.pass.Pass;
-import dev.qwtonnx.pass.PassResult;
-import dev.qwtonnx.pass.Rejection;
-import java.util.ArrayList;
+import dev.qwtonnx.pass.NodeRewrite;
 import java.util.List;
 
 /**
@@ -18,7 +15,7 @@ import java.util.List;
  * and the Conv writes its output. A weight or bias shared with another node is copied, never
  * changed for both.
  */
-public final class FoldBatchNorm implements Pass {
+public final class FoldBatchNorm implements NodeRewrite {
     public static final String NAME = "fold-batchnorm";
 
     @Override
@@ -27,28 +24,13 @@ public final class FoldBatchNorm implements Pass {
     }
 
     @Override
-    public PassResult run(Model model) {
-        GraphEditor g = new GraphEditor(model.graph());
-        boolean changed = false;
-        List<Rejection> rejections = new ArrayList<>();
-        for (NodeProto bn : g.nodesSnapshot()) {
-            if (!isBatchNorm(bn)) {
-                continue;
-            }
-            String why = rejection(g, bn);
-            if (why != null) {
-                rejections.add(new Rejection(NAME, Nodes.describe(bn), why));
-            } else {
-                fold(g, g.producer(bn.getInput(0)), bn);
-                changed = true;
-            }
-        }
-        return changed ? PassResult.changed(model.withGraph(g.build()), rejections)
-                : PassResult.unchanged(model, rejections);
+    public boolean matches(NodeProto n) {
+        return n.getOpType().equals("BatchNormalization") && Model.isDefaultDomain(n.getDomain());
     }
 
-    private static boolean isBatchNorm(NodeProto n) {
-        return n.getOpType().equals("BatchNormalization") && Model.isDefaultDomain(n.getDomain());
+    @Override
+    public void rewrite(GraphEditor g, NodeProto bn) {
+        fold(g, g.producer(bn.getInput(0)), bn);
     }
 
     /** A tensor whose value is fixed: an initializer that a caller cannot override as a graph input. */
@@ -57,7 +39,8 @@ public final class FoldBatchNorm implements Pass {
     }
 
     /** Null when the BatchNormalization can be folded into the Conv before it, else the reason why not. */
-    private static String rejection(GraphEditor g, NodeProto bn) {
+    @Override
+    public String rejection(GraphEditor g, NodeProto bn) {
         if (bn.getInputCount() != 5) {
             return "it does not have 5 inputs";
         }

@@ -7,10 +7,7 @@ import dev.qwtonnx.model.Tensors;
 import dev.qwtonnx.onnx.AttributeProto;
 import dev.qwtonnx.onnx.NodeProto;
 import dev.qwtonnx.onnx.TensorProto;
-import dev.qwtonnx.pass.Pass;
-import dev.qwtonnx.pass.PassResult;
-import dev.qwtonnx.pass.Rejection;
-import java.util.ArrayList;
+import dev.qwtonnx.pass.NodeRewrite;
 import java.util.List;
 import java.util.Set;
 
@@ -23,9 +20,8 @@ import java.util.Set;
  * model, as it fuses a QLinearConv with its activation. Left as they are: a FusedConv adding a fourth input, an
  * activation this pass does not know, a FusedMatMul that transposes its input or a batch.
  */
-public final class UnfuseOrtOps implements Pass {
+public final class UnfuseOrtOps implements NodeRewrite {
     public static final String NAME = "unfuse-ort-ops";
-    static final String MICROSOFT = "com.microsoft";
     /** FusedConv's activations and the attributes their parameters become. */
     static final Set<String> ACTIVATIONS = Set.of("Relu", "Tanh", "Sigmoid", "LeakyRelu", "Clip", "HardSigmoid");
 
@@ -35,29 +31,22 @@ public final class UnfuseOrtOps implements Pass {
     }
 
     @Override
-    public PassResult run(Model model) {
-        GraphEditor g = new GraphEditor(model.graph());
-        boolean changed = false;
-        List<Rejection> rejections = new ArrayList<>();
-        for (NodeProto n : g.nodesSnapshot()) {
-            if (!MICROSOFT.equals(n.getDomain())
-                    || !(n.getOpType().equals("FusedConv") || n.getOpType().equals("FusedMatMul"))) {
-                continue;
-            }
-            String why = n.getOpType().equals("FusedConv") ? convRejection(g, n) : matMulRejection(g, n);
-            if (why != null) {
-                rejections.add(new Rejection(NAME, Nodes.describe(n), why));
-                continue;
-            }
-            if (n.getOpType().equals("FusedConv")) {
-                unfuseConv(g, n);
-            } else {
-                unfuseMatMul(g, n);
-            }
-            changed = true;
+    public boolean matches(NodeProto n) {
+        return Model.MICROSOFT_DOMAIN.equals(n.getDomain()) && (n.getOpType().equals("FusedConv") || n.getOpType().equals("FusedMatMul"));
+    }
+
+    @Override
+    public String rejection(GraphEditor g, NodeProto n) {
+        return n.getOpType().equals("FusedConv") ? convRejection(g, n) : matMulRejection(g, n);
+    }
+
+    @Override
+    public void rewrite(GraphEditor g, NodeProto n) {
+        if (n.getOpType().equals("FusedConv")) {
+            unfuseConv(g, n);
+        } else {
+            unfuseMatMul(g, n);
         }
-        return changed ? PassResult.changed(model.withGraph(g.build()), rejections)
-                : PassResult.unchanged(model, rejections);
     }
 
     private static TensorProto constantFloat(GraphEditor g, String name) {

@@ -43,7 +43,7 @@ import java.util.function.Supplier;
  */
 public final class QOperatorLowering implements Pass {
     public static final String NAME = "lower-qoperator";
-    public static final String MS_DOMAIN = "com.microsoft";
+    public static final String MS_DOMAIN = Model.MICROSOFT_DOMAIN;
 
     @Override
     public String name() {

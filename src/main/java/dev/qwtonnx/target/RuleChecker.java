@@ -28,7 +28,7 @@ public final class RuleChecker {
     /** QOperator layers and the float op each computes. */
     private static final Map<String, String> QOPERATOR = Map.of("QLinearConv", "Conv", "QLinearMatMul", "MatMul");
     private static final Set<String> CONTROL_FLOW = Set.of("If", "Loop", "Scan");
-    private static final String MS = "com.microsoft";
+    private static final String MS = dev.qwtonnx.model.Model.MICROSOFT_DOMAIN;
     private static final String MODEL = "(model)";
 
     private RuleChecker() {
