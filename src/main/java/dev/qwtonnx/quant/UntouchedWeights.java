@@ -24,6 +24,9 @@ public final class UntouchedWeights {
     /** The same, of ORT's com.microsoft domain. */
     static final Set<String> MICROSOFT = Set.of("Attention", "MultiHeadAttention", "EmbedLayerNormalization",
             "FusedConv", "FusedMatMul", "FusedGemm", "NhwcConv");
+    /** How an operator of ORT's domain is named in a line. */
+    private static final String MICROSOFT_PREFIX = Model.MICROSOFT_DOMAIN + " ";
+
     /** Least float weight bytes of one operator for its line: a few small transposed convolutions are no news. */
     static final long LEAST_BYTES = 64 << 10;
 
@@ -35,9 +38,10 @@ public final class UntouchedWeights {
      * stay float and how many bytes; empty where there are none.
      */
     public static String note(Model model) {
-        List<String> groups = groups(model);
-        return groups.isEmpty() ? "" : "weights of operators qwt-onnx does not quantize stay float: " + String.join(", ", groups)
-                + (groups.stream().anyMatch(g -> g.contains(" com.microsoft ")) ? FUSED_HINT : "");
+        Map<String, long[]> byOp = byOperator(model);
+        return byOp.isEmpty() ? "" : "weights of operators qwt-onnx does not quantize stay float: "
+                + String.join(", ", lines(byOp))
+                + (byOp.keySet().stream().anyMatch(op -> op.startsWith(MICROSOFT_PREFIX)) ? FUSED_HINT : "");
     }
 
     /**
@@ -51,11 +55,23 @@ public final class UntouchedWeights {
 
     /** Per operator with {@link #LEAST_BYTES} or more of such weights: "2 LSTM nodes (1.1 MB)". */
     public static List<String> groups(Model model) {
+        return lines(byOperator(model));
+    }
+
+    private static List<String> lines(Map<String, long[]> byOp) {
+        return byOp.entrySet().stream()
+                .map(e -> String.format(Locale.ROOT, "%d %s node%s (%.1f MB)", e.getValue()[0], e.getKey(),
+                        e.getValue()[0] == 1 ? "" : "s", e.getValue()[1] / 1e6))
+                .toList();
+    }
+
+    /** Nodes and float weight bytes per operator ("com.microsoft Attention"), those of {@link #LEAST_BYTES} or more. */
+    private static Map<String, long[]> byOperator(Model model) {
         Map<String, TensorProto> initializers = new HashMap<>();
         Subgraphs.forEachGraph(model.graph(), g -> g.getInitializerList().forEach(t -> initializers.putIfAbsent(t.getName(), t)));
         Map<String, long[]> byOp = new LinkedHashMap<>(); // nodes, bytes
         Subgraphs.forEachNode(model.graph(), n -> {
-            boolean microsoft = n.getDomain().equals("com.microsoft");
+            boolean microsoft = n.getDomain().equals(Model.MICROSOFT_DOMAIN);
             if (!(microsoft ? MICROSOFT : Model.isDefaultDomain(n.getDomain()) ? DEFAULT_DOMAIN : Set.of())
                     .contains(n.getOpType())) {
                 return;
@@ -64,22 +80,16 @@ public final class UntouchedWeights {
             for (String in : n.getInputList()) {
                 TensorProto t = initializers.get(in);
                 if (t != null && t.getDataType() == TensorProto.DataType.FLOAT_VALUE) {
-                    long elements = 1;
-                    for (long d : t.getDimsList()) {
-                        elements *= d;
-                    }
-                    bytes += 4 * elements;
+                    bytes += 4 * dev.qwtonnx.model.HostTensor.numel(dev.qwtonnx.model.Tensors.dims(t));
                 }
             }
             if (bytes > 0) {
-                long[] c = byOp.computeIfAbsent((microsoft ? "com.microsoft " : "") + n.getOpType(), k -> new long[2]);
+                long[] c = byOp.computeIfAbsent((microsoft ? MICROSOFT_PREFIX : "") + n.getOpType(), k -> new long[2]);
                 c[0]++;
                 c[1] += bytes;
             }
         });
-        return byOp.entrySet().stream().filter(e -> e.getValue()[1] >= LEAST_BYTES)
-                .map(e -> String.format(Locale.ROOT, "%d %s node%s (%.1f MB)", e.getValue()[0], e.getKey(),
-                        e.getValue()[0] == 1 ? "" : "s", e.getValue()[1] / 1e6))
-                .toList();
+        byOp.values().removeIf(c -> c[1] < LEAST_BYTES);
+        return byOp;
     }
 }
