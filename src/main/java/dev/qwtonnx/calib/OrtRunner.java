@@ -423,7 +423,7 @@ public final class OrtRunner implements AutoCloseable {
             return;
         }
         try {
-            Closer.INSTANCE.executor.submit(() -> { }).get(30, java.util.concurrent.TimeUnit.SECONDS);
+            Closer.INSTANCE.executor.submit(() -> { }).get(Closer.WAIT_SECONDS, java.util.concurrent.TimeUnit.SECONDS);
         } catch (java.util.concurrent.RejectedExecutionException | java.util.concurrent.ExecutionException
                 | java.util.concurrent.TimeoutException e) {
             // Drained already, or a close hangs: nothing more to wait for here.
@@ -443,6 +443,9 @@ public final class OrtRunner implements AutoCloseable {
                     return t;
                 });
 
+        /** Longest wait for pending closes, so that a close hung in native code cannot hang the caller. */
+        static final long WAIT_SECONDS = 30;
+
         Closer() {
             Runtime.getRuntime().addShutdownHook(new Thread(this::drain, "qwt-ort-closer-drain"));
         }
@@ -451,7 +454,7 @@ public final class OrtRunner implements AutoCloseable {
         void drain() {
             executor.shutdown();
             try {
-                executor.awaitTermination(30, java.util.concurrent.TimeUnit.SECONDS);
+                executor.awaitTermination(WAIT_SECONDS, java.util.concurrent.TimeUnit.SECONDS);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }

@@ -39,7 +39,7 @@ final class Signals {
     }
 
     private static void stop(Signal signal) {
-        PendingFiles.deleteAllNow();
+        PendingFiles.deleteAll();
         Runtime.getRuntime().halt(128 + signal.getNumber());
     }
 }

@@ -47,15 +47,10 @@ public final class PendingFiles {
     }
 
     /**
-     * Deletes every pending file and refuses new ones: for a process about to halt without its shutdown
-     * hooks (the command line's signal handler).
+     * Deletes every pending file and refuses new ones (the shutdown hook's work, and the command line's signal
+     * handler's before it halts without the hooks); returns those it deleted.
      */
-    public static void deleteAllNow() {
-        deleteAll();
-    }
-
-    /** Deletes every pending file (the shutdown hook's work); returns those it deleted. */
-    static synchronized List<Path> deleteAll() {
+    public static synchronized List<Path> deleteAll() {
         shuttingDown = true;
         List<Path> deleted = new ArrayList<>();
         for (Path f : PENDING) {
