@@ -1,6 +1,7 @@
 package dev.qwtonnx.cli;
 
 import dev.qwtonnx.ort.NativeLibraryCache;
+import dev.qwtonnx.ort.Telemetry;
 import java.io.File;
 import java.io.IOException;
 import java.nio.file.AtomicMoveNotSupportedException;
@@ -33,9 +34,9 @@ import java.util.zip.CRC32;
  * <p>The run stays in this JVM (as before) where a second one would not be the same run: options that
  * manage class sharing or attach an agent or a debugger, a command line the JVM does not show, classes not
  * in a jar, no cache directory, {@code QWT_ONNX_IN_PROCESS} set, help and version requests (too short to
- * pay), or a second JVM that cannot start. The child inherits the terminal, the environment (on Linux with
- * glibc's heap on huge pages, {@link #environment}) and the JVM options; its exit code is this process's;
- * stopping this process stops it.
+ * pay), or a second JVM that cannot start. The child inherits the terminal, the environment (with ORT's
+ * telemetry off and, on Linux, glibc's heap on huge pages, {@link #environment}) and the JVM options; its exit
+ * code is this process's; stopping this process stops it.
  */
 public final class Launcher {
     /** Set in the child: it runs the command itself. */
@@ -104,7 +105,8 @@ public final class Launcher {
     static final String TUNABLES = "GLIBC_TUNABLES";
 
     /**
-     * What the child gets beside {@code inherited}: on Linux, glibc's C heap on transparent huge pages
+     * What the child gets beside {@code inherited}: ORT's telemetry switched off unless the user set ORT's switch
+     * ({@link Telemetry}); on Linux, glibc's C heap on transparent huge pages
      * ({@link #HUGE_PAGES}, added to the user's own tunables unless they choose {@code glibc.malloc.hugetlb}
      * themselves). ORT allocates its weights and activations with malloc; a 4 KB page of them costs a page fault
      * the first time it is written, and a run writes hundreds of MB afresh in each session it makes (a session
@@ -115,14 +117,12 @@ public final class Launcher {
      * encoders and the CNNs, the small models within noise; docs/decisions/0023-launcher.md.
      */
     static Map<String, String> environment(Map<String, String> inherited, String osName) {
-        if (!osName.toLowerCase(java.util.Locale.ROOT).startsWith("linux")) {
-            return Map.of();
-        }
+        Map<String, String> out = new java.util.TreeMap<>(Telemetry.offUnlessChosen(inherited));
         String own = inherited.getOrDefault(TUNABLES, "");
-        if (own.contains("glibc.malloc.hugetlb")) {
-            return Map.of();
+        if (osName.toLowerCase(java.util.Locale.ROOT).startsWith("linux") && !own.contains("glibc.malloc.hugetlb")) {
+            out.put(TUNABLES, own.isEmpty() ? HUGE_PAGES : own + ":" + HUGE_PAGES);
         }
-        return Map.of(TUNABLES, own.isEmpty() ? HUGE_PAGES : own + ":" + HUGE_PAGES);
+        return out;
     }
 
     /** The child to run {@code args} in, or null to run them here. */

@@ -29,15 +29,17 @@ public final class OrtStartup {
      * Points ORT at its cached libraries ({@link NativeLibraryCache}) and starts it on a daemon thread. ORT's own
      * log lines reach stderr only with {@code verbose}: at its default level it prints warnings about the
      * user's model (an unused initializer, say) and errors of runs the tool retries another way (a joined batch
-     * a graph refuses); every failure the user must see is reported by the tool, with ORT's message in it.
+     * a graph refuses); every failure the user must see is reported by the tool, with ORT's message in it. ORT's
+     * telemetry is turned off as far as a process already started allows ({@link Telemetry}).
      */
     public static void startInBackground(boolean verbose) {
         OrtStartup.verbose = verbose;
         NativeLibraryCache.install();
         Thread t = new Thread(() -> {
             try {
-                OrtEnvironment.getEnvironment(verbose ? OrtLoggingLevel.ORT_LOGGING_LEVEL_WARNING
+                OrtEnvironment env = OrtEnvironment.getEnvironment(verbose ? OrtLoggingLevel.ORT_LOGGING_LEVEL_WARNING
                         : OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL);
+                Telemetry.offInProcess(env, System.getenv());
             } catch (Throwable e) {
                 // The first stage that needs ORT fails again with the same error, and reports it.
             }

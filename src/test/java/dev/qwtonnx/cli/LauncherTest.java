@@ -173,14 +173,29 @@ class LauncherTest {
 
     @Test
     void theChildsCHeapIsOnHugePagesOnLinuxUnlessTheUserChoosesOtherwise() {
-        assertEquals(java.util.Map.of("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1"), Launcher.environment(java.util.Map.of(), "Linux"));
-        assertEquals(java.util.Map.of("GLIBC_TUNABLES", "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1"),
-                Launcher.environment(java.util.Map.of("GLIBC_TUNABLES", "glibc.malloc.arena_max=2"), "Linux"),
+        assertEquals("glibc.malloc.hugetlb=1", Launcher.environment(java.util.Map.of(), "Linux").get("GLIBC_TUNABLES"));
+        assertEquals("glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1",
+                Launcher.environment(java.util.Map.of("GLIBC_TUNABLES", "glibc.malloc.arena_max=2"), "Linux")
+                        .get("GLIBC_TUNABLES"),
                 "the user's own tunables are kept");
-        assertEquals(java.util.Map.of(), Launcher.environment(java.util.Map.of("GLIBC_TUNABLES", "glibc.malloc.hugetlb=0"), "Linux"),
-                "the user's choice of huge pages stands");
-        assertEquals(java.util.Map.of(), Launcher.environment(java.util.Map.of(), "Mac OS X"));
-        assertEquals(java.util.Map.of(), Launcher.environment(java.util.Map.of(), "Windows 11"));
+        assertFalse(Launcher.environment(java.util.Map.of("GLIBC_TUNABLES", "glibc.malloc.hugetlb=0"), "Linux")
+                .containsKey("GLIBC_TUNABLES"), "the user's choice of huge pages stands (the child inherits it)");
+        assertFalse(Launcher.environment(java.util.Map.of(), "Mac OS X").containsKey("GLIBC_TUNABLES"));
+        assertFalse(Launcher.environment(java.util.Map.of(), "Windows 11").containsKey("GLIBC_TUNABLES"));
+    }
+
+    @Test
+    void theChildRunsOrtWithoutTelemetryUnlessTheUserChoosesOtherwise() {
+        for (String os : List.of("Linux", "Mac OS X", "Windows 11")) {
+            java.util.Map<String, String> env = Launcher.environment(java.util.Map.of(), os);
+            assertEquals("1", env.get("ORT_DISABLE_TELEMETRY"), os + ": ORT 1.29's switch");
+            assertEquals("1", env.get("ORT_TELEMETRY_DISABLED"), os + ": later releases' switch");
+        }
+        for (String chosen : List.of("ORT_DISABLE_TELEMETRY", "ORT_TELEMETRY_DISABLED")) {
+            java.util.Map<String, String> env = Launcher.environment(java.util.Map.of(chosen, "0"), "Linux");
+            assertFalse(env.containsKey("ORT_DISABLE_TELEMETRY") || env.containsKey("ORT_TELEMETRY_DISABLED"),
+                    "a user who set " + chosen + " keeps their choice: " + env);
+        }
     }
 
     @Test

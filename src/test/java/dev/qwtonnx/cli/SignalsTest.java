@@ -56,6 +56,9 @@ class SignalsTest {
     /** Handles signals as the command line does, then makes and runs sessions on two threads until killed. */
     static final class BusyInOrt {
         public static void main(String[] args) throws Exception {
+            // ORT's libraries from the cache, as the command line loads them: a halted JVM never deletes the copy
+            // ORT's loader would otherwise inflate into a temporary directory (28 MB per kill).
+            dev.qwtonnx.ort.NativeLibraryCache.install();
             Signals.install();
             OrtEnvironment env = OrtEnvironment.getEnvironment();
             byte[] bytes = Files.readAllBytes(Path.of(args[0]));
