@@ -3,10 +3,11 @@
 processes with the default options on zoo models, the jars alternating (their order swapped every
 round, so a drift of the machine hits both alike), wall time and peak RSS from /usr/bin/time.
 
-    python3 tools/bench/ab.py --old OLD.jar --new NEW.jar [--rounds 4] [--new-env K=V ...] minilm,ppocr-rec,...
+    python3 tools/bench/ab.py --old OLD.jar --new NEW.jar [--rounds 4] [--new-env K=V ...] [--args="--no-report"] minilm,ppocr-rec,...
 
 `--new-env K=V` runs the new jar's processes with that variable set (the same jar twice, with and
-without a setting of the environment, is an A/B of the setting).
+without a setting of the environment, is an A/B of the setting); `--args` adds options to both jars'
+command lines (split on spaces).
 
 Prints per model the median wall time of each jar, the largest peak RSS, new/old, and whether the
 two jars wrote the same model bytes (their last runs). Changes of a
@@ -20,6 +21,7 @@ ap.add_argument("--old", required=True)
 ap.add_argument("--new", required=True)
 ap.add_argument("--rounds", type=int, default=4)
 ap.add_argument("--new-env", action="append", default=[], help="K=V set for the new jar's runs")
+ap.add_argument("--args", default="", help="options added to both jars' command lines")
 ap.add_argument("models")
 a = ap.parse_args()
 root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -32,7 +34,7 @@ for r in range(a.rounds):
         pair = [("old", a.old), ("new", a.new)]
         for tag, jar in (pair if r % 2 == 0 else pair[::-1]):
             p = subprocess.run(["/usr/bin/time", "-f", "%e %M", "java", "-jar", jar, os.path.join(z, "model.onnx"),
-                                os.path.join(out, f"{m}-{tag}.onnx"), "--calib", os.path.join(z, "calib")],
+                                os.path.join(out, f"{m}-{tag}.onnx"), "--calib", os.path.join(z, "calib")] + a.args.split(),
                                capture_output=True, text=True, env=envs[tag])
             if p.returncode != 0:
                 raise SystemExit(f"{tag} on {m} failed: {p.stderr.strip().splitlines()[-1]}")

@@ -9,7 +9,7 @@ import java.util.Optional;
 /**
  * A quantized model's output fidelity to its float model on the held-out samples (the calibration
  * samples when none are held out), measured once for the summary and the report, the same runs timed
- * for the report's latency (see {@link Fidelity#measureTimed}).
+ * for the report's latency (see {@link Fidelity#measureTimed}); untimed without a report.
  */
 final class FidelityStage extends BaseStage {
     /**
@@ -49,8 +49,13 @@ final class FidelityStage extends BaseStage {
     @Override
     public void run(RunContext ctx, Facts facts) {
         FloatReuse r = facts.get(reuse);
-        Fidelity.Timed t = Fidelity.measureTimed(facts.get(floatModel), facts.get(quantModel), ctx.measured(),
-                facts.get(destination).runs(), ctx.progress(), r.known(), r.keepBytes());
+        Destination d = facts.get(destination);
+        // The latency is the report's: without one, nothing is timed.
+        Fidelity.Timed t = d.reports().isEmpty()
+                ? Fidelity.measureUntimed(facts.get(floatModel), facts.get(quantModel), ctx.measured(), ctx.progress(),
+                        r.known(), r.keepBytes())
+                : Fidelity.measureTimed(facts.get(floatModel), facts.get(quantModel), ctx.measured(), d.runs(),
+                        ctx.progress(), r.known(), r.keepBytes());
         facts.put(fidelity, t.outputs());
         facts.put(latency, Optional.ofNullable(t.latency()));
         facts.put(kept, Optional.ofNullable(t.floatRuns()));

@@ -94,6 +94,16 @@ public final class Fidelity {
                 known != null && known.outputs().size() == data.size() ? known : null, keepBytes);
     }
 
+    /**
+     * As {@link #measureTimed(Model, Model, CalibrationSource, int, Progress, FloatRuns, long)} where no latency is
+     * asked for (a run without a report): nothing timed, the sessions made as for a pass.
+     */
+    public static Timed measureUntimed(Model floatModel, Model quantModel, CalibrationSource data, Progress progress,
+            FloatRuns known, long keepBytes) {
+        return measure(floatModel, quantModel, data, -1, progress, false,
+                known != null && known.outputs().size() == data.size() ? known : null, keepBytes);
+    }
+
     private static Timed measure(Model floatModel, Model quantModel, CalibrationSource data, int runs,
             Progress progress, boolean onGrid) {
         return measure(floatModel, quantModel, data, runs, progress, onGrid, null, 0);
@@ -109,8 +119,12 @@ public final class Fidelity {
         List<Map<String, FloatTensor>> kept = keepBytes > 0 && known == null ? new ArrayList<>() : null;
         double[] keptMs = kept == null ? null : new double[data.size()];
         long keptBytes = 0;
-        OrtRunner fr = known == null ? new OrtRunner(floatModel, List.of()) : null;
-        try (OrtRunner qr = OrtRunner.of(quantModel, List.of(), false, onGrid)) {
+        // Sessions as a user's only where their runs are timed; else as a pass's (no threads spinning between runs,
+        // the float weights unpacked for a few runs).
+        boolean timedPass = runs >= 0;
+        OrtRunner fr = known != null ? null
+                : timedPass ? new OrtRunner(floatModel, List.of()) : OrtRunner.forPasses(floatModel, List.of(), data.size());
+        try (OrtRunner qr = OrtRunner.of(quantModel, List.of(), !timedPass, onGrid)) {
             progress.start("verify", data.size());
             Sample first = null;
             for (Sample s : data) {
