@@ -11,6 +11,7 @@ import java.nio.file.attribute.FileTime;
 import java.util.List;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -19,9 +20,21 @@ class NativeLibraryCacheTest {
     @TempDir
     Path root;
 
+    /** The test JVM's own setting (testutil.OrtNativeCache), put back after each test. */
+    private String before;
+
+    @BeforeEach
+    void startWithoutAPath() {
+        before = System.clearProperty(NativeLibraryCache.PROPERTY);
+    }
+
     @AfterEach
-    void forgetThePath() {
-        System.clearProperty(NativeLibraryCache.PROPERTY);
+    void restoreThePath() {
+        if (before == null) {
+            System.clearProperty(NativeLibraryCache.PROPERTY);
+        } else {
+            System.setProperty(NativeLibraryCache.PROPERTY, before);
+        }
     }
 
     private static List<Path> libraries(Path dir) throws Exception {
@@ -32,7 +45,7 @@ class NativeLibraryCacheTest {
 
     @Test
     void writesTheLibrariesOnceAndPointsOrtAtThem() throws Exception {
-        assertNull(System.getProperty(NativeLibraryCache.PROPERTY), "the test JVM sets no native path");
+        assertNull(System.getProperty(NativeLibraryCache.PROPERTY), "no native path set before");
         Path dir = NativeLibraryCache.install(root);
         assertNotNull(dir, "ORT's libraries are in its jar on this platform: " + NativeLibraryCache.platform());
         assertEquals(dir.toString(), System.getProperty(NativeLibraryCache.PROPERTY));
