@@ -120,11 +120,12 @@ public final class Fidelity {
         double[] keptMs = kept == null ? null : new double[data.size()];
         long keptBytes = 0;
         // Sessions as a user's only where their runs are timed; else as a pass's (no threads spinning between runs,
-        // the float weights unpacked for a few runs).
+        // weights unpacked for a few runs), both alike.
         boolean timedPass = runs >= 0;
         OrtRunner fr = known != null ? null
-                : timedPass ? new OrtRunner(floatModel, List.of()) : OrtRunner.forPasses(floatModel, List.of(), data.size());
-        try (OrtRunner qr = OrtRunner.of(quantModel, List.of(), !timedPass, onGrid)) {
+                : timedPass ? new OrtRunner(floatModel, List.of()) : OrtRunner.forPass(floatModel, List.of(), data.size(), false);
+        try (OrtRunner qr = timedPass ? OrtRunner.of(quantModel, List.of(), false, onGrid)
+                : OrtRunner.forPass(quantModel, List.of(), data.size(), onGrid)) {
             progress.start("verify", data.size());
             Sample first = null;
             for (Sample s : data) {
@@ -187,9 +188,10 @@ public final class Fidelity {
         List<String> outs = TargetFidelity.floatOutputs(floatModel);
         List<Sums> sums = new ArrayList<>();
         List<OrtRunner> runners = new ArrayList<>();
-        try (OrtRunner fr = new OrtRunner(floatModel, List.of())) {
+        // Nothing is timed: sessions as measure's untimed pass makes them.
+        try (OrtRunner fr = OrtRunner.forPass(floatModel, List.of(), data.size(), false)) {
             for (Model q : quantModels) {
-                runners.add(new OrtRunner(q, List.of()));
+                runners.add(OrtRunner.forPass(q, List.of(), data.size(), false));
                 sums.add(new Sums(outs));
             }
             progress.start("verify", data.size());
