@@ -57,6 +57,14 @@ class TelemetryTest {
         env.remove(Telemetry.LATER_SWITCH);
         env.put("XDG_CACHE_HOME", dir.resolve("cache").toString());
         env.put("TMPDIR", dir.resolve("tmp").toString());
+        // The child with telemetry on must not reach the collector from a test: libcurl's proxy variables point at a
+        // closed local port, and the CA bundle it would verify the collector with is not there.
+        for (String proxy : List.of("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY")) {
+            env.put(proxy, "http://127.0.0.1:9");
+        }
+        env.remove("no_proxy");
+        env.remove("NO_PROXY");
+        env.put("SSL_CERT_FILE", dir.resolve("no-ca-bundle.pem").toString());
         if (switchedOff) {
             env.putAll(Telemetry.offUnlessChosen(env));
         }
