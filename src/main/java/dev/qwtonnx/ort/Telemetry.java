@@ -14,9 +14,10 @@ import java.util.Map;
  * and, for a sampled share of sessions, the model (file name, producer, graph and weight hashes, metadata). A run
  * makes tens of sessions of the user's model; a compiler of the user's models does not report on them to a third
  * party unasked, so the command line sets ORT's own switch, {@code ORT_DISABLE_TELEMETRY=1} (and the name later
- * ORT releases read), in the process that runs ORT. It is ORT's only switch that also stops the client, the device
- * id and the file: the runtime call ({@link OrtEnvironment#setTelemetry}) comes after the environment exists and
- * silences only the per-session events, which is what a run kept in one JVM gets. A user who sets either variable
+ * ORT releases read), in the process that runs ORT. A variable read at start is what stops the client, the device
+ * id and the file (ORT also stops them where a CI system's variables are set): the runtime call
+ * ({@link OrtEnvironment#setTelemetry}) comes after the environment exists and silences only the per-session
+ * events, which is what a run kept in one JVM gets. A user who sets either variable
  * keeps their choice ({@code ORT_DISABLE_TELEMETRY=0} turns it on). In a library the host's process owns ORT's
  * environment and decides.
  */
