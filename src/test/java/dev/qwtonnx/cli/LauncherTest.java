@@ -201,11 +201,12 @@ class LauncherTest {
     @Test
     void theChildGetsTheEnvironmentItWasPlannedWith(@TempDir Path dir) throws Exception {
         Path jar = jar(dir, "Env", "public class Env { public static void main(String[] a) {"
-                + " System.out.println(System.getenv(\"GLIBC_TUNABLES\")); } }");
+                + " System.out.println(System.getenv(\"GLIBC_TUNABLES\") + \" \" + System.getenv(\"ORT_DISABLE_TELEMETRY\")); } }");
         Launcher.Child child = Launcher.child(JAVA, List.of(), jar, dir.resolve("cache"), "Env", new String[0], true);
         Path out = dir.resolve("out.txt");
         assertEquals(0, Launcher.run(child, ProcessBuilder.Redirect.to(out.toFile())));
-        String expected = child.environment().getOrDefault("GLIBC_TUNABLES", System.getenv("GLIBC_TUNABLES"));
+        String expected = child.environment().getOrDefault("GLIBC_TUNABLES", System.getenv("GLIBC_TUNABLES")) + " "
+                + child.environment().getOrDefault("ORT_DISABLE_TELEMETRY", System.getenv("ORT_DISABLE_TELEMETRY"));
         assertEquals(expected + "\n", Files.readString(out));
         if (System.getProperty("os.name").startsWith("Linux")) {
             assertTrue(Files.readString(out).contains("glibc.malloc.hugetlb"), Files.readString(out));

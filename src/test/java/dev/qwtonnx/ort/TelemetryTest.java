@@ -23,8 +23,8 @@ class TelemetryTest {
             "BITBUCKET_BUILD_NUMBER", "SYSTEM_TEAMFOUNDATIONCOLLECTIONURI", "ORT_RUNNING_UNIT_TESTS");
 
     /**
-     * A JVM started with what the launcher adds ({@link Telemetry#offUnlessChosen}) makes and runs an ORT session
-     * and leaves nothing of ORT's telemetry behind: no device id or event queue under its cache directory, no
+     * A JVM started with what the launcher adds ({@link Telemetry#offUnlessChosen}) makes an ORT session and leaves
+     * nothing of ORT's telemetry behind: no device id or event queue under its cache directory, no
      * {@code mat-debug-PID.log} in its temporary directory. The same JVM without it does leave them (else ORT has no
      * telemetry to turn off, and the test has nothing to show).
      */
@@ -36,7 +36,7 @@ class TelemetryTest {
         run(on, false);
         assumeTrue(Files.exists(on.resolve("cache").resolve("Microsoft")),
                 "this ORT keeps no telemetry state without the switch: " + listing(on));
-        // The launcher's switch is ORT's own: everything a run of the command line makes goes through it.
+        // The same variables the launcher gives the JVM that runs a command (LauncherTest: the child gets them).
         assertEquals(List.of(), listing(off.resolve("cache")), "ORT's telemetry state with the switch");
         assertEquals(List.of(), listing(off.resolve("tmp")), "ORT's telemetry log file with the switch");
         assertTrue(listing(on.resolve("tmp")).stream().anyMatch(n -> n.startsWith("mat-debug-")), listing(on).toString());
