@@ -63,6 +63,14 @@ public final class GraphEditor {
         return initializers.get(name);
     }
 
+    /**
+     * The value of {@code name} where it is fixed: an initializer that a caller cannot override as a graph input;
+     * else null (and for the empty name of an absent optional input).
+     */
+    public TensorProto constant(String name) {
+        return name.isEmpty() || isGraphInput(name) ? null : initializers.get(name);
+    }
+
     public boolean isInitializer(String name) {
         return initializers.containsKey(name);
     }

@@ -33,11 +33,6 @@ public final class FoldBatchNorm implements NodeRewrite {
         fold(g, g.producer(bn.getInput(0)), bn);
     }
 
-    /** A tensor whose value is fixed: an initializer that a caller cannot override as a graph input. */
-    private static TensorProto constant(GraphEditor g, String name) {
-        return name.isEmpty() || g.isGraphInput(name) ? null : g.initializer(name);
-    }
-
     /** Null when the BatchNormalization can be folded into the Conv before it, else the reason why not. */
     @Override
     public String rejection(GraphEditor g, NodeProto bn) {
@@ -56,19 +51,19 @@ public final class FoldBatchNorm implements NodeRewrite {
         if (g.useCount(y) != 1) {
             return "the Conv output '" + y + "' is also read elsewhere";
         }
-        TensorProto w = constant(g, conv.getInput(1));
+        TensorProto w = g.constant(conv.getInput(1));
         if (w == null || w.getDataType() != TensorProto.DataType.FLOAT_VALUE || w.getDimsCount() < 1) {
             return "the Conv weight is not a constant float tensor";
         }
         long m = w.getDims(0);
         if (conv.getInputCount() > 2 && !conv.getInput(2).isEmpty()) {
-            TensorProto b = constant(g, conv.getInput(2));
+            TensorProto b = g.constant(conv.getInput(2));
             if (b == null || b.getDataType() != TensorProto.DataType.FLOAT_VALUE || Tensors.floats(b).length != m) {
                 return "the Conv bias is not a constant float tensor of " + m + " values";
             }
         }
         for (int i = 1; i < 5; i++) {
-            TensorProto p = constant(g, bn.getInput(i));
+            TensorProto p = g.constant(bn.getInput(i));
             if (p == null || p.getDataType() != TensorProto.DataType.FLOAT_VALUE || Tensors.floats(p).length != m) {
                 return "its input '" + bn.getInput(i) + "' is not a constant float tensor of " + m + " values";
             }

@@ -50,7 +50,7 @@ public final class UnfuseOrtOps implements NodeRewrite {
     }
 
     private static TensorProto constantFloat(GraphEditor g, String name) {
-        TensorProto t = name.isEmpty() || g.isGraphInput(name) ? null : g.initializer(name);
+        TensorProto t = g.constant(name);
         return t != null && t.getDataType() == TensorProto.DataType.FLOAT_VALUE ? t : null;
     }
 
