@@ -62,18 +62,18 @@ public final class OrtRunner implements AutoCloseable {
     }
 
     /**
-     * A session for a pass of {@code runs} runs, as {@link #forPasses} makes it, its weights not prepacked up to
-     * {@link #PREPACK_FROM_RUNS} runs, and with {@code onGrid} as {@link #of} takes it. Prepacking a float encoder's
-     * MatMul weights adds 0.21 s to the start of BGE small en's session (0.49 → 0.70 s, medians of five) and takes
-     * 3 ms off a run of a sentence. Two models compared in one pass get sessions made alike, so that a model equal
+     * A session for a pass of {@code runs} runs, as {@link #forPasses(Model, Collection)} makes it, its weights not
+     * prepacked up to {@link #PREPACK_FROM_RUNS} runs, and with {@code onGrid} as {@link #of} takes it. Prepacking a
+     * float encoder's MatMul weights adds 0.21 s to the start of BGE small en's session (0.49 → 0.70 s, medians of
+     * five) and takes 3 ms off a run of a sentence. Two models compared in one pass get sessions made alike, so that a model equal
      * to the float one measures equal (prepacked and unpacked kernels sum in another order).
      */
-    public static OrtRunner forPass(Model model, Collection<String> exposed, int runs, boolean onGrid) {
+    public static OrtRunner forPasses(Model model, Collection<String> exposed, int runs, boolean onGrid) {
         return new OrtRunner(model, exposed, OrtSession.SessionOptions.OptLevel.ALL_OPT, false, runs >= PREPACK_FROM_RUNS,
                 onGrid);
     }
 
-    /** Runs of a pass from which prepacking a session's weights pays for itself ({@link #forPass}). */
+    /** Runs of a pass from which prepacking a session's weights pays for itself (see the method above). */
     public static final int PREPACK_FROM_RUNS = 64;
 
     /**

@@ -31,7 +31,7 @@ public final class Telemetry {
     }
 
     /** Whether the user's environment sets either of ORT's switches, to whatever value. */
-    public static boolean chosen(Map<String, String> environment) {
+    static boolean chosen(Map<String, String> environment) {
         return environment.containsKey(SWITCH) || environment.containsKey(LATER_SWITCH);
     }
 

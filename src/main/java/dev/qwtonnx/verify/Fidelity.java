@@ -123,9 +123,9 @@ public final class Fidelity {
         // weights unpacked for a few runs), both alike.
         boolean timedPass = runs >= 0;
         OrtRunner fr = known != null ? null
-                : timedPass ? new OrtRunner(floatModel, List.of()) : OrtRunner.forPass(floatModel, List.of(), data.size(), false);
+                : timedPass ? new OrtRunner(floatModel, List.of()) : OrtRunner.forPasses(floatModel, List.of(), data.size(), false);
         try (OrtRunner qr = timedPass ? OrtRunner.of(quantModel, List.of(), false, onGrid)
-                : OrtRunner.forPass(quantModel, List.of(), data.size(), onGrid)) {
+                : OrtRunner.forPasses(quantModel, List.of(), data.size(), onGrid)) {
             progress.start("verify", data.size());
             Sample first = null;
             for (Sample s : data) {
@@ -189,9 +189,9 @@ public final class Fidelity {
         List<Sums> sums = new ArrayList<>();
         List<OrtRunner> runners = new ArrayList<>();
         // Nothing is timed: sessions as measure's untimed pass makes them.
-        try (OrtRunner fr = OrtRunner.forPass(floatModel, List.of(), data.size(), false)) {
+        try (OrtRunner fr = OrtRunner.forPasses(floatModel, List.of(), data.size(), false)) {
             for (Model q : quantModels) {
-                runners.add(OrtRunner.forPass(q, List.of(), data.size(), false));
+                runners.add(OrtRunner.forPasses(q, List.of(), data.size(), false));
                 sums.add(new Sums(outs));
             }
             progress.start("verify", data.size());
