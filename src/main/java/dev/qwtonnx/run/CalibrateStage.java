@@ -66,7 +66,7 @@ final class CalibrateStage extends QuantizeStage {
         // The activation MatMuls' graph analysis only where no layer is left.
         boolean nothingToQuantize = !options.accuracy().hasTarget() && affordable.tensorsToCalibrate().isEmpty()
                 && FloatSessionStage.calibrated(prepared, affordable, options.quant().target()).isEmpty();
-        if (session.runner() == null || nothingToQuantize) {
+        if (!session.present() || nothingToQuantize) {
             facts.put(RANGES, Map.of());
             facts.put(FLOAT_PASS, FloatPass.NONE);
             return;
@@ -140,7 +140,7 @@ final class CalibrateStage extends QuantizeStage {
      * and ORT holds each output of a run until the run ends, whether it is fetched or not (it cannot reuse its
      * memory for later nodes), and keeps the peak in its arena for the session's life: on a segmentation CNN at
      * 1024² that was most of 15 GB. Where what the plan does not fetch holds {@link #narrowFrom} or more, the
-     * session is made again exposing only what the pass and compensation fetch: the reductions, the values of
+     * session is made (again, where int8-cost made it) exposing only what the pass and compensation fetch: the reductions, the values of
      * the ranges reduced outside the session, compensation's float outputs and the prefix's boundary. The same
      * nodes compute the same values (the reductions read every calibrated tensor either way), so the ranges and
      * the written model do not change.
@@ -157,14 +157,17 @@ final class CalibrateStage extends QuantizeStage {
         if (comp.prefix() != null) {
             needed.addAll(comp.prefix().boundary());
         }
-        // shapes holds every tensor the session exposes (int8-cost's run of the first sample).
+        // shapes holds every tensor the session exposes (int8-cost's run of the first sample, in this run or the one
+        // made before it with min/max ranges).
         long unused = floatBytes(shapes, t -> !needed.contains(t));
         if (unused < narrowFrom() || unused == 0) {
             return session.handOver();
         }
-        ctx.log().accept(String.format("float session made again with %d of its %d outputs: %.0f MB per run the plan "
-                + "does not fetch", needed.size(), session.exposed().size(), unused / 1e6));
-        session.handOver().close();
+        ctx.log().accept(String.format("float session made %swith %d of its %d outputs: %.0f MB per run the plan "
+                + "does not fetch", session.made() ? "again " : "", needed.size(), session.exposed().size(), unused / 1e6));
+        if (session.made()) {
+            session.handOver().close();
+        }
         return OrtRunner.forPasses(session.reduced().model(), needed);
     }
 

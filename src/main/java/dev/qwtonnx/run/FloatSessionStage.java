@@ -20,7 +20,7 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * The float session of the calibration pass, made before the layers are final: the int8 cost
+ * The float session of the calibration pass, planned before the layers are final: the int8 cost
  * model reads the activations' shapes from it, and compensation is planned on the layers that stay
  * after that, so the float outputs calibration keeps for compensation are the ones it compares
  * with. It exposes, besides what calibration observes, the output of every matched layer (any of
@@ -30,28 +30,43 @@ import java.util.Set;
 final class FloatSessionStage extends QuantizeStage {
     /**
      * The session and what it computes: each calibrated tensor's range method, the in-graph min/max
-     * reductions, and the tensors a run can fetch. Handed over to the calibration pass's
+     * reductions, and the tensors a run can fetch. The session is made when a stage first runs it
+     * (int8-cost reads the shapes from it); a run made again with percentile ranges has the shapes and
+     * the plan already, and calibration then makes only the session it keeps, with the outputs the plan
+     * fetches ({@link CalibrateStage}). Handed over to the calibration pass's
      * {@link CalibrateStage.FloatPass}, which closes it; closed here only if the run stops before.
      */
     static final class FloatSession implements AutoCloseable {
-        static final FloatSession NONE = new FloatSession(null, Map.of(), null, Set.of());
+        static final FloatSession NONE = new FloatSession(Map.of(), null, Set.of());
 
-        private final OrtRunner runner;
         private final Map<String, RangeMethod> methods;
         private final InGraphMinMax.Reduced reduced;
         private final Set<String> exposed;
+        private OrtRunner runner;
         private boolean handedOver;
 
-        FloatSession(OrtRunner runner, Map<String, RangeMethod> methods, InGraphMinMax.Reduced reduced,
-                Set<String> exposed) {
-            this.runner = runner;
+        FloatSession(Map<String, RangeMethod> methods, InGraphMinMax.Reduced reduced, Set<String> exposed) {
             this.methods = methods;
             this.reduced = reduced;
             this.exposed = exposed;
         }
 
+        /** Whether there is a session to run (none where no layer is matched). */
+        boolean present() {
+            return reduced != null;
+        }
+
+        /** The session exposing every tensor of {@link #exposed}, made on the first call. */
         OrtRunner runner() {
+            if (runner == null && present()) {
+                runner = OrtRunner.forPasses(reduced.model(), exposed);
+            }
             return runner;
+        }
+
+        /** Whether the session has been made. */
+        boolean made() {
+            return runner != null;
         }
 
         Map<String, RangeMethod> methods() {
@@ -74,8 +89,9 @@ final class FloatSessionStage extends QuantizeStage {
 
         /** The runner, now the caller's to close. */
         OrtRunner handOver() {
+            OrtRunner r = runner();
             handedOver = true;
-            return runner;
+            return r;
         }
 
         @Override
@@ -122,8 +138,7 @@ final class FloatSessionStage extends QuantizeStage {
         if (prefix != null) {
             exposed.addAll(prefix.boundary());
         }
-        facts.put(FLOAT_SESSION, new FloatSession(OrtRunner.forPasses(reduced.model(), exposed), methods, reduced,
-                Set.copyOf(exposed)));
+        facts.put(FLOAT_SESSION, new FloatSession(methods, reduced, Set.copyOf(exposed)));
     }
 
     /** The layers' inputs (and outputs where quantized), and those of the activation MatMuls quantized later. */

@@ -187,10 +187,14 @@ public final class QuantizeRun {
             RunContext ctx, List<StageRunner.Timing> timings) {
         Options clipped = options.withCalib(options.calib().withMethod(dev.qwtonnx.calib.RangeMethod.PERCENTILE));
         List<Stage> again = stages(clipped, destination);
-        // What does not depend on the ranges is the first run's: the prepared model, the float model's view, its
-        // outputs on the held-out samples.
+        // What does not depend on the ranges is the first run's: the prepared model, its matched layers and those
+        // the cost model keeps, the shapes of the float session's outputs on the first sample (the same tensors; of
+        // the reductions, a few values each, the first run's), the float model's view, its outputs on the held-out
+        // samples. With the shapes known, int8-cost does not run again, and calibration makes the one float session
+        // it keeps instead of a second (FloatSessionStage.FloatSession).
         Facts second = given(floatModel, destination, new FidelityStage.FloatReuse(minMax.get(FLOAT_RUNS).orElse(null), 0))
-                .put(PREPARED, minMax.get(PREPARED));
+                .put(PREPARED, minMax.get(PREPARED)).put(MATCHED, minMax.get(MATCHED))
+                .put(AFFORDABLE, minMax.get(AFFORDABLE)).put(EXPOSED_SHAPES, minMax.get(EXPOSED_SHAPES));
         if (minMax.has(FLOAT_GRAPH)) {
             second.put(FLOAT_GRAPH, minMax.get(FLOAT_GRAPH));
         }

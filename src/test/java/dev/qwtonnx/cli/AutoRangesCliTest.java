@@ -137,6 +137,35 @@ class AutoRangesCliTest {
                 + m.group(1) + "\n" + percentile.out());
     }
 
+    /**
+     * The run made again takes the first run's layer plan and the shapes of its float session's outputs: int8-cost
+     * does not run again, and where calibration narrows the float session, the run made again makes the narrowed
+     * session alone instead of the wide one first. The written model is the one a run that never narrows writes.
+     */
+    @Test
+    void theRunMadeAgainMakesOneFloatSessionAndDoesNotEstimateCostsAgain() throws IOException {
+        quantize(rare, tmp.resolve("once-wide.onnx"));
+        byte[] wide = Files.readAllBytes(tmp.resolve("once-wide.onnx"));
+        CliTest.Run narrow;
+        System.setProperty("qwt.narrowFloatSessionFrom", "1");
+        try {
+            narrow = quantize(rare, tmp.resolve("once-narrow.onnx"), "--verbose");
+        } finally {
+            System.clearProperty("qwt.narrowFloatSessionFrom");
+        }
+        List<String> log = (narrow.out() + narrow.err()).lines().map(String::trim).toList();
+        assertTrue(log.stream().anyMatch(l -> l.startsWith("activation ranges: percentile")), log.toString());
+        assertEquals(1, log.stream().filter(l -> l.startsWith("stage int8-cost:")).count(), log.toString());
+        assertEquals(1, log.stream().filter(l -> l.startsWith("stage plan-layers:")).count(), log.toString());
+        // The first run narrows the session int8-cost made; the run made again makes only the narrowed one.
+        assertEquals(List.of(true, false), log.stream().filter(l -> l.startsWith("float session made"))
+                .map(l -> l.startsWith("float session made again with")).toList(), log.toString());
+        List<String> calibrate = log.stream().filter(l -> l.startsWith("stage calibrate:")).toList();
+        assertEquals(2, calibrate.size(), log.toString());
+        assertTrue(calibrate.get(1).contains("(1 ORT session,"), calibrate.get(1));
+        assertArrayEquals(wide, Files.readAllBytes(tmp.resolve("once-narrow.onnx")));
+    }
+
     @Test
     void aRunThatReadsWellKeepsMinMaxRangesWithoutMakingItAgain() throws IOException {
         CliTest.Run auto = quantize(plain, tmp.resolve("plain-auto.onnx"));
