@@ -9,6 +9,7 @@ import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.FileTime;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -75,6 +76,12 @@ public final class Launcher {
      * 537 MB model it took 8 % more time than G1 (23.7 against 22.0 s) to hold 5 % less (2.35 against 2.47 GB).
      */
     static final long HEAP_FILES_UP_TO = 256L << 20;
+    /**
+     * Days after which an archive no run has mapped (or a first run's mark) is removed, whichever jar it is of, when
+     * an archive is written: each jar (a path) has its own, about 20 MB, and a jar moved, renamed or replaced by a
+     * release elsewhere would leave its archive in the cache for good.
+     */
+    static final int UNUSED_DAYS = 30;
     /** The command line's class, by name: this class must not load picocli before it knows where the run goes. */
     static final String MAIN = "dev.qwtonnx.cli.Main";
 
@@ -220,6 +227,12 @@ public final class Launcher {
         Path seen = seen(archive);
         if (Files.isRegularFile(archive) && Files.size(archive) > 0) {
             command.add("-XX:SharedArchiveFile=" + archive);
+            // Marked used: archives of other jars left unused for UNUSED_DAYS are removed when one is written.
+            try {
+                Files.setLastModifiedTime(archive, FileTime.fromMillis(System.currentTimeMillis()));
+            } catch (IOException | RuntimeException e) {
+                // Only the pruning reads it.
+            }
         } else if (Files.exists(seen)) {
             writes = cache.resolve(archive.getFileName() + "." + ProcessHandle.current().pid() + ".tmp");
             command.add("-XX:ArchiveClassesAtExit=" + writes);
@@ -251,7 +264,8 @@ public final class Launcher {
      * Runs the child, its standard input this process's and its output and errors to {@code out}; its exit code,
      * or null when it could not start (the caller runs the command itself). A stopped launcher (Ctrl-C, a
      * timeout's signal) stops the child and waits for it to clean up. A written archive is kept only from a run
-     * that succeeded, and replaces the archives of earlier builds of the same jar.
+     * that succeeded, and replaces the archives of earlier builds of the same jar; archives of any jar unused for
+     * {@link #UNUSED_DAYS} go with them.
      */
     static Integer run(Child child, ProcessBuilder.Redirect out) {
         Process p;
@@ -343,10 +357,12 @@ public final class Launcher {
                 }
                 String name = archive.getFileName().toString();
                 String build = name.substring(0, name.lastIndexOf('-') + 1);
+                long unusedSince = System.currentTimeMillis() - UNUSED_DAYS * 86_400_000L;
                 try (DirectoryStream<Path> older = Files.newDirectoryStream(archive.getParent(),
-                        build + "*.{jsa,seen}")) {
+                        "classes-*.{jsa,seen}")) {
                     for (Path o : older) {
-                        if (!o.equals(archive)) {
+                        if (!o.equals(archive) && (o.getFileName().toString().startsWith(build)
+                                || Files.getLastModifiedTime(o).toMillis() < unusedSince)) {
                             Files.deleteIfExists(o);
                         }
                     }

@@ -151,6 +151,10 @@ class LauncherTest {
         String name = failing.archive().getFileName().toString();
         Path older = Files.write(cache.resolve(name.substring(0, name.lastIndexOf('-')) + "-0.jsa"), new byte[] {1});
         Path other = Files.write(cache.resolve("classes-0-0.jsa"), new byte[] {1});
+        java.nio.file.attribute.FileTime longAgo = java.nio.file.attribute.FileTime.fromMillis(
+                System.currentTimeMillis() - (Launcher.UNUSED_DAYS + 1) * 86_400_000L);
+        Path unused = Files.setLastModifiedTime(Files.write(cache.resolve("classes-1-1.jsa"), new byte[] {1}), longAgo);
+        Path unusedMark = Files.setLastModifiedTime(Files.write(cache.resolve("classes-2-2.seen"), new byte[0]), longAgo);
         Launcher.Child first = Launcher.child(JAVA, List.of(), jar, cache, "Hello", new String[] {"0"}, true);
         assertNotNull(first.writes());
         assertEquals(0, Launcher.run(first, ProcessBuilder.Redirect.to(out.toFile())));
@@ -162,9 +166,13 @@ class LauncherTest {
         assertFalse(Files.exists(older), "an earlier build's archive of the same jar is removed");
         assertFalse(Files.exists(Launcher.seen(first.archive())), "and the mark of the first run");
         assertTrue(Files.exists(other), "another jar's stays");
+        assertFalse(Files.exists(unused), "another jar's archive unused for " + Launcher.UNUSED_DAYS + " days goes");
+        assertFalse(Files.exists(unusedMark), "and a mark as old");
+        Files.setLastModifiedTime(first.archive(), longAgo);
 
         Launcher.Child next = Launcher.child(JAVA, List.of(), jar, cache, "Hello", new String[] {"0"}, true);
         assertNull(next.writes());
+        assertTrue(Files.getLastModifiedTime(first.archive()).compareTo(longAgo) > 0, "an archive mapped is marked used");
         assertEquals(0, Launcher.run(next, ProcessBuilder.Redirect.to(out.toFile())));
         assertEquals("hello 0\n", Files.readString(out));
         assertNull(Launcher.run(new Launcher.Child(List.of(dir.resolve("no-such-java").toString()), null, null, java.util.Map.of()),
