@@ -272,7 +272,8 @@ final class IfBranches {
             }
         }
         List<Map<String, HostTensor>> values = new ArrayList<>();
-        try (OrtRunner runner = new OrtRunner(prepared.withGraph(g.build()), List.of())) {
+        // A pass of many short runs: ORT's threads wait between them instead of spinning (OrtRunner.forPasses).
+        try (OrtRunner runner = OrtRunner.forPasses(prepared.withGraph(g.build()), List.of())) {
             for (Sample s : calib) {
                 Map<String, HostTensor> v = new HashMap<>(runner.runHost(s, exposed));
                 for (String in : graphInputs) {
