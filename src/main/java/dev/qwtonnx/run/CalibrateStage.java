@@ -140,10 +140,10 @@ final class CalibrateStage extends QuantizeStage {
      * and ORT holds each output of a run until the run ends, whether it is fetched or not (it cannot reuse its
      * memory for later nodes), and keeps the peak in its arena for the session's life: on a segmentation CNN at
      * 1024² that was most of 15 GB. Where what the plan does not fetch holds {@link #narrowFrom} or more, the
-     * session is made (again, where int8-cost made it) exposing only what the pass and compensation fetch: the reductions, the values of
-     * the ranges reduced outside the session, compensation's float outputs and the prefix's boundary. The same
-     * nodes compute the same values (the reductions read every calibrated tensor either way), so the ranges and
-     * the written model do not change.
+     * session is made (again, where int8-cost made it) exposing only what the pass and compensation fetch: the
+     * reductions, the values of the ranges reduced outside the session, compensation's float outputs and the
+     * prefix's boundary. The same nodes compute the same values (the reductions read every calibrated tensor
+     * either way), so the ranges and the written model do not change.
      */
     private static OrtRunner narrowed(FloatSessionStage.FloatSession session, PlanCompensationStage.Plan comp,
             Map<String, long[]> shapes, RunContext ctx) {
