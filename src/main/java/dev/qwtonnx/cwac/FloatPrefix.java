@@ -44,8 +44,11 @@ public final class FloatPrefix {
     /** By sample ({@link FloatReference#sampleKey}), its boundary tensors, dimension 0 of each 1. */
     private final Map<String, Map<String, FloatTensor>> kept = new HashMap<>();
     private long keptBytes;
-    private OrtRunner runner;
+    /** The calibration session, asked for only for a sample whose boundary is not kept. */
+    private java.util.function.Supplier<OrtRunner> runner;
     private boolean usable;
+    /** Whether a sample offered was not kept (refused for the budget, or its boundary not given). */
+    private boolean missed;
     private int computed;
     private int served;
 
@@ -138,8 +141,22 @@ public final class FloatPrefix {
      * samples not kept. The prefix is used only if every boundary tensor is float.
      */
     public void attach(OrtRunner calibration) {
+        attach(() -> calibration);
+    }
+
+    /**
+     * As {@link #attach(OrtRunner)}, the session asked for again only for a sample not kept (a
+     * {@link dev.qwtonnx.calib.SessionOnDemand} released meanwhile is made again).
+     */
+    public void attach(java.util.function.Supplier<OrtRunner> calibration) {
         runner = calibration;
-        usable = calibration.outputElementTypes(boundary).values().stream().allMatch(t -> t == DataType.FLOAT.code);
+        usable = calibration.get().outputElementTypes(boundary).values().stream()
+                .allMatch(t -> t == DataType.FLOAT.code);
+    }
+
+    /** Whether every sample offered so far was kept, or the prefix is not used: the session is not asked again. */
+    public boolean keptAllOffered() {
+        return !usable || !missed;
     }
 
     /** Keeps, per sample, the boundary tensors of a calibration batch's first samples, within the memory budget. */
@@ -156,6 +173,7 @@ public final class FloatPrefix {
             for (String t : boundary) {
                 FloatTensor y = out.get(t);
                 if (y == null || y.shape().length == 0 || y.shape()[0] != b.count()) {
+                    missed = true;
                     return; // not given, or not joined along dimension 0: computed again when asked for
                 }
                 int per = y.data().length / b.count();
@@ -168,6 +186,8 @@ public final class FloatPrefix {
             if (keptBytes + bytes <= budgetBytes) {
                 kept.put(FloatReference.sampleKey(b, i), mine);
                 keptBytes += bytes;
+            } else {
+                missed = true;
             }
         }
     }
@@ -190,7 +210,8 @@ public final class FloatPrefix {
         Map<String, HostTensor> inputs = new LinkedHashMap<>(b.sample().inputs());
         Map<String, HostTensor> joined = joinedKept(b);
         if (joined == null) {
-            runner.run(b.sample(), boundary).forEach((t, y) -> inputs.put(t, HostTensor.ofFloats(y.shape(), y.data())));
+            runner.get().run(b.sample(), boundary)
+                    .forEach((t, y) -> inputs.put(t, HostTensor.ofFloats(y.shape(), y.data())));
         } else {
             inputs.putAll(joined);
         }

@@ -12,6 +12,7 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.Supplier;
 
 /**
  * The float model's activations that compensation compares quantized layers with, per batch of
@@ -24,17 +25,19 @@ public final class FloatReference implements AutoCloseable {
     private final Model floatModel;
     private final Set<String> outputs;
     private final long budgetBytes;
-    private final boolean ownsRunner;
+    /** The caller's session (null: one of this reference's own, made on first use from {@code floatModel}). */
+    private final Supplier<OrtRunner> shared;
     private OrtRunner runner;
     private final Map<List<String>, Map<String, FloatTensor>> kept = new HashMap<>();
     private long keptBytes;
     /** Whether a batch was once refused for the budget: from then on, batches not kept are not offered. */
     private boolean full;
+    /** Whether a batch offered was not kept (refused for the budget, or not all the outputs given). */
+    private boolean missed;
 
-    private FloatReference(Model floatModel, OrtRunner runner, Collection<String> outputs, long budgetBytes) {
+    private FloatReference(Model floatModel, Supplier<OrtRunner> shared, Collection<String> outputs, long budgetBytes) {
         this.floatModel = floatModel;
-        this.runner = runner;
-        this.ownsRunner = runner == null;
+        this.shared = shared;
         this.outputs = new LinkedHashSet<>(outputs);
         this.budgetBytes = budgetBytes;
     }
@@ -49,7 +52,20 @@ public final class FloatReference implements AutoCloseable {
 
     /** A reference computing {@code outputs} on the caller's session (which exposes them), within {@code budgetBytes}. */
     public static FloatReference on(OrtRunner runner, Collection<String> outputs, long budgetBytes) {
-        return new FloatReference(null, runner, outputs, budgetBytes);
+        return on(() -> runner, outputs, budgetBytes);
+    }
+
+    /**
+     * As {@link #on(OrtRunner, Collection, long)}, the session asked for only when a batch is not kept (a
+     * {@link dev.qwtonnx.calib.SessionOnDemand} released meanwhile is made again).
+     */
+    public static FloatReference on(Supplier<OrtRunner> session, Collection<String> outputs, long budgetBytes) {
+        return new FloatReference(null, session, outputs, budgetBytes);
+    }
+
+    /** Whether every batch offered so far was kept: asked again for those, the reference runs no session. */
+    public boolean keptAllOffered() {
+        return !missed;
     }
 
     /** Whether this reference can give every one of {@code names}. */
@@ -68,6 +84,7 @@ public final class FloatReference implements AutoCloseable {
         for (String n : outputs) {
             FloatTensor t = computed.get(n);
             if (t == null) {
+                missed = true;
                 return; // not all of them: computed again when asked for
             }
             mine.put(n, t);
@@ -80,6 +97,7 @@ public final class FloatReference implements AutoCloseable {
             // Batches come in the data's order, the same each pass: once one does not fit, the later ones are
             // computed again each time whether a smaller one would fit or not.
             full = true;
+            missed = true;
         }
     }
 
@@ -95,15 +113,23 @@ public final class FloatReference implements AutoCloseable {
         if (k != null) {
             return k;
         }
+        OrtRunner r = session();
+        if (full) {
+            return r.run(batch.sample(), needed);
+        }
+        Map<String, FloatTensor> computed = r.run(batch.sample(), outputs);
+        offer(batch, computed);
+        return kept.getOrDefault(key(batch), computed);
+    }
+
+    private OrtRunner session() {
+        if (shared != null) {
+            return shared.get();
+        }
         if (runner == null) {
             runner = OrtRunner.forPasses(floatModel, outputs);
         }
-        if (full) {
-            return runner.run(batch.sample(), needed);
-        }
-        Map<String, FloatTensor> computed = runner.run(batch.sample(), outputs);
-        offer(batch, computed);
-        return kept.getOrDefault(key(batch), computed);
+        return runner;
     }
 
     /**
@@ -131,7 +157,7 @@ public final class FloatReference implements AutoCloseable {
     @Override
     public void close() {
         kept.clear();
-        if (ownsRunner && runner != null) {
+        if (runner != null) {
             runner.close();
             runner = null;
         }

@@ -14,6 +14,7 @@ import dev.qwtonnx.calib.OrtRunner;
 import dev.qwtonnx.calib.Range;
 import dev.qwtonnx.calib.RangeCalibrator;
 import dev.qwtonnx.calib.RangeMethod;
+import dev.qwtonnx.calib.SessionOnDemand;
 import dev.qwtonnx.calib.data.CalibrationSource;
 import dev.qwtonnx.cwac.FloatPrefix;
 import dev.qwtonnx.cwac.FloatReference;
@@ -37,12 +38,12 @@ final class CalibrateStage extends QuantizeStage {
     static final String NAME = "calibrate";
 
     /** The float session and the float layer outputs kept from its pass; closed after the last stage that reads them. */
-    record FloatPass(OrtRunner runner, FloatReference floats) implements AutoCloseable {
+    record FloatPass(SessionOnDemand session, FloatReference floats) implements AutoCloseable {
         static final FloatPass NONE = new FloatPass(null, null);
 
         @Override
         public void close() {
-            try (OrtRunner r = runner) {
+            try (SessionOnDemand s = session) {
                 if (floats != null) {
                     floats.close();
                 }
@@ -73,25 +74,32 @@ final class CalibrateStage extends QuantizeStage {
         }
         PlanCompensationStage.Plan comp = facts.get(COMPENSATION_PLAN);
         FloatPrefix prefix = comp.prefix();
-        OrtRunner floatRunner = narrowed(session, comp, facts.get(EXPOSED_SHAPES), ctx);
-        if (runsAlone(facts.get(EXPOSED_SHAPES))) {
-            floatRunner.oneRunAtATime();
-        }
+        SessionOnDemand floatSession = narrowed(session, comp, facts.get(EXPOSED_SHAPES),
+                runsAlone(facts.get(EXPOSED_SHAPES)), ctx);
         FloatPass pass;
         try {
-            pass = new FloatPass(floatRunner, FloatReference.on(floatRunner, comp.reference(),
+            pass = new FloatPass(floatSession, FloatReference.on(floatSession, comp.reference(),
                     options.cwac().keepBytes(prepared)));
         } catch (RuntimeException | Error e) {
-            floatRunner.close();
+            floatSession.close();
             throw e;
         }
         try {
             if (prefix != null) {
-                prefix.attach(floatRunner);
+                prefix.attach(floatSession);
             }
             CalibOptions co = options.calib().withBatch(batch(options.calib(), facts.get(EXPOSED_SHAPES)));
-            facts.put(RANGES, calibrate(floatRunner, prepared, session.methods(), session.reduced().outputs(), co,
-                    comp.reference(), pass.floats(), prefix, options.cwac().samples(), ctx.calibration(), ctx));
+            facts.put(RANGES, calibrate(floatSession.get(), prepared, session.methods(), session.reduced().outputs(),
+                    co, comp.reference(), pass.floats(), prefix, options.cwac().samples(), ctx.calibration(), ctx));
+            // Compensation fits on the first samples, whose float activations (and float prefix boundary) the pass
+            // kept within the memory budget: where it kept every one it was offered, compensation does not run the
+            // float session, which is closed now, its weights and the pass's peak in its arena handed back before
+            // the quantized model's sessions are made (the PP-OCR recognizers' and detector's peak RSS about 50 MB
+            // lower). A batch asked for that is not kept makes it again.
+            if (pass.floats().keptAllOffered() && (prefix == null || prefix.keptAllOffered())) {
+                ctx.log().accept("float session closed after the pass: compensation's float activations are kept");
+                floatSession.release();
+            }
             facts.put(FLOAT_PASS, pass);
         } catch (RuntimeException | Error e) {
             pass.close();
@@ -145,8 +153,8 @@ final class CalibrateStage extends QuantizeStage {
      * prefix's boundary. The same nodes compute the same values (the reductions read every calibrated tensor
      * either way), so the ranges and the written model do not change.
      */
-    private static OrtRunner narrowed(FloatSessionStage.FloatSession session, PlanCompensationStage.Plan comp,
-            Map<String, long[]> shapes, RunContext ctx) {
+    private static SessionOnDemand narrowed(FloatSessionStage.FloatSession session, PlanCompensationStage.Plan comp,
+            Map<String, long[]> shapes, boolean oneRunAtATime, RunContext ctx) {
         Set<String> needed = new LinkedHashSet<>(session.reduced().fetched());
         session.methods().forEach((t, m) -> {
             if (!CalibOptions.reducedInGraph(m)) {
@@ -161,14 +169,23 @@ final class CalibrateStage extends QuantizeStage {
         // made before it with min/max ranges).
         long unused = floatBytes(shapes, t -> !needed.contains(t));
         if (unused < narrowFrom() || unused == 0) {
-            return session.handOver();
+            return onDemand(session.handOver(), session.reduced().model(), session.exposed(), oneRunAtATime);
         }
         ctx.log().accept(String.format("float session made %swith %d of its %d outputs: %.0f MB per run the plan "
-                + "does not fetch", session.made() ? "again " : "", needed.size(), session.exposed().size(), unused / 1e6));
+                + "does not fetch", session.made() ? "again " : "", needed.size(), session.exposed().size(),
+                unused / 1e6));
         if (session.made()) {
             session.handOver().close();
         }
-        return OrtRunner.forPasses(session.reduced().model(), needed);
+        return onDemand(OrtRunner.forPasses(session.reduced().model(), needed), session.reduced().model(), needed,
+                oneRunAtATime);
+    }
+
+    private static SessionOnDemand onDemand(OrtRunner runner, Model model, Set<String> exposed, boolean oneRunAtATime) {
+        if (oneRunAtATime) {
+            runner.oneRunAtATime();
+        }
+        return new SessionOnDemand(runner, model, exposed, oneRunAtATime);
     }
 
     /**

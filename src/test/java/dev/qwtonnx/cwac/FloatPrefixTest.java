@@ -94,6 +94,34 @@ class FloatPrefixTest {
     }
 
     /**
+     * A calibration session released before compensation (as the calibrate stage does where everything is kept) is
+     * made again for the samples whose boundary was not kept, and the fits are those measured with the prefix in
+     * the session.
+     */
+    @Test
+    void aReleasedCalibrationSessionIsMadeAgainForSamplesNotKept() {
+        CwacOptions cwac = CwacOptions.defaults();
+        CalibrationSource calib = data(20, 2);
+        QuantizeRun.Result r = QwtOnnx.quantize(embedder(), calib,
+                Int8Anyway.options().withCwac(cwac.withMethod(CwacOptions.Method.NONE))
+                        .withEmbeddings(dev.qwtonnx.quant.EmbeddingPrecision.FLOAT), Progress.NONE, null);
+        Map<String, ChannelFit> whole = new Compensator(cwac, 4).compensate(r.prepared(), r.model(), calib, null,
+                Progress.NONE, null).fits();
+        FloatPrefix prefix = FloatPrefix.plan(r.prepared(), r.plan().layers(), cwac);
+        assertNotNull(prefix);
+        try (dev.qwtonnx.calib.SessionOnDemand calibration = new dev.qwtonnx.calib.SessionOnDemand(
+                OrtRunner.forPasses(r.prepared(), prefix.boundary()), r.prepared(), prefix.boundary(), false)) {
+            prefix.attach(calibration);
+            calibration.release();
+            Map<String, ChannelFit> cut = new Compensator(cwac, 4, WeightResiduals.NONE, prefix)
+                    .compensate(r.prepared(), r.model(), calib, null, Progress.NONE, null).fits();
+            assertTrue(prefix.computed() > 0, "computed " + prefix.computed());
+            assertEquals(2, calibration.made(), "made again once");
+            assertSameFits(whole, cut);
+        }
+    }
+
+    /**
      * Known answer: the fits measured after the prefix are those measured with it in the session,
      * whether its boundary was kept from a pass batched otherwise (joined again per sample) or
      * computed on the calibration session.
@@ -117,6 +145,7 @@ class FloatPrefixTest {
                     if (handedOver) {
                         Batches.run(calibration, calib, 3, prefix.boundary(), Progress.NONE, prefix::offer);
                         assertEquals(20, prefix.keptSamples());
+                        assertTrue(prefix.keptAllOffered());
                     }
                     Map<String, ChannelFit> cut = new Compensator(cwac, 4, WeightResiduals.NONE, prefix)
                             .compensate(r.prepared(), r.model(), calib, null, Progress.NONE, null).fits();

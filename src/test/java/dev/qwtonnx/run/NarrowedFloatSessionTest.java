@@ -18,8 +18,9 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * The float session made again with only the outputs the calibration pass and compensation fetch: the same
- * nodes compute the same values, so the written model is the same, byte for byte.
+ * The float session made again with only the outputs the calibration pass and compensation fetch, and closed after
+ * the pass where compensation does not run it: the same nodes compute the same values, so the written model is the
+ * same, byte for byte.
  */
 class NarrowedFloatSessionTest {
     private static byte[] quantize(Model model, QuantizeRun.Options options, List<String> log) throws Exception {
@@ -53,5 +54,24 @@ class NarrowedFloatSessionTest {
         }
         assertTrue(narrow.stream().anyMatch(l -> l.startsWith("float session made again with")), narrow.toString());
         assertArrayEquals(asMade, narrowed);
+    }
+
+    /**
+     * Where the pass kept every float activation compensation fits on (the default budget), the float session is
+     * closed after it; without a budget it stays open for compensation to run. The written model is the same.
+     */
+    @org.junit.jupiter.api.Test
+    void theFloatSessionIsClosedAfterThePassWhereCompensationNeedsItNoMore() throws Exception {
+        Model model = ModelIO.load(ExampleData.DIR.resolve("cnn.onnx"));
+        List<String> kept = new ArrayList<>();
+        byte[] released = quantize(model, Int8Anyway.options(), kept);
+        String line = "float session closed after the pass";
+        assertTrue(kept.stream().anyMatch(l -> l.startsWith(line)), kept.toString());
+        List<String> none = new ArrayList<>();
+        byte[] open = quantize(model, Int8Anyway.options().withCwac(Int8Anyway.options().cwac().withMemoryMb(0)), none);
+        assertFalse(none.stream().anyMatch(l -> l.startsWith(line)), none.toString());
+        // The graphs, byte for byte (the metadata holds the options, which differ).
+        assertArrayEquals(dev.qwtonnx.onnx.ModelProto.parseFrom(open).getGraph().toByteArray(),
+                dev.qwtonnx.onnx.ModelProto.parseFrom(released).getGraph().toByteArray());
     }
 }
