@@ -230,38 +230,26 @@ class CompensationPassesTest {
             Map<String, FloatTensor> asked = none.get(second, List.of("a2"));
             assertEquals(Set.of("a2"), asked.keySet());
             assertArrayEquals(kept.get(second, outs).get("a2").data(), asked.get("a2").data(), 0f);
-        }
-    }
 
-    /**
-     * On the calibration pass's session: a batch offered and kept is served without it, so the session can be
-     * released; one offered but refused says so, and asked for after the release makes the session again, with the
-     * same values.
-     */
-    @Test
-    void floatReferenceOnAReleasedSessionMakesItAgainOnlyForWhatItMisses() {
-        Model m = batchableMlp();
-        List<String> outs = List.of("a1", "a2");
-        Iterator<Batches.Batch> it = Batches.of(data(), 4, 8);
-        Batches.Batch first = it.next();
-        Batches.Batch second = it.next();
-        try (dev.qwtonnx.calib.SessionOnDemand session = new dev.qwtonnx.calib.SessionOnDemand(
-                OrtRunner.forPasses(m, outs), m, outs, false);
-                FloatReference own = FloatReference.of(m, outs, 1 << 20)) {
-            Map<String, FloatTensor> firstOut = session.get().run(first.sample(), outs);
-            long oneBatch = 4L * (firstOut.get("a1").data().length + firstOut.get("a2").data().length);
-            try (FloatReference ref = FloatReference.on(session, outs, oneBatch)) {
-                ref.offer(first, firstOut);
-                assertTrue(ref.keptAllOffered());
-                session.release();
-                assertSame(firstOut.get("a1"), ref.get(first, outs).get("a1"), "a kept batch is served as handed over");
-                assertEquals(1, session.made(), "without the session");
-                ref.offer(second, session.get().run(second.sample(), outs));
-                assertFalse(ref.keptAllOffered(), "the second batch is over the budget");
-                session.release();
-                Map<String, FloatTensor> again = ref.get(second, List.of("a2"));
-                assertEquals(3, session.made(), "made again for the batch not kept");
-                assertArrayEquals(own.get(second, outs).get("a2").data(), again.get("a2").data(), 0f);
+            // On the calibration pass's session: a batch offered and kept is served without it, so the session can
+            // be released; one refused says so, and asked for after the release makes the session again.
+            try (dev.qwtonnx.calib.SessionOnDemand session = new dev.qwtonnx.calib.SessionOnDemand(
+                    OrtRunner.forPasses(m, outs), m, outs, false)) {
+                Map<String, FloatTensor> firstOut = session.get().run(first.sample(), outs);
+                long oneBatch = 4L * (firstOut.get("a1").data().length + firstOut.get("a2").data().length);
+                try (FloatReference pass = FloatReference.on(session, outs, oneBatch)) {
+                    pass.offer(first, firstOut);
+                    assertTrue(pass.keptAllOffered());
+                    session.release();
+                    assertSame(firstOut.get("a1"), pass.get(first, outs).get("a1"), "served as handed over");
+                    assertEquals(1, session.made(), "without the session");
+                    pass.offer(second, session.get().run(second.sample(), outs));
+                    assertFalse(pass.keptAllOffered(), "the second batch is over the budget");
+                    session.release();
+                    Map<String, FloatTensor> again = pass.get(second, List.of("a2"));
+                    assertEquals(3, session.made(), "made again for the batch not kept");
+                    assertArrayEquals(kept.get(second, outs).get("a2").data(), again.get("a2").data(), 0f);
+                }
             }
         }
     }

@@ -94,37 +94,10 @@ class FloatPrefixTest {
     }
 
     /**
-     * A calibration session released before compensation (as the calibrate stage does where everything is kept) is
-     * made again for the samples whose boundary was not kept, and the fits are those measured with the prefix in
-     * the session.
-     */
-    @Test
-    void aReleasedCalibrationSessionIsMadeAgainForSamplesNotKept() {
-        CwacOptions cwac = CwacOptions.defaults();
-        CalibrationSource calib = data(20, 2);
-        QuantizeRun.Result r = QwtOnnx.quantize(embedder(), calib,
-                Int8Anyway.options().withCwac(cwac.withMethod(CwacOptions.Method.NONE))
-                        .withEmbeddings(dev.qwtonnx.quant.EmbeddingPrecision.FLOAT), Progress.NONE, null);
-        Map<String, ChannelFit> whole = new Compensator(cwac, 4).compensate(r.prepared(), r.model(), calib, null,
-                Progress.NONE, null).fits();
-        FloatPrefix prefix = FloatPrefix.plan(r.prepared(), r.plan().layers(), cwac);
-        assertNotNull(prefix);
-        try (dev.qwtonnx.calib.SessionOnDemand calibration = new dev.qwtonnx.calib.SessionOnDemand(
-                OrtRunner.forPasses(r.prepared(), prefix.boundary()), r.prepared(), prefix.boundary(), false)) {
-            prefix.attach(calibration);
-            calibration.release();
-            Map<String, ChannelFit> cut = new Compensator(cwac, 4, WeightResiduals.NONE, prefix)
-                    .compensate(r.prepared(), r.model(), calib, null, Progress.NONE, null).fits();
-            assertTrue(prefix.computed() > 0, "computed " + prefix.computed());
-            assertEquals(2, calibration.made(), "made again once");
-            assertSameFits(whole, cut);
-        }
-    }
-
-    /**
      * Known answer: the fits measured after the prefix are those measured with it in the session,
      * whether its boundary was kept from a pass batched otherwise (joined again per sample) or
-     * computed on the calibration session.
+     * computed on the calibration session, that session left open or released after the pass (as the
+     * calibrate stage does where everything is kept) and made again.
      */
     @Test
     void cuttingThePrefixChangesNoFit() {
@@ -137,20 +110,26 @@ class FloatPrefixTest {
                             .withEmbeddings(dev.qwtonnx.quant.EmbeddingPrecision.FLOAT), Progress.NONE, null);
             Map<String, ChannelFit> whole = new Compensator(cwac, 4).compensate(r.prepared(), r.model(), calib, null,
                     Progress.NONE, null).fits();
-            for (boolean handedOver : new boolean[] {true, false}) {
+            for (String how : List.of("handed over", "computed", "computed, released")) {
+                boolean handedOver = how.equals("handed over");
                 FloatPrefix prefix = FloatPrefix.plan(r.prepared(), r.plan().layers(), cwac);
                 assertNotNull(prefix);
-                try (OrtRunner calibration = OrtRunner.forPasses(r.prepared(), prefix.boundary())) {
+                try (dev.qwtonnx.calib.SessionOnDemand calibration = new dev.qwtonnx.calib.SessionOnDemand(
+                        OrtRunner.forPasses(r.prepared(), prefix.boundary()), r.prepared(), prefix.boundary(), false)) {
                     prefix.attach(calibration);
                     if (handedOver) {
-                        Batches.run(calibration, calib, 3, prefix.boundary(), Progress.NONE, prefix::offer);
+                        Batches.run(calibration.get(), calib, 3, prefix.boundary(), Progress.NONE, prefix::offer);
                         assertEquals(20, prefix.keptSamples());
                         assertTrue(prefix.keptAllOffered());
+                    }
+                    if (how.endsWith("released")) {
+                        calibration.release();
                     }
                     Map<String, ChannelFit> cut = new Compensator(cwac, 4, WeightResiduals.NONE, prefix)
                             .compensate(r.prepared(), r.model(), calib, null, Progress.NONE, null).fits();
                     assertTrue(prefix.served() > 0, "measured after the prefix");
-                    assertEquals(handedOver, prefix.computed() == 0, "computed " + prefix.computed());
+                    assertEquals(handedOver, prefix.computed() == 0, how + ": computed " + prefix.computed());
+                    assertEquals(how.endsWith("released") ? 2 : 1, calibration.made(), how);
                     assertSameFits(whole, cut);
                 }
             }
