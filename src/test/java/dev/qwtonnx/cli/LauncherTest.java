@@ -104,6 +104,13 @@ class LauncherTest {
         assertTrue(Launcher.choosesHeap("-Xms1g"));
         assertTrue(Launcher.choosesHeap("-XX:+UseParallelGC"));
         assertFalse(Launcher.choosesHeap("-Xmx1g"), "the maximum heap does not change the child's collector");
+        assertTrue(Launcher.choosesHeap("-XX:MaxHeapFreeRatio=10"), "the heap's free share is the user's too");
+        List<String> ownShare = Launcher.child(JAVA, List.of("-XX:MaxHeapFreeRatio=10"), jar, cache, Launcher.MAIN,
+                new String[0], true).command();
+        assertTrue(ownShare.stream().noneMatch(Launcher.HEAP::contains), "none of ours beside it: " + ownShare);
+        assertTrue(Launcher.environmentChoosesHeap(java.util.Map.of("_JAVA_OPTIONS", " -Xss2m  -XX:MaxHeapFreeRatio=10")));
+        assertTrue(Launcher.environmentChoosesHeap(java.util.Map.of("JAVA_TOOL_OPTIONS", "-XX:+UseG1GC")));
+        assertFalse(Launcher.environmentChoosesHeap(java.util.Map.of("JAVA_TOOL_OPTIONS", "-Xmx2g", "PATH", "/bin")));
         assertTrue(c.contains("-XX:ArchiveClassesAtExit=" + first.writes()));
         assertTrue(c.contains("-D" + Launcher.ARCHIVING_PROPERTY + "=1"), "the run writing the archive loads more");
         assertTrue(c.contains("-D" + Launcher.CHILD_PROPERTY + "=1"), "the child runs the command itself");
