@@ -15,6 +15,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.stream.Stream;
 import java.util.zip.CRC32;
 
 /**
@@ -202,13 +203,17 @@ public final class Launcher {
      * {@code _JAVA_OPTIONS} in {@code environment}), which the child inherits, hold one a second JVM must not repeat.
      */
     static boolean inheritedOptionsForbid(java.util.Map<String, String> environment) {
-        for (String variable : List.of("JAVA_TOOL_OPTIONS", "JDK_JAVA_OPTIONS", "_JAVA_OPTIONS")) {
-            String value = environment.get(variable);
-            if (value != null && !value.isBlank() && jvmOptions((value.trim() + " -jar").split("\\s+")) == null) {
-                return true;
-            }
-        }
-        return false;
+        return environmentOptions(environment).anyMatch(o -> jvmOptions(Stream.concat(Arrays.stream(o),
+                Stream.of("-jar")).toArray(String[]::new)) == null);
+    }
+
+    /** The JVM options each of these variables holds, where set: the JVM reads them, and so does the child. */
+    static final List<String> OPTIONS_VARIABLES = List.of("JAVA_TOOL_OPTIONS", "JDK_JAVA_OPTIONS", "_JAVA_OPTIONS");
+
+    /** The options of each {@link #OPTIONS_VARIABLES} variable set in {@code environment}, one array per variable. */
+    private static Stream<String[]> environmentOptions(java.util.Map<String, String> environment) {
+        return OPTIONS_VARIABLES.stream().map(environment::get).filter(v -> v != null && !v.isBlank())
+                .map(v -> v.trim().split("\\s+"));
     }
 
     /**
@@ -364,13 +369,7 @@ public final class Launcher {
      * share above their maximum, and the child would not start).
      */
     static boolean environmentChoosesHeap(java.util.Map<String, String> environment) {
-        for (String variable : List.of("JAVA_TOOL_OPTIONS", "JDK_JAVA_OPTIONS", "_JAVA_OPTIONS")) {
-            String value = environment.get(variable);
-            if (value != null && Arrays.stream(value.trim().split("\\s+")).anyMatch(Launcher::choosesHeap)) {
-                return true;
-            }
-        }
-        return false;
+        return environmentOptions(environment).flatMap(Arrays::stream).anyMatch(Launcher::choosesHeap);
     }
 
     private static void keep(Path written, Path archive, boolean succeeded) {
