@@ -20,10 +20,10 @@ public final class SessionOnDemand implements Supplier<OrtRunner>, AutoCloseable
 
     /**
      * {@code runner}, made by {@link OrtRunner#forPasses(Model, Collection)} of {@code model} and {@code exposed}, and
-     * made again so, one run at a time where {@code oneRunAtATime}.
+     * made again so; one run at a time, it and each made again, where {@code oneRunAtATime}.
      */
     public SessionOnDemand(OrtRunner runner, Model model, Collection<String> exposed, boolean oneRunAtATime) {
-        this.runner = runner;
+        this.runner = oneRunAtATime ? runner.oneRunAtATime() : runner;
         this.model = model;
         this.exposed = List.copyOf(exposed);
         this.oneRunAtATime = oneRunAtATime;
@@ -50,11 +50,6 @@ public final class SessionOnDemand implements Supplier<OrtRunner>, AutoCloseable
         if (r != null) {
             r.close();
         }
-    }
-
-    /** Whether the session is open now. */
-    public synchronized boolean open() {
-        return runner != null;
     }
 
     /** How many times the session has been made, the first included. */

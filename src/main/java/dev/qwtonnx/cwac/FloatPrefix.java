@@ -22,6 +22,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.function.Predicate;
+import java.util.function.Supplier;
 
 /**
  * The part of a model that quantization leaves in float ahead of everything it quantizes (a
@@ -45,7 +46,7 @@ public final class FloatPrefix {
     private final Map<String, Map<String, FloatTensor>> kept = new HashMap<>();
     private long keptBytes;
     /** The calibration session, asked for only for a sample whose boundary is not kept. */
-    private java.util.function.Supplier<OrtRunner> runner;
+    private Supplier<OrtRunner> runner;
     private boolean usable;
     /** Whether a sample offered was not kept (refused for the budget, or its boundary not given). */
     private boolean missed;
@@ -148,7 +149,7 @@ public final class FloatPrefix {
      * As {@link #attach(OrtRunner)}, the session asked for again only for a sample not kept (a
      * {@link dev.qwtonnx.calib.SessionOnDemand} released meanwhile is made again).
      */
-    public void attach(java.util.function.Supplier<OrtRunner> calibration) {
+    public void attach(Supplier<OrtRunner> calibration) {
         runner = calibration;
         usable = calibration.get().outputElementTypes(boundary).values().stream()
                 .allMatch(t -> t == DataType.FLOAT.code);

@@ -169,7 +169,7 @@ final class CalibrateStage extends QuantizeStage {
         // made before it with min/max ranges).
         long unused = floatBytes(shapes, t -> !needed.contains(t));
         if (unused < narrowFrom() || unused == 0) {
-            return onDemand(session.handOver(), session.reduced().model(), session.exposed(), oneRunAtATime);
+            return new SessionOnDemand(session.handOver(), session.reduced().model(), session.exposed(), oneRunAtATime);
         }
         ctx.log().accept(String.format("float session made %swith %d of its %d outputs: %.0f MB per run the plan "
                 + "does not fetch", session.made() ? "again " : "", needed.size(), session.exposed().size(),
@@ -177,15 +177,8 @@ final class CalibrateStage extends QuantizeStage {
         if (session.made()) {
             session.handOver().close();
         }
-        return onDemand(OrtRunner.forPasses(session.reduced().model(), needed), session.reduced().model(), needed,
-                oneRunAtATime);
-    }
-
-    private static SessionOnDemand onDemand(OrtRunner runner, Model model, Set<String> exposed, boolean oneRunAtATime) {
-        if (oneRunAtATime) {
-            runner.oneRunAtATime();
-        }
-        return new SessionOnDemand(runner, model, exposed, oneRunAtATime);
+        return new SessionOnDemand(OrtRunner.forPasses(session.reduced().model(), needed), session.reduced().model(),
+                needed, oneRunAtATime);
     }
 
     /**
