@@ -15,7 +15,6 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.stream.Stream;
 import java.util.zip.CRC32;
 
 /**
@@ -39,6 +38,10 @@ import java.util.zip.CRC32;
  * pay), or a second JVM that cannot start. The child inherits the terminal, the environment (with ORT's
  * telemetry off and, on Linux, glibc's heap on huge pages, {@link #environment}) and the JVM options; its exit
  * code is this process's; stopping this process stops it.
+ *
+ * <p>This class runs in a JVM without the archive, so its path to the child makes no lambda, method reference or
+ * stream: the first such call site in a JVM spins method-handle classes (from this class's load to the child's
+ * start, 37 ms with them, 21 ms without, {@code -Xlog:class+load}).
  */
 public final class Launcher {
     /** Set in the child: it runs the command itself. */
@@ -172,8 +175,12 @@ public final class Launcher {
      * rather than in {@link Main}, which this class reaches only by name before it knows where the run goes.
      */
     static boolean onlyPrints(String[] args) {
-        return args.length == 0 || Arrays.stream(args).anyMatch(a -> a.equals("--help") || a.equals("-h")
-                || a.equals("--version") || a.equals("-V") || a.equals("help"));
+        for (String a : args) {
+            if (a.equals("--help") || a.equals("-h") || a.equals("--version") || a.equals("-V") || a.equals("help")) {
+                return true;
+            }
+        }
+        return args.length == 0;
     }
 
     /**
@@ -203,17 +210,29 @@ public final class Launcher {
      * {@code _JAVA_OPTIONS} in {@code environment}), which the child inherits, hold one a second JVM must not repeat.
      */
     static boolean inheritedOptionsForbid(java.util.Map<String, String> environment) {
-        return environmentOptions(environment).anyMatch(o -> jvmOptions(Stream.concat(Arrays.stream(o),
-                Stream.of("-jar")).toArray(String[]::new)) == null);
+        for (String[] o : environmentOptions(environment)) {
+            String[] line = Arrays.copyOf(o, o.length + 1);
+            line[o.length] = "-jar";
+            if (jvmOptions(line) == null) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** The JVM options each of these variables holds, where set: the JVM reads them, and so does the child. */
     static final List<String> OPTIONS_VARIABLES = List.of("JAVA_TOOL_OPTIONS", "JDK_JAVA_OPTIONS", "_JAVA_OPTIONS");
 
     /** The options of each {@link #OPTIONS_VARIABLES} variable set in {@code environment}, one array per variable. */
-    private static Stream<String[]> environmentOptions(java.util.Map<String, String> environment) {
-        return OPTIONS_VARIABLES.stream().map(environment::get).filter(v -> v != null && !v.isBlank())
-                .map(v -> v.trim().split("\\s+"));
+    private static List<String[]> environmentOptions(java.util.Map<String, String> environment) {
+        List<String[]> out = new ArrayList<>();
+        for (String name : OPTIONS_VARIABLES) {
+            String v = environment.get(name);
+            if (v != null && !v.isBlank()) {
+                out.add(v.trim().split("\\s+"));
+            }
+        }
+        return out;
     }
 
     /**
@@ -231,10 +250,16 @@ public final class Launcher {
         List<String> command = new ArrayList<>();
         command.add(java);
         command.addAll(options);
-        if (footprint && options.stream().noneMatch(Launcher::choosesHeap)) {
+        boolean heapChosen = false;
+        boolean compilationChosen = false;
+        for (String o : options) {
+            heapChosen |= choosesHeap(o);
+            compilationChosen |= choosesCompilation(o);
+        }
+        if (footprint && !heapChosen) {
             command.addAll(HEAP);
         }
-        if (options.stream().noneMatch(Launcher::choosesCompilation)) {
+        if (!compilationChosen) {
             command.addAll(JIT);
         }
         Path writes = null;
@@ -291,17 +316,7 @@ public final class Launcher {
         } catch (IOException | RuntimeException e) {
             return null;
         }
-        Thread stop = new Thread(() -> {
-            if (p.isAlive()) {
-                p.destroy();
-                try {
-                    p.waitFor();
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
-            }
-        }, "qwt-onnx-stop-child");
-        Runtime.getRuntime().addShutdownHook(stop);
+        Runtime.getRuntime().addShutdownHook(new StopChild(p));
         int code;
         while (true) {
             try {
@@ -315,6 +330,28 @@ public final class Launcher {
             keep(child.writes(), child.archive(), code == 0);
         }
         return code;
+    }
+
+    /** Stops the child as this process is stopped, and waits for it to clean up. */
+    private static final class StopChild extends Thread {
+        private final Process child;
+
+        StopChild(Process child) {
+            super("qwt-onnx-stop-child");
+            this.child = child;
+        }
+
+        @Override
+        public void run() {
+            if (child.isAlive()) {
+                child.destroy();
+                try {
+                    child.waitFor();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+        }
     }
 
     /**
@@ -369,7 +406,14 @@ public final class Launcher {
      * share above their maximum, and the child would not start).
      */
     static boolean environmentChoosesHeap(java.util.Map<String, String> environment) {
-        return environmentOptions(environment).flatMap(Arrays::stream).anyMatch(Launcher::choosesHeap);
+        for (String[] options : environmentOptions(environment)) {
+            for (String o : options) {
+                if (choosesHeap(o)) {
+                    return true;
+                }
+            }
+        }
+        return false;
     }
 
     private static void keep(Path written, Path archive, boolean succeeded) {

@@ -44,6 +44,37 @@ class LauncherTest {
         }
     }
 
+    /**
+     * The launcher's classes make no call through invokedynamic (no lambda, method reference or string
+     * concatenation bootstrapped at run time), and the tool's concatenations are compiled inline: the launching
+     * JVM has no class archive, and each such call site's first run spins method-handle classes there (decision
+     * 0023). A call site's bootstrap method is named in the class file's constant pool, so its name in the bytes
+     * is what is looked for.
+     */
+    @Test
+    void theLauncherBootstrapsNoCallSiteAndTheToolsConcatenationsAreInline() throws IOException {
+        for (Class<?> c : List.of(Launcher.class, Main.class, QuantizeCommand.class)) {
+            String concat = new String(classBytes(c), java.nio.charset.StandardCharsets.ISO_8859_1);
+            assertFalse(concat.contains("makeConcatWithConstants"), c + " concatenates strings through invokedynamic");
+        }
+        for (Class<?> c : Launcher.class.getDeclaredClasses()) {
+            assertFalse(new String(classBytes(c), java.nio.charset.StandardCharsets.ISO_8859_1).contains("LambdaMetafactory"),
+                    c + " makes a lambda");
+        }
+        String launcher = new String(classBytes(Launcher.class), java.nio.charset.StandardCharsets.ISO_8859_1);
+        assertFalse(launcher.contains("LambdaMetafactory"), "the launcher makes a lambda or method reference");
+        assertTrue(new String(classBytes(Main.class), java.nio.charset.StandardCharsets.ISO_8859_1)
+                .contains("LambdaMetafactory"), "the check reads class files as they are: Main does make lambdas");
+    }
+
+    private static byte[] classBytes(Class<?> c) throws IOException {
+        String resource = c.getName().replace('.', '/') + ".class";
+        try (java.io.InputStream in = c.getClassLoader().getResourceAsStream(resource)) {
+            assertNotNull(in, resource);
+            return in.readAllBytes();
+        }
+    }
+
     @Test
     void forwardsTheJvmOptionsOfAJarRunAndStaysInProcessForThoseASecondJvmMustNotRepeat() {
         assertEquals(List.of(), Launcher.jvmOptions(new String[] {"-jar", "q.jar", "in.onnx", "out.onnx"}));
