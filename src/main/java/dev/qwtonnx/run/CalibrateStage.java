@@ -4,7 +4,9 @@ import static dev.qwtonnx.run.QuantizeRun.AFFORDABLE;
 import static dev.qwtonnx.run.QuantizeRun.COMPENSATION_PLAN;
 import static dev.qwtonnx.run.QuantizeRun.EXPOSED_SHAPES;
 import static dev.qwtonnx.run.QuantizeRun.FLOAT_PASS;
+import static dev.qwtonnx.run.QuantizeRun.FLOAT_REUSE;
 import static dev.qwtonnx.run.QuantizeRun.FLOAT_SESSION;
+import static dev.qwtonnx.run.QuantizeRun.HELD_OUT_FLOAT;
 import static dev.qwtonnx.run.QuantizeRun.PREPARED;
 import static dev.qwtonnx.run.QuantizeRun.RANGES;
 
@@ -21,10 +23,12 @@ import dev.qwtonnx.cwac.FloatReference;
 import dev.qwtonnx.model.HostTensor;
 import dev.qwtonnx.model.Model;
 import dev.qwtonnx.quant.LayerMatcher;
+import dev.qwtonnx.verify.Fidelity;
 import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.function.Predicate;
 
@@ -51,9 +55,30 @@ final class CalibrateStage extends QuantizeStage {
         }
     }
 
-    CalibrateStage(QuantizeRun.Options options) {
-        super(NAME, options, List.of(PREPARED, FLOAT_SESSION, AFFORDABLE, COMPENSATION_PLAN, EXPOSED_SHAPES),
-                List.of(RANGES, FLOAT_PASS));
+    /**
+     * Most bytes of the float model's outputs on the held-out samples that the pass runs for the fidelity pass and
+     * holds until it (through compensation): 8 MB, an encoder's hidden states (BGE zh's 13 sentences of up to 128
+     * tokens: 3.4 MB). Beyond it the fidelity pass makes a float session of its own, as it does where a report times
+     * its runs: on the OCR CNNs the runs in this session, which exposes every activation the pass reads, cost what a
+     * session of their own saves (PP-OCRv3 recognizer: calibration 0.38 s longer, fidelity 0.37 s shorter), and the
+     * recognizer's 27 MB of held character scores raised its peak by 15-20 MB.
+     */
+    static final long HELD_OUT_BYTES = 8L << 20;
+
+    /** Whether the pass also runs the held-out samples for an untimed fidelity pass ({@link #HELD_OUT_BYTES}). */
+    private final boolean heldOut;
+
+    /**
+     * The stage; with {@code heldOut} (a run whose fidelity pass is untimed, {@link QuantizeRun#untimedFidelity}),
+     * the float session also gives the float model's outputs on the held-out samples, where the run made before
+     * this one (with other ranges) did not.
+     */
+    CalibrateStage(QuantizeRun.Options options, boolean heldOut) {
+        super(NAME, options, heldOut
+                ? List.of(PREPARED, FLOAT_SESSION, AFFORDABLE, COMPENSATION_PLAN, EXPOSED_SHAPES, FLOAT_REUSE)
+                : List.of(PREPARED, FLOAT_SESSION, AFFORDABLE, COMPENSATION_PLAN, EXPOSED_SHAPES),
+                List.of(RANGES, FLOAT_PASS, HELD_OUT_FLOAT));
+        this.heldOut = heldOut;
     }
 
     @Override
@@ -70,6 +95,7 @@ final class CalibrateStage extends QuantizeStage {
         if (!session.present() || nothingToQuantize) {
             facts.put(RANGES, Map.of());
             facts.put(FLOAT_PASS, FloatPass.NONE);
+            facts.put(HELD_OUT_FLOAT, Optional.empty());
             return;
         }
         PlanCompensationStage.Plan comp = facts.get(COMPENSATION_PLAN);
@@ -91,6 +117,12 @@ final class CalibrateStage extends QuantizeStage {
             CalibOptions co = options.calib().withBatch(batch(options.calib(), facts.get(EXPOSED_SHAPES)));
             facts.put(RANGES, calibrate(floatSession.get(), prepared, session.methods(), session.reduced().outputs(),
                     co, comp.reference(), pass.floats(), prefix, options.cwac().samples(), ctx.calibration(), ctx));
+            // An untimed fidelity pass reads the float model's outputs on the held-out samples from this session,
+            // open now, rather than making a float session of its own: the same model (the session exposes more,
+            // which changes no value), run sample by sample as that pass would.
+            Fidelity.FloatRuns runs = heldOut && facts.get(FLOAT_REUSE).known() == null
+                    ? Fidelity.floatRuns(floatSession.get(), prepared, ctx.measured(), HELD_OUT_BYTES) : null;
+            facts.put(HELD_OUT_FLOAT, Optional.ofNullable(runs));
             // Compensation fits on the first samples, whose float activations (and float prefix boundary) the pass
             // kept within the memory budget: where it kept every one it was offered, compensation does not run the
             // float session, which is closed now, its weights and the pass's peak in its arena handed back before

@@ -9,7 +9,8 @@ import java.util.Optional;
 /**
  * A quantized model's output fidelity to its float model on the held-out samples (the calibration
  * samples when none are held out), measured once for the summary and the report, the same runs timed
- * for the report's latency (see {@link Fidelity#measureTimed}); untimed without a report.
+ * for the report's latency (see {@link Fidelity#measureTimed}); untimed without a report, the float model's outputs
+ * then read from calibration's float session where it ran the held-out samples ({@link CalibrateStage#HELD_OUT_BYTES}).
  */
 final class FidelityStage extends BaseStage {
     /**
@@ -28,15 +29,17 @@ final class FidelityStage extends BaseStage {
     private final Fact<Destination> destination;
     private final Fact<FloatReuse> reuse;
     private final Fact<Optional<Fidelity.FloatRuns>> kept;
+    private final Fact<Optional<Fidelity.FloatRuns>> calibrated;
 
     /**
      * Timed, with the destination's extra runs on the first sample (0: the pass's own runs); the float runs read
-     * from and kept for other passes as {@code reuse} says, the kept ones in {@code kept}.
+     * from and kept for other passes as {@code reuse} says, the kept ones in {@code kept}; where the run made before
+     * gave none, those of {@code calibrated} (calibration's float session ran the held-out samples) where present.
      */
     FidelityStage(String name, Fact<Model> floatModel, Fact<Model> quantModel, Fact<List<Fidelity.OutputFidelity>> fidelity,
             Fact<Optional<LatencyMeter.Result>> latency, Fact<Destination> destination, Fact<FloatReuse> reuse,
-            Fact<Optional<Fidelity.FloatRuns>> kept) {
-        super(name, List.of(floatModel, quantModel, destination, reuse), List.of(fidelity, latency, kept));
+            Fact<Optional<Fidelity.FloatRuns>> kept, Fact<Optional<Fidelity.FloatRuns>> calibrated) {
+        super(name, List.of(floatModel, quantModel, destination, reuse, calibrated), List.of(fidelity, latency, kept));
         this.floatModel = floatModel;
         this.quantModel = quantModel;
         this.fidelity = fidelity;
@@ -44,20 +47,26 @@ final class FidelityStage extends BaseStage {
         this.destination = destination;
         this.reuse = reuse;
         this.kept = kept;
+        this.calibrated = calibrated;
     }
 
     @Override
     public void run(RunContext ctx, Facts facts) {
         FloatReuse r = facts.get(reuse);
         Destination d = facts.get(destination);
+        Fidelity.FloatRuns fromCalibration = r.known() == null ? facts.get(calibrated).orElse(null) : null;
+        Fidelity.FloatRuns known = r.known() != null ? r.known() : fromCalibration;
         // The latency is the report's: without one, nothing is timed.
         Fidelity.Timed t = d.reports().isEmpty()
                 ? Fidelity.measureUntimed(facts.get(floatModel), facts.get(quantModel), ctx.measured(), ctx.progress(),
-                        r.known(), r.keepBytes())
+                        known, r.keepBytes())
                 : Fidelity.measureTimed(facts.get(floatModel), facts.get(quantModel), ctx.measured(), d.runs(),
-                        ctx.progress(), r.known(), r.keepBytes());
+                        ctx.progress(), known, r.keepBytes());
         facts.put(fidelity, t.outputs());
         facts.put(latency, Optional.ofNullable(t.latency()));
-        facts.put(kept, Optional.ofNullable(t.floatRuns()));
+        // Calibration's runs are this pass's float runs: kept for a run made after it as the pass's own would be.
+        Fidelity.FloatRuns keptRuns = t.floatRuns() != null ? t.floatRuns()
+                : fromCalibration != null && fromCalibration.bytes() <= r.keepBytes() ? fromCalibration : null;
+        facts.put(kept, Optional.ofNullable(keptRuns));
     }
 }

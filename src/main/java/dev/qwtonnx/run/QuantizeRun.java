@@ -40,7 +40,7 @@ public final class QuantizeRun {
                 new FloatSessionStage(options),     // the float session calibration runs on
                 new Int8CostStage(options),         // ORT CPU: layers the cost model finds slower in int8 stay float
                 new PlanCompensationStage(options), // float outputs compensation compares with; the float prefix
-                new CalibrateStage(options),        // activation ranges from one pass of the float session
+                new CalibrateStage(options, untimedFidelity(destination)), // activation ranges from one pass of the float session
                 new RoundWeightsStage(options),     // nearest (from the thread ahead) or GPTQ
                 new AccuracyTargetStage(options),   // --min-sqnr/--min-cosine/--metric: layers back to float, measured jointly
                 new FloatBudgetStage(options),      // --float-budget: the most sensitive layers stay float
@@ -60,7 +60,7 @@ public final class QuantizeRun {
             core.add(new LowerStage());                    // --format qoperator: explicit integer operators
             if (destination.measureFidelity()) {           // for the summary, the report and --strict, before saving:
                 core.add(new FidelityStage("fidelity", PREPARED, OUTPUT, FIDELITY, LATENCY, DESTINATION, // its runs timed
-                        FLOAT_REUSE, FLOAT_RUNS));
+                        FLOAT_REUSE, FLOAT_RUNS, HELD_OUT_FLOAT));
                 core.add(new LayerFidelityStage(options));                            // per layer, for the report and a warning
                 core.add(new FidelityCheckStage(options));                           // target missed, poor fidelity: warn or stop
             }
@@ -73,6 +73,15 @@ public final class QuantizeRun {
             }
         }
         return List.copyOf(core);
+    }
+
+    /**
+     * Whether the run measures its held-out fidelity untimed (no report reads a latency): the float model's outputs
+     * on the held-out samples then come from calibration's float session ({@link CalibrateStage}), not a session of
+     * their own.
+     */
+    static boolean untimedFidelity(Destination destination) {
+        return destination != null && destination.measureFidelity() && destination.reports().isEmpty();
     }
 
     /** Quantizes {@code floatModel} with the stages above (no destination): the API's and an If branch's run. */
@@ -286,6 +295,8 @@ public final class QuantizeRun {
     static final Fact<java.util.Optional<dev.qwtonnx.verify.LatencyMeter.Result>> LATENCY = Fact.named("held-out latency");
     static final Fact<FidelityStage.FloatReuse> FLOAT_REUSE = Fact.named("float runs on the held-out samples to reuse");
     static final Fact<java.util.Optional<Fidelity.FloatRuns>> FLOAT_RUNS = Fact.named("float runs on the held-out samples");
+    static final Fact<java.util.Optional<Fidelity.FloatRuns>> HELD_OUT_FLOAT =
+            Fact.named("float runs on the held-out samples in calibration's session");
     static final Fact<LayerFidelityStage.Measured> LAYER_FIDELITY = Fact.named("per-layer fidelity");
     static final Fact<List<String>> WARNINGS = Fact.named("fidelity warnings");
     static final Fact<Model> OPTIMIZED = Fact.named("ORT's optimized output");

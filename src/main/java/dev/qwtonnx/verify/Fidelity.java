@@ -51,6 +51,44 @@ public final class Fidelity {
      * second pass against the same float model on the same samples reads instead of running the float model again.
      */
     public record FloatRuns(List<Map<String, FloatTensor>> outputs, double[] ms) {
+        /** Bytes of the outputs' values. */
+        public long bytes() {
+            long bytes = 0;
+            for (Map<String, FloatTensor> o : outputs) {
+                for (FloatTensor t : o.values()) {
+                    bytes += 4L * t.data().length;
+                }
+            }
+            return bytes;
+        }
+    }
+
+    /**
+     * The float model's outputs on every sample of {@code data}, run one sample at a time in {@code runner} (a session
+     * of {@code floatModel} that may expose more), the runs timed; null where they would hold more than
+     * {@code maxBytes}, at the first sample that goes over.
+     */
+    public static FloatRuns floatRuns(OrtRunner runner, Model floatModel, CalibrationSource data, long maxBytes) {
+        List<String> outs = TargetFidelity.floatOutputs(floatModel);
+        List<Map<String, FloatTensor>> outputs = new ArrayList<>();
+        double[] ms = new double[data.size()];
+        long bytes = 0;
+        for (Sample s : data) {
+            if (outputs.size() >= ms.length) {
+                break; // a source's size is what it says, but never read past
+            }
+            long t0 = System.nanoTime();
+            Map<String, FloatTensor> f = runner.run(s, outs);
+            ms[outputs.size()] = (System.nanoTime() - t0) / 1e6;
+            for (FloatTensor t : f.values()) {
+                bytes += 4L * t.data().length;
+            }
+            if (bytes > maxBytes) {
+                return null;
+            }
+            outputs.add(f);
+        }
+        return outputs.size() == ms.length ? new FloatRuns(List.copyOf(outputs), ms) : null;
     }
 
     public static List<OutputFidelity> measure(Model floatModel, Model quantModel, CalibrationSource data,

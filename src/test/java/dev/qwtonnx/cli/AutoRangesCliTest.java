@@ -120,6 +120,8 @@ class AutoRangesCliTest {
     /**
      * The run made again reuses the first run's prepared model and its float outputs on the held-out samples: its
      * fidelity pass runs the quantized model alone, and reads what a run with percentile ranges from the start reads.
+     * Without a report, the first run's float outputs are its calibration session's (run after its pass): neither
+     * fidelity pass makes a float session, and the second calibration pass does not run the held-out samples.
      */
     @Test
     void theRunMadeAgainReusesTheFloatModelsHeldOutOutputs() {
@@ -127,8 +129,12 @@ class AutoRangesCliTest {
         String log = auto.out() + auto.err();
         List<String> fidelity = log.lines().map(String::trim).filter(l -> l.startsWith("stage fidelity:")).toList();
         assertEquals(2, fidelity.size(), log);
-        assertTrue(fidelity.get(0).contains("(2 ORT sessions"), fidelity.get(0));
-        assertTrue(fidelity.get(1).contains("(1 ORT session,"), "the float model is not run again: " + fidelity.get(1));
+        assertTrue(fidelity.get(0).contains("(1 ORT session, 8 runs)"), fidelity.get(0));
+        assertTrue(fidelity.get(1).contains("(1 ORT session, 8 runs)"), "the float model is not run again: " + fidelity.get(1));
+        List<Integer> calibrationRuns = log.lines().map(String::trim).filter(l -> l.startsWith("stage calibrate:"))
+                .map(l -> Integer.parseInt(l.replaceAll(".*, (\\d+) runs?\\)$", "$1"))).toList();
+        assertEquals(2, calibrationRuns.size(), log);
+        assertEquals(calibrationRuns.get(1) + 8, calibrationRuns.get(0), "the first pass ran the 8 held-out samples too: " + log);
         assertEquals(1, log.lines().filter(l -> l.trim().startsWith("stage prepare:")).count(), "prepared once");
         Matcher m = Pattern.compile("(-?[\\d.]+) dB with percentile 99\\.99").matcher(auto.out());
         assertTrue(m.find(), auto.out());

@@ -140,6 +140,31 @@ class CliTest {
         assertTrue(cost.get("floatLatency").get("minMs").asDouble() <= cost.get("floatLatency").get("maxMs").asDouble());
     }
 
+    /**
+     * Without a report the fidelity pass is untimed, and the float model's outputs on the held-out samples come from
+     * calibration's float session, run after its pass: the fidelity stage makes the quantized model's session alone,
+     * and the summary's figures are those of a run whose fidelity pass runs the float model in a session of its own.
+     */
+    @Test
+    void withoutAReportTheFidelityPassReadsTheFloatOutputsFromCalibrationsSession() throws IOException {
+        Run plain = cli(MODEL, tmp.resolve("plain.onnx").toString(), "--calib", CALIB, INT8_ANYWAY, "--no-report",
+                "--verbose");
+        assertEquals(0, plain.code(), plain.err());
+        assertTrue(plain.err().matches("(?s).*  stage fidelity: \\d+\\.\\d{3} s \\(1 ORT session, 4 runs\\)\\n.*"),
+                plain.err());
+        // Calibration ran the 4 held-out samples beside its own: int8-cost's session, no other.
+        assertTrue(plain.err().matches("(?s).*  stage calibrate: \\d+\\.\\d{3} s \\(0 ORT sessions, \\d+ runs\\)\\n.*"),
+                plain.err());
+        Run reported = cli(MODEL, tmp.resolve("reported.onnx").toString(), "--calib", CALIB, INT8_ANYWAY, "--verbose");
+        assertEquals(0, reported.code(), reported.err());
+        assertTrue(reported.err().matches("(?s).*  stage fidelity: \\d+\\.\\d{3} s \\(2 ORT sessions, 8 runs\\)\\n.*"),
+                reported.err());
+        List<String> figures = plain.out().lines().filter(l -> l.contains("cosine mean")).toList();
+        assertFalse(figures.isEmpty(), plain.out());
+        assertEquals(figures, reported.out().lines().filter(l -> l.contains("cosine mean")).toList());
+        assertEquals(ModelIO.load(tmp.resolve("reported.onnx")).graph(), ModelIO.load(tmp.resolve("plain.onnx")).graph());
+    }
+
     @Test
     void quantizesAtATargetOpset() {
         Path out = tmp.resolve("cnn-int8-opset21.onnx");
