@@ -148,6 +148,11 @@ final class QuantizeCommand implements Callable<Integer> {
                     + "(by default they stay float, listed with their estimates) (default: ${DEFAULT-VALUE}).")
     boolean keepSlowInt8;
 
+    @Option(names = "--quantize-log-inputs", negatable = true, defaultValue = "false", fallbackValue = "true",
+            description = "Quantize also the layers whose outputs reach a Log through magnitude operations (an audio "
+                    + "front-end's STFT and mel filterbank; by default they stay float) (default: ${DEFAULT-VALUE}).")
+    boolean quantizeLogInputs;
+
     @Option(names = "--keep-float", split = ",", paramLabel = "NODES",
             description = "Names of Conv/MatMul/Gemm nodes to leave in float.")
     List<String> keepFloat = new ArrayList<>();
@@ -388,7 +393,8 @@ final class QuantizeCommand implements Callable<Integer> {
             }
         }
         QuantOptions q = new QuantOptions(weightBits, reduceRange, outQ,
-                parse(WeightRounding.class, rounding, "--rounding"), new LinkedHashSet<>(keepFloat), floatBudget, t, keepSlowInt8);
+                parse(WeightRounding.class, rounding, "--rounding"), new LinkedHashSet<>(keepFloat), floatBudget, t, keepSlowInt8,
+                quantizeLogInputs);
         CwacOptions c = cwac.options();
         boolean auto = calibrate.trim().equalsIgnoreCase("auto");
         RangeMethod method;
@@ -486,10 +492,15 @@ final class QuantizeCommand implements Callable<Integer> {
                 r.plan().rejected().size() + r.branchFloatLayers() + r.loopFloatLayers(), r.compensatedLayers(), cwac.method);
         coverage(out, r);
         long slower = r.plan().rejected().stream().filter(x -> x.contains(CostModel.SLOWER)).count();
+        long logFed = r.plan().rejected().stream().filter(x -> x.contains(LayerMatcher.LOG_INPUT_START)).count();
         if (layers == 0 && slower > 0) {
             // An all-float output is the cost model's verdict, not a failure: say so and how to overrule it.
             out.println("no layer is estimated faster in int8 than in float on ORT CPU, so the output is the prepared "
                     + "float model; --keep-slow-int8 quantizes them anyway");
+        } else if (layers == 0 && logFed > 0) {
+            out.println("every layer feeds a log (" + logFed + " left in float: an int8 grid's error on small values "
+                    + "becomes a large one after it), so the output is the prepared float model; --quantize-log-inputs "
+                    + "quantizes them anyway");
         }
         // A target that takes static shapes only: the sizes the inputs were fixed to, and what stays dynamic.
         r.prepared().proto().getMetadataPropsList().stream()

@@ -82,6 +82,15 @@ public final class LayerMatcher {
         }
     }
 
+    /**
+     * Why a layer whose output reaches a {@code Log} through magnitude operations stays float ({@link LogInputs}); the
+     * Log node's name goes in.
+     */
+    public static final String LOG_INPUT = "its output reaches Log node '%s' through magnitude operations, and a log "
+            + "turns an int8 grid's error on small values into a large one (--quantize-log-inputs quantizes it)";
+    /** The start of {@link #LOG_INPUT}, to recognize the reason. */
+    public static final String LOG_INPUT_START = "its output reaches Log node";
+
     /** Why a layer whose weight is of another element type stays as it is. */
     public static final String NOT_FLOAT32 = "its weight is not float32";
     /** The same for a float16 weight: a model computing in float16, which the run names as such. */
@@ -94,6 +103,7 @@ public final class LayerMatcher {
         GraphEditor g = new GraphEditor(model.graph());
         List<LayerPlan> layers = new ArrayList<>();
         List<Rejected> rejected = new ArrayList<>();
+        java.util.Map<String, String> logFed = options.quantizeLogInputs() ? java.util.Map.of() : LogInputs.layers(g);
         for (NodeProto n : g.nodes()) {
             LayerKind kind = LayerKind.of(n.getOpType());
             if (kind == null || !Model.isDefaultDomain(n.getDomain())) {
@@ -103,6 +113,9 @@ public final class LayerMatcher {
                     : !options.target().quantizes(kind.opType) ? "target " + options.target().name() + " runs "
                             + kind.opType + " in float only"
                     : check(kind, n, g);
+            if (why == null && logFed.containsKey(n.getName())) {
+                why = String.format(LOG_INPUT, logFed.get(n.getName()));
+            }
             if (why != null) {
                 rejected.add(new Rejected(Nodes.describe(n), why));
                 continue;

@@ -20,9 +20,18 @@ import java.util.Set;
  * @param target         where the model runs: the integer types, grids and forms every pass writes
  * @param keepSlowInt8   false: layers the cost model estimates slower in int8 than in float stay float
  *                       (targets on ORT's CPU provider); true: every planned layer is quantized
+ * @param quantizeLogInputs true: layers whose outputs reach a {@code Log} through magnitude operations are
+ *                       quantized too; false: they stay float ({@link LogInputs})
  */
 public record QuantOptions(int weightBits, boolean reduceRange, Set<LayerKind> outputQuantized,
-        WeightRounding rounding, Set<String> keepFloat, int floatBudget, Target target, boolean keepSlowInt8) {
+        WeightRounding rounding, Set<String> keepFloat, int floatBudget, Target target, boolean keepSlowInt8,
+        boolean quantizeLogInputs) {
+    /** The layers whose outputs reach a {@code Log} through magnitude operations ({@link LogInputs}) left float. */
+    public QuantOptions(int weightBits, boolean reduceRange, Set<LayerKind> outputQuantized, WeightRounding rounding,
+            Set<String> keepFloat, int floatBudget, Target target, boolean keepSlowInt8) {
+        this(weightBits, reduceRange, outputQuantized, rounding, keepFloat, floatBudget, target, keepSlowInt8, false);
+    }
+
     /** Every layer the plan matches quantized, even where the cost model estimates int8 slower than float. */
     public QuantOptions(int weightBits, boolean reduceRange, Set<LayerKind> outputQuantized, WeightRounding rounding,
             Set<String> keepFloat, int floatBudget, Target target) {
@@ -72,15 +81,18 @@ public record QuantOptions(int weightBits, boolean reduceRange, Set<LayerKind> o
     }
 
     public QuantOptions withRounding(WeightRounding r) {
-        return new QuantOptions(weightBits, reduceRange, outputQuantized, r, keepFloat, floatBudget, target, keepSlowInt8);
+        return new QuantOptions(weightBits, reduceRange, outputQuantized, r, keepFloat, floatBudget, target, keepSlowInt8,
+                quantizeLogInputs);
     }
 
     public QuantOptions withKeepFloat(Set<String> names) {
-        return new QuantOptions(weightBits, reduceRange, outputQuantized, rounding, names, floatBudget, target, keepSlowInt8);
+        return new QuantOptions(weightBits, reduceRange, outputQuantized, rounding, names, floatBudget, target, keepSlowInt8,
+                quantizeLogInputs);
     }
 
     public QuantOptions withFloatBudget(int layers) {
-        return new QuantOptions(weightBits, reduceRange, outputQuantized, rounding, keepFloat, layers, target, keepSlowInt8);
+        return new QuantOptions(weightBits, reduceRange, outputQuantized, rounding, keepFloat, layers, target, keepSlowInt8,
+                quantizeLogInputs);
     }
 
     /**
@@ -89,17 +101,29 @@ public record QuantOptions(int weightBits, boolean reduceRange, Set<LayerKind> o
      * planned layer.
      */
     public QuantOptions withKeepSlowInt8(boolean keep) {
-        return new QuantOptions(weightBits, reduceRange, outputQuantized, rounding, keepFloat, floatBudget, target, keep);
+        return new QuantOptions(weightBits, reduceRange, outputQuantized, rounding, keepFloat, floatBudget, target, keep,
+                quantizeLogInputs);
+    }
+
+    /**
+     * With {@code quantize} true, the layers whose outputs reach a {@code Log} through magnitude operations are
+     * quantized like any other; false (the default) leaves them float ({@link LogInputs}).
+     */
+    public QuantOptions withQuantizeLogInputs(boolean quantize) {
+        return new QuantOptions(weightBits, reduceRange, outputQuantized, rounding, keepFloat, floatBudget, target,
+                keepSlowInt8, quantize);
     }
 
     /** For target {@code t}, with the outputs it re-quantizes. */
     public QuantOptions withTarget(Target t) {
-        return new QuantOptions(weightBits, reduceRange, kinds(t.outputQuantized()), rounding, keepFloat, floatBudget, t, keepSlowInt8);
+        return new QuantOptions(weightBits, reduceRange, kinds(t.outputQuantized()), rounding, keepFloat, floatBudget, t, keepSlowInt8,
+                quantizeLogInputs);
     }
 
     /** With a Q/DQ on the outputs of these kinds (the target's choice otherwise). */
     public QuantOptions withOutputQuantized(Set<LayerKind> kinds) {
-        return new QuantOptions(weightBits, reduceRange, kinds, rounding, keepFloat, floatBudget, target, keepSlowInt8);
+        return new QuantOptions(weightBits, reduceRange, kinds, rounding, keepFloat, floatBudget, target, keepSlowInt8,
+                quantizeLogInputs);
     }
 
     /** The layer kinds among {@code opTypes}. */

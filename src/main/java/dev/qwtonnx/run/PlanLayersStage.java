@@ -22,7 +22,10 @@ final class PlanLayersStage extends QuantizeStage {
             ctx.log().accept("left in float: " + r);
             ctx.reject(name(), r.node(), r.why());
         }
-        if (plan.layers().isEmpty() && !IfBranches.hasCandidates(prepared)
+        // Layers left float because they feed a log are the plan's choice, not a model without layers: the output is
+        // then the prepared float model, as where the cost model keeps every layer float.
+        boolean logFed = plan.rejections().stream().anyMatch(r -> r.why().startsWith(LayerMatcher.LOG_INPUT_START));
+        if (plan.layers().isEmpty() && !logFed && !IfBranches.hasCandidates(prepared)
                 && !LoopBodies.hasCandidates(prepared, options.quant())) {
             dev.qwtonnx.target.Target t = options.quant().target();
             List<String> onTarget = plan.rejections().stream().map(LayerMatcher.Rejected::why)

@@ -20,6 +20,9 @@ import org.junit.jupiter.api.io.TempDir;
 
 /** quantize's accuracy target, the poor-fidelity warning and --strict, on the small audio front-end. */
 class AccuracyCliTest {
+    /** The front-end's layers all feed its log and stay float by default; these tests exercise its poor int8 form. */
+    private static final String LOG_INPUTS = "--quantize-log-inputs";
+
     @TempDir
     Path tmp;
 
@@ -45,7 +48,7 @@ class AccuracyCliTest {
     @Test
     void compensateWarnsWhereTheResultIsStillPoor() {
         Path int8 = tmp.resolve("plain.onnx");
-        assertEquals(0, CliTest.cli(model.toString(), int8.toString(), "--calib", calib.toString(), CliTest.INT8_ANYWAY,
+        assertEquals(0, CliTest.cli(model.toString(), int8.toString(), "--calib", calib.toString(), CliTest.INT8_ANYWAY, LOG_INPUTS,
                 "--no-report", "--calibrate", "minmax", "--method", "none", "--format", "qdq", "--quiet").code());
         Path out = tmp.resolve("compensated.onnx");
         CliTest.Run r = CliTest.cli("compensate", model.toString(), int8.toString(), out.toString(), "--calib",
@@ -59,10 +62,27 @@ class AccuracyCliTest {
         assertTrue(Files.isRegularFile(out));
     }
 
+    /**
+     * By default the front-end's STFT Convs and mel MatMul, which all feed its log, stay float: the output is the
+     * prepared float model, said in one line with the option that quantizes them, and nothing is poor.
+     */
+    @Test
+    void byDefaultTheLayersThatFeedTheLogStayFloat() {
+        Path out = tmp.resolve("float.onnx");
+        CliTest.Run r = CliTest.cli(model.toString(), out.toString(), "--calib", calib.toString(), CliTest.INT8_ANYWAY,
+                "--no-report");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("every layer feeds a log (3 left in float"), r.out());
+        assertTrue(r.out().contains("--quantize-log-inputs quantizes them anyway"), r.out());
+        assertFalse(r.err().contains("warning:"), r.err());
+        assertEquals(0, dev.qwtonnx.model.ModelIO.load(out).graph().getNodeList().stream()
+                .filter(n -> n.getOpType().contains("Quantize")).count());
+    }
+
     @Test
     void poorFidelityIsAWarningNamingTheOutputTheFigureAndTheLayers() {
         Path out = tmp.resolve("q.onnx");
-        CliTest.Run r = CliTest.cli(model.toString(), out.toString(), "--calib", calib.toString(), CliTest.INT8_ANYWAY, "--no-report");
+        CliTest.Run r = CliTest.cli(model.toString(), out.toString(), "--calib", calib.toString(), CliTest.INT8_ANYWAY, LOG_INPUTS, "--no-report");
         assertEquals(0, r.code(), r.err());
         assertTrue(Files.isRegularFile(out));
         List<String> warnings = r.err().lines().filter(l -> l.startsWith("warning:")).toList();
@@ -78,7 +98,7 @@ class AccuracyCliTest {
                 + "-?\\d+\\.\\d\\d dB with min/max, -?\\d+\\.\\d\\d dB with percentile 99\\.99\\)")), r.out());
         assertFalse(warnings.get(0).contains("--calibrate"), warnings.get(0));
         CliTest.Run minMax = CliTest.cli(model.toString(), tmp.resolve("m.onnx").toString(), "--calib", calib.toString(),
-                CliTest.INT8_ANYWAY, "--no-report", "--calibrate", "minmax");
+                CliTest.INT8_ANYWAY, LOG_INPUTS, "--no-report", "--calibrate", "minmax");
         assertTrue(minMax.err().lines().filter(l -> l.startsWith("warning:"))
                 .anyMatch(l -> l.endsWith("; --calibrate percentile clips outlier activations)")), minMax.err());
         assertTrue(minMax.out().lines().noneMatch(l -> l.startsWith("activation ranges:")), minMax.out());
@@ -87,7 +107,7 @@ class AccuracyCliTest {
     @Test
     void strictMakesAPoorOutputExitThreeAndWritesNothing() throws IOException {
         Path out = tmp.resolve("strict.onnx");
-        CliTest.Run r = CliTest.cli(model.toString(), out.toString(), "--calib", calib.toString(), CliTest.INT8_ANYWAY, "--strict", "--quiet");
+        CliTest.Run r = CliTest.cli(model.toString(), out.toString(), "--calib", calib.toString(), CliTest.INT8_ANYWAY, LOG_INPUTS, "--strict", "--quiet");
         assertEquals(3, r.code(), r.out() + r.err());
         assertTrue(r.err().lines().anyMatch(l -> l.startsWith("warning: poor fidelity of output 'mel'")), r.err());
         assertTrue(r.err().contains("--strict: not written: " + out), r.err());
@@ -99,7 +119,7 @@ class AccuracyCliTest {
     @Test
     void aTargetReturnsLayersToFloatUntilItHolds() {
         Path out = tmp.resolve("target.onnx");
-        CliTest.Run r = CliTest.cli(model.toString(), out.toString(), "--calib", calib.toString(), CliTest.INT8_ANYWAY, "--min-sqnr", "20",
+        CliTest.Run r = CliTest.cli(model.toString(), out.toString(), "--calib", calib.toString(), CliTest.INT8_ANYWAY, LOG_INPUTS, "--min-sqnr", "20",
                 "--strict", "--no-report");
         assertEquals(0, r.code(), r.err());
         assertFalse(r.err().contains("warning:"), r.err());
@@ -112,7 +132,7 @@ class AccuracyCliTest {
     @Test
     void aTargetOutOfReachIsOneLineAndExitZeroWithoutStrict() {
         Path out = tmp.resolve("far.onnx");
-        CliTest.Run r = CliTest.cli(model.toString(), out.toString(), "--calib", calib.toString(), CliTest.INT8_ANYWAY, "--metric", "top1",
+        CliTest.Run r = CliTest.cli(model.toString(), out.toString(), "--calib", calib.toString(), CliTest.INT8_ANYWAY, LOG_INPUTS, "--metric", "top1",
                 "--min-score", "1.01", "--no-report", "--quiet");
         assertEquals(0, r.code(), r.err());
         List<String> warnings = r.err().lines().filter(l -> l.startsWith("warning:")).toList();

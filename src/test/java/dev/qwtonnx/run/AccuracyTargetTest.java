@@ -55,10 +55,19 @@ class AccuracyTargetTest {
         return b.build();
     }
 
+    /**
+     * Default options with the layers that feed a log quantized: the audio front-end's all do, and stay float by
+     * default (LogInputs); these tests exercise the search on its poor int8 form.
+     */
+    static QuantizeRun.Options logInputs() {
+        return QuantizeRun.Options.defaults().withQuant(QuantOptions.defaults().withQuantizeLogInputs(true));
+    }
+
     static QuantizeRun.Options plain(int budget) {
         return QuantizeRun.Options.defaults().withVerifyBetweenPasses(true)
                 .withCwac(CwacOptions.defaults().withMethod(CwacOptions.Method.NONE))
-                .withQuant(new QuantOptions(8, false, EnumSet.of(LayerKind.CONV), WeightRounding.NEAREST, Set.of(), budget));
+                .withQuant(new QuantOptions(8, false, EnumSet.of(LayerKind.CONV), WeightRounding.NEAREST, Set.of(), budget)
+                        .withQuantizeLogInputs(true));
     }
 
     /** The weight each float layer of {@code r} reads, for the layers the run left in float. */
@@ -125,12 +134,13 @@ class AccuracyTargetTest {
             }
         };
         double min = -0.5;
-        QuantizeRun.Result plainRun = QwtOnnx.quantize(AudioFrontEnd.model(), cal).heldOut(held).run();
+        QuantizeRun.Result plainRun = QwtOnnx.quantize(AudioFrontEnd.model(), cal).heldOut(held).options(logInputs()).run();
         double before = meanScore(logMelError, plainRun, held);
         assertTrue(before < min, "already within the application's bound: " + before);
         scored.set(0);
 
-        QuantizeRun.Result r = QwtOnnx.quantize(AudioFrontEnd.model(), cal).heldOut(held).metric(logMelError, min).run();
+        QuantizeRun.Result r = QwtOnnx.quantize(AudioFrontEnd.model(), cal).heldOut(held).options(logInputs())
+                .metric(logMelError, min).run();
         assertTrue(scored.get() >= 2 * held.size(), "the application's metric scored " + scored.get() + " samples");
         assertTrue(r.accuracy().met(), r.accuracy().toString());
         assertTrue(r.accuracy().target().get(0).startsWith("-|log-mel error| >= "), r.accuracy().target().toString());
@@ -152,11 +162,15 @@ class AccuracyTargetTest {
     void theAudioFrontEndReachesTwentyDecibelsWithAtMostTwoLayersFloat() {
         CalibrationSource cal = AudioFrontEnd.source(1, 24);
         CalibrationSource held = AudioFrontEnd.source(2, 8);
-        QuantizeRun.Result plainRun = QwtOnnx.quantize(AudioFrontEnd.model(), cal).heldOut(held).run();
-        assertTrue(sqnr(plainRun, held) < 15, "the front-end is not poor by default: " + sqnr(plainRun, held));
+        // By default its layers all feed the log and stay float: the output is the float model's.
+        QuantizeRun.Result asIs = QwtOnnx.quantize(AudioFrontEnd.model(), cal).heldOut(held).run();
+        assertEquals(0, asIs.plan().layers().size(), asIs.plan().rejected().toString());
+        assertTrue(sqnr(asIs, held) > 100, "held-out SQNR " + sqnr(asIs, held));
+        QuantizeRun.Result plainRun = QwtOnnx.quantize(AudioFrontEnd.model(), cal).heldOut(held).options(logInputs()).run();
+        assertTrue(sqnr(plainRun, held) < 15, "the front-end quantized is not poor: " + sqnr(plainRun, held));
 
         QuantizeRun.Result r = QwtOnnx.quantize(AudioFrontEnd.model(), cal).heldOut(held)
-                .options(QuantizeRun.Options.defaults().withAccuracy(AccuracyOptions.NONE
+                .options(logInputs().withAccuracy(AccuracyOptions.NONE
                         .withGoal(new AccuracyOptions.Goal("sqnr", null, 20))))
                 .run();
         assertTrue(r.accuracy().met(), r.accuracy().toString());
@@ -172,7 +186,7 @@ class AccuracyTargetTest {
         CalibrationSource cal = AudioFrontEnd.source(1, 24);
         CalibrationSource held = AudioFrontEnd.source(2, 8);
         QuantizeRun.Result r = QwtOnnx.quantize(AudioFrontEnd.model(), cal).heldOut(held)
-                .options(QuantizeRun.Options.defaults().withAccuracy(AccuracyOptions.NONE.withMaxFloat(1)
+                .options(logInputs().withAccuracy(AccuracyOptions.NONE.withMaxFloat(1)
                         .withGoal(new AccuracyOptions.Goal("cosine", null, 0.9999))))
                 .run();
         assertFalse(r.accuracy().met(), r.accuracy().toString());
