@@ -30,8 +30,8 @@ public final class LogInputs {
 
     /** Operations a magnitude passes through on its way to the log. */
     static final Set<String> MAGNITUDE_OPS = Set.of("Add", "Mul", "Div", "Pow", "Sqrt", "Abs", "Clip", "Max", "Relu",
-            "ReduceSum", "ReduceMean", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Flatten", "Slice", "Split",
-            "Concat", "Identity", "Cast");
+            "ReduceSum", "ReduceMean", "ReduceMax", "ReduceSumSquare", "ReduceL1", "ReduceL2", "Reshape", "Transpose",
+            "Squeeze", "Unsqueeze", "Flatten", "Expand", "Slice", "Split", "Concat", "Identity", "Cast");
 
     private LogInputs() {
     }
