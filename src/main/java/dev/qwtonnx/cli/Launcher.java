@@ -69,7 +69,8 @@ public final class Launcher {
     static final List<String> HEAP = List.of("-XX:+UseSerialGC", "-Xms64m", "-XX:MinHeapFreeRatio=20",
             "-XX:MaxHeapFreeRatio=40");
     /**
-     * The child's JIT thresholds, unless the user's JVM options choose their own compilation: a method is compiled by
+     * The child's JIT thresholds for a run past {@link #C1_RUNS_UP_TO} (a smaller one takes {@link #C1}), unless the
+     * user's JVM options choose their own compilation: a method is compiled by
      * C2, the optimizing compiler, only after ten times the invocations and loop iterations the JVM waits for by
      * default. A run executes much of its code (model editing, option parsing, the report) a few thousand times,
      * enough for C2 by default, and C2's compiler thread then took 0.2 to 0.6 s of a core per stage from ORT's
@@ -82,6 +83,22 @@ public final class Launcher {
      */
     static final List<String> JIT = List.of("-XX:Tier4InvocationThreshold=50000", "-XX:Tier4MinInvocationThreshold=6000",
             "-XX:Tier4CompileThreshold=150000", "-XX:Tier4BackEdgeThreshold=400000");
+    /**
+     * The child's compilation for a small run (the model and the samples together up to {@link #C1_RUNS_UP_TO}),
+     * unless the user's JVM options choose their own: C1 alone, no optimizing compiler. Such a run is over in one or
+     * two seconds, before C2's code pays back the core its compiler thread takes from ORT's two threads. Whole runs
+     * ({@code tools/bench/ab.py --rounds 3}, the same jar with and without it, the same output bytes): hey-jarvis
+     * 0.87, the audio embedding 0.89, Silero v5 0.88, the angle classifier 0.94, the melspectrogram 0.99. On larger
+     * runs it was mixed (MiniLM 0.95, e5 1.00, BGE en 1.05, the PP-OCRv4 detector 1.03, an earlier session's PP-OCRv3
+     * detector 1.14), so they keep C2 at {@link #JIT}'s thresholds; docs/decisions/0023-launcher.md.
+     */
+    static final List<String> C1 = List.of("-XX:TieredStopAtLevel=1");
+    /**
+     * Bytes of a run's largest named file (the model, with its external data) and of the files in its named folders
+     * (the samples) up to which the child compiles with C1 alone: the small models of the zoo take 0.5 to 8 MB, the
+     * recognizers 26 MB and more, the encoders 90 MB and more.
+     */
+    static final long C1_RUNS_UP_TO = 16L << 20;
     /**
      * Bytes of the largest file a command names (a model) from which the child keeps the JVM's own collector: the
      * model is live data, which the serial collector compacts on one thread each time the heap grows. On a
@@ -260,7 +277,7 @@ public final class Launcher {
             command.addAll(HEAP);
         }
         if (!compilationChosen) {
-            command.addAll(JIT);
+            command.addAll(namedBytes(args) + folderBytes(args) <= C1_RUNS_UP_TO ? C1 : JIT);
         }
         Path writes = null;
         Path seen = seen(archive);
@@ -376,6 +393,43 @@ public final class Launcher {
             }
         }
         return largest;
+    }
+
+    /**
+     * Bytes of the regular files in the folders {@code args} name and in their sub-folders (ONNX test-data sets):
+     * the samples' scale. Counting stops past {@link #C1_RUNS_UP_TO}, all that is asked of it.
+     */
+    static long folderBytes(String[] args) {
+        long bytes = 0;
+        for (String a : args) {
+            try {
+                Path p = Path.of(a);
+                if (!Files.isDirectory(p)) {
+                    continue;
+                }
+                try (DirectoryStream<Path> files = Files.newDirectoryStream(p)) {
+                    for (Path f : files) {
+                        if (Files.isRegularFile(f)) {
+                            bytes += Files.size(f);
+                        } else if (Files.isDirectory(f)) {
+                            try (DirectoryStream<Path> inner = Files.newDirectoryStream(f)) {
+                                for (Path g : inner) {
+                                    if (Files.isRegularFile(g)) {
+                                        bytes += Files.size(g);
+                                    }
+                                }
+                            }
+                        }
+                        if (bytes > C1_RUNS_UP_TO) {
+                            return bytes;
+                        }
+                    }
+                }
+            } catch (IOException | RuntimeException e) {
+                // Not a folder: an option or a value.
+            }
+        }
+        return bytes;
     }
 
     /** The mark a jar's first run leaves beside where its archive goes: the second run writes the archive. */

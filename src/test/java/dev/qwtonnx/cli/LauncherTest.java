@@ -124,11 +124,12 @@ class LauncherTest {
         List<String> big = Launcher.child(JAVA, List.of(), jar, cache, Launcher.MAIN, new String[0], false).command();
         assertFalse(big.contains("-XX:+UseSerialGC"), "a large model keeps the JVM's collector");
         int jit = 2 + Launcher.HEAP.size();
-        assertEquals(Launcher.JIT, c.subList(jit, jit + Launcher.JIT.size()), "the JIT's thresholds");
+        // A run naming no model or samples is small: C1 alone.
+        assertEquals(Launcher.C1, c.subList(jit, jit + Launcher.C1.size()), "a small run's compilation");
         List<String> ownJit = Launcher.child(JAVA, List.of("-XX:TieredStopAtLevel=1"), jar, cache, Launcher.MAIN,
                 new String[0], false).command();
         assertTrue(ownJit.stream().noneMatch(Launcher.JIT::contains), "the user's compilation is kept: " + ownJit);
-        assertTrue(big.containsAll(Launcher.JIT), "a large model's run takes the thresholds too");
+        assertEquals(1, ownJit.stream().filter(o -> o.startsWith("-XX:TieredStopAtLevel")).count(), ownJit.toString());
         assertTrue(Launcher.choosesCompilation("-Xint"));
         assertTrue(Launcher.choosesCompilation("-XX:-TieredCompilation"));
         assertFalse(Launcher.choosesCompilation("-Xmx1g"));
@@ -161,6 +162,40 @@ class LauncherTest {
         String prefix = first.archive().getFileName().toString();
         prefix = prefix.substring(0, prefix.lastIndexOf('-'));
         assertTrue(rebuilt.getFileName().toString().startsWith(prefix), "the same jar's builds share a prefix");
+    }
+
+    /**
+     * A run whose model and samples hold up to 16 MB compiles with C1 alone; past that, samples or model, with C2 at
+     * ten times the JVM's thresholds. The sizes are the files' (sparse files here), the samples' counted in the
+     * folders the command names and their sub-folders (ONNX test-data sets).
+     */
+    @Test
+    void aSmallRunCompilesWithC1AloneAndALargerOneWithC2(@TempDir Path dir) throws IOException {
+        Path jar = Files.write(dir.resolve("q.jar"), new byte[] {1, 2, 3});
+        Path cache = dir.resolve("cache");
+        Path model = sized(dir.resolve("m.onnx"), 2L << 20);
+        Path calib = Files.createDirectories(dir.resolve("calib"));
+        sized(calib.resolve("a.npz"), 6L << 20);
+        Path set = Files.createDirectories(calib.resolve("test_data_set_0"));
+        sized(set.resolve("input_0.pb"), 6L << 20);
+        String[] small = {model.toString(), dir.resolve("o.onnx").toString(), "--calib", calib.toString()};
+        assertEquals(12L << 20, Launcher.folderBytes(small));
+        List<String> c = Launcher.child(JAVA, List.of(), jar, cache, Launcher.MAIN, small, true).command();
+        assertTrue(c.containsAll(Launcher.C1) && c.stream().noneMatch(Launcher.JIT::contains), c.toString());
+        sized(set.resolve("input_1.pb"), 6L << 20);
+        c = Launcher.child(JAVA, List.of(), jar, cache, Launcher.MAIN, small, true).command();
+        assertTrue(c.containsAll(Launcher.JIT) && c.stream().noneMatch(Launcher.C1::contains), "samples past 16 MB: " + c);
+        Path encoder = sized(dir.resolve("big.onnx"), 90L << 20);
+        c = Launcher.child(JAVA, List.of(), jar, cache, Launcher.MAIN, new String[] {encoder.toString(), "o.onnx"}, true)
+                .command();
+        assertTrue(c.containsAll(Launcher.JIT), "a 90 MB model: " + c);
+    }
+
+    private static Path sized(Path file, long bytes) throws IOException {
+        try (java.io.RandomAccessFile f = new java.io.RandomAccessFile(file.toFile(), "rw")) {
+            f.setLength(bytes);
+        }
+        return file;
     }
 
     @Test
