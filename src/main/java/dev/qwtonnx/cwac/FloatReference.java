@@ -88,7 +88,7 @@ public final class FloatReference implements AutoCloseable {
                 return; // not all of them: computed again when asked for
             }
             mine.put(n, t);
-            bytes += 4L * t.data().length;
+            bytes += t.bytes();
         }
         if (keptBytes + bytes <= budgetBytes) {
             kept.put(key, mine);

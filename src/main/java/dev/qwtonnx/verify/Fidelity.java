@@ -55,9 +55,7 @@ public final class Fidelity {
         public long bytes() {
             long bytes = 0;
             for (Map<String, FloatTensor> o : outputs) {
-                for (FloatTensor t : o.values()) {
-                    bytes += 4L * t.data().length;
-                }
+                bytes += FloatTensor.bytes(o);
             }
             return bytes;
         }
@@ -80,9 +78,7 @@ public final class Fidelity {
             long t0 = System.nanoTime();
             Map<String, FloatTensor> f = runner.run(s, outs);
             ms[outputs.size()] = (System.nanoTime() - t0) / 1e6;
-            for (FloatTensor t : f.values()) {
-                bytes += 4L * t.data().length;
-            }
+            bytes += FloatTensor.bytes(f);
             if (bytes > maxBytes) {
                 return null;
             }
@@ -184,9 +180,7 @@ public final class Fidelity {
                     qMs[i - 1] = (t2 - t1) / 1e6;
                 }
                 if (kept != null && i < keptMs.length) {
-                    for (FloatTensor t : f.values()) {
-                        keptBytes += 4L * t.data().length;
-                    }
+                    keptBytes += FloatTensor.bytes(f);
                     if (keptBytes <= keepBytes) {
                         kept.add(f);
                         keptMs[i] = floatMs;
