@@ -40,9 +40,9 @@ public final class Batches {
      * Bytes of the float model's activations (every tensor the calibration session exposes) in one
      * joined run, at most, beyond one sample: 16 MiB. ORT's peak in a run grows with the batch and
      * its arena keeps the peak, two runs in flight; a batch saves only the per-run overhead, which is
-     * lost in a run of that much work. On an OCR recognizer (86 MB a sample) batches of 8 held 0.4 GB
-     * more at no gain in time; MiniLM's sentences (2.7 MB), the angle classifier's crops (4.8 MB) and
-     * the audio models' frames (under 3 MB) still join.
+     * lost in a run of that much work: an OCR recognizer's lines (86 MB a sample) run one at a time,
+     * while MiniLM's sentences (2.7 MB), the angle classifier's crops (4.8 MB) and the audio models'
+     * frames (under 3 MB) still join.
      */
     public static final long MAX_RUN_BYTES = 16L << 20;
 
@@ -68,10 +68,8 @@ public final class Batches {
     /**
      * Whether samples of {@code bytesPerSample} (0: not known) run one at a time in a pass: where one sample's
      * activations exceed half of {@link #MAX_RUN_BYTES}, so that no two share a run ({@link #withinRunBytes}). Two
-     * such runs in flight held twice one run's activations in ORT's arenas and gained no time, as one large input
-     * keeps every intra-op thread busy by itself. Peak RSS with defaults ({@code tools/bench/ab.py --rounds 2},
-     * the same bytes, times 0.96-1.06×): PP-OCRv4 detector 775 → 552 MB, recognizer 640 → 473 MB, PP-OCRv3
-     * detector 793 → 505 MB and recognizer 701 → 483 MB; det960 1985 → 1349 MB.
+     * such runs in flight hold twice one run's activations in ORT's arenas and gain no time, as one large input
+     * keeps every intra-op thread busy by itself (decision 0018 has the figures).
      */
     public static boolean runsAlone(long bytesPerSample) {
         return bytesPerSample > 0 && withinRunBytes(2, bytesPerSample) == 1;

@@ -64,9 +64,10 @@ public final class OrtRunner implements AutoCloseable {
     /**
      * A session for a pass of {@code runs} runs, as {@link #forPasses(Model, Collection)} makes it, its weights not
      * prepacked up to {@link #PREPACK_FROM_RUNS} runs, and with {@code onGrid} as {@link #of} takes it. Prepacking a
-     * float encoder's MatMul weights adds 0.21 s to the start of BGE small en's session (0.49 → 0.70 s, medians of
-     * five) and takes 3 ms off a run of a sentence. Two models compared in one pass get sessions made alike, so that a model equal
-     * to the float one measures equal (prepacked and unpacked kernels sum in another order).
+     * float encoder's MatMul weights adds about a fifth of a second to its session's start and takes a few
+     * milliseconds off each run of a sentence, so it pays only over many runs. Two models compared in one pass get
+     * sessions made alike, so that a model equal to the float one measures equal (prepacked and unpacked kernels
+     * sum in another order).
      */
     public static OrtRunner forPasses(Model model, Collection<String> exposed, int runs, boolean onGrid) {
         return new OrtRunner(model, exposed, OrtSession.SessionOptions.OptLevel.ALL_OPT, false, runs >= PREPACK_FROM_RUNS,
@@ -84,9 +85,8 @@ public final class OrtRunner implements AutoCloseable {
 
     /**
      * A session for a few runs ({@link #FEW_RUNS} at most): no weight prepacking, which costs more at the session's
-     * start than it saves in a few runs (MiniLM's measuring graph:
-     * 1.6 s → 1.05 s to start, 18 → 24 ms a run). The graph is optimized as usual: unoptimized, its
-     * runs took 3 times as long as prepacking saves at the start.
+     * start (half a second on MiniLM's measuring graph) than it saves in a few runs (a few milliseconds each). The
+     * graph is optimized as usual: unoptimized, its runs would lose more than prepacking costs at the start.
      */
     public static OrtRunner forFewRuns(Model model, Collection<String> exposed) {
         return new OrtRunner(model, exposed, OrtSession.SessionOptions.OptLevel.ALL_OPT, false, false);
@@ -135,10 +135,9 @@ public final class OrtRunner implements AutoCloseable {
             if (!timed) {
                 // Runs that are not timed plan no memory pattern: ORT otherwise lays out one block for all of a
                 // run's activations for each new set of input shapes it meets, and keeps it in its arena, where a
-                // pass over images or sentences of many sizes meets many. Peak RSS, 64 images up to 640²: the
-                // PP-OCRv4 detector 884 → 751 MB, the PP-OCRv3 detector 927 → 777 MB, the recognizer 768 →
-                // 593 MB, in the same time or less (tools/bench/ab.py, the same bytes). Timed runs keep ORT's
-                // default, which is what a user's session has.
+                // pass over images or sentences of many sizes meets many, and the blocks add up to a sixth of a
+                // detector's peak RSS (decision 0018). Timed runs keep ORT's default, which is what a user's
+                // session has.
                 opts.setMemoryPatternOptimization(false);
             }
             this.handle = OrtSessions.create(m, opts);

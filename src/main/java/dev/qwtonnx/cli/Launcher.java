@@ -24,10 +24,9 @@ import java.util.zip.CRC32;
  * that its default archive does not hold).
  *
  * <p>A JVM takes the archive only as a command-line option ({@code -XX:SharedArchiveFile}), which a jar's
- * manifest cannot give, hence the second JVM. On this project's small models the archive takes 0.25 to
- * 0.35 s off a 1.3 to 2.4 s run; the launching JVM costs 0.08 s and 40 MB. The second run of a jar writes
- * the archive as it exits (about 2 s more on a small model, once, with the classes it loads for other runs;
- * the first only marks the jar seen), under
+ * manifest cannot give, hence the second JVM: mapping the classes saves the child more than starting the launching
+ * JVM costs (docs/decisions/0023-launcher.md has the figures). The second run of a jar writes the archive as it
+ * exits (once, with the classes it loads for other runs; the first only marks the jar seen), under
  * {@code ~/.cache/qwt-onnx} (see
  * {@link NativeLibraryCache#cacheRoot()}) in a file named by the jar, the JVM and the JVM options, so a
  * rebuilt jar or another JVM never maps a stale archive; it is written to a temporary name and renamed.
@@ -40,8 +39,7 @@ import java.util.zip.CRC32;
  * code is this process's; stopping this process stops it.
  *
  * <p>This class runs in a JVM without the archive, so its path to the child makes no lambda, method reference or
- * stream: the first such call site in a JVM spins method-handle classes (from this class's load to the child's
- * start, 37 ms with them, 21 ms without, {@code -Xlog:class+load}).
+ * stream: the first such call site in a JVM spins method-handle classes, which would delay the child's start.
  */
 public final class Launcher {
     /** Set in the child: it runs the command itself. */
@@ -52,19 +50,11 @@ public final class Launcher {
     static final String IN_PROCESS_ENV = "QWT_ONNX_IN_PROCESS";
     /**
      * The child's collector and starting heap, unless the user's JVM options choose their own: the serial
-     * collector from a 64 MB heap. G1, the JVM's choice on two cores and more, sizes its young generation for
-     * pause time, not footprint, and grows it with the rate at which a run copies activations out of ORT: on the
-     * OCR recognizer it held 0.5 GB of heap around 57 MB of live data. Whole runs, one each, G1 against these:
-     * peak RSS 1108 → 792 MB on the recognizer, 1274 → 889 MB on the PP-OCRv4 detector, 1076 → 640 MB on BGE
-     * en, 603 → 461 MB on MiniLM, 247 → 186 MB on the angle classifier, 2989 → 2574 MB on the detector at 960
-     * px, in the same time (9.5 against 10.7 s, 12.7 against 13.2, 7.7 against 7.5, 67 against 65 s).
-     * After a full collection the serial collector keeps 20 to 40 % of the heap free rather than its default 40
-     * to 70 %: it held 152–166 MB committed around 70–90 MB live on the recognizers. Whole runs
-     * ({@code tools/bench/ab.py --rounds 3}, the same output bytes): peak RSS 397 → 365 MB on the PP-OCRv4
-     * recognizer, 440 → 411 on the PP-OCRv3 one, 364 → 336 on the English one, 448 → 426 on the PP-OCRv3
-     * detector, 523 → 490 on BGE zh, MiniLM and the audio embedding within 4 MB; time 0.98–1.06, noise: the
-     * collections' own time the same (English recognizer 635 → 616 ms, PP-OCRv3 one 620 → 685, BGE zh 364 → 363,
-     * from {@code -Xlog:gc}).
+     * collector from a 64 MB heap, keeping 20 to 40 % of the heap free after a full collection rather than its
+     * default 40 to 70 %. G1, the JVM's choice on two cores and more, sizes its young generation for pause time,
+     * not footprint, and grows it with the rate at which a run copies activations out of ORT, so a run's heap
+     * holds several times its live data; a run's live data is small beside ORT's memory, and its pauses are short
+     * (docs/decisions/0023-launcher.md has the figures).
      */
     static final List<String> HEAP = List.of("-XX:+UseSerialGC", "-Xms64m", "-XX:MinHeapFreeRatio=20",
             "-XX:MaxHeapFreeRatio=40");
@@ -73,24 +63,18 @@ public final class Launcher {
      * user's JVM options choose their own compilation: a method is compiled by
      * C2, the optimizing compiler, only after ten times the invocations and loop iterations the JVM waits for by
      * default. A run executes much of its code (model editing, option parsing, the report) a few thousand times,
-     * enough for C2 by default, and C2's compiler thread then took 0.2 to 0.6 s of a core per stage from ORT's
-     * threads on these two cores; the loops that run long (sums over activations, calibration's observers) reach
-     * the higher thresholds in their first pass. Whole runs with defaults ({@code tools/bench/ab.py --rounds 2}, the
-     * same output bytes): 0.81 to 0.98 of the time on fifteen of sixteen zoo models, short runs gaining most (the
-     * audio embedding 2.65 → 2.15 s, Silero v4 2.88 → 2.38 s, MiniLM 4.87 → 4.46 s, the PP-OCRv3 detector 21.8 →
-     * 20.4 s), the English recognizer within noise (1.04). C1 alone ({@code -XX:TieredStopAtLevel=1}) made the short
-     * runs faster still but the long CNN runs slower (PP-OCRv3 detector 1.14×); docs/decisions/0023-launcher.md.
+     * enough for C2 by default, and C2's compiler thread then takes a core from ORT's threads for code that runs
+     * briefly; the loops that run long (sums over activations, calibration's observers) reach the higher
+     * thresholds in their first pass. C1 alone would slow the long CNN runs (docs/decisions/0023-launcher.md).
      */
     static final List<String> JIT = List.of("-XX:Tier4InvocationThreshold=50000", "-XX:Tier4MinInvocationThreshold=6000",
             "-XX:Tier4CompileThreshold=150000", "-XX:Tier4BackEdgeThreshold=400000");
     /**
      * The child's compilation for a small run (the model and the samples together up to {@link #C1_RUNS_UP_TO}),
      * unless the user's JVM options choose their own: C1 alone, no optimizing compiler. Such a run is over in one or
-     * two seconds, before C2's code pays back the core its compiler thread takes from ORT's two threads. Whole runs
-     * ({@code tools/bench/ab.py --rounds 3}, the same jar with and without it, the same output bytes): hey-jarvis
-     * 0.87, the audio embedding 0.89, Silero v5 0.88, the angle classifier 0.94, the melspectrogram 0.99. On larger
-     * runs it was mixed (MiniLM 0.95, e5 1.00, BGE en 1.05, the PP-OCRv4 detector 1.03, an earlier session's PP-OCRv3
-     * detector 1.14), so they keep C2 at {@link #JIT}'s thresholds; docs/decisions/0023-launcher.md.
+     * two seconds, before C2's code pays back the core its compiler thread takes from ORT's threads; on larger runs
+     * C1 alone is slower as often as faster, so they keep C2 at {@link #JIT}'s thresholds
+     * (docs/decisions/0023-launcher.md).
      */
     static final List<String> C1 = List.of("-XX:TieredStopAtLevel=1");
     /**
@@ -101,8 +85,8 @@ public final class Launcher {
     static final long C1_RUNS_UP_TO = 16L << 20;
     /**
      * Bytes of the largest file a command names (a model) from which the child keeps the JVM's own collector: the
-     * model is live data, which the serial collector compacts on one thread each time the heap grows. On a
-     * 537 MB model it took 8 % more time than G1 (23.7 against 22.0 s) to hold 5 % less (2.35 against 2.47 GB).
+     * model is live data, which the serial collector compacts on one thread each time the heap grows, and on a
+     * model that large G1's faster collections outweigh the footprint it adds (docs/decisions/0023-launcher.md).
      */
     static final long HEAP_FILES_UP_TO = 256L << 20;
     /**
@@ -145,12 +129,10 @@ public final class Launcher {
      * ({@link Telemetry}); on Linux, glibc's C heap on transparent huge pages
      * ({@link #HUGE_PAGES}, added to the user's own tunables unless they choose {@code glibc.malloc.hugetlb}
      * themselves). ORT allocates its weights and activations with malloc; a 4 KB page of them costs a page fault
-     * the first time it is written, and a run writes hundreds of MB afresh in each session it makes (a session
-     * of e5's 133 MB took 1.18 s cold and 0.60 s again, 0.96 and 0.37 s on huge pages). Where the system's
-     * setting is {@code madvise} (Debian's default) glibc asks for them; {@code always} gives them already and
-     * {@code never} none, and other C libraries ignore the variable. Whole runs with defaults
-     * ({@code tools/bench/ab.py}, the same output bytes and peak RSS): 0.82 to 0.97 of the time on the
-     * encoders and the CNNs, the small models within noise; docs/decisions/0023-launcher.md.
+     * the first time it is written, and a run writes hundreds of MB afresh in each session it makes, so a huge
+     * page takes 512 such faults away. Where the system's setting is {@code madvise} (Debian's default) glibc
+     * asks for them; {@code always} gives them already and {@code never} none, and other C libraries ignore the
+     * variable (docs/decisions/0023-launcher.md has the figures).
      */
     static Map<String, String> environment(Map<String, String> inherited, String osName) {
         Map<String, String> out = new java.util.TreeMap<>(Telemetry.offUnlessChosen(inherited));

@@ -190,16 +190,16 @@ final class QuantizeCommand implements Callable<Integer> {
     @Option(names = "--no-report", description = "Write no report.")
     boolean noReport;
 
-    // Off by default: the model before compensation is a third model in the per-layer pass's session,
-    // 0.3-1.0 s more on MiniLM, BGE small and the OCR recognizer (a third of the report's time); the fit
-    // errors before and after, which compensation measured anyway, say per layer what it changed.
+    // Off by default: the model before compensation is a third model in the per-layer pass's session, a third
+    // of the report's time (decision 0021); the fit errors before and after, which compensation measured anyway,
+    // say per layer what it changed.
     @Option(names = "--report-before", description = "The report also measures each layer of the model before "
             + "compensation on the held-out samples (SQNR before).")
     boolean reportBefore;
 
     // 0: the report is a by-product of quantizing and should cost a small share of the run, and the
     // fidelity pass already runs both models on every held-out sample, interleaved; timing those runs
-    // costs nothing (10 runs of their own were 2.2 s of the detector's 18 s).
+    // costs nothing, where runs of their own cost seconds on a CNN (decision 0020).
     @Option(names = "--runs", defaultValue = "0", paramLabel = "N",
             description = "Timed runs of each model on the first held-out sample for the report's latency; "
                     + "0 times the fidelity pass's one run per held-out sample instead (default: ${DEFAULT-VALUE}).")

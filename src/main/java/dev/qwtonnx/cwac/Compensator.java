@@ -391,11 +391,9 @@ public final class Compensator {
 
     /**
      * Bytes per sample a pass that measures stages at once may fetch: an eighth of the budget for kept
-     * activations, shared by the samples in flight. The copies out of ORT are short-lived but come fast, and G1
-     * commits several times what is live when they do. With a pass per stage the recognizer's compensate takes
-     * 116-131 s at 1.3-1.5 GB, the detector's 165 s at 1.45-1.8 GB; with half the budget, 43-52 s at 3.0-3.4 GB
-     * and 50 s at 2.3 GB; with a quarter, 54 s at 2.9 GB and 61 s at 2.0 GB; with an eighth, 51-57 s at
-     * 1.5-2.9 GB and 66-79 s at 1.5-2.4 GB.
+     * activations, shared by the samples in flight. The copies out of ORT are short-lived but come fast, and the
+     * heap commits several times what is live when they do: a larger share saves few passes for much more memory,
+     * a smaller one many passes for little (decision 0017 has the figures).
      */
     private long aheadBudget(Model floatModel, SharedSession shared) {
         long alive = Math.max(maxBatch, shared.variants().runner().concurrentRuns());

@@ -76,9 +76,8 @@ public record DequantizedWeight(HostTensor q, ByteBuffer bytes, long inner, long
 
     /**
      * {@link #values} where the channel is the innermost axis (a MatMul's weight, [in, out], per output
-     * column): every element has its own channel, so a run of one element per scale cost a loop's setup each.
-     * On BGE en's 96 weights, the main thread's samples in this method (JFR, every 2 ms, one run each) fell from
-     * 46 to 9, and the per-layer pass's matching of layers from 86 to 45. The same arithmetic, element by element.
+     * column): every element has its own channel, so the general loop's runs of one element per scale would each
+     * cost a loop's setup. The same arithmetic, element by element.
      */
     private float[] innermost(float[] out) {
         int ch = (int) channels;

@@ -105,8 +105,7 @@ public final class FloatReference implements AutoCloseable {
      * The float activations of one batch, at least {@code needed} of them: all, where kept or where
      * they may still fit the budget (computed now and kept); else only {@code needed}, computed now. A
      * batch beyond the budget is computed again at every stage that asks, and copying out every layer's
-     * activation there for the few the stage reads was most of what a CNN's compensate allocated (the
-     * recognizer: 15.7 of 18 GB).
+     * activation there for the few the stage reads would be most of what a CNN's compensate allocates.
      */
     public Map<String, FloatTensor> get(Batches.Batch batch, Collection<String> needed) {
         Map<String, FloatTensor> k = kept.get(key(batch));

@@ -129,8 +129,8 @@ final class OutputError {
      * outputs), and {@code exposed} are those tensors, which a pass on {@link Variants#runner} fetches
      * with {@link Variants#inputsOf} fed. Every stage's candidates differ from {@code base} only in
      * {@code params} (all stages' weight scales, biases and requantization scales), so one session serves
-     * every stage's acceptance and measuring pass, where two sessions per stage were most of
-     * {@code compensate}'s time (MiniLM: 50 sessions, 16 of 20 s).
+     * every stage's acceptance and measuring pass, where two sessions per stage would be most of
+     * {@code compensate}'s time (decision 0017).
      * Null where ORT will not run the model with those values fed (a kernel that takes them only as
      * constants): the stages then evaluate on sessions of their own.
      */
@@ -295,8 +295,8 @@ final class OutputError {
      * DequantizeLinear: the DequantizeLinear reads the base's scale, a constant (so ORT dequantizes
      * the weight once, not on every run), and the layer's output is multiplied by the fed scale over
      * the base's, per output channel. The same product up to float rounding; without it, on the grid
-     * (no Q/DQ fused), every run dequantized every fed weight again (ORT's QDQ MiniLM: its compensate stage
-     * took 46 s against 12 s).
+     * (no Q/DQ fused), every run would dequantize every fed weight again, several times the run's own work
+     * on an encoder.
      * The layer's output keeps its name, now the product's, so what reads or exposes it is unchanged.
      */
     static Model scalesAsFactors(Model m, Set<String> params) {

@@ -73,10 +73,8 @@ public final class Sensitivity {
 
     /**
      * A session for {@code runs} runs, dropped after them. Over a few (the poor-fidelity hint's 4) a session without
-     * weight prepacking starts sooner than prepacking saves in its runs: the hint on the PP-OCRv3 detector under
-     * min/max, 9 sessions, 2.9-3.0 s -> 2.4-2.5 s with the same figures (at 960², where the runs dominate, the same
-     * time). Over 16 (a float budget, an accuracy target) prepacking pays: MiniLM's ranking for --min-sqnr took
-     * 18.1 s with it and 20.7 s without.
+     * weight prepacking starts sooner than prepacking saves in its runs, with the same figures; over 16 (a float
+     * budget, an accuracy target) prepacking pays ({@link OrtRunner#FEW_RUNS}).
      */
     private static OrtRunner session(Model model, int runs) {
         return runs <= OrtRunner.FEW_RUNS ? OrtRunner.forFewRuns(model, List.of()) : new OrtRunner(model, List.of());

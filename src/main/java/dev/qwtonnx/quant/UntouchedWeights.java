@@ -46,9 +46,9 @@ public final class UntouchedWeights {
 
     /**
      * What to do about ORT's fused operators (its transformer optimizer's, or those of a graph ORT saved after its
-     * own optimizations): quantize the export from before them, and let ORT fuse at load. On MiniLM, one thread,
-     * 8 held-out sentences: the fused float model 7.9 ms a sentence, it quantized 4.8 ms (attention and embeddings
-     * float); the plain export quantized 3.2 ms (docs/benchmarks.md).
+     * own optimizations): quantize the export from before them, and let ORT fuse at load. The fused operators
+     * (attention, embeddings) stay float, so the fused model quantized runs slower than the plain export quantized
+     * (docs/benchmarks.md, an encoder fused by ORT's transformer optimizer).
      */
     static final String FUSED_HINT = " (operators ORT's graph optimizations fuse: quantizing the model from before"
             + " them quantizes these too)";

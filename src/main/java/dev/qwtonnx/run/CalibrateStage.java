@@ -60,8 +60,8 @@ final class CalibrateStage extends QuantizeStage {
      * holds until it (through compensation): 8 MB, an encoder's hidden states (BGE zh's 13 sentences of up to 128
      * tokens: 3.4 MB). Beyond it the fidelity pass makes a float session of its own, as it does where a report times
      * its runs: on the OCR CNNs the runs in this session, which exposes every activation the pass reads, cost what a
-     * session of their own saves (PP-OCRv3 recognizer: calibration 0.38 s longer, fidelity 0.37 s shorter), and the
-     * recognizer's 27 MB of held character scores raised its peak by 15-20 MB.
+     * session of their own saves, and a recognizer's held character scores (27 MB) would raise its peak (decision
+     * 0020).
      */
     static final long HELD_OUT_BYTES = 8L << 20;
 
@@ -126,7 +126,7 @@ final class CalibrateStage extends QuantizeStage {
             // Compensation fits on the first samples, whose float activations (and float prefix boundary) the pass
             // kept within the memory budget: where it kept every one it was offered, compensation does not run the
             // float session, which is closed now, its weights and the pass's peak in its arena handed back before
-            // the quantized model's sessions are made (the PP-OCR CNNs' peak RSS 30 to 130 MB lower, decision 0022).
+            // the quantized model's sessions are made (decision 0022).
             // A batch asked for that is not kept makes it again.
             if (pass.floats().keptAllOffered() && (prefix == null || prefix.keptAllOffered())) {
                 ctx.log().accept("float session closed after the pass: compensation's float activations are kept");

@@ -31,8 +31,7 @@ public record Destination(Path output, Path input, Format format, ExternalData.P
          * The form a target runs fastest: on ORT's CPU provider with 8-bit activations the explicit
          * integer operators, because ORT's QDQ fusion turns a MatMul with a float output into
          * MatMulIntegerToFloat but leaves its bias Add (and a Gelu after it unfused with that bias),
-         * where the explicit operator takes the bias (MiniLM 0.43 → 0.40–0.42× float at one thread,
-         * decision 0019); every other target reads QDQ.
+         * where the explicit operator takes the bias (decision 0019); every other target reads QDQ.
          */
         public static Format preferred(dev.qwtonnx.target.Target target) {
             return target.ortCpu() && target.microsoftDomain() && target.activations().bits() == 8 ? QOPERATOR : QDQ;

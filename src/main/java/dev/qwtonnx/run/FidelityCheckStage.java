@@ -84,9 +84,9 @@ final class FidelityCheckStage extends QuantizeStage {
             List<Fidelity.OutputFidelity> poor = poor(facts.get(FIDELITY));
             if (!poor.isEmpty()) {
                 String layers = suggestions(ctx, facts);
-                // Clipping outliers is what fixed every zoo model the warning fired on under min/max ranges (the
-                // PP-OCRv3 detector 8.7 -> 15.7 dB; docs/benchmarks.md), but costs some models that read well; a run
-                // with --calibrate auto (the default) has tried it already (QuantizeRun.run).
+                // Clipping outliers is what fixed every zoo model the warning fired on under min/max ranges, but
+                // costs some models that read well (decision 0001); a run with --calibrate auto (the default) has
+                // tried it already (QuantizeRun.run).
                 String clip = options.calib().method() == RangeMethod.MINMAX
                         && !QuantizeRun.clipsWherePoor(options, facts.get(INPUT).serializedSize())
                         ? "; --calibrate percentile clips outlier activations" : "";

@@ -67,9 +67,9 @@ public final class LayerFidelityMeter {
      * every subject (false: a session per model, as where the models cannot share one graph);
      * {@code oneRunAtATime}: that session's runs one after another rather than as many in flight as
      * ORT has threads. The graph holds the float model, the quantized one and a float copy of each
-     * layer, so two runs in flight hold that many activations twice: on the PP-OCRv4 recognizer the
-     * per-layer pass was the run's peak (486 → 448 MB one at a time, the largest of four runs), and a
-     * large sample keeps ORT's threads busy by itself. Small samples (sentences) gain from runs in flight.
+     * layer, so two runs in flight hold that many activations twice (on an OCR recognizer, enough to make
+     * this pass the run's peak), and a large sample keeps ORT's threads busy by itself. Small samples
+     * (sentences) gain from runs in flight.
      */
     public record Pass(boolean together, boolean oneRunAtATime) {
         /** One graph, runs in flight as ORT has threads. */
