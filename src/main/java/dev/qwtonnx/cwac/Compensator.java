@@ -12,20 +12,15 @@ import dev.qwtonnx.model.GraphEditor;
 import dev.qwtonnx.model.HostTensor;
 import dev.qwtonnx.model.Model;
 import dev.qwtonnx.model.Nodes;
-import dev.qwtonnx.onnx.GraphProto;
 import dev.qwtonnx.onnx.NodeProto;
-import dev.qwtonnx.ort.OrtSessions;
 import dev.qwtonnx.quant.LayerKind;
 import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.TreeMap;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.BiConsumer;
 import java.util.function.Function;
 
@@ -89,9 +84,6 @@ public final class Compensator {
 
     /** JVM property: true measures each stage in a pass of its own, as before passes measured stages ahead (for comparing). */
     static final String STAGE_BY_STAGE = "qwt.cwac.stageByStage";
-
-    /** JVM property: true measures every local target with a float copy of its layer (for comparing). */
-    static final String FLOAT_COPIES = "qwt.cwac.floatCopies";
 
     /** Samples the output-level acceptance runs on at most: enough to rank a few candidates, cheap per stage. */
     public static final int MAX_ACCEPTANCE_SAMPLES = 32;
@@ -188,9 +180,9 @@ public final class Compensator {
      * counterpart in {@code floats} (keyed by layer name); {@code skipped} is passed through to the
      * result, with the layers whose fits {@link CwacFold} rejected (their fits then the identity). With {@link CwacOptions.Accept#OUTPUT}, each stage keeps a candidate (the fit, its
      * shift alone, or nothing; tried simplest first) only where it lowers the model-output error on
-     * {@code acceptance} beyond the noise between those samples ({@link #gains}), at most
+     * {@code acceptance} beyond the noise between those samples ({@link StageAcceptance#gains}), at most
      * {@value #MAX_ACCEPTANCE_SAMPLES} of them; without acceptance samples, a share of {@code data}
-     * is held out for it and the fits use the rest (with fewer than {@value #MIN_SPLIT} samples, the
+     * is held out for it and the fits use the rest (with fewer than {@value StageAcceptance#MIN_SPLIT} samples, the
      * stages are judged on the fitting samples). Float activations come
      * from {@code reference} where it has them (null: a reference of its own).
      */
@@ -205,10 +197,10 @@ public final class Compensator {
                     false);
         }
         List<List<QdqLayer>> stages = options.schedule() == CwacOptions.Schedule.PARALLEL ? List.of(layers)
-                : grouped(stages(quantModel, layers), options.stageCount());
+                : StageSchedule.grouped(StageSchedule.stages(quantModel, layers), options.stageCount());
         // Float activations only for the layers measured against them whose target the measuring run cannot compute
         // (see referenceTargets); the rest have local targets.
-        Set<String> global = globalTargets(quantModel.graph(), layers, QdqLayer::name, QdqLayer::input, options);
+        Set<String> global = StageSchedule.globalTargets(quantModel.graph(), layers, QdqLayer::name, QdqLayer::input, options);
         GraphEditor qg = new GraphEditor(quantModel.graph());
         List<String> floatOuts = new ArrayList<>();
         for (QdqLayer l : layers) {
@@ -222,8 +214,8 @@ public final class Compensator {
         if (options.accept() == CwacOptions.Accept.OUTPUT) {
             // The stages are judged on samples the fits never saw: given ones, else a share of the calibration set.
             if (acceptance == null || acceptance.size() == 0) {
-                if (data.size() >= MIN_SPLIT) {
-                    List<CalibrationSource> parts = CalibrationSources.split(data, OWN_ACCEPTANCE_SHARE, 1);
+                if (data.size() >= StageAcceptance.MIN_SPLIT) {
+                    List<CalibrationSource> parts = CalibrationSources.split(data, StageAcceptance.OWN_ACCEPTANCE_SHARE, 1);
                     data = parts.get(0);
                     acceptance = parts.get(1);
                 } else {
@@ -277,7 +269,7 @@ public final class Compensator {
                         scales.forEach(n -> factors.put(n, k));
                         Model scaled = OutputScales.scaled(current, factors);
                         OutputError.Errors e = variants.perSampleBeating(scaled, rescaledErrors);
-                        if (e != null && keeps(rescaledErrors, e)) {
+                        if (e != null && StageAcceptance.keeps(rescaledErrors, e)) {
                             factor = k;
                             rescaledErrors = e;
                             rescaled = scaled;
@@ -338,7 +330,7 @@ public final class Compensator {
                         }
                         OutputError.Errors e = variants.perSampleBeating(folded, bestErrors);
                         errors.put(c.getKey(), e == null ? Double.NaN : e.total());
-                        if (e != null && keeps(bestErrors, e)) {
+                        if (e != null && StageAcceptance.keeps(bestErrors, e)) {
                             best = c.getKey();
                             bestErrors = e;
                             bestModel = folded;
@@ -419,7 +411,7 @@ public final class Compensator {
         double scale = (double) largest / Math.max(1, elements(first));
         Map<String, long[]> got;
         try (OrtRunner fed = shared.variants().runner().fixing(shared.variants().inputsOf(current))) {
-            got = fed.shapes(first, measuredTensors(all, shared.outputs(), shared.inGraph()));
+            got = fed.shapes(first, StageTargets.measuredTensors(all, shared.outputs(), shared.inGraph()));
         }
         long[] out = new long[stages.size()];
         for (int t = 0; t < stages.size(); t++) {
@@ -464,40 +456,27 @@ public final class Compensator {
      * {@code inGraph} are, per layer, the tensor measured and the target computed in the run.
      */
     private record SharedSession(OutputError.Variants variants, Map<String, String> outputs,
-            Map<String, InGraphTarget> inGraph) {
+            Map<String, StageTargets.InGraphTarget> inGraph) {
     }
 
     /** The shared session for {@code stages} of {@code quant}, or null where ORT does not take the values fed. */
     private SharedSession shared(OutputError judge, Model quant, Model floatModel, List<List<QdqLayer>> stages,
             Map<String, FloatLayer> floats) {
-        Map<String, InGraphTarget> inGraph = new HashMap<>();
+        Map<String, StageTargets.InGraphTarget> inGraph = new HashMap<>();
         Set<String> params = new LinkedHashSet<>();
         Model measuring = quant;
         List<QdqLayer> all = new ArrayList<>();
         for (List<QdqLayer> stage : stages) {
             // Each stage's targets as its own measuring model would have them: a layer's is read before its fold.
-            List<QdqLayer> local = options.target() == CwacOptions.Target.LOCAL ? stage : fedByStage(quant, stage);
-            measuring = withTargets(measuring, floatModel, stage, local, floats, residuals, inGraph);
+            List<QdqLayer> local = options.target() == CwacOptions.Target.LOCAL ? stage : StageSchedule.fedByStage(quant, stage);
+            measuring = StageTargets.withTargets(measuring, floatModel, stage, local, floats, residuals, inGraph);
             params.addAll(parameters(stage, OutputScales.of(quant, stage)));
             all.addAll(stage);
         }
         Map<String, String> outputs = new HashMap<>();
-        measuring = dequantizedOutputs(measuring, all, outputs);
-        OutputError.Variants v = judge.shared(quant, params, measuring, measuredTensors(all, outputs, inGraph));
+        measuring = StageTargets.dequantizedOutputs(measuring, all, outputs);
+        OutputError.Variants v = judge.shared(quant, params, measuring, StageTargets.measuredTensors(all, outputs, inGraph));
         return v == null ? null : new SharedSession(v, Map.copyOf(outputs), Map.copyOf(inGraph));
-    }
-
-    /** What a measuring run fetches for {@code layers}: each one's measured output, and its target where the run computes it. */
-    private static List<String> measuredTensors(List<QdqLayer> layers, Map<String, String> outputs,
-            Map<String, InGraphTarget> inGraph) {
-        List<String> out = new ArrayList<>();
-        for (QdqLayer l : layers) {
-            out.add(outputs.get(l.name()));
-            if (inGraph.containsKey(l.name())) {
-                out.add(inGraph.get(l.name()).tensor());
-            }
-        }
-        return out;
     }
 
     /**
@@ -545,69 +524,6 @@ public final class Compensator {
         return out;
     }
 
-    /**
-     * Whether a change from {@code base} to {@code candidate} is kept: both its squared output error
-     * and its outputs' distance in angle to the float model's (1 − cosine) gain beyond the noise
-     * ({@link #gains}); a lower squared error alone can come from outputs shrunk toward zero.
-     */
-    static boolean keeps(OutputError.Errors base, OutputError.Errors candidate) {
-        return gains(base.parts(), candidate.parts()) && gains(distances(base), distances(candidate));
-    }
-
-    private static double[] distances(OutputError.Errors e) {
-        double[] d = new double[e.cosines().length];
-        for (int i = 0; i < d.length; i++) {
-            d[i] = 1 - e.cosines()[i];
-        }
-        return d;
-    }
-
-    /**
-     * Whether a change takes the per-sample output errors from {@code base} to {@code candidate} with a
-     * gain beyond the noise between samples: the per-sample gains g_i = base_i − candidate_i are
-     * positive on average in both halves of the samples (even and odd positions), and their mean
-     * exceeds {@value #NOISE_MULTIPLE} standard errors (a paired test of the differences). With fewer
-     * than {@value #MIN_SPLIT} samples there is no noise to measure and any lower total is a gain.
-     * Why: docs/decisions/0017-acceptance.md.
-     */
-    static boolean gains(double[] base, double[] candidate) {
-        int n = base.length;
-        double[] g = new double[n];
-        double sum = 0;
-        for (int i = 0; i < n; i++) {
-            g[i] = base[i] - candidate[i];
-            sum += g[i];
-        }
-        if (n < MIN_SPLIT) {
-            return sum > 0;
-        }
-        double even = 0;
-        double odd = 0;
-        for (int i = 0; i < n; i++) {
-            if (i % 2 == 0) {
-                even += g[i];
-            } else {
-                odd += g[i];
-            }
-        }
-        double mean = sum / n;
-        double ss = 0;
-        for (double x : g) {
-            ss += (x - mean) * (x - mean);
-        }
-        double standardError = Math.sqrt(ss / (n - 1) / n);
-        return even > 0 && odd > 0 && mean > NOISE_MULTIPLE * standardError;
-    }
-
-    /** Standard errors of the per-sample gains a stage's change must exceed to be kept. */
-    static final double NOISE_MULTIPLE = 3.0;
-
-    /** Fewest samples that split into a fitting and an acceptance part, and into two halves to measure noise on. */
-    static final int MIN_SPLIT = 4;
-
-    /** Share of the calibration samples held out for acceptance when no acceptance samples are given. */
-    static final double OWN_ACCEPTANCE_SHARE = 0.25;
-
     private static List<Sample> first(CalibrationSource source, int max) {
         List<Sample> out = new ArrayList<>();
         for (Sample s : source) {
@@ -653,131 +569,6 @@ public final class Compensator {
     }
 
     /**
-     * Groups layers into stages: a layer's stage is one more than the latest stage of any quantized
-     * layer upstream of it, so layers in one stage never feed each other.
-     */
-    static List<List<QdqLayer>> stages(Model quant, List<QdqLayer> layers) {
-        return stages(quant.graph(), layers, QdqLayer::name);
-    }
-
-    /** As {@link #stages(Model, List)} for layers of any kind, named by {@code name}. */
-    static <L> List<List<L>> stages(GraphProto g, List<L> layers, Function<L, String> name) {
-        Map<String, L> byName = new HashMap<>();
-        for (L l : layers) {
-            byName.put(name.apply(l), l);
-        }
-        Map<String, Integer> depth = new HashMap<>();
-        TreeMap<Integer, List<L>> stages = new TreeMap<>();
-        for (NodeProto n : g.getNodeList()) {
-            int d = 0;
-            for (String in : n.getInputList()) {
-                d = Math.max(d, depth.getOrDefault(in, 0));
-            }
-            L l = byName.get(n.getName());
-            if (l != null) {
-                d += 1;
-                stages.computeIfAbsent(d, k -> new ArrayList<>()).add(l);
-            }
-            for (String out : n.getOutputList()) {
-                depth.put(out, d);
-            }
-        }
-        return new ArrayList<>(stages.values());
-    }
-
-    /** Consecutive stages joined into at most {@code most} (0: as they are), as evenly as they go. */
-    static <L> List<List<L>> grouped(List<List<L>> stages, int most) {
-        if (most == 0 || stages.size() <= most) {
-            return stages;
-        }
-        List<List<L>> out = new ArrayList<>();
-        for (int g = 0; g < most; g++) {
-            List<L> joined = new ArrayList<>();
-            for (int k = g * stages.size() / most; k < (g + 1) * stages.size() / most; k++) {
-                joined.addAll(stages.get(k));
-            }
-            out.add(joined);
-        }
-        return out;
-    }
-
-    /** The layers of {@code stage} that read (through any path) the output of another layer of it. */
-    static List<QdqLayer> fedByStage(Model quant, List<QdqLayer> stage) {
-        return fedByStage(quant.graph(), stage, QdqLayer::name, QdqLayer::input);
-    }
-
-    /** As {@link #fedByStage(Model, List)} for layers of any kind, named by {@code name}, reading {@code input}. */
-    static <L> List<L> fedByStage(GraphProto g, List<L> stage, Function<L, String> name, Function<L, String> input) {
-        Map<String, L> byName = new HashMap<>();
-        for (L l : stage) {
-            byName.put(name.apply(l), l);
-        }
-        Set<String> downstream = new HashSet<>();
-        List<L> fed = new ArrayList<>();
-        for (NodeProto n : g.getNodeList()) {
-            boolean reached = false;
-            for (String in : n.getInputList()) {
-                reached |= downstream.contains(in);
-            }
-            L l = byName.get(n.getName());
-            if (l != null) {
-                if (downstream.contains(input.apply(l))) {
-                    fed.add(l);
-                }
-                reached = true;
-            }
-            if (reached) {
-                downstream.addAll(n.getOutputList());
-            }
-        }
-        return fed;
-    }
-
-    /**
-     * The layers measured against the float model's activations (the global target) under
-     * {@code options}: in each stage, those not fed by another layer of it (the rest are measured
-     * against their local target, computed in the quantized model). Works on the float or the
-     * quantized graph alike, Q/DQ pairs only lengthening the paths between layers; the calibration
-     * pass keeps the float activations of these layers only.
-     */
-    public static <L> Set<String> globalTargets(GraphProto g, List<L> layers, Function<L, String> name,
-            Function<L, String> input, CwacOptions options) {
-        Set<String> out = new LinkedHashSet<>();
-        if (options.method() == CwacOptions.Method.NONE || options.target() == CwacOptions.Target.LOCAL) {
-            return out;
-        }
-        List<List<L>> stages = options.schedule() == CwacOptions.Schedule.PARALLEL ? List.of(layers)
-                : grouped(stages(g, layers, name), options.stageCount());
-        for (List<L> stage : stages) {
-            Set<String> fed = new HashSet<>();
-            fedByStage(g, stage, name, input).forEach(l -> fed.add(name.apply(l)));
-            for (L l : stage) {
-                if (!fed.contains(name.apply(l))) {
-                    out.add(name.apply(l));
-                }
-            }
-        }
-        return out;
-    }
-
-    /**
-     * The layers whose float activations compensation takes from the float model (the calibration
-     * pass keeps them): the {@linkplain #globalTargets global targets} of layers some other layer
-     * feeds. A layer no other feeds reads, in the quantized model, the quantization of the float
-     * model's own activation (nothing upstream is quantized), so the measuring run computes its
-     * target itself rather than have calibration keep those layers' outputs.
-     */
-    public static <L> Set<String> referenceTargets(GraphProto g, List<L> layers, Function<L, String> name,
-            Function<L, String> input, CwacOptions options) {
-        Set<String> out = globalTargets(g, layers, name, input, options);
-        List<List<L>> depths = stages(g, layers, name);
-        if (!depths.isEmpty()) {
-            depths.get(0).forEach(l -> out.remove(name.apply(l)));
-        }
-        return out;
-    }
-
-    /**
      * Rows per channel a layer's fit has at least, where the calibration set holds them: samples are
      * added to the {@linkplain CwacOptions#samples() capped} ones until every layer has them. Two
      * numbers per channel need a few dozen rows to be stable: a layer with one row per sample (a
@@ -799,7 +590,7 @@ public final class Compensator {
         if (fed == null) {
             shared = null;
         }
-        Map<String, InGraphTarget> inGraph = new HashMap<>();
+        Map<String, StageTargets.InGraphTarget> inGraph = new HashMap<>();
         Map<String, String> outputs = new HashMap<>();
         Model measured = null;
         if (shared != null) {
@@ -813,11 +604,11 @@ public final class Compensator {
             // Global target: a layer fed by another layer of this stage is measured against its local target,
             // as that layer's compensation is not known yet: against the float activation, both would correct
             // the same upstream error.
-            List<QdqLayer> local = options.target() == CwacOptions.Target.LOCAL ? stage : fedByStage(quant, stage);
-            measured = withTargets(quant, floatModel, stage, local, floats, residuals, inGraph);
-            measured = dequantizedOutputs(measured, stage, outputs);
+            List<QdqLayer> local = options.target() == CwacOptions.Target.LOCAL ? stage : StageSchedule.fedByStage(quant, stage);
+            measured = StageTargets.withTargets(quant, floatModel, stage, local, floats, residuals, inGraph);
+            measured = StageTargets.dequantizedOutputs(measured, stage, outputs);
         }
-        List<String> quantOuts = measuredTensors(stage, outputs, inGraph);
+        List<String> quantOuts = StageTargets.measuredTensors(stage, outputs, inGraph);
         // The float activations this stage reads from the reference: its layers' whose targets the run does not give.
         List<String> floatOuts = new ArrayList<>();
         for (QdqLayer l : stage) {
@@ -863,7 +654,7 @@ public final class Compensator {
             // Layer by layer in parallel: ORT's threads are idle while the sums are taken.
             stage.parallelStream().forEach(l -> {
                 FloatTensor yq = q.get(outputs.get(l.name()));
-                InGraphTarget target = inGraph.get(l.name());
+                StageTargets.InGraphTarget target = inGraph.get(l.name());
                 FloatTensor yf = target != null ? q.get(target.tensor()) : f.get(floats.get(l.name()).output());
                 boolean residual = target != null && target.residual();
                 ChannelStats[] st = stats.get(l.name());
@@ -928,147 +719,4 @@ public final class Compensator {
         return fits;
     }
 
-    /**
-     * The model with each QOperator layer's integer output dequantized by an added
-     * DequantizeLinear (only for measuring; never saved); {@code outputs} receives, per layer, the
-     * float tensor to measure.
-     */
-    private static Model dequantizedOutputs(Model m, List<QdqLayer> stage, Map<String, String> outputs) {
-        GraphEditor g = null;
-        for (QdqLayer l : stage) {
-            if (!l.quantizedOutput()) {
-                outputs.put(l.name(), l.output());
-                continue;
-            }
-            g = g == null ? new GraphEditor(m.graph()) : g;
-            outputs.put(l.name(), dequantized(g, l.output(), l.qlinear().yScale(), l.qlinear().yZeroPoint()));
-        }
-        return g == null ? m : m.withGraph(g.build());
-    }
-
-    /** Appends DequantizeLinear(tensor, scale, zeroPoint) and returns its output's name. */
-    private static String dequantized(GraphEditor g, String tensor, String scale, String zeroPoint) {
-        String out = g.names().fresh(tensor + "_measured");
-        NodeProto.Builder dq = NodeProto.newBuilder().setOpType("DequantizeLinear")
-                .setName(g.names().fresh(tensor + "_measured")).addInput(tensor).addInput(scale);
-        if (zeroPoint != null && !zeroPoint.isEmpty()) {
-            dq.addInput(zeroPoint);
-        }
-        g.append(dq.addOutput(out).build());
-        return out;
-    }
-
-    /**
-     * A target the measuring run computes: a tensor holding it, or (residual) one holding what the
-     * layer's measured output lacks of it, (W − Ŵ)·x̂ (see {@link ResidualTarget}).
-     */
-    record InGraphTarget(String tensor, boolean residual) {
-    }
-
-    /**
-     * The quantized model plus what gives, in the same run, the targets of the stage's layers: the
-     * local targets of {@code local}, and the global targets of the others whose input is computed
-     * in float all the way from the model's inputs (a first layer: the float model's activation is
-     * then the tensor the quantized model quantizes, so a float copy of the layer reading it gives
-     * the target without keeping the float model's activations from calibration). Global targets of
-     * the remaining layers come from the float reference.
-     */
-    private static Model withTargets(Model quant, Model floatModel, List<QdqLayer> stage, List<QdqLayer> local,
-            Map<String, FloatLayer> floats, WeightResiduals ahead, Map<String, InGraphTarget> targets) {
-        GraphEditor g = new GraphEditor(quant.graph());
-        GraphEditor fg = new GraphEditor(floatModel.graph());
-        addLocalTargets(g, fg, quant.serializedSize(), local, floats, ahead, targets);
-        for (QdqLayer l : stage) {
-            String x = local.contains(l) ? null : UnquantizedInputs.of(g, l);
-            if (x != null) {
-                targets.put(l.name(), new InGraphTarget(floatCopy(g, fg, floats.get(l.name()), x), false));
-            }
-        }
-        return targets.isEmpty() ? quant : quant.withGraph(g.build());
-    }
-
-    /**
-     * Adds to the quantized graph {@code g}, for each of {@code layers}, what gives its local target,
-     * QwT's: the float layer applied to the quantized model's own (dequantized) input. Measured as
-     * the layer's rounding residual (an integer kernel) where {@link ResidualTarget} can, else as a
-     * float copy of the layer; a model of {@link OrtSessions#IN_MEMORY_FROM} or more ({@code bytes})
-     * keeps the float copies, which reference the weights' mapped file, where residuals would be new
-     * memory (a quarter of the weights'). Residuals computed {@code ahead} are used where they fit.
-     * Only used for measuring; never saved.
-     */
-    private static void addLocalTargets(GraphEditor g, GraphEditor fg, long bytes, List<QdqLayer> layers,
-            Map<String, FloatLayer> floats, WeightResiduals ahead, Map<String, InGraphTarget> targets) {
-        Map<String, ResidualTarget.Residual> residuals = new ConcurrentHashMap<>();
-        if (measuresResiduals(bytes)) {
-            // Layer by layer in parallel: each reads its own weights and writes nothing shared. The graph's
-            // producer index is built first, here, so that the workers only read it.
-            g.producer("");
-            layers.parallelStream().forEach(l -> {
-                // Residuals made ahead are keyed by the planned layer: the float node.
-                FloatLayer f = floats.get(l.name());
-                ResidualTarget.Residual r = ResidualTarget.of(g, fg, l, f, ahead.of(f.node().getName()));
-                if (r != null) {
-                    residuals.put(l.name(), r);
-                }
-            });
-        }
-        for (QdqLayer l : layers) {
-            ResidualTarget.Residual r = residuals.get(l.name());
-            if (r != null) {
-                targets.put(l.name(), new InGraphTarget(ResidualTarget.append(g, r), true));
-                continue;
-            }
-            String input = l.qlinear() == null ? l.input()
-                    : dequantized(g, l.input(), l.qlinear().xScale(), l.qlinear().xZeroPoint());
-            targets.put(l.name(), new InGraphTarget(floatCopy(g, fg, floats.get(l.name()), input), false));
-        }
-    }
-
-    /**
-     * Whether local targets of a model of {@code bytes} (serialized) are measured as weight rounding
-     * residuals: below {@link OrtSessions#IN_MEMORY_FROM}, and unless the JVM property
-     * {@value #FLOAT_COPIES} asks for float copies.
-     */
-    static boolean measuresResiduals(long bytes) {
-        return bytes < OrtSessions.IN_MEMORY_FROM && !Boolean.getBoolean(FLOAT_COPIES);
-    }
-
-    /**
-     * Appends a float copy of the float layer {@code f} (its node and the nodes it absorbed, reading
-     * copies of their float constants) reading {@code input}; returns the copy's output.
-     */
-    private static String floatCopy(GraphEditor g, GraphEditor fg, FloatLayer f, String input) {
-        NodeProto fn = f.node();
-        NodeProto.Builder clone = fn.toBuilder().clearInput().clearMetadataProps()
-                .setName(g.names().fresh(fn.getName() + "_target"));
-        clone.addInput(input);
-        for (int i = 1; i < fn.getInputCount(); i++) {
-            clone.addInput(floatConstant(g, fg, fn.getInput(i)));
-        }
-        String out = g.names().fresh(fn.getOutput(0) + "_target");
-        g.append(clone.clearOutput().addOutput(out).build());
-        String chain = fn.getOutput(0);
-        for (NodeProto t : f.tail()) {
-            // The absorbed node again, reading the clone's output and copies of its constants.
-            NodeProto.Builder tc = t.toBuilder().clearInput().clearOutput().clearMetadataProps()
-                    .setName(g.names().fresh(t.getName() + "_target"));
-            for (String in : t.getInputList()) {
-                tc.addInput(in.equals(chain) ? out : floatConstant(g, fg, in));
-            }
-            chain = t.getOutput(0);
-            out = g.names().fresh(chain + "_target");
-            g.append(tc.addOutput(out).build());
-        }
-        return out;
-    }
-
-    /** A copy, under a fresh name, of the float model's initializer {@code name}; other names as they are. */
-    private static String floatConstant(GraphEditor g, GraphEditor fg, String name) {
-        if (name.isEmpty() || !fg.isInitializer(name)) {
-            return name;
-        }
-        String copy = g.names().fresh(name + "_float");
-        g.putInitializer(fg.initializer(name).toBuilder().setName(copy).build());
-        return copy;
-    }
 }

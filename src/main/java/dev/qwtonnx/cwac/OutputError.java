@@ -176,7 +176,7 @@ final class OutputError {
         /**
          * {@code model}'s errors as {@link #perSample} gives them, or null where its gains over {@code toBeat}
          * (null: none to beat) are already not positive on the samples at even positions, which alone rules
-         * the change out ({@link Compensator#keeps} asks for positive gains in both halves): the odd ones then
+         * the change out ({@link StageAcceptance#keeps} asks for positive gains in both halves): the odd ones then
          * do not run. Most candidates are ruled out so, and the decisions are those of measuring all samples.
          */
         Errors perSampleBeating(Model model, Errors toBeat) {
@@ -353,14 +353,14 @@ final class OutputError {
 
     /**
      * As {@link #errors(OrtRunner, Map)}; with a {@code base} to beat (and samples enough to split, as
-     * {@link Compensator#gains} splits them), the samples at even positions run first and null is
+     * {@link StageAcceptance#gains} splits them), the samples at even positions run first and null is
      * returned where the gains over {@code base} on them are not positive in both measures.
      */
     private Errors errors(OrtRunner q, Map<String, HostTensor> extra, Errors base) {
         int n = samples.size();
         double[][] num = new double[n][outputs.size()];
         double[] cosines = new double[n];
-        boolean halves = base != null && n >= Compensator.MIN_SPLIT;
+        boolean halves = base != null && n >= StageAcceptance.MIN_SPLIT;
         try (OrtRunner fed = q.fixing(extra)) {
             if (!halves) {
                 run(fed, 0, 1, num, cosines);
@@ -400,7 +400,7 @@ final class OutputError {
 
     /**
      * Whether the gains over {@code base} summed over the even positions are positive for the squared
-     * error and for 1 − cosine, summed as {@link Compensator#gains} sums them.
+     * error and for 1 − cosine, summed as {@link StageAcceptance#gains} sums them.
      */
     private static boolean evenGains(Errors base, double[] parts, double[] cosines) {
         double error = 0;

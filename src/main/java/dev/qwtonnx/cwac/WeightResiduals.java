@@ -37,10 +37,10 @@ public final class WeightResiduals {
      */
     public static WeightResiduals ahead(Model prepared, List<LayerPlan> layers,
             Map<String, Supplier<QuantizedWeight>> rounded, CwacOptions options, AheadTasks ahead) {
-        if (options.method() == CwacOptions.Method.NONE || !Compensator.measuresResiduals(prepared.serializedSize())) {
+        if (options.method() == CwacOptions.Method.NONE || !StageTargets.measuresResiduals(prepared.serializedSize())) {
             return NONE;
         }
-        Set<String> global = Compensator.globalTargets(prepared.graph(), layers, LayerPlan::name, LayerPlan::input,
+        Set<String> global = StageSchedule.globalTargets(prepared.graph(), layers, LayerPlan::name, LayerPlan::input,
                 options);
         Map<String, TensorProto> initializers = new HashMap<>();
         for (TensorProto t : prepared.graph().getInitializerList()) {

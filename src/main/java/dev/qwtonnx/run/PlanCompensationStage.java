@@ -5,7 +5,7 @@ import static dev.qwtonnx.run.QuantizeRun.COMPENSATION_PLAN;
 import static dev.qwtonnx.run.QuantizeRun.FLOAT_SESSION;
 import static dev.qwtonnx.run.QuantizeRun.PREPARED;
 
-import dev.qwtonnx.cwac.Compensator;
+import dev.qwtonnx.cwac.StageSchedule;
 import dev.qwtonnx.cwac.FloatPrefix;
 import dev.qwtonnx.model.Model;
 import dev.qwtonnx.quant.LayerMatcher;
@@ -43,7 +43,7 @@ final class PlanCompensationStage extends QuantizeStage {
             facts.put(COMPENSATION_PLAN, new Plan(List.of(), null));
             return;
         }
-        Set<String> global = Compensator.referenceTargets(prepared.graph(), plan.layers(), LayerPlan::name,
+        Set<String> global = StageSchedule.referenceTargets(prepared.graph(), plan.layers(), LayerPlan::name,
                 LayerPlan::input, options.cwac());
         List<String> outs = new ArrayList<>();
         for (LayerPlan l : plan.layers()) {

@@ -28,23 +28,23 @@ class AcceptanceTest {
     void aGainMustHoldInBothHalvesAndExceedTheNoise() {
         double[] base = filled(8, 1.0);
         // The same gain on every sample: kept.
-        assertTrue(Compensator.gains(base, filled(8, 0.9)));
+        assertTrue(StageAcceptance.gains(base, filled(8, 0.9)));
         // Lower in total, but every odd sample worse: the halves disagree.
         double[] mixed = filled(8, 1.0);
         for (int i = 0; i < 8; i++) {
             mixed[i] = i % 2 == 0 ? 0.5 : 1.2;
         }
         assertTrue(java.util.Arrays.stream(mixed).sum() < 8);
-        assertFalse(Compensator.gains(base, mixed));
+        assertFalse(StageAcceptance.gains(base, mixed));
         // One sample carries the whole gain, the others lose a little: positive in both halves' sums is not enough
         // when the mean is within the noise of zero.
         double[] outlier = {0.0, 1.0, 1.05, 0.6, 1.05, 1.05, 1.05, 1.05};
         assertTrue(java.util.Arrays.stream(outlier).sum() < 8);
-        assertFalse(Compensator.gains(base, outlier));
+        assertFalse(StageAcceptance.gains(base, outlier));
         // Nothing gained, nothing kept.
-        assertFalse(Compensator.gains(base, base.clone()));
+        assertFalse(StageAcceptance.gains(base, base.clone()));
         // Too few samples to split: any lower total counts.
-        assertTrue(Compensator.gains(new double[] {1, 1}, new double[] {0.5, 1.2}));
+        assertTrue(StageAcceptance.gains(new double[] {1, 1}, new double[] {0.5, 1.2}));
     }
 
     /**
@@ -94,7 +94,7 @@ class AcceptanceTest {
         CompensateRun.Result r = QwtOnnx.compensate(ForeignCompensationTest.floatModel(), theirs,
                 ForeignCompensationTest.calib(), CwacOptions.compensateDefaults(), Progress.NONE, null);
         int n = ForeignCompensationTest.calib().size();
-        int held = (int) Math.round(n * Compensator.OWN_ACCEPTANCE_SHARE);
+        int held = (int) Math.round(n * StageAcceptance.OWN_ACCEPTANCE_SHARE);
         assertEquals(held, r.compensation().acceptanceSamples());
         assertFalse(r.compensation().choices().isEmpty());
     }

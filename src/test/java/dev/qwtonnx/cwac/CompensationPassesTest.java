@@ -80,19 +80,19 @@ class CompensationPassesTest {
         QuantizeRun.Result r = quantize(CwacPipelineTest.convChain(), TestModels.gaussian("x", 17, 4, new long[] {1, 4, 12, 12}),
                 CwacOptions.defaults().withMethod(CwacOptions.Method.NONE));
         List<QdqLayer> layers = QdqLayers.find(r.uncompensated()).layers();
-        List<List<QdqLayer>> perDepth = Compensator.stages(r.uncompensated(), layers);
+        List<List<QdqLayer>> perDepth = StageSchedule.stages(r.uncompensated(), layers);
         assertEquals(3, perDepth.size(), "a chain of three layers: three depths");
         for (List<QdqLayer> stage : perDepth) {
-            assertEquals(List.of(), Compensator.fedByStage(r.uncompensated(), stage));
+            assertEquals(List.of(), StageSchedule.fedByStage(r.uncompensated(), stage));
         }
-        assertEquals(perDepth, Compensator.grouped(perDepth, 0));
-        assertEquals(perDepth, Compensator.grouped(perDepth, 5));
-        List<List<QdqLayer>> two = Compensator.grouped(perDepth, 2);
+        assertEquals(perDepth, StageSchedule.grouped(perDepth, 0));
+        assertEquals(perDepth, StageSchedule.grouped(perDepth, 5));
+        List<List<QdqLayer>> two = StageSchedule.grouped(perDepth, 2);
         assertEquals(List.of(1, 2), two.stream().map(List::size).toList());
-        List<List<QdqLayer>> one = Compensator.grouped(perDepth, 1);
+        List<List<QdqLayer>> one = StageSchedule.grouped(perDepth, 1);
         assertEquals(layers.size(), one.get(0).size());
         assertEquals(List.of(layers.get(1).name(), layers.get(2).name()),
-                Compensator.fedByStage(r.uncompensated(), one.get(0)).stream().map(QdqLayer::name).toList());
+                StageSchedule.fedByStage(r.uncompensated(), one.get(0)).stream().map(QdqLayer::name).toList());
     }
 
     @Test
@@ -123,9 +123,9 @@ class CompensationPassesTest {
                         d.stages(), d.accept(), d.samples()), java.util.Set.of());
         for (Map.Entry<CwacOptions, java.util.Set<String>> e : expected.entrySet()) {
             // Chosen on the float graph before quantizing, as the compensator chooses on the quantized one.
-            java.util.Set<String> onFloat = Compensator.globalTargets(r.prepared().graph(), r.plan().layers(),
+            java.util.Set<String> onFloat = StageSchedule.globalTargets(r.prepared().graph(), r.plan().layers(),
                     dev.qwtonnx.quant.LayerPlan::name, dev.qwtonnx.quant.LayerPlan::input, e.getKey());
-            java.util.Set<String> onQuant = Compensator.globalTargets(r.uncompensated().graph(), layers, QdqLayer::name,
+            java.util.Set<String> onQuant = StageSchedule.globalTargets(r.uncompensated().graph(), layers, QdqLayer::name,
                     QdqLayer::input, e.getKey());
             assertEquals(e.getValue(), onQuant, e.getKey().toString());
             assertEquals(onQuant, onFloat, e.getKey().toString());
@@ -164,7 +164,7 @@ class CompensationPassesTest {
         List<String> quantized = layers.stream().map(QdqLayer::name).toList();
         assertTrue(quantized.size() >= 2 && !quantized.contains("conv0"),
                 "the cost model keeps the 3-channel layer in float and quantizes later ones: " + quantized);
-        int stages = Compensator.grouped(Compensator.stages(r.uncompensated(), layers),
+        int stages = StageSchedule.grouped(StageSchedule.stages(r.uncompensated(), layers),
                 CwacOptions.defaults().stageCount()).size();
         StageRunner.Timing compensate = r.timings().stream().filter(t -> t.stage().equals("compensate")).findFirst()
                 .orElseThrow();

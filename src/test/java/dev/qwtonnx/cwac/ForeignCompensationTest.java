@@ -234,7 +234,7 @@ class ForeignCompensationTest {
         CompensateRun.Result r = QwtOnnx.compensate(floatModel(), theirs, calib(), CalibrationSources.ofList(accept),
                 options, Progress.NONE, null);
         Compensator.Result comp = r.compensation();
-        List<List<QdqLayer>> stages = Compensator.stages(theirs, comp.layers());
+        List<List<QdqLayer>> stages = StageSchedule.stages(theirs, comp.layers());
         assertEquals(stages.size(), comp.choices().size());
         OutputError judge = new OutputError(r.floatModel(), accept, Grid.measures(r.model()));
         double initial = judge.of(theirs);
@@ -340,7 +340,7 @@ class ForeignCompensationTest {
         // The first layer's weight scale halved: its stage keeps a fit, so the later stages' sums measured
         // ahead of it no longer hold and are measured again.
         Model given = theirs(new HashMap<>());
-        String scale = Compensator.stages(given, QdqLayers.find(given).layers()).get(0).get(0).weightScale();
+        String scale = StageSchedule.stages(given, QdqLayers.find(given).layers()).get(0).get(0).weightScale();
         Model theirs = OutputErrorVariantsTest.scaled(given, scale, 0.5f);
         List<Sample> accept = new ArrayList<>();
         TestModels.gaussian("x", 9, 16, new long[] {1, 3, 16, 16}).forEach(accept::add);

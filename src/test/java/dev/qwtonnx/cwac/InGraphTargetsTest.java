@@ -51,11 +51,11 @@ class InGraphTargetsTest {
 
     /** Fits with every local target measured as a float copy of its layer (the reference the residual replaces). */
     private static Map<String, ChannelFit> withFloatCopies(Model m, CalibrationSource data) {
-        System.setProperty(Compensator.FLOAT_COPIES, "true");
+        System.setProperty(StageTargets.FLOAT_COPIES, "true");
         try {
             return quantize(m, data, LOCAL).compensation().fits();
         } finally {
-            System.clearProperty(Compensator.FLOAT_COPIES);
+            System.clearProperty(StageTargets.FLOAT_COPIES);
         }
     }
 
@@ -193,7 +193,7 @@ class InGraphTargetsTest {
                 d.withSchedule(CwacOptions.Schedule.SEQUENTIAL, 2), Set.of(names.get(1)),
                 LOCAL, Set.of());
         for (Map.Entry<CwacOptions, Set<String>> e : expected.entrySet()) {
-            assertEquals(e.getValue(), Compensator.referenceTargets(r.prepared().graph(), r.plan().layers(),
+            assertEquals(e.getValue(), StageSchedule.referenceTargets(r.prepared().graph(), r.plan().layers(),
                     dev.qwtonnx.quant.LayerPlan::name, dev.qwtonnx.quant.LayerPlan::input, e.getKey()), e.getKey().toString());
         }
     }

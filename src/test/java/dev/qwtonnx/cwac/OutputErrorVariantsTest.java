@@ -155,7 +155,7 @@ class OutputErrorVariantsTest {
                 long made = OrtRunner.counts()[1] - runs;
                 if (beating == null) {
                     ruledOut++;
-                    assertFalse(Compensator.keeps(base, full), "ruled out, so never kept: x" + k);
+                    assertFalse(StageAcceptance.keeps(base, full), "ruled out, so never kept: x" + k);
                     assertEquals(samples.size() / 2, made, "only the even samples ran");
                 } else {
                     assertArrayEquals(full.parts(), beating.parts(), 0.0, "x" + k);
