@@ -182,8 +182,8 @@ public final class Compensator {
      * shift alone, or nothing; tried simplest first) only where it lowers the model-output error on
      * {@code acceptance} beyond the noise between those samples ({@link StageAcceptance#gains}), at most
      * {@value #MAX_ACCEPTANCE_SAMPLES} of them; without acceptance samples, a share of {@code data}
-     * is held out for it and the fits use the rest (with fewer than {@value StageAcceptance#MIN_SPLIT} samples, the
-     * stages are judged on the fitting samples). Float activations come
+     * is held out for it and the fits use the rest (with fewer than {@value StageAcceptance#MIN_SPLIT} samples,
+     * the stages are judged on the fitting samples). Float activations come
      * from {@code reference} where it has them (null: a reference of its own).
      */
     public Result compensate(Model floatModel, Model quantModel, List<QdqLayer> layers, Map<String, FloatLayer> floats,
@@ -200,7 +200,8 @@ public final class Compensator {
                 : StageSchedule.grouped(StageSchedule.stages(quantModel, layers), options.stageCount());
         // Float activations only for the layers measured against them whose target the measuring run cannot compute
         // (see referenceTargets); the rest have local targets.
-        Set<String> global = StageSchedule.globalTargets(quantModel.graph(), layers, QdqLayer::name, QdqLayer::input, options);
+        Set<String> global = StageSchedule.globalTargets(quantModel.graph(), layers, QdqLayer::name, QdqLayer::input,
+                options);
         GraphEditor qg = new GraphEditor(quantModel.graph());
         List<String> floatOuts = new ArrayList<>();
         for (QdqLayer l : layers) {
@@ -215,7 +216,8 @@ public final class Compensator {
             // The stages are judged on samples the fits never saw: given ones, else a share of the calibration set.
             if (acceptance == null || acceptance.size() == 0) {
                 if (data.size() >= StageAcceptance.MIN_SPLIT) {
-                    List<CalibrationSource> parts = CalibrationSources.split(data, StageAcceptance.OWN_ACCEPTANCE_SHARE, 1);
+                    List<CalibrationSource> parts =
+                            CalibrationSources.split(data, StageAcceptance.OWN_ACCEPTANCE_SHARE, 1);
                     data = parts.get(0);
                     acceptance = parts.get(1);
                 } else {
@@ -468,14 +470,16 @@ public final class Compensator {
         List<QdqLayer> all = new ArrayList<>();
         for (List<QdqLayer> stage : stages) {
             // Each stage's targets as its own measuring model would have them: a layer's is read before its fold.
-            List<QdqLayer> local = options.target() == CwacOptions.Target.LOCAL ? stage : StageSchedule.fedByStage(quant, stage);
+            List<QdqLayer> local = options.target() == CwacOptions.Target.LOCAL ? stage
+                    : StageSchedule.fedByStage(quant, stage);
             measuring = StageTargets.withTargets(measuring, floatModel, stage, local, floats, residuals, inGraph);
             params.addAll(parameters(stage, OutputScales.of(quant, stage)));
             all.addAll(stage);
         }
         Map<String, String> outputs = new HashMap<>();
         measuring = StageTargets.dequantizedOutputs(measuring, all, outputs);
-        OutputError.Variants v = judge.shared(quant, params, measuring, StageTargets.measuredTensors(all, outputs, inGraph));
+        OutputError.Variants v = judge.shared(quant, params, measuring,
+                StageTargets.measuredTensors(all, outputs, inGraph));
         return v == null ? null : new SharedSession(v, Map.copyOf(outputs), Map.copyOf(inGraph));
     }
 
@@ -604,7 +608,8 @@ public final class Compensator {
             // Global target: a layer fed by another layer of this stage is measured against its local target,
             // as that layer's compensation is not known yet: against the float activation, both would correct
             // the same upstream error.
-            List<QdqLayer> local = options.target() == CwacOptions.Target.LOCAL ? stage : StageSchedule.fedByStage(quant, stage);
+            List<QdqLayer> local = options.target() == CwacOptions.Target.LOCAL ? stage
+                    : StageSchedule.fedByStage(quant, stage);
             measured = StageTargets.withTargets(quant, floatModel, stage, local, floats, residuals, inGraph);
             measured = StageTargets.dequantizedOutputs(measured, stage, outputs);
         }

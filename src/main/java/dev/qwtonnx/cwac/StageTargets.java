@@ -22,7 +22,10 @@ final class StageTargets {
     private StageTargets() {
     }
 
-    /** What a measuring run fetches for {@code layers}: each one's measured output, and its target where the run computes it. */
+    /**
+     * What a measuring run fetches for {@code layers}: each one's measured output, and its target where the run
+     * computes it.
+     */
     static List<String> measuredTensors(List<QdqLayer> layers, Map<String, String> outputs,
             Map<String, InGraphTarget> inGraph) {
         List<String> out = new ArrayList<>();
