@@ -238,6 +238,7 @@ public final class Compensator {
         SharedSession shared = null;
         boolean onSharedBefore = false;
         MeasuredAhead ahead = null;
+        MeasuringPasses passes = new MeasuringPasses(floatModel, ref, floats, data, progress, onGrid);
         long[] bytes = null;
         try {
             // Acceptance's stages differ from the input model only in their parameters' values: one session, those
@@ -300,8 +301,8 @@ public final class Compensator {
                         String task = stages.size() == 1 ? "compensate"
                                 : last > s ? "compensate stages " + s + "-" + last + "/" + stages.size()
                                 : "compensate stage " + s + "/" + stages.size();
-                        Map<String, ChannelStats[]> all = measure(current, floatModel, ref, measured, floats, data,
-                                progress, task, onShared ? shared : null, onGrid);
+                        Map<String, ChannelStats[]> all = measure(current, measured, task, onShared ? shared : null,
+                                passes);
                         ahead = new MeasuredAhead(current, all);
                         stats = ahead.of(stage);
                     }
@@ -582,13 +583,27 @@ public final class Compensator {
     public static final int MIN_ROWS = 32;
 
     /**
+     * What every measuring pass of one compensation reads and no stage changes: the float model, its kept
+     * activations ({@code reference}) and the float counterpart of each layer, the fitting samples, the progress
+     * line, and whether the passes run on the quantization grid ({@link Grid}).
+     */
+    private record MeasuringPasses(Model floatModel, FloatReference reference, Map<String, FloatLayer> floats,
+            CalibrationSource data, Progress progress, boolean onGrid) {
+    }
+
+    /**
      * Runs the stage's layers over the first {@link CwacOptions#samples()} samples of {@code data},
      * and over more of them if a layer has fewer than {@link #MIN_ROWS} rows per channel, and keeps,
      * per layer, the sums of two folds (by sample parity).
      */
-    private Map<String, ChannelStats[]> measure(Model quant, Model floatModel, FloatReference reference,
-            List<QdqLayer> stage, Map<String, FloatLayer> floats, CalibrationSource data, Progress progress,
-            String task, SharedSession shared, boolean onGrid) {
+    private Map<String, ChannelStats[]> measure(Model quant, List<QdqLayer> stage, String task, SharedSession shared,
+            MeasuringPasses passes) {
+        Model floatModel = passes.floatModel();
+        FloatReference reference = passes.reference();
+        Map<String, FloatLayer> floats = passes.floats();
+        CalibrationSource data = passes.data();
+        Progress progress = passes.progress();
+        boolean onGrid = passes.onGrid();
         // The current parameters, fed beside each sample where the shared session can still take them.
         Map<String, HostTensor> fed = shared == null ? null : shared.variants().inputsOf(quant);
         if (fed == null) {
