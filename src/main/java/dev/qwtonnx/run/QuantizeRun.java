@@ -53,9 +53,6 @@ public final class QuantizeRun {
                 new EmbeddingsStage(options),       // Gather tables in int8, one scale per row
                 new ProvenanceStage(options),       // tool, version and options in the model's metadata
                 new CheckStage(MODEL)));            // the structural checker on the result
-        if (destination != null && !destination.reports().isEmpty()) {
-            core.add(1, new FloatGraphAheadStage());       // the report's view of the float model, on a spare core
-        }
         if (destination != null) {
             core.add(new LowerStage());                    // --format qoperator: explicit integer operators
             if (destination.measureFidelity()) {           // for the summary, the report and --strict, before saving:
@@ -198,15 +195,12 @@ public final class QuantizeRun {
         List<Stage> again = stages(clipped, destination);
         // What does not depend on the ranges is the first run's: the prepared model, its matched layers and those
         // the cost model keeps, the shapes of the float session's outputs on the first sample (the same tensors; of
-        // the reductions, a few values each, the first run's), the float model's view, its outputs on the held-out
-        // samples. With the shapes known, int8-cost does not run again, and calibration makes the one float session
-        // it keeps instead of a second (FloatSessionStage.FloatSession).
+        // the reductions, a few values each, the first run's), its outputs on the held-out samples. With the shapes
+        // known, int8-cost does not run again, and calibration makes the one float session it keeps instead of a
+        // second (FloatSessionStage.FloatSession).
         Facts second = given(floatModel, destination, new FidelityStage.FloatReuse(minMax.get(FLOAT_RUNS).orElse(null), 0))
                 .put(PREPARED, minMax.get(PREPARED)).put(MATCHED, minMax.get(MATCHED))
                 .put(AFFORDABLE, minMax.get(AFFORDABLE)).put(EXPOSED_SHAPES, minMax.get(EXPOSED_SHAPES));
-        if (minMax.has(FLOAT_GRAPH)) {
-            second.put(FLOAT_GRAPH, minMax.get(FLOAT_GRAPH));
-        }
         again = again.stream().filter(st -> st.produces().stream().noneMatch(second::has)).toList();
         double was = worstSqnr(minMax.get(FIDELITY));
         String percentile;
@@ -300,8 +294,6 @@ public final class QuantizeRun {
     static final Fact<LayerFidelityStage.Measured> LAYER_FIDELITY = Fact.named("per-layer fidelity");
     static final Fact<List<String>> WARNINGS = Fact.named("fidelity warnings");
     static final Fact<Model> OPTIMIZED = Fact.named("ORT's optimized output");
-    static final Fact<java.util.function.Supplier<Model>> FLOAT_GRAPH =
-            Fact.named("ORT's optimized float model, made ahead");
 
     /**
      * Every option of a quantization run, validated where each part is built. {@code targetOpset}

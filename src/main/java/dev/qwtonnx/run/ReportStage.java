@@ -4,7 +4,6 @@ import static dev.qwtonnx.run.QuantizeRun.ACCURACY;
 import static dev.qwtonnx.run.QuantizeRun.COMPENSATION;
 import static dev.qwtonnx.run.QuantizeRun.DESTINATION;
 import static dev.qwtonnx.run.QuantizeRun.FIDELITY;
-import static dev.qwtonnx.run.QuantizeRun.FLOAT_GRAPH;
 import static dev.qwtonnx.run.QuantizeRun.LATENCY;
 import static dev.qwtonnx.run.QuantizeRun.LAYER_FIDELITY;
 import static dev.qwtonnx.run.QuantizeRun.OPTIMIZED;
@@ -27,7 +26,7 @@ import java.util.List;
 final class ReportStage extends QuantizeStage {
     ReportStage(QuantizeRun.Options options) {
         super("report", options, List.of(PREPARED, QUANTIZED, COMPENSATION, OUTPUT, FIDELITY, OPTIMIZED,
-                DESTINATION, ACCURACY, WARNINGS, LAYER_FIDELITY, FLOAT_GRAPH, LATENCY), List.of());
+                DESTINATION, ACCURACY, WARNINGS, LAYER_FIDELITY, LATENCY), List.of());
     }
 
     @Override
@@ -42,14 +41,15 @@ final class ReportStage extends QuantizeStage {
         Report report = Verifier.verify(new Verifier.Subject(facts.get(PREPARED), d.input()),
                 new Verifier.Subject(facts.get(OUTPUT), d.output()), ctx.measured(),
                 d.calibration() + (reused ? " (the calibration samples; none held out)" : " (held-out samples)"),
-                new Verifier.Options(d.runs()), new Verifier.QuantizeRun(facts.get(QUANTIZED), facts.get(COMPENSATION),
+                new Verifier.Options(d.runs(), false), // ORT's graph of the int8 model only (decision 0027)
+                new Verifier.QuantizeRun(facts.get(QUANTIZED), facts.get(COMPENSATION),
                         options.cwac().method().name().toLowerCase(java.util.Locale.ROOT), d.calibration(),
                         ctx.calibration().size(), facts.get(FIDELITY), facts.get(OPTIMIZED),
                         ctx.diagnostics().reasons().stream()
                                 .map(r -> new Report.Decision(r.stage(), r.subject(), r.why())).toList(),
                         accuracy(facts.get(ACCURACY), facts.get(WARNINGS)),
                         facts.get(LAYER_FIDELITY).measured() ? facts.get(LAYER_FIDELITY).figures() : null,
-                        facts.get(LAYER_FIDELITY).before(), facts.get(FLOAT_GRAPH).get(), facts.get(LATENCY).orElse(null),
+                        facts.get(LAYER_FIDELITY).before(), facts.get(LATENCY).orElse(null),
                         facts.get(LAYER_FIDELITY).matched()),
                 ctx.progress());
         for (Path p : d.reports()) {

@@ -12,7 +12,7 @@ public record Report(int schemaVersion, String generator, ModelFile floatModel, 
         Cost cost, Compensation compensation, List<Decision> decisions, Accuracy accuracy, TargetCheck target) {
 
     /** Bumped whenever a key is added, removed or changes meaning. */
-    public static final int SCHEMA_VERSION = 8;
+    public static final int SCHEMA_VERSION = 9;
 
     /** This report with the result of checking the quantized model against a target's rules. */
     public Report withTarget(TargetCheck t) {
@@ -118,7 +118,10 @@ public record Report(int schemaVersion, String generator, ModelFile floatModel, 
     public record Summary(int count, double min, double mean, double max) {
     }
 
-    /** What ORT runs for each model, at {@code optimizationLevel}. */
+    /**
+     * What ORT runs for each model, at {@code optimizationLevel}; {@code floatModel} null where the report does not
+     * show the float model's graph ({@link Verifier.Options#floatGraph}).
+     */
     public record Runtime(String ortVersion, String optimizationLevel, Graph floatModel, Graph quantizedModel,
             List<Unfused> unfused) {
     }

@@ -37,12 +37,21 @@ public final class Verifier {
     private Verifier() {
     }
 
-    /** How to verify: latency runs per model (0 skips the latency measurement). */
-    public record Options(int runs) {
+    /**
+     * How to verify: latency runs per model (0 skips the latency measurement), and whether the report shows the graph
+     * ORT optimizes the float model into beside the quantized model's ({@code verify}'s does; quantize's report does
+     * not, as that graph takes a session of the whole float model of its own: decision 0027).
+     */
+    public record Options(int runs, boolean floatGraph) {
         public Options {
             if (runs < 0) {
                 throw new QwtException("--runs must be 0 or more, got " + runs);
             }
+        }
+
+        /** With the float model's graph. */
+        public Options(int runs) {
+            this(runs, true);
         }
     }
 
@@ -53,7 +62,7 @@ public final class Verifier {
     /**
      * What quantize knows and verify alone cannot: the model before compensation, the fits, the
      * calibration set, and what quantize has measured of the same model on the same samples: the
-     * output fidelity, ORT's optimized graph of each model, the per-layer figures, both models'
+     * output fidelity, ORT's optimized graph of the quantized model, the per-layer figures, both models'
      * latency and the quantized model's layers matched to the float model's (each null: verify makes it);
      * and every decision its stages made against a layer or a rewrite, with the reason. Where quantize
      * gives the per-layer figures, {@code layerFiguresBefore} null means it chose not to measure the
@@ -63,13 +72,13 @@ public final class Verifier {
             String calibration, int calibrationSamples, List<Fidelity.OutputFidelity> outputs, Model optimized,
             List<Report.Decision> decisions, Report.Accuracy accuracy,
             Map<String, LayerFidelityMeter.Figures> layerFigures, Map<String, LayerFidelityMeter.Figures> layerFiguresBefore,
-            Model floatOptimized, LatencyMeter.Result latency, LayerCounterparts.Result matched) {
+            LatencyMeter.Result latency, LayerCounterparts.Result matched) {
         /** Without an accuracy section; per-layer fidelity measured by verify. */
         public QuantizeRun(Model uncompensated, Compensator.Result compensation, String method, String calibration,
                 int calibrationSamples, List<Fidelity.OutputFidelity> outputs, Model optimized,
                 List<Report.Decision> decisions) {
             this(uncompensated, compensation, method, calibration, calibrationSamples, outputs, optimized, decisions, null,
-                    null, null, null, null, null);
+                    null, null, null, null);
         }
     }
 
@@ -109,7 +118,7 @@ public final class Verifier {
                     : measureBefore(f, run.uncompensated(), matched.matched(), data, progress);
         }
 
-        Model fOpt = run != null && run.floatOptimized() != null ? run.floatOptimized() : OrtKernels.optimized(f);
+        Model fOpt = options.floatGraph() ? OrtKernels.optimized(f) : null;
         Model qOpt = run != null && run.optimized() != null ? run.optimized() : OrtKernels.optimized(q);
         List<Report.Unfused> unfused = new ArrayList<>();
         Map<String, String> reasons = new HashMap<>();
@@ -142,7 +151,8 @@ public final class Verifier {
             unmatched.add(l.opType() + " '" + l.node() + "'");
         }
 
-        Report.Runtime runtime = new Report.Runtime(ortVersion(), "extended", graph(fOpt), graph(qOpt), unfused);
+        Report.Runtime runtime = new Report.Runtime(ortVersion(), "extended", fOpt == null ? null : graph(fOpt),
+                graph(qOpt), unfused);
 
         long fBytes = size(floatSubject);
         long qBytes = size(quantSubject);

@@ -110,7 +110,7 @@ class CliTest {
         Path out = tmp.resolve("kept.onnx");
         Run r = cli(MODEL, out.toString(), "--calib", CALIB, INT8_ANYWAY, "--keep-float", "conv_2", "--verbose");
         assertEquals(0, r.code(), r.err());
-        assertTrue(r.err().contains("quantize stages: prepare -> float-graph-ahead -> plan-layers -> start-ahead"
+        assertTrue(r.err().contains("quantize stages: prepare -> plan-layers -> start-ahead"
                 + " -> float-session -> int8-cost -> plan-compensation -> calibrate"), r.err());
         for (String stage : List.of("prepare", "calibrate", "compensate", "save", "report")) {
             assertTrue(r.err().matches("(?s).*  stage " + stage + ": \\d+\\.\\d{3} s( \\(\\d+ ORT sessions?, \\d+ runs?\\))?\\n.*"),

@@ -42,7 +42,7 @@ class ReportWriterTest {
                         List.of(new Report.Decision("plan-layers", "Conv node 'x'", "kept in float as asked")),
                         new Report.Accuracy(List.of("SQNR of 'y' >= 30.00 dB"), true, "SQNR of 'y' 31.00 dB",
                                 "4 held-out samples", List.of(new Report.Returned("conv_1", "SQNR of 'y' 20.00 dB",
-                                        "SQNR of 'y' 31.00 dB")), List.of("warning: an example")), null, null, null, null, null),
+                                        "SQNR of 'y' 31.00 dB")), List.of("warning: an example")), null, null, null, null),
                 Progress.NONE).withTarget(dev.qwtonnx.run.VerifyRun.targetCheck(broken,
                         dev.qwtonnx.target.Target.named("xnnpack")));
     }
