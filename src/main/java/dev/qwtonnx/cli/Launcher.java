@@ -386,29 +386,34 @@ public final class Launcher {
         for (String a : args) {
             try {
                 Path p = Path.of(a);
-                if (!Files.isDirectory(p)) {
-                    continue;
-                }
-                try (DirectoryStream<Path> files = Files.newDirectoryStream(p)) {
-                    for (Path f : files) {
-                        if (Files.isRegularFile(f)) {
-                            bytes += Files.size(f);
-                        } else if (Files.isDirectory(f)) {
-                            try (DirectoryStream<Path> inner = Files.newDirectoryStream(f)) {
-                                for (Path g : inner) {
-                                    if (Files.isRegularFile(g)) {
-                                        bytes += Files.size(g);
-                                    }
-                                }
-                            }
-                        }
-                        if (bytes > C1_RUNS_UP_TO) {
-                            return bytes;
-                        }
-                    }
+                if (Files.isDirectory(p)) {
+                    bytes = filesBytes(p, 1, bytes);
                 }
             } catch (IOException | RuntimeException e) {
                 // Not a folder: an option or a value.
+            }
+            if (bytes > C1_RUNS_UP_TO) {
+                return bytes;
+            }
+        }
+        return bytes;
+    }
+
+    /**
+     * {@code bytes} plus those of the regular files in {@code dir} and, {@code depth} levels down, in its sub-folders;
+     * counting stops past {@link #C1_RUNS_UP_TO}.
+     */
+    private static long filesBytes(Path dir, int depth, long bytes) throws IOException {
+        try (DirectoryStream<Path> files = Files.newDirectoryStream(dir)) {
+            for (Path f : files) {
+                if (Files.isRegularFile(f)) {
+                    bytes += Files.size(f);
+                } else if (depth > 0 && Files.isDirectory(f)) {
+                    bytes = filesBytes(f, depth - 1, bytes);
+                }
+                if (bytes > C1_RUNS_UP_TO) {
+                    return bytes;
+                }
             }
         }
         return bytes;

@@ -88,8 +88,8 @@ public final class LayerMatcher {
      */
     public static final String LOG_INPUT = "its output reaches Log node '%s' through magnitude operations, and a log "
             + "turns an int8 grid's error on small values into a large one (--quantize-log-inputs quantizes it)";
-    /** The start of {@link #LOG_INPUT}, to recognize the reason. */
-    public static final String LOG_INPUT_START = "its output reaches Log node";
+    /** The start of {@link #LOG_INPUT}, up to the Log node's name, to recognize the reason. */
+    public static final String LOG_INPUT_START = LOG_INPUT.substring(0, LOG_INPUT.indexOf("'%s'"));
 
     /** Why a layer whose weight is of another element type stays as it is. */
     public static final String NOT_FLOAT32 = "its weight is not float32";
