@@ -18,7 +18,6 @@ import dev.qwtonnx.model.DataType;
 import dev.qwtonnx.model.ExternalData;
 import dev.qwtonnx.model.Model;
 import dev.qwtonnx.ort.OrtKernels;
-import dev.qwtonnx.quant.CostModel;
 import dev.qwtonnx.quant.LayerKind;
 import dev.qwtonnx.quant.LayerMatcher;
 import dev.qwtonnx.quant.QuantOptions;
@@ -491,8 +490,8 @@ final class QuantizeCommand implements Callable<Integer> {
         out.printf("quantized %d layer%s (%d left in float), compensated %d (%s)%n", layers, layers == 1 ? "" : "s",
                 r.plan().rejected().size() + r.branchFloatLayers() + r.loopFloatLayers(), r.compensatedLayers(), cwac.method);
         coverage(out, r);
-        long slower = r.plan().rejected().stream().filter(x -> x.contains(CostModel.SLOWER)).count();
-        long logFed = r.plan().rejected().stream().filter(x -> x.contains(LayerMatcher.LOG_INPUT_START)).count();
+        long slower = r.plan().rejections().stream().filter(x -> x.reason() == LayerMatcher.Reason.SLOWER).count();
+        long logFed = r.plan().rejections().stream().filter(x -> x.reason() == LayerMatcher.Reason.LOG_INPUT).count();
         if (layers == 0 && slower > 0) {
             // An all-float output is the cost model's verdict, not a failure: say so and how to overrule it.
             out.println("no layer is estimated faster in int8 than in float on ORT CPU, so the output is the prepared "

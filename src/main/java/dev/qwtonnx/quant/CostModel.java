@@ -60,7 +60,7 @@ public final class CostModel {
     }
 
     /** How every reason this model gives begins. */
-    public static final String SLOWER = "int8 slower than float";
+    private static final String SLOWER = "int8 slower than float";
 
     /** A layer's estimated cost in float and in int8 (without transitions), in calibration microseconds. */
     public record LayerCost(String layer, String shape, double floatUs, double int8Us) {

@@ -40,12 +40,13 @@ public final class LayerMatcher {
          * This plan with the layers named in {@code why} left in float for the reason given (a float
          * budget's choice, say): the other layers are planned exactly as before, so nothing is matched twice.
          */
-        public Result keepingFloat(java.util.Map<String, String> why) {
+        public Result keepingFloat(java.util.Map<String, Kept> why) {
             List<LayerPlan> kept = new ArrayList<>();
             List<Rejected> rejected = new ArrayList<>(rejections);
             for (LayerPlan l : layers) {
-                if (why.containsKey(l.name())) {
-                    rejected.add(new Rejected(l.kind().opType + " node '" + l.name() + "'", why.get(l.name())));
+                Kept k = why.get(l.name());
+                if (k != null) {
+                    rejected.add(new Rejected(l.kind().opType + " node '" + l.name() + "'", k.reason(), k.why()));
                 } else {
                     kept.add(l);
                 }
@@ -74,12 +75,41 @@ public final class LayerMatcher {
         }
     }
 
-    /** A candidate layer left in float: the node (as {@link Nodes#describe} names it) and why. */
-    public record Rejected(String node, String why) {
+    /**
+     * Why a candidate layer stays float, as the run acts on it: an all-float plan is an error for some
+     * reasons and the plan's own choice for others, and the summary counts some of them.
+     */
+    public enum Reason {
+        /** --keep-float names it. */
+        ASKED,
+        /** The target runs its operator in float only. */
+        TARGET,
+        /** Its form: inputs, attributes, a weight or bias that is not a constant of the expected shape. */
+        FORM,
+        /** Its weight is of an element type other than float32 and float16. */
+        NOT_FLOAT32,
+        /** Its weight is float16: a model computing in float16. */
+        FLOAT16,
+        /** Its output reaches a Log through magnitude operations ({@link LogInputs}). */
+        LOG_INPUT,
+        /** The cost model estimates it slower in int8 than in float ({@link CostModel}). */
+        SLOWER,
+        /** The accuracy target's search returned it to float. */
+        ACCURACY_TARGET,
+        /** --float-budget keeps it in float. */
+        FLOAT_BUDGET
+    }
+
+    /** A candidate layer left in float: the node (as {@link Nodes#describe} names it), the kind of reason, and why. */
+    public record Rejected(String node, Reason reason, String why) {
         @Override
         public String toString() {
             return node + ": " + why;
         }
+    }
+
+    /** Why a planned layer is to be kept in float after all ({@link Result#keepingFloat}). */
+    public record Kept(Reason reason, String why) {
     }
 
     /**
@@ -88,13 +118,9 @@ public final class LayerMatcher {
      */
     public static final String LOG_INPUT = "its output reaches Log node '%s' through magnitude operations, and a log "
             + "turns an int8 grid's error on small values into a large one (--quantize-log-inputs quantizes it)";
-    /** The start of {@link #LOG_INPUT}, up to the Log node's name, to recognize the reason. */
-    public static final String LOG_INPUT_START = LOG_INPUT.substring(0, LOG_INPUT.indexOf("'%s'"));
 
     /** Why a layer whose weight is of another element type stays as it is. */
-    public static final String NOT_FLOAT32 = "its weight is not float32";
-    /** The same for a float16 weight: a model computing in float16, which the run names as such. */
-    public static final String FLOAT16 = NOT_FLOAT32 + " (float16)";
+    private static final String NOT_FLOAT32 = "its weight is not float32";
 
     private LayerMatcher() {
     }
@@ -109,15 +135,15 @@ public final class LayerMatcher {
             if (kind == null || !Model.isDefaultDomain(n.getDomain())) {
                 continue;
             }
-            String why = options.keepFloat().contains(n.getName()) ? "kept in float as asked"
-                    : !options.target().quantizes(kind.opType) ? "target " + options.target().name() + " runs "
-                            + kind.opType + " in float only"
+            Kept why = options.keepFloat().contains(n.getName()) ? new Kept(Reason.ASKED, "kept in float as asked")
+                    : !options.target().quantizes(kind.opType) ? new Kept(Reason.TARGET, "target "
+                            + options.target().name() + " runs " + kind.opType + " in float only")
                     : check(kind, n, g);
             if (why == null && logFed.containsKey(n.getName())) {
-                why = String.format(LOG_INPUT, logFed.get(n.getName()));
+                why = new Kept(Reason.LOG_INPUT, String.format(LOG_INPUT, logFed.get(n.getName())));
             }
             if (why != null) {
-                rejected.add(new Rejected(Nodes.describe(n), why));
+                rejected.add(new Rejected(Nodes.describe(n), why.reason(), why.why()));
                 continue;
             }
             layers.add(plan(kind, n, g, options));
@@ -168,61 +194,66 @@ public final class LayerMatcher {
         return notes;
     }
 
-    private static String check(LayerKind kind, NodeProto n, GraphEditor g) {
+    /** Why the layer cannot be quantized as it is (null when it can). */
+    private static Kept check(LayerKind kind, NodeProto n, GraphEditor g) {
         if (n.getInputCount() < 2 || n.getOutputCount() != 1) {
-            return "unexpected number of inputs or outputs";
+            return form("unexpected number of inputs or outputs");
         }
         String x = n.getInput(0);
         if (g.isInitializer(x)) {
-            return "its input is a constant";
+            return form("its input is a constant");
         }
         TensorProto w = g.initializer(n.getInput(1));
         if (w == null) {
-            return "its weight is not a constant";
+            return form("its weight is not a constant");
         }
         if (w.getDataType() == TensorProto.DataType.FLOAT16_VALUE) {
-            return FLOAT16;
+            return new Kept(Reason.FLOAT16, NOT_FLOAT32 + " (float16)");
         }
         if (w.getDataType() != TensorProto.DataType.FLOAT_VALUE) {
-            return NOT_FLOAT32;
+            return new Kept(Reason.NOT_FLOAT32, NOT_FLOAT32);
         }
         String bias = n.getInputCount() > 2 ? n.getInput(2) : "";
         switch (kind) {
             case CONV -> {
                 if (w.getDimsCount() < 3) {
-                    return "weight rank " + w.getDimsCount() + " is below 3";
+                    return form("weight rank " + w.getDimsCount() + " is below 3");
                 }
                 if (!bias.isEmpty() && !isVector(g.initializer(bias), w.getDims(0))) {
-                    return "its bias is not a constant vector of " + w.getDims(0);
+                    return form("its bias is not a constant vector of " + w.getDims(0));
                 }
             }
             case MATMUL -> {
                 if (w.getDimsCount() != 2) {
-                    return "weight rank " + w.getDimsCount() + " is not 2";
+                    return form("weight rank " + w.getDimsCount() + " is not 2");
                 }
             }
             case GEMM -> {
                 if (w.getDimsCount() != 2) {
-                    return "weight rank " + w.getDimsCount() + " is not 2";
+                    return form("weight rank " + w.getDimsCount() + " is not 2");
                 }
                 if (Nodes.intAttr(n, "transA", 0) != 0) {
-                    return "transA=1 is not supported";
+                    return form("transA=1 is not supported");
                 }
                 if (Nodes.floatAttr(n, "alpha", 1f) != 1f) {
-                    return "alpha is not 1";
+                    return form("alpha is not 1");
                 }
                 long channels = w.getDims(LayerKind.GEMM.weightAxis(n));
                 if (!bias.isEmpty()) {
                     if (Nodes.floatAttr(n, "beta", 1f) != 1f) {
-                        return "beta is not 1";
+                        return form("beta is not 1");
                     }
                     if (!isVector(g.initializer(bias), channels)) {
-                        return "its bias is not a constant vector of " + channels;
+                        return form("its bias is not a constant vector of " + channels);
                     }
                 }
             }
         }
         return null;
+    }
+
+    private static Kept form(String why) {
+        return new Kept(Reason.FORM, why);
     }
 
     /** A bias Add: the node, and the name of its constant input. */

@@ -34,8 +34,9 @@ final class FloatBudgetStage extends QuantizeStage {
     @Override
     public void run(RunContext ctx, Facts facts) {
         LayerMatcher.Result matched = facts.get(AFFORDABLE);
-        Map<String, String> why = new LinkedHashMap<>();
-        facts.get(ACCURACY).returned().forEach(r -> why.put(r.layer(), r.why()));
+        Map<String, LayerMatcher.Kept> why = new LinkedHashMap<>();
+        facts.get(ACCURACY).returned().forEach(r -> why.put(r.layer(),
+                new LayerMatcher.Kept(LayerMatcher.Reason.ACCURACY_TARGET, r.why())));
         if (options.quant().floatBudget() == 0 || matched.layers().isEmpty()) {
             facts.put(PLAN, why.isEmpty() ? matched : matched.keepingFloat(why));
             facts.put(KEPT_FLOAT, List.of());
@@ -58,7 +59,8 @@ final class FloatBudgetStage extends QuantizeStage {
             String error = String.format("relative output error %.3g when quantized alone", e.relativeError());
             ctx.log().accept("kept in float (budget): " + e.layer() + ", " + error);
             ctx.reject(name(), e.layer(), "kept in float by the budget: " + error);
-            why.put(e.layer(), "kept in float by --float-budget (" + error + ")");
+            why.put(e.layer(), new LayerMatcher.Kept(LayerMatcher.Reason.FLOAT_BUDGET,
+                    "kept in float by --float-budget (" + error + ")"));
         }
         LayerMatcher.Result plan = matched.keepingFloat(why);
         if (plan.layers().isEmpty()) {

@@ -48,11 +48,11 @@ final class Int8CostStage extends QuantizeStage {
         if (slower.size() == matched.layers().size()) {
             ctx.log().accept("every layer is estimated slower in int8 than in float, so none is quantized; --keep-slow-int8 quantizes them anyway");
         }
-        Map<String, String> why = new LinkedHashMap<>();
+        Map<String, LayerMatcher.Kept> why = new LinkedHashMap<>();
         for (CostModel.Slower s : slower) {
             ctx.log().accept("kept in float (cost): " + s.layer() + ", " + s.reason());
             ctx.reject(name(), s.layer(), "kept in float: " + s.reason());
-            why.put(s.layer(), s.reason());
+            why.put(s.layer(), new LayerMatcher.Kept(LayerMatcher.Reason.SLOWER, s.reason()));
         }
         facts.put(AFFORDABLE, matched.keepingFloat(why));
     }

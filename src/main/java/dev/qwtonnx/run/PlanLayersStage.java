@@ -24,13 +24,13 @@ final class PlanLayersStage extends QuantizeStage {
         }
         // Layers left float because they feed a log are the plan's choice, not a model without layers: the output is
         // then the prepared float model, as where the cost model keeps every layer float.
-        boolean logFed = plan.rejections().stream().anyMatch(r -> r.why().startsWith(LayerMatcher.LOG_INPUT_START));
+        boolean logFed = plan.rejections().stream().anyMatch(r -> r.reason() == LayerMatcher.Reason.LOG_INPUT);
         if (plan.layers().isEmpty() && !logFed && !IfBranches.hasCandidates(prepared)
                 && !LoopBodies.hasCandidates(prepared, options.quant())) {
             dev.qwtonnx.target.Target t = options.quant().target();
-            List<String> onTarget = plan.rejections().stream().map(LayerMatcher.Rejected::why)
-                    .filter(w -> w.startsWith("target " + t.name())).toList();
-            long half = plan.rejections().stream().filter(r -> r.why().equals(LayerMatcher.FLOAT16)).count();
+            List<String> onTarget = plan.rejections().stream().filter(r -> r.reason() == LayerMatcher.Reason.TARGET)
+                    .map(LayerMatcher.Rejected::why).toList();
+            long half = plan.rejections().stream().filter(r -> r.reason() == LayerMatcher.Reason.FLOAT16).count();
             throw new QwtException(!onTarget.isEmpty()
                     ? "target " + t.name() + " runs none of this model's layers quantized (" + onTarget.size() + " left in "
                             + "float: " + onTarget.get(0) + "); another target would quantize them"

@@ -37,7 +37,7 @@ class LogInputsTest {
         assertEquals(List.of(), plan.layers());
         assertEquals(3, plan.rejections().size());
         for (LayerMatcher.Rejected r : plan.rejections()) {
-            assertTrue(r.why().startsWith(LayerMatcher.LOG_INPUT_START) && r.why().contains("--quantize-log-inputs"), r.toString());
+            assertTrue(r.reason() == LayerMatcher.Reason.LOG_INPUT && r.why().contains("--quantize-log-inputs"), r.toString());
         }
         assertEquals(3, LayerMatcher.match(m, QuantOptions.defaults().withQuantizeLogInputs(true)).layers().size());
     }
