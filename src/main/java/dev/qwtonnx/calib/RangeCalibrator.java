@@ -42,66 +42,55 @@ public final class RangeCalibrator {
         this(t -> observers.get(), 1);
     }
 
+    /**
+     * What one pass observes, and what it hands over besides the ranges.
+     *
+     * @param tensors the tensors whose ranges are observed
+     * @param reduced of those, the ones observed through the session's own reductions of them (see
+     *     {@link InGraphMinMax}: their [min, max] outputs, for min/max observers; {@link InGraphTails}: [largest,
+     *     smallest, shape], for {@link TailObserver}s) rather than copied out whole
+     * @param flushAt with a value above 0, the samples before it are batched among themselves (see
+     *     {@link Batches#of(Iterable, int, int, int)}), in the same pass as the others
+     * @param extra the outputs each batch also fetches (outputs the session exposes; asked on the threads running
+     *     the batches, so a function of the batch alone)
+     * @param tap given those outputs with the batch they cover, in the data's order
+     */
+    public record Pass(Collection<String> tensors, Map<String, List<String>> reduced, int flushAt,
+            Function<Batches.Batch, Collection<String>> extra, BiConsumer<Batches.Batch, Map<String, FloatTensor>> tap) {
+        /** {@code tensors} observed, each copied out whole, nothing else fetched. */
+        public static Pass of(Collection<String> tensors) {
+            return new Pass(tensors, Map.of(), 0, b -> List.of(), (b, out) -> { });
+        }
+
+        /** This pass with the tensors of {@code reduced} observed through the session's reductions of them. */
+        public Pass reducedAs(Map<String, List<String>> reduced) {
+            return new Pass(tensors, reduced, flushAt, extra, tap);
+        }
+
+        /** This pass also fetching {@code extra} of each batch for {@code tap}, the samples before {@code flushAt} batched apart. */
+        public Pass handingOver(int flushAt, Function<Batches.Batch, Collection<String>> extra,
+                BiConsumer<Batches.Batch, Map<String, FloatTensor>> tap) {
+            return new Pass(tensors, reduced, flushAt, extra, tap);
+        }
+    }
+
+    /** The ranges of {@code tensors} over {@code data}, from a float session of the pass's own. */
     public Map<String, Range> calibrate(Model floatModel, Collection<String> tensors, CalibrationSource data,
             Progress progress) {
         try (OrtRunner runner = OrtRunner.forPasses(floatModel, tensors)) {
-            return calibrate(runner, floatModel, tensors, List.of(), data, progress, (b, out) -> { });
+            return calibrate(runner, floatModel, Pass.of(tensors), data, progress);
         }
     }
 
     /**
-     * Calibration on a float session the caller made and keeps (it exposes {@code tensors} and
-     * {@code extra}): each run's {@code extra} outputs are also handed to {@code tap} with the batch
-     * they cover — compensation keeps the float activations it compares with, so that the float
-     * model runs once for both.
+     * The ranges of the pass's tensors over {@code data}, on a float session the caller made and keeps (it exposes
+     * what the pass fetches), handing over what the pass says.
      */
-    public Map<String, Range> calibrate(OrtRunner runner, Model floatModel, Collection<String> tensors,
-            Collection<String> extra, CalibrationSource data, Progress progress,
-            BiConsumer<Batches.Batch, Map<String, FloatTensor>> tap) {
-        return calibrate(runner, floatModel, tensors, extra, 0, data, progress, tap);
-    }
-
-    /**
-     * As {@link #calibrate(OrtRunner, Model, Collection, Collection, CalibrationSource, Progress, BiConsumer)},
-     * {@code extra} fetched, and {@code tap} called, only for the first {@code extraSamples} samples (0: all):
-     * copying activations out of ORT that nobody keeps costs time. Those samples are batched among
-     * themselves, so that a later pass over them alone finds the same batches, in the same pass as the
-     * others (two passes left no run in flight between them).
-     */
-    public Map<String, Range> calibrate(OrtRunner runner, Model floatModel, Collection<String> tensors,
-            Collection<String> extra, int extraSamples, CalibrationSource data, Progress progress,
-            BiConsumer<Batches.Batch, Map<String, FloatTensor>> tap) {
-        boolean split = extraSamples > 0 && extraSamples < data.size();
-        return calibrate(runner, floatModel, tensors, split ? extraSamples : 0,
-                b -> !split || b.ordinals().get(0) < extraSamples ? extra : List.of(), data, progress, (b, out) -> {
-                    if (!split || b.ordinals().get(0) < extraSamples) {
-                        tap.accept(b, out);
-                    }
-                });
-    }
-
-    /**
-     * Calibration on the caller's session, each batch also fetching {@code extra} of it (outputs the
-     * session exposes; asked on the threads running the batches, so a function of the batch alone),
-     * which are handed to {@code tap} in the data's order; with {@code flushAt} > 0, the samples
-     * before it are batched among themselves (see {@link Batches#of(Iterable, int, int, int)}), in
-     * the same pass as the others.
-     */
-    public Map<String, Range> calibrate(OrtRunner runner, Model floatModel, Collection<String> tensors, int flushAt,
-            java.util.function.Function<Batches.Batch, Collection<String>> extra, CalibrationSource data,
-            Progress progress, BiConsumer<Batches.Batch, Map<String, FloatTensor>> tap) {
-        return calibrate(runner, floatModel, tensors, Map.of(), flushAt, extra, data, progress, tap);
-    }
-
-    /**
-     * As above, the tensors in {@code reduced} observed through the session's own reductions of them
-     * (see {@link InGraphMinMax}: their [min, max] outputs, for min/max observers; {@link InGraphTails}:
-     * [largest, smallest, shape], for {@link TailObserver}s) rather than copied out whole.
-     */
-    public Map<String, Range> calibrate(OrtRunner runner, Model floatModel, Collection<String> tensors,
-            Map<String, List<String>> reduced, int flushAt,
-            java.util.function.Function<Batches.Batch, Collection<String>> extra, CalibrationSource data,
-            Progress progress, BiConsumer<Batches.Batch, Map<String, FloatTensor>> tap) {
+    public Map<String, Range> calibrate(OrtRunner runner, Model floatModel, Pass pass, CalibrationSource data,
+            Progress progress) {
+        Collection<String> tensors = pass.tensors();
+        Map<String, List<String>> reduced = pass.reduced();
+        Function<Batches.Batch, Collection<String>> extra = pass.extra();
         List<String> names = new ArrayList<>();
         Map<String, RangeObserver> obs = new LinkedHashMap<>();
         for (String n : tensors) {
@@ -118,7 +107,7 @@ public final class RangeCalibrator {
         int batch = Batches.batchable(InputSpecs.of(floatModel.graph())) ? maxBatch : 1;
         // Observed on the thread that ran the batch (each observer's result does not depend on the order of
         // batches: min/max, histograms with integer counts); only the extra outputs wait for the tap, in order.
-        Batches.run(runner, data, batch, flushAt, Batches.Batch::sample, b -> {
+        Batches.run(runner, data, batch, pass.flushAt(), Batches.Batch::sample, b -> {
             Collection<String> more = extra.apply(b);
             if (more.isEmpty()) {
                 return names;
@@ -133,7 +122,7 @@ public final class RangeCalibrator {
                 kept.put(t, out.get(t));
             }
             return kept;
-        }, progress, tap);
+        }, progress, pass.tap());
         progress.finish();
         return ranges(obs);
     }

@@ -115,8 +115,7 @@ final class CalibrateStage extends QuantizeStage {
                 prefix.attach(floatSession);
             }
             CalibOptions co = options.calib().withBatch(batch(options.calib(), facts.get(EXPOSED_SHAPES)));
-            facts.put(RANGES, calibrate(floatSession.get(), prepared, session.methods(), session.reduced().outputs(),
-                    co, comp.reference(), pass.floats(), prefix, options.cwac().samples(), ctx.calibration(), ctx));
+            facts.put(RANGES, calibrate(floatSession.get(), prepared, session, co, comp, pass.floats(), ctx));
             // An untimed fidelity pass reads the float model's outputs on the held-out samples from this session,
             // open now, rather than making a float session of its own: the same model (the session exposes more,
             // which changes no value), run sample by sample as that pass would.
@@ -214,18 +213,23 @@ final class CalibrateStage extends QuantizeStage {
     }
 
     /**
-     * Ranges of the calibrated tensors, from one pass of the float session that also hands over what
-     * compensation keeps: the float activations of its {@code reference} (per batch, for the first
-     * {@code samples}, batched among themselves) and the boundary of the float {@code prefix} (per sample).
+     * Ranges of the calibrated tensors (each by its method of {@code session}, reduced in the graph where the
+     * session does so), from one pass of the float session over the calibration samples that also hands over what
+     * compensation keeps ({@code comp}): the float activations of its reference, into {@code floats} (per batch,
+     * for the first CWAC samples, batched among themselves), and the boundary of its float prefix (per sample).
      */
-    private static Map<String, Range> calibrate(OrtRunner floatRunner, Model prepared, Map<String, RangeMethod> methods,
-            Map<String, List<String>> reduced, CalibOptions co, List<String> reference, FloatReference floats,
-            FloatPrefix prefix, int samples, CalibrationSource calib, RunContext ctx) {
+    private Map<String, Range> calibrate(OrtRunner floatRunner, Model prepared, FloatSessionStage.FloatSession session,
+            CalibOptions co, PlanCompensationStage.Plan comp, FloatReference floats, RunContext ctx) {
+        Map<String, RangeMethod> methods = session.methods();
+        List<String> reference = comp.reference();
+        FloatPrefix prefix = comp.prefix();
+        int samples = options.cwac().samples();
+        CalibrationSource calib = ctx.calibration();
         int flushAt = reference.isEmpty() || samples == 0 || samples >= calib.size() ? 0 : samples;
         Predicate<Batches.Batch> keepsReference = b -> !reference.isEmpty()
                 && (flushAt == 0 || b.ordinals().get(0) < flushAt);
-        return new RangeCalibrator(t -> co.observer(methods.get(t)), co.batch()).calibrate(floatRunner, prepared,
-                methods.keySet(), reduced, flushAt, b -> {
+        RangeCalibrator.Pass observed = RangeCalibrator.Pass.of(methods.keySet()).reducedAs(session.reduced().outputs())
+                .handingOver(flushAt, b -> {
                     List<String> extra = new ArrayList<>();
                     if (keepsReference.test(b)) {
                         extra.addAll(reference);
@@ -234,7 +238,7 @@ final class CalibrateStage extends QuantizeStage {
                         extra.addAll(prefix.boundary());
                     }
                     return extra;
-                }, calib, ctx.progress(), (b, out) -> {
+                }, (b, out) -> {
                     if (keepsReference.test(b)) {
                         floats.offer(b, out);
                     }
@@ -242,5 +246,7 @@ final class CalibrateStage extends QuantizeStage {
                         prefix.offer(b, out);
                     }
                 });
+        return new RangeCalibrator(t -> co.observer(methods.get(t)), co.batch()).calibrate(floatRunner, prepared,
+                observed, calib, ctx.progress());
     }
 }

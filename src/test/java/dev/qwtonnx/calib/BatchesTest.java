@@ -286,11 +286,17 @@ class BatchesTest {
         List<String> exposed = new ArrayList<>(tensors);
         exposed.add(extra);
         try (OrtRunner runner = OrtRunner.forPasses(m, exposed)) {
-            capped = new RangeCalibrator(t -> new MinMaxObserver(), 2).calibrate(runner, m, tensors, List.of(extra), 4,
-                    data, Progress.NONE, (b, out) -> {
-                        assertTrue(out.containsKey(extra));
-                        tapped.add(b.ordinals());
+            // As calibration hands compensation the float activations of its first 4 samples.
+            RangeCalibrator.Pass pass = RangeCalibrator.Pass.of(tensors).handingOver(4,
+                    b -> b.ordinals().get(0) < 4 ? List.of(extra) : List.of(), (b, out) -> {
+                        if (b.ordinals().get(0) < 4) {
+                            assertTrue(out.containsKey(extra));
+                            tapped.add(b.ordinals());
+                        } else {
+                            assertTrue(!out.containsKey(extra), b.ordinals().toString());
+                        }
                     });
+            capped = new RangeCalibrator(t -> new MinMaxObserver(), 2).calibrate(runner, m, pass, data, Progress.NONE);
         }
         assertEquals(all, capped);
         List<List<Integer>> alone = new ArrayList<>();

@@ -33,14 +33,14 @@ class InGraphMinMaxTest {
         CalibrationSource data = RangeMethodsPipelineTest.withOutlier();
         Map<String, Range> copied;
         try (OrtRunner r = OrtRunner.forPasses(m, tensors)) {
-            copied = new RangeCalibrator(t -> new MinMaxObserver(), 8).calibrate(r, m, tensors, 0,
-                    b -> List.of(), data, Progress.NONE, (b, out) -> { });
+            copied = new RangeCalibrator(t -> new MinMaxObserver(), 8).calibrate(r, m,
+                    RangeCalibrator.Pass.of(tensors), data, Progress.NONE);
         }
         InGraphMinMax.Reduced reduced = InGraphMinMax.attach(m, tensors);
         Map<String, Range> inGraph;
         try (OrtRunner r = OrtRunner.forPasses(reduced.model(), reduced.fetched())) {
-            inGraph = new RangeCalibrator(t -> new MinMaxObserver(), 8).calibrate(r, m, tensors, reduced.outputs(), 0,
-                    b -> List.of(), data, Progress.NONE, (b, out) -> { });
+            inGraph = new RangeCalibrator(t -> new MinMaxObserver(), 8).calibrate(r, m,
+                    RangeCalibrator.Pass.of(tensors).reducedAs(reduced.outputs()), data, Progress.NONE);
         }
         assertEquals(copied, inGraph);
         // The outlier (60 in the input) reaches the first MatMul's input range: the reductions see every value.

@@ -99,15 +99,15 @@ class TailObserverTest {
         CalibrationSource data = RangeMethodsPipelineTest.withOutlier();
         Map<String, Range> copied;
         try (OrtRunner r = OrtRunner.forPasses(m, tensors)) {
-            copied = new RangeCalibrator(t -> new TailObserver(99.9), 8).calibrate(r, m, tensors, 0,
-                    b -> List.of(), data, Progress.NONE, (b, out) -> { });
+            copied = new RangeCalibrator(t -> new TailObserver(99.9), 8).calibrate(r, m,
+                    RangeCalibrator.Pass.of(tensors), data, Progress.NONE);
         }
         InGraphMinMax.Reduced reduced = InGraphTails.attach(InGraphMinMax.attach(m, List.of()), tensors,
                 99.9);
         Map<String, Range> inGraph;
         try (OrtRunner r = OrtRunner.forPasses(reduced.model(), reduced.fetched())) {
-            inGraph = new RangeCalibrator(t -> new TailObserver(99.9), 8).calibrate(r, m, tensors, reduced.outputs(), 0,
-                    b -> List.of(), data, Progress.NONE, (b, out) -> { });
+            inGraph = new RangeCalibrator(t -> new TailObserver(99.9), 8).calibrate(r, m,
+                    RangeCalibrator.Pass.of(tensors).reducedAs(reduced.outputs()), data, Progress.NONE);
         }
         assertEquals(copied, inGraph);
         // The outlier (60 in the input) is clipped: the tails keep a share of 0.05 % on each side.
