@@ -6,6 +6,7 @@ import dev.qwtonnx.calib.Histogram;
 import dev.qwtonnx.calib.Progress;
 import dev.qwtonnx.calib.RangeMethod;
 import dev.qwtonnx.calib.RangeOverrides;
+import dev.qwtonnx.calib.data.AudioFolderSource;
 import dev.qwtonnx.calib.data.CalibrationSource;
 import dev.qwtonnx.calib.data.CalibrationSources;
 import dev.qwtonnx.calib.data.ImageFolderSource;
@@ -88,6 +89,22 @@ final class QuantizeCommand implements Callable<Integer> {
     @Option(names = "--image-spec", paramLabel = "FILE", description = "A JSON file with size, mean, std, layout, "
             + "channels; the options above override it.")
     Path imageSpec;
+
+    @Option(names = "--calib-audio", paramLabel = "DIR",
+            description = "Calibration audio: a folder of WAV files for a model with one waveform input.")
+    Path calibAudio;
+
+    @Option(names = "--sample-rate", paramLabel = "HZ", description = "The rate the model takes audio at; files at "
+            + "other rates are resampled (default: 16000).")
+    Integer sampleRate;
+
+    @Option(names = "--window", paramLabel = "N", description = "Samples per audio window: each file gives "
+            + "consecutive windows (default: the model input's length; where it has none, each file up to 30 s).")
+    Integer window;
+
+    @Option(names = "--audio-scale", paramLabel = "X", description = "Factor on audio values in [-1, 1]: 32768 for a "
+            + "model that takes 16-bit sample values as floats (default: 1).")
+    Float audioScale;
 
     @Option(names = "--calib-text", paramLabel = "FILE",
             description = "Calibration text: one sample per non-blank line (needs --tokenizer).")
@@ -246,7 +263,8 @@ final class QuantizeCommand implements Callable<Integer> {
             CalibrationSource all = CalibrationSources.limit(opened, limit, shuffle ? holdOut.seed : null);
             HoldOut.Split split = holdOut.split(all);
             Progress progress = quiet || System.console() == null ? Progress.NONE : new BarProgress();
-            Path source = calib != null ? calib : calibImages != null ? calibImages : calibText;
+            Path source = calib != null ? calib : calibImages != null ? calibImages : calibAudio != null ? calibAudio
+                    : calibText;
             // Fidelity is measured for the summary (a report measures it anyway), a target, and --calibrate auto, whose
             // choice of ranges reads it: the output is the same with --quiet; with none, the run ends at save.
             Destination destination = new Destination(output, input, outputFormat, externalPolicy, reports,
@@ -272,10 +290,15 @@ final class QuantizeCommand implements Callable<Integer> {
 
     /** The one calibration source the options name (the caller closes it: a tokenizer is native). */
     CalibrationSource openCalibration(Model floatModel) {
-        long given = java.util.stream.Stream.of(calib, calibImages, calibText).filter(java.util.Objects::nonNull).count();
+        long given = java.util.stream.Stream.of(calib, calibImages, calibAudio, calibText)
+                .filter(java.util.Objects::nonNull).count();
         if (given != 1) {
-            throw new QwtException(given == 0 ? "no calibration data: give --calib DIR, --calib-images DIR or --calib-text FILE"
-                    : "give only one of --calib, --calib-images and --calib-text");
+            throw new QwtException(given == 0 ? "no calibration data: give --calib DIR, --calib-images DIR, "
+                    + "--calib-audio DIR or --calib-text FILE"
+                    : "give only one of --calib, --calib-images, --calib-audio and --calib-text");
+        }
+        if (calibAudio == null && (sampleRate != null || window != null || audioScale != null)) {
+            throw new QwtException("--sample-rate, --window and --audio-scale are for --calib-audio");
         }
         if (calibText == null && tokenizer != null) {
             throw new QwtException("--tokenizer is for --calib-text");
@@ -289,6 +312,10 @@ final class QuantizeCommand implements Callable<Integer> {
         CalibrationSource src;
         if (calibImages != null) {
             src = ImageFolderSource.open(calibImages, imageSpecOf(), specs);
+        } else if (calibAudio != null) {
+            src = AudioFolderSource.open(calibAudio, new AudioFolderSource.AudioSpec(
+                    sampleRate != null ? sampleRate : AudioFolderSource.AudioSpec.DEFAULT_RATE, window != null ? window : 0,
+                    audioScale != null ? audioScale : 1f), specs);
         } else if (calibText != null) {
             if (tokenizer == null) {
                 throw new QwtException("--calib-text needs --tokenizer tokenizer.json");

@@ -75,6 +75,36 @@ class CalibrationCliTest {
         assertTrue(options(out).contains("calibrate=percentile@99.9"), options(out));
     }
 
+    /** x [1, 1, 1600] → Conv(1 → 4, kernel 16, stride 8) → y: a waveform input, as an audio front-end takes. */
+    Path audioModel() throws IOException {
+        ModelBuilder b = new ModelBuilder(7, 13).input("x", TensorProto.DataType.FLOAT_VALUE, 1, 1, 1600)
+                .output("y", TensorProto.DataType.FLOAT_VALUE, 1, 4, -1);
+        b.node("Conv", List.of("x", b.randomInit("w", 0.3, 4, 1, 16), b.randomInit("b", 0.1, 4)), "y",
+                dev.qwtonnx.model.Nodes.intsAttribute("strides", 8));
+        Path f = tmp.resolve("audio.onnx");
+        ModelIO.save(b.build(), f, null);
+        return f;
+    }
+
+    @Test
+    void audioFolderInWindowsOfTheInputsLength() throws IOException {
+        Path dir = Files.createDirectories(tmp.resolve("clips"));
+        for (int i = 0; i < 3; i++) { // 1.0, 1.5 and 2.0 s at 8 kHz, resampled to 16 kHz: 10, 15 and 20 windows of 1600
+            dev.qwtonnx.testutil.Wav.write(dir.resolve("clip" + i + ".wav"), 8000, 16,
+                    dev.qwtonnx.testutil.Wav.sine(200 + 100 * i, 0.5, 8000, 1.0 + 0.5 * i));
+        }
+        Path out = tmp.resolve("audio-int8.onnx");
+        CliTest.Run r = cli(audioModel().toString(), out.toString(), "--calib-audio", dir.toString(), CliTest.INT8_ANYWAY,
+                "--holdout", "0.2");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("quantized 1 layer"), r.out());
+        assertTrue(r.out().contains("fidelity on 9 held-out samples"), r.out());
+        CliTest.Run misused = cli(audioModel().toString(), tmp.resolve("x.onnx").toString(), "--calib", dir.toString(),
+                "--sample-rate", "8000");
+        assertEquals(2, misused.code());
+        assertEquals("qwt-onnx: error: --sample-rate, --window and --audio-scale are for --calib-audio", misused.err().strip());
+    }
+
     @Test
     void textFileWithLimitAndShuffleIsReproducible() throws IOException {
         Path model = textModel();
