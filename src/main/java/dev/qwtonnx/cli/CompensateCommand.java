@@ -3,8 +3,6 @@ package dev.qwtonnx.cli;
 import dev.qwtonnx.QwtException;
 import dev.qwtonnx.calib.Progress;
 import dev.qwtonnx.calib.data.CalibrationSource;
-import dev.qwtonnx.calib.data.CalibrationSources;
-import dev.qwtonnx.calib.data.InputSpecs;
 import dev.qwtonnx.cwac.Compensator;
 import dev.qwtonnx.cwac.CwacOptions;
 import dev.qwtonnx.model.Model;
@@ -41,9 +39,8 @@ final class CompensateCommand implements Callable<Integer> {
     @Parameters(index = "2", paramLabel = "OUT", description = "Where to write the compensated model (never an input).")
     Path output;
 
-    @Option(names = "--calib", required = true, paramLabel = "DIR",
-            description = "Calibration data, as for quantize: .npz, .npy or ONNX test-data sets.")
-    Path calib;
+    @CommandLine.Mixin
+    CalibrationMixin samples = new CalibrationMixin();
 
     @CommandLine.Mixin
     CwacMixin cwac = new CwacMixin();
@@ -79,37 +76,40 @@ final class CompensateCommand implements Callable<Integer> {
         externalData.policy(); // a bad --external-data fails before any work
         QuantizeCommand.checkOutput(output, floatInput);
         QuantizeCommand.checkOutput(output, int8Input);
+        samples.check(); // before any model is read
         Model floatModel = ModelFiles.load(floatInput);
         Model theirs = ModelFiles.load(int8Input);
-        CalibrationSource all = CalibrationSources.open(calib, InputSpecs.of(floatModel.graph()));
-        HoldOut.Split split = holdOut.split(all);
-        // Three disjoint parts: the fits, the acceptance of each stage, and the fidelity the summary prints, so that
-        // neither the fits nor the choices among them have seen the samples the result is measured on. With nothing
-        // held out, the compensator holds out its own share of the calibration samples for acceptance.
-        CalibrationSource fitOn = split.fit();
-        CalibrationSource acceptance = null;
-        if (options.accept() == CwacOptions.Accept.OUTPUT && !split.reused()) {
-            HoldOut.Split judged = holdOut.split(split.fit());
-            fitOn = judged.fit();
-            acceptance = judged.measure();
-        }
-        Progress progress = quiet || System.console() == null ? Progress.NONE : new BarProgress();
-        RunContext ctx = new RunContext(fitOn, split.reused() ? null : split.measure(), progress,
-                verbose ? s -> spec.commandLine().getErr().println("  " + s) : null);
-        Destination destination = new Destination(output, int8Input, Destination.Format.QDQ, externalData.policy(),
-                List.of(), calib.toString(), 0, !quiet, false);
-        CompensateRun.Result r = CompensateRun.run(floatModel, theirs, options, acceptance, destination, ctx);
-        // On standard error, as quantize's warnings.
-        r.warnings().forEach(spec.commandLine().getErr()::println);
-        if (!quiet) {
-            summary(out, r, theirs, ctx.measured(), ctx.heldOut() == null, start);
-            if (t != null) {
-                dev.qwtonnx.verify.Report.TargetCheck before = VerifyRun.targetCheck(theirs, t);
-                dev.qwtonnx.verify.Report.TargetCheck after = VerifyRun.targetCheck(r.model(), t);
-                out.printf("target %s: %s; rule violations %d before, %d after%n", t.name(), after.note(),
-                        before.violations().size(), after.violations().size());
-                after.violations().stream().limit(verbose ? Long.MAX_VALUE : 5).forEach(v -> out.println(
-                        "  " + v.rule() + ": " + v.node() + " (" + v.opType() + "): " + v.detail()));
+        // The caller closes the source: a tokenizer is native.
+        try (CalibrationSource all = samples.open(floatModel)) {
+            HoldOut.Split split = holdOut.split(all);
+            // Three disjoint parts: the fits, the acceptance of each stage, and the fidelity the summary prints, so that
+            // neither the fits nor the choices among them have seen the samples the result is measured on. With nothing
+            // held out, the compensator holds out its own share of the calibration samples for acceptance.
+            CalibrationSource fitOn = split.fit();
+            CalibrationSource acceptance = null;
+            if (options.accept() == CwacOptions.Accept.OUTPUT && !split.reused()) {
+                HoldOut.Split judged = holdOut.split(split.fit());
+                fitOn = judged.fit();
+                acceptance = judged.measure();
+            }
+            Progress progress = quiet || System.console() == null ? Progress.NONE : new BarProgress();
+            RunContext ctx = new RunContext(fitOn, split.reused() ? null : split.measure(), progress,
+                    verbose ? s -> spec.commandLine().getErr().println("  " + s) : null);
+            Destination destination = new Destination(output, int8Input, Destination.Format.QDQ, externalData.policy(),
+                    List.of(), samples.source().toString(), 0, !quiet, false);
+            CompensateRun.Result r = CompensateRun.run(floatModel, theirs, options, acceptance, destination, ctx);
+            // On standard error, as quantize's warnings.
+            r.warnings().forEach(spec.commandLine().getErr()::println);
+            if (!quiet) {
+                summary(out, r, theirs, ctx.measured(), ctx.heldOut() == null, start);
+                if (t != null) {
+                    dev.qwtonnx.verify.Report.TargetCheck before = VerifyRun.targetCheck(theirs, t);
+                    dev.qwtonnx.verify.Report.TargetCheck after = VerifyRun.targetCheck(r.model(), t);
+                    out.printf("target %s: %s; rule violations %d before, %d after%n", t.name(), after.note(),
+                            before.violations().size(), after.violations().size());
+                    after.violations().stream().limit(verbose ? Long.MAX_VALUE : 5).forEach(v -> out.println(
+                            "  " + v.rule() + ": " + v.node() + " (" + v.opType() + "): " + v.detail()));
+                }
             }
         }
         return 0;

@@ -6,14 +6,8 @@ import dev.qwtonnx.calib.Histogram;
 import dev.qwtonnx.calib.Progress;
 import dev.qwtonnx.calib.RangeMethod;
 import dev.qwtonnx.calib.RangeOverrides;
-import dev.qwtonnx.calib.data.AudioFolderSource;
 import dev.qwtonnx.calib.data.CalibrationSource;
 import dev.qwtonnx.calib.data.CalibrationSources;
-import dev.qwtonnx.calib.data.ImageFolderSource;
-import dev.qwtonnx.calib.data.ImageSpec;
-import dev.qwtonnx.calib.data.InputSpec;
-import dev.qwtonnx.calib.data.InputSpecs;
-import dev.qwtonnx.calib.data.TextSource;
 import dev.qwtonnx.cwac.CwacOptions;
 import dev.qwtonnx.model.DataType;
 import dev.qwtonnx.model.ExternalData;
@@ -59,63 +53,8 @@ final class QuantizeCommand implements Callable<Integer> {
     @Parameters(index = "1", paramLabel = "OUT", description = "Where to write the INT8 model (never the input).")
     Path output;
 
-    @Option(names = "--calib", paramLabel = "DIR",
-            description = "Calibration data: a folder of .npz files (arrays named by model input), of .npy files, "
-                    + "or of ONNX test-data sets (test_data_set_*/input_*.pb).")
-    Path calib;
-
-    @Option(names = "--calib-images", paramLabel = "DIR",
-            description = "Calibration images: a folder of JPEG/PNG files for a model with one image input.")
-    Path calibImages;
-
-    @Option(names = "--image-size", paramLabel = "WxH",
-            description = "Images are resized to cover WxH and center-cropped (default: the model's input size).")
-    String imageSize;
-
-    @Option(names = "--mean", split = ",", paramLabel = "M", description = "Per-channel mean (RGB order) "
-            + "subtracted after scaling to [0,1], e.g. 0.485,0.456,0.406 (default: 0).")
-    float[] mean;
-
-    @Option(names = "--std", split = ",", paramLabel = "S", description = "Per-channel std (RGB order) "
-            + "dividing after the mean, e.g. 0.229,0.224,0.225 (default: 1).")
-    float[] std;
-
-    @Option(names = "--layout", paramLabel = "L", description = "Image tensor layout: NCHW or NHWC (default: NCHW).")
-    String layout;
-
-    @Option(names = "--channels", paramLabel = "C", description = "Channel order: RGB or BGR (default: RGB).")
-    String channels;
-
-    @Option(names = "--image-spec", paramLabel = "FILE", description = "A JSON file with size, mean, std, layout, "
-            + "channels; the options above override it.")
-    Path imageSpec;
-
-    @Option(names = "--calib-audio", paramLabel = "DIR",
-            description = "Calibration audio: a folder of WAV files for a model with one waveform input.")
-    Path calibAudio;
-
-    @Option(names = "--sample-rate", paramLabel = "HZ", description = "The rate the model takes audio at; files at "
-            + "other rates are resampled (default: 16000).")
-    Integer sampleRate;
-
-    @Option(names = "--window", paramLabel = "N", description = "Samples per audio window: each file gives "
-            + "consecutive windows (default: the model input's length; where it has none, each file up to 30 s).")
-    Integer window;
-
-    @Option(names = "--audio-scale", paramLabel = "X", description = "Factor on audio values in [-1, 1]: 32768 for a "
-            + "model that takes 16-bit sample values as floats (default: 1).")
-    Float audioScale;
-
-    @Option(names = "--calib-text", paramLabel = "FILE",
-            description = "Calibration text: one sample per non-blank line (needs --tokenizer).")
-    Path calibText;
-
-    @Option(names = "--tokenizer", paramLabel = "FILE", description = "HuggingFace tokenizer.json for --calib-text.")
-    Path tokenizer;
-
-    @Option(names = "--max-length", defaultValue = "128", paramLabel = "N",
-            description = "Tokens per line at most (default: ${DEFAULT-VALUE}).")
-    int maxLength;
+    @CommandLine.Mixin
+    CalibrationMixin samples = new CalibrationMixin();
 
     @Option(names = "--limit", defaultValue = "0", paramLabel = "N",
             description = "Use at most N calibration samples; 0 = all (default: ${DEFAULT-VALUE}).")
@@ -256,15 +195,15 @@ final class QuantizeCommand implements Callable<Integer> {
         }
         ExternalData.Policy externalPolicy = externalData.policy(); // a bad --external-data fails before any work
         checkOutput(output, input);
+        samples.check(); // before the model is read
         // Duplicate node names (which ORT refuses) are renamed before the check, as prepare does.
         Model floatModel = ModelFiles.load(input, dev.qwtonnx.prepare.NameNodes::apply);
         List<Path> reports = QuantizeReport.paths(output, report, noReport);
-        try (CalibrationSource opened = openCalibration(floatModel)) {
+        try (CalibrationSource opened = samples.open(floatModel)) {
             CalibrationSource all = CalibrationSources.limit(opened, limit, shuffle ? holdOut.seed : null);
             HoldOut.Split split = holdOut.split(all);
             Progress progress = quiet || System.console() == null ? Progress.NONE : new BarProgress();
-            Path source = calib != null ? calib : calibImages != null ? calibImages : calibAudio != null ? calibAudio
-                    : calibText;
+            Path source = samples.source();
             // Fidelity is measured for the summary (a report measures it anyway), a target, and --calibrate auto, whose
             // choice of ranges reads it: the output is the same with --quiet; with none, the run ends at save.
             Destination destination = new Destination(output, input, outputFormat, externalPolicy, reports,
@@ -286,69 +225,6 @@ final class QuantizeCommand implements Callable<Integer> {
             }
         }
         return 0;
-    }
-
-    /** The one calibration source the options name (the caller closes it: a tokenizer is native). */
-    CalibrationSource openCalibration(Model floatModel) {
-        long given = java.util.stream.Stream.of(calib, calibImages, calibAudio, calibText)
-                .filter(java.util.Objects::nonNull).count();
-        if (given != 1) {
-            throw new QwtException(given == 0 ? "no calibration data: give --calib DIR, --calib-images DIR, "
-                    + "--calib-audio DIR or --calib-text FILE"
-                    : "give only one of --calib, --calib-images, --calib-audio and --calib-text");
-        }
-        if (calibAudio == null && (sampleRate != null || window != null || audioScale != null)) {
-            throw new QwtException("--sample-rate, --window and --audio-scale are for --calib-audio");
-        }
-        if (calibText == null && tokenizer != null) {
-            throw new QwtException("--tokenizer is for --calib-text");
-        }
-        boolean imageOptions = imageSize != null || mean != null || std != null || layout != null || channels != null
-                || imageSpec != null;
-        if (calibImages == null && imageOptions) {
-            throw new QwtException("--image-size, --mean, --std, --layout, --channels and --image-spec are for --calib-images");
-        }
-        List<InputSpec> specs = InputSpecs.of(floatModel.graph());
-        CalibrationSource src;
-        if (calibImages != null) {
-            src = ImageFolderSource.open(calibImages, imageSpecOf(), specs);
-        } else if (calibAudio != null) {
-            src = AudioFolderSource.open(calibAudio, new AudioFolderSource.AudioSpec(
-                    sampleRate != null ? sampleRate : AudioFolderSource.AudioSpec.DEFAULT_RATE, window != null ? window : 0,
-                    audioScale != null ? audioScale : 1f), specs);
-        } else if (calibText != null) {
-            if (tokenizer == null) {
-                throw new QwtException("--calib-text needs --tokenizer tokenizer.json");
-            }
-            src = TextSource.open(calibText, tokenizer, maxLength, specs);
-        } else {
-            src = CalibrationSources.open(calib, specs);
-        }
-        return src;
-    }
-
-    private ImageSpec imageSpecOf() {
-        ImageSpec s = ImageSpec.defaults();
-        if (imageSpec != null) {
-            s = s.withFile(imageSpec);
-        }
-        if (imageSize != null) {
-            int[] wh = ImageSpec.parseSize(imageSize, "--image-size");
-            s = s.withSize(wh[0], wh[1]);
-        }
-        if (mean != null) {
-            s = s.withMean(mean);
-        }
-        if (std != null) {
-            s = s.withStd(std);
-        }
-        if (layout != null) {
-            s = s.withLayout(ImageSpec.parseEnum(ImageSpec.Layout.class, layout, "--layout"));
-        }
-        if (channels != null) {
-            s = s.withChannels(ImageSpec.parseEnum(ImageSpec.Channels.class, channels, "--channels"));
-        }
-        return s;
     }
 
     private static String integerOps(Map<String, Integer> ops) {

@@ -4,7 +4,6 @@ import dev.qwtonnx.QwtException;
 import dev.qwtonnx.calib.Progress;
 import dev.qwtonnx.calib.data.CalibrationSource;
 import dev.qwtonnx.calib.data.CalibrationSources;
-import dev.qwtonnx.calib.data.InputSpecs;
 import dev.qwtonnx.model.Model;
 import dev.qwtonnx.run.RunContext;
 import dev.qwtonnx.run.VerifyRun;
@@ -44,9 +43,8 @@ final class VerifyCommand implements Callable<Integer> {
     @Parameters(index = "1", paramLabel = "INT8", description = "The quantized ONNX model.")
     Path quantPath;
 
-    @Option(names = "--data", required = true, paramLabel = "DIR",
-            description = "Samples to run both models on, in any format --calib takes.")
-    Path data;
+    @CommandLine.Mixin
+    CalibrationMixin data = new CalibrationMixin("--data");
 
     @Option(names = "--report", paramLabel = "PATH", description = "Write the report to PATH (.html or .json).")
     Path report;
@@ -79,22 +77,25 @@ final class VerifyCommand implements Callable<Integer> {
         if (report != null) {
             checkReportPath(report);
         }
+        data.check(); // before any model is read
         Model floatModel = ModelFiles.load(floatPath);
         Model quantModel = ModelFiles.load(quantPath);
-        CalibrationSource samples = CalibrationSources.open(data, InputSpecs.of(floatModel.graph()));
-        Progress progress = quiet || System.console() == null ? Progress.NONE : new BarProgress();
-        Report r = VerifyRun.run(new Verifier.Subject(floatModel, floatPath), new Verifier.Subject(quantModel, quantPath),
-                options, data.toString(), report, t, new RunContext(samples, null, progress,
-                        verbose ? s -> spec.commandLine().getErr().println("  " + s) : null));
-        if (!quiet) {
-            summary(spec.commandLine().getOut(), r, report, verbose);
-        }
-        if (runOnTarget != null) {
-            if (t == null) {
-                throw new QwtException("--run-on-target needs --target NAME");
+        // The caller closes the source: a tokenizer is native.
+        try (CalibrationSource samples = data.open(floatModel)) {
+            Progress progress = quiet || System.console() == null ? Progress.NONE : new BarProgress();
+            Report r = VerifyRun.run(new Verifier.Subject(floatModel, floatPath), new Verifier.Subject(quantModel, quantPath),
+                    options, data.source().toString(), report, t, new RunContext(samples, null, progress,
+                            verbose ? s -> spec.commandLine().getErr().println("  " + s) : null));
+            if (!quiet) {
+                summary(spec.commandLine().getOut(), r, report, verbose);
             }
-            runOnTarget(spec.commandLine().getOut(), t, floatModel, quantModel,
-                    CalibrationSources.limit(samples, runOnTarget, null));
+            if (runOnTarget != null) {
+                if (t == null) {
+                    throw new QwtException("--run-on-target needs --target NAME");
+                }
+                runOnTarget(spec.commandLine().getOut(), t, floatModel, quantModel,
+                        CalibrationSources.limit(samples, runOnTarget, null));
+            }
         }
         return 0;
     }

@@ -105,6 +105,32 @@ class CalibrationCliTest {
         assertEquals("qwt-onnx: error: --sample-rate, --window and --audio-scale are for --calib-audio", misused.err().strip());
     }
 
+    /** verify and compensate read their samples as quantize does: images for one, audio for the other. */
+    @Test
+    void verifyAndCompensateTakeEverySource() throws IOException {
+        Path photos = images(6);
+        Path cnn = tmp.resolve("cnn-int8.onnx");
+        assertEquals(0, cli(MODEL, cnn.toString(), "--calib-images", photos.toString(), CliTest.INT8_ANYWAY,
+                "--no-report").code());
+        CliTest.Run verified = cli("verify", MODEL, cnn.toString(), "--calib-images", photos.toString(), "--runs", "0");
+        assertEquals(0, verified.code(), verified.err());
+        assertTrue(verified.out().contains("output logits: cosine mean"), verified.out());
+
+        Path clips = Files.createDirectories(tmp.resolve("clips"));
+        for (int i = 0; i < 4; i++) {
+            dev.qwtonnx.testutil.Wav.write(clips.resolve("clip" + i + ".wav"), 16000, 16,
+                    dev.qwtonnx.testutil.Wav.sine(150 + 50 * i, 0.5, 16000, 1.0));
+        }
+        Path model = audioModel();
+        Path int8 = tmp.resolve("audio-int8.onnx");
+        assertEquals(0, cli(model.toString(), int8.toString(), "--calib-audio", clips.toString(), CliTest.INT8_ANYWAY,
+                "--method", "none", "--no-report").code());
+        CliTest.Run compensated = cli("compensate", model.toString(), int8.toString(), tmp.resolve("comp.onnx").toString(),
+                "--calib-audio", clips.toString());
+        assertEquals(0, compensated.code(), compensated.err());
+        assertTrue(compensated.out().contains("of 1 quantized layers"), compensated.out());
+    }
+
     @Test
     void textFileWithLimitAndShuffleIsReproducible() throws IOException {
         Path model = textModel();
