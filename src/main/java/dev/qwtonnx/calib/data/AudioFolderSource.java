@@ -28,7 +28,8 @@ import javax.sound.sampled.UnsupportedAudioFileException;
  * the JDK's resampler, values in [-1, 1] times the spec's scale. A file gives consecutive windows of the
  * window length (the spec's, else the input's own), the rest dropped, and a file shorter than one window one
  * window padded with silence; where neither gives a length, each file is one sample, at most
- * {@link AudioSpec#MAX_SECONDS} of it. Files are decoded when their samples are needed.
+ * {@link AudioSpec#MAX_SECONDS} of it. Files are decoded when their samples are needed, front to back, a window
+ * at a time.
  */
 public final class AudioFolderSource implements IndexedSource {
     /**
@@ -67,9 +68,8 @@ public final class AudioFolderSource implements IndexedSource {
     private final AudioSpec spec;
     private final String input;
     private final long[] shape;
-    /** The last file decoded and its samples: consecutive windows of one file decode it once. */
-    private Path decodedFile;
-    private float[] decoded;
+    /** The file being read (see {@link Reader}), or null. */
+    private Reader reader;
 
     private AudioFolderSource(List<Window> windows, AudioSpec spec, String input, long[] shape) {
         this.windows = windows;
@@ -166,40 +166,108 @@ public final class AudioFolderSource implements IndexedSource {
         return Math.round(frames * (double) rate / fileRate);
     }
 
-    /** The whole file at the spec's rate, one channel (the mean of its channels), values as the file scales them. */
-    static float[] decode(Path f, int rate) {
-        try (AudioInputStream in = AudioSystem.getAudioInputStream(f.toFile())) {
-            AudioFormat from = in.getFormat();
-            int channels = from.getChannels();
-            AudioFormat to = new AudioFormat(AudioFormat.Encoding.PCM_FLOAT, rate, 32, channels, 4 * channels, rate, false);
-            byte[] bytes;
-            if (from.matches(to)) {
-                bytes = in.readAllBytes();
-            } else {
-                try (AudioInputStream converted = AudioSystem.getAudioInputStream(to, in)) {
-                    bytes = converted.readAllBytes();
-                }
+    /**
+     * A file being read front to back at the spec's rate: windows asked for in order are read from one stream, so
+     * that no more than a window of a long recording is held (a file read again only where a window before the
+     * stream's position is asked for).
+     */
+    private static final class Reader implements AutoCloseable {
+        final Path file;
+        private final AudioInputStream source;
+        private final AudioInputStream stream;
+        private final int channels;
+        /** The next frame the stream gives, at the spec's rate. */
+        long next;
+
+        Reader(Path file, int rate) {
+            this.file = file;
+            try {
+                source = AudioSystem.getAudioInputStream(file.toFile());
+            } catch (UnsupportedAudioFileException e) {
+                throw new QwtException(file + ": not a WAV file the JDK decodes (PCM of 8 to 32 bits, or float)", e);
+            } catch (IOException e) {
+                throw new QwtException(file + ": cannot read audio: " + e.getMessage(), e);
             }
-            FloatBuffer fb = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer();
-            int frames = fb.limit() / channels;
-            // The JDK's resampler delays its output by the frames it adds (1 to 4 here, more the lower the file's
-            // rate): those leading frames are dropped, so that the sound starts where the file's does.
-            long expected = in.getFrameLength() == AudioSystem.NOT_SPECIFIED ? frames
-                    : Math.round(in.getFrameLength() * (double) rate / from.getSampleRate());
-            int delay = (int) Math.max(0, Math.min(frames - expected, frames));
-            float[] mono = new float[frames - delay];
-            for (int i = 0; i < mono.length; i++) {
-                float sum = 0;
-                for (int c = 0; c < channels; c++) {
-                    sum += fb.get((i + delay) * channels + c);
+            AudioFormat from = source.getFormat();
+            channels = from.getChannels();
+            AudioFormat to = floats(rate, channels);
+            try {
+                stream = from.matches(to) ? source : AudioSystem.getAudioInputStream(to, source);
+                // The JDK's resampler delays its output by the frames it adds: dropped, so that the sound starts
+                // where the file's does.
+                skipFrames(from.matches(to) ? 0 : delay(from, rate));
+            } catch (IllegalArgumentException e) {
+                close();
+                throw new QwtException(file + ": cannot decode audio at " + rate + " Hz: " + e.getMessage(), e);
+            }
+        }
+
+        /** {@code length} samples from frame {@code start} (not before {@link #next}), one channel, silence past the end. */
+        float[] read(long start, int length) {
+            float[] mono = new float[length];
+            try {
+                skipFrames(start - next);
+                next = start;
+                byte[] bytes = stream.readNBytes(length * channels * 4);
+                FloatBuffer fb = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer();
+                int frames = fb.limit() / channels;
+                for (int i = 0; i < frames; i++) {
+                    float sum = 0;
+                    for (int c = 0; c < channels; c++) {
+                        sum += fb.get(i * channels + c);
+                    }
+                    mono[i] = sum / channels;
                 }
-                mono[i] = sum / channels;
+                next += frames;
+            } catch (IOException e) {
+                throw new QwtException(file + ": cannot read audio: " + e.getMessage(), e);
             }
             return mono;
-        } catch (UnsupportedAudioFileException | IllegalArgumentException e) {
-            throw new QwtException(f + ": cannot decode audio at " + rate + " Hz: " + e.getMessage(), e);
+        }
+
+        private void skipFrames(long frames) {
+            try {
+                long bytes = frames * channels * 4L;
+                while (bytes > 0) {
+                    long skipped = stream.skip(bytes);
+                    if (skipped <= 0) {
+                        return; // the end: what is read from here on is silence
+                    }
+                    bytes -= skipped;
+                }
+            } catch (IOException e) {
+                throw new QwtException(file + ": cannot read audio: " + e.getMessage(), e);
+            }
+        }
+
+        @Override
+        public void close() {
+            try {
+                source.close();
+            } catch (IOException e) {
+                // Read only: nothing is lost.
+            }
+        }
+    }
+
+    /** Frames of 32-bit float samples at {@code rate}, as the readers give them. */
+    private static AudioFormat floats(int rate, int channels) {
+        return new AudioFormat(AudioFormat.Encoding.PCM_FLOAT, rate, 32, channels, 4 * channels, rate, false);
+    }
+
+    /**
+     * The frames the JDK's resampler adds in front of its output converting {@code from} to {@code rate} (1 to 4 from
+     * 48 down to 8 kHz), counted on a second of silence in that format.
+     */
+    static int delay(AudioFormat from, int rate) {
+        int frames = Math.round(from.getSampleRate());
+        byte[] silence = new byte[frames * from.getFrameSize()];
+        try (AudioInputStream in = new AudioInputStream(new java.io.ByteArrayInputStream(silence), from, frames);
+                AudioInputStream out = AudioSystem.getAudioInputStream(floats(rate, from.getChannels()), in)) {
+            long got = out.readAllBytes().length / (4L * from.getChannels());
+            return (int) Math.max(0, got - Math.round(frames * (double) rate / from.getSampleRate()));
         } catch (IOException e) {
-            throw new QwtException(f + ": cannot read audio: " + e.getMessage(), e);
+            return 0;
         }
     }
 
@@ -215,20 +283,27 @@ public final class AudioFolderSource implements IndexedSource {
     @Override
     public Sample sample(int index) {
         Window w = windows.get(index);
-        float[] all;
+        float[] v;
         synchronized (this) {
-            if (!w.file().equals(decodedFile)) {
-                decoded = decode(w.file(), spec.sampleRate());
-                decodedFile = w.file();
+            if (reader == null || !reader.file.equals(w.file()) || w.start() < reader.next) {
+                close();
+                reader = new Reader(w.file(), spec.sampleRate());
             }
-            all = decoded;
+            v = reader.read(w.start(), w.length());
         }
-        float[] v = new float[w.length()];
-        for (int i = 0; i < v.length && w.start() + i < all.length; i++) {
-            v[i] = all[(int) w.start() + i] * spec.scale();
+        for (int i = 0; i < v.length; i++) {
+            v[i] *= spec.scale();
         }
         long[] s = shape.clone();
         s[s.length - 1] = w.length();
         return new Sample(w.file() + (w.index() < 0 ? "" : "#" + w.index()), Map.of(input, HostTensor.ofFloats(s, v)));
+    }
+
+    @Override
+    public synchronized void close() {
+        if (reader != null) {
+            reader.close();
+            reader = null;
+        }
     }
 }

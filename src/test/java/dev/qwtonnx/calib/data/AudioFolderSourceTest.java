@@ -40,6 +40,11 @@ class AudioFolderSourceTest {
                 assertEquals(tone[w * 8000 + i], v[i], 1e-4, "sample " + i + " of window " + w);
             }
         }
+        // Read front to back: a window before the reader's position reads the file again, to the same values.
+        assertArrayEquals(s.sample(0).inputs().get("audio").toFloats(), s.sample(0).inputs().get("audio").toFloats());
+        float[] again = s.sample(0).inputs().get("audio").toFloats();
+        assertEquals(tone[123], again[123], 1e-4);
+        s.close();
     }
 
     /** Two channels averaged, 24-bit PCM at 8 kHz resampled to 16 kHz: the tone keeps its pitch, the length doubles. */
