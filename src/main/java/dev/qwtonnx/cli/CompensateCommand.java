@@ -79,7 +79,7 @@ final class CompensateCommand implements Callable<Integer> {
         samples.check(); // before any model is read
         Model floatModel = ModelFiles.load(floatInput);
         Model theirs = ModelFiles.load(int8Input);
-        // The caller closes the source: a tokenizer is native.
+        // Closed at the end: a text source holds a native tokenizer.
         try (CalibrationSource all = samples.open(floatModel)) {
             HoldOut.Split split = holdOut.split(all);
             // Three disjoint parts: the fits, the acceptance of each stage, and the fidelity the summary prints, so that

@@ -80,7 +80,7 @@ final class VerifyCommand implements Callable<Integer> {
         data.check(); // before any model is read
         Model floatModel = ModelFiles.load(floatPath);
         Model quantModel = ModelFiles.load(quantPath);
-        // The caller closes the source: a tokenizer is native.
+        // Closed at the end: a text source holds a native tokenizer.
         try (CalibrationSource samples = data.open(floatModel)) {
             Progress progress = quiet || System.console() == null ? Progress.NONE : new BarProgress();
             Report r = VerifyRun.run(new Verifier.Subject(floatModel, floatPath), new Verifier.Subject(quantModel, quantPath),
