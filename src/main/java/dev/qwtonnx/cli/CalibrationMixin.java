@@ -89,6 +89,15 @@ final class CalibrationMixin {
             description = "Tokens per line at most (default: ${DEFAULT-VALUE}).")
     int maxLength;
 
+    @Option(names = "--limit", defaultValue = "0", paramLabel = "N",
+            description = "Use at most N samples; 0 = all (default: ${DEFAULT-VALUE}).")
+    int limit;
+
+    /** The first {@code --limit} samples of {@code all}, or as many drawn at random with {@code seed} (null: in order). */
+    CalibrationSource limited(CalibrationSource all, Long seed) {
+        return CalibrationSources.limit(all, limit, seed);
+    }
+
     /** The folder or file the samples come from (after {@link #open}). */
     Path source() {
         return calib != null ? calib : calibImages != null ? calibImages : calibAudio != null ? calibAudio : calibText;

@@ -80,7 +80,8 @@ final class CompensateCommand implements Callable<Integer> {
         Model floatModel = ModelFiles.load(floatInput);
         Model theirs = ModelFiles.load(int8Input);
         // Closed at the end: a text source holds a native tokenizer.
-        try (CalibrationSource all = samples.open(floatModel)) {
+        try (CalibrationSource opened = samples.open(floatModel)) {
+            CalibrationSource all = samples.limited(opened, null);
             HoldOut.Split split = holdOut.split(all);
             // Three disjoint parts: the fits, the acceptance of each stage, and the fidelity the summary prints, so that
             // neither the fits nor the choices among them have seen the samples the result is measured on. With nothing

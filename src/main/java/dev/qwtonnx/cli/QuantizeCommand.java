@@ -56,10 +56,6 @@ final class QuantizeCommand implements Callable<Integer> {
     @CommandLine.Mixin
     CalibrationMixin samples = new CalibrationMixin();
 
-    @Option(names = "--limit", defaultValue = "0", paramLabel = "N",
-            description = "Use at most N calibration samples; 0 = all (default: ${DEFAULT-VALUE}).")
-    int limit;
-
     @Option(names = "--shuffle", description = "Pick and order the samples at random, seeded by --seed.")
     boolean shuffle;
 
@@ -200,7 +196,7 @@ final class QuantizeCommand implements Callable<Integer> {
         Model floatModel = ModelFiles.load(input, dev.qwtonnx.prepare.NameNodes::apply);
         List<Path> reports = QuantizeReport.paths(output, report, noReport);
         try (CalibrationSource opened = samples.open(floatModel)) {
-            CalibrationSource all = CalibrationSources.limit(opened, limit, shuffle ? holdOut.seed : null);
+            CalibrationSource all = samples.limited(opened, shuffle ? holdOut.seed : null);
             HoldOut.Split split = holdOut.split(all);
             Progress progress = quiet || System.console() == null ? Progress.NONE : new BarProgress();
             Path source = samples.source();

@@ -81,7 +81,8 @@ final class VerifyCommand implements Callable<Integer> {
         Model floatModel = ModelFiles.load(floatPath);
         Model quantModel = ModelFiles.load(quantPath);
         // Closed at the end: a text source holds a native tokenizer.
-        try (CalibrationSource samples = data.open(floatModel)) {
+        try (CalibrationSource opened = data.open(floatModel)) {
+            CalibrationSource samples = data.limited(opened, null);
             Progress progress = quiet || System.console() == null ? Progress.NONE : new BarProgress();
             Report r = VerifyRun.run(new Verifier.Subject(floatModel, floatPath), new Verifier.Subject(quantModel, quantPath),
                     options, data.source().toString(), report, t, new RunContext(samples, null, progress,

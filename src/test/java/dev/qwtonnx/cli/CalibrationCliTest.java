@@ -125,10 +125,12 @@ class CalibrationCliTest {
         Path int8 = tmp.resolve("audio-int8.onnx");
         assertEquals(0, cli(model.toString(), int8.toString(), "--calib-audio", clips.toString(), CliTest.INT8_ANYWAY,
                 "--method", "none", "--no-report").code());
+        // 4 clips of 10 windows each, 20 of them taken: 4 held out.
         CliTest.Run compensated = cli("compensate", model.toString(), int8.toString(), tmp.resolve("comp.onnx").toString(),
-                "--calib-audio", clips.toString());
+                "--calib-audio", clips.toString(), "--limit", "20");
         assertEquals(0, compensated.code(), compensated.err());
         assertTrue(compensated.out().contains("of 1 quantized layers"), compensated.out());
+        assertTrue(compensated.out().contains("fidelity on 4 held-out samples"), compensated.out());
     }
 
     @Test
