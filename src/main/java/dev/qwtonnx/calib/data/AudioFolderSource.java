@@ -1,7 +1,6 @@
 package dev.qwtonnx.calib.data;
 
 import dev.qwtonnx.QwtException;
-import dev.qwtonnx.model.DataType;
 import dev.qwtonnx.model.HostTensor;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -10,11 +9,9 @@ import java.nio.FloatBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.stream.Stream;
 import javax.sound.sampled.AudioFileFormat;
 import javax.sound.sampled.AudioFormat;
 import javax.sound.sampled.AudioInputStream;
@@ -83,14 +80,7 @@ public final class AudioFolderSource implements IndexedSource {
      * the window fits it, and that every file is audio the JDK decodes (its header only), and lists the windows.
      */
     public static AudioFolderSource open(Path dir, AudioSpec spec, List<InputSpec> inputs) {
-        if (inputs.size() != 1) {
-            throw new QwtException("audio calibration data feeds one model input, but the model takes " + inputs.size()
-                    + ": " + inputs.stream().map(InputSpec::name).toList() + " (use --calib with .npz files instead)");
-        }
-        InputSpec in = inputs.get(0);
-        if (in.type() != DataType.FLOAT) {
-            throw new QwtException("model input '" + in.name() + "' is " + in.type() + "; audio makes FLOAT inputs");
-        }
+        InputSpec in = SampleFolders.onlyFloatInput(inputs, "audio");
         long[] s = in.rankKnown() ? in.shape() : new long[] {1, -1};
         if (s.length == 0) {
             throw new QwtException("model input '" + in.name() + "' is a scalar; audio makes a waveform input");
@@ -132,20 +122,7 @@ public final class AudioFolderSource implements IndexedSource {
     }
 
     private static List<Path> list(Path dir) {
-        if (!Files.isDirectory(dir)) {
-            throw new QwtException((Files.exists(dir) ? "audio folder is not a folder: " : "audio folder not found: ") + dir);
-        }
-        List<Path> files;
-        try (Stream<Path> s = Files.list(dir)) {
-            files = s.filter(p -> Files.isRegularFile(p) && isAudio(p))
-                    .sorted(Comparator.comparing(p -> p.getFileName().toString())).toList();
-        } catch (IOException e) {
-            throw new QwtException("cannot list audio folder " + dir + ": " + e.getMessage(), e);
-        }
-        if (files.isEmpty()) {
-            throw new QwtException("no .wav files in " + dir);
-        }
-        return files;
+        return SampleFolders.files(dir, "audio", AudioFolderSource::isAudio, ".wav files");
     }
 
     /** The file's length in samples at {@code rate}, from its header. */

@@ -1,21 +1,17 @@
 package dev.qwtonnx.calib.data;
 
 import dev.qwtonnx.QwtException;
-import dev.qwtonnx.model.DataType;
 import dev.qwtonnx.model.HostTensor;
 import java.awt.Color;
 import java.awt.Graphics2D;
 import java.awt.RenderingHints;
 import java.awt.image.BufferedImage;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Comparator;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.stream.Stream;
 import javax.imageio.ImageIO;
 import javax.imageio.ImageReader;
 import javax.imageio.stream.ImageInputStream;
@@ -43,14 +39,7 @@ public final class ImageFolderSource implements IndexedSource {
      * (from its header only).
      */
     public static ImageFolderSource open(Path dir, ImageSpec spec, List<InputSpec> inputs) {
-        if (inputs.size() != 1) {
-            throw new QwtException("image calibration data feeds one model input, but the model takes " + inputs.size()
-                    + ": " + inputs.stream().map(InputSpec::name).toList() + " (use --calib with .npz files instead)");
-        }
-        InputSpec in = inputs.get(0);
-        if (in.type() != DataType.FLOAT) {
-            throw new QwtException("model input '" + in.name() + "' is " + in.type() + "; images make FLOAT inputs");
-        }
+        InputSpec in = SampleFolders.onlyFloatInput(inputs, "image");
         boolean nchw = spec.layout() == ImageSpec.Layout.NCHW;
         long[] s = in.rankKnown() ? in.shape() : new long[] {-1, -1, -1, -1};
         if (s.length != 4) {
@@ -92,20 +81,7 @@ public final class ImageFolderSource implements IndexedSource {
     }
 
     private static List<Path> list(Path dir) {
-        if (!Files.isDirectory(dir)) {
-            throw new QwtException((Files.exists(dir) ? "image folder is not a folder: " : "image folder not found: ") + dir);
-        }
-        List<Path> files;
-        try (Stream<Path> s = Files.list(dir)) {
-            files = s.filter(p -> Files.isRegularFile(p) && isImage(p))
-                    .sorted(Comparator.comparing(p -> p.getFileName().toString())).toList();
-        } catch (IOException e) {
-            throw new QwtException("cannot list image folder " + dir + ": " + e.getMessage(), e);
-        }
-        if (files.isEmpty()) {
-            throw new QwtException("no .jpg, .jpeg or .png images in " + dir);
-        }
-        return files;
+        return SampleFolders.files(dir, "image", ImageFolderSource::isImage, ".jpg, .jpeg or .png images");
     }
 
     private static void checkReadable(Path f) {
