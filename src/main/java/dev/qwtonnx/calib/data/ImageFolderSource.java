@@ -19,7 +19,8 @@ import javax.imageio.stream.ImageInputStream;
 /**
  * A folder of JPEG/PNG images (read with ImageIO, in file-name order, hidden files ignored) as
  * samples of a model with one float image input of shape [1, 3, H, W] (NCHW) or [1, H, W, 3]
- * (NHWC). Each image is decoded when its sample is needed.
+ * (NHWC), each resized to cover the spec's size and center-cropped; a side the model leaves dynamic, where the
+ * spec gives no size, follows each image ({@link #sizedFor}). Each image is decoded when its sample is needed.
  */
 public final class ImageFolderSource implements IndexedSource {
     private final List<Path> files;
@@ -59,11 +60,8 @@ public final class ImageFolderSource implements IndexedSource {
         }
         ImageSpec sized = spec;
         if (spec.width() == 0 || spec.height() == 0) {
-            if (w < 0 || h < 0) {
-                throw new QwtException("model input '" + in.name() + "' has shape " + in.shapeText()
-                        + " with a dynamic height or width: give the image size (--image-size WxH)");
-            }
-            sized = spec.withSize((int) w, (int) h);
+            // A side the model leaves dynamic follows each image (see sizedFor); the others are the model's.
+            sized = spec.withSize((int) Math.max(w, 0), (int) Math.max(h, 0));
         } else if ((w >= 0 && w != spec.width()) || (h >= 0 && h != spec.height())) {
             throw new QwtException("image size " + spec.width() + "x" + spec.height() + " does not fit model input '"
                     + in.name() + "' of shape " + in.shapeText() + " (" + spec.layout() + ")");
@@ -125,7 +123,42 @@ public final class ImageFolderSource implements IndexedSource {
         if (img == null) {
             throw new QwtException(f + ": not an image ImageIO can read (JPEG or PNG)");
         }
-        return new Sample(f.toString(), Map.of(input, toTensor(img, spec)));
+        return new Sample(f.toString(), Map.of(input, toTensor(img, sizedFor(spec, img.getWidth(), img.getHeight()))));
+    }
+
+    /**
+     * The longest side an image keeps where the model leaves both sides dynamic: PaddleOCR's detector's default
+     * limit, beyond which a page's text is no easier to find and its activations only larger.
+     */
+    static final int MAX_SIDE = 960;
+    /**
+     * Sides that follow the image are multiples of this: a CNN's feature pyramid halves them five times and adds or
+     * joins the levels again, which only sizes divisible by 32 allow.
+     */
+    static final int STEP = 32;
+
+    /**
+     * {@code spec} with a size for an image of {@code width} × {@code height} where it leaves a side 0 (dynamic in
+     * the model): both sides dynamic, the image's own, scaled down to at most {@link #MAX_SIDE}; one, the side that
+     * keeps the image's aspect at the other's size (a text line at the recognizer's height), at most
+     * {@link #MAX_SIDE}; either rounded to a multiple of {@link #STEP}, so that covering it crops at most half a
+     * step of the image.
+     */
+    static ImageSpec sizedFor(ImageSpec spec, int width, int height) {
+        if (spec.width() > 0 && spec.height() > 0) {
+            return spec;
+        }
+        if (spec.width() == 0 && spec.height() == 0) {
+            double scale = Math.min(1.0, (double) MAX_SIDE / Math.max(width, height));
+            return spec.withSize(step(width * scale), step(height * scale));
+        }
+        return spec.width() == 0
+                ? spec.withSize(Math.min(step((double) spec.height() * width / height), MAX_SIDE), spec.height())
+                : spec.withSize(spec.width(), Math.min(step((double) spec.width() * height / width), MAX_SIDE));
+    }
+
+    private static int step(double side) {
+        return (int) Math.max(STEP, Math.round(side / STEP) * STEP);
     }
 
     /** Resizes to cover the target, center-crops, scales to [0, 1] and normalises, as {@code spec} says. */

@@ -107,6 +107,32 @@ class ImageFolderSourceTest {
         assertEquals(1f, v[8 * 4 + 8], 0.05f);
     }
 
+    static BufferedImage blank(int w, int h) {
+        return new BufferedImage(w, h, BufferedImage.TYPE_INT_RGB);
+    }
+
+    /**
+     * Without an image size, a side the model leaves dynamic follows each image: a recognizer's text lines keep their
+     * aspect at its height, a detector's pages their size up to 960, in multiples of 32.
+     */
+    @Test
+    void dynamicSidesFollowEachImage() throws IOException {
+        List<InputSpec> lines = List.of(new InputSpec("x", DataType.FLOAT, new long[] {-1, 3, 48, -1}));
+        ImageFolderSource rec = ImageFolderSource.open(folder("lines", blank(100, 50), blank(300, 50), blank(3000, 40)),
+                ImageSpec.defaults(), lines);
+        assertArrayEquals(new long[] {1, 3, 48, 96}, rec.sample(0).inputs().get("x").shape());
+        assertArrayEquals(new long[] {1, 3, 48, 288}, rec.sample(1).inputs().get("x").shape());
+        assertArrayEquals(new long[] {1, 3, 48, ImageFolderSource.MAX_SIDE}, rec.sample(2).inputs().get("x").shape());
+        ImageFolderSource det = ImageFolderSource.open(folder("pages", blank(1200, 800), blank(100, 70), blank(10, 10)),
+                ImageSpec.defaults(), DYNAMIC);
+        assertArrayEquals(new long[] {1, 3, 640, 960}, det.sample(0).inputs().get("x").shape());
+        assertArrayEquals(new long[] {1, 3, 64, 96}, det.sample(1).inputs().get("x").shape());
+        assertArrayEquals(new long[] {1, 3, 32, 32}, det.sample(2).inputs().get("x").shape());
+        // The size given wins over the images'.
+        assertArrayEquals(new long[] {1, 3, 48, 160}, ImageFolderSource.open(folder("given", blank(1200, 800)),
+                ImageSpec.defaults().withSize(160, 48), lines).sample(0).inputs().get("x").shape());
+    }
+
     @Test
     void specFileThenOptions() throws IOException {
         Path f = tmp.resolve("spec.json");
@@ -122,8 +148,6 @@ class ImageFolderSourceTest {
     @Test
     void userErrorsNameWhatIsWrong() throws IOException {
         Path dir = folder("d", stripes());
-        assertOneLine(assertThrows(QwtException.class, () -> ImageFolderSource.open(dir, ImageSpec.defaults(), DYNAMIC)),
-                "--image-size", "'x'");
         assertOneLine(assertThrows(QwtException.class,
                 () -> ImageFolderSource.open(dir, ImageSpec.defaults().withSize(20, 10), NCHW_10)), "20x10", "'x'");
         List<InputSpec> two = List.of(NCHW_10.get(0), new InputSpec("scale", DataType.FLOAT, new long[] {1}));
