@@ -32,8 +32,9 @@ final class CalibrationMixin {
     }
 
     @Option(names = {"--calib", "--data"}, paramLabel = "DIR",
-            description = "Samples: a folder of .npz files (arrays named by model input), of .npy files, or of ONNX "
-                    + "test-data sets (test_data_set_*/input_*.pb).")
+            description = "Samples: a folder of .npz files (arrays named by model input, or unnamed in input order), "
+                    + "of .npy files (<input>.npy; a file per sample for a one-input model), or of ONNX test-data sets "
+                    + "(test_data_set_*/input_*.pb).")
     Path calib;
 
     @Option(names = "--calib-images", paramLabel = "DIR",

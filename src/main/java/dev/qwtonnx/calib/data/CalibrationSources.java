@@ -57,10 +57,12 @@ public final class CalibrationSources {
     /**
      * Opens a folder of calibration data, detecting its kind:
      * <ul>
-     *   <li>.npz files, one sample each, arrays named by model input;
+     *   <li>.npz files, one sample each, arrays named by model input, or unnamed (arr_0, arr_1, ...) in the
+     *       model's input order;
      *   <li>ONNX test-data sets, {@code test_data_set_*}/{@code input_<i>.pb} (TensorProto), an array
      *       named by its tensor name, or by the i-th model input when the name is empty;
-     *   <li>{@code <input>.npy} files, together one sample.
+     *   <li>{@code <input>.npy} files, together one sample; for a model of one input whose name no file bears,
+     *       a .npy file per sample.
      * </ul>
      * Samples come in file-name order. Each must hold every model input with the model's element
      * type, rank and fixed dimensions and, for floating types, only finite values; arrays the model
@@ -101,10 +103,16 @@ public final class CalibrationSources {
         int size;
         if (!npz.isEmpty()) {
             size = npz.size();
-            reader = i -> readNpz(npz.get(i));
+            reader = i -> readNpz(npz.get(i), specs);
         } else if (!sets.isEmpty()) {
             size = sets.size();
             reader = i -> readTestDataSet(sets.get(i), specs);
+        } else if (specs.size() == 1 && npy.stream().noneMatch(f -> stem(f).equals(specs.get(0).name()))) {
+            // A model of one input whose name no file bears: a file per sample, as np.save writes them one by one.
+            size = npy.size();
+            String input = specs.get(0).name();
+            reader = i -> new Loaded(new Sample(npy.get(i).toString(), Map.of(input, Npy.read(npy.get(i)))),
+                    Map.of(input, npy.get(i).toString()), "");
         } else {
             size = 1;
             reader = i -> readNpyFolder(dir, npy);
@@ -129,11 +137,36 @@ public final class CalibrationSources {
         return p.getFileName().toString();
     }
 
-    private static Loaded readNpz(Path file) {
+    /** The file's name without its extension. */
+    private static String stem(Path p) {
+        String n = name(p);
+        int dot = n.lastIndexOf('.');
+        return dot < 0 ? n : n.substring(0, dot);
+    }
+
+    /**
+     * A .npz file's arrays by name; saved without names ({@code np.savez(file, a, b)}: arr_0, arr_1, ...), one for each
+     * model input, they are the inputs in the model's order, as an ONNX test-data set's unnamed tensors are.
+     */
+    private static Loaded readNpz(Path file, List<InputSpec> specs) {
         Map<String, HostTensor> arrays = Npz.read(file);
         boolean positional = !arrays.isEmpty() && arrays.keySet().stream().allMatch(k -> k.matches("arr_\\d+"));
-        return new Loaded(new Sample(file.toString(), arrays), Map.of(),
-                positional ? "; arrays saved without names: use np.savez(file, <input>=array, ...)" : "");
+        if (positional && arrays.size() == specs.size()) {
+            Map<String, HostTensor> byInput = new LinkedHashMap<>();
+            for (int i = 0; i < specs.size(); i++) {
+                HostTensor t = arrays.get("arr_" + i);
+                if (t == null) {
+                    break;
+                }
+                byInput.put(specs.get(i).name(), t);
+            }
+            if (byInput.size() == specs.size()) {
+                return new Loaded(new Sample(file.toString(), byInput), Map.of(), "");
+            }
+        }
+        return new Loaded(new Sample(file.toString(), arrays), Map.of(), positional
+                ? "; arrays saved without names, " + arrays.size() + " for " + specs.size()
+                        + " inputs: use np.savez(file, <input>=array, ...)" : "");
     }
 
     private static Loaded readNpyFolder(Path dir, List<Path> files) {

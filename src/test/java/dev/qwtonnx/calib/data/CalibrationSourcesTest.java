@@ -183,10 +183,41 @@ class CalibrationSourcesTest {
         assertOneLine(e, "bad.npz: ", "model input 'x'", "found [y]");
     }
 
+    /** np.savez(file, a, b) names its arrays arr_0, arr_1: one for each input, they are the inputs in order. */
     @Test
-    void unnamedNpzArraysGetAHint() {
-        QwtException e = openError(Map.of("arr_0", image(0)), IMAGE);
-        assertOneLine(e, "bad.npz: ", "'x'", "np.savez(file, <input>=array");
+    void unnamedNpzArraysAreTheInputsInOrder() throws IOException {
+        Npz.write(tmp.resolve("a.npz"), Map.of("arr_0", image(2)));
+        Sample one = all(CalibrationSources.open(tmp, IMAGE)).get(0);
+        assertEquals(List.of("x"), List.copyOf(one.inputs().keySet()));
+        assertEquals(2f, one.inputs().get("x").toFloats()[5]);
+        Path two = Files.createDirectories(tmp.resolve("two"));
+        Npz.write(two.resolve("a.npz"), Map.of("arr_0", ids(3, 7), "arr_1", ids(3, 1)));
+        Sample s = all(CalibrationSources.open(two, BERT)).get(0);
+        assertArrayEquals(new long[] {7, 8, 9}, s.inputs().get("input_ids").toLongs());
+        assertArrayEquals(new long[] {1, 2, 3}, s.inputs().get("attention_mask").toLongs());
+    }
+
+    @Test
+    void unnamedNpzArraysOfAnotherCountGetAHint() throws IOException {
+        Npz.write(tmp.resolve("bad.npz"), Map.of("arr_0", ids(3, 0)));
+        assertOneLine(assertThrows(QwtException.class, () -> CalibrationSources.open(tmp, BERT)), "bad.npz: ",
+                "'input_ids'", "1 for 2 inputs", "np.savez(file, <input>=array");
+    }
+
+    /** A model of one input whose name no file bears: each .npy file is a sample, in file-name order. */
+    @Test
+    void aNpyFilePerSampleForAOneInputModel() throws IOException {
+        writeNpy(tmp.resolve("s0.npy"), image(0));
+        writeNpy(tmp.resolve("s1.npy"), image(1));
+        List<Sample> samples = all(CalibrationSources.open(tmp, IMAGE));
+        assertEquals(2, samples.size());
+        assertEquals(1f, samples.get(1).inputs().get("x").toFloats()[0]);
+        assertEquals(tmp.resolve("s1.npy").toString(), samples.get(1).id());
+        // A file named by the input makes the folder one sample, <input>.npy, the other files dropped.
+        writeNpy(tmp.resolve("x.npy"), image(3));
+        List<Sample> named = all(CalibrationSources.open(tmp, IMAGE));
+        assertEquals(1, named.size());
+        assertEquals(3f, named.get(0).inputs().get("x").toFloats()[0]);
     }
 
     @Test
