@@ -76,6 +76,22 @@ public final class HostTensor {
         return numel(shape);
     }
 
+    /**
+     * Row {@code index} along the first axis, keeping that axis at size 1 (a sample of a stacked batch): a view of
+     * these bytes, not a copy.
+     */
+    public HostTensor row(long index) {
+        if (shape.length == 0 || index < 0 || index >= shape[0]) {
+            throw new IndexOutOfBoundsException("row " + index + " of shape " + Arrays.toString(shape));
+        }
+        long[] one = shape.clone();
+        one[0] = 1;
+        int rowBytes = Math.toIntExact(numel(one) * type.bytes);
+        ByteBuffer b = data.duplicate();
+        b.position(Math.toIntExact(index * rowBytes)).limit(Math.toIntExact((index + 1) * rowBytes));
+        return new HostTensor(type, one, b.slice());
+    }
+
     /** A read-only little-endian view of the bytes, positioned at 0. */
     public ByteBuffer bytes() {
         return data.asReadOnlyBuffer().order(ByteOrder.LITTLE_ENDIAN);

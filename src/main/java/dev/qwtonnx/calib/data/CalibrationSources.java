@@ -64,6 +64,8 @@ public final class CalibrationSources {
      *   <li>{@code <input>.npy} files, together one sample; for a model of one input whose name no file bears,
      *       a .npy file per sample.
      * </ul>
+     * One sample whose arrays stack rows along a first axis every model input fixes at 1 is that many samples
+     * (a single .npz or set of .npy files of the whole calibration set).
      * Samples come in file-name order. Each must hold every model input with the model's element
      * type, rank and fixed dimensions and, for floating types, only finite values; arrays the model
      * does not take are dropped. Hidden files (names starting with '.') are ignored.
@@ -117,7 +119,17 @@ public final class CalibrationSources {
             size = 1;
             reader = i -> readNpyFolder(dir, npy);
         }
-        CalibrationSource src = new Indexed(size, i -> check(reader.apply(i), specs));
+        if (size == 1) {
+            // One file (or one set of <input>.npy files) holding the samples stacked: split where nothing else fits.
+            Loaded whole = reader.apply(0);
+            int rows = stackedRows(whole.sample(), specs);
+            if (rows > 1) {
+                size = rows;
+                reader = i -> rowOf(whole, specs, i);
+            }
+        }
+        IntFunction<Loaded> read = reader;
+        CalibrationSource src = new Indexed(size, i -> check(read.apply(i), specs));
         for (Sample ignored : src) {
             // Check every sample now, one at a time, rather than fail after minutes of work.
         }
@@ -228,6 +240,37 @@ public final class CalibrationSources {
             origins.put(input, f.toString());
         }
         return new Loaded(new Sample(set.toString(), arrays), origins, "");
+    }
+
+    /**
+     * The samples {@code s} stacks along its first axis, or 1: where every model input has a first dimension of 1
+     * and the array for each one holds the same number of rows there, above 1 (arrays that could only be samples
+     * stacked; a model taking any batch takes the stack as one).
+     */
+    private static int stackedRows(Sample s, List<InputSpec> specs) {
+        long rows = -1;
+        for (InputSpec spec : specs) {
+            HostTensor t = s.inputs().get(spec.name());
+            long[] want = spec.shape();
+            if (t == null || want == null || want.length == 0 || want[0] != 1 || t.rank() != want.length) {
+                return 1;
+            }
+            long n = t.shape()[0];
+            if (n <= 1 || (rows >= 0 && n != rows)) {
+                return 1;
+            }
+            rows = n;
+        }
+        return rows > Integer.MAX_VALUE ? 1 : (int) Math.max(rows, 1);
+    }
+
+    /** Row {@code i} of each of the model's inputs in {@code whole}, named after it. */
+    private static Loaded rowOf(Loaded whole, List<InputSpec> specs, int i) {
+        Map<String, HostTensor> row = new LinkedHashMap<>();
+        for (InputSpec spec : specs) {
+            row.put(spec.name(), whole.sample().inputs().get(spec.name()).row(i));
+        }
+        return new Loaded(new Sample(whole.sample().id() + "#" + i, row), whole.origins(), whole.hint());
     }
 
     /** The sample restricted to the model's inputs, after checking each one fits. */

@@ -204,6 +204,34 @@ class CalibrationSourcesTest {
                 "'input_ids'", "1 for 2 inputs", "np.savez(file, <input>=array");
     }
 
+    /** One file of the whole set, stacked along a first axis the model fixes at 1: a sample per row. */
+    @Test
+    void aStackedFileIsASamplePerRow() throws IOException {
+        float[] v = new float[3 * 48];
+        for (int i = 0; i < v.length; i++) {
+            v[i] = i / 48;
+        }
+        Npz.write(tmp.resolve("all.npz"), Map.of("x", HostTensor.ofFloats(new long[] {3, 3, 4, 4}, v)));
+        List<Sample> rows = all(CalibrationSources.open(tmp, IMAGE));
+        assertEquals(3, rows.size());
+        assertArrayEquals(new long[] {1, 3, 4, 4}, rows.get(2).inputs().get("x").shape());
+        assertEquals(2f, rows.get(2).inputs().get("x").toFloats()[47]);
+        assertEquals(tmp.resolve("all.npz") + "#1", rows.get(1).id());
+        Path text = Files.createDirectories(tmp.resolve("text"));
+        long[] ids = new long[8];
+        for (int i = 0; i < ids.length; i++) {
+            ids[i] = i;
+        }
+        writeNpy(text.resolve("input_ids.npy"), HostTensor.ofLongs(new long[] {4, 2}, ids));
+        writeNpy(text.resolve("attention_mask.npy"), HostTensor.ofLongs(new long[] {4, 2}, new long[8]));
+        List<Sample> sentences = all(CalibrationSources.open(text, BERT));
+        assertEquals(4, sentences.size());
+        assertArrayEquals(new long[] {6, 7}, sentences.get(3).inputs().get("input_ids").toLongs());
+        // Rows that differ between inputs are no stack: the model's batch of 1 is said to be broken.
+        writeNpy(text.resolve("attention_mask.npy"), HostTensor.ofLongs(new long[] {2, 4}, new long[8]));
+        assertOneLine(assertThrows(QwtException.class, () -> CalibrationSources.open(text, BERT)), "dimension 0 must be 1");
+    }
+
     /** A model of one input whose name no file bears: each .npy file is a sample, in file-name order. */
     @Test
     void aNpyFilePerSampleForAOneInputModel() throws IOException {
