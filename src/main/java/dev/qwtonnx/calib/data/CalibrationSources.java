@@ -284,6 +284,7 @@ public final class CalibrationSources {
                         + s.inputs().keySet().stream().sorted().toList() + ")" + loaded.hint());
             }
             String where = loaded.origins().getOrDefault(spec.name(), s.id()) + ": input '" + spec.name() + "'";
+            t = converted(t, spec.type(), where);
             if (t.type() != spec.type()) {
                 throw new QwtException(where + " is " + t.type() + " but the model takes " + spec.type());
             }
@@ -308,6 +309,39 @@ public final class CalibrationSources {
             fed.put(spec.name(), t);
         }
         return new Sample(s.id(), fed);
+    }
+
+    /**
+     * {@code t} in the model's element type where the values carry over as they are: float64 or float16 arrays
+     * (numpy's default is float64) to a float32 input, any integer array to an int64 input, and an integer array
+     * whose values fit to an int32 input; otherwise {@code t} unchanged, for the caller to refuse.
+     */
+    private static HostTensor converted(HostTensor t, DataType want, String where) {
+        DataType have = t.type();
+        if (have == want) {
+            return t;
+        }
+        boolean integer = have != DataType.FLOAT && have != DataType.DOUBLE && have != DataType.FLOAT16
+                && have != DataType.BOOL;
+        if (want == DataType.FLOAT && (have == DataType.DOUBLE || have == DataType.FLOAT16)) {
+            return HostTensor.ofFloats(t.shape(), t.toFloats());
+        }
+        if (want == DataType.INT64 && integer && have != DataType.UINT64) {
+            return HostTensor.ofLongs(t.shape(), t.toLongs());
+        }
+        if (want == DataType.INT32 && integer) {
+            long[] v = t.toLongs();
+            int[] narrow = new int[v.length];
+            for (int i = 0; i < v.length; i++) {
+                if (v[i] < Integer.MIN_VALUE || v[i] > Integer.MAX_VALUE) {
+                    throw new QwtException(where + " is " + have + " with " + v[i] + " at index "
+                            + Arrays.toString(unravel(i, t.shape())) + ", beyond the model's INT32");
+                }
+                narrow[i] = (int) v[i];
+            }
+            return HostTensor.ofInts(t.shape(), narrow);
+        }
+        return t;
     }
 
     /** The flat index of the first NaN or infinity, or -1 (always -1 for integer types). */

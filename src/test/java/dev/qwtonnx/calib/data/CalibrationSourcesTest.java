@@ -297,12 +297,38 @@ class CalibrationSourcesTest {
         assertOneLine(assertThrows(QwtException.class, () -> CalibrationSources.open(tmp, IMAGE)), "c.npz: ");
     }
 
+    /** numpy's float64 to a float32 input, int32 to int64 and back where the values fit: the values carried over. */
+    @Test
+    void arraysOfAnotherWidthAreConvertedWhereTheValuesCarryOver() throws IOException {
+        ByteBuffer d = ByteBuffer.allocate(48 * 8).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        for (int i = 0; i < 48; i++) {
+            d.putDouble(0.25 * i);
+        }
+        Npz.write(tmp.resolve("a.npz"), Map.of("x", new HostTensor(DataType.DOUBLE, new long[] {1, 3, 4, 4}, d.flip())));
+        HostTensor x = all(CalibrationSources.open(tmp, IMAGE)).get(0).inputs().get("x");
+        assertEquals(DataType.FLOAT, x.type());
+        assertEquals(11.75f, x.toFloats()[47]);
+        Path text = Files.createDirectories(tmp.resolve("text"));
+        writeNpy(text.resolve("input_ids.npy"), HostTensor.ofInts(new long[] {1, 3}, new int[] {101, 7, 102}));
+        writeNpy(text.resolve("attention_mask.npy"), HostTensor.ofInts(new long[] {1, 3}, new int[] {1, 1, 1}));
+        HostTensor ids = all(CalibrationSources.open(text, BERT)).get(0).inputs().get("input_ids");
+        assertEquals(DataType.INT64, ids.type());
+        assertArrayEquals(new long[] {101, 7, 102}, ids.toLongs());
+        List<InputSpec> int32 = List.of(new InputSpec("input_ids", DataType.INT32, new long[] {1, -1}),
+                new InputSpec("attention_mask", DataType.INT32, new long[] {1, -1}));
+        writeNpy(text.resolve("input_ids.npy"), HostTensor.ofLongs(new long[] {1, 3}, new long[] {101, 7, 102}));
+        assertEquals(DataType.INT32, all(CalibrationSources.open(text, int32)).get(0).inputs().get("input_ids").type());
+        writeNpy(text.resolve("input_ids.npy"), HostTensor.ofLongs(new long[] {1, 3}, new long[] {101, 1L << 40, 102}));
+        assertOneLine(assertThrows(QwtException.class, () -> CalibrationSources.open(text, int32)), "input_ids.npy: ",
+                "1099511627776 at index [0, 1]", "INT32");
+    }
+
     @Test
     void errorsInANpyFolderNameTheFile() throws IOException {
         writeNpy(tmp.resolve("input_ids.npy"), ids(3, 2));
-        writeNpy(tmp.resolve("attention_mask.npy"), HostTensor.ofInts(new long[] {1, 3}, new int[3]));
+        writeNpy(tmp.resolve("attention_mask.npy"), HostTensor.ofFloats(new long[] {1, 3}, new float[3]));
         assertOneLine(assertThrows(QwtException.class, () -> CalibrationSources.open(tmp, BERT)),
-                "attention_mask.npy: input 'attention_mask' is INT32 but the model takes INT64");
+                "attention_mask.npy: input 'attention_mask' is FLOAT but the model takes INT64");
         Files.write(tmp.resolve("attention_mask.npy"), new byte[] {(byte) 0x93, 'N', 'U'});
         assertOneLine(assertThrows(QwtException.class, () -> CalibrationSources.open(tmp, BERT)),
                 "attention_mask.npy: ", "truncated");
