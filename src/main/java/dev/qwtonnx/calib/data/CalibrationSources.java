@@ -65,7 +65,7 @@ public final class CalibrationSources {
      *       a .npy file per sample.
      * </ul>
      * One sample whose arrays stack rows along a first axis every model input fixes at 1 is that many samples
-     * (a single .npz or set of .npy files of the whole calibration set).
+     * (a single .npz or set of .npy files of the whole calibration set), held in memory once read.
      * Samples come in file-name order. Each must hold every model input with the model's element
      * type, rank and fixed dimensions and, for floating types, only finite values; arrays the model
      * does not take are dropped. Hidden files (names starting with '.') are ignored.
