@@ -68,11 +68,12 @@ final class CalibrationMixin {
     Path calibAudio;
 
     @Option(names = "--sample-rate", paramLabel = "HZ", description = "The rate the model takes audio at; files at "
-            + "other rates are resampled (default: 16000).")
+            + "other rates are resampled (default: " + AudioFolderSource.AudioSpec.DEFAULT_RATE + ").")
     Integer sampleRate;
 
     @Option(names = "--window", paramLabel = "N", description = "Samples per audio window: each file gives "
-            + "consecutive windows (default: the model input's length; where it has none, each file up to 30 s).")
+            + "consecutive windows (default: the model input's length; where it has none, each file up to "
+            + AudioFolderSource.AudioSpec.MAX_SECONDS + " s).")
     Integer window;
 
     @Option(names = "--audio-scale", paramLabel = "X", description = "Factor on audio values in [-1, 1]: 32768 for a "

@@ -130,10 +130,8 @@ public final class AudioFolderSource implements IndexedSource {
         AudioFileFormat format;
         try {
             format = AudioSystem.getAudioFileFormat(f.toFile());
-        } catch (UnsupportedAudioFileException e) {
-            throw new QwtException(f + ": not a WAV file the JDK decodes (PCM of 8 to 32 bits, or float)", e);
-        } catch (IOException e) {
-            throw new QwtException(f + ": cannot read audio: " + e.getMessage(), e);
+        } catch (UnsupportedAudioFileException | IOException e) {
+            throw unreadable(f, e);
         }
         long frames = format.getFrameLength();
         float fileRate = format.getFormat().getSampleRate();
@@ -160,10 +158,8 @@ public final class AudioFolderSource implements IndexedSource {
             this.file = file;
             try {
                 source = AudioSystem.getAudioInputStream(file.toFile());
-            } catch (UnsupportedAudioFileException e) {
-                throw new QwtException(file + ": not a WAV file the JDK decodes (PCM of 8 to 32 bits, or float)", e);
-            } catch (IOException e) {
-                throw new QwtException(file + ": cannot read audio: " + e.getMessage(), e);
+            } catch (UnsupportedAudioFileException | IOException e) {
+                throw unreadable(file, e);
             }
             AudioFormat from = source.getFormat();
             channels = from.getChannels();
@@ -176,6 +172,9 @@ public final class AudioFolderSource implements IndexedSource {
             } catch (IllegalArgumentException e) {
                 close();
                 throw new QwtException(file + ": cannot decode audio at " + rate + " Hz: " + e.getMessage(), e);
+            } catch (RuntimeException e) {
+                close();
+                throw e;
             }
         }
 
@@ -227,16 +226,30 @@ public final class AudioFolderSource implements IndexedSource {
         }
     }
 
+    /** The one-line error for a file the JDK's readers cannot open as audio. */
+    private static QwtException unreadable(Path f, Exception e) {
+        return e instanceof UnsupportedAudioFileException
+                ? new QwtException(f + ": not a WAV file the JDK decodes (PCM of 8 to 32 bits, or float)", e)
+                : new QwtException(f + ": cannot read audio: " + e.getMessage(), e);
+    }
+
     /** Frames of 32-bit float samples at {@code rate}, as the readers give them. */
     private static AudioFormat floats(int rate, int channels) {
         return new AudioFormat(AudioFormat.Encoding.PCM_FLOAT, rate, 32, channels, 4 * channels, rate, false);
     }
+
+    /** {@link #delay} by format and rate: the files of a folder mostly share one, and each count decodes a second. */
+    private static final java.util.Map<String, Integer> DELAYS = new java.util.concurrent.ConcurrentHashMap<>();
 
     /**
      * The frames the JDK's resampler adds in front of its output converting {@code from} to {@code rate} (1 to 4 from
      * 48 down to 8 kHz), counted on a second of silence in that format.
      */
     static int delay(AudioFormat from, int rate) {
+        return DELAYS.computeIfAbsent(from + " -> " + rate, k -> countDelay(from, rate));
+    }
+
+    private static int countDelay(AudioFormat from, int rate) {
         int frames = Math.round(from.getSampleRate());
         byte[] silence = new byte[frames * from.getFrameSize()];
         try (AudioInputStream in = new AudioInputStream(new java.io.ByteArrayInputStream(silence), from, frames);
