@@ -77,8 +77,8 @@ final class CompensateCommand implements Callable<Integer> {
         QuantizeCommand.checkOutput(output, floatInput);
         QuantizeCommand.checkOutput(output, int8Input);
         samples.check(); // before any model is read
-        Model floatModel = ModelFiles.load(floatInput);
-        Model theirs = ModelFiles.load(int8Input);
+        Model floatModel = ModelFiles.loadNamed(floatInput, spec.commandLine().getErr());
+        Model theirs = ModelFiles.load(int8Input, spec.commandLine().getErr());
         // Closed at the end: a text source holds a native tokenizer.
         try (CalibrationSource opened = samples.open(floatModel)) {
             CalibrationSource all = samples.limited(opened, null);

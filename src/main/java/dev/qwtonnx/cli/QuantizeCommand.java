@@ -193,7 +193,7 @@ final class QuantizeCommand implements Callable<Integer> {
         checkOutput(output, input);
         samples.check(); // before the model is read
         // Duplicate node names (which ORT refuses) are renamed before the check, as prepare does.
-        Model floatModel = ModelFiles.load(input, dev.qwtonnx.prepare.NameNodes::apply);
+        Model floatModel = ModelFiles.loadNamed(input, spec.commandLine().getErr());
         List<Path> reports = QuantizeReport.paths(output, report, noReport);
         try (CalibrationSource opened = samples.open(floatModel)) {
             CalibrationSource all = samples.limited(opened, shuffle ? holdOut.seed : null);

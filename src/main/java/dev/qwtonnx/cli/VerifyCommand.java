@@ -78,8 +78,8 @@ final class VerifyCommand implements Callable<Integer> {
             checkReportPath(report);
         }
         data.check(); // before any model is read
-        Model floatModel = ModelFiles.load(floatPath);
-        Model quantModel = ModelFiles.load(quantPath);
+        Model floatModel = ModelFiles.loadNamed(floatPath, spec.commandLine().getErr());
+        Model quantModel = ModelFiles.loadNamed(quantPath, spec.commandLine().getErr());
         // Closed at the end: a text source holds a native tokenizer.
         try (CalibrationSource opened = data.open(floatModel)) {
             CalibrationSource samples = data.limited(opened, null);

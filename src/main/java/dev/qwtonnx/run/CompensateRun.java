@@ -9,6 +9,7 @@ import dev.qwtonnx.model.Model;
 import dev.qwtonnx.model.ModelChecker;
 import dev.qwtonnx.pass.Pipeline;
 import dev.qwtonnx.prepare.ConstantToInitializer;
+import dev.qwtonnx.prepare.NameNodes;
 import dev.qwtonnx.prepare.SortNodes;
 import dev.qwtonnx.verify.Fidelity;
 import java.util.ArrayList;
@@ -81,8 +82,10 @@ public final class CompensateRun {
         if (ctx.calibration().size() == 0) {
             throw new QwtException("the calibration set is empty");
         }
-        // Nodes written out of order (which ORT sorts itself) are sorted, not reported.
-        Facts facts = new Facts().put(FLOAT, SortNodes.apply(floatModel)).put(INT8, SortNodes.apply(int8));
+        // Nodes written out of order (which ORT sorts itself) are sorted, not reported; the float model, only
+        // measured, has its nodes named as quantize names them (its layers are found by name).
+        Facts facts = new Facts().put(FLOAT, NameNodes.apply(SortNodes.apply(floatModel)))
+                .put(INT8, SortNodes.apply(int8));
         if (acceptance != null) {
             facts.put(ACCEPTANCE, acceptance);
         }

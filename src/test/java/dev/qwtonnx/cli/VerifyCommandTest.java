@@ -118,4 +118,41 @@ class VerifyCommandTest {
         assertEquals(1, badReport.err().strip().split("\n").length, badReport.err());
         assertEquals(List.of(), files());
     }
+
+    /**
+     * A float model whose nodes have no names (as some converters and onnx.helper write them), declared at an IR
+     * version newer than ORT reads (what Python's onnx 1.23 writes): quantize reads it at ORT's newest and says so,
+     * and verify measures each layer against its own float node. With every node unnamed, verify used to measure
+     * each layer against the graph's last node, and ORT refused the graph it made.
+     */
+    @Test
+    void anUnnamedFloatModelOfANewerIrVersionQuantizesAndVerifiesLayerByLayer() throws IOException {
+        dev.qwtonnx.model.Model example = dev.qwtonnx.model.ModelIO.load(Path.of(MODEL));
+        dev.qwtonnx.onnx.ModelProto.Builder b = example.proto().toBuilder()
+                .setIrVersion(dev.qwtonnx.prepare.IrVersionForOrt.ORT_MAX_IR_VERSION + 1);
+        for (dev.qwtonnx.onnx.NodeProto.Builder n : b.getGraphBuilder().getNodeBuilderList()) {
+            n.clearName();
+        }
+        Path in = tmp.resolve("unnamed.onnx");
+        dev.qwtonnx.model.ModelIO.save(new dev.qwtonnx.model.Model(b.build()), in, null);
+        Path out = tmp.resolve("unnamed-int8.onnx");
+        CliTest.Run q = CliTest.cli(in.toString(), out.toString(), "--calib", CALIB, CliTest.INT8_ANYWAY, "--no-report");
+        assertEquals(0, q.code(), q.err());
+        assertTrue(q.err().contains("note: unnamed.onnx: the model declares IR version "
+                + (dev.qwtonnx.prepare.IrVersionForOrt.ORT_MAX_IR_VERSION + 1)), q.err());
+        assertEquals(dev.qwtonnx.prepare.IrVersionForOrt.ORT_MAX_IR_VERSION,
+                dev.qwtonnx.model.ModelIO.load(out).proto().getIrVersion());
+        Path report = tmp.resolve("verify.json");
+        CliTest.Run v = CliTest.cli("verify", in.toString(), out.toString(), "--data", CALIB, "--runs", "0",
+                "--report", report.toString());
+        assertEquals(0, v.code(), v.err());
+        JsonNode layers = new ObjectMapper().readTree(report.toFile()).at("/layers");
+        assertEquals(4, layers.at("/found").asInt(), layers.toString());
+        assertEquals(4, layers.at("/matched").asInt(), layers.toString());
+        for (JsonNode l : layers.at("/layers")) {
+            // Each against a float node of its own kind, and as close as an 8-bit layer is to it.
+            assertEquals(l.get("opType").asText(), l.get("floatNode").asText().replaceAll("_\\d+$", ""), l.toString());
+            assertTrue(l.get("localSqnrDb").asDouble() > 20, l.toString());
+        }
+    }
 }
