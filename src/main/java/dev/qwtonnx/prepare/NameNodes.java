@@ -35,6 +35,34 @@ public final class NameNodes implements Pass {
     }
 
     /**
+     * {@code out}, made from {@code given} named by {@link #apply} without adding, removing or reordering a node,
+     * with the names {@code given} had: a node {@code out} still has as naming made it is {@code given}'s own
+     * (its subgraphs' names included), any other keeps what changed and takes back its name. A command that
+     * rewrites a user's model only in its initializers (compensate) names its nodes to find layers by name and
+     * writes them as they came. With another node count, {@code out} as it is.
+     */
+    public static Model withNamesOf(Model out, Model given) {
+        GraphProto named = apply(given).graph();
+        GraphProto g = out.graph();
+        GraphProto was = given.graph();
+        if (g.getNodeCount() != was.getNodeCount() || named.getNodeCount() != was.getNodeCount()) {
+            return out;
+        }
+        GraphProto.Builder b = null;
+        for (int i = 0; i < g.getNodeCount(); i++) {
+            NodeProto n = g.getNode(i);
+            NodeProto back = n.equals(named.getNode(i)) ? was.getNode(i)
+                    : n.getName().equals(was.getNode(i).getName()) ? n
+                    : n.toBuilder().setName(was.getNode(i).getName()).build();
+            if (back != n) {
+                b = b == null ? g.toBuilder() : b;
+                b.setNode(i, back);
+            }
+        }
+        return b == null ? out : out.withGraph(b.build());
+    }
+
+    /**
      * The graph with its nodes (and its subgraphs' nodes) named uniquely across the whole model,
      * the same instance when nothing changed; {@code seen} holds the names kept so far.
      */

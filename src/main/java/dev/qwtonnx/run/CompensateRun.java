@@ -29,6 +29,7 @@ public final class CompensateRun {
         List<Stage> stages = new ArrayList<>(List.of(
                 new CheckInputs(),                    // both models pass the structural checker
                 new PrepareReference(),               // the float model's Constant weights as initializers
+                new NameInt8Nodes(),                  // unnamed or twice-named nodes named, to find layers by
                 new PairLayers(),                     // each quantized layer paired with a float layer by weights
                 new Compensate(cwac),                 // measure, fit, fold (the same compensator quantize uses)
                 new CheckStage(COMPENSATED)));        // the structural checker on the result
@@ -103,6 +104,7 @@ public final class CompensateRun {
     static final Fact<Destination> DESTINATION = Fact.named("destination");
     static final Fact<CalibrationSource> ACCEPTANCE = Fact.named("acceptance samples");
     static final Fact<Model> REFERENCE = Fact.named("float reference");
+    static final Fact<Model> INT8_NAMED = Fact.named("INT8 model, every node named");
     static final Fact<ForeignLayers.Result> PAIRED = Fact.named("paired layers");
     static final Fact<Compensator.Result> COMPENSATION = Fact.named("compensation");
     static final Fact<Model> COMPENSATED = Fact.named("compensated model");
@@ -151,14 +153,29 @@ public final class CompensateRun {
         }
     }
 
-    private static final class PairLayers extends BaseStage {
-        PairLayers() {
-            super("pair-layers", List.of(REFERENCE, INT8), List.of(PAIRED));
+    /**
+     * Layers are found, paired and folded by node name: an INT8 model whose nodes have no names (ORT's quantizer
+     * keeps a float model's unnamed nodes unnamed) is named as quantize names a float model.
+     */
+    private static final class NameInt8Nodes extends BaseStage {
+        NameInt8Nodes() {
+            super("name-nodes", List.of(INT8), List.of(INT8_NAMED));
         }
 
         @Override
         public void run(RunContext ctx, Facts facts) {
-            ForeignLayers.Result mapped = ForeignLayers.map(facts.get(REFERENCE), facts.get(INT8));
+            facts.put(INT8_NAMED, NameNodes.apply(facts.get(INT8)));
+        }
+    }
+
+    private static final class PairLayers extends BaseStage {
+        PairLayers() {
+            super("pair-layers", List.of(REFERENCE, INT8_NAMED), List.of(PAIRED));
+        }
+
+        @Override
+        public void run(RunContext ctx, Facts facts) {
+            ForeignLayers.Result mapped = ForeignLayers.map(facts.get(REFERENCE), facts.get(INT8_NAMED));
             for (String s : mapped.skipped()) {
                 ctx.log().accept("left as it was: " + s);
                 ctx.reject(name(), s, "left as it was");
@@ -195,19 +212,20 @@ public final class CompensateRun {
         private final CwacOptions cwac;
 
         Compensate(CwacOptions cwac) {
-            super("compensate", List.of(REFERENCE, INT8, PAIRED), List.of(COMPENSATION, COMPENSATED));
+            super("compensate", List.of(REFERENCE, INT8, INT8_NAMED, PAIRED), List.of(COMPENSATION, COMPENSATED));
             this.cwac = cwac;
         }
 
         @Override
         public void run(RunContext ctx, Facts facts) {
             ForeignLayers.Result mapped = facts.get(PAIRED);
-            Compensator.Result comp = new Compensator(cwac).compensate(facts.get(REFERENCE), facts.get(INT8),
+            Compensator.Result comp = new Compensator(cwac).compensate(facts.get(REFERENCE), facts.get(INT8_NAMED),
                     mapped.layers(), mapped.floats(), mapped.skipped(), ctx.calibration(),
                     facts.has(ACCEPTANCE) ? facts.get(ACCEPTANCE) : ctx.heldOut(), ctx.progress(),
                     null);
             facts.put(COMPENSATION, comp);
-            facts.put(COMPENSATED, comp.model());
+            // Written with the node names the INT8 model came with: only its initializers are compensation's to change.
+            facts.put(COMPENSATED, NameNodes.withNamesOf(comp.model(), facts.get(INT8)));
         }
     }
 }

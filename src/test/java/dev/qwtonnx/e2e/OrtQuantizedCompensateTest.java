@@ -172,6 +172,35 @@ class OrtQuantizedCompensateTest {
         assertTrue(fa.meanSqnrDb() >= fb.meanSqnrDb() + 0.7, fb + " -> " + fa);
     }
 
+    /** The model with every node's name cleared, as onnx.helper writes them when given none. */
+    static Model unnamed(Model m) {
+        dev.qwtonnx.onnx.ModelProto.Builder b = m.proto().toBuilder();
+        b.getGraphBuilder().getNodeBuilderList().forEach(NodeProto.Builder::clearName);
+        return new Model(b.build());
+    }
+
+    /**
+     * A float model whose nodes have no names, and ORT's model of it (ORT's quantizer keeps them unnamed): the
+     * layers are named to be found, paired by their weights and compensated, and written with no name, as given.
+     * Every layer used to be left alone for its empty name.
+     */
+    @Test
+    void unnamedNodesAreNamedToBeFoundAndWrittenAsTheyCame() {
+        Model theirs = unnamed(theirs("cnn", "qdq"));
+        Model floatModel = unnamed(ModelIO.load(ExampleData.DIR.resolve("cnn.onnx")));
+        List<Sample> example = new java.util.ArrayList<>();
+        TestModels.gaussian("x", 11, ExampleData.SAMPLES, new long[] {1, 3, 16, 16}).forEach(example::add);
+        List<Sample> accept = new java.util.ArrayList<>();
+        TestModels.gaussian("x", 13, 32, new long[] {1, 3, 16, 16}).forEach(accept::add);
+        CompensateRun.Result r = QwtOnnx.compensate(floatModel, theirs, CalibrationSources.ofList(example.subList(0, 10)),
+                CalibrationSources.ofList(accept), ACCEPTED, Progress.NONE, null);
+        assertEquals(4, r.compensation().layers().size(), r.compensation().skipped().toString());
+        assertSameNodes(theirs, r.model());
+        assertTrue(r.model().graph().getNodeList().stream().allMatch(n -> n.getName().isEmpty()));
+        assertTrue(r.compensation().choices().stream().anyMatch(c -> c.choice() != dev.qwtonnx.cwac.Compensator.Choice.NONE
+                || c.outputScale() != 1), "a stage kept a change: " + choices(r));
+    }
+
     /** The PP-OCRv4 detector as ORT quantized it, in QDQ and QOperator form (testdata/ort). */
     @ParameterizedTest
     @ValueSource(strings = {"qdq", "qop"})
