@@ -201,7 +201,11 @@ public final class LayerMatcher {
         }
         String x = n.getInput(0);
         if (g.isInitializer(x)) {
-            return form("its input is a constant");
+            // W·x (a constant first input) would need its channels along rows, which ORT's integer MatMul
+            // takes only per tensor; x·W and Gemm's transposed forms are what exporters write for a layer.
+            return form(g.initializer(n.getInput(1)) == null
+                    ? "its constant is the first input (W·x; layers of the form x·W are quantized)"
+                    : "both inputs are constants");
         }
         TensorProto w = g.initializer(n.getInput(1));
         if (w == null) {

@@ -69,4 +69,18 @@ class LayerMatcherReasonsTest {
         assertEquals("MatMul node 'quantized': slower here", plan.rejected().get(plan.rejected().size() - 1));
         assertEquals(List.of("asked"), plan.layers().stream().map(LayerPlan::name).toList());
     }
+
+    /** A MatMul whose constant is its first input (W·x) is left float, and the summary says which form is quantized. */
+    @Test
+    void aConstantFirstInputIsNamedAsSuch() {
+        ModelBuilder b = new ModelBuilder(13).input("x", OrtTestSupport.FLOAT, 8, 4).outputs("a", "b");
+        b.node("MatMul", "weightFirst", List.of(b.randomInit("w", 0.5, 8, 8), "x"), List.of("a"));
+        b.node("MatMul", "constants", List.of("w", b.randomInit("v", 0.5, 8, 4)), List.of("b"));
+        LayerMatcher.Result plan = LayerMatcher.match(b.build(), QuantOptions.defaults());
+        assertEquals(List.of("MatMul node 'weightFirst': its constant is the first input (W·x; layers of the form x·W "
+                + "are quantized)", "MatMul node 'constants': both inputs are constants"),
+                plan.rejections().stream().map(LayerMatcher.Rejected::toString).toList());
+        assertEquals(Map.of("MatMul node 'weightFirst'", LayerMatcher.Reason.FORM,
+                "MatMul node 'constants'", LayerMatcher.Reason.FORM), reasons(plan));
+    }
 }
