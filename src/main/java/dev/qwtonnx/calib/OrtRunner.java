@@ -251,6 +251,15 @@ public final class OrtRunner implements AutoCloseable {
         return inputNames;
     }
 
+    /** The tensors the session can return. */
+    public Set<String> outputNames() {
+        try {
+            return session.getOutputNames();
+        } catch (RuntimeException e) {
+            throw new QwtException("ONNX Runtime cannot name its outputs: " + e.getMessage(), e);
+        }
+    }
+
     /** The element types (ONNX codes) of the named outputs, as the session gives them. */
     public Map<String, Integer> outputElementTypes(Collection<String> names) {
         try {

@@ -157,6 +157,10 @@ final class CompensateCommand implements Callable<Integer> {
         }
         List<Fidelity.OutputFidelity> was = r.fidelityBefore();
         List<Fidelity.OutputFidelity> now = r.fidelityAfter();
+        String measuredOn = dev.qwtonnx.model.MeasuredOutputs.note(r.floatModel());
+        if (!measuredOn.isEmpty()) {
+            out.println("note: " + measuredOn);
+        }
         out.printf("fidelity on %d %s, before -> after:%n", heldOut.size(),
                 reused ? "calibration samples (no hold-out)" : "held-out samples (neither fitted nor judged on)");
         for (int i = 0; i < now.size(); i++) {

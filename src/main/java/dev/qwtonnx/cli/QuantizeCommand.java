@@ -433,6 +433,10 @@ final class QuantizeCommand implements Callable<Integer> {
         if (r.ranges() != null) {
             out.println(r.ranges());
         }
+        String measuredOn = dev.qwtonnx.model.MeasuredOutputs.note(r.prepared());
+        if (!measuredOn.isEmpty()) {
+            out.println("note: " + measuredOn);
+        }
         out.printf("fidelity on %d %s samples:%n", ctx.measured().size(),
                 ctx.heldOut() == null ? "calibration (no hold-out)" : "held-out");
         for (Fidelity.OutputFidelity f : r.fidelity()) {

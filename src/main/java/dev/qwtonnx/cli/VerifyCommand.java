@@ -88,6 +88,10 @@ final class VerifyCommand implements Callable<Integer> {
                     options, data.source().toString(), report, t, new RunContext(samples, null, progress,
                             verbose ? s -> spec.commandLine().getErr().println("  " + s) : null));
             if (!quiet) {
+                String measuredOn = dev.qwtonnx.model.MeasuredOutputs.note(floatModel);
+                if (!measuredOn.isEmpty()) {
+                    spec.commandLine().getOut().println("note: " + measuredOn);
+                }
                 summary(spec.commandLine().getOut(), r, report, verbose);
             }
             if (runOnTarget != null) {

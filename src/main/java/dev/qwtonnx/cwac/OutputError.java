@@ -7,6 +7,7 @@ import dev.qwtonnx.calib.Progress;
 import dev.qwtonnx.calib.data.Sample;
 import dev.qwtonnx.model.GraphEditor;
 import dev.qwtonnx.model.HostTensor;
+import dev.qwtonnx.model.MeasuredOutputs;
 import dev.qwtonnx.model.Model;
 import dev.qwtonnx.model.Nodes;
 import dev.qwtonnx.model.Tensors;
@@ -40,16 +41,25 @@ final class OutputError {
     /** Per output, Σ over the samples of ‖y_float‖²: every error's denominator. */
     private final double[] den;
 
+    /** The measured tensors that are not graph outputs, which every session here exposes. */
+    private final List<String> beyond;
+
     /** Candidates measured on sessions of their own on the grid, or as ORT runs them (see {@link Grid}). */
     private final boolean onGrid;
 
     OutputError(Model floatModel, List<Sample> samples, boolean onGrid) {
         this.onGrid = onGrid;
         this.samples = List.copyOf(samples);
-        for (ValueInfoProto v : floatModel.graph().getOutputList()) {
-            outputs.add(v.getName());
+        // Every output; a model with no float output, on the float tensors its outputs are computed from.
+        beyond = MeasuredOutputs.beyondGraphOutputs(floatModel);
+        if (beyond.isEmpty()) {
+            for (ValueInfoProto v : floatModel.graph().getOutputList()) {
+                outputs.add(v.getName());
+            }
+        } else {
+            outputs.addAll(MeasuredOutputs.of(floatModel));
         }
-        try (OrtRunner f = new OrtRunner(floatModel, List.of())) {
+        try (OrtRunner f = new OrtRunner(floatModel, beyond)) {
             for (Sample s : this.samples) {
                 Map<String, float[]> out = new LinkedHashMap<>();
                 f.run(s, outputs).forEach((k, v) -> out.put(k, v.data()));
@@ -103,7 +113,7 @@ final class OutputError {
 
     /** The output error of {@code model} by sample (see {@link Errors}). */
     Errors perSample(Model model) {
-        try (OrtRunner q = OrtRunner.of(model, List.of(), false, onGrid)) {
+        try (OrtRunner q = OrtRunner.of(model, beyond, false, onGrid)) {
             return errors(q, Map.of());
         }
     }
@@ -223,7 +233,9 @@ final class OutputError {
             if (runner == null) {
                 // On the grid, no Q/DQ fuses. Elsewhere a fed scale keeps QLinearConv out, not MatMulIntegerToFloat,
                 // which takes its scales as inputs: there the fused kernel is the grid up to rounding.
-                runner = OrtRunner.of(withParamsAsInputs(), exposed, !exposed.isEmpty(), onGrid);
+                List<String> all = new ArrayList<>(exposed);
+                beyond.stream().filter(n -> !exposed.contains(n)).forEach(all::add);
+                runner = OrtRunner.of(withParamsAsInputs(), all, !exposed.isEmpty(), onGrid);
             }
             return runner;
         }

@@ -6,6 +6,7 @@ import dev.qwtonnx.calib.OrtRunner;
 import dev.qwtonnx.calib.Progress;
 import dev.qwtonnx.calib.data.CalibrationSource;
 import dev.qwtonnx.calib.data.Sample;
+import dev.qwtonnx.model.MeasuredOutputs;
 import dev.qwtonnx.model.Model;
 import java.nio.FloatBuffer;
 import java.util.ArrayList;
@@ -68,6 +69,9 @@ public final class Fidelity {
      */
     public static FloatRuns floatRuns(OrtRunner runner, Model floatModel, CalibrationSource data, long maxBytes) {
         List<String> outs = TargetFidelity.floatOutputs(floatModel);
+        if (!runner.outputNames().containsAll(outs)) {
+            return null; // tensors the session does not expose (a model measured on what its outputs come from)
+        }
         List<Map<String, FloatTensor>> outputs = new ArrayList<>();
         double[] ms = new double[data.size()];
         long bytes = 0;
@@ -156,10 +160,12 @@ public final class Fidelity {
         // Sessions as a user's only where their runs are timed; else as a pass's (no threads spinning between runs,
         // weights unpacked for a few runs), both alike.
         boolean timedPass = runs >= 0;
+        // A model without float outputs is measured on the float tensors they come from, which its sessions expose.
+        List<String> exposed = MeasuredOutputs.beyondGraphOutputs(floatModel);
         OrtRunner fr = known != null ? null
-                : timedPass ? new OrtRunner(floatModel, List.of()) : OrtRunner.forPasses(floatModel, List.of(), data.size(), false);
-        try (OrtRunner qr = timedPass ? OrtRunner.of(quantModel, List.of(), false, onGrid)
-                : OrtRunner.forPasses(quantModel, List.of(), data.size(), onGrid)) {
+                : timedPass ? new OrtRunner(floatModel, exposed) : OrtRunner.forPasses(floatModel, exposed, data.size(), false);
+        try (OrtRunner qr = timedPass ? OrtRunner.of(quantModel, exposed, false, onGrid)
+                : OrtRunner.forPasses(quantModel, exposed, data.size(), onGrid)) {
             progress.start("verify", data.size());
             Sample first = null;
             for (Sample s : data) {
@@ -197,7 +203,7 @@ public final class Fidelity {
                 latency = LatencyMeter.perSample(java.util.Arrays.copyOf(fMs, timed), java.util.Arrays.copyOf(qMs, timed));
             } else if (runs >= 0 && first != null) {
                 if (fr == null) {
-                    fr = new OrtRunner(floatModel, List.of());
+                    fr = new OrtRunner(floatModel, exposed);
                 }
                 latency = LatencyMeter.repeated(fr, qr, first, outs, runs > 0 ? runs : MIN_TIMED_SAMPLES, progress);
             }
@@ -221,9 +227,10 @@ public final class Fidelity {
         List<Sums> sums = new ArrayList<>();
         List<OrtRunner> runners = new ArrayList<>();
         // Nothing is timed: sessions as measure's untimed pass makes them.
-        try (OrtRunner fr = OrtRunner.forPasses(floatModel, List.of(), data.size(), false)) {
+        List<String> exposed = MeasuredOutputs.beyondGraphOutputs(floatModel);
+        try (OrtRunner fr = OrtRunner.forPasses(floatModel, exposed, data.size(), false)) {
             for (Model q : quantModels) {
-                runners.add(OrtRunner.forPasses(q, List.of(), data.size(), false));
+                runners.add(OrtRunner.forPasses(q, exposed, data.size(), false));
                 sums.add(new Sums(outs));
             }
             progress.start("verify", data.size());

@@ -5,8 +5,6 @@ import dev.qwtonnx.calib.OrtRunner;
 import dev.qwtonnx.calib.data.CalibrationSource;
 import dev.qwtonnx.calib.data.Sample;
 import dev.qwtonnx.model.Model;
-import dev.qwtonnx.onnx.TensorProto;
-import dev.qwtonnx.onnx.ValueInfoProto;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -72,11 +70,14 @@ public final class TargetFidelity {
     private final List<Sample> samples = new ArrayList<>();
     private final List<Map<String, FloatTensor>> reference = new ArrayList<>();
     private final List<String> outputs;
+    /** The measured tensors that are not graph outputs, which each session exposes. */
+    private final List<String> exposed;
 
     /** Runs {@code floatModel} once on {@code data}. */
     public TargetFidelity(Model floatModel, CalibrationSource data) {
         this.outputs = floatOutputs(floatModel);
-        try (OrtRunner f = new OrtRunner(floatModel, List.of())) {
+        this.exposed = dev.qwtonnx.model.MeasuredOutputs.beyondGraphOutputs(floatModel);
+        try (OrtRunner f = new OrtRunner(floatModel, exposed)) {
             for (Sample s : data) {
                 samples.add(s);
                 reference.add(f.run(s, outputs));
@@ -84,15 +85,12 @@ public final class TargetFidelity {
         }
     }
 
-    /** The model's float outputs, which the built-in metrics measure. */
+    /**
+     * The model's float outputs, which the built-in metrics measure; where it has none, the float tensors its
+     * outputs are computed from ({@link dev.qwtonnx.model.MeasuredOutputs}).
+     */
     public static List<String> floatOutputs(Model m) {
-        List<String> outs = new ArrayList<>();
-        for (ValueInfoProto v : m.graph().getOutputList()) {
-            if (!v.getType().hasTensorType() || v.getType().getTensorType().getElemType() == TensorProto.DataType.FLOAT_VALUE) {
-                outs.add(v.getName());
-            }
-        }
-        return outs;
+        return dev.qwtonnx.model.MeasuredOutputs.of(m);
     }
 
     public int samples() {
@@ -102,7 +100,7 @@ public final class TargetFidelity {
     /** Every bound's figure ({@link OutputMetric#figure}: the mean of its scores unless it says otherwise) on {@code quantized}. */
     public Figures measure(Model quantized, List<Bound> bounds) {
         List<OutputMetric.Figure> figures = bounds.stream().map(b -> b.metric().figure()).toList();
-        try (OrtRunner q = new OrtRunner(quantized, List.of())) {
+        try (OrtRunner q = new OrtRunner(quantized, exposed)) {
             for (int i = 0; i < samples.size(); i++) {
                 Map<String, FloatTensor> y = q.run(samples.get(i), outputs);
                 for (OutputMetric.Figure f : figures) {

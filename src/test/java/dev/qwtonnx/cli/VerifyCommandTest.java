@@ -155,4 +155,33 @@ class VerifyCommandTest {
             assertTrue(l.get("localSqnrDb").asDouble() > 20, l.toString());
         }
     }
+
+    /**
+     * A classifier that returns ArgMax indices only: quantize, verify and compensate measure the logits those come
+     * from, and say so. The fidelity pass used to ask ORT for no output at all, and the run failed.
+     */
+    @Test
+    void aModelWithIndexOutputsOnlyIsMeasuredOnTheFloatTensorsTheyComeFrom() throws IOException {
+        dev.qwtonnx.model.Model example = dev.qwtonnx.model.ModelIO.load(Path.of(MODEL));
+        dev.qwtonnx.onnx.ModelProto.Builder b = example.proto().toBuilder();
+        b.getGraphBuilder().addNode(dev.qwtonnx.testutil.OrtTestSupport.node("ArgMax", "label", List.of("logits"),
+                List.of("label"), dev.qwtonnx.model.Nodes.intAttribute("axis", 1)));
+        b.getGraphBuilder().clearOutput().addOutput(dev.qwtonnx.testutil.OrtTestSupport.tensor("label",
+                dev.qwtonnx.testutil.OrtTestSupport.INT64, 1, 1));
+        Path in = tmp.resolve("labels.onnx");
+        dev.qwtonnx.model.ModelIO.save(new dev.qwtonnx.model.Model(b.build()), in, null);
+        Path out = tmp.resolve("labels-int8.onnx");
+        String note = "note: the model has no float output: fidelity is measured on 'logits'";
+        CliTest.Run q = CliTest.cli(in.toString(), out.toString(), "--calib", CALIB, CliTest.INT8_ANYWAY, "--no-report");
+        assertEquals(0, q.code(), q.err());
+        assertTrue(q.out().contains(note), q.out());
+        assertTrue(q.out().contains("  logits: cosine mean 0.99"), q.out());
+        CliTest.Run v = CliTest.cli("verify", in.toString(), out.toString(), "--data", CALIB, "--runs", "0");
+        assertEquals(0, v.code(), v.err());
+        assertTrue(v.out().contains(note) && v.out().contains("output logits: cosine mean 0.99"), v.out());
+        CliTest.Run c = CliTest.cli("compensate", in.toString(), out.toString(), tmp.resolve("labels-c.onnx").toString(),
+                "--calib", CALIB);
+        assertEquals(0, c.code(), c.err());
+        assertTrue(c.out().contains(note) && c.out().contains("  logits: SQNR "), c.out());
+    }
 }

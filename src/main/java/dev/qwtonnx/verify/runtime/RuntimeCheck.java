@@ -7,9 +7,9 @@ import dev.qwtonnx.calib.data.CalibrationSource;
 import dev.qwtonnx.calib.data.Sample;
 import dev.qwtonnx.model.ExternalData;
 import dev.qwtonnx.model.HostTensor;
+import dev.qwtonnx.model.MeasuredOutputs;
 import dev.qwtonnx.model.Model;
 import dev.qwtonnx.model.ModelIO;
-import dev.qwtonnx.onnx.TensorProto;
 import dev.qwtonnx.onnx.ValueInfoProto;
 import dev.qwtonnx.ort.OrtKernels;
 import dev.qwtonnx.verify.Fidelity;
@@ -135,8 +135,11 @@ public final class RuntimeCheck {
             work = Files.createTempDirectory("qwt-runtime-");
             Path f = work.resolve("float.onnx");
             Path q = work.resolve("int8.onnx");
-            ModelIO.save(floatModel, f, null, ExternalData.Policy.DEFAULT);
-            ModelIO.save(quantModel, q, null, ExternalData.Policy.DEFAULT);
+            // A model with no float output is measured on the float tensors its outputs come from: both files
+            // return them.
+            List<String> beyond = MeasuredOutputs.beyondGraphOutputs(floatModel);
+            ModelIO.save(OrtRunner.exposeOutputs(floatModel, beyond), f, null, ExternalData.Policy.DEFAULT);
+            ModelIO.save(OrtRunner.exposeOutputs(quantModel, beyond), q, null, ExternalData.Policy.DEFAULT);
             Path data = work.resolve("samples");
             List<String> inputNames = floatModel.graph().getInputList().stream().map(ValueInfoProto::getName).toList();
             int n = writeSamples(samples, inputNames, data);
@@ -146,11 +149,11 @@ public final class RuntimeCheck {
             if (fr.samples() != n || qr.samples() != n) {
                 throw new QwtException(platform.description() + " ran " + qr.samples() + " of " + n + " samples");
             }
-            List<String> outs = floatOutputs(floatModel);
+            List<String> outs = MeasuredOutputs.of(floatModel);
             // Both runtime runs against the float model on this machine's ORT, summarised as the summary's fidelity is.
             Fidelity.Sums quant = new Fidelity.Sums(outs);
             Fidelity.Sums flt = new Fidelity.Sums(outs);
-            try (OrtRunner ref = new OrtRunner(floatModel, List.of())) {
+            try (OrtRunner ref = new OrtRunner(floatModel, beyond)) {
                 int k = 0;
                 for (Sample s : samples) {
                     Map<String, FloatTensor> want = ref.run(s, outs);
@@ -190,16 +193,6 @@ public final class RuntimeCheck {
             throw new QwtException("no samples to run");
         }
         return k;
-    }
-
-    private static List<String> floatOutputs(Model m) {
-        List<String> outs = new ArrayList<>();
-        for (ValueInfoProto v : m.graph().getOutputList()) {
-            if (v.getType().hasTensorType() && v.getType().getTensorType().getElemType() == TensorProto.DataType.FLOAT_VALUE) {
-                outs.add(v.getName());
-            }
-        }
-        return outs;
     }
 
     static Report.Latency latency(double[] ms) {
