@@ -9,6 +9,7 @@ import dev.qwtonnx.model.Model;
 import dev.qwtonnx.model.ModelChecker;
 import dev.qwtonnx.pass.Pipeline;
 import dev.qwtonnx.prepare.ConstantToInitializer;
+import dev.qwtonnx.prepare.InlineFunctions;
 import dev.qwtonnx.prepare.NameNodes;
 import dev.qwtonnx.prepare.SortNodes;
 import dev.qwtonnx.verify.Fidelity;
@@ -141,7 +142,10 @@ public final class CompensateRun {
         }
     }
 
-    /** Weights held in Constant nodes become initializers so they can be compared; the float model is only measured. */
+    /**
+     * Local functions inlined and weights held in Constant nodes made initializers, so that the float model's
+     * layers can be compared; it is only measured.
+     */
     private static final class PrepareReference extends BaseStage {
         PrepareReference() {
             super("prepare-reference", List.of(FLOAT), List.of(REFERENCE));
@@ -149,7 +153,8 @@ public final class CompensateRun {
 
         @Override
         public void run(RunContext ctx, Facts facts) {
-            facts.put(REFERENCE, new Pipeline(List.of(new ConstantToInitializer()), false).run(facts.get(FLOAT), ctx.log()));
+            facts.put(REFERENCE, new Pipeline(List.of(new InlineFunctions(), new ConstantToInitializer()), false)
+                    .run(facts.get(FLOAT), ctx.log()));
         }
     }
 

@@ -18,6 +18,7 @@ import dev.qwtonnx.prepare.FixInputShapes;
 import dev.qwtonnx.prepare.FoldBatchNorm;
 import dev.qwtonnx.prepare.FoldConstantChains;
 import dev.qwtonnx.prepare.InitializerInputs;
+import dev.qwtonnx.prepare.InlineFunctions;
 import dev.qwtonnx.prepare.IrVersionForOrt;
 import dev.qwtonnx.prepare.NameNodes;
 import dev.qwtonnx.prepare.OpsetUpgrade;
@@ -32,7 +33,8 @@ import java.util.Set;
 
 /**
  * Checks the input (a float model the checker accepts) and runs the prepare passes: an IR version
- * newer than ORT reads lowered to its newest ({@link IrVersionForOrt}), inputs
+ * newer than ORT reads lowered to its newest ({@link IrVersionForOrt}), model-local functions
+ * inlined ({@link InlineFunctions}), inputs
  * shadowing initializers dropped, constants to initializers, the target opset, ORT's FusedConv and
  * FusedMatMul with constant weights back to Conv and MatMul ({@link UnfuseOrtOps}), constant
  * Identity/Cast/Reshape/Transpose chains folded, BatchNorm folded, value_info hints dropped,
@@ -47,7 +49,7 @@ final class PrepareStage extends QuantizeStage {
 
     /** The prepare passes, upgrading to {@code targetOpset} (13..{@link OpsetUpgrade#MAX_TARGET}). */
     static Pipeline passes(boolean verifyBetween, long targetOpset) {
-        return new Pipeline(List.of(new IrVersionForOrt(), new InitializerInputs(), new ConstantToInitializer(), new OpsetUpgrade(targetOpset),
+        return new Pipeline(List.of(new IrVersionForOrt(), new InlineFunctions(), new InitializerInputs(), new ConstantToInitializer(), new OpsetUpgrade(targetOpset),
                 new UnfuseOrtOps(), new FoldConstantChains(), new FoldBatchNorm(), new DropValueInfo(),
                 new RemoveUnusedInitializers()), verifyBetween);
     }

@@ -4,6 +4,7 @@ import dev.qwtonnx.model.Model;
 import dev.qwtonnx.pass.Pipeline;
 import dev.qwtonnx.prepare.ConstantToInitializer;
 import dev.qwtonnx.prepare.FoldBatchNorm;
+import dev.qwtonnx.prepare.InlineFunctions;
 import dev.qwtonnx.prepare.NameNodes;
 import dev.qwtonnx.target.RuleChecker;
 import dev.qwtonnx.target.Target;
@@ -91,12 +92,12 @@ public final class VerifyRun {
     }
 
     /**
-     * The float model with every node named (as quantize names them), constants as initializers and
+     * The float model with its local functions inlined and every node named (as quantize does both), constants as initializers and
      * BatchNorm folded into Conv, as quantizers see it, so that its weights and layer outputs line up
      * with the quantized model's. Semantics are unchanged.
      */
     public static Model forMatching(Model floatModel) {
-        return new Pipeline(List.of(new NameNodes(), new ConstantToInitializer(), new FoldBatchNorm()), false)
+        return new Pipeline(List.of(new InlineFunctions(), new NameNodes(), new ConstantToInitializer(), new FoldBatchNorm()), false)
                 .run(floatModel, null);
     }
 
