@@ -117,6 +117,54 @@ public final class Compensator {
     static final double[] OUTPUT_SCALE_FACTORS = {1.25, 0.7, 0.5, 0.35, 0.25};
 
     /**
+     * Where a run's time went, for {@code --verbose}: the measuring passes (each runs the model on the fitting samples
+     * and sums what the fits need), and under output acceptance the candidates judged on the acceptance samples
+     * (requantization factors; shifts and fits, those that passed the even half run on every sample).
+     */
+    public static final class Spent {
+        private long passNanos;
+        private int passes;
+        private long factorNanos;
+        private int factors;
+        private long candidateNanos;
+        private int candidates;
+        private int candidatesWhole;
+
+        void pass(long nanos) {
+            passNanos += nanos;
+            passes++;
+        }
+
+        void factor(long nanos) {
+            factorNanos += nanos;
+            factors++;
+        }
+
+        void candidate(long nanos, boolean whole) {
+            candidateNanos += nanos;
+            candidates++;
+            candidatesWhole += whole ? 1 : 0;
+        }
+
+        public int passes() {
+            return passes;
+        }
+
+        public int candidates() {
+            return candidates + factors;
+        }
+
+        @Override
+        public String toString() {
+            String measuring = String.format(java.util.Locale.ROOT, "measuring %.2f s (%d passes)", passNanos / 1e9, passes);
+            return factors + candidates == 0 ? measuring : measuring + String.format(java.util.Locale.ROOT,
+                    ", requantization factors %.2f s (%d candidates), shifts and fits %.2f s (%d candidates, %d on every"
+                            + " acceptance sample)", factorNanos / 1e9, factors, candidateNanos / 1e9, candidates,
+                    candidatesWhole);
+        }
+    }
+
+    /**
      * The compensated model, the folded fits by layer name (identity where acceptance undid a stage),
      * the layers that were left alone, the acceptance's decisions per stage (empty without it), how
      * many samples it judged them on (0 without it), and whether the model was measured on its
@@ -124,7 +172,7 @@ public final class Compensator {
      */
     public record Result(Model model, List<QdqLayer> layers, Map<String, FloatLayer> floatLayers,
             Map<String, ChannelFit> fits, List<String> skipped, List<StageChoice> choices, int acceptanceSamples,
-            boolean onGrid) {
+            boolean onGrid, Spent spent) {
         public double sseBefore() {
             return fits.values().stream().mapToDouble(ChannelFit::sseBefore).sum();
         }
@@ -194,7 +242,7 @@ public final class Compensator {
         List<String> left = new ArrayList<>(skipped);
         if (options.method() == CwacOptions.Method.NONE || layers.isEmpty()) {
             return new Result(quantModel, List.copyOf(layers), Map.copyOf(floats), fits, List.copyOf(skipped), choices, 0,
-                    false);
+                    false, new Spent());
         }
         List<List<QdqLayer>> stages = options.schedule() == CwacOptions.Schedule.PARALLEL ? List.of(layers)
                 : StageSchedule.grouped(StageSchedule.stages(quantModel, layers), options.stageCount());
@@ -239,6 +287,7 @@ public final class Compensator {
         boolean onSharedBefore = false;
         MeasuredAhead ahead = null;
         MeasuringPasses passes = new MeasuringPasses(floatModel, ref, floats, data, progress, onGrid);
+        Spent spent = new Spent();
         long[] bytes = null;
         try {
             // Acceptance's stages differ from the input model only in their parameters' values: one session, those
@@ -271,7 +320,9 @@ public final class Compensator {
                         Map<String, Double> factors = new LinkedHashMap<>();
                         scales.forEach(n -> factors.put(n, k));
                         Model scaled = OutputScales.scaled(current, factors);
+                        long t0 = System.nanoTime();
                         OutputError.Errors e = variants.perSampleBeating(scaled, rescaledErrors);
+                        spent.factor(System.nanoTime() - t0);
                         if (e != null && StageAcceptance.keeps(rescaledErrors, e)) {
                             factor = k;
                             rescaledErrors = e;
@@ -301,8 +352,10 @@ public final class Compensator {
                         String task = stages.size() == 1 ? "compensate"
                                 : last > s ? "compensate stages " + s + "-" + last + "/" + stages.size()
                                 : "compensate stage " + s + "/" + stages.size();
+                        long t0 = System.nanoTime();
                         Map<String, ChannelStats[]> all = measure(current, measured, task, onShared ? shared : null,
                                 passes);
+                        spent.pass(System.nanoTime() - t0);
                         ahead = new MeasuredAhead(current, all);
                         stats = ahead.of(stage);
                     }
@@ -331,7 +384,9 @@ public final class Compensator {
                         if (c.getKey() == Choice.FIT) {
                             rejected = outcome.rejected();
                         }
+                        long t0 = System.nanoTime();
                         OutputError.Errors e = variants.perSampleBeating(folded, bestErrors);
+                        spent.candidate(System.nanoTime() - t0, e != null);
                         errors.put(c.getKey(), e == null ? Double.NaN : e.total());
                         if (e != null && StageAcceptance.keeps(bestErrors, e)) {
                             best = c.getKey();
@@ -357,7 +412,7 @@ public final class Compensator {
             }
         }
         return new Result(current, List.copyOf(layers), Map.copyOf(floats), fits, List.copyOf(left),
-                List.copyOf(choices), judge == null ? 0 : judge.size(), onGrid);
+                List.copyOf(choices), judge == null ? 0 : judge.size(), onGrid, spent);
     }
 
     /** Sums measured on {@code model} for the layers of one stage and of the stages after it. */

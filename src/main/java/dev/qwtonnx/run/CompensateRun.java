@@ -229,6 +229,7 @@ public final class CompensateRun {
                     facts.has(ACCEPTANCE) ? facts.get(ACCEPTANCE) : ctx.heldOut(), ctx.progress(),
                     null);
             facts.put(COMPENSATION, comp);
+            ctx.log().accept("compensation's time: " + comp.spent());
             // Written with the node names the INT8 model came with: only its initializers are compensation's to change.
             facts.put(COMPENSATED, NameNodes.withNamesOf(comp.model(), facts.get(INT8)));
         }

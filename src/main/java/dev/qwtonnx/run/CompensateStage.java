@@ -42,6 +42,9 @@ final class CompensateStage extends QuantizeStage {
                     CalibrateStage.runsAlone(shapes)).compensate(prepared, facts.get(QUANTIZED), ctx.calibration(),
                             ctx.heldOut(), ctx.progress(), facts.get(FLOAT_PASS).floats());
         }
+        if (result.spent().passes() > 0) {
+            ctx.log().accept("compensation's time: " + result.spent());
+        }
         facts.put(COMPENSATION, result);
     }
 }

@@ -197,6 +197,10 @@ class OrtQuantizedCompensateTest {
         assertEquals(4, r.compensation().layers().size(), r.compensation().skipped().toString());
         assertSameNodes(theirs, r.model());
         assertTrue(r.model().graph().getNodeList().stream().allMatch(n -> n.getName().isEmpty()));
+        // Acceptance judged candidates after measuring passes, and says so under --verbose.
+        assertTrue(r.compensation().spent().passes() > 0 && r.compensation().spent().candidates() > 0,
+                r.compensation().spent().toString());
+        assertTrue(r.compensation().spent().toString().contains("shifts and fits"), r.compensation().spent().toString());
         assertTrue(r.compensation().choices().stream().anyMatch(c -> c.choice() != dev.qwtonnx.cwac.Compensator.Choice.NONE
                 || c.outputScale() != 1), "a stage kept a change: " + choices(r));
     }
