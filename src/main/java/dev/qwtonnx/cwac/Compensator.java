@@ -156,7 +156,8 @@ public final class Compensator {
 
         @Override
         public String toString() {
-            String measuring = String.format(java.util.Locale.ROOT, "measuring %.2f s (%d passes)", passNanos / 1e9, passes);
+            String measuring = String.format(java.util.Locale.ROOT, "measuring %.2f s (%d %s)", passNanos / 1e9, passes,
+                    passes == 1 ? "pass" : "passes");
             return factors + candidates == 0 ? measuring : measuring + String.format(java.util.Locale.ROOT,
                     ", requantization factors %.2f s (%d candidates), shifts and fits %.2f s (%d candidates, %d on every"
                             + " acceptance sample)", factorNanos / 1e9, factors, candidateNanos / 1e9, candidates,

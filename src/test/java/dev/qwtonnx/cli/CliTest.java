@@ -155,7 +155,7 @@ class CliTest {
                 plain.err());
         // Where compensation's time went: its 4 stages' measuring passes, no candidate judged (quantize does not judge).
         assertTrue(plain.err().contains("  compensation's time: measuring "), plain.err());
-        assertTrue(plain.err().matches("(?s).*compensation's time: measuring \\d+\\.\\d\\d s \\([1-4] passes\\)\\n.*"),
+        assertTrue(plain.err().matches("(?s).*compensation's time: measuring \\d+\\.\\d\\d s \\([1-4] pass(es)?\\)\\n.*"),
                 plain.err());
         // Calibration ran the 4 held-out samples beside its own: int8-cost's session, no other.
         assertTrue(plain.err().matches("(?s).*  stage calibrate: \\d+\\.\\d{3} s \\(0 ORT sessions, \\d+ runs\\)\\n.*"),
