@@ -29,7 +29,7 @@ public final class CompensateRun {
     public static List<Stage> stages(CwacOptions cwac, Destination destination) {
         List<Stage> stages = new ArrayList<>(List.of(
                 new CheckInputs(),                    // both models pass the structural checker
-                new PrepareReference(),               // the float model's Constant weights as initializers
+                new PrepareReference(),               // the float model's functions inlined, Constant weights as initializers
                 new NameInt8Nodes(),                  // unnamed or twice-named nodes named, to find layers by
                 new PairLayers(),                     // each quantized layer paired with a float layer by weights
                 new Compensate(cwac),                 // measure, fit, fold (the same compensator quantize uses)
