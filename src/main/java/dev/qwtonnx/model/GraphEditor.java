@@ -10,6 +10,7 @@ import java.util.Collections;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.IdentityHashMap;
 import java.util.Map;
 import java.util.Set;
 
@@ -132,10 +133,75 @@ public final class GraphEditor {
         }
     }
 
-    private void invalidate() {
-        producers = null;
-        consumers = null;
-        subgraphReads = null;
+    /**
+     * Indexes {@code n}, now at {@code pos} in the node list, where the index is built (else the first query builds
+     * it whole). An edit updates the index rather than dropping it: a pass that queries between edits (the quantizer
+     * does per layer) would otherwise rebuild it from every node per edit, which on a 600-layer network was most of
+     * inserting Q/DQ and lowering.
+     */
+    private void indexAdd(NodeProto n, int pos) {
+        if (producers == null) {
+            return;
+        }
+        for (String r : Subgraphs.outerReads(n)) {
+            subgraphReads.merge(r, 1, Integer::sum);
+        }
+        for (String o : n.getOutputList()) {
+            if (!o.isEmpty()) {
+                producers.put(o, n);
+            }
+        }
+        Set<NodeProto> before = null;
+        for (String i : n.getInputList()) {
+            if (i.isEmpty()) {
+                continue;
+            }
+            List<NodeProto> readers = consumers.computeIfAbsent(i, k -> new ArrayList<>());
+            if (pos == nodes.size() - 1 || readers.isEmpty()) {
+                readers.add(n);
+                continue;
+            }
+            // In graph order: after the readers that stand before it.
+            if (before == null) {
+                before = Collections.newSetFromMap(new IdentityHashMap<>());
+                before.addAll(nodes.subList(0, pos));
+            }
+            int at = 0;
+            while (at < readers.size() && before.contains(readers.get(at))) {
+                at++;
+            }
+            readers.add(at, n);
+        }
+    }
+
+    /** Takes {@code n} out of the index, where it is built. */
+    private void indexRemove(NodeProto n) {
+        if (producers == null) {
+            return;
+        }
+        for (String r : Subgraphs.outerReads(n)) {
+            subgraphReads.merge(r, -1, (a, b) -> a + b == 0 ? null : a + b);
+        }
+        for (String o : n.getOutputList()) {
+            if (!o.isEmpty() && producers.get(o) == n) {
+                producers.remove(o);
+            }
+        }
+        for (String i : n.getInputList()) {
+            List<NodeProto> readers = i.isEmpty() ? null : consumers.get(i);
+            if (readers == null) {
+                continue;
+            }
+            for (int k = 0; k < readers.size(); k++) {
+                if (readers.get(k) == n) {
+                    readers.remove(k);
+                    break;
+                }
+            }
+            if (readers.isEmpty()) {
+                consumers.remove(i);
+            }
+        }
     }
 
     /** The node producing a tensor, or null for graph inputs, initializers and unknown names. */
@@ -177,30 +243,36 @@ public final class GraphEditor {
     }
 
     public void insertBefore(NodeProto anchor, NodeProto... added) {
-        nodes.addAll(position(anchor), List.of(added));
-        invalidate();
+        insertAt(position(anchor), added);
+    }
+
+    private void insertAt(int pos, NodeProto... added) {
+        nodes.addAll(pos, List.of(added));
+        for (int j = 0; j < added.length; j++) {
+            indexAdd(added[j], pos + j);
+        }
     }
 
     public void insertAfter(NodeProto anchor, NodeProto... added) {
-        nodes.addAll(position(anchor) + 1, List.of(added));
-        invalidate();
+        insertAt(position(anchor) + 1, added);
     }
 
     public void append(NodeProto... added) {
-        nodes.addAll(List.of(added));
-        invalidate();
+        insertAt(nodes.size(), added);
     }
 
     /** Puts {@code replacement} where {@code old} was; returns the replacement. */
     public NodeProto replace(NodeProto old, NodeProto replacement) {
-        nodes.set(position(old), replacement);
-        invalidate();
+        int pos = position(old);
+        nodes.set(pos, replacement);
+        indexRemove(old);
+        indexAdd(replacement, pos);
         return replacement;
     }
 
     public void remove(NodeProto n) {
         nodes.remove(position(n));
-        invalidate();
+        indexRemove(n);
     }
 
     /** Makes every reader of {@code from} except those in {@code except} read {@code to} instead. */
