@@ -8,8 +8,8 @@ have one form a real export has: recurrent cells with states as inputs (DTLN-lik
 keyword spotter, a CRNN (convolutions, a BiLSTM, dynamic width), an opset-20 encoder (LayerNormalization, Gelu,
 attention MatMuls of two activations), an audio front-end (STFT, MelWeightMatrix, Log, depthwise convolutions,
 squeeze-excite, Resize), a weight-first MatMul and a transposed Gemm beside a shared weight, nodes without names,
-IR version 14 (Python's onnx 1.23), outputs that are ArgMax indices and booleans only, and a network whose modules
-are local functions. Each line says how quantize ended (0: written, 2: a one-line refusal) and the held-out
+IR version 14 (Python's onnx 1.23), outputs that are ArgMax indices and booleans only, a network whose modules
+are local functions, and 300 residual convolutions (how the passes scale with depth). Each line says how quantize ended (0: written, 2: a one-line refusal) and the held-out
 fidelity verify reads; any other ending is a bug. Fidelity on random weights says the run worked, not how good
 the tool is: the benchmark zoo (tools/bench/zoo.py) measures that. Needs numpy, onnx and onnxruntime.
 """
@@ -215,10 +215,20 @@ def functions():
     return m, lambda rr: {"x": rr.standard_normal((1, int(rr.integers(4, 30)), D))}
 
 
+def deep(layers=300):
+    g, C = G(10), 32
+    x = "x"
+    for l in range(layers):
+        r = g.n("Relu", [g.n("Conv", [x, g.w(f"w{l}", C, C, 3, 3, scale=1 / np.sqrt(9 * C)), g.w(f"b{l}", C, scale=0)], [f"c{l}"],
+                               pads=[1, 1, 1, 1])], [f"r{l}"])
+        x = g.n("Add", [r, f"r{l - 1}"], [f"a{l}"]) if l % 2 else r
+    return g.model([vi("x", [1, C, 16, 16])], [vi(x, [1, C, 16, 16])], 17), lambda r: {"x": r.standard_normal((1, C, 16, 16))}
+
+
 PROBES = {
     "dtln-lstm": dtln, "kws-gru": kws, "crnn-bilstm": crnn, "crnn-unnamed-ir14": lambda: crnn(unnamed=True, ir=14),
     "encoder-opset20": encoder, "audio-stft": audio, "odd-forms": forms, "index-outputs": indices,
-    "local-functions": functions,
+    "local-functions": functions, "deep-300-convs": deep,
 }
 
 
