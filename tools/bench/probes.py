@@ -9,8 +9,8 @@ keyword spotter, a CRNN (convolutions, a BiLSTM, dynamic width), an opset-20 enc
 attention MatMuls of two activations), an audio front-end (STFT, MelWeightMatrix, Log, depthwise convolutions,
 squeeze-excite, Resize), a weight-first MatMul and a transposed Gemm beside a shared weight, nodes without names,
 IR version 14 (Python's onnx 1.23), outputs that are ArgMax indices and booleans only, a network whose modules
-are local functions, and 300 residual convolutions (how the passes scale with depth). Each line says how quantize ended (0: written, 2: a one-line refusal) and the held-out
-fidelity verify reads; any other ending is a bug. Fidelity on random weights says the run worked, not how good
+are local functions, and 300 residual convolutions (how the passes scale with depth). Each line says how quantize
+ended (0: written, 2: a one-line refusal) and the held-out fidelity verify reads; any other ending is a bug. Fidelity on random weights says the run worked, not how good
 the tool is: the benchmark zoo (tools/bench/zoo.py) measures that. Needs numpy, onnx and onnxruntime.
 """
 import argparse
