@@ -84,11 +84,13 @@ public final class Launcher {
      */
     static final long C1_RUNS_UP_TO = 16L << 20;
     /**
-     * Bytes of the largest file a command names (a model) from which the child keeps the JVM's own collector: the
-     * model is live data, which the serial collector compacts on one thread each time the heap grows, and on a
-     * model that large G1's faster collections outweigh the footprint it adds (docs/decisions/0023-launcher.md).
+     * Bytes of the largest file a command names (a model, with its external data) up to which the child takes
+     * {@link #HEAP}; past it the JVM's own collector. The model is live data, which the serial collector compacts on
+     * one thread each time the heap grows; up to about a gigabyte that costs no time measured, and G1's footprint
+     * costs memory: a 436 MB encoder 11.3-12.9 s and 1.56-1.61 GB against G1's 14.8-15.7 s and 2.18-2.35 GB, a
+     * 906 MB one of six MatMuls 14.9-17.7 s against 15.6-16.0 s, 100-150 MB less (docs/decisions/0023-launcher.md).
      */
-    static final long HEAP_FILES_UP_TO = 256L << 20;
+    static final long HEAP_FILES_UP_TO = 1L << 30;
     /**
      * Days after which an archive no run has mapped (or a first run's mark) is removed, whichever jar it is of, when
      * an archive is written: each jar (a path) has its own, about 20 MB, and a jar moved, renamed or replaced by a
