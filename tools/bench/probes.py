@@ -103,8 +103,8 @@ def crnn(unnamed=False, ir=8):
     return m, lambda r: {"img": r.random((1, 1, 32, int(r.integers(8, 40)) * 4))}
 
 
-def encoder():
-    g, D, Hh, F, V = G(4), 128, 4, 512, 1000
+def encoder(D=128, Hh=4, F=512, V=1000, layers=2, opset=20):
+    g = G(4)
     x = g.n("Gather", [g.w("emb", V, D, scale=0.1), "ids"], ["x0"])
     seq = g.n("Unsqueeze", [g.n("Gather", [g.n("Shape", ["ids"], ["sh"]), g.w("one", value=1, dtype=np.int64)], ["seq"], axis=0),
                             g.w("ax0", value=[0], dtype=np.int64)], ["seq1"])
@@ -114,7 +114,7 @@ def encoder():
     m = g.n("Unsqueeze", [g.n("Cast", ["mask"], ["mf"], to=1), g.w("ax12", value=[1, 2], dtype=np.int64)], ["m4"])
     m = g.n("Mul", [g.n("Sub", [g.w("onef", value=1.0), m], ["mi"]), g.w("neg", value=-1e4)], ["madd"])
     hd = D // Hh
-    for l in range(2):
+    for l in range(layers):
         qkv = g.n("Add", [g.n("MatMul", [x, g.w(f"wqkv{l}", D, 3 * D)], [f"qkv{l}"]), g.w(f"bqkv{l}", 3 * D, scale=0)], [f"qkvb{l}"])
         q, k, v = f"q{l}", f"k{l}", f"v{l}"
         g.n("Split", [qkv, g.w(f"spl{l}", value=[D, D, D], dtype=np.int64)], [q, k, v], axis=-1)
@@ -134,7 +134,7 @@ def encoder():
         x = g.n("LayerNormalization", [g.n("Add", [x, f], [f"res2{l}"]), g.w(f"g2{l}", value=np.ones(D)),
                                        g.w(f"b2{l}", value=np.zeros(D))], [f"ln2{l}"], axis=-1)
     g.n("Identity", [x], ["last_hidden_state"])
-    mdl = g.model([vi("ids", [1, "S"], T.INT64), vi("mask", [1, "S"], T.INT64)], [vi("last_hidden_state", [1, "S", D])], 20, ir=9)
+    mdl = g.model([vi("ids", [1, "S"], T.INT64), vi("mask", [1, "S"], T.INT64)], [vi("last_hidden_state", [1, "S", D])], opset, ir=9)
 
     def sample(r):
         s = int(r.integers(5, 60))
@@ -225,6 +225,9 @@ def deep(layers=300):
     return g.model([vi("x", [1, C, 16, 16])], [vi(x, [1, C, 16, 16])], 17), lambda r: {"x": r.standard_normal((1, C, 16, 16))}
 
 
+# With --large: models of a size the zoo has none of (how time and memory scale with the weights).
+LARGE = {"encoder-bert-base-size": lambda: encoder(D=768, Hh=12, F=3072, V=30522, layers=12, opset=20)}
+
 PROBES = {
     "dtln-lstm": dtln, "kws-gru": kws, "crnn-bilstm": crnn, "crnn-unnamed-ir14": lambda: crnn(unnamed=True, ir=14),
     "encoder-opset20": encoder, "audio-stft": audio, "odd-forms": forms, "index-outputs": indices,
@@ -236,9 +239,10 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--jar", default=os.path.join(os.path.dirname(__file__), "..", "..", "target", "qwt-onnx.jar"))
     p.add_argument("--out", default="/tmp/qwt-probes")
+    p.add_argument("--large", action="store_true", help="also a BERT-base-sized encoder (436 MB)")
     a = p.parse_args()
     bad = 0
-    for name, make in PROBES.items():
+    for name, make in list(PROBES.items()) + (list(LARGE.items()) if a.large else []):
         d = os.path.join(a.out, name)
         os.makedirs(d, exist_ok=True)
         model, sample = make()
