@@ -53,7 +53,8 @@ final class CalibrationMixin {
             + "dividing after the mean, e.g. 0.229,0.224,0.225 (default: 1).")
     float[] std;
 
-    @Option(names = "--layout", paramLabel = "L", description = "Image tensor layout: NCHW or NHWC (default: NCHW).")
+    @Option(names = "--layout", paramLabel = "L", description = "Image tensor layout: NCHW or NHWC (default: the one "
+            + "whose channel axis the model's input gives 3 channels; NCHW where both or neither do).")
     String layout;
 
     @Option(names = "--channels", paramLabel = "C", description = "Channel order: RGB or BGR (default: RGB).")
@@ -139,7 +140,12 @@ final class CalibrationMixin {
         List<InputSpec> specs = InputSpecs.of(floatModel.graph());
         CalibrationSource src;
         if (calibImages != null) {
-            src = ImageFolderSource.open(calibImages, imageSpecOf(), specs);
+            ImageSpec spec = imageSpecOf();
+            if (layout == null && imageSpec == null) {
+                // Not chosen: the layout whose channel axis the model gives 3 (a Keras export takes NHWC).
+                spec = spec.withLayout(ImageFolderSource.layoutOf(specs, spec.layout()));
+            }
+            src = ImageFolderSource.open(calibImages, spec, specs);
         } else if (calibAudio != null) {
             src = AudioFolderSource.open(calibAudio, new AudioFolderSource.AudioSpec(
                     sampleRate != null ? sampleRate : AudioFolderSource.AudioSpec.DEFAULT_RATE, window != null ? window : 0,

@@ -86,6 +86,31 @@ class CalibrationCliTest {
         return f;
     }
 
+    /**
+     * A Keras export takes NHWC images ({@code [?, 24, 24, 3]}, a Transpose before its first Conv): without
+     * {@code --layout} the images are laid out as its input's channel axis says, where the run used to refuse the model
+     * and ask for the other layout; a layout given is kept, and refused where it does not fit.
+     */
+    @Test
+    void imagesTakeTheLayoutWhoseChannelAxisTheModelGivesThree() throws IOException {
+        ModelBuilder b = new ModelBuilder(5, 13).input("input_1", TensorProto.DataType.FLOAT_VALUE, -1, 24, 24, 3)
+                .output("y", TensorProto.DataType.FLOAT_VALUE, -1, 8, 24, 24);
+        b.node("Transpose", "nchw", List.of("input_1"), List.of("t"), dev.qwtonnx.model.Nodes.intsAttribute("perm", 0, 3, 1, 2));
+        b.node("Conv", "conv", List.of("t", b.randomInit("w", 0.3, 8, 3, 3, 3), b.randomInit("b", 0.1, 8)), List.of("y"),
+                dev.qwtonnx.model.Nodes.intsAttribute("pads", 1, 1, 1, 1));
+        Path model = tmp.resolve("keras.onnx");
+        ModelIO.save(b.build(), model, null);
+        Path photos = images(6);
+        CliTest.Run r = cli(model.toString(), tmp.resolve("keras-int8.onnx").toString(), "--calib-images", photos.toString(),
+                CliTest.INT8_ANYWAY, "--no-report");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("quantized 1 layer"), r.out());
+        CliTest.Run asked = cli(model.toString(), tmp.resolve("nchw.onnx").toString(), "--calib-images", photos.toString(),
+                "--layout", "NCHW");
+        assertEquals(2, asked.code(), asked.err());
+        assertTrue(asked.err().contains("try the other --layout"), asked.err());
+    }
+
     @Test
     void audioFolderInWindowsOfTheInputsLength() throws IOException {
         Path dir = Files.createDirectories(tmp.resolve("clips"));

@@ -34,6 +34,19 @@ public final class ImageFolderSource implements IndexedSource {
     }
 
     /**
+     * The layout an image input takes where the user chose none: NHWC where the model's one input of rank 4 has 3 in
+     * its last axis and something else known in its second (a Keras export's {@code [?, 96, 96, 3]}), else
+     * {@code preferred}.
+     */
+    public static ImageSpec.Layout layoutOf(List<InputSpec> inputs, ImageSpec.Layout preferred) {
+        if (inputs.size() != 1 || !inputs.get(0).rankKnown() || inputs.get(0).shape().length != 4) {
+            return preferred; // open says why such a model takes no images
+        }
+        long[] s = inputs.get(0).shape();
+        return s[3] == 3 && s[1] >= 0 && s[1] != 3 ? ImageSpec.Layout.NHWC : preferred;
+    }
+
+    /**
      * Opens the folder for the model's inputs: checks that the model takes exactly one float
      * input of rank 4 with 3 channels where the layout puts them, fills in the image size from the
      * model when the spec leaves it 0, and checks that every file is an image ImageIO can read

@@ -166,4 +166,18 @@ class ImageFolderSourceTest {
         assertThrows(QwtException.class, () -> ImageSpec.defaults().withStd(new float[] {1f, 0f, 1f}));
         assertThrows(QwtException.class, () -> ImageSpec.defaults().withMean(new float[] {1f, 0f}));
     }
+
+    /** Without a layout chosen: NHWC only where the last axis holds 3 and the second something else known. */
+    @Test
+    void theLayoutIsTheOneWhoseChannelAxisHoldsThree() {
+        ImageSpec.Layout nchw = ImageSpec.Layout.NCHW;
+        assertEquals(ImageSpec.Layout.NHWC, ImageFolderSource.layoutOf(
+                List.of(new InputSpec("x", DataType.FLOAT, new long[] {-1, 96, 96, 3})), nchw));
+        assertEquals(nchw, ImageFolderSource.layoutOf(NCHW_10, nchw));
+        assertEquals(nchw, ImageFolderSource.layoutOf(DYNAMIC, nchw));
+        assertEquals(nchw, ImageFolderSource.layoutOf(List.of(new InputSpec("x", DataType.FLOAT, new long[] {1, 3, 4, 3})), nchw),
+                "both fit: the preferred");
+        assertEquals(nchw, ImageFolderSource.layoutOf(List.of(new InputSpec("x", DataType.FLOAT, new long[] {1, -1, -1, 3})), nchw),
+                "a channel axis not known: the preferred");
+    }
 }
