@@ -53,12 +53,12 @@ public final class MeasuredOutputs {
         // Breadth first from the outputs: the float tensors nearest to them, and nothing behind those.
         while (!next.isEmpty()) {
             String t = next.poll();
-            NodeProto p = types.producers.get(t);
+            NodeProto p = types.graph.producer(t);
             if (!seen.add(t) || p == null) {
                 continue;
             }
             for (String in : p.getInputList()) {
-                if (in.isEmpty() || types.constants.contains(in) || types.inputs.contains(in)) {
+                if (in.isEmpty() || types.isFixed(in) || types.graph.isGraphInput(in)) {
                     continue;
                 }
                 if (types.of(in) == FLOAT) {
@@ -92,24 +92,19 @@ public final class MeasuredOutputs {
      * their first input). Unknown (0) where none of that says.
      */
     private static final class Types {
-        final Map<String, NodeProto> producers = new HashMap<>();
-        final Set<String> constants = new HashSet<>();
-        final Set<String> inputs = new HashSet<>();
+        final GraphEditor graph;
         final TensorFacts facts;
         final Map<String, Integer> known = new HashMap<>();
 
         Types(GraphProto g) {
+            graph = new GraphEditor(g);
             facts = TensorFacts.of(g);
-            g.getInitializerList().forEach(t -> constants.add(t.getName()));
-            g.getInputList().forEach(v -> inputs.add(v.getName()));
-            for (NodeProto n : g.getNodeList()) {
-                for (String o : n.getOutputList()) {
-                    producers.put(o, n);
-                }
-                if (n.getOpType().equals("Constant")) {
-                    constants.addAll(n.getOutputList());
-                }
-            }
+        }
+
+        /** An initializer or a Constant node's output: no activation to measure. */
+        boolean isFixed(String t) {
+            NodeProto p = graph.producer(t);
+            return graph.isInitializer(t) || p != null && p.getOpType().equals("Constant");
         }
 
         int of(String t) {
@@ -125,7 +120,7 @@ public final class MeasuredOutputs {
 
         private int infer(String t) {
             int declared = facts.elemType(t);
-            NodeProto p = producers.get(t);
+            NodeProto p = graph.producer(t);
             if (declared != 0 || p == null || !Model.isDefaultDomain(p.getDomain())) {
                 return declared;
             }

@@ -76,7 +76,6 @@ public final class InlineFunctions implements Pass {
             called.add(key(n.getDomain(), n.getOpType()));
             domains.add(n.getDomain());
         });
-        List<FunctionProto> kept = new ArrayList<>();
         boolean grew = true;
         Set<String> keep = new HashSet<>();
         while (grew) {
@@ -93,11 +92,8 @@ public final class InlineFunctions implements Pass {
                 }
             }
         }
-        for (FunctionProto f : p.getFunctionsList()) {
-            if (keep.contains(key(f.getDomain(), f.getName()))) {
-                kept.add(f);
-            }
-        }
+        List<FunctionProto> kept = p.getFunctionsList().stream().filter(f -> keep.contains(key(f.getDomain(), f.getName())))
+                .toList();
         Set<String> defined = new HashSet<>();
         p.getFunctionsList().forEach(f -> defined.add(f.getDomain()));
         ModelProto.Builder b = p.toBuilder().setGraph(graph).clearFunctions().addAllFunctions(kept).clearOpsetImport();

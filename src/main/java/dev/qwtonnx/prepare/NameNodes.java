@@ -35,14 +35,17 @@ public final class NameNodes implements Pass {
     }
 
     /**
-     * {@code out}, made from {@code given} named by {@link #apply} without adding, removing or reordering a node,
-     * with the names {@code given} had: a node {@code out} still has as naming made it is {@code given}'s own
-     * (its subgraphs' names included), any other keeps what changed and takes back its name. A command that
-     * rewrites a user's model only in its initializers (compensate) names its nodes to find layers by name and
-     * writes them as they came. With another node count, {@code out} as it is.
+     * {@code out}, made from {@code named} ({@code given} named by {@link #apply}) without adding, removing or
+     * reordering a node, with the names {@code given} had: a node {@code out} still has as naming made it is
+     * {@code given}'s own (its subgraphs' names included), any other keeps what changed and takes back its name. A
+     * command that rewrites a user's model only in its initializers (compensate) names its nodes to find layers by
+     * name and writes them as they came. Where naming changed nothing, or with another node count, {@code out} as it is.
      */
-    public static Model withNamesOf(Model out, Model given) {
-        GraphProto named = apply(given).graph();
+    public static Model withNamesOf(Model out, Model namedModel, Model given) {
+        if (namedModel.graph() == given.graph()) {
+            return out;
+        }
+        GraphProto named = namedModel.graph();
         GraphProto g = out.graph();
         GraphProto was = given.graph();
         if (g.getNodeCount() != was.getNodeCount() || named.getNodeCount() != was.getNodeCount()) {

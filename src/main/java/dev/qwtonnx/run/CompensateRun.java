@@ -10,6 +10,7 @@ import dev.qwtonnx.model.ModelChecker;
 import dev.qwtonnx.pass.Pipeline;
 import dev.qwtonnx.prepare.ConstantToInitializer;
 import dev.qwtonnx.prepare.InlineFunctions;
+import dev.qwtonnx.prepare.IrVersionForOrt;
 import dev.qwtonnx.prepare.NameNodes;
 import dev.qwtonnx.prepare.SortNodes;
 import dev.qwtonnx.verify.Fidelity;
@@ -85,9 +86,10 @@ public final class CompensateRun {
             throw new QwtException("the calibration set is empty");
         }
         // Nodes written out of order (which ORT sorts itself) are sorted, not reported; the float model, only
-        // measured, has its nodes named as quantize names them (its layers are found by name).
-        Facts facts = new Facts().put(FLOAT, NameNodes.apply(SortNodes.apply(floatModel)))
-                .put(INT8, SortNodes.apply(int8));
+        // measured, has its nodes named as quantize names them (its layers are found by name); both are read at an
+        // IR version ORT reads, and the result is written at it.
+        Facts facts = new Facts().put(FLOAT, NameNodes.apply(SortNodes.apply(IrVersionForOrt.apply(floatModel))))
+                .put(INT8, SortNodes.apply(IrVersionForOrt.apply(int8)));
         if (acceptance != null) {
             facts.put(ACCEPTANCE, acceptance);
         }
@@ -231,7 +233,7 @@ public final class CompensateRun {
             facts.put(COMPENSATION, comp);
             ctx.log().accept("compensation's time: " + comp.spent());
             // Written with the node names the INT8 model came with: only its initializers are compensation's to change.
-            facts.put(COMPENSATED, NameNodes.withNamesOf(comp.model(), facts.get(INT8)));
+            facts.put(COMPENSATED, NameNodes.withNamesOf(comp.model(), facts.get(INT8_NAMED), facts.get(INT8)));
         }
     }
 }

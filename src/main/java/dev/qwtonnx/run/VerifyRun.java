@@ -5,6 +5,7 @@ import dev.qwtonnx.pass.Pipeline;
 import dev.qwtonnx.prepare.ConstantToInitializer;
 import dev.qwtonnx.prepare.FoldBatchNorm;
 import dev.qwtonnx.prepare.InlineFunctions;
+import dev.qwtonnx.prepare.IrVersionForOrt;
 import dev.qwtonnx.prepare.NameNodes;
 import dev.qwtonnx.target.RuleChecker;
 import dev.qwtonnx.target.Target;
@@ -53,8 +54,10 @@ public final class VerifyRun {
     /** As {@link #run}, also checking the quantized model against {@code target}'s rules when not null. */
     public static Report run(Verifier.Subject floatModel, Verifier.Subject quantModel, Verifier.Options options,
             String dataSource, Path report, Target target, RunContext ctx) {
-        // Layers are measured in maps keyed by node name: an unnamed node gets one, as the float model's do.
-        Verifier.Subject named = new Verifier.Subject(NameNodes.apply(quantModel.model()), quantModel.path());
+        // Layers are measured in maps keyed by node name: an unnamed node gets one, as the float model's do; both
+        // models are read at an IR version ORT reads.
+        Verifier.Subject named = new Verifier.Subject(NameNodes.apply(IrVersionForOrt.apply(quantModel.model())),
+                quantModel.path());
         Facts facts = new Facts().put(FLOAT, floatModel).put(QUANT, named);
         StageRunner.run("verify", stages(options, dataSource, report, target), ctx, facts);
         return facts.get(REPORT);
@@ -92,13 +95,13 @@ public final class VerifyRun {
     }
 
     /**
-     * The float model with its local functions inlined and every node named (as quantize does both), constants as initializers and
-     * BatchNorm folded into Conv, as quantizers see it, so that its weights and layer outputs line up
-     * with the quantized model's. Semantics are unchanged.
+     * The float model at an IR version ORT reads, with its local functions inlined and every node named (as
+     * quantize does all three), constants as initializers and BatchNorm folded into Conv, as quantizers see it, so
+     * that its weights and layer outputs line up with the quantized model's. Semantics are unchanged.
      */
     public static Model forMatching(Model floatModel) {
-        return new Pipeline(List.of(new InlineFunctions(), new NameNodes(), new ConstantToInitializer(), new FoldBatchNorm()), false)
-                .run(floatModel, null);
+        return new Pipeline(List.of(new IrVersionForOrt(), new InlineFunctions(), new NameNodes(),
+                new ConstantToInitializer(), new FoldBatchNorm()), false).run(floatModel, null);
     }
 
     static final Fact<Verifier.Subject> FLOAT = Fact.named("float model");

@@ -182,11 +182,15 @@ class OrtQuantizedCompensateTest {
     /**
      * A float model whose nodes have no names, and ORT's model of it (ORT's quantizer keeps them unnamed): the
      * layers are named to be found, paired by their weights and compensated, and written with no name, as given.
-     * Every layer used to be left alone for its empty name.
+     * Every layer used to be left alone for its empty name. The API reads the model at an IR version ORT reads, as
+     * the command line does.
      */
     @Test
     void unnamedNodesAreNamedToBeFoundAndWrittenAsTheyCame() {
-        Model theirs = unnamed(theirs("cnn", "qdq"));
+        Model unnamed = unnamed(theirs("cnn", "qdq"));
+        // Declared at an IR version newer than ORT reads, as Python's onnx 1.23 writes it: written at ORT's newest.
+        Model theirs = unnamed.withProto(unnamed.proto().toBuilder()
+                .setIrVersion(dev.qwtonnx.prepare.IrVersionForOrt.ORT_MAX_IR_VERSION + 1).build());
         Model floatModel = unnamed(ModelIO.load(ExampleData.DIR.resolve("cnn.onnx")));
         List<Sample> example = new java.util.ArrayList<>();
         TestModels.gaussian("x", 11, ExampleData.SAMPLES, new long[] {1, 3, 16, 16}).forEach(example::add);
@@ -197,6 +201,7 @@ class OrtQuantizedCompensateTest {
         assertEquals(4, r.compensation().layers().size(), r.compensation().skipped().toString());
         assertSameNodes(theirs, r.model());
         assertTrue(r.model().graph().getNodeList().stream().allMatch(n -> n.getName().isEmpty()));
+        assertEquals(dev.qwtonnx.prepare.IrVersionForOrt.ORT_MAX_IR_VERSION, r.model().proto().getIrVersion());
         // Acceptance judged candidates after measuring passes, and says so under --verbose.
         assertTrue(r.compensation().spent().passes() > 0 && r.compensation().spent().candidates() > 0,
                 r.compensation().spent().toString());
